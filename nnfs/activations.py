@@ -1,0 +1,88 @@
+"""Element-wise activations. Each is a layer: callable, with ``backward`` and ``local_grad``.
+
+Shape:
+    - Input: any shape
+    - Output: the same shape and dtype
+"""
+
+from nnfs.backend import get_array_module
+from nnfs.layers.base import Layer
+
+
+class _Elementwise(Layer):
+    """An activation ``Y = f(X)`` whose backward is ``dY * f'(X)``."""
+
+    def forward(self, X):
+        Y = self.function(X)
+        self.cache["X"], self.cache["Y"] = X, Y
+        return Y
+
+    def backward(self, dY):
+        X, Y = self.from_cache("X", "Y")
+        return dY * self.derivative(X, Y)
+
+    def local_grad(self, X):
+        """dY/dX, element by element, in the shape of ``X``."""
+        return {"X": self.derivative(X, self.function(X))}
+
+    def function(self, X):
+        raise NotImplementedError
+
+    def derivative(self, X, Y):
+        raise NotImplementedError
+
+
+class ReLU(_Elementwise):
+    """``max(X, 0)``; the derivative at exactly 0 is taken as 0."""
+
+    def function(self, X):
+        return get_array_module(X).maximum(X, 0)
+
+    def derivative(self, X, Y):
+        return (X > 0).astype(X.dtype)
+
+
+class LeakyReLU(_Elementwise):
+    """``X`` where positive, ``alpha * X`` elsewhere.
+
+    Args:
+        alpha: slope for negative inputs; default 0.01.
+    """
+
+    def __init__(self, alpha=0.01):
+        super().__init__()
+        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
+            raise TypeError(f"LeakyReLU: alpha must be a number, got {alpha!r}")
+        self.alpha = float(alpha)
+
+    def function(self, X):
+        return get_array_module(X).where(X > 0, X, X * self.alpha)
+
+    def derivative(self, X, Y):
+        return get_array_module(X).where(X > 0, 1.0, self.alpha).astype(X.dtype)
+
+    def get_config(self):
+        return {"alpha": self.alpha}
+
+
+class Sigmoid(_Elementwise):
+    """``1 / (1 + exp(-X))``, computed as ``0.5 * (1 + tanh(X / 2))``: no overflow for any X."""
+
+    def function(self, X):
+        return 0.5 * (get_array_module(X).tanh(0.5 * X) + 1)
+
+    def derivative(self, X, Y):
+        return Y * (1 - Y)
+
+
+class Tanh(_Elementwise):
+    """Hyperbolic tangent."""
+
+    def function(self, X):
+        return get_array_module(X).tanh(X)
+
+    def derivative(self, X, Y):
+        return 1 - Y * Y
+
+
+__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh"]

@@ -1,0 +1,150 @@
+"""The array backend: the only place in nnfs that imports NumPy or CuPy.
+
+Every layer is written once against an *array module* ``xp`` that is either
+NumPy (CPU) or CuPy (NVIDIA GPU). Layers never pick the module themselves:
+they take it from the data (:func:`get_array_module`), so the same code runs
+wherever its inputs and parameters live.
+
+Which device new parameters and batches go to is chosen once per process by
+the environment variable ``NNFS_BACKEND`` (``numpy``, the default, or
+``cupy``) and can be overridden per network with ``net.to("cupy")``.
+The default floating point type is float32; ``NNFS_DTYPE=float64`` or
+``net.to(dtype="float64")`` selects double precision.
+
+A third backend, ``strict``, exists for testing: NumPy arrays wrapped so
+that mixing them with plain NumPy arrays raises, as CuPy does. Running a
+model on it proves on a CPU-only machine that no host array leaks into a
+device run.
+"""
+
+import os
+
+import numpy as np
+
+from nnfs.backend.base import Backend
+from nnfs.backend.numpy_backend import NumpyBackend
+
+ENV_BACKEND = "NNFS_BACKEND"
+ENV_DTYPE = "NNFS_DTYPE"
+BACKEND_NAMES = ("numpy", "cupy", "strict")
+DTYPE_NAMES = ("float32", "float64")
+
+_backends = {}
+_default_name = None
+_host_rng = np.random.default_rng()
+
+__all__ = [
+    "Backend", "BACKEND_NAMES", "get_backend", "default_backend", "get_array_module",
+    "backend_of", "to_numpy", "default_dtype", "as_dtype", "seed", "host_rng", "host_zeros", "host_ones",
+]
+
+
+def _check_name(name, source):
+    if name not in BACKEND_NAMES:
+        raise ValueError(
+            f"unknown nnfs backend {name!r} (from {source}); "
+            f"expected one of: {', '.join(BACKEND_NAMES)}")
+
+
+def get_backend(name=None):
+    """Return the backend called ``name``, or the process default when None.
+
+    A :class:`Backend` instance is passed through unchanged, so every function
+    that takes a backend also takes its name.
+
+    Raises:
+        ValueError: for an unknown name.
+        RuntimeError: for ``cupy`` when CuPy is not installed or no GPU is usable.
+    """
+    if isinstance(name, Backend):
+        return name
+    if name is None:
+        return default_backend()
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a name or a Backend, got {type(name).__name__}")
+    name = name.strip().lower()
+    _check_name(name, "argument")
+    if name not in _backends:
+        if name == "numpy":
+            _backends[name] = NumpyBackend()
+        elif name == "cupy":
+            from nnfs.backend.cupy_backend import CupyBackend
+            _backends[name] = CupyBackend()
+        else:
+            from nnfs.backend.strict import StrictBackend
+            _backends[name] = StrictBackend()
+    return _backends[name]
+
+
+def default_backend():
+    """The backend named by ``NNFS_BACKEND`` (read once per process; default ``numpy``)."""
+    global _default_name
+    if _default_name is None:
+        name = os.environ.get(ENV_BACKEND, "numpy").strip().lower() or "numpy"
+        _check_name(name, f"environment variable {ENV_BACKEND}")
+        _default_name = name
+    return get_backend(_default_name)
+
+
+def get_array_module(x):
+    """The array module (``numpy``, ``cupy`` or the strict stand-in) that owns ``x``."""
+    return backend_of(x).xp
+
+
+def backend_of(x):
+    """The backend whose arrays ``x`` is; plain Python values and NumPy arrays give NumPy."""
+    module = type(x).__module__
+    if module.startswith("cupy"):
+        return get_backend("cupy")
+    if module == "nnfs.backend.strict":
+        return get_backend("strict")
+    return get_backend("numpy")
+
+
+def to_numpy(x):
+    """Copy ``x`` from whatever device holds it into a plain NumPy array."""
+    return backend_of(x).to_numpy(x)
+
+
+def default_dtype():
+    """float32, unless ``NNFS_DTYPE=float64`` is set."""
+    name = os.environ.get(ENV_DTYPE, "float32").strip().lower() or "float32"
+    if name not in DTYPE_NAMES:
+        raise ValueError(
+            f"unknown dtype {name!r} in environment variable {ENV_DTYPE}; "
+            f"expected one of: {', '.join(DTYPE_NAMES)}")
+    return np.dtype(name)
+
+
+def as_dtype(dtype):
+    """Normalise a dtype argument (None means :func:`default_dtype`); only float32/float64."""
+    if dtype is None:
+        return default_dtype()
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as error:
+        raise TypeError(f"not a dtype: {dtype!r}") from error
+    if dtype.name not in DTYPE_NAMES:
+        raise ValueError(f"nnfs computes in float32 or float64, got dtype {dtype.name}")
+    return dtype
+
+
+def seed(value):
+    """Seed the host generator that draws initial weights (same seed, same weights on any device)."""
+    global _host_rng
+    _host_rng = np.random.default_rng(value)
+
+
+def host_zeros(shape):
+    """A float64 NumPy array of zeros, for parameters that start at zero (biases, BatchNorm)."""
+    return np.zeros(shape)
+
+
+def host_ones(shape):
+    """A float64 NumPy array of ones (BatchNorm scales, running variances)."""
+    return np.ones(shape)
+
+
+def host_rng():
+    """The host random generator used for weight initialisation (see :func:`seed`)."""
+    return _host_rng

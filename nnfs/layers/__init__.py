@@ -1,0 +1,13 @@
+"""Layers: each is callable, with ``forward``, ``backward(dY)`` and ``local_grad(X)``.
+
+Activations are layers too; they live in :mod:`nnfs.activations`.
+"""
+
+from nnfs.layers.base import Layer
+from nnfs.layers.batchnorm import BatchNorm2D
+from nnfs.layers.conv import Conv2D
+from nnfs.layers.flatten import Flatten
+from nnfs.layers.linear import Linear
+from nnfs.layers.pooling import MaxPool2D
+
+__all__ = ["Layer", "Linear", "Conv2D", "MaxPool2D", "BatchNorm2D", "Flatten"]

@@ -1,0 +1,164 @@
+"""The base every layer, activation and loss builds on."""
+
+from nnfs.backend import (
+    as_dtype, backend_of, default_backend, get_array_module, get_backend, host_ones, host_rng,
+    host_zeros)
+
+
+class Layer:
+    """A differentiable function with optional parameters.
+
+    Calling a layer checks its input and runs :meth:`forward`, which caches
+    what :meth:`backward` needs. ``backward(dY)`` stores the parameter
+    gradients in ``grads`` (overwriting the previous ones) and returns the
+    gradient for the input.
+
+    Attributes:
+        params: parameter arrays by name (``"weight"``, ``"bias"``), PyTorch layouts.
+        grads: gradients of the last backward pass, same keys as ``params``.
+        buffers: state that is saved and moved but not trained (BatchNorm's running statistics).
+        training: True in training mode (the default), False after :meth:`eval`.
+    """
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+        self.buffers = {}
+        self.cache = {}
+        self.training = True
+
+    # -- the forward/backward contract ------------------------------------------------
+    def __call__(self, X):
+        self.check_input(X)
+        return self.forward(X)
+
+    def forward(self, X):
+        """Compute the output for ``X`` and cache what ``backward`` needs."""
+        raise NotImplementedError
+
+    def backward(self, dY):
+        """Given dLoss/dOutput, store parameter gradients and return dLoss/dInput."""
+        raise NotImplementedError
+
+    def local_grad(self, X):
+        """The layer's local derivatives at ``X`` as a dict (for inspection and teaching).
+
+        Each entry is the piece that :meth:`backward` combines with the upstream
+        gradient; training never needs to call this.
+        """
+        raise NotImplementedError
+
+    def check_input(self, X):
+        """Raise a clear error for an input this layer cannot take (overridden per layer)."""
+        _check_is_array(self, X)
+
+    def from_cache(self, *names):
+        """The cached forward values, or a clear error when backward comes before forward."""
+        try:
+            values = tuple(self.cache[name] for name in names)
+        except KeyError:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward called before a forward pass; "
+                "call the layer (or the net) on a batch first") from None
+        return values[0] if len(values) == 1 else values
+
+    # -- modes, devices, dtypes ---------------------------------------------------------
+    def train(self, mode=True):
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    @property
+    def dtype(self):
+        """The dtype of the parameters, or None for a layer without any."""
+        for value in self.params.values():
+            return value.dtype
+        return None
+
+    @property
+    def backend(self):
+        """The backend holding the parameters, or None for a layer without any."""
+        for value in self.params.values():
+            return backend_of(value)
+        return None
+
+    def to(self, backend=None, dtype=None):
+        """Move parameters, gradients and buffers to ``backend`` and/or cast them to ``dtype``.
+
+        Returns the layer itself, as PyTorch's ``Module.to`` does.
+        """
+        target = get_backend(backend) if backend is not None else self.backend or default_backend()
+        new_dtype = as_dtype(dtype) if dtype is not None else None
+        for store in (self.params, self.grads, self.buffers):
+            for name, value in store.items():
+                store[name] = target.asarray(value, dtype=new_dtype or value.dtype)
+        self.cache = {}
+        return self
+
+    def init_params(self, dtype=None, **host_arrays):
+        """Register parameters drawn on the host (float64 NumPy) on the default backend.
+
+        Drawing on the host with one seeded generator makes the same seed give the
+        same model on every device; only the final cast happens per dtype.
+        """
+        dtype = as_dtype(dtype)
+        target = default_backend()
+        for name, value in host_arrays.items():
+            self.params[name] = target.asarray(value, dtype=dtype)
+            self.grads[name] = target.xp.zeros_like(self.params[name])
+
+    def get_config(self):
+        """The constructor arguments, enough to rebuild the layer (used by checkpoints)."""
+        return {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def rng():
+    """The seeded host generator for initial weights (see :func:`nnfs.seed`)."""
+    return host_rng()
+
+
+def pair(value, name, layer, minimum=1):
+    """An int or a pair of ints as a validated ``(int, int)`` tuple."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    if (not isinstance(value, (tuple, list)) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        raise TypeError(f"{layer}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(value) < minimum:
+        raise ValueError(f"{layer}: {name} must be at least {minimum}, got {value!r}")
+    return tuple(value)
+
+
+def positive_int(value, name, layer):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
+    return value
+
+
+def _check_is_array(layer, X):
+    if not hasattr(X, "shape") or not hasattr(X, "dtype"):
+        raise TypeError(
+            f"{type(layer).__name__}: expected an array, got {type(X).__name__}; "
+            "convert with numpy.asarray or call the layer through Net")
+
+
+def check_rank(layer, X, rank, layout):
+    """Raise a ValueError naming the layer when ``X`` is not a ``rank``-d array."""
+    _check_is_array(layer, X)
+    if X.ndim != rank:
+        raise ValueError(
+            f"{type(layer).__name__}: expected a {rank}-d input {layout}, got shape {tuple(X.shape)}")
+
+
+def check_dtype(layer, X):
+    """Parameters and inputs must share a float dtype: nothing is promoted silently."""
+    if X.dtype != layer.dtype:
+        raise TypeError(
+            f"{type(layer).__name__}: input dtype {X.dtype} does not match the parameters' "
+            f"{layer.dtype}; cast the input or move the layer with .to(dtype={str(X.dtype)!r})")

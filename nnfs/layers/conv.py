@@ -1,0 +1,98 @@
+"""2-D convolution through im2col."""
+
+import math
+
+from nnfs.layers.base import Layer, check_dtype, check_rank, host_zeros, pair, positive_int, rng
+from nnfs.layers.im2col import col2im, conv_output_size, im2col
+
+
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation, as in PyTorch) over ``(N, C, H, W)`` images.
+
+    The input is unfolded into columns (:func:`~nnfs.layers.im2col.im2col`),
+    so the whole batch is one matrix product with the flattened kernels.
+    Weights are drawn from N(0, 2 / (C_in * KH * KW)) (He initialisation);
+    the bias starts at zero.
+
+    Args:
+        in_channels: channels of the input images.
+        out_channels: number of filters.
+        kernel_size: int or ``(KH, KW)``; default 3.
+        stride: int or ``(SH, SW)``; default 1.
+        padding: int or ``(PH, PW)`` zeros added to each edge; default 0.
+        dtype: float32 (default) or float64.
+
+    Shape:
+        - Input: ``(N, C_in, H, W)``
+        - Output: ``(N, C_out, OH, OW)`` with
+          ``OH = (H + 2*PH - KH) // SH + 1`` and ``OW = (W + 2*PW - KW) // SW + 1``
+
+    Attributes:
+        params["weight"]: ``(C_out, C_in, KH, KW)``, as in PyTorch.
+        params["bias"]: ``(C_out,)``.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=0, dtype=None):
+        super().__init__()
+        self.in_channels = positive_int(in_channels, "in_channels", "Conv2D")
+        self.out_channels = positive_int(out_channels, "out_channels", "Conv2D")
+        self.kernel_size = pair(kernel_size, "kernel_size", "Conv2D")
+        self.stride = pair(stride, "stride", "Conv2D")
+        self.padding = pair(padding, "padding", "Conv2D", minimum=0)
+        KH, KW = self.kernel_size
+        std = math.sqrt(2.0 / (in_channels * KH * KW))
+        self.init_params(
+            dtype,
+            weight=rng().normal(0.0, std, size=(out_channels, in_channels, KH, KW)),
+            bias=host_zeros(out_channels))
+
+    def output_shape(self, input_shape):
+        """``(N, C_out, OH, OW)`` for an input of shape ``(N, C_in, H, W)``."""
+        N, _, H, W = input_shape
+        OH = conv_output_size(H, self.kernel_size[0], self.stride[0], self.padding[0])
+        OW = conv_output_size(W, self.kernel_size[1], self.stride[1], self.padding[1])
+        return (N, self.out_channels, OH, OW)
+
+    def check_input(self, X):
+        check_rank(self, X, 4, "(N, C, H, W)")
+        if X.shape[1] != self.in_channels:
+            raise ValueError(
+                f"Conv2D: expected {self.in_channels} input channels, got shape {tuple(X.shape)}")
+        _, _, OH, OW = self.output_shape(X.shape)
+        if OH < 1 or OW < 1:
+            raise ValueError(
+                f"Conv2D: input of spatial size {tuple(X.shape[2:])} is smaller than the kernel "
+                f"{self.kernel_size} with padding {self.padding}")
+        check_dtype(self, X)
+
+    def forward(self, X):
+        N, _, OH, OW = self.output_shape(X.shape)
+        cols = im2col(X, self.kernel_size, self.stride, self.padding)
+        cols = cols.reshape(-1, N * OH * OW)
+        weight = self.params["weight"].reshape(self.out_channels, -1)
+        Y = (weight @ cols).reshape(self.out_channels, N, OH, OW) + self.params["bias"][:, None, None, None]
+        self.cache["cols"] = cols
+        self.cache["input_shape"] = X.shape
+        return Y.transpose(1, 0, 2, 3)
+
+    def backward(self, dY):
+        cols, input_shape = self.from_cache("cols", "input_shape")
+        N, C_out, OH, OW = dY.shape
+        dY = dY.transpose(1, 0, 2, 3).reshape(C_out, N * OH * OW)
+        weight = self.params["weight"]
+        self.grads["weight"] = (dY @ cols.T).reshape(weight.shape)
+        self.grads["bias"] = dY.sum(axis=1)
+        dcols = weight.reshape(C_out, -1).T @ dY
+        C, (KH, KW) = self.in_channels, self.kernel_size
+        dcols = dcols.reshape(C, KH, KW, N, OH, OW)
+        return col2im(dcols, input_shape, self.kernel_size, self.stride, self.padding)
+
+    def local_grad(self, X):
+        """dY/dW is the unfolded input ``(C_in*KH*KW, N*OH*OW)``; dY/dX is the kernel."""
+        N, _, OH, OW = self.output_shape(X.shape)
+        cols = im2col(X, self.kernel_size, self.stride, self.padding)
+        return {"X": self.params["weight"], "weight": cols.reshape(-1, N * OH * OW)}
+
+    def get_config(self):
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}

@@ -1,0 +1,28 @@
+"""Flatten images into feature vectors."""
+
+from nnfs.layers.base import Layer, get_array_module
+
+
+class Flatten(Layer):
+    """Reshape ``(N, C, H, W)`` (or any ``(N, ...)``) into ``(N, C*H*W)``.
+
+    Shape:
+        - Input: ``(N, *)`` with at least two axes
+        - Output: ``(N, product of the other axes)``
+    """
+
+    def check_input(self, X):
+        super().check_input(X)
+        if X.ndim < 2:
+            raise ValueError(f"Flatten: expected an input (N, ...) with at least 2 axes, got shape {tuple(X.shape)}")
+
+    def forward(self, X):
+        self.cache["input_shape"] = X.shape
+        return X.reshape(X.shape[0], -1)
+
+    def backward(self, dY):
+        return dY.reshape(self.from_cache("input_shape"))
+
+    def local_grad(self, X):
+        """Flattening moves values without changing them: dY/dX is one everywhere."""
+        return {"X": get_array_module(X).ones_like(X)}

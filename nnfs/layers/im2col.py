@@ -1,0 +1,78 @@
+"""im2col and col2im: convolution as one matrix product.
+
+Both loop over the KH x KW kernel offsets only; each step moves a whole
+strided slice of every image and channel at once (as Chainer's
+``utils/conv.py`` does), so there is no Python loop over samples, pixels or
+channels, and no fancy-index ``+=`` with repeated indices.
+
+The column layout is ``(C, KH, KW, N, OH, OW)``: flattened to
+``(C*KH*KW, N*OH*OW)`` it is the right operand of a single GEMM with the
+weights flattened to ``(C_out, C*KH*KW)``.
+"""
+
+from nnfs.backend import get_array_module
+
+
+def conv_output_size(size, kernel, stride, padding):
+    """The floor rule shared by convolution and pooling: ``(size + 2p - k) // s + 1``."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def pad_images(X, padding, value=0.0):
+    """Pad the two spatial axes of ``(N, C, H, W)`` by ``(ph, pw)`` with ``value``."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return X
+    xp = get_array_module(X)
+    N, C, H, W = X.shape
+    out = xp.full((N, C, H + 2 * ph, W + 2 * pw), value, dtype=X.dtype)
+    out[:, :, ph:ph + H, pw:pw + W] = X
+    return out
+
+
+def im2col(X, kernel, stride, padding):
+    """Unfold image patches into columns.
+
+    Args:
+        X: images ``(N, C, H, W)``.
+        kernel, stride, padding: ``(h, w)`` pairs.
+
+    Returns:
+        ``cols`` of shape ``(C, KH, KW, N, OH, OW)``, where
+        ``cols[c, i, j, n, y, x] = X_padded[n, c, y*SH + i, x*SW + j]``.
+    """
+    xp = get_array_module(X)
+    N, C, H, W = X.shape
+    (KH, KW), (SH, SW) = kernel, stride
+    OH = conv_output_size(H, KH, SH, padding[0])
+    OW = conv_output_size(W, KW, SW, padding[1])
+    Xp = pad_images(X, padding)
+    # Channels first, batch second: each kernel offset then writes one contiguous block.
+    Xp = Xp.transpose(1, 0, 2, 3)
+    cols = xp.empty((C, KH, KW, N, OH, OW), dtype=X.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            cols[:, i, j] = Xp[:, :, i:i + SH * OH:SH, j:j + SW * OW:SW]
+    return cols
+
+
+def col2im(cols, image_shape, kernel, stride, padding):
+    """Fold columns back into images, summing where patches overlap (adjoint of :func:`im2col`).
+
+    Args:
+        cols: ``(C, KH, KW, N, OH, OW)``.
+        image_shape: ``(N, C, H, W)`` of the unpadded images.
+
+    Returns:
+        ``(N, C, H, W)``: the exact input shape, whatever the padding (0 included).
+    """
+    xp = get_array_module(cols)
+    N, C, H, W = image_shape
+    (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
+    OH, OW = cols.shape[4], cols.shape[5]
+    Xp = xp.zeros((C, N, H + 2 * PH, W + 2 * PW), dtype=cols.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            Xp[:, :, i:i + SH * OH:SH, j:j + SW * OW:SW] += cols[:, i, j]
+    # Explicit end indices: a slice like [p:-p] would be empty for p = 0.
+    return Xp[:, :, PH:PH + H, PW:PW + W].transpose(1, 0, 2, 3)

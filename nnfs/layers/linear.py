@@ -1,0 +1,62 @@
+"""Fully connected layer."""
+
+import math
+
+from nnfs.layers.base import (
+    Layer, check_dtype, check_rank, get_array_module, host_zeros, positive_int, rng)
+
+
+class Linear(Layer):
+    """``Y = X @ W.T + b``.
+
+    Weights are drawn from N(0, 2 / in_dim) (He initialisation, suited to ReLU
+    networks); the bias starts at zero.
+
+    Args:
+        in_dim: number of input features.
+        out_dim: number of output features.
+        dtype: float32 (default) or float64.
+
+    Shape:
+        - Input: ``(N, in_dim)``
+        - Output: ``(N, out_dim)``
+
+    Attributes:
+        params["weight"]: ``(out_dim, in_dim)``, as in PyTorch.
+        params["bias"]: ``(out_dim,)``.
+    """
+
+    def __init__(self, in_dim, out_dim, dtype=None):
+        super().__init__()
+        self.in_dim = positive_int(in_dim, "in_dim", "Linear")
+        self.out_dim = positive_int(out_dim, "out_dim", "Linear")
+        std = math.sqrt(2.0 / in_dim)
+        self.init_params(
+            dtype,
+            weight=rng().normal(0.0, std, size=(out_dim, in_dim)),
+            bias=host_zeros(out_dim))
+
+    def check_input(self, X):
+        check_rank(self, X, 2, "(N, in_dim)")
+        if X.shape[1] != self.in_dim:
+            raise ValueError(
+                f"Linear: expected {self.in_dim} input features, got shape {tuple(X.shape)}")
+        check_dtype(self, X)
+
+    def forward(self, X):
+        self.cache["X"] = X
+        return X @ self.params["weight"].T + self.params["bias"]
+
+    def backward(self, dY):
+        X = self.from_cache("X")
+        self.grads["weight"] = dY.T @ X
+        self.grads["bias"] = dY.sum(axis=0)
+        return dY @ self.params["weight"]
+
+    def local_grad(self, X):
+        """dY/dX is the weight matrix, dY/dW is the input, dY/db is one."""
+        xp = get_array_module(X)
+        return {"X": self.params["weight"], "weight": X, "bias": xp.ones_like(self.params["bias"])}
+
+    def get_config(self):
+        return {"in_dim": self.in_dim, "out_dim": self.out_dim}

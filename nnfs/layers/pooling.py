@@ -1,0 +1,98 @@
+"""Max pooling over strided slices."""
+
+from nnfs.layers.base import Layer, check_rank, get_array_module, pair
+from nnfs.layers.im2col import conv_output_size, pad_images
+
+
+class MaxPool2D(Layer):
+    """2-D max pooling.
+
+    The maximum is taken over KH x KW strided slices of the whole batch (a
+    loop over kernel offsets, never over pixels). On ties exactly one element
+    per window, the first in row-major order, receives the gradient, so the
+    gradient of a window always sums to its upstream value. Rows and columns
+    that do not fill a window are dropped (floor rule) and get zero gradient.
+
+    Args:
+        kernel_size: int or ``(KH, KW)``; default 2.
+        stride: int or ``(SH, SW)``; defaults to ``kernel_size``.
+        padding: int or ``(PH, PW)``, padded with -inf so padding never wins; default 0.
+
+    Shape:
+        - Input: ``(N, C, H, W)``
+        - Output: ``(N, C, OH, OW)`` with ``OH = (H + 2*PH - KH) // SH + 1``,
+          ``OW = (W + 2*PW - KW) // SW + 1``
+    """
+
+    def __init__(self, kernel_size=2, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = pair(kernel_size, "kernel_size", "MaxPool2D")
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride", "MaxPool2D")
+        self.padding = pair(padding, "padding", "MaxPool2D", minimum=0)
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(
+                f"MaxPool2D: padding {self.padding} must be at most half the kernel {self.kernel_size}")
+
+    def output_shape(self, input_shape):
+        N, C, H, W = input_shape
+        OH = conv_output_size(H, self.kernel_size[0], self.stride[0], self.padding[0])
+        OW = conv_output_size(W, self.kernel_size[1], self.stride[1], self.padding[1])
+        return (N, C, OH, OW)
+
+    def check_input(self, X):
+        check_rank(self, X, 4, "(N, C, H, W)")
+        _, _, OH, OW = self.output_shape(X.shape)
+        if OH < 1 or OW < 1:
+            raise ValueError(
+                f"MaxPool2D: input of spatial size {tuple(X.shape[2:])} is smaller than the "
+                f"window {self.kernel_size}")
+
+    def _windows(self, Xp, OH, OW):
+        """Yield ``(k, slice)`` for each kernel offset: the (N, C, OH, OW) values it sees."""
+        (KH, KW), (SH, SW) = self.kernel_size, self.stride
+        for i in range(KH):
+            for j in range(KW):
+                yield i * KW + j, (slice(None), slice(None),
+                                   slice(i, i + SH * OH, SH), slice(j, j + SW * OW, SW))
+
+    def forward(self, X):
+        xp = get_array_module(X)
+        _, _, OH, OW = self.output_shape(X.shape)
+        Xp = pad_images(X, self.padding, value=-float("inf"))
+        out = None
+        for k, window in self._windows(Xp, OH, OW):
+            values = Xp[window]
+            if out is None:
+                out = values.copy()
+                # Which offset won each window; int8 holds any kernel up to 11 x 11.
+                small = self.kernel_size[0] * self.kernel_size[1] <= 127
+                argmax = xp.zeros(out.shape, dtype="int8" if small else "int32")
+            else:
+                # Strictly greater: the first maximum keeps the window on ties.
+                better = values > out
+                xp.copyto(out, values, where=better)
+                xp.copyto(argmax, k, where=better)
+        self.cache["argmax"] = argmax
+        self.cache["padded_shape"] = Xp.shape
+        self.cache["input_shape"] = X.shape
+        return out
+
+    def backward(self, dY):
+        argmax, padded_shape, input_shape = self.from_cache("argmax", "padded_shape", "input_shape")
+        xp = get_array_module(dY)
+        _, _, OH, OW = dY.shape
+        dXp = xp.zeros(padded_shape, dtype=dY.dtype)
+        for k, window in self._windows(dXp, OH, OW):
+            # Overlapping windows (stride < kernel) add up slice by slice, never by fancy index.
+            dXp[window] += xp.where(argmax == k, dY, 0)
+        (PH, PW), (_, _, H, W) = self.padding, input_shape
+        return dXp[:, :, PH:PH + H, PW:PW + W]
+
+    def local_grad(self, X):
+        """dY/dX as a 0/1 mask of the winning input elements, in the input's shape."""
+        Y = self.forward(X)
+        xp = get_array_module(X)
+        return {"X": self.backward(xp.ones_like(Y))}
+
+    def get_config(self):
+        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}

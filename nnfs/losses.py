@@ -1,0 +1,175 @@
+"""Losses: callable as ``loss(predictions, targets)``, returning a scalar; ``backward()``
+returns the gradient with respect to the predictions.
+
+The scalar is a 0-d array on the predictions' device (a NumPy scalar on the
+CPU): ``float(loss)`` turns it into a Python float, which on a GPU waits for
+the device, so do that once per logging step rather than per batch.
+"""
+
+from nnfs.backend import backend_of, get_array_module
+
+
+def log_softmax(logits, axis=-1):
+    """``log(softmax(logits))``, stable for any finite logits (the row maximum is subtracted first)."""
+    xp = get_array_module(logits)
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def softmax(logits, axis=-1):
+    """Class probabilities from raw scores: rows that sum to one.
+
+    Shape:
+        - Input: ``(N, D)`` logits (any shape, normalised along ``axis``)
+        - Output: the same shape
+    """
+    return get_array_module(logits).exp(log_softmax(logits, axis=axis))
+
+
+class Loss:
+    """Base class: caches what ``backward`` needs during the call."""
+
+    def __init__(self):
+        self.cache = {}
+
+    def __call__(self, prediction, target):
+        return self.forward(prediction, target)
+
+    def forward(self, prediction, target):
+        raise NotImplementedError
+
+    def backward(self):
+        """The gradient of the last loss value with respect to the predictions."""
+        raise NotImplementedError
+
+    def local_grad(self, prediction, target):
+        """The gradient with respect to the predictions at (prediction, target)."""
+        self.forward(prediction, target)
+        return {"X": self.backward()}
+
+    def from_cache(self, *names):
+        try:
+            values = tuple(self.cache[name] for name in names)
+        except KeyError:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward called before the loss was computed") from None
+        return values[0] if len(values) == 1 else values
+
+    def get_config(self):
+        return {}
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+def _check_predictions(name, prediction):
+    if not hasattr(prediction, "ndim") or prediction.ndim != 2:
+        shape = getattr(prediction, "shape", type(prediction).__name__)
+        raise ValueError(f"{name}: expected predictions of shape (N, D), got {shape}")
+
+
+class CrossEntropyLoss(Loss):
+    """Softmax cross-entropy on raw scores, averaged over the batch.
+
+    Targets are class indices of shape ``(N,)`` or ``(N, 1)`` (any integer
+    dtype), or one-hot / probability rows of shape ``(N, D)``. The softmax is
+    computed in log space with the row maximum subtracted, so logits of any
+    finite size give a finite loss and gradient. Use :func:`softmax` to turn
+    logits into class probabilities.
+
+    Shape:
+        - Predictions: ``(N, D)`` logits
+        - Targets: ``(N,)``, ``(N, 1)`` integers in ``[0, D)``, or ``(N, D)`` floats
+        - Output: scalar (0-d array)
+    """
+
+    def forward(self, prediction, target):
+        _check_predictions("CrossEntropyLoss", prediction)
+        N, D = prediction.shape
+        target = _as_targets(prediction, target)
+        log_p = log_softmax(prediction)
+        if target.ndim == 1:
+            xp = get_array_module(prediction)
+            picked = xp.take_along_axis(log_p, target[:, None], axis=1)
+            loss = -picked.sum() / N
+        else:
+            loss = -(target * log_p).sum() / N
+        self.cache["log_p"], self.cache["target"] = log_p, target
+        return loss
+
+    def backward(self):
+        log_p, target = self.from_cache("log_p", "target")
+        N = log_p.shape[0]
+        xp = get_array_module(log_p)
+        grad = xp.exp(log_p)
+        if target.ndim == 1:
+            grad[xp.arange(N), target] -= 1
+        else:
+            grad -= target
+        grad /= N
+        return grad
+
+
+def _as_targets(prediction, target):
+    """Validate class targets and put them on the predictions' device.
+
+    Integer labels become ``(N,)``; one-hot rows keep ``(N, D)`` in the predictions' dtype.
+    Range checks read the values, so they run where the labels are host arrays (the
+    usual case); labels already on a GPU are checked for shape and dtype only, to keep
+    the training step free of device-to-host synchronisation.
+    """
+    N, D = prediction.shape
+    if not hasattr(target, "shape"):
+        raise TypeError(f"CrossEntropyLoss: targets must be an array, got {type(target).__name__}")
+    device = backend_of(prediction)
+    on_host = type(target).__module__ == "numpy"
+    if target.ndim == 2 and target.shape[1] == 1:
+        target = target.reshape(-1)
+    if target.ndim == 1:
+        if target.shape[0] != N:
+            raise ValueError(f"CrossEntropyLoss: {N} predictions but {target.shape[0]} labels")
+        if target.dtype.kind not in "iu":
+            raise TypeError(
+                f"CrossEntropyLoss: class labels must be integers, got dtype {target.dtype}")
+        if on_host and N and (target.min() < 0 or target.max() >= D):
+            raise ValueError(
+                f"CrossEntropyLoss: labels must be in [0, {D}), got values in "
+                f"[{target.min()}, {target.max()}]")
+        return device.asarray(target)
+    if target.shape == (N, D):
+        return device.asarray(target, dtype=prediction.dtype)
+    raise ValueError(
+        f"CrossEntropyLoss: targets must have shape ({N},), ({N}, 1) or ({N}, {D}), "
+        f"got {tuple(target.shape)}")
+
+
+class MeanSquareLoss(Loss):
+    """Mean of the squared differences over all elements (PyTorch's ``MSELoss()``).
+
+    Shape:
+        - Predictions: ``(N, D)``
+        - Targets: ``(N, D)``, or ``(N,)`` when D is 1
+        - Output: scalar (0-d array)
+    """
+
+    def forward(self, prediction, target):
+        _check_predictions("MeanSquareLoss", prediction)
+        if not hasattr(target, "shape"):
+            raise TypeError(f"MeanSquareLoss: targets must be an array, got {type(target).__name__}")
+        if target.ndim == 1 and prediction.shape[1] == 1:
+            target = target.reshape(-1, 1)
+        if tuple(target.shape) != tuple(prediction.shape):
+            raise ValueError(
+                f"MeanSquareLoss: targets of shape {tuple(target.shape)} do not match "
+                f"predictions of shape {tuple(prediction.shape)}")
+        target = backend_of(prediction).asarray(target, dtype=prediction.dtype)
+        diff = prediction - target
+        self.cache["diff"] = diff
+        return (diff * diff).sum() / diff.size
+
+    def backward(self):
+        diff = self.from_cache("diff")
+        return diff * (2.0 / diff.size)
+
+
+__all__ = ["Loss", "CrossEntropyLoss", "MeanSquareLoss", "softmax", "log_softmax"]

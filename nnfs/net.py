@@ -1,0 +1,174 @@
+"""``Net``: a sequence of layers with a loss, on one device."""
+
+from nnfs.backend import as_dtype, get_backend, to_numpy
+from nnfs.layers.base import Layer
+from nnfs.losses import Loss, softmax
+
+
+class Net:
+    """A feed-forward network: layers applied in order, then a loss.
+
+    The training step of the original project keeps working::
+
+        out = net(X)              # forward; X may be a NumPy or a device array
+        loss = net.loss(out, y)   # scalar (0-d array)
+        net.backward()            # gradients of every layer
+        net.update_weights(lr)    # plain SGD
+
+    The net lives on one backend (``NNFS_BACKEND`` by default) and dtype
+    (float32 by default): :meth:`to` moves parameters, gradients and
+    BatchNorm running statistics, and every batch is moved to that device
+    and cast to that dtype when it comes in.
+
+    Args:
+        layers: list of layers, e.g. ``[Linear(2, 4), ReLU(), Linear(4, 2)]``.
+        loss: a loss such as ``CrossEntropyLoss()``; may be None for inference only.
+        backend: ``"numpy"``, ``"cupy"``, ``"strict"`` or a Backend; default from ``NNFS_BACKEND``.
+        dtype: ``"float32"`` or ``"float64"``; default float32 (or ``NNFS_DTYPE``).
+    """
+
+    def __init__(self, layers, loss=None, backend=None, dtype=None):
+        layers = list(layers)
+        for index, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Net: layer {index} is a {type(layer).__name__}, not an nnfs layer")
+        if loss is not None and not isinstance(loss, Loss):
+            raise TypeError(f"Net: loss must be an nnfs loss, got {type(loss).__name__}")
+        self.layers = layers
+        self.loss_fn = loss
+        self.backend = get_backend(backend)
+        self.dtype = as_dtype(dtype)
+        self.training = True
+        self.to(self.backend, self.dtype)
+
+    # -- the training step ---------------------------------------------------------------
+    def __call__(self, X):
+        return self.forward(X)
+
+    def forward(self, X):
+        """Run every layer on ``X``, moved to the net's device and dtype first.
+
+        Shape:
+            - Input: ``(N, ...)`` as the first layer expects (images ``(N, C, H, W)``)
+            - Output: what the last layer gives, e.g. ``(N, n_classes)`` logits
+        """
+        X = self.backend.asarray(X, dtype=self.dtype)
+        for layer in self.layers:
+            X = layer(X)
+        return X
+
+    def loss(self, out, y):
+        """The loss of ``out`` against targets ``y`` (moved to the device); a 0-d array."""
+        if self.loss_fn is None:
+            raise RuntimeError("Net.loss: this net was built without a loss")
+        return self.loss_fn(out, y)
+
+    def backward(self):
+        """Backpropagate the last loss through every layer; returns dLoss/dInput."""
+        if self.loss_fn is None:
+            raise RuntimeError("Net.backward: this net was built without a loss")
+        grad = self.loss_fn.backward()
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
+
+    def update_weights(self, lr):
+        """One step of plain SGD: ``param -= lr * grad``, in place."""
+        lr = float(lr)
+        for _, param, grad in self.named_parameters():
+            param -= lr * grad
+
+    # -- inference -------------------------------------------------------------------------
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits) as a NumPy array ``(N, n_classes)``."""
+        return to_numpy(softmax(self.forward(X)))
+
+    def predict(self, X):
+        """The most likely class index per sample as a NumPy array ``(N,)``."""
+        return to_numpy(self.forward(X).argmax(axis=1))
+
+    @staticmethod
+    def to_numpy(x):
+        """Bring an output (or any array) back to the host as a NumPy array."""
+        return to_numpy(x)
+
+    # -- modes, devices, parameters ------------------------------------------------------------
+    def train(self, mode=True):
+        """Training mode (batch statistics in BatchNorm); returns the net."""
+        self.training = bool(mode)
+        for layer in self.layers:
+            layer.train(mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode (running statistics in BatchNorm); returns the net."""
+        return self.train(False)
+
+    def to(self, backend=None, dtype=None):
+        """Move every layer's parameters, gradients and buffers; returns the net.
+
+        Args:
+            backend: target backend name or Backend; None keeps the current one.
+            dtype: target float dtype; None keeps the current one.
+        """
+        if backend is not None:
+            self.backend = get_backend(backend)
+        if dtype is not None:
+            self.dtype = as_dtype(dtype)
+        for layer in self.layers:
+            layer.to(self.backend, self.dtype)
+        return self
+
+    def named_parameters(self):
+        """Yield ``(name, param, grad)`` for every parameter, named ``"<layer index>.<key>"``.
+
+        Names stay the same when the net moves between devices, so optimizer state
+        can be keyed by them.
+        """
+        for index, layer in enumerate(self.layers):
+            for key, param in layer.params.items():
+                yield f"{index}.{key}", param, layer.grads[key]
+
+    def parameters(self):
+        """The parameter arrays, in layer order."""
+        return [param for _, param, _ in self.named_parameters()]
+
+    def state_dict(self):
+        """Parameters and buffers as NumPy arrays, keyed ``"<layer index>.<key>"``."""
+        state = {}
+        for index, layer in enumerate(self.layers):
+            for store in (layer.params, layer.buffers):
+                for key, value in store.items():
+                    state[f"{index}.{key}"] = to_numpy(value)
+        return state
+
+    def load_state_dict(self, state):
+        """Copy parameters and buffers from :meth:`state_dict` output into this net.
+
+        Raises:
+            ValueError: when a name is missing or unexpected, or a shape differs.
+        """
+        expected = {}
+        for index, layer in enumerate(self.layers):
+            for store in (layer.params, layer.buffers):
+                for key, value in store.items():
+                    expected[f"{index}.{key}"] = (store, key, value)
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise ValueError(
+                "Net.load_state_dict: the saved state does not fit this architecture "
+                f"(missing: {missing or 'none'}; unexpected: {unexpected or 'none'})")
+        for name, (store, key, value) in expected.items():
+            incoming = state[name]
+            if tuple(incoming.shape) != tuple(value.shape):
+                raise ValueError(
+                    f"Net.load_state_dict: {name} has shape {tuple(incoming.shape)} in the saved "
+                    f"state but {tuple(value.shape)} in this net")
+            store[key] = self.backend.asarray(incoming, dtype=self.dtype)
+        return self
+
+    def __repr__(self):
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return (f"Net([\n  {inner}\n], loss={self.loss_fn!r}, "
+                f"backend={self.backend.name!r}, dtype={self.dtype.name!r})")

@@ -1,0 +1,37 @@
+"""Shared fixtures: every backend-dependent test is written once and runs on each backend.
+
+- ``numpy``: the CPU backend.
+- ``strict``: NumPy arrays that refuse to mix with plain NumPy arrays, as CuPy does;
+  it proves on CPU-only machines that no host array leaks into a device run.
+- ``cupy``: marked ``gpu``; skipped unless CuPy and a usable GPU are present.
+"""
+
+import numpy as np
+import pytest
+
+from nnfs.backend import get_backend
+
+BACKENDS = [
+    pytest.param("numpy", id="numpy"),
+    pytest.param("strict", id="strict"),
+    pytest.param("cupy", id="cupy", marks=pytest.mark.gpu),
+]
+
+
+def load_backend(name):
+    try:
+        return get_backend(name)
+    except RuntimeError as error:  # CuPy missing or no GPU
+        pytest.skip(str(error))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """Each backend in turn (CuPy only where a GPU is usable)."""
+    return load_backend(request.param)
+
+
+@pytest.fixture
+def rng():
+    """A seeded host generator for test data."""
+    return np.random.default_rng(1234)
