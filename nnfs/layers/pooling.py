@@ -47,44 +47,53 @@ class MaxPool2D(Layer):
                 f"MaxPool2D: input of spatial size {tuple(X.shape[2:])} is smaller than the "
                 f"window {self.kernel_size}")
 
-    def _windows(self, Xp, OH, OW):
-        """Yield ``(k, slice)`` for each kernel offset: the (N, C, OH, OW) values it sees."""
+    def _windows(self, OH, OW):
+        """Yield, for each kernel offset in row-major order, the index of the (N, C, OH, OW)
+        strided slice of the padded input that this offset sees in every window."""
         (KH, KW), (SH, SW) = self.kernel_size, self.stride
         for i in range(KH):
             for j in range(KW):
-                yield i * KW + j, (slice(None), slice(None),
-                                   slice(i, i + SH * OH, SH), slice(j, j + SW * OW, SW))
+                yield (slice(None), slice(None), slice(i, i + SH * OH, SH), slice(j, j + SW * OW, SW))
 
     def forward(self, X):
         xp = get_array_module(X)
         _, _, OH, OW = self.output_shape(X.shape)
         Xp = pad_images(X, self.padding, value=-float("inf"))
-        out = None
-        for k, window in self._windows(Xp, OH, OW):
-            values = Xp[window]
-            if out is None:
-                out = values.copy()
-                # Which offset won each window; int8 holds any kernel up to 11 x 11.
-                small = self.kernel_size[0] * self.kernel_size[1] <= 127
-                argmax = xp.zeros(out.shape, dtype="int8" if small else "int32")
-            else:
-                # Strictly greater: the first maximum keeps the window on ties.
-                better = values > out
-                xp.copyto(out, values, where=better)
-                xp.copyto(argmax, k, where=better)
-        self.cache["argmax"] = argmax
-        self.cache["padded_shape"] = Xp.shape
-        self.cache["input_shape"] = X.shape
+        # The maximum of KH*KW strided slices: a few passes over output-sized arrays.
+        # Which element won is not recorded here (that costs more than the maximum
+        # itself); backward finds it again from the input and the output.
+        windows = self._windows(OH, OW)
+        out = Xp[next(windows)].copy()
+        for window in windows:
+            xp.maximum(out, Xp[window], out=out)
+        self.cache["Xp"], self.cache["out"], self.cache["input_shape"] = Xp, out, X.shape
         return out
 
     def backward(self, dY):
-        argmax, padded_shape, input_shape = self.from_cache("argmax", "padded_shape", "input_shape")
+        Xp, out, input_shape = self.from_cache("Xp", "out", "input_shape")
         xp = get_array_module(dY)
         _, _, OH, OW = dY.shape
-        dXp = xp.zeros(padded_shape, dtype=dY.dtype)
-        for k, window in self._windows(dXp, OH, OW):
-            # Overlapping windows (stride < kernel) add up slice by slice, never by fancy index.
-            dXp[window] += xp.where(argmax == k, dY, 0)
+        (KH, KW), (SH, SW) = self.kernel_size, self.stride
+        # When the windows tile the padded input exactly (the usual kernel == stride,
+        # sizes divisible), every input element gets exactly one write: no zero fill.
+        tiles = (KH, KW) == (SH, SW) and Xp.shape[2:] == (OH * KH, OW * KW)
+        dXp = xp.empty_like(Xp) if tiles else xp.zeros_like(Xp)
+        taken = None
+        for window in self._windows(OH, OW):
+            # An offset wins a window where it holds the maximum and no earlier offset
+            # did: exactly one element per window gets the gradient, even on ties
+            # (common after ReLU, where whole windows are 0).
+            wins = Xp[window] == out
+            if taken is None:
+                taken = wins
+            else:
+                xp.greater(wins, taken, out=wins)  # wins and not taken, for booleans
+                taken = taken | wins
+            if tiles:
+                xp.multiply(dY, wins, out=dXp[window])
+            else:
+                # Overlapping windows add up slice by slice, never by fancy index.
+                dXp[window] += dY * wins
         (PH, PW), (_, _, H, W) = self.padding, input_shape
         return dXp[:, :, PH:PH + H, PW:PW + W]
 

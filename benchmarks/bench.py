@@ -1,0 +1,389 @@
+"""Training throughput and peak memory of nnfs against PyTorch, on the current backend.
+
+The reference network (float32, plain SGD, cross-entropy)::
+
+    Conv2D(C, 16, 3, padding=1), BatchNorm2D(16), ReLU, MaxPool2D(2),
+    Conv2D(16, 32, 3, padding=1), BatchNorm2D(32), ReLU, MaxPool2D(2),
+    Flatten, Linear(32 * H/4 * W/4, 128), ReLU, Linear(128, 10)
+
+Each configuration (input shape and batch size) runs in fresh subprocesses,
+one for nnfs and one for PyTorch, so that each peak-memory figure belongs to
+one framework and one configuration only. Both get the same threads, the
+same batch of data and the same initial weights; a step is forward, loss,
+backward and the SGD update. Throughput is the batch size over the median
+time of the timed steps (after warm-up steps); on a GPU the device is
+synchronised before each clock reading.
+
+Usage::
+
+    python benchmarks/bench.py                         # all four configurations
+    python benchmarks/bench.py --configs 1x28x28:64 --steps 20 --json
+    python benchmarks/bench.py --profile               # per-layer forward/backward times
+    NNFS_BACKEND=cupy python benchmarks/bench.py       # GPU, against PyTorch CUDA
+
+Options: ``--configs`` (comma-separated ``CxHxW:batch``), ``--steps``,
+``--warmup``, ``--threads``, ``--repeat`` (alternate nnfs and PyTorch runs
+this many times and keep the median of each: the machine may be shared),
+``--no-torch``, ``--json`` (one JSON document on stdout), ``--profile``.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CONFIGS = "1x28x28:64,1x28x28:256,3x32x32:64,3x32x32:256"
+LEARNING_RATE = 0.01
+N_CLASSES = 10
+
+
+# -- configurations ---------------------------------------------------------------------------
+
+def parse_configs(text):
+    """``"1x28x28:64,3x32x32:256"`` -> ``[((1, 28, 28), 64), ((3, 32, 32), 256)]``."""
+    configs = []
+    for item in text.split(","):
+        item = item.strip()
+        try:
+            shape, batch = item.split(":")
+            C, H, W = (int(v) for v in shape.lower().split("x"))
+            batch = int(batch)
+        except ValueError:
+            raise SystemExit(f"bench.py: a configuration is CxHxW:batch (e.g. 1x28x28:64), got {item!r}")
+        if min(C, H, W, batch) < 1 or H % 4 or W % 4:
+            raise SystemExit(f"bench.py: {item!r}: sizes must be positive, H and W multiples of 4")
+        configs.append(((C, H, W), batch))
+    return configs
+
+
+def config_name(shape, batch):
+    return f"{'x'.join(map(str, shape))}:{batch}"
+
+
+# -- the models ---------------------------------------------------------------------------------
+
+def build_nnfs(shape):
+    import nnfs
+    from nnfs.activations import ReLU
+    from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Linear, MaxPool2D
+    from nnfs.losses import CrossEntropyLoss
+    from nnfs.net import Net
+
+    C, H, W = shape
+    nnfs.seed(0)
+    layers = [
+        Conv2D(C, 16, 3, padding=1), BatchNorm2D(16), ReLU(), MaxPool2D(2),
+        Conv2D(16, 32, 3, padding=1), BatchNorm2D(32), ReLU(), MaxPool2D(2),
+        Flatten(), Linear(32 * (H // 4) * (W // 4), 128), ReLU(), Linear(128, N_CLASSES)]
+    return Net(layers, CrossEntropyLoss(), dtype="float32")
+
+
+def build_torch(shape, device):
+    """The same network in PyTorch, with the initial weights of the nnfs one."""
+    import torch
+    from torch import nn
+
+    C, H, W = shape
+    model = nn.Sequential(
+        nn.Conv2d(C, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * (H // 4) * (W // 4), 128), nn.ReLU(), nn.Linear(128, N_CLASSES))
+    reference = build_nnfs(shape).state_dict()
+    with torch.no_grad():
+        for index, module in enumerate(model):
+            for key, tensor in list(module.named_parameters()) + list(module.named_buffers()):
+                name = f"{index}.{key}"
+                if name in reference:
+                    tensor.copy_(torch.from_numpy(reference[name]))
+    return model.to(device)
+
+
+def make_data(shape, batch):
+    """One fixed batch (host NumPy, float32 images and int64 labels), the same for both frameworks."""
+    from nnfs.backend import host_rng, seed
+
+    seed(1)
+    rng = host_rng()
+    X = rng.standard_normal((batch, *shape)).astype("float32")
+    y = rng.integers(0, N_CLASSES, size=batch)
+    return X, y
+
+
+# -- one measurement (runs in a child process) --------------------------------------------------
+
+def rss_mib():
+    """The current resident set size of this process in MiB (Linux), or 0 where unknown."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def peak_rss_mib():
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def time_steps(step, synchronize, warmup, steps):
+    """Per-step wall times in seconds after ``warmup`` untimed steps."""
+    for _ in range(warmup):
+        step()
+    synchronize()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        synchronize()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def add_profiler(net, synchronize):
+    """Wrap every layer's forward/backward (and the loss, and the update) in timers.
+
+    Returns ``{name: {"forward": [seconds...], "backward": [...]}}`` filled as the net runs.
+    Each timer synchronises the device, so profiled steps are a little slower than plain ones.
+    """
+    timings = {}
+
+    def timed(name, phase, function):
+        record = timings.setdefault(name, {"forward": [], "backward": []})[phase]
+
+        def wrapper(*args):
+            synchronize()
+            start = time.perf_counter()
+            result = function(*args)
+            synchronize()
+            record.append(time.perf_counter() - start)
+            return result
+        return wrapper
+
+    for index, layer in enumerate(net.layers):
+        name = f"{index:2d} {type(layer).__name__}"
+        layer.forward = timed(name, "forward", layer.forward)
+        layer.backward = timed(name, "backward", layer.backward)
+    loss = net.loss_fn
+    loss.forward = timed(f"{len(net.layers):2d} {type(loss).__name__}", "forward", loss.forward)
+    loss.backward = timed(f"{len(net.layers):2d} {type(loss).__name__}", "backward", loss.backward)
+    net.update_weights = timed(f"{len(net.layers) + 1:2d} SGD update", "backward", net.update_weights)
+    return timings
+
+
+def measure_nnfs(shape, batch, warmup, steps, profile):
+    from nnfs.backend import default_backend
+
+    backend = default_backend()
+    X_host, y_host = make_data(shape, batch)
+    net = build_nnfs(shape)
+    # The batch lives on the device before the clock starts, as it does for PyTorch.
+    X, y = backend.asarray(X_host, dtype="float32"), backend.asarray(y_host)
+    # The BLAS allocates its thread buffers on the first product: count them in the baseline.
+    (X[:1].reshape(1, -1) @ X[:1].reshape(-1, 1)).sum()
+    baseline = rss_mib()
+
+    def step():
+        out = net(X)
+        net.loss(out, y)
+        net.backward()
+        net.update_weights(LEARNING_RATE)
+
+    times = time_steps(step, backend.synchronize, warmup, steps)
+    loss = float(net.loss(net(X), y))
+    result = {"img_s": batch / statistics.median(times), "median_ms": 1e3 * statistics.median(times),
+              "loss": loss, "device": backend.name}
+    device_peak = backend.peak_memory_bytes()
+    if device_peak is not None:
+        result["peak_mib"] = device_peak / 2**20
+    else:
+        result["peak_mib"] = peak_rss_mib()
+        result["train_mib"] = result["peak_mib"] - baseline
+    if profile:
+        timings = add_profiler(net, backend.synchronize)
+        time_steps(step, backend.synchronize, 1, max(5, steps // 2))
+        result["profile"] = {
+            name: {phase: 1e3 * statistics.median(values) if values else 0.0
+                   for phase, values in phases.items()}
+            for name, phases in timings.items()}
+    return result
+
+
+def measure_torch(shape, batch, warmup, steps, threads, device_name):
+    import torch
+
+    torch.set_num_threads(threads)
+    device = torch.device("cuda" if device_name == "cupy" else "cpu")
+    X_host, y_host = make_data(shape, batch)
+    model = build_torch(shape, device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    X = torch.from_numpy(X_host).to(device)
+    y = torch.from_numpy(y_host).to(device)
+    (X[:1].reshape(1, -1) @ X[:1].reshape(-1, 1)).sum()
+    baseline = rss_mib()
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(X), y).backward()
+        optimizer.step()
+
+    times = time_steps(step, synchronize, warmup, steps)
+    with torch.no_grad():
+        loss = float(loss_fn(model(X), y))
+    result = {"img_s": batch / statistics.median(times), "median_ms": 1e3 * statistics.median(times),
+              "loss": loss, "device": device.type}
+    if device.type == "cuda":
+        result["peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        result["peak_mib"] = peak_rss_mib()
+        result["train_mib"] = result["peak_mib"] - baseline
+    return result
+
+
+def child_main(args):
+    shape, batch = parse_configs(args.configs)[0]
+    if args.child == "nnfs":
+        result = measure_nnfs(shape, batch, args.warmup, args.steps, args.profile)
+    else:
+        result = measure_torch(shape, batch, args.warmup, args.steps, args.threads, args.device)
+    print(json.dumps(result))
+
+
+# -- the parent: one pair of children per configuration -----------------------------------------
+
+def run_child(framework, shape, batch, args, device_name):
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(args.threads)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    command = [sys.executable, os.path.abspath(__file__), "--child", framework,
+               "--configs", config_name(shape, batch), "--steps", str(args.steps),
+               "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", device_name]
+    if args.profile and framework == "nnfs":
+        command.append("--profile")
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench.py: the {framework} run of {config_name(shape, batch)} failed:\n"
+                         f"{done.stderr.strip()}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def torch_available():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def median_result(results):
+    """The run with the median throughput (its memory and profile come with it)."""
+    ordered = sorted(results, key=lambda r: r["img_s"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def benchmark(args):
+    sys.path.insert(0, ROOT)
+    from nnfs.backend import default_backend
+
+    device_name = default_backend().name
+    use_torch = not args.no_torch and torch_available()
+    if use_torch and device_name == "cupy":
+        import torch
+        use_torch = torch.cuda.is_available()
+    rows = []
+    for shape, batch in parse_configs(args.configs):
+        runs = {"nnfs": [], "torch": []}
+        for _ in range(args.repeat):
+            runs["nnfs"].append(run_child("nnfs", shape, batch, args, device_name))
+            if use_torch:
+                runs["torch"].append(run_child("torch", shape, batch, args, device_name))
+        nnfs_run = median_result(runs["nnfs"])
+        row = {"config": config_name(shape, batch), "input": list(shape), "batch": batch,
+               "nnfs_img_s": nnfs_run["img_s"], "nnfs_peak_mib": nnfs_run["peak_mib"],
+               "nnfs_train_mib": nnfs_run.get("train_mib"), "nnfs_loss": nnfs_run["loss"],
+               "torch_img_s": None, "torch_peak_mib": None, "torch_train_mib": None, "ratio": None}
+        if use_torch:
+            torch_run = median_result(runs["torch"])
+            # Ratio per repeat (each pair ran back to back), then the median: robust to a busy machine.
+            ratios = [n["img_s"] / t["img_s"] for n, t in zip(runs["nnfs"], runs["torch"])]
+            row.update(torch_img_s=torch_run["img_s"], torch_peak_mib=torch_run["peak_mib"],
+                       torch_train_mib=torch_run.get("train_mib"), ratio=statistics.median(ratios))
+        if args.profile:
+            row["profile"] = nnfs_run["profile"]
+        rows.append(row)
+        if not args.json:
+            print(f"  done {row['config']}", file=sys.stderr, flush=True)
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "backend": device_name, "threads": args.threads, "cpu_count": os.cpu_count(),
+        "python": platform.python_version(), "steps": args.steps, "warmup": args.warmup,
+        "repeat": args.repeat, "torch": use_torch, "rows": rows}
+
+
+def _fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def print_table(report):
+    print(f"nnfs training throughput, float32, backend {report['backend']}, {report['threads']} threads, "
+          f"median of {report['steps']} steps, {report['date']}")
+    print(f"{'config':>13} {'nnfs img/s':>11} {'torch img/s':>12} {'ratio':>6} "
+          f"{'nnfs MiB':>9} {'torch MiB':>10} {'nnfs +MiB':>10} {'torch +MiB':>11}")
+    for row in report["rows"]:
+        print(f"{row['config']:>13} {_fmt(row['nnfs_img_s'], '11.0f')} {_fmt(row['torch_img_s'], '12.0f')} "
+              f"{_fmt(row['ratio'], '6.2f')} {_fmt(row['nnfs_peak_mib'], '9.0f')} "
+              f"{_fmt(row['torch_peak_mib'], '10.0f')} {_fmt(row['nnfs_train_mib'], '10.0f')} "
+              f"{_fmt(row['torch_train_mib'], '11.0f')}")
+    print("ratio: nnfs img/s / PyTorch img/s in the same run. MiB: peak resident memory of the process "
+          "(GPU: peak device memory); +MiB: growth during training, above the imports and the model.")
+
+
+def print_profile(report):
+    for row in report["rows"]:
+        profile = row.get("profile")
+        if not profile:
+            continue
+        total = sum(p["forward"] + p["backward"] for p in profile.values())
+        print(f"\nper-layer time, nnfs {row['config']} (median ms per step; total {total:.2f} ms)")
+        print(f"{'layer':<22} {'forward':>8} {'backward':>9} {'share':>6}")
+        for name, phases in profile.items():
+            both = phases["forward"] + phases["backward"]
+            print(f"{name:<22} {phases['forward']:8.2f} {phases['backward']:9.2f} {100 * both / total:5.1f}%")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--configs", default=DEFAULT_CONFIGS, help=f"CxHxW:batch,... (default {DEFAULT_CONFIGS})")
+    parser.add_argument("--steps", type=int, default=50, help="timed steps per run (default 50)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for both frameworks")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per framework and config (median kept)")
+    parser.add_argument("--no-torch", action="store_true", help="measure nnfs only")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    parser.add_argument("--profile", action="store_true", help="add a per-layer time breakdown for nnfs")
+    parser.add_argument("--child", choices=("nnfs", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="numpy", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.repeat < 1:
+        parser.error("--steps, --threads and --repeat must be positive, --warmup not negative")
+    if args.child:
+        return child_main(args)
+    report = benchmark(args)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
+        print_profile(report)
+
+
+if __name__ == "__main__":
+    main()
