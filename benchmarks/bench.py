@@ -29,6 +29,7 @@ this many times and keep the median of each: the machine may be shared),
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -39,6 +40,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # measure the nnfs of this checkout, installed or not
 DEFAULT_CONFIGS = "1x28x28:64,1x28x28:256,3x32x32:64,3x32x32:256"
 LEARNING_RATE = 0.01
 N_CLASSES = 10
@@ -128,21 +130,40 @@ def rss_mib():
 
 
 def peak_rss_mib():
+    """The peak resident set size of this process in MiB.
+
+    Linux's VmHWM belongs to this program alone; ``ru_maxrss`` would also count the
+    parent's memory at the time of the fork (it survives ``exec``), so it is only the
+    fallback elsewhere.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
-def time_steps(step, synchronize, warmup, steps):
-    """Per-step wall times in seconds after ``warmup`` untimed steps."""
+def time_steps(steps_by_name, synchronize, warmup, steps):
+    """Per-step wall times in seconds of each named step function, after ``warmup`` untimed steps.
+
+    With several frameworks the steps alternate (nnfs, PyTorch, nnfs, ...), so that
+    both see the same load on a shared machine and their ratio stays meaningful.
+    """
     for _ in range(warmup):
-        step()
+        for step in steps_by_name.values():
+            step()
     synchronize()
-    times = []
+    times = {name: [] for name in steps_by_name}
     for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        synchronize()
-        times.append(time.perf_counter() - start)
+        for name, step in steps_by_name.items():
+            start = time.perf_counter()
+            step()
+            synchronize()
+            times[name].append(time.perf_counter() - start)
     return times
 
 
@@ -177,7 +198,8 @@ def add_profiler(net, synchronize):
     return timings
 
 
-def measure_nnfs(shape, batch, warmup, steps, profile):
+def setup_nnfs(shape, batch):
+    """The nnfs model and a training-step function on the default backend."""
     from nnfs.backend import default_backend
 
     backend = default_backend()
@@ -186,8 +208,7 @@ def measure_nnfs(shape, batch, warmup, steps, profile):
     # The batch lives on the device before the clock starts, as it does for PyTorch.
     X, y = backend.asarray(X_host, dtype="float32"), backend.asarray(y_host)
     # The BLAS allocates its thread buffers on the first product: count them in the baseline.
-    (X[:1].reshape(1, -1) @ X[:1].reshape(-1, 1)).sum()
-    baseline = rss_mib()
+    (X[:2].reshape(2, -1) @ X[:2].reshape(-1, 2)).sum()
 
     def step():
         out = net(X)
@@ -195,130 +216,157 @@ def measure_nnfs(shape, batch, warmup, steps, profile):
         net.backward()
         net.update_weights(LEARNING_RATE)
 
-    times = time_steps(step, backend.synchronize, warmup, steps)
-    loss = float(net.loss(net(X), y))
-    result = {"img_s": batch / statistics.median(times), "median_ms": 1e3 * statistics.median(times),
-              "loss": loss, "device": backend.name}
-    device_peak = backend.peak_memory_bytes()
-    if device_peak is not None:
-        result["peak_mib"] = device_peak / 2**20
-    else:
-        result["peak_mib"] = peak_rss_mib()
-        result["train_mib"] = result["peak_mib"] - baseline
-    if profile:
-        timings = add_profiler(net, backend.synchronize)
-        time_steps(step, backend.synchronize, 1, max(5, steps // 2))
-        result["profile"] = {
-            name: {phase: 1e3 * statistics.median(values) if values else 0.0
-                   for phase, values in phases.items()}
-            for name, phases in timings.items()}
-    return result
+    def final_loss():
+        return float(net.loss(net(X), y))
+
+    return net, step, final_loss, backend
 
 
-def measure_torch(shape, batch, warmup, steps, threads, device_name):
+def setup_torch(shape, batch, threads, device_name):
+    """The PyTorch model and its training step; None when the device is missing."""
     import torch
 
     torch.set_num_threads(threads)
     device = torch.device("cuda" if device_name == "cupy" else "cpu")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return None
     X_host, y_host = make_data(shape, batch)
     model = build_torch(shape, device)
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
     loss_fn = torch.nn.CrossEntropyLoss()
     X = torch.from_numpy(X_host).to(device)
     y = torch.from_numpy(y_host).to(device)
-    (X[:1].reshape(1, -1) @ X[:1].reshape(-1, 1)).sum()
-    baseline = rss_mib()
-    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    (X[:2].reshape(2, -1) @ X[:2].reshape(-1, 2)).sum()
 
     def step():
         optimizer.zero_grad(set_to_none=True)
         loss_fn(model(X), y).backward()
         optimizer.step()
 
-    times = time_steps(step, synchronize, warmup, steps)
-    with torch.no_grad():
-        loss = float(loss_fn(model(X), y))
-    result = {"img_s": batch / statistics.median(times), "median_ms": 1e3 * statistics.median(times),
-              "loss": loss, "device": device.type}
-    if device.type == "cuda":
-        result["peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        result["peak_mib"] = peak_rss_mib()
-        result["train_mib"] = result["peak_mib"] - baseline
-    return result
+    def final_loss():
+        with torch.no_grad():
+            return float(loss_fn(model(X), y))
+
+    def synchronize():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def peak_device_mib():
+        return torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+
+    return step, final_loss, synchronize, peak_device_mib
 
 
 def child_main(args):
+    """Measure in this process and print one JSON line.
+
+    ``--child time`` alternates nnfs and PyTorch steps for throughput only;
+    ``--child nnfs`` / ``--child torch`` run one framework alone, for its memory
+    (and its throughput when PyTorch is not measured), and the nnfs profile.
+    """
     shape, batch = parse_configs(args.configs)[0]
-    if args.child == "nnfs":
-        result = measure_nnfs(shape, batch, args.warmup, args.steps, args.profile)
-    else:
-        result = measure_torch(shape, batch, args.warmup, args.steps, args.threads, args.device)
+    result = {}
+    steps, losses, syncs = {}, {}, []
+    peak_device = None
+    if args.child in ("time", "nnfs"):
+        net, steps["nnfs"], losses["nnfs"], backend = setup_nnfs(shape, batch)
+        syncs.append(backend.synchronize)
+        if backend.peak_memory_bytes() is not None:
+            peak_device = lambda: backend.peak_memory_bytes() / 2**20  # noqa: E731
+    if args.child in ("time", "torch"):
+        found = setup_torch(shape, batch, args.threads, args.device)
+        if found is None:
+            print(json.dumps({"skipped": "this PyTorch build sees no CUDA device"}))
+            return
+        steps["torch"], losses["torch"], sync_torch, peak_torch = found
+        syncs.append(sync_torch)
+        if args.child == "torch" and peak_torch() is not None:
+            peak_device = peak_torch
+    baseline = rss_mib()
+
+    def synchronize():
+        for sync in syncs:
+            sync()
+
+    times = time_steps(steps, synchronize, args.warmup, args.steps)
+    for name, values in times.items():
+        median = statistics.median(values)
+        result[name] = {"img_s": batch / median, "median_ms": 1e3 * median, "loss": losses[name]()}
+    if args.child != "time":
+        memory = result[args.child]
+        if peak_device is not None:
+            memory["peak_mib"] = peak_device()
+        else:
+            memory["peak_mib"] = peak_rss_mib()
+            memory["train_mib"] = memory["peak_mib"] - baseline
+    if args.profile and args.child == "nnfs":
+        timings = add_profiler(net, backend.synchronize)
+        time_steps({"nnfs": steps["nnfs"]}, backend.synchronize, 1, max(5, args.steps // 2))
+        result["profile"] = {
+            name: {phase: 1e3 * statistics.median(values) if values else 0.0
+                   for phase, values in phases.items()}
+            for name, phases in timings.items()}
     print(json.dumps(result))
 
 
-# -- the parent: one pair of children per configuration -----------------------------------------
+# -- the parent: fresh child processes per configuration ----------------------------------------
 
-def run_child(framework, shape, batch, args, device_name):
+def run_child(kind, shape, batch, args, device_name, steps=None, profile=False):
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(args.threads)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    command = [sys.executable, os.path.abspath(__file__), "--child", framework,
-               "--configs", config_name(shape, batch), "--steps", str(args.steps),
+    command = [sys.executable, os.path.abspath(__file__), "--child", kind,
+               "--configs", config_name(shape, batch), "--steps", str(steps or args.steps),
                "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", device_name]
-    if args.profile and framework == "nnfs":
+    if profile:
         command.append("--profile")
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"bench.py: the {framework} run of {config_name(shape, batch)} failed:\n"
+        raise SystemExit(f"bench.py: the {kind} run of {config_name(shape, batch)} failed:\n"
                          f"{done.stderr.strip()}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def torch_available():
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def median_result(results):
-    """The run with the median throughput (its memory and profile come with it)."""
-    ordered = sorted(results, key=lambda r: r["img_s"])
-    return ordered[(len(ordered) - 1) // 2]
+    # Not imported here: the parent stays small, and the children measure memory alone.
+    return importlib.util.find_spec("torch") is not None
 
 
 def benchmark(args):
-    sys.path.insert(0, ROOT)
     from nnfs.backend import default_backend
 
     device_name = default_backend().name
     use_torch = not args.no_torch and torch_available()
-    if use_torch and device_name == "cupy":
-        import torch
-        use_torch = torch.cuda.is_available()
     rows = []
     for shape, batch in parse_configs(args.configs):
-        runs = {"nnfs": [], "torch": []}
-        for _ in range(args.repeat):
-            runs["nnfs"].append(run_child("nnfs", shape, batch, args, device_name))
-            if use_torch:
-                runs["torch"].append(run_child("torch", shape, batch, args, device_name))
-        nnfs_run = median_result(runs["nnfs"])
         row = {"config": config_name(shape, batch), "input": list(shape), "batch": batch,
-               "nnfs_img_s": nnfs_run["img_s"], "nnfs_peak_mib": nnfs_run["peak_mib"],
-               "nnfs_train_mib": nnfs_run.get("train_mib"), "nnfs_loss": nnfs_run["loss"],
-               "torch_img_s": None, "torch_peak_mib": None, "torch_train_mib": None, "ratio": None}
+               "nnfs_img_s": None, "torch_img_s": None, "ratio": None}
+        # Memory (and the profile) from each framework alone, a few steps are enough for the peak.
+        nnfs_alone = run_child("nnfs", shape, batch, args, device_name,
+                               steps=None if not use_torch else min(args.steps, 10), profile=args.profile)
+        torch_alone = run_child("torch", shape, batch, args, device_name, steps=min(args.steps, 10)) \
+            if use_torch else None
+        if torch_alone is not None and "skipped" in torch_alone:
+            print(f"bench.py: PyTorch not measured: {torch_alone['skipped']}", file=sys.stderr)
+            use_torch, torch_alone = False, None
+            nnfs_alone = run_child("nnfs", shape, batch, args, device_name, profile=args.profile)
         if use_torch:
-            torch_run = median_result(runs["torch"])
-            # Ratio per repeat (each pair ran back to back), then the median: robust to a busy machine.
-            ratios = [n["img_s"] / t["img_s"] for n, t in zip(runs["nnfs"], runs["torch"])]
-            row.update(torch_img_s=torch_run["img_s"], torch_peak_mib=torch_run["peak_mib"],
-                       torch_train_mib=torch_run.get("train_mib"), ratio=statistics.median(ratios))
+            timed = [run_child("time", shape, batch, args, device_name) for _ in range(args.repeat)]
+            # The ratio of each run (both frameworks under the same load), then the median.
+            ratios = sorted(t["nnfs"]["img_s"] / t["torch"]["img_s"] for t in timed)
+            middle = sorted(timed, key=lambda t: t["nnfs"]["img_s"] / t["torch"]["img_s"])[(len(timed) - 1) // 2]
+            row.update(nnfs_img_s=middle["nnfs"]["img_s"], torch_img_s=middle["torch"]["img_s"],
+                       ratio=ratios[(len(ratios) - 1) // 2], nnfs_loss=middle["nnfs"]["loss"],
+                       torch_loss=middle["torch"]["loss"])
+        else:
+            row.update(nnfs_img_s=nnfs_alone["nnfs"]["img_s"], nnfs_loss=nnfs_alone["nnfs"]["loss"])
+        row.update(nnfs_peak_mib=nnfs_alone["nnfs"]["peak_mib"],
+                   nnfs_train_mib=nnfs_alone["nnfs"].get("train_mib"),
+                   torch_peak_mib=torch_alone["torch"]["peak_mib"] if torch_alone else None,
+                   torch_train_mib=torch_alone["torch"].get("train_mib") if torch_alone else None)
         if args.profile:
-            row["profile"] = nnfs_run["profile"]
+            row["profile"] = nnfs_alone["profile"]
         rows.append(row)
         if not args.json:
             print(f"  done {row['config']}", file=sys.stderr, flush=True)
@@ -366,11 +414,11 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=50, help="timed steps per run (default 50)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for both frameworks")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per framework and config (median kept)")
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs per config (median ratio kept)")
     parser.add_argument("--no-torch", action="store_true", help="measure nnfs only")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument("--profile", action="store_true", help="add a per-layer time breakdown for nnfs")
-    parser.add_argument("--child", choices=("nnfs", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("time", "nnfs", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--device", default="numpy", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.repeat < 1:

@@ -43,7 +43,7 @@ def test_gradients_match_finite_differences(layer_fn, shape, backend, rng):
         layer.params["bias"] = layer.params["bias"] + rng.normal(size=3)
         layer.buffers["running_mean"] = layer.buffers["running_mean"] + rng.normal(size=3)
     errors = check_layer(layer, away_from_kinks(rng, shape), backend, rng)
-    assert max(errors.values()) < 1e-6, errors
+    assert max(errors.values()) < 1e-5, errors
 
 
 def test_max_pool_gives_a_tied_window_gradient_once(backend):

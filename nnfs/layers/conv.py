@@ -70,10 +70,14 @@ class Conv2D(Layer):
         cols = im2col(X, self.kernel_size, self.stride, self.padding)
         cols = cols.reshape(-1, N * OH * OW)
         weight = self.params["weight"].reshape(self.out_channels, -1)
-        Y = (weight @ cols).reshape(self.out_channels, N, OH, OW) + self.params["bias"][:, None, None, None]
+        Y = weight @ cols
+        Y += self.params["bias"][:, None]  # in place: Y is a fresh array of ours
         self.cache["cols"] = cols
         self.cache["input_shape"] = X.shape
-        return Y.transpose(1, 0, 2, 3)
+        # The product is channel-major, (C_out, N*OH*OW). Returned as an (N, C_out, OH, OW)
+        # view without copying: BatchNorm, ReLU and pooling work on any memory layout, and
+        # BatchNorm's per-channel rows are then free (see batchnorm.channel_rows).
+        return Y.reshape(self.out_channels, N, OH, OW).transpose(1, 0, 2, 3)
 
     def backward(self, dY):
         cols, input_shape = self.from_cache("cols", "input_shape")
