@@ -2,7 +2,8 @@
 
 import math
 
-from nnfs.layers.base import Layer, check_dtype, check_rank, host_zeros, pair, positive_int, rng
+from nnfs.layers.base import (
+    Layer, check_dtype, check_rank, get_array_module, host_zeros, pair, positive_int, rng)
 from nnfs.layers.im2col import col2im, conv_output_size, im2col
 
 
@@ -67,8 +68,10 @@ class Conv2D(Layer):
 
     def forward(self, X):
         N, _, OH, OW = self.output_shape(X.shape)
-        cols = im2col(X, self.kernel_size, self.stride, self.padding)
-        cols = cols.reshape(-1, N * OH * OW)
+        KH, KW = self.kernel_size
+        # The columns are the largest array of the step; the last step's buffer is refilled.
+        cols = self._workspace("cols", (self.in_channels * KH * KW, N * OH * OW), X)
+        im2col(X, self.kernel_size, self.stride, self.padding, out=cols)
         weight = self.params["weight"].reshape(self.out_channels, -1)
         Y = weight @ cols
         Y += self.params["bias"][:, None]  # in place: Y is a fresh array of ours
@@ -86,10 +89,27 @@ class Conv2D(Layer):
         weight = self.params["weight"]
         self.grads["weight"] = (dY @ cols.T).reshape(weight.shape)
         self.grads["bias"] = dY.sum(axis=1)
-        dcols = weight.reshape(C_out, -1).T @ dY
+        dcols = self._workspace("dcols", cols.shape, dY)
+        xp = get_array_module(dY)
+        xp.matmul(weight.reshape(C_out, -1).T, dY, out=dcols)
         C, (KH, KW) = self.in_channels, self.kernel_size
         dcols = dcols.reshape(C, KH, KW, N, OH, OW)
         return col2im(dcols, input_shape, self.kernel_size, self.stride, self.padding)
+
+    def _workspace(self, name, shape, like):
+        """A scratch array kept in the cache and reused by the next step of the same shape.
+
+        Arrays above about 32 MB (the columns of a batch of 256 small images) come
+        fresh from the operating system on every allocation, and touching their pages
+        the first time costs about as much as filling them. Only arrays that never
+        leave the layer are reused, so no caller ever sees one change.
+        """
+        buffer = self.cache.get(name)
+        if buffer is None or buffer.shape != shape or buffer.dtype != like.dtype \
+                or type(buffer) is not type(like):
+            buffer = get_array_module(like).empty(shape, dtype=like.dtype)
+        self.cache[name] = buffer
+        return buffer
 
     def local_grad(self, X):
         """dY/dW is the unfolded input ``(C_in*KH*KW, N*OH*OW)``; dY/dX is the kernel."""

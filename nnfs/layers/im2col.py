@@ -30,12 +30,13 @@ def pad_images(X, padding, value=0.0):
     return out
 
 
-def im2col(X, kernel, stride, padding):
+def im2col(X, kernel, stride, padding, out=None):
     """Unfold image patches into columns.
 
     Args:
         X: images ``(N, C, H, W)``.
         kernel, stride, padding: ``(h, w)`` pairs.
+        out: optional contiguous array of ``C*KH*KW*N*OH*OW`` elements to fill (any shape).
 
     Returns:
         ``cols`` of shape ``(C, KH, KW, N, OH, OW)``, where
@@ -49,7 +50,8 @@ def im2col(X, kernel, stride, padding):
     Xp = pad_images(X, padding)
     # Channels first, batch second: each kernel offset then writes one contiguous block.
     Xp = Xp.transpose(1, 0, 2, 3)
-    cols = xp.empty((C, KH, KW, N, OH, OW), dtype=X.dtype)
+    shape = (C, KH, KW, N, OH, OW)
+    cols = xp.empty(shape, dtype=X.dtype) if out is None else out.reshape(shape)
     for i in range(KH):
         for j in range(KW):
             cols[:, i, j] = Xp[:, :, i:i + SH * OH:SH, j:j + SW * OW:SW]

@@ -63,7 +63,9 @@ class MaxPool2D(Layer):
         # Which element won is not recorded here (that costs more than the maximum
         # itself); backward finds it again from the input and the output.
         windows = self._windows(OH, OW)
-        out = Xp[next(windows)].copy()
+        # order="K" keeps the input's memory layout (channel-major after Conv2D), so the
+        # input and output slices that later passes combine are walked in the same order.
+        out = Xp[next(windows)].copy(order="K")
         for window in windows:
             xp.maximum(out, Xp[window], out=out)
         self.cache["Xp"], self.cache["out"], self.cache["input_shape"] = Xp, out, X.shape
