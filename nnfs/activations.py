@@ -41,6 +41,10 @@ class ReLU(_Elementwise):
     def derivative(self, X, Y):
         return (X > 0).astype(X.dtype)
 
+    def backward(self, dY):
+        # Multiplying by the boolean mask directly skips the float copy of the derivative.
+        return dY * (self.from_cache("X") > 0)
+
 
 class LeakyReLU(_Elementwise):
     """``X`` where positive, ``alpha * X`` elsewhere.

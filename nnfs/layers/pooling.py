@@ -80,6 +80,13 @@ class MaxPool2D(Layer):
         # sizes divisible), every input element gets exactly one write: no zero fill.
         tiles = (KH, KW) == (SH, SW) and Xp.shape[2:] == (OH * KH, OW * KW)
         dXp = xp.empty_like(Xp) if tiles else xp.zeros_like(Xp)
+        if dY.strides != out.strides:
+            # An upstream gradient in another memory layout (Flatten's is plain NCHW, the
+            # input channel-major) would make every pass below jump through memory; one
+            # copy into the output's layout is cheaper.
+            dY_matched = xp.empty_like(out)
+            dY_matched[...] = dY
+            dY = dY_matched
         taken = None
         for window in self._windows(OH, OW):
             # An offset wins a window where it holds the maximum and no earlier offset
