@@ -7,12 +7,15 @@ The reference network (float32, plain SGD, cross-entropy)::
     Flatten, Linear(32 * H/4 * W/4, 128), ReLU, Linear(128, 10)
 
 Each configuration (input shape and batch size) runs in fresh subprocesses,
-one for nnfs and one for PyTorch, so that each peak-memory figure belongs to
-one framework and one configuration only. Both get the same threads, the
-same batch of data and the same initial weights; a step is forward, loss,
-backward and the SGD update. Throughput is the batch size over the median
-time of the timed steps (after warm-up steps); on a GPU the device is
-synchronised before each clock reading.
+one for nnfs and one for PyTorch, so that each figure belongs to one framework
+alone (no thread pool of the other spinning on the cores, no shared memory
+peak). Both get the same threads, the same batch of data and the same initial
+weights; a step is forward, loss, backward and the SGD update. Throughput is
+the batch size over the median time of the timed steps (after warm-up steps);
+on a GPU the device is synchronised before each clock reading. The ratio is
+nnfs/PyTorch of runs made back to back; with ``--repeat`` the pairs are
+repeated and the median ratio is reported, which is what to trust on a
+machine shared with other work.
 
 Usage::
 
@@ -22,9 +25,8 @@ Usage::
     NNFS_BACKEND=cupy python benchmarks/bench.py       # GPU, against PyTorch CUDA
 
 Options: ``--configs`` (comma-separated ``CxHxW:batch``), ``--steps``,
-``--warmup``, ``--threads``, ``--repeat`` (alternate nnfs and PyTorch runs
-this many times and keep the median of each: the machine may be shared),
-``--no-torch``, ``--json`` (one JSON document on stdout), ``--profile``.
+``--warmup``, ``--threads``, ``--repeat`` (nnfs/PyTorch pairs per
+configuration), ``--no-torch``, ``--json`` (one JSON document on stdout), ``--profile``.
 """
 
 import argparse
@@ -147,23 +149,17 @@ def peak_rss_mib():
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
-def time_steps(steps_by_name, synchronize, warmup, steps):
-    """Per-step wall times in seconds of each named step function, after ``warmup`` untimed steps.
-
-    With several frameworks the steps alternate (nnfs, PyTorch, nnfs, ...), so that
-    both see the same load on a shared machine and their ratio stays meaningful.
-    """
+def time_steps(step, synchronize, warmup, steps):
+    """Per-step wall times in seconds after ``warmup`` untimed steps."""
     for _ in range(warmup):
-        for step in steps_by_name.values():
-            step()
+        step()
     synchronize()
-    times = {name: [] for name in steps_by_name}
+    times = []
     for _ in range(steps):
-        for name, step in steps_by_name.items():
-            start = time.perf_counter()
-            step()
-            synchronize()
-            times[name].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        step()
+        synchronize()
+        times.append(time.perf_counter() - start)
     return times
 
 
@@ -251,57 +247,37 @@ def setup_torch(shape, batch, threads, device_name):
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    def peak_device_mib():
-        return torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+    def peak_device_bytes():
+        return torch.cuda.max_memory_allocated() if device.type == "cuda" else None
 
-    return step, final_loss, synchronize, peak_device_mib
+    return step, final_loss, synchronize, peak_device_bytes
 
 
 def child_main(args):
-    """Measure in this process and print one JSON line.
-
-    ``--child time`` alternates nnfs and PyTorch steps for throughput only;
-    ``--child nnfs`` / ``--child torch`` run one framework alone, for its memory
-    (and its throughput when PyTorch is not measured), and the nnfs profile.
-    """
+    """Measure one framework on one configuration in this process; print one JSON line."""
     shape, batch = parse_configs(args.configs)[0]
-    result = {}
-    steps, losses, syncs = {}, {}, []
-    peak_device = None
-    if args.child in ("time", "nnfs"):
-        net, steps["nnfs"], losses["nnfs"], backend = setup_nnfs(shape, batch)
-        syncs.append(backend.synchronize)
-        if backend.peak_memory_bytes() is not None:
-            peak_device = lambda: backend.peak_memory_bytes() / 2**20  # noqa: E731
-    if args.child in ("time", "torch"):
+    if args.child == "nnfs":
+        net, step, final_loss, backend = setup_nnfs(shape, batch)
+        synchronize = backend.synchronize
+        peak_device = backend.peak_memory_bytes
+    else:
         found = setup_torch(shape, batch, args.threads, args.device)
         if found is None:
             print(json.dumps({"skipped": "this PyTorch build sees no CUDA device"}))
             return
-        steps["torch"], losses["torch"], sync_torch, peak_torch = found
-        syncs.append(sync_torch)
-        if args.child == "torch" and peak_torch() is not None:
-            peak_device = peak_torch
+        step, final_loss, synchronize, peak_device = found
     baseline = rss_mib()
-
-    def synchronize():
-        for sync in syncs:
-            sync()
-
-    times = time_steps(steps, synchronize, args.warmup, args.steps)
-    for name, values in times.items():
-        median = statistics.median(values)
-        result[name] = {"img_s": batch / median, "median_ms": 1e3 * median, "loss": losses[name]()}
-    if args.child != "time":
-        memory = result[args.child]
-        if peak_device is not None:
-            memory["peak_mib"] = peak_device()
-        else:
-            memory["peak_mib"] = peak_rss_mib()
-            memory["train_mib"] = memory["peak_mib"] - baseline
+    times = time_steps(step, synchronize, args.warmup, args.steps)
+    median = statistics.median(times)
+    result = {"img_s": batch / median, "median_ms": 1e3 * median, "loss": final_loss()}
+    if peak_device() is not None:
+        result["peak_mib"] = peak_device() / 2**20
+    else:
+        result["peak_mib"] = peak_rss_mib()
+        result["train_mib"] = result["peak_mib"] - baseline
     if args.profile and args.child == "nnfs":
-        timings = add_profiler(net, backend.synchronize)
-        time_steps({"nnfs": steps["nnfs"]}, backend.synchronize, 1, max(5, args.steps // 2))
+        timings = add_profiler(net, synchronize)
+        time_steps(step, synchronize, 1, max(5, args.steps // 2))
         result["profile"] = {
             name: {phase: 1e3 * statistics.median(values) if values else 0.0
                    for phase, values in phases.items()}
@@ -311,13 +287,13 @@ def child_main(args):
 
 # -- the parent: fresh child processes per configuration ----------------------------------------
 
-def run_child(kind, shape, batch, args, device_name, steps=None, profile=False):
+def run_child(kind, shape, batch, args, device_name, profile=False):
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(args.threads)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     command = [sys.executable, os.path.abspath(__file__), "--child", kind,
-               "--configs", config_name(shape, batch), "--steps", str(steps or args.steps),
+               "--configs", config_name(shape, batch), "--steps", str(args.steps),
                "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", device_name]
     if profile:
         command.append("--profile")
@@ -340,33 +316,35 @@ def benchmark(args):
     use_torch = not args.no_torch and torch_available()
     rows = []
     for shape, batch in parse_configs(args.configs):
+        nnfs_runs, torch_runs = [], []
+        for repeat in range(args.repeat):
+            # Each framework alone in its own process: no thread pool of one spinning on
+            # the cores while the other runs. Pairs run back to back, so on a shared
+            # machine both members of a pair see about the same load.
+            nnfs_runs.append(run_child("nnfs", shape, batch, args, device_name,
+                                       profile=args.profile and repeat == 0))
+            if use_torch:
+                result = run_child("torch", shape, batch, args, device_name)
+                if "skipped" in result:
+                    print(f"bench.py: PyTorch not measured: {result['skipped']}", file=sys.stderr)
+                    use_torch = False
+                else:
+                    torch_runs.append(result)
+        nnfs_run = median_run(nnfs_runs)
         row = {"config": config_name(shape, batch), "input": list(shape), "batch": batch,
-               "nnfs_img_s": None, "torch_img_s": None, "ratio": None}
-        # Memory (and the profile) from each framework alone, a few steps are enough for the peak.
-        nnfs_alone = run_child("nnfs", shape, batch, args, device_name,
-                               steps=None if not use_torch else min(args.steps, 10), profile=args.profile)
-        torch_alone = run_child("torch", shape, batch, args, device_name, steps=min(args.steps, 10)) \
-            if use_torch else None
-        if torch_alone is not None and "skipped" in torch_alone:
-            print(f"bench.py: PyTorch not measured: {torch_alone['skipped']}", file=sys.stderr)
-            use_torch, torch_alone = False, None
-            nnfs_alone = run_child("nnfs", shape, batch, args, device_name, profile=args.profile)
+               "nnfs_img_s": nnfs_run["img_s"], "nnfs_loss": nnfs_run["loss"],
+               "nnfs_peak_mib": max(r["peak_mib"] for r in nnfs_runs),
+               "nnfs_train_mib": nnfs_run.get("train_mib"),
+               "torch_img_s": None, "torch_peak_mib": None, "torch_train_mib": None, "ratio": None}
         if use_torch:
-            timed = [run_child("time", shape, batch, args, device_name) for _ in range(args.repeat)]
-            # The ratio of each run (both frameworks under the same load), then the median.
-            ratios = sorted(t["nnfs"]["img_s"] / t["torch"]["img_s"] for t in timed)
-            middle = sorted(timed, key=lambda t: t["nnfs"]["img_s"] / t["torch"]["img_s"])[(len(timed) - 1) // 2]
-            row.update(nnfs_img_s=middle["nnfs"]["img_s"], torch_img_s=middle["torch"]["img_s"],
-                       ratio=ratios[(len(ratios) - 1) // 2], nnfs_loss=middle["nnfs"]["loss"],
-                       torch_loss=middle["torch"]["loss"])
-        else:
-            row.update(nnfs_img_s=nnfs_alone["nnfs"]["img_s"], nnfs_loss=nnfs_alone["nnfs"]["loss"])
-        row.update(nnfs_peak_mib=nnfs_alone["nnfs"]["peak_mib"],
-                   nnfs_train_mib=nnfs_alone["nnfs"].get("train_mib"),
-                   torch_peak_mib=torch_alone["torch"]["peak_mib"] if torch_alone else None,
-                   torch_train_mib=torch_alone["torch"].get("train_mib") if torch_alone else None)
+            torch_run = median_run(torch_runs)
+            ratios = sorted(n["img_s"] / t["img_s"] for n, t in zip(nnfs_runs, torch_runs))
+            row.update(torch_img_s=torch_run["img_s"], torch_loss=torch_run["loss"],
+                       torch_peak_mib=max(r["peak_mib"] for r in torch_runs),
+                       torch_train_mib=torch_run.get("train_mib"),
+                       ratio=statistics.median(ratios))
         if args.profile:
-            row["profile"] = nnfs_alone["profile"]
+            row["profile"] = nnfs_runs[0]["profile"]
         rows.append(row)
         if not args.json:
             print(f"  done {row['config']}", file=sys.stderr, flush=True)
@@ -375,6 +353,11 @@ def benchmark(args):
         "backend": device_name, "threads": args.threads, "cpu_count": os.cpu_count(),
         "python": platform.python_version(), "steps": args.steps, "warmup": args.warmup,
         "repeat": args.repeat, "torch": use_torch, "rows": rows}
+
+
+def median_run(runs):
+    """The run with the median throughput (the lower middle one for an even count)."""
+    return sorted(runs, key=lambda r: r["img_s"])[(len(runs) - 1) // 2]
 
 
 def _fmt(value, spec):
@@ -414,11 +397,12 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=50, help="timed steps per run (default 50)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for both frameworks")
-    parser.add_argument("--repeat", type=int, default=1, help="timed runs per config (median ratio kept)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="nnfs/PyTorch run pairs per config; the median ratio is kept (default 1)")
     parser.add_argument("--no-torch", action="store_true", help="measure nnfs only")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument("--profile", action="store_true", help="add a per-layer time breakdown for nnfs")
-    parser.add_argument("--child", choices=("time", "nnfs", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("nnfs", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--device", default="numpy", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.repeat < 1:
