@@ -8,8 +8,10 @@ class MaxPool2D(Layer):
     """2-D max pooling.
 
     The maximum is taken over KH x KW strided slices of the whole batch (a
-    loop over kernel offsets, never over pixels). On ties exactly one element
-    per window, the first in row-major order, receives the gradient, so the
+    loop over kernel offsets, never over pixels). Backward finds the winners
+    again by comparing each slice with the cached output, which is cheaper
+    than recording an argmax in forward. On ties exactly one element per
+    window, the first in row-major order, receives the gradient, so the
     gradient of a window always sums to its upstream value. Rows and columns
     that do not fill a window are dropped (floor rule) and get zero gradient.
 
@@ -65,7 +67,7 @@ class MaxPool2D(Layer):
         windows = self._windows(OH, OW)
         # order="K" keeps the input's memory layout (channel-major after Conv2D), so the
         # input and output slices that later passes combine are walked in the same order.
-        out = Xp[next(windows)].copy(order="K")
+        out = xp.copy(Xp[next(windows)], order="K")
         for window in windows:
             xp.maximum(out, Xp[window], out=out)
         self.cache["Xp"], self.cache["out"], self.cache["input_shape"] = Xp, out, X.shape
