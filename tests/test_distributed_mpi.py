@@ -38,8 +38,9 @@ def run_mpi(out, *args, backend="numpy"):
     mpiexec = shutil.which("mpiexec") or shutil.which("mpirun")
     if mpiexec is None:
         pytest.skip("no mpiexec on PATH (pip install mpich)")
-    env = dict(os.environ, NNFS_BACKEND=backend, NNFS_TRANSPORT="host", OMP_NUM_THREADS="1",
+    env = dict(os.environ, NNFS_BACKEND=backend, OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env.pop("NNFS_TRANSPORT", None)  # "auto" must choose host-memory MPI on the CPU backends
     command = [mpiexec, "-n", str(RANKS), sys.executable, str(SCRIPT), "--out", str(out), *args]
     result = subprocess.run(command, env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
                             capture_output=True, text=True, timeout=120)

@@ -92,18 +92,10 @@ def _grad_slots(net):
     return [(layer.grads, key) for layer in net.layers for key in layer.params]
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--batchnorm", action="store_true")
-    parser.add_argument("--dtype", default="float64")
-    args = parser.parse_args()
-
+def train_replica(world, net):
+    """Data-parallel training of ``net`` as rank ``world.rank``; returns (state dict, report)."""
     from nnfs import distributed as dist
 
-    world = dist.init()
-    nnfs.seed(SEED + world.rank)  # different on purpose: the broadcast must fix it
-    net = build_net(args.batchnorm, args.dtype)
     ddp = dist.DataParallel(net, world)
     (X, y), (X_val, y_val) = make_data()
     for _ in range(EPOCHS):
@@ -120,8 +112,23 @@ def main():
     totals = ddp.reduce_metrics(**validation_totals(net, X_val[part], y_val[part]))
     report = {"rank": world.rank, "size": world.size, "transport": world.transport,
               "totals": totals, "replica_difference": ddp.replica_difference()}
+    return ddp.state_dict(), report
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--batchnorm", action="store_true")
+    parser.add_argument("--dtype", default="float64")
+    args = parser.parse_args()
+
+    from nnfs import distributed as dist
+
+    world = dist.init()
+    nnfs.seed(SEED + world.rank)  # different on purpose: the broadcast must fix it
+    state, report = train_replica(world, build_net(args.batchnorm, args.dtype))
     out = pathlib.Path(args.out)
-    np.savez(out / f"rank{world.rank}.npz", **ddp.state_dict())
+    np.savez(out / f"rank{world.rank}.npz", **state)
     (out / f"rank{world.rank}.json").write_text(json.dumps(report))
 
 
