@@ -92,6 +92,11 @@ def test_flat_buffer_round_trip_keeps_shapes_values_and_dtype(backend, rng):
     assert all((backend.to_numpy(target) == 2.0).all() for target in targets)
 
 
+def test_data_parallel_needs_parameters():
+    with pytest.raises(ValueError, match="DataParallel: the net has no parameters"):
+        DataParallel(Net([ReLU()], CrossEntropyLoss()), FakeCommunicator())
+
+
 def test_flat_buffer_needs_arrays():
     with pytest.raises(ValueError, match="at least one array"):
         FlatBuffer([])

@@ -52,6 +52,8 @@ class DataParallel:
             comm = init(backend=net.backend)
         self.net = net
         self.comm = comm
+        if not self._parameters():
+            raise ValueError("DataParallel: the net has no parameters; there is nothing to train")
         self._check_device()
         self._grads = None
         self._n_samples = None
