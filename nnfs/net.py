@@ -165,7 +165,9 @@ class Net:
                 raise ValueError(
                     f"Net.load_state_dict: {name} has shape {tuple(incoming.shape)} in the saved "
                     f"state but {tuple(value.shape)} in this net")
-            store[key] = self.backend.asarray(incoming, dtype=self.dtype)
+            # Copied even where asarray could return the caller's array: the net must own its
+            # parameters, or training would change the saved state (and any net loaded from it).
+            store[key] = self.backend.asarray(incoming, dtype=self.dtype).copy()
         return self
 
     def __repr__(self):
