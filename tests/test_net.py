@@ -67,6 +67,14 @@ def test_same_training_on_every_backend(backend, rng):
     np.testing.assert_allclose(losses[backend], losses["numpy"], rtol=1e-10)
 
 
+def test_net_stays_where_its_layers_are():
+    net = Net([Linear(2, 3).to("strict", "float64"), ReLU()])
+    assert net.backend.name == "strict" and net.dtype == np.float64
+    net = Net([Linear(2, 3).to("strict", "float64")], backend="numpy", dtype="float32")
+    assert type(net.layers[0].params["weight"]) is np.ndarray
+    assert net.layers[0].params["weight"].dtype == np.float32
+
+
 def test_train_and_eval_switch_every_layer(rng):
     net = every_layer_cnn()
     assert net.training and all(layer.training for layer in net.layers)
