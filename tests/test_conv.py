@@ -38,8 +38,10 @@ def test_gradients_match_finite_differences(backend, rng, kernel, stride, paddin
     assert_layer_gradients(layer, rng.normal(size=(2, 2, 7, 6)), backend, rng)
 
 
-def test_gradients_with_rectangular_stride_and_padding(backend, rng):
-    layer = Conv2D(3, 2, (3, 1), stride=(2, 1), padding=(0, 2))
+@pytest.mark.parametrize("kernel, stride, padding", [((3, 1), (2, 1), (0, 2)), ((2, 1), 3, (1, 0))])
+def test_gradients_with_rectangular_stride_and_padding(backend, rng, kernel, stride, padding):
+    # The second case has a stride larger than the kernel: some rows are never read.
+    layer = Conv2D(3, 2, kernel, stride=stride, padding=padding)
     assert_layer_gradients(layer, rng.normal(size=(2, 3, 8, 5)), backend, rng)
 
 

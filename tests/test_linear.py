@@ -20,7 +20,7 @@ def test_forward_is_affine(backend, rng):
     layer.params["bias"] = backend.asarray(rng.normal(size=3))
     X = rng.normal(size=(4, 5))
     W, b = to_numpy(layer.params["weight"]), to_numpy(layer.params["bias"])
-    np.testing.assert_allclose(to_numpy(layer(backend.asarray(X))), X @ W.T + b, rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(layer(backend.asarray(X))), X @ W.T + b, rtol=1e-12, atol=1e-12)
 
 
 def test_he_init_and_zero_bias():
