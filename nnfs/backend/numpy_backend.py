@@ -17,8 +17,7 @@ class NumpyBackend(Backend):
         return np.asarray(x, dtype=dtype)
 
     def to_numpy(self, x):
-        # A copy, as on the other backends: callers may keep it (state_dict) while training goes on.
-        return np.array(self.asarray(x))
+        return self.asarray(x)
 
     def is_array(self, x):
         return type(x) is np.ndarray
