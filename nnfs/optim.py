@@ -23,7 +23,8 @@ import math
 
 from nnfs.backend import backend_of, get_array_module, to_numpy
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm", "named_parameters_of"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", "clip_grad_norm",
+           "named_parameters_of"]
 
 
 def named_parameters_of(source):
@@ -275,6 +276,24 @@ class AdamW(Adam):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
         super().__init__(params, lr, betas, eps, weight_decay)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+
+
+def make_optimizer(name, params, lr, **kwargs):
+    """Build an optimizer by name (``"sgd"``, ``"adam"``, ``"adamw"``, any case), e.g. from a command line.
+
+    The ``"type"`` in a saved ``state_dict()["config"]`` is such a name, so a run resumes with
+    ``make_optimizer(saved["config"]["type"], net, saved["config"]["lr"]).load_state_dict(saved)``.
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    key = str(name).strip().lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of: {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[key](params, lr=lr, **kwargs)
 
 
 def clip_grad_norm(params, max_norm):

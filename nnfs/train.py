@@ -48,6 +48,7 @@ class FiniteGuard:
     naming that first bad step is raised. ``every=1`` checks as
     :func:`check_finite` does; a larger value saves all but one sync in
     ``every`` and lets training run at most ``every - 1`` steps past the bad one.
+    Call :meth:`check` after the loop so that the last steps are covered too.
 
     Args:
         every: how many calls between read-backs (positive int); default 1.

@@ -11,7 +11,7 @@ from nnfs.backend import get_backend, to_numpy
 from nnfs.layers import Linear
 from nnfs.losses import MeanSquareLoss
 from nnfs.net import Net
-from nnfs.optim import SGD, Adam, AdamW, clip_grad_norm
+from nnfs.optim import SGD, Adam, AdamW, clip_grad_norm, make_optimizer
 
 STEPS = 5
 
@@ -218,3 +218,17 @@ def test_clip_grad_norm_keeps_float32(rng):
     norm = clip_grad_norm(net, 0.1)
     assert norm.dtype == np.float32
     assert all(g.dtype == np.float32 for _, _, g in net.named_parameters())
+
+
+def test_make_optimizer_by_name_and_resume_from_a_saved_type(rng):
+    net = small_net("numpy")
+    assert type(make_optimizer("SGD", net, 0.1, momentum=0.9)) is SGD
+    assert type(make_optimizer("adam", net, 0.1)) is Adam
+    original = make_optimizer("AdamW", net, 0.01, weight_decay=0.2)
+    set_grads(net, random_grads(net, rng), net.backend)
+    original.step()
+    saved = original.state_dict()
+    rebuilt = make_optimizer(saved["config"]["type"], net, saved["config"]["lr"]).load_state_dict(saved)
+    assert type(rebuilt) is AdamW and rebuilt.weight_decay == 0.2 and rebuilt.step_count == 1
+    with pytest.raises(ValueError, match="sgd, adam, adamw"):
+        make_optimizer("rmsprop", net, 0.1)
