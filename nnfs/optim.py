@@ -27,7 +27,7 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", 
            "named_parameters_of"]
 
 
-def named_parameters_of(source):
+def named_parameters_of(source, owner="optimizer"):
     """``[(name, param, grad), ...]`` from a Net, one layer, or a list of layers.
 
     A list of layers is named like a Net (``"<index>.<key>"``); a single layer's
@@ -44,8 +44,8 @@ def named_parameters_of(source):
         return [(f"{index}.{key}", param, layer.grads[key])
                 for index, layer in enumerate(source) for key, param in layer.params.items()]
     raise TypeError(
-        "expected a Net, a layer or a list of layers (something whose gradients can be found), "
-        f"got {type(source).__name__}")
+        f"{owner}: expected a Net, a layer or a list of layers (something whose gradients can "
+        f"be found), got {type(source).__name__}")
 
 
 def _check_number(owner, name, value, low, high=math.inf, low_open=False):
@@ -76,7 +76,7 @@ class Optimizer:
     hyperparameters = ()
 
     def __init__(self, params, lr):
-        named_parameters_of(params)  # fail now, not at the first step
+        named_parameters_of(params, type(self).__name__)  # fail now, not at the first step
         self.params = params
         self.lr = _check_number(type(self).__name__, "lr", lr, 0.0)
         self.step_count = 0
@@ -172,7 +172,7 @@ class SGD(Optimizer):
     Args:
         params: a Net, a layer or a list of layers.
         lr: learning rate.
-        momentum: momentum factor in [0, 1); default 0.
+        momentum: momentum factor in [0, 1]; default 0.
         nesterov: use Nesterov momentum (needs momentum > 0); default False.
         weight_decay: L2 penalty added to the gradient; default 0.
 
@@ -311,7 +311,7 @@ def clip_grad_norm(params, max_norm):
         The norm before clipping, a 0-d array on the gradients' device.
     """
     max_norm = _check_number("clip_grad_norm", "max_norm", max_norm, 0.0, low_open=True)
-    grads = [grad for _, _, grad in named_parameters_of(params)]
+    grads = [grad for _, _, grad in named_parameters_of(params, "clip_grad_norm")]
     if not grads:
         raise ValueError("clip_grad_norm: there are no parameters to clip")
     xp = get_array_module(grads[0])
