@@ -146,6 +146,10 @@ class Optimizer:
                     f"{owner}: the saved state has {key!r}, but the net has no parameter {name!r} "
                     f"(its parameters: {sorted(params)})")
             param = params[name]
+            if tuple(value.shape) != tuple(param.shape):
+                raise ValueError(
+                    f"{owner}: {key} has shape {tuple(value.shape)} in the saved state, but the "
+                    f"parameter {name} has shape {tuple(param.shape)}")
             state.setdefault(name, {})[slot] = backend_of(param).asarray(value, dtype=param.dtype)
         self.lr = float(config["lr"])
         self.step_count = int(config["step_count"])

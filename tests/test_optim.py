@@ -191,6 +191,9 @@ def test_load_state_dict_rejects_foreign_state():
     saved["state"]["7.weight.exp_avg"] = np.zeros(3)
     with pytest.raises(ValueError, match="7.weight"):
         Adam(net).load_state_dict(saved)
+    saved["state"] = {"0.weight.exp_avg": np.zeros((5, 4))}  # the net's 0.weight is (4, 5)
+    with pytest.raises(ValueError, match=r"shape \(5, 4\)"):
+        Adam(net).load_state_dict(saved)
 
 
 @pytest.mark.parametrize("max_norm", [0.5, 1e3])
