@@ -43,7 +43,8 @@ class Dropout(Layer):
     computed on the data's device: the k-th mask of a layer depends only on its
     seed and k, so CPU and GPU runs drop exactly the same elements and no random
     numbers cross between host and device. The seed is drawn from nnfs's host
-    generator when the layer is made (so ``nnfs.seed`` fixes it); ``calls``
+    generator when the layer is made (so ``nnfs.seed`` fixes it; layers made
+    after it get other initial weights than without it); ``calls``
     counts the masks drawn. Both are plain attributes, not part of
     ``net.state_dict()``: a rebuilt net starts its masks again from the first.
 
