@@ -294,7 +294,8 @@ def _first_difference(saved, ours):
     def show(record):
         if record is None:
             return "nothing"
-        args = ", ".join(f"{k}={v}" for k, v in record.get("config", {}).items())
+        args = ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v!r}"
+                         for k, v in record.get("config", {}).items())
         return f"{record.get('class')}({args})"
 
     saved = saved or []

@@ -64,20 +64,20 @@ class Classifier:
             One :class:`Prediction` per path, in order.
         """
         top = max(1, min(int(top), len(self.class_names)))
-        results = []
+        results = [None] * len(paths)
         for start in range(0, len(paths), batch_size):
-            chunk = paths[start:start + batch_size]
             raw, ok = [], []
-            for path in chunk:
+            for index in range(start, min(start + batch_size, len(paths))):
                 try:
-                    raw.append(self.preprocessing.read(path))
-                    ok.append(path)
+                    raw.append(self.preprocessing.read(paths[index]))
+                    ok.append(index)
                 except DatasetError as error:
-                    results.append(Prediction(path, [], str(error)))
+                    results[index] = Prediction(paths[index], [], str(error))
             if ok:
-                results.extend(self._classify(ok, raw, top))
-        order = {path: i for i, path in enumerate(paths)}
-        return sorted(results, key=lambda r: order[r.path])
+                predicted = self._classify([paths[i] for i in ok], raw, top)
+                for index, prediction in zip(ok, predicted):
+                    results[index] = prediction
+        return results
 
     def _classify(self, paths, raw, top):
         X = self.preprocessing.apply(self.preprocessing.stack(raw))
