@@ -23,8 +23,10 @@ class Net:
     Args:
         layers: list of layers, e.g. ``[Linear(2, 4), ReLU(), Linear(4, 2)]``.
         loss: a loss such as ``CrossEntropyLoss()``; may be None for inference only.
-        backend: ``"numpy"``, ``"cupy"``, ``"strict"`` or a Backend; default from ``NNFS_BACKEND``.
-        dtype: ``"float32"`` or ``"float64"``; default float32 (or ``NNFS_DTYPE``).
+        backend: ``"numpy"``, ``"cupy"``, ``"strict"`` or a Backend; default: where the layers'
+            parameters already are (``NNFS_BACKEND`` for new layers).
+        dtype: ``"float32"`` or ``"float64"``; default: the layers' dtype (float32 for new layers,
+            or ``NNFS_DTYPE``).
     """
 
     def __init__(self, layers, loss=None, backend=None, dtype=None):
@@ -36,6 +38,13 @@ class Net:
             raise TypeError(f"Net: loss must be an nnfs loss, got {type(loss).__name__}")
         self.layers = layers
         self.loss_fn = loss
+        # Without explicit arguments the net stays where its layers already are, so layers
+        # built with .to("cupy") or dtype="float64" are never moved or cast behind the user's back.
+        first = next((layer for layer in layers if layer.params), None)
+        if backend is None and first is not None:
+            backend = first.backend
+        if dtype is None and first is not None:
+            dtype = first.dtype
         self.backend = get_backend(backend)
         self.dtype = as_dtype(dtype)
         self.training = True
