@@ -225,3 +225,31 @@ def test_shipped_digits_are_500_per_class_28x28_grayscale():
     assert data.class_names == [str(d) for d in range(10)]
     assert data.channels == 1 and data.image_size == (28, 28) and messages == []
     assert all(len(list((root / str(d)).glob("*.png"))) == 500 for d in range(10))
+
+
+def test_sixteen_bit_and_float_grayscale_are_scaled_not_clipped(tmp_path):
+    wide = (np.arange(64).reshape(8, 8) * 1000).astype(np.uint16)
+    Image.fromarray(wide).save(tmp_path / "a.png")  # a 16-bit grayscale PNG
+    folder = tmp_path / "data"
+    (folder / "a").mkdir(parents=True)
+    (folder / "b").mkdir()
+    (tmp_path / "a.png").rename(folder / "a" / "wide.png")
+    Image.fromarray(np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)).save(folder / "b" / "float.tif")
+    data, _ = load(folder)
+    assert data.channels == 1
+    np.testing.assert_allclose(data.images[0, 0], wide // 256, atol=1)
+    assert data.images[1].min() == 0 and data.images[1].max() >= 254
+
+
+def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
+    image = Image.new("RGB", (8, 4), "red")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    image.save(tmp_path / "photo.jpg", exif=exif)
+    folder = tmp_path / "data"
+    write_image(folder / "b" / "x.png", "RGB", (4, 8))
+    (folder / "a").mkdir()
+    (tmp_path / "photo.jpg").rename(folder / "a" / "photo.jpg")
+    data, _ = load(folder)
+    assert data.image_size == (8, 4)  # both upright images are 4 wide and 8 high
+    assert data.images[0, 0].min() > 200  # red, not stretched garbage
