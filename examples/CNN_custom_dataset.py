@@ -112,7 +112,10 @@ def run(args):
     nnfs.seed(args.seed)
     net = reference_cnn(data.channels, data.image_size, len(data.class_names))
     if args.resume:
-        load_into(args.resume, net)
+        resumed = load_into(args.resume, net)
+        if resumed.class_names and resumed.class_names != data.class_names:
+            warn(f"{args.resume} was trained on classes {resumed.class_names}, "
+                 f"this dataset has {data.class_names}")
     height, width = data.image_size
     names = ", ".join(data.class_names[:6]) + (", ..." if len(data.class_names) > 6 else "")
     print(f"dataset {os.path.normpath(args.dataset)}: {len(data)} images, {len(data.class_names)} classes "
@@ -144,7 +147,8 @@ def run(args):
               f"val loss {check.loss:.4f} acc {100 * check.accuracy:.2f}%  "
               f"{fit.seconds + check.seconds:.1f} s  {fit.images_per_second:.0f} img/s{note}", flush=True)
 
-    plot_history(history, plot_path, title=f"reference CNN on {os.path.basename(os.path.normpath(args.dataset))}")
+    dataset_name = os.path.basename(os.path.normpath(args.dataset))
+    plot_history(history, plot_path, title=f"reference CNN on {dataset_name}")
     print(f"best val accuracy {100 * best_acc:.2f}% (epoch {best_epoch}); model saved to {args.save}; "
           f"curves in {plot_path}")
 
@@ -153,7 +157,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         run(args)
-    except (DatasetError, CheckpointError) as error:
+    except (DatasetError, CheckpointError, OSError) as error:  # OSError: e.g. --save not writable
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -39,7 +39,7 @@ def main(argv=None):
         classifier = Classifier(args.checkpoint)
         paths = [image for path in args.paths for image in find_images(path)]
         predictions = classifier.predict(paths, top=args.top)
-    except (DatasetError, CheckpointError) as error:
+    except (DatasetError, CheckpointError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

@@ -189,3 +189,12 @@ def test_classifier_prepares_files_exactly_as_training_did(tmp_path):
         got = dict(prediction.top)
         np.testing.assert_allclose([got[name] for name in data.class_names], row, rtol=1e-5)
         assert [p for _, p in prediction.top] == sorted(row.tolist(), reverse=True)
+
+
+def test_an_unwritable_checkpoint_path_fails_in_one_line(tmp_path, capsys):
+    root = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder is needed")
+    main = script("CNN_custom_dataset").main
+    expect_error(capsys, main, ["--dataset", str(root), "--epochs", "1", "--batch_size", "4",
+                                "--save", str(blocker / "m.npz")], "error: ")

@@ -43,8 +43,9 @@ def open_image(path):
         raise DatasetError(f"image not found: {path}") from None
     except UnidentifiedImageError:
         raise DatasetError(f"not a readable image (corrupt or unknown format): {path}") from None
-    except (OSError, SyntaxError, ValueError) as error:  # Pillow's truncated / broken-data errors
-        raise DatasetError(f"cannot decode image {path}: {error}") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        # Pillow reports truncated or broken data as OSError, SyntaxError or ValueError.
+        raise DatasetError(f"cannot read image {path}: {error}") from None
 
 
 def has_alpha(image):
