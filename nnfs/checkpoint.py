@@ -93,9 +93,16 @@ def _architecture(net, classes):
             "loss": None if net.loss_fn is None else _describe(net.loss_fn, "the loss", classes)}
 
 
+def _scalar(value):
+    """NumPy/CuPy scalars and 0-d arrays (an accuracy, a step count) become Python numbers."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
 def _to_json(value, what):
     try:
-        return json.dumps(value)
+        return json.dumps(value, default=_scalar)
     except (TypeError, ValueError) as error:
         raise TypeError(f"checkpoint.save: {what} must be JSON-serialisable: {error}") from None
 
@@ -140,8 +147,8 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
             arrays[OPTIMIZER_PREFIX + str(key)] = to_numpy(value)
     if scheduler is not None:
         meta["scheduler"] = scheduler.state_dict()
-    arrays[META] = host.json_to_array(_to_json(meta, "class_names, preprocessing, optimizer "
-                                                     "config, scheduler state and extra"))
+    arrays[META] = host.json_to_array(_to_json(
+        meta, "layer configs, class_names, preprocessing, optimizer config, scheduler state and extra"))
     _write_atomically(os.fspath(path), arrays)
     return path
 

@@ -114,6 +114,11 @@ def test_writes_atomically_and_leaves_no_temporary_files(tmp_path):
     assert os.listdir(path.parent) == ["m.npz"]
 
 
+def test_numpy_scalars_in_metadata_become_numbers(tmp_path):
+    save(tmp_path / "m.npz", small_net(), extra={"acc": np.float32(0.5), "step": np.int64(3)})
+    assert load(tmp_path / "m.npz").extra == {"acc": 0.5, "step": 3}
+
+
 def test_a_failed_save_keeps_the_old_file(tmp_path):
     path = tmp_path / "m.npz"
     save(path, small_net(), extra={"version": 1})
