@@ -103,7 +103,7 @@ def backend_of(x):
 
 
 def to_numpy(x):
-    """Copy ``x`` from whatever device holds it into a plain NumPy array."""
+    """``x`` as a plain NumPy array: a copy from a device, the array itself if already on the host."""
     return backend_of(x).to_numpy(x)
 
 
