@@ -21,6 +21,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import nnfs  # noqa: E402  (after the thread settings above)
+from nnfs.backend import default_backend  # noqa: E402
 from nnfs.checkpoint import CheckpointError, load_into, save  # noqa: E402
 from nnfs.data import DataLoader, DatasetError, ImageFolder, Preprocessing, stratified_split  # noqa: E402
 from nnfs.models import reference_cnn  # noqa: E402
@@ -155,6 +156,11 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    try:
+        default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported here in one line
+    except (RuntimeError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     try:
         run(args)
     except (DatasetError, CheckpointError, OSError) as error:  # OSError: e.g. --save not writable

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 
+from nnfs.backend import default_backend
 from nnfs.checkpoint import CheckpointError
 from nnfs.data import DatasetError
 from nnfs.inference import Classifier, find_images
@@ -35,6 +36,11 @@ def main(argv=None):
     parser.add_argument("paths", nargs="+", help="image files or folders")
     parser.add_argument("--top", type=positive_int, default=3, help="how many classes to show (default 3)")
     args = parser.parse_args(argv)
+    try:
+        default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported here in one line
+    except (RuntimeError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     try:
         classifier = Classifier(args.checkpoint)
         paths = [image for path in args.paths for image in find_images(path)]

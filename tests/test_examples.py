@@ -198,3 +198,15 @@ def test_an_unwritable_checkpoint_path_fails_in_one_line(tmp_path, capsys):
     main = script("CNN_custom_dataset").main
     expect_error(capsys, main, ["--dataset", str(root), "--epochs", "1", "--batch_size", "4",
                                 "--save", str(blocker / "m.npz")], "error: ")
+
+
+@pytest.mark.parametrize("name", ["CNN_custom_dataset", "predict"])
+def test_an_unknown_backend_fails_in_one_line(tmp_path, name):
+    args = ["--epochs", "1"] if name == "CNN_custom_dataset" else [tmp_path / "m.npz", tmp_path]
+    env = dict(os.environ, NNFS_BACKEND="tpu",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *map(str, args)],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: unknown nnfs backend 'tpu'")
+    assert len(result.stderr.strip().splitlines()) == 1
