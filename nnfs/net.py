@@ -143,12 +143,13 @@ class Net:
         return [param for _, param, _ in self.named_parameters()]
 
     def state_dict(self):
-        """Parameters and buffers as NumPy arrays, keyed ``"<layer index>.<key>"``."""
+        """Copies of the parameters and buffers as NumPy arrays, keyed ``"<layer index>.<key>"``."""
         state = {}
         for index, layer in enumerate(self.layers):
             for store in (layer.params, layer.buffers):
                 for key, value in store.items():
-                    state[f"{index}.{key}"] = to_numpy(value)
+                    # A snapshot: on NumPy to_numpy is the live parameter, which training changes.
+                    state[f"{index}.{key}"] = to_numpy(value).copy()
         return state
 
     def load_state_dict(self, state):
@@ -174,7 +175,9 @@ class Net:
                 raise ValueError(
                     f"Net.load_state_dict: {name} has shape {tuple(incoming.shape)} in the saved "
                     f"state but {tuple(value.shape)} in this net")
-            store[key] = self.backend.asarray(incoming, dtype=self.dtype)
+            # Copied even where asarray could return the caller's array: the net must own its
+            # parameters, or training would change the saved state (and any net loaded from it).
+            store[key] = self.backend.asarray(incoming, dtype=self.dtype).copy()
         return self
 
     def __repr__(self):
