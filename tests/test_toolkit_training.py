@@ -13,7 +13,7 @@ from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 from nnfs.optim import SGD, Adam, AdamW, clip_grad_norm
 from nnfs.schedules import CosineAnnealingLR
-from nnfs.train import FiniteGuard
+from nnfs.guard import FiniteGuard
 
 
 def blobs(rng, n=200):
