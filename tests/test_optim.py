@@ -104,7 +104,7 @@ def test_zero_grad_zeroes_every_gradient(backend, rng):
 
 
 def test_optimizer_takes_a_layer_or_a_list_of_layers(rng):
-    layer = Linear(3, 2, dtype="float64")
+    layer = Linear(3, 2).to("numpy", "float64")
     optimizer = SGD(layer, lr=0.5)
     layer.grads["weight"] = np.ones((2, 3))
     layer.grads["bias"] = np.ones(2)
