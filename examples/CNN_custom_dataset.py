@@ -5,6 +5,7 @@ With no arguments it trains on the 5,000 MNIST digits shipped in data/digits:
     python examples/CNN_custom_dataset.py
     python examples/CNN_custom_dataset.py --dataset path/to/images --epochs 20 --image_size 64
     NNFS_BACKEND=cupy python examples/CNN_custom_dataset.py        # on an NVIDIA GPU
+    mpiexec -n 2 python examples/CNN_custom_dataset.py             # data parallel, 2 processes
 
 The best model (by validation accuracy) is saved with its class names and
 preprocessing; classify new images with examples/predict.py.
@@ -21,6 +22,8 @@ for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import nnfs  # noqa: E402  (after the thread settings above)
+import nnfs.distributed as dist  # noqa: E402  (mpi4py is imported only when asked for)
+import nnfs.distributed.training as dist_training  # noqa: E402
 from nnfs.backend import default_backend  # noqa: E402
 from nnfs.checkpoint import CheckpointError, load_into, save  # noqa: E402
 from nnfs.data import DataLoader, DatasetError, ImageFolder, Preprocessing, stratified_split  # noqa: E402
@@ -90,6 +93,9 @@ def parse_args(argv):
                         help="use at most this many images per class (quick tries)")
     parser.add_argument("--skip_corrupt", action="store_true",
                         help="skip unreadable images with a warning instead of stopping")
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel training over MPI ranks (on by itself under mpiexec); "
+                             "--batch_size is then the global batch, split across the ranks")
     return parser.parse_args(argv)
 
 
@@ -97,14 +103,21 @@ def warn(message):
     print(f"warning: {message}", file=sys.stderr)
 
 
-def run(args):
+def quiet(*args, **kwargs):
+    """What ranks other than 0 do instead of printing."""
+
+
+def run(args, world=None):
+    """Train and save; with ``world`` (an MPI communicator) as one of its data-parallel ranks."""
+    root = world is None or world.is_root
+    say, warn_ = (print, warn) if root else (quiet, quiet)
     data = ImageFolder(args.dataset, image_size=args.image_size, channels=args.channels,
-                       on_error="skip" if args.skip_corrupt else "raise", limit=args.limit, warn=warn)
+                       on_error="skip" if args.skip_corrupt else "raise", limit=args.limit, warn=warn_)
     train_idx, val_idx = stratified_split(data.labels, args.val_split, seed=args.seed)
     batch_size = args.batch_size
     if batch_size > len(train_idx):
-        warn(f"--batch_size {batch_size} is larger than the {len(train_idx)} training images; "
-             f"using {len(train_idx)}")
+        warn_(f"--batch_size {batch_size} is larger than the {len(train_idx)} training images; "
+              f"using {len(train_idx)}")
         batch_size = len(train_idx)
     pre = Preprocessing.fit(data.images, train_idx, data.image_size, data.channels)
     train = DataLoader(data.images, data.labels, train_idx, batch_size, pre, shuffle=True, seed=args.seed)
@@ -115,59 +128,76 @@ def run(args):
     if args.resume:
         resumed = load_into(args.resume, net)
         if resumed.class_names and resumed.class_names != data.class_names:
-            warn(f"{args.resume} was trained on classes {resumed.class_names}, "
-                 f"this dataset has {data.class_names}")
+            warn_(f"{args.resume} was trained on classes {resumed.class_names}, "
+                  f"this dataset has {data.class_names}")
+    # Every rank builds the net from the same seed; DataParallel copies rank 0's anyway.
+    ddp = dist.DataParallel(net, world) if world is not None else None
     height, width = data.image_size
     names = ", ".join(data.class_names[:6]) + (", ..." if len(data.class_names) > 6 else "")
-    print(f"dataset {os.path.normpath(args.dataset)}: {len(data)} images, {len(data.class_names)} classes "
-          f"({names}), {data.channels} channel(s), {height}x{width}; "
-          f"{len(train_idx)} for training, {len(val_idx)} for validation")
+    say(f"dataset {os.path.normpath(args.dataset)}: {len(data)} images, {len(data.class_names)} classes "
+        f"({names}), {data.channels} channel(s), {height}x{width}; "
+        f"{len(train_idx)} for training, {len(val_idx)} for validation")
     n_params = sum(p.size for p in net.parameters())
-    print(f"model: reference CNN, {n_params:,} parameters, backend {net.backend.name}, {net.dtype.name}; "
-          f"SGD lr {args.lr}, batch {batch_size}")
+    ranks = "" if world is None else (
+        f" ({-(-batch_size // world.size)} per rank on {world.size} rank{'s' * (world.size > 1)}, "
+        f"{world.transport} transport)")
+    say(f"model: reference CNN, {n_params:,} parameters, backend {net.backend.name}, {net.dtype.name}; "
+        f"SGD lr {args.lr}, batch {batch_size}{ranks}")
 
     plot_path = args.plot or os.path.splitext(args.save)[0] + "_curves.png"
     history = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": []}
     best_acc, best_epoch = -1.0, 0
     for epoch in range(1, args.epochs + 1):
-        bar = ProgressBar(len(train), label=f"epoch {epoch}/{args.epochs}")
-        fit = train_epoch(net, train, lr=args.lr, progress=bar)
-        check = evaluate(net, val)
+        bar = ProgressBar(len(train), label=f"epoch {epoch}/{args.epochs}", enabled=None if root else False)
+        if ddp is None:
+            fit = train_epoch(net, train, lr=args.lr, progress=bar)
+            check = evaluate(net, val)
+        else:  # every global batch split across the ranks; metrics summed over them
+            fit = dist_training.train_epoch(ddp, train, lr=args.lr, progress=bar)
+            check = dist_training.evaluate(ddp, val)
         for key, value in (("train_loss", fit.loss), ("train_acc", fit.accuracy),
                            ("val_loss", check.loss), ("val_acc", check.accuracy)):
             history[key].append(value)
         note = ""
-        if check.accuracy > best_acc:
+        if check.accuracy > best_acc:  # the same on every rank: metrics are reduced over all of them
             best_acc, best_epoch = check.accuracy, epoch
-            save(args.save, net, class_names=data.class_names, preprocessing=pre,
-                 extra={"epoch": epoch, "val_accuracy": check.accuracy, "history": history,
-                        "dataset": os.path.abspath(args.dataset), "lr": args.lr,
-                        "batch_size": batch_size, "seed": args.seed})
+            if root:
+                save(args.save, net, class_names=data.class_names, preprocessing=pre,
+                     extra={"epoch": epoch, "val_accuracy": check.accuracy, "history": history,
+                            "dataset": os.path.abspath(args.dataset), "lr": args.lr,
+                            "batch_size": batch_size, "seed": args.seed})
             note = "  saved"
-        print(f"epoch {epoch:>2}/{args.epochs}  train loss {fit.loss:.4f} acc {100 * fit.accuracy:.2f}%  "
-              f"val loss {check.loss:.4f} acc {100 * check.accuracy:.2f}%  "
-              f"{fit.seconds + check.seconds:.1f} s  {fit.images_per_second:.0f} img/s{note}", flush=True)
+        say(f"epoch {epoch:>2}/{args.epochs}  train loss {fit.loss:.4f} acc {100 * fit.accuracy:.2f}%  "
+            f"val loss {check.loss:.4f} acc {100 * check.accuracy:.2f}%  "
+            f"{fit.seconds + check.seconds:.1f} s  {fit.images_per_second:.0f} img/s{note}", flush=True)
 
     dataset_name = os.path.basename(os.path.normpath(args.dataset))
-    plot_history(history, plot_path, title=f"reference CNN on {dataset_name}")
-    print(f"best val accuracy {100 * best_acc:.2f}% (epoch {best_epoch}); model saved to {args.save}; "
-          f"curves in {plot_path}")
+    if root:
+        plot_history(history, plot_path, title=f"reference CNN on {dataset_name}")
+    say(f"best val accuracy {100 * best_acc:.2f}% (epoch {best_epoch}); model saved to {args.save}; "
+        f"curves in {plot_path}")
 
 
 def main(argv=None):
     args = parse_args(argv)
+    world = None
     try:
         default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported here in one line
+        if args.distributed or dist.launched_with_mpiexec():
+            world = dist.init()  # before the net is built: it picks this rank's GPU
     except (RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     try:
-        run(args)
+        run(args, world)
     except (DatasetError, CheckpointError, OSError) as error:  # OSError: e.g. --save not writable
         print(f"error: {error}", file=sys.stderr)
+        if world is not None and world.size > 1:
+            world.abort(1)  # the other ranks would otherwise wait for this one forever
         return 1
     except KeyboardInterrupt:
-        print(f"\ninterrupted; the best model so far (if any) is in {args.save}", file=sys.stderr)
+        if world is None or world.is_root:
+            print(f"\ninterrupted; the best model so far (if any) is in {args.save}", file=sys.stderr)
         return 130
     return 0
 

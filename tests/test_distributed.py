@@ -282,8 +282,21 @@ def test_without_mpi4py_single_process_works_and_distributed_says_what_to_instal
     assert "pip install" in message and ".[mpi]" in message and "mpiexec" in message
 
 
+def test_example_asked_for_distributed_without_mpi4py_says_what_to_install(tmp_path):
+    code = ("import runpy, sys; sys.modules['mpi4py'] = None; "
+            f"sys.argv = ['CNN_custom_dataset.py', '--distributed', '--save', {str(tmp_path / 'm.npz')!r}]; "
+            f"runpy.run_path({str(ROOT / 'examples' / 'CNN_custom_dataset.py')!r}, run_name='__main__')")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "mpi4py is not installed" in result.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
 def test_importing_nnfs_does_not_import_mpi4py():
-    code = ("import sys, nnfs, nnfs.net, nnfs.distributed; "
+    code = ("import sys, nnfs, nnfs.net, nnfs.distributed, nnfs.distributed.training; "
             "print('mpi4py' in sys.modules)")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))

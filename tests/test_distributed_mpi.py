@@ -100,3 +100,41 @@ def test_float32_replicas_stay_identical(tmp_path):
     assert all(value.dtype == np.float32 for value in ranks[0][0].values())
     expected, _ = ddp_steps.reference(batchnorm=True, dtype="float32", replicas=RANKS)
     assert_states_close(ranks[0][0], expected, rtol=1e-4)
+
+
+def test_example_trains_on_two_ranks_and_reports_whole_validation_metrics(tmp_path):
+    """The example under mpiexec: rank 0 alone prints and saves; the validation metrics it
+    reports (each batch split across the ranks, then summed) are those of the saved model
+    evaluated on the whole validation set in one process."""
+    from nnfs.checkpoint import load
+    from nnfs.data import DataLoader, ImageFolder, Preprocessing, stratified_split
+    from nnfs.training import evaluate
+
+    if importlib.util.find_spec("mpi4py") is None or shutil.which("mpiexec") is None:
+        pytest.skip("mpi4py or mpiexec is missing (pip install -e '.[mpi]')")
+    digits = ROOT / "data" / "digits"
+    ckpt = tmp_path / "cnn.npz"
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env.pop("NNFS_BACKEND", None)
+    command = [shutil.which("mpiexec"), "-n", str(RANKS), sys.executable,
+               str(ROOT / "examples" / "CNN_custom_dataset.py"), "--dataset", str(digits),
+               "--limit", "12", "--epochs", "2", "--batch_size", "15", "--save", str(ckpt)]
+    result = subprocess.run(command, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    lines = result.stdout.splitlines()
+    assert sum(line.startswith("dataset ") for line in lines) == 1  # printed by rank 0 only
+    assert sum(line.startswith("epoch ") for line in lines) == 2
+    assert "batch 15 (8 per rank on 2 ranks, host transport)" in result.stdout
+    assert ckpt.exists() and (tmp_path / "cnn_curves.png").exists()
+
+    saved = load(ckpt, backend="numpy")
+    data = ImageFolder(digits, limit=12)
+    _, val_idx = stratified_split(data.labels, 0.1, seed=0)
+    val = DataLoader(data.images, data.labels, val_idx, 256, Preprocessing.from_dict(saved.preprocessing))
+    check = evaluate(saved.net, val)
+    assert check.samples == len(val_idx) == 10
+    assert check.accuracy == saved.extra["val_accuracy"]
+    epoch = saved.extra["epoch"]
+    assert check.loss == pytest.approx(saved.extra["history"]["val_loss"][epoch - 1], rel=1e-5)

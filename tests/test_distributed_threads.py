@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 import nnfs
-from nnfs.distributed import Communicator
+import nnfs.distributed.training as dist_training
+from nnfs import training
+from nnfs.distributed import Communicator, DataParallel
 
 SCRIPT = pathlib.Path(__file__).resolve().parent / "mpi_scripts" / "ddp_steps.py"
 RANKS = 2
@@ -66,24 +68,20 @@ class ThreadCommunicator(Communicator):
         self._barrier.wait()
 
 
-def train_in_threads(backend, batchnorm, dtype):
-    """Run ddp_steps' training loop on RANKS threads; returns each rank's (state, report)."""
-    nets = []
-    for rank in range(RANKS):
-        nnfs.seed(ddp_steps.SEED + rank)  # different on purpose: the broadcast must fix it
-        nets.append(ddp_steps.build_net(batchnorm, dtype).to(backend))
-    slots, barrier = [None] * RANKS, threading.Barrier(RANKS, timeout=60)
-    results, errors = [None] * RANKS, []
+def run_in_threads(nets, work):
+    """Call ``work(world, net)`` on one thread per net (rank); returns the results by rank."""
+    size = len(nets)
+    slots, barrier = [None] * size, threading.Barrier(size, timeout=60)
+    results, errors = [None] * size, []
 
     def run(rank):
         try:
-            world = ThreadCommunicator(rank, RANKS, slots, barrier)
-            results[rank] = ddp_steps.train_replica(world, nets[rank])
+            results[rank] = work(ThreadCommunicator(rank, size, slots, barrier), nets[rank])
         except BaseException as error:  # reported by the main thread
             errors.append(error)
             barrier.abort()
 
-    threads = [threading.Thread(target=run, args=(rank,)) for rank in range(RANKS)]
+    threads = [threading.Thread(target=run, args=(rank,)) for rank in range(size)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -91,6 +89,15 @@ def train_in_threads(backend, batchnorm, dtype):
     if errors:
         raise errors[0]
     return results
+
+
+def replicas(backend, batchnorm, dtype="float64"):
+    """One net per rank, each from a different seed on purpose: the broadcast must fix it."""
+    nets = []
+    for rank in range(RANKS):
+        nnfs.seed(ddp_steps.SEED + rank)
+        nets.append(ddp_steps.build_net(batchnorm, dtype).to(backend))
+    return nets
 
 
 def assert_states_close(state, expected, rtol):
@@ -101,7 +108,8 @@ def assert_states_close(state, expected, rtol):
 
 @pytest.mark.parametrize("batchnorm", [False, True], ids=["plain", "batchnorm"])
 def test_two_replicas_stay_identical_and_match_the_oracle(backend, batchnorm):
-    (state0, report0), (state1, report1) = train_in_threads(backend, batchnorm, "float64")
+    results = run_in_threads(replicas(backend, batchnorm), ddp_steps.train_replica)
+    (state0, report0), (state1, report1) = results
     for name in state0:
         np.testing.assert_array_equal(state0[name], state1[name], err_msg=name)
     assert report0["replica_difference"] == 0.0 and report0["totals"] == report1["totals"]
@@ -110,3 +118,26 @@ def test_two_replicas_stay_identical_and_match_the_oracle(backend, batchnorm):
     assert_states_close(state0, expected, rtol=1e-12)
     assert report0["totals"]["count"] == 12
     assert report0["totals"]["loss_sum"] == pytest.approx(totals["loss_sum"], rel=1e-12)
+
+
+def test_distributed_epochs_match_single_process_epochs(backend):
+    """nnfs.distributed.training's loops on 2 ranks = nnfs.training's on one (no BatchNorm)."""
+    (X, y), (X_val, y_val) = ddp_steps.make_data()
+    batches = [(X[start:stop], y[start:stop]) for start, stop in ddp_steps.BATCH_BOUNDS]
+    val_batches = [(X_val[:7], y_val[:7]), (X_val[7:], y_val[7:])]
+    nnfs.seed(ddp_steps.SEED)
+    net = ddp_steps.build_net(False, "float64").to(backend)
+    fit = training.train_epoch(net, batches, lr=ddp_steps.LR)
+    check = training.evaluate(net, val_batches)
+
+    def work(world, replica):
+        ddp = DataParallel(replica, world)
+        return (dist_training.train_epoch(ddp, batches, lr=ddp_steps.LR),
+                dist_training.evaluate(ddp, val_batches), replica.state_dict())
+
+    for rank_fit, rank_check, state in run_in_threads(replicas(backend, False), work):
+        assert (rank_fit.samples, rank_check.samples) == (32, 12)
+        assert rank_fit.loss == pytest.approx(fit.loss, rel=1e-12)
+        assert rank_fit.accuracy == fit.accuracy and rank_check.accuracy == check.accuracy
+        assert rank_check.loss == pytest.approx(check.loss, rel=1e-12)
+        assert_states_close(state, net.state_dict(), rtol=1e-12)

@@ -60,6 +60,10 @@ class Communicator:
         """Wait until every rank gets here."""
         raise NotImplementedError
 
+    def abort(self, code=1):
+        """End every rank of the job (after an error on one rank, so the others do not hang)."""
+        raise SystemExit(code)
+
     def __repr__(self):
         return (f"{type(self).__name__}(rank={self.rank}, size={self.size}, "
                 f"local_rank={self.local_rank}, transport={self.transport!r})")
@@ -100,6 +104,9 @@ class HostMPICommunicator(Communicator):
 
     def barrier(self):
         self.mpi_comm.Barrier()
+
+    def abort(self, code=1):
+        self.mpi_comm.Abort(code)
 
 
 class CudaAwareMPICommunicator(HostMPICommunicator):

@@ -75,3 +75,6 @@ class NCCLCommunicator(Communicator):
 
     def barrier(self):
         self.host.barrier()
+
+    def abort(self, code=1):
+        self.host.abort(code)
