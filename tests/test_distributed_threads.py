@@ -18,6 +18,7 @@ import nnfs
 import nnfs.distributed.training as dist_training
 from nnfs import training
 from nnfs.distributed import Communicator, DataParallel
+from nnfs.optim import SGD, Adam
 
 SCRIPT = pathlib.Path(__file__).resolve().parent / "mpi_scripts" / "ddp_steps.py"
 RANKS = 2
@@ -141,3 +142,23 @@ def test_distributed_epochs_match_single_process_epochs(backend):
         assert rank_fit.accuracy == fit.accuracy and rank_check.accuracy == check.accuracy
         assert rank_check.loss == pytest.approx(check.loss, rel=1e-12)
         assert_states_close(state, net.state_dict(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda net: SGD(net, lr=0.05, momentum=0.9), lambda net: Adam(net, lr=0.01)],
+    ids=["sgd-momentum", "adam"])
+def test_optimizers_step_on_the_averaged_gradients(backend, make_optimizer):
+    """An optimizer that reads net.named_parameters() sees the averaged gradients."""
+    (X, y), (X_val, y_val) = ddp_steps.make_data()
+    batches = [(X[start:stop], y[start:stop]) for start, stop in ddp_steps.BATCH_BOUNDS]
+    nnfs.seed(ddp_steps.SEED)
+    net = ddp_steps.build_net(False, "float64").to(backend)
+    training.train_epoch(net, batches, optimizer=make_optimizer(net))
+
+    def work(world, replica):
+        ddp = DataParallel(replica, world)
+        dist_training.train_epoch(ddp, batches, optimizer=make_optimizer(replica))
+        return replica.state_dict()
+
+    for state in run_in_threads(replicas(backend, False), work):
+        assert_states_close(state, net.state_dict(), rtol=1e-10)
