@@ -25,17 +25,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 class FakeCommunicator(Communicator):
-    """Rank 0 of ``size`` ranks whose peers all hold ``peer`` (a flat array, or a copy of ours).
+    """Rank 0 of ``size`` ranks whose peers all hold ``peer(buffer)`` (default: a copy of ours).
 
     Records every collective call with the buffer's length.
     """
 
     transport = "fake"
 
-    def __init__(self, size=2, peer=None, peer_buffers=None):
+    def __init__(self, size=2, peer=None):
         super().__init__(rank=0, size=size)
         self.peer = peer
-        self.peer_buffers = peer_buffers
         self.calls = []
 
     def allreduce_sum(self, buffer):
