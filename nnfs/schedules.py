@@ -19,7 +19,7 @@ restored schedule continues exactly where it stopped.
 
 import math
 
-__all__ = ["Schedule", "StepLR", "CosineAnnealingLR"]
+__all__ = ["Schedule", "StepLR", "CosineAnnealingLR", "SCHEDULES", "make_schedule", "schedule_from_state"]
 
 
 class Schedule:
@@ -156,3 +156,53 @@ class CosineAnnealingLR(Schedule):
     def decay(self, t):
         t = min(t, self.T_max)
         return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+
+
+SCHEDULES = ("constant", "step", "cosine")
+
+
+def make_schedule(name, optimizer, total_steps, warmup_steps=0):
+    """Build a schedule by name for a run of ``total_steps`` calls of ``step()`` (e.g. epochs).
+
+    - ``"constant"``: the optimizer's learning rate throughout (after the warm-up, if any).
+    - ``"step"``: divided by 10 after each third of the steps that follow the warm-up.
+    - ``"cosine"``: cosine annealing to 0 over the steps that follow the warm-up.
+
+    Returns:
+        A :class:`Schedule`, or None for ``"constant"`` without warm-up (nothing to schedule).
+
+    Raises:
+        ValueError: for an unknown name (listing the known ones), or a warm-up that is
+            not shorter than the run.
+    """
+    key = str(name).strip().lower()
+    if key not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; expected one of: {', '.join(SCHEDULES)}")
+    if warmup_steps and warmup_steps >= total_steps:
+        raise ValueError(
+            f"the warm-up ({warmup_steps} steps) must be shorter than the run ({total_steps} steps)")
+    after_warmup = total_steps - warmup_steps
+    if key == "step":
+        return StepLR(optimizer, step_size=max(1, math.ceil(after_warmup / 3)), gamma=0.1,
+                      warmup_steps=warmup_steps)
+    if key == "cosine":
+        return CosineAnnealingLR(optimizer, T_max=after_warmup, warmup_steps=warmup_steps)
+    if warmup_steps:  # constant after a warm-up: a step decay that never comes
+        return StepLR(optimizer, step_size=after_warmup + 1, gamma=1.0, warmup_steps=warmup_steps)
+    return None
+
+
+def schedule_from_state(optimizer, state):
+    """Rebuild the schedule that wrote ``state`` (its :meth:`~Schedule.state_dict`), driving ``optimizer``.
+
+    Raises:
+        ValueError: when ``state`` names no schedule of this module.
+    """
+    kinds = {cls.__name__: cls for cls in (StepLR, CosineAnnealingLR)}
+    kind = state.get("type") if isinstance(state, dict) else None
+    if kind not in kinds:
+        raise ValueError(f"unknown saved schedule {kind!r}; expected one of: {', '.join(kinds)}")
+    cls = kinds[kind]
+    schedule = cls(optimizer, **{key: state[key] for key in cls.fields},
+                   warmup_steps=state["warmup_steps"], warmup_start_factor=state["warmup_start_factor"])
+    return schedule.load_state_dict(state)

@@ -253,3 +253,23 @@ def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
     data, _ = load(folder)
     assert data.image_size == (8, 4)  # both upright images are 4 wide and 8 high
     assert data.images[0, 0].min() > 200  # red, not stretched garbage
+
+
+def test_loader_state_dict_continues_the_shuffling(tmp_path):
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=5, mode="L", size=(6, 6))
+    data = ImageFolder(root)
+    pre = Preprocessing.fit(data.images, range(len(data)), data.image_size, data.channels)
+
+    def loader():
+        return DataLoader(data.images, data.labels, range(len(data)), 3, pre, shuffle=True, seed=5)
+
+    whole = loader()
+    orders = [np.concatenate([y for _, y in whole]) for _ in range(3)]
+    first = loader()
+    list(first)
+    saved = first.state_dict()
+    assert saved == {"seed": 5, "passes": 1}
+    resumed = loader().load_state_dict(saved)
+    for expected in orders[1:]:
+        np.testing.assert_array_equal(np.concatenate([y for _, y in resumed]), expected)
+    assert not np.array_equal(orders[1], orders[2])  # it really reshuffles

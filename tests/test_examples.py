@@ -210,3 +210,54 @@ def test_an_unknown_backend_fails_in_one_line(tmp_path, name):
     assert result.returncode == 1
     assert result.stderr.startswith("error: unknown nnfs backend 'tpu'")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def _train(folder, save, *extra):
+    """Run the training example in this process; returns its exit code."""
+    return script("CNN_custom_dataset").main(
+        ["--dataset", str(folder), "--batch_size", "4", "--save", str(save), *map(str, extra)])
+
+
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path, folder, capsys):
+    np = pytest.importorskip("numpy")
+    options = ["--optimizer", "sgd", "--momentum", "0.9", "--lr", "0.02", "--seed", "3"]
+    assert _train(folder, tmp_path / "whole" / "m.npz", "--epochs", "3", *options) == 0
+    whole = capsys.readouterr().out
+    assert _train(folder, tmp_path / "part" / "m.npz", "--epochs", "1", *options) == 0
+    capsys.readouterr()
+    assert _train(folder, tmp_path / "part" / "m.npz", "--epochs", "3", *options,
+                  "--resume", tmp_path / "part" / "m_last.npz") == 0
+    resumed = capsys.readouterr().out
+    assert "resuming" in resumed and "after epoch 1" in resumed
+
+    def epoch_lines(text):  # the numbers, without the timings
+        return [line.split("  ")[:4] for line in text.splitlines() if line.startswith("epoch ")]
+
+    assert epoch_lines(resumed) == epoch_lines(whole)[1:]
+    a, b = np.load(tmp_path / "whole" / "m_last.npz"), np.load(tmp_path / "part" / "m_last.npz")
+    arrays = [k for k in a.files if k.startswith(("net/", "optimizer/"))]
+    assert any(k.startswith("optimizer/") for k in arrays)  # momentum buffers were saved
+    for key in arrays:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_adam_with_a_schedule_and_warm_up_trains(tmp_path, folder, capsys, optimizer):
+    assert _train(folder, tmp_path / "m.npz", "--epochs", "3", "--optimizer", optimizer,
+                  "--schedule", "cosine", "--warmup_epochs", "1", "--weight_decay", "1e-4") == 0
+    out = capsys.readouterr().out
+    assert "CosineAnnealingLR" in out and ("AdamW(" if optimizer == "adamw" else "Adam(") in out
+    assert out.count("epoch ") >= 3
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--optimizer", "adam", "--momentum", "0.9"], "--momentum applies to --optimizer sgd only"),
+    (["--epochs", "2", "--warmup_epochs", "2"], "--warmup_epochs (2) must be less than --epochs (2)"),
+    (["--schedule", "linear"], "invalid choice"),
+])
+def test_bad_optimizer_flags_fail_in_one_line(tmp_path, folder, capsys, flags, message):
+    with pytest.raises(SystemExit) as exit_info:
+        _train(folder, tmp_path / "m.npz", *flags)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

@@ -99,3 +99,38 @@ def test_bad_arguments_raise_clear_errors():
         StepLR(object(), 2)
     with pytest.raises(ValueError, match="StepLR"):
         CosineAnnealingLR(optimizer(), T_max=3).load_state_dict(StepLR(optimizer(), 2).state_dict())
+
+
+def test_make_schedule_by_name():
+    from nnfs.schedules import make_schedule
+    assert make_schedule("constant", optimizer(), 10) is None
+    step = make_schedule("step", optimizer(), 9)
+    assert [round(step.lr_at(t), 12) for t in (0, 2, 3, 6)] == [0.1, 0.1, 0.01, 0.001]
+    cosine = make_schedule("Cosine", optimizer(), 10, warmup_steps=2)
+    assert cosine.lr_at(0) == pytest.approx(0.01) and cosine.lr_at(2) == pytest.approx(BASE_LR)
+    assert cosine.lr_at(10) == pytest.approx(0.0)
+    warm_constant = make_schedule("constant", optimizer(), 5, warmup_steps=2)
+    assert warm_constant.lr_at(0) == pytest.approx(0.01)
+    assert [warm_constant.lr_at(t) for t in (2, 3, 4, 5)] == [BASE_LR] * 4
+    with pytest.raises(ValueError, match="expected one of: constant, step, cosine"):
+        make_schedule("linear", optimizer(), 10)
+    with pytest.raises(ValueError, match="warm-up"):
+        make_schedule("cosine", optimizer(), 3, warmup_steps=3)
+
+
+@pytest.mark.parametrize("make", [
+    lambda opt: StepLR(opt, step_size=2, gamma=0.5, warmup_steps=1),
+    lambda opt: CosineAnnealingLR(opt, T_max=5, eta_min=0.001),
+])
+def test_schedule_from_state_rebuilds_the_same_schedule(make):
+    from nnfs.schedules import schedule_from_state
+    original = make(optimizer())
+    for _ in range(3):
+        original.step()
+    saved = json.loads(json.dumps(original.state_dict()))
+    fresh_optimizer = optimizer()
+    rebuilt = schedule_from_state(fresh_optimizer, saved)
+    assert type(rebuilt) is type(original) and fresh_optimizer.lr == pytest.approx(original.lr)
+    assert [rebuilt.step() for _ in range(4)] == pytest.approx([original.step() for _ in range(4)])
+    with pytest.raises(ValueError, match="unknown saved schedule"):
+        schedule_from_state(optimizer(), {"type": "Nope"})

@@ -158,6 +158,8 @@ class DataLoader:
         self.preprocessing = preprocessing
         self.shuffle = shuffle
         self.dtype = dtype
+        self.seed = seed
+        self.passes = 0
         self._rng = random.Random(seed)
 
     def __len__(self):
@@ -167,10 +169,28 @@ class DataLoader:
     def n_samples(self):
         return len(self.indices)
 
-    def __iter__(self):
+    def state_dict(self):
+        """Where the shuffling stands, JSON-able: the seed and the number of passes begun."""
+        return {"seed": self.seed, "passes": self.passes}
+
+    def load_state_dict(self, state):
+        """Continue the shuffling from :meth:`state_dict`: the next pass gets the order an
+        uninterrupted run would have given it (the earlier shuffles are replayed, which is cheap)."""
+        self.seed, self.passes = state["seed"], 0
+        self._rng = random.Random(self.seed)
+        for _ in range(state["passes"]):
+            self._shuffled()
+        return self
+
+    def _shuffled(self):
         order = list(self.indices)
         if self.shuffle:
             self._rng.shuffle(order)
+        self.passes += 1
+        return order
+
+    def __iter__(self):
+        order = self._shuffled()
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
             yield self.preprocessing.apply(self.images[batch], self.dtype), self.labels[batch]
