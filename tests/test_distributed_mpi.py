@@ -137,4 +137,4 @@ def test_example_trains_on_two_ranks_and_reports_whole_validation_metrics(tmp_pa
     assert check.samples == len(val_idx) == 10
     assert check.accuracy == saved.extra["val_accuracy"]
     epoch = saved.extra["epoch"]
-    assert check.loss == pytest.approx(saved.extra["history"]["val_loss"][epoch - 1], rel=1e-5)
+    assert check.loss == pytest.approx(saved.extra["run"]["history"]["val_loss"][epoch - 1], rel=1e-5)
