@@ -23,8 +23,10 @@ class Net:
     Args:
         layers: list of layers, e.g. ``[Linear(2, 4), ReLU(), Linear(4, 2)]``.
         loss: a loss such as ``CrossEntropyLoss()``; may be None for inference only.
-        backend: ``"numpy"``, ``"cupy"``, ``"strict"`` or a Backend; default from ``NNFS_BACKEND``.
-        dtype: ``"float32"`` or ``"float64"``; default float32 (or ``NNFS_DTYPE``).
+        backend: ``"numpy"``, ``"cupy"``, ``"strict"`` or a Backend; default: where the layers'
+            parameters already are (``NNFS_BACKEND`` for new layers).
+        dtype: ``"float32"`` or ``"float64"``; default: the layers' dtype (float32 for new layers,
+            or ``NNFS_DTYPE``).
     """
 
     def __init__(self, layers, loss=None, backend=None, dtype=None):
@@ -36,6 +38,13 @@ class Net:
             raise TypeError(f"Net: loss must be an nnfs loss, got {type(loss).__name__}")
         self.layers = layers
         self.loss_fn = loss
+        # Without explicit arguments the net stays where its layers already are, so layers
+        # built with .to("cupy") or dtype="float64" are never moved or cast behind the user's back.
+        first = next((layer for layer in layers if layer.params), None)
+        if backend is None and first is not None:
+            backend = first.backend
+        if dtype is None and first is not None:
+            dtype = first.dtype
         self.backend = get_backend(backend)
         self.dtype = as_dtype(dtype)
         self.training = True
@@ -134,12 +143,13 @@ class Net:
         return [param for _, param, _ in self.named_parameters()]
 
     def state_dict(self):
-        """Parameters and buffers as NumPy arrays, keyed ``"<layer index>.<key>"``."""
+        """Copies of the parameters and buffers as NumPy arrays, keyed ``"<layer index>.<key>"``."""
         state = {}
         for index, layer in enumerate(self.layers):
             for store in (layer.params, layer.buffers):
                 for key, value in store.items():
-                    state[f"{index}.{key}"] = to_numpy(value)
+                    # A snapshot: on NumPy to_numpy is the live parameter, which training changes.
+                    state[f"{index}.{key}"] = to_numpy(value).copy()
         return state
 
     def load_state_dict(self, state):
@@ -165,7 +175,9 @@ class Net:
                 raise ValueError(
                     f"Net.load_state_dict: {name} has shape {tuple(incoming.shape)} in the saved "
                     f"state but {tuple(value.shape)} in this net")
-            store[key] = self.backend.asarray(incoming, dtype=self.dtype)
+            # Copied even where asarray could return the caller's array: the net must own its
+            # parameters, or training would change the saved state (and any net loaded from it).
+            store[key] = self.backend.asarray(incoming, dtype=self.dtype).copy()
         return self
 
     def __repr__(self):

@@ -9,6 +9,7 @@
 import numpy as np
 import pytest
 
+import nnfs
 from nnfs.backend import get_backend
 
 BACKENDS = [
@@ -35,3 +36,9 @@ def backend(request):
 def rng():
     """A seeded host generator for test data."""
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def seeded_weights():
+    """Every test starts from the same initial weights: failures reproduce, nothing depends on order."""
+    nnfs.seed(0)

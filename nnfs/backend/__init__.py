@@ -21,6 +21,7 @@ import os
 
 import numpy as np
 
+from nnfs.backend import host
 from nnfs.backend.base import Backend
 from nnfs.backend.numpy_backend import NumpyBackend
 
@@ -34,7 +35,7 @@ _default_name = None
 _host_rng = np.random.default_rng()
 
 __all__ = [
-    "Backend", "BACKEND_NAMES", "get_backend", "default_backend", "get_array_module",
+    "Backend", "BACKEND_NAMES", "host", "get_backend", "default_backend", "get_array_module",
     "backend_of", "to_numpy", "default_dtype", "as_dtype", "seed", "host_rng", "host_zeros", "host_ones",
 ]
 
@@ -102,7 +103,7 @@ def backend_of(x):
 
 
 def to_numpy(x):
-    """Copy ``x`` from whatever device holds it into a plain NumPy array."""
+    """``x`` as a plain NumPy array: a copy from a device, the array itself if already on the host."""
     return backend_of(x).to_numpy(x)
 
 

@@ -1,0 +1,317 @@
+"""Save a trained ``Net`` with everything prediction needs to one file, and load it on any backend.
+
+The file is an uncompressed ``.npz`` archive read with ``allow_pickle=False``:
+
+- ``meta``: JSON text (as uint8 bytes) with the format name and version, each
+  layer's class name and ``get_config()``, the loss, the dtype, the class names,
+  the preprocessing record, the optimizer's config, the scheduler's state and
+  any ``extra`` values;
+- ``net/<layer index>.<name>``: parameters and buffers (BatchNorm running
+  statistics), as in ``Net.state_dict()``;
+- ``optimizer/<name>``: the optimizer's state arrays.
+
+Layers are rebuilt by class name from what :mod:`nnfs.layers` and
+:mod:`nnfs.activations` export in ``__all__``, so a new layer becomes
+loadable by being exported there (with a ``get_config()`` that returns its
+constructor arguments). Files are written atomically: a temporary file in the
+same folder is filled, flushed to disk and renamed over the target, so a crash
+never leaves a half-written checkpoint under the real name.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+
+from nnfs.backend import host, host_rng, to_numpy
+from nnfs.layers.base import Layer
+from nnfs.losses import Loss
+from nnfs.net import Net
+
+FORMAT = "nnfs-checkpoint"
+VERSION = 1
+META = "meta"
+NET_PREFIX = "net/"
+OPTIMIZER_PREFIX = "optimizer/"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, damaged, or does not fit what it is loaded into."""
+
+
+@dataclass
+class Checkpoint:
+    """What :func:`load` returns.
+
+    Attributes:
+        net: the rebuilt ``Net``, in eval mode, on the requested backend.
+        class_names: list of class names, or None.
+        preprocessing: the JSON-able preprocessing dict given to :func:`save`, or None.
+        optimizer_state: ``{"config": dict, "state": {name: NumPy array}}``, or None.
+        scheduler_state: the scheduler's dict, or None.
+        extra: the ``extra`` dict given to :func:`save`, or None.
+        path: the file it came from.
+    """
+
+    net: Net
+    class_names: list = None
+    preprocessing: dict = None
+    optimizer_state: dict = None
+    scheduler_state: dict = None
+    extra: dict = None
+    path: str = field(default=None, repr=False)
+
+
+# -- the layer registry ------------------------------------------------------------------------
+def registry():
+    """``{name: class}`` of every layer and loss nnfs exports, built from the modules' ``__all__``."""
+    import nnfs.activations
+    import nnfs.layers
+    import nnfs.losses
+
+    classes = {}
+    for module, base in ((nnfs.layers, Layer), (nnfs.activations, Layer), (nnfs.losses, Loss)):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if isinstance(obj, type) and issubclass(obj, base) and obj not in (Layer, Loss):
+                classes[name] = obj
+    return classes
+
+
+def _describe(obj, where, classes):
+    names = {cls: name for name, cls in classes.items()}
+    if type(obj) not in names:
+        raise CheckpointError(
+            f"cannot save {where} ({type(obj).__name__}): only layers and losses exported by "
+            "nnfs.layers, nnfs.activations or nnfs.losses can be rebuilt from a checkpoint")
+    return {"class": names[type(obj)], "config": obj.get_config()}
+
+
+def _architecture(net, classes):
+    return {"layers": [_describe(layer, f"layer {i}", classes) for i, layer in enumerate(net.layers)],
+            "loss": None if net.loss_fn is None else _describe(net.loss_fn, "the loss", classes)}
+
+
+def _scalar(value):
+    """NumPy/CuPy scalars and 0-d arrays (an accuracy, a step count) become Python numbers."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _to_json(value, what):
+    try:
+        return json.dumps(value, default=_scalar)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"checkpoint.save: {what} must be JSON-serialisable: {error}") from None
+
+
+# -- saving ------------------------------------------------------------------------------------------
+def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, scheduler=None, extra=None):
+    """Write ``net`` and what goes with it to ``path`` (one ``.npz`` file), atomically.
+
+    Args:
+        path: target file; missing parent folders are created.
+        net: the ``Net`` to save (any backend; arrays are copied to the host).
+        class_names: names of the output classes, in label order.
+        preprocessing: a JSON-able dict (or an object with ``to_dict()``) describing
+            how inputs are prepared, e.g. ``nnfs.data.Preprocessing``.
+        optimizer: any object whose ``state_dict()`` returns
+            ``{"config": JSON-able dict, "state": {str: array}}``.
+        scheduler: any object whose ``state_dict()`` returns a JSON-able dict.
+        extra: a JSON-able dict of anything else (epoch, history, ...).
+
+    Returns:
+        The path written.
+    """
+    if not isinstance(net, Net):
+        raise TypeError(f"checkpoint.save: expected a Net, got {type(net).__name__}")
+    if hasattr(preprocessing, "to_dict"):
+        preprocessing = preprocessing.to_dict()
+    if class_names is not None:
+        class_names = [str(name) for name in class_names]
+    meta = {"format": FORMAT, "version": VERSION, "dtype": net.dtype.name,
+            **_architecture(net, registry()),
+            "class_names": class_names, "preprocessing": preprocessing,
+            "optimizer": None, "scheduler": None, "extra": extra}
+    arrays = {NET_PREFIX + name: value for name, value in net.state_dict().items()}
+    if optimizer is not None:
+        state = optimizer.state_dict()
+        if not (isinstance(state, dict) and isinstance(state.get("config"), dict)
+                and isinstance(state.get("state"), dict)):
+            raise TypeError("checkpoint.save: optimizer.state_dict() must return "
+                            "{'config': dict, 'state': {str: array}}")
+        meta["optimizer"] = {"config": state["config"], "keys": [str(k) for k in state["state"]]}
+        for key, value in state["state"].items():
+            arrays[OPTIMIZER_PREFIX + str(key)] = to_numpy(value)
+    if scheduler is not None:
+        meta["scheduler"] = scheduler.state_dict()
+    arrays[META] = host.json_to_array(_to_json(
+        meta, "layer configs, class_names, preprocessing, optimizer config, scheduler state and extra"))
+    _write_atomically(os.fspath(path), arrays)
+    return path
+
+
+def _write_atomically(path, arrays):
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            host.save_npz(f, arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable; not every platform can open a folder
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+# -- loading ------------------------------------------------------------------------------------------
+def _read(path):
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        arrays = host.load_npz(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as error:
+        raise CheckpointError(
+            f"{path} is not a readable nnfs checkpoint (truncated or corrupt: {error})") from None
+    if META not in arrays:
+        raise CheckpointError(f"{path} is not an nnfs checkpoint (no '{META}' record)")
+    try:
+        meta = json.loads(host.array_to_json(arrays.pop(META)))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise CheckpointError(f"{path}: damaged metadata ({error})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an nnfs checkpoint")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {meta.get('version')!r}; "
+            f"this nnfs reads version {VERSION}")
+    return path, meta, arrays
+
+
+def _build(record, where, classes, path):
+    try:
+        cls = classes[record["class"]]
+    except KeyError:
+        raise CheckpointError(
+            f"{path}: {where} is a {record.get('class')!r}, which this nnfs does not provide "
+            f"(known: {', '.join(sorted(classes))})") from None
+    try:
+        return cls(**record.get("config", {}))
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: cannot rebuild {where} {record['class']}: {error}") from None
+
+
+def _build_net(path, meta, backend):
+    classes = registry()
+    # Building layers draws initial weights from the seeded host generator; they are
+    # overwritten at once, so put the generator back where it was.
+    rng = host_rng()
+    rng_state = rng.bit_generator.state
+    try:
+        layers = [_build(rec, f"layer {i}", classes, path) for i, rec in enumerate(meta["layers"])]
+        loss = None if meta.get("loss") is None else _build(meta["loss"], "the loss", classes, path)
+    except (KeyError, TypeError, AttributeError) as error:
+        raise CheckpointError(f"{path}: damaged architecture record ({error!r})") from None
+    finally:
+        rng.bit_generator.state = rng_state
+    try:
+        dtype = meta.get("dtype")
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype {dtype!r}")
+    except ValueError as error:
+        raise CheckpointError(f"{path}: damaged metadata ({error})") from None
+    return Net(layers, loss, backend=backend, dtype=dtype)
+
+
+def _restore(path, meta, arrays, net):
+    state = {name[len(NET_PREFIX):]: value for name, value in arrays.items() if name.startswith(NET_PREFIX)}
+    try:
+        net.load_state_dict(state)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    net.eval()
+    optimizer_state = None
+    if meta.get("optimizer") is not None:
+        keys = meta["optimizer"].get("keys", [])
+        missing = [k for k in keys if OPTIMIZER_PREFIX + k not in arrays]
+        if missing:
+            raise CheckpointError(f"{path}: optimizer state arrays missing: {missing}")
+        optimizer_state = {"config": meta["optimizer"]["config"],
+                           "state": {k: arrays[OPTIMIZER_PREFIX + k] for k in keys}}
+    return Checkpoint(net=net, class_names=meta.get("class_names"),
+                      preprocessing=meta.get("preprocessing"), optimizer_state=optimizer_state,
+                      scheduler_state=meta.get("scheduler"), extra=meta.get("extra"), path=path)
+
+
+def load(path, backend=None):
+    """Rebuild the net saved in ``path`` and return it with its metadata.
+
+    Args:
+        path: a file written by :func:`save`.
+        backend: where to put the net (``"numpy"``, ``"cupy"``, ...); default ``NNFS_BACKEND``.
+
+    Returns:
+        A :class:`Checkpoint`; its net is in eval mode (call ``net.train()`` to train on).
+
+    Raises:
+        CheckpointError: missing, truncated or corrupt file, another format version,
+            a layer this nnfs does not provide, or weights that do not fit the layers.
+    """
+    path, meta, arrays = _read(path)
+    return _restore(path, meta, arrays, _build_net(path, meta, backend))
+
+
+def load_into(path, net):
+    """Load the weights saved in ``path`` into an existing ``net`` of the same architecture.
+
+    Returns:
+        A :class:`Checkpoint` whose ``net`` is ``net`` (now in eval mode).
+
+    Raises:
+        CheckpointError: as :func:`load`, and when the file holds another architecture.
+    """
+    path, meta, arrays = _read(path)
+    saved = {"layers": meta.get("layers"), "loss": meta.get("loss")}
+    # Compare through JSON so that tuples and lists in configs count as equal.
+    ours = json.loads(json.dumps(_architecture(net, registry())))
+    if ours["layers"] != saved["layers"]:
+        raise CheckpointError(
+            f"{path} holds a different architecture: {_first_difference(saved['layers'], ours['layers'])}")
+    return _restore(path, meta, arrays, net)
+
+
+def _first_difference(saved, ours):
+    def show(record):
+        if record is None:
+            return "nothing"
+        args = ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v!r}"
+                         for k, v in record.get("config", {}).items())
+        return f"{record.get('class')}({args})"
+
+    saved = saved or []
+    if len(saved) != len(ours):
+        return f"{len(saved)} layers in the file, {len(ours)} in this net"
+    for index, (a, b) in enumerate(zip(saved, ours)):
+        if a != b:
+            return f"layer {index} is {show(a)} in the file but {show(b)} in this net"
+    return "the layers differ"
+
+
+__all__ = ["save", "load", "load_into", "Checkpoint", "CheckpointError", "registry", "FORMAT", "VERSION"]

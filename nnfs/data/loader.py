@@ -1,0 +1,196 @@
+"""Train/validation split, normalisation and batches of host arrays."""
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from nnfs.backend import host
+from nnfs.data.images import DatasetError, open_image, prepare
+
+# A channel whose pixels are all equal has std 0; dividing by this instead keeps values finite.
+MIN_STD = 1e-6
+
+
+def stratified_split(labels, val_split, seed=0):
+    """Split sample indices into training and validation, class by class.
+
+    Each class gives ``round(val_split * count)`` images to validation, but at
+    least one (when it has two or more) and never all of them, so both parts
+    see every class. The same seed gives the same split.
+
+    Args:
+        labels: class index per sample (a list or an int array).
+        val_split: fraction held out for validation, strictly between 0 and 1.
+        seed: seeds the shuffle within each class.
+
+    Returns:
+        ``(train_indices, val_indices)``: two sorted lists of ints.
+    """
+    if isinstance(val_split, bool) or not isinstance(val_split, (int, float)) or not 0 < val_split < 1:
+        raise DatasetError(
+            f"val_split must be a fraction strictly between 0 and 1, got {val_split!r}")
+    by_class = {}
+    for index, label in enumerate(int(v) for v in labels):
+        by_class.setdefault(label, []).append(index)
+    rng = random.Random(seed)
+    train, val = [], []
+    for label in sorted(by_class):
+        members = by_class[label]
+        rng.shuffle(members)
+        count = len(members)
+        n_val = min(max(round(val_split * count), 1), count - 1) if count >= 2 else 0
+        val.extend(members[:n_val])
+        train.extend(members[n_val:])
+    if not val:
+        raise DatasetError(
+            f"validation split is empty: every class has a single image "
+            f"({len(train)} images in all); add images or lower the number of classes")
+    return sorted(train), sorted(val)
+
+
+@dataclass
+class Preprocessing:
+    """How raw images become network inputs; stored with a model so prediction matches training.
+
+    Pixels are scaled to [0, 1], then each channel is normalised as
+    ``(x - mean[c]) / std[c]`` with statistics of the training images.
+
+    Attributes:
+        image_size: ``(height, width)``.
+        channels: 1 or 3.
+        mean, std: per-channel statistics of the training pixels in [0, 1].
+    """
+
+    image_size: tuple
+    channels: int
+    mean: list
+    std: list
+    _affine: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def fit(cls, images, indices, image_size, channels):
+        """Statistics of ``images[indices]`` (uint8 ``(N, C, H, W)``), e.g. the training split."""
+        mean, std = host.channel_mean_std(images, indices)
+        return cls(tuple(image_size), int(channels), mean, [max(s, MIN_STD) for s in std])
+
+    def apply(self, images, dtype="float32"):
+        """uint8 ``(N, C, H, W)`` images as normalised float arrays of ``dtype`` (on the host)."""
+        if dtype not in self._affine:
+            # One multiply-add per pixel: x / 255 / std - mean / std.
+            scale = [1.0 / (255.0 * s) for s in self.std]
+            shift = [-m / s for m, s in zip(self.mean, self.std)]
+            shape = (1, self.channels, 1, 1)
+            self._affine[dtype] = (host.array(scale, dtype).reshape(shape),
+                                   host.array(shift, dtype).reshape(shape))
+        scale, shift = self._affine[dtype]
+        X = images.astype(dtype)
+        X *= scale
+        X += shift
+        return X
+
+    def read(self, path):
+        """One image file as raw ``H x W x C`` uint8 bytes in this size and channel count.
+
+        Raises:
+            DatasetError: naming the file, when it cannot be decoded.
+        """
+        return prepare(open_image(path), self.channels, self.image_size)
+
+    def stack(self, raw_images):
+        """uint8 ``(N, C, H, W)`` from a list of :meth:`read` results."""
+        height, width = self.image_size
+        return host.images_from_bytes(b"".join(raw_images), len(raw_images), height, width, self.channels)
+
+    def load(self, paths):
+        """Read image files into one uint8 batch ``(N, C, H, W)`` (see :meth:`read`)."""
+        return self.stack([self.read(path) for path in paths])
+
+    def to_dict(self):
+        """JSON-able form, for checkpoints."""
+        return {"image_size": list(self.image_size), "channels": self.channels,
+                "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, data):
+        """Inverse of :meth:`to_dict`; a clear error for anything malformed."""
+        try:
+            pre = cls(tuple(int(v) for v in data["image_size"]), int(data["channels"]),
+                      [float(v) for v in data["mean"]], [float(v) for v in data["std"]])
+        except (KeyError, TypeError, ValueError) as error:
+            raise DatasetError(f"malformed preprocessing record {data!r}: {error}") from None
+        if (len(pre.image_size) != 2 or pre.channels not in (1, 3)
+                or len(pre.mean) != pre.channels or len(pre.std) != pre.channels):
+            raise DatasetError(f"inconsistent preprocessing record {data!r}")
+        return pre
+
+
+class DataLoader:
+    """Batches ``(X, y)`` of host arrays from in-memory uint8 images.
+
+    Every batch has ``batch_size`` samples except possibly the last one, which
+    is kept. With ``shuffle=True`` the order is drawn anew at the start of every
+    pass (epoch), from a generator seeded once, so runs repeat exactly.
+
+    Args:
+        images: uint8 ``(N, C, H, W)`` array, e.g. ``ImageFolder.images``.
+        labels: int ``(N,)`` array.
+        indices: which samples this loader serves (e.g. the training split).
+        batch_size: samples per batch (a positive int).
+        preprocessing: a :class:`Preprocessing` applied to each batch.
+        shuffle: reshuffle every epoch.
+        seed: seed of the shuffling.
+        dtype: float dtype of ``X``; ``Net`` casts to its own dtype anyway.
+
+    Shape:
+        - X: ``(B, C, H, W)`` float, normalised
+        - y: ``(B,)`` int64
+    """
+
+    def __init__(self, images, labels, indices, batch_size, preprocessing, shuffle=False, seed=0,
+                 dtype="float32"):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise DatasetError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.images, self.labels = images, labels
+        self.indices = list(indices)
+        if not self.indices:
+            raise DatasetError("DataLoader: no samples to serve (empty index list)")
+        self.batch_size = batch_size
+        self.preprocessing = preprocessing
+        self.shuffle = shuffle
+        self.dtype = dtype
+        self.seed = seed
+        self.passes = 0
+        self._rng = random.Random(seed)
+
+    def __len__(self):
+        return math.ceil(len(self.indices) / self.batch_size)
+
+    @property
+    def n_samples(self):
+        return len(self.indices)
+
+    def state_dict(self):
+        """Where the shuffling stands, JSON-able: the seed and the number of passes begun."""
+        return {"seed": self.seed, "passes": self.passes}
+
+    def load_state_dict(self, state):
+        """Continue the shuffling from :meth:`state_dict`: the next pass gets the order an
+        uninterrupted run would have given it (the earlier shuffles are replayed, which is cheap)."""
+        self.seed, self.passes = state["seed"], 0
+        self._rng = random.Random(self.seed)
+        for _ in range(state["passes"]):
+            self._shuffled()
+        return self
+
+    def _shuffled(self):
+        order = list(self.indices)
+        if self.shuffle:
+            self._rng.shuffle(order)
+        self.passes += 1
+        return order
+
+    def __iter__(self):
+        order = self._shuffled()
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            yield self.preprocessing.apply(self.images[batch], self.dtype), self.labels[batch]

@@ -1,0 +1,213 @@
+"""Data-parallel training: one replica of the net per rank, gradients averaged every step."""
+
+from nnfs.backend import get_array_module
+from nnfs.distributed.flat import FlatBuffer
+
+
+class DataParallel:
+    """Keep identical replicas of a :class:`~nnfs.net.Net` on every rank.
+
+    Each rank runs the usual step on its own shard of every global batch;
+    :meth:`backward` (or :meth:`average_gradients` after ``net.backward()``)
+    then replaces every gradient by its average over all ranks, weighted by
+    the number of samples each rank had, with **one** allreduce over one
+    preallocated flat buffer. The update that follows (``net.update_weights``
+    or any optimizer that reads the gradients from ``net.named_parameters()``)
+    is then the same on every rank, so the replicas stay identical, and equal
+    to one process training on the whole global batch (for nets without
+    BatchNorm, up to floating-point rounding)::
+
+        world = nnfs.distributed.init()        # before building the net
+        net = Net([...], CrossEntropyLoss())
+        ddp = DataParallel(net, world)         # rank 0's parameters everywhere
+        for X, y in global_batches:
+            X, y = shard(X, world), shard(y, world)
+            loss = ddp.loss(ddp(X), y)
+            ddp.backward()                     # net.backward() + one allreduce
+            net.update_weights(lr)             # or optimizer.step()
+
+    BatchNorm: in training each replica normalises with the statistics of its
+    **own shard** (local batch statistics, not synchronised across ranks), so
+    with BatchNorm the result equals one process that normalises each shard
+    separately, not one that normalises the global batch. Each replica also
+    updates its running statistics from its own shards; :meth:`sync_buffers`
+    (called by :meth:`eval` and :meth:`state_dict`) replaces them by their
+    average over the ranks.
+
+    Every method that communicates is collective: call it on every rank.
+
+    Args:
+        net: the replica on this rank; build it after :func:`~nnfs.distributed.init`.
+        comm: the communicator; default :func:`~nnfs.distributed.init` for the net's backend.
+        broadcast: copy rank 0's parameters and buffers to every rank now; default True.
+
+    Attributes:
+        net: the wrapped net.
+        comm: the communicator (``rank``, ``size``, ``is_root``).
+    """
+
+    def __init__(self, net, comm=None, broadcast=True):
+        if comm is None:
+            from nnfs.distributed.world import init
+            comm = init(backend=net.backend)
+        self.net = net
+        self.comm = comm
+        if not self._parameters():
+            raise ValueError("DataParallel: the net has no parameters; there is nothing to train")
+        self._check_device()
+        self._grads = None
+        self._n_samples = None
+        if broadcast:
+            self.broadcast_parameters()
+
+    @property
+    def rank(self):
+        return self.comm.rank
+
+    @property
+    def size(self):
+        return self.comm.size
+
+    @property
+    def is_root(self):
+        """True on rank 0: the rank that prints, writes checkpoints and curves."""
+        return self.comm.is_root
+
+    # -- the training step -----------------------------------------------------------------
+    def __call__(self, X):
+        return self.forward(X)
+
+    def forward(self, X):
+        """``net(X)`` on this rank's shard; remembers its size to weight the average."""
+        self._n_samples = X.shape[0]
+        return self.net(X)
+
+    def loss(self, out, y):
+        """``net.loss(out, y)``: the mean loss over this rank's shard."""
+        return self.net.loss(out, y)
+
+    def backward(self, n_samples=None):
+        """``net.backward()``, then :meth:`average_gradients`; returns the input gradient."""
+        grad = self.net.backward()
+        self.average_gradients(n_samples)
+        return grad
+
+    def average_gradients(self, n_samples=None):
+        """Replace every gradient by its sample-weighted average over all ranks (one allreduce).
+
+        Rank r's gradients are multiplied by its sample count n_r and packed
+        into the flat buffer with n_r in a trailing slot; after the sum over
+        ranks the gradients are divided by the summed count. Since each local
+        loss is a mean over the shard, this gives the gradient of the mean loss
+        over the global batch, also when the shards differ in size. Afterwards
+        each ``layer.grads[key]`` is a view into the flat buffer.
+
+        Args:
+            n_samples: this rank's shard size; default the batch size of the last
+                :meth:`forward` (equal weights when the net was called directly).
+                A rank with an empty shard passes 0 (without forward or backward):
+                it contributes nothing but still takes part in the collective.
+        """
+        if n_samples is None:
+            n_samples = 1 if self._n_samples is None else self._n_samples
+        self._n_samples = None
+        slots = self._grad_slots()
+        grads = [store[key] for store, key in slots]
+        if self._grads is None or not self._grads.fits(grads):
+            self._grads = FlatBuffer(grads, extra=1)
+        flat = self._grads
+        values = flat.values
+        if n_samples == 0:
+            flat.data[...] = 0
+        else:
+            flat.pack(grads)
+            if n_samples != 1:
+                values *= n_samples
+            flat.data[-1] = n_samples
+        self.comm.allreduce_sum(flat.data)
+        # Divide on the device by the summed count (no host round trip); at least 1
+        # so that a step where every shard was empty leaves zeros, not NaNs.
+        values /= get_array_module(values).maximum(flat.data[-1:], 1)
+        for (store, key), view in zip(slots, flat.views()):
+            store[key] = view
+
+    # -- replicas in step ----------------------------------------------------------------------
+    def broadcast_parameters(self, root=0):
+        """Copy rank ``root``'s parameters and buffers (BatchNorm statistics) to every rank."""
+        arrays = self._parameters() + self._buffers()
+        flat = FlatBuffer(arrays, dtype=self.net.dtype)
+        flat.pack(arrays)
+        self.comm.broadcast(flat.data, root=root)
+        flat.unpack_into(arrays)
+
+    def sync_buffers(self):
+        """Average the buffers (BatchNorm running mean and variance) over the ranks, in place.
+
+        The running variance becomes the mean of the ranks' running variances,
+        which leaves out the spread between the shards' means; with shards drawn
+        from one distribution that spread is small.
+        """
+        buffers = self._buffers()
+        if not buffers or self.size == 1:
+            return
+        flat = FlatBuffer(buffers, dtype=self.net.dtype)
+        flat.pack(buffers)
+        self.comm.allreduce_sum(flat.data)
+        flat.data[...] /= self.size
+        flat.unpack_into(buffers)
+
+    def replica_difference(self):
+        """Largest difference of any parameter from rank 0's, summed over ranks (0.0: in step)."""
+        arrays = self._parameters() + self._buffers()
+        mine = FlatBuffer(arrays, dtype=self.net.dtype)
+        mine.pack(arrays)
+        root = FlatBuffer(arrays, dtype=self.net.dtype)
+        root.data[...] = mine.data
+        self.comm.broadcast(root.data, root=0)
+        return self.comm.sum_host([abs(mine.data - root.data).max()])[0]
+
+    # -- modes and state -----------------------------------------------------------------------
+    def train(self, mode=True):
+        """``net.train(mode)``; returns self."""
+        self.net.train(mode)
+        return self
+
+    def eval(self):
+        """Average the BatchNorm running statistics over the ranks, then ``net.eval()``."""
+        self.sync_buffers()
+        self.net.eval()
+        return self
+
+    def state_dict(self):
+        """``net.state_dict()`` after :meth:`sync_buffers` (collective; usually only rank 0 saves it)."""
+        self.sync_buffers()
+        return self.net.state_dict()
+
+    def reduce_metrics(self, **values):
+        """Sum named numbers over the ranks, e.g. ``loss_sum=..., correct=..., count=...``."""
+        from nnfs.distributed.sharding import reduce_metrics
+        return reduce_metrics(self.comm, **values)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _grad_slots(self):
+        """``(grads dict, key)`` per parameter, in ``net.named_parameters()`` order."""
+        return [(layer.grads, key) for layer in self.net.layers for key in layer.params]
+
+    def _parameters(self):
+        return [param for layer in self.net.layers for param in layer.params.values()]
+
+    def _buffers(self):
+        return [buffer for layer in self.net.layers for buffer in layer.buffers.values()]
+
+    def _check_device(self):
+        wanted = getattr(self.comm, "device_id", None)
+        for param in self._parameters():
+            device = getattr(getattr(param, "device", None), "id", wanted)
+            if wanted is not None and device != wanted:
+                raise ValueError(
+                    f"DataParallel: rank {self.comm.rank} uses GPU {wanted}, but the net's "
+                    f"parameters are on GPU {device}; call nnfs.distributed.init() before "
+                    "building the net")
+
+    def __repr__(self):
+        return f"DataParallel({self.net!r}, comm={self.comm!r})"

@@ -1,0 +1,87 @@
+"""Training-loop safety: stop with a clear message when the loss stops being finite.
+
+A NaN or infinite loss poisons every weight within one step and training
+then carries on silently. :func:`check_finite` catches it, naming the step.
+It has to read the loss back to the host, which on a GPU waits for all the
+queued work (a synchronisation). :class:`FiniteGuard` keeps that cost low: it
+checks every step on the device (no transfer) and reads one flag back only
+every ``every`` steps, still naming the first bad step exactly.
+"""
+
+import math
+
+from nnfs.backend import get_array_module
+
+__all__ = ["check_finite", "FiniteGuard"]
+
+
+def _fail(value, step):
+    raise FloatingPointError(
+        f"the loss became {value} at step {step}; training stopped (lower the learning rate, "
+        "clip gradients with nnfs.optim.clip_grad_norm, or check the data for NaN/inf)")
+
+
+def check_finite(loss, step):
+    """Raise FloatingPointError naming ``step`` if ``loss`` is NaN or infinite.
+
+    Reads the loss back (a GPU synchronisation); see :class:`FiniteGuard` for a cheaper check.
+
+    Args:
+        loss: the loss, a 0-d array or a number.
+        step: the step number to report.
+
+    Returns:
+        The loss as a Python float.
+    """
+    value = float(loss)
+    if not math.isfinite(value):
+        _fail(value, step)
+    return value
+
+
+class FiniteGuard:
+    """Check every loss on the device; read the verdict back every ``every`` steps.
+
+    Call it once per step with the loss. The first non-finite loss and its step
+    are recorded on the loss's device without any transfer; every ``every``-th
+    call (and on :meth:`check`) the record is read back and a FloatingPointError
+    naming that first bad step is raised. ``every=1`` checks as
+    :func:`check_finite` does; a larger value saves all but one sync in
+    ``every`` and lets training run at most ``every - 1`` steps past the bad one.
+    Call :meth:`check` after the loop so that the last steps are covered too.
+
+    Args:
+        every: how many calls between read-backs (positive int); default 1.
+
+    Attributes:
+        calls: how many losses were recorded.
+    """
+
+    def __init__(self, every=1):
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"FiniteGuard: every must be a positive int, got {every!r}")
+        self.every = every
+        self.calls = 0
+        self._first_step = None
+        self._first_value = None
+
+    def __call__(self, loss, step):
+        """Record ``loss`` for ``step``; raise if a recorded loss was not finite (every ``every`` calls)."""
+        xp = get_array_module(loss)
+        loss = xp.asarray(loss)
+        newly_bad = ~xp.isfinite(loss)
+        if self._first_step is None:
+            self._first_step = xp.where(newly_bad, step, -1)
+            self._first_value = loss.copy()
+        else:
+            newly_bad &= self._first_step < 0
+            self._first_step = xp.where(newly_bad, step, self._first_step)
+            self._first_value = xp.where(newly_bad, loss, self._first_value)
+        self.calls += 1
+        if self.calls % self.every == 0:
+            self.check()
+
+    def check(self):
+        """Read the record back now and raise if any recorded loss was not finite."""
+        if self._first_step is not None and int(self._first_step) >= 0:
+            _fail(float(self._first_value), int(self._first_step))

@@ -1,0 +1,113 @@
+"""Classify image files with a saved model, using the preprocessing stored with it."""
+
+import os
+from dataclasses import dataclass
+
+from nnfs.checkpoint import CheckpointError, load
+from nnfs.data.images import DatasetError, is_image_file
+from nnfs.data.loader import Preprocessing
+
+
+@dataclass
+class Prediction:
+    """The top classes for one image.
+
+    Attributes:
+        path: the image file.
+        top: ``[(class name, probability), ...]``, most likely first.
+        error: why the file could not be classified (then ``top`` is empty), or None.
+    """
+
+    path: str
+    top: list
+    error: str = None
+
+    @property
+    def label(self):
+        """The most likely class name, or None."""
+        return self.top[0][0] if self.top else None
+
+
+class Classifier:
+    """A saved image classifier: the net, its class names and its preprocessing.
+
+    Args:
+        path: a checkpoint written with ``class_names`` and ``preprocessing``
+            (as ``examples/CNN_custom_dataset.py`` does).
+        backend: where to run; default ``NNFS_BACKEND``.
+
+    Raises:
+        CheckpointError: when the file cannot be loaded or lacks class names or
+            preprocessing, or they disagree with the net's output size.
+    """
+
+    def __init__(self, path, backend=None):
+        checkpoint = load(path, backend=backend)
+        if not checkpoint.class_names:
+            raise CheckpointError(f"{path} stores no class names, so its outputs cannot be named")
+        if not checkpoint.preprocessing:
+            raise CheckpointError(
+                f"{path} stores no image preprocessing; save it with preprocessing=... to classify images")
+        try:
+            self.preprocessing = Preprocessing.from_dict(checkpoint.preprocessing)
+        except DatasetError as error:
+            raise CheckpointError(f"{path}: {error}") from None
+        self.net = checkpoint.net
+        self.class_names = checkpoint.class_names
+        self.checkpoint = checkpoint
+        self.path = path
+
+    def predict(self, paths, top=3, batch_size=256):
+        """Classify image files; unreadable ones get a :class:`Prediction` with ``error`` set.
+
+        Returns:
+            One :class:`Prediction` per path, in order.
+        """
+        top = max(1, min(int(top), len(self.class_names)))
+        results = [None] * len(paths)
+        for start in range(0, len(paths), batch_size):
+            raw, ok = [], []
+            for index in range(start, min(start + batch_size, len(paths))):
+                try:
+                    raw.append(self.preprocessing.read(paths[index]))
+                    ok.append(index)
+                except DatasetError as error:
+                    results[index] = Prediction(paths[index], [], str(error))
+            if ok:
+                predicted = self._classify([paths[i] for i in ok], raw, top)
+                for index, prediction in zip(ok, predicted):
+                    results[index] = prediction
+        return results
+
+    def _classify(self, paths, raw, top):
+        X = self.preprocessing.apply(self.preprocessing.stack(raw))
+        probabilities = self.net.predict_proba(X)
+        if probabilities.shape[1] != len(self.class_names):
+            raise CheckpointError(
+                f"{self.path}: the net has {probabilities.shape[1]} outputs but "
+                f"{len(self.class_names)} class names are stored")
+        ranked = probabilities.argsort(axis=1)[:, ::-1][:, :top]
+        return [Prediction(path, [(self.class_names[k], float(p[k])) for k in row.tolist()])
+                for path, row, p in zip(paths, ranked, probabilities)]
+
+
+def find_images(path):
+    """The image files at ``path``: the file itself, or every image below a folder (sorted).
+
+    Raises:
+        DatasetError: for a missing path, a file that is not an image, or a folder without images.
+    """
+    if not os.path.exists(path):
+        raise DatasetError(f"not found: {path}")
+    if os.path.isfile(path):
+        return [path]
+    found = []
+    for folder, subfolders, files in os.walk(path):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        found.extend(os.path.join(folder, name) for name in sorted(files) if is_image_file(name))
+    if not found:
+        raise DatasetError(f"no images in {path}")
+    return found
+
+
+__all__ = ["Classifier", "Prediction", "find_images"]

@@ -1,0 +1,100 @@
+"""Inverted dropout with masks that are the same on every backend."""
+
+from nnfs.layers.base import Layer, get_array_module, rng
+
+_MASK64 = (1 << 64) - 1
+_GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment (2**64 / golden ratio)
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+
+
+def _mix_host(z):
+    """SplitMix64's finaliser on a Python int (mod 2**64)."""
+    z = ((z ^ (z >> 30)) * _MIX1) & _MASK64
+    z = ((z ^ (z >> 27)) * _MIX2) & _MASK64
+    return z ^ (z >> 31)
+
+
+def random_bits(xp, shape, seed, counter):
+    """``shape`` uniform uint64 values, a pure function of ``(seed, counter)``, made on the device.
+
+    Element i is SplitMix64's i-th output from a state derived from the seed and
+    the counter: plain integer arithmetic, so NumPy, CuPy and the strict backend
+    give bit-identical values, with nothing drawn on or copied from the host.
+    """
+    u64 = xp.uint64
+    state = _mix_host((seed + _mix_host(counter * _GAMMA + 1)) & _MASK64)
+    size = 1
+    for n in shape:
+        size *= n
+    z = xp.arange(1, size + 1, dtype=u64) * u64(_GAMMA) + u64(state)
+    z = (z ^ (z >> u64(30))) * u64(_MIX1)
+    z = (z ^ (z >> u64(27))) * u64(_MIX2)
+    return (z ^ (z >> u64(31))).reshape(shape)
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each element with probability ``p`` and scale the rest by ``1/(1-p)``.
+
+    In eval mode (``net.eval()``) the layer is the identity, so no rescaling is
+    needed at inference.
+
+    Masks come from a counter-based generator (SplitMix64 over element indices)
+    computed on the data's device: the k-th mask of a layer depends only on its
+    seed and k, so CPU and GPU runs drop exactly the same elements and no random
+    numbers cross between host and device. The seed is drawn from nnfs's host
+    generator when the layer is made (so ``nnfs.seed`` fixes it; layers made
+    after it get other initial weights than without it); ``calls``
+    counts the masks drawn. Both are plain attributes, not part of
+    ``net.state_dict()``: a rebuilt net starts its masks again from the first.
+
+    Args:
+        p: probability of zeroing an element, in [0, 1]; default 0.5.
+
+    Shape:
+        - Input: any shape
+        - Output: the same shape and dtype
+
+    Attributes:
+        seed: the layer's mask seed (an int below 2**63).
+        calls: number of masks drawn so far.
+    """
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be a number in [0, 1], got {p!r}")
+        self.p = float(p)
+        self.seed = int(rng().integers(2 ** 63))
+        self.calls = 0
+
+    def mask(self, X):
+        """The next mask for ``X``: 0 or ``1/(1-p)`` per element, in ``X``'s dtype and device."""
+        xp = get_array_module(X)
+        bits = random_bits(xp, X.shape, self.seed, self.calls)
+        self.calls += 1
+        # Integer comparison: the same elements are kept whatever the dtype.
+        threshold = min(int(self.p * 2.0 ** 64), (1 << 64) - 1)
+        keep = bits >= xp.uint64(threshold)
+        scale = 0.0 if self.p == 1 else 1.0 / (1.0 - self.p)
+        return keep.astype(X.dtype) * scale
+
+    def forward(self, X):
+        if not self.training or self.p == 0:
+            self.cache["mask"] = None
+            return X
+        mask = self.mask(X)
+        self.cache["mask"] = mask
+        return X * mask
+
+    def backward(self, dY):
+        mask = self.from_cache("mask")
+        return dY if mask is None else dY * mask
+
+    def local_grad(self, X):
+        """dY/dX element by element: the mask of the last forward pass (ones in eval mode)."""
+        mask = self.from_cache("mask")
+        return {"X": get_array_module(X).ones_like(X) if mask is None else mask}
+
+    def get_config(self):
+        return {"p": self.p}

@@ -1,0 +1,326 @@
+"""Optimizers (SGD, Adam, AdamW) and gradient clipping, with PyTorch's update rules.
+
+The training step becomes::
+
+    optimizer = Adam(net, lr=1e-3)
+    out = net(X)
+    loss = net.loss(out, y)
+    net.backward()
+    clip_grad_norm(net, 5.0)   # optional
+    optimizer.step()           # updates every parameter in place
+    optimizer.zero_grad()      # optional: nnfs layers overwrite their gradients on backward
+
+An optimizer never holds on to parameter or gradient arrays: each step asks
+the net for ``named_parameters()`` again, because ``net.to(...)`` and
+``net.load_state_dict(...)`` rebind them and every backward pass makes new
+gradient arrays. Its state (momentum buffers, Adam's moments) is keyed by the
+parameter *name* (``"0.weight"``), which survives device moves, and follows
+the parameter: an entry on another device or in another dtype is moved the
+next time it is used.
+"""
+
+import math
+
+from nnfs.backend import backend_of, get_array_module, to_numpy
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", "clip_grad_norm",
+           "named_parameters_of"]
+
+
+def named_parameters_of(source, owner="optimizer"):
+    """``[(name, param, grad), ...]`` from a Net, one layer, or a list of layers.
+
+    A list of layers is named like a Net (``"<index>.<key>"``); a single layer's
+    parameters are named by their key alone.
+
+    Raises:
+        TypeError: for anything else (bare arrays carry no gradients to find).
+    """
+    if hasattr(source, "named_parameters"):
+        return list(source.named_parameters())
+    if hasattr(source, "params") and hasattr(source, "grads"):
+        return [(key, param, source.grads[key]) for key, param in source.params.items()]
+    if isinstance(source, (list, tuple)) and all(hasattr(s, "params") for s in source):
+        return [(f"{index}.{key}", param, layer.grads[key])
+                for index, layer in enumerate(source) for key, param in layer.params.items()]
+    raise TypeError(
+        f"{owner}: expected a Net, a layer or a list of layers (something whose gradients can "
+        f"be found), got {type(source).__name__}")
+
+
+def _check_number(owner, name, value, low, high=math.inf, low_open=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{owner}: {name} must be a number, got {value!r}")
+    if not (low < value if low_open else low <= value) or not value <= high:
+        interval = f"{'(' if low_open else '['}{low}, {high}{']' if high != math.inf else ')'}"
+        raise ValueError(f"{owner}: {name} must be in {interval}, got {value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Base class: walks the parameters, keeps per-parameter state, saves and restores it.
+
+    Subclasses name their hyperparameters in ``hyperparameters`` and implement
+    :meth:`update` for one parameter.
+
+    Args:
+        params: a Net (or anything with ``named_parameters()``), a layer, or a list of layers.
+        lr: learning rate; a plain attribute that schedules change between steps.
+
+    Attributes:
+        lr: the learning rate used by the next :meth:`step`.
+        step_count: number of steps taken (Adam's bias correction uses it).
+        state: ``{parameter name: {slot: array}}`` on the parameters' device.
+    """
+
+    hyperparameters = ()
+
+    def __init__(self, params, lr):
+        named_parameters_of(params, type(self).__name__)  # fail now, not at the first step
+        self.params = params
+        self.lr = _check_number(type(self).__name__, "lr", lr, 0.0)
+        self.step_count = 0
+        self.state = {}
+
+    def step(self):
+        """Update every parameter in place from its current gradient."""
+        self.step_count += 1
+        lr = float(self.lr)
+        for name, param, grad in named_parameters_of(self.params):
+            self.update(name, param, grad, self._state_for(name, param), lr)
+
+    def update(self, name, param, grad, state, lr):
+        """Update one parameter in place; ``state`` is its (mutable) dict of arrays."""
+        raise NotImplementedError
+
+    def zero_grad(self):
+        """Set every gradient to zero in place."""
+        for _, _, grad in named_parameters_of(self.params):
+            grad.fill(0)
+
+    def _state_for(self, name, param):
+        """The state of ``name``, moved to ``param``'s device and dtype where it is elsewhere."""
+        state = self.state.setdefault(name, {})
+        device = backend_of(param)
+        for slot, value in state.items():
+            if backend_of(value) != device or value.dtype != param.dtype:
+                state[slot] = device.asarray(value, dtype=param.dtype)
+        return state
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def config(self):
+        """The hyperparameters, learning rate and step count as a JSON-able dict."""
+        config = {"type": type(self).__name__, "lr": float(self.lr), "step_count": self.step_count}
+        for key in self.hyperparameters:
+            value = getattr(self, key)
+            config[key] = list(value) if isinstance(value, tuple) else value
+        return config
+
+    def state_dict(self):
+        """``{"config": JSON-able dict, "state": {"<param name>.<slot>": NumPy array}}``."""
+        state = {f"{name}.{slot}": to_numpy(value)
+                 for name, slots in self.state.items() for slot, value in slots.items()}
+        return {"config": self.config(), "state": state}
+
+    def load_state_dict(self, state_dict):
+        """Restore hyperparameters, learning rate, step count and state from :meth:`state_dict`.
+
+        Arrays go straight to the device and dtype of the parameter they belong to.
+
+        Raises:
+            ValueError: when the saved optimizer is of another type, or names a
+                parameter that the optimized net does not have.
+        """
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, dict) or set(state_dict) != {"config", "state"}:
+            raise ValueError(f"{owner}: expected a dict with keys 'config' and 'state', got {state_dict!r:.80}")
+        config = dict(state_dict["config"])
+        if config.get("type") != type(self).__name__:
+            raise ValueError(f"{owner}: the saved state is from a {config.get('type')} optimizer")
+        params = {name: param for name, param, _ in named_parameters_of(self.params)}
+        state = {}
+        for key, value in state_dict["state"].items():
+            name, _, slot = key.rpartition(".")
+            if name not in params:
+                raise ValueError(
+                    f"{owner}: the saved state has {key!r}, but the net has no parameter {name!r} "
+                    f"(its parameters: {sorted(params)})")
+            param = params[name]
+            if tuple(value.shape) != tuple(param.shape):
+                raise ValueError(
+                    f"{owner}: {key} has shape {tuple(value.shape)} in the saved state, but the "
+                    f"parameter {name} has shape {tuple(param.shape)}")
+            state.setdefault(name, {})[slot] = backend_of(param).asarray(value, dtype=param.dtype)
+        self.lr = float(config["lr"])
+        self.step_count = int(config["step_count"])
+        for key in self.hyperparameters:
+            value = config[key]
+            setattr(self, key, tuple(value) if isinstance(value, list) else value)
+        self.state = state
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k not in ("type", "step_count"))
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, Nesterov momentum and L2 weight decay.
+
+    PyTorch's rule (with dampening 0): ``g = grad + weight_decay * param``;
+    with momentum, ``buf = momentum * buf + g`` (``buf = g`` at the first
+    step) and ``g = buf``, or ``g = g + momentum * buf`` with Nesterov;
+    then ``param -= lr * g``. Without momentum or weight decay this is
+    ``net.update_weights(lr)``.
+
+    Args:
+        params: a Net, a layer or a list of layers.
+        lr: learning rate.
+        momentum: momentum factor in [0, 1]; default 0.
+        nesterov: use Nesterov momentum (needs momentum > 0); default False.
+        weight_decay: L2 penalty added to the gradient; default 0.
+
+    Attributes:
+        state[name]["momentum_buffer"]: the velocity, shaped like the parameter (momentum > 0 only).
+    """
+
+    hyperparameters = ("momentum", "nesterov", "weight_decay")
+
+    def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(params, lr)
+        self.momentum = _check_number("SGD", "momentum", momentum, 0.0, 1.0)
+        self.weight_decay = _check_number("SGD", "weight_decay", weight_decay, 0.0)
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
+        if nesterov and self.momentum == 0:
+            raise ValueError("SGD: Nesterov momentum needs momentum > 0")
+        self.nesterov = nesterov
+
+    def update(self, name, param, grad, state, lr):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        if self.momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = grad.copy()
+            else:
+                buf *= self.momentum
+                buf += grad
+            grad = grad + self.momentum * buf if self.nesterov else buf
+        param -= lr * grad
+
+
+class Adam(Optimizer):
+    """Adam with bias correction; weight decay is an L2 term added to the gradient (PyTorch's Adam).
+
+    Per step t (from 1): ``g = grad + weight_decay * param``,
+    ``m = beta1 * m + (1 - beta1) * g``, ``v = beta2 * v + (1 - beta2) * g**2``,
+    ``param -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)``.
+
+    Args:
+        params: a Net, a layer or a list of layers.
+        lr: learning rate; default 1e-3.
+        betas: decay rates ``(beta1, beta2)`` of the two moment averages; default (0.9, 0.999).
+        eps: added to the denominator; default 1e-8.
+        weight_decay: L2 penalty added to the gradient; default 0.
+
+    Attributes:
+        state[name]["exp_avg"], state[name]["exp_avg_sq"]: the moments m and v.
+    """
+
+    hyperparameters = ("betas", "eps", "weight_decay")
+    decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr)
+        owner = type(self).__name__
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = tuple(_check_number(owner, "betas", b, 0.0, 1.0) for b in betas)
+        if max(self.betas) >= 1:
+            raise ValueError(f"{owner}: betas must be below 1, got {betas!r}")
+        self.eps = _check_number(owner, "eps", eps, 0.0)
+        self.weight_decay = _check_number(owner, "weight_decay", weight_decay, 0.0)
+
+    def update(self, name, param, grad, state, lr):
+        beta1, beta2 = self.betas
+        if self.weight_decay:
+            if self.decoupled:
+                param *= 1 - lr * self.weight_decay
+            else:
+                grad = grad + self.weight_decay * param
+        if "exp_avg" not in state:
+            xp = get_array_module(param)
+            state["exp_avg"] = xp.zeros_like(param)
+            state["exp_avg_sq"] = xp.zeros_like(param)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= beta1
+        m += (1 - beta1) * grad
+        v *= beta2
+        v += (1 - beta2) * (grad * grad)
+        t = self.step_count
+        # Python floats throughout: the update keeps the parameters' dtype.
+        step_size = lr / (1 - beta1 ** t)
+        denom = get_array_module(v).sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps
+        param -= step_size * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (PyTorch's AdamW): ``param *= 1 - lr * weight_decay`` first.
+
+    Args:
+        params: a Net, a layer or a list of layers.
+        lr: learning rate; default 1e-3.
+        betas: default (0.9, 0.999).
+        eps: default 1e-8.
+        weight_decay: decoupled decay rate; default 1e-2, as in PyTorch.
+    """
+
+    decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+
+
+def make_optimizer(name, params, lr, **kwargs):
+    """Build an optimizer by name (``"sgd"``, ``"adam"``, ``"adamw"``, any case), e.g. from a command line.
+
+    The ``"type"`` in a saved ``state_dict()["config"]`` is such a name, so a run resumes with
+    ``make_optimizer(saved["config"]["type"], net, saved["config"]["lr"]).load_state_dict(saved)``.
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    key = str(name).strip().lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of: {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[key](params, lr=lr, **kwargs)
+
+
+def clip_grad_norm(params, max_norm):
+    """Scale all gradients in place so that their global L2 norm is at most ``max_norm``.
+
+    As ``torch.nn.utils.clip_grad_norm_``: the factor is
+    ``min(1, max_norm / (norm + 1e-6))``. Everything stays on the device: the
+    norm is never read back, so there is no host synchronisation.
+
+    Args:
+        params: a Net, a layer or a list of layers.
+        max_norm: the largest allowed norm (positive).
+
+    Returns:
+        The norm before clipping, a 0-d array on the gradients' device.
+    """
+    max_norm = _check_number("clip_grad_norm", "max_norm", max_norm, 0.0, low_open=True)
+    grads = [grad for _, _, grad in named_parameters_of(params, "clip_grad_norm")]
+    if not grads:
+        raise ValueError("clip_grad_norm: there are no parameters to clip")
+    xp = get_array_module(grads[0])
+    norm = xp.sqrt(sum((grad * grad).sum() for grad in grads))
+    scale = xp.minimum(max_norm / (norm + 1e-6), 1.0)
+    for grad in grads:
+        grad *= scale
+    return xp.asarray(norm)

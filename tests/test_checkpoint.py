@@ -1,0 +1,212 @@
+"""nnfs.checkpoint: one pickle-free file that rebuilds the net on any backend."""
+
+import os
+
+import numpy as np
+import pytest
+
+import nnfs
+import nnfs.activations
+import nnfs.layers
+from nnfs.activations import LeakyReLU, ReLU
+from nnfs.backend import host_rng, to_numpy
+from nnfs.checkpoint import CheckpointError, load, load_into, registry, save
+from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Layer, Linear, MaxPool2D
+from nnfs.losses import CrossEntropyLoss
+from nnfs.models import reference_cnn
+from nnfs.net import Net
+
+
+def small_net(backend="numpy", dtype=None, channels=3):
+    nnfs.seed(0)
+    return Net([Conv2D(channels, 4, 3, padding=1), BatchNorm2D(4), LeakyReLU(0.2), MaxPool2D(2),
+                Flatten(), Linear(4 * 3 * 3, 5)], CrossEntropyLoss(), backend=backend, dtype=dtype)
+
+
+def trained(net, rng, steps=3):
+    """A few SGD steps so that weights and BatchNorm running statistics differ from their start."""
+    X = rng.standard_normal((6, net.layers[0].in_channels, 6, 6))
+    y = rng.integers(0, 5, 6)
+    for _ in range(steps):
+        net.train()
+        net.loss(net(X), y)
+        net.backward()
+        net.update_weights(0.1)
+    return X
+
+
+class FakeOptimizer:
+    """Stands for any optimizer with the agreed state_dict() interface."""
+
+    def __init__(self, backend):
+        self.state = {"0.weight/momentum": backend.asarray(np.arange(6.0).reshape(2, 3)),
+                      "step": np.array(7)}
+
+    def state_dict(self):
+        return {"config": {"lr": 0.05, "momentum": 0.9, "nesterov": False}, "state": self.state}
+
+
+class FakeScheduler:
+    def state_dict(self):
+        return {"epoch": 3, "milestones": [5, 8], "gamma": 0.1}
+
+
+def test_round_trip_restores_outputs_metadata_and_state(backend, tmp_path, rng):
+    net = small_net(backend)
+    X = trained(net, rng)
+    net.eval()
+    expected = to_numpy(net(X))
+    path = tmp_path / "model.npz"
+    save(path, net, class_names=["a", "b", "c", "d", "e"], preprocessing={"channels": 3, "mean": [0.5]},
+         optimizer=FakeOptimizer(backend), scheduler=FakeScheduler(), extra={"epoch": 4, "acc": [0.5, 0.75]})
+    for target in {"numpy", backend.name}:
+        checkpoint = load(path, backend=target)
+        restored = checkpoint.net
+        assert restored.backend.name == target and not restored.training
+        np.testing.assert_allclose(to_numpy(restored(X)), expected, rtol=1e-5, atol=1e-6)
+        for name, value in net.state_dict().items():
+            assert np.array_equal(restored.state_dict()[name], value), name
+        assert checkpoint.class_names == ["a", "b", "c", "d", "e"]
+        assert checkpoint.preprocessing == {"channels": 3, "mean": [0.5]}
+        assert checkpoint.extra == {"epoch": 4, "acc": [0.5, 0.75]}
+        assert checkpoint.scheduler_state == FakeScheduler().state_dict()
+        state = checkpoint.optimizer_state
+        assert state["config"] == {"lr": 0.05, "momentum": 0.9, "nesterov": False}
+        assert set(state["state"]) == {"0.weight/momentum", "step"}
+        assert type(state["state"]["step"]) is np.ndarray
+        assert np.array_equal(state["state"]["0.weight/momentum"], np.arange(6.0).reshape(2, 3))
+        assert int(state["state"]["step"]) == 7
+    assert [layer.get_config() for layer in restored.layers] == [layer.get_config() for layer in net.layers]
+    assert restored.layers[2].alpha == 0.2
+
+
+def test_batchnorm_running_statistics_are_saved(tmp_path, rng):
+    net = small_net()
+    trained(net, rng)
+    running = to_numpy(net.layers[1].buffers["running_var"])
+    assert not np.allclose(running, 1)
+    save(tmp_path / "m.npz", net)
+    restored = load(tmp_path / "m.npz").net
+    assert np.array_equal(to_numpy(restored.layers[1].buffers["running_var"]), running)
+
+
+def test_float64_nets_stay_float64(tmp_path, rng):
+    net = small_net(dtype="float64")
+    trained(net, rng)
+    save(tmp_path / "m.npz", net)
+    restored = load(tmp_path / "m.npz").net
+    assert restored.dtype == np.float64
+    assert np.array_equal(restored.state_dict()["0.weight"], net.state_dict()["0.weight"])
+
+
+def test_file_is_plain_arrays_readable_without_pickle(tmp_path):
+    save(tmp_path / "m.npz", small_net(), class_names=["x"] * 5)
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as archive:
+        assert archive["meta"].dtype == np.uint8
+        assert "net/0.weight" in archive.files
+        assert all(archive[name].dtype != object for name in archive.files)
+
+
+def test_writes_atomically_and_leaves_no_temporary_files(tmp_path):
+    path = tmp_path / "deep" / "folder" / "m.npz"
+    save(path, small_net())
+    save(path, small_net())  # overwrite in place
+    assert os.listdir(path.parent) == ["m.npz"]
+
+
+def test_numpy_scalars_in_metadata_become_numbers(tmp_path):
+    save(tmp_path / "m.npz", small_net(), extra={"acc": np.float32(0.5), "step": np.int64(3)})
+    assert load(tmp_path / "m.npz").extra == {"acc": 0.5, "step": 3}
+
+
+def test_a_failed_save_keeps_the_old_file(tmp_path):
+    path = tmp_path / "m.npz"
+    save(path, small_net(), extra={"version": 1})
+    with pytest.raises(TypeError, match="JSON"):
+        save(path, small_net(), extra={"not json": object()})
+    assert load(path).extra == {"version": 1}
+    assert os.listdir(tmp_path) == ["m.npz"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "not a checkpoint", "missing"])
+def test_damaged_or_foreign_files_get_a_clear_error(tmp_path, damage):
+    path = tmp_path / "m.npz"
+    save(path, small_net())
+    data = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"hello, I am not a zip file" * 20)
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "not a checkpoint":
+        np.savez(path, weights=np.ones(3))
+    else:
+        path.unlink()
+    with pytest.raises(CheckpointError, match="m.npz"):
+        load(path)
+
+
+def test_weights_that_do_not_fit_their_layers_are_an_error(tmp_path):
+    path = tmp_path / "m.npz"
+    save(path, small_net())
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["net/5.weight"] = np.zeros((5, 7), dtype=np.float32)
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match="5.weight"):
+        load(path)
+
+
+def test_an_unknown_layer_class_is_named(tmp_path):
+    path = tmp_path / "m.npz"
+    save(path, small_net())
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = arrays["meta"].tobytes().decode().replace('"LeakyReLU"', '"FancyReLU"')
+    arrays["meta"] = np.frombuffer(meta.encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match="FancyReLU"):
+        load(path)
+
+
+def test_load_into_checks_the_architecture(tmp_path, rng):
+    path = tmp_path / "m.npz"
+    net = small_net(channels=3)
+    trained(net, rng)
+    save(path, net)
+    same = small_net(channels=3)
+    load_into(path, same)
+    assert np.array_equal(same.state_dict()["5.weight"], net.state_dict()["5.weight"])
+    with pytest.raises(CheckpointError, match="different architecture: layer 0 is Conv2D"):
+        load_into(path, small_net(channels=1))
+    with pytest.raises(CheckpointError, match="6 layers in the file, 12 in this net"):
+        load_into(path, reference_cnn(3, 8, 5))
+
+
+def test_registry_is_built_from_the_exported_names():
+    classes = registry()
+    for module in (nnfs.layers, nnfs.activations):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if isinstance(obj, type) and issubclass(obj, Layer) and obj is not Layer:
+                assert classes[name] is obj
+    assert classes["CrossEntropyLoss"] is CrossEntropyLoss and "Layer" not in classes
+
+
+def test_layers_that_cannot_be_rebuilt_are_refused_at_save_time(tmp_path):
+    class Custom(ReLU):
+        pass
+
+    net = Net([Linear(2, 2), Custom()])
+    with pytest.raises(CheckpointError, match="layer 1 .Custom."):
+        save(tmp_path / "m.npz", net)
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_loading_does_not_disturb_the_seeded_weight_generator(tmp_path):
+    save(tmp_path / "m.npz", small_net())
+    nnfs.seed(5)
+    before = host_rng().bit_generator.state
+    load(tmp_path / "m.npz")
+    assert host_rng().bit_generator.state == before

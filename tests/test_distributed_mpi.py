@@ -1,0 +1,140 @@
+"""Data-parallel training under a real ``mpiexec -n 2``, compared with one process.
+
+Skipped where mpi4py or mpiexec is missing (``pip install -e ".[mpi]"`` adds both).
+"""
+
+import importlib.util
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "tests" / "mpi_scripts" / "ddp_steps.py"
+RANKS = 2
+
+pytestmark = pytest.mark.mpi
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("ddp_steps", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ddp_steps = _load_script()
+
+
+def run_mpi(out, *args, backend="numpy"):
+    """``mpiexec -n 2 python ddp_steps.py``; returns every rank's (state dict, report)."""
+    if importlib.util.find_spec("mpi4py") is None:
+        pytest.skip("mpi4py is not installed (pip install -e '.[mpi]')")
+    mpiexec = shutil.which("mpiexec") or shutil.which("mpirun")
+    if mpiexec is None:
+        pytest.skip("no mpiexec on PATH (pip install mpich)")
+    env = dict(os.environ, NNFS_BACKEND=backend, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env.pop("NNFS_TRANSPORT", None)  # "auto" must choose host-memory MPI on the CPU backends
+    command = [mpiexec, "-n", str(RANKS), sys.executable, str(SCRIPT), "--out", str(out), *args]
+    result = subprocess.run(command, env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"mpiexec failed:\n{result.stdout}\n{result.stderr}"
+    ranks = []
+    for rank in range(RANKS):
+        with np.load(out / f"rank{rank}.npz") as saved:
+            state = dict(saved)
+        ranks.append((state, json.loads((out / f"rank{rank}.json").read_text())))
+    return ranks
+
+
+def assert_replicas_identical(ranks):
+    (state0, report0), (state1, report1) = ranks
+    assert report0["size"] == RANKS and report0["transport"] == "host"
+    assert report0["replica_difference"] == 0.0
+    assert report0["totals"] == report1["totals"]
+    for name in state0:
+        np.testing.assert_array_equal(state0[name], state1[name], err_msg=name)
+
+
+def assert_states_close(state, expected, rtol):
+    assert sorted(state) == sorted(expected)
+    for name in expected:
+        np.testing.assert_allclose(state[name], expected[name], rtol=rtol, atol=rtol, err_msg=name)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "strict"])
+def test_two_ranks_equal_one_process_with_the_whole_batch(tmp_path, backend):
+    """Without BatchNorm, K ranks with shards of B equal one process with batches of K*B."""
+    ranks = run_mpi(tmp_path, "--dtype", "float64", backend=backend)
+    assert_replicas_identical(ranks)
+    expected, expected_totals = ddp_steps.reference(batchnorm=False, dtype="float64", replicas=1)
+    assert_states_close(ranks[0][0], expected, rtol=1e-12)
+    totals = ranks[0][1]["totals"]
+    assert totals["count"] == 12 and totals["correct"] == expected_totals["correct"]
+    assert totals["loss_sum"] == pytest.approx(expected_totals["loss_sum"], rel=1e-12)
+
+
+def test_batchnorm_replicas_equal_per_shard_statistics(tmp_path):
+    """With BatchNorm each rank normalises its own shard: equal to per-shard statistics, not to
+    the whole-batch ones; running statistics are averaged over the ranks at eval time."""
+    ranks = run_mpi(tmp_path, "--batchnorm", "--dtype", "float64")
+    assert_replicas_identical(ranks)
+    per_shard, per_shard_totals = ddp_steps.reference(batchnorm=True, dtype="float64", replicas=RANKS)
+    assert_states_close(ranks[0][0], per_shard, rtol=1e-12)
+    assert ranks[0][1]["totals"]["loss_sum"] == pytest.approx(per_shard_totals["loss_sum"], rel=1e-12)
+    whole_batch, _ = ddp_steps.reference(batchnorm=True, dtype="float64", replicas=1)
+    difference = max(np.abs(ranks[0][0][name] - whole_batch[name]).max() for name in whole_batch)
+    assert difference > 1e-6  # the documented difference from whole-batch statistics is real
+
+
+def test_float32_replicas_stay_identical(tmp_path):
+    """In float32 the replicas are still bit-identical, and close to one process."""
+    ranks = run_mpi(tmp_path, "--batchnorm", "--dtype", "float32")
+    assert_replicas_identical(ranks)
+    assert all(value.dtype == np.float32 for value in ranks[0][0].values())
+    expected, _ = ddp_steps.reference(batchnorm=True, dtype="float32", replicas=RANKS)
+    assert_states_close(ranks[0][0], expected, rtol=1e-4)
+
+
+def test_example_trains_on_two_ranks_and_reports_whole_validation_metrics(tmp_path):
+    """The example under mpiexec: rank 0 alone prints and saves; the validation metrics it
+    reports (each batch split across the ranks, then summed) are those of the saved model
+    evaluated on the whole validation set in one process."""
+    from nnfs.checkpoint import load
+    from nnfs.data import DataLoader, ImageFolder, Preprocessing, stratified_split
+    from nnfs.training import evaluate
+
+    if importlib.util.find_spec("mpi4py") is None or shutil.which("mpiexec") is None:
+        pytest.skip("mpi4py or mpiexec is missing (pip install -e '.[mpi]')")
+    digits = ROOT / "data" / "digits"
+    ckpt = tmp_path / "cnn.npz"
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env.pop("NNFS_BACKEND", None)
+    command = [shutil.which("mpiexec"), "-n", str(RANKS), sys.executable,
+               str(ROOT / "examples" / "CNN_custom_dataset.py"), "--dataset", str(digits),
+               "--limit", "12", "--epochs", "2", "--batch_size", "15", "--save", str(ckpt)]
+    result = subprocess.run(command, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    lines = result.stdout.splitlines()
+    assert sum(line.startswith("dataset ") for line in lines) == 1  # printed by rank 0 only
+    assert sum(line.startswith("epoch ") for line in lines) == 2
+    assert "batch 15 (8 per rank on 2 ranks, host transport)" in result.stdout
+    assert ckpt.exists() and (tmp_path / "cnn_curves.png").exists()
+
+    saved = load(ckpt, backend="numpy")
+    data = ImageFolder(digits, limit=12)
+    _, val_idx = stratified_split(data.labels, 0.1, seed=0)
+    val = DataLoader(data.images, data.labels, val_idx, 256, Preprocessing.from_dict(saved.preprocessing))
+    check = evaluate(saved.net, val)
+    assert check.samples == len(val_idx) == 10
+    assert check.accuracy == saved.extra["val_accuracy"]
+    epoch = saved.extra["epoch"]
+    assert check.loss == pytest.approx(saved.extra["run"]["history"]["val_loss"][epoch - 1], rel=1e-5)

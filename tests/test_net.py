@@ -1,0 +1,197 @@
+"""Net: moving between backends, train/eval, parameter names, state dicts, predictions."""
+
+import numpy as np
+import pytest
+
+from gradcheck import numeric_gradient, relative_error
+from models import every_layer_cnn, image_batch
+from nnfs.activations import ReLU
+from nnfs.backend import backend_of, to_numpy
+from nnfs.layers import BatchNorm2D, Linear
+from nnfs.losses import CrossEntropyLoss
+from nnfs.net import Net
+
+
+def _snapshot(net):
+    """Every param, grad and buffer as host copies, keyed by layer index, store and name."""
+    return {(index, store, key): to_numpy(value).copy()
+            for index, layer in enumerate(net.layers)
+            for store in ("params", "grads", "buffers")
+            for key, value in getattr(layer, store).items()}
+
+
+def _train_step(net, X, y, lr=0.05):
+    loss = net.loss(net(X), y)
+    net.backward()
+    net.update_weights(lr)
+    return float(loss)
+
+
+def test_to_moves_params_grads_and_running_stats(backend, rng):
+    net = every_layer_cnn()
+    X, y = image_batch(rng)
+    _train_step(net, X, y)
+    before = _snapshot(net)
+    assert net.to(backend) is net
+    assert net.backend == backend
+    moved = 0
+    for (index, store, key), value in before.items():
+        array = getattr(net.layers[index], store)[key]
+        assert backend_of(array) == backend, (index, store, key)
+        np.testing.assert_array_equal(to_numpy(array), value)
+        moved += 1
+    assert any(store == "buffers" for _, store, _ in before) and moved == len(before)
+    # ...and back again, after a step on the new backend.
+    _train_step(net, X, y)
+    after = _snapshot(net)
+    net.to("numpy")
+    for (index, store, key), value in after.items():
+        array = getattr(net.layers[index], store)[key]
+        assert type(array) is np.ndarray
+        np.testing.assert_array_equal(array, value)
+
+
+def test_to_casts_dtype(rng):
+    net = every_layer_cnn().to(dtype="float64")
+    assert all(value.dtype == np.float64 for value in _snapshot(net).values())
+    X, y = image_batch(rng)
+    assert net(X.astype(np.float32)).dtype == np.float64
+
+
+def test_same_training_on_every_backend(backend, rng):
+    X, y = image_batch(rng)
+    losses = {}
+    for name in ("numpy", backend):
+        net = every_layer_cnn(backend=name, dtype="float64")
+        losses[name] = [_train_step(net, X, y) for _ in range(3)]
+    np.testing.assert_allclose(losses[backend], losses["numpy"], rtol=1e-10)
+
+
+def test_net_stays_where_its_layers_are():
+    net = Net([Linear(2, 3).to("strict", "float64"), ReLU()])
+    assert net.backend.name == "strict" and net.dtype == np.float64
+    net = Net([Linear(2, 3).to("strict", "float64")], backend="numpy", dtype="float32")
+    assert type(net.layers[0].params["weight"]) is np.ndarray
+    assert net.layers[0].params["weight"].dtype == np.float32
+
+
+def test_train_and_eval_switch_every_layer(rng):
+    net = every_layer_cnn()
+    assert net.training and all(layer.training for layer in net.layers)
+    assert net.eval() is net
+    assert not net.training and not any(layer.training for layer in net.layers)
+    net.train()
+    assert all(layer.training for layer in net.layers)
+
+
+def test_eval_uses_running_statistics(rng):
+    net = Net([BatchNorm2D(2)], backend="numpy", dtype="float64")
+    X = rng.normal(loc=3.0, size=(8, 2, 3, 3))
+    train_out = to_numpy(net(X))
+    np.testing.assert_allclose(train_out.mean(axis=(0, 2, 3)), 0, atol=1e-12)
+    mean = 0.1 * X.mean(axis=(0, 2, 3))
+    var = 0.9 + 0.1 * X.var(axis=(0, 2, 3), ddof=1)
+    eval_out = to_numpy(net.eval()(X))
+    expected = (X - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-5)
+    np.testing.assert_allclose(eval_out, expected, rtol=1e-12)
+    # Evaluating twice changes nothing: eval mode never updates the statistics.
+    np.testing.assert_array_equal(to_numpy(net(X)), eval_out)
+
+
+def test_named_parameters():
+    net = Net([Linear(3, 4), ReLU(), BatchNorm2D(2), Linear(4, 2)])
+    names = [name for name, _, _ in net.named_parameters()]
+    assert names == ["0.weight", "0.bias", "2.weight", "2.bias", "3.weight", "3.bias"]
+    for (name, param, grad), layer_param in zip(net.named_parameters(), net.parameters()):
+        assert param is layer_param
+        assert grad.shape == param.shape
+    assert names == [name for name, _, _ in net.to("strict").named_parameters()]
+
+
+def test_update_weights_is_plain_sgd(backend, rng):
+    net = every_layer_cnn(backend=backend, dtype="float64")
+    X, y = image_batch(rng)
+    net.loss(net(X), y)
+    net.backward()
+    before = {name: (to_numpy(p).copy(), to_numpy(g).copy()) for name, p, g in net.named_parameters()}
+    net.update_weights(0.5)
+    for name, param, _ in net.named_parameters():
+        value, grad = before[name]
+        np.testing.assert_allclose(to_numpy(param), value - 0.5 * grad, rtol=1e-12, atol=1e-15)
+
+
+def test_net_gradients_match_finite_differences(backend, rng):
+    # Every parameter of a whole network (all layers chained), checked through the loss.
+    net = every_layer_cnn(backend=backend, dtype="float64")
+    X, y = image_batch(rng, n=3)
+    Xd = backend.asarray(X)
+
+    def loss():
+        return float(net.loss(net(Xd), y))
+
+    loss()
+    dX = to_numpy(net.backward())
+    analytic = {name: to_numpy(grad).copy() for name, _, grad in net.named_parameters()}
+    for name, param, _ in net.named_parameters():
+        assert relative_error(analytic[name], numeric_gradient(loss, param)) < 1e-5, name
+    assert relative_error(dX, numeric_gradient(loss, Xd)) < 1e-5
+
+
+def test_state_dict_round_trip(backend, rng):
+    net = every_layer_cnn(backend=backend)
+    X, y = image_batch(rng)
+    for _ in range(2):
+        _train_step(net, X, y)
+    state = net.state_dict()
+    assert all(type(value) is np.ndarray for value in state.values())
+    assert {"1.running_mean", "1.running_var", "0.weight", "11.bias"} <= set(state)
+    net.eval()
+    expected = to_numpy(net(X))
+
+    other = every_layer_cnn(seed=1, backend=backend).load_state_dict(state).eval()
+    np.testing.assert_array_equal(to_numpy(other(X)), expected)
+    for name, value in other.state_dict().items():
+        np.testing.assert_array_equal(value, state[name])
+
+
+def test_state_dict_is_a_snapshot_and_loading_copies(backend, rng):
+    # On NumPy, to_numpy and asarray used to hand out the net's own arrays.
+    net = every_layer_cnn(backend=backend)
+    X, y = image_batch(rng)
+    state = net.state_dict()
+    saved = {name: value.copy() for name, value in state.items()}
+    other = every_layer_cnn(seed=1, backend=backend).load_state_dict(state)
+    # Training the loaded net changes neither the saved state nor the net it came from...
+    _train_step(other, X, y)
+    for name, value in net.state_dict().items():
+        np.testing.assert_array_equal(value, saved[name], err_msg=name)
+    # ...and training the original leaves the saved state alone too.
+    _train_step(net, X, y)
+    for name, value in state.items():
+        np.testing.assert_array_equal(value, saved[name], err_msg=name)
+
+
+def test_load_state_dict_refuses_a_different_architecture():
+    state = every_layer_cnn().state_dict()
+    with pytest.raises(ValueError, match=r"missing: \['0.bias'\]"):
+        every_layer_cnn().load_state_dict({k: v for k, v in state.items() if k != "0.bias"})
+    with pytest.raises(ValueError, match="unexpected: \\['99.weight'\\]"):
+        every_layer_cnn().load_state_dict(dict(state, **{"99.weight": np.zeros(1)}))
+    wrong = dict(state, **{"9.weight": np.zeros((6, 16))})
+    with pytest.raises(ValueError, match=r"9.weight has shape \(6, 16\) .* \(6, 15\)"):
+        every_layer_cnn().load_state_dict(wrong)
+
+
+def test_predict_proba_and_predict(backend, rng):
+    net = every_layer_cnn(backend=backend).eval()
+    X, _ = image_batch(rng, n=6)
+    p = net.predict_proba(X)
+    assert type(p) is np.ndarray and p.shape == (6, 3)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+    assert np.all(p >= 0)
+    np.testing.assert_array_equal(net.predict(X), p.argmax(axis=1))
+
+
+def test_repr_names_layers_backend_and_dtype():
+    text = repr(Net([Linear(2, 3)], CrossEntropyLoss(), backend="strict"))
+    assert "Linear(in_dim=2, out_dim=3)" in text and "'strict'" in text and "float32" in text

@@ -1,0 +1,84 @@
+"""Stopping and resuming training from saved state gives exactly the uninterrupted run."""
+
+import json
+
+import numpy as np
+import pytest
+
+import nnfs
+from nnfs.activations import ReLU
+from nnfs.layers import BatchNorm1D, Linear
+from nnfs.losses import CrossEntropyLoss
+from nnfs.net import Net
+from nnfs.optim import SGD, AdamW, clip_grad_norm
+from nnfs.schedules import CosineAnnealingLR, StepLR
+
+N_STEPS, M_STEPS = 4, 3
+
+SETUPS = {
+    "adamw-cosine-warmup": (lambda net: AdamW(net, lr=0.01, weight_decay=0.05),
+                            lambda opt: CosineAnnealingLR(opt, T_max=5, warmup_steps=2)),
+    "sgd-nesterov-step": (lambda net: SGD(net, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
+                          lambda opt: StepLR(opt, step_size=2, gamma=0.5)),
+}
+
+
+def build(backend, seed):
+    nnfs.seed(seed)
+    net = Net([Linear(6, 8), BatchNorm1D(8), ReLU(), Linear(8, 3)], CrossEntropyLoss(),
+              backend=backend, dtype="float32")
+    return net
+
+
+def train(net, optimizer, scheduler, batches):
+    for X, y in batches:
+        net.loss(net(X), y)
+        net.backward()
+        clip_grad_norm(net, 1.0)
+        optimizer.step()
+        scheduler.step()
+
+
+def through_json(state):
+    """What a checkpoint file would hold: the config through JSON, the arrays as NumPy."""
+    return {"config": json.loads(json.dumps(state["config"])), "state": dict(state["state"])}
+
+
+@pytest.mark.parametrize("setup", list(SETUPS))
+def test_resume_equals_uninterrupted(backend, setup):
+    make_optimizer, make_scheduler = SETUPS[setup]
+    data = np.random.default_rng(0)
+    batches = [(data.normal(size=(10, 6)).astype(np.float32), data.integers(0, 3, size=10))
+               for _ in range(N_STEPS + M_STEPS)]
+
+    net = build(backend, seed=1)
+    optimizer = make_optimizer(net)
+    scheduler = make_scheduler(optimizer)
+    train(net, optimizer, scheduler, batches)
+
+    first = build(backend, seed=1)
+    first_optimizer = make_optimizer(first)
+    first_scheduler = make_scheduler(first_optimizer)
+    train(first, first_optimizer, first_scheduler, batches[:N_STEPS])
+    saved = (first.state_dict(), through_json(first_optimizer.state_dict()),
+             json.loads(json.dumps(first_scheduler.state_dict())))
+
+    resumed = build(backend, seed=2)  # other initial weights: everything must come from the files
+    resumed_optimizer = make_optimizer(resumed)
+    resumed_scheduler = make_scheduler(resumed_optimizer)
+    resumed.load_state_dict(saved[0])
+    resumed_optimizer.load_state_dict(saved[1])
+    resumed_scheduler.load_state_dict(saved[2])
+    train(resumed, resumed_optimizer, resumed_scheduler, batches[N_STEPS:])
+
+    expected, got = net.state_dict(), resumed.state_dict()
+    assert expected.keys() == got.keys()
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+    expected_state, got_state = optimizer.state_dict(), resumed_optimizer.state_dict()
+    assert got_state["config"] == expected_state["config"]
+    for key in expected_state["state"]:
+        np.testing.assert_array_equal(got_state["state"][key], expected_state["state"][key], err_msg=key)
+    assert resumed_optimizer.lr == optimizer.lr and resumed_scheduler.last_step == N_STEPS + M_STEPS
+    # The run really moved: not a comparison of two untouched nets.
+    assert not np.array_equal(expected["0.weight"], build(backend, seed=1).state_dict()["0.weight"])
