@@ -312,7 +312,10 @@ def torch_available():
 def benchmark(args):
     from nnfs.backend import default_backend
 
-    device_name = default_backend().name
+    try:
+        device_name = default_backend().name
+    except (RuntimeError, ValueError) as error:  # an unknown NNFS_BACKEND, or CuPy without a GPU
+        raise SystemExit(f"bench.py: {error}") from None
     use_torch = not args.no_torch and torch_available()
     rows = []
     for shape, batch in parse_configs(args.configs):
@@ -361,7 +364,8 @@ def median_run(runs):
 
 
 def _fmt(value, spec):
-    return "-" if value is None else format(value, spec)
+    """``value`` formatted by ``spec``, or a dash of the same width when it is missing."""
+    return format(value, spec) if value is not None else "-".rjust(int(spec.split(".")[0]))
 
 
 def print_table(report):
@@ -374,8 +378,9 @@ def print_table(report):
               f"{_fmt(row['ratio'], '6.2f')} {_fmt(row['nnfs_peak_mib'], '9.0f')} "
               f"{_fmt(row['torch_peak_mib'], '10.0f')} {_fmt(row['nnfs_train_mib'], '10.0f')} "
               f"{_fmt(row['torch_train_mib'], '11.0f')}")
-    print("ratio: nnfs img/s / PyTorch img/s in the same run. MiB: peak resident memory of the process "
-          "(GPU: peak device memory); +MiB: growth during training, above the imports and the model.")
+    print("ratio: nnfs img/s / PyTorch img/s, median over the --repeat pairs. MiB: peak resident memory "
+          "of the process\n(GPU: peak device memory); +MiB: its growth while training, above the imports, "
+          "the model and the data.")
 
 
 def print_profile(report):
