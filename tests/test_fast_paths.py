@@ -42,6 +42,7 @@ def test_gradients_match_finite_differences(layer_fn, shape, backend, rng):
     nnfs.seed(0)  # the same weights every run: the check is deterministic
     layer = layer_fn()
     if isinstance(layer, BatchNorm2D):  # non-trivial scale and shift, and running statistics
+        layer.to("numpy")  # adjusted with host arrays here; check_layer moves it to `backend`
         layer.params["weight"] = layer.params["weight"] + rng.uniform(0.5, 1.5, size=3)
         layer.params["bias"] = layer.params["bias"] + rng.normal(size=3)
         layer.buffers["running_mean"] = layer.buffers["running_mean"] + rng.normal(size=3)
@@ -137,3 +138,21 @@ def test_reference_network_matches_pytorch_over_three_steps(backend, rng):
             if name in state:
                 np.testing.assert_allclose(net.state_dict()[name], tensor.detach().numpy(),
                                            rtol=1e-3, atol=1e-5, err_msg=name)
+
+
+def test_conv_buffers_follow_the_batch_size(backend, rng):
+    """Conv2D reuses its column buffers between steps; a new batch size must get new ones."""
+    nnfs.seed(0)
+    layer = Conv2D(2, 3, 3, padding=1).to(backend)
+    nnfs.seed(0)
+    fresh = Conv2D(2, 3, 3, padding=1).to(backend)
+    for batch in (4, 3, 4):
+        X = backend.asarray(rng.normal(size=(batch, 2, 5, 5)), dtype="float32")
+        dY = backend.asarray(rng.normal(size=(batch, 3, 5, 5)), dtype="float32")
+        layer(X)
+        dX = layer.backward(dY)
+        fresh.cache = {}  # no buffers kept: the plain computation
+        fresh(X)
+        np.testing.assert_allclose(to_numpy(dX), to_numpy(fresh.backward(dY)), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(to_numpy(layer.grads["weight"]), to_numpy(fresh.grads["weight"]),
+                                   rtol=1e-6, atol=1e-6)
