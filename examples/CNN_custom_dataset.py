@@ -11,7 +11,6 @@ The best model (by validation accuracy) is saved with its class names and
 preprocessing; classify new images with examples/predict.py.
 """
 
-import argparse
 import os
 import sys
 
@@ -26,6 +25,8 @@ import nnfs.distributed as dist  # noqa: E402  (mpi4py is imported only when ask
 import nnfs.distributed.training as dist_training  # noqa: E402
 from nnfs.backend import default_backend  # noqa: E402
 from nnfs.checkpoint import CheckpointError, load_into, save  # noqa: E402
+from nnfs.cli import (  # noqa: E402
+    Parser, fraction, image_size, non_negative_float, non_negative_int, positive_float, positive_int)
 from nnfs.data import DataLoader, DatasetError, ImageFolder, Preprocessing, stratified_split  # noqa: E402
 from nnfs.models import reference_cnn  # noqa: E402
 from nnfs.optim import make_optimizer  # noqa: E402
@@ -36,58 +37,6 @@ from nnfs.training import evaluate, train_epoch  # noqa: E402
 
 DEFAULT_DATASET = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "data", "digits")
 DEFAULT_LR = {"sgd": 0.05, "adam": 0.001, "adamw": 0.001}
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, not the whole usage text
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def non_negative_float(text):
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be zero or positive, got {text}")
-    return value
-
-
-def non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or a positive integer, got {text}")
-    return value
-
-
-def fraction(text):
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be strictly between 0 and 1 (the share of images held out), got {text}")
-    return value
-
-
-def image_size(text):
-    """``28`` or ``32x48`` (height x width)."""
-    try:
-        parts = [int(p) for p in text.lower().split("x")]
-    except ValueError:
-        parts = []
-    if len(parts) not in (1, 2) or min(parts) < 4:
-        raise argparse.ArgumentTypeError(f"expected SIZE or HEIGHTxWIDTH, each at least 4, got {text!r}")
-    return (parts[0], parts[-1])
 
 
 def parse_args(argv):

@@ -8,26 +8,14 @@ the checkpoint). For a folder, every image below it is classified; when an
 image sits in a folder named like a class, the accuracy over those is printed.
 """
 
-import argparse
 import os
 import sys
 
 from nnfs.backend import default_backend
 from nnfs.checkpoint import CheckpointError
+from nnfs.cli import Parser, positive_int
 from nnfs.data import DatasetError
 from nnfs.inference import Classifier, find_images
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, not the whole usage text
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def main(argv=None):
