@@ -29,22 +29,22 @@ export NNFS_BACKEND=cupy
 status=0
 
 echo "gpu_check: parity tests (pytest -m gpu, NNFS_BACKEND=cupy)"
-timeout 150 python -m pytest -q -m gpu -p no:cacheprovider
+timeout 130 python -m pytest -q -m gpu -p no:cacheprovider
 code=$?
 case $code in
     0) ;;
     5) echo "gpu_check: no gpu-marked tests were collected" >&2; status=1 ;;
-    124) echo "gpu_check: the GPU tests ran out of time (150 s)" >&2; status=1 ;;
+    124) echo "gpu_check: the GPU tests ran out of time (130 s)" >&2; status=1 ;;
     *) echo "gpu_check: GPU tests failed (pytest exit code $code)" >&2; status=1 ;;
 esac
 
 echo "gpu_check: benchmark (CuPy against PyTorch CUDA where installed)"
-table=$(timeout 130 python benchmarks/bench.py --configs 1x28x28:64,1x28x28:256,3x32x32:64,3x32x32:256 \
+table=$(timeout 150 python benchmarks/bench.py --configs 1x28x28:64,1x28x28:256,3x32x32:64,3x32x32:256 \
     --steps 50 --warmup 10 2>&1)
 code=$?
 if [ $code -ne 0 ]; then
     echo "$table" >&2
-    [ $code -eq 124 ] && echo "gpu_check: the benchmark ran out of time (130 s)" >&2 \
+    [ $code -eq 124 ] && echo "gpu_check: the benchmark ran out of time (150 s)" >&2 \
         || echo "gpu_check: the benchmark failed (exit code $code)" >&2
     exit 1
 fi
