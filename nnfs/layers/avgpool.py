@@ -1,10 +1,11 @@
 """Average pooling: windowed (AvgPool2D) and over the whole image (GlobalAvgPool2D)."""
 
-from nnfs.layers.base import Layer, check_rank, get_array_module, pair
-from nnfs.layers.im2col import conv_output_size, pad_images
+from nnfs.layers.base import Layer, check_rank, get_array_module
+from nnfs.layers.im2col import pad_images
+from nnfs.layers.pool_base import Pool2D
 
 
-class AvgPool2D(Layer):
+class AvgPool2D(Pool2D):
     """2-D average pooling over KH x KW windows (PyTorch's ``AvgPool2d`` with its defaults).
 
     The sum is taken over strided slices of the whole batch, one kernel offset
@@ -23,41 +24,11 @@ class AvgPool2D(Layer):
           ``OW = (W + 2*PW - KW) // SW + 1``
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        self.kernel_size = pair(kernel_size, "kernel_size", "AvgPool2D")
-        self.stride = self.kernel_size if stride is None else pair(stride, "stride", "AvgPool2D")
-        self.padding = pair(padding, "padding", "AvgPool2D", minimum=0)
-        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
-            raise ValueError(
-                f"AvgPool2D: padding {self.padding} must be at most half the kernel {self.kernel_size}")
-
-    def output_shape(self, input_shape):
-        N, C, H, W = input_shape
-        OH = conv_output_size(H, self.kernel_size[0], self.stride[0], self.padding[0])
-        OW = conv_output_size(W, self.kernel_size[1], self.stride[1], self.padding[1])
-        return (N, C, OH, OW)
-
-    def check_input(self, X):
-        check_rank(self, X, 4, "(N, C, H, W)")
-        _, _, OH, OW = self.output_shape(X.shape)
-        if OH < 1 or OW < 1:
-            raise ValueError(
-                f"AvgPool2D: input of spatial size {tuple(X.shape[2:])} is smaller than the "
-                f"window {self.kernel_size} with padding {self.padding}")
-
-    def _windows(self, OH, OW):
-        """The (N, C, OH, OW) strided slice seen by each kernel offset."""
-        (KH, KW), (SH, SW) = self.kernel_size, self.stride
-        for i in range(KH):
-            for j in range(KW):
-                yield (slice(None), slice(None), slice(i, i + SH * OH, SH), slice(j, j + SW * OW, SW))
-
     def forward(self, X):
         _, _, OH, OW = self.output_shape(X.shape)
         Xp = pad_images(X, self.padding)
         total = None
-        for window in self._windows(OH, OW):
+        for window in self.windows(OH, OW):
             total = Xp[window].copy() if total is None else total + Xp[window]
         self.cache["input_shape"] = X.shape
         return total * (1.0 / (self.kernel_size[0] * self.kernel_size[1]))
@@ -68,18 +39,10 @@ class AvgPool2D(Layer):
         xp = get_array_module(dY)
         share = dY * (1.0 / (KH * KW))
         dXp = xp.zeros((N, C, H + 2 * PH, W + 2 * PW), dtype=dY.dtype)
-        for window in self._windows(dY.shape[2], dY.shape[3]):
+        for window in self.windows(dY.shape[2], dY.shape[3]):
             # Overlapping windows (stride < kernel) add up slice by slice.
             dXp[window] += share
         return dXp[:, :, PH:PH + H, PW:PW + W]
-
-    def local_grad(self, X):
-        """dY/dX summed over the windows each input element falls in, in the input's shape."""
-        Y = self.forward(X)
-        return {"X": self.backward(get_array_module(X).ones_like(Y))}
-
-    def get_config(self):
-        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
 
 
 class GlobalAvgPool2D(Layer):

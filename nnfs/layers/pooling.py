@@ -1,10 +1,11 @@
 """Max pooling over strided slices."""
 
-from nnfs.layers.base import Layer, check_rank, get_array_module, pair
-from nnfs.layers.im2col import conv_output_size, pad_images
+from nnfs.layers.base import get_array_module
+from nnfs.layers.im2col import pad_images
+from nnfs.layers.pool_base import Pool2D
 
 
-class MaxPool2D(Layer):
+class MaxPool2D(Pool2D):
     """2-D max pooling.
 
     The maximum is taken over KH x KW strided slices of the whole batch (a
@@ -27,35 +28,7 @@ class MaxPool2D(Layer):
     """
 
     def __init__(self, kernel_size=2, stride=None, padding=0):
-        super().__init__()
-        self.kernel_size = pair(kernel_size, "kernel_size", "MaxPool2D")
-        self.stride = self.kernel_size if stride is None else pair(stride, "stride", "MaxPool2D")
-        self.padding = pair(padding, "padding", "MaxPool2D", minimum=0)
-        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
-            raise ValueError(
-                f"MaxPool2D: padding {self.padding} must be at most half the kernel {self.kernel_size}")
-
-    def output_shape(self, input_shape):
-        N, C, H, W = input_shape
-        OH = conv_output_size(H, self.kernel_size[0], self.stride[0], self.padding[0])
-        OW = conv_output_size(W, self.kernel_size[1], self.stride[1], self.padding[1])
-        return (N, C, OH, OW)
-
-    def check_input(self, X):
-        check_rank(self, X, 4, "(N, C, H, W)")
-        _, _, OH, OW = self.output_shape(X.shape)
-        if OH < 1 or OW < 1:
-            raise ValueError(
-                f"MaxPool2D: input of spatial size {tuple(X.shape[2:])} is smaller than the "
-                f"window {self.kernel_size}")
-
-    def _windows(self, OH, OW):
-        """Yield, for each kernel offset in row-major order, the index of the (N, C, OH, OW)
-        strided slice of the padded input that this offset sees in every window."""
-        (KH, KW), (SH, SW) = self.kernel_size, self.stride
-        for i in range(KH):
-            for j in range(KW):
-                yield (slice(None), slice(None), slice(i, i + SH * OH, SH), slice(j, j + SW * OW, SW))
+        super().__init__(kernel_size, stride, padding)
 
     def forward(self, X):
         xp = get_array_module(X)
@@ -64,7 +37,7 @@ class MaxPool2D(Layer):
         # The maximum of KH*KW strided slices: a few passes over output-sized arrays.
         # Which element won is not recorded here (that costs more than the maximum
         # itself); backward finds it again from the input and the output.
-        windows = self._windows(OH, OW)
+        windows = self.windows(OH, OW)
         # order="K" keeps the input's memory layout (channel-major after Conv2D), so the
         # input and output slices that later passes combine are walked in the same order.
         out = xp.copy(Xp[next(windows)], order="K")
@@ -90,7 +63,7 @@ class MaxPool2D(Layer):
             dY_matched[...] = dY
             dY = dY_matched
         taken = None
-        for window in self._windows(OH, OW):
+        for window in self.windows(OH, OW):
             # An offset wins a window where it holds the maximum and no earlier offset
             # did: exactly one element per window gets the gradient, even on ties
             # (common after ReLU, where whole windows are 0).
@@ -110,9 +83,4 @@ class MaxPool2D(Layer):
 
     def local_grad(self, X):
         """dY/dX as a 0/1 mask of the winning input elements, in the input's shape."""
-        Y = self.forward(X)
-        xp = get_array_module(X)
-        return {"X": self.backward(xp.ones_like(Y))}
-
-    def get_config(self):
-        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
+        return super().local_grad(X)
