@@ -72,14 +72,28 @@ class Net:
             raise RuntimeError("Net.loss: this net was built without a loss")
         return self.loss_fn(out, y)
 
-    def backward(self):
-        """Backpropagate the last loss through every layer; returns dLoss/dInput."""
+    def backward(self, input_grad=False):
+        """Backpropagate the last loss through every layer, storing each layer's gradients.
+
+        Args:
+            input_grad: also compute the gradient with respect to the net's input (for
+                saliency maps or adversarial examples, say). Off by default: training
+                never needs it, and for a first ``Conv2D`` it costs a col2im of the batch.
+
+        Returns:
+            dLoss/dInput with the input's shape when ``input_grad`` is True, else None.
+        """
         if self.loss_fn is None:
             raise RuntimeError("Net.backward: this net was built without a loss")
         grad = self.loss_fn.backward()
-        for layer in reversed(self.layers):
-            grad = layer.backward(grad)
-        return grad
+        first = self.layers[0]
+        first.input_grad = bool(input_grad)
+        try:
+            for layer in reversed(self.layers):
+                grad = layer.backward(grad)
+        finally:
+            first.input_grad = True
+        return grad if input_grad else None
 
     def update_weights(self, lr):
         """One step of plain SGD: ``param -= lr * grad``, in place."""

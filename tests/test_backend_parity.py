@@ -21,7 +21,7 @@ def _every_number(backend, dtype, loss, rng_seed):
     out = net(X)
     numbers["output"] = out
     numbers["loss"] = net.loss(out, target)
-    numbers["input gradient"] = net.backward()
+    numbers["input gradient"] = net.backward(input_grad=True)
     for name, param, grad in net.named_parameters():
         numbers[f"{name} grad"] = grad
     net.update_weights(0.1)

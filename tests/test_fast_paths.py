@@ -123,7 +123,7 @@ def test_reference_network_matches_pytorch_over_three_steps(backend, rng):
         X = rng.normal(size=(16, 3, 8, 8)).astype(np.float32)
         y = rng.integers(0, 10, size=16)
         loss = net.loss(net(X), y)
-        dX = net.backward()
+        dX = net.backward(input_grad=True)
         net.update_weights(0.05)
         Xt = torch.from_numpy(X).requires_grad_(True)
         optimizer.zero_grad()

@@ -130,7 +130,7 @@ def test_net_gradients_match_finite_differences(backend, rng):
         return float(net.loss(net(Xd), y))
 
     loss()
-    dX = to_numpy(net.backward())
+    dX = to_numpy(net.backward(input_grad=True))
     analytic = {name: to_numpy(grad).copy() for name, _, grad in net.named_parameters()}
     for name, param, _ in net.named_parameters():
         assert relative_error(analytic[name], numeric_gradient(loss, param)) < 1e-5, name
@@ -195,3 +195,20 @@ def test_predict_proba_and_predict(backend, rng):
 def test_repr_names_layers_backend_and_dtype():
     text = repr(Net([Linear(2, 3)], CrossEntropyLoss(), backend="strict"))
     assert "Linear(in_dim=2, out_dim=3)" in text and "'strict'" in text and "float32" in text
+
+
+def test_backward_skips_the_input_gradient_unless_asked(backend, rng):
+    from nnfs.activations import ReLU
+    from nnfs.layers import Conv2D, Flatten, Linear
+    from nnfs.losses import CrossEntropyLoss
+    net = Net([Conv2D(2, 3, 3), ReLU(), Flatten(), Linear(3 * 3 * 3, 4)], CrossEntropyLoss(), backend=backend)
+    X, y = rng.normal(size=(5, 2, 5, 5)), rng.integers(0, 4, 5)
+    net.loss(net(X), y)
+    assert net.backward() is None
+    weight_grad = to_numpy(net.layers[0].grads["weight"]).copy()
+    net.loss(net(X), y)
+    dX = net.backward(input_grad=True)
+    assert dX.shape == X.shape
+    np.testing.assert_allclose(to_numpy(net.layers[0].grads["weight"]), weight_grad, rtol=1e-6)
+    assert net.layers[0].input_grad  # the switch is the net's, for one call only
+    assert net.layers[0].backward(backend.asarray(rng.normal(size=(5, 3, 3, 3)), dtype="float32")).shape == X.shape

@@ -76,7 +76,7 @@ def test_training_step_keeps_every_array_on_the_device(rng, loss):
         value = net.loss(out, target)
         _assert_on_device(value, "the loss")
         assert np.isfinite(float(value))
-        _assert_on_device(net.backward(), "the input gradient")
+        _assert_on_device(net.backward(input_grad=True), "the input gradient")
         net.update_weights(0.01)
         for index, layer in enumerate(net.layers):
             for store in ("params", "grads", "buffers", "cache"):

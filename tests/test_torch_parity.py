@@ -152,7 +152,7 @@ def test_whole_cnn_training_steps(backend, rng):
     for step in range(3):
         X, y = image_batch(rng, n=5)
         loss = net.loss(net(X), y)
-        dX = net.backward()
+        dX = net.backward(input_grad=True)
         Xt = _tensor(X, grad=True)
         optimizer.zero_grad()
         loss_t = torch.nn.functional.cross_entropy(model(Xt), torch.tensor(y))

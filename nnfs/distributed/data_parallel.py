@@ -86,9 +86,9 @@ class DataParallel:
         """``net.loss(out, y)``: the mean loss over this rank's shard."""
         return self.net.loss(out, y)
 
-    def backward(self, n_samples=None):
-        """``net.backward()``, then :meth:`average_gradients`; returns the input gradient."""
-        grad = self.net.backward()
+    def backward(self, n_samples=None, input_grad=False):
+        """``net.backward(input_grad)``, then :meth:`average_gradients`; returns what the former does."""
+        grad = self.net.backward(input_grad=input_grad)
         self.average_gradients(n_samples)
         return grad
 

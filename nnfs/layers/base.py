@@ -18,7 +18,13 @@ class Layer:
         grads: gradients of the last backward pass, same keys as ``params``.
         buffers: state that is saved and moved but not trained (BatchNorm's running statistics).
         training: True in training mode (the default), False after :meth:`eval`.
+        input_grad: when False, layers that can skip it (``Conv2D``, ``Linear``) return None
+            from ``backward`` instead of the input gradient. ``Net.backward`` turns it off
+            for its first layer, whose input (the data) needs no gradient: for a first
+            ``Conv2D`` that saves the col2im of the whole batch.
     """
+
+    input_grad = True
 
     def __init__(self):
         self.params = {}

@@ -89,6 +89,8 @@ class Conv2D(Layer):
         weight = self.params["weight"]
         self.grads["weight"] = (dY @ cols.T).reshape(weight.shape)
         self.grads["bias"] = dY.sum(axis=1)
+        if not self.input_grad:
+            return None
         dcols = self._workspace("dcols", cols.shape, dY)
         xp = get_array_module(dY)
         xp.matmul(weight.reshape(C_out, -1).T, dY, out=dcols)

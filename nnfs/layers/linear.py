@@ -51,6 +51,8 @@ class Linear(Layer):
         X = self.from_cache("X")
         self.grads["weight"] = dY.T @ X
         self.grads["bias"] = dY.sum(axis=0)
+        if not self.input_grad:
+            return None
         return dY @ self.params["weight"]
 
     def local_grad(self, X):
