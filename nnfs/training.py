@@ -32,8 +32,12 @@ class EpochResult:
         return self.samples / self.seconds if self.seconds > 0 else float("inf")
 
 
-class _Running:
-    """Sums of loss and correct predictions, kept as device scalars."""
+class RunningMetrics:
+    """Sums of loss and correct predictions, kept as device scalars until read.
+
+    Adding a batch queues two small device operations and no transfer; only
+    :meth:`read` waits for the device, so a progress bar reads it every few batches.
+    """
 
     def __init__(self):
         self.loss = 0.0
@@ -72,7 +76,7 @@ def train_epoch(net, loader, lr=None, optimizer=None, progress=None):
     if optimizer is None and lr is None:
         raise ValueError("train_epoch: give a learning rate lr or an optimizer")
     net.train()
-    running = _Running()
+    running = RunningMetrics()
     start = time.perf_counter()
     for step, (X, y) in enumerate(loader, 1):
         y = net.backend.asarray(y)
@@ -100,7 +104,7 @@ def evaluate(net, loader):
         :class:`EpochResult`. The net is left in eval mode.
     """
     net.eval()
-    running = _Running()
+    running = RunningMetrics()
     start = time.perf_counter()
     for X, y in loader:
         y = net.backend.asarray(y)
@@ -110,4 +114,4 @@ def evaluate(net, loader):
     return EpochResult(mean_loss, accuracy, running.samples, time.perf_counter() - start)
 
 
-__all__ = ["EpochResult", "train_epoch", "evaluate"]
+__all__ = ["EpochResult", "RunningMetrics", "train_epoch", "evaluate"]

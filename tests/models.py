@@ -1,6 +1,5 @@
 """Small networks and data shared by the tests."""
 
-import numpy as np
 
 import nnfs
 from nnfs.activations import LeakyReLU, ReLU, Sigmoid, Tanh

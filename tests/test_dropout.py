@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import nnfs
-from nnfs.backend import get_backend, to_numpy
+from nnfs.backend import to_numpy
 from nnfs.layers import Dropout
 from nnfs.layers.dropout import random_bits
 from gradcheck import check_layer

@@ -8,29 +8,12 @@ every rank, so decisions taken from them (saving the best model) agree too.
 
 import time
 
-from nnfs.backend import to_numpy
 from nnfs.distributed.sharding import shard
-from nnfs.training import EpochResult
+from nnfs.training import EpochResult, RunningMetrics
 
 
-class _Sums:
-    """Summed loss and correct predictions of this rank, kept on the device until the end."""
-
-    def __init__(self):
-        self.loss = 0.0
-        self.correct = 0
-        self.samples = 0
-
-    def add(self, out, loss, y):
-        self.loss = self.loss + loss * out.shape[0]
-        self.correct = self.correct + (out.argmax(axis=1) == y).sum()
-        self.samples += out.shape[0]
-
-    def local_means(self):
-        if self.samples == 0:
-            return 0.0, 0.0
-        return (float(to_numpy(self.loss)) / self.samples,
-                float(to_numpy(self.correct)) / self.samples)
+class _Sums(RunningMetrics):
+    """This rank's running sums (device scalars); :meth:`result` adds up all ranks'."""
 
     def result(self, comm, start):
         loss, correct, samples = comm.sum_host([self.loss, self.correct, self.samples])
@@ -75,7 +58,7 @@ def train_epoch(ddp, loader, lr=None, optimizer=None, progress=None):
         else:
             net.update_weights(lr)
         if progress is not None and progress.due(step):
-            mean_loss, accuracy = sums.local_means()
+            mean_loss, accuracy = sums.read()
             progress.update(step, loss=mean_loss, acc=accuracy)
     if progress is not None:
         progress.close()

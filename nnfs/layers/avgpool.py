@@ -1,6 +1,7 @@
 """Average pooling: windowed (AvgPool2D) and over the whole image (GlobalAvgPool2D)."""
 
-from nnfs.layers.base import Layer, check_rank, get_array_module
+from nnfs.backend import get_array_module
+from nnfs.layers.base import Layer, check_rank
 from nnfs.layers.im2col import pad_images
 from nnfs.layers.pool_base import Pool2D
 

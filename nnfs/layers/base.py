@@ -1,8 +1,6 @@
 """The base every layer, activation and loss builds on."""
 
-from nnfs.backend import (
-    as_dtype, backend_of, default_backend, get_array_module, get_backend, host_ones, host_rng,
-    host_zeros)
+from nnfs.backend import as_dtype, backend_of, default_backend, get_backend, host_rng
 
 
 class Layer:

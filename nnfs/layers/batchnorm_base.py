@@ -5,7 +5,8 @@ whose M values are all the batch has of it; the layers only decide how their inp
 becomes those rows and back.
 """
 
-from nnfs.layers.base import Layer, check_dtype, get_array_module, host_ones, host_zeros, positive_int
+from nnfs.backend import get_array_module, host_ones, host_zeros
+from nnfs.layers.base import Layer, check_dtype, positive_int
 
 
 class BatchNorm(Layer):

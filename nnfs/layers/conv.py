@@ -2,8 +2,8 @@
 
 import math
 
-from nnfs.layers.base import (
-    Layer, check_dtype, check_rank, get_array_module, host_zeros, pair, positive_int, rng)
+from nnfs.backend import get_array_module, host_zeros
+from nnfs.layers.base import Layer, check_dtype, check_rank, pair, positive_int, rng
 from nnfs.layers.im2col import col2im, conv_output_size, im2col
 
 

@@ -1,6 +1,7 @@
 """Inverted dropout with masks that are the same on every backend."""
 
-from nnfs.layers.base import Layer, get_array_module, rng
+from nnfs.backend import get_array_module
+from nnfs.layers.base import Layer, rng
 
 _MASK64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment (2**64 / golden ratio)

@@ -1,6 +1,7 @@
 """Flatten images into feature vectors."""
 
-from nnfs.layers.base import Layer, get_array_module
+from nnfs.backend import get_array_module
+from nnfs.layers.base import Layer
 
 
 class Flatten(Layer):

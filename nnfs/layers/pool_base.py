@@ -1,6 +1,7 @@
 """What max and average pooling share: the window arithmetic, checks and strided slices."""
 
-from nnfs.layers.base import Layer, check_rank, get_array_module, pair
+from nnfs.backend import get_array_module
+from nnfs.layers.base import Layer, check_rank, pair
 from nnfs.layers.im2col import conv_output_size
 
 

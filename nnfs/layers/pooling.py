@@ -1,6 +1,6 @@
 """Max pooling over strided slices."""
 
-from nnfs.layers.base import get_array_module
+from nnfs.backend import get_array_module
 from nnfs.layers.im2col import pad_images
 from nnfs.layers.pool_base import Pool2D
 
