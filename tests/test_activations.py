@@ -25,7 +25,7 @@ def test_gradients_match_finite_differences(backend, rng, make):
     assert_layer_gradients(make(), 3 * away_from_zero(rng, (3, 2, 4, 5)), backend, rng)
 
 
-@pytest.mark.parametrize("name, make", zip(IDS, ACTIVATIONS), ids=IDS)
+@pytest.mark.parametrize("name, make", list(zip(IDS, ACTIVATIONS)), ids=IDS)
 def test_values_match_the_definition(backend, rng, name, make):
     X = 4 * rng.normal(size=(5, 7))
     # Absolute tolerance: sigmoid through tanh is exact to 1e-16 absolute, not relative, far left.
