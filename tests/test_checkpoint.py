@@ -147,11 +147,16 @@ def test_damaged_or_foreign_files_get_a_clear_error(tmp_path, damage):
         load(path)
 
 
-def test_weights_that_do_not_fit_their_layers_are_an_error(tmp_path):
-    path = tmp_path / "m.npz"
+def _saved_arrays(path):
+    """Save a small net to ``path`` and return the file's arrays, to tamper with."""
     save(path, small_net())
     with np.load(path) as archive:
-        arrays = {name: archive[name] for name in archive.files}
+        return {name: archive[name] for name in archive.files}
+
+
+def test_weights_that_do_not_fit_their_layers_are_an_error(tmp_path):
+    path = tmp_path / "m.npz"
+    arrays = _saved_arrays(path)
     arrays["net/5.weight"] = np.zeros((5, 7), dtype=np.float32)
     np.savez(path, **arrays)
     with pytest.raises(CheckpointError, match="5.weight"):
@@ -160,9 +165,7 @@ def test_weights_that_do_not_fit_their_layers_are_an_error(tmp_path):
 
 def test_an_unknown_layer_class_is_named(tmp_path):
     path = tmp_path / "m.npz"
-    save(path, small_net())
-    with np.load(path) as archive:
-        arrays = {name: archive[name] for name in archive.files}
+    arrays = _saved_arrays(path)
     meta = arrays["meta"].tobytes().decode().replace('"LeakyReLU"', '"FancyReLU"')
     arrays["meta"] = np.frombuffer(meta.encode(), dtype=np.uint8)
     np.savez(path, **arrays)

@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from mpi_scripts import ddp_steps  # the script mpiexec runs, imported for its helpers
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "mpi_scripts" / "ddp_steps.py"
@@ -21,14 +22,6 @@ RANKS = 2
 pytestmark = pytest.mark.mpi
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("ddp_steps", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ddp_steps = _load_script()
 
 
 def run_mpi(out, *args, backend="numpy"):

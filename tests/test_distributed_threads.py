@@ -7,31 +7,21 @@ installed. The same training loop runs under a real mpiexec in
 tests/test_distributed_mpi.py.
 """
 
-import importlib.util
-import pathlib
 import threading
 
 import numpy as np
 import pytest
 
+from mpi_scripts import ddp_steps  # the script mpiexec runs, imported for its helpers
 import nnfs
 import nnfs.distributed.training as dist_training
 from nnfs import training
 from nnfs.distributed import Communicator, DataParallel
 from nnfs.optim import SGD, Adam
 
-SCRIPT = pathlib.Path(__file__).resolve().parent / "mpi_scripts" / "ddp_steps.py"
 RANKS = 2
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("ddp_steps", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ddp_steps = _load_script()
 
 
 class ThreadCommunicator(Communicator):
