@@ -70,10 +70,18 @@ class LeakyReLU(_Elementwise):
 
 
 class Sigmoid(_Elementwise):
-    """``1 / (1 + exp(-X))``, computed as ``0.5 * (1 + tanh(X / 2))``: no overflow for any X."""
+    """``1 / (1 + exp(-X))``, computed from ``e = exp(-|X|)``, which never overflows.
+
+    For ``X >= 0`` it is ``1 / (1 + e)``, otherwise ``e / (1 + e)``: both forms only
+    ever see ``e`` in (0, 1], so large inputs of either sign neither overflow nor
+    lose their relative accuracy (sigmoid(-60) is 8.7e-27, not 0, as the
+    ``tanh`` form would give).
+    """
 
     def function(self, X):
-        return 0.5 * (get_array_module(X).tanh(0.5 * X) + 1)
+        xp = get_array_module(X)
+        e = xp.exp(-xp.abs(X))
+        return xp.where(X >= 0, 1 / (1 + e), e / (1 + e))
 
     def derivative(self, X, Y):
         return Y * (1 - Y)

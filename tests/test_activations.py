@@ -28,9 +28,8 @@ def test_gradients_match_finite_differences(backend, rng, make):
 @pytest.mark.parametrize("name, make", list(zip(IDS, ACTIVATIONS)), ids=IDS)
 def test_values_match_the_definition(backend, rng, name, make):
     X = 4 * rng.normal(size=(5, 7))
-    # Absolute tolerance: sigmoid through tanh is exact to 1e-16 absolute, not relative, far left.
     np.testing.assert_allclose(to_numpy(make()(backend.asarray(X))), REFERENCE[name](X),
-                               rtol=1e-12, atol=1e-15)
+                               rtol=1e-12, atol=1e-300)
 
 
 def test_leaky_relu_works_and_keeps_its_slope(backend):
@@ -52,12 +51,18 @@ def test_sigmoid_saturates_without_overflow(backend, dtype):
     # Pitfall 10: exp(-x) overflowed for large negative x.
     layer = Sigmoid()
     X = backend.asarray([[-1000.0, -100.0, 0.0, 100.0, 1000.0]], dtype=dtype)
-    with np.errstate(all="raise"):
+    with np.errstate(over="raise", divide="raise", invalid="raise"):  # underflow to 0 is right
         Y = to_numpy(layer(X))
         dX = to_numpy(layer.backward(backend.asarray(np.ones((1, 5)), dtype=dtype)))
     np.testing.assert_allclose(Y, [[0.0, 0.0, 0.5, 1.0, 1.0]], atol=1e-30)
     assert np.all(np.isfinite(dX)) and dX[0, 2] == 0.25
     assert dX[0, 0] == 0.0 and dX[0, 4] == 0.0
+
+
+def test_sigmoid_keeps_relative_accuracy_far_left(backend):
+    X = backend.asarray([[-60.0, -30.0, 30.0]], dtype="float64")
+    expected = 1 / (1 + np.exp(np.array([[60.0, 30.0, -30.0]])))
+    np.testing.assert_allclose(to_numpy(Sigmoid()(X)), expected, rtol=1e-14)
 
 
 def test_relu_derivative_at_zero_is_zero(backend):
