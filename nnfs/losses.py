@@ -81,6 +81,10 @@ class CrossEntropyLoss(Loss):
         - Predictions: ``(N, D)`` logits
         - Targets: ``(N,)``, ``(N, 1)`` integers in ``[0, D)``, or ``(N, D)`` floats
         - Output: scalar (0-d array)
+
+    Attributes:
+        target: the targets of the last call, validated and on the predictions' device:
+            ``(N,)`` class indices, or ``(N, D)`` rows for one-hot or soft targets.
     """
 
     def forward(self, prediction, target):
@@ -95,6 +99,7 @@ class CrossEntropyLoss(Loss):
         else:
             loss = -(target * log_p).sum() / N
         self.cache["log_p"], self.cache["target"] = log_p, target
+        self.target = target
         return loss
 
     def backward(self):

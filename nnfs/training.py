@@ -44,10 +44,13 @@ class RunningMetrics:
         self.correct = 0
         self.samples = 0
 
-    def add(self, out, loss, y):
+    def add(self, out, loss, target):
+        """Count one batch: logits ``(N, D)``, its mean loss, and device targets that are
+        ``(N,)`` class indices or ``(N, D)`` one-hot / probability rows."""
         n = out.shape[0]
+        labels = target if target.ndim == 1 else target.argmax(axis=1)
         self.loss = self.loss + loss * n
-        self.correct = self.correct + (out.argmax(axis=1) == y).sum()
+        self.correct = self.correct + (out.argmax(axis=1) == labels).sum()
         self.samples += n
 
     def read(self):
@@ -56,6 +59,20 @@ class RunningMetrics:
             return 0.0, 0.0
         return (float(to_numpy(self.loss)) / self.samples,
                 float(to_numpy(self.correct)) / self.samples)
+
+
+def forward_batch(net, X, y):
+    """Forward pass and loss of one batch: returns ``(logits, loss, device targets)``.
+
+    ``net`` is a ``Net`` or anything that calls and scores like one (``DataParallel``).
+
+    The labels reach the loss as the loader gave them (host arrays), so the loss
+    checks their range there before moving them to the device: on a GPU an
+    out-of-range label would otherwise be wrapped around silently by the indexing.
+    """
+    out = net(X)
+    loss = net.loss(out, y)
+    return out, loss, net.loss_fn.target
 
 
 def train_epoch(net, loader, lr=None, optimizer=None, progress=None):
@@ -79,15 +96,13 @@ def train_epoch(net, loader, lr=None, optimizer=None, progress=None):
     running = RunningMetrics()
     start = time.perf_counter()
     for step, (X, y) in enumerate(loader, 1):
-        y = net.backend.asarray(y)
-        out = net(X)
-        loss = net.loss(out, y)
+        out, loss, target = forward_batch(net, X, y)
         net.backward()
         if optimizer is not None:
             optimizer.step()
         else:
             net.update_weights(lr)
-        running.add(out, loss, y)
+        running.add(out, loss, target)
         if progress is not None and progress.due(step):
             mean_loss, accuracy = running.read()
             progress.update(step, loss=mean_loss, acc=accuracy)
@@ -107,11 +122,9 @@ def evaluate(net, loader):
     running = RunningMetrics()
     start = time.perf_counter()
     for X, y in loader:
-        y = net.backend.asarray(y)
-        out = net(X)
-        running.add(out, net.loss(out, y), y)
+        running.add(*forward_batch(net, X, y))
     mean_loss, accuracy = running.read()
     return EpochResult(mean_loss, accuracy, running.samples, time.perf_counter() - start)
 
 
-__all__ = ["EpochResult", "RunningMetrics", "train_epoch", "evaluate"]
+__all__ = ["EpochResult", "RunningMetrics", "forward_batch", "train_epoch", "evaluate"]

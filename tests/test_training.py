@@ -97,3 +97,29 @@ def test_plot_history_writes_a_png(tmp_path):
     plot_history(single, tmp_path / "one.png")
     with pytest.raises(ValueError, match="val_acc"):
         plot_history({**history, "val_acc": []}, tmp_path / "bad.png")
+
+
+def test_accuracy_is_the_same_for_every_label_layout(backend, rng):
+    nnfs.seed(0)
+    net = reference_cnn(1, 8, 3, hidden=8, backend=backend)
+    X = rng.normal(size=(5, 1, 8, 8)).astype(np.float32)
+    labels = rng.integers(0, 3, 5)
+    layouts = {"(N,)": labels, "(N, 1)": labels[:, None], "one-hot": np.eye(3)[labels]}
+    results = {name: evaluate(net, [(X, y)]) for name, y in layouts.items()}
+    expected = float((net.predict(X) == labels).mean())
+    for name, result in results.items():
+        assert result.accuracy == pytest.approx(expected), name
+        assert result.loss == pytest.approx(results["(N,)"].loss, rel=1e-5), name
+
+
+def test_out_of_range_labels_are_caught_on_every_backend(backend, rng):
+    # CuPy wraps out-of-range indices around instead of raising: the labels must be
+    # checked while they are still host arrays, whatever the net's device.
+    images, labels = blobs(rng, n=8)
+    labels[3] = 2  # a net with 2 classes
+    pre = Preprocessing.fit(images, range(8), (8, 8), 1)
+    net = reference_cnn(1, 8, 2, hidden=4, backend=backend)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\)"):
+        train_epoch(net, DataLoader(images, labels, range(8), 4, pre), lr=0.01)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\)"):
+        evaluate(net, DataLoader(images, labels, range(8), 4, pre))

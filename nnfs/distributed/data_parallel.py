@@ -86,6 +86,11 @@ class DataParallel:
         """``net.loss(out, y)``: the mean loss over this rank's shard."""
         return self.net.loss(out, y)
 
+    @property
+    def loss_fn(self):
+        """The wrapped net's loss (its ``target`` holds the last shard's device targets)."""
+        return self.net.loss_fn
+
     def backward(self, n_samples=None, input_grad=False):
         """``net.backward(input_grad)``, then :meth:`average_gradients`; returns what the former does."""
         grad = self.net.backward(input_grad=input_grad)

@@ -9,7 +9,7 @@ every rank, so decisions taken from them (saving the best model) agree too.
 import time
 
 from nnfs.distributed.sharding import shard
-from nnfs.training import EpochResult, RunningMetrics
+from nnfs.training import EpochResult, RunningMetrics, forward_batch
 
 
 class _Sums(RunningMetrics):
@@ -46,11 +46,9 @@ def train_epoch(ddp, loader, lr=None, optimizer=None, progress=None):
     for step, (X, y) in enumerate(loader, 1):
         X, y = shard(X, ddp.comm), shard(y, ddp.comm)
         if len(y):
-            y = net.backend.asarray(y)
-            out = ddp(X)
-            loss = ddp.loss(out, y)
+            out, loss, target = forward_batch(ddp, X, y)  # ddp(X) remembers the shard size
             ddp.backward()
-            sums.add(out, loss, y)
+            sums.add(out, loss, target)
         else:  # a final batch smaller than the number of ranks
             ddp.average_gradients(n_samples=0)
         if optimizer is not None:
@@ -81,9 +79,7 @@ def evaluate(ddp, loader):
     for X, y in loader:
         X, y = shard(X, ddp.comm), shard(y, ddp.comm)
         if len(y):
-            y = net.backend.asarray(y)
-            out = net(X)
-            sums.add(out, net.loss(out, y), y)
+            sums.add(*forward_batch(net, X, y))
     return sums.result(ddp.comm, start)
 
 
