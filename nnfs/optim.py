@@ -118,7 +118,8 @@ class Optimizer:
 
     def state_dict(self):
         """``{"config": JSON-able dict, "state": {"<param name>.<slot>": NumPy array}}``."""
-        state = {f"{name}.{slot}": to_numpy(value)
+        # Copies: on the CPU to_numpy hands back the live buffer, which later steps change.
+        state = {f"{name}.{slot}": to_numpy(value).copy()
                  for name, slots in self.state.items() for slot, value in slots.items()}
         return {"config": self.config(), "state": state}
 
@@ -150,7 +151,8 @@ class Optimizer:
                 raise ValueError(
                     f"{owner}: {key} has shape {tuple(value.shape)} in the saved state, but the "
                     f"parameter {name} has shape {tuple(param.shape)}")
-            state.setdefault(name, {})[slot] = backend_of(param).asarray(value, dtype=param.dtype)
+            # A copy, so that stepping never writes into the caller's arrays.
+            state.setdefault(name, {})[slot] = backend_of(param).asarray(value, dtype=param.dtype).copy()
         self.lr = float(config["lr"])
         self.step_count = int(config["step_count"])
         for key in self.hyperparameters:

@@ -235,3 +235,22 @@ def test_make_optimizer_by_name_and_resume_from_a_saved_type(rng):
     assert type(rebuilt) is AdamW and rebuilt.weight_decay == 0.2 and rebuilt.step_count == 1
     with pytest.raises(ValueError, match="sgd, adam, adamw"):
         make_optimizer("rmsprop", net, 0.1)
+
+
+@pytest.mark.parametrize("cls, kwargs", [(SGD, dict(lr=0.1, momentum=0.9)), (Adam, dict(lr=0.01))])
+def test_state_dict_is_a_snapshot_and_loading_copies(backend, rng, cls, kwargs):
+    net = small_net(backend)
+    optimizer = cls(net, **kwargs)
+    set_grads(net, random_grads(net, rng), backend)
+    optimizer.step()
+    saved = optimizer.state_dict()
+    frozen = {key: value.copy() for key, value in saved["state"].items()}
+    set_grads(net, random_grads(net, rng), backend)
+    optimizer.step()  # must not reach into the saved arrays
+    for key, value in saved["state"].items():
+        np.testing.assert_array_equal(value, frozen[key], err_msg=key)
+    loaded = cls(net, **kwargs).load_state_dict(saved)
+    set_grads(net, random_grads(net, rng), backend)
+    loaded.step()  # nor may a loaded optimizer write into the dict it was given
+    for key, value in saved["state"].items():
+        np.testing.assert_array_equal(value, frozen[key], err_msg=key)
