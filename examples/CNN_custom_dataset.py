@@ -32,7 +32,8 @@ from nnfs.models import reference_cnn  # noqa: E402
 from nnfs.optim import make_optimizer  # noqa: E402
 from nnfs.plot import plot_history  # noqa: E402
 from nnfs.progress import ProgressBar  # noqa: E402
-from nnfs.schedules import SCHEDULES, make_schedule, schedule_from_state  # noqa: E402
+from nnfs.resume import RunState, resume  # noqa: E402
+from nnfs.schedules import SCHEDULES, make_schedule  # noqa: E402
 from nnfs.training import evaluate, train_epoch  # noqa: E402
 
 DEFAULT_DATASET = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "data", "digits")
@@ -125,29 +126,20 @@ def run(args, world=None):
     extra_args = {"momentum": args.momentum} if args.optimizer == "sgd" else {}
     optimizer = make_optimizer(args.optimizer, net, args.lr, weight_decay=args.weight_decay, **extra_args)
     scheduler = make_schedule(args.schedule, optimizer, args.epochs, args.warmup_epochs)
-    history = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": []}
-    best_acc, best_epoch, start_epoch = -1.0, 0, 1
+    state = RunState(epochs=args.epochs, schedule=args.schedule, warmup_epochs=args.warmup_epochs)
     if args.resume:
         resumed = load_into(args.resume, net)
         net.train()
         if resumed.class_names and resumed.class_names != data.class_names:
             warn_(f"{args.resume} was trained on classes {resumed.class_names}, "
                   f"this dataset has {data.class_names}")
-        run_state = (resumed.extra or {}).get("run")
-        if resumed.optimizer_state is None or run_state is None:
-            warn_(f"{args.resume} holds weights only (no optimizer state): training starts at epoch 1 "
-                  "from those weights")
-        else:  # continue exactly: the saved optimizer, schedule, shuffling and history win over flags
-            saved = resumed.optimizer_state["config"]
-            optimizer = make_optimizer(saved["type"], net, saved["lr"]).load_state_dict(resumed.optimizer_state)
-            scheduler = (schedule_from_state(optimizer, resumed.scheduler_state)
-                         if resumed.scheduler_state else None)
-            train.load_state_dict(run_state["loader"])
-            history = run_state["history"]
-            best_acc, best_epoch = run_state["best_val_accuracy"], run_state["best_epoch"]
-            start_epoch = run_state["epoch"] + 1
-            say(f"resuming {args.resume} after epoch {run_state['epoch']} "
-                f"(best val accuracy so far {100 * best_acc:.2f}%)")
+        try:  # continue exactly: the saved optimizer, schedule, shuffling and history win over flags
+            optimizer, scheduler, state = resume(resumed, net, args.epochs)
+            train.load_state_dict(state.loader)
+            say(f"resuming {args.resume} after epoch {state.epoch} "
+                f"(best val accuracy so far {100 * state.best_val_accuracy:.2f}%)")
+        except CheckpointError as error:
+            warn_(f"{error}: training starts at epoch 1 from those weights")
     # Every rank builds the net from the same seed; DataParallel copies rank 0's anyway.
     ddp = dist.DataParallel(net, world) if world is not None else None
     height, width = data.image_size
@@ -164,7 +156,7 @@ def run(args, world=None):
         f"{optimizer!r}{schedule}, batch {batch_size}{ranks}")
 
     plot_path = args.plot or os.path.splitext(args.save)[0] + "_curves.png"
-    for epoch in range(start_epoch, args.epochs + 1):
+    for epoch in range(state.epoch + 1, args.epochs + 1):
         bar = ProgressBar(len(train), label=f"epoch {epoch}/{args.epochs}", enabled=None if root else False)
         if ddp is None:
             fit = train_epoch(net, train, optimizer=optimizer, progress=bar)
@@ -172,21 +164,12 @@ def run(args, world=None):
         else:  # every global batch split across the ranks; metrics summed over them
             fit = dist_training.train_epoch(ddp, train, optimizer=optimizer, progress=bar)
             check = dist_training.evaluate(ddp, val)
-        for key, value in (("train_loss", fit.loss), ("train_acc", fit.accuracy),
-                           ("val_loss", check.loss), ("val_acc", check.accuracy)):
-            history[key].append(value)
         if scheduler is not None:
             scheduler.step()
-        note = ""
-        improved = check.accuracy > best_acc  # the same on every rank: metrics are reduced over all
-        if improved:
-            best_acc, best_epoch = check.accuracy, epoch
-            note = "  saved"
-        if root:
-            # Everything a resumed run needs to continue as if never stopped.
-            run_state = {"epoch": epoch, "history": history, "loader": train.state_dict(),
-                         "best_val_accuracy": best_acc, "best_epoch": best_epoch}
-            details = {"epoch": epoch, "val_accuracy": check.accuracy, "run": run_state,
+        improved = state.record(fit, check)  # the same on every rank: metrics are reduced over all
+        state.loader = train.state_dict()
+        if root:  # the latest state always, the best model when it improved
+            details = {"epoch": epoch, "val_accuracy": check.accuracy, "run": state.to_dict(),
                        "dataset": os.path.abspath(args.dataset), "batch_size": batch_size,
                        "seed": args.seed}
             for path in ([args.save] if improved else []) + [last_path(args.save)]:
@@ -194,12 +177,13 @@ def run(args, world=None):
                      optimizer=optimizer, scheduler=scheduler, extra=details)
         say(f"epoch {epoch:>2}/{args.epochs}  train loss {fit.loss:.4f} acc {100 * fit.accuracy:.2f}%  "
             f"val loss {check.loss:.4f} acc {100 * check.accuracy:.2f}%  "
-            f"{fit.seconds + check.seconds:.1f} s  {fit.images_per_second:.0f} img/s{note}", flush=True)
+            f"{fit.seconds + check.seconds:.1f} s  {fit.images_per_second:.0f} img/s"
+            f"{'  saved' if improved else ''}", flush=True)
 
     dataset_name = os.path.basename(os.path.normpath(args.dataset))
     if root:
-        plot_history(history, plot_path, title=f"reference CNN on {dataset_name}")
-    say(f"best val accuracy {100 * best_acc:.2f}% (epoch {best_epoch}); model saved to {args.save}, "
+        plot_history(state.history, plot_path, title=f"reference CNN on {dataset_name}")
+    say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); model saved to {args.save}, "
         f"latest state to {last_path(args.save)}; curves in {plot_path}")
 
 

@@ -82,3 +82,61 @@ def test_resume_equals_uninterrupted(backend, setup):
     assert resumed_optimizer.lr == optimizer.lr and resumed_scheduler.last_step == N_STEPS + M_STEPS
     # The run really moved: not a comparison of two untouched nets.
     assert not np.array_equal(expected["0.weight"], build(backend, seed=1).state_dict()["0.weight"])
+
+
+def _checkpoint_after(tmp_path, schedule, epochs, done, warmup=0):
+    """A checkpoint of a run planned for ``epochs`` epochs with ``done`` of them finished."""
+    from nnfs.checkpoint import save
+    from nnfs.resume import RunState
+    from nnfs.schedules import make_schedule
+    net = build("numpy", 0)
+    optimizer = SGD(net, lr=0.1, momentum=0.9)
+    scheduler = make_schedule(schedule, optimizer, epochs, warmup)
+    state = RunState(epochs=epochs, schedule=schedule, warmup_epochs=warmup)
+    result = type("Result", (), {"loss": 1.0, "accuracy": 0.5})
+    for _ in range(done):
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        state.record(result, result)
+    path = tmp_path / "run.npz"
+    save(path, net, optimizer=optimizer, scheduler=scheduler, extra={"run": state.to_dict()})
+    return path, optimizer, scheduler
+
+
+def _resume(path, epochs):
+    from nnfs.checkpoint import load_into
+    from nnfs.resume import resume
+    net = build("numpy", 1)
+    return resume(load_into(path, net), net, epochs)
+
+
+def test_resume_with_the_planned_epochs_keeps_the_schedule(tmp_path):
+    path, optimizer, scheduler = _checkpoint_after(tmp_path, "cosine", epochs=5, done=2, warmup=1)
+    resumed_optimizer, resumed_scheduler, state = _resume(path, 5)
+    assert state.epoch == 2 and state.epochs == 5 and len(state.history["val_acc"]) == 2
+    assert resumed_optimizer.lr == optimizer.lr and resumed_optimizer.step_count == 2
+    assert [resumed_scheduler.step() for _ in range(3)] == [scheduler.step() for _ in range(3)]
+
+
+def test_resume_with_more_epochs_lays_the_schedule_out_again(tmp_path):
+    # A cosine run planned for 2 epochs ends at lr 0; continued to 4 it must anneal to the
+    # new end from where it stands, not train on at lr 0.
+    path, optimizer, _ = _checkpoint_after(tmp_path, "cosine", epochs=2, done=2)
+    assert optimizer.lr == pytest.approx(0.0)
+    resumed_optimizer, scheduler, state = _resume(path, 4)
+    assert state.epochs == 4 and scheduler.T_max == 4 and scheduler.last_step == 2
+    assert resumed_optimizer.lr == pytest.approx(0.05)  # 0.1 * (1 + cos(pi * 2 / 4)) / 2
+    assert scheduler.step() == pytest.approx(0.1 * (1 + np.cos(np.pi * 3 / 4)) / 2)
+    path, _, _ = _checkpoint_after(tmp_path, "step", epochs=3, done=3)
+    _, scheduler, _ = _resume(path, 9)
+    assert scheduler.step_size == 3 and scheduler.lr == pytest.approx(0.01)  # 0.1 * 0.1 ** (3 // 3)
+
+
+def test_resume_needs_optimizer_and_run_state(tmp_path):
+    from nnfs.checkpoint import CheckpointError, load_into, save
+    from nnfs.resume import resume
+    net = build("numpy", 0)
+    save(tmp_path / "weights.npz", net)
+    with pytest.raises(CheckpointError, match="weights only"):
+        resume(load_into(tmp_path / "weights.npz", net), net, 3)
