@@ -23,7 +23,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import nnfs  # noqa: E402  (after the thread settings above)
 import nnfs.distributed as dist  # noqa: E402  (mpi4py is imported only when asked for)
 import nnfs.distributed.training as dist_training  # noqa: E402
-from nnfs.backend import default_backend  # noqa: E402
+from nnfs.backend import default_backend, default_dtype  # noqa: E402
 from nnfs.checkpoint import CheckpointError, load_into, save  # noqa: E402
 from nnfs.cli import (  # noqa: E402
     Parser, fraction, image_size, non_negative_float, non_negative_int, positive_float, positive_int)
@@ -192,6 +192,7 @@ def main(argv=None):
     world = None
     try:
         default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported here in one line
+        default_dtype()  # likewise a bad NNFS_DTYPE
         if args.distributed or dist.launched_with_mpiexec():
             world = dist.init()  # before the net is built: it picks this rank's GPU
     except (RuntimeError, ValueError) as error:

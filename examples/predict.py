@@ -11,7 +11,7 @@ image sits in a folder named like a class, the accuracy over those is printed.
 import os
 import sys
 
-from nnfs.backend import default_backend
+from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError
 from nnfs.cli import Parser, positive_int
 from nnfs.data import DatasetError
@@ -26,6 +26,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported here in one line
+        default_dtype()  # likewise a bad NNFS_DTYPE
     except (RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -49,7 +50,7 @@ def main(argv=None):
         if folder in classifier.class_names:
             labelled += 1
             correct += prediction.label == folder
-    if labelled > 1:
+    if labelled:
         print(f"accuracy {100 * correct / labelled:.2f}% on the {labelled} images in folders named "
               "after a class")
     if failed:

@@ -95,7 +95,8 @@ def find_images(path):
     """The image files at ``path``: the file itself, or every image below a folder (sorted).
 
     Raises:
-        DatasetError: for a missing path, a file that is not an image, or a folder without images.
+        DatasetError: for a missing path or a folder without images. A file is returned
+            as it is, whatever its name: reading it reports one that is not an image.
     """
     if not os.path.exists(path):
         raise DatasetError(f"not found: {path}")

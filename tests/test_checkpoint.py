@@ -128,7 +128,8 @@ def test_a_failed_save_keeps_the_old_file(tmp_path):
     assert os.listdir(tmp_path) == ["m.npz"]
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "not a checkpoint", "missing"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "not a checkpoint", "a lone .npy",
+                                    "missing"])
 def test_damaged_or_foreign_files_get_a_clear_error(tmp_path, damage):
     path = tmp_path / "m.npz"
     save(path, small_net())
@@ -141,6 +142,9 @@ def test_damaged_or_foreign_files_get_a_clear_error(tmp_path, damage):
         path.write_bytes(b"")
     elif damage == "not a checkpoint":
         np.savez(path, weights=np.ones(3))
+    elif damage == "a lone .npy":
+        with open(path, "wb") as file:
+            np.save(file, np.ones(3))
     else:
         path.unlink()
     with pytest.raises(CheckpointError, match="m.npz"):

@@ -203,14 +203,18 @@ def test_an_unwritable_checkpoint_path_fails_in_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name", ["CNN_custom_dataset", "predict"])
-def test_an_unknown_backend_fails_in_one_line(tmp_path, name):
+@pytest.mark.parametrize("variable, value, message", [
+    ("NNFS_BACKEND", "tpu", "error: unknown nnfs backend 'tpu'"),
+    ("NNFS_DTYPE", "float16", "error: unknown dtype 'float16'"),
+])
+def test_a_bad_environment_variable_fails_in_one_line(tmp_path, name, variable, value, message):
     args = ["--epochs", "1"] if name == "CNN_custom_dataset" else [tmp_path / "m.npz", tmp_path]
-    env = dict(os.environ, NNFS_BACKEND="tpu",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env[variable] = value
     result = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *map(str, args)],
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 1
-    assert result.stderr.startswith("error: unknown nnfs backend 'tpu'")
+    assert result.stderr.startswith(message)
     assert len(result.stderr.strip().splitlines()) == 1
 
 

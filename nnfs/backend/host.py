@@ -74,7 +74,10 @@ def load_npz(path):
     Raises whatever NumPy or ``zipfile`` raise on a damaged file; the caller
     turns that into a message about the file.
     """
-    with np.load(path, allow_pickle=False) as archive:
+    loaded = np.load(path, allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array
+        raise ValueError("it holds a single array, not an .npz archive")
+    with loaded as archive:
         return {name: archive[name] for name in archive.files}
 
 
