@@ -43,9 +43,16 @@ class Loss:
         raise NotImplementedError
 
     def local_grad(self, prediction, target):
-        """The gradient with respect to the predictions at (prediction, target)."""
-        self.forward(prediction, target)
-        return {"X": self.backward()}
+        """The gradient with respect to the predictions at (prediction, target).
+
+        The cache of a pending step is put back afterwards, so its backward still works.
+        """
+        pending = dict(self.cache)
+        try:
+            self.forward(prediction, target)
+            return {"X": self.backward()}
+        finally:
+            self.cache = pending
 
     def from_cache(self, *names):
         try:
@@ -99,8 +106,12 @@ class CrossEntropyLoss(Loss):
         else:
             loss = -(target * log_p).sum() / N
         self.cache["log_p"], self.cache["target"] = log_p, target
-        self.target = target
         return loss
+
+    @property
+    def target(self):
+        """The targets of the last call, validated and on the predictions' device (or None)."""
+        return self.cache.get("target")
 
     def backward(self):
         log_p, target = self.from_cache("log_p", "target")

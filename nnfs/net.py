@@ -103,12 +103,24 @@ class Net:
 
     # -- inference -------------------------------------------------------------------------
     def predict_proba(self, X):
-        """Class probabilities (softmax of the logits) as a NumPy array ``(N, n_classes)``."""
-        return to_numpy(softmax(self.forward(X)))
+        """Class probabilities (softmax of the logits) as a NumPy array ``(N, n_classes)``.
+
+        Runs in eval mode whatever mode the net is in (BatchNorm uses its running
+        statistics and leaves them alone, Dropout is off), then restores the mode.
+        """
+        return to_numpy(softmax(self._infer(X)))
 
     def predict(self, X):
-        """The most likely class index per sample as a NumPy array ``(N,)``."""
-        return to_numpy(self.forward(X).argmax(axis=1))
+        """The most likely class index per sample as a NumPy array ``(N,)`` (eval mode, as above)."""
+        return to_numpy(self._infer(X).argmax(axis=1))
+
+    def _infer(self, X):
+        was_training = self.training
+        self.eval()
+        try:
+            return self.forward(X)
+        finally:
+            self.train(was_training)
 
     @staticmethod
     def to_numpy(x):

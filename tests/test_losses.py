@@ -97,3 +97,12 @@ def test_losses_accept_device_targets(backend, rng):
     target = rng.normal(size=(5, 4))
     host = float(MeanSquareLoss()(logits, target))
     assert float(MeanSquareLoss()(logits, backend.asarray(target))) == host
+
+
+def test_local_grad_leaves_a_pending_backward_intact(backend, rng):
+    loss = CrossEntropyLoss()
+    loss(backend.asarray(rng.normal(size=(4, 3))), np.array([0, 1, 2, 0]))
+    pending = to_numpy(loss.backward())
+    loss.local_grad(backend.asarray(rng.normal(size=(2, 3))), np.array([1, 1]))
+    np.testing.assert_array_equal(to_numpy(loss.backward()), pending)
+    np.testing.assert_array_equal(to_numpy(loss.target), [0, 1, 2, 0])

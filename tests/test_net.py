@@ -212,3 +212,18 @@ def test_backward_skips_the_input_gradient_unless_asked(backend, rng):
     np.testing.assert_allclose(to_numpy(net.layers[0].grads["weight"]), weight_grad, rtol=1e-6)
     assert net.layers[0].input_grad  # the switch is the net's, for one call only
     assert net.layers[0].backward(backend.asarray(rng.normal(size=(5, 3, 3, 3)), dtype="float32")).shape == X.shape
+
+
+def test_predictions_run_in_eval_mode_and_leave_the_mode_and_statistics_alone(backend, rng):
+    from nnfs.layers import BatchNorm1D
+    net = Net([Linear(4, 6), BatchNorm1D(6), ReLU(), Linear(6, 3)], CrossEntropyLoss(), backend=backend)
+    X = rng.normal(size=(1, 4))  # a single sample: batch statistics would be impossible
+    running = to_numpy(net.layers[1].buffers["running_mean"]).copy()
+    probabilities = net.predict_proba(X)
+    assert probabilities.shape == (1, 3) and np.allclose(probabilities.sum(axis=1), 1)
+    assert net.predict(X).shape == (1,)
+    assert net.training and net.layers[1].training
+    np.testing.assert_array_equal(to_numpy(net.layers[1].buffers["running_mean"]), running)
+    net.eval()
+    net.predict(X)
+    assert not net.training

@@ -133,3 +133,12 @@ def test_local_grad_is_the_mask_of_winners(backend, rng):
     mask = to_numpy(MaxPool2D(2).local_grad(backend.asarray(X))["X"])
     windows = X.reshape(1, 2, 2, 2, 2, 2).max(axis=(3, 5))
     np.testing.assert_array_equal(mask, (X == np.repeat(np.repeat(windows, 2, axis=2), 2, axis=3)))
+
+
+def test_local_grad_leaves_a_pending_backward_intact(backend, rng):
+    from nnfs.layers import AvgPool2D
+    for layer in (MaxPool2D(2), AvgPool2D(2)):
+        X = backend.asarray(rng.normal(size=(2, 1, 4, 4)))
+        Y = layer(X)
+        layer.local_grad(backend.asarray(rng.normal(size=(1, 1, 6, 6))))
+        assert layer.backward(backend.xp.ones_like(Y)).shape == (2, 1, 4, 4)

@@ -53,9 +53,17 @@ class Pool2D(Layer):
                 yield (slice(None), slice(None), slice(i, i + SH * OH, SH), slice(j, j + SW * OW, SW))
 
     def local_grad(self, X):
-        """dY/dX summed over the windows each input element falls in, in the input's shape."""
-        Y = self.forward(X)
-        return {"X": self.backward(get_array_module(X).ones_like(Y))}
+        """dY/dX summed over the windows each input element falls in, in the input's shape.
+
+        It runs a forward and a backward pass of its own; the cache of a pending
+        training step is put back afterwards, so its backward still works.
+        """
+        pending = dict(self.cache)
+        try:
+            Y = self.forward(X)
+            return {"X": self.backward(get_array_module(X).ones_like(Y))}
+        finally:
+            self.cache = pending
 
     def get_config(self):
         return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}

@@ -80,7 +80,3 @@ class MaxPool2D(Pool2D):
                 dXp[window] += dY * wins
         (PH, PW), (_, _, H, W) = self.padding, input_shape
         return dXp[:, :, PH:PH + H, PW:PW + W]
-
-    def local_grad(self, X):
-        """dY/dX as a 0/1 mask of the winning input elements, in the input's shape."""
-        return super().local_grad(X)
