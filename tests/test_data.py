@@ -1,5 +1,7 @@
 """nnfs.data: image folders, conversion, split, normalisation and batches."""
 
+import pathlib
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -219,7 +221,6 @@ def test_loader_rejects_bad_batch_sizes(batch_size):
 
 
 def test_shipped_digits_are_500_per_class_28x28_grayscale():
-    import pathlib
     root = pathlib.Path(__file__).resolve().parents[1] / "data" / "digits"
     data, messages = load(root, limit=3)
     assert data.class_names == [str(d) for d in range(10)]
@@ -235,10 +236,21 @@ def test_sixteen_bit_and_float_grayscale_are_scaled_not_clipped(tmp_path):
     (folder / "b").mkdir()
     (tmp_path / "a.png").rename(folder / "a" / "wide.png")
     Image.fromarray(np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)).save(folder / "b" / "float.tif")
+    # A 16-bit image whose values all fit in 8 bits is still a dark 16-bit image, and a
+    # float image with one bright outlier is clipped there, not rescaled: one fixed scale
+    # per mode, whatever an image's own values.
+    Image.fromarray(np.full((8, 8), 200, np.uint16)).save(folder / "a" / "dim.png")
+    outlier = np.full((8, 8), 0.5, np.float32)
+    outlier[0, 0] = 2.0
+    Image.fromarray(outlier).save(folder / "b" / "outlier.tif")
     data, _ = load(folder)
     assert data.channels == 1
-    np.testing.assert_allclose(data.images[0, 0], wide // 256, atol=1)
-    assert data.images[1].min() == 0 and data.images[1].max() >= 254
+    image = {pathlib.Path(path).name: pixels[0] for path, pixels in zip(data.paths, data.images)}
+    np.testing.assert_allclose(image["wide.png"], wide / 257, atol=1)
+    assert image["dim.png"].max() <= 1  # 200 of 65535
+    assert image["float.tif"].min() == 0 and image["float.tif"].max() >= 254
+    assert image["outlier.tif"][0, 0] == 255
+    assert set(image["outlier.tif"].ravel()[1:]) <= {127, 128}
 
 
 def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path):

@@ -78,22 +78,21 @@ def convert(image, channels):
 
 
 def to_8bit(image):
-    """Wide grayscale (``I;16``, ``I``, ``F``) as ``"L"``, scaled instead of clipped at 255.
+    """Wide grayscale (``I;16``, ``I``, ``F``) as ``"L"``, with one fixed scale per mode.
 
-    16-bit images are divided by 256; 32-bit integer images too when their values
-    exceed 255; float images with values up to 1 are taken as [0, 1]. Other modes
-    are returned unchanged.
+    Integer images (``I;16`` and ``I``, which is how Pillow opens many 16-bit files)
+    are taken as 16-bit: 0..65535 becomes 0..255. Float images are taken as [0, 1].
+    Values outside those ranges are clipped. The scale never depends on an image's
+    own values, so the same pixel value means the same brightness in every file.
+    Other modes are returned unchanged.
     """
-    if image.mode.startswith("I;16"):
-        scale = 1 / 256
-    elif image.mode in ("I", "F"):
-        high = image.getextrema()[1]
-        if image.mode == "F" and high <= 1.0:
-            scale = 255.0
-        else:
-            scale = 1 / 256 if high > 255 else 1.0
+    if image.mode.startswith("I"):
+        scale = 255 / 65535
+    elif image.mode == "F":
+        scale = 255.0
     else:
         return image
+    # Pillow's "F" to "L" conversion clips to 0..255.
     return image.convert("F").point(lambda v: v * scale).convert("L")
 
 
