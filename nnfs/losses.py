@@ -1,8 +1,8 @@
 """Losses: callable as ``loss(predictions, targets)``, returning a scalar; ``backward()``
 returns the gradient with respect to the predictions.
 
-The scalar is a 0-d array on the predictions' device (a NumPy scalar on the
-CPU): ``float(loss)`` turns it into a Python float, which on a GPU waits for
+The scalar lives on the predictions' device (a NumPy scalar on the CPU, a 0-d CuPy array on
+the GPU): ``float(loss)`` turns it into a Python float, which on a GPU waits for
 the device, so do that once per logging step rather than per batch.
 """
 
@@ -87,7 +87,7 @@ class CrossEntropyLoss(Loss):
     Shape:
         - Predictions: ``(N, D)`` logits
         - Targets: ``(N,)``, ``(N, 1)`` integers in ``[0, D)``, or ``(N, D)`` floats
-        - Output: scalar (0-d array)
+        - Output: a scalar on the predictions' device
 
     Attributes:
         target: the targets of the last call, validated and on the predictions' device:
@@ -165,7 +165,7 @@ class MeanSquareLoss(Loss):
     Shape:
         - Predictions: ``(N, D)``
         - Targets: ``(N, D)``, or ``(N,)`` when D is 1
-        - Output: scalar (0-d array)
+        - Output: a scalar on the predictions' device
     """
 
     def forward(self, prediction, target):

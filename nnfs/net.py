@@ -11,7 +11,7 @@ class Net:
     The training step of the original project keeps working::
 
         out = net(X)              # forward; X may be a NumPy or a device array
-        loss = net.loss(out, y)   # scalar (0-d array)
+        loss = net.loss(out, y)   # a scalar on the net's device
         net.backward()            # gradients of every layer
         net.update_weights(lr)    # plain SGD
 
@@ -67,7 +67,7 @@ class Net:
         return X
 
     def loss(self, out, y):
-        """The loss of ``out`` against targets ``y`` (moved to the device); a 0-d array."""
+        """The loss of ``out`` against targets ``y`` (moved to the device); a scalar on the device."""
         if self.loss_fn is None:
             raise RuntimeError("Net.loss: this net was built without a loss")
         return self.loss_fn(out, y)
@@ -197,6 +197,9 @@ class Net:
                 f"(missing: {missing or 'none'}; unexpected: {unexpected or 'none'})")
         for name, (store, key, value) in expected.items():
             incoming = state[name]
+            if not hasattr(incoming, "shape"):
+                raise ValueError(
+                    f"Net.load_state_dict: {name} must be an array, got {type(incoming).__name__}")
             if tuple(incoming.shape) != tuple(value.shape):
                 raise ValueError(
                     f"Net.load_state_dict: {name} has shape {tuple(incoming.shape)} in the saved "

@@ -227,3 +227,11 @@ def test_predictions_run_in_eval_mode_and_leave_the_mode_and_statistics_alone(ba
     net.eval()
     net.predict(X)
     assert not net.training
+
+
+def test_load_state_dict_refuses_values_that_are_not_arrays():
+    net = Net([Linear(2, 3)], CrossEntropyLoss(), backend="numpy")
+    state = net.state_dict()
+    state["0.weight"] = [[0.0, 0.0]] * 3
+    with pytest.raises(ValueError, match="0.weight must be an array, got list"):
+        net.load_state_dict(state)

@@ -1,6 +1,6 @@
 """The base every layer, activation and loss builds on."""
 
-from nnfs.backend import as_dtype, backend_of, default_backend, get_backend, host_rng
+from nnfs.backend import as_dtype, backend_of, default_backend, get_backend
 
 
 class Layer:
@@ -120,11 +120,6 @@ class Layer:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
-
-
-def rng():
-    """The seeded host generator for initial weights (see :func:`nnfs.seed`)."""
-    return host_rng()
 
 
 def pair(value, name, layer, minimum=1):

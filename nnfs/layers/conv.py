@@ -2,8 +2,8 @@
 
 import math
 
-from nnfs.backend import get_array_module, host_zeros
-from nnfs.layers.base import Layer, check_dtype, check_rank, pair, positive_int, rng
+from nnfs.backend import get_array_module, host_rng, host_zeros
+from nnfs.layers.base import Layer, check_dtype, check_rank, pair, positive_int
 from nnfs.layers.im2col import col2im, conv_output_size, im2col
 
 
@@ -44,7 +44,7 @@ class Conv2D(Layer):
         std = math.sqrt(2.0 / (in_channels * KH * KW))
         self.init_params(
             dtype,
-            weight=rng().normal(0.0, std, size=(out_channels, in_channels, KH, KW)),
+            weight=host_rng().normal(0.0, std, size=(out_channels, in_channels, KH, KW)),
             bias=host_zeros(out_channels))
 
     def output_shape(self, input_shape):

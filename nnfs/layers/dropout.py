@@ -1,7 +1,7 @@
 """Inverted dropout with masks that are the same on every backend."""
 
-from nnfs.backend import get_array_module
-from nnfs.layers.base import Layer, rng
+from nnfs.backend import get_array_module, host_rng
+from nnfs.layers.base import Layer
 
 _MASK64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment (2**64 / golden ratio)
@@ -66,7 +66,7 @@ class Dropout(Layer):
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
             raise ValueError(f"Dropout: p must be a number in [0, 1], got {p!r}")
         self.p = float(p)
-        self.seed = int(rng().integers(2 ** 63))
+        self.seed = int(host_rng().integers(2 ** 63))
         self.calls = 0
 
     def mask(self, X):

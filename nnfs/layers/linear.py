@@ -2,8 +2,8 @@
 
 import math
 
-from nnfs.backend import get_array_module, host_zeros
-from nnfs.layers.base import Layer, check_dtype, check_rank, positive_int, rng
+from nnfs.backend import get_array_module, host_rng, host_zeros
+from nnfs.layers.base import Layer, check_dtype, check_rank, positive_int
 
 
 class Linear(Layer):
@@ -33,7 +33,7 @@ class Linear(Layer):
         std = math.sqrt(2.0 / in_dim)
         self.init_params(
             dtype,
-            weight=rng().normal(0.0, std, size=(out_dim, in_dim)),
+            weight=host_rng().normal(0.0, std, size=(out_dim, in_dim)),
             bias=host_zeros(out_dim))
 
     def check_input(self, X):
