@@ -64,8 +64,14 @@ class Checkpoint:
 
 
 # -- the layer registry ------------------------------------------------------------------------
-def registry():
-    """``{name: class}`` of every layer and loss nnfs exports, built from the modules' ``__all__``."""
+def registry(custom_layers=()):
+    """``{name: class}`` of every layer and loss nnfs exports (the modules' ``__all__``),
+    plus ``custom_layers``: your own ``Layer`` or ``Loss`` subclasses, known by class name.
+
+    Raises:
+        TypeError: for a custom entry that is not a Layer or Loss subclass.
+        ValueError: for a custom class whose name is already taken by another class.
+    """
     import nnfs.activations
     import nnfs.layers
     import nnfs.losses
@@ -76,6 +82,12 @@ def registry():
             obj = getattr(module, name)
             if isinstance(obj, type) and issubclass(obj, base) and obj not in (Layer, Loss):
                 classes[name] = obj
+    for cls in custom_layers:
+        if not (isinstance(cls, type) and issubclass(cls, (Layer, Loss))):
+            raise TypeError(f"custom_layers takes Layer or Loss subclasses, got {cls!r}")
+        if classes.get(cls.__name__, cls) is not cls:
+            raise ValueError(f"custom layer name {cls.__name__!r} is already taken by {classes[cls.__name__]!r}")
+        classes[cls.__name__] = cls
     return classes
 
 
@@ -84,7 +96,8 @@ def _describe(obj, where, classes):
     if type(obj) not in names:
         raise CheckpointError(
             f"cannot save {where} ({type(obj).__name__}): only layers and losses exported by "
-            "nnfs.layers, nnfs.activations or nnfs.losses can be rebuilt from a checkpoint")
+            "nnfs.layers, nnfs.activations or nnfs.losses, or given as custom_layers, can be "
+            "rebuilt from a checkpoint")
     return {"class": names[type(obj)], "config": obj.get_config()}
 
 
@@ -108,7 +121,8 @@ def _to_json(value, what):
 
 
 # -- saving ------------------------------------------------------------------------------------------
-def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, scheduler=None, extra=None):
+def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, scheduler=None, extra=None,
+         custom_layers=()):
     """Write ``net`` and what goes with it to ``path`` (one ``.npz`` file), atomically.
 
     Args:
@@ -121,6 +135,8 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
             ``{"config": JSON-able dict, "state": {str: array}}``.
         scheduler: any object whose ``state_dict()`` returns a JSON-able dict.
         extra: a JSON-able dict of anything else (epoch, history, ...).
+        custom_layers: your own Layer/Loss subclasses used in ``net`` (saved by class name;
+            pass the same classes to :func:`load`).
 
     Returns:
         The path written.
@@ -132,7 +148,7 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
     if class_names is not None:
         class_names = [str(name) for name in class_names]
     meta = {"format": FORMAT, "version": VERSION, "dtype": net.dtype.name,
-            **_architecture(net, registry()),
+            **_architecture(net, registry(custom_layers)),
             "class_names": class_names, "preprocessing": preprocessing,
             "optimizer": None, "scheduler": None, "extra": extra}
     arrays = {NET_PREFIX + name: value for name, value in net.state_dict().items()}
@@ -218,8 +234,8 @@ def _build(record, where, classes, path):
         raise CheckpointError(f"{path}: cannot rebuild {where} {record['class']}: {error}") from None
 
 
-def _build_net(path, meta, backend):
-    classes = registry()
+def _build_net(path, meta, backend, custom_layers):
+    classes = registry(custom_layers)
     # Building layers draws initial weights from the seeded host generator; they are
     # overwritten at once, so put the generator back where it was.
     rng = host_rng()
@@ -260,12 +276,14 @@ def _restore(path, meta, arrays, net):
                       scheduler_state=meta.get("scheduler"), extra=meta.get("extra"), path=path)
 
 
-def load(path, backend=None):
+def load(path, backend=None, custom_layers=()):
     """Rebuild the net saved in ``path`` and return it with its metadata.
 
     Args:
         path: a file written by :func:`save`.
         backend: where to put the net (``"numpy"``, ``"cupy"``, ...); default ``NNFS_BACKEND``.
+        custom_layers: your own Layer/Loss subclasses that the file names; each is rebuilt
+            as ``cls(**get_config())``.
 
     Returns:
         A :class:`Checkpoint`; its net is in eval mode (call ``net.train()`` to train on).
@@ -275,11 +293,13 @@ def load(path, backend=None):
             a layer this nnfs does not provide, or weights that do not fit the layers.
     """
     path, meta, arrays = _read(path)
-    return _restore(path, meta, arrays, _build_net(path, meta, backend))
+    return _restore(path, meta, arrays, _build_net(path, meta, backend, custom_layers))
 
 
-def load_into(path, net):
+def load_into(path, net, custom_layers=()):
     """Load the weights saved in ``path`` into an existing ``net`` of the same architecture.
+
+    ``custom_layers`` names your own classes in ``net``, as for :func:`load`.
 
     Returns:
         A :class:`Checkpoint` whose ``net`` is ``net`` (now in eval mode).
@@ -290,7 +310,7 @@ def load_into(path, net):
     path, meta, arrays = _read(path)
     saved = {"layers": meta.get("layers"), "loss": meta.get("loss")}
     # Compare through JSON so that tuples and lists in configs count as equal.
-    ours = json.loads(json.dumps(_architecture(net, registry())))
+    ours = json.loads(json.dumps(_architecture(net, registry(custom_layers))))
     if ours["layers"] != saved["layers"]:
         raise CheckpointError(
             f"{path} holds a different architecture: {_first_difference(saved['layers'], ours['layers'])}")

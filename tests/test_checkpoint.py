@@ -217,3 +217,30 @@ def test_loading_does_not_disturb_the_seeded_weight_generator(tmp_path):
     before = host_rng().bit_generator.state
     load(tmp_path / "m.npz")
     assert host_rng().bit_generator.state == before
+
+
+def test_custom_layers_must_be_named_to_be_saved(tmp_path):
+    from nnfs.layers import Linear as NnfsLinear  # the name Linear is taken by a class below
+
+    class Identity(Layer):
+        def forward(self, X):
+            return X
+
+        def backward(self, dY):
+            return dY
+
+    net = Net([NnfsLinear(2, 2), Identity()], CrossEntropyLoss(), backend="numpy")
+    with pytest.raises(CheckpointError, match="custom_layers"):
+        save(tmp_path / "m.npz", net)
+    save(tmp_path / "m.npz", net, custom_layers=[Identity])
+    with pytest.raises(CheckpointError, match="'Identity', which this nnfs does not provide"):
+        load(tmp_path / "m.npz")
+    assert isinstance(load(tmp_path / "m.npz", custom_layers=[Identity]).net.layers[1], Identity)
+    with pytest.raises(TypeError, match="Layer or Loss subclasses"):
+        registry([object])
+
+    class Linear(Layer):  # a custom class may not take a built-in name
+        pass
+
+    with pytest.raises(ValueError, match="already taken"):
+        registry([Linear])
