@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 
-from nnfs.backend import host, host_rng, to_numpy
+from nnfs.backend import default_backend, host, host_rng, to_numpy, using
 from nnfs.layers.base import Layer
 from nnfs.losses import Loss
 from nnfs.net import Net
@@ -241,7 +241,10 @@ def _build_net(path, meta, backend, custom_layers):
     rng = host_rng()
     rng_state = rng.bit_generator.state
     try:
-        layers = [_build(rec, f"layer {i}", classes, path) for i, rec in enumerate(meta["layers"])]
+        # Built straight on the target backend: the default one may be unusable here
+        # (NNFS_BACKEND=cupy on a machine without a GPU, loading with backend="numpy").
+        with using(backend if backend is not None else default_backend()):
+            layers = [_build(rec, f"layer {i}", classes, path) for i, rec in enumerate(meta["layers"])]
         loss = None if meta.get("loss") is None else _build(meta["loss"], "the loss", classes, path)
     except (KeyError, TypeError, AttributeError) as error:
         raise CheckpointError(f"{path}: damaged architecture record ({error!r})") from None

@@ -160,3 +160,36 @@ def test_arrays_report_their_backend(backend):
     np.testing.assert_array_equal(back, [0.0, 1.0, 2.0])
     assert backend_of(np.ones(2)).name == "numpy" and backend_of(1.0).name == "numpy"
     assert get_backend(backend) is backend
+
+
+def test_using_scopes_where_new_parameters_go():
+    from nnfs.backend import default_backend, using
+    before = default_backend()
+    with using("strict") as strict:
+        assert default_backend() is strict
+        layer = Linear(2, 3)
+        with using("numpy"):
+            assert Linear(2, 3).backend.name == "numpy"
+        assert default_backend() is strict
+    assert default_backend() is before
+    assert layer.backend.name == "strict"  # what was built inside stays there
+
+
+def test_a_checkpoint_loads_on_a_named_backend_when_the_default_is_unusable(tmp_path):
+    # NNFS_BACKEND=cupy on a machine without a GPU must not stop loading onto NumPy.
+    script = (
+        "import numpy as np, nnfs\n"
+        "from nnfs.checkpoint import save, load\n"
+        "from nnfs.net import Net\n"
+        "from nnfs.layers import Linear\n"
+        "from nnfs.backend import using\n"
+        "with using('numpy'):\n"
+        "    net = Net([Linear(2, 3)])\n"
+        f"save({str(tmp_path / 'm.npz')!r}, net)\n"
+        f"print(load({str(tmp_path / 'm.npz')!r}, backend='numpy').net.backend.name)\n")
+    env = dict(os.environ, NNFS_BACKEND="cupy",
+               PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "numpy"

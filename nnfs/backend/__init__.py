@@ -17,7 +17,9 @@ model on it proves on a CPU-only machine that no host array leaks into a
 device run.
 """
 
+import contextlib
 import os
+import threading
 
 import numpy as np
 
@@ -32,10 +34,11 @@ DTYPE_NAMES = ("float32", "float64")
 
 _backends = {}
 _default_name = None
+_scoped = threading.local()  # the stack of using() blocks, per thread
 _host_rng = np.random.default_rng()
 
 __all__ = [
-    "Backend", "BACKEND_NAMES", "host", "get_backend", "default_backend", "get_array_module",
+    "Backend", "BACKEND_NAMES", "host", "get_backend", "default_backend", "using", "get_array_module",
     "backend_of", "to_numpy", "default_dtype", "as_dtype", "seed", "host_rng", "host_zeros", "host_ones",
 ]
 
@@ -77,9 +80,36 @@ def get_backend(name=None):
     return _backends[name]
 
 
+@contextlib.contextmanager
+def using(backend):
+    """Within the block, :func:`default_backend` is ``backend``: new layers put their
+    parameters there, as ``torch.device`` does as a context manager.
+
+    It scopes where *new* arrays go (for this thread only); arrays that exist stay
+    where they are, so nothing is moved mid-run behind anyone's back::
+
+        with nnfs.backend.using("cupy"):
+            net = Net([Linear(784, 10)], CrossEntropyLoss())   # built on the GPU
+
+    Yields:
+        The :class:`Backend` in use.
+    """
+    target = get_backend(backend)
+    stack = _scoped.__dict__.setdefault("stack", [])
+    stack.append(target)
+    try:
+        yield target
+    finally:
+        stack.pop()
+
+
 def default_backend():
-    """The backend named by ``NNFS_BACKEND`` (read once per process; default ``numpy``)."""
+    """The backend named by ``NNFS_BACKEND`` (read once per process; default ``numpy``),
+    or the one of the innermost :func:`using` block."""
     global _default_name
+    stack = getattr(_scoped, "stack", None)
+    if stack:
+        return stack[-1]
     if _default_name is None:
         name = os.environ.get(ENV_BACKEND, "numpy").strip().lower() or "numpy"
         _check_name(name, f"environment variable {ENV_BACKEND}")
