@@ -7,6 +7,7 @@ the device, so do that once per logging step rather than per batch.
 """
 
 from nnfs.backend import backend_of, get_array_module
+from nnfs.layers.base import cached
 
 
 def log_softmax(logits, axis=-1):
@@ -55,12 +56,7 @@ class Loss:
             self.cache = pending
 
     def from_cache(self, *names):
-        try:
-            values = tuple(self.cache[name] for name in names)
-        except KeyError:
-            raise RuntimeError(
-                f"{type(self).__name__}.backward called before the loss was computed") from None
-        return values[0] if len(values) == 1 else values
+        return cached(self, names, "the loss was computed")
 
     def get_config(self):
         return {}

@@ -58,13 +58,7 @@ class Layer:
 
     def from_cache(self, *names):
         """The cached forward values, or a clear error when backward comes before forward."""
-        try:
-            values = tuple(self.cache[name] for name in names)
-        except KeyError:
-            raise RuntimeError(
-                f"{type(self).__name__}.backward called before a forward pass; "
-                "call the layer (or the net) on a batch first") from None
-        return values[0] if len(values) == 1 else values
+        return cached(self, names, "a forward pass; call the layer (or the net) on a batch first")
 
     # -- modes, devices, dtypes ---------------------------------------------------------
     def train(self, mode=True):
@@ -120,6 +114,16 @@ class Layer:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def cached(owner, names, before):
+    """``owner.cache[name]`` for each name (the value itself for one name), or a
+    RuntimeError saying that ``owner.backward`` was called before ``before``."""
+    try:
+        values = tuple(owner.cache[name] for name in names)
+    except KeyError:
+        raise RuntimeError(f"{type(owner).__name__}.backward called before {before}") from None
+    return values[0] if len(values) == 1 else values
 
 
 def pair(value, name, layer, minimum=1):
