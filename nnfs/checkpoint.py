@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 
-from nnfs.backend import default_backend, host, host_rng, to_numpy, using
+from nnfs.backend import host, host_rng, to_numpy, using
 from nnfs.layers.base import Layer
 from nnfs.losses import Loss
 from nnfs.net import Net
@@ -243,7 +243,7 @@ def _build_net(path, meta, backend, custom_layers):
     try:
         # Built straight on the target backend: the default one may be unusable here
         # (NNFS_BACKEND=cupy on a machine without a GPU, loading with backend="numpy").
-        with using(backend if backend is not None else default_backend()):
+        with using(backend):  # None: the default backend
             layers = [_build(rec, f"layer {i}", classes, path) for i, rec in enumerate(meta["layers"])]
         loss = None if meta.get("loss") is None else _build(meta["loss"], "the loss", classes, path)
     except (KeyError, TypeError, AttributeError) as error:
