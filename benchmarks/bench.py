@@ -74,23 +74,17 @@ def config_name(shape, batch):
 # -- the models ---------------------------------------------------------------------------------
 
 def build_nnfs(shape):
+    """The library's reference CNN for images of ``shape``, from seed 0, in float32."""
     import nnfs
-    from nnfs.activations import ReLU
-    from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Linear, MaxPool2D
-    from nnfs.losses import CrossEntropyLoss
-    from nnfs.net import Net
+    from nnfs.app.models import reference_cnn
 
     C, H, W = shape
     nnfs.seed(0)
-    layers = [
-        Conv2D(C, 16, 3, padding=1), BatchNorm2D(16), ReLU(), MaxPool2D(2),
-        Conv2D(16, 32, 3, padding=1), BatchNorm2D(32), ReLU(), MaxPool2D(2),
-        Flatten(), Linear(32 * (H // 4) * (W // 4), 128), ReLU(), Linear(128, N_CLASSES)]
-    return Net(layers, CrossEntropyLoss(), dtype="float32")
+    return reference_cnn(C, (H, W), N_CLASSES, dtype="float32")
 
 
 def build_torch(shape, device):
-    """The same network in PyTorch, with the initial weights of the nnfs one."""
+    """The same network in PyTorch (written out: it is the oracle), with the nnfs one's initial weights."""
     import torch
     from torch import nn
 

@@ -6,6 +6,7 @@ Shape:
 """
 
 from nnfs.backend import get_array_module
+from nnfs.checks import number
 from nnfs.layers.base import Layer
 
 
@@ -55,9 +56,7 @@ class LeakyReLU(_Elementwise):
 
     def __init__(self, alpha=0.01):
         super().__init__()
-        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
-            raise TypeError(f"LeakyReLU: alpha must be a number, got {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = number("LeakyReLU", "alpha", alpha)
 
     def function(self, X):
         return get_array_module(X).where(X > 0, X, X * self.alpha)

@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 
-from nnfs.backend import host, host_rng, to_numpy, using
+from nnfs.backend import archive, host_rng, to_numpy, using
 from nnfs.layers.base import Layer
 from nnfs.losses import Loss
 from nnfs.net import Net
@@ -129,7 +129,7 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
         path: target file; missing parent folders are created.
         net: the ``Net`` to save (any backend; arrays are copied to the host).
         class_names: names of the output classes, in label order.
-        preprocessing: a JSON-able dict (or an object with ``to_dict()``) describing
+        preprocessing: a JSON-able dict (or an object with ``get_config()``) describing
             how inputs are prepared, e.g. ``nnfs.data.Preprocessing``.
         optimizer: any object whose ``state_dict()`` returns
             ``{"config": JSON-able dict, "state": {str: array}}``.
@@ -143,8 +143,8 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
     """
     if not isinstance(net, Net):
         raise TypeError(f"checkpoint.save: expected a Net, got {type(net).__name__}")
-    if hasattr(preprocessing, "to_dict"):
-        preprocessing = preprocessing.to_dict()
+    if hasattr(preprocessing, "get_config"):
+        preprocessing = preprocessing.get_config()
     if class_names is not None:
         class_names = [str(name) for name in class_names]
     meta = {"format": FORMAT, "version": VERSION, "dtype": net.dtype.name,
@@ -163,7 +163,7 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
             arrays[OPTIMIZER_PREFIX + str(key)] = to_numpy(value)
     if scheduler is not None:
         meta["scheduler"] = scheduler.state_dict()
-    arrays[META] = host.json_to_array(_to_json(
+    arrays[META] = archive.json_to_array(_to_json(
         meta, "layer configs, class_names, preprocessing, optimizer config, scheduler state and extra"))
     _write_atomically(os.fspath(path), arrays)
     return path
@@ -175,7 +175,7 @@ def _write_atomically(path, arrays):
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            host.save_npz(f, arrays)
+            archive.save_npz(f, arrays)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary file
@@ -202,14 +202,14 @@ def _read(path):
     if not os.path.exists(path):
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        arrays = host.load_npz(path)
+        arrays = archive.load_npz(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as error:
         raise CheckpointError(
             f"{path} is not a readable nnfs checkpoint (truncated or corrupt: {error})") from None
     if META not in arrays:
         raise CheckpointError(f"{path} is not an nnfs checkpoint (no '{META}' record)")
     try:
-        meta = json.loads(host.array_to_json(arrays.pop(META)))
+        meta = json.loads(archive.array_to_json(arrays.pop(META)))
     except (UnicodeDecodeError, ValueError) as error:
         raise CheckpointError(f"{path}: damaged metadata ({error})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:

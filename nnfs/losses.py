@@ -6,7 +6,7 @@ the GPU): ``float(loss)`` turns it into a Python float, which on a GPU waits for
 the device, so do that once per logging step rather than per batch.
 """
 
-from nnfs.backend import backend_of, get_array_module
+from nnfs.backend import backend_of, get_array_module, is_host_array
 from nnfs.layers.base import cached
 
 
@@ -97,10 +97,10 @@ class CrossEntropyLoss(Loss):
         log_p = log_softmax(prediction)
         if target.ndim == 1:
             xp = get_array_module(prediction)
-            picked = xp.take_along_axis(log_p, target[:, None], axis=1)
-            loss = -picked.sum() / N
+            total = xp.take_along_axis(log_p, target[:, None], axis=1).sum()
         else:
-            loss = -(target * log_p).sum() / N
+            total = (target * log_p).sum()
+        loss = -total * _inverse(N)
         self.cache["log_p"], self.cache["target"] = log_p, target
         return loss
 
@@ -134,8 +134,10 @@ def _as_targets(prediction, target):
     if not hasattr(target, "shape"):
         raise TypeError(f"CrossEntropyLoss: targets must be an array, got {type(target).__name__}")
     device = backend_of(prediction)
-    on_host = type(target).__module__ == "numpy"
-    if target.ndim == 2 and target.shape[1] == 1:
+    on_host = is_host_array(target)
+    # (N, 1) is a column of labels, except for float targets of a single class (D = 1),
+    # which are probability rows like any other (N, D).
+    if target.ndim == 2 and target.shape[1] == 1 and not (D == 1 and target.dtype.kind == "f"):
         target = target.reshape(-1)
     if target.ndim == 1:
         if target.shape[0] != N:
@@ -153,6 +155,11 @@ def _as_targets(prediction, target):
     raise ValueError(
         f"CrossEntropyLoss: targets must have shape ({N},), ({N}, 1) or ({N}, {D}), "
         f"got {tuple(target.shape)}")
+
+
+def _inverse(count):
+    """``1 / count`` for a mean; NaN for an empty batch (no mean, as in PyTorch), without a warning."""
+    return 1.0 / count if count else float("nan")
 
 
 class MeanSquareLoss(Loss):
@@ -177,11 +184,11 @@ class MeanSquareLoss(Loss):
         target = backend_of(prediction).asarray(target, dtype=prediction.dtype)
         diff = prediction - target
         self.cache["diff"] = diff
-        return (diff * diff).sum() / diff.size
+        return (diff * diff).sum() * _inverse(diff.size)
 
     def backward(self):
         diff = self.from_cache("diff")
-        return diff * (2.0 / diff.size)
+        return diff * (2.0 / max(diff.size, 1))  # an empty batch has an empty gradient
 
 
 __all__ = ["Loss", "CrossEntropyLoss", "MeanSquareLoss", "softmax", "log_softmax"]

@@ -13,7 +13,7 @@ from nnfs.backend import host_rng, to_numpy
 from nnfs.checkpoint import CheckpointError, load, load_into, registry, save
 from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Layer, Linear, MaxPool2D
 from nnfs.losses import CrossEntropyLoss
-from nnfs.models import reference_cnn
+from nnfs.app.models import reference_cnn
 from nnfs.net import Net
 
 

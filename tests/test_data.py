@@ -144,7 +144,7 @@ def test_stratified_split_is_seeded_disjoint_and_keeps_every_class():
 
 @pytest.mark.parametrize("fraction", [0, 1, 0.0, 1.0, -0.1, 1.5, True])
 def test_val_split_must_be_strictly_between_zero_and_one(fraction):
-    with pytest.raises(DatasetError, match="strictly between 0 and 1"):
+    with pytest.raises(DatasetError, match="val_split must be"):
         stratified_split([0, 0, 1, 1], fraction)
 
 
@@ -176,11 +176,11 @@ def test_constant_channel_gives_finite_values():
 
 def test_preprocessing_round_trips_and_rejects_malformed_records():
     pre = Preprocessing((6, 5), 3, [0.1, 0.2, 0.3], [0.4, 0.5, 0.6])
-    assert Preprocessing.from_dict(pre.to_dict()) == pre
+    assert Preprocessing.from_config(pre.get_config()) == pre
     with pytest.raises(DatasetError):
-        Preprocessing.from_dict({"image_size": [6, 5], "channels": 3, "mean": [0.1], "std": [1.0]})
+        Preprocessing.from_config({"image_size": [6, 5], "channels": 3, "mean": [0.1], "std": [1.0]})
     with pytest.raises(DatasetError):
-        Preprocessing.from_dict({"channels": 3})
+        Preprocessing.from_config({"channels": 3})
 
 
 def test_preprocessing_reads_a_file_like_the_dataset_does(tmp_path):

@@ -295,7 +295,7 @@ def test_example_asked_for_distributed_without_mpi4py_says_what_to_install(tmp_p
 
 
 def test_importing_nnfs_does_not_import_mpi4py():
-    code = ("import sys, nnfs, nnfs.net, nnfs.distributed, nnfs.distributed.training; "
+    code = ("import sys, nnfs, nnfs.net, nnfs.distributed, nnfs.app.loop; "
             "print('mpi4py' in sys.modules)")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))

@@ -101,7 +101,7 @@ def test_example_trains_on_two_ranks_and_reports_whole_validation_metrics(tmp_pa
     evaluated on the whole validation set in one process."""
     from nnfs.checkpoint import load
     from nnfs.data import DataLoader, ImageFolder, Preprocessing, stratified_split
-    from nnfs.training import evaluate
+    from nnfs.app.loop import evaluate
 
     if importlib.util.find_spec("mpi4py") is None or shutil.which("mpiexec") is None:
         pytest.skip("mpi4py or mpiexec is missing (pip install -e '.[mpi]')")
@@ -125,7 +125,7 @@ def test_example_trains_on_two_ranks_and_reports_whole_validation_metrics(tmp_pa
     saved = load(ckpt, backend="numpy")
     data = ImageFolder(digits, limit=12)
     _, val_idx = stratified_split(data.labels, 0.1, seed=0)
-    val = DataLoader(data.images, data.labels, val_idx, 256, Preprocessing.from_dict(saved.preprocessing))
+    val = DataLoader(data.images, data.labels, val_idx, 256, Preprocessing.from_config(saved.preprocessing))
     check = evaluate(saved.net, val)
     assert check.samples == len(val_idx) == 10
     assert check.accuracy == saved.extra["val_accuracy"]

@@ -14,8 +14,7 @@ import pytest
 
 from mpi_scripts import ddp_steps  # the script mpiexec runs, imported for its helpers
 import nnfs
-import nnfs.distributed.training as dist_training
-from nnfs import training
+from nnfs.app import loop as training
 from nnfs.distributed import Communicator, DataParallel
 from nnfs.optim import SGD, Adam
 
@@ -123,8 +122,8 @@ def test_distributed_epochs_match_single_process_epochs(backend):
 
     def work(world, replica):
         ddp = DataParallel(replica, world)
-        return (dist_training.train_epoch(ddp, batches, lr=ddp_steps.LR),
-                dist_training.evaluate(ddp, val_batches), replica.state_dict())
+        return (training.train_epoch(ddp, batches, lr=ddp_steps.LR),
+                training.evaluate(ddp, val_batches), replica.state_dict())
 
     for rank_fit, rank_check, state in run_in_threads(replicas(backend, False), work):
         assert (rank_fit.samples, rank_check.samples) == (32, 12)
@@ -147,7 +146,7 @@ def test_optimizers_step_on_the_averaged_gradients(backend, make_optimizer):
 
     def work(world, replica):
         ddp = DataParallel(replica, world)
-        dist_training.train_epoch(ddp, batches, optimizer=make_optimizer(replica))
+        training.train_epoch(ddp, batches, optimizer=make_optimizer(replica))
         return replica.state_dict()
 
     for state in run_in_threads(replicas(backend, False), work):

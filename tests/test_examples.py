@@ -1,6 +1,6 @@
 """The example scripts: a short real run, prediction on its checkpoint, and one-line errors."""
 
-import importlib.util
+import importlib
 import os
 import pathlib
 import subprocess
@@ -15,11 +15,9 @@ EXAMPLES = ROOT / "examples"
 
 
 def script(name):
-    """Import an example as a module (its main() takes argv)."""
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The program an example script runs, as a module (its main() takes argv)."""
+    return importlib.import_module({"CNN_custom_dataset": "nnfs.app.cli.train",
+                                    "predict": "nnfs.app.cli.predict"}[name])
 
 
 def run_script(*args):
@@ -177,8 +175,8 @@ def test_classifier_prepares_files_exactly_as_training_did(tmp_path):
 
     from nnfs.checkpoint import save
     from nnfs.data import ImageFolder, Preprocessing
-    from nnfs.inference import Classifier
-    from nnfs.models import reference_cnn
+    from nnfs.app.inference import Classifier
+    from nnfs.app.models import reference_cnn
 
     root = make_folder(tmp_path / "data", ["a", "b", "c"], per_class=3, mode="RGB", size=(9, 11))
     data = ImageFolder(root, channels=1, image_size=(8, 8))

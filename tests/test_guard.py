@@ -7,7 +7,7 @@ import nnfs
 from nnfs.layers import Linear
 from nnfs.losses import MeanSquareLoss
 from nnfs.net import Net
-from nnfs.guard import FiniteGuard, check_finite
+from nnfs.app.guard import FiniteGuard, check_finite
 
 
 def test_check_finite_returns_the_value_and_names_the_bad_step(backend):

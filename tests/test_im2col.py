@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nnfs.backend import to_numpy
-from nnfs.layers.im2col import col2im, conv_output_size, im2col
+from nnfs.layers.im2col import col2im, im2col, output_size
 
 CASES = [  # kernel, stride, padding, (H, W)
     ((3, 3), (1, 1), (0, 0), (5, 6)),
@@ -22,7 +22,7 @@ def naive_im2col(X, kernel, stride, padding):
     """``cols[c, i, j, n, y, x] = X_padded[n, c, y*SH + i, x*SW + j]``, one element at a time."""
     (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
     N, C, H, W = X.shape
-    OH, OW = conv_output_size(H, KH, SH, PH), conv_output_size(W, KW, SW, PW)
+    OH, OW = output_size((H, W), (KH, KW), (SH, SW), (PH, PW))
     cols = np.zeros((C, KH, KW, N, OH, OW))
     for c, i, j, n, y, x in itertools.product(
             range(C), range(KH), range(KW), range(N), range(OH), range(OW)):

@@ -11,7 +11,7 @@ from nnfs.layers import BatchNorm1D, Linear
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 from nnfs.optim import SGD, AdamW, clip_grad_norm
-from nnfs.schedules import CosineAnnealingLR, StepLR
+from nnfs.optim.schedules import CosineAnnealingLR, StepLR
 
 N_STEPS, M_STEPS = 4, 3
 
@@ -87,8 +87,8 @@ def test_resume_equals_uninterrupted(backend, setup):
 def _checkpoint_after(tmp_path, schedule, epochs, done, warmup=0):
     """A checkpoint of a run planned for ``epochs`` epochs with ``done`` of them finished."""
     from nnfs.checkpoint import save
-    from nnfs.resume import RunState
-    from nnfs.schedules import make_schedule
+    from nnfs.app.resume import RunState
+    from nnfs.optim.schedules import make_schedule
     net = build("numpy", 0)
     optimizer = SGD(net, lr=0.1, momentum=0.9)
     scheduler = make_schedule(schedule, optimizer, epochs, warmup)
@@ -106,7 +106,7 @@ def _checkpoint_after(tmp_path, schedule, epochs, done, warmup=0):
 
 def _resume(path, epochs):
     from nnfs.checkpoint import load_into
-    from nnfs.resume import resume
+    from nnfs.app.resume import resume
     net = build("numpy", 1)
     return resume(load_into(path, net), net, epochs)
 
@@ -135,7 +135,7 @@ def test_resume_with_more_epochs_lays_the_schedule_out_again(tmp_path):
 
 def test_resume_needs_optimizer_and_run_state(tmp_path):
     from nnfs.checkpoint import CheckpointError, load_into, save
-    from nnfs.resume import resume
+    from nnfs.app.resume import resume
     net = build("numpy", 0)
     save(tmp_path / "weights.npz", net)
     with pytest.raises(CheckpointError, match="weights only"):

@@ -8,7 +8,7 @@ import pytest
 
 from nnfs.layers import Linear
 from nnfs.optim import SGD, Adam
-from nnfs.schedules import CosineAnnealingLR, StepLR
+from nnfs.optim.schedules import CosineAnnealingLR, StepLR
 
 BASE_LR = 0.1
 
@@ -102,7 +102,7 @@ def test_bad_arguments_raise_clear_errors():
 
 
 def test_make_schedule_by_name():
-    from nnfs.schedules import make_schedule
+    from nnfs.optim.schedules import make_schedule
     assert make_schedule("constant", optimizer(), 10) is None
     step = make_schedule("step", optimizer(), 9)
     assert [round(step.lr_at(t), 12) for t in (0, 2, 3, 6)] == [0.1, 0.1, 0.01, 0.001]
@@ -123,7 +123,7 @@ def test_make_schedule_by_name():
     lambda opt: CosineAnnealingLR(opt, T_max=5, eta_min=0.001),
 ])
 def test_schedule_from_state_rebuilds_the_same_schedule(make):
-    from nnfs.schedules import schedule_from_state
+    from nnfs.optim.schedules import schedule_from_state
     original = make(optimizer())
     for _ in range(3):
         original.step()

@@ -12,8 +12,8 @@ from nnfs.layers import AvgPool2D, BatchNorm1D, Conv2D, Dropout, GlobalAvgPool2D
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 from nnfs.optim import SGD, Adam, AdamW, clip_grad_norm
-from nnfs.schedules import CosineAnnealingLR
-from nnfs.guard import FiniteGuard
+from nnfs.optim.schedules import CosineAnnealingLR
+from nnfs.app.guard import FiniteGuard
 
 
 def blobs(rng, n=200):

@@ -8,10 +8,10 @@ from PIL import Image
 
 import nnfs
 from nnfs.data import DataLoader, Preprocessing
-from nnfs.models import reference_cnn
-from nnfs.plot import plot_history
-from nnfs.progress import ProgressBar
-from nnfs.training import evaluate, train_epoch
+from nnfs.app.models import reference_cnn
+from nnfs.app.plot import plot_history
+from nnfs.app.progress import ProgressBar
+from nnfs.app.loop import evaluate, train_epoch
 
 
 def blobs(rng, n=48, size=8):

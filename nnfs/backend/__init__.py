@@ -15,6 +15,15 @@ A third backend, ``strict``, exists for testing: NumPy arrays wrapped so
 that mixing them with plain NumPy arrays raises, as CuPy does. Running a
 model on it proves on a CPU-only machine that no host array leaks into a
 device run.
+
+This package is also the only place that knows which array library an array
+belongs to: everything else asks :func:`backend_of`, :func:`is_host_array`,
+``Backend.device_count()`` and so on. Its modules:
+
+- ``base``: the :class:`Backend` interface; ``numpy_backend``, ``cupy_backend``
+  and ``strict``: the three backends.
+- ``images``: host uint8 image arrays and their statistics, for :mod:`nnfs.data`.
+- ``archive``: ``.npz`` archives and JSON records, for :mod:`nnfs.checkpoint`.
 """
 
 import contextlib
@@ -23,23 +32,27 @@ import threading
 
 import numpy as np
 
-from nnfs.backend import host
 from nnfs.backend.base import Backend
+from nnfs.backend.cupy_backend import CupyBackend
 from nnfs.backend.numpy_backend import NumpyBackend
+from nnfs.backend.strict import StrictBackend
 
 ENV_BACKEND = "NNFS_BACKEND"
 ENV_DTYPE = "NNFS_DTYPE"
 BACKEND_NAMES = ("numpy", "cupy", "strict")
 DTYPE_NAMES = ("float32", "float64")
 
+# The classes by name; instances are made on first use (CuPy is imported only then).
+_CLASSES = {"numpy": NumpyBackend, "cupy": CupyBackend, "strict": StrictBackend}
 _backends = {}
 _default_name = None
 _scoped = threading.local()  # the stack of using() blocks, per thread
 _host_rng = np.random.default_rng()
 
 __all__ = [
-    "Backend", "BACKEND_NAMES", "host", "get_backend", "default_backend", "using", "get_array_module",
-    "backend_of", "to_numpy", "default_dtype", "as_dtype", "seed", "host_rng", "host_zeros", "host_ones",
+    "Backend", "BACKEND_NAMES", "get_backend", "default_backend", "using", "get_array_module",
+    "backend_of", "is_host_array", "to_numpy", "host_view", "default_dtype", "as_dtype", "seed",
+    "host_rng", "host_array", "host_zeros", "host_ones",
 ]
 
 
@@ -69,14 +82,7 @@ def get_backend(name=None):
     name = name.strip().lower()
     _check_name(name, "argument")
     if name not in _backends:
-        if name == "numpy":
-            _backends[name] = NumpyBackend()
-        elif name == "cupy":
-            from nnfs.backend.cupy_backend import CupyBackend
-            _backends[name] = CupyBackend()
-        else:
-            from nnfs.backend.strict import StrictBackend
-            _backends[name] = StrictBackend()
+        _backends[name] = _CLASSES[name]()
     return _backends[name]
 
 
@@ -124,17 +130,27 @@ def get_array_module(x):
 
 def backend_of(x):
     """The backend whose arrays ``x`` is; plain Python values and NumPy arrays give NumPy."""
-    module = type(x).__module__
-    if module.startswith("cupy"):
-        return get_backend("cupy")
-    if module == "nnfs.backend.strict":
-        return get_backend("strict")
+    for name, cls in _CLASSES.items():
+        if name != "numpy" and cls.recognises(x):
+            return get_backend(name)
     return get_backend("numpy")
+
+
+def is_host_array(x):
+    """True when ``x`` is an array in host memory (NumPy), whose values can be read without a
+    device synchronisation; False for device arrays and for things that are not arrays."""
+    return NumpyBackend.recognises(x)
 
 
 def to_numpy(x):
     """``x`` as a plain NumPy array: a copy from a device, the array itself if already on the host."""
     return backend_of(x).to_numpy(x)
+
+
+def host_view(x):
+    """``x`` as host data: device arrays are copied to NumPy, anything else is returned as it is."""
+    owner = backend_of(x)
+    return x if owner.name == "numpy" else owner.to_numpy(x)
 
 
 def default_dtype():
@@ -164,6 +180,11 @@ def seed(value):
     """Seed the host generator that draws initial weights (same seed, same weights on any device)."""
     global _host_rng
     _host_rng = np.random.default_rng(value)
+
+
+def host_array(values, dtype):
+    """A new host (NumPy) array of ``dtype`` from a list or any array-like."""
+    return np.array(values, dtype=dtype)
 
 
 def host_zeros(shape):

@@ -4,34 +4,66 @@
 class Backend:
     """An array library plus the device its arrays live on.
 
+    A backend answers every question the rest of nnfs has about arrays and
+    devices: whether an array is one of its own (:meth:`recognises`), how to
+    move data onto its device and back, how many devices it has and which one
+    to use. Nothing outside :mod:`nnfs.backend` looks at an array's type.
+
     Attributes:
         name: ``"numpy"``, ``"cupy"`` or ``"strict"``.
         xp: the array module; layers call ``xp.zeros``, ``xp.maximum`` and so on.
+        is_device: True when its arrays are not host memory (CuPy, and the strict stand-in).
     """
 
     name = None
     xp = None
+    is_device = False
+
+    @staticmethod
+    def recognises(x):
+        """True when ``x`` is an array of this backend (without creating the backend)."""
+        raise NotImplementedError
+
+    def is_array(self, x):
+        """True when ``x`` already is an array of this backend."""
+        return self.recognises(x)
 
     def asarray(self, x, dtype=None):
-        """Move ``x`` (a NumPy or device array, or nested lists) onto this backend's device.
+        """Move ``x`` (an array of any backend, a NumPy array, a number or nested lists) here.
 
-        Arrays already there are returned as they are when ``dtype`` matches.
+        Arrays already here are returned as they are when ``dtype`` matches (else cast);
+        anything else is copied: arrays of another device through the host.
         """
+        if self.is_array(x):
+            return x if dtype is None or x.dtype == dtype else x.astype(dtype)
+        from nnfs.backend import host_view  # the registry of backends lives there
+        return self.from_host(host_view(x), dtype)
+
+    def from_host(self, x, dtype=None):
+        """A new array of this backend from host data (a NumPy array, a number or lists)."""
         raise NotImplementedError
 
     def to_numpy(self, x):
         """Copy an array of this backend back to a plain NumPy array."""
         raise NotImplementedError
 
-    def is_array(self, x):
-        """True when ``x`` already is an array of this backend."""
-        raise NotImplementedError
-
     def synchronize(self):
-        """Wait for queued device work to finish (a no-op on the CPU); for timing."""
+        """Wait for the device work queued so far to finish (a no-op on the CPU); for timing."""
 
     def peak_memory_bytes(self):
-        """Peak bytes held by this backend's allocator, or None where it keeps no count."""
+        """Peak bytes this backend's arrays used, or None where it keeps no count."""
+        return None
+
+    def device_count(self):
+        """How many devices of this kind this machine has (0 for the host backends)."""
+        return 0
+
+    def use_device(self, index):
+        """Make device ``index`` the one new arrays go to (for one data-parallel rank per GPU)."""
+        raise RuntimeError(f"the {self.name} backend has no devices to choose from")
+
+    def device_of(self, x):
+        """The index of the device ``x`` lives on, or None for host memory."""
         return None
 
     def __repr__(self):

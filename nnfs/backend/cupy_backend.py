@@ -1,6 +1,6 @@
 """The GPU backend: CuPy on an NVIDIA GPU, imported only when asked for."""
 
-import numpy as np
+import sys
 
 from nnfs.backend.base import Backend
 
@@ -31,20 +31,22 @@ def _import_cupy():
 
 class CupyBackend(Backend):
     name = "cupy"
+    is_device = True
 
     def __init__(self):
         self.xp = _import_cupy()
 
-    def asarray(self, x, dtype=None):
-        if type(x).__module__ == "nnfs.backend.strict":
-            x = x.view(np.ndarray)
+    @staticmethod
+    def recognises(x):
+        # A CuPy array can only exist once CuPy is imported: never import it just to ask.
+        cupy = sys.modules.get("cupy")
+        return cupy is not None and isinstance(x, cupy.ndarray)
+
+    def from_host(self, x, dtype=None):
         return self.xp.asarray(x, dtype=dtype)
 
     def to_numpy(self, x):
         return self.xp.asnumpy(x)
-
-    def is_array(self, x):
-        return isinstance(x, self.xp.ndarray)
 
     def synchronize(self):
         self.xp.cuda.Stream.null.synchronize()
@@ -52,3 +54,12 @@ class CupyBackend(Backend):
     def peak_memory_bytes(self):
         # The pool keeps freed blocks for reuse, so what it holds is its high-water mark.
         return self.xp.get_default_memory_pool().total_bytes()
+
+    def device_count(self):
+        return self.xp.cuda.runtime.getDeviceCount()
+
+    def use_device(self, index):
+        self.xp.cuda.Device(index).use()
+
+    def device_of(self, x):
+        return x.device.id

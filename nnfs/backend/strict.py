@@ -152,17 +152,15 @@ class _StrictUfunc:
 class StrictBackend(Backend):
     name = "strict"
     xp = _StrictModule(np)
+    is_device = True
 
-    def asarray(self, x, dtype=None):
-        if isinstance(x, StrictArray) and (dtype is None or x.dtype == dtype):
-            return x
-        if type(x).__module__.startswith("cupy"):
-            x = x.get()
+    @staticmethod
+    def recognises(x):
+        return isinstance(x, StrictArray)
+
+    def from_host(self, x, dtype=None):
         # Always a copy, as a real transfer is: no memory shared with the host array.
-        return np.array(_plain(x), dtype=dtype).view(StrictArray)
+        return np.array(x, dtype=dtype).view(StrictArray)
 
     def to_numpy(self, x):
         return np.array(_plain(x))
-
-    def is_array(self, x):
-        return isinstance(x, StrictArray)

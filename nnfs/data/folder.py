@@ -4,7 +4,9 @@ import collections
 import os
 import warnings
 
-from nnfs.backend import host
+from nnfs.backend import host_array
+from nnfs.backend.images import images_from_bytes
+from nnfs.checks import int_pair, integer
 from nnfs.data.images import (
     IMAGE_EXTENSIONS, DatasetError, is_gray, is_image_file, open_image, prepare)
 
@@ -13,15 +15,12 @@ def _warn(message):
     warnings.warn(message, stacklevel=3)
 
 
-def _size_pair(image_size):
-    if image_size is None:
-        return None
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
-        image_size = (image_size, image_size)
-    if (not isinstance(image_size, (tuple, list)) or len(image_size) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in image_size)):
-        raise DatasetError(f"image_size must be a positive int or (height, width), got {image_size!r}")
-    return tuple(image_size)
+def _checked(check, *args, **kwargs):
+    """A check from :mod:`nnfs.checks`, its error raised as a DatasetError."""
+    try:
+        return check("ImageFolder", *args, **kwargs)
+    except (TypeError, ValueError) as error:
+        raise DatasetError(str(error)) from None
 
 
 class ImageFolder:
@@ -66,13 +65,13 @@ class ImageFolder:
             raise DatasetError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         if channels not in (None, 1, 3):
             raise DatasetError(f"channels must be 1, 3 or None, got {channels!r}")
-        if limit is not None and (not isinstance(limit, int) or limit < 1):
-            raise DatasetError(f"limit must be a positive number of images per class, got {limit!r}")
+        if limit is not None:
+            limit = _checked(integer, "limit", limit, minimum=1)
         self.root = os.fspath(root)
         self.skipped = {"not an image": [], "nested folder": [], "unreadable": []}
         warn = warn or _warn
         self.class_names, files = self._scan(limit)
-        image_size = _size_pair(image_size)
+        image_size = None if image_size is None else _checked(int_pair, "image_size", image_size)
         # With both given, each image is shrunk as soon as it is read, so a folder of
         # large photos never sits in memory at full size.
         target = (channels, image_size) if channels and image_size else None
@@ -149,8 +148,8 @@ class ImageFolder:
         for _, _, image in decoded:
             buffer += image if isinstance(image, bytes) else prepare(image, self.channels, self.image_size)
         height, width = self.image_size
-        self.images = host.images_from_bytes(buffer, len(decoded), height, width, self.channels)
-        self.labels = host.array([label for _, label, _ in decoded], "int64")
+        self.images = images_from_bytes(buffer, len(decoded), height, width, self.channels)
+        self.labels = host_array([label for _, label, _ in decoded], "int64")
         self.paths = [path for path, _, _ in decoded]
 
     def _report(self, warn):

@@ -4,7 +4,9 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from nnfs.backend import host
+from nnfs.backend import host_array
+from nnfs.checks import integer, number
+from nnfs.backend.images import channel_mean_std, images_from_bytes
 from nnfs.data.images import DatasetError, open_image, prepare
 
 # A channel whose pixels are all equal has std 0; dividing by this instead keeps values finite.
@@ -26,9 +28,11 @@ def stratified_split(labels, val_split, seed=0):
     Returns:
         ``(train_indices, val_indices)``: two sorted lists of ints.
     """
-    if isinstance(val_split, bool) or not isinstance(val_split, (int, float)) or not 0 < val_split < 1:
-        raise DatasetError(
-            f"val_split must be a fraction strictly between 0 and 1, got {val_split!r}")
+    try:
+        val_split = number("stratified_split", "val_split", val_split, low=0, high=1,
+                           low_open=True, high_open=True)
+    except (TypeError, ValueError) as error:
+        raise DatasetError(str(error)) from None
     by_class = {}
     for index, label in enumerate(int(v) for v in labels):
         by_class.setdefault(label, []).append(index)
@@ -70,7 +74,7 @@ class Preprocessing:
     @classmethod
     def fit(cls, images, indices, image_size, channels):
         """Statistics of ``images[indices]`` (uint8 ``(N, C, H, W)``), e.g. the training split."""
-        mean, std = host.channel_mean_std(images, indices)
+        mean, std = channel_mean_std(images, indices)
         return cls(tuple(image_size), int(channels), mean, [max(s, MIN_STD) for s in std])
 
     def apply(self, images, dtype="float32"):
@@ -80,8 +84,8 @@ class Preprocessing:
             scale = [1.0 / (255.0 * s) for s in self.std]
             shift = [-m / s for m, s in zip(self.mean, self.std)]
             shape = (1, self.channels, 1, 1)
-            self._affine[dtype] = (host.array(scale, dtype).reshape(shape),
-                                   host.array(shift, dtype).reshape(shape))
+            self._affine[dtype] = (host_array(scale, dtype).reshape(shape),
+                                   host_array(shift, dtype).reshape(shape))
         scale, shift = self._affine[dtype]
         X = images.astype(dtype)
         X *= scale
@@ -99,20 +103,20 @@ class Preprocessing:
     def stack(self, raw_images):
         """uint8 ``(N, C, H, W)`` from a list of :meth:`read` results."""
         height, width = self.image_size
-        return host.images_from_bytes(b"".join(raw_images), len(raw_images), height, width, self.channels)
+        return images_from_bytes(b"".join(raw_images), len(raw_images), height, width, self.channels)
 
     def load(self, paths):
         """Read image files into one uint8 batch ``(N, C, H, W)`` (see :meth:`read`)."""
         return self.stack([self.read(path) for path in paths])
 
-    def to_dict(self):
-        """JSON-able form, for checkpoints."""
+    def get_config(self):
+        """The constructor arguments, JSON-able (for checkpoints)."""
         return {"image_size": list(self.image_size), "channels": self.channels,
                 "mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
-    def from_dict(cls, data):
-        """Inverse of :meth:`to_dict`; a clear error for anything malformed."""
+    def from_config(cls, data):
+        """Rebuild from :meth:`get_config` output; a clear error for anything malformed."""
         try:
             pre = cls(tuple(int(v) for v in data["image_size"]), int(data["channels"]),
                       [float(v) for v in data["mean"]], [float(v) for v in data["std"]])
@@ -148,8 +152,10 @@ class DataLoader:
 
     def __init__(self, images, labels, indices, batch_size, preprocessing, shuffle=False, seed=0,
                  dtype="float32"):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise DatasetError(f"batch_size must be a positive int, got {batch_size!r}")
+        try:
+            batch_size = integer("DataLoader", "batch_size", batch_size, minimum=1)
+        except (TypeError, ValueError) as error:
+            raise DatasetError(str(error)) from None
         self.images, self.labels = images, labels
         self.indices = list(indices)
         if not self.indices:

@@ -1,6 +1,6 @@
 """Data-parallel training: one replica of the net per rank, gradients averaged every step."""
 
-from nnfs.backend import get_array_module
+from nnfs.backend import backend_of, get_array_module
 from nnfs.distributed.flat import FlatBuffer
 
 
@@ -206,9 +206,11 @@ class DataParallel:
 
     def _check_device(self):
         wanted = getattr(self.comm, "device_id", None)
+        if wanted is None:
+            return
         for param in self._parameters():
-            device = getattr(getattr(param, "device", None), "id", wanted)
-            if wanted is not None and device != wanted:
+            device = backend_of(param).device_of(param)
+            if device != wanted:
                 raise ValueError(
                     f"DataParallel: rank {self.comm.rank} uses GPU {wanted}, but the net's "
                     f"parameters are on GPU {device}; call nnfs.distributed.init() before "

@@ -1,5 +1,7 @@
 """Splitting work between ranks, and adding up what each rank measured."""
 
+from nnfs.checks import integer
+
 
 def shard_range(n, rank, size):
     """The contiguous slice of ``range(n)`` that rank ``rank`` of ``size`` takes.
@@ -12,9 +14,8 @@ def shard_range(n, rank, size):
     Raises:
         ValueError: for a negative ``n`` or a rank outside ``[0, size)``.
     """
-    for name, value in (("n", n), ("rank", rank), ("size", size)):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"shard_range: {name} must be an int, got {value!r}")
+    n, rank, size = (integer("shard_range", name, value) for name, value in
+                      (("n", n), ("rank", rank), ("size", size)))
     if n < 0 or size < 1 or not 0 <= rank < size:
         raise ValueError(
             f"shard_range: expected n >= 0 and 0 <= rank < size, got n={n}, rank={rank}, size={size}")

@@ -84,21 +84,21 @@ def init(transport=None, backend=None):
     local = world.Split_type(MPI.COMM_TYPE_SHARED, key=world.Get_rank())
     local_rank, local_size = local.Get_rank(), local.Get_size()
     local.Free()
-    device_id = n_devices = None
-    if backend.name == "cupy":
-        n_devices = backend.xp.cuda.runtime.getDeviceCount()
+    device_id = None
+    n_devices = backend.device_count()  # 0 on the host backends
+    if n_devices:
         device_id = local_rank % n_devices
-        backend.xp.cuda.Device(device_id).use()
+        backend.use_device(device_id)
 
     if transport == "auto":
         transport = "host"
-        if backend.name == "cupy" and world.Get_size() > 1 and local_size <= n_devices:
+        if n_devices and world.Get_size() > 1 and local_size <= n_devices:
             from nnfs.distributed.nccl import nccl_module
             if nccl_module(backend) is not None:
                 transport = "nccl"
-    if transport in ("nccl", "cuda-aware-mpi") and backend.name != "cupy":
+    if transport in ("nccl", "cuda-aware-mpi") and not n_devices:
         raise RuntimeError(
-            f"nnfs.distributed: transport {transport!r} needs NNFS_BACKEND=cupy, "
+            f"nnfs.distributed: transport {transport!r} needs GPUs (NNFS_BACKEND=cupy), "
             f"but the backend is {backend.name!r}; use NNFS_TRANSPORT=host")
     args = (MPI, world, local_rank, local_size, device_id)
     if transport == "nccl":

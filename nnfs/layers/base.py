@@ -126,24 +126,6 @@ def cached(owner, names, before):
     return values[0] if len(values) == 1 else values
 
 
-def pair(value, name, layer, minimum=1):
-    """An int or a pair of ints as a validated ``(int, int)`` tuple."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
-        raise TypeError(f"{layer}: {name} must be an int or a pair of ints, got {value!r}")
-    if min(value) < minimum:
-        raise ValueError(f"{layer}: {name} must be at least {minimum}, got {value!r}")
-    return tuple(value)
-
-
-def positive_int(value, name, layer):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
-    return value
-
-
 def _check_is_array(layer, X):
     if not hasattr(X, "shape") or not hasattr(X, "dtype"):
         raise TypeError(

@@ -3,17 +3,26 @@
 import math
 
 from nnfs.backend import get_array_module, host_rng, host_zeros
-from nnfs.layers.base import Layer, check_dtype, check_rank, pair, positive_int
-from nnfs.layers.im2col import col2im, conv_output_size, im2col
+from nnfs.checks import int_pair, integer
+from nnfs.layers.base import Layer, check_dtype, check_rank
+from nnfs.layers.im2col import col2im, im2col, output_size
 
 
 class Conv2D(Layer):
     """2-D convolution (cross-correlation, as in PyTorch) over ``(N, C, H, W)`` images.
 
-    The input is unfolded into columns (:func:`~nnfs.layers.im2col.im2col`),
-    so the whole batch is one matrix product with the flattened kernels.
-    Weights are drawn from N(0, 2 / (C_in * KH * KW)) (He initialisation);
-    the bias starts at zero.
+    The algorithm is im2col: unfold every KH x KW patch of the batch into a column,
+    then multiply once by the flattened kernels::
+
+        cols = im2col(X)                          # (C_in*KH*KW, N*OH*OW)
+        Y = W.reshape(C_out, -1) @ cols + b       # (C_out, N*OH*OW), then (N, C_out, OH, OW)
+        dW = dY @ cols.T;  dX = col2im(W.reshape(C_out, -1).T @ dY)
+
+    Two optimisations of exactly that: the column buffers are reused from one step
+    to the next (:meth:`_workspace` says why), and ``Y`` is returned as a view of
+    the product's channel-major memory instead of a transposed copy (the layout is
+    explained in :mod:`nnfs.layers`). Weights are drawn from N(0, 2 / (C_in*KH*KW))
+    (He initialisation); the bias starts at zero.
 
     Args:
         in_channels: channels of the input images.
@@ -35,24 +44,22 @@ class Conv2D(Layer):
 
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=0, dtype=None):
         super().__init__()
-        self.in_channels = positive_int(in_channels, "in_channels", "Conv2D")
-        self.out_channels = positive_int(out_channels, "out_channels", "Conv2D")
-        self.kernel_size = pair(kernel_size, "kernel_size", "Conv2D")
-        self.stride = pair(stride, "stride", "Conv2D")
-        self.padding = pair(padding, "padding", "Conv2D", minimum=0)
+        self.in_channels = integer("Conv2D", "in_channels", in_channels, minimum=1)
+        self.out_channels = integer("Conv2D", "out_channels", out_channels, minimum=1)
+        self.kernel_size = int_pair("Conv2D", "kernel_size", kernel_size)
+        self.stride = int_pair("Conv2D", "stride", stride)
+        self.padding = int_pair("Conv2D", "padding", padding, minimum=0)
         KH, KW = self.kernel_size
-        std = math.sqrt(2.0 / (in_channels * KH * KW))
+        std = math.sqrt(2.0 / (self.in_channels * KH * KW))
         self.init_params(
             dtype,
-            weight=host_rng().normal(0.0, std, size=(out_channels, in_channels, KH, KW)),
-            bias=host_zeros(out_channels))
+            weight=host_rng().normal(0.0, std, size=(self.out_channels, self.in_channels, KH, KW)),
+            bias=host_zeros(self.out_channels))
 
     def output_shape(self, input_shape):
         """``(N, C_out, OH, OW)`` for an input of shape ``(N, C_in, H, W)``."""
         N, _, H, W = input_shape
-        OH = conv_output_size(H, self.kernel_size[0], self.stride[0], self.padding[0])
-        OW = conv_output_size(W, self.kernel_size[1], self.stride[1], self.padding[1])
-        return (N, self.out_channels, OH, OW)
+        return (N, self.out_channels) + output_size((H, W), self.kernel_size, self.stride, self.padding)
 
     def check_input(self, X):
         check_rank(self, X, 4, "(N, C, H, W)")
@@ -77,9 +84,7 @@ class Conv2D(Layer):
         Y += self.params["bias"][:, None]  # in place: Y is a fresh array of ours
         self.cache["cols"] = cols
         self.cache["input_shape"] = X.shape
-        # The product is channel-major, (C_out, N*OH*OW). Returned as an (N, C_out, OH, OW)
-        # view without copying: BatchNorm, ReLU and pooling work on any memory layout, and
-        # BatchNorm's per-channel rows are then free (see batchnorm.channel_rows).
+        # Channel-major (C_out, N*OH*OW), returned as an (N, C_out, OH, OW) view: see nnfs.layers.
         return Y.reshape(self.out_channels, N, OH, OW).transpose(1, 0, 2, 3)
 
     def backward(self, dY):

@@ -1,6 +1,7 @@
 """Inverted dropout with masks that are the same on every backend."""
 
 from nnfs.backend import get_array_module, host_rng
+from nnfs.checks import number
 from nnfs.layers.base import Layer
 
 _MASK64 = (1 << 64) - 1
@@ -63,9 +64,7 @@ class Dropout(Layer):
 
     def __init__(self, p=0.5):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-            raise ValueError(f"Dropout: p must be a number in [0, 1], got {p!r}")
-        self.p = float(p)
+        self.p = number("Dropout", "p", p, low=0, high=1)
         self.seed = int(host_rng().integers(2 ** 63))
         self.calls = 0
 

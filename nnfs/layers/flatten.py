@@ -1,5 +1,7 @@
 """Flatten images into feature vectors."""
 
+import math
+
 from nnfs.backend import get_array_module
 from nnfs.layers.base import Layer
 
@@ -19,7 +21,8 @@ class Flatten(Layer):
 
     def forward(self, X):
         self.cache["input_shape"] = X.shape
-        return X.reshape(X.shape[0], -1)
+        # The feature count spelled out: reshape(N, -1) cannot infer it for an empty batch.
+        return X.reshape(X.shape[0], math.prod(X.shape[1:]))
 
     def backward(self, dY):
         return dY.reshape(self.from_cache("input_shape"))

@@ -13,9 +13,14 @@ weights flattened to ``(C_out, C*KH*KW)``.
 from nnfs.backend import get_array_module
 
 
-def conv_output_size(size, kernel, stride, padding):
-    """The floor rule shared by convolution and pooling: ``(size + 2p - k) // s + 1``."""
-    return (size + 2 * padding - kernel) // stride + 1
+def output_size(size, kernel, stride, padding):
+    """``(OH, OW)`` of a window sliding over an image of ``size = (H, W)``: the floor rule
+    ``(H + 2*PH - KH) // SH + 1`` (likewise for W), shared by convolution and pooling.
+
+    ``kernel``, ``stride`` and ``padding`` are ``(h, w)`` pairs. A window larger than the
+    padded image gives a size below 1; the layers turn that into an error.
+    """
+    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(size, kernel, stride, padding))
 
 
 def pad_images(X, padding, value=0.0):
@@ -45,8 +50,7 @@ def im2col(X, kernel, stride, padding, out=None):
     xp = get_array_module(X)
     N, C, H, W = X.shape
     (KH, KW), (SH, SW) = kernel, stride
-    OH = conv_output_size(H, KH, SH, padding[0])
-    OW = conv_output_size(W, KW, SW, padding[1])
+    OH, OW = output_size((H, W), kernel, stride, padding)
     Xp = pad_images(X, padding)
     # Channels first, batch second: each kernel offset then writes one contiguous block.
     Xp = Xp.transpose(1, 0, 2, 3)

@@ -3,7 +3,8 @@
 import math
 
 from nnfs.backend import get_array_module, host_rng, host_zeros
-from nnfs.layers.base import Layer, check_dtype, check_rank, positive_int
+from nnfs.checks import integer
+from nnfs.layers.base import Layer, check_dtype, check_rank
 
 
 class Linear(Layer):
@@ -28,13 +29,13 @@ class Linear(Layer):
 
     def __init__(self, in_dim, out_dim, dtype=None):
         super().__init__()
-        self.in_dim = positive_int(in_dim, "in_dim", "Linear")
-        self.out_dim = positive_int(out_dim, "out_dim", "Linear")
-        std = math.sqrt(2.0 / in_dim)
+        self.in_dim = integer("Linear", "in_dim", in_dim, minimum=1)
+        self.out_dim = integer("Linear", "out_dim", out_dim, minimum=1)
+        std = math.sqrt(2.0 / self.in_dim)
         self.init_params(
             dtype,
-            weight=host_rng().normal(0.0, std, size=(out_dim, in_dim)),
-            bias=host_zeros(out_dim))
+            weight=host_rng().normal(0.0, std, size=(self.out_dim, self.in_dim)),
+            bias=host_zeros(self.out_dim))
 
     def check_input(self, X):
         check_rank(self, X, 2, "(N, in_dim)")

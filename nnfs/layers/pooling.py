@@ -1,8 +1,76 @@
-"""Max pooling over strided slices."""
+"""Pooling over windows of images: max and average pooling, and the global average.
+
+All windowed pooling is the same window arithmetic (:class:`Pool2D`): the output
+is combined from the KH x KW strided slices of the padded input, one per kernel
+offset, so there is a loop over kernel offsets and never over pixels.
+"""
 
 from nnfs.backend import get_array_module
-from nnfs.layers.im2col import pad_images
-from nnfs.layers.pool_base import Pool2D
+from nnfs.checks import int_pair
+from nnfs.layers.base import Layer, check_rank
+from nnfs.layers.im2col import output_size, pad_images
+
+
+class Pool2D(Layer):
+    """Base of the windowed pooling layers: KH x KW windows moved by a stride over padded images.
+
+    Args:
+        kernel_size: int or ``(KH, KW)``.
+        stride: int or ``(SH, SW)``; defaults to ``kernel_size``.
+        padding: int or ``(PH, PW)`` on each edge, at most half the kernel.
+
+    Shape:
+        - Input: ``(N, C, H, W)``
+        - Output: ``(N, C, OH, OW)`` with ``OH = (H + 2*PH - KH) // SH + 1``,
+          ``OW = (W + 2*PW - KW) // SW + 1``
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = int_pair(name, "kernel_size", kernel_size)
+        self.stride = self.kernel_size if stride is None else int_pair(name, "stride", stride)
+        self.padding = int_pair(name, "padding", padding, minimum=0)
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(
+                f"{name}: padding {self.padding} must be at most half the kernel {self.kernel_size}")
+
+    def output_shape(self, input_shape):
+        """``(N, C, OH, OW)`` for an input of shape ``(N, C, H, W)`` (floor rule)."""
+        N, C, H, W = input_shape
+        return (N, C) + output_size((H, W), self.kernel_size, self.stride, self.padding)
+
+    def check_input(self, X):
+        check_rank(self, X, 4, "(N, C, H, W)")
+        _, _, OH, OW = self.output_shape(X.shape)
+        if OH < 1 or OW < 1:
+            raise ValueError(
+                f"{type(self).__name__}: input of spatial size {tuple(X.shape[2:])} is smaller than "
+                f"the window {self.kernel_size} with padding {self.padding}")
+
+    def windows(self, OH, OW):
+        """Yield, for each kernel offset in row-major order, the index of the (N, C, OH, OW)
+        strided slice of the padded input that this offset sees in every window."""
+        (KH, KW), (SH, SW) = self.kernel_size, self.stride
+        for i in range(KH):
+            for j in range(KW):
+                yield (slice(None), slice(None), slice(i, i + SH * OH, SH), slice(j, j + SW * OW, SW))
+
+    def local_grad(self, X):
+        """dY/dX summed over the windows each input element falls in, in the input's shape.
+
+        It runs a forward and a backward pass of its own; the cache of a pending
+        training step is put back afterwards, so its backward still works.
+        """
+        pending = dict(self.cache)
+        try:
+            Y = self.forward(X)
+            return {"X": self.backward(get_array_module(X).ones_like(Y))}
+        finally:
+            self.cache = pending
+
+    def get_config(self):
+        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
 
 
 class MaxPool2D(Pool2D):
@@ -23,8 +91,7 @@ class MaxPool2D(Pool2D):
 
     Shape:
         - Input: ``(N, C, H, W)``
-        - Output: ``(N, C, OH, OW)`` with ``OH = (H + 2*PH - KH) // SH + 1``,
-          ``OW = (W + 2*PW - KW) // SW + 1``
+        - Output: ``(N, C, OH, OW)``, the size of :class:`Pool2D` (the floor rule)
     """
 
     def __init__(self, kernel_size=2, stride=None, padding=0):
@@ -38,8 +105,8 @@ class MaxPool2D(Pool2D):
         # Which element won is not recorded here (that costs more than the maximum
         # itself); backward finds it again from the input and the output.
         windows = self.windows(OH, OW)
-        # order="K" keeps the input's memory layout (channel-major after Conv2D), so the
-        # input and output slices that later passes combine are walked in the same order.
+        # order="K": the output keeps the input's memory layout (channel-major after Conv2D,
+        # see nnfs.layers), so the slices that later passes combine are walked in one order.
         out = xp.copy(Xp[next(windows)], order="K")
         for window in windows:
             xp.maximum(out, Xp[window], out=out)
@@ -56,9 +123,8 @@ class MaxPool2D(Pool2D):
         tiles = (KH, KW) == (SH, SW) and Xp.shape[2:] == (OH * KH, OW * KW)
         dXp = xp.empty_like(Xp) if tiles else xp.zeros_like(Xp)
         if dY.strides != out.strides:
-            # An upstream gradient in another memory layout (Flatten's is plain NCHW, the
-            # input channel-major) would make every pass below jump through memory; one
-            # copy into the output's layout is cheaper.
+            # dY in another layout than the output (Flatten's plain NCHW; see nnfs.layers):
+            # one copy into the output's layout, or every pass below jumps through memory.
             dY_matched = xp.empty_like(out)
             dY_matched[...] = dY
             dY = dY_matched
@@ -80,3 +146,71 @@ class MaxPool2D(Pool2D):
                 dXp[window] += dY * wins
         (PH, PW), (_, _, H, W) = self.padding, input_shape
         return dXp[:, :, PH:PH + H, PW:PW + W]
+
+
+class AvgPool2D(Pool2D):
+    """2-D average pooling over KH x KW windows (PyTorch's ``AvgPool2d`` with its defaults).
+
+    The sum is taken over strided slices of the whole batch, one kernel offset
+    at a time. Zero padding counts in the average (every window is divided by
+    KH*KW, PyTorch's ``count_include_pad=True``); rows and columns that do not
+    fill a window are dropped (floor rule) and get zero gradient.
+
+    Args:
+        kernel_size: int or ``(KH, KW)``.
+        stride: int or ``(SH, SW)``; defaults to ``kernel_size``.
+        padding: int or ``(PH, PW)`` zeros on each edge, at most half the kernel; default 0.
+
+    Shape:
+        - Input: ``(N, C, H, W)``
+        - Output: ``(N, C, OH, OW)``, the size of :class:`Pool2D` (the floor rule)
+    """
+
+    def forward(self, X):
+        _, _, OH, OW = self.output_shape(X.shape)
+        Xp = pad_images(X, self.padding)
+        total = None
+        for window in self.windows(OH, OW):
+            total = Xp[window].copy() if total is None else total + Xp[window]
+        self.cache["input_shape"] = X.shape
+        return total * (1.0 / (self.kernel_size[0] * self.kernel_size[1]))
+
+    def backward(self, dY):
+        N, C, H, W = self.from_cache("input_shape")
+        (PH, PW), (KH, KW) = self.padding, self.kernel_size
+        xp = get_array_module(dY)
+        share = dY * (1.0 / (KH * KW))
+        dXp = xp.zeros((N, C, H + 2 * PH, W + 2 * PW), dtype=dY.dtype)
+        for window in self.windows(dY.shape[2], dY.shape[3]):
+            # Overlapping windows (stride < kernel) add up slice by slice.
+            dXp[window] += share
+        return dXp[:, :, PH:PH + H, PW:PW + W]
+
+
+class GlobalAvgPool2D(Layer):
+    """The mean of each channel over all of H x W, flattened: ready for a ``Linear`` layer.
+
+    Equivalent to PyTorch's ``AdaptiveAvgPool2d(1)`` followed by ``Flatten()``.
+
+    Shape:
+        - Input: ``(N, C, H, W)``
+        - Output: ``(N, C)``
+    """
+
+    def check_input(self, X):
+        check_rank(self, X, 4, "(N, C, H, W)")
+
+    def forward(self, X):
+        self.cache["input_shape"] = X.shape
+        return X.mean(axis=(2, 3))
+
+    def backward(self, dY):
+        N, C, H, W = self.from_cache("input_shape")
+        xp = get_array_module(dY)
+        share = dY * (1.0 / (H * W))
+        return xp.broadcast_to(share[:, :, None, None], (N, C, H, W)).copy()
+
+    def local_grad(self, X):
+        """dY/dX is ``1 / (H*W)`` for every element."""
+        H, W = X.shape[2], X.shape[3]
+        return {"X": get_array_module(X).full(X.shape, 1.0 / (H * W), dtype=X.dtype)}

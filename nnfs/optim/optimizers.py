@@ -1,4 +1,4 @@
-"""Optimizers (SGD, Adam, AdamW) and gradient clipping, with PyTorch's update rules.
+"""Optimizers (SGD, Adam, AdamW), with PyTorch's update rules.
 
 The training step becomes::
 
@@ -22,9 +22,9 @@ next time it is used.
 import math
 
 from nnfs.backend import backend_of, get_array_module, to_numpy
+from nnfs.checks import boolean, is_integer, number
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", "clip_grad_norm",
-           "named_parameters_of"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", "named_parameters_of"]
 
 
 def named_parameters_of(source, owner="optimizer"):
@@ -48,20 +48,11 @@ def named_parameters_of(source, owner="optimizer"):
         f"be found), got {type(source).__name__}")
 
 
-def _check_number(owner, name, value, low, high=math.inf, low_open=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{owner}: {name} must be a number, got {value!r}")
-    if not (low < value if low_open else low <= value) or not value <= high:
-        interval = f"{'(' if low_open else '['}{low}, {high}{']' if high != math.inf else ')'}"
-        raise ValueError(f"{owner}: {name} must be in {interval}, got {value!r}")
-    return float(value)
-
-
 class Optimizer:
     """Base class: walks the parameters, keeps per-parameter state, saves and restores it.
 
-    Subclasses name their hyperparameters in ``hyperparameters`` and implement
-    :meth:`update` for one parameter.
+    Subclasses implement :meth:`update` for one parameter and :meth:`get_config`
+    (their constructor arguments, as layers do).
 
     Args:
         params: a Net (or anything with ``named_parameters()``), a layer, or a list of layers.
@@ -73,12 +64,10 @@ class Optimizer:
         state: ``{parameter name: {slot: array}}`` on the parameters' device.
     """
 
-    hyperparameters = ()
-
     def __init__(self, params, lr):
         named_parameters_of(params, type(self).__name__)  # fail now, not at the first step
         self.params = params
-        self.lr = _check_number(type(self).__name__, "lr", lr, 0.0)
+        self.lr = number(type(self).__name__, "lr", lr, low=0)
         self.step_count = 0
         self.state = {}
 
@@ -107,21 +96,23 @@ class Optimizer:
                 state[slot] = device.asarray(value, dtype=param.dtype)
         return state
 
-    # -- checkpoints ----------------------------------------------------------------------
-    def config(self):
-        """The hyperparameters, learning rate and step count as a JSON-able dict."""
-        config = {"type": type(self).__name__, "lr": float(self.lr), "step_count": self.step_count}
-        for key in self.hyperparameters:
-            value = getattr(self, key)
-            config[key] = list(value) if isinstance(value, tuple) else value
-        return config
+    # -- configs and checkpoints -------------------------------------------------------------
+    def get_config(self):
+        """The constructor arguments except the parameters: ``lr`` and the hyperparameters."""
+        return {"lr": float(self.lr)}
 
     def state_dict(self):
-        """``{"config": JSON-able dict, "state": {"<param name>.<slot>": NumPy array}}``."""
+        """``{"config": JSON-able dict, "state": {"<param name>.<slot>": NumPy array}}``.
+
+        The config is the type, :meth:`get_config` and the step count.
+        """
         # Copies: on the CPU to_numpy hands back the live buffer, which later steps change.
         state = {f"{name}.{slot}": to_numpy(value).copy()
                  for name, slots in self.state.items() for slot, value in slots.items()}
-        return {"config": self.config(), "state": state}
+        config = {"type": type(self).__name__, "step_count": self.step_count}
+        config.update({key: list(value) if isinstance(value, tuple) else value
+                       for key, value in self.get_config().items()})
+        return {"config": config, "state": state}
 
     def load_state_dict(self, state_dict):
         """Restore hyperparameters, learning rate, step count and state from :meth:`state_dict`.
@@ -135,34 +126,44 @@ class Optimizer:
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, dict) or set(state_dict) != {"config", "state"}:
             raise ValueError(f"{owner}: expected a dict with keys 'config' and 'state', got {state_dict!r:.80}")
-        config = dict(state_dict["config"])
-        if config.get("type") != type(self).__name__:
-            raise ValueError(f"{owner}: the saved state is from a {config.get('type')} optimizer")
+        config = state_dict["config"]
+        if not isinstance(config, dict) or config.get("type") != type(self).__name__:
+            found = config.get("type") if isinstance(config, dict) else config
+            raise ValueError(f"{owner}: the saved state is from a {found!r} optimizer")
+        # The saved arguments go through the constructor's checks, so a damaged config is
+        # refused here, not at the first step.
+        try:
+            saved = type(self)(self.params, **{key: config[key] for key in self.get_config()})
+        except KeyError as error:
+            raise ValueError(f"{owner}: the saved config lacks {error}") from None
+        step_count = config.get("step_count")
+        if not is_integer(step_count) or step_count < 0:
+            raise ValueError(f"{owner}: the saved step_count must be an int >= 0, got {step_count!r}")
         params = {name: param for name, param, _ in named_parameters_of(self.params)}
         state = {}
+        if not isinstance(state_dict["state"], dict):
+            raise ValueError(f"{owner}: the saved state must be a dict of arrays")
         for key, value in state_dict["state"].items():
-            name, _, slot = key.rpartition(".")
+            name, _, slot = str(key).rpartition(".")
             if name not in params:
                 raise ValueError(
                     f"{owner}: the saved state has {key!r}, but the net has no parameter {name!r} "
                     f"(its parameters: {sorted(params)})")
             param = params[name]
-            if tuple(value.shape) != tuple(param.shape):
+            if not hasattr(value, "shape") or tuple(value.shape) != tuple(param.shape):
                 raise ValueError(
-                    f"{owner}: {key} has shape {tuple(value.shape)} in the saved state, but the "
+                    f"{owner}: {key} has shape {getattr(value, 'shape', None)} in the saved state, but the "
                     f"parameter {name} has shape {tuple(param.shape)}")
             # A copy, so that stepping never writes into the caller's arrays.
             state.setdefault(name, {})[slot] = backend_of(param).asarray(value, dtype=param.dtype).copy()
-        self.lr = float(config["lr"])
-        self.step_count = int(config["step_count"])
-        for key in self.hyperparameters:
-            value = config[key]
-            setattr(self, key, tuple(value) if isinstance(value, list) else value)
+        for key in self.get_config():
+            setattr(self, key, getattr(saved, key))
+        self.step_count = int(step_count)
         self.state = state
         return self
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k not in ("type", "step_count"))
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
 
@@ -186,17 +187,17 @@ class SGD(Optimizer):
         state[name]["momentum_buffer"]: the velocity, shaped like the parameter (momentum > 0 only).
     """
 
-    hyperparameters = ("momentum", "nesterov", "weight_decay")
-
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(params, lr)
-        self.momentum = _check_number("SGD", "momentum", momentum, 0.0, 1.0)
-        self.weight_decay = _check_number("SGD", "weight_decay", weight_decay, 0.0)
-        if not isinstance(nesterov, bool):
-            raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
-        if nesterov and self.momentum == 0:
+        self.momentum = number("SGD", "momentum", momentum, low=0, high=1)
+        self.weight_decay = number("SGD", "weight_decay", weight_decay, low=0)
+        self.nesterov = boolean("SGD", "nesterov", nesterov)
+        if self.nesterov and self.momentum == 0:
             raise ValueError("SGD: Nesterov momentum needs momentum > 0")
-        self.nesterov = nesterov
+
+    def get_config(self):
+        return {"lr": float(self.lr), "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
 
     def update(self, name, param, grad, state, lr):
         if self.weight_decay:
@@ -230,7 +231,6 @@ class Adam(Optimizer):
         state[name]["exp_avg"], state[name]["exp_avg_sq"]: the moments m and v.
     """
 
-    hyperparameters = ("betas", "eps", "weight_decay")
     decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
@@ -238,11 +238,13 @@ class Adam(Optimizer):
         owner = type(self).__name__
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = tuple(_check_number(owner, "betas", b, 0.0, 1.0) for b in betas)
-        if max(self.betas) >= 1:
-            raise ValueError(f"{owner}: betas must be below 1, got {betas!r}")
-        self.eps = _check_number(owner, "eps", eps, 0.0)
-        self.weight_decay = _check_number(owner, "weight_decay", weight_decay, 0.0)
+        self.betas = tuple(number(owner, "betas", b, low=0, high=1, high_open=True) for b in betas)
+        self.eps = number(owner, "eps", eps, low=0)
+        self.weight_decay = number(owner, "weight_decay", weight_decay, low=0)
+
+    def get_config(self):
+        return {"lr": float(self.lr), "betas": self.betas, "eps": self.eps,
+                "weight_decay": self.weight_decay}
 
     def update(self, name, param, grad, state, lr):
         beta1, beta2 = self.betas
@@ -300,29 +302,3 @@ def make_optimizer(name, params, lr, **kwargs):
     if key not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; expected one of: {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[key](params, lr=lr, **kwargs)
-
-
-def clip_grad_norm(params, max_norm):
-    """Scale all gradients in place so that their global L2 norm is at most ``max_norm``.
-
-    As ``torch.nn.utils.clip_grad_norm_``: the factor is
-    ``min(1, max_norm / (norm + 1e-6))``. Everything stays on the device: the
-    norm is never read back, so there is no host synchronisation.
-
-    Args:
-        params: a Net, a layer or a list of layers.
-        max_norm: the largest allowed norm (positive).
-
-    Returns:
-        The norm before clipping, a 0-d array on the gradients' device.
-    """
-    max_norm = _check_number("clip_grad_norm", "max_norm", max_norm, 0.0, low_open=True)
-    grads = [grad for _, _, grad in named_parameters_of(params, "clip_grad_norm")]
-    if not grads:
-        raise ValueError("clip_grad_norm: there are no parameters to clip")
-    xp = get_array_module(grads[0])
-    norm = xp.sqrt(sum((grad * grad).sum() for grad in grads))
-    scale = xp.minimum(max_norm / (norm + 1e-6), 1.0)
-    for grad in grads:
-        grad *= scale
-    return xp.asarray(norm)

@@ -4,6 +4,7 @@ import os
 from dataclasses import dataclass
 
 from nnfs.checkpoint import CheckpointError, load
+from nnfs.checks import integer
 from nnfs.data.images import DatasetError, is_image_file
 from nnfs.data.loader import Preprocessing
 
@@ -49,7 +50,7 @@ class Classifier:
             raise CheckpointError(
                 f"{path} stores no image preprocessing; save it with preprocessing=... to classify images")
         try:
-            self.preprocessing = Preprocessing.from_dict(checkpoint.preprocessing)
+            self.preprocessing = Preprocessing.from_config(checkpoint.preprocessing)
         except DatasetError as error:
             raise CheckpointError(f"{path}: {error}") from None
         self.net = checkpoint.net
@@ -63,7 +64,8 @@ class Classifier:
         Returns:
             One :class:`Prediction` per path, in order.
         """
-        top = max(1, min(int(top), len(self.class_names)))
+        top = min(integer("Classifier.predict", "top", top, minimum=1), len(self.class_names))
+        batch_size = integer("Classifier.predict", "batch_size", batch_size, minimum=1)
         results = [None] * len(paths)
         for start in range(0, len(paths), batch_size):
             raw, ok = [], []

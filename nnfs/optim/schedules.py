@@ -1,4 +1,4 @@
-"""Learning-rate schedules: step decay and cosine annealing, each with an optional linear warm-up.
+"""Learning-rate schedules: constant, step decay and cosine annealing, each with an optional linear warm-up.
 
 A schedule sets ``optimizer.lr`` from its base learning rate (the optimizer's
 ``lr`` when the schedule is made) and a counter that :meth:`~Schedule.step`
@@ -17,9 +17,13 @@ The learning rate is a closed form of the counter (``lr_at(t)``), so a
 restored schedule continues exactly where it stopped.
 """
 
+import inspect
 import math
 
-__all__ = ["Schedule", "StepLR", "CosineAnnealingLR", "SCHEDULES", "make_schedule", "schedule_from_state"]
+from nnfs.checks import integer, number
+
+__all__ = ["Schedule", "ConstantLR", "StepLR", "CosineAnnealingLR", "SCHEDULES", "make_schedule",
+           "schedule_from_state"]
 
 
 class Schedule:
@@ -40,19 +44,14 @@ class Schedule:
         last_step: how many times :meth:`step` was called.
     """
 
-    fields = ()
-
     def __init__(self, optimizer, warmup_steps=0, warmup_start_factor=0.1):
         name = type(self).__name__
         if not hasattr(optimizer, "lr"):
             raise TypeError(f"{name}: expected an optimizer with an lr attribute, got {type(optimizer).__name__}")
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise ValueError(f"{name}: warmup_steps must be an int >= 0, got {warmup_steps!r}")
-        if not isinstance(warmup_start_factor, (int, float)) or not 0 < warmup_start_factor <= 1:
-            raise ValueError(f"{name}: warmup_start_factor must be in (0, 1], got {warmup_start_factor!r}")
         self.optimizer = optimizer
-        self.warmup_steps = warmup_steps
-        self.warmup_start_factor = float(warmup_start_factor)
+        self.warmup_steps = integer(name, "warmup_steps", warmup_steps, minimum=0)
+        self.warmup_start_factor = number(name, "warmup_start_factor", warmup_start_factor,
+                                          low=0, high=1, low_open=True)
         self.base_lr = float(optimizer.lr)
         self.last_step = 0
         optimizer.lr = self.lr_at(0)
@@ -78,26 +77,53 @@ class Schedule:
     def lr(self):
         return self.lr_at(self.last_step)
 
+    # -- configs and checkpoints -------------------------------------------------------------
+    def get_config(self):
+        """The constructor arguments except the optimizer."""
+        return {"warmup_steps": self.warmup_steps, "warmup_start_factor": self.warmup_start_factor}
+
     def state_dict(self):
-        """A JSON-able dict: the type, its arguments, ``base_lr`` and ``last_step``."""
-        state = {"type": type(self).__name__, "base_lr": self.base_lr, "last_step": self.last_step,
-                 "warmup_steps": self.warmup_steps, "warmup_start_factor": self.warmup_start_factor}
-        state.update({key: getattr(self, key) for key in self.fields})
-        return state
+        """A JSON-able dict: the type, :meth:`get_config`, ``base_lr`` and ``last_step``."""
+        return {"type": type(self).__name__, **self.get_config(),
+                "base_lr": self.base_lr, "last_step": self.last_step}
 
     def load_state_dict(self, state):
-        """Restore :meth:`state_dict` output and set the optimizer's learning rate to match."""
+        """Restore :meth:`state_dict` output and set the optimizer's learning rate to match.
+
+        Raises:
+            ValueError: for a state of another schedule, or values that do not make one.
+        """
+        owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state, dict) or state.get("type") != type(self).__name__:
             found = state.get("type") if isinstance(state, dict) else type(state).__name__
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the saved state is from {found!r}")
-        for key in ("base_lr", "last_step", "warmup_steps", "warmup_start_factor") + self.fields:
-            setattr(self, key, state[key])
+            raise ValueError(f"{owner}: the saved state is from {found!r}")
+        try:  # the saved arguments go through the constructor's checks
+            saved = type(self)(self.optimizer, **{key: state[key] for key in self.get_config()})
+            base_lr, last_step = state["base_lr"], state["last_step"]
+        except KeyError as error:
+            raise ValueError(f"{owner}: the saved state lacks {error}") from None
+        for key in self.get_config():
+            setattr(self, key, getattr(saved, key))
+        self.base_lr = number(owner, "base_lr", base_lr, low=0)
+        self.last_step = integer(owner, "last_step", last_step, minimum=0)
         self.optimizer.lr = self.lr_at(self.last_step)
         return self
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.state_dict().items() if k != "type")
         return f"{type(self).__name__}({args})"
+
+
+class ConstantLR(Schedule):
+    """The base learning rate throughout, after an optional warm-up.
+
+    Args:
+        optimizer: an nnfs optimizer.
+        warmup_steps, warmup_start_factor: see :class:`Schedule`.
+    """
+
+    def decay(self, t):
+        return self.base_lr
 
 
 class StepLR(Schedule):
@@ -112,16 +138,13 @@ class StepLR(Schedule):
         warmup_steps, warmup_start_factor: see :class:`Schedule`.
     """
 
-    fields = ("step_size", "gamma")
-
     def __init__(self, optimizer, step_size, gamma=0.1, warmup_steps=0, warmup_start_factor=0.1):
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
-        if not isinstance(gamma, (int, float)) or not gamma > 0:
-            raise ValueError(f"StepLR: gamma must be a positive number, got {gamma!r}")
-        self.step_size = step_size
-        self.gamma = float(gamma)
+        self.step_size = integer("StepLR", "step_size", step_size, minimum=1)
+        self.gamma = number("StepLR", "gamma", gamma, low=0, low_open=True)
         super().__init__(optimizer, warmup_steps, warmup_start_factor)
+
+    def get_config(self):
+        return {"step_size": self.step_size, "gamma": self.gamma, **super().get_config()}
 
     def decay(self, t):
         return self.base_lr * self.gamma ** (t // self.step_size)
@@ -142,23 +165,21 @@ class CosineAnnealingLR(Schedule):
         warmup_steps, warmup_start_factor: see :class:`Schedule`.
     """
 
-    fields = ("T_max", "eta_min")
-
     def __init__(self, optimizer, T_max, eta_min=0.0, warmup_steps=0, warmup_start_factor=0.1):
-        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
-        if not isinstance(eta_min, (int, float)) or eta_min < 0:
-            raise ValueError(f"CosineAnnealingLR: eta_min must be a number >= 0, got {eta_min!r}")
-        self.T_max = T_max
-        self.eta_min = float(eta_min)
+        self.T_max = integer("CosineAnnealingLR", "T_max", T_max, minimum=1)
+        self.eta_min = number("CosineAnnealingLR", "eta_min", eta_min, low=0)
         super().__init__(optimizer, warmup_steps, warmup_start_factor)
+
+    def get_config(self):
+        return {"T_max": self.T_max, "eta_min": self.eta_min, **super().get_config()}
 
     def decay(self, t):
         t = min(t, self.T_max)
         return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
 
 
-SCHEDULES = ("constant", "step", "cosine")
+#: The schedules by the names :func:`make_schedule` and the example's ``--schedule`` take.
+SCHEDULES = {"constant": ConstantLR, "step": StepLR, "cosine": CosineAnnealingLR}
 
 
 def make_schedule(name, optimizer, total_steps, warmup_steps=0):
@@ -187,9 +208,7 @@ def make_schedule(name, optimizer, total_steps, warmup_steps=0):
                       warmup_steps=warmup_steps)
     if key == "cosine":
         return CosineAnnealingLR(optimizer, T_max=after_warmup, warmup_steps=warmup_steps)
-    if warmup_steps:  # constant after a warm-up: a step decay that never comes
-        return StepLR(optimizer, step_size=after_warmup + 1, gamma=1.0, warmup_steps=warmup_steps)
-    return None
+    return ConstantLR(optimizer, warmup_steps=warmup_steps) if warmup_steps else None
 
 
 def schedule_from_state(optimizer, state):
@@ -198,11 +217,14 @@ def schedule_from_state(optimizer, state):
     Raises:
         ValueError: when ``state`` names no schedule of this module.
     """
-    kinds = {cls.__name__: cls for cls in (StepLR, CosineAnnealingLR)}
+    kinds = {cls.__name__: cls for cls in SCHEDULES.values()}
     kind = state.get("type") if isinstance(state, dict) else None
     if kind not in kinds:
         raise ValueError(f"unknown saved schedule {kind!r}; expected one of: {', '.join(kinds)}")
     cls = kinds[kind]
-    schedule = cls(optimizer, **{key: state[key] for key in cls.fields},
-                   warmup_steps=state["warmup_steps"], warmup_start_factor=state["warmup_start_factor"])
+    arguments = list(inspect.signature(cls).parameters)[1:]  # all but the optimizer
+    try:
+        schedule = cls(optimizer, **{key: state[key] for key in arguments if key in state})
+    except TypeError as error:  # a required argument is missing from the saved state
+        raise ValueError(f"damaged saved schedule {kind}: {error}") from None
     return schedule.load_state_dict(state)

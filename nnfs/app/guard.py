@@ -11,6 +11,7 @@ every ``every`` steps, still naming the first bad step exactly.
 import math
 
 from nnfs.backend import get_array_module
+from nnfs.checks import integer
 
 __all__ = ["check_finite", "FiniteGuard"]
 
@@ -58,9 +59,7 @@ class FiniteGuard:
     """
 
     def __init__(self, every=1):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"FiniteGuard: every must be a positive int, got {every!r}")
-        self.every = every
+        self.every = integer("FiniteGuard", "every", every, minimum=1)
         self.calls = 0
         self._first_step = None
         self._first_value = None

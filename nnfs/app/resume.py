@@ -11,8 +11,7 @@ ready-to-step optimizer, schedule and run state.
 import dataclasses
 
 from nnfs.checkpoint import CheckpointError
-from nnfs.optim import make_optimizer
-from nnfs.schedules import make_schedule, schedule_from_state
+from nnfs.optim import make_optimizer, make_schedule, schedule_from_state
 
 __all__ = ["RunState", "resume"]
 
@@ -27,7 +26,7 @@ class RunState:
 
     Attributes:
         epochs: the planned number of epochs in all (schedules are laid out over it).
-        schedule: the schedule's name for :func:`~nnfs.schedules.make_schedule`.
+        schedule: the schedule's name for :func:`~nnfs.optim.make_schedule`.
         warmup_epochs: length of the warm-up at the start of the schedule.
         epoch: epochs done.
         history: per-epoch ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc`` lists.

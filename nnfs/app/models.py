@@ -1,6 +1,7 @@
 """Ready-made networks."""
 
 from nnfs.activations import ReLU
+from nnfs.checks import int_pair
 from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Linear, MaxPool2D
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
@@ -24,7 +25,7 @@ def reference_cnn(in_channels, image_size, n_classes, hidden=128, backend=None, 
         - Input: ``(N, in_channels, H, W)``
         - Output: ``(N, n_classes)`` logits
     """
-    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
+    height, width = int_pair("reference_cnn", "image_size", image_size)
     if height < 4 or width < 4:
         raise ValueError(f"reference_cnn: images must be at least 4x4 (two 2x2 poolings), "
                          f"got {height}x{width}")

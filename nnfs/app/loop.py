@@ -1,0 +1,171 @@
+"""One epoch of training or evaluation over a loader, with running loss and accuracy.
+
+The same two loops serve one process and data-parallel training: given a
+:class:`~nnfs.distributed.DataParallel` instead of a ``Net``, every global batch
+of the loader (the same on every rank) is cut into this rank's contiguous shard,
+the gradients are averaged across the ranks by ``ddp.backward()``, and the
+returned loss and accuracy are summed over all ranks through the communicator,
+so decisions taken from them (saving the best model) agree on every rank.
+
+Running sums stay on the net's device and are read back only when the
+progress bar redraws and once at the end of the epoch: on a GPU, reading a
+value after every batch would make the host wait for the device each time.
+"""
+
+import time
+from dataclasses import dataclass
+
+from nnfs.backend import to_numpy
+from nnfs.distributed.sharding import shard
+
+__all__ = ["EpochResult", "RunningMetrics", "forward_batch", "train_epoch", "evaluate"]
+
+
+@dataclass
+class EpochResult:
+    """Mean loss and accuracy over an epoch, with its duration.
+
+    Attributes:
+        loss: mean loss per sample.
+        accuracy: fraction of samples classified correctly, in [0, 1].
+        samples: number of samples seen (over all ranks).
+        seconds: wall-clock time (waiting for the device at the end).
+    """
+
+    loss: float
+    accuracy: float
+    samples: int
+    seconds: float
+
+    @property
+    def images_per_second(self):
+        return self.samples / self.seconds if self.seconds > 0 else float("inf")
+
+
+class RunningMetrics:
+    """Sums of loss and correct predictions, kept as device scalars until read.
+
+    Adding a batch queues two small device operations and no transfer; only
+    :meth:`read` and :meth:`result` wait for the device, so a progress bar
+    reads every few batches.
+    """
+
+    def __init__(self):
+        self.loss = 0.0
+        self.correct = 0
+        self.samples = 0
+        self.start = time.perf_counter()
+
+    def add(self, out, loss, target):
+        """Count one batch: logits ``(N, D)``, its mean loss, and device targets that are
+        ``(N,)`` class indices or ``(N, D)`` one-hot / probability rows."""
+        n = out.shape[0]
+        labels = target if target.ndim == 1 else target.argmax(axis=1)
+        self.loss = self.loss + loss * n
+        self.correct = self.correct + (out.argmax(axis=1) == labels).sum()
+        self.samples += n
+
+    def read(self):
+        """(mean loss, accuracy) of this process's batches as Python floats: a device synchronisation."""
+        if self.samples == 0:
+            return 0.0, 0.0
+        return (float(to_numpy(self.loss)) / self.samples,
+                float(to_numpy(self.correct)) / self.samples)
+
+    def result(self, comm=None):
+        """The :class:`EpochResult` so far; with a communicator, over the samples of every rank
+        (a collective: every rank calls it)."""
+        if comm is None:
+            loss, correct, samples = to_numpy(self.loss), to_numpy(self.correct), self.samples
+        else:
+            loss, correct, samples = comm.sum_host([self.loss, self.correct, self.samples])
+        seconds = time.perf_counter() - self.start
+        if samples == 0:
+            return EpochResult(0.0, 0.0, 0, seconds)
+        return EpochResult(float(loss) / samples, float(correct) / samples, int(samples), seconds)
+
+
+def forward_batch(net, X, y):
+    """Forward pass and loss of one batch: returns ``(logits, loss, device targets)``.
+
+    ``net`` is a ``Net`` or anything that calls and scores like one (``DataParallel``).
+
+    The labels reach the loss as the loader gave them (host arrays), so the loss
+    checks their range there before moving them to the device: on a GPU an
+    out-of-range label would otherwise be wrapped around silently by the indexing.
+    """
+    out = net(X)
+    loss = net.loss(out, y)
+    return out, loss, net.loss_fn.target
+
+
+def _shards(model, loader):
+    """The loader's batches, each cut to this rank's share when ``model`` is data parallel."""
+    comm = getattr(model, "comm", None)
+    for X, y in loader:
+        yield (X, y) if comm is None else (shard(X, comm), shard(y, comm))
+
+
+def train_epoch(model, loader, lr=None, optimizer=None, progress=None):
+    """One pass over ``loader`` in training mode, updating the weights after every batch.
+
+    Args:
+        model: a ``Net`` with a classification loss, or a
+            :class:`~nnfs.distributed.DataParallel` around one (then each rank trains on
+            its share of every batch, and the result covers all ranks).
+        loader: yields ``(X, y)`` batches (host arrays; moved to the net's device here),
+            the same on every rank when data parallel.
+        lr: learning rate of plain SGD (``net.update_weights``), when no ``optimizer`` is given.
+        optimizer: an object with ``step()`` that updates the net from its gradients.
+        progress: an optional :class:`~nnfs.app.progress.ProgressBar` (``total`` = batches);
+            when data parallel, typically enabled on rank 0 only, showing that rank's values.
+
+    Returns:
+        :class:`EpochResult`. The loss is averaged per sample, so the last, smaller
+        batch counts in proportion; the weights change during the epoch, so this is
+        the running training loss, as PyTorch loops usually report it.
+    """
+    if optimizer is None and lr is None:
+        raise ValueError("train_epoch: give a learning rate lr or an optimizer")
+    net = getattr(model, "net", model)
+    comm = getattr(model, "comm", None)
+    model.train()
+    running = RunningMetrics()
+    for step, (X, y) in enumerate(_shards(model, loader), 1):
+        if len(y):
+            out, loss, target = forward_batch(model, X, y)  # a DataParallel remembers the shard size
+            model.backward()
+            running.add(out, loss, target)
+        elif comm is not None:  # a global batch smaller than the number of ranks left this one nothing
+            model.average_gradients(n_samples=0)  # it still takes part in the allreduce
+        else:
+            continue  # an empty batch: nothing to learn from
+        if optimizer is not None:
+            optimizer.step()
+        else:
+            net.update_weights(lr)
+        if progress is not None and progress.due(step):
+            mean_loss, accuracy = running.read()
+            progress.update(step, loss=mean_loss, acc=accuracy)
+    if progress is not None:
+        progress.close()
+    return running.result(comm)
+
+
+def evaluate(model, loader):
+    """Mean loss and accuracy over ``loader`` in eval mode (no weight updates).
+
+    Given a :class:`~nnfs.distributed.DataParallel`, each batch is split across the
+    ranks and the result covers the whole loader; its :meth:`eval` first averages the
+    BatchNorm running statistics, so every rank evaluates the same model.
+
+    Returns:
+        :class:`EpochResult`. The net is left in eval mode.
+    """
+    model.eval()
+    net = getattr(model, "net", model)
+    running = RunningMetrics()
+    for X, y in _shards(model, loader):
+        if len(y):
+            running.add(*forward_batch(net, X, y))
+    return running.result(getattr(model, "comm", None))
