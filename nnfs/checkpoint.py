@@ -13,18 +13,17 @@ The file is an uncompressed ``.npz`` archive read with ``allow_pickle=False``:
 Layers are rebuilt by class name from what :mod:`nnfs.layers` and
 :mod:`nnfs.activations` export in ``__all__``, so a new layer becomes
 loadable by being exported there (with a ``get_config()`` that returns its
-constructor arguments). Files are written atomically: a temporary file in the
-same folder is filled, flushed to disk and renamed over the target, so a crash
-never leaves a half-written checkpoint under the real name.
+constructor arguments). Files are written atomically (:mod:`nnfs.files`), so a
+crash never leaves a half-written checkpoint under the real name.
 """
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 
 from nnfs.backend import archive, host_rng, to_numpy, using
+from nnfs.files import write_atomically
 from nnfs.layers.base import Layer
 from nnfs.losses import Loss
 from nnfs.net import Net
@@ -165,35 +164,8 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
         meta["scheduler"] = scheduler.state_dict()
     arrays[META] = archive.json_to_array(_to_json(
         meta, "layer configs, class_names, preprocessing, optimizer config, scheduler state and extra"))
-    _write_atomically(os.fspath(path), arrays)
+    write_atomically(path, lambda f: archive.save_npz(f, arrays))
     return path
-
-
-def _write_atomically(path, arrays):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            archive.save_npz(f, arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable; not every platform can open a folder
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 # -- loading ------------------------------------------------------------------------------------------

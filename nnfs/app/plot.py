@@ -1,8 +1,8 @@
 """Training curves as a PNG, drawn with Pillow (no plotting library needed)."""
 
-import os
-
 from PIL import Image, ImageDraw, ImageFont
+
+from nnfs.files import write_atomically
 
 TRAIN_COLOR = (31, 119, 180)
 VAL_COLOR = (214, 39, 40)
@@ -67,7 +67,7 @@ def plot_history(history, path, title=None):
     Args:
         history: dict with lists ``train_loss``, ``val_loss``, ``train_acc``,
             ``val_acc`` (accuracies as fractions), one value per epoch.
-        path: the PNG file to write (parent folders are created).
+        path: the PNG file to write, atomically (parent folders are created).
         title: optional text above the panels.
 
     Returns:
@@ -92,10 +92,7 @@ def plot_history(history, path, title=None):
     _panel(draw, font, (580, 60, 970, 360), "accuracy",
            [("train", TRAIN_COLOR, history["train_acc"]), ("validation", VAL_COLOR, history["val_acc"])],
            epochs, as_percent=True)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    image.save(path)
-    return path
+    return write_atomically(path, lambda f: image.save(f, format="PNG"))
 
 
 __all__ = ["plot_history"]
