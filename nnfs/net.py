@@ -3,6 +3,7 @@
 from nnfs.backend import as_dtype, get_backend, to_numpy
 from nnfs.layers.base import Layer
 from nnfs.losses import Loss, softmax
+from nnfs.parallel import Shards
 
 
 class Net:
@@ -19,6 +20,10 @@ class Net:
     (float32 by default): :meth:`to` moves parameters, gradients and
     BatchNorm running statistics, and every batch is moved to that device
     and cast to that dtype when it comes in.
+
+    On the CPU a large batch is cut into shards that run on all the cores at
+    once, one thread each (:mod:`nnfs.parallel`: how, and how to set the number of
+    threads); the results are those of the single-threaded step up to rounding.
 
     Args:
         layers: list of layers, e.g. ``[Linear(2, 4), ReLU(), Linear(4, 2)]``.
@@ -48,6 +53,7 @@ class Net:
         self.backend = get_backend(backend)
         self.dtype = as_dtype(dtype)
         self.training = True
+        self._shards = Shards()  # the replicas of the layers for the other threads, made on demand
         self.to(self.backend, self.dtype)
 
     # -- the training step ---------------------------------------------------------------
@@ -62,6 +68,10 @@ class Net:
             - Output: what the last layer gives, e.g. ``(N, n_classes)`` logits
         """
         X = self.backend.asarray(X, dtype=self.dtype)
+        shards = self._shards.count(self.backend, X)
+        if shards > 1:
+            return self._shards.forward(self.layers, X, shards)
+        self._shards.single()
         for layer in self.layers:
             X = layer(X)
         return X
@@ -89,8 +99,11 @@ class Net:
         first = self.layers[0]
         first.input_grad = bool(input_grad)
         try:
-            for layer in reversed(self.layers):
-                grad = layer.backward(grad)
+            if self._shards.active:  # the forward pass ran in shards: so does this one
+                grad = self._shards.backward(self.layers, grad, input_grad)
+            else:
+                for layer in reversed(self.layers):
+                    grad = layer.backward(grad)
         finally:
             first.input_grad = True
         return grad if input_grad else None

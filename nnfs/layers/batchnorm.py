@@ -10,6 +10,7 @@ see the channel-major layout in :mod:`nnfs.layers`).
 from nnfs.backend import get_array_module, host_ones, host_zeros
 from nnfs.checks import integer, number
 from nnfs.layers.base import Layer, check_dtype, check_rank
+from nnfs.parallel import batch_sum
 
 
 class BatchNorm(Layer):
@@ -21,6 +22,10 @@ class BatchNorm(Layer):
     variance takes the unbiased batch variance, as PyTorch does). In eval mode
     the running statistics are used instead. An empty batch gives an empty
     output and leaves the running statistics alone, as in PyTorch.
+
+    When a CPU step runs the batch in shards on several threads (:mod:`nnfs.parallel`),
+    the sums behind the statistics and the backward pass are added up over all the
+    shards, so everything is computed from the whole batch, as on one thread.
 
     Subclasses define the input layout: :meth:`check_input`, :meth:`rows`
     (input to ``(F, M)``) and :meth:`unrows` (back to the input's shape).
@@ -93,9 +98,11 @@ class BatchNorm(Layer):
         count = X2.shape[1]
         if not self.training or count == 0:  # nothing to learn from an empty batch
             return X2 - self.buffers["running_mean"][:, None], self.buffers["running_var"]
-        mean = X2.mean(axis=1)
+        # Sums over this shard's values, added over the whole batch (see nnfs.parallel).
+        count, total = batch_sum(count, X2.sum(axis=1))
+        mean = total / count
         centred = X2 - mean[:, None]
-        var = row_dots(centred, centred) / count  # biased: the batch's own spread
+        var = batch_sum(row_dots(centred, centred)) / count  # biased: the batch's own spread
         m = self.momentum
         running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
         running_mean *= 1 - m
@@ -119,13 +126,14 @@ class BatchNorm(Layer):
         X_hat, inv_std, training = self.from_cache("X_hat", "inv_std", "training")
         dgamma = row_dots(dY2, X_hat)
         dbeta = dY2.sum(axis=1)
-        self.grads["weight"] = dgamma
+        self.grads["weight"] = dgamma  # this shard's share, when the batch runs in shards
         self.grads["bias"] = dbeta
         scale = (self.params["weight"] * inv_std)[:, None]
         count = dY2.shape[1]
         if not training or count == 0:
             # The statistics were constants: the layer is an affine map per row.
             return dY2 * scale
+        count, dgamma, dbeta = batch_sum(count, dgamma, dbeta)  # over the whole batch
         # d/dX of gamma * (X - mean) / std, with mean and std depending on the batch:
         # gamma / std * (dY - mean(dY) - X_hat * mean(dY * X_hat)), per row.
         dX2 = dY2 - (dbeta / count)[:, None]

@@ -3,6 +3,7 @@
 from nnfs.backend import get_array_module, host_rng
 from nnfs.checks import number
 from nnfs.layers.base import Layer
+from nnfs.parallel import shard_rows
 
 _MASK64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment (2**64 / golden ratio)
@@ -17,19 +18,21 @@ def _mix_host(z):
     return z ^ (z >> 31)
 
 
-def random_bits(xp, shape, seed, counter):
+def random_bits(xp, shape, seed, counter, start=0):
     """``shape`` uniform uint64 values, a pure function of ``(seed, counter)``, made on the device.
 
     Element i is SplitMix64's i-th output from a state derived from the seed and
     the counter: plain integer arithmetic, so NumPy, CuPy and the strict backend
     give bit-identical values, with nothing drawn on or copied from the host.
+    With ``start`` the values are elements ``start, start + 1, ...`` of that sequence:
+    a slice of a larger draw, made without drawing the rest.
     """
     u64 = xp.uint64
     state = _mix_host((seed + _mix_host(counter * _GAMMA + 1)) & _MASK64)
     size = 1
     for n in shape:
         size *= n
-    z = xp.arange(1, size + 1, dtype=u64) * u64(_GAMMA) + u64(state)
+    z = xp.arange(start + 1, start + size + 1, dtype=u64) * u64(_GAMMA) + u64(state)
     z = (z ^ (z >> u64(30))) * u64(_MIX1)
     z = (z ^ (z >> u64(27))) * u64(_MIX2)
     return (z ^ (z >> u64(31))).reshape(shape)
@@ -71,7 +74,10 @@ class Dropout(Layer):
     def mask(self, X):
         """The next mask for ``X``: 0 or ``1/(1-p)`` per element, in ``X``'s dtype and device."""
         xp = get_array_module(X)
-        bits = random_bits(xp, X.shape, self.seed, self.calls)
+        # A shard of a batch (nnfs.parallel) draws its own rows of the whole batch's mask.
+        first, _ = shard_rows(X.shape[0])
+        per_row = X.size // X.shape[0] if X.shape[0] else 0
+        bits = random_bits(xp, X.shape, self.seed, self.calls, start=first * per_row)
         self.calls += 1
         # Integer comparison: the same elements are kept whatever the dtype.
         threshold = min(int(self.p * 2.0 ** 64), (1 << 64) - 1)

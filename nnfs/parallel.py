@@ -1,0 +1,512 @@
+"""Every CPU core in one process: each batch cut into shards, one thread per shard.
+
+How it works
+------------
+On the CPU a :class:`~nnfs.net.Net` cuts every batch that is large enough into as
+many contiguous shards as it has threads (:func:`get_num_threads`), and runs the
+forward pass of each shard through all the layers on a thread of its own, all at
+once; the backward pass goes the same way. NumPy releases the interpreter lock
+inside its array loops, copies and matrix products, which is where the time of
+a step goes, so the threads really run side by side on separate cores:
+
+- **Replicas.** Shard 0 runs on the net's own layers, on the calling thread.
+  Every other shard runs on a replica of the layers: a copy that shares the
+  parameter arrays but has its own cache, gradients and buffers (copied from
+  the net's before each step), so two threads never write to the same
+  array. Replicas are made once and kept (the convolution's column buffers are
+  reused from step to step, as without threads); one shard's worth of caches
+  each, so the memory of a step is that of the whole batch, as without threads.
+- **The loss is one.** The shards' outputs are concatenated and the loss is
+  computed on the whole batch, exactly as without threads; the gradient that
+  flows back is cut into the same rows. Each parameter gradient of the net is
+  then the sum of the shards' gradients, added in shard order.
+- **Layers that look at the whole batch** ask for it: BatchNorm adds up its
+  per-shard sums with :func:`batch_sum`, so its statistics, its running
+  averages and its backward pass are those of the whole batch; Dropout draws
+  its shard's rows of the whole batch's mask (:func:`shard_rows`). So a step
+  gives the single-threaded results up to rounding (sums added in another
+  order), with or without BatchNorm, and the same results on every run with
+  the same number of threads (which is what an exact ``--resume`` needs).
+- **The BLAS** (NumPy's matrix products) runs one thread per shard while the
+  shards run, through ``threadpoolctl``; otherwise its own threads would
+  compete with the shards for the same cores.
+
+A batch is sharded when every shard gets at least :data:`MIN_SHARD_SAMPLES`
+samples and :data:`MIN_SHARD_ELEMENTS` input values: below that the threads
+cost more than they save. Device backends (CuPy, and the strict stand-in for
+it) never shard: a GPU is parallel already.
+
+How many threads
+----------------
+All the cores this process may use, shared among the MPI ranks started on this
+machine (``mpiexec -n 2`` on 2 cores: one thread each), unless the environment
+variable ``NNFS_NUM_THREADS`` says otherwise; :func:`set_num_threads` changes it
+at run time, like ``torch.set_num_threads``. One thread turns sharding off.
+"""
+
+import contextlib
+import copy
+import os
+import queue
+import threading
+
+from nnfs.backend import get_array_module
+
+__all__ = ["ENVIRONMENT_VARIABLE", "MIN_SHARD_SAMPLES", "MIN_SHARD_ELEMENTS", "available_cores",
+           "default_num_threads", "get_num_threads", "set_num_threads", "using_threads",
+           "batch_sum", "shard_rows", "in_shard", "Shards"]
+
+#: The environment variable that sets the number of threads (read once, at first use).
+ENVIRONMENT_VARIABLE = "NNFS_NUM_THREADS"
+#: A batch is cut into shards only when each gets at least this many samples ...
+MIN_SHARD_SAMPLES = 4
+#: ... and this many input values (a shard of 16 digits of 28x28 has 12,544).
+MIN_SHARD_ELEMENTS = 8192
+
+# Environment variables through which MPI launchers tell a rank how many ranks share its machine.
+_LOCAL_RANKS_VARIABLES = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE")
+
+_threads = None  # None: not decided yet (the environment is read at first use)
+
+
+# -- how many threads ---------------------------------------------------------------------------
+
+def available_cores():
+    """The number of CPU cores this process may run on (its affinity mask, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def default_num_threads():
+    """``NNFS_NUM_THREADS`` when set, else the available cores divided among the MPI ranks on this machine.
+
+    Raises:
+        ValueError: when ``NNFS_NUM_THREADS`` is not a positive integer.
+    """
+    text = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
+    if text:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ValueError(f"{ENVIRONMENT_VARIABLE} must be a positive integer (the number of CPU "
+                             f"threads), got {text!r}")
+        return value
+    ranks = 1
+    for variable in _LOCAL_RANKS_VARIABLES:
+        if os.environ.get(variable, "").isdigit():
+            ranks = max(1, int(os.environ[variable]))
+            break
+    return max(1, available_cores() // ranks)
+
+
+def get_num_threads():
+    """The number of threads (and so of shards) a CPU training step uses at most."""
+    global _threads
+    if _threads is None:
+        _threads = default_num_threads()
+    return _threads
+
+
+def set_num_threads(count):
+    """Use at most ``count`` threads from now on (1: single-threaded); None goes back to the default.
+
+    Returns:
+        The previous setting.
+    """
+    global _threads
+    from nnfs.checks import integer
+    previous = get_num_threads()
+    _threads = None if count is None else integer("set_num_threads", "count", count, minimum=1)
+    return previous
+
+
+@contextlib.contextmanager
+def using_threads(count):
+    """``with using_threads(1): ...`` runs the block with ``count`` threads, then restores the setting."""
+    previous = set_num_threads(count)
+    try:
+        yield
+    finally:
+        set_num_threads(previous)
+
+
+# -- what layers see: the shard they run on -----------------------------------------------------
+
+_local = threading.local()
+
+
+class _Shard:
+    """Where one thread's rows sit in the batch, and the group it adds its sums with."""
+
+    __slots__ = ("index", "first", "total", "group")
+
+    def __init__(self, index, first, total, group):
+        self.index, self.first, self.total, self.group = index, first, total, group
+
+
+def in_shard():
+    """True on a thread that is running one shard of a batch."""
+    return getattr(_local, "shard", None) is not None
+
+
+def batch_sum(*partials):
+    """Per-shard sums (arrays or numbers) added up over every shard of the batch.
+
+    A layer that needs a statistic of the whole batch computes it on its own rows,
+    then passes it here: inside a sharded step every shard waits for the others and
+    gets the same totals back (added in shard order, so they are identical on every
+    thread); outside one the values come back as they are. Every shard must call it
+    the same number of times. The totals are shared between the threads: read them,
+    never write to them.
+
+    Returns:
+        The total, or a tuple of totals for several partials.
+    """
+    shard = getattr(_local, "shard", None)
+    totals = partials if shard is None else shard.group.sum(shard.index, partials)
+    return totals[0] if len(totals) == 1 else totals
+
+
+def shard_rows(rows):
+    """``(first, total)``: this shard's ``rows`` start at row ``first`` of a batch of ``total`` rows.
+
+    ``(0, rows)`` outside a sharded step. Dropout uses it to draw the rows of the whole
+    batch's mask that belong to its shard.
+    """
+    shard = getattr(_local, "shard", None)
+    return (0, rows) if shard is None else (shard.first, shard.total)
+
+
+class _Stopped(RuntimeError):
+    """Raised in a shard that waited for the sums of a shard that failed."""
+
+
+class _Group:
+    """The shards of one step, and the meeting point where :func:`batch_sum` adds their values."""
+
+    def __init__(self, count):
+        self.count = count
+        self.slots = [None] * count
+        self.totals = None
+        self.arrived = 0
+        self.round = 0
+        self.failed = False
+        self.condition = threading.Condition()
+
+    def sum(self, index, partials):
+        with self.condition:
+            if self.failed:
+                raise _Stopped("another shard of this batch failed")
+            self.slots[index] = partials
+            self.arrived += 1
+            this_round = self.round
+            if self.arrived == self.count:  # the last to arrive adds up, in shard order
+                self.totals = tuple(_add(column) for column in zip(*self.slots))
+                self.arrived, self.round = 0, self.round + 1
+                self.condition.notify_all()
+            else:
+                # Nobody can post the next round's sums before every thread has read these:
+                # that round needs every thread again.
+                while self.round == this_round and not self.failed:
+                    self.condition.wait()
+                if self.round == this_round:
+                    raise _Stopped("another shard of this batch failed")
+            return self.totals
+
+    def abort(self):
+        """One shard failed: the others stop at their next sum instead of waiting for it forever.
+
+        A round that every shard reached is complete whatever happens afterwards.
+        """
+        with self.condition:
+            self.failed = True
+            self.condition.notify_all()
+
+
+def _add(values):
+    total = values[0]
+    for value in values[1:]:
+        total = total + value
+    return total
+
+
+# -- the threads --------------------------------------------------------------------------------
+
+class _Pool:
+    """Worker threads for shards 1, 2, ...; shard 0 runs on the calling thread.
+
+    One step runs at a time: a second thread that trains a net of its own meanwhile
+    waits for the lock (the shards of one step must all run at once, or the meeting point in
+    :func:`batch_sum` would wait forever).
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.inboxes = []
+        self.pid = os.getpid()
+
+    def _workers(self, count):
+        if self.pid != os.getpid():  # a forked child has none of its parent's threads
+            self.inboxes, self.pid = [], os.getpid()
+        while len(self.inboxes) < count:
+            inbox = queue.SimpleQueue()
+            threading.Thread(target=_work, args=(inbox,), name=f"nnfs-shard-{len(self.inboxes) + 1}",
+                             daemon=True).start()
+            self.inboxes.append(inbox)
+        return self.inboxes[:count]
+
+    def run(self, tasks, group):
+        """Run ``tasks`` (callables, one per shard) at once; their results, or the first error.
+
+        A task that fails aborts ``group`` itself (the others may be waiting for its sums);
+        the workers are always waited for, so that no shard of this step is still running
+        when the next one starts, even after an interrupt.
+        """
+        results, errors = [None] * len(tasks), {}
+        with self.lock:
+            done = queue.SimpleQueue()
+            for index, (inbox, task) in enumerate(zip(self._workers(len(tasks) - 1), tasks[1:]), 1):
+                inbox.put((index, task, done))
+            try:
+                results[0] = tasks[0]()
+            except BaseException as error:  # noqa: BLE001  (re-raised below, after the others)
+                errors[0] = error
+            for _ in tasks[1:]:
+                index, result, error = done.get()
+                results[index] = result
+                if error is not None:
+                    errors[index] = error
+        if errors:
+            # The first shard in order that failed; _Stopped only says that a shard was stopped.
+            real = [errors[i] for i in sorted(errors) if not isinstance(errors[i], _Stopped)]
+            raise (real or [errors[min(errors)]])[0]
+        return results
+
+
+def _work(inbox):
+    while True:
+        index, task, done = inbox.get()
+        try:
+            done.put((index, task(), None))
+        except BaseException as error:  # noqa: BLE001  (handed to the calling thread)
+            done.put((index, None, error))
+
+
+_pool = _Pool()
+_blas = None
+
+
+def _blas_one_thread():
+    """A context in which NumPy's BLAS uses one thread (threadpoolctl, inspected once)."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
+
+
+# -- replicas -----------------------------------------------------------------------------------
+
+# Attribute values a replica takes over from the net's layer before every step (the mode,
+# counters, flags); anything else (arrays, dicts, child layers) is the replica's own.
+_PLAIN = (bool, int, float, complex, str, bytes, tuple, frozenset, type(None))
+
+
+def _sublayers(layers):
+    """Every layer in ``layers`` and inside them (children of layers made of layers), once each."""
+    from nnfs.layers.base import Layer
+
+    found, seen = [], set()
+
+    def visit(layer):
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        found.append(layer)
+        for value in vars(layer).values():
+            items = value.values() if isinstance(value, dict) else (
+                value if isinstance(value, (list, tuple)) else (value,))
+            for item in items:
+                if isinstance(item, Layer):
+                    visit(item)
+
+    for layer in layers:
+        visit(layer)
+    return found
+
+
+def _replicate(layers):
+    """Copies of ``layers`` that share their parameter arrays; returns (copies, [(layer, copy), ...]).
+
+    A deep copy whose memo maps every parameter (and gradient) array to itself and
+    every cache to a new empty dict: everything else, children of composite layers and
+    the views that tie them together included, is copied once here.
+    """
+    originals = _sublayers(layers)
+    memo = {}
+    for layer in originals:
+        memo[id(layer.cache)] = {}
+    for layer in layers:
+        for store in (layer.params, layer.grads):
+            for value in store.values():
+                memo[id(value)] = value
+    copies = copy.deepcopy(list(layers), memo)
+    return copies, [(layer, memo[id(layer)]) for layer in originals]
+
+
+class _Replica:
+    """The layers one shard after the first runs on."""
+
+    def __init__(self, layers):
+        self.layers, self.pairs = _replicate(layers)
+
+    def refresh(self, layers):
+        """Take over the net's current parameters, buffers, modes and counters."""
+        for layer, twin in self.pairs:
+            for name, value in vars(layer).items():
+                if isinstance(value, _PLAIN):
+                    twin.__dict__[name] = value
+        # The top-level stores reach every child's too (a composite's are views of them).
+        for layer, twin in zip(layers, self.layers):
+            for key, value in layer.params.items():
+                if twin.params[key] is not value:  # rebound by .to() or load_state_dict
+                    twin.params[key] = value
+            for key, value in layer.buffers.items():
+                twin.buffers[key] = value.copy()
+
+    def release(self):
+        """Drop the cached activations (when the net runs single-threaded for a while)."""
+        for _, twin in self.pairs:
+            twin.cache.clear()
+
+
+def _bounds(total, count):
+    """``[(first, stop), ...]``: ``total`` rows cut into ``count`` contiguous shards, the first ones larger."""
+    size, extra = divmod(total, count)
+    bounds, first = [], 0
+    for index in range(count):
+        stop = first + size + (index < extra)
+        bounds.append((first, stop))
+        first = stop
+    return bounds
+
+
+class Shards:
+    """Runs a net's layers over the shards of a batch, one thread each (see the module docstring).
+
+    One per :class:`~nnfs.net.Net`, which asks :meth:`count` how many shards a batch gets
+    and then calls :meth:`forward` and :meth:`backward` instead of its own loops.
+
+    Attributes:
+        active: True when the last forward pass was sharded (its backward must be too).
+    """
+
+    def __init__(self):
+        self.replicas = []
+        self.active = False
+        self._bounds = None
+        self._layers = []
+
+    @staticmethod
+    def count(backend, X):
+        """How many shards ``X`` gets: 1 (no threads) on device backends, for small batches,
+        with one thread, or on a thread that already runs a shard."""
+        threads = get_num_threads()
+        if threads < 2 or backend.is_device or getattr(X, "ndim", 0) == 0 or in_shard():
+            return 1
+        rows = X.shape[0]
+        return max(1, min(threads, rows // MIN_SHARD_SAMPLES, X.size // MIN_SHARD_ELEMENTS))
+
+    def single(self):
+        """The net runs a batch unsharded: the replicas' caches would only hold memory."""
+        for replica in self.replicas:
+            replica.release()
+        self.active = False
+
+    def forward(self, layers, X, count):
+        """``X`` through ``layers`` in ``count`` shards; the outputs concatenated."""
+        self._prepare(layers, count)
+        stacks = [layers] + [replica.layers for replica in self.replicas[:count - 1]]
+        bounds = _bounds(X.shape[0], count)
+
+        def forward_shard(stack, rows):
+            for layer in stack:
+                rows = layer(rows)
+            return rows
+
+        try:
+            outputs = self._run(stacks, bounds, X, forward_shard)
+        except Exception:
+            self.active = False
+            # Raise what the single-threaded step raises (its message has the whole batch's
+            # shapes), from a throwaway copy so that the net's state is not changed twice.
+            try:
+                forward_shard(_replicate(layers)[0], X)
+            except Exception as error:
+                raise error from None
+            raise
+        self.active, self._bounds = True, bounds
+        return get_array_module(outputs[0]).concatenate(outputs, axis=0)
+
+    def backward(self, layers, grad, input_grad):
+        """Backward through every shard; each parameter gradient of ``layers`` becomes the
+        sum over the shards. Returns the input gradient when ``input_grad``, else None."""
+        if not self.active:
+            raise RuntimeError("Shards.backward called without a sharded forward pass")
+        stacks = [layers] + [replica.layers for replica in self.replicas[:len(self._bounds) - 1]]
+        for stack in stacks[1:]:
+            stack[0].input_grad = bool(input_grad)
+
+        def backward_shard(stack, rows):
+            for layer in reversed(stack):
+                rows = layer.backward(rows)
+            return rows
+
+        try:
+            grads = self._run(stacks, self._bounds, grad, backward_shard)
+        finally:
+            for stack in stacks[1:]:
+                stack[0].input_grad = True
+        for index, layer in enumerate(layers):
+            for key in layer.params:
+                total = layer.grads[key]
+                for stack in stacks[1:]:
+                    total = total + stack[index].grads[key]
+                layer.grads[key] = total
+        if not input_grad:
+            return None
+        return get_array_module(grads[0]).concatenate(grads, axis=0)
+
+    def _prepare(self, layers, count):
+        """Replicas for shards 1 .. count-1, made for these very layers, refreshed."""
+        if len(self._layers) != len(layers) or any(a is not b for a, b in zip(self._layers, layers)):
+            self.replicas, self._layers = [], list(layers)  # a new net, or its list of layers changed
+        while len(self.replicas) < count - 1:
+            self.replicas.append(_Replica(layers))
+        for replica in self.replicas[:count - 1]:
+            replica.refresh(layers)
+
+    @staticmethod
+    def _run(stacks, bounds, data, run_shard):
+        group = _Group(len(bounds))
+
+        def task(index):
+            first, stop = bounds[index]
+
+            def run():
+                _local.shard = _Shard(index, first, bounds[-1][1], group)
+                try:
+                    return run_shard(stacks[index], data[first:stop])
+                except BaseException:
+                    group.abort()  # the others may be waiting for this one's sums
+                    raise
+                finally:
+                    _local.shard = None
+            return run
+
+        with _blas_one_thread():
+            return _pool.run([task(index) for index in range(len(bounds))], group)

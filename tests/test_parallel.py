@@ -1,0 +1,294 @@
+"""Batches in shards on several threads (nnfs.parallel) give the single-threaded results."""
+
+import threading
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import nnfs
+from nnfs import parallel
+from nnfs.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from nnfs.backend import to_numpy
+from nnfs.layers import (AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dropout, Flatten,
+                         GlobalAvgPool2D, Linear, MaxPool2D)
+from nnfs.layers.base import Layer
+from nnfs.losses import CrossEntropyLoss
+from nnfs.net import Net
+from nnfs.optim import SGD, Adam
+
+
+@pytest.fixture
+def small_shards(monkeypatch):
+    """Shards of any size, so that the tests' small batches are cut too."""
+    monkeypatch.setattr(parallel, "MIN_SHARD_SAMPLES", 1)
+    monkeypatch.setattr(parallel, "MIN_SHARD_ELEMENTS", 1)
+
+
+def conv_net(batchnorm, dropout=0.0, dtype="float64", seed=0):
+    """A CNN for (N, 2, 8, 8) images on the CPU backend; BatchNorm and Dropout on request."""
+    nnfs.seed(seed)
+    norm2d = [BatchNorm2D(4)] if batchnorm else []
+    norm1d = [BatchNorm1D(6)] if batchnorm else []
+    drop = [Dropout(dropout)] if dropout else []
+    layers = [Conv2D(2, 4, 3, padding=1), *norm2d, ReLU(), MaxPool2D(2),
+              Conv2D(4, 3, (2, 3), padding=(1, 0)), LeakyReLU(0.1), AvgPool2D(2), Sigmoid(),
+              Flatten(), Linear(3 * 2 * 1, 6), *norm1d, Tanh(), *drop, Linear(6, 3)]
+    return Net(layers, CrossEntropyLoss(), backend="numpy", dtype=dtype)
+
+
+def batches(count, n, seed=1):
+    rng = np.random.default_rng(seed)
+    return [(rng.normal(size=(n, 2, 8, 8)), rng.integers(0, 3, size=n)) for _ in range(count)]
+
+
+def train(net, data, threads, optimizer=None):
+    """SGD steps (or ``optimizer``'s) with ``threads`` threads; returns the losses."""
+    losses = []
+    with parallel.using_threads(threads):
+        for X, y in data:
+            losses.append(float(net.loss(net(X), y)))
+            net.backward()
+            if optimizer is None:
+                net.update_weights(0.1)
+            else:
+                optimizer.step()
+    return losses
+
+
+def assert_states_close(got, expected, rtol):
+    assert got.keys() == expected.keys()
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], rtol=rtol, atol=rtol, err_msg=name)
+
+
+# -- the results are those of one thread ---------------------------------------------------------
+
+@pytest.mark.parametrize("batchnorm", [False, True], ids=["plain", "batchnorm"])
+@pytest.mark.parametrize("threads, n", [(2, 12), (3, 10), (4, 9)])
+def test_sharded_training_equals_one_thread(small_shards, batchnorm, threads, n):
+    data = batches(4, n)
+    single, sharded = conv_net(batchnorm), conv_net(batchnorm)
+    single_losses = train(single, data, threads=1)
+    sharded_losses = train(sharded, data, threads=threads)
+    assert sharded._shards.active and not single._shards.active
+    np.testing.assert_allclose(sharded_losses, single_losses, rtol=1e-12)
+    # BatchNorm's running statistics included: they come from the whole batch too.
+    assert_states_close(sharded.state_dict(), single.state_dict(), rtol=1e-11)
+    assert not np.allclose(sharded.state_dict()["0.weight"], conv_net(batchnorm).state_dict()["0.weight"])
+
+
+def test_float32_stays_float32_and_close(small_shards):
+    data = [(X.astype(np.float32), y) for X, y in batches(3, 16)]
+    single, sharded = conv_net(True, dtype="float32"), conv_net(True, dtype="float32")
+    train(single, data, threads=1)
+    train(sharded, data, threads=2)
+    for layer in sharded.layers:
+        for key, grad in layer.grads.items():
+            assert grad.dtype == np.float32, (layer, key)
+    assert_states_close(sharded.state_dict(), single.state_dict(), rtol=2e-5)
+
+
+def test_optimizers_see_the_summed_gradients(small_shards):
+    data = batches(3, 12)
+    # Without BatchNorm: Adam divides by the gradients' size, so the conv bias that BatchNorm
+    # makes irrelevant (a gradient of rounding noise) would step by lr either way.
+    single, sharded = conv_net(False), conv_net(False)
+    train(single, data, threads=1, optimizer=Adam(single, lr=0.01))
+    train(sharded, data, threads=2, optimizer=Adam(sharded, lr=0.01))
+    assert_states_close(sharded.state_dict(), single.state_dict(), rtol=1e-10)
+    one, two = conv_net(True), conv_net(True)
+    train(one, data, threads=1, optimizer=SGD(one, lr=0.05, momentum=0.9))
+    train(two, data, threads=2, optimizer=SGD(two, lr=0.05, momentum=0.9))
+    assert_states_close(two.state_dict(), one.state_dict(), rtol=1e-11)
+
+
+def test_dropout_draws_the_whole_batch_mask(small_shards):
+    data = batches(3, 10)
+    single, sharded = conv_net(True, dropout=0.5), conv_net(True, dropout=0.5)
+    single_losses = train(single, data, threads=1)
+    sharded_losses = train(sharded, data, threads=3)
+    np.testing.assert_allclose(sharded_losses, single_losses, rtol=1e-12)
+    assert_states_close(sharded.state_dict(), single.state_dict(), rtol=1e-11)
+    drop = [layer for layer in sharded.layers if isinstance(layer, Dropout)][0]
+    assert drop.calls == 3  # one mask per step, not one per shard
+
+
+def test_input_gradient_and_eval_mode_match(small_shards):
+    (X, y), = batches(1, 11)
+    outputs = {}
+    for threads in (1, 2):
+        net = conv_net(True)
+        with parallel.using_threads(threads):
+            net.loss(net(X), y)
+            grad = net.backward(input_grad=True)
+            outputs[threads] = (grad, net.predict_proba(X), {k: v.copy() for k, v in
+                                                            net.state_dict().items()})
+    np.testing.assert_allclose(outputs[2][0], outputs[1][0], rtol=1e-11, atol=1e-14)
+    assert outputs[2][0].shape == X.shape
+    np.testing.assert_allclose(outputs[2][1], outputs[1][1], rtol=1e-12)
+    assert_states_close(outputs[2][2], outputs[1][2], rtol=1e-12)
+
+
+def test_a_sharded_run_repeats_bit_for_bit(small_shards):
+    data = [(X.astype(np.float32), y) for X, y in batches(3, 13)]
+    first, second = conv_net(True, dropout=0.2, dtype="float32"), conv_net(True, dropout=0.2, dtype="float32")
+    train(first, data, threads=2)
+    train(second, data, threads=2)
+    for name, value in first.state_dict().items():
+        np.testing.assert_array_equal(second.state_dict()[name], value, err_msg=name)
+
+
+def test_layer_changes_between_steps_reach_the_replicas(small_shards):
+    """Modes, reloaded weights and a changed list of layers are taken over on the next step."""
+    (X, y), = batches(1, 12)
+    net, reference = conv_net(True), conv_net(True, seed=5)
+    with parallel.using_threads(2):
+        net(X)
+        net.load_state_dict(reference.state_dict())  # rebinds every parameter and buffer
+        net.eval()
+        np.testing.assert_allclose(net(X), reference.eval()(X), rtol=1e-12)
+        net.layers.append(ReLU())
+        assert np.all(to_numpy(net(X)) >= 0)
+
+
+# -- when it shards ----------------------------------------------------------------------------
+
+def test_when_a_batch_is_sharded(monkeypatch, backend):
+    X = backend.asarray(np.zeros((64, 1, 28, 28)), dtype="float32")
+    with parallel.using_threads(2):
+        expected = 1 if backend.is_device else 2  # a GPU (or the strict stand-in) never shards
+        assert parallel.Shards.count(backend, X) == expected
+        assert parallel.Shards.count(backend, X[:parallel.MIN_SHARD_SAMPLES]) == 1  # too few samples
+        assert parallel.Shards.count(backend, X[:, :, :2, :2]) == 1  # too little work per shard
+    with parallel.using_threads(1):
+        assert parallel.Shards.count(backend, X) == 1
+
+
+def test_the_strict_backend_runs_unsharded_and_agrees(small_shards):
+    data = [(X.astype(np.float32), y) for X, y in batches(2, 12)]
+    host, strict = conv_net(True, dtype="float32"), conv_net(True, dtype="float32").to("strict")
+    train(host, data, threads=2)
+    train(strict, data, threads=2)
+    assert host._shards.active and not strict._shards.active
+    assert_states_close(strict.state_dict(), host.state_dict(), rtol=2e-5)
+
+
+def test_blas_runs_one_thread_per_shard(small_shards):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen = []
+
+    class Probe(Layer):
+        def forward(self, X):
+            seen.append([info["num_threads"] for info in threadpoolctl.threadpool_info()
+                         if info["user_api"] == "blas"])
+            return X
+
+        def backward(self, dY):
+            return dY
+
+    net = Net([Flatten(), Probe(), Linear(128, 3)], CrossEntropyLoss(), backend="numpy")
+    with parallel.using_threads(2):
+        net(np.zeros((8, 2, 8, 8), dtype=np.float32))
+    assert len(seen) == 2 and all(threads in ([], [1]) for threads in seen)
+
+
+# -- errors and memory ------------------------------------------------------------------------------
+
+def test_an_error_in_a_shard_reads_as_without_threads(small_shards):
+    def build():
+        nnfs.seed(4)
+        return Net([Linear(5, 4), BatchNorm1D(4), ReLU(), Linear(3, 2)], CrossEntropyLoss(),
+                   backend="numpy")
+
+    net, twin = build(), build()
+    X = np.random.default_rng(0).normal(size=(10, 5)).astype(np.float32)
+    with parallel.using_threads(2), pytest.raises(ValueError) as sharded:
+        net(X)
+    with parallel.using_threads(1), pytest.raises(ValueError) as single:
+        twin(X)
+    assert str(sharded.value) == str(single.value) == \
+        "Linear: expected 3 input features, got shape (10, 4)"
+    # The failed step updated the running statistics once, as the single-threaded one did.
+    np.testing.assert_allclose(net.state_dict()["1.running_var"], twin.state_dict()["1.running_var"],
+                               rtol=1e-6)
+    with parallel.using_threads(2):  # and the net still trains afterwards
+        ok = Net([Linear(5, 4), ReLU(), Linear(4, 2)], CrossEntropyLoss(), backend="numpy")
+        ok.loss(ok(X), np.zeros(10, dtype=int))
+        ok.backward()
+
+
+def test_a_failing_shard_does_not_leave_the_others_waiting(small_shards):
+    """A shard that fails before a BatchNorm releases the shards waiting there for its sums."""
+
+    class FailOnSecondShard(Layer):
+        def forward(self, X):
+            if parallel.shard_rows(X.shape[0])[0] > 0:
+                raise RuntimeError("boom")
+            return X
+
+    net = Net([FailOnSecondShard(), Linear(3, 4), BatchNorm1D(4)], backend="numpy")
+    with parallel.using_threads(2), pytest.raises(RuntimeError, match="boom"):
+        net(np.ones((8, 3)))
+    assert threading.active_count() < 20
+
+
+def test_memory_is_one_batch_of_activations(small_shards):
+    """The shards' caches together hold about what the single-threaded step holds, at the
+    peak of a step and between steps."""
+    X = np.random.default_rng(0).normal(size=(64, 2, 16, 16)).astype(np.float32)
+    y = np.zeros(64, dtype=int)
+    peak, held = {}, {}
+    for threads in (1, 2, 4):
+        net = Net([Conv2D(2, 8, 3, padding=1), BatchNorm2D(8), ReLU(), MaxPool2D(2), Flatten(),
+                   Linear(8 * 8 * 8, 3)], CrossEntropyLoss(), backend="numpy", dtype="float32")
+        with parallel.using_threads(threads):
+            tracemalloc.start()
+            for _ in range(3):  # after the first step: caches and reused buffers replaced, not added
+                net.loss(net(X), y)
+                net.backward()
+            held[threads], peak[threads] = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+    for threads in (2, 4):
+        assert held[threads] < 1.15 * held[1] and peak[threads] < 1.15 * peak[1], (held, peak)
+
+
+# -- the number of threads ---------------------------------------------------------------------------
+
+def test_the_number_of_threads(monkeypatch):
+    monkeypatch.setattr(parallel, "_threads", None)
+    monkeypatch.setenv("NNFS_NUM_THREADS", "3")
+    assert parallel.get_num_threads() == 3
+    with parallel.using_threads(1):
+        assert parallel.get_num_threads() == 1
+    assert parallel.get_num_threads() == 3
+    monkeypatch.delenv("NNFS_NUM_THREADS")
+    monkeypatch.setattr(parallel, "available_cores", lambda: 8)
+    monkeypatch.setenv("MPI_LOCALNRANKS", "2")  # two ranks on this machine share its cores
+    assert parallel.default_num_threads() == 4
+    monkeypatch.delenv("MPI_LOCALNRANKS")
+    assert parallel.default_num_threads() == 8
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_a_bad_thread_count_is_one_clear_error(monkeypatch, value):
+    monkeypatch.setenv("NNFS_NUM_THREADS", value)
+    with pytest.raises(ValueError, match=f"NNFS_NUM_THREADS must be a positive integer.*{value!r}"):
+        parallel.default_num_threads()
+    with pytest.raises(ValueError, match="set_num_threads"):
+        parallel.set_num_threads(0)
+
+
+def test_global_average_pooling_and_a_gap_net(small_shards):
+    """A net that ends in GlobalAvgPool2D: no Flatten, outputs concatenated all the same."""
+    data = batches(2, 9)
+
+    def build():
+        nnfs.seed(3)
+        return Net([Conv2D(2, 3, 3), BatchNorm2D(3), ReLU(), GlobalAvgPool2D()], CrossEntropyLoss(),
+                   backend="numpy", dtype="float64")
+
+    one, two = build(), build()
+    train(one, data, threads=1)
+    train(two, data, threads=2)
+    assert_states_close(two.state_dict(), one.state_dict(), rtol=1e-11)
