@@ -9,17 +9,22 @@ The reference network (float32, plain SGD, cross-entropy)::
 Each configuration (input shape and batch size) runs in fresh subprocesses,
 one for nnfs and one for PyTorch, so that each figure belongs to one framework
 alone (no thread pool of the other spinning on the cores, no shared memory
-peak). Both get the same threads, the same batch of data and the same initial
-weights; a step is forward, loss, backward and the SGD update. Throughput is
-the batch size over the median time of the timed steps (after warm-up steps);
-on a GPU the device is synchronised before each clock reading. The ratio is
+peak). Both get the same threads (``--threads``, all cores by default: PyTorch's
+``torch.set_num_threads``, nnfs's ``NNFS_NUM_THREADS``, and the BLAS of both), the
+same batch of data and the same initial weights; a step is forward, loss,
+backward and the SGD update. Throughput is the batch size over the median time
+of the timed steps (after warm-up steps); on a GPU the device is synchronised
+before each clock reading. The ratio is
 nnfs/PyTorch of runs made back to back; with ``--repeat`` the pairs are
 repeated and the median ratio is reported, which is what to trust on a
-machine shared with other work.
+machine shared with other work. The report says what it measured: the date, the
+machine (CPU model, cores), the load average before and after, and the threads
+each framework used (for nnfs: how many shards each batch ran in, see
+:mod:`nnfs.parallel`).
 
 Usage::
 
-    python benchmarks/bench.py                         # all four configurations
+    python benchmarks/bench.py --repeat 5              # all four configurations, median of 5 pairs
     python benchmarks/bench.py --configs 1x28x28:64 --steps 20 --json
     python benchmarks/bench.py --profile               # per-layer forward/backward times
     NNFS_BACKEND=cupy python benchmarks/bench.py       # GPU, against PyTorch CUDA
@@ -65,6 +70,11 @@ def parse_configs(text):
             raise SystemExit(f"bench.py: {item!r}: sizes must be positive, H and W multiples of 4")
         configs.append(((C, H, W), batch))
     return configs
+
+
+def available_cores():
+    from nnfs.parallel import available_cores as cores
+    return cores()
 
 
 def config_name(shape, batch):
@@ -209,7 +219,9 @@ def setup_nnfs(shape, batch):
     def final_loss():
         return float(net.loss(net(X), y))
 
-    return net, step, final_loss, backend
+    from nnfs.parallel import Shards, get_num_threads
+    threads = {"threads": get_num_threads(), "shards": Shards.count(backend, X)}
+    return net, step, final_loss, backend, threads
 
 
 def setup_torch(shape, batch, threads, device_name):
@@ -244,14 +256,15 @@ def setup_torch(shape, batch, threads, device_name):
     def peak_device_bytes():
         return torch.cuda.max_memory_allocated() if device.type == "cuda" else None
 
-    return step, final_loss, synchronize, peak_device_bytes
+    threads = {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()}
+    return step, final_loss, synchronize, peak_device_bytes, threads
 
 
 def child_main(args):
     """Measure one framework on one configuration in this process; print one JSON line."""
     shape, batch = parse_configs(args.configs)[0]
     if args.child == "nnfs":
-        net, step, final_loss, backend = setup_nnfs(shape, batch)
+        net, step, final_loss, backend, threads = setup_nnfs(shape, batch)
         synchronize = backend.synchronize
         peak_device = backend.peak_memory_bytes
     else:
@@ -259,17 +272,19 @@ def child_main(args):
         if found is None:
             print(json.dumps({"skipped": "this PyTorch build sees no CUDA device"}))
             return
-        step, final_loss, synchronize, peak_device = found
+        step, final_loss, synchronize, peak_device, threads = found
     baseline = rss_mib()
     times = time_steps(step, synchronize, args.warmup, args.steps)
     median = statistics.median(times)
-    result = {"img_s": batch / median, "median_ms": 1e3 * median, "loss": final_loss()}
+    result = {"img_s": batch / median, "median_ms": 1e3 * median, "loss": final_loss(), **threads}
     if peak_device() is not None:
         result["peak_mib"] = peak_device() / 2**20
     else:
         result["peak_mib"] = peak_rss_mib()
         result["train_mib"] = result["peak_mib"] - baseline
     if args.profile and args.child == "nnfs":
+        # Only the net's own layers are timed: with threads, those of shard 0, which the other
+        # shards keep pace with (their replicas were made in the steps above, unwrapped).
         timings = add_profiler(net, synchronize)
         time_steps(step, synchronize, 1, max(5, args.steps // 2))
         result["profile"] = {
@@ -283,7 +298,7 @@ def child_main(args):
 
 def run_child(kind, shape, batch, args, device_name, profile=False):
     env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NNFS_NUM_THREADS"):
         env[var] = str(args.threads)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     command = [sys.executable, os.path.abspath(__file__), "--child", kind,
@@ -311,6 +326,7 @@ def benchmark(args):
     except (RuntimeError, ValueError) as error:  # an unknown NNFS_BACKEND, or CuPy without a GPU
         raise SystemExit(f"bench.py: {error}") from None
     use_torch = not args.no_torch and torch_available()
+    load_before = load_average()
     rows = []
     for shape, batch in parse_configs(args.configs):
         nnfs_runs, torch_runs = [], []
@@ -332,14 +348,16 @@ def benchmark(args):
                "nnfs_img_s": nnfs_run["img_s"], "nnfs_loss": nnfs_run["loss"],
                "nnfs_peak_mib": max(r["peak_mib"] for r in nnfs_runs),
                "nnfs_train_mib": nnfs_run.get("train_mib"),
-               "torch_img_s": None, "torch_peak_mib": None, "torch_train_mib": None, "ratio": None}
+               "nnfs_threads": nnfs_run["threads"], "nnfs_shards": nnfs_run["shards"],
+               "torch_img_s": None, "torch_peak_mib": None, "torch_train_mib": None, "ratio": None,
+               "torch_threads": None}
         if use_torch:
             torch_run = median_run(torch_runs)
             ratios = sorted(n["img_s"] / t["img_s"] for n, t in zip(nnfs_runs, torch_runs))
             row.update(torch_img_s=torch_run["img_s"], torch_loss=torch_run["loss"],
                        torch_peak_mib=max(r["peak_mib"] for r in torch_runs),
                        torch_train_mib=torch_run.get("train_mib"),
-                       ratio=statistics.median(ratios))
+                       torch_threads=torch_run["threads"], ratio=statistics.median(ratios))
         if args.profile:
             row["profile"] = nnfs_runs[0]["profile"]
         rows.append(row)
@@ -348,8 +366,30 @@ def benchmark(args):
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "backend": device_name, "threads": args.threads, "cpu_count": os.cpu_count(),
+        "machine": cpu_model(), "load_average": {"before": load_before, "after": load_average()},
         "python": platform.python_version(), "steps": args.steps, "warmup": args.warmup,
         "repeat": args.repeat, "torch": use_torch, "rows": rows}
+
+
+def cpu_model():
+    """The CPU's model name (Linux's /proc/cpuinfo), else what the platform module knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average():
+    """The 1, 5 and 15 minute load averages, or None where the OS has none: the other work
+    on the machine, which the figures depend on."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def median_run(runs):
@@ -364,17 +404,23 @@ def _fmt(value, spec):
 
 def print_table(report):
     print(f"nnfs training throughput, float32, backend {report['backend']}, {report['threads']} threads, "
-          f"median of {report['steps']} steps, {report['date']}")
-    print(f"{'config':>13} {'nnfs img/s':>11} {'torch img/s':>12} {'ratio':>6} "
+          f"median of {report['steps']} steps, {report['repeat']} run pair(s), {report['date']}")
+    load = report["load_average"]
+    loads = "unknown" if load["before"] is None else (
+        f"{load['before'][0]:.2f} before, {load['after'][0]:.2f} after (1 min)")
+    print(f"machine: {report['machine']}, {report['cpu_count']} cores; load average {loads}")
+    print(f"{'config':>13} {'nnfs img/s':>11} {'torch img/s':>12} {'ratio':>6} {'threads':>8} {'shards':>6} "
           f"{'nnfs MiB':>9} {'torch MiB':>10} {'nnfs +MiB':>10} {'torch +MiB':>11}")
     for row in report["rows"]:
+        threads = f"{row['nnfs_threads']}/{'-' if row['torch_threads'] is None else row['torch_threads']}"
         print(f"{row['config']:>13} {_fmt(row['nnfs_img_s'], '11.0f')} {_fmt(row['torch_img_s'], '12.0f')} "
-              f"{_fmt(row['ratio'], '6.2f')} {_fmt(row['nnfs_peak_mib'], '9.0f')} "
+              f"{_fmt(row['ratio'], '6.2f')} {threads:>8} "
+              f"{row['nnfs_shards']:>6} {_fmt(row['nnfs_peak_mib'], '9.0f')} "
               f"{_fmt(row['torch_peak_mib'], '10.0f')} {_fmt(row['nnfs_train_mib'], '10.0f')} "
               f"{_fmt(row['torch_train_mib'], '11.0f')}")
-    print("ratio: nnfs img/s / PyTorch img/s, median over the --repeat pairs. MiB: peak resident memory "
-          "of the process\n(GPU: peak device memory); +MiB: its growth while training, above the imports, "
-          "the model and the data.")
+    print("ratio: nnfs img/s / PyTorch img/s, median over the --repeat pairs. threads: nnfs/PyTorch; shards: "
+          "the threads\nnnfs ran each batch on (nnfs.parallel). MiB: peak resident memory of the process "
+          "(GPU: peak device\nmemory); +MiB: its growth while training, above the imports, the model and the data.")
 
 
 def print_profile(report):
@@ -395,7 +441,8 @@ def main(argv=None):
     parser.add_argument("--configs", default=DEFAULT_CONFIGS, help=f"CxHxW:batch,... (default {DEFAULT_CONFIGS})")
     parser.add_argument("--steps", type=int, default=50, help="timed steps per run (default 50)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for both frameworks")
+    parser.add_argument("--threads", type=int, default=available_cores(),
+                        help="CPU threads for both frameworks (default: every core this process may use)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="nnfs/PyTorch run pairs per config; the median ratio is kept (default 1)")
     parser.add_argument("--no-torch", action="store_true", help="measure nnfs only")

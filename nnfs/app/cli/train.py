@@ -17,6 +17,7 @@ import sys
 
 import nnfs
 import nnfs.distributed as dist  # mpi4py is imported only when asked for
+import nnfs.parallel
 from nnfs.app.cli.options import (
     Parser, fraction, image_size, non_negative_float, non_negative_int, positive_float, positive_int)
 from nnfs.app.loop import evaluate, train_epoch
@@ -71,6 +72,9 @@ def parse_args(argv):
                         help="use at most this many images per class (quick tries)")
     parser.add_argument("--skip_corrupt", action="store_true",
                         help="skip unreadable images with a warning instead of stopping")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="CPU threads per process (default: NNFS_NUM_THREADS, else every core, "
+                             "shared among the MPI ranks of a machine); 1 runs single-threaded")
     parser.add_argument("--distributed", action="store_true",
                         help="data-parallel training over MPI ranks (on by itself under mpiexec); "
                              "--batch_size is then the global batch, split across the ranks")
@@ -147,7 +151,8 @@ def run(args, world=None):
         f" ({-(-batch_size // world.size)} per rank on {world.size} rank{'s' * (world.size > 1)}, "
         f"{world.transport} transport)")
     schedule = f", {scheduler!r}" if scheduler is not None else ""
-    say(f"model: reference CNN, {n_params:,} parameters, backend {net.backend.name}, {net.dtype.name}; "
+    threads = "" if net.backend.is_device else f" on {nnfs.parallel.get_num_threads()} CPU thread(s)"
+    say(f"model: reference CNN, {n_params:,} parameters, backend {net.backend.name}{threads}, {net.dtype.name}; "
         f"{optimizer!r}{schedule}, batch {batch_size}{ranks}")
 
     plot_path = args.plot or os.path.splitext(args.save)[0] + "_curves.png"
@@ -185,13 +190,16 @@ def main(argv=None):
     try:
         default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported here in one line
         default_dtype()  # likewise a bad NNFS_DTYPE
+        # likewise a bad NNFS_NUM_THREADS, unless --threads overrides it
+        threads = args.threads or nnfs.parallel.get_num_threads()
         if args.distributed or dist.launched_with_mpiexec():
             world = dist.init()  # before the net is built: it picks this rank's GPU
     except (RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     try:
-        run(args, world)
+        with nnfs.parallel.using_threads(threads):
+            run(args, world)
     except (DatasetError, CheckpointError, OSError) as error:  # OSError: e.g. --save not writable
         print(f"error: {error}", file=sys.stderr)
         if world is not None and world.size > 1:
