@@ -69,11 +69,11 @@ class Net:
         """
         X = self.backend.asarray(X, dtype=self.dtype)
         shards = self._shards.count(self.backend, X)
-        if shards > 1:
+        if shards > 1:  # on the CPU a large batch runs in shards, one thread each (nnfs.parallel)
             return self._shards.forward(self.layers, X, shards)
-        self._shards.single()
-        for layer in self.layers:
-            X = layer(X)
+        with self._shards.single(self.backend):
+            for layer in self.layers:
+                X = layer(X)
         return X
 
     def loss(self, out, y):
@@ -102,8 +102,9 @@ class Net:
             if self._shards.active:  # the forward pass ran in shards: so does this one
                 grad = self._shards.backward(self.layers, grad, input_grad)
             else:
-                for layer in reversed(self.layers):
-                    grad = layer.backward(grad)
+                with self._shards.single(self.backend):
+                    for layer in reversed(self.layers):
+                        grad = layer.backward(grad)
         finally:
             first.input_grad = True
         return grad if input_grad else None

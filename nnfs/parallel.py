@@ -28,8 +28,13 @@ a step goes, so the threads really run side by side on separate cores:
   order), with or without BatchNorm, and the same results on every run with
   the same number of threads (which is what an exact ``--resume`` needs).
 - **The BLAS** (NumPy's matrix products) runs one thread per shard while the
-  shards run, through ``threadpoolctl``; otherwise its own threads would
-  compete with the shards for the same cores.
+  shards run, set at run time through ``threadpoolctl``: its own threads would
+  otherwise compete with the shards for the same cores (and on a busy machine
+  its spinning threads wait for each other). A batch too small to shard runs
+  on the calling thread, with at most :func:`get_num_threads` BLAS threads; so
+  one thread means single-threaded through and through, as
+  ``torch.set_num_threads(1)`` does. A lower BLAS setting of the user's
+  (``OPENBLAS_NUM_THREADS=1``) is always kept.
 
 A batch is sharded when every shard gets at least :data:`MIN_SHARD_SAMPLES`
 samples and :data:`MIN_SHARD_ELEMENTS` input values: below that the threads
@@ -300,13 +305,19 @@ _pool = _Pool()
 _blas = None
 
 
-def _blas_one_thread():
-    """A context in which NumPy's BLAS uses one thread (threadpoolctl, inspected once)."""
+def _blas_threads(limit):
+    """A context in which NumPy's BLAS uses at most ``limit`` threads; a no-op where it already does.
+
+    threadpoolctl finds the BLAS among the loaded libraries once; a lower setting of the
+    user's (``OPENBLAS_NUM_THREADS=1``, say) is kept.
+    """
     global _blas
     if _blas is None:
         from threadpoolctl import ThreadpoolController
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas")
+        _blas = ThreadpoolController().select(user_api="blas")
+    if all(library.num_threads <= limit for library in _blas.lib_controllers):
+        return contextlib.nullcontext()
+    return _blas.limit(limits=limit)
 
 
 # -- replicas -----------------------------------------------------------------------------------
@@ -421,11 +432,17 @@ class Shards:
         rows = X.shape[0]
         return max(1, min(threads, rows // MIN_SHARD_SAMPLES, X.size // MIN_SHARD_ELEMENTS))
 
-    def single(self):
-        """The net runs a batch unsharded: the replicas' caches would only hold memory."""
+    def single(self, backend):
+        """The context for a batch that runs unsharded, on the calling thread.
+
+        The replicas' caches would only hold memory now, so they are dropped; on the CPU
+        the BLAS may use up to :func:`get_num_threads` threads of its own (with one thread,
+        the step is single-threaded through and through, as with ``torch.set_num_threads(1)``).
+        """
         for replica in self.replicas:
             replica.release()
         self.active = False
+        return contextlib.nullcontext() if backend.is_device else _blas_threads(get_num_threads())
 
     def forward(self, layers, X, count):
         """``X`` through ``layers`` in ``count`` shards; the outputs concatenated."""
@@ -508,5 +525,5 @@ class Shards:
                     _local.shard = None
             return run
 
-        with _blas_one_thread():
+        with _blas_threads(1):  # one per shard: the shards are the threads now
             return _pool.run([task(index) for index in range(len(bounds))], group)

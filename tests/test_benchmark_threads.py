@@ -12,8 +12,10 @@ BENCH = ROOT / "benchmarks" / "bench.py"
 
 
 def run(*args):
+    """The benchmark on the CPU backend (the one that shards), whatever NNFS_BACKEND says."""
+    env = dict(os.environ, NNFS_BACKEND="numpy")
     done = subprocess.run([sys.executable, str(BENCH), "--steps", "2", "--warmup", "1", *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

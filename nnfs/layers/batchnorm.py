@@ -113,32 +113,35 @@ class BatchNorm(Layer):
 
     def normalize_rows(self, X2):
         """Forward on the ``(F, M)`` rows: returns ``gamma * X_hat + beta`` as a fresh ``(F, M)`` array."""
-        X_hat, var = self._statistics(X2)
+        centred, var = self._statistics(X2)
         inv_std = (var + self.epsilon) ** -0.5
-        X_hat *= inv_std[:, None]  # a fresh array of ours: normalised in place
-        Y2 = X_hat * self.params["weight"][:, None]
-        Y2 += self.params["bias"][:, None]
-        self.cache["X_hat"], self.cache["inv_std"], self.cache["training"] = X_hat, inv_std, self.training
+        # gamma * X_hat + beta with X_hat = centred * inv_std, as one scale and one shift per
+        # row: X_hat itself is never formed (backward works from the centred rows), which
+        # saves a pass over the batch.
+        Y2 = centred * (self.params["weight"] * inv_std)[:, None]
+        Y2 += self.params["bias"][:, None]  # in place: Y2 is a fresh array of ours
+        self.cache["centred"], self.cache["inv_std"] = centred, inv_std
+        self.cache["training"] = self.training
         return Y2
 
     def backward_rows(self, dY2):
         """Backward on the ``(F, M)`` rows: stores the scale and shift gradients, returns dX rows."""
-        X_hat, inv_std, training = self.from_cache("X_hat", "inv_std", "training")
-        dgamma = row_dots(dY2, X_hat)
+        centred, inv_std, training = self.from_cache("centred", "inv_std", "training")
+        dgamma = row_dots(dY2, centred) * inv_std  # the sum of dY * X_hat over each row
         dbeta = dY2.sum(axis=1)
         self.grads["weight"] = dgamma  # this shard's share, when the batch runs in shards
         self.grads["bias"] = dbeta
-        scale = (self.params["weight"] * inv_std)[:, None]
+        scale = self.params["weight"] * inv_std
         count = dY2.shape[1]
         if not training or count == 0:
             # The statistics were constants: the layer is an affine map per row.
-            return dY2 * scale
+            return dY2 * scale[:, None]
         count, dgamma, dbeta = batch_sum(count, dgamma, dbeta)  # over the whole batch
         # d/dX of gamma * (X - mean) / std, with mean and std depending on the batch:
-        # gamma / std * (dY - mean(dY) - X_hat * mean(dY * X_hat)), per row.
-        dX2 = dY2 - (dbeta / count)[:, None]
-        dX2 -= X_hat * (dgamma / count)[:, None]
-        dX2 *= scale
+        # gamma / std * (dY - mean(dY) - X_hat * mean(dY * X_hat)), per row; X_hat as above.
+        dX2 = dY2 * scale[:, None]
+        dX2 -= centred * (scale * inv_std * dgamma / count)[:, None]
+        dX2 -= (scale * dbeta / count)[:, None]
         return dX2
 
     def local_grad_rows(self, X2):

@@ -5,7 +5,7 @@ import math
 from nnfs.backend import get_array_module, host_rng, host_zeros
 from nnfs.checks import int_pair, integer
 from nnfs.layers.base import Layer, check_dtype, check_rank
-from nnfs.layers.im2col import col2im, im2col, output_size
+from nnfs.layers.im2col import col2im, col2im_rows, im2col, output_size
 
 
 class Conv2D(Layer):
@@ -18,10 +18,12 @@ class Conv2D(Layer):
         Y = W.reshape(C_out, -1) @ cols + b       # (C_out, N*OH*OW), then (N, C_out, OH, OW)
         dW = dY @ cols.T;  dX = col2im(W.reshape(C_out, -1).T @ dY)
 
-    Two optimisations of exactly that: the column buffers are reused from one step
-    to the next (:meth:`_workspace` says why), and ``Y`` is returned as a view of
-    the product's channel-major memory instead of a transposed copy (the layout is
-    explained in :mod:`nnfs.layers`). Weights are drawn from N(0, 2 / (C_in*KH*KW))
+    Three optimisations of exactly that: the column buffers are reused from one step
+    to the next (:meth:`_workspace` says why); ``Y`` is returned as a view of the
+    product's channel-major memory instead of a transposed copy (the layout is
+    explained in :mod:`nnfs.layers`); and with stride 1 the input gradient's columns
+    are made with rows as wide as the padded image, which col2im folds back in long
+    runs (:func:`~nnfs.layers.im2col.col2im_rows`). Weights are drawn from N(0, 2 / (C_in*KH*KW))
     (He initialisation); the bias starts at zero.
 
     Args:
@@ -96,25 +98,39 @@ class Conv2D(Layer):
         self.grads["bias"] = dY.sum(axis=1)
         if not self.input_grad:
             return None
-        dcols = self._workspace("dcols", cols.shape, dY)
         xp = get_array_module(dY)
-        xp.matmul(weight.reshape(C_out, -1).T, dY, out=dcols)
         C, (KH, KW) = self.in_channels, self.kernel_size
+        weight_t = weight.reshape(C_out, -1).T
+        if self.stride == (1, 1):
+            # dY's rows widened by zeros to the padded width: the product's columns then fold
+            # back in long contiguous runs (col2im_rows says why). The workspace's extra
+            # columns are zeroed once and never written.
+            Wp = input_shape[3] + 2 * self.padding[1]
+            dY_rows = self._workspace("dY_rows", (C_out, N, OH, Wp), dY, zeros=True)
+            dY_rows[:, :, :, :OW] = dY.reshape(C_out, N, OH, OW)
+            dcols = self._workspace("dcols", (cols.shape[0], N * OH * Wp), dY)
+            xp.matmul(weight_t, dY_rows.reshape(C_out, -1), out=dcols)
+            return col2im_rows(dcols.reshape(C, KH, KW, N, OH, Wp), input_shape, self.kernel_size,
+                               self.padding)
+        dcols = self._workspace("dcols", cols.shape, dY)
+        xp.matmul(weight_t, dY, out=dcols)
         dcols = dcols.reshape(C, KH, KW, N, OH, OW)
         return col2im(dcols, input_shape, self.kernel_size, self.stride, self.padding)
 
-    def _workspace(self, name, shape, like):
+    def _workspace(self, name, shape, like, zeros=False):
         """A scratch array kept in the cache and reused by the next step of the same shape.
 
         Arrays above about 32 MB (the columns of a batch of 256 small images) come
         fresh from the operating system on every allocation, and touching their pages
         the first time costs about as much as filling them. Only arrays that never
-        leave the layer are reused, so no caller ever sees one change.
+        leave the layer are reused, so no caller ever sees one change. ``zeros``: a new
+        buffer starts as zeros (what the caller never writes stays zero).
         """
         buffer = self.cache.get(name)
         if buffer is None or buffer.shape != shape or buffer.dtype != like.dtype \
                 or type(buffer) is not type(like):
-            buffer = get_array_module(like).empty(shape, dtype=like.dtype)
+            xp = get_array_module(like)
+            buffer = (xp.zeros if zeros else xp.empty)(shape, dtype=like.dtype)
         self.cache[name] = buffer
         return buffer
 

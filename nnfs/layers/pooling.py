@@ -129,16 +129,18 @@ class MaxPool2D(Pool2D):
             dY_matched[...] = dY
             dY = dY_matched
         taken = None
-        for window in self.windows(OH, OW):
+        last = KH * KW - 1
+        for index, window in enumerate(self.windows(OH, OW)):
             # An offset wins a window where it holds the maximum and no earlier offset
             # did: exactly one element per window gets the gradient, even on ties
             # (common after ReLU, where whole windows are 0).
             wins = Xp[window] == out
             if taken is None:
-                taken = wins
+                taken = wins  # updated in place from the next offset on, once used below
             else:
                 xp.greater(wins, taken, out=wins)  # wins and not taken, for booleans
-                taken = taken | wins
+                if index < last:  # the last offset's winners are never looked at again
+                    xp.logical_or(taken, wins, out=taken)
             if tiles:
                 xp.multiply(dY, wins, out=dXp[window])
             else:
