@@ -141,10 +141,11 @@ class CrossEntropyLoss(Loss):
         """Record (on the device) the first batch with a label outside ``[0, n_classes)``;
         return ``total``, or NaN for such a batch. No value leaves the device, and none
         arrives: the host numbers travel as kernel arguments."""
-        outside = (labels < 0) | (labels >= n_classes)
+        wide = labels.astype("int64", copy=False)  # compared in one dtype, whatever the labels'
+        outside = (wide < 0) | (wide >= n_classes)
         bad = outside.any()
         position = outside.argmax()
-        found = (self.batches, position, labels[position], n_classes)
+        found = (self.batches, position, wide[position], n_classes)
         if self._bad_labels is None:
             newly, previous = bad, (-1, -1, -1, -1)
         else:

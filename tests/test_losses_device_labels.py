@@ -38,19 +38,29 @@ def test_host_labels_outside_the_classes_raise_at_once(backend):
         CrossEntropyLoss()(backend.asarray(LOGITS), BAD)
 
 
-def test_device_labels_outside_the_classes_give_nan_and_an_error_naming_the_batch(backend):
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8"])
+def test_device_labels_outside_the_classes_give_nan_and_an_error_naming_the_batch(backend, dtype):
     device_only(backend)
     loss = CrossEntropyLoss()
     logits = backend.asarray(LOGITS)
-    good = float(loss(logits, backend.asarray(GOOD)))
+    good = float(loss(logits, backend.asarray(GOOD.astype(dtype))))
     assert np.isfinite(good)
-    assert np.isnan(float(loss(logits, backend.asarray(BAD))))  # batch 2
+    assert np.isnan(float(loss(logits, backend.asarray(BAD.astype(dtype)))))  # batch 2
     loss.backward()  # the step itself does not fail: the check is read later
-    loss(logits, backend.asarray(np.array([-1, 0, 0, 0])))  # batch 3: also bad, reported later
+    loss(logits, backend.asarray(np.array([7, 0, 0, 0], dtype=dtype)))  # batch 3: also bad, reported later
     with pytest.raises(ValueError, match=r"batch 2 .* label 5 at position 3, outside \[0, 3\)"):
         loss.check_labels()
     loss.check_labels()  # the record was cleared: nothing since
-    assert float(loss(logits, backend.asarray(GOOD))) == good
+    assert float(loss(logits, backend.asarray(GOOD.astype(dtype)))) == good
+
+
+def test_negative_device_labels_are_caught_too(backend):
+    # -1 is a valid NumPy index (the last class): without the check it would pass even on the host.
+    device_only(backend)
+    loss = CrossEntropyLoss()
+    assert np.isnan(float(loss(backend.asarray(LOGITS), backend.asarray(np.array([-1, 0, 1, 2])))))
+    with pytest.raises(ValueError, match=r"label -1 at position 0"):
+        loss.check_labels()
 
 
 def test_good_device_labels_give_the_same_loss_as_host_labels(backend):

@@ -42,6 +42,8 @@ class _NotModelled:
             f"{self.qualified} exists in CuPy, but the strict backend does not model it")
 
     def __getattr__(self, name):
+        if name.startswith("_"):  # copy, pickle and introspection probe these: no such thing
+            raise AttributeError(name)
         self(name)
 
     def __repr__(self):
@@ -57,7 +59,7 @@ class StrictNamespace:
         self._names = cupy_api.module_names(qualified)
 
     def __getattr__(self, name):
-        if name.startswith("__"):
+        if name.startswith("_"):  # the instance's own fields and Python's protocols
             raise AttributeError(name)
         entry = self._names.get(name)
         if entry is None:
