@@ -28,8 +28,8 @@ raise NotImplementedError). Select it with ``NNFS_BACKEND=strict`` or
 import numpy as np
 
 from nnfs.backend.base import Backend
-from nnfs.backend.strict_array import (
-    HostArrayError, HostSyncError, StrictArray, check_sync, no_sync, operation_count)
+from nnfs.backend.strict_array import StrictArray
+from nnfs.backend.strict_guard import HostArrayError, HostSyncError, check_sync, no_sync, operation_count
 from nnfs.backend.strict_namespace import CUPY
 
 __all__ = ["StrictBackend", "StrictArray", "HostArrayError", "HostSyncError", "no_sync",

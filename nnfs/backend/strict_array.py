@@ -29,60 +29,12 @@ behaviour where it differs from NumPy's:
   GPU each of these waits for the device.
 """
 
-import contextlib
-import threading
-
 import numpy as np
 
 from nnfs.backend import cupy_api
+from nnfs.backend.strict_guard import HostArrayError, check_sync, count_operation
 
-__all__ = ["StrictArray", "StrictUfunc", "HostArrayError", "HostSyncError", "no_sync",
-           "operation_count", "plain", "wrap", "refuse_host", "wrap_indices"]
-
-
-class HostArrayError(TypeError):
-    """A host (plain NumPy) array or a list met a device array without an explicit transfer."""
-
-
-class HostSyncError(RuntimeError):
-    """A device value was read on the host inside :func:`no_sync` (a device synchronisation)."""
-
-
-# -- the no-synchronisation guard ------------------------------------------------------------------
-
-_state = threading.local()
-_operations = [0]  # every array operation, for tests that count them
-
-
-@contextlib.contextmanager
-def no_sync():
-    """Within the block (this thread), reading a strict array's values on the host raises.
-
-    Wrap a training step in it to prove that the step never waits for the device::
-
-        with no_sync():
-            loss = net.loss(net(X), y)
-            net.backward()
-            optimizer.step()
-    """
-    _state.forbidden = getattr(_state, "forbidden", 0) + 1
-    try:
-        yield
-    finally:
-        _state.forbidden -= 1
-
-
-def check_sync(what):
-    """Raise :class:`HostSyncError` for ``what`` (a host read) inside :func:`no_sync`."""
-    if getattr(_state, "forbidden", 0):
-        raise HostSyncError(
-            f"{what} reads device values on the host, which waits for the device (a "
-            "synchronisation), inside no_sync(); keep the value on the device")
-
-
-def operation_count():
-    """How many strict-array operations (calls, indexing, methods) ran so far in this process."""
-    return _operations[0]
+__all__ = ["StrictArray", "StrictUfunc", "plain", "wrap", "refuse_host", "wrap_indices"]
 
 
 # -- moving between the plain NumPy world and the strict one ------------------------------------
@@ -224,7 +176,7 @@ class StrictUfunc:
         self._params = tuple(params) if params is not None else None
 
     def __call__(self, *args, **kwargs):
-        _operations[0] += 1
+        count_operation()
         qualified = f"cupy.{self.name}"
         cupy_api.check_arguments(qualified, self._params, args, kwargs)
         out = kwargs.pop("out", None)
@@ -255,7 +207,7 @@ class StrictUfunc:
         params = tuple(params) if params is not None else None
 
         def method(*args, **kwargs):
-            _operations[0] += 1
+            count_operation()
             cupy_api.check_arguments(qualified, params, args, kwargs)
             refuse_host(args, qualified)
             refuse_host(kwargs.values(), qualified)
@@ -408,13 +360,13 @@ class StrictArray:
         return (self[i] for i in range(len(self._array)))
 
     def __getitem__(self, index):
-        _operations[0] += 1
+        count_operation()
         index = wrap_indices(self._array.shape, index, "indexing")
         result = self._array[index]
         return wrap(result, c_order=True, inputs=(self._array,))
 
     def __setitem__(self, index, value):
-        _operations[0] += 1
+        count_operation()
         index = wrap_indices(self._array.shape, index, "indexing")
         if not isinstance(value, (StrictArray,) + _SCALARS):
             raise HostArrayError(
@@ -493,114 +445,5 @@ for _short, _name in {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "les
     setattr(StrictArray, f"__{_short}__", _binary(_name))
 
 
-# -- the methods: cupy.ndarray's, with its parameters --------------------------------------------
-
-def _not_modelled(qualified):
-    def refuse(self, *args, **kwargs):
-        raise NotImplementedError(
-            f"{qualified} exists in CuPy, but the strict backend does not model it")
-    return refuse
-
-
-def _method(name, params):
-    qualified = f"cupy.ndarray.{name}"
-    numpy_method = getattr(np.ndarray, name, None)
-    if numpy_method is None:
-        return _not_modelled(qualified)
-    params = tuple(params) if params is not None else None
-    # Methods with an order argument (copy, astype, ravel, ...) lay out their result as
-    # NumPy does (so does CuPy); any other new array comes out C-ordered, as on CuPy.
-    c_order = params is not None and "order=" not in params
-
-    def method(self, *args, **kwargs):
-        _operations[0] += 1
-        cupy_api.check_arguments(qualified, params, args, kwargs)
-        refuse_host(args, qualified)
-        refuse_host(kwargs.values(), qualified)
-        result = numpy_method(self._array, *plain(args), **plain(kwargs))
-        return wrap(result, c_order, (self._array,))
-
-    method.__name__ = name
-    return method
-
-
-def _item(self):
-    check_sync("item() of a device array")
-    return self._array.item()
-
-
-def _tolist(self):
-    check_sync("tolist() of a device array")
-    return self._array.tolist()
-
-
-def _get(self, stream=None, order="C", out=None, blocking=True):
-    check_sync("get() of a device array")
-    if out is not None:
-        out[...] = self._array
-        return out
-    return np.array(self._array, order=order)
-
-
-def _set(self, arr, stream=None):
-    self._array[...] = arr
-
-
-def _astype(self, dtype, order="K", casting=None, subok=None, copy=True):
-    _operations[0] += 1
-    return StrictArray._of(self._array.astype(dtype, order=order, casting=casting or "unsafe",
-                                              copy=copy))
-
-
-def _take(self, indices, axis=None, out=None):
-    from nnfs.backend.strict_namespace import CUPY
-    return CUPY.take(self, indices, axis=axis, out=out)
-
-
-def _fill(self, value):
-    if not isinstance(value, _SCALARS) and not (isinstance(value, StrictArray) and value.ndim == 0):
-        raise TypeError(f"cupy.ndarray.fill: a scalar is expected, got {type(value).__name__}")
-    self._array.fill(plain(value))
-
-
-def _host_method(name):
-    numpy_method = getattr(np.ndarray, name)
-
-    def method(self, *args, **kwargs):
-        check_sync(f"{name}() of a device array")
-        return numpy_method(self._array, *args, **kwargs)
-    method.__name__ = name
-    return method
-
-
-_OVERRIDES = {"item": _item, "tolist": _tolist, "get": _get, "set": _set, "astype": _astype,
-              "take": _take, "fill": _fill}
-_HOST_METHODS = ("tobytes", "tofile", "dump", "dumps")
-
-
-def _checked(name, params, method):
-    """``method`` behind the argument check of cupy.ndarray's method ``name``."""
-    params = tuple(params) if params is not None else None
-
-    def checked(self, *args, **kwargs):
-        cupy_api.check_arguments(f"cupy.ndarray.{name}", params, args, kwargs)
-        return method(self, *args, **kwargs)
-    checked.__name__ = name
-    return checked
-
-
-def _install_methods():
-    for name, params in cupy_api.ndarray_methods().items():
-        if name in _OVERRIDES:
-            setattr(StrictArray, name, _checked(name, params, _OVERRIDES[name]))
-        elif name in _HOST_METHODS:
-            setattr(StrictArray, name, _host_method(name))
-        else:
-            setattr(StrictArray, name, _method(name, params))
-    for name in cupy_api.ndarray_attributes() - set(dir(StrictArray)):
-        # cupy.ndarray.data (a device pointer), .device, .flat, .cstruct: nothing on the CPU
-        # stands for them, so they are refused rather than faked.
-        setattr(StrictArray, name, property(_not_modelled(f"cupy.ndarray.{name}")))
-
-
-_install_methods()
+# cupy.ndarray's methods, installed on StrictArray (they need the class, the class needs nothing of them).
+from nnfs.backend import strict_methods  # noqa: E402,F401

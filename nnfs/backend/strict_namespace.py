@@ -16,9 +16,8 @@ rather than behaving like something it is not.
 import numpy as np
 
 from nnfs.backend import cupy_api
-from nnfs.backend.strict_array import (
-    StrictArray, StrictUfunc, _operations, _ufunc, check_sync, plain, refuse_host, wrap,
-    wrap_indices)
+from nnfs.backend.strict_array import StrictArray, StrictUfunc, _ufunc, plain, refuse_host, wrap, wrap_indices
+from nnfs.backend.strict_guard import check_sync, count_operation
 
 __all__ = ["StrictNamespace", "CUPY"]
 
@@ -120,7 +119,7 @@ def _function(qualified, numpy_function, params):
         p.startswith("**") for p in params)
 
     def function(*args, **kwargs):
-        _operations[0] += 1
+        count_operation()
         cupy_api.check_arguments(qualified, params, args, kwargs)
         refuse_host(args, qualified)
         refuse_host(kwargs.values(), qualified)
@@ -137,7 +136,7 @@ def _checked(qualified, params, implementation, refuse=True):
     params = tuple(params) if params is not None else None
 
     def function(*args, **kwargs):
-        _operations[0] += 1
+        count_operation()
         cupy_api.check_arguments(qualified, params, args, kwargs)
         if refuse:
             refuse_host(args, qualified)
