@@ -68,6 +68,8 @@ def test_good_device_labels_give_the_same_loss_as_host_labels(backend):
     loss = CrossEntropyLoss()
     assert float(loss(logits, backend.asarray(GOOD))) == float(CrossEntropyLoss()(logits, GOOD))
     loss.check_labels()
+    # The check adds no float64 on the way (pitfall 9): a float32 loss stays float32.
+    assert loss(backend.asarray(LOGITS, dtype="float32"), backend.asarray(GOOD)).dtype == np.float32
 
 
 def test_the_device_check_reads_nothing_back_in_the_step(backend):
