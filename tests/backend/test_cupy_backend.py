@@ -4,6 +4,8 @@ The calls are checked against a fake CuPy laid out as CuPy 14 is (tests/fakecupy
 same measurements run on a real GPU where there is one.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -68,3 +70,16 @@ def test_peak_memory_on_a_gpu_sees_the_arrays_of_the_work():
 def test_install_hints_name_one_cuda_per_extra_and_the_toolkit_libraries():
     hint = cupy_backend.INSTALL_HINT
     assert ".[gpu-cuda13]" in hint and ".[gpu-cuda12]" in hint and "[ctk]" in hint
+
+
+def test_the_gpu_extras_install_one_cupy_each_and_say_where_the_cuda_libraries_come_from():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    root = Path(__file__).resolve().parents[2]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    cupys = {name: [req for req in reqs if req.startswith("cupy")] for name, reqs in extras.items()}
+    assert cupys["gpu-cuda12"] == ["cupy-cuda12x>=14,<15"]
+    assert cupys["gpu-cuda13"] == ["cupy-cuda13x>=14,<15"]
+    # No other extra (test, mpi, ...) brings a CuPy, so `.[gpu-cuda13,test]` installs exactly one.
+    assert all(not found for name, found in cupys.items() if not name.startswith("gpu-"))
+    guide = (root / "docs" / "gpu.md").read_text()
+    assert "cupy-cuda13x[ctk]" in guide and "cupy-cuda12x[ctk]" in guide and "never both" in guide
