@@ -300,3 +300,51 @@ def test_global_average_pooling_and_a_gap_net(small_shards):
     train(one, data, threads=1)
     train(two, data, threads=2)
     assert_states_close(two.state_dict(), one.state_dict(), rtol=1e-11)
+
+
+# -- the training program -----------------------------------------------------------------------------
+
+def test_resume_through_the_example_is_exact_with_threads(tmp_path, small_shards, monkeypatch, capsys):
+    """The training program with --threads 2, its batches in shards: a run stopped after one
+    epoch and resumed ends bit for bit where the uninterrupted run does."""
+    from imagefolders import make_folder
+    from nnfs.app.cli import train as program
+
+    folder = make_folder(tmp_path / "shapes", ["circle", "square", "star"], per_class=8, mode="RGB",
+                         size=(12, 12))
+    sharded = []
+    forward = parallel.Shards.forward
+    monkeypatch.setattr(parallel.Shards, "forward",
+                        lambda self, *args: sharded.append(args[-1]) or forward(self, *args))
+
+    def run(save, epochs, *extra):
+        assert program.main(["--dataset", str(folder), "--batch_size", "8", "--threads", "2",
+                             "--epochs", str(epochs), "--seed", "3", "--save", str(save),
+                             *map(str, extra)]) == 0
+        return capsys.readouterr().out
+
+    whole = run(tmp_path / "whole" / "m.npz", 3)
+    assert "on 2 CPU thread(s)" in whole and sharded and set(sharded) == {2}
+    run(tmp_path / "part" / "m.npz", 1)
+    resumed = run(tmp_path / "part" / "m.npz", 3, "--resume", tmp_path / "part" / "m_last.npz")
+    assert "after epoch 1" in resumed
+
+    def epochs(text):  # the numbers, without the timings
+        return [line.split("  ")[:4] for line in text.splitlines() if line.startswith("epoch ")]
+
+    assert epochs(resumed) == epochs(whole)[1:]
+    a, b = np.load(tmp_path / "whole" / "m_last.npz"), np.load(tmp_path / "part" / "m_last.npz")
+    arrays = [key for key in a.files if key.startswith(("net/", "optimizer/"))]
+    assert any(key.startswith("net/") and "running_var" in key for key in arrays)
+    for key in arrays:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_a_bad_thread_count_stops_the_program_in_one_line(tmp_path, monkeypatch, capsys):
+    from nnfs.app.cli import train as program
+
+    monkeypatch.setattr(parallel, "_threads", None)
+    monkeypatch.setenv("NNFS_NUM_THREADS", "many")
+    assert program.main(["--epochs", "1", "--save", str(tmp_path / "m.npz")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: NNFS_NUM_THREADS must be a positive integer") and err.count("\n") == 1
