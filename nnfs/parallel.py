@@ -323,8 +323,15 @@ def _blas_threads(limit):
 # -- replicas -----------------------------------------------------------------------------------
 
 # Attribute values a replica takes over from the net's layer before every step (the mode,
-# counters, flags); anything else (arrays, dicts, child layers) is the replica's own.
-_PLAIN = (bool, int, float, complex, str, bytes, tuple, frozenset, type(None))
+# counters, flags, and tuples of them); anything else (arrays, dicts, child layers, tuples
+# of child layers) is the replica's own.
+_SCALARS = (bool, int, float, complex, str, bytes, type(None))
+
+
+def _is_plain(value):
+    if isinstance(value, (tuple, frozenset)):
+        return all(_is_plain(item) for item in value)
+    return isinstance(value, _SCALARS)
 
 
 def _sublayers(layers):
@@ -379,7 +386,7 @@ class _Replica:
         """Take over the net's current parameters, buffers, modes and counters."""
         for layer, twin in self.pairs:
             for name, value in vars(layer).items():
-                if isinstance(value, _PLAIN):
+                if _is_plain(value):
                     twin.__dict__[name] = value
         # The top-level stores reach every child's too (a composite's are views of them).
         for layer, twin in zip(layers, self.layers):
@@ -439,10 +446,14 @@ class Shards:
         the BLAS may use up to :func:`get_num_threads` threads of its own (with one thread,
         the step is single-threaded through and through, as with ``torch.set_num_threads(1)``).
         """
+        self.active = False
+        if backend.is_device:  # the replicas would only keep the host parameters alive
+            self.replicas, self._layers = [], []
         for replica in self.replicas:
             replica.release()
-        self.active = False
-        return contextlib.nullcontext() if backend.is_device else _blas_threads(get_num_threads())
+        if backend.is_device or in_shard():  # a net inside a shard leaves the BLAS to the step
+            return contextlib.nullcontext()
+        return _blas_threads(get_num_threads())
 
     def forward(self, layers, X, count):
         """``X`` through ``layers`` in ``count`` shards; the outputs concatenated."""

@@ -152,6 +152,73 @@ def test_layer_changes_between_steps_reach_the_replicas(small_shards):
         assert np.all(to_numpy(net(X)) >= 0)
 
 
+class Chain(Layer):
+    """A layer made of layers, held in a tuple as Sequential holds them, its parameters the
+    children's arrays under dotted names: what the replicas must copy child by child."""
+
+    def __init__(self, *layers):
+        super().__init__()
+        self.layers = tuple(layers)
+        for index, layer in enumerate(layers):
+            for key, value in layer.params.items():
+                self.params[f"{index}.{key}"] = value
+                self.grads[f"{index}.{key}"] = layer.grads[key]
+
+    def forward(self, X):
+        for layer in self.layers:
+            X = layer(X)
+        return X
+
+    def backward(self, dY):
+        for layer in reversed(self.layers):
+            dY = layer.backward(dY)
+        for index, layer in enumerate(self.layers):
+            for key, value in layer.grads.items():
+                self.grads[f"{index}.{key}"] = value
+        return dY
+
+    def train(self, mode=True):
+        for layer in self.layers:
+            layer.train(mode)
+        return super().train(mode)
+
+
+def test_layers_made_of_layers_get_replicas_of_their_children(small_shards):
+    data = [(X.reshape(len(X), -1)[:, :10], y) for X, y in batches(3, 12)]
+
+    def build():
+        nnfs.seed(2)
+        f64 = "float64"  # made so: Chain shares its children's arrays and moves none of them
+        return Net([Chain(Linear(10, 6, dtype=f64), BatchNorm1D(6, dtype=f64), ReLU()),
+                    Chain(Linear(6, 6, dtype=f64), Tanh()), Linear(6, 3, dtype=f64)],
+                   CrossEntropyLoss(), backend="numpy", dtype=f64)
+
+    one, two = build(), build()
+    train(one, data, threads=1)
+    train(two, data, threads=2)
+    assert two._shards.active
+    assert_states_close(two.state_dict(), one.state_dict(), rtol=1e-11)
+
+
+def test_nested_composite_layers_shard(small_shards):
+    composite = pytest.importorskip("nnfs.layers.composite")
+    data = batches(3, 12)
+
+    def build():
+        nnfs.seed(2)
+        body = composite.Sequential(Conv2D(4, 4, 3, padding=1), BatchNorm2D(4), ReLU(),
+                                    Conv2D(4, 4, 3, padding=1), BatchNorm2D(4))
+        return Net([Conv2D(2, 4, 3, padding=1), BatchNorm2D(4), ReLU(), composite.Residual(body), ReLU(),
+                    GlobalAvgPool2D(), Dropout(0.3), Linear(4, 3)], CrossEntropyLoss(), backend="numpy",
+                   dtype="float64")
+
+    one, two = build(), build()
+    train(one, data, threads=1)
+    train(two, data, threads=3)
+    assert two._shards.active
+    assert_states_close(two.state_dict(), one.state_dict(), rtol=1e-11)
+
+
 # -- when it shards ----------------------------------------------------------------------------
 
 def test_when_a_batch_is_sharded(monkeypatch, backend):
