@@ -27,14 +27,15 @@ a step goes, so the threads really run side by side on separate cores:
   gives the single-threaded results up to rounding (sums added in another
   order), with or without BatchNorm, and the same results on every run with
   the same number of threads (which is what an exact ``--resume`` needs).
-- **The BLAS** (NumPy's matrix products) runs one thread per shard while the
-  shards run, set at run time through ``threadpoolctl``: its own threads would
-  otherwise compete with the shards for the same cores (and on a busy machine
-  its spinning threads wait for each other). A batch too small to shard runs
-  on the calling thread, with at most :func:`get_num_threads` BLAS threads; so
-  one thread means single-threaded through and through, as
-  ``torch.set_num_threads(1)`` does. A lower BLAS setting of the user's
-  (``OPENBLAS_NUM_THREADS=1``) is always kept.
+- **The BLAS** (NumPy's matrix products) runs one thread inside every training
+  step on the CPU, set at run time through ``threadpoolctl`` and restored after
+  the step: the shards are the threads. The BLAS's own threads would compete
+  with the shards for the same cores, and after each call they keep spinning
+  for a while, waiting for the next one: even the few unsharded steps of a run
+  (the last, smaller batch of each epoch) cost the example 11 % more CPU time
+  with them, so a batch too small to shard runs single-threaded through and
+  through. One thread (``NNFS_NUM_THREADS=1``) is then one thread for
+  everything, as ``torch.set_num_threads(1)`` is.
 
 A batch is sharded when every shard gets at least :data:`MIN_SHARD_SAMPLES`
 samples and :data:`MIN_SHARD_ELEMENTS` input values: below that the threads
@@ -442,9 +443,8 @@ class Shards:
     def single(self, backend):
         """The context for a batch that runs unsharded, on the calling thread.
 
-        The replicas' caches would only hold memory now, so they are dropped; on the CPU
-        the BLAS may use up to :func:`get_num_threads` threads of its own (with one thread,
-        the step is single-threaded through and through, as with ``torch.set_num_threads(1)``).
+        The replicas' caches would only hold memory now, so they are dropped. On the CPU
+        the BLAS runs one thread here too (see the module docstring for why).
         """
         self.active = False
         if backend.is_device:  # the replicas would only keep the host parameters alive
@@ -453,7 +453,7 @@ class Shards:
             replica.release()
         if backend.is_device or in_shard():  # a net inside a shard leaves the BLAS to the step
             return contextlib.nullcontext()
-        return _blas_threads(get_num_threads())
+        return _blas_threads(1)
 
     def forward(self, layers, X, count):
         """``X`` through ``layers`` in ``count`` shards; the outputs concatenated."""

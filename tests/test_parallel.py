@@ -241,7 +241,7 @@ def test_the_strict_backend_runs_unsharded_and_agrees(small_shards):
     assert_states_close(strict.state_dict(), host.state_dict(), rtol=2e-5)
 
 
-def test_blas_runs_one_thread_per_shard_and_at_most_the_threads_otherwise(small_shards):
+def test_blas_runs_one_thread_in_every_step(small_shards):
     threadpoolctl = pytest.importorskip("threadpoolctl")
 
     def blas_threads():
@@ -262,9 +262,10 @@ def test_blas_runs_one_thread_per_shard_and_at_most_the_threads_otherwise(small_
     X = np.zeros((8, 2, 8, 8), dtype=np.float32)
     with parallel.using_threads(2):
         net(X)  # two shards
+        net(X[:1])  # too small to shard
     with parallel.using_threads(1):
         net(X)  # single-threaded through and through
-    assert seen == [1, 1, 1]
+    assert seen == [1, 1, 1, 1]
     assert blas_threads() == outside  # restored afterwards
 
 
