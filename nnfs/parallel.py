@@ -57,6 +57,7 @@ import queue
 import threading
 
 from nnfs.backend import get_array_module
+from nnfs.checks import integer
 
 __all__ = ["ENVIRONMENT_VARIABLE", "MIN_SHARD_SAMPLES", "MIN_SHARD_ELEMENTS", "available_cores",
            "default_num_threads", "get_num_threads", "set_num_threads", "using_threads",
@@ -121,11 +122,10 @@ def set_num_threads(count):
     """Use at most ``count`` threads from now on (1: single-threaded); None goes back to the default.
 
     Returns:
-        The previous setting.
+        The previous setting (None where it was the default), to pass back later.
     """
     global _threads
-    from nnfs.checks import integer
-    previous = get_num_threads()
+    previous = _threads
     _threads = None if count is None else integer("set_num_threads", "count", count, minimum=1)
     return previous
 
@@ -517,6 +517,8 @@ class Shards:
             self.replicas.append(_Replica(layers))
         for replica in self.replicas[:count - 1]:
             replica.refresh(layers)
+        for replica in self.replicas[count - 1:]:  # fewer shards this time (a smaller batch)
+            replica.release()
 
     @staticmethod
     def _run(stacks, bounds, data, run_shard):
