@@ -280,7 +280,7 @@ def test_loader_state_dict_continues_the_shuffling(tmp_path):
     first = loader()
     list(first)
     saved = first.state_dict()
-    assert saved == {"seed": 5, "passes": 1}
+    assert saved == {"seed": 5, "passes": 1, "augment": None}
     resumed = loader().load_state_dict(saved)
     for expected in orders[1:]:
         np.testing.assert_array_equal(np.concatenate([y for _, y in resumed]), expected)
