@@ -18,6 +18,7 @@ from nnfs.app.inference import Classifier, find_images
 from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError
 from nnfs.data import DatasetError
+from nnfs.data.decoding import DecoderWarnings
 
 
 def main(argv=None):
@@ -32,10 +33,15 @@ def main(argv=None):
     except (RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    def warn(message):
+        print(f"warning: {message}", file=sys.stderr)
+
     try:
         classifier = Classifier(args.checkpoint)
-        paths = [image for path in args.paths for image in find_images(path)]
-        predictions = classifier.predict(paths, top=args.top)
+        paths = [image for path in args.paths for image in find_images(path, warn)]
+        with DecoderWarnings() as notes:  # Pillow's warnings about files: one counted line each
+            predictions = classifier.predict(paths, top=args.top)
+        notes.report(warn)
     except (DatasetError, CheckpointError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

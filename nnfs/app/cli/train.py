@@ -12,21 +12,25 @@ The best model (by validation accuracy) is saved with its class names and
 preprocessing; classify new images with ``examples/predict.py``.
 """
 
+import argparse
 import os
 import sys
+import time
 
 import nnfs
 import nnfs.distributed as dist  # mpi4py is imported only when asked for
 from nnfs.app.cli.options import (
     Parser, fraction, image_size, non_negative_float, non_negative_int, positive_float, positive_int)
 from nnfs.app.loop import evaluate, train_epoch
-from nnfs.app.models import reference_cnn
+from nnfs.app.models import reference_cnn, reference_cnn_parameters
 from nnfs.app.plot import plot_history
 from nnfs.app.progress import ProgressBar
 from nnfs.app.resume import RunState, resume
 from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError, load_into, save
-from nnfs.data import DataLoader, DatasetError, ImageFolder, Preprocessing, stratified_split
+from nnfs.data import (
+    AUGMENTATIONS, RESIZE_MODES, DataLoader, DatasetError, ImageFolder, ImageSizeError, Preprocessing,
+    augmentation_for, default_cache_dir, stratified_split, training_bytes)
 from nnfs.optim import SCHEDULES, make_optimizer, make_schedule
 
 # The shipped digits, in a checkout: <repo>/data/digits beside the nnfs package.
@@ -57,7 +61,20 @@ def parse_args(argv):
     parser.add_argument("--warmup_epochs", type=non_negative_int, default=0,
                         help="epochs of linear learning-rate warm-up before the schedule")
     parser.add_argument("--image_size", type=image_size, default=None,
-                        help="resize every image to SIZE or HxW (default: the most common size)")
+                        help="bring every image to SIZE or HxW (default: small images keep their most "
+                             "common size, photos become 64x64)")
+    parser.add_argument("--resize", choices=RESIZE_MODES, default="crop",
+                        help="how images of another aspect ratio reach that size: crop (keep the "
+                             "aspect ratio, cut the overhang) or stretch (default crop)")
+    parser.add_argument("--augment", type=augment_spec, default="auto",
+                        help="random changes to the training images: auto (crop,flip for photos, none "
+                             "for small images such as digits), none, or some of "
+                             f"{','.join(AUGMENTATIONS)} joined by commas")
+    parser.add_argument("--cache", default=default_cache_dir(),
+                        help="folder that keeps decoded datasets between runs, or none "
+                             "(default: %(default)s)")
+    parser.add_argument("--workers", type=positive_int, default=None,
+                        help="threads decoding the images (default: one per core)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=None,
                         help="1 or 3 (default: 1 if every image is grayscale, else 3)")
     parser.add_argument("--val_split", type=fraction, default=0.1, help="share held out for validation")
@@ -86,6 +103,54 @@ def parse_args(argv):
     return args
 
 
+def augment_spec(text):
+    """An ``--augment`` value: ``auto``, ``none`` or operations joined by commas."""
+    if text.strip().lower() not in ("auto", "none"):
+        try:
+            augmentation_for(text, "photos")
+        except DatasetError:
+            raise argparse.ArgumentTypeError(
+                f"expected auto, none or some of {','.join(AUGMENTATIONS)} joined by commas, "
+                f"got {text!r}") from None
+    return text.strip().lower()
+
+
+# The reference CNN's two 2x2 poolings need images of at least 4x4.
+MIN_IMAGE_SIDE = 4
+
+
+def load_dataset(args, say, warn_, progress):
+    """The dataset of ``--dataset`` as the data options ask, or a one-line DatasetError.
+
+    The memory the images and the model will need is checked before anything is
+    decoded (``reserve``), and the chosen size is reported when the user did not
+    choose it.
+    """
+    optimizer_slots = {"sgd": 1 if args.momentum else 0}.get(args.optimizer, 2)
+
+    def reserve(sizing, count, n_classes):
+        parameters = reference_cnn_parameters(sizing.channels, sizing.image_size, n_classes)
+        return training_bytes(parameters, sizing.image_size, sizing.channels,
+                              min(args.batch_size, count), default_dtype().itemsize, optimizer_slots)
+
+    cache = None if args.cache.strip().lower() == "none" else args.cache
+    start = time.perf_counter()
+    try:
+        data = ImageFolder(args.dataset, image_size=args.image_size, channels=args.channels,
+                           resize=args.resize, on_error="skip" if args.skip_corrupt else "raise",
+                           limit=args.limit, warn=warn_, cache=cache, workers=args.workers,
+                           progress=progress, min_size=MIN_IMAGE_SIDE, reserve=reserve)
+    except ImageSizeError as error:
+        raise DatasetError(error.with_option("--image_size")) from None
+    seconds = time.perf_counter() - start
+    how = "read from the cache" if data.from_cache else "decoded"
+    say(f"{len(data)} images {how} in {seconds:.1f} s")
+    if data.sizing.chosen:
+        options = "--image_size" + (" and --resize" if data.kind == "photos" else "")
+        say(f"image size {data.sizing.describe()}; change it with {options}")
+    return data
+
+
 def last_path(save_path):
     """Where the state after the latest epoch goes, beside the best model: ``runs/cnn_last.npz``."""
     stem, extension = os.path.splitext(save_path)
@@ -104,16 +169,21 @@ def run(args, world=None):
     """Train and save; with ``world`` (an MPI communicator) as one of its data-parallel ranks."""
     root = world is None or world.is_root
     say, warn_ = (print, warn) if root else (quiet, quiet)
-    data = ImageFolder(args.dataset, image_size=args.image_size, channels=args.channels,
-                       on_error="skip" if args.skip_corrupt else "raise", limit=args.limit, warn=warn_)
+    data = load_dataset(args, say, warn_, progress=root)
     train_idx, val_idx = stratified_split(data.labels, args.val_split, seed=args.seed)
     batch_size = args.batch_size
     if batch_size > len(train_idx):
         warn_(f"--batch_size {batch_size} is larger than the {len(train_idx)} training images; "
               f"using {len(train_idx)}")
         batch_size = len(train_idx)
-    pre = Preprocessing.fit(data.images, train_idx, data.image_size, data.channels)
-    train = DataLoader(data.images, data.labels, train_idx, batch_size, pre, shuffle=True, seed=args.seed)
+    pre = Preprocessing.fit(data.images, train_idx, data.image_size, data.channels, data.resize)
+    augment = augmentation_for(args.augment, data.kind)
+    if augment is not None:
+        say(f"augmentation of the training images: {', '.join(augment.operations)} "
+            f"({'the default for ' + data.kind if args.augment == 'auto' else 'as asked'}; "
+            f"--augment none turns it off)")
+    train = DataLoader(data.images, data.labels, train_idx, batch_size, pre, shuffle=True, seed=args.seed,
+                       augment=augment)
     val = DataLoader(data.images, data.labels, val_idx, max(batch_size, 256), pre)
 
     nnfs.seed(args.seed)
