@@ -25,7 +25,7 @@ glyphs (a mirrored 2 is no digit, a cropped 7 may be a 1). Digits gain from
 
 from nnfs.backend import augment as kernels
 from nnfs.checks import number
-from nnfs.data.images import DatasetError
+from nnfs.data.images import DatasetError, checked
 
 __all__ = ["Augmentation", "OPERATIONS", "DEFAULT_OPERATIONS", "augmentation_for"]
 
@@ -34,10 +34,7 @@ DEFAULT_OPERATIONS = {"photos": ("crop", "flip"), "small": ()}
 
 
 def _checked(check, *args, **kwargs):
-    try:
-        return check("Augmentation", *args, **kwargs)
-    except (TypeError, ValueError) as error:
-        raise DatasetError(str(error)) from None
+    return checked(check, "Augmentation", *args, **kwargs)
 
 
 class Augmentation:

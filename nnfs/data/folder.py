@@ -10,7 +10,7 @@ from nnfs.checks import int_pair, integer
 from nnfs.data.cache import DatasetCache
 from nnfs.data.decoding import DecoderWarnings, read_all, reading
 from nnfs.data.images import (
-    IMAGE_EXTENSIONS, RESIZE_MODES, DatasetError, file_type, is_image_file, probe, read_image,
+    IMAGE_EXTENSIONS, RESIZE_MODES, DatasetError, checked, file_type, is_image_file, probe, read_image,
     unreadable)
 from nnfs.data.memory import ImageSizeError, check_fits
 from nnfs.data.sizing import Sizing, choose_sizing
@@ -26,11 +26,7 @@ def _warn(message):
 
 
 def _checked(check, *args, **kwargs):
-    """A check from :mod:`nnfs.checks`, its error raised as a DatasetError."""
-    try:
-        return check("ImageFolder", *args, **kwargs)
-    except (TypeError, ValueError) as error:
-        raise DatasetError(str(error)) from None
+    return checked(check, "ImageFolder", *args, **kwargs)
 
 
 class ImageFolder:
@@ -128,22 +124,10 @@ class ImageFolder:
         options = {"image_size": image_size and list(image_size), "channels": channels, "resize": resize,
                    "on_error": on_error, "limit": limit}
         store = DatasetCache(cache, self.root, options) if cache is not None else None
-        key = store.key(files) if store else None
         self.cache_path = store.path if store else None
-        self.from_cache = False
-        def accept(record):  # the memory check, before the cached pixels are read
-            try:
-                self.sizing = Sizing.from_dict(record["sizing"])
-                count = len(record["paths"])
-            except (KeyError, TypeError, ValueError):
-                return False
-            self._check(min_size, reserve, count)
-            return True
-
-        cached = store.load(key, accept) if store else None
-        if cached is not None and self._restore(*cached):
-            self.from_cache = True
-        else:
+        key = store.key(files) if store else None
+        self.from_cache = store is not None and self._load_cached(store, key, min_size, reserve)
+        if not self.from_cache:
             self.decoder_warnings = DecoderWarnings()
             with self.decoder_warnings:
                 headers = self._probe(files, on_error, workers)
@@ -289,6 +273,20 @@ class ImageFolder:
         self.kind = self.sizing.kind
 
     # -- the cache ------------------------------------------------------------------------------
+    def _load_cached(self, store, key, min_size, reserve):
+        """Take the cache entry of this scan, if there is a valid one; True on a hit."""
+        def accept(record):  # the size and memory checks, before the cached pixels are read
+            try:
+                self.sizing = Sizing.from_dict(record["sizing"])
+                count = len(record["paths"])
+            except (KeyError, TypeError, ValueError):
+                return False
+            self._check(min_size, reserve, count)
+            return True
+
+        cached = store.load(key, accept)
+        return cached is not None and self._restore(*cached)
+
     def _store(self, store, key, warn):
         record = {"class_names": self.class_names,
                   "paths": [os.path.relpath(p, self.root) for p in self.paths],

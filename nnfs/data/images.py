@@ -60,6 +60,14 @@ class DatasetError(ValueError):
     """A dataset or image cannot be used as given; the message names the path."""
 
 
+def checked(check, owner, *args, **kwargs):
+    """A check from :mod:`nnfs.checks` for ``owner``, its error raised as a DatasetError."""
+    try:
+        return check(owner, *args, **kwargs)
+    except (TypeError, ValueError) as error:
+        raise DatasetError(str(error)) from None
+
+
 def is_image_file(path):
     """True for a visible name ending in one of :data:`IMAGE_EXTENSIONS` (the name only:
     what the file holds is checked when it is opened)."""
