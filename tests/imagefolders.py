@@ -1,5 +1,7 @@
 """Small image folders written into a test's tmp_path."""
 
+import struct
+
 import numpy as np
 from PIL import Image
 
@@ -59,3 +61,14 @@ def make_photo_folder(root, classes=("circle", "square", "star"), per_class=3, s
                                     sizes[(k + i) % len(sizes)], orientations[(k + i) % 4],
                                     seed=100 * k + i)
     return root
+
+
+def corrupt_exif_jpeg(path):
+    """A JPEG whose EXIF block says orientation 6 and then points a tag past its end."""
+    tiff = bytearray(b"II*\x00\x08\x00\x00\x00") + struct.pack("<H", 2)
+    tiff += struct.pack("<HHI", 0x0112, 3, 1) + struct.pack("<HH", 6, 0)
+    tiff += struct.pack("<HHII", 0x010E, 2, 40, 30) + struct.pack("<I", 0) + b"short"
+    pixels = np.zeros((60, 80, 3), np.uint8)
+    pixels[:, :40] = 255
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, exif=b"Exif\x00\x00" + bytes(tiff))

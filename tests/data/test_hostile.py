@@ -3,7 +3,6 @@
 import contextlib
 import os
 import signal
-import struct
 import warnings
 
 import numpy as np
@@ -13,7 +12,7 @@ from PIL import Image
 from nnfs.data import DatasetError, ImageFolder, Preprocessing
 from nnfs.data.decoding import DecoderWarnings
 from nnfs.data.images import open_image, read_image
-from tests.imagefolders import make_folder, make_photo_folder, write_image
+from tests.imagefolders import corrupt_exif_jpeg, make_folder, make_photo_folder, write_image
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 
@@ -120,20 +119,9 @@ def test_decompression_bomb_warnings_become_one_counted_line(tmp_path, monkeypat
     assert sorted(data.decoder_warnings.files["large"]) == [str(root / "a" / n) for n in ("big1.png", "big2.png")]
 
 
-def _corrupt_exif_jpeg(path):
-    """A JPEG whose EXIF block says orientation 6 and then points a tag past its end."""
-    tiff = bytearray(b"II*\x00\x08\x00\x00\x00") + struct.pack("<H", 2)
-    tiff += struct.pack("<HHI", 0x0112, 3, 1) + struct.pack("<HH", 6, 0)
-    tiff += struct.pack("<HHII", 0x010E, 2, 40, 30) + struct.pack("<I", 0) + b"short"
-    pixels = np.zeros((60, 80, 3), np.uint8)
-    pixels[:, :40] = 255
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path, exif=b"Exif\x00\x00" + bytes(tiff))
-
-
 def test_corrupt_exif_becomes_one_counted_line_and_the_photo_is_read(tmp_path):
     root = make_photo_folder(tmp_path / "p", per_class=2)
-    _corrupt_exif_jpeg(root / "star" / "bad_exif.jpg")
+    corrupt_exif_jpeg(root / "star" / "bad_exif.jpg")
     data, messages = load(root, workers=2)
     assert len(data) == 7
     assert [m.split(", e.g.")[0] for m in messages] == [
@@ -145,7 +133,7 @@ def test_corrupt_exif_becomes_one_counted_line_and_the_photo_is_read(tmp_path):
 
 def test_prediction_collects_the_warnings_of_the_files_it_reads(tmp_path):
     path = tmp_path / "bad_exif.jpg"
-    _corrupt_exif_jpeg(path)
+    corrupt_exif_jpeg(path)
     pre = Preprocessing((16, 16), 3, [0.5] * 3, [0.2] * 3)
     messages = []
     with warnings.catch_warnings():

@@ -7,7 +7,7 @@ from PIL import Image, ImageOps
 from nnfs.data import DEFAULT_PHOTO_SIZE, DatasetError, ImageFolder, Preprocessing
 from nnfs.data.images import fit, read_image
 from nnfs.data.sizing import choose_sizing
-from tests.imagefolders import make_folder, make_photo_folder, write_image
+from tests.imagefolders import make_folder, make_photo_folder, make_photos, write_image
 
 
 def test_photos_become_64x64_colour_and_say_so(tmp_path):
@@ -60,7 +60,6 @@ def test_crop_keeps_the_middle_and_stretch_keeps_everything():
 def test_exif_turned_photos_are_upright_in_every_mode(tmp_path):
     for orientation in (1, 6, 8, 3):
         path = tmp_path / f"o{orientation}.jpg"
-        from tests.imagefolders import make_photos
         make_photos.write_photo(str(path), "bar", (320, 200), orientation, seed=3)
         upright = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
         assert upright.size == (320, 200)
@@ -72,7 +71,6 @@ def test_exif_turned_photos_are_upright_in_every_mode(tmp_path):
 
 def test_reduced_jpeg_decoding_matches_full_decoding_closely(tmp_path):
     path = tmp_path / "p.jpg"
-    from tests.imagefolders import make_photos
     make_photos.write_photo(str(path), "star", (1280, 960), 1, seed=7)
     full = fit(Image.open(path).convert("RGB"), (64, 64), "crop")
     with Image.open(path) as image:
@@ -119,6 +117,12 @@ def test_threads_load_exactly_what_one_thread_loads(tmp_path, workers):
     np.testing.assert_array_equal(parallel.labels, serial.labels)
     assert parallel.paths == serial.paths and parallel.skipped == serial.skipped
     assert serial.skipped["unreadable"] == [str(root / "star" / "broken.jpg")]
+
+
+def test_a_progress_bar_off_a_terminal_draws_nothing(tmp_path, capsys):
+    root = make_photo_folder(tmp_path / "photos", per_class=2)
+    assert len(ImageFolder(root, progress=True)) == 6
+    assert capsys.readouterr().err == ""
 
 
 def test_with_threads_the_first_unreadable_file_in_order_is_the_one_reported(tmp_path):

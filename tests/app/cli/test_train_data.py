@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nnfs.app.cli import train
-from tests.imagefolders import make_folder, make_photo_folder, write_image
+from tests.imagefolders import corrupt_exif_jpeg, make_folder, make_photo_folder, write_image
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 POSTSCRIPT = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n%%EOF\n"
@@ -164,14 +164,18 @@ def test_a_hostile_folder_trains_with_skip_corrupt_and_stops_cleanly_without(tmp
     assert save.exists()
 
 
-def test_a_huge_image_warns_in_one_line(tmp_path, capsys, monkeypatch):
+def test_huge_images_and_corrupt_exif_warn_in_one_line_each(tmp_path, capsys, monkeypatch):
     from PIL import Image
 
     root = make_folder(tmp_path / "d", ["a", "b"], per_class=3, size=(12, 12))
-    write_image(root / "a" / "huge.png", size=(60, 60))
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)
+    write_image(root / "a" / "huge.png", size=(90, 90))
+    corrupt_exif_jpeg(root / "b" / "bad_exif.jpg")  # 80x60
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5000)  # 90x90: over it, under twice it
     code, out, err = run(capsys, root, tmp_path / "m.npz", "--image_size", "12")
     assert code == 0
-    assert err.splitlines() == [f"warning: 1 very large image(s) read (over Pillow's decompression-bomb "
-                                f"limit of 2,000 pixels; check that they are real photos), e.g. "
-                                f"{root / 'a' / 'huge.png'}"]
+    assert err.splitlines() == [
+        f"warning: 1 very large image(s) read (over Pillow's decompression-bomb limit of 5,000 pixels; "
+        f"check that they are real photos), e.g. {root / 'a' / 'huge.png'}",
+        f"warning: 1 image(s) with corrupt EXIF or TIFF tag data (read; their orientation may be wrong), "
+        f"e.g. {root / 'b' / 'bad_exif.jpg'}"]
+    assert "8 images decoded" in out
