@@ -49,10 +49,11 @@ def test_photos_train_at_the_default_size_with_augmentation(tmp_path, photos, ca
 def test_no_cache_writes_nothing(tmp_path, photos, capsys, monkeypatch):
     monkeypatch.setenv("NNFS_CACHE_DIR", str(tmp_path / "default-cache"))
     for _ in range(2):
-        code, out, err = run(capsys, photos, tmp_path / "m.npz", "--cache", "none", "--augment", "none")
+        code, out, err = run(capsys, photos, tmp_path / "m.npz", "--cache", "none", "--augment", "none",
+                             "--image_size", "16")
         assert code == 0 and "decoded in" in out and "augmentation" not in out
     assert not (tmp_path / "default-cache").exists()
-    code, out, _ = run(capsys, photos, tmp_path / "m.npz")  # the default location
+    code, out, _ = run(capsys, photos, tmp_path / "m.npz", "--image_size", "16")  # the default location
     assert code == 0 and len(os.listdir(tmp_path / "default-cache")) == 1
 
 
@@ -113,7 +114,7 @@ def test_bad_augment_values_fail_in_one_line(capsys, value):
 
 
 def test_resume_continues_the_augmentation_exactly(tmp_path, photos, capsys):
-    options = ["--seed", "2", "--augment", "crop,flip,jitter", "--batch_size", "3"]
+    options = ["--seed", "2", "--augment", "crop,flip,jitter", "--batch_size", "3", "--image_size", "24"]
 
     def fit(save, epochs, *extra):
         code = train.main(["--dataset", str(photos), "--epochs", str(epochs), "--save", str(save),
