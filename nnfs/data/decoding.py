@@ -75,6 +75,7 @@ def read_all(read, paths, workers=None, progress=False, description="reading ima
         if workers <= 1:
             results = map(attempt, chunks)
         else:
+            Image.init()  # every format plugin registered once, here, rather than by racing threads
             pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers,
                                                           thread_name_prefix="nnfs-decode")
             results = pool.map(attempt, chunks)

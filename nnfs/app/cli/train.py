@@ -119,6 +119,12 @@ def augment_spec(text):
 MIN_IMAGE_SIDE = 4
 
 
+def planned_parameters(args, sizing, n_classes):
+    """The parameter count of the model this run will build for images of ``sizing``
+    (a :class:`~nnfs.data.Sizing`), known before the model is built."""
+    return reference_cnn_parameters(sizing.channels, sizing.image_size, n_classes)
+
+
 def load_dataset(args, say, warn_, progress):
     """The dataset of ``--dataset`` as the data options ask, or a one-line DatasetError.
 
@@ -126,10 +132,12 @@ def load_dataset(args, say, warn_, progress):
     decoded (``reserve``), and the chosen size is reported when the user did not
     choose it.
     """
+    # Arrays the optimizer keeps per parameter: SGD's momentum, Adam's two moments (the most,
+    # when the optimizer is not chosen yet).
     optimizer_slots = {"sgd": 1 if args.momentum else 0}.get(args.optimizer, 2)
 
     def reserve(sizing, count, n_classes):
-        parameters = reference_cnn_parameters(sizing.channels, sizing.image_size, n_classes)
+        parameters = planned_parameters(args, sizing, n_classes)
         return training_bytes(parameters, sizing.image_size, sizing.channels,
                               min(args.batch_size, count), default_dtype().itemsize, optimizer_slots)
 
