@@ -33,6 +33,7 @@ def main(argv=None):
     except (RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
     def warn(message):
         print(f"warning: {message}", file=sys.stderr)
 
