@@ -95,7 +95,7 @@ def read_all(read, paths, workers=None, progress=False, description="reading ima
 
 
 def _bar(total, description):
-    from tqdm import tqdm  # imported when a bar is wanted: the library itself never needs it
+    from tqdm import tqdm  # imported only when a bar is wanted: importing nnfs.data stays light
 
     # disable=None: drawn only on a terminal, so logs and pipes stay clean.
     return tqdm(total=total, desc=description, unit="img", leave=False, disable=None,
