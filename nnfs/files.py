@@ -179,7 +179,7 @@ def _prepare(path):
     except OSError as error:
         raise _naming(error, path) from None
     if stat.S_ISDIR(info.st_mode):
-        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", path)
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
     if not stat.S_ISREG(info.st_mode):
         raise OSError(errno.EINVAL, "is not a regular file (a FIFO, a device or a socket)", path)
     return target, stat.S_IMODE(info.st_mode)

@@ -69,7 +69,7 @@ class RunState:
                 an epoch beyond the planned total, a shuffling state ahead of the epochs.
         """
         if not isinstance(state, dict):
-            raise CheckpointError(f"the saved run state is not a dict: {_short(state)}")
+            raise CheckpointError(f"damaged run state (not a dict: {_short(state)})")
         missing = {"epochs", "epoch", "history"} - set(state)
         if missing:
             raise CheckpointError(f"the saved run state lacks {sorted(missing)}")
@@ -96,8 +96,8 @@ class RunState:
             if not isinstance(values, list) or len(values) != self.epoch:
                 raise ValueError(f"{owner}: history[{key!r}] must list one value per epoch done "
                                  f"({self.epoch}), got {_short(values)}")
-            # NaN allowed: a value of a diverged epoch; the plot leaves it out.
-            self.history[key] = [number(owner, f"history[{key!r}]", v, finite=False) for v in values]
+            # Finite: a diverged epoch is never saved (the training program stops before).
+            self.history[key] = [number(owner, f"history[{key!r}]", v) for v in values]
         self.best_val_accuracy = number(owner, "best_val_accuracy", self.best_val_accuracy, low=-1, high=1)
         self.best_epoch = integer(owner, "best_epoch", self.best_epoch, minimum=0, maximum=self.epoch)
         if self.loader is not None:

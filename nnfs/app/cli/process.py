@@ -57,7 +57,8 @@ def _raise(signum, frame):
 @contextlib.contextmanager
 def stop_on_signals():
     """Within the block, SIGINT and SIGTERM raise :class:`Interrupted`; the handlers in place
-    before are put back after it.
+    before are put back after it. A signal that was ignored when the block began (SIGINT in a
+    shell's background job, say) stays ignored.
 
     Nested uses (the launcher, then the program's ``main``) arm once. Off the main thread,
     where Python cannot set signal handlers, the block runs with the handlers as they are.
@@ -66,10 +67,13 @@ def stop_on_signals():
     if _armed or threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {number: signal.getsignal(number) for number in SIGNALS}
+    # A signal ignored when the program started stays ignored, as for any well-behaved program
+    # (a shell starts background jobs with SIGINT ignored, so Ctrl-C does not reach them).
+    previous = {number: signal.getsignal(number) for number in SIGNALS
+                if signal.getsignal(number) is not signal.SIG_IGN}
     _armed = True
     try:
-        for number in SIGNALS:
+        for number in previous:
             signal.signal(number, _raise)
         yield
     finally:

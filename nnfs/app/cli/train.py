@@ -15,6 +15,7 @@ preprocessing; classify new images with ``examples/predict.py``.
 import math
 import os
 import sys
+import warnings
 
 import nnfs
 import nnfs.distributed as dist  # mpi4py is imported only when asked for
@@ -45,6 +46,7 @@ DEFAULT_MOMENTUM = 0.9
 # Steps between read-backs of the finite-loss guard: one device synchronisation in that many
 # steps, and a diverged run stops at most that many steps after its first NaN.
 GUARD_EVERY = 25
+NUMERIC_WARNINGS = r"(overflow|invalid value|divide by zero|underflow) encountered"
 
 
 def parse_args(argv):
@@ -163,12 +165,12 @@ class RunRecord:
         self.args, self.epochs, self.epoch, self.written = None, None, None, {}
 
     def kept(self):
-        """Which files hold what, for a run that stops now."""
+        """Which files this run wrote, for a run that stops now."""
         if not self.written:
-            return "no file was written"
+            return "this run wrote no file"
         files = output_files(self.args)
         held = ", ".join(f"{files[role]} (epoch {epoch})" for role, epoch in self.written.items())
-        return f"written so far: {held}"
+        return f"this run wrote {held}"
 
     def interrupted(self, stop):
         where = "before training started" if self.epoch is None else f"in epoch {self.epoch}/{self.epochs}"
@@ -178,10 +180,15 @@ class RunRecord:
 class Diverged(RuntimeError):
     """Training stopped: the loss or the validation loss became NaN or infinite."""
 
-    def __init__(self, record, step, value, lr):
-        super().__init__(
-            f"training diverged in epoch {record.epoch}, step {step}: the loss became {value}; "
-            f"nothing from this epoch was saved ({record.kept()}); try a lower --lr (it was {lr:g})")
+    def __init__(self, record, where, value, lr):
+        args = record.args
+        if args.resume:  # the saved optimizer, learning rate included, wins over --lr
+            advice = (f"the learning rate was {lr:g}, kept from {args.resume}: start a new run "
+                      "with a lower --lr")
+        else:
+            advice = f"try a lower --lr (it was {lr:g})"
+        super().__init__(f"training diverged in epoch {record.epoch}: {where} became {value}; "
+                         f"nothing of this epoch was saved ({record.kept()}); {advice}")
 
 
 def quiet(*args, **kwargs):
@@ -263,9 +270,9 @@ def run(args, world=None, record=None):
                               guard=FiniteGuard(every=GUARD_EVERY))
             check = evaluate(ddp or net, val)
         except NonFiniteLossError as error:
-            raise Diverged(record, error.step, error.value, optimizer.lr) from None
+            raise Diverged(record, f"the loss of step {error.step}", error.value, optimizer.lr) from None
         if not math.isfinite(check.loss):  # the last updates of the epoch made the weights NaN
-            raise Diverged(record, f"{len(train)} (validation)", check.loss, optimizer.lr)
+            raise Diverged(record, "the validation loss", check.loss, optimizer.lr)
         if scheduler is not None:
             scheduler.step()
         improved = state.record(fit, check)  # the same on every rank: metrics are reduced over all
@@ -324,7 +331,11 @@ def main(argv=None):
             except (RuntimeError, ValueError) as error:
                 console.error(error)
                 return EXIT_ERROR
-            run(args, world, record)
+            with warnings.catch_warnings():
+                # A diverging run makes NumPy warn (overflow in matmul, ...) in two raw lines per
+                # warning; the guard reports it in one line of its own instead.
+                warnings.filterwarnings("ignore", NUMERIC_WARNINGS, RuntimeWarning)
+                run(args, world, record)
             return EXIT_OK
         except Interrupted as stop:
             if world is None or world.is_root:
@@ -336,8 +347,10 @@ def main(argv=None):
         except (DatasetError, CheckpointError, Diverged, OSError, MemoryError) as error:
             if isinstance(error, MemoryError):
                 console.error("out of memory; try a smaller --batch_size or --image_size")
+            elif isinstance(error, OSError):  # what reaches here comes from writing the outputs
+                console.error(f"cannot write {console.os_error_message(error)}")
             else:
-                console.error(console.os_error_message(error) if isinstance(error, OSError) else error)
+                console.error(error)
             if world is not None and world.size > 1:
                 world.abort(1)  # the other ranks would otherwise wait for this one forever
             return EXIT_ERROR
