@@ -112,8 +112,9 @@ def write_atomically(path, write):
 def check_writable(path):
     """Fail now, naming ``path``, where :func:`write_atomically` would fail later.
 
-    Creates the missing parent folders, then creates and removes an empty temporary
-    file beside ``path``; ``path`` itself is not touched. A full disk can still stop the
+    Creates the missing parent folders, removes what killed writers left there (as a
+    write would), then creates and removes an empty temporary file beside ``path``;
+    ``path`` itself is not touched. A full disk can still stop the
     real write; every other cause (a missing permission, a read-only file system, a
     file where a folder is needed, a folder or a FIFO at ``path``) is found here.
 
@@ -125,6 +126,7 @@ def check_writable(path):
     folder = os.path.dirname(target)
     temporary = None
     try:
+        remove_stale_temporaries(folder)
         temporary = os.path.join(folder, _temporary_name(os.path.basename(target)))
         os.close(os.open(temporary, _FLAGS, 0o666))
         _remove(temporary)

@@ -317,7 +317,7 @@ def test_non_finite_parameters_are_refused_on_save_and_load_unless_asked(tmp_pat
     save(tmp_path / "diverged.npz", net, allow_non_finite=True)
     refused(tmp_path / "diverged.npz", "holds 1 NaN or infinite value.*diverged")
     loaded = load(tmp_path / "diverged.npz", allow_non_finite=True)
-    assert np.isnan(loaded.net.layers[0].params["weight"][0, 0])
+    assert np.isnan(loaded.net.state_dict()["0.weight"][0, 0])
     with pytest.raises(CheckpointError, match="NaN or infinite"):
         load_into(tmp_path / "diverged.npz", small_net())
 
@@ -351,7 +351,7 @@ def test_big_endian_and_fortran_order_arrays_are_read_correctly(tmp_path):
     expected = arrays["net/0.weight"]
     arrays["net/0.weight"] = np.asfortranarray(expected.astype(">f4"))
     loaded = load(tampered(tmp_path, arrays))
-    np.testing.assert_array_equal(loaded.net.layers[0].params["weight"], expected)
+    np.testing.assert_array_equal(loaded.net.state_dict()["0.weight"], expected)
 
 
 def test_a_deflated_checkpoint_of_honest_sizes_loads(tmp_path):
@@ -359,5 +359,5 @@ def test_a_deflated_checkpoint_of_honest_sizes_loads(tmp_path):
     path, arrays = saved(tmp_path)
     members = {f"{k}.npy": npy_bytes(v) for k, v in arrays.items()}
     write_zip(tmp_path / "zipped.npz", members, zipfile.ZIP_DEFLATED)
-    np.testing.assert_array_equal(load(tmp_path / "zipped.npz").net.layers[0].params["weight"],
+    np.testing.assert_array_equal(load(tmp_path / "zipped.npz").net.state_dict()["0.weight"],
                                   arrays["net/0.weight"])

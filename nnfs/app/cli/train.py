@@ -322,7 +322,6 @@ def main(argv=None):
             if clash:
                 console.error(clash)
                 return EXIT_USAGE
-            check_outputs(args)  # before the dataset loads: a bad --save is found at once
             try:
                 default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported in one line
                 default_dtype()  # likewise a bad NNFS_DTYPE
@@ -331,6 +330,8 @@ def main(argv=None):
             except (RuntimeError, ValueError) as error:
                 console.error(error)
                 return EXIT_ERROR
+            if world is None or world.is_root:  # the rank that writes; before the dataset loads
+                check_outputs(args)
             with warnings.catch_warnings():
                 # A diverging run makes NumPy warn (overflow in matmul, ...) in two raw lines per
                 # warning; the guard reports it in one line of its own instead.

@@ -165,3 +165,23 @@ def test_a_sound_checkpoint_still_predicts(model, capsys):
     code, out, err = call(predict.main, [path, data], capsys)
     assert code == 0, err
     assert "accuracy" in out.splitlines()[-1]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pipes closed by their reader")
+def test_output_into_a_closed_pipe_ends_quietly(model):
+    """``predict.py ... | head -1``: once the reader has gone, no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    from .programs import PREDICT, environment
+
+    data, path, _ = model
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        process = subprocess.run([sys.executable, str(PREDICT), str(path), str(data)], stdout=write_end,
+                                 stderr=subprocess.PIPE, env=environment(), timeout=120)
+    finally:
+        os.close(write_end)
+    assert process.returncode == 1
+    assert b"Traceback" not in process.stderr and b"BrokenPipe" not in process.stderr
