@@ -18,6 +18,7 @@ Errors name the path the caller gave, never the hidden temporary file:
 ``[Errno 28] No space left on device: 'runs/cnn.npz'``.
 """
 
+import contextlib
 import errno
 import os
 import re
@@ -76,21 +77,7 @@ def write_atomically(path, write):
     ``path``, if any, is left as it was, byte for byte.
     """
     path = os.fspath(path)
-    target, mode = _prepare(path)
-    folder = os.path.dirname(target)
-    temporary = None
-    try:
-        remove_stale_temporaries(folder)
-        while temporary is None:
-            candidate = os.path.join(folder, _temporary_name(os.path.basename(target)))
-            try:
-                temporary = candidate
-                fd = os.open(candidate, _FLAGS, 0o666)
-            except FileExistsError:  # another writer drew the same name: draw again
-                temporary = None
-        # From here on an interruption at any point finds `temporary` set and removes it;
-        # it is set before the file exists, so even one landing just after os.open returns
-        # (before fd is bound) leaves nothing behind.
+    with _temporary_beside(path) as (fd, temporary, target, mode):
         with os.fdopen(fd, "wb") as file:
             if mode is not None:
                 os.chmod(temporary, mode)
@@ -98,14 +85,7 @@ def write_atomically(path, write):
             file.flush()
             _fsync(file.fileno())
         os.replace(temporary, target)
-        temporary = None
-    except BaseException as error:
-        if temporary is not None:
-            _remove(temporary)
-        if isinstance(error, OSError):
-            raise _naming(error, path, temporary) from None
-        raise
-    _sync_folder(folder)
+    _sync_folder(os.path.dirname(target))
     return path
 
 
@@ -122,21 +102,41 @@ def check_writable(path):
         OSError: as :func:`write_atomically` would.
     """
     path = os.fspath(path)
-    target, _ = _prepare(path)
+    with _temporary_beside(path) as (fd, temporary, _, _):
+        os.close(fd)
+        _remove(temporary)
+    return path
+
+
+@contextlib.contextmanager
+def _temporary_beside(path):
+    """A new, empty temporary file in the folder of ``path`` (of its target, for a link).
+
+    Yields ``(fd, temporary name, target, permission bits to keep or None)``. If the block
+    fails or is interrupted, the temporary file is removed (a no-op once it was renamed),
+    and an OSError is raised again naming ``path``.
+    """
+    target, mode = _prepare(path)
     folder = os.path.dirname(target)
     temporary = None
     try:
         remove_stale_temporaries(folder)
-        temporary = os.path.join(folder, _temporary_name(os.path.basename(target)))
-        os.close(os.open(temporary, _FLAGS, 0o666))
-        _remove(temporary)
-    except BaseException as error:
+        while temporary is None:
+            candidate = os.path.join(folder, _temporary_name(os.path.basename(target)))
+            try:
+                # Set before the file exists: an interruption landing just after os.open
+                # returns (before fd is bound) still finds the name, and removes the file.
+                temporary = candidate
+                fd = os.open(candidate, _FLAGS, 0o666)
+            except FileExistsError:  # another writer drew the same name: draw again
+                temporary = None
+        yield fd, temporary, target, mode
+    except BaseException as error:  # GeneratorExit too: an interruption between yield and the block
         if temporary is not None:
             _remove(temporary)
         if isinstance(error, OSError):
             raise _naming(error, path, temporary) from None
         raise
-    return path
 
 
 def remove_stale_temporaries(folder):

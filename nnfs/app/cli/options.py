@@ -1,7 +1,9 @@
 """Command-line plumbing shared by the example scripts: one-line errors and typed options."""
 
 import argparse
+import os
 
+from nnfs.app.cli.console import printable
 from nnfs.checks import integer, number
 
 
@@ -9,7 +11,7 @@ class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors are one line (exit status 2), not the whole usage text."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see --help)\n")
 
 
 def _number(convert, text, requirement, **bounds):
@@ -56,6 +58,14 @@ def seed(text):
 def fraction(text):
     """A share strictly between 0 and 1 (e.g. of images held out for validation)."""
     return _number(float, text, "strictly between 0 and 1", low=0, high=1, low_open=True, high_open=True)
+
+
+def file_path(text):
+    """A path naming a file: not empty, no NUL character, not ending with a folder separator."""
+    separators = tuple(sep for sep in (os.sep, os.altsep) if sep)
+    if not text or "\0" in text or text.endswith(separators):
+        raise argparse.ArgumentTypeError(f"must name a file, got {text!r}")
+    return text
 
 
 def image_size(text):

@@ -21,8 +21,8 @@ import nnfs
 import nnfs.distributed as dist  # mpi4py is imported only when asked for
 from nnfs.app.cli import console
 from nnfs.app.cli.options import (
-    Parser, fraction, image_size, non_negative_float, non_negative_int, positive_float, positive_int,
-    seed, unit_interval)
+    Parser, file_path, fraction, image_size, non_negative_float, non_negative_int, positive_float,
+    positive_int, seed, unit_interval)
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, stop_on_signals
 from nnfs.app.guard import FiniteGuard, NonFiniteLossError
 from nnfs.app.loop import evaluate, train_epoch
@@ -73,9 +73,11 @@ def parse_args(argv):
                         help="1 or 3 (default: 1 if every image is grayscale, else 3)")
     parser.add_argument("--val_split", type=fraction, default=0.1, help="share held out for validation")
     parser.add_argument("--seed", type=seed, default=0, help="seeds the split, the shuffling and the weights")
-    parser.add_argument("--save", default=os.path.join("runs", "cnn.npz"), help="checkpoint path")
-    parser.add_argument("--plot", default=None, help="curves PNG (default: next to the checkpoint)")
-    parser.add_argument("--resume", default=None,
+    parser.add_argument("--save", type=file_path, default=os.path.join("runs", "cnn.npz"),
+                        help="checkpoint path")
+    parser.add_argument("--plot", type=file_path, default=None,
+                        help="curves PNG (default: next to the checkpoint)")
+    parser.add_argument("--resume", type=file_path, default=None,
                         help="continue the run saved in this checkpoint (weights, optimizer, schedule, "
                              "epoch, shuffling); up to --epochs in all")
     parser.add_argument("--limit", type=positive_int, default=None,

@@ -50,3 +50,17 @@ def test_option_types(check, good, bad):
 def test_good_values_still_parse():
     args = train.parse_args(["--lr", "0.5", "--momentum", "1", "--weight_decay", "0", "--seed", "7"])
     assert (args.lr, args.momentum, args.weight_decay, args.seed) == (0.5, 1.0, 0.0, 7)
+
+
+@pytest.mark.parametrize("option, value", [("--save", ""), ("--save", "runs/"), ("--plot", "a\0b"),
+                                           ("--resume", "")])
+def test_output_and_resume_paths_must_name_a_file(capsys, option, value):
+    code, _, err = call(train.main, [option, value], capsys)
+    assert code == 2
+    assert_one_line(err, f"argument {option}: must name a file")
+
+
+def test_option_errors_print_the_value_safely(capsys):
+    code, _, err = call(train.main, ["--lr", "\x1b[2J"], capsys)
+    assert code == 2 and "\x1b" not in err
+    assert_one_line(err, "got '\\x1b[2J'")
