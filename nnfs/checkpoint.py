@@ -194,7 +194,8 @@ def _refuse_non_finite(arrays, what, hint):
 # Reading a file trusts nothing in it. Everything that decides how much memory loading takes
 # (the array headers, the layer configs) is checked against everything else before a single
 # large array is allocated; only then are the arrays read and the layers built.
-MAX_META_BYTES = 64 << 20  # the JSON record: configs, names, history; real ones are kilobytes
+MAX_META_BYTES = 16 << 20  # the JSON record: configs, names, history; real ones are kilobytes
+MAX_LAYERS = 100_000  # more than any real net; each layer is a Python object before any check
 
 
 def _open(path):
@@ -237,8 +238,8 @@ def _metadata(path, reader):
     if meta.get("dtype") not in ("float32", "float64"):
         damaged("dtype", "'float32' or 'float64'")
     layers = meta.get("layers")
-    if not isinstance(layers, list) or not layers or not all(map(_is_record, layers)):
-        damaged("layers", "a non-empty list of {'class': name, 'config': dict} records")
+    if not isinstance(layers, list) or not 0 < len(layers) <= MAX_LAYERS or not all(map(_is_record, layers)):
+        damaged("layers", f"a list of 1 to {MAX_LAYERS:,} {{'class': name, 'config': dict}} records")
     if meta.get("loss") is not None and not _is_record(meta["loss"]):
         damaged("loss", "null or a {'class': name, 'config': dict} record")
     names = meta.get("class_names")

@@ -228,7 +228,7 @@ def test_every_exported_layer_with_parameters_reports_its_array_shapes():
     (lambda m: m["layers"].__setitem__(0, {"class": "os.system", "config": {}}), "'os.system', which this nnfs"),
     (lambda m: m["layers"].__setitem__(0, "Linear"), "damaged metadata \\(layers must be"),
     (lambda m: m["layers"].__setitem__(0, {"class": "Linear", "config": [4, 3]}), "layers must be"),
-    (lambda m: m.__setitem__("layers", []), "layers must be a non-empty list"),
+    (lambda m: m.__setitem__("layers", []), "layers must be a list of 1 to 100,000"),
     (lambda m: m.__setitem__("layers", {"0": 1}), "layers must be"),
     (lambda m: m.__setitem__("dtype", "complex128"), "dtype must be 'float32' or 'float64'"),
     (lambda m: m.__setitem__("class_names", "abc"), "class_names must be null or a list of strings"),
@@ -361,3 +361,31 @@ def test_a_deflated_checkpoint_of_honest_sizes_loads(tmp_path):
     write_zip(tmp_path / "zipped.npz", members, zipfile.ZIP_DEFLATED)
     np.testing.assert_array_equal(load(tmp_path / "zipped.npz").net.state_dict()["0.weight"],
                                   arrays["net/0.weight"])
+
+
+def test_a_broken_deflate_stream_and_an_encrypted_member(tmp_path):
+    path, arrays = saved(tmp_path)
+    members = {f"{k}.npy": npy_bytes(v) for k, v in arrays.items()}
+    members["net/0.weight.npy"] = npy_bytes(np.random.default_rng(0).random(4000).astype(np.float32))
+    write_zip(path, members, zipfile.ZIP_DEFLATED)
+    data = bytearray(path.read_bytes())
+    start = data.find(b"net/0.weight.npy") + len("net/0.weight.npy") + 400
+    data[start:start + 200] = b"\xff" * 200
+    path.write_bytes(bytes(data))
+    refused(path, "damaged")
+    write_zip(path, {f"{k}.npy": npy_bytes(v) for k, v in arrays.items()})
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # set the "encrypted" flag
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            data[start + offset] |= 1
+            start += 4
+    path.write_bytes(bytes(data))
+    refused(path, "is encrypted")
+
+
+def test_more_layers_than_any_real_net_are_refused_before_building(tmp_path):
+    path, arrays = saved(tmp_path)
+    meta = meta_of(arrays)
+    meta["layers"] = [{"class": "ReLU", "config": {}}] * 200_000
+    refused(tampered(tmp_path, with_meta(arrays, meta)), "layers must be a list of 1 to 100,000")

@@ -11,6 +11,8 @@ import pytest
 import nnfs.files as files
 from nnfs.files import check_writable, is_temporary, remove_stale_temporaries, write_atomically
 
+from filesystems import fill, tmpfs
+
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes, FIFOs and process ids")
 
 
@@ -157,25 +159,14 @@ def test_check_writable_finds_a_file_where_a_folder_is_needed(tmp_path):
     assert str(tmp_path / "file") in str(info.value)
 
 
-def mount_tmpfs(mount_point, options):
-    """Mount a tmpfs (Linux, as root); skips the test where that is not possible."""
-    if sys.platform != "linux":
-        pytest.skip("tmpfs mounts are a Linux feature")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
-                            capture_output=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode(errors='replace').strip()}")
-
-
 @pytest.fixture
 def read_only_folder(tmp_path):
     """A folder nobody may write into: a read-only tmpfs as root (root ignores modes), else mode 0555."""
     folder = tmp_path / "ro"
     folder.mkdir()
     if os.name == "posix" and os.geteuid() == 0:
-        mount_tmpfs(folder, "ro,size=64k")
-        yield folder
-        subprocess.run(["umount", str(folder)], capture_output=True)
+        with tmpfs(folder, "ro,size=64k"):
+            yield folder
     else:
         os.chmod(folder, 0o555)
         yield folder
@@ -196,11 +187,9 @@ def test_check_writable_finds_a_read_only_folder_and_touches_nothing(tmp_path, r
 @pytest.fixture
 def small_filesystem(tmp_path):
     """A 1 MiB tmpfs (needs root on Linux; skipped where it cannot be mounted)."""
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    mount_tmpfs(mount_point, "size=1m")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], capture_output=True)
+    (tmp_path / "small").mkdir()
+    with tmpfs(tmp_path / "small", "size=1m") as mount_point:
+        yield mount_point
 
 
 def test_a_full_disk_keeps_every_old_file_byte_for_byte(small_filesystem):
@@ -214,7 +203,7 @@ def test_a_full_disk_keeps_every_old_file_byte_for_byte(small_filesystem):
     history = {key: [0.5, 0.6] for key in ("train_loss", "val_loss", "train_acc", "val_acc")}
     plot_history(history, curves)
     before = {path: path.read_bytes() for path in (checkpoint, curves)}
-    (small_filesystem / "filler").write_bytes(b"\0" * ((1 << 20) - 48 * 1024))  # leave a few KB
+    fill(small_filesystem, leave=48 * 1024)
     with pytest.raises(OSError) as info:
         save(checkpoint, Net([Linear(200, 100)]))  # 80 KB of weights
     assert info.value.errno == errno.ENOSPC and info.value.filename == str(checkpoint)

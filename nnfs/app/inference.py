@@ -92,6 +92,9 @@ class Classifier:
             raise CheckpointError(
                 f"{path}: its preprocessing ({pre.channels} channel(s), {height}x{width}) does not "
                 f"fit its net: {error}") from None
+        except MemoryError:
+            raise CheckpointError(f"{path}: its net needs more memory than this machine has to "
+                                  f"classify one {height}x{width} image") from None
         if outputs != (len(self.class_names),):
             raise CheckpointError(
                 f"{path}: the net gives outputs of shape {outputs} per image but "

@@ -21,6 +21,7 @@ import math
 import os
 import stat
 import zipfile
+import zlib
 
 import numpy as np
 from numpy.lib import format as npy
@@ -32,6 +33,9 @@ __all__ = ["ArchiveError", "ArchiveReader", "Member", "json_to_array", "array_to
 PLAIN_KINDS = "biuf"
 _HEADER_LIMIT = 10_000  # bytes of a .npy header dict, as NumPy's own default
 _CHUNK = 1 << 20
+# What reading a damaged member raises: zipfile's own errors, a broken deflate stream, a bad header.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OverflowError, NotImplementedError,
+            RuntimeError)
 
 
 class ArchiveError(ValueError):
@@ -132,6 +136,8 @@ class ArchiveReader:
             raise ArchiveError(f"member {info.filename!r} uses a compression nnfs does not read")
         if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
             raise ArchiveError(f"member {info.filename!r} is damaged (stored sizes disagree)")
+        if info.flag_bits & 0x1:
+            raise ArchiveError(f"member {info.filename!r} is encrypted")
         try:
             with self._zip.open(info) as stream:
                 version = npy.read_magic(stream)
@@ -142,8 +148,7 @@ class ArchiveReader:
                 else:
                     raise ValueError(f".npy format version {version} is not one NumPy writes for plain arrays")
                 offset = stream.tell()
-        except (ValueError, SyntaxError, TypeError, EOFError, zipfile.BadZipFile, OverflowError,
-                NotImplementedError) as error:
+        except _DAMAGED + (SyntaxError, TypeError) as error:
             raise ArchiveError(f"member {info.filename!r} has a damaged header ({error})") from None
         if dtype.hasobject:
             raise ArchiveError(
@@ -183,7 +188,7 @@ class ArchiveReader:
                     done += len(chunk)
                 if stream.read(1):  # also what makes zipfile check the CRC of the whole member
                     raise ArchiveError(f"member {name!r}.npy holds more data than its header declares")
-        except (zipfile.BadZipFile, EOFError, ValueError, OverflowError) as error:
+        except _DAMAGED as error:
             if isinstance(error, ArchiveError):
                 raise
             raise ArchiveError(f"member {name!r}.npy is damaged ({error})") from None

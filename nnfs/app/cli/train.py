@@ -126,15 +126,29 @@ def _same_file(a, b):
         return False
 
 
+def _inside(path, folder):
+    """Whether ``path`` would be within ``folder`` (both through symbolic links)."""
+    folder = os.path.normcase(os.path.realpath(folder))
+    try:
+        return os.path.commonpath([os.path.normcase(os.path.realpath(path)), folder]) == folder
+    except ValueError:  # different drives
+        return False
+
+
 def clashing_outputs(args):
     """A one-line description of two outputs that would land on one file, or None.
 
     Two outputs of one run must differ (``--save model.png --plot model.png`` would replace
-    the model with the curves), and no output other than a checkpoint may replace the
-    ``--resume`` file (resuming from ``runs/cnn_last.npz`` and updating it is the usual way).
+    the model with the curves), no output other than a checkpoint may replace the
+    ``--resume`` file (resuming from ``runs/cnn_last.npz`` and updating it is the usual way),
+    and none may go into the dataset folder (the next run would read it as data: the curves
+    as an image of a class, a ``runs`` folder as a class without images).
     """
     files = list(output_files(args).items())
     for i, (role, path) in enumerate(files):
+        if _inside(path, args.dataset):
+            return (f"the {role} file {path} would be written into the dataset folder {args.dataset}; "
+                    "save it elsewhere")
         for other, other_path in files[:i]:
             if _same_file(path, other_path):
                 return f"the {other} file and the {role} file would both be {path}; give them different paths"

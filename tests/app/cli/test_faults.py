@@ -185,3 +185,22 @@ def test_output_into_a_closed_pipe_ends_quietly(model):
         os.close(write_end)
     assert process.returncode == 1
     assert b"Traceback" not in process.stderr and b"BrokenPipe" not in process.stderr
+
+
+def test_a_full_disk_during_training_keeps_the_old_files_byte_for_byte(tmp_path, capsys):
+    from filesystems import fill, tmpfs
+
+    data = dataset(tmp_path)
+    (tmp_path / "small").mkdir()
+    with tmpfs(tmp_path / "small", "size=2m") as runs:
+        save = runs / "m.npz"
+        assert call(train.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)[0] == 0
+        before = contents(runs)
+        fill(runs, leave=64 * 1024)  # room for the writability check, not for a 180 KB checkpoint
+        code, out, err = call(train.main, ["--dataset", data, "--epochs", "2", "--save", save], capsys)
+        assert code == 1
+        assert_one_line(err, "error: cannot write ", str(runs), "No space left on device")
+        assert ".tmp" not in err
+        after = contents(runs)
+        del after["filler"]
+        assert after == before

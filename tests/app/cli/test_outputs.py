@@ -49,6 +49,22 @@ def test_clashing_outputs_are_refused_before_anything_is_loaded(tmp_path, capsys
     assert contents(tmp_path) == before
 
 
+@pytest.mark.parametrize("options", [["--save", "data/a/m.npz"], ["--plot", "data/curves.png"],
+                                     ["--save", "inside/m.npz"]])  # inside -> data
+def test_outputs_inside_the_dataset_folder_are_refused(tmp_path, capsys, monkeypatch, options):
+    monkeypatch.chdir(tmp_path)
+    data = dataset(tmp_path)
+    if hasattr(os, "symlink"):
+        os.symlink("data", "inside")
+    elif "inside/m.npz" in options:
+        pytest.skip("no symbolic links here")
+    before = contents(data / "a")
+    code, out, err = call(train.main, ["--dataset", "data", *options], capsys)
+    assert code == 2
+    assert_one_line(err, "would be written into the dataset folder data; save it elsewhere")
+    assert contents(data / "a") == before and sorted(os.listdir(data)) == ["a", "b"]
+
+
 def test_the_resume_file_may_be_updated_as_the_latest_state(tmp_path, capsys):
     data = dataset(tmp_path)
     save = tmp_path / "runs" / "m.npz"
