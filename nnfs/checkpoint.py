@@ -1,6 +1,7 @@
 """Save a trained ``Net`` with everything prediction needs to one file, and load it on any backend.
 
-The file is an uncompressed ``.npz`` archive read with ``allow_pickle=False``:
+The file is an uncompressed ``.npz`` archive (read by :mod:`nnfs.backend.archive`, which
+never unpickles and checks every header before reading data):
 
 - ``meta``: JSON text (as uint8 bytes) with the format name and version, each
   layer's class name and ``get_config()``, the loss, the dtype, the class names,
@@ -14,7 +15,10 @@ Layers are rebuilt by class name from what :mod:`nnfs.layers` and
 :mod:`nnfs.activations` export in ``__all__``, so a new layer becomes
 loadable by being exported there (with a ``get_config()`` that returns its
 constructor arguments). Files are written atomically (:mod:`nnfs.files`), so a
-crash never leaves a half-written checkpoint under the real name.
+crash never leaves a half-written checkpoint under the real name, and a net holding
+NaN or inf is refused unless asked for. Loading trusts nothing in a file: see
+:func:`load` for what is refused, always as a :class:`CheckpointError` raised before
+anything large is allocated.
 """
 
 import json
@@ -290,8 +294,8 @@ def _check_arrays(path, meta, reader, layer_classes):
     """Check what the file stores against what its layers need, before reading any data.
 
     Every array of a layer whose shapes its config determines (``Layer.array_shapes``)
-    must be stored with exactly those shapes; parameters and optimizer state must be
-    floats; and the whole, read and built, must fit in this machine's memory.
+    must be stored with exactly those shapes; parameters and buffers must be floats; and
+    the whole, read and built, must fit in this machine's memory.
     """
     stored = {}
     for name, member in reader.members.items():
@@ -311,9 +315,10 @@ def _check_arrays(path, meta, reader, layer_classes):
             continue
         held = {key: member.shape for key, member in stored.get(str(index), {}).items()}
         for key in sorted(set(needed) | set(held)):
-            if held.get(key) != tuple(needed.get(key, ())) or key not in needed:
-                wanted = f"must be {tuple(needed[key])}" if key in needed else "is not one of its arrays"
-                found = f"is {held[key]} in the file" if key in held else "is missing from the file"
+            want, have = (tuple(needed[key]) if key in needed else None), held.get(key)
+            if want != have:
+                wanted = "is not one of its arrays" if want is None else f"must be {want}"
+                found = "is missing from the file" if have is None else f"is {have} in the file"
                 raise CheckpointError(
                     f"{path}: layer {index} {cls.__name__}{_arguments(config)}: "
                     f"{NET_PREFIX}{index}.{key} {found} but {wanted}")
