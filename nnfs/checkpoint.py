@@ -177,7 +177,7 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
         meta["scheduler"] = scheduler.state_dict()
     if not allow_non_finite:
         _refuse_non_finite(arrays, f"checkpoint.save: refusing to write {os.fspath(path)}",
-                           "pass allow_non_finite=True to write it anyway")
+                           "did training diverge? pass allow_non_finite=True to write it anyway")
     arrays[META] = archive.json_to_array(_to_json(
         meta, "layer configs, class_names, preprocessing, optimizer config, scheduler state and extra"))
     write_atomically(path, lambda f: archive.save_npz(f, arrays))
@@ -191,7 +191,7 @@ def _refuse_non_finite(arrays, what, hint):
         name, count = next(iter(bad.items()))
         others = f" and {len(bad) - 1} more array(s)" if len(bad) > 1 else ""
         raise CheckpointError(
-            f"{what}: {name} holds {count} NaN or infinite value(s){others} (training diverged?); {hint}")
+            f"{what}: {name} holds {count} NaN or infinite value(s){others}; {hint}")
 
 
 # -- loading ------------------------------------------------------------------------------------------
