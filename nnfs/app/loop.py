@@ -47,10 +47,13 @@ class RunningMetrics:
 
     Adding a batch queues two small device operations and no transfer; only
     :meth:`read` and :meth:`result` wait for the device, so a progress bar
-    reads every few batches.
+    reads every few batches. Given the loss, they first read its check of labels
+    that were already on the device (see :mod:`nnfs.losses`), so a label outside
+    the classes stops the run there with an error naming the batch.
     """
 
-    def __init__(self):
+    def __init__(self, loss_fn=None):
+        self._check_labels = getattr(loss_fn, "check_labels", None)
         self.loss = 0.0
         self.correct = 0
         self.samples = 0
@@ -67,6 +70,8 @@ class RunningMetrics:
 
     def read(self):
         """(mean loss, accuracy) of this process's batches as Python floats: a device synchronisation."""
+        if self._check_labels is not None:
+            self._check_labels()
         if self.samples == 0:
             return 0.0, 0.0
         return (float(to_numpy(self.loss)) / self.samples,
@@ -75,6 +80,8 @@ class RunningMetrics:
     def result(self, comm=None):
         """The :class:`EpochResult` so far; with a communicator, over the samples of every rank
         (a collective: every rank calls it)."""
+        if self._check_labels is not None:
+            self._check_labels()
         if comm is None:
             loss, correct, samples = to_numpy(self.loss), to_numpy(self.correct), self.samples
         else:
@@ -134,7 +141,7 @@ def train_epoch(model, loader, lr=None, optimizer=None, progress=None, guard=Non
     net = getattr(model, "net", model)
     comm = getattr(model, "comm", None)
     model.train()
-    running = RunningMetrics()
+    running = RunningMetrics(net.loss_fn)
     try:
         for step, (X, y) in enumerate(_shards(model, loader), 1):
             if len(y):
@@ -174,7 +181,7 @@ def evaluate(model, loader):
     """
     model.eval()
     net = getattr(model, "net", model)
-    running = RunningMetrics()
+    running = RunningMetrics(net.loss_fn)
     for X, y in _shards(model, loader):
         if len(y):
             running.add(*forward_batch(net, X, y))
