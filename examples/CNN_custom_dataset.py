@@ -21,7 +21,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 # The launcher imports only the standard library: it catches Ctrl-C and SIGTERM from here on,
 # while NumPy and the program load, then runs the program (nnfs.app.cli.train).
-from nnfs.app.cli.process import launch  # noqa: E402  (after the thread settings above)
+from nnfs.app.cli.process import launch_train  # noqa: E402  (after the thread settings above)
 
 if __name__ == "__main__":
-    sys.exit(launch("nnfs.app.cli.train"))
+    sys.exit(launch_train())

@@ -10,7 +10,7 @@ import sys
 
 # The launcher imports only the standard library: it catches Ctrl-C and SIGTERM from here on,
 # while NumPy and the program load, then runs the program (nnfs.app.cli.predict).
-from nnfs.app.cli.process import launch
+from nnfs.app.cli.process import launch_predict
 
 if __name__ == "__main__":
-    sys.exit(launch("nnfs.app.cli.predict"))
+    sys.exit(launch_predict())

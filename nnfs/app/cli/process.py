@@ -21,7 +21,8 @@ import signal
 import sys
 import threading
 
-__all__ = ["Interrupted", "stop_on_signals", "launch", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE"]
+__all__ = ["Interrupted", "stop_on_signals", "launch", "launch_train", "launch_predict", "EXIT_OK",
+           "EXIT_ERROR", "EXIT_USAGE"]
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # a damaged file, a dataset that cannot be read, a file that cannot be written
@@ -101,3 +102,13 @@ def launch(module):
         except Interrupted as stop:
             print(f"interrupted ({stop.name}) while starting; nothing was written", file=sys.stderr)
             return stop.exit_status
+
+
+def launch_train():
+    """The training program, armed from the start: what an installed command should run."""
+    return launch("nnfs.app.cli.train")
+
+
+def launch_predict():
+    """The prediction program, armed from the start: what an installed command should run."""
+    return launch("nnfs.app.cli.predict")

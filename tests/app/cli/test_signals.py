@@ -159,3 +159,16 @@ def test_the_handlers_are_put_back_and_a_second_signal_is_ignored():
     assert info.value.exit_status == 143 and info.value.name == "SIGTERM"
     assert isinstance(info.value, KeyboardInterrupt)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_the_launcher_module_loads_without_numpy():
+    """What the scripts import first must be light, or a signal during NumPy's import would find
+    no handler yet."""
+    import subprocess
+    import sys
+
+    from .programs import environment
+
+    code = "import sys, nnfs.app.cli.process; print('numpy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment())
+    assert done.stdout.strip() == "False", done.stderr
