@@ -1,6 +1,8 @@
 """nnfs.checkpoint: one pickle-free file that rebuilds the net on any backend."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,12 +11,13 @@ import nnfs
 import nnfs.activations
 import nnfs.layers
 from nnfs.activations import LeakyReLU, ReLU
+from nnfs.app.models import reference_cnn
 from nnfs.backend import host_rng, to_numpy
 from nnfs.checkpoint import CheckpointError, load, load_into, registry, save
 from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Layer, Linear, MaxPool2D
 from nnfs.losses import CrossEntropyLoss
-from nnfs.app.models import reference_cnn
 from nnfs.net import Net
+from tests import environment
 
 
 def small_net(backend="numpy", dtype=None, channels=3):
@@ -244,3 +247,21 @@ def test_custom_layers_must_be_named_to_be_saved(tmp_path):
 
     with pytest.raises(ValueError, match="already taken"):
         registry([Linear])
+
+
+def test_a_checkpoint_loads_on_a_named_backend_when_the_default_is_unusable(tmp_path):
+    # NNFS_BACKEND=cupy on a machine without a GPU must not stop loading onto NumPy.
+    script = (
+        "import numpy as np, nnfs\n"
+        "from nnfs.checkpoint import save, load\n"
+        "from nnfs.net import Net\n"
+        "from nnfs.layers import Linear\n"
+        "from nnfs.backend import using\n"
+        "with using('numpy'):\n"
+        "    net = Net([Linear(2, 3)])\n"
+        f"save({str(tmp_path / 'm.npz')!r}, net)\n"
+        f"print(load({str(tmp_path / 'm.npz')!r}, backend='numpy').net.backend.name)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=environment(NNFS_BACKEND="cupy"), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "numpy"
