@@ -24,6 +24,8 @@ def _targets(kind):
         return LABELS.reshape(-1, 1).astype(np.int32)
     if kind == "one-hot":
         return np.eye(4)[LABELS]
+    if kind == "unnormalised":  # rows that do not sum to one (a scaled or partial target)
+        return np.random.default_rng(7).uniform(0.0, 1.0, size=(5, 4))
     return np.random.default_rng(7).dirichlet(np.ones(4), size=5)  # soft labels
 
 
@@ -33,7 +35,7 @@ def reference_cross_entropy(logits, target_rows):
     return -(target_rows * log_p).sum() / len(logits)
 
 
-@pytest.mark.parametrize("kind", ["(N,)", "(N,1)", "one-hot", "soft"])
+@pytest.mark.parametrize("kind", ["(N,)", "(N,1)", "one-hot", "soft", "unnormalised"])
 def test_cross_entropy_gradient(backend, rng, kind):
     assert_loss_gradient(CrossEntropyLoss(), 2 * rng.normal(size=(5, 4)), _targets(kind), backend)
 
@@ -127,12 +129,13 @@ def _compare_with_torch(ours, theirs, prediction, target, target_torch, backend)
     assert_close(grad, Pt.grad, "gradient")
 
 
-@pytest.mark.parametrize("kind", ["(N,)", "(N,1)", "one-hot", "soft", "large"])
+@pytest.mark.parametrize("kind", ["(N,)", "(N,1)", "one-hot", "soft", "unnormalised", "large"])
 def test_cross_entropy_matches_pytorch(backend, rng, kind, torch):
     logits = rng.normal(size=(6, 5)) * (1e3 if kind == "large" else 3)
     labels = rng.integers(0, 5, size=6)
-    if kind in ("one-hot", "soft"):
-        target = np.eye(5)[labels] if kind == "one-hot" else rng.dirichlet(np.ones(5), size=6)
+    if kind in ("one-hot", "soft", "unnormalised"):
+        target = {"one-hot": np.eye(5)[labels], "soft": rng.dirichlet(np.ones(5), size=6),
+                  "unnormalised": rng.uniform(0.0, 2.0, size=(6, 5))}[kind]
         target_torch = tensor(target)
     else:
         target = labels.reshape(-1, 1) if kind == "(N,1)" else labels
@@ -172,8 +175,9 @@ def test_one_class_with_float_targets_of_shape_n_1_are_probabilities(backend, rn
     np.testing.assert_array_equal(to_numpy(loss_fn.backward()), np.zeros((5, 1)))
 
 
-def test_one_class_with_float_targets_matches_pytorch(backend, rng, torch):
-    logits, target = rng.normal(size=(5, 1)), np.ones((5, 1))
+@pytest.mark.parametrize("value", [1.0, 0.5])
+def test_one_class_with_float_targets_matches_pytorch(backend, rng, value, torch):
+    logits, target = rng.normal(size=(5, 1)), np.full((5, 1), value)
     _compare_with_torch(CrossEntropyLoss(), torch.nn.CrossEntropyLoss(), logits, target, tensor(target), backend)
 
 
