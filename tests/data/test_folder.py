@@ -116,3 +116,24 @@ def test_shipped_digits_are_500_per_class_28x28_grayscale():
     assert data.class_names == [str(d) for d in range(10)]
     assert data.channels == 1 and data.image_size == (28, 28) and messages == []
     assert all(len(list((root / str(d)).glob("*.png"))) == 500 for d in range(10))
+
+
+def test_numpy_integers_as_sizes_and_limits_give_plain_attributes(tmp_path):
+    make_folder(tmp_path, ["a", "b"], per_class=3, mode="RGB", size=(9, 7))
+    data, _ = read_folder(tmp_path, channels=np.int64(1), image_size=(np.int64(5), np.int32(6)),
+                          limit=np.int64(2))
+    assert data.images.shape == (4, 1, 5, 6) and data.class_counts() == [2, 2]
+    assert type(data.channels) is int and all(type(v) is int for v in data.image_size)
+    assert read_folder(tmp_path, image_size=np.int64(4))[0].image_size == (4, 4)
+
+
+@pytest.mark.parametrize("arguments, name", [
+    ({"channels": True}, "channels"), ({"channels": 3.0}, "channels"), ({"channels": np.bool_(True)}, "channels"),
+    ({"limit": True}, "limit"), ({"image_size": (True, 4)}, "image_size"), ({"image_size": 4.0}, "image_size"),
+])
+def test_bools_and_floats_as_sizes_are_dataset_errors_naming_the_argument(tmp_path, arguments, name):
+    make_folder(tmp_path, ["a", "b"], per_class=2)
+    with pytest.raises(DatasetError, match=rf"ImageFolder: {name} must be"):
+        read_folder(tmp_path, **arguments)
+    with pytest.raises(DatasetError, match="channels must be 1, 3 or None, got 2"):
+        read_folder(tmp_path, channels=2)
