@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from nnfs.data import DataLoader, DatasetError, ImageFolder, Preprocessing, stratified_split
+from tests.configs import assert_plain
 from tests.imagefolders import make_folder, read_folder
 
 
@@ -113,3 +114,35 @@ def test_loader_state_dict_continues_the_shuffling(tmp_path):
     for expected in orders[1:]:
         np.testing.assert_array_equal(np.concatenate([y for _, y in resumed]), expected)
     assert not np.array_equal(orders[1], orders[2])  # it really reshuffles
+
+
+def test_numpy_numbers_as_fractions_sizes_and_seeds():
+    labels = np.array([0] * 5 + [1] * 5)
+    assert stratified_split(labels, np.float64(0.4), seed=np.int64(3)) == stratified_split(labels, 0.4, seed=3)
+    pre = Preprocessing((1, 1), 1, [0.0], [1.0])
+    images, indices = np.zeros((10, 1, 1, 1), np.uint8), np.arange(10)
+    loader = DataLoader(images, labels, indices, np.int64(4), pre, shuffle=True, seed=np.int64(5))
+    plain = DataLoader(images, labels, indices, 4, pre, shuffle=True, seed=5)
+    assert len(loader) == 3 and [len(y) for _, y in loader] == [4, 4, 2]
+    list(plain)
+    assert loader.state_dict() == plain.state_dict() and assert_plain(loader.state_dict())
+    fitted = Preprocessing.fit(np.zeros((4, 3, 2, 2), np.uint8), indices[:4], (np.int64(2), np.int32(2)),
+                               np.int64(3))
+    assert assert_plain(fitted.get_config()) == {"image_size": [2, 2], "channels": 3, "mean": [0.0] * 3,
+                                                 "std": [1e-6] * 3}
+
+
+@pytest.mark.parametrize("make, argument", [
+    (lambda: stratified_split([0, 0, 1, 1], 0.5, seed=True), "seed"),
+    (lambda: stratified_split([0, 0, 1, 1], 0.5, seed=1.5), "seed"),
+    (lambda: stratified_split([0, 0, 1, 1], np.bool_(True)), "val_split"),
+    (lambda: DataLoader(np.zeros((2, 1, 1, 1), np.uint8), np.zeros(2, np.int64), [0, 1], np.bool_(True),
+                        Preprocessing((1, 1), 1, [0.0], [1.0])), "batch_size"),
+    (lambda: DataLoader(np.zeros((2, 1, 1, 1), np.uint8), np.zeros(2, np.int64), [0, 1], 2,
+                        Preprocessing((1, 1), 1, [0.0], [1.0]), seed="0"), "seed"),
+    (lambda: Preprocessing.fit(np.zeros((2, 1, 2, 2), np.uint8), [0, 1], (2, 2), True), "channels"),
+    (lambda: Preprocessing.fit(np.zeros((2, 1, 2, 2), np.uint8), [0, 1], (2.0, 2), 1), "image_size"),
+])
+def test_bools_and_other_types_are_dataset_errors_naming_the_argument(make, argument):
+    with pytest.raises(DatasetError, match=rf"(stratified_split|DataLoader|Preprocessing): {argument} must be"):
+        make()
