@@ -1,5 +1,6 @@
 """nnfs.checkpoint: one pickle-free file that rebuilds the net on any backend."""
 
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Layer, Linear, MaxPool2D
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 from tests import environment
+from tests.configs import assert_plain
 
 
 def small_net(backend="numpy", dtype=None, channels=3):
@@ -115,6 +117,23 @@ def test_writes_atomically_and_leaves_no_temporary_files(tmp_path):
     save(path, small_net())
     save(path, small_net())  # overwrite in place
     assert os.listdir(path.parent) == ["m.npz"]
+
+
+def test_a_net_built_from_numpy_sizes_saves_plain_configs_and_round_trips(tmp_path, rng):
+    nnfs.seed(0)
+    n = np.int64
+    net = Net([Conv2D(n(3), n(4), n(3), padding=n(1)), BatchNorm2D(n(4)), LeakyReLU(np.float32(0.5)),
+               MaxPool2D(n(2)), Flatten(), Linear(np.prod((4, 3, 3)), n(5))], CrossEntropyLoss())
+    X = trained(net, rng)
+    net.eval()
+    configs = [assert_plain(layer.get_config()) for layer in net.layers]
+    save(tmp_path / "m.npz", net)
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as archive:
+        meta = json.loads(archive["meta"].tobytes())
+    assert [layer["config"] for layer in meta["layers"]] == json.loads(json.dumps(configs))
+    restored = load(tmp_path / "m.npz").net
+    assert [layer.get_config() for layer in restored.layers] == configs
+    np.testing.assert_array_equal(to_numpy(restored(X)), to_numpy(net(X)))
 
 
 def test_numpy_scalars_in_metadata_become_numbers(tmp_path):
