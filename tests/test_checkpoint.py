@@ -13,12 +13,15 @@ import nnfs.activations
 import nnfs.layers
 from nnfs.activations import LeakyReLU, ReLU
 from nnfs.app.models import reference_cnn
+from nnfs.app.resume import resume
 from nnfs.backend import host_rng, to_numpy
 from nnfs.checkpoint import CheckpointError, load, load_into, registry, save
+from nnfs.data import Preprocessing
 from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Layer, Linear, MaxPool2D
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
-from tests import environment
+from nnfs.optim import SGD, CosineAnnealingLR
+from tests import ROOT, environment
 from tests.configs import assert_plain
 
 
@@ -284,3 +287,53 @@ def test_a_checkpoint_loads_on_a_named_backend_when_the_default_is_unusable(tmp_
                             env=environment(NNFS_BACKEND="cupy"), timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "numpy"
+
+
+# -- files written by earlier versions -----------------------------------------------------------------
+
+# Written by nnfs before the package layout change (tests/fixtures/make_checkpoint_v1.py says how),
+# with the outputs that version computed stored in its extra["fixture"].
+CHECKPOINT_V1 = ROOT / "tests" / "fixtures" / "checkpoint_v1.npz"
+LAYERS_V1 = ["Conv2D", "BatchNorm2D", "ReLU", "MaxPool2D", "Conv2D", "LeakyReLU", "AvgPool2D", "Dropout",
+             "GlobalAvgPool2D", "Flatten", "Linear", "BatchNorm1D", "Sigmoid", "Linear", "Tanh", "Linear"]
+
+
+def test_a_version_1_checkpoint_loads_and_predicts_as_it_did(backend):
+    checkpoint = load(CHECKPOINT_V1, backend=backend)
+    fixture = checkpoint.extra["fixture"]
+    net = checkpoint.net
+    assert [type(layer).__name__ for layer in net.layers] == LAYERS_V1
+    assert net.backend == backend and net.dtype == np.float32 and not net.training
+    assert checkpoint.class_names == ["circle", "square", "star"]
+    for index in (1, 11):  # both BatchNorms were trained: their running statistics are not the initial ones
+        assert not np.allclose(to_numpy(net.layers[index].buffers["running_var"]), 1.0)
+    pre = Preprocessing.from_config(checkpoint.preprocessing)
+    assert pre.get_config() == checkpoint.preprocessing and (pre.image_size, pre.channels) == ((8, 8), 3)
+    X = pre.apply(np.array(fixture["images"], dtype=np.uint8))
+    np.testing.assert_allclose(to_numpy(net(X)), fixture["logits"], rtol=1e-5, atol=1e-6)
+
+
+def test_a_version_1_checkpoint_resumes_its_optimizer_schedule_and_run(backend):
+    checkpoint = load(CHECKPOINT_V1, backend=backend)
+    probe = checkpoint.extra["fixture"]["probe"]
+    net = checkpoint.net
+    optimizer, scheduler, run = resume(checkpoint, net, 5)
+    assert type(optimizer) is SGD and optimizer.step_count == 6
+    assert optimizer.get_config() == {"lr": probe["lr"], "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}
+    assert type(scheduler) is CosineAnnealingLR and (scheduler.T_max, scheduler.warmup_steps) == (4, 1)
+    assert scheduler.last_step == 2 and scheduler.base_lr == 0.1
+    assert (run.epoch, run.epochs, run.best_epoch, run.schedule) == (2, 5, 1, "cosine")
+    assert run.loader == {"seed": 0, "passes": 2} and len(run.history["val_loss"]) == 2
+    saved = checkpoint.optimizer_state["state"]
+    assert set(saved) == {f"{name}.momentum_buffer" for name, _, _ in net.named_parameters()}
+    for name, slots in optimizer.state.items():
+        assert backend.is_array(slots["momentum_buffer"])
+        np.testing.assert_array_equal(to_numpy(slots["momentum_buffer"]), saved[f"{name}.momentum_buffer"])
+    # One more step on the gradients the old version used: the same parameters and rates as then.
+    for index, layer in enumerate(net.layers):
+        for key in layer.params:
+            layer.grads[key] = backend.asarray(np.array(probe["grads"][f"{index}.{key}"]), dtype="float32")
+    optimizer.step()
+    for name, param, _ in net.named_parameters():
+        np.testing.assert_allclose(to_numpy(param), probe["params"][name], rtol=1e-6, atol=1e-7, err_msg=name)
+    assert scheduler.step() == pytest.approx(probe["next_lr"], rel=1e-12)
