@@ -1,6 +1,8 @@
 """Net: moving between backends, train/eval, parameter names, state dicts, predictions, whole-net
 gradients against finite differences and PyTorch, dtypes kept end to end, errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -333,3 +335,19 @@ def test_net_without_a_loss():
         net.loss(net(np.ones((1, 2))), np.zeros(1, int))
     with pytest.raises(RuntimeError, match="without a loss"):
         net.backward()
+
+
+def test_an_empty_batch_goes_through_the_whole_net_without_a_warning(backend):
+    # A data-parallel rank whose share of the validation set is empty runs exactly this.
+    net = every_layer_cnn(backend=backend)
+    running = to_numpy(net.layers[1].buffers["running_mean"]).copy()
+    X, y = np.zeros((0, 2, 9, 8), np.float32), np.zeros(0, np.int64)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        out = net(X)
+        loss = net.loss(out, y)
+        dX = net.backward(input_grad=True)
+        probabilities = net.eval().predict_proba(X)
+    assert out.shape == (0, 3) and np.isnan(float(loss)) and dX.shape == X.shape
+    assert probabilities.shape == (0, 3) and net.predict(X).shape == (0,)
+    np.testing.assert_array_equal(to_numpy(net.layers[1].buffers["running_mean"]), running)
