@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 
 import nnfs
-import nnfs.activations
-import nnfs.layers
 from nnfs.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from nnfs.backend import to_numpy
+from nnfs.checkpoint import registry
 from nnfs.checks import ArgumentTypeError
 from nnfs.layers import (
     AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dropout, Flatten, GlobalAvgPool2D, Layer, Linear, MaxPool2D)
@@ -26,13 +25,9 @@ i64, i32, f64 = np.int64, np.int32, np.float64
 
 
 def exported_layer_classes():
-    classes = set()
-    for module in (nnfs.layers, nnfs.activations):
-        for name in module.__all__:
-            obj = getattr(module, name)
-            if isinstance(obj, type) and issubclass(obj, Layer) and obj is not Layer:
-                classes.add(obj)
-    return classes
+    """Every layer and activation class nnfs exports: those a checkpoint can rebuild by name
+    (tests/test_checkpoint.py checks that this registry is the modules' ``__all__``)."""
+    return {cls for cls in registry().values() if issubclass(cls, Layer)}
 
 
 # (layer built with NumPy numbers, the same layer built with Python numbers, an input shape).
