@@ -28,17 +28,18 @@ from tests.imagefolders import make_folder
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def python_blocks(path):
-    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+def code_blocks(path, language="python"):
+    """The contents of the ``language`` code blocks of a Markdown file, in order."""
+    return re.findall(rf"```{language}\n(.*?)```", path.read_text(), flags=re.S)
 
 
-@pytest.mark.parametrize("document", [d for d in DOCUMENTS if python_blocks(d)],
+@pytest.mark.parametrize("document", [d for d in DOCUMENTS if code_blocks(d)],
                          ids=lambda d: str(d.relative_to(ROOT)))
 def test_code_blocks_run(document, tmp_path):
     if document.name == "distributed.md" and importlib.util.find_spec("mpi4py") is None:
         pytest.skip("mpi4py is not installed")
     make_folder(tmp_path / "my_images", ["cats", "dogs"], per_class=10, mode="RGB", size=(40, 36))
-    source = "\n".join(python_blocks(document))
+    source = "\n".join(code_blocks(document))
     env = environment()
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     done = subprocess.run([sys.executable, "-c", source], cwd=tmp_path, env=env,
@@ -58,27 +59,22 @@ def test_readme_stays_short():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 250
 
 
-def _bash_blocks(text):
-    return re.findall(r"```bash\n(.*?)```", text, flags=re.S)
-
-
 def test_ci_runs_the_readme_test_command():
-    readme = (ROOT / "README.md").read_text()
     test_command = 'python -m pip install -e ".[test]" && python -m pytest -q'
-    assert any(test_command in block for block in _bash_blocks(readme))
+    assert any(test_command in block for block in code_blocks(ROOT / "README.md", "bash"))
     ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert test_command in ci_lines
 
 
 def test_readme_main_command_runs_the_example():
-    readme = (ROOT / "README.md").read_text()
-    assert any("python examples/CNN_custom_dataset.py" in block for block in _bash_blocks(readme))
+    blocks = code_blocks(ROOT / "README.md", "bash")
+    assert any("python examples/CNN_custom_dataset.py" in block for block in blocks)
 
 
 def scale_class():
     """Execute the code block of docs/layers.md that defines ``Scale`` and return the class."""
     layers_md = ROOT / "docs" / "layers.md"
-    source = next(block for block in python_blocks(layers_md) if "class Scale(Layer)" in block)
+    source = next(block for block in code_blocks(layers_md) if "class Scale(Layer)" in block)
     namespace = {}
     exec(compile(source, str(layers_md), "exec"), namespace)
     return namespace["Scale"]

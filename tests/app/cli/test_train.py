@@ -30,7 +30,7 @@ def folder(tmp_path):
 def test_train_one_epoch_then_predict(tmp_path, folder):
     ckpt = tmp_path / "out" / "model.npz"
     result = run_example("CNN_custom_dataset", "--dataset", folder, "--epochs", "1",
-                        "--batch_size", "8", "--save", ckpt)
+                         "--batch_size", "8", "--save", ckpt)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "warning: skipped 1 file(s) that are not images" in result.stderr
@@ -135,7 +135,7 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path, folder, capsys
     assert train(folder, tmp_path / "part" / "m.npz", "--epochs", "1", *options) == 0
     capsys.readouterr()
     assert train(folder, tmp_path / "part" / "m.npz", "--epochs", "3", *options,
-                  "--resume", tmp_path / "part" / "m_last.npz") == 0
+                 "--resume", tmp_path / "part" / "m_last.npz") == 0
     resumed = capsys.readouterr().out
     assert "resuming" in resumed and "after epoch 1" in resumed
 
@@ -153,7 +153,7 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path, folder, capsys
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])
 def test_adam_with_a_schedule_and_warm_up_trains(tmp_path, folder, capsys, optimizer):
     assert train(folder, tmp_path / "m.npz", "--epochs", "3", "--optimizer", optimizer,
-                  "--schedule", "cosine", "--warmup_epochs", "1", "--weight_decay", "1e-4") == 0
+                 "--schedule", "cosine", "--warmup_epochs", "1", "--weight_decay", "1e-4") == 0
     out = capsys.readouterr().out
     assert "CosineAnnealingLR" in out and ("AdamW(" if optimizer == "adamw" else "Adam(") in out
     assert out.count("epoch ") >= 3
