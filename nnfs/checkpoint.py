@@ -249,9 +249,9 @@ def _metadata(path, reader):
     names = meta.get("class_names")
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         damaged("class_names", "null or a list of strings")
-    for field in ("preprocessing", "scheduler", "extra"):
-        if meta.get(field) is not None and not isinstance(meta[field], dict):
-            damaged(field, "null or a dict")
+    for key in ("preprocessing", "scheduler", "extra"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            damaged(key, "null or a dict")
     optimizer = meta.get("optimizer")
     if optimizer is not None and not (
             isinstance(optimizer, dict) and isinstance(optimizer.get("config"), dict)

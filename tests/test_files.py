@@ -1,8 +1,10 @@
-"""nnfs.files: the one atomic writer. The old file survives every failure byte for byte, no
-temporary file outlives a write (or, after a kill, the next write), errors name the user's path."""
+"""nnfs.files: the one atomic writer. The file appears whole or not at all, the old one survives
+every failure byte for byte, no temporary file outlives a write (or, after a kill, the next
+write), errors name the user's path."""
 
 import errno
 import os
+import stat
 import subprocess
 import sys
 
@@ -10,12 +12,69 @@ import pytest
 
 import nnfs.files as files
 from nnfs.files import check_writable, is_temporary, remove_stale_temporaries, write_atomically
-
-from filesystems import fill, tmpfs
+from tests.filesystems import fill, tmpfs
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes, FIFOs and process ids")
 
 
+def test_writes_the_content_and_returns_the_path(tmp_path):
+    path = tmp_path / "model.npz"
+    assert write_atomically(path, lambda f: f.write(b"weights")) == str(path)
+    assert path.read_bytes() == b"weights"
+    assert os.listdir(tmp_path) == ["model.npz"]  # no temporary file left behind
+
+
+def test_missing_folders_are_created(tmp_path):
+    path = tmp_path / "runs" / "today" / "curves.png"
+    write_atomically(str(path), lambda f: f.write(b"png"))
+    assert path.read_bytes() == b"png"
+
+
+def test_replaces_an_existing_file_in_one_step(tmp_path):
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"old")
+    write_atomically(path, lambda f: f.write(b"new"))
+    assert path.read_bytes() == b"new" and os.listdir(tmp_path) == ["model.npz"]
+
+
+@pytest.mark.parametrize("failure", [OSError("disk full"), TypeError("not JSON"), KeyboardInterrupt()],
+                         ids=["OSError", "TypeError", "KeyboardInterrupt"])
+def test_a_failing_writer_leaves_the_old_file_and_no_temporary_file(tmp_path, failure):
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"the good model")
+
+    def write(file):
+        file.write(b"half a mod")  # some bytes are already written when it fails
+        raise failure
+
+    with pytest.raises(type(failure)):
+        write_atomically(path, write)
+    assert path.read_bytes() == b"the good model"
+    assert os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_a_failing_first_write_creates_no_file(tmp_path):
+    with pytest.raises(ValueError):
+        write_atomically(tmp_path / "new" / "model.npz", lambda f: (f.write(b"x"), int("x")))
+    assert os.listdir(tmp_path / "new") == []
+
+
+def test_the_file_is_an_ordinary_readable_file(tmp_path):
+    # Created as any new file is (0666 less the umask), not private as mkstemp would make it.
+    umask = os.umask(0)
+    os.umask(umask)
+    path = write_atomically(tmp_path / "model.npz", lambda f: f.write(b"x"))
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~umask
+
+
+def test_a_folder_in_the_way_is_an_error_that_leaves_it_alone(tmp_path):
+    (tmp_path / "model.npz").mkdir()
+    with pytest.raises(OSError):
+        write_atomically(tmp_path / "model.npz", lambda f: f.write(b"x"))
+    assert (tmp_path / "model.npz").is_dir() and os.listdir(tmp_path) == ["model.npz"]
+
+
+# -- what a serious writer must also get right ----------------------------------------------------
 def write_bytes(data):
     return lambda f: f.write(data)
 
@@ -33,31 +92,19 @@ def stale_name(target, pid, host=None):
     return f".{target}.nnfs-{host}-{pid}-0badf00d.tmp"
 
 
-def test_writes_replaces_and_leaves_nothing_else(tmp_path):
-    path = tmp_path / "deep" / "er" / "m.bin"
-    assert write_atomically(path, write_bytes(b"one")) == str(path)
-    write_atomically(path, write_bytes(b"two"))
-    assert path.read_bytes() == b"two"
-    assert os.listdir(path.parent) == ["m.bin"]
-
-
-@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt(),
-                                     ValueError("bad content")])
-def test_a_failed_write_keeps_the_old_file_byte_for_byte(tmp_path, failure):
+def test_a_full_disk_error_names_the_users_path_not_the_temporary_file(tmp_path):
     path = tmp_path / "m.bin"
     write_atomically(path, write_bytes(b"good model"))
 
     def fail(f):
         f.write(b"half a mod")
-        raise failure
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    with pytest.raises(type(failure)) as info:
+    with pytest.raises(OSError) as info:
         write_atomically(path, fail)
-    assert path.read_bytes() == b"good model"
-    assert os.listdir(tmp_path) == ["m.bin"]
-    if isinstance(failure, OSError):  # the message names the user's path, not the hidden file
-        assert info.value.filename == str(path) and info.value.errno == errno.ENOSPC
-        assert "No space left on device" in str(info.value) and ".tmp" not in str(info.value)
+    assert info.value.filename == str(path) and info.value.errno == errno.ENOSPC
+    assert "No space left on device" in str(info.value) and ".tmp" not in str(info.value)
+    assert path.read_bytes() == b"good model" and os.listdir(tmp_path) == ["m.bin"]
 
 
 def test_an_interruption_just_after_the_temporary_file_is_created_leaves_nothing(tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
-"""Running the two programs in tests: in this process (fast) or as the example scripts (real
-processes, for signals, encodings and kills), with the checks every failure must pass."""
+"""Running the command-line programs in tests: as the example scripts in a fresh process, or their
+``main(argv)`` in this one; with the checks every failure must pass (one line, no traceback) and
+the byte-for-byte snapshots that show no file was lost."""
 
 import os
 import pathlib
@@ -7,19 +8,44 @@ import signal
 import subprocess
 import sys
 
-from imagefolders import make_folder
+from nnfs.app.cli import train as train_program
+from tests import ROOT, environment
+from tests.imagefolders import make_folder
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
 TRAIN = EXAMPLES / "CNN_custom_dataset.py"
 PREDICT = EXAMPLES / "predict.py"
 
 
-def environment(**variables):
-    """This checkout first on the path, as a user running the scripts from it has it."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    env.update(variables)
-    return env
+def run_example(name, *args, **env):
+    """``python examples/<name>.py args...`` in a fresh process; ``env`` as for :func:`tests.environment`."""
+    return subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *map(str, args)],
+                          capture_output=True, text=True, env=environment(**env), timeout=300)
+
+
+def expect_error(capsys, main, argv, message, code=1):
+    """main(argv) exits with ``code`` and prints exactly one line, containing ``message``."""
+    try:
+        returned = main(argv)
+    except SystemExit as exit_:  # argparse
+        returned = exit_.code
+    err = capsys.readouterr().err
+    assert returned == code
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def expect_one_line_failure(result, message):
+    """A finished example process failed with exit status 1 and one stderr line starting with ``message``."""
+    assert result.returncode == 1
+    assert result.stderr.startswith(message)
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def train(folder, save, *extra):
+    """Run the training program in this process with batches of 4; returns its exit code."""
+    return train_program.main(
+        ["--dataset", str(folder), "--batch_size", "4", "--save", str(save), *map(str, extra)])
 
 
 def default_signals():
@@ -29,14 +55,14 @@ def default_signals():
 
 
 def start(script, *args, **variables):
-    """Start an example script; stdout and stderr are pipes (bytes)."""
+    """Start a script (or ``"-c", code, ...``); stdout and stderr are pipes (bytes)."""
     return subprocess.Popen([sys.executable, str(script), *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=environment(**variables),
                             preexec_fn=default_signals if os.name == "posix" else None)
 
 
 def run(script, *args, timeout=120, **variables):
-    """Run an example script to the end: ``(exit status, stdout text, stderr text)``."""
+    """Run a script to the end: ``(exit status, stdout text, stderr text)``."""
     process = start(script, *args, **variables)
     out, err = process.communicate(timeout=timeout)
     return process.returncode, out.decode(errors="backslashreplace"), err.decode(errors="backslashreplace")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nnfs.app.cli import predict, train
-from nnfs.checkpoint import load, save
+from nnfs.checkpoint import load
 from nnfs.files import is_temporary
 
 from .programs import TRAIN, assert_one_line, call, contents, dataset, start
@@ -173,7 +173,9 @@ def test_output_into_a_closed_pipe_ends_quietly(model):
     import subprocess
     import sys
 
-    from .programs import PREDICT, environment
+    from tests import environment
+
+    from .programs import PREDICT
 
     data, path, _ = model
     read_end, write_end = os.pipe()
@@ -188,7 +190,7 @@ def test_output_into_a_closed_pipe_ends_quietly(model):
 
 
 def test_a_full_disk_during_training_keeps_the_old_files_byte_for_byte(tmp_path, capsys):
-    from filesystems import fill, tmpfs
+    from tests.filesystems import fill, tmpfs
 
     data = dataset(tmp_path)
     (tmp_path / "small").mkdir()

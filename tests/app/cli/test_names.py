@@ -10,7 +10,7 @@ from nnfs.app.cli import predict
 from nnfs.app.cli.console import printable
 from nnfs.checkpoint import load, save
 
-from imagefolders import make_folder, write_image
+from tests.imagefolders import make_folder, write_image
 
 from .programs import PREDICT, TRAIN, assert_one_line, call, run
 

@@ -167,7 +167,7 @@ def test_the_launcher_module_loads_without_numpy():
     import subprocess
     import sys
 
-    from .programs import environment
+    from tests import environment
 
     code = "import sys, nnfs.app.cli.process; print('numpy' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment())
