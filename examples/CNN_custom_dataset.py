@@ -19,7 +19,9 @@ import sys
 for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
-from nnfs.app.cli.train import main  # noqa: E402  (after the thread settings above)
+# The launcher imports only the standard library: it catches Ctrl-C and SIGTERM from here on,
+# while NumPy and the program load, then runs the program (nnfs.app.cli.train).
+from nnfs.app.cli.process import launch_train  # noqa: E402  (after the thread settings above)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(launch_train())

@@ -72,3 +72,11 @@ def corrupt_exif_jpeg(path):
     pixels[:, :40] = 255
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels).save(path, exif=b"Exif\x00\x00" + bytes(tiff))
+
+
+def read_folder(root, **kwargs):
+    """``ImageFolder(root, **kwargs)`` and the warnings it gave, as a list of messages."""
+    from nnfs.data import ImageFolder
+    messages = []
+    data = ImageFolder(root, warn=messages.append, **kwargs)
+    return data, messages

@@ -105,8 +105,10 @@ class ImageFolder:
                  warn=None, cache=None, workers=None, progress=False, min_size=1, reserve=None):
         if on_error not in ("raise", "skip"):
             raise DatasetError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        if channels not in (None, 1, 3):
-            raise DatasetError(f"channels must be 1, 3 or None, got {channels!r}")
+        if channels is not None:  # checked as an int first: True and 3.0 compare equal to 1 and 3
+            channels = _checked(integer, "channels", channels)
+            if channels not in (1, 3):
+                raise DatasetError(f"channels must be 1, 3 or None, got {channels!r}")
         if resize not in RESIZE_MODES:
             raise DatasetError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
         if limit is not None:
