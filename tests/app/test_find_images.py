@@ -2,8 +2,6 @@
 
 import inspect
 import os
-import pathlib
-import subprocess
 import sys
 
 import pytest
@@ -11,9 +9,9 @@ import pytest
 from nnfs.app.cli import train
 from nnfs.app.inference import find_images
 from nnfs.data import DatasetError
+from tests.app.cli.programs import run_example
 from tests.imagefolders import make_folder, make_photo_folder
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 
 
@@ -72,11 +70,8 @@ def test_predict_never_blocks_on_a_fifo_and_never_runs_ghostscript(tmp_path):
     os.mkfifo(photos / "star" / "pipe.jpg")
     os.mkfifo(tmp_path / "lone.png")
     (tmp_path / "evil.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-
     def predict(*paths):
-        return subprocess.run([sys.executable, str(ROOT / "examples" / "predict.py"), str(save), *map(str, paths)],
-                              capture_output=True, text=True, env=env, timeout=60)
+        return run_example("predict", save, *paths)
 
     done = predict(photos)
     assert done.returncode == 0 and "Traceback" not in done.stderr
@@ -88,4 +83,4 @@ def test_predict_never_blocks_on_a_fifo_and_never_runs_ghostscript(tmp_path):
         f"error: not a regular file or folder (a FIFO): {tmp_path / 'lone.png'}"]
     done = predict(tmp_path / "evil.png")
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert f"not a readable image (corrupt, or not one of PNG, JPEG" in done.stderr
+    assert "not a readable image (corrupt, or not one of PNG, JPEG" in done.stderr

@@ -8,13 +8,11 @@ import pytest
 
 from nnfs.data import DatasetError, ImageFolder, default_cache_dir
 from nnfs.data.cache import DatasetCache
-from tests.imagefolders import make_folder, make_photo_folder, write_image
+from tests.imagefolders import make_folder, make_photo_folder, read_folder, write_image
 
 
 def load(root, cache, **kwargs):
-    messages = []
-    data = ImageFolder(root, cache=cache, warn=messages.append, **kwargs)
-    return data, messages
+    return read_folder(root, cache=cache, **kwargs)
 
 
 def same(a, b):

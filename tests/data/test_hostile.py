@@ -5,14 +5,13 @@ import os
 import signal
 import warnings
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from nnfs.data import DatasetError, ImageFolder, Preprocessing
+from nnfs.data import DatasetError, Preprocessing
 from nnfs.data.decoding import DecoderWarnings
 from nnfs.data.images import open_image, read_image
-from tests.imagefolders import corrupt_exif_jpeg, make_folder, make_photo_folder, write_image
+from tests.imagefolders import corrupt_exif_jpeg, make_folder, make_photo_folder, read_folder, write_image
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 
@@ -35,11 +34,9 @@ def deadline(seconds=10):
 
 
 def load(root, **kwargs):
-    messages = []
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no raw Python warning may escape
-        data = ImageFolder(root, warn=messages.append, **kwargs)
-    return data, messages
+        return read_folder(root, **kwargs)
 
 
 @pytest.fixture

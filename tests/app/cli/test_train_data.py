@@ -1,32 +1,27 @@
 """The training program's data options, as a user meets them: sizes, memory, cache, augmentation, hostile folders."""
 
 import os
-import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from nnfs.app.cli import train
+from tests.app.cli.programs import assert_one_line, call, run_example
 from tests.imagefolders import corrupt_exif_jpeg, make_folder, make_photo_folder, write_image
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
 POSTSCRIPT = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n%%EOF\n"
 
 
 def run(capsys, folder, save, *extra):
-    code = train.main(["--dataset", str(folder), "--epochs", "1", "--batch_size", "4", "--save", str(save),
-                       *map(str, extra)])
-    out, err = capsys.readouterr()
-    return code, out, err
+    """One epoch of the training program in this process: ``(exit status, stdout, stderr)``."""
+    return call(train.main, ["--dataset", folder, "--epochs", "1", "--batch_size", "4", "--save", save, *extra],
+                capsys)
 
 
 def one_line_error(err):
-    lines = err.strip().splitlines()
-    assert "Traceback" not in err and len(lines) == 1, err
-    assert lines[0].startswith("error: ")
-    return lines[0]
+    """The one line of a failure: nothing else on stderr, not even a warning."""
+    assert len(err.strip().splitlines()) == 1, err
+    return assert_one_line(err, "error: ")
 
 
 @pytest.fixture
@@ -75,11 +70,9 @@ def test_digits_like_images_keep_their_size_and_get_no_augmentation(tmp_path, ca
 ])
 def test_sizes_that_cannot_work_are_refused_in_one_line(tmp_path, capsys, case, expected):
     root = make_folder(tmp_path / "d", ["a", "b"], per_class=4)
-    try:
-        code, _, err = run(capsys, root, tmp_path / "m.npz", *case)
-    except SystemExit as exit_:  # the parser's refusal
-        code, err = exit_.code, capsys.readouterr().err
-        assert code == 2 and expected in err and "Traceback" not in err
+    code, _, err = run(capsys, root, tmp_path / "m.npz", *case)
+    if code == 2:  # the parser's refusal
+        assert expected in err and "Traceback" not in err
         return
     line = one_line_error(err)
     assert code == 1 and expected in line
@@ -134,12 +127,6 @@ def test_resume_continues_the_augmentation_exactly(tmp_path, photos, capsys):
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-def script(*args, env=None):
-    environment = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
-    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
-                          env=environment, timeout=120)
-
-
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 def test_a_hostile_folder_trains_with_skip_corrupt_and_stops_cleanly_without(tmp_path):
     root = make_folder(tmp_path / "d", ["a", "b"], per_class=4, size=(12, 12))
@@ -147,14 +134,14 @@ def test_a_hostile_folder_trains_with_skip_corrupt_and_stops_cleanly_without(tmp
     os.symlink("loop.png", root / "b" / "loop.png")
     (root / "b" / "evil.png").write_bytes(POSTSCRIPT)
     save = tmp_path / "m.npz"
-    example = ROOT / "examples" / "CNN_custom_dataset.py"
-    done = script(example, "--dataset", root, "--epochs", "1", "--save", save, "--batch_size", "4")
+    done = run_example("CNN_custom_dataset", "--dataset", root, "--epochs", "1", "--save", save,
+                       "--batch_size", "4")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "loop.png" in errors[0] and "Too many levels of symbolic links" in errors[0]
     assert not save.exists()
-    done = script(example, "--dataset", root, "--epochs", "1", "--save", save, "--batch_size", "4",
-                  "--skip_corrupt")
+    done = run_example("CNN_custom_dataset", "--dataset", root, "--epochs", "1", "--save", save,
+                       "--batch_size", "4", "--skip_corrupt")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     warnings = done.stderr.strip().splitlines()
