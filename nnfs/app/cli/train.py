@@ -155,6 +155,9 @@ def load_dataset(args, say, warn_, progress):
                               min(args.batch_size, count), default_dtype().itemsize, optimizer_slots)
 
     cache = None if args.cache.strip().lower() == "none" else args.cache
+    if cache is not None and _inside(cache, args.dataset):  # the next scan would take it for a class
+        raise DatasetError(f"the --cache folder {cache} is inside the dataset folder {args.dataset}; "
+                           "keep it elsewhere")
     start = time.perf_counter()
     try:
         data = ImageFolder(args.dataset, image_size=args.image_size, channels=args.channels,

@@ -52,6 +52,13 @@ def test_no_cache_writes_nothing(tmp_path, photos, capsys, monkeypatch):
     assert code == 0 and len(os.listdir(tmp_path / "default-cache")) == 1
 
 
+def test_a_cache_inside_the_dataset_is_refused(tmp_path, photos, capsys):
+    code, _, err = run(capsys, photos, tmp_path / "m.npz", "--cache", photos / "cache")
+    assert code == 1 and one_line_error(err) == (
+        f"error: the --cache folder {photos / 'cache'} is inside the dataset folder {photos}; keep it elsewhere")
+    assert not (photos / "cache").exists()
+
+
 def test_digits_like_images_keep_their_size_and_get_no_augmentation(tmp_path, capsys):
     root = make_folder(tmp_path / "d", ["0", "1"], per_class=4, size=(28, 28))
     code, out, err = run(capsys, root, tmp_path / "m.npz")
