@@ -17,8 +17,9 @@ process, which reports its wall time and its peak resident memory:
 
 The files are read once before timing, so that every way finds them in the
 operating system's cache and the figures are decoding, not the disk. Rounds are
-interleaved (``--repeat``) and the medians reported, which is what to trust on a
-machine shared with other work. ``peak MiB`` is the process's maximum resident
+interleaved (``--repeat``); the medians are reported, and the ratios within each
+round, which is what to trust on a machine shared with other work (a round where
+another job holds a core shows the threads gaining nothing). ``peak MiB`` is the process's maximum resident
 set; ``base MiB`` that of the same process before loading (Python, NumPy, Pillow);
 ``cpu s`` the processor time of all its threads, which a busy machine does not
 inflate as much as the wall time.
@@ -167,6 +168,9 @@ def main(argv=None):
         "repeat": args.repeat, "rows": rows,
         "first_vs_plain": by["plain"]["seconds"] / by["first"]["seconds"],
         "cached_vs_first": by["first"]["seconds"] / by["cached"]["seconds"],
+        # The same ratios within each round (the runs of one round are minutes apart at most).
+        "first_vs_plain_by_round": [p["seconds"] / f["seconds"] for p, f in zip(rounds["plain"], rounds["first"])],
+        "cached_vs_first_by_round": [f["seconds"] / c["seconds"] for f, c in zip(rounds["first"], rounds["cached"])],
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -180,7 +184,9 @@ def main(argv=None):
               f"{row['images'] / row['seconds']:>9.0f} "
               f"{row['peak_mib']:>9.0f} {row['base_mib']:>9.0f} {row['dataset_mib']:>12.1f}")
     print(f"first load {report['first_vs_plain']:.1f}x faster than plain; "
-          f"cached load {report['cached_vs_first']:.1f}x faster than the first")
+          f"cached load {report['cached_vs_first']:.1f}x faster than the first (medians)")
+    print("by round: first vs plain " + ", ".join(f"{r:.1f}x" for r in report["first_vs_plain_by_round"])
+          + "; cached vs first " + ", ".join(f"{r:.0f}x" for r in report["cached_vs_first_by_round"]))
     return 0
 
 

@@ -24,4 +24,5 @@ def test_json_report_has_every_method_and_the_ratios(tmp_path):
         assert row["dataset_mib"] == 20 * 3 * 64 * 64 / 2 ** 20
     rows = {row["method"]: row for row in report["rows"]}
     assert abs(report["cached_vs_first"] - rows["first"]["seconds"] / rows["cached"]["seconds"]) < 1e-9
+    assert len(report["first_vs_plain_by_round"]) == len(report["cached_vs_first_by_round"]) == 1
     assert len(list((tmp_path / "photos").rglob("*.jpg"))) == 20
