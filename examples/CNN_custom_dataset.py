@@ -14,7 +14,9 @@ nnfs at run time (docs/speed.md); --threads 1 or NNFS_NUM_THREADS=1 runs it on o
 
 import sys
 
-from nnfs.app.cli.train import main
+# The launcher imports only the standard library: it catches Ctrl-C and SIGTERM from here on,
+# while NumPy and the program load, then runs the program (nnfs.app.cli.train).
+from nnfs.app.cli.process import launch_train
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(launch_train())

@@ -4,8 +4,16 @@ Subpackages: :mod:`nnfs.layers`, :mod:`nnfs.activations`, :mod:`nnfs.losses`,
 :mod:`nnfs.net`; the array backend is :mod:`nnfs.backend`.
 """
 
-from nnfs.backend import seed
-
 __version__ = "0.1.0"
 
 __all__ = ["seed", "__version__"]
+
+
+def __getattr__(name):
+    # nnfs.seed comes from nnfs.backend, which imports NumPy: loaded on first use, so that
+    # importing a standard-library-only module such as nnfs.app.cli.process (what the example
+    # scripts do first, to catch Ctrl-C while NumPy loads) does not load NumPy.
+    if name == "seed":
+        from nnfs.backend import seed
+        return seed
+    raise AttributeError(f"module 'nnfs' has no attribute {name!r}")

@@ -97,7 +97,10 @@ class CrossEntropyLoss(Loss):
     """Softmax cross-entropy on raw scores, averaged over the batch.
 
     Targets are class indices of shape ``(N,)`` or ``(N, 1)`` (any integer
-    dtype), or one-hot / probability rows of shape ``(N, D)``. The softmax is
+    dtype), or one-hot / probability rows of shape ``(N, D)`` (the loss is then
+    ``-sum(t * log_softmax(x))``, exact for rows that do not sum to one too, as in
+    PyTorch). With a single class (D = 1), float ``(N, 1)`` targets are such rows,
+    integer ones labels. The softmax is
     computed in log space with the row maximum subtracted, so logits of any
     finite size give a finite loss and gradient. Use :func:`softmax` to turn
     logits into class probabilities. Labels outside ``[0, D)`` raise ValueError:
@@ -185,6 +188,9 @@ class CrossEntropyLoss(Loss):
         if target.ndim == 1:
             grad[xp.arange(N), target] -= 1
         else:
+            # d/dx of -sum(t * log_softmax(x)) is softmax(x) * sum(t) - t per row: the row sum is
+            # 1 for one-hot and probability rows, but not for every target row a user may give.
+            grad *= target.sum(axis=1, keepdims=True)
             grad -= target
         grad /= N
         return grad

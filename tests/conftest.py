@@ -4,6 +4,9 @@
 - ``strict``: NumPy arrays that refuse to mix with plain NumPy arrays, as CuPy does;
   it proves on CPU-only machines that no host array leaks into a device run.
 - ``cupy``: marked ``gpu``; skipped unless CuPy and a usable GPU are present.
+
+A test that compares with PyTorch takes the ``torch`` fixture: it is skipped where
+torch is not installed and marked ``torch`` (``pytest -m torch`` runs them all).
 """
 
 import numpy as np
@@ -33,6 +36,18 @@ def backend(request):
 
 
 @pytest.fixture
+def torch():
+    """The torch module; the test is skipped where it is not installed."""
+    return pytest.importorskip("torch")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "torch" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.torch)
+
+
+@pytest.fixture
 def rng():
     """A seeded host generator for test data."""
     return np.random.default_rng(1234)
@@ -42,3 +57,11 @@ def rng():
 def seeded_weights():
     """Every test starts from the same initial weights: failures reproduce, nothing depends on order."""
     nnfs.seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def dataset_cache(tmp_path_factory):
+    """The training program caches decoded datasets; in tests, in a temporary folder, never in ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NNFS_CACHE_DIR", str(tmp_path_factory.mktemp("dataset-cache")))
+        yield

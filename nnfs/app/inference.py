@@ -1,12 +1,19 @@
 """Classify image files with a saved model, using the preprocessing stored with it."""
 
+import math
 import os
+import stat
 from dataclasses import dataclass
 
+from nnfs.backend import host_zeros
 from nnfs.checkpoint import CheckpointError, load
 from nnfs.checks import integer
-from nnfs.data.images import DatasetError, is_image_file
+from nnfs.data.images import DatasetError, file_type, is_image_file, unreadable
 from nnfs.data.loader import Preprocessing
+
+# The most values (channels x height x width) one prepared image may have: 4096 x 4096 gray or
+# about 2365 x 2365 RGB, 64 MB as float32. A record asking for more is damaged, not a model.
+MAX_INPUT_VALUES = 1 << 24
 
 
 @dataclass
@@ -57,6 +64,42 @@ class Classifier:
         self.class_names = checkpoint.class_names
         self.checkpoint = checkpoint
         self.path = path
+        self._check_fit()
+
+    def _check_fit(self):
+        """Refuse a preprocessing record that cannot feed this net, before any image is read.
+
+        The statistics must be usable (finite means, finite positive deviations), the
+        image size reasonable, and one blank image of that size and channel count must
+        pass through the net and come out as one score per class name: that is what
+        every prediction will do, so a mismatch (3 channels for a 1-channel net, a size
+        the net's Linear layer does not take) is found here with the layer's own message.
+        """
+        pre, path = self.preprocessing, self.path
+        if not all(math.isfinite(m) for m in pre.mean) or \
+                not all(math.isfinite(s) and s > 0 for s in pre.std):
+            raise CheckpointError(
+                f"{path}: damaged preprocessing (mean {pre.mean}, std {pre.std}: each mean must be "
+                "finite and each std finite and positive)")
+        height, width = pre.image_size
+        if min(height, width) < 1 or height * width * pre.channels > MAX_INPUT_VALUES:
+            raise CheckpointError(
+                f"{path}: damaged preprocessing (image size {height}x{width} with {pre.channels} "
+                f"channel(s); at most {MAX_INPUT_VALUES:,} values per image are prepared)")
+        blank = host_zeros((1, pre.channels, height, width))
+        try:
+            outputs = self.net.predict_proba(blank).shape[1:]
+        except (ValueError, TypeError) as error:
+            raise CheckpointError(
+                f"{path}: its preprocessing ({pre.channels} channel(s), {height}x{width}) does not "
+                f"fit its net: {error}") from None
+        except MemoryError:
+            raise CheckpointError(f"{path}: its net needs more memory than this machine has to "
+                                  f"classify one {height}x{width} image") from None
+        if outputs != (len(self.class_names),):
+            raise CheckpointError(
+                f"{path}: the net gives outputs of shape {outputs} per image but "
+                f"{len(self.class_names)} class names are stored")
 
     def predict(self, paths, top=3, batch_size=256):
         """Classify image files; unreadable ones get a :class:`Prediction` with ``error`` set.
@@ -93,21 +136,66 @@ class Classifier:
                 for path, row, p in zip(paths, ranked, probabilities)]
 
 
-def find_images(path):
+def find_images(path, warn=None):
     """The image files at ``path``: the file itself, or every image below a folder (sorted).
 
+    Below a folder, only regular files with an image name are taken: hidden entries
+    are passed over, and entries that are not regular files (a FIFO, a socket, a
+    device: opening one could block forever) or cannot be read (a symlink loop, a
+    permission denied) are skipped without being opened, counted in one ``warn``
+    line per reason. Symbolic links to folders are not followed.
+
+    Args:
+        path: an image file or a folder.
+        warn: called with each of those lines; default: skipped silently.
+
     Raises:
-        DatasetError: for a missing path or a folder without images. A file is returned
-            as it is, whatever its name: reading it reports one that is not an image.
+        DatasetError: for a missing path, a path that is neither a regular file nor
+            a folder, or a folder without images. A regular file is returned as it
+            is, whatever its name: reading it reports one that is not an image.
     """
-    if not os.path.exists(path):
-        raise DatasetError(f"not found: {path}")
-    if os.path.isfile(path):
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DatasetError(f"not found: {path}") from None
+    except OSError as error:
+        raise unreadable(path, error) from None
+    if stat.S_ISREG(mode):
         return [path]
-    found = []
-    for folder, subfolders, files in os.walk(path):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        found.extend(os.path.join(folder, name) for name in sorted(files) if is_image_file(name))
+    if not stat.S_ISDIR(mode):
+        raise DatasetError(f"not a regular file or folder ({file_type(mode)}): {path}")
+    found, skipped = [], {"not a regular file": [], "unreadable": []}
+
+    pending = [path]  # a stack, not recursion: a folder may be nested deeper than Python recurses
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            skipped["unreadable"].append(folder)
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_folder = entry.is_dir(follow_symlinks=False)
+                mode = None if is_folder else entry.stat().st_mode
+            except OSError:
+                if is_image_file(entry.name):
+                    skipped["unreadable"].append(entry.path)
+                continue
+            if is_folder:
+                subfolders.append(entry.path)
+            elif is_image_file(entry.name):
+                (skipped["not a regular file"] if file_type(mode) else found).append(entry.path)
+        pending.extend(reversed(subfolders))  # visited in name order, after this folder's files
+
+    for reason, paths in skipped.items():
+        if paths and warn is not None:
+            what = ("entries that are not regular files (not opened)" if reason == "not a regular file"
+                    else "entries that cannot be read")
+            warn(f"skipped {len(paths)} {what}, e.g. {paths[0]}")
     if not found:
         raise DatasetError(f"no images in {path}")
     return found

@@ -39,4 +39,18 @@ def reference_cnn(in_channels, image_size, n_classes, hidden=128, backend=None, 
     return Net(layers, CrossEntropyLoss(), backend=backend, dtype=dtype)
 
 
-__all__ = ["reference_cnn"]
+def reference_cnn_parameters(in_channels, image_size, n_classes, hidden=128):
+    """The number of parameters :func:`reference_cnn` would have, without building it.
+
+    Its first linear layer grows with the image area (491 million weights at
+    1600x1200), so this is what a program asks before building the net at a size
+    that may not fit in memory.
+    """
+    height, width = int_pair("reference_cnn_parameters", "image_size", image_size)
+    convs = (in_channels * 9 + 1) * 16 + (16 * 9 + 1) * 32
+    batchnorms = 2 * (16 + 32)
+    linears = (32 * (height // 4) * (width // 4) + 1) * hidden + (hidden + 1) * n_classes
+    return convs + batchnorms + linears
+
+
+__all__ = ["reference_cnn", "reference_cnn_parameters"]

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import load_backend
-from fakecupy import fake_cupy  # noqa: F401 (a fixture)
+from tests.conftest import load_backend
+from tests.fakecupy import fake_cupy  # noqa: F401 (a fixture)
 from nnfs.backend import cupy_backend
 from nnfs.backend.cupy_backend import CupyBackend
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import nnfs
-from imagefolders import make_folder
+from tests.imagefolders import make_folder
 from nnfs.activations import ReLU
 from nnfs.app.cli import train
 from nnfs.app.inference import Classifier, find_images
@@ -33,7 +33,7 @@ from nnfs.net import Net
 from nnfs.optim import SGD, Adam, AdamW, clip_grad_norm
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-DDP_STEPS = ROOT / "tests" / "mpi_scripts" / "ddp_steps.py"
+DDP_STEPS = ROOT / "tests" / "distributed" / "mpi_scripts" / "ddp_steps.py"
 # The strict backend is NumPy underneath (only memory layouts differ); CuPy sums in another order.
 TOLERANCE = {"strict": 1e-12, "cupy": 1e-9}
 

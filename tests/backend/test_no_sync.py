@@ -10,7 +10,7 @@ finiteness guard and the data-parallel gradient averaging queue work and never w
 import numpy as np
 import pytest
 
-from models import every_layer_cnn, image_batch
+from tests.nets import every_layer_cnn, image_batch
 from nnfs.activations import ReLU
 from nnfs.app.guard import FiniteGuard
 from nnfs.app.loop import RunningMetrics, forward_batch

@@ -17,11 +17,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from fakecupy import fake_cupy  # noqa: F401 (a fixture)
+from tests.fakecupy import fake_cupy  # noqa: F401 (a fixture)
 from nnfs.backend.cupy_backend import CupyBackend, find_nccl
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-DDP_STEPS = ROOT / "tests" / "mpi_scripts" / "ddp_steps.py"
+DDP_STEPS = ROOT / "tests" / "distributed" / "mpi_scripts" / "ddp_steps.py"
 
 
 # -- finding the bindings --------------------------------------------------------------------------
@@ -178,12 +178,11 @@ def test_one_rank_over_nccl_trains_like_one_process(tmp_path):
     broadcast and allreduce for two epochs: the same model as one process without it."""
     if importlib.util.find_spec("mpi4py") is None:
         pytest.skip("mpi4py is not installed (pip install -e '.[mpi]')")
-    from conftest import load_backend
+    from tests.conftest import load_backend
+    from tests.distributed.mpi_scripts import ddp_steps
     backend = load_backend("cupy")
     if backend.nccl() is None:
         pytest.fail(f"NCCL is not usable on this GPU machine: {backend.nccl_problem()}")
-    sys.path.insert(0, str(DDP_STEPS.parent))
-    import ddp_steps
     env = dict(os.environ, NNFS_BACKEND="cupy", NNFS_TRANSPORT="nccl",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     for name in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):

@@ -12,22 +12,33 @@ The best model (by validation accuracy) is saved with its class names and
 preprocessing; classify new images with ``examples/predict.py``.
 """
 
+import argparse
+import math
 import os
 import sys
+import time
+import warnings
 
 import nnfs
 import nnfs.distributed as dist  # mpi4py is imported only when asked for
 import nnfs.parallel
+from nnfs.app.cli import console
 from nnfs.app.cli.options import (
-    Parser, fraction, image_size, non_negative_float, non_negative_int, positive_float, positive_int)
+    Parser, file_path, fraction, image_size, non_negative_float, non_negative_int, positive_float,
+    positive_int, seed, unit_interval)
+from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, stop_on_signals
+from nnfs.app.guard import FiniteGuard, NonFiniteLossError
 from nnfs.app.loop import evaluate, train_epoch
-from nnfs.app.models import reference_cnn
+from nnfs.app.models import reference_cnn, reference_cnn_parameters
 from nnfs.app.plot import plot_history
 from nnfs.app.progress import ProgressBar
-from nnfs.app.resume import RunState, resume
+from nnfs.app.resume import RunState, has_run_state, resume
 from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError, load_into, save
-from nnfs.data import DataLoader, DatasetError, ImageFolder, Preprocessing, stratified_split
+from nnfs.data import (
+    AUGMENTATIONS, RESIZE_MODES, DataLoader, DatasetError, ImageFolder, ImageSizeError, Preprocessing,
+    augmentation_for, default_cache_dir, stratified_split, training_bytes)
+from nnfs.files import check_writable
 from nnfs.optim import SCHEDULES, make_optimizer, make_schedule
 
 # The shipped digits, in a checkout: <repo>/data/digits beside the nnfs package.
@@ -37,6 +48,10 @@ DEFAULT_DATASET = os.path.normpath(os.path.join(
 # shipped digits; plain SGD at lr 0.05 dipped to 96.2 % on one of them.
 DEFAULT_LR = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001}
 DEFAULT_MOMENTUM = 0.9
+# Steps between read-backs of the finite-loss guard: one device synchronisation in that many
+# steps, and a diverged run stops at most that many steps after its first NaN.
+GUARD_EVERY = 25
+NUMERIC_WARNINGS = r"(overflow|invalid value|divide by zero|underflow) encountered"
 
 
 def parse_args(argv):
@@ -48,7 +63,7 @@ def parse_args(argv):
     parser.add_argument("--lr", type=positive_float, default=None,
                         help="learning rate (default: 0.01 for sgd, 0.001 for adam and adamw)")
     parser.add_argument("--optimizer", choices=tuple(DEFAULT_LR), default="sgd")
-    parser.add_argument("--momentum", type=non_negative_float, default=None,
+    parser.add_argument("--momentum", type=unit_interval, default=None,
                         help=f"SGD momentum (default {DEFAULT_MOMENTUM}; 0 for plain SGD)")
     parser.add_argument("--weight_decay", type=non_negative_float, default=0.0,
                         help="L2 penalty (decoupled for adamw)")
@@ -58,14 +73,29 @@ def parse_args(argv):
     parser.add_argument("--warmup_epochs", type=non_negative_int, default=0,
                         help="epochs of linear learning-rate warm-up before the schedule")
     parser.add_argument("--image_size", type=image_size, default=None,
-                        help="resize every image to SIZE or HxW (default: the most common size)")
+                        help="bring every image to SIZE or HxW (default: small images keep their most "
+                             "common size, photos become 64x64)")
+    parser.add_argument("--resize", choices=RESIZE_MODES, default="crop",
+                        help="how images of another aspect ratio reach that size: crop (keep the "
+                             "aspect ratio, cut the overhang) or stretch (default crop)")
+    parser.add_argument("--augment", type=augment_spec, default="auto",
+                        help="random changes to the training images: auto (crop,flip for photos, none "
+                             "for small images such as digits), none, or some of "
+                             f"{','.join(AUGMENTATIONS)} joined by commas")
+    parser.add_argument("--cache", default=default_cache_dir(),
+                        help="folder that keeps decoded datasets between runs, or none "
+                             "(default: %(default)s)")
+    parser.add_argument("--workers", type=positive_int, default=None,
+                        help="threads decoding the images (default: one per core)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=None,
                         help="1 or 3 (default: 1 if every image is grayscale, else 3)")
     parser.add_argument("--val_split", type=fraction, default=0.1, help="share held out for validation")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the split, the shuffling and the weights")
-    parser.add_argument("--save", default=os.path.join("runs", "cnn.npz"), help="checkpoint path")
-    parser.add_argument("--plot", default=None, help="curves PNG (default: next to the checkpoint)")
-    parser.add_argument("--resume", default=None,
+    parser.add_argument("--seed", type=seed, default=0, help="seeds the split, the shuffling and the weights")
+    parser.add_argument("--save", type=file_path, default=os.path.join("runs", "cnn.npz"),
+                        help="checkpoint path")
+    parser.add_argument("--plot", type=file_path, default=None,
+                        help="curves PNG (default: next to the checkpoint)")
+    parser.add_argument("--resume", type=file_path, default=None,
                         help="continue the run saved in this checkpoint (weights, optimizer, schedule, "
                              "epoch, shuffling); up to --epochs in all")
     parser.add_argument("--limit", type=positive_int, default=None,
@@ -73,7 +103,7 @@ def parse_args(argv):
     parser.add_argument("--skip_corrupt", action="store_true",
                         help="skip unreadable images with a warning instead of stopping")
     parser.add_argument("--threads", type=positive_int, default=None,
-                        help="CPU threads per process (default: NNFS_NUM_THREADS, else every core, "
+                        help="CPU threads of the training steps (default: NNFS_NUM_THREADS, else every core, "
                              "shared among the MPI ranks of a machine); 1 runs single-threaded")
     parser.add_argument("--distributed", action="store_true",
                         help="data-parallel training over MPI ranks (on by itself under mpiexec); "
@@ -90,34 +120,202 @@ def parse_args(argv):
     return args
 
 
+def augment_spec(text):
+    """An ``--augment`` value: ``auto``, ``none`` or operations joined by commas."""
+    if text.strip().lower() not in ("auto", "none"):
+        try:
+            augmentation_for(text, "photos")
+        except DatasetError:
+            raise argparse.ArgumentTypeError(
+                f"expected auto, none or some of {','.join(AUGMENTATIONS)} joined by commas, "
+                f"got {text!r}") from None
+    return text.strip().lower()
+
+
+# The reference CNN's two 2x2 poolings need images of at least 4x4.
+MIN_IMAGE_SIDE = 4
+
+
+def planned_parameters(args, sizing, n_classes):
+    """The parameter count of the model this run will build for images of ``sizing``
+    (a :class:`~nnfs.data.Sizing`), known before the model is built."""
+    return reference_cnn_parameters(sizing.channels, sizing.image_size, n_classes)
+
+
+def load_dataset(args, say, warn_, progress):
+    """The dataset of ``--dataset`` as the data options ask, or a one-line DatasetError.
+
+    The memory the images and the model will need is checked before anything is
+    decoded (``reserve``), and the chosen size is reported when the user did not
+    choose it.
+    """
+    # Arrays the optimizer keeps per parameter: SGD's momentum, Adam's two moments (the most,
+    # when the optimizer is not chosen yet).
+    optimizer_slots = {"sgd": 1 if args.momentum else 0}.get(args.optimizer, 2)
+
+    def reserve(sizing, count, n_classes):
+        parameters = planned_parameters(args, sizing, n_classes)
+        return training_bytes(parameters, sizing.image_size, sizing.channels,
+                              min(args.batch_size, count), default_dtype().itemsize, optimizer_slots)
+
+    cache = None if args.cache.strip().lower() == "none" else args.cache
+    if cache is not None and _inside(cache, args.dataset):  # the next scan would take it for a class
+        raise DatasetError(f"the --cache folder {cache} is inside the dataset folder {args.dataset}; "
+                           "keep it elsewhere")
+    start = time.perf_counter()
+    try:
+        data = ImageFolder(args.dataset, image_size=args.image_size, channels=args.channels,
+                           resize=args.resize, on_error="skip" if args.skip_corrupt else "raise",
+                           limit=args.limit, warn=warn_, cache=cache, workers=args.workers,
+                           progress=progress, min_size=MIN_IMAGE_SIDE, reserve=reserve)
+    except ImageSizeError as error:
+        raise DatasetError(error.with_option("--image_size")) from None
+    seconds = time.perf_counter() - start
+    how = "read from the cache" if data.from_cache else "decoded"
+    say(f"{len(data)} images {how} in {seconds:.1f} s")
+    if data.sizing.chosen:
+        options = "--image_size" + (" and --resize" if data.kind == "photos" else "")
+        say(f"image size {data.sizing.describe()}; change it with {options}")
+    return data
+
+
 def last_path(save_path):
     """Where the state after the latest epoch goes, beside the best model: ``runs/cnn_last.npz``."""
     stem, extension = os.path.splitext(save_path)
     return f"{stem}_last{extension or '.npz'}"
 
 
-def warn(message):
-    print(f"warning: {message}", file=sys.stderr)
+def output_files(args):
+    """Every file this run writes, by role: the one place that lists them, so that the
+    checks before training (:func:`clashing_outputs`, :func:`check_outputs`) see them all.
+
+    Returns:
+        ``{"checkpoint": --save, "last": the latest state beside it, "curves": --plot}``.
+    """
+    return {"checkpoint": args.save, "last": last_path(args.save),
+            "curves": args.plot or os.path.splitext(args.save)[0] + "_curves.png"}
+
+
+def _same_file(a, b):
+    """Whether two paths name one file (through symbolic links, hard links, case folding)."""
+    if os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b)):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def _inside(path, folder):
+    """Whether ``path`` would be within ``folder`` (both through symbolic links)."""
+    folder = os.path.normcase(os.path.realpath(folder))
+    try:
+        return os.path.commonpath([os.path.normcase(os.path.realpath(path)), folder]) == folder
+    except ValueError:  # different drives
+        return False
+
+
+def clashing_outputs(args):
+    """A one-line description of two outputs that would land on one file, or None.
+
+    Two outputs of one run must differ (``--save model.png --plot model.png`` would replace
+    the model with the curves), no output other than a checkpoint may replace the
+    ``--resume`` file (resuming from ``runs/cnn_last.npz`` and updating it is the usual way),
+    and none may go into the dataset folder (the next run would read it as data: the curves
+    as an image of a class, a ``runs`` folder as a class without images).
+    """
+    files = list(output_files(args).items())
+    for i, (role, path) in enumerate(files):
+        if _inside(path, args.dataset):
+            return (f"the {role} file {path} would be written into the dataset folder {args.dataset}; "
+                    "save it elsewhere")
+        for other, other_path in files[:i]:
+            if _same_file(path, other_path):
+                return f"the {other} file and the {role} file would both be {path}; give them different paths"
+        if args.resume and role not in ("checkpoint", "last") and _same_file(path, args.resume):
+            return f"the {role} file would replace the --resume checkpoint {args.resume}"
+    return None
+
+
+def check_outputs(args):
+    """Fail now, naming the path, where writing an output would fail after an epoch of training.
+
+    Raises:
+        OSError: for an output that cannot be written (a read-only folder, a file where a
+            folder is needed, a folder or a FIFO at the path).
+    """
+    for path in output_files(args).values():
+        check_writable(path)
+
+
+class RunRecord:
+    """What a run has done so far, for the lines that report how it ended.
+
+    Attributes:
+        args: the parsed options (None until parsed).
+        epochs: the planned total; epoch: the epoch in progress (None before training).
+        written: ``{role: epoch}`` of every output written by this run.
+    """
+
+    def __init__(self):
+        self.args, self.epochs, self.epoch, self.written = None, None, None, {}
+
+    def kept(self):
+        """Which files this run wrote, for a run that stops now."""
+        if not self.written:
+            return "this run wrote no file"
+        files = output_files(self.args)
+        held = ", ".join(f"{files[role]} (epoch {epoch})" for role, epoch in self.written.items())
+        return f"this run wrote {held}"
+
+    def interrupted(self, stop):
+        where = "before training started" if self.epoch is None else f"in epoch {self.epoch}/{self.epochs}"
+        return f"interrupted ({stop.name}) {where}; {self.kept()}"
+
+
+class Diverged(RuntimeError):
+    """Training stopped: the loss or the validation loss became NaN or infinite."""
+
+    def __init__(self, record, where, value, lr):
+        args = record.args
+        if args.resume:  # the saved optimizer, learning rate included, wins over --lr
+            advice = (f"the learning rate was {lr:g}, kept from {args.resume}: start a new run "
+                      "with a lower --lr")
+        else:
+            advice = f"try a lower --lr (it was {lr:g})"
+        super().__init__(f"training diverged in epoch {record.epoch}: {where} became {value}; "
+                         f"nothing of this epoch was saved ({record.kept()}); {advice}")
 
 
 def quiet(*args, **kwargs):
     """What ranks other than 0 do instead of printing."""
 
 
-def run(args, world=None):
-    """Train and save; with ``world`` (an MPI communicator) as one of its data-parallel ranks."""
+def run(args, world=None, record=None):
+    """Train and save; with ``world`` (an MPI communicator) as one of its data-parallel ranks.
+
+    ``record`` (a :class:`RunRecord`) is kept up to date with the epoch and the files written.
+    """
+    record = record if record is not None else RunRecord()
+    record.args = args
+    outputs = output_files(args)
     root = world is None or world.is_root
-    say, warn_ = (print, warn) if root else (quiet, quiet)
-    data = ImageFolder(args.dataset, image_size=args.image_size, channels=args.channels,
-                       on_error="skip" if args.skip_corrupt else "raise", limit=args.limit, warn=warn_)
+    say, warn_ = (console.say, console.warn) if root else (quiet, quiet)
+    data = load_dataset(args, say, warn_, progress=root)
     train_idx, val_idx = stratified_split(data.labels, args.val_split, seed=args.seed)
     batch_size = args.batch_size
     if batch_size > len(train_idx):
         warn_(f"--batch_size {batch_size} is larger than the {len(train_idx)} training images; "
               f"using {len(train_idx)}")
         batch_size = len(train_idx)
-    pre = Preprocessing.fit(data.images, train_idx, data.image_size, data.channels)
-    train = DataLoader(data.images, data.labels, train_idx, batch_size, pre, shuffle=True, seed=args.seed)
+    pre = Preprocessing.fit(data.images, train_idx, data.image_size, data.channels, data.resize)
+    augment = augmentation_for(args.augment, data.kind)
+    if augment is not None:
+        say(f"augmentation of the training images: {', '.join(augment.operations)} "
+            f"({'the default for ' + data.kind if args.augment == 'auto' else 'as asked'}; "
+            f"--augment none turns it off)")
+    train = DataLoader(data.images, data.labels, train_idx, batch_size, pre, shuffle=True, seed=args.seed,
+                       augment=augment)
     val = DataLoader(data.images, data.labels, val_idx, max(batch_size, 256), pre)
 
     nnfs.seed(args.seed)
@@ -132,13 +330,21 @@ def run(args, world=None):
         if resumed.class_names and resumed.class_names != data.class_names:
             warn_(f"{args.resume} was trained on classes {resumed.class_names}, "
                   f"this dataset has {data.class_names}")
-        try:  # continue exactly: the saved optimizer, schedule, shuffling and history win over flags
+        if has_run_state(resumed):
+            # Continue exactly: the saved optimizer, schedule, shuffling and history win over
+            # flags. Damaged state is a CheckpointError: refused, never half used.
             optimizer, scheduler, state = resume(resumed, net, args.epochs)
-            train.load_state_dict(state.loader)
+            if state.loader is not None:
+                train.load_state_dict(state.loader)
             say(f"resuming {args.resume} after epoch {state.epoch} "
                 f"(best val accuracy so far {100 * state.best_val_accuracy:.2f}%)")
-        except CheckpointError as error:
-            warn_(f"{error}: training starts at epoch 1 from those weights")
+        else:
+            warn_(f"{args.resume} holds weights only, no optimizer state or run state: "
+                  "training starts at epoch 1 from those weights")
+        if state.epoch >= args.epochs:
+            say(f"nothing to train: {args.resume} already holds epoch {state.epoch} and --epochs is "
+                f"{args.epochs}; no file was written (raise --epochs to train on)")
+            return
     # Every rank builds the net from the same seed; DataParallel copies rank 0's anyway.
     ddp = dist.DataParallel(net, world) if world is not None else None
     height, width = data.image_size
@@ -155,12 +361,20 @@ def run(args, world=None):
     say(f"model: reference CNN, {n_params:,} parameters, backend {net.backend.name}{threads}, {net.dtype.name}; "
         f"{optimizer!r}{schedule}, batch {batch_size}{ranks}")
 
-    plot_path = args.plot or os.path.splitext(args.save)[0] + "_curves.png"
+    dataset_name = os.path.basename(os.path.normpath(args.dataset))
+    record.epochs = args.epochs
     for epoch in range(state.epoch + 1, args.epochs + 1):
+        record.epoch = epoch
         bar = ProgressBar(len(train), label=f"epoch {epoch}/{args.epochs}", enabled=None if root else False)
         # Data parallel: every global batch split across the ranks, metrics summed over them.
-        fit = train_epoch(ddp or net, train, optimizer=optimizer, progress=bar)
-        check = evaluate(ddp or net, val)
+        try:
+            fit = train_epoch(ddp or net, train, optimizer=optimizer, progress=bar,
+                              guard=FiniteGuard(every=GUARD_EVERY))
+            check = evaluate(ddp or net, val)
+        except NonFiniteLossError as error:
+            raise Diverged(record, f"the loss of step {error.step}", error.value, optimizer.lr) from None
+        if not math.isfinite(check.loss):  # the last updates of the epoch made the weights NaN
+            raise Diverged(record, "the validation loss", check.loss, optimizer.lr)
         if scheduler is not None:
             scheduler.step()
         improved = state.record(fit, check)  # the same on every rank: metrics are reduced over all
@@ -169,47 +383,83 @@ def run(args, world=None):
             details = {"epoch": epoch, "val_accuracy": check.accuracy, "run": state.to_dict(),
                        "dataset": os.path.abspath(args.dataset), "batch_size": batch_size,
                        "seed": args.seed}
-            for path in ([args.save] if improved else []) + [last_path(args.save)]:
-                save(path, net, class_names=data.class_names, preprocessing=pre,
+            for role in (["checkpoint"] if improved else []) + ["last"]:
+                save(outputs[role], net, class_names=data.class_names, preprocessing=pre,
                      optimizer=optimizer, scheduler=scheduler, extra=details)
+                record.written[role] = epoch
+            plot_history(state.history, outputs["curves"], title=f"reference CNN on {dataset_name}")
+            record.written["curves"] = epoch
         say(f"epoch {epoch:>2}/{args.epochs}  train loss {fit.loss:.4f} acc {100 * fit.accuracy:.2f}%  "
             f"val loss {check.loss:.4f} acc {100 * check.accuracy:.2f}%  "
             f"{fit.seconds + check.seconds:.1f} s  {fit.images_per_second:.0f} img/s"
-            f"{'  saved' if improved else ''}", flush=True)
+            f"{'  saved' if improved else ''}")
 
-    dataset_name = os.path.basename(os.path.normpath(args.dataset))
-    if root:
-        plot_history(state.history, plot_path, title=f"reference CNN on {dataset_name}")
-    say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); model saved to {args.save}, "
-        f"latest state to {last_path(args.save)}; curves in {plot_path}")
+    say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); "
+        + _saved(record, outputs))
+
+
+def _saved(record, outputs):
+    """The end of the final line: only the files this run wrote."""
+    if "checkpoint" in record.written:
+        parts = [f"model saved to {outputs['checkpoint']}"]
+    else:
+        parts = [f"no epoch of this run beat it, so {outputs['checkpoint']} was not written"]
+    if "last" in record.written:
+        parts.append(f"latest state to {outputs['last']}")
+    text = ", ".join(parts)
+    return text + (f"; curves in {outputs['curves']}" if "curves" in record.written else "")
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    world = None
-    try:
-        default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported here in one line
-        default_dtype()  # likewise a bad NNFS_DTYPE
-        # likewise a bad NNFS_NUM_THREADS, unless --threads overrides it
-        threads = args.threads or nnfs.parallel.get_num_threads()
-        if args.distributed or dist.launched_with_mpiexec():
-            world = dist.init()  # before the net is built: it picks this rank's GPU
-    except (RuntimeError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    try:
-        with nnfs.parallel.using_threads(threads):
-            run(args, world)
-    except (DatasetError, CheckpointError, OSError) as error:  # OSError: e.g. --save not writable
-        print(f"error: {error}", file=sys.stderr)
-        if world is not None and world.size > 1:
-            world.abort(1)  # the other ranks would otherwise wait for this one forever
-        return 1
-    except KeyboardInterrupt:
-        if world is None or world.is_root:
-            print(f"\ninterrupted; the best model so far (if any) is in {args.save}", file=sys.stderr)
-        return 130
-    return 0
+    """The training program; returns its exit status (0, 1 for an error, 2 for a bad option,
+    130 / 143 when stopped by SIGINT / SIGTERM). One line on stderr for every failure."""
+    with stop_on_signals():
+        console.safe_streams()
+        record = RunRecord()
+        world = None
+        try:
+            args = parse_args(argv)
+            record.args = args
+            clash = clashing_outputs(args)
+            if clash:
+                console.error(clash)
+                return EXIT_USAGE
+            try:
+                default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported in one line
+                default_dtype()  # likewise a bad NNFS_DTYPE
+                # likewise a bad NNFS_NUM_THREADS, unless --threads overrides it
+                threads = args.threads or nnfs.parallel.get_num_threads()
+                if args.distributed or dist.launched_with_mpiexec():
+                    world = dist.init()  # before the net is built: it picks this rank's GPU
+            except (RuntimeError, ValueError) as error:
+                console.error(error)
+                return EXIT_ERROR
+            if world is None or world.is_root:  # the rank that writes; before the dataset loads
+                check_outputs(args)
+            with warnings.catch_warnings():
+                # A diverging run makes NumPy warn (overflow in matmul, ...) in two raw lines per
+                # warning; the guard reports it in one line of its own instead.
+                warnings.filterwarnings("ignore", NUMERIC_WARNINGS, RuntimeWarning)
+                with nnfs.parallel.using_threads(threads):
+                    run(args, world, record)
+            return EXIT_OK
+        except Interrupted as stop:
+            if world is None or world.is_root:
+                console.notice(record.interrupted(stop))
+            return stop.exit_status
+        except BrokenPipeError:  # stdout closed early (a pipe into head): stop quietly
+            console.silence_stdout()
+            return EXIT_ERROR
+        except (DatasetError, CheckpointError, Diverged, OSError, MemoryError) as error:
+            if isinstance(error, MemoryError):
+                console.error("out of memory; try a smaller --batch_size or --image_size")
+            elif isinstance(error, OSError):  # what reaches here comes from writing the outputs
+                console.error(f"cannot write {console.os_error_message(error)}")
+            else:
+                console.error(error)
+            if world is not None and world.size > 1:
+                world.abort(1)  # the other ranks would otherwise wait for this one forever
+            return EXIT_ERROR
 
 
 if __name__ == "__main__":
