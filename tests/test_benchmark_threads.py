@@ -3,17 +3,17 @@
 import importlib.util
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests import ROOT, environment
+
 BENCH = ROOT / "benchmarks" / "bench.py"
 
 
 def run(*args):
     """The benchmark on the CPU backend (the one that shards), whatever NNFS_BACKEND says."""
-    env = dict(os.environ, NNFS_BACKEND="numpy")
+    env = environment(NNFS_BACKEND="numpy")
     done = subprocess.run([sys.executable, str(BENCH), "--steps", "2", "--warmup", "1", *args],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert done.returncode == 0, done.stderr

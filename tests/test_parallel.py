@@ -375,7 +375,7 @@ def test_global_average_pooling_and_a_gap_net(small_shards):
 def test_resume_through_the_example_is_exact_with_threads(tmp_path, small_shards, monkeypatch, capsys):
     """The training program with --threads 2, its batches in shards: a run stopped after one
     epoch and resumed ends bit for bit where the uninterrupted run does."""
-    from imagefolders import make_folder
+    from tests.imagefolders import make_folder
     from nnfs.app.cli import train as program
 
     folder = make_folder(tmp_path / "shapes", ["circle", "square", "star"], per_class=8, mode="RGB",

@@ -5,7 +5,6 @@ Skipped where mpi4py or mpiexec is missing (``pip install -e ".[mpi]"`` adds bot
 
 import importlib.util
 import json
-import os
 import pathlib
 import shutil
 import subprocess
@@ -14,8 +13,10 @@ import sys
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "tests" / "mpi_scripts" / "ddp_steps.py"
+from tests import ROOT, environment
+from tests.distributed.mpi_scripts import ddp_steps
+
+SCRIPT = pathlib.Path(ddp_steps.__file__)
 RANKS = 2
 
 pytestmark = pytest.mark.mpi
@@ -47,9 +48,7 @@ def run_mpi(out, threads, *args):
     out.mkdir()
     launcher = out / "launcher.py"
     launcher.write_text(LAUNCHER)
-    env = dict(os.environ, NNFS_BACKEND="numpy", OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    env.pop("NNFS_TRANSPORT", None)
+    env = environment(NNFS_BACKEND="numpy", OMP_NUM_THREADS="1", NNFS_TRANSPORT=None)
     command = [mpiexec, "-n", str(RANKS), sys.executable, str(launcher), str(threads), str(SCRIPT),
                str(out), *args]
     result = subprocess.run(command, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True,
