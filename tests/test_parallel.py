@@ -9,13 +9,15 @@ import pytest
 import nnfs
 from nnfs import parallel
 from nnfs.activations import LeakyReLU, ReLU, Sigmoid, Tanh
-from nnfs.backend import to_numpy
+from nnfs.app.cli import train as program
+from nnfs.backend import to_numpy, using
 from nnfs.layers import (AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dropout, Flatten,
                          GlobalAvgPool2D, Linear, MaxPool2D)
 from nnfs.layers.base import Layer
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 from nnfs.optim import SGD, Adam
+from tests.imagefolders import make_folder
 
 
 @pytest.fixture
@@ -188,10 +190,11 @@ def test_layers_made_of_layers_get_replicas_of_their_children(small_shards):
 
     def build():
         nnfs.seed(2)
-        f64 = "float64"  # made so: Chain shares its children's arrays and moves none of them
-        return Net([Chain(Linear(10, 6, dtype=f64), BatchNorm1D(6, dtype=f64), ReLU()),
-                    Chain(Linear(6, 6, dtype=f64), Tanh()), Linear(6, 3, dtype=f64)],
-                   CrossEntropyLoss(), backend="numpy", dtype=f64)
+        f64 = "float64"  # made where they stay: Chain shares its children's arrays, moves none
+        with using("numpy"):
+            return Net([Chain(Linear(10, 6, dtype=f64), BatchNorm1D(6, dtype=f64), ReLU()),
+                        Chain(Linear(6, 6, dtype=f64), Tanh()), Linear(6, 3, dtype=f64)],
+                       CrossEntropyLoss(), backend="numpy", dtype=f64)
 
     one, two = build(), build()
     train(one, data, threads=1)
@@ -375,9 +378,6 @@ def test_global_average_pooling_and_a_gap_net(small_shards):
 def test_resume_through_the_example_is_exact_with_threads(tmp_path, small_shards, monkeypatch, capsys):
     """The training program with --threads 2, its batches in shards: a run stopped after one
     epoch and resumed ends bit for bit where the uninterrupted run does."""
-    from tests.imagefolders import make_folder
-    from nnfs.app.cli import train as program
-
     folder = make_folder(tmp_path / "shapes", ["circle", "square", "star"], per_class=8, mode="RGB",
                          size=(12, 12))
     sharded = []
@@ -386,9 +386,10 @@ def test_resume_through_the_example_is_exact_with_threads(tmp_path, small_shards
                         lambda self, *args: sharded.append(args[-1]) or forward(self, *args))
 
     def run(save, epochs, *extra):
-        assert program.main(["--dataset", str(folder), "--batch_size", "8", "--threads", "2",
-                             "--epochs", str(epochs), "--seed", "3", "--save", str(save),
-                             *map(str, extra)]) == 0
+        with using("numpy"):  # the CPU backend, the one that shards
+            assert program.main(["--dataset", str(folder), "--batch_size", "8", "--threads", "2",
+                                 "--epochs", str(epochs), "--seed", "3", "--save", str(save),
+                                 *map(str, extra)]) == 0
         return capsys.readouterr().out
 
     whole = run(tmp_path / "whole" / "m.npz", 3)
@@ -409,8 +410,6 @@ def test_resume_through_the_example_is_exact_with_threads(tmp_path, small_shards
 
 
 def test_a_bad_thread_count_stops_the_program_in_one_line(tmp_path, monkeypatch, capsys):
-    from nnfs.app.cli import train as program
-
     monkeypatch.setattr(parallel, "_threads", None)
     monkeypatch.setenv("NNFS_NUM_THREADS", "many")
     assert program.main(["--epochs", "1", "--save", str(tmp_path / "m.npz")]) == 1
