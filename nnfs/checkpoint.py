@@ -7,13 +7,16 @@ The file is an uncompressed ``.npz`` archive read with ``allow_pickle=False``:
   the preprocessing record, the optimizer's config, the scheduler's state and
   any ``extra`` values;
 - ``net/<layer index>.<name>``: parameters and buffers (BatchNorm running
-  statistics), as in ``Net.state_dict()``;
+  statistics), as in ``Net.state_dict()`` (``net/3.body.0.weight`` inside a composite layer);
 - ``optimizer/<name>``: the optimizer's state arrays.
 
 Layers are rebuilt by class name from what :mod:`nnfs.layers` and
 :mod:`nnfs.activations` export in ``__all__``, so a new layer becomes
 loadable by being exported there (with a ``get_config()`` that returns its
-constructor arguments). Files are written atomically (:mod:`nnfs.files`), so a
+constructor arguments). Layers made of layers (``Sequential``, ``Residual``)
+store their children's class names and configs inside their own config and
+are rebuilt child by child through ``from_config``; a custom layer inside one
+is found through ``custom_layers`` like a top-level one. Files are written atomically (:mod:`nnfs.files`), so a
 crash never leaves a half-written checkpoint under the real name.
 """
 
@@ -97,6 +100,13 @@ def _describe(obj, where, classes):
             f"cannot save {where} ({type(obj).__name__}): only layers and losses exported by "
             "nnfs.layers, nnfs.activations or nnfs.losses, or given as custom_layers, can be "
             "rebuilt from a checkpoint")
+    # A composite's config names its children by class name: each must be one we can rebuild.
+    for path, child in getattr(obj, "named_layers", tuple)():
+        if classes.get(type(child).__name__) is not type(child):
+            raise CheckpointError(
+                f"cannot save {where}.{path} ({type(child).__name__}) inside {type(obj).__name__}: "
+                "only layers exported by nnfs.layers or nnfs.activations, or given as "
+                "custom_layers, can be rebuilt from a checkpoint")
     return {"class": names[type(obj)], "config": obj.get_config()}
 
 
@@ -194,16 +204,38 @@ def _read(path):
 
 
 def _build(record, where, classes, path):
+    """The layer or loss of one ``{"class", "config"}`` record; nested records (the
+    children of a composite layer) are built the same way, named ``where.child``."""
     try:
         cls = classes[record["class"]]
     except KeyError:
         raise CheckpointError(
             f"{path}: {where} is a {record.get('class')!r}, which this nnfs does not provide "
             f"(known: {', '.join(sorted(classes))})") from None
+
+    def build_child(child, name):
+        return _build(child, f"{where}.{name}", classes, path)
+
     try:
-        return cls(**record.get("config", {}))
+        config = record.get("config", {})
+        if issubclass(cls, Layer):
+            return cls.from_config(config, build=build_child)
+        return cls(**config)  # a loss
+    except CheckpointError:
+        raise  # a child's error, which already names the child
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: cannot rebuild {where} {record['class']}: {error}") from None
+
+
+def build_layer(record, custom_layers=()):
+    """A layer from a ``{"class": name, "config": get_config()}`` record, nested ones included:
+    what a checkpoint does for each layer, outside a checkpoint (e.g. to copy a block).
+
+    Raises:
+        CheckpointError: for a class nnfs does not provide (and ``custom_layers`` do not),
+            or a config its constructor refuses.
+    """
+    return _build(record, "the layer", registry(custom_layers), "build_layer")
 
 
 def _build_net(path, meta, backend, custom_layers):
@@ -292,21 +324,55 @@ def load_into(path, net, custom_layers=()):
     return _restore(path, meta, arrays, net)
 
 
-def _first_difference(saved, ours):
-    def show(record):
-        if record is None:
-            return "nothing"
-        args = ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v!r}"
-                         for k, v in record.get("config", {}).items())
-        return f"{record.get('class')}({args})"
+def _is_record(value):
+    return isinstance(value, dict) and set(value) == {"class", "config"}
 
+
+def _nested(value):
+    """The child records in one config value of a composite layer: a record, or a list of them."""
+    if _is_record(value):
+        return [value]
+    if isinstance(value, list) and value and all(map(_is_record, value)):
+        return value
+    return []
+
+
+def _show(record):
+    if record is None:
+        return "nothing"
+    config = record.get("config", {})
+    if any(_nested(value) for value in config.values()):
+        return f"a {record.get('class')}"  # its children would fill the screen
+    args = ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in config.items())
+    return f"{record.get('class')}({args})"
+
+
+def _record_difference(where, a, b):
+    """Where two layer records first differ, following the children of composite layers."""
+    if a is not None and b is not None and a.get("class") == b.get("class"):
+        config_a, config_b = a.get("config", {}), b.get("config", {})
+        for key in config_a:
+            x, y = config_a.get(key), config_b.get(key)
+            if x == y or not (_nested(x) and _nested(y)):
+                continue
+            if _is_record(x) and _is_record(y):
+                return _record_difference(f"{where}.{key}", x, y)
+            if len(x) != len(y):
+                return f"{where} has {len(x)} layers in the file, {len(y)} in this net"
+            for index, (p, q) in enumerate(zip(x, y)):
+                if p != q:
+                    return _record_difference(f"{where}.{index}", p, q)
+    return f"{where} is {_show(a)} in the file but {_show(b)} in this net"
+
+
+def _first_difference(saved, ours):
     saved = saved or []
     if len(saved) != len(ours):
         return f"{len(saved)} layers in the file, {len(ours)} in this net"
     for index, (a, b) in enumerate(zip(saved, ours)):
         if a != b:
-            return f"layer {index} is {show(a)} in the file but {show(b)} in this net"
+            return _record_difference(f"layer {index}", a, b)
     return "the layers differ"
 
 
-__all__ = ["save", "load", "load_into", "Checkpoint", "CheckpointError", "registry", "FORMAT", "VERSION"]
+__all__ = ["save", "load", "load_into", "build_layer", "Checkpoint", "CheckpointError", "registry", "FORMAT", "VERSION"]

@@ -111,6 +111,15 @@ class Layer:
         """The constructor arguments, enough to rebuild the layer (used by checkpoints)."""
         return {}
 
+    @classmethod
+    def from_config(cls, config, build=None):
+        """The layer again from :meth:`get_config` output: ``cls(**config)``.
+
+        ``build`` turns nested ``{"class", "config"}`` records into layers; only layers
+        made of layers (:mod:`nnfs.layers.composite`) have such records and use it.
+        """
+        return cls(**config)
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
