@@ -1,4 +1,4 @@
-"""The README's "Write your own layer" example runs, is exact, and round-trips a checkpoint."""
+"""The "Write your own layer" example of docs/layers.md runs, is exact, and round-trips a checkpoint."""
 
 import pathlib
 import re
@@ -13,11 +13,11 @@ from nnfs.layers import Linear
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+README = pathlib.Path(__file__).resolve().parents[1] / "docs" / "layers.md"
 
 
 def scale_class():
-    """Execute the README's code block that defines ``Scale`` and return the class."""
+    """Execute the code block that defines ``Scale`` and return the class."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     source = next(block for block in blocks if "class Scale(Layer)" in block)
     namespace = {}
