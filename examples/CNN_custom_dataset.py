@@ -7,19 +7,14 @@ With no arguments it trains on the 5,000 MNIST digits shipped in data/digits:
     NNFS_BACKEND=cupy python examples/CNN_custom_dataset.py        # on an NVIDIA GPU
     mpiexec -n 2 python examples/CNN_custom_dataset.py             # data parallel, 2 processes
 
-The program is nnfs.app.cli.train; --help lists its options.
+The program is nnfs.app.cli.train (installed as the nnfs-train command); --help lists its options.
 """
 
-import os
 import sys
 
-# The matrices of a small CNN are too small to gain from several BLAS threads, and on a
-# shared CPU the threads wait for each other (measured: up to 5x slower). Set
-# OPENBLAS_NUM_THREADS / MKL_NUM_THREADS yourself to override; this must precede NumPy's import.
-for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
-
-from nnfs.app.cli.train import main  # noqa: E402  (after the thread settings above)
+# The launcher pins NumPy's BLAS to one thread (unless OPENBLAS_NUM_THREADS / MKL_NUM_THREADS
+# are set) before NumPy is imported, then runs the program: nnfs.app.cli.launch says why.
+from nnfs.app.cli.launch import train
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(train())

@@ -303,6 +303,16 @@ def load(path, backend=None, custom_layers=()):
     return _restore(path, meta, arrays, _build_net(path, meta, backend, custom_layers))
 
 
+def metadata(path):
+    """The checkpoint's JSON record without building its net: ``"layers"``, ``"class_names"``,
+    ``"preprocessing"``, ``"extra"`` and so on (see the module docstring).
+
+    Raises:
+        CheckpointError: as :func:`load`, for a missing, damaged or foreign file.
+    """
+    return _read(path)[1]
+
+
 def load_into(path, net, custom_layers=()):
     """Load the weights saved in ``path`` into an existing ``net`` of the same architecture.
 
@@ -375,4 +385,4 @@ def _first_difference(saved, ours):
     return "the layers differ"
 
 
-__all__ = ["save", "load", "load_into", "build_layer", "Checkpoint", "CheckpointError", "registry", "FORMAT", "VERSION"]
+__all__ = ["save", "load", "load_into", "metadata", "build_layer", "Checkpoint", "CheckpointError", "registry", "FORMAT", "VERSION"]

@@ -18,14 +18,16 @@ import sys
 import nnfs
 import nnfs.distributed as dist  # mpi4py is imported only when asked for
 from nnfs.app.cli.options import (
-    Parser, fraction, image_size, non_negative_float, non_negative_int, positive_float, positive_int)
+    Parser, environment_epilog, fraction, image_size, non_negative_float, non_negative_int, positive_float,
+    positive_int)
 from nnfs.app.loop import evaluate, train_epoch
-from nnfs.app.models import reference_cnn
-from nnfs.app.plot import plot_history
+from nnfs.app.metrics import class_report, format_report, predict_labels, write_history_csv
+from nnfs.app.models import MODEL_TITLES, MODELS, build_model, default_model
+from nnfs.app.plot import plot_confusion_matrix, plot_history
 from nnfs.app.progress import ProgressBar
 from nnfs.app.resume import RunState, resume
 from nnfs.backend import default_backend, default_dtype
-from nnfs.checkpoint import CheckpointError, load_into, save
+from nnfs.checkpoint import CheckpointError, load, load_into, metadata, save
 from nnfs.data import DataLoader, DatasetError, ImageFolder, Preprocessing, stratified_split
 from nnfs.optim import SCHEDULES, make_optimizer, make_schedule
 
@@ -38,15 +40,26 @@ DEFAULT_LR = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001}
 DEFAULT_MOMENTUM = 0.9
 
 
-def parse_args(argv):
-    parser = Parser(description="Train the reference CNN on a folder of images.")
+def build_parser():
+    """The training program's options, each with its help text and default."""
+    parser = Parser(
+        prog="nnfs-train", description="Train an image classifier on a folder of images (one subfolder "
+        "per class) and save the best model.", epilog=environment_epilog(
+            "NNFS_BACKEND", "NNFS_DTYPE", "NNFS_TRANSPORT", "OPENBLAS_NUM_THREADS"))
     parser.add_argument("--dataset", default=DEFAULT_DATASET,
                         help="folder with one subfolder of images per class (default: the shipped digits)")
-    parser.add_argument("--epochs", type=positive_int, default=10)
-    parser.add_argument("--batch_size", type=positive_int, default=32)
+    parser.add_argument("--model", choices=tuple(MODELS), default=None,
+                        help="the network: cnn (the reference CNN) or resnet (a small residual network) "
+                             "(default: resnet for photos, cnn for small images such as the digits; "
+                             "when resuming, the checkpoint's)")
+    parser.add_argument("--epochs", type=positive_int, default=10,
+                        help="passes over the training images, in all when resuming")
+    parser.add_argument("--batch_size", type=positive_int, default=32,
+                        help="images per optimizer step (the global batch when data parallel)")
     parser.add_argument("--lr", type=positive_float, default=None,
                         help="learning rate (default: 0.01 for sgd, 0.001 for adam and adamw)")
-    parser.add_argument("--optimizer", choices=tuple(DEFAULT_LR), default="sgd")
+    parser.add_argument("--optimizer", choices=tuple(DEFAULT_LR), default="sgd",
+                        help="sgd (with momentum), adam, or adamw (decoupled weight decay)")
     parser.add_argument("--momentum", type=non_negative_float, default=None,
                         help=f"SGD momentum (default {DEFAULT_MOMENTUM}; 0 for plain SGD)")
     parser.add_argument("--weight_decay", type=non_negative_float, default=0.0,
@@ -60,20 +73,28 @@ def parse_args(argv):
                         help="resize every image to SIZE or HxW (default: the most common size)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=None,
                         help="1 or 3 (default: 1 if every image is grayscale, else 3)")
-    parser.add_argument("--val_split", type=fraction, default=0.1, help="share held out for validation")
+    parser.add_argument("--val_split", type=fraction, default=0.1,
+                        help="share of each class held out for validation")
     parser.add_argument("--seed", type=int, default=0, help="seeds the split, the shuffling and the weights")
-    parser.add_argument("--save", default=os.path.join("runs", "cnn.npz"), help="checkpoint path")
+    parser.add_argument("--save", default=os.path.join("runs", "cnn.npz"),
+                        help="checkpoint of the best epoch; the latest state, the metrics CSV and the "
+                             "confusion matrix go beside it")
     parser.add_argument("--plot", default=None, help="curves PNG (default: next to the checkpoint)")
     parser.add_argument("--resume", default=None,
                         help="continue the run saved in this checkpoint (weights, optimizer, schedule, "
-                             "epoch, shuffling); up to --epochs in all")
+                             "epoch, shuffling); up to --epochs in all (default: a new run)")
     parser.add_argument("--limit", type=positive_int, default=None,
-                        help="use at most this many images per class (quick tries)")
+                        help="use at most this many images per class, for quick tries (default: all)")
     parser.add_argument("--skip_corrupt", action="store_true",
                         help="skip unreadable images with a warning instead of stopping")
     parser.add_argument("--distributed", action="store_true",
                         help="data-parallel training over MPI ranks (on by itself under mpiexec); "
                              "--batch_size is then the global batch, split across the ranks")
+    return parser
+
+
+def parse_args(argv):
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.momentum is not None and args.optimizer != "sgd":
         parser.error(f"--momentum applies to --optimizer sgd only, not {args.optimizer}")
@@ -100,6 +121,62 @@ def quiet(*args, **kwargs):
     """What ranks other than 0 do instead of printing."""
 
 
+def output_files(args):
+    """Every file a run writes, by role: ``{"checkpoint", "last", "curves", "metrics", "confusion"}``.
+
+    All but the curves (``--plot``) sit beside the checkpoint (``--save``) and share its name:
+    ``runs/cnn.npz``, ``runs/cnn_last.npz``, ``runs/cnn_curves.png``, ``runs/cnn_metrics.csv``,
+    ``runs/cnn_confusion.png``.
+    """
+    stem = os.path.splitext(args.save)[0]
+    return {"checkpoint": args.save, "last": last_path(args.save),
+            "curves": args.plot or f"{stem}_curves.png", "metrics": f"{stem}_metrics.csv",
+            "confusion": f"{stem}_confusion.png"}
+
+
+def choose_model(args, data):
+    """The ``--model`` name of this run: the flag, else the resumed checkpoint's, else the default
+    for the kind of data (:func:`~nnfs.app.models.default_model`).
+
+    Raises:
+        CheckpointError: when ``--model`` differs from the model of the run being resumed.
+    """
+    saved = None
+    if args.resume:
+        saved = ((metadata(args.resume).get("extra") or {}).get("model"))
+        if args.model and saved and args.model != saved:
+            raise CheckpointError(
+                f"{args.resume} holds a {MODEL_TITLES.get(saved, saved)} (--model {saved}); it cannot "
+                f"continue as --model {args.model}: resume with --model {saved} or leave --model out")
+    # Folders without a kind (small images, or an ImageFolder that does not tell) keep the reference CNN.
+    return args.model or saved or default_model(getattr(data, "kind", "small"))
+
+
+def held_out(data, train_idx, val_idx):
+    """Which files trained the model and which were held out, relative to the dataset root
+    (with ``/``), for the checkpoint: ``predict --split val`` scores exactly those."""
+    def relative(indices):
+        return [os.path.relpath(data.paths[i], data.root).replace(os.sep, "/") for i in indices]
+
+    return {"train": relative(train_idx), "val": relative(val_idx)}
+
+
+def report_mistakes(args, val, class_names, files, say):
+    """Per-class results of the best model on the validation split, printed, and its confusion matrix."""
+    if not os.path.exists(files["checkpoint"]):
+        return  # a resumed run that never improved on a model saved elsewhere
+    best = load(files["checkpoint"])
+    report = class_report(*predict_labels(best.net, val), class_names)
+    epoch = (best.extra or {}).get("epoch")
+    say(f"per class on the {report.total} validation images (best model, epoch {epoch}):")
+    for line in format_report(report):
+        say(f"  {line}")
+    model = MODEL_TITLES.get((best.extra or {}).get("model"), "model")
+    name = os.path.basename(os.path.normpath(args.dataset))
+    plot_confusion_matrix(report.matrix, class_names, files["confusion"],
+                          title=f"{model} on {name}: validation, epoch {epoch}")
+
+
 def run(args, world=None):
     """Train and save; with ``world`` (an MPI communicator) as one of its data-parallel ranks."""
     root = world is None or world.is_root
@@ -116,8 +193,9 @@ def run(args, world=None):
     train = DataLoader(data.images, data.labels, train_idx, batch_size, pre, shuffle=True, seed=args.seed)
     val = DataLoader(data.images, data.labels, val_idx, max(batch_size, 256), pre)
 
+    model = choose_model(args, data)
     nnfs.seed(args.seed)
-    net = reference_cnn(data.channels, data.image_size, len(data.class_names))
+    net = build_model(model, data.channels, data.image_size, len(data.class_names))
     extra_args = {"momentum": args.momentum} if args.optimizer == "sgd" else {}
     optimizer = make_optimizer(args.optimizer, net, args.lr, weight_decay=args.weight_decay, **extra_args)
     scheduler = make_schedule(args.schedule, optimizer, args.epochs, args.warmup_epochs)
@@ -147,15 +225,17 @@ def run(args, world=None):
         f" ({-(-batch_size // world.size)} per rank on {world.size} rank{'s' * (world.size > 1)}, "
         f"{world.transport} transport)")
     schedule = f", {scheduler!r}" if scheduler is not None else ""
-    say(f"model: reference CNN, {n_params:,} parameters, backend {net.backend.name}, {net.dtype.name}; "
+    say(f"model: {MODEL_TITLES[model]} (--model {model}), {n_params:,} parameters, backend {net.backend.name}, {net.dtype.name}; "
         f"{optimizer!r}{schedule}, batch {batch_size}{ranks}")
 
-    plot_path = args.plot or os.path.splitext(args.save)[0] + "_curves.png"
+    files = output_files(args)
+    split = held_out(data, train_idx, val_idx)
     for epoch in range(state.epoch + 1, args.epochs + 1):
         bar = ProgressBar(len(train), label=f"epoch {epoch}/{args.epochs}", enabled=None if root else False)
         # Data parallel: every global batch split across the ranks, metrics summed over them.
         fit = train_epoch(ddp or net, train, optimizer=optimizer, progress=bar)
-        check = evaluate(ddp or net, val)
+        check = evaluate(ddp or net, val, progress=ProgressBar(
+            len(val), label="  validation", enabled=None if root else False))
         if scheduler is not None:
             scheduler.step()
         improved = state.record(fit, check)  # the same on every rank: metrics are reduced over all
@@ -163,10 +243,11 @@ def run(args, world=None):
         if root:  # the latest state always, the best model when it improved
             details = {"epoch": epoch, "val_accuracy": check.accuracy, "run": state.to_dict(),
                        "dataset": os.path.abspath(args.dataset), "batch_size": batch_size,
-                       "seed": args.seed}
-            for path in ([args.save] if improved else []) + [last_path(args.save)]:
+                       "seed": args.seed, "model": model, "split": split}
+            for path in ([files["checkpoint"]] if improved else []) + [files["last"]]:
                 save(path, net, class_names=data.class_names, preprocessing=pre,
                      optimizer=optimizer, scheduler=scheduler, extra=details)
+            write_history_csv(state.history, files["metrics"])
         say(f"epoch {epoch:>2}/{args.epochs}  train loss {fit.loss:.4f} acc {100 * fit.accuracy:.2f}%  "
             f"val loss {check.loss:.4f} acc {100 * check.accuracy:.2f}%  "
             f"{fit.seconds + check.seconds:.1f} s  {fit.images_per_second:.0f} img/s"
@@ -174,9 +255,11 @@ def run(args, world=None):
 
     dataset_name = os.path.basename(os.path.normpath(args.dataset))
     if root:
-        plot_history(state.history, plot_path, title=f"reference CNN on {dataset_name}")
+        plot_history(state.history, files["curves"], title=f"{MODEL_TITLES[model]} on {dataset_name}")
+        report_mistakes(args, val, data.class_names, files, say)
     say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); model saved to {args.save}, "
-        f"latest state to {last_path(args.save)}; curves in {plot_path}")
+        f"latest state to {files['last']}; curves in {files['curves']}, metrics in {files['metrics']}, "
+        f"confusion matrix in {files['confusion']}")
 
 
 def main(argv=None):
