@@ -118,24 +118,23 @@ def _percent(value):
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def format_report(report, name_width=16, confusions=3):
-    """The report as lines for a terminal (under 60 columns for names up to ``name_width``).
+def format_report(report, name_width=12, confusions=3):
+    """The report as lines for a terminal, within 58 columns (names cut to ``name_width``).
 
-    One row per class (images, recall, precision, F1, and the class it is most often
-    taken for), then the overall accuracy and the most frequent confusions.
+    One row per class (images, recall, precision, and the class it is most often taken
+    for, with how often), then the overall accuracy and the most frequent confusions.
     """
     width = min(max([5] + [len(name) for name in report.class_names]), name_width)
 
     def short(name):
         return name if len(name) <= width else name[:width - 1] + "~"
 
-    lines = [f"{'class':<{width}}  {'images':>6}  {'recall':>6}  {'precision':>9}  {'f1':>6}  mistaken for"]
+    lines = [f"{'class':<{width}}  {'images':>6}  {'recall':>6}  {'precision':>9}  mistaken for"]
     for k, name in enumerate(report.class_names):
-        row = report.matrix[k]
-        wrong = max((count, p) for p, count in enumerate(row) if p != k) if len(row) > 1 else (0, k)
-        mistaken = f"{short(report.class_names[wrong[1]])} ({wrong[0]})" if wrong[0] else ""
+        count, other = max(((n, p) for p, n in enumerate(report.matrix[k]) if p != k), default=(0, k))
+        mistaken = f"{short(report.class_names[other])} ({count})" if count else ""
         lines.append(f"{short(name):<{width}}  {report.support[k]:>6}  {_percent(report.recall[k]):>6}  "
-                     f"{_percent(report.precision[k]):>9}  {_percent(report.f1[k]):>6}  {mistaken}".rstrip())
+                     f"{_percent(report.precision[k]):>9}  {mistaken}".rstrip())
     lines.append(f"accuracy {_percent(report.accuracy)} on {report.total} images")
     top = report.top_confusions(confusions)
     if top:

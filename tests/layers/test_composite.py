@@ -6,7 +6,7 @@ import pytest
 import nnfs
 from nnfs.activations import ReLU, Tanh
 from nnfs.app.models import basic_block
-from nnfs.backend import backend_of, get_backend, to_numpy
+from nnfs.backend import backend_of, default_backend, get_backend, to_numpy
 from nnfs.checkpoint import CheckpointError, build_layer, load, load_into, save
 from nnfs.distributed import Communicator, DataParallel
 from nnfs.layers import (
@@ -23,6 +23,11 @@ def conv_body(in_channels, out_channels, stride=1, batchnorm=True):
     norm = (lambda c: [BatchNorm2D(c)]) if batchnorm else (lambda c: [])
     return Sequential(Conv2D(in_channels, out_channels, 3, stride=stride, padding=1), *norm(out_channels), Tanh(),
                       Conv2D(out_channels, out_channels, 3, padding=1), *norm(out_channels))
+
+
+def device(array):
+    """A float32 batch on the default backend, where new layers put their parameters."""
+    return default_backend().asarray(array, dtype="float32")
 
 
 def warmed_up(layer, backend, rng, shape, mode):
@@ -108,7 +113,7 @@ def test_params_grads_and_buffers_read_and_write_through_to_the_children(rng):
     replacement = conv.params["weight"] * 2
     block.params["body.0.weight"] = replacement
     assert conv.params["weight"] is replacement
-    assert block.dtype == "float32" and block.backend.name == "numpy"
+    assert block.dtype == "float32" and block.backend is default_backend()
     with pytest.raises(KeyError):
         block.params["body.0.nothing"] = replacement
     with pytest.raises(KeyError):
@@ -116,8 +121,8 @@ def test_params_grads_and_buffers_read_and_write_through_to_the_children(rng):
     with pytest.raises(TypeError):
         del block.params["body.0.weight"]
     # A backward pass rebinds the child's gradients; the composite's view follows.
-    Y = block(rng.normal(size=(2, 3, 5, 5)).astype("float32"))
-    block.backward(np.ones_like(Y))
+    Y = block(device(rng.normal(size=(2, 3, 5, 5))))
+    block.backward(Y * 0 + 1)
     assert block.grads["body.0.weight"] is conv.grads["weight"]
     assert dict(block.grads.items()).keys() == dict(block.params.items()).keys()
 
@@ -135,7 +140,7 @@ def test_bad_children_are_refused_in_one_line():
 
 
 def test_a_shortcut_that_does_not_fit_is_named(rng):
-    X = rng.normal(size=(2, 3, 6, 6)).astype("float32")
+    X = device(rng.normal(size=(2, 3, 6, 6)))
     with pytest.raises(ValueError, match=r"Residual: the body gives shape \(2, 4, 3, 3\) but the input "
                                          r"\(identity shortcut\) has shape \(2, 3, 6, 6\); .*projection"):
         Residual(conv_body(3, 4, stride=2))(X)
@@ -361,31 +366,31 @@ def test_load_into_names_the_nested_layer_that_differs(tmp_path):
 
 # -- local_grad -------------------------------------------------------------------------------------
 def test_local_grad_gives_each_child_its_input_and_leaves_no_trace(rng):
-    X = rng.normal(size=(4, 3, 5, 5)).astype("float32")
+    X = device(rng.normal(size=(4, 3, 5, 5)))
     block = Residual(conv_body(3, 4, stride=2), projection(3, 4, stride=2))
     Y = block(X)
-    G = rng.normal(size=Y.shape).astype("float32")
-    running = {k: v.copy() for k, v in block.buffers.items()}
-    grads = block.local_grad(rng.normal(size=X.shape).astype("float32"))
+    G = device(rng.normal(size=Y.shape))
+    running = {k: to_numpy(v).copy() for k, v in block.buffers.items()}
+    grads = block.local_grad(device(rng.normal(size=X.shape)))
     # The pending backward (of the first forward) and the running statistics are untouched.
     for key, value in running.items():
-        np.testing.assert_array_equal(block.buffers[key], value, err_msg=key)
+        np.testing.assert_array_equal(to_numpy(block.buffers[key]), value, err_msg=key)
     dX = block.backward(G)
     reference = Residual(conv_body(3, 4, stride=2), projection(3, 4, stride=2))
     for key, value in block.params.items():
         reference.params[key] = value.copy()
     reference(X)
-    np.testing.assert_allclose(dX, reference.backward(G), rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(dX), to_numpy(reference.backward(G)), rtol=1e-6)
     # The keys and values: each child's local_grad at the input it sees.
     assert {"body.0.X", "body.0.weight", "body.1.weight", "shortcut.0.weight", "shortcut.1.bias"} <= set(grads)
-    Z = rng.normal(size=X.shape).astype("float32")
+    Z = device(rng.normal(size=X.shape))
     conv = Conv2D(3, 2, 3)
     grads = Sequential(conv, Tanh()).local_grad(Z)
     assert set(grads) == {"0.X", "0.weight", "1.X"}
-    np.testing.assert_array_equal(grads["0.weight"], conv.local_grad(Z)["weight"])
-    np.testing.assert_allclose(grads["1.X"], Tanh().local_grad(conv(Z))["X"], rtol=1e-6)
+    np.testing.assert_array_equal(to_numpy(grads["0.weight"]), to_numpy(conv.local_grad(Z)["weight"]))
+    np.testing.assert_allclose(to_numpy(grads["1.X"]), to_numpy(Tanh().local_grad(conv(Z))["X"]), rtol=1e-6)
     identity = Residual(Tanh()).local_grad(Z)
-    assert set(identity) == {"body.X", "shortcut.X"} and (identity["shortcut.X"] == 1).all()
+    assert set(identity) == {"body.X", "shortcut.X"} and (to_numpy(identity["shortcut.X"]) == 1).all()
 
 
 def test_strict_backend_takes_no_host_array_anywhere_in_the_tree(rng):

@@ -37,7 +37,7 @@ Row = namedtuple("Row", CSV_COLUMNS)
 
 def build_parser():
     """The prediction program's options, each with its help text and default."""
-    parser = Parser(prog="nnfs-predict", description="Classify images with a saved nnfs model.",
+    parser = Parser(description="Classify images with a saved nnfs model.",
                     epilog=environment_epilog("NNFS_BACKEND", "NNFS_DTYPE"))
     parser.add_argument("checkpoint", help="a .npz file written by the training program")
     parser.add_argument("paths", nargs="*",

@@ -43,7 +43,7 @@ DEFAULT_MOMENTUM = 0.9
 def build_parser():
     """The training program's options, each with its help text and default."""
     parser = Parser(
-        prog="nnfs-train", description="Train an image classifier on a folder of images (one subfolder "
+        description="Train an image classifier on a folder of images (one subfolder "
         "per class) and save the best model.", epilog=environment_epilog(
             "NNFS_BACKEND", "NNFS_DTYPE", "NNFS_TRANSPORT", "OPENBLAS_NUM_THREADS"))
     parser.add_argument("--dataset", default=DEFAULT_DATASET,
