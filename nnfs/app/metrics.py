@@ -131,7 +131,9 @@ def format_report(report, name_width=12, confusions=3):
 
     lines = [f"{'class':<{width}}  {'images':>6}  {'recall':>6}  {'precision':>9}  mistaken for"]
     for k, name in enumerate(report.class_names):
-        count, other = max(((n, p) for p, n in enumerate(report.matrix[k]) if p != k), default=(0, k))
+        # The first class in label order among the most frequent mistakes, as in top_confusions.
+        count, other = max(((n, p) for p, n in enumerate(report.matrix[k]) if p != k),
+                           key=lambda cell: cell[0], default=(0, k))
         mistaken = f"{short(report.class_names[other])} ({count})" if count else ""
         lines.append(f"{short(name):<{width}}  {report.support[k]:>6}  {_percent(report.recall[k]):>6}  "
                      f"{_percent(report.precision[k]):>9}  {mistaken}".rstrip())
