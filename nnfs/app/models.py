@@ -127,6 +127,17 @@ MODEL_TITLES = {"cnn": "reference CNN", "resnet": "residual network"}
 DEFAULT_MODELS = {"photos": "resnet", "small": "cnn"}
 
 
+#: How each network trains when the command line does not say (``--optimizer``, ``--epochs``,
+#: ``--schedule``, and ``lr`` when the optimizer is the recipe's). The reference CNN keeps the
+#: original settings (SGD with momentum, 10 epochs: about 98 % on the digits). The residual
+#: network learns photos far better with Adam and a cosine schedule over more epochs: on 2,000
+#: generated photos (augmented) SGD at lr 0.01 reached 23.5 % in 20 epochs, Adam at 0.003 38.5 %.
+RECIPES = {
+    "cnn": {"optimizer": "sgd", "epochs": 10, "schedule": "constant"},
+    "resnet": {"optimizer": "adam", "lr": 0.003, "epochs": 30, "schedule": "cosine"},
+}
+
+
 def default_model(kind):
     """The ``--model`` used when none is given: ``"resnet"`` for ``kind="photos"``, else ``"cnn"``.
 
@@ -143,5 +154,5 @@ def build_model(name, in_channels, image_size, n_classes, backend=None, dtype=No
     return MODELS[name](in_channels, image_size, n_classes, backend=backend, dtype=dtype)
 
 
-__all__ = ["reference_cnn", "small_resnet", "basic_block", "MODELS", "MODEL_TITLES", "DEFAULT_MODELS",
+__all__ = ["reference_cnn", "small_resnet", "basic_block", "MODELS", "MODEL_TITLES", "DEFAULT_MODELS", "RECIPES",
            "default_model", "build_model"]

@@ -24,6 +24,11 @@ def environment_epilog(*names):
     return f"environment variables:\n{rows}"
 
 
+class OptionError(ValueError):
+    """Options that do not fit together, found after parsing (once the data or the checkpoint
+    has settled a default); the programs report it as a usage error (exit status 2)."""
+
+
 class HelpFormatter(argparse.HelpFormatter):
     """Help in which every option shows its default.
 

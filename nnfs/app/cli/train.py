@@ -18,11 +18,11 @@ import sys
 import nnfs
 import nnfs.distributed as dist  # mpi4py is imported only when asked for
 from nnfs.app.cli.options import (
-    Parser, environment_epilog, fraction, image_size, non_negative_float, non_negative_int, positive_float,
+    OptionError, Parser, environment_epilog, fraction, image_size, non_negative_float, non_negative_int, positive_float,
     positive_int)
 from nnfs.app.loop import evaluate, train_epoch
 from nnfs.app.metrics import class_report, format_report, predict_labels, write_history_csv
-from nnfs.app.models import MODEL_TITLES, MODELS, build_model, default_model
+from nnfs.app.models import MODEL_TITLES, MODELS, RECIPES, build_model, default_model
 from nnfs.app.plot import plot_confusion_matrix, plot_history
 from nnfs.app.progress import ProgressBar
 from nnfs.app.resume import RunState, resume
@@ -52,21 +52,25 @@ def build_parser():
                         help="the network: cnn (the reference CNN) or resnet (a small residual network) "
                              "(default: resnet for photos, cnn for small images such as the digits; "
                              "when resuming, the checkpoint's)")
-    parser.add_argument("--epochs", type=positive_int, default=10,
-                        help="passes over the training images, in all when resuming")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help="passes over the training images, in all when resuming (default: 10 for "
+                             "cnn, 30 for resnet)")
     parser.add_argument("--batch_size", type=positive_int, default=32,
                         help="images per optimizer step (the global batch when data parallel)")
     parser.add_argument("--lr", type=positive_float, default=None,
-                        help="learning rate (default: 0.01 for sgd, 0.001 for adam and adamw)")
-    parser.add_argument("--optimizer", choices=tuple(DEFAULT_LR), default="sgd",
-                        help="sgd (with momentum), adam, or adamw (decoupled weight decay)")
+                        help="learning rate (default: 0.01 for sgd, 0.001 for adam and adamw; 0.003 for "
+                             "adam on resnet)")
+    parser.add_argument("--optimizer", choices=tuple(DEFAULT_LR), default=None,
+                        help="sgd (with momentum), adam, or adamw (decoupled weight decay) (default: sgd "
+                             "for cnn, adam for resnet)")
     parser.add_argument("--momentum", type=non_negative_float, default=None,
                         help=f"SGD momentum (default {DEFAULT_MOMENTUM}; 0 for plain SGD)")
     parser.add_argument("--weight_decay", type=non_negative_float, default=0.0,
                         help="L2 penalty (decoupled for adamw)")
-    parser.add_argument("--schedule", choices=tuple(SCHEDULES), default="constant",
+    parser.add_argument("--schedule", choices=tuple(SCHEDULES), default=None,
                         help="learning rate per epoch: constant, step (divided by 10 after each "
-                             "third of the run) or cosine (annealed to 0)")
+                             "third of the run) or cosine (annealed to 0) (default: constant for cnn, "
+                             "cosine for resnet)")
     parser.add_argument("--warmup_epochs", type=non_negative_int, default=0,
                         help="epochs of linear learning-rate warm-up before the schedule")
     parser.add_argument("--image_size", type=image_size, default=None,
@@ -96,14 +100,44 @@ def build_parser():
 def parse_args(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.momentum is not None and args.optimizer != "sgd":
-        parser.error(f"--momentum applies to --optimizer sgd only, not {args.optimizer}")
-    if args.warmup_epochs and args.warmup_epochs >= args.epochs:
-        parser.error(f"--warmup_epochs ({args.warmup_epochs}) must be less than --epochs ({args.epochs})")
+    try:
+        check_training_options(args)
+    except OptionError as error:
+        parser.error(str(error))
+    return args
+
+
+def check_training_options(args):
+    """The options that must agree with each other, as far as they are known (the model's
+    recipe fills the rest later, see :func:`apply_recipe`); an OptionError for the first clash."""
+    if args.momentum is not None and args.optimizer not in (None, "sgd"):
+        raise OptionError(f"--momentum applies to --optimizer sgd only, not {args.optimizer}")
+    if args.warmup_epochs and args.epochs is not None and args.warmup_epochs >= args.epochs:
+        raise OptionError(f"--warmup_epochs ({args.warmup_epochs}) must be less than --epochs ({args.epochs})")
+
+
+def apply_recipe(args, model):
+    """Fill the training options the command line left out from the model's recipe
+    (:data:`~nnfs.app.models.RECIPES`), then the optimizer's defaults; returns ``args``.
+
+    Raises:
+        OptionError: when a given option does not fit the recipe's (``--momentum`` with Adam,
+            ``--warmup_epochs`` not below the recipe's epochs).
+    """
+    recipe = RECIPES[model]
+    chosen_optimizer = args.optimizer is None
+    for option in ("optimizer", "epochs", "schedule"):
+        if getattr(args, option) is None:
+            setattr(args, option, recipe[option])
     if args.lr is None:
-        args.lr = DEFAULT_LR[args.optimizer]
+        # The recipe's rate belongs to its optimizer; another optimizer keeps its own default.
+        args.lr = recipe["lr"] if "lr" in recipe and args.optimizer == recipe["optimizer"] else DEFAULT_LR[args.optimizer]
     if args.momentum is None and args.optimizer == "sgd":
         args.momentum = DEFAULT_MOMENTUM
+    if chosen_optimizer and args.momentum is not None and args.optimizer != "sgd":
+        raise OptionError(f"--momentum applies to --optimizer sgd only; --model {model} trains with "
+                         f"{args.optimizer} unless you give --optimizer sgd")
+    check_training_options(args)
     return args
 
 
@@ -194,6 +228,7 @@ def run(args, world=None):
     val = DataLoader(data.images, data.labels, val_idx, max(batch_size, 256), pre)
 
     model = choose_model(args, data)
+    apply_recipe(args, model)
     nnfs.seed(args.seed)
     net = build_model(model, data.channels, data.image_size, len(data.class_names))
     extra_args = {"momentum": args.momentum} if args.optimizer == "sgd" else {}
@@ -275,6 +310,9 @@ def main(argv=None):
         return 1
     try:
         run(args, world)
+    except OptionError as error:  # a clash with a default the data or the checkpoint settled
+        print(f"error: {error} (see --help)", file=sys.stderr)
+        return 2
     except (DatasetError, CheckpointError, OSError) as error:  # OSError: e.g. --save not writable
         print(f"error: {error}", file=sys.stderr)
         if world is not None and world.size > 1:

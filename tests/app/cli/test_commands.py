@@ -35,7 +35,7 @@ def test_the_epilog_names_the_backend_variables(monkeypatch):
     assert text.index("environment variables:") > text.index("--distributed")
     for variable in ("NNFS_BACKEND", "NNFS_DTYPE", "NNFS_TRANSPORT", "OPENBLAS_NUM_THREADS"):
         assert f"\n  {variable} " in text
-    assert "cuda-aware-mpi" in text and "(default: 10)" in text and "(default: sgd)" in text
+    assert "cuda-aware-mpi" in text and "(default: 32)" in text and "(default: 0.1)" in text
     assert max(len(line) for line in text.splitlines()) <= 60
     assert "NNFS_BACKEND" in predict.build_parser().format_help()
 

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from nnfs.app.cli import predict, train
+from nnfs.app.cli.options import OptionError
 from nnfs.checkpoint import metadata
 from nnfs.data import ImageFolder, stratified_split
 from tests.imagefolders import make_folder
@@ -148,7 +149,7 @@ def test_the_residual_network_resumes_exactly(tmp_path):
                "--resume", tmp_path / "part" / "m_last.npz")[0] == 0
     a, b = np.load(tmp_path / "whole" / "m_last.npz"), np.load(tmp_path / "part" / "m_last.npz")
     keys = [k for k in a.files if k.startswith(("net/", "optimizer/"))]
-    assert "net/3.body.1.running_var" in keys and "optimizer/5.shortcut.0.weight.momentum_buffer" in keys
+    assert "net/3.body.1.running_var" in keys and "optimizer/5.shortcut.0.weight.exp_avg_sq" in keys  # Adam, the recipe
     for key in keys:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
@@ -160,3 +161,27 @@ def test_the_default_model_follows_the_kind_of_data(tmp_path):
     assert train.choose_model(args, SimpleNamespace(kind="small")) == "cnn"
     assert train.choose_model(args, SimpleNamespace()) == "cnn"  # a folder that does not say
     assert train.choose_model(train.parse_args(["--model", "resnet"]), SimpleNamespace(kind="small")) == "resnet"
+
+
+def test_each_model_trains_with_its_recipe_unless_told_otherwise():
+    resnet = train.apply_recipe(train.parse_args([]), "resnet")
+    assert (resnet.optimizer, resnet.lr, resnet.schedule, resnet.epochs, resnet.momentum) == \
+        ("adam", 0.003, "cosine", 30, None)
+    cnn = train.apply_recipe(train.parse_args([]), "cnn")
+    assert (cnn.optimizer, cnn.lr, cnn.schedule, cnn.epochs, cnn.momentum) == ("sgd", 0.01, "constant", 10, 0.9)
+    given = train.apply_recipe(train.parse_args(["--optimizer", "sgd", "--epochs", "4"]), "resnet")
+    assert (given.optimizer, given.lr, given.momentum, given.schedule, given.epochs) == ("sgd", 0.01, 0.9, "cosine", 4)
+    assert train.apply_recipe(train.parse_args(["--optimizer", "adamw"]), "resnet").lr == 0.001
+    assert train.apply_recipe(train.parse_args(["--lr", "0.5"]), "resnet").lr == 0.5
+    with pytest.raises(OptionError, match="--model resnet trains with adam unless you give --optimizer sgd"):
+        train.apply_recipe(train.parse_args(["--momentum", "0.5"]), "resnet")
+    with pytest.raises(OptionError, match=r"--warmup_epochs \(10\) must be less than --epochs \(10\)"):
+        train.apply_recipe(train.parse_args(["--warmup_epochs", "10"]), "cnn")
+
+
+def test_an_option_that_clashes_with_the_recipe_is_a_usage_error(tmp_path):
+    root = make_folder(tmp_path / "data", ["a", "b"], per_class=3)
+    status, out, err = run(train, "--dataset", root, "--model", "resnet", "--momentum", "0.8", "--batch_size", "4",
+                           "--save", tmp_path / "m.npz")
+    assert status == 2 and err.startswith("error: --momentum applies to --optimizer sgd only")
+    assert len(err.splitlines()) == 1 and not (tmp_path / "m.npz").exists()
