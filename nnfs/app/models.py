@@ -119,6 +119,23 @@ def small_resnet(in_channels, image_size, n_classes, widths=(16, 32, 64), blocks
     return Net(layers, CrossEntropyLoss(), backend=backend, dtype=dtype)
 
 
+def small_resnet_parameters(in_channels, n_classes, widths=(16, 32, 64), blocks=1):
+    """The number of parameters :func:`small_resnet` has, without building it (the same for
+    every image size): for the memory estimate a program makes before building a net."""
+    def conv(c_in, c_out, k):
+        return c_in * c_out * k * k + c_out
+
+    count = conv(in_channels, widths[0], 3) + 2 * widths[0]
+    channels = widths[0]
+    for stage, width in enumerate(widths):
+        for index in range(blocks):
+            count += conv(channels, width, 3) + conv(width, width, 3) + 4 * width
+            if (stage > 0 and index == 0) or channels != width:  # the projection shortcut
+                count += conv(channels, width, 1) + 2 * width
+            channels = width
+    return count + channels * n_classes + n_classes
+
+
 #: The networks the training program can build, by ``--model`` name.
 MODELS = {"cnn": reference_cnn, "resnet": small_resnet}
 #: How the programs call them in their output.
@@ -155,4 +172,4 @@ def build_model(name, in_channels, image_size, n_classes, backend=None, dtype=No
 
 
 __all__ = ["reference_cnn", "small_resnet", "basic_block", "MODELS", "MODEL_TITLES", "DEFAULT_MODELS", "RECIPES",
-           "default_model", "build_model"]
+           "default_model", "build_model", "small_resnet_parameters"]

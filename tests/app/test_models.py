@@ -5,7 +5,7 @@ import pytest
 
 import nnfs
 from nnfs.app.models import (
-    MODELS, basic_block, build_model, default_model, reference_cnn, small_resnet)
+    MODELS, basic_block, build_model, default_model, reference_cnn, small_resnet, small_resnet_parameters)
 from nnfs.backend import to_numpy
 from nnfs.layers import GlobalAvgPool2D, Residual
 from nnfs.optim import SGD
@@ -18,7 +18,10 @@ def n_parameters(net):
 
 def test_the_residual_network_has_the_same_parameters_for_every_image_size():
     counts = {n_parameters(small_resnet(3, size, 10)) for size in (16, 64, 224, (48, 80))}
-    assert counts == {78_378}
+    assert counts == {78_378} == {small_resnet_parameters(3, 10)}
+    for channels, classes, widths, blocks in [(1, 2, (4, 4, 8), 2), (3, 7, (8, 16, 16), 3)]:
+        built = small_resnet(channels, 16, classes, widths=widths, blocks=blocks)
+        assert n_parameters(built) == small_resnet_parameters(channels, classes, widths, blocks)
     assert n_parameters(reference_cnn(3, 64, 10)) > 10 * n_parameters(reference_cnn(3, 16, 10))
 
 
