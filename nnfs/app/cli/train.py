@@ -54,7 +54,7 @@ def build_parser():
                              "when resuming, the checkpoint's)")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="passes over the training images, in all when resuming (default: 10 for "
-                             "cnn, 30 for resnet)")
+                             "cnn, 50 for resnet)")
     parser.add_argument("--batch_size", type=positive_int, default=32,
                         help="images per optimizer step (the global batch when data parallel)")
     parser.add_argument("--lr", type=positive_float, default=None,

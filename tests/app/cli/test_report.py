@@ -166,7 +166,7 @@ def test_the_default_model_follows_the_kind_of_data(tmp_path):
 def test_each_model_trains_with_its_recipe_unless_told_otherwise():
     resnet = train.apply_recipe(train.parse_args([]), "resnet")
     assert (resnet.optimizer, resnet.lr, resnet.schedule, resnet.epochs, resnet.momentum) == \
-        ("adam", 0.003, "cosine", 30, None)
+        ("adam", 0.003, "cosine", 50, None)
     cnn = train.apply_recipe(train.parse_args([]), "cnn")
     assert (cnn.optimizer, cnn.lr, cnn.schedule, cnn.epochs, cnn.momentum) == ("sgd", 0.01, "constant", 10, 0.9)
     given = train.apply_recipe(train.parse_args(["--optimizer", "sgd", "--epochs", "4"]), "resnet")
