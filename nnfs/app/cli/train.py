@@ -27,7 +27,7 @@ from nnfs.app.plot import plot_confusion_matrix, plot_history
 from nnfs.app.progress import ProgressBar
 from nnfs.app.resume import RunState, resume
 from nnfs.backend import default_backend, default_dtype
-from nnfs.checkpoint import CheckpointError, load, load_into, metadata, save
+from nnfs.checkpoint import CheckpointError, load_into, metadata, save
 from nnfs.data import DataLoader, DatasetError, ImageFolder, Preprocessing, stratified_split
 from nnfs.optim import SCHEDULES, make_optimizer, make_schedule
 
@@ -195,12 +195,16 @@ def held_out(data, train_idx, val_idx):
     return {"train": relative(train_idx), "val": relative(val_idx)}
 
 
-def report_mistakes(args, val, class_names, files, say):
-    """Per-class results of the best model on the validation split, printed, and its confusion matrix."""
+def report_mistakes(args, net, val, class_names, files, say):
+    """Per-class results of the best model on the validation split, printed, and its confusion matrix.
+
+    The best weights are loaded into ``net``, the one that trained (its work buffers are
+    already the right size: a second net would double the memory of this last step).
+    """
     if not os.path.exists(files["checkpoint"]):
         return  # a resumed run that never improved on a model saved elsewhere
-    best = load(files["checkpoint"])
-    report = class_report(*predict_labels(best.net, val), class_names)
+    best = load_into(files["checkpoint"], net)
+    report = class_report(*predict_labels(net, val), class_names)
     epoch = (best.extra or {}).get("epoch")
     say(f"per class on the {report.total} validation images (best model, epoch {epoch}):")
     for line in format_report(report):
@@ -291,7 +295,7 @@ def run(args, world=None):
     dataset_name = os.path.basename(os.path.normpath(args.dataset))
     if root:
         plot_history(state.history, files["curves"], title=f"{MODEL_TITLES[model]} on {dataset_name}")
-        report_mistakes(args, val, data.class_names, files, say)
+        report_mistakes(args, net, val, data.class_names, files, say)
     say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); model saved to {args.save}, "
         f"latest state to {files['last']}; curves in {files['curves']}, metrics in {files['metrics']}, "
         f"confusion matrix in {files['confusion']}")
