@@ -12,9 +12,10 @@ The program is nnfs.app.cli.train (installed as the nnfs-train command); --help 
 
 import sys
 
-# The launcher pins NumPy's BLAS to one thread (unless OPENBLAS_NUM_THREADS / MKL_NUM_THREADS
-# are set) before NumPy is imported, then runs the program: nnfs.app.cli.launch says why.
-from nnfs.app.cli.launch import train
+# The launcher imports only the standard library: it pins NumPy's BLAS to one thread (unless
+# OPENBLAS_NUM_THREADS / MKL_NUM_THREADS are set) before NumPy loads, catches Ctrl-C and
+# SIGTERM from here on, then runs the program (nnfs.app.cli.train). nnfs.app.cli.process says why.
+from nnfs.app.cli.process import launch_train
 
 if __name__ == "__main__":
-    sys.exit(train())
+    sys.exit(launch_train())

@@ -9,7 +9,9 @@ The program is nnfs.app.cli.predict (installed as the nnfs-predict command); --h
 
 import sys
 
-from nnfs.app.cli.predict import main
+# The launcher imports only the standard library: it catches Ctrl-C and SIGTERM from here on,
+# while NumPy and the program load, then runs the program (nnfs.app.cli.predict).
+from nnfs.app.cli.process import launch_predict
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(launch_predict())

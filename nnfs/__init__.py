@@ -10,9 +10,10 @@ __all__ = ["seed", "__version__"]
 
 
 def __getattr__(name):
-    # nnfs.seed comes from the backend on first use, not when the package is imported:
-    # importing nnfs must not import NumPy, so that the nnfs-train command can set the BLAS
-    # thread count before NumPy reads it (see nnfs.app.cli.launch).
+    # nnfs.seed comes from nnfs.backend, which imports NumPy: loaded on first use, so that
+    # importing a standard-library-only module such as nnfs.app.cli.process (what the example
+    # scripts and the installed commands do first, to catch Ctrl-C and to set the BLAS threads
+    # before NumPy loads) does not load NumPy.
     if name == "seed":
         from nnfs.backend import seed
         return seed

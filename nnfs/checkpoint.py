@@ -1,6 +1,7 @@
 """Save a trained ``Net`` with everything prediction needs to one file, and load it on any backend.
 
-The file is an uncompressed ``.npz`` archive read with ``allow_pickle=False``:
+The file is an uncompressed ``.npz`` archive (read by :mod:`nnfs.backend.archive`, which
+never unpickles and checks every header before reading data):
 
 - ``meta``: JSON text (as uint8 bytes) with the format name and version, each
   layer's class name and ``get_config()``, the loss, the dtype, the class names,
@@ -16,18 +17,21 @@ loadable by being exported there (with a ``get_config()`` that returns its
 constructor arguments). Layers made of layers (``Sequential``, ``Residual``)
 store their children's class names and configs inside their own config and
 are rebuilt child by child through ``from_config``; a custom layer inside one
-is found through ``custom_layers`` like a top-level one. Files are written atomically (:mod:`nnfs.files`), so a
-crash never leaves a half-written checkpoint under the real name.
+is found through ``custom_layers`` like a top-level one. Files are written
+atomically (:mod:`nnfs.files`), so a crash never leaves a half-written checkpoint under the real name, and a net holding
+NaN or inf is refused unless asked for. Loading trusts nothing in a file: see
+:func:`load` for what is refused, always as a :class:`CheckpointError` raised before
+anything large is allocated.
 """
 
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field
 
 from nnfs.backend import archive, host_rng, to_numpy, using
 from nnfs.files import write_atomically
 from nnfs.layers.base import Layer
+from nnfs.layers.composite import Composite
 from nnfs.losses import Loss
 from nnfs.net import Net
 
@@ -39,7 +43,8 @@ OPTIMIZER_PREFIX = "optimizer/"
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file is missing, damaged, or does not fit what it is loaded into."""
+    """A checkpoint file is missing, damaged, or does not fit what it is loaded into; or a net
+    cannot be saved as asked (a layer that cannot be rebuilt, NaN or inf in its weights)."""
 
 
 @dataclass
@@ -131,7 +136,7 @@ def _to_json(value, what):
 
 # -- saving ------------------------------------------------------------------------------------------
 def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, scheduler=None, extra=None,
-         custom_layers=()):
+         custom_layers=(), allow_non_finite=False):
     """Write ``net`` and what goes with it to ``path`` (one ``.npz`` file), atomically.
 
     Args:
@@ -146,9 +151,18 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
         extra: a JSON-able dict of anything else (epoch, history, ...).
         custom_layers: your own Layer/Loss subclasses used in ``net`` (saved by class name;
             pass the same classes to :func:`load`).
+        allow_non_finite: write the file even when a parameter, a buffer or the optimizer
+            state holds NaN or inf (to inspect a diverged run). Off by default: a diverged
+            net replacing a good model of the same name is how models get lost.
 
     Returns:
         The path written.
+
+    Raises:
+        CheckpointError: for a layer that cannot be rebuilt from a file, or non-finite
+            values (unless ``allow_non_finite``); nothing is written then.
+        OSError: when the file cannot be written (naming ``path``); an existing file at
+            ``path`` is then left as it was.
     """
     if not isinstance(net, Net):
         raise TypeError(f"checkpoint.save: expected a Net, got {type(net).__name__}")
@@ -172,59 +186,263 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
             arrays[OPTIMIZER_PREFIX + str(key)] = to_numpy(value)
     if scheduler is not None:
         meta["scheduler"] = scheduler.state_dict()
+    if not allow_non_finite:
+        _refuse_non_finite(arrays, f"checkpoint.save: refusing to write {os.fspath(path)}",
+                           "did training diverge? pass allow_non_finite=True to write it anyway")
     arrays[META] = archive.json_to_array(_to_json(
         meta, "layer configs, class_names, preprocessing, optimizer config, scheduler state and extra"))
     write_atomically(path, lambda f: archive.save_npz(f, arrays))
     return path
 
 
-# -- loading ------------------------------------------------------------------------------------------
-def _read(path):
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        arrays = archive.load_npz(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as error:
+def _refuse_non_finite(arrays, what, hint):
+    bad = {name: archive.count_non_finite(value) for name, value in arrays.items()}
+    bad = {name: count for name, count in bad.items() if count}
+    if bad:
+        name, count = next(iter(bad.items()))
+        others = f" and {len(bad) - 1} more array(s)" if len(bad) > 1 else ""
         raise CheckpointError(
-            f"{path} is not a readable nnfs checkpoint (truncated or corrupt: {error})") from None
-    if META not in arrays:
-        raise CheckpointError(f"{path} is not an nnfs checkpoint (no '{META}' record)")
+            f"{what}: {name} holds {count} NaN or infinite value(s){others}; {hint}")
+
+
+# -- loading ------------------------------------------------------------------------------------------
+# Reading a file trusts nothing in it. Everything that decides how much memory loading takes
+# (the array headers, the layer configs) is checked against everything else before a single
+# large array is allocated; only then are the arrays read and the layers built.
+MAX_META_BYTES = 16 << 20  # the JSON record: configs, names, history; real ones are kilobytes
+MAX_LAYERS = 100_000  # more than any real net; each layer is a Python object before any check
+MAX_DEPTH = 64  # layers inside layers inside ...; real nets nest two or three deep
+
+
+def _open(path):
+    """``(path, open ArchiveReader)``; a CheckpointError for anything that is not a readable archive."""
+    path = os.fspath(path)
     try:
-        meta = json.loads(archive.array_to_json(arrays.pop(META)))
-    except (UnicodeDecodeError, ValueError) as error:
+        return path, archive.ArchiveReader(path)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except archive.ArchiveError as error:
+        raise CheckpointError(f"{path} is not a readable nnfs checkpoint ({error})") from None
+    except OSError as error:
+        raise CheckpointError(f"{path} cannot be read: {error.strerror or error}") from None
+
+
+def _metadata(path, reader):
+    """The ``meta`` record, every field checked for its form."""
+    member = reader.members.get(META)
+    if member is None:
+        raise CheckpointError(f"{path} is not an nnfs checkpoint (no '{META}' record)")
+    if member.dtype.name != "uint8" or len(member.shape) != 1 or member.nbytes > MAX_META_BYTES:
+        raise CheckpointError(f"{path}: damaged metadata (a {member.dtype} array of shape {member.shape})")
+    try:
+        meta = json.loads(archive.array_to_json(reader.read(META)))
+    except RecursionError:
+        raise CheckpointError(f"{path}: damaged metadata (JSON nested too deeply)") from None
+    except (UnicodeDecodeError, ValueError) as error:  # ArchiveError is a ValueError too
         raise CheckpointError(f"{path}: damaged metadata ({error})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an nnfs checkpoint")
     if meta.get("version") != VERSION:
         raise CheckpointError(
-            f"{path} has checkpoint format version {meta.get('version')!r}; "
+            f"{path} has checkpoint format version {_short(meta.get('version'))}; "
             f"this nnfs reads version {VERSION}")
-    return path, meta, arrays
 
-
-def _build(record, where, classes, path):
-    """The layer or loss of one ``{"class", "config"}`` record; nested records (the
-    children of a composite layer) are built the same way, named ``where.child``."""
-    try:
-        cls = classes[record["class"]]
-    except KeyError:
+    def damaged(field, expected):
         raise CheckpointError(
-            f"{path}: {where} is a {record.get('class')!r}, which this nnfs does not provide "
-            f"(known: {', '.join(sorted(classes))})") from None
+            f"{path}: damaged metadata ({field} must be {expected}, got {_short(meta.get(field))})")
 
-    def build_child(child, name):
-        return _build(child, f"{where}.{name}", classes, path)
+    if meta.get("dtype") not in ("float32", "float64"):
+        damaged("dtype", "'float32' or 'float64'")
+    layers = meta.get("layers")
+    if not isinstance(layers, list) or not 0 < len(layers) <= MAX_LAYERS or not all(map(_is_record, layers)):
+        damaged("layers", f"a list of 1 to {MAX_LAYERS:,} {{'class': name, 'config': dict}} records")
+    if meta.get("loss") is not None and not _is_record(meta["loss"]):
+        damaged("loss", "null or a {'class': name, 'config': dict} record")
+    names = meta.get("class_names")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        damaged("class_names", "null or a list of strings")
+    for key in ("preprocessing", "scheduler", "extra"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            damaged(key, "null or a dict")
+    optimizer = meta.get("optimizer")
+    if optimizer is not None and not (
+            isinstance(optimizer, dict) and isinstance(optimizer.get("config"), dict)
+            and isinstance(optimizer.get("keys"), list) and all(isinstance(k, str) for k in optimizer["keys"])):
+        damaged("optimizer", "null or {'config': dict, 'keys': list of names}")
+    return meta
+
+
+def _is_record(record):
+    return (isinstance(record, dict) and isinstance(record.get("class"), str)
+            and isinstance(record.get("config", {}), dict))
+
+
+def _short(value, limit=80):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@dataclass
+class _Plan:
+    """A layer (or loss) record with its class resolved and checked, and the plans of its
+    children when it is a composite layer: what loading checks and then builds."""
+
+    cls: type
+    record: dict
+    where: str
+    children: dict = field(default_factory=dict)
+
+    @property
+    def config(self):
+        return self.record.get("config", {})
+
+
+def _planner(path, custom_layers):
+    """``plan(record, where, base)``: the :class:`_Plan` of a record, children included, or a
+    CheckpointError for an unknown class, a class of the wrong kind, a damaged child record,
+    or a tree deeper than MAX_DEPTH or larger than MAX_LAYERS."""
+    classes = registry(custom_layers)
+    count = [0]
+
+    def plan(record, where, base, depth=0):
+        cls = classes.get(record["class"])
+        if cls is None:
+            raise CheckpointError(
+                f"{path}: {where} is a {record['class']!r}, which this nnfs does not provide "
+                f"(known: {', '.join(sorted(classes))})")
+        if not issubclass(cls, base):
+            kind = "loss" if issubclass(cls, Loss) else "layer"
+            raise CheckpointError(f"{path}: {where} is {record['class']}, a {kind}, not a {base.__name__.lower()}")
+        result = _Plan(cls, record, where)
+        if issubclass(cls, Composite):
+            if depth >= MAX_DEPTH:
+                raise CheckpointError(f"{path}: {where} nests layers more than {MAX_DEPTH} deep")
+            try:
+                children = cls.child_records(result.config)
+            except (TypeError, ValueError, KeyError) as error:
+                raise CheckpointError(f"{path}: cannot rebuild {where} {cls.__name__}: {error}") from None
+            for name, child in children.items():
+                if not _is_record(child):
+                    raise CheckpointError(f"{path}: damaged metadata ({where}.{name} must be a "
+                                          f"{{'class': name, 'config': dict}} record, got {_short(child)})")
+                count[0] += 1
+                if count[0] > MAX_LAYERS:
+                    raise CheckpointError(f"{path}: damaged metadata (more than {MAX_LAYERS:,} layers)")
+                result.children[name] = plan(child, f"{where}.{name}", Layer, depth + 1)
+        return result
+
+    return plan
+
+
+def _classes(path, meta, custom_layers):
+    """The plan of every layer and of the loss: a layer must name a Layer, the loss a Loss."""
+    plan = _planner(path, custom_layers)
+    layers = [plan(record, f"layer {i}", Layer) for i, record in enumerate(meta["layers"])]
+    loss = None if meta.get("loss") is None else plan(meta["loss"], "the loss", Loss)
+    return layers, loss
+
+
+def _shapes(plan):
+    """``{key: shape}`` of every array the planned layer will hold (``Layer.array_shapes``;
+    a composite's are its children's under their names), or None where a layer does not say."""
+    if not issubclass(plan.cls, Composite):
+        return plan.cls.array_shapes(**plan.config)
+    shapes = {}
+    for name, child in plan.children.items():
+        inner = _shapes(child)
+        if inner is None:
+            return None
+        shapes.update({f"{name}.{key}": shape for key, shape in inner.items()})
+    return shapes
+
+
+def _check_arrays(path, meta, reader, layer_plans):
+    """Check what the file stores against what its layers need, before reading any data.
+
+    Every array of a layer whose shapes its config determines (``Layer.array_shapes``)
+    must be stored with exactly those shapes; parameters and buffers must be floats; and
+    the whole, read and built, must fit in this machine's memory.
+    """
+    stored = {}
+    for name, member in reader.members.items():
+        if name.startswith(NET_PREFIX):
+            index, _, key = name[len(NET_PREFIX):].partition(".")
+            stored.setdefault(index, {})[key] = member
+            if member.dtype.kind != "f":
+                raise CheckpointError(f"{path}: {name} holds {member.dtype} values; parameters and "
+                                      "buffers are floats")
+    for index, plan in enumerate(layer_plans):
+        cls, config = plan.cls, plan.config
+        try:
+            needed = _shapes(plan)
+        except (TypeError, ValueError, OverflowError) as error:
+            raise CheckpointError(f"{path}: cannot rebuild layer {index} {cls.__name__}: {error}") from None
+        if needed is None:
+            continue
+        held = {key: member.shape for key, member in stored.get(str(index), {}).items()}
+        for key in sorted(set(needed) | set(held)):
+            want, have = (tuple(needed[key]) if key in needed else None), held.get(key)
+            if want != have:
+                wanted = "is not one of its arrays" if want is None else f"must be {want}"
+                found = "is missing from the file" if have is None else f"is {have} in the file"
+                raise CheckpointError(
+                    f"{path}: layer {index} {cls.__name__}{_arguments(config)}: "
+                    f"{NET_PREFIX}{index}.{key} {found} but {wanted}")
+    itemsize = 8 if meta["dtype"] == "float64" else 4
+    in_net = sum(m.size for name, m in reader.members.items() if name.startswith(NET_PREFIX))
+    # The arrays as read, then the net's own copies of them and its gradients.
+    needed_bytes = sum(m.nbytes for m in reader.members.values()) + 2 * in_net * itemsize
+    available = _memory_bytes()
+    if available is not None and needed_bytes > available:
+        raise CheckpointError(
+            f"{path}: loading it would take {archive.format_size(needed_bytes)}, more than this "
+            f"machine's {archive.format_size(available)} of memory")
+
+
+def _arguments(config):
+    return "(" + ", ".join(f"{k}={_short(v, 20)}" for k, v in config.items()) + ")"
+
+
+def _memory_bytes():
+    """The machine's physical memory in bytes, or None where it cannot be told."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _read(path, custom_layers, allow_non_finite):
+    """Open, check and read a checkpoint: ``(path, meta, arrays, layer plans, loss plan)``."""
+    path, reader = _open(path)
+    with reader:
+        meta = _metadata(path, reader)
+        layer_plans, loss_plan = _classes(path, meta, custom_layers)
+        _check_arrays(path, meta, reader, layer_plans)
+        try:
+            arrays = {name: reader.read(name) for name in reader.members if name != META}
+        except archive.ArchiveError as error:
+            raise CheckpointError(f"{path} is not a readable nnfs checkpoint ({error})") from None
+        except OSError as error:
+            raise CheckpointError(f"{path} cannot be read: {error.strerror or error}") from None
+    if not allow_non_finite:
+        _refuse_non_finite(arrays, path, "the run that wrote it had diverged; load it with "
+                           "allow_non_finite=True to inspect it")
+    return path, meta, arrays, layer_plans, loss_plan
+
+
+def _build(plan, path):
+    """The layer (or loss) of a checked plan; a composite's children are built the same way."""
+    def build_child(record, name):
+        return _build(plan.children[name], path)
 
     try:
-        config = record.get("config", {})
-        if issubclass(cls, Layer):
-            return cls.from_config(config, build=build_child)
-        return cls(**config)  # a loss
+        if issubclass(plan.cls, Layer):
+            return plan.cls.from_config(plan.config, build=build_child)
+        return plan.cls(**plan.config)
     except CheckpointError:
         raise  # a child's error, which already names the child
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: cannot rebuild {where} {record['class']}: {error}") from None
+    except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as error:
+        raise CheckpointError(f"{path}: cannot rebuild {plan.where} {plan.record['class']}: {error}") from None
 
 
 def build_layer(record, custom_layers=()):
@@ -235,11 +453,12 @@ def build_layer(record, custom_layers=()):
         CheckpointError: for a class nnfs does not provide (and ``custom_layers`` do not),
             or a config its constructor refuses.
     """
-    return _build(record, "the layer", registry(custom_layers), "build_layer")
+    if not _is_record(record):
+        raise CheckpointError(f"build_layer: expected a {{'class': name, 'config': dict}} record, got {_short(record)}")
+    return _build(_planner("build_layer", custom_layers)(record, "the layer", Layer), "build_layer")
 
 
-def _build_net(path, meta, backend, custom_layers):
-    classes = registry(custom_layers)
+def _build_net(path, meta, backend, layer_plans, loss_plan):
     # Building layers draws initial weights from the seeded host generator; they are
     # overwritten at once, so put the generator back where it was.
     rng = host_rng()
@@ -248,19 +467,11 @@ def _build_net(path, meta, backend, custom_layers):
         # Built straight on the target backend: the default one may be unusable here
         # (NNFS_BACKEND=cupy on a machine without a GPU, loading with backend="numpy").
         with using(backend):  # None: the default backend
-            layers = [_build(rec, f"layer {i}", classes, path) for i, rec in enumerate(meta["layers"])]
-        loss = None if meta.get("loss") is None else _build(meta["loss"], "the loss", classes, path)
-    except (KeyError, TypeError, AttributeError) as error:
-        raise CheckpointError(f"{path}: damaged architecture record ({error!r})") from None
+            layers = [_build(plan, path) for plan in layer_plans]
+        loss = None if loss_plan is None else _build(loss_plan, path)
     finally:
         rng.bit_generator.state = rng_state
-    try:
-        dtype = meta.get("dtype")
-        if dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype {dtype!r}")
-    except ValueError as error:
-        raise CheckpointError(f"{path}: damaged metadata ({error})") from None
-    return Net(layers, loss, backend=backend, dtype=dtype)
+    return Net(layers, loss, backend=backend, dtype=meta["dtype"])
 
 
 def _restore(path, meta, arrays, net):
@@ -272,7 +483,7 @@ def _restore(path, meta, arrays, net):
     net.eval()
     optimizer_state = None
     if meta.get("optimizer") is not None:
-        keys = meta["optimizer"].get("keys", [])
+        keys = meta["optimizer"]["keys"]
         missing = [k for k in keys if OPTIMIZER_PREFIX + k not in arrays]
         if missing:
             raise CheckpointError(f"{path}: optimizer state arrays missing: {missing}")
@@ -283,7 +494,7 @@ def _restore(path, meta, arrays, net):
                       scheduler_state=meta.get("scheduler"), extra=meta.get("extra"), path=path)
 
 
-def load(path, backend=None, custom_layers=()):
+def load(path, backend=None, custom_layers=(), allow_non_finite=False):
     """Rebuild the net saved in ``path`` and return it with its metadata.
 
     Args:
@@ -291,32 +502,41 @@ def load(path, backend=None, custom_layers=()):
         backend: where to put the net (``"numpy"``, ``"cupy"``, ...); default ``NNFS_BACKEND``.
         custom_layers: your own Layer/Loss subclasses that the file names; each is rebuilt
             as ``cls(**get_config())``.
+        allow_non_finite: load parameters, buffers or optimizer state holding NaN or inf
+            (a diverged run saved with ``save(..., allow_non_finite=True)``) instead of
+            refusing them.
 
     Returns:
         A :class:`Checkpoint`; its net is in eval mode (call ``net.train()`` to train on).
 
     Raises:
-        CheckpointError: missing, truncated or corrupt file, another format version,
-            a layer this nnfs does not provide, or weights that do not fit the layers.
+        CheckpointError: for anything but a sound checkpoint: a missing file, or one that is
+            not a regular file, truncated, corrupt, of another format version; metadata of
+            the wrong form; a layer this nnfs does not provide, or a loss where a layer goes;
+            arrays that are not plain floats, that do not fit the layers' configs, that would
+            not fit in memory, or that hold NaN or inf. Nothing large is allocated before
+            the sizes are checked.
     """
-    path, meta, arrays = _read(path)
-    return _restore(path, meta, arrays, _build_net(path, meta, backend, custom_layers))
+    path, meta, arrays, layer_plans, loss_plan = _read(path, custom_layers, allow_non_finite)
+    return _restore(path, meta, arrays, _build_net(path, meta, backend, layer_plans, loss_plan))
 
 
 def metadata(path):
-    """The checkpoint's JSON record without building its net: ``"layers"``, ``"class_names"``,
-    ``"preprocessing"``, ``"extra"`` and so on (see the module docstring).
+    """The checkpoint's JSON record, checked for its form, without reading its arrays or building
+    its net: ``"layers"``, ``"class_names"``, ``"preprocessing"``, ``"extra"`` and so on.
 
     Raises:
         CheckpointError: as :func:`load`, for a missing, damaged or foreign file.
     """
-    return _read(path)[1]
+    path, reader = _open(path)
+    with reader:
+        return _metadata(path, reader)
 
 
-def load_into(path, net, custom_layers=()):
+def load_into(path, net, custom_layers=(), allow_non_finite=False):
     """Load the weights saved in ``path`` into an existing ``net`` of the same architecture.
 
-    ``custom_layers`` names your own classes in ``net``, as for :func:`load`.
+    ``custom_layers`` and ``allow_non_finite`` are as for :func:`load`.
 
     Returns:
         A :class:`Checkpoint` whose ``net`` is ``net`` (now in eval mode).
@@ -324,7 +544,7 @@ def load_into(path, net, custom_layers=()):
     Raises:
         CheckpointError: as :func:`load`, and when the file holds another architecture.
     """
-    path, meta, arrays = _read(path)
+    path, meta, arrays, _, _ = _read(path, custom_layers, allow_non_finite)
     saved = {"layers": meta.get("layers"), "loss": meta.get("loss")}
     # Compare through JSON so that tuples and lists in configs count as equal.
     ours = json.loads(json.dumps(_architecture(net, registry(custom_layers))))
@@ -332,10 +552,6 @@ def load_into(path, net, custom_layers=()):
         raise CheckpointError(
             f"{path} holds a different architecture: {_first_difference(saved['layers'], ours['layers'])}")
     return _restore(path, meta, arrays, net)
-
-
-def _is_record(value):
-    return isinstance(value, dict) and set(value) == {"class", "config"}
 
 
 def _nested(value):

@@ -28,8 +28,14 @@ class ArgumentTypeError(TypeError, ValueError):
 
 def is_integer(value):
     """True for a Python or NumPy integer that is not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and \
-        type(value).__name__ != "bool_"
+    return isinstance(value, numbers.Integral) and not _is_bool(value)
+
+
+def _is_bool(value):
+    """True for ``True``, ``False`` and NumPy's bools (``numpy.bool_``; its class is named
+    ``numpy.bool`` since NumPy 2), recognised by name: only the backend imports NumPy."""
+    kind = type(value)
+    return kind is bool or (kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_"))
 
 
 def integer(owner, name, value, minimum=None, maximum=None):
@@ -68,7 +74,7 @@ def number(owner, name, value, low=None, high=None, low_open=False, high_open=Fa
         ArgumentTypeError: for anything that is not a real number (bools included).
         ValueError: for NaN, an infinity, or a value outside the bounds.
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or type(value).__name__ == "bool_":
+    if _is_bool(value) or not isinstance(value, numbers.Real):
         raise ArgumentTypeError(f"{owner}: {name} must be a number, got {value!r}")
     value = float(value)
     inside = not math.isnan(value) and (not finite or math.isfinite(value))
@@ -84,7 +90,7 @@ def number(owner, name, value, low=None, high=None, low_open=False, high_open=Fa
 
 def boolean(owner, name, value):
     """``value`` if it is True or False (a NumPy bool too), else a TypeError."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if _is_bool(value):
         return bool(value)
     raise ArgumentTypeError(f"{owner}: {name} must be True or False, got {value!r}")
 

@@ -1,19 +1,63 @@
-"""Writing files atomically: a crash, a full disk or a kill never leaves a half-written file
-under the real name, and never destroys the file that was there before.
+"""Writing files atomically: a crash, a full disk, a kill or a signal never leaves a half-written
+file under the real name, and never destroys the file that was there before.
 
 Every file nnfs writes (checkpoints, curves, reports, caches) goes through
 :func:`write_atomically`: the content goes to a temporary file in the same folder,
-is flushed to disk, and is then renamed over the target in one step.
+is flushed to disk, and is then renamed over the target in one step (``os.replace``,
+atomic on POSIX and Windows file systems).
+
+The temporary file is named ``.<target>.nnfs-<host>-<pid>-<random>.tmp``. An
+error or an interruption (Ctrl-C, SIGTERM) removes it; a process killed outright
+(SIGKILL, power loss) cannot, so every later write into the same folder first
+removes the temporary files of that pattern whose writer, a process of this
+machine (``<host>`` is a hash of its name), no longer runs. Files of live
+writers, of other machines sharing the folder, and anything not of that exact
+pattern are never touched.
+
+Errors name the path the caller gave, never the hidden temporary file:
+``[Errno 28] No space left on device: 'runs/cnn.npz'``.
 """
 
+import contextlib
+import errno
 import os
-import tempfile
+import re
+import secrets
+import socket
+import stat
+import zlib
 
-__all__ = ["write_atomically"]
+__all__ = ["write_atomically", "check_writable", "remove_stale_temporaries", "is_temporary"]
+
+# Part of the target's name kept in the temporary name: a long name plus the suffix must stay
+# under the usual 255-byte limit of a file name (40 characters are at most 160 UTF-8 bytes).
+_NAME_KEPT = 40
+_TEMPORARY = re.compile(r"\..*\.nnfs-(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})-[0-9a-f]{8}\.tmp",
+                        re.DOTALL)
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _host_tag():
+    return f"{zlib.crc32(socket.gethostname().encode('utf-8', 'surrogateescape')):08x}"
+
+
+def _temporary_name(target_name):
+    return (f".{target_name[:_NAME_KEPT]}.nnfs-{_host_tag()}-{os.getpid()}-"
+            f"{secrets.token_hex(4)}.tmp")
+
+
+def is_temporary(name):
+    """True when ``name`` (a file name, no folder) has the pattern of :func:`write_atomically`'s
+    temporary files."""
+    return _TEMPORARY.fullmatch(name) is not None
 
 
 def write_atomically(path, write):
     """Write a file through ``write(binary_file)``, then rename it over ``path`` in one step.
+
+    A symbolic link at ``path`` is written through (its target is replaced, the link
+    stays). An existing file keeps its permission bits; a new one gets the usual ones
+    (0666 less the umask).
 
     Args:
         path: the target; missing parent folders are created.
@@ -21,26 +65,167 @@ def write_atomically(path, write):
             the new content of ``path``.
 
     Returns:
-        ``path``. On any error (or interruption) the temporary file is removed and the
-        old file at ``path``, if any, is left as it was.
+        ``path``.
+
+    Raises:
+        OSError: the error that stopped the write, naming ``path`` (e.g. a
+            ``PermissionError``, or ``OSError`` with ``errno.ENOSPC`` for a full disk);
+            ``IsADirectoryError`` when ``path`` is a folder, and an ``OSError`` with
+            ``errno.EINVAL`` when it is a FIFO, a device or a socket.
+
+    On any error or interruption the temporary file is removed and the old file at
+    ``path``, if any, is left as it was, byte for byte.
     """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; what we write are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _sync_folder(folder)
+    with _temporary_beside(path) as (fd, temporary, target, mode):
+        with os.fdopen(fd, "wb") as file:
+            if mode is not None:
+                os.chmod(temporary, mode)
+            write(file)
+            file.flush()
+            _fsync(file.fileno())
+        os.replace(temporary, target)
+    _sync_folder(os.path.dirname(target))
     return path
+
+
+def check_writable(path):
+    """Fail now, naming ``path``, where :func:`write_atomically` would fail later.
+
+    Creates the missing parent folders, removes what killed writers left there (as a
+    write would), then creates and removes an empty temporary file beside ``path``;
+    ``path`` itself is not touched. A full disk can still stop the
+    real write; every other cause (a missing permission, a read-only file system, a
+    file where a folder is needed, a folder or a FIFO at ``path``) is found here.
+
+    Raises:
+        OSError: as :func:`write_atomically` would.
+    """
+    path = os.fspath(path)
+    with _temporary_beside(path) as (fd, temporary, _, _):
+        os.close(fd)
+        _remove(temporary)
+    return path
+
+
+@contextlib.contextmanager
+def _temporary_beside(path):
+    """A new, empty temporary file in the folder of ``path`` (of its target, for a link).
+
+    Yields ``(fd, temporary name, target, permission bits to keep or None)``. If the block
+    fails or is interrupted, the temporary file is removed (a no-op once it was renamed),
+    and an OSError is raised again naming ``path``.
+    """
+    target, mode = _prepare(path)
+    folder = os.path.dirname(target)
+    temporary = None
+    try:
+        remove_stale_temporaries(folder)
+        while temporary is None:
+            candidate = os.path.join(folder, _temporary_name(os.path.basename(target)))
+            try:
+                # Set before the file exists: an interruption landing just after os.open
+                # returns (before fd is bound) still finds the name, and removes the file.
+                temporary = candidate
+                fd = os.open(candidate, _FLAGS, 0o666)
+            except FileExistsError:  # another writer drew the same name: draw again
+                temporary = None
+        yield fd, temporary, target, mode
+    except BaseException as error:  # GeneratorExit too: an interruption between yield and the block
+        if temporary is not None:
+            _remove(temporary)
+        if isinstance(error, OSError):
+            raise _naming(error, path, temporary) from None
+        raise
+
+
+def remove_stale_temporaries(folder):
+    """Remove the temporary files that killed writers left in ``folder``; returns how many.
+
+    Only regular files named as :func:`write_atomically` names them, written by a
+    process of this machine that no longer runs, are removed. Nothing happens where
+    whether a process runs cannot be told safely (outside POSIX).
+    """
+    if os.name != "posix":
+        return 0
+    host, removed = _host_tag(), 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        match = _TEMPORARY.fullmatch(entry.name)
+        if match is None or match["host"] != host or _is_running(int(match["pid"])):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:  # gone already, or not ours to remove: leave it
+            pass
+    return removed
+
+
+def _prepare(path):
+    """The file to replace (through a symbolic link) and the permission bits to keep (or None).
+
+    Creates the parent folders; refuses a target that is a folder, a FIFO, a device or a
+    socket: replacing it would remove something that is not a file nnfs wrote.
+    """
+    target = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        info = os.stat(target)
+    except FileNotFoundError:
+        return target, None
+    except OSError as error:
+        raise _naming(error, path) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, "is not a regular file (a FIFO, a device or a socket)", path)
+    return target, stat.S_IMODE(info.st_mode)
+
+
+def _naming(error, path, temporary=None):
+    """``error`` again, naming the caller's ``path`` instead of no file or the temporary one."""
+    if error.errno is None or error.filename not in (None, temporary):
+        return error  # about some other file (one that `write` read, say): leave it alone
+    return type(error)(error.errno, error.strerror or os.strerror(error.errno), path)
+
+
+def _is_running(pid):
+    """Whether process ``pid`` exists (POSIX only: ``kill(pid, 0)`` sends nothing)."""
+    if pid == os.getpid():
+        return True  # another thread of ours may be writing
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OverflowError, ValueError):  # not a valid process id at all
+        return False
+    except OSError:  # EPERM: it runs, as another user
+        return True
+    return True
+
+
+def _remove(name):
+    try:
+        os.unlink(name)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        pass  # nothing better to do while another error is on its way up
+
+
+def _fsync(fd):
+    """Flush to the disk; file systems that cannot (some network and FUSE ones) say so with
+    EINVAL or ENOTSUP, and the data is then as safe as that file system makes it."""
+    try:
+        os.fsync(fd)
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, getattr(errno, "ENOTSUP", errno.EINVAL)):
+            raise
 
 
 def _sync_folder(folder):

@@ -4,9 +4,31 @@ returns the gradient with respect to the predictions.
 The scalar lives on the predictions' device (a NumPy scalar on the CPU, a 0-d CuPy array on
 the GPU): ``float(loss)`` turns it into a Python float, which on a GPU waits for
 the device, so do that once per logging step rather than per batch.
+
+Class labels and where they are checked
+---------------------------------------
+Labels must lie in ``[0, n_classes)``. NumPy raises IndexError for any other index, but
+CuPy does not check indices on the device: it wraps them around (``i % n_classes``), so
+labels ``[0, 1, 2, 5]`` with 3 classes would silently give the loss and gradient of
+``[0, 1, 2, 2]``. :class:`CrossEntropyLoss` therefore checks every label itself:
+
+- **Host labels** (NumPy arrays, what :class:`~nnfs.data.DataLoader` yields) are checked on
+  the host before they are moved, and a bad one raises ValueError at once.
+- **Device labels** (already on the GPU) cannot be read without waiting for the device,
+  which a training step must not do. Each batch is checked on the device instead: a batch
+  with a label outside the range gets a NaN loss (so the running loss, ``float(loss)`` and
+  :class:`~nnfs.app.guard.FiniteGuard` all see that something is wrong), and the loss
+  records the first such batch, the label's position and its value, still on the device.
+  :meth:`CrossEntropyLoss.check_labels` reads that record back (one synchronisation) and
+  raises a ValueError naming the batch; the training loops of :mod:`nnfs.app.loop` call it
+  where they read their running metrics anyway (progress-bar redraws, the end of an epoch).
+  The gradient of such a batch is the one of the wrapped labels: the step is wrong, but
+  at most until the next check.
+- **A whole dataset** moved to the device once can be checked once with
+  :func:`check_labels` (one synchronisation for the whole set).
 """
 
-from nnfs.backend import backend_of, get_array_module, is_host_array
+from nnfs.backend import backend_of, get_array_module, is_host_array, to_numpy
 from nnfs.layers.base import cached
 
 
@@ -75,10 +97,15 @@ class CrossEntropyLoss(Loss):
     """Softmax cross-entropy on raw scores, averaged over the batch.
 
     Targets are class indices of shape ``(N,)`` or ``(N, 1)`` (any integer
-    dtype), or one-hot / probability rows of shape ``(N, D)``. The softmax is
+    dtype), or one-hot / probability rows of shape ``(N, D)`` (the loss is then
+    ``-sum(t * log_softmax(x))``, exact for rows that do not sum to one too, as in
+    PyTorch). With a single class (D = 1), float ``(N, 1)`` targets are such rows,
+    integer ones labels. The softmax is
     computed in log space with the row maximum subtracted, so logits of any
     finite size give a finite loss and gradient. Use :func:`softmax` to turn
-    logits into class probabilities.
+    logits into class probabilities. Labels outside ``[0, D)`` raise ValueError:
+    at once for host labels, at :meth:`check_labels` for labels already on the
+    device, whose batch gets a NaN loss meanwhile (see :mod:`nnfs.losses`).
 
     Shape:
         - Predictions: ``(N, D)`` logits
@@ -90,19 +117,63 @@ class CrossEntropyLoss(Loss):
             ``(N,)`` class indices, or ``(N, D)`` rows for one-hot or soft targets.
     """
 
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+        self._bad_labels = None
+
     def forward(self, prediction, target):
         _check_predictions("CrossEntropyLoss", prediction)
         N, D = prediction.shape
+        self.batches += 1
+        checked_on_host = is_host_array(target)
         target = _as_targets(prediction, target)
         log_p = log_softmax(prediction)
         if target.ndim == 1:
             xp = get_array_module(prediction)
             total = xp.take_along_axis(log_p, target[:, None], axis=1).sum()
+            if not checked_on_host and N:
+                total = self._check_on_device(xp, target, D, total)
         else:
             total = (target * log_p).sum()
         loss = -total * _inverse(N)
         self.cache["log_p"], self.cache["target"] = log_p, target
         return loss
+
+    def _check_on_device(self, xp, labels, n_classes, total):
+        """Record (on the device) the first batch with a label outside ``[0, n_classes)``;
+        return ``total``, or NaN for such a batch. No value leaves the device, and none
+        arrives: the host numbers travel as kernel arguments."""
+        wide = labels.astype("int64", copy=False)  # compared in one dtype, whatever the labels'
+        outside = (wide < 0) | (wide >= n_classes)
+        bad = outside.any()
+        position = outside.argmax()
+        found = (self.batches, position, wide[position], n_classes)
+        if self._bad_labels is None:
+            newly, previous = bad, (-1, -1, -1, -1)
+        else:
+            newly, previous = bad & (self._bad_labels[0] < 0), self._bad_labels
+        self._bad_labels = tuple(xp.where(newly, new, old) for new, old in zip(found, previous))
+        return xp.where(bad, float("nan"), total)
+
+    def check_labels(self):
+        """Raise ValueError if a batch of device labels had one outside the classes since the
+        last check; the record is cleared either way.
+
+        Reads one small array back from the device (a synchronisation): call it where the
+        host waits anyway (when printing progress, at the end of an epoch). Host labels
+        need no call: they are checked when they arrive.
+        """
+        record, self._bad_labels = self._bad_labels, None
+        if record is None:
+            return
+        xp = get_array_module(record[0])
+        batch, position, value, n_classes = (int(v) for v in to_numpy(xp.stack(record)))
+        if batch >= 0:
+            raise ValueError(
+                f"CrossEntropyLoss: batch {batch} (counting every batch this loss scored) has "
+                f"label {value} at position {position}, outside [0, {n_classes}); its loss was "
+                "NaN. Labels already on the device are checked there, not when they arrive")
 
     @property
     def target(self):
@@ -117,6 +188,9 @@ class CrossEntropyLoss(Loss):
         if target.ndim == 1:
             grad[xp.arange(N), target] -= 1
         else:
+            # d/dx of -sum(t * log_softmax(x)) is softmax(x) * sum(t) - t per row: the row sum is
+            # 1 for one-hot and probability rows, but not for every target row a user may give.
+            grad *= target.sum(axis=1, keepdims=True)
             grad -= target
         grad /= N
         return grad
@@ -145,16 +219,33 @@ def _as_targets(prediction, target):
         if target.dtype.kind not in "iu":
             raise TypeError(
                 f"CrossEntropyLoss: class labels must be integers, got dtype {target.dtype}")
-        if on_host and N and (target.min() < 0 or target.max() >= D):
-            raise ValueError(
-                f"CrossEntropyLoss: labels must be in [0, {D}), got values in "
-                f"[{target.min()}, {target.max()}]")
+        if on_host:
+            check_labels(target, D, "CrossEntropyLoss: labels")
         return device.asarray(target)
     if target.shape == (N, D):
         return device.asarray(target, dtype=prediction.dtype)
     raise ValueError(
         f"CrossEntropyLoss: targets must have shape ({N},), ({N}, 1) or ({N}, {D}), "
         f"got {tuple(target.shape)}")
+
+
+def check_labels(labels, n_classes, what="labels"):
+    """Raise ValueError unless every value of ``labels`` (any device) is in ``[0, n_classes)``.
+
+    For labels already on a GPU this reads two numbers back (a synchronisation): use it
+    once on a whole dataset moved to the device, not on every batch (the loss checks
+    device batches on the device, see :mod:`nnfs.losses`).
+
+    Args:
+        labels: integer class indices, any shape.
+        n_classes: the number of classes D.
+        what: how to name the labels in the message.
+    """
+    if labels.size == 0:
+        return
+    low, high = (int(v) for v in to_numpy(get_array_module(labels).stack([labels.min(), labels.max()])))
+    if low < 0 or high >= n_classes:
+        raise ValueError(f"{what} must be in [0, {n_classes}), got values in [{low}, {high}]")
 
 
 def _inverse(count):
@@ -191,4 +282,4 @@ class MeanSquareLoss(Loss):
         return diff * (2.0 / max(diff.size, 1))  # an empty batch has an empty gradient
 
 
-__all__ = ["Loss", "CrossEntropyLoss", "MeanSquareLoss", "softmax", "log_softmax"]
+__all__ = ["Loss", "CrossEntropyLoss", "MeanSquareLoss", "softmax", "log_softmax", "check_labels"]

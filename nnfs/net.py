@@ -1,6 +1,7 @@
 """``Net``: a sequence of layers with a loss, on one device."""
 
 from nnfs.backend import as_dtype, get_backend, to_numpy
+from nnfs.checks import number
 from nnfs.layers.base import Layer
 from nnfs.losses import Loss, softmax
 
@@ -21,7 +22,7 @@ class Net:
     and cast to that dtype when it comes in.
 
     Args:
-        layers: list of layers, e.g. ``[Linear(2, 4), ReLU(), Linear(4, 2)]``.
+        layers: a non-empty list of layers, e.g. ``[Linear(2, 4), ReLU(), Linear(4, 2)]``.
         loss: a loss such as ``CrossEntropyLoss()``; may be None for inference only.
         backend: ``"numpy"``, ``"cupy"``, ``"strict"`` or a Backend; default: where the layers'
             parameters already are (``NNFS_BACKEND`` for new layers).
@@ -31,6 +32,8 @@ class Net:
 
     def __init__(self, layers, loss=None, backend=None, dtype=None):
         layers = list(layers)
+        if not layers:
+            raise ValueError("Net: needs at least one layer, got an empty list")
         for index, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Net: layer {index} is a {type(layer).__name__}, not an nnfs layer")
@@ -96,8 +99,19 @@ class Net:
         return grad if input_grad else None
 
     def update_weights(self, lr):
-        """One step of plain SGD: ``param -= lr * grad``, in place."""
-        lr = float(lr)
+        """One step of plain SGD: ``param -= lr * grad``, in place.
+
+        Args:
+            lr: the learning rate, a finite number >= 0, as the optimizers take it (0 is
+                allowed there because a schedule may anneal to it; here it leaves the
+                weights as they are).
+
+        Raises:
+            ValueError: for a negative, infinite or NaN rate (one step with it would turn
+                every weight into inf or NaN).
+            TypeError: for anything that is not a real number.
+        """
+        lr = number("Net.update_weights", "lr", lr, low=0)
         for _, param, grad in self.named_parameters():
             param -= lr * grad
 

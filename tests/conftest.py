@@ -4,6 +4,9 @@
 - ``strict``: NumPy arrays that refuse to mix with plain NumPy arrays, as CuPy does;
   it proves on CPU-only machines that no host array leaks into a device run.
 - ``cupy``: marked ``gpu``; skipped unless CuPy and a usable GPU are present.
+
+A test that compares with PyTorch takes the ``torch`` fixture: it is skipped where
+torch is not installed and marked ``torch`` (``pytest -m torch`` runs them all).
 """
 
 import numpy as np
@@ -30,6 +33,18 @@ def load_backend(name):
 def backend(request):
     """Each backend in turn (CuPy only where a GPU is usable)."""
     return load_backend(request.param)
+
+
+@pytest.fixture
+def torch():
+    """The torch module; the test is skipped where it is not installed."""
+    return pytest.importorskip("torch")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "torch" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.torch)
 
 
 @pytest.fixture

@@ -28,3 +28,11 @@ def make_folder(root, classes, per_class=4, mode="L", size=(8, 8)):
         for i in range(per_class):
             write_image(root / name / f"{i:03d}.png", mode, size, seed=100 * k + i)
     return root
+
+
+def read_folder(root, **kwargs):
+    """``ImageFolder(root, **kwargs)`` and the warnings it gave, as a list of messages."""
+    from nnfs.data import ImageFolder
+    messages = []
+    data = ImageFolder(root, warn=messages.append, **kwargs)
+    return data, messages

@@ -1,11 +1,13 @@
-"""ReLU, LeakyReLU, Sigmoid, Tanh: gradients, values, and the overflow cases."""
+"""ReLU, LeakyReLU, Sigmoid, Tanh: gradients, values, PyTorch, and the overflow cases."""
 
 import numpy as np
 import pytest
 
-from gradcheck import assert_layer_gradients, away_from_zero
 from nnfs.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from nnfs.backend import to_numpy
+from tests.gradcheck import assert_layer_gradients, away_from_zero
+from tests.layercheck import (
+    assert_leaves_inputs_alone, assert_outputs_survive_the_next_step, compare_with_torch)
 
 ACTIVATIONS = [ReLU, LeakyReLU, lambda: LeakyReLU(alpha=0.2), Sigmoid, Tanh]
 IDS = ["ReLU", "LeakyReLU", "LeakyReLU0.2", "Sigmoid", "Tanh"]
@@ -51,11 +53,13 @@ def test_sigmoid_saturates_without_overflow(backend, dtype):
     # Pitfall 10: exp(-x) overflowed for large negative x.
     layer = Sigmoid()
     X = backend.asarray([[-1000.0, -100.0, 0.0, 100.0, 1000.0]], dtype=dtype)
+    # numpy.errstate sees NumPy's arithmetic only (numpy and strict backends): on CuPy an
+    # overflow inside would pass unseen, so the results are checked for finiteness as well.
     with np.errstate(over="raise", divide="raise", invalid="raise"):  # underflow to 0 is right
         Y = to_numpy(layer(X))
         dX = to_numpy(layer.backward(backend.asarray(np.ones((1, 5)), dtype=dtype)))
     np.testing.assert_allclose(Y, [[0.0, 0.0, 0.5, 1.0, 1.0]], atol=1e-30)
-    assert np.all(np.isfinite(dX)) and dX[0, 2] == 0.25
+    assert np.all(np.isfinite(Y)) and np.all(np.isfinite(dX)) and dX[0, 2] == 0.25
     assert dX[0, 0] == 0.0 and dX[0, 4] == 0.0
 
 
@@ -79,3 +83,22 @@ def test_local_grad_is_backward_of_ones(backend, rng, make):
     layer(X)
     np.testing.assert_allclose(to_numpy(layer.local_grad(X)["X"]),
                                to_numpy(layer.backward(backend.asarray(np.ones((4, 6))))), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, make", list(zip(IDS, ACTIVATIONS)) + [("LeakyReLU0.3", lambda: LeakyReLU(0.3))],
+                         ids=IDS + ["LeakyReLU0.3"])
+def test_matches_pytorch(backend, rng, name, make, torch):
+    theirs = {"ReLU": torch.nn.ReLU(), "LeakyReLU": torch.nn.LeakyReLU(0.01),
+              "LeakyReLU0.2": torch.nn.LeakyReLU(0.2), "LeakyReLU0.3": torch.nn.LeakyReLU(0.3),
+              "Sigmoid": torch.nn.Sigmoid(), "Tanh": torch.nn.Tanh()}
+    X = 5 * rng.normal(size=(3, 2, 4, 4))
+    X[0, 0, 0, :2] = [-60.0, 60.0]  # saturated Sigmoid/Tanh
+    compare_with_torch(make(), theirs[name], X, backend, rng)
+
+
+def test_relu_leaves_its_input_and_upstream_gradient_alone(backend, rng):
+    assert_leaves_inputs_alone(ReLU(), backend, rng)
+
+
+def test_relu_outputs_survive_the_next_forward_and_backward(backend, rng):
+    assert_outputs_survive_the_next_step(ReLU(), backend, rng)

@@ -1,6 +1,9 @@
 """nnfs.checkpoint: one pickle-free file that rebuilds the net on any backend."""
 
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,12 +12,17 @@ import nnfs
 import nnfs.activations
 import nnfs.layers
 from nnfs.activations import LeakyReLU, ReLU
+from nnfs.app.models import reference_cnn
+from nnfs.app.resume import resume
 from nnfs.backend import host_rng, to_numpy
 from nnfs.checkpoint import CheckpointError, load, load_into, registry, save
+from nnfs.data import Preprocessing
 from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Layer, Linear, MaxPool2D
 from nnfs.losses import CrossEntropyLoss
-from nnfs.app.models import reference_cnn
 from nnfs.net import Net
+from nnfs.optim import SGD, CosineAnnealingLR
+from tests import ROOT, environment
+from tests.configs import assert_plain
 
 
 def small_net(backend="numpy", dtype=None, channels=3):
@@ -112,6 +120,23 @@ def test_writes_atomically_and_leaves_no_temporary_files(tmp_path):
     save(path, small_net())
     save(path, small_net())  # overwrite in place
     assert os.listdir(path.parent) == ["m.npz"]
+
+
+def test_a_net_built_from_numpy_sizes_saves_plain_configs_and_round_trips(tmp_path, rng):
+    nnfs.seed(0)
+    n = np.int64
+    net = Net([Conv2D(n(3), n(4), n(3), padding=n(1)), BatchNorm2D(n(4)), LeakyReLU(np.float32(0.5)),
+               MaxPool2D(n(2)), Flatten(), Linear(np.prod((4, 3, 3)), n(5))], CrossEntropyLoss())
+    X = trained(net, rng)
+    net.eval()
+    configs = [assert_plain(layer.get_config()) for layer in net.layers]
+    save(tmp_path / "m.npz", net)
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as archive:
+        meta = json.loads(archive["meta"].tobytes())
+    assert [layer["config"] for layer in meta["layers"]] == json.loads(json.dumps(configs))
+    restored = load(tmp_path / "m.npz").net
+    assert [layer.get_config() for layer in restored.layers] == configs
+    np.testing.assert_array_equal(to_numpy(restored(X)), to_numpy(net(X)))
 
 
 def test_numpy_scalars_in_metadata_become_numbers(tmp_path):
@@ -244,3 +269,71 @@ def test_custom_layers_must_be_named_to_be_saved(tmp_path):
 
     with pytest.raises(ValueError, match="already taken"):
         registry([Linear])
+
+
+def test_a_checkpoint_loads_on_a_named_backend_when_the_default_is_unusable(tmp_path):
+    # NNFS_BACKEND=cupy on a machine without a GPU must not stop loading onto NumPy.
+    script = (
+        "import numpy as np, nnfs\n"
+        "from nnfs.checkpoint import save, load\n"
+        "from nnfs.net import Net\n"
+        "from nnfs.layers import Linear\n"
+        "from nnfs.backend import using\n"
+        "with using('numpy'):\n"
+        "    net = Net([Linear(2, 3)])\n"
+        f"save({str(tmp_path / 'm.npz')!r}, net)\n"
+        f"print(load({str(tmp_path / 'm.npz')!r}, backend='numpy').net.backend.name)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=environment(NNFS_BACKEND="cupy"), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "numpy"
+
+
+# -- files written by earlier versions -----------------------------------------------------------------
+
+# Written by nnfs before the package layout change (tests/fixtures/make_checkpoint_v1.py says how),
+# with the outputs that version computed stored in its extra["fixture"].
+CHECKPOINT_V1 = ROOT / "tests" / "fixtures" / "checkpoint_v1.npz"
+LAYERS_V1 = ["Conv2D", "BatchNorm2D", "ReLU", "MaxPool2D", "Conv2D", "LeakyReLU", "AvgPool2D", "Dropout",
+             "GlobalAvgPool2D", "Flatten", "Linear", "BatchNorm1D", "Sigmoid", "Linear", "Tanh", "Linear"]
+
+
+def test_a_version_1_checkpoint_loads_and_predicts_as_it_did(backend):
+    checkpoint = load(CHECKPOINT_V1, backend=backend)
+    fixture = checkpoint.extra["fixture"]
+    net = checkpoint.net
+    assert [type(layer).__name__ for layer in net.layers] == LAYERS_V1
+    assert net.backend == backend and net.dtype == np.float32 and not net.training
+    assert checkpoint.class_names == ["circle", "square", "star"]
+    for index in (1, 11):  # both BatchNorms were trained: their running statistics are not the initial ones
+        assert not np.allclose(to_numpy(net.layers[index].buffers["running_var"]), 1.0)
+    pre = Preprocessing.from_config(checkpoint.preprocessing)
+    assert pre.get_config() == checkpoint.preprocessing and (pre.image_size, pre.channels) == ((8, 8), 3)
+    X = pre.apply(np.array(fixture["images"], dtype=np.uint8))
+    np.testing.assert_allclose(to_numpy(net(X)), fixture["logits"], rtol=1e-5, atol=1e-6)
+
+
+def test_a_version_1_checkpoint_resumes_its_optimizer_schedule_and_run(backend):
+    checkpoint = load(CHECKPOINT_V1, backend=backend)
+    probe = checkpoint.extra["fixture"]["probe"]
+    net = checkpoint.net
+    optimizer, scheduler, run = resume(checkpoint, net, 5)
+    assert type(optimizer) is SGD and optimizer.step_count == 6
+    assert optimizer.get_config() == {"lr": probe["lr"], "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}
+    assert type(scheduler) is CosineAnnealingLR and (scheduler.T_max, scheduler.warmup_steps) == (4, 1)
+    assert scheduler.last_step == 2 and scheduler.base_lr == 0.1
+    assert (run.epoch, run.epochs, run.best_epoch, run.schedule) == (2, 5, 1, "cosine")
+    assert run.loader == {"seed": 0, "passes": 2} and len(run.history["val_loss"]) == 2
+    saved = checkpoint.optimizer_state["state"]
+    assert set(saved) == {f"{name}.momentum_buffer" for name, _, _ in net.named_parameters()}
+    for name, slots in optimizer.state.items():
+        assert backend.is_array(slots["momentum_buffer"])
+        np.testing.assert_array_equal(to_numpy(slots["momentum_buffer"]), saved[f"{name}.momentum_buffer"])
+    # One more step on the gradients the old version used: the same parameters and rates as then.
+    for index, layer in enumerate(net.layers):
+        for key in layer.params:
+            layer.grads[key] = backend.asarray(np.array(probe["grads"][f"{index}.{key}"]), dtype="float32")
+    optimizer.step()
+    for name, param, _ in net.named_parameters():
+        np.testing.assert_allclose(to_numpy(param), probe["params"][name], rtol=1e-6, atol=1e-7, err_msg=name)
+    assert scheduler.step() == pytest.approx(probe["next_lr"], rel=1e-12)

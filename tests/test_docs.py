@@ -1,4 +1,6 @@
-"""Every Python code block of the README and of docs/ runs, and the README's links lead somewhere.
+"""The README and docs/: every Python code block runs, the README's links lead somewhere, the
+commands it shows are the ones CI runs, and the "Write your own layer" example of docs/layers.md
+is exact and round-trips a checkpoint.
 
 The blocks of one file run in order in one fresh process (so they may build on each other),
 in a temporary folder that holds a small ``my_images`` dataset for the examples that train
@@ -6,32 +8,39 @@ on "your own images".
 """
 
 import importlib.util
-import os
-import pathlib
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from imagefolders import make_folder
+from nnfs import checkpoint
+from nnfs.activations import ReLU
+from nnfs.backend import to_numpy
+from nnfs.layers import Linear
+from nnfs.losses import CrossEntropyLoss
+from nnfs.net import Net
+from tests import ROOT, environment
+from tests.gradcheck import assert_layer_gradients
+from tests.imagefolders import make_folder
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def python_blocks(path):
-    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+def code_blocks(path, language="python"):
+    """The contents of the ``language`` code blocks of a Markdown file, in order."""
+    return re.findall(rf"```{language}\n(.*?)```", path.read_text(), flags=re.S)
 
 
-@pytest.mark.parametrize("document", [d for d in DOCUMENTS if python_blocks(d)],
+@pytest.mark.parametrize("document", [d for d in DOCUMENTS if code_blocks(d)],
                          ids=lambda d: str(d.relative_to(ROOT)))
 def test_code_blocks_run(document, tmp_path):
     if document.name == "distributed.md" and importlib.util.find_spec("mpi4py") is None:
         pytest.skip("mpi4py is not installed")
     make_folder(tmp_path / "my_images", ["cats", "dogs"], per_class=10, mode="RGB", size=(40, 36))
-    source = "\n".join(python_blocks(document))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    source = "\n".join(code_blocks(document))
+    env = environment()
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     done = subprocess.run([sys.executable, "-c", source], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -48,3 +57,43 @@ def test_readme_links_lead_to_files():
 
 def test_readme_stays_short():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 250
+
+
+def test_ci_runs_the_readme_test_command():
+    test_command = 'python -m pip install -e ".[test]" && python -m pytest -q'
+    assert any(test_command in block for block in code_blocks(ROOT / "README.md", "bash"))
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert test_command in ci_lines
+
+
+def test_readme_main_command_runs_the_example():
+    blocks = code_blocks(ROOT / "README.md", "bash")
+    assert any("python examples/CNN_custom_dataset.py" in block for block in blocks)
+
+
+def scale_class():
+    """Execute the code block of docs/layers.md that defines ``Scale`` and return the class."""
+    layers_md = ROOT / "docs" / "layers.md"
+    source = next(block for block in code_blocks(layers_md) if "class Scale(Layer)" in block)
+    namespace = {}
+    exec(compile(source, str(layers_md), "exec"), namespace)
+    return namespace["Scale"]
+
+
+def test_the_custom_layer_is_exact_on_every_backend(backend, rng):
+    errors = assert_layer_gradients(scale_class()(5), rng.normal(size=(4, 5)), backend, rng, tolerance=1e-7)
+    assert set(errors) == {"X", "weight"}
+
+
+def test_the_custom_layer_trains_and_round_trips_a_checkpoint(tmp_path, rng):
+    Scale = scale_class()
+    net = Net([Linear(4, 8), Scale(8), ReLU(), Linear(8, 3)], CrossEntropyLoss(), backend="numpy")
+    X, y = rng.normal(size=(16, 4)), rng.integers(0, 3, 16)
+    for _ in range(3):
+        net.loss(net(X), y)
+        net.backward()
+        net.update_weights(0.1)
+    assert not np.all(to_numpy(net.layers[1].params["weight"]) == 1)  # it learned
+    checkpoint.save(tmp_path / "m.npz", net, custom_layers=[Scale])
+    loaded = checkpoint.load(tmp_path / "m.npz", backend="numpy", custom_layers=[Scale]).net
+    np.testing.assert_array_equal(loaded.predict_proba(X), net.eval().predict_proba(X))

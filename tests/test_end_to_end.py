@@ -1,12 +1,18 @@
-"""Whole training runs: an MLP learns two spirals, a CNN learns synthetic shapes (a few seconds each)."""
+"""Whole training runs: an MLP learns two spirals, a CNN learns synthetic shapes (a few seconds each),
+and the training toolkit (every layer, optimizer, schedule, clipping and the guard) learns together."""
 
 import numpy as np
+import pytest
 
 import nnfs
 from nnfs.activations import ReLU
-from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Linear, MaxPool2D
+from nnfs.app.guard import FiniteGuard
+from nnfs.layers import (
+    AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dropout, Flatten, GlobalAvgPool2D, Linear, MaxPool2D)
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
+from nnfs.optim import SGD, Adam, AdamW, clip_grad_norm
+from nnfs.optim.schedules import CosineAnnealingLR
 
 
 def two_spirals(n_per_class, rng):
@@ -32,6 +38,13 @@ def line_images(n, rng, size=12):
         rows, cols = directions[label]
         image[0, row + rows, col + cols] += 1.0
     return X, y
+
+
+def gaussian_blobs(rng, n=200):
+    """Two Gaussian classes in 4-d, separable but overlapping a little."""
+    y = rng.integers(0, 2, size=n)
+    X = rng.normal(size=(n, 4)) + np.where(y[:, None] == 1, 1.5, -1.5)
+    return X.astype(np.float32), y
 
 
 def train(net, X, y, epochs, batch_size, lr, rng):
@@ -70,3 +83,45 @@ def test_cnn_learns_line_directions():
     test_accuracy = (net.predict(X_test) == y_test).mean()
     # Held-out images too: the lines sit at new places, so the net must have learned the shapes.
     assert accuracy >= 0.95 and test_accuracy >= 0.85, (accuracy, test_accuracy)
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda net: SGD(net, lr=0.1, momentum=0.9, nesterov=True),
+    lambda net: Adam(net, lr=0.02),
+    lambda net: AdamW(net, lr=0.02, weight_decay=0.01),
+], ids=["sgd", "adam", "adamw"])
+def test_mlp_with_dropout_and_batchnorm_learns(backend, make_optimizer):
+    rng = np.random.default_rng(0)
+    X, y = gaussian_blobs(rng)
+    nnfs.seed(0)
+    net = Net([Linear(4, 16), BatchNorm1D(16), ReLU(), Dropout(0.2), Linear(16, 2)],
+              CrossEntropyLoss(), backend=backend)
+    optimizer = make_optimizer(net)
+    scheduler = CosineAnnealingLR(optimizer, T_max=55, warmup_steps=5)
+    guard = FiniteGuard(every=10)
+    for step in range(60):
+        batch = rng.choice(len(X), size=32, replace=False)
+        loss = net.loss(net(X[batch]), y[batch])
+        guard(loss, step)
+        net.backward()
+        clip_grad_norm(net, 5.0)
+        optimizer.step()
+        scheduler.step()
+    net.eval()
+    assert (net.predict(X) == y).mean() > 0.95
+
+
+def test_cnn_with_average_pooling_trains_on_every_backend(backend):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(16, 1, 8, 8)).astype(np.float32)
+    y = (X[:, 0, :4].mean(axis=(1, 2)) > X[:, 0, 4:].mean(axis=(1, 2))).astype(np.int64)
+    nnfs.seed(0)
+    net = Net([Conv2D(1, 4, 3, padding=1), ReLU(), AvgPool2D(2), GlobalAvgPool2D(), Linear(4, 2)],
+              CrossEntropyLoss(), backend=backend)
+    optimizer = Adam(net, lr=0.01)
+    first = float(net.loss(net(X), y))
+    for _ in range(30):
+        net.loss(net(X), y)
+        net.backward()
+        optimizer.step()
+    assert float(net.loss(net(X), y)) < first

@@ -2,9 +2,10 @@
 nnfs/backend, and the core library never imports the training application (nnfs/app)."""
 
 import ast
-import pathlib
 
-PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "nnfs"
+from tests import ROOT
+
+PACKAGE = ROOT / "nnfs"
 
 
 def imported_modules(path):

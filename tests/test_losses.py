@@ -1,11 +1,18 @@
-"""CrossEntropyLoss and MeanSquareLoss: gradients, values, stability, scalar outputs, target checks."""
+"""CrossEntropyLoss and MeanSquareLoss: gradients, values, PyTorch, stability, scalar outputs,
+dtypes, target checks, one class and empty batches."""
+
+import contextlib
+import warnings
 
 import numpy as np
 import pytest
 
-from gradcheck import assert_loss_gradient
 from nnfs.backend import to_numpy
 from nnfs.losses import CrossEntropyLoss, MeanSquareLoss, log_softmax, softmax
+from tests.gradcheck import assert_loss_gradient
+from tests.layercheck import assert_close, tensor
+
+F32 = np.float32
 
 LABELS = np.array([0, 3, 1, 3, 2])
 
@@ -17,6 +24,8 @@ def _targets(kind):
         return LABELS.reshape(-1, 1).astype(np.int32)
     if kind == "one-hot":
         return np.eye(4)[LABELS]
+    if kind == "unnormalised":  # rows that do not sum to one (a scaled or partial target)
+        return np.random.default_rng(7).uniform(0.0, 1.0, size=(5, 4))
     return np.random.default_rng(7).dirichlet(np.ones(4), size=5)  # soft labels
 
 
@@ -26,7 +35,7 @@ def reference_cross_entropy(logits, target_rows):
     return -(target_rows * log_p).sum() / len(logits)
 
 
-@pytest.mark.parametrize("kind", ["(N,)", "(N,1)", "one-hot", "soft"])
+@pytest.mark.parametrize("kind", ["(N,)", "(N,1)", "one-hot", "soft", "unnormalised"])
 def test_cross_entropy_gradient(backend, rng, kind):
     assert_loss_gradient(CrossEntropyLoss(), 2 * rng.normal(size=(5, 4)), _targets(kind), backend)
 
@@ -46,9 +55,13 @@ def test_cross_entropy_is_finite_for_huge_logits(backend, dtype, scale):
     # Pitfall 8: logits of 1000 gave NaN. Underflow to 0 in exp is expected and harmless.
     logits = np.array([[scale, 0.0, -scale], [0.0, scale, scale]])
     loss_fn = CrossEntropyLoss()
+    # numpy.errstate watches NumPy's own arithmetic (the numpy and strict backends) and
+    # catches an overflow in an intermediate; CuPy's kernels report nothing, so on a GPU
+    # only the checks of the results below hold (finite, and the right values).
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         loss = float(loss_fn(backend.asarray(logits, dtype=dtype), np.array([2, 0])))
         grad = to_numpy(loss_fn.backward())
+    assert np.isfinite(loss) and np.all(np.isfinite(grad))
     # Sample 0 puts all its mass on class 0, sample 1 splits it over classes 1 and 2.
     np.testing.assert_allclose(loss, (2 * scale + scale + np.log(2)) / 2, rtol=1e-6)
     np.testing.assert_allclose(grad, [[0.5, 0, -0.5], [-0.5, 0.25, 0.25]], atol=1e-6)
@@ -58,7 +71,7 @@ def test_cross_entropy_log_of_zero_probability_is_finite(backend):
     # Pitfall 8: log(0) gave inf when a probability underflowed to zero.
     logits = backend.asarray([[0.0, -1e4], [50.0, -800.0]], dtype="float32")
     loss_fn = CrossEntropyLoss()
-    with np.errstate(over="raise", invalid="raise", divide="raise"):
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # NumPy only: see above
         hard = float(loss_fn(logits, np.array([1, 1])))
         hard_grad = to_numpy(loss_fn.backward())
         soft = float(loss_fn(logits, np.array([[1.0, 0.0], [1.0, 0.0]])))
@@ -106,3 +119,166 @@ def test_local_grad_leaves_a_pending_backward_intact(backend, rng):
     loss.local_grad(backend.asarray(rng.normal(size=(2, 3))), np.array([1, 1]))
     np.testing.assert_array_equal(to_numpy(loss.backward()), pending)
     np.testing.assert_array_equal(to_numpy(loss.target), [0, 1, 2, 0])
+
+
+# -- PyTorch ---------------------------------------------------------------------------------------
+
+def _compare_with_torch(ours, theirs, prediction, target, target_torch, backend):
+    loss = ours(backend.asarray(prediction), target)
+    grad = ours.backward()
+    Pt = tensor(prediction, grad=True)
+    Lt = theirs(Pt, target_torch)
+    Lt.backward()
+    assert_close(loss, Lt, "loss")
+    assert_close(grad, Pt.grad, "gradient")
+
+
+@pytest.mark.parametrize("kind", ["(N,)", "(N,1)", "one-hot", "soft", "unnormalised", "large"])
+def test_cross_entropy_matches_pytorch(backend, rng, kind, torch):
+    logits = rng.normal(size=(6, 5)) * (1e3 if kind == "large" else 3)
+    labels = rng.integers(0, 5, size=6)
+    if kind in ("one-hot", "soft", "unnormalised"):
+        target = {"one-hot": np.eye(5)[labels], "soft": rng.dirichlet(np.ones(5), size=6),
+                  "unnormalised": rng.uniform(0.0, 2.0, size=(6, 5))}[kind]
+        target_torch = tensor(target)
+    else:
+        target = labels.reshape(-1, 1) if kind == "(N,1)" else labels
+        target_torch = torch.tensor(labels)
+    _compare_with_torch(CrossEntropyLoss(), torch.nn.CrossEntropyLoss(), logits, target, target_torch, backend)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (4, 1)])
+def test_mean_square_matches_pytorch(backend, rng, shape, torch):
+    prediction, target = rng.normal(size=shape), rng.normal(size=shape)
+    _compare_with_torch(MeanSquareLoss(), torch.nn.MSELoss(), prediction, target, tensor(target), backend)
+
+
+# -- dtypes ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["one-hot float64", "one-hot int", "(N, 1) int32"])
+def test_cross_entropy_target_forms_keep_float32(backend, rng, target):
+    labels = np.array([0, 2, 1, 2])
+    target = {"one-hot float64": np.eye(3)[labels], "one-hot int": np.eye(3, dtype=int)[labels],
+              "(N, 1) int32": labels.reshape(-1, 1).astype(np.int32)}[target]
+    loss_fn = CrossEntropyLoss()
+    logits = backend.asarray(rng.normal(size=(4, 3)), dtype="float32")
+    assert loss_fn(logits, target).dtype == "float32"
+    assert loss_fn.backward().dtype == "float32"
+
+
+# -- one class, and empty batches --------------------------------------------------------------------
+
+def test_one_class_with_float_targets_of_shape_n_1_are_probabilities(backend, rng):
+    # With D = 1 a float (N, 1) target is a probability row, not a column of labels: PyTorch
+    # reads it so, and the loss of targets of ones is 0 (the single class is certain).
+    logits = rng.normal(size=(5, 1))
+    loss_fn = CrossEntropyLoss()
+    loss = loss_fn(backend.asarray(logits), np.ones((5, 1)))
+    assert loss_fn.target.shape == (5, 1) and loss_fn.target.dtype == np.float64
+    assert float(loss) == 0.0
+    np.testing.assert_array_equal(to_numpy(loss_fn.backward()), np.zeros((5, 1)))
+
+
+@pytest.mark.parametrize("value", [1.0, 0.5])
+def test_one_class_with_float_targets_matches_pytorch(backend, rng, value, torch):
+    logits, target = rng.normal(size=(5, 1)), np.full((5, 1), value)
+    _compare_with_torch(CrossEntropyLoss(), torch.nn.CrossEntropyLoss(), logits, target, tensor(target), backend)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8])
+def test_integer_targets_of_shape_n_1_are_still_labels(backend, rng, dtype):
+    for D in (1, 3):
+        loss_fn = CrossEntropyLoss()
+        labels = rng.integers(0, D, size=(6, 1)).astype(dtype)
+        logits = rng.normal(size=(6, D))
+        loss = float(loss_fn(backend.asarray(logits), labels))
+        assert loss_fn.target.shape == (6,) and loss_fn.target.dtype.kind in "iu"
+        np.testing.assert_array_equal(to_numpy(loss_fn.target), labels[:, 0])
+        np.testing.assert_allclose(loss, reference_cross_entropy(logits, np.eye(D)[labels[:, 0]]), rtol=1e-12)
+
+
+@contextlib.contextmanager
+def no_warnings():
+    """Any warning, and any NumPy floating-point complaint, is an error inside."""
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        yield
+
+
+@pytest.mark.parametrize("loss_fn, target", [
+    (CrossEntropyLoss(), np.zeros(0, np.int64)),
+    (CrossEntropyLoss(), np.zeros((0, 1), np.int64)),
+    (CrossEntropyLoss(), np.zeros((0, 3))),
+    (MeanSquareLoss(), np.zeros((0, 3))),
+], ids=["labels", "(N, 1) labels", "one-hot", "mse"])
+def test_an_empty_batch_has_a_nan_loss_without_a_warning(backend, loss_fn, target):
+    # The mean of nothing is undefined: NaN, as in PyTorch, and no RuntimeWarning on the way.
+    with no_warnings():
+        loss = loss_fn(backend.xp.zeros((0, 3), dtype="float32"), target)
+        grad = loss_fn.backward()
+    assert loss.shape == () and loss.dtype == np.float32 and np.isnan(float(loss))
+    assert grad.shape == (0, 3) and grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("kind", ["labels", "probabilities", "mse"])
+def test_an_empty_batch_matches_pytorch(kind, torch):
+    logits = torch.zeros((0, 3), dtype=torch.float64, requires_grad=True)
+    ours, theirs, target, target_torch = {
+        "labels": (CrossEntropyLoss(), torch.nn.CrossEntropyLoss(), np.zeros(0, np.int64),
+                   torch.zeros(0, dtype=torch.long)),
+        "probabilities": (CrossEntropyLoss(), torch.nn.CrossEntropyLoss(), np.zeros((0, 3)),
+                          torch.zeros((0, 3), dtype=torch.float64)),
+        "mse": (MeanSquareLoss(), torch.nn.MSELoss(), np.zeros((0, 3)), torch.zeros((0, 3), dtype=torch.float64)),
+    }[kind]
+    loss = ours(np.zeros((0, 3)), target)
+    expected = theirs(logits, target_torch)
+    expected.backward()
+    assert np.isnan(float(loss)) and np.isnan(expected.item())
+    assert ours.backward().shape == tuple(logits.grad.shape)
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("loss", [CrossEntropyLoss(), MeanSquareLoss()])
+def test_loss_backward_before_forward(loss):
+    with pytest.raises(RuntimeError, match=type(loss).__name__):
+        loss.backward()
+
+
+LOGITS = np.zeros((4, 3), F32)
+
+
+@pytest.mark.parametrize("labels", [np.array([0, 1, 3, 0]), np.array([0, -1, 2, 0])])
+def test_labels_out_of_range(labels):
+    with pytest.raises(ValueError, match=r"CrossEntropyLoss: labels must be in \[0, 3\)"):
+        CrossEntropyLoss()(LOGITS, labels)
+
+
+@pytest.mark.parametrize("labels", [np.zeros(3, int), np.zeros((4, 2), int), np.zeros((4, 3, 1), int),
+                                    np.zeros((2, 2), int)])
+def test_labels_of_the_wrong_shape(labels):
+    with pytest.raises(ValueError, match="CrossEntropyLoss"):
+        CrossEntropyLoss()(LOGITS, labels)
+
+
+@pytest.mark.parametrize("labels", [np.array([0.0, 1.0, 2.0, 0.0]), np.array([[0.0], [1.0], [2.0], [0.0]]),
+                                    np.array([True, False, True, False])])
+def test_float_or_bool_labels_are_refused(labels):
+    with pytest.raises(TypeError, match="CrossEntropyLoss: class labels must be integers"):
+        CrossEntropyLoss()(LOGITS, labels)
+
+
+def test_labels_must_be_an_array():
+    with pytest.raises(TypeError, match="CrossEntropyLoss"):
+        CrossEntropyLoss()(LOGITS, [0, 1, 2, 0])
+
+
+@pytest.mark.parametrize("loss", [CrossEntropyLoss(), MeanSquareLoss()])
+def test_predictions_must_be_two_dimensional(loss):
+    with pytest.raises(ValueError, match=rf"{type(loss).__name__}: expected predictions of shape \(N, D\)"):
+        loss(np.zeros((4, 3, 1), F32), np.zeros((4, 3, 1), F32))
+
+
+def test_mean_square_shape_mismatch():
+    with pytest.raises(ValueError, match=r"MeanSquareLoss: targets of shape \(4, 2\) .*\(4, 3\)"):
+        MeanSquareLoss()(LOGITS, np.zeros((4, 2), F32))

@@ -1,15 +1,20 @@
-"""Net: moving between backends, train/eval, parameter names, state dicts, predictions."""
+"""Net: moving between backends, train/eval, parameter names, state dicts, predictions, whole-net
+gradients against finite differences and PyTorch, dtypes kept end to end, errors."""
+
+import warnings
 
 import numpy as np
 import pytest
 
-from gradcheck import numeric_gradient, relative_error
-from models import every_layer_cnn, image_batch
 from nnfs.activations import ReLU
 from nnfs.backend import backend_of, to_numpy
 from nnfs.layers import BatchNorm2D, Linear
-from nnfs.losses import CrossEntropyLoss
+from nnfs.losses import CrossEntropyLoss, MeanSquareLoss
 from nnfs.net import Net
+from tests.gradcheck import assert_net_gradients
+from tests.layercheck import assert_close, tensor
+from tests.nets import every_layer_cnn, image_batch
+from tests.torchnets import twin
 
 
 def _snapshot(net):
@@ -124,17 +129,8 @@ def test_net_gradients_match_finite_differences(backend, rng):
     # Every parameter of a whole network (all layers chained), checked through the loss.
     net = every_layer_cnn(backend=backend, dtype="float64")
     X, y = image_batch(rng, n=3)
-    Xd = backend.asarray(X)
-
-    def loss():
-        return float(net.loss(net(Xd), y))
-
-    loss()
-    dX = to_numpy(net.backward(input_grad=True))
-    analytic = {name: to_numpy(grad).copy() for name, _, grad in net.named_parameters()}
-    for name, param, _ in net.named_parameters():
-        assert relative_error(analytic[name], numeric_gradient(loss, param)) < 1e-5, name
-    assert relative_error(dX, numeric_gradient(loss, Xd)) < 1e-5
+    errors = assert_net_gradients(net, X, y, backend)
+    assert set(errors) == {"X"} | {name for name, _, _ in net.named_parameters()}
 
 
 def test_state_dict_round_trip(backend, rng):
@@ -198,9 +194,7 @@ def test_repr_names_layers_backend_and_dtype():
 
 
 def test_backward_skips_the_input_gradient_unless_asked(backend, rng):
-    from nnfs.activations import ReLU
-    from nnfs.layers import Conv2D, Flatten, Linear
-    from nnfs.losses import CrossEntropyLoss
+    from nnfs.layers import Conv2D, Flatten
     net = Net([Conv2D(2, 3, 3), ReLU(), Flatten(), Linear(3 * 3 * 3, 4)], CrossEntropyLoss(), backend=backend)
     X, y = rng.normal(size=(5, 2, 5, 5)), rng.integers(0, 4, 5)
     net.loss(net(X), y)
@@ -235,3 +229,103 @@ def test_load_state_dict_refuses_values_that_are_not_arrays():
     state["0.weight"] = [[0.0, 0.0]] * 3
     with pytest.raises(ValueError, match="0.weight must be an array, got list"):
         net.load_state_dict(state)
+
+
+# -- dtypes: float32 by default, float64 on request, never promoted --------------------------------
+
+def _forward_backward_dtypes(net, X, target):
+    """Every layer output, the loss, every input gradient, every parameter gradient and buffer."""
+    seen = []
+    out = net.backend.asarray(X, dtype=net.dtype)
+    for index, layer in enumerate(net.layers):
+        out = layer(out)
+        seen.append((f"output of layer {index} {layer!r}", out.dtype))
+    loss = net.loss(out, target)
+    seen.append(("loss", loss.dtype))
+    grad = net.loss_fn.backward()
+    seen.append(("loss gradient", grad.dtype))
+    for index in reversed(range(len(net.layers))):
+        grad = net.layers[index].backward(grad)
+        seen.append((f"input gradient of layer {index}", grad.dtype))
+    net.update_weights(0.01)
+    for index, layer in enumerate(net.layers):
+        for store in ("params", "grads", "buffers"):
+            for key, value in getattr(layer, store).items():
+                seen.append((f"layer {index} {store}[{key!r}]", value.dtype))
+    return seen
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("loss", [CrossEntropyLoss, MeanSquareLoss])
+def test_every_array_keeps_the_dtype(backend, rng, dtype, loss):
+    # Pitfall 9 and NEP 50: float64 host scalars or integer one-hot matrices promote float32.
+    net = every_layer_cnn(loss=loss(), backend=backend, dtype=dtype)
+    X, labels = image_batch(rng)
+    target = labels if loss is CrossEntropyLoss else rng.normal(size=(4, 3))  # float64 targets
+    wrong = [(what, got) for what, got in _forward_backward_dtypes(net, X, target) if got != dtype]
+    assert not wrong, f"promoted or demoted: {wrong}"
+
+
+# -- a whole CNN against PyTorch, in float64 ---------------------------------------------------------
+
+def test_whole_cnn_training_steps_match_pytorch(backend, rng, torch):
+    net = every_layer_cnn(backend=backend, dtype="float64")
+    model = twin(net, torch)  # the torch.nn.Sequential of every_layer_cnn, with its weights
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for step in range(3):
+        X, y = image_batch(rng, n=5)
+        loss = net.loss(net(X), y)
+        dX = net.backward(input_grad=True)
+        Xt = tensor(X, grad=True)
+        optimizer.zero_grad()
+        loss_t = torch.nn.functional.cross_entropy(model(Xt), torch.tensor(y))
+        loss_t.backward()
+        assert_close(loss, loss_t, f"loss, step {step}")
+        assert_close(dX, Xt.grad, f"input gradient, step {step}")
+        for (name, _, grad), (torch_name, param) in zip(net.named_parameters(), model.named_parameters()):
+            assert name == torch_name
+            assert_close(grad, param.grad, f"{name} gradient, step {step}")
+        net.update_weights(0.1)
+        optimizer.step()
+    for (name, param, _), (_, torch_param) in zip(net.named_parameters(), model.named_parameters()):
+        assert_close(param, torch_param, f"{name} after 3 steps")
+    bn = net.layers[1]
+    assert_close(bn.buffers["running_mean"], model[1].running_mean, "running mean")
+    assert_close(bn.buffers["running_var"], model[1].running_var, "running variance")
+    net.eval()
+    model.eval()
+    X, _ = image_batch(rng, n=5)
+    assert_close(net(X), model(tensor(X)), "eval output")
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+def test_net_refuses_what_is_not_a_layer_or_loss():
+    with pytest.raises(TypeError, match="layer 1"):
+        Net([Linear(2, 2), "relu"])
+    with pytest.raises(TypeError, match="loss"):
+        Net([Linear(2, 2)], loss=ReLU())
+
+
+def test_net_without_a_loss():
+    net = Net([Linear(2, 2)])
+    with pytest.raises(RuntimeError, match="without a loss"):
+        net.loss(net(np.ones((1, 2))), np.zeros(1, int))
+    with pytest.raises(RuntimeError, match="without a loss"):
+        net.backward()
+
+
+def test_an_empty_batch_goes_through_the_whole_net_without_a_warning(backend):
+    # A data-parallel rank whose share of the validation set is empty runs exactly this.
+    net = every_layer_cnn(backend=backend)
+    running = to_numpy(net.layers[1].buffers["running_mean"]).copy()
+    X, y = np.zeros((0, 2, 9, 8), np.float32), np.zeros(0, np.int64)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        out = net(X)
+        loss = net.loss(out, y)
+        dX = net.backward(input_grad=True)
+        probabilities = net.eval().predict_proba(X)
+    assert out.shape == (0, 3) and np.isnan(float(loss)) and dX.shape == X.shape
+    assert probabilities.shape == (0, 3) and net.predict(X).shape == (0,)
+    np.testing.assert_array_equal(to_numpy(net.layers[1].buffers["running_mean"]), running)

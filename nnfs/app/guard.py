@@ -13,17 +13,30 @@ import math
 from nnfs.backend import get_array_module
 from nnfs.checks import integer
 
-__all__ = ["check_finite", "FiniteGuard"]
+__all__ = ["check_finite", "FiniteGuard", "NonFiniteLossError"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite: training cannot go on from these weights.
+
+    Attributes:
+        value: the first non-finite loss (a float: nan, inf or -inf).
+        step: the step that produced it.
+    """
+
+    def __init__(self, value, step):
+        super().__init__(
+            f"the loss became {value} at step {step}; training stopped (lower the learning rate, "
+            "clip gradients with nnfs.optim.clip_grad_norm, or check the data for NaN/inf)")
+        self.value, self.step = value, step
 
 
 def _fail(value, step):
-    raise FloatingPointError(
-        f"the loss became {value} at step {step}; training stopped (lower the learning rate, "
-        "clip gradients with nnfs.optim.clip_grad_norm, or check the data for NaN/inf)")
+    raise NonFiniteLossError(value, step)
 
 
 def check_finite(loss, step):
-    """Raise FloatingPointError naming ``step`` if ``loss`` is NaN or infinite.
+    """Raise :class:`NonFiniteLossError` (a FloatingPointError) naming ``step`` if ``loss`` is NaN or infinite.
 
     Reads the loss back (a GPU synchronisation); see :class:`FiniteGuard` for a cheaper check.
 
@@ -45,8 +58,8 @@ class FiniteGuard:
 
     Call it once per step with the loss. The first non-finite loss and its step
     are recorded on the loss's device without any transfer; every ``every``-th
-    call (and on :meth:`check`) the record is read back and a FloatingPointError
-    naming that first bad step is raised. ``every=1`` checks as
+    call (and on :meth:`check`) the record is read back and a
+    :class:`NonFiniteLossError` naming that first bad step is raised. ``every=1`` checks as
     :func:`check_finite` does; a larger value saves all but one sync in
     ``every`` and lets training run at most ``every - 1`` steps past the bad one.
     Call :meth:`check` after the loop so that the last steps are covered too.

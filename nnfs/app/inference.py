@@ -1,12 +1,18 @@
 """Classify image files with a saved model, using the preprocessing stored with it."""
 
+import math
 import os
 from dataclasses import dataclass
 
+from nnfs.backend import host_zeros
 from nnfs.checkpoint import CheckpointError, load
 from nnfs.checks import integer
 from nnfs.data.images import DatasetError, is_image_file
 from nnfs.data.loader import Preprocessing
+
+# The most values (channels x height x width) one prepared image may have: 4096 x 4096 gray or
+# about 2365 x 2365 RGB, 64 MB as float32. A record asking for more is damaged, not a model.
+MAX_INPUT_VALUES = 1 << 24
 
 
 @dataclass
@@ -57,6 +63,42 @@ class Classifier:
         self.class_names = checkpoint.class_names
         self.checkpoint = checkpoint
         self.path = path
+        self._check_fit()
+
+    def _check_fit(self):
+        """Refuse a preprocessing record that cannot feed this net, before any image is read.
+
+        The statistics must be usable (finite means, finite positive deviations), the
+        image size reasonable, and one blank image of that size and channel count must
+        pass through the net and come out as one score per class name: that is what
+        every prediction will do, so a mismatch (3 channels for a 1-channel net, a size
+        the net's Linear layer does not take) is found here with the layer's own message.
+        """
+        pre, path = self.preprocessing, self.path
+        if not all(math.isfinite(m) for m in pre.mean) or \
+                not all(math.isfinite(s) and s > 0 for s in pre.std):
+            raise CheckpointError(
+                f"{path}: damaged preprocessing (mean {pre.mean}, std {pre.std}: each mean must be "
+                "finite and each std finite and positive)")
+        height, width = pre.image_size
+        if min(height, width) < 1 or height * width * pre.channels > MAX_INPUT_VALUES:
+            raise CheckpointError(
+                f"{path}: damaged preprocessing (image size {height}x{width} with {pre.channels} "
+                f"channel(s); at most {MAX_INPUT_VALUES:,} values per image are prepared)")
+        blank = host_zeros((1, pre.channels, height, width))
+        try:
+            outputs = self.net.predict_proba(blank).shape[1:]
+        except (ValueError, TypeError) as error:
+            raise CheckpointError(
+                f"{path}: its preprocessing ({pre.channels} channel(s), {height}x{width}) does not "
+                f"fit its net: {error}") from None
+        except MemoryError:
+            raise CheckpointError(f"{path}: its net needs more memory than this machine has to "
+                                  f"classify one {height}x{width} image") from None
+        if outputs != (len(self.class_names),):
+            raise CheckpointError(
+                f"{path}: the net gives outputs of shape {outputs} per image but "
+                f"{len(self.class_names)} class names are stored")
 
     def predict(self, paths, top=3, batch_size=256):
         """Classify image files; unreadable ones get a :class:`Prediction` with ``error`` set.

@@ -47,10 +47,13 @@ class RunningMetrics:
 
     Adding a batch queues two small device operations and no transfer; only
     :meth:`read` and :meth:`result` wait for the device, so a progress bar
-    reads every few batches.
+    reads every few batches. Given the loss, they first read its check of labels
+    that were already on the device (see :mod:`nnfs.losses`), so a label outside
+    the classes stops the run there with an error naming the batch.
     """
 
-    def __init__(self):
+    def __init__(self, loss_fn=None):
+        self._check_labels = getattr(loss_fn, "check_labels", None)
         self.loss = 0.0
         self.correct = 0
         self.samples = 0
@@ -67,6 +70,8 @@ class RunningMetrics:
 
     def read(self):
         """(mean loss, accuracy) of this process's batches as Python floats: a device synchronisation."""
+        if self._check_labels is not None:
+            self._check_labels()
         if self.samples == 0:
             return 0.0, 0.0
         return (float(to_numpy(self.loss)) / self.samples,
@@ -75,6 +80,8 @@ class RunningMetrics:
     def result(self, comm=None):
         """The :class:`EpochResult` so far; with a communicator, over the samples of every rank
         (a collective: every rank calls it)."""
+        if self._check_labels is not None:
+            self._check_labels()
         if comm is None:
             loss, correct, samples = to_numpy(self.loss), to_numpy(self.correct), self.samples
         else:
@@ -106,7 +113,7 @@ def _shards(model, loader):
         yield (X, y) if comm is None else (shard(X, comm), shard(y, comm))
 
 
-def train_epoch(model, loader, lr=None, optimizer=None, progress=None):
+def train_epoch(model, loader, lr=None, optimizer=None, progress=None, guard=None):
     """One pass over ``loader`` in training mode, updating the weights after every batch.
 
     Args:
@@ -119,6 +126,10 @@ def train_epoch(model, loader, lr=None, optimizer=None, progress=None):
         optimizer: an object with ``step()`` that updates the net from its gradients.
         progress: an optional :class:`~nnfs.app.progress.ProgressBar` (``total`` = batches);
             when data parallel, typically enabled on rank 0 only, showing that rank's values.
+        guard: an optional :class:`~nnfs.app.guard.FiniteGuard`, given every batch's loss with
+            its step (from 1) and checked once more at the end of the epoch: training stops
+            with a :class:`~nnfs.app.guard.NonFiniteLossError` naming the first bad step
+            instead of carrying on with NaN weights.
 
     Returns:
         :class:`EpochResult`. The loss is averaged per sample, so the last, smaller
@@ -130,25 +141,31 @@ def train_epoch(model, loader, lr=None, optimizer=None, progress=None):
     net = getattr(model, "net", model)
     comm = getattr(model, "comm", None)
     model.train()
-    running = RunningMetrics()
-    for step, (X, y) in enumerate(_shards(model, loader), 1):
-        if len(y):
-            out, loss, target = forward_batch(model, X, y)  # a DataParallel remembers the shard size
-            model.backward()
-            running.add(out, loss, target)
-        elif comm is not None:  # a global batch smaller than the number of ranks left this one nothing
-            model.average_gradients(n_samples=0)  # it still takes part in the allreduce
-        else:
-            continue  # an empty batch: nothing to learn from
-        if optimizer is not None:
-            optimizer.step()
-        else:
-            net.update_weights(lr)
-        if progress is not None and progress.due(step):
-            mean_loss, accuracy = running.read()
-            progress.update(step, loss=mean_loss, acc=accuracy)
-    if progress is not None:
-        progress.close()
+    running = RunningMetrics(net.loss_fn)
+    try:
+        for step, (X, y) in enumerate(_shards(model, loader), 1):
+            if len(y):
+                out, loss, target = forward_batch(model, X, y)  # a DataParallel remembers the shard size
+                if guard is not None:
+                    guard(loss, step)  # a device-side record; read back every guard.every steps
+                model.backward()
+                running.add(out, loss, target)
+            elif comm is not None:  # a global batch smaller than the number of ranks left this one nothing
+                model.average_gradients(n_samples=0)  # it still takes part in the allreduce
+            else:
+                continue  # an empty batch: nothing to learn from
+            if optimizer is not None:
+                optimizer.step()
+            else:
+                net.update_weights(lr)
+            if progress is not None and progress.due(step):
+                mean_loss, accuracy = running.read()
+                progress.update(step, loss=mean_loss, acc=accuracy)
+    finally:  # also when stopped (a non-finite loss, Ctrl-C): the next line printed starts clean
+        if progress is not None:
+            progress.close()
+    if guard is not None:
+        guard.check()
     return running.result(comm)
 
 
@@ -169,7 +186,7 @@ def evaluate(model, loader, progress=None):
     """
     model.eval()
     net = getattr(model, "net", model)
-    running = RunningMetrics()
+    running = RunningMetrics(net.loss_fn)
     for step, (X, y) in enumerate(_shards(model, loader), 1):
         if len(y):
             running.add(*forward_batch(net, X, y))

@@ -1,5 +1,7 @@
 """Training curves as a PNG, drawn with Pillow (no plotting library needed)."""
 
+import math
+
 from PIL import Image, ImageDraw, ImageFont
 
 from nnfs.files import write_atomically
@@ -8,10 +10,18 @@ TRAIN_COLOR = (31, 119, 180)
 VAL_COLOR = (214, 39, 40)
 GRID_COLOR = (225, 225, 225)
 TEXT_COLOR = (30, 30, 30)
+_HUGE = 1e300
+
+
+def _is_drawable(value):
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _nice_range(values, floor_zero=False):
-    low, high = min(values), max(values)
+    """A padded ``(low, high)`` around the finite ``values`` ((0, 1) when there are none)."""
+    values = [v for v in values if _is_drawable(v)] or [0.0, 1.0]
+    # Clamped so that the span and the padding stay finite even for values near the float limit.
+    low, high = max(min(values), -_HUGE), min(max(values), _HUGE)
     if floor_zero:
         low = min(low, 0.0)
     if high - low < 1e-12:
@@ -20,26 +30,45 @@ def _nice_range(values, floor_zero=False):
     return (low if floor_zero else low - pad), high + pad
 
 
+def _segments(ys):
+    """``[[(epoch, value), ...], ...]``: runs of consecutive drawable values (a NaN or inf breaks a line)."""
+    runs, current = [], []
+    for epoch, value in enumerate(ys, 1):
+        if _is_drawable(value):
+            current.append((epoch, value))
+        elif current:
+            runs.append(current)
+            current = []
+    return runs + ([current] if current else [])
+
+
 def _panel(draw, font, box, title, series, epochs, as_percent):
-    """One framed chart; the legend goes where the curves usually are not (loss falls, accuracy rises)."""
+    """One framed chart; the legend goes where the curves usually are not (loss falls, accuracy rises).
+
+    Values that are NaN or infinite (a run that diverged) are left out, and the title says
+    how many; finite values beyond the axis range are drawn at its edge.
+    """
     left, top, right, bottom = box
     values = [v for _, _, ys in series for v in ys]
     low, high = _nice_range(values, floor_zero=not as_percent)
     if as_percent:
         low, high = max(low, 0.0), min(high, 1.0)
+    left_out = sum(not _is_drawable(v) for v in values)
+    if left_out:
+        title += f"  ({left_out} value{'s' * (left_out > 1)} NaN or infinite, not drawn)"
     draw.text((left, top - 22), title, fill=TEXT_COLOR, font=font)
 
     def x_of(epoch):
         return left + (right - left) * ((epoch - 1) / max(epochs - 1, 1))
 
     def y_of(value):
-        return bottom - (bottom - top) * ((value - low) / (high - low))
+        return min(max(bottom - (bottom - top) * ((value - low) / (high - low)), top), bottom)
 
     for i in range(5):  # horizontal grid with value labels
         value = low + (high - low) * i / 4
         y = y_of(value)
         draw.line([(left, y), (right, y)], fill=GRID_COLOR)
-        label = f"{100 * value:.1f}%" if as_percent else f"{value:.3f}"
+        label = f"{100 * value:.1f}%" if as_percent else f"{value:.3f}" if abs(value) < 1e4 else f"{value:.3g}"
         draw.text((left - 6, y), label, fill=TEXT_COLOR, font=font, anchor="rm")
     step = max(1, round(epochs / 10))
     for epoch in range(1, epochs + 1, step):
@@ -47,11 +76,12 @@ def _panel(draw, font, box, title, series, epochs, as_percent):
     draw.text(((left + right) / 2, bottom + 24), "epoch", fill=TEXT_COLOR, font=font, anchor="mt")
     draw.rectangle([left, top, right, bottom], outline=TEXT_COLOR)
     for name, color, ys in series:
-        points = [(x_of(e), y_of(v)) for e, v in enumerate(ys, 1)]
-        if len(points) > 1:
-            draw.line(points, fill=color, width=2)
-        for x, y in points:
-            draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=color)
+        for run in _segments(ys):
+            points = [(x_of(e), y_of(v)) for e, v in run]
+            if len(points) > 1:
+                draw.line(points, fill=color, width=2)
+            for x, y in points:
+                draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=color)
     legend_top = bottom - 12 - 16 * len(series) if as_percent else top + 6
     draw.rectangle([right - 118, legend_top, right - 6, legend_top + 6 + 16 * len(series)],
                    fill="white", outline=GRID_COLOR)
@@ -66,7 +96,8 @@ def plot_history(history, path, title=None):
 
     Args:
         history: dict with lists ``train_loss``, ``val_loss``, ``train_acc``,
-            ``val_acc`` (accuracies as fractions), one value per epoch.
+            ``val_acc`` (accuracies as fractions), one value per epoch; NaN and
+            infinite values are left out of the curves (and counted in the titles).
         path: the PNG file to write, atomically (parent folders are created).
         title: optional text above the panels.
 

@@ -11,9 +11,10 @@ ready-to-step optimizer, schedule and run state.
 import dataclasses
 
 from nnfs.checkpoint import CheckpointError
-from nnfs.optim import make_optimizer, make_schedule, schedule_from_state
+from nnfs.checks import integer, number
+from nnfs.optim import SCHEDULES, make_optimizer, make_schedule, schedule_from_state
 
-__all__ = ["RunState", "resume"]
+__all__ = ["RunState", "resume", "has_run_state"]
 
 
 def _empty_history():
@@ -60,11 +61,63 @@ class RunState:
 
     @classmethod
     def from_dict(cls, state):
-        names = {f.name for f in dataclasses.fields(cls)}
+        """Rebuild from :meth:`to_dict` output, every field checked.
+
+        Raises:
+            CheckpointError: for anything that is not a run state this program wrote: a
+                missing or mistyped field, a history whose length is not the epoch count,
+                an epoch beyond the planned total, a shuffling state ahead of the epochs.
+        """
+        if not isinstance(state, dict):
+            raise CheckpointError(f"damaged run state (not a dict: {_short(state)})")
         missing = {"epochs", "epoch", "history"} - set(state)
         if missing:
             raise CheckpointError(f"the saved run state lacks {sorted(missing)}")
-        return cls(**{key: value for key, value in state.items() if key in names})
+        names = {f.name for f in dataclasses.fields(cls)}
+        try:
+            run = cls(**{key: value for key, value in state.items() if key in names})
+            run._check()
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(f"damaged run state: {error}") from None
+        return run
+
+    def _check(self):
+        """Raise a ValueError naming the first field that is not what a run writes."""
+        owner = "RunState"
+        self.epochs = integer(owner, "epochs", self.epochs, minimum=1)
+        self.epoch = integer(owner, "epoch", self.epoch, minimum=0, maximum=self.epochs)
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"{owner}: schedule must be one of {', '.join(SCHEDULES)}, got {_short(self.schedule)}")
+        self.warmup_epochs = integer(owner, "warmup_epochs", self.warmup_epochs, minimum=0)
+        if not isinstance(self.history, dict) or set(self.history) != set(_empty_history()):
+            raise ValueError(f"{owner}: history must have the keys {sorted(_empty_history())}, "
+                             f"got {_short(self.history)}")
+        for key, values in self.history.items():
+            if not isinstance(values, list) or len(values) != self.epoch:
+                raise ValueError(f"{owner}: history[{key!r}] must list one value per epoch done "
+                                 f"({self.epoch}), got {_short(values)}")
+            # Finite: a diverged epoch is never saved (the training program stops before).
+            self.history[key] = [number(owner, f"history[{key!r}]", v) for v in values]
+        self.best_val_accuracy = number(owner, "best_val_accuracy", self.best_val_accuracy, low=-1, high=1)
+        self.best_epoch = integer(owner, "best_epoch", self.best_epoch, minimum=0, maximum=self.epoch)
+        if self.loader is not None:
+            if not isinstance(self.loader, dict) or set(self.loader) != {"seed", "passes"}:
+                raise ValueError(f"{owner}: loader must be {{'seed': int, 'passes': int}}, "
+                                 f"got {_short(self.loader)}")
+            integer(owner, "loader['seed']", self.loader["seed"], minimum=0)
+            # At most one pass per epoch begun: replaying them must not take forever.
+            integer(owner, "loader['passes']", self.loader["passes"], minimum=0, maximum=self.epoch)
+
+
+def _short(value, limit=80):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def has_run_state(checkpoint):
+    """True when ``checkpoint`` holds what :func:`resume` needs (not only weights)."""
+    return checkpoint.optimizer_state is not None and isinstance(checkpoint.extra, dict) \
+        and checkpoint.extra.get("run") is not None
 
 
 def resume(checkpoint, net, epochs):
@@ -88,23 +141,37 @@ def resume(checkpoint, net, epochs):
         from ``run_state.loader``.
 
     Raises:
-        CheckpointError: the checkpoint holds weights only (no optimizer or run state).
-        ValueError: the new total leaves no room for the saved warm-up.
+        CheckpointError: the checkpoint holds weights only (no optimizer or run state), or
+            its run, optimizer or schedule state is damaged, or cannot be laid out over
+            ``epochs`` (a warm-up as long as the new total); the message names the file.
     """
-    state = (checkpoint.extra or {}).get("run")
-    if checkpoint.optimizer_state is None or state is None:
+    if not has_run_state(checkpoint):
         raise CheckpointError(
             f"{checkpoint.path} holds weights only, no optimizer state or run state to resume")
-    run = RunState.from_dict(state)
-    config = checkpoint.optimizer_state["config"]
-    optimizer = make_optimizer(config["type"], net, config["lr"]).load_state_dict(checkpoint.optimizer_state)
+    try:
+        run = RunState.from_dict(checkpoint.extra["run"])
+    except CheckpointError as error:
+        raise CheckpointError(f"{checkpoint.path}: {error}") from None
+    try:
+        config = checkpoint.optimizer_state["config"]
+        optimizer = make_optimizer(config["type"], net, config["lr"])
+        optimizer.load_state_dict(checkpoint.optimizer_state)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{checkpoint.path}: damaged optimizer state ({_reason(error)})") from None
     scheduler = None
-    if checkpoint.scheduler_state:
-        scheduler = schedule_from_state(optimizer, checkpoint.scheduler_state)
-        if epochs != run.epochs:
+    try:
+        if checkpoint.scheduler_state:
+            scheduler = schedule_from_state(optimizer, checkpoint.scheduler_state)
+        if scheduler is not None and epochs != run.epochs:
             scheduler = _relaid(scheduler, run, optimizer, epochs)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{checkpoint.path}: cannot restore its schedule ({_reason(error)})") from None
     run.epochs = epochs
     return optimizer, scheduler, run
+
+
+def _reason(error):
+    return f"missing {error}" if isinstance(error, KeyError) else str(error)
 
 
 def _relaid(saved, run, optimizer, epochs):

@@ -11,17 +11,21 @@ the environment variable ``NNFS_BACKEND`` (``numpy``, the default, or
 The default floating point type is float32; ``NNFS_DTYPE=float64`` or
 ``net.to(dtype="float64")`` selects double precision.
 
-A third backend, ``strict``, exists for testing: NumPy arrays wrapped so
-that mixing them with plain NumPy arrays raises, as CuPy does. Running a
-model on it proves on a CPU-only machine that no host array leaks into a
-device run.
+A third backend, ``strict``, exists for testing: NumPy arrays behind CuPy 14's
+interface and rules (its names and keywords only, no implicit conversion to or
+mixing with NumPy arrays, C-ordered elementwise results, wrapped indices, and a
+guard against host reads). Running a model on it proves on a CPU-only machine
+that the same code meets CuPy's rules.
 
 This package is also the only place that knows which array library an array
 belongs to: everything else asks :func:`backend_of`, :func:`is_host_array`,
 ``Backend.device_count()`` and so on. Its modules:
 
 - ``base``: the :class:`Backend` interface; ``numpy_backend``, ``cupy_backend``
-  and ``strict``: the three backends.
+  and ``strict``: the three backends. The strict one is built from ``strict_array``
+  (its array and ufuncs), ``strict_methods`` (the array's methods), ``strict_namespace``
+  (its array module), ``strict_guard`` (its errors and the host-read guard) and
+  ``cupy_api`` (CuPy's names and parameters, recorded in ``cupy_api.json``).
 - ``images``: host uint8 image arrays and their statistics, for :mod:`nnfs.data`.
 - ``archive``: ``.npz`` archives and JSON records, for :mod:`nnfs.checkpoint`.
 """

@@ -1,11 +1,45 @@
 """Host-side storage for checkpoints: ``.npz`` archives of plain arrays and JSON records in them.
 
-Everything is read with ``allow_pickle=False``: an archive can hold numbers and text, never code.
+Writing is NumPy's (``np.savez``: a zip archive of ``.npy`` members, stored uncompressed).
+Reading is ours, because a file may come from anyone and ``np.load`` trusts too much of
+it: it allocates whatever shape a member's header declares before reading a byte of data
+(a 1 KB file can ask for terabytes), and points at ``allow_pickle`` for object arrays.
+:class:`ArchiveReader` instead
+
+- opens only regular files, without blocking (a FIFO is refused, never waited on);
+- reads every member's header first and checks it against the zip directory: the data
+  a header declares must be exactly the bytes the member holds, and its dtype a plain
+  number type (bool, integer or float; never objects, strings, records or complex);
+- lets the caller check the total size of what it is about to read, before reading;
+- streams each member's data into an array of exactly the checked size, stopping at
+  that size whatever the compressed stream would inflate to, and checks the CRC.
+
+Nothing is ever unpickled: an archive can hold numbers and text, never code.
 """
 
-import numpy as np
+import math
+import os
+import stat
+import zipfile
+import zlib
 
-__all__ = ["json_to_array", "array_to_json", "save_npz", "load_npz", "is_plain_array"]
+import numpy as np
+from numpy.lib import format as npy
+
+__all__ = ["ArchiveError", "ArchiveReader", "Member", "json_to_array", "array_to_json", "save_npz",
+           "is_plain_array", "count_non_finite", "format_size"]
+
+# Kinds of dtype an archive may hold: bool, signed and unsigned integers, floats.
+PLAIN_KINDS = "biuf"
+_HEADER_LIMIT = 10_000  # bytes of a .npy header dict, as NumPy's own default
+_CHUNK = 1 << 20
+# What reading a damaged member raises: zipfile's own errors, a broken deflate stream, a bad header.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OverflowError, NotImplementedError,
+            RuntimeError)
+
+
+class ArchiveError(ValueError):
+    """The file is not a readable archive of plain arrays (the message says why)."""
 
 
 def json_to_array(text):
@@ -14,7 +48,7 @@ def json_to_array(text):
 
 
 def array_to_json(data):
-    """The JSON text stored by :func:`json_to_array`."""
+    """The JSON text stored by :func:`json_to_array` (raises UnicodeDecodeError if it is not UTF-8)."""
     return np.asarray(data, dtype=np.uint8).tobytes().decode("utf-8")
 
 
@@ -23,19 +57,188 @@ def save_npz(file, arrays):
     np.savez(file, **{name: np.asarray(value) for name, value in arrays.items()})
 
 
-def load_npz(path):
-    """Read every array of an ``.npz`` file into a dict, refusing pickled objects.
-
-    Raises whatever NumPy or ``zipfile`` raise on a damaged file; the caller
-    turns that into a message about the file.
-    """
-    loaded = np.load(path, allow_pickle=False)
-    if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array
-        raise ValueError("it holds a single array, not an .npz archive")
-    with loaded as archive:
-        return {name: archive[name] for name in archive.files}
-
-
 def is_plain_array(x):
     """True for a plain NumPy array (what an archive stores as it is)."""
     return type(x) is np.ndarray
+
+
+def count_non_finite(array):
+    """How many NaN or infinite values a host array holds (0 for integer and bool arrays)."""
+    array = np.asarray(array)
+    if array.dtype.kind not in "fc":
+        return 0
+    return int(array.size - np.count_nonzero(np.isfinite(array)))
+
+
+class Member:
+    """One array of an archive, known from its header before its data is read.
+
+    Attributes:
+        name: the array's name (the member's file name without ``.npy``).
+        shape: a tuple of ints.
+        dtype: the stored NumPy dtype (a plain number type).
+        nbytes: the size of its data.
+    """
+
+    def __init__(self, name, info, shape, dtype, fortran_order, offset):
+        self.name, self.shape, self.dtype = name, shape, dtype
+        self.nbytes = math.prod(shape) * dtype.itemsize
+        self._info, self._fortran_order, self._offset = info, fortran_order, offset
+
+    @property
+    def size(self):
+        """The number of elements."""
+        return math.prod(self.shape)
+
+    def __repr__(self):
+        return f"Member({self.name!r}, shape={self.shape}, dtype={self.dtype.name})"
+
+
+class ArchiveReader:
+    """An ``.npz`` file opened for careful reading (see the module docstring); a context manager.
+
+    Args:
+        path: the file.
+
+    Attributes:
+        members: ``{name: Member}`` for every array, headers checked.
+
+    Raises:
+        FileNotFoundError: when there is no such file.
+        ArchiveError: for anything that is not a regular file, not a zip archive, or holds a
+            member that is not a plain ``.npy`` array exactly as large as its header says.
+        OSError: when the file cannot be opened or read.
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self._file = _open_regular(self.path)
+        try:
+            try:
+                self._zip = zipfile.ZipFile(self._file)
+            except zipfile.BadZipFile as error:
+                raise ArchiveError(f"truncated or corrupt: not a zip archive ({error})") from None
+            except (EOFError, ValueError, NotImplementedError, OverflowError) as error:
+                raise ArchiveError(f"truncated or corrupt zip archive ({error})") from None
+            self.members = {}
+            for info in self._zip.infolist():
+                member = self._header(info)
+                self.members[member.name] = member
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _header(self, info):
+        if info.is_dir() or not info.filename.endswith(".npy"):
+            raise ArchiveError(f"member {info.filename!r} is not an .npy array")
+        name = info.filename[:-len(".npy")]
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ArchiveError(f"member {info.filename!r} uses a compression nnfs does not read")
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+            raise ArchiveError(f"member {info.filename!r} is damaged (stored sizes disagree)")
+        if info.flag_bits & 0x1:
+            raise ArchiveError(f"member {info.filename!r} is encrypted")
+        try:
+            with self._zip.open(info) as stream:
+                version = npy.read_magic(stream)
+                if version == (1, 0):
+                    shape, fortran_order, dtype = npy.read_array_header_1_0(stream, _HEADER_LIMIT)
+                elif version == (2, 0):
+                    shape, fortran_order, dtype = npy.read_array_header_2_0(stream, _HEADER_LIMIT)
+                else:
+                    raise ValueError(f".npy format version {version} is not one NumPy writes for plain arrays")
+                offset = stream.tell()
+        except _DAMAGED + (SyntaxError, TypeError) as error:
+            raise ArchiveError(f"member {info.filename!r} has a damaged header ({error})") from None
+        if dtype.hasobject:
+            raise ArchiveError(
+                f"member {info.filename!r} holds Python objects; nnfs archives hold numbers only, "
+                "and objects are never loaded")
+        if dtype.kind not in PLAIN_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+            raise ArchiveError(f"member {info.filename!r} holds {dtype} data; nnfs archives hold "
+                               "only bool, integer and float arrays")
+        if not all(isinstance(n, int) and n >= 0 for n in shape):
+            raise ArchiveError(f"member {info.filename!r} declares an invalid shape {shape!r}")
+        member = Member(name, info, tuple(shape), dtype, fortran_order, offset)
+        held = info.file_size - offset
+        if member.nbytes != held:
+            raise ArchiveError(
+                f"member {info.filename!r} declares shape {member.shape} of {dtype} "
+                f"({format_size(member.nbytes)}) but holds {format_size(max(held, 0))} of data")
+        return member
+
+    def read(self, name):
+        """The array ``name`` as a native-byte-order NumPy array (exactly its checked size).
+
+        Raises:
+            ArchiveError: when the data is truncated, longer than declared, or fails its CRC.
+        """
+        member = self.members[name]
+        raw = np.empty(member.nbytes, dtype=np.uint8)
+        view = memoryview(raw)
+        try:
+            with self._zip.open(member._info) as stream:
+                stream.read(member._offset)  # the header, read and checked already
+                done = 0
+                while done < member.nbytes:
+                    chunk = stream.read(min(_CHUNK, member.nbytes - done))
+                    if not chunk:
+                        raise ArchiveError(f"member {name!r}.npy is truncated")
+                    view[done:done + len(chunk)] = chunk
+                    done += len(chunk)
+                if stream.read(1):  # also what makes zipfile check the CRC of the whole member
+                    raise ArchiveError(f"member {name!r}.npy holds more data than its header declares")
+        except _DAMAGED as error:
+            if isinstance(error, ArchiveError):
+                raise
+            raise ArchiveError(f"member {name!r}.npy is damaged ({error})") from None
+        order = "F" if member._fortran_order else "C"
+        array = raw.view(member.dtype).reshape(member.shape, order=order)
+        if not member.dtype.isnative:
+            array = array.astype(member.dtype.newbyteorder("="))
+        return array
+
+    def close(self):
+        self._zip.close()
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def _open_regular(path):
+    """Open ``path`` for reading only if it is a regular file; never blocks on a FIFO.
+
+    The open is non-blocking and the check is made on the opened file, so a FIFO (or a
+    device) put there between a check and the open is refused as well.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except IsADirectoryError:
+        raise ArchiveError("a folder, not a file") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ArchiveError("a folder, not a file")
+        if not stat.S_ISREG(mode):
+            raise ArchiveError("not a regular file (a FIFO, a device or a socket)")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def format_size(nbytes):
+    """``nbytes`` for people: ``"812 bytes"``, ``"3.5 GiB"``."""
+    if nbytes < 1024:
+        return f"{nbytes:.0f} bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        nbytes /= 1024
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.1f} {unit}"

@@ -48,11 +48,32 @@ class Backend:
         raise NotImplementedError
 
     def synchronize(self):
-        """Wait for the device work queued so far to finish (a no-op on the CPU); for timing."""
+        """Wait for the device work queued so far (on the current stream) to finish; a no-op
+        on the CPU. For timing, and before handing device memory to a library that does
+        not know the stream."""
 
-    def peak_memory_bytes(self):
-        """Peak bytes this backend's arrays used, or None where it keeps no count."""
+    def measure_peak_memory(self, run):
+        """Run ``run()`` and return the most bytes this backend's arrays held at once meanwhile,
+        or None where the backend keeps no count (the host backends: use the process's
+        resident memory there)."""
+        run()
         return None
+
+    def nccl(self):
+        """The NCCL bindings for this backend's devices, or None (always None off the GPU)."""
+        return None
+
+    def nccl_problem(self):
+        """Why :meth:`nccl` is None and what to install, or None when NCCL is usable."""
+        return f"the {self.name} backend has no GPUs for NCCL"
+
+    def current_stream(self):
+        """The handle of the stream device work is queued on (an int), or None on the host."""
+        return None
+
+    def device_pointer(self, x):
+        """The device address of array ``x``'s first element (an int), for NCCL calls."""
+        raise RuntimeError(f"the {self.name} backend has no device memory to point at")
 
     def device_count(self):
         """How many devices of this kind this machine has (0 for the host backends)."""

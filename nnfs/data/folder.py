@@ -63,8 +63,10 @@ class ImageFolder:
     def __init__(self, root, image_size=None, channels=None, on_error="raise", limit=None, warn=None):
         if on_error not in ("raise", "skip"):
             raise DatasetError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        if channels not in (None, 1, 3):
-            raise DatasetError(f"channels must be 1, 3 or None, got {channels!r}")
+        if channels is not None:  # checked as an int first: True and 3.0 compare equal to 1 and 3
+            channels = _checked(integer, "channels", channels)
+            if channels not in (1, 3):
+                raise DatasetError(f"channels must be 1, 3 or None, got {channels!r}")
         if limit is not None:
             limit = _checked(integer, "limit", limit, minimum=1)
         self.root = os.fspath(root)

@@ -5,7 +5,7 @@ import random
 from dataclasses import dataclass, field
 
 from nnfs.backend import host_array
-from nnfs.checks import integer, number
+from nnfs.checks import int_pair, integer, number
 from nnfs.backend.images import channel_mean_std, images_from_bytes
 from nnfs.data.images import DatasetError, open_image, prepare
 
@@ -31,6 +31,7 @@ def stratified_split(labels, val_split, seed=0):
     try:
         val_split = number("stratified_split", "val_split", val_split, low=0, high=1,
                            low_open=True, high_open=True)
+        seed = integer("stratified_split", "seed", seed)  # random.Random takes no NumPy integer
     except (TypeError, ValueError) as error:
         raise DatasetError(str(error)) from None
     by_class = {}
@@ -74,8 +75,13 @@ class Preprocessing:
     @classmethod
     def fit(cls, images, indices, image_size, channels):
         """Statistics of ``images[indices]`` (uint8 ``(N, C, H, W)``), e.g. the training split."""
+        try:  # plain ints: the record goes into checkpoints as JSON
+            image_size = int_pair("Preprocessing", "image_size", image_size)
+            channels = integer("Preprocessing", "channels", channels, minimum=1)
+        except (TypeError, ValueError) as error:
+            raise DatasetError(str(error)) from None
         mean, std = channel_mean_std(images, indices)
-        return cls(tuple(image_size), int(channels), mean, [max(s, MIN_STD) for s in std])
+        return cls(image_size, channels, mean, [max(s, MIN_STD) for s in std])
 
     def apply(self, images, dtype="float32"):
         """uint8 ``(N, C, H, W)`` images as normalised float arrays of ``dtype`` (on the host)."""
@@ -154,6 +160,7 @@ class DataLoader:
                  dtype="float32"):
         try:
             batch_size = integer("DataLoader", "batch_size", batch_size, minimum=1)
+            seed = integer("DataLoader", "seed", seed)  # a plain int: random.Random and state_dict()
         except (TypeError, ValueError) as error:
             raise DatasetError(str(error)) from None
         self.images, self.labels = images, labels

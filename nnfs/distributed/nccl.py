@@ -1,24 +1,25 @@
 """NCCL transport: allreduce on GPU buffers, bootstrapped over MPI.
 
-NCCL (through CuPy's ``cupy.cuda.nccl``) reduces device memory directly,
-GPU to GPU, without copies through the host. Its communicator is created
-from a unique id that rank 0 draws and MPI broadcasts to every rank; the
-small host-side collectives (metrics, barrier) stay on MPI.
+NCCL (through CuPy's ``cupy.cuda.nccl``, which the backend finds:
+:meth:`~nnfs.backend.cupy_backend.CupyBackend.nccl`) reduces device memory
+directly, GPU to GPU, without copies through the host. Its communicator is
+created from a unique id (bytes, since CuPy 14) that rank 0 draws and MPI
+broadcasts to every rank; the small host-side collectives (metrics, barrier)
+stay on MPI. Every NCCL call is queued on CuPy's current stream, after the
+kernels that computed the gradients.
 
-This module is not exercised by the continuous integration (no GPU there);
-the host transport is. It is kept small on purpose.
+The continuous integration has no GPU: there the plumbing runs against a copy
+of CuPy 14's module layout (``tests/distributed/test_nccl.py``); on a GPU
+machine a one-rank NCCL training run is compared with one process
+(``scripts/gpu_check.sh``).
 """
 
 from nnfs.distributed.comm import Communicator, HostMPICommunicator
 
 
 def nccl_module(backend):
-    """CuPy's NCCL bindings, or None when this CuPy build has none."""
-    cuda = backend.xp.cuda
-    if not getattr(cuda, "nccl_enabled", False):
-        return None
-    nccl = cuda.nccl
-    return nccl if getattr(nccl, "available", True) else None
+    """The backend's NCCL bindings, or None (no GPU, or CuPy cannot load NCCL)."""
+    return backend.nccl()
 
 
 class NCCLCommunicator(Communicator):
@@ -32,7 +33,7 @@ class NCCLCommunicator(Communicator):
             the current CuPy device must already be ``device_id``.
 
     Raises:
-        RuntimeError: when this CuPy build has no NCCL.
+        RuntimeError: when CuPy cannot load NCCL (the message says what to install).
     """
 
     transport = "nccl"
@@ -43,10 +44,9 @@ class NCCLCommunicator(Communicator):
         self.nccl = nccl_module(backend)
         if self.nccl is None:
             raise RuntimeError(
-                "nnfs.distributed: transport 'nccl' was asked for, but this CuPy has no NCCL "
-                "support; install NCCL for your CUDA version (e.g. `pip install nvidia-nccl-cu12`) "
-                "or use NNFS_TRANSPORT=host")
-        self.xp = backend.xp
+                f"nnfs.distributed: transport 'nccl' was asked for, but NCCL is not usable: "
+                f"{backend.nccl_problem()}; or use NNFS_TRANSPORT=host")
+        self.backend = backend
         unique_id = self.nccl.get_unique_id() if self.rank == 0 else None
         unique_id = mpi_comm.bcast(unique_id, root=0)
         self.nccl_comm = self.nccl.NcclCommunicator(self.size, unique_id, self.rank)
@@ -62,13 +62,13 @@ class NCCLCommunicator(Communicator):
     def allreduce_sum(self, buffer):
         # Queued on CuPy's current stream, so it runs after the gradients are computed
         # and before anything later on that stream reads the buffer.
-        stream = self.xp.cuda.get_current_stream().ptr
-        ptr = buffer.data.ptr
-        self.nccl_comm.allReduce(ptr, ptr, buffer.size, self._type(buffer), self.nccl.NCCL_SUM, stream)
+        ptr = self.backend.device_pointer(buffer)
+        self.nccl_comm.allReduce(ptr, ptr, buffer.size, self._type(buffer), self.nccl.NCCL_SUM,
+                                 self.backend.current_stream())
 
     def broadcast(self, buffer, root=0):
-        stream = self.xp.cuda.get_current_stream().ptr
-        self.nccl_comm.bcast(buffer.data.ptr, buffer.size, self._type(buffer), root, stream)
+        self.nccl_comm.bcast(self.backend.device_pointer(buffer), buffer.size, self._type(buffer), root,
+                             self.backend.current_stream())
 
     def sum_host(self, values):
         return self.host.sum_host(values)

@@ -36,6 +36,14 @@ lie in memory in that order, and that is what makes the convolutional layers fas
   per-channel reductions in BatchNorm. Keeping one layout from the product to the
   pooling removes those copies.
 
+- **On CuPy it is shorter.** CuPy's elementwise kernels always write a C-ordered
+  result, whatever their inputs' layout (NumPy's follow the inputs), so on a GPU ReLU
+  hands max pooling a plain NCHW batch, max pooling works in that layout (and then
+  needs no copy of Flatten's gradient), and BatchNorm's backward copies the gradient
+  coming back through ReLU into channel rows once. BatchNorm's own output, computed
+  on its ``(C, N*H*W)`` rows, is still channel-major. The strict test backend follows
+  CuPy's rule, so the test suite runs the layers in both situations.
+
 Nothing outside the layers needs to know: every layer accepts any memory layout
 (a plain NCHW batch from the data loader, say) and every result is a correct
 ``(N, C, H, W)`` array; only the speed differs.

@@ -120,6 +120,20 @@ class Layer:
         """
         return cls(**config)
 
+    @classmethod
+    def array_shapes(cls, *args, **config):
+        """The shape of every array (parameter or buffer) that ``cls(*args, **config)`` would
+        hold, by name, worked out without building the layer.
+
+        Checkpoint loading compares these with the arrays a file stores and refuses a file
+        whose layer configs would allocate more than it holds (``Linear(10**9, 10**9)`` in a
+        1 KB file) before building any layer. A layer with parameters defines it, checking
+        its size arguments as its constructor does (the constructor uses it, so the shapes
+        are decided in one place); the default, None, means "not known": layers without
+        parameters, and your own layers, which are then trusted to hold what the file holds.
+        """
+        return None
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"

@@ -44,12 +44,19 @@ class BatchNorm(Layer):
     def __init__(self, n_features, epsilon=1e-5, momentum=0.1, dtype=None):
         super().__init__()
         name = type(self).__name__
-        self.n_features = integer(name, self.size_argument, n_features, minimum=1)
+        shapes = self.array_shapes(n_features)
+        (self.n_features,) = shapes["weight"]
         self.epsilon = number(name, "epsilon", epsilon, low=0, low_open=True)
         self.momentum = number(name, "momentum", momentum, low=0, high=1)
         self.init_params(dtype, weight=host_ones(self.n_features), bias=host_zeros(self.n_features))
         self.buffers["running_mean"] = self.params["bias"].copy()
         self.buffers["running_var"] = self.params["weight"].copy()
+
+    @classmethod
+    def array_shapes(cls, n_features, epsilon=1e-5, momentum=0.1, dtype=None):
+        """``(n_features,)`` for the weight, the bias and both running statistics (see ``Layer``)."""
+        n_features = integer(cls.__name__, cls.size_argument, n_features, minimum=1)
+        return dict.fromkeys(("weight", "bias", "running_mean", "running_var"), (n_features,))
 
     # -- the layout: what a subclass defines ------------------------------------------------
     def rows(self, X):
@@ -193,6 +200,10 @@ class BatchNorm2D(BatchNorm):
 
     def __init__(self, n_channels, epsilon=1e-5, momentum=0.1, dtype=None):
         super().__init__(n_channels, epsilon, momentum, dtype)
+
+    @classmethod
+    def array_shapes(cls, n_channels, epsilon=1e-5, momentum=0.1, dtype=None):
+        return super().array_shapes(n_channels)
 
     @property
     def n_channels(self):

@@ -31,7 +31,8 @@ import contextlib
 from collections.abc import MutableMapping
 
 from nnfs.backend import default_backend, get_array_module, get_backend
-from nnfs.layers.base import Layer
+from nnfs.checks import ArgumentTypeError
+from nnfs.layers.base import Layer, check_dtype
 from nnfs.layers.batchnorm import BatchNorm2D
 from nnfs.layers.conv import Conv2D
 
@@ -109,25 +110,34 @@ class Composite(Layer):
 
     Args:
         children: ``{name: layer}``; names must not contain dots. The structure is fixed
-            once built: names, and so parameter names, never change.
+            once built: names, and so parameter names, never change. Subclasses check
+            their arguments with :func:`check_layer` first.
 
     Raises:
-        TypeError: for a child that is not an nnfs layer.
         ValueError: when one layer appears twice in the tree (weights are not shared).
     """
 
     def __init__(self, children):
         super().__init__()
-        owner = type(self).__name__
-        for name, child in children.items():
-            if not isinstance(child, Layer):
-                raise TypeError(f"{owner}: {name} is a {type(child).__name__}, not an nnfs layer")
         self._children = dict(children)
         self._check_no_repeats()
         self.params = ChildStores(self._children, "params")
         self.grads = ChildStores(self._children, "grads")
         self.buffers = ChildStores(self._children, "buffers")
         self._input_grad = True
+
+    # -- the layer ---------------------------------------------------------------------------
+    def check_input(self, X):
+        """An array in the children's dtype; each child checks the rest (rank, sizes) itself."""
+        super().check_input(X)
+        if self.params:
+            check_dtype(self, X)
+
+    def __call__(self, X):
+        self.check_input(X)
+        # Remembered so that a backward pass before any forward pass is named after this layer.
+        self.cache["input_shape"] = X.shape
+        return self.forward(X)
 
     def _check_no_repeats(self):
         seen = {}
@@ -203,8 +213,18 @@ class Composite(Layer):
 
     # -- configs -------------------------------------------------------------------------------
     @classmethod
+    def child_records(cls, config):
+        """``{child name: {"class", "config"} record}`` in a :meth:`get_config` output, read
+        without building anything (checkpoint loading checks the children first).
+
+        Raises:
+            TypeError, ValueError: for a config of the wrong form.
+        """
+        raise NotImplementedError
+
+    @classmethod
     def from_config(cls, config, build=None):
-        """Rebuild from :meth:`get_config` output.
+        """Rebuild from :meth:`get_config` output: each child from its record, then the composite.
 
         Args:
             config: the nested config; each child is a ``{"class", "config"}`` record.
@@ -212,14 +232,25 @@ class Composite(Layer):
                 that knows the classes nnfs exports and your ``custom_layers``
                 (:func:`nnfs.checkpoint.build_layer` does the same outside a checkpoint).
         """
-        raise NotImplementedError
-
-    @classmethod
-    def _builder(cls, build):
         if build is None:
             raise TypeError(f"{cls.__name__}.from_config needs build=, a function that turns a "
                             "{'class', 'config'} record into a layer (e.g. nnfs.checkpoint.build_layer)")
-        return build
+        return cls.from_children({name: build(record, name) for name, record in cls.child_records(config).items()})
+
+    @classmethod
+    def from_children(cls, children):
+        """The composite again from its built children, by name (the inverse of :meth:`children`)."""
+        raise NotImplementedError
+
+
+def _check_keys(owner, config, required, optional=()):
+    if not isinstance(config, dict):
+        raise TypeError(f"{owner}: the config must be a dict, got {type(config).__name__}")
+    missing = sorted(set(required) - set(config))
+    unexpected = sorted(set(config) - set(required) - set(optional))
+    if missing or unexpected:
+        raise TypeError(f"{owner}: config keys {sorted(config)}; expected {sorted(required)}"
+                        + (f" and optionally {sorted(optional)}" if optional else ""))
 
 
 @contextlib.contextmanager
@@ -269,6 +300,8 @@ class Sequential(Composite):
             layers = tuple(layers[0])
         if not layers:
             raise ValueError("Sequential: needs at least one layer")
+        for index, layer in enumerate(layers):
+            check_layer("Sequential", "layers", layer, f" at position {index}")
         super().__init__({str(index): layer for index, layer in enumerate(layers)})
         self.layers = tuple(layers)
 
@@ -278,6 +311,7 @@ class Sequential(Composite):
         return X
 
     def backward(self, dY):
+        self.from_cache("input_shape")  # a clear error when no forward came first
         # With input_grad off, the first layer may return None: so does the Sequential.
         for layer in reversed(self.layers):
             dY = layer.backward(dY)
@@ -303,9 +337,16 @@ class Sequential(Composite):
         return {"layers": [layer_record(layer) for layer in self.layers]}
 
     @classmethod
-    def from_config(cls, config, build=None):
-        build = cls._builder(build)
-        return cls(*[build(record, str(index)) for index, record in enumerate(config["layers"])])
+    def child_records(cls, config):
+        _check_keys("Sequential", config, ("layers",))
+        layers = config["layers"]
+        if not isinstance(layers, list) or not layers:
+            raise ValueError(f"Sequential: layers must be a non-empty list of records, got {type(layers).__name__}")
+        return {str(index): record for index, record in enumerate(layers)}
+
+    @classmethod
+    def from_children(cls, children):
+        return cls(*children.values())
 
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)
@@ -336,6 +377,9 @@ class Residual(Composite):
     """
 
     def __init__(self, body, shortcut=None):
+        check_layer("Residual", "body", body)
+        if shortcut is not None:
+            check_layer("Residual", "shortcut", shortcut)
         children = {"body": body}
         if shortcut is not None:
             children["shortcut"] = shortcut
@@ -356,6 +400,7 @@ class Residual(Composite):
         return Y + S
 
     def backward(self, dY):
+        self.from_cache("input_shape")  # a clear error when no forward came first
         dX = self.body.backward(dY)
         dS = dY if self.shortcut is None else self.shortcut.backward(dY)
         if not self._input_grad:
@@ -381,13 +426,28 @@ class Residual(Composite):
                 "shortcut": None if self.shortcut is None else layer_record(self.shortcut)}
 
     @classmethod
-    def from_config(cls, config, build=None):
-        build = cls._builder(build)
-        shortcut = config.get("shortcut")
-        return cls(build(config["body"], "body"), None if shortcut is None else build(shortcut, "shortcut"))
+    def child_records(cls, config):
+        _check_keys("Residual", config, ("body",), ("shortcut",))
+        records = {"body": config["body"]}
+        if config.get("shortcut") is not None:
+            records["shortcut"] = config["shortcut"]
+        return records
+
+    @classmethod
+    def from_children(cls, children):
+        return cls(children["body"], children.get("shortcut"))
 
     def __repr__(self):
         return f"Residual(body={self.body!r}, shortcut={self.shortcut!r})"
+
+
+def check_layer(owner, argument, value, where=""):
+    """``value`` if it is an nnfs layer, else an ArgumentTypeError naming ``owner`` and ``argument``."""
+    if not isinstance(value, Layer):
+        raise ArgumentTypeError(f"{owner}: {argument} must be nnfs layers, got {value!r}{where}"
+                                if argument == "layers" else
+                                f"{owner}: {argument} must be an nnfs layer, got {value!r}")
+    return value
 
 
 def projection(in_channels, out_channels, stride=1, batchnorm=True, dtype=None):
@@ -398,5 +458,5 @@ def projection(in_channels, out_channels, stride=1, batchnorm=True, dtype=None):
     return Sequential(conv, BatchNorm2D(out_channels, dtype=dtype)) if batchnorm else conv
 
 
-__all__ = ["ChildStores", "Composite", "Sequential", "Residual", "projection", "layer_record",
+__all__ = ["ChildStores", "Composite", "Sequential", "Residual", "projection", "check_layer", "layer_record",
            "preserved_state"]

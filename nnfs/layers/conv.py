@@ -44,17 +44,24 @@ class Conv2D(Layer):
 
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=0, dtype=None):
         super().__init__()
-        self.in_channels = integer("Conv2D", "in_channels", in_channels, minimum=1)
-        self.out_channels = integer("Conv2D", "out_channels", out_channels, minimum=1)
-        self.kernel_size = int_pair("Conv2D", "kernel_size", kernel_size)
+        shapes = self.array_shapes(in_channels, out_channels, kernel_size)
+        self.out_channels, self.in_channels, KH, KW = shapes["weight"]
+        self.kernel_size = (KH, KW)
         self.stride = int_pair("Conv2D", "stride", stride)
         self.padding = int_pair("Conv2D", "padding", padding, minimum=0)
-        KH, KW = self.kernel_size
         std = math.sqrt(2.0 / (self.in_channels * KH * KW))
         self.init_params(
             dtype,
-            weight=host_rng().normal(0.0, std, size=(self.out_channels, self.in_channels, KH, KW)),
-            bias=host_zeros(self.out_channels))
+            weight=host_rng().normal(0.0, std, size=shapes["weight"]),
+            bias=host_zeros(shapes["bias"]))
+
+    @classmethod
+    def array_shapes(cls, in_channels, out_channels, kernel_size=3, stride=1, padding=0, dtype=None):
+        """``{"weight": (C_out, C_in, KH, KW), "bias": (C_out,)}``, the sizes checked (see ``Layer``)."""
+        in_channels = integer("Conv2D", "in_channels", in_channels, minimum=1)
+        out_channels = integer("Conv2D", "out_channels", out_channels, minimum=1)
+        KH, KW = int_pair("Conv2D", "kernel_size", kernel_size)
+        return {"weight": (out_channels, in_channels, KH, KW), "bias": (out_channels,)}
 
     def output_shape(self, input_shape):
         """``(N, C_out, OH, OW)`` for an input of shape ``(N, C_in, H, W)``."""

@@ -29,13 +29,20 @@ class Linear(Layer):
 
     def __init__(self, in_dim, out_dim, dtype=None):
         super().__init__()
-        self.in_dim = integer("Linear", "in_dim", in_dim, minimum=1)
-        self.out_dim = integer("Linear", "out_dim", out_dim, minimum=1)
+        shapes = self.array_shapes(in_dim, out_dim)
+        self.out_dim, self.in_dim = shapes["weight"]
         std = math.sqrt(2.0 / self.in_dim)
         self.init_params(
             dtype,
-            weight=host_rng().normal(0.0, std, size=(self.out_dim, self.in_dim)),
-            bias=host_zeros(self.out_dim))
+            weight=host_rng().normal(0.0, std, size=shapes["weight"]),
+            bias=host_zeros(shapes["bias"]))
+
+    @classmethod
+    def array_shapes(cls, in_dim, out_dim, dtype=None):
+        """``{"weight": (out_dim, in_dim), "bias": (out_dim,)}``, the sizes checked (see ``Layer``)."""
+        in_dim = integer("Linear", "in_dim", in_dim, minimum=1)
+        out_dim = integer("Linear", "out_dim", out_dim, minimum=1)
+        return {"weight": (out_dim, in_dim), "bias": (out_dim,)}
 
     def check_input(self, X):
         check_rank(self, X, 2, "(N, in_dim)")

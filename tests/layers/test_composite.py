@@ -128,8 +128,10 @@ def test_params_grads_and_buffers_read_and_write_through_to_the_children(rng):
 
 
 def test_bad_children_are_refused_in_one_line():
-    with pytest.raises(TypeError, match="Sequential: 1 is a str, not an nnfs layer"):
+    with pytest.raises(TypeError, match="Sequential: layers must be nnfs layers, got 'relu' at position 1"):
         Sequential(ReLU(), "relu")
+    with pytest.raises(TypeError, match="Residual: shortcut must be an nnfs layer, got 3"):
+        Residual(ReLU(), 3)
     with pytest.raises(ValueError, match="at least one layer"):
         Sequential()
     conv = Conv2D(2, 2)

@@ -20,7 +20,9 @@ import os
 import sys
 from collections import namedtuple
 
-from nnfs.app.cli.options import Parser, environment_epilog, positive_int
+from nnfs.app.cli import console
+from nnfs.app.cli.options import Parser, environment_epilog, file_path, positive_int
+from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, Interrupted, stop_on_signals
 from nnfs.app.inference import Classifier, find_images
 from nnfs.app.metrics import class_report, format_report
 from nnfs.backend import default_backend, default_dtype
@@ -35,6 +37,13 @@ CSV_COLUMNS = ("path", "label", "predicted", "confidence", "correct", "split")
 Row = namedtuple("Row", CSV_COLUMNS)
 
 
+def parse_args(argv):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_paths(args, parser)
+    return args
+
+
 def build_parser():
     """The prediction program's options, each with its help text and default."""
     parser = Parser(description="Classify images with a saved nnfs model.",
@@ -47,7 +56,7 @@ def build_parser():
     parser.add_argument("--split", choices=SPLITS, default=None,
                         help="score exactly the images the checkpoint held out for validation (val) or "
                              "trained on (train), with per-class results (default: the given paths)")
-    parser.add_argument("--csv", default=None,
+    parser.add_argument("--csv", type=file_path, default=None,
                         help="also write every prediction to this CSV file: path, label, predicted, "
                              "confidence, correct, split (default: none)")
     return parser
@@ -92,14 +101,18 @@ def label_of(path, class_names):
     return folder if folder in class_names else None
 
 
-def images_to_score(args, classifier, parser):
+def check_paths(args, parser):
+    """The paths the command line gives must fit ``--split`` (a usage error otherwise)."""
+    if args.split is None and not args.paths:
+        parser.error("give image files or folders to classify, or --split val/train")
+    if args.split is not None and len(args.paths) > 1:
+        parser.error("with --split give at most one path: the dataset folder, if it moved")
+
+
+def images_to_score(args, classifier):
     """The image paths and the :class:`SplitRecord` for this command line."""
     if args.split is None:
-        if not args.paths:
-            parser.error("give image files or folders to classify, or --split val/train")
         return [image for path in args.paths for image in find_images(path)], SplitRecord(classifier.checkpoint)
-    if len(args.paths) > 1:
-        parser.error("with --split give at most one path: the dataset folder, if it moved")
     record = SplitRecord(classifier.checkpoint, args.paths[0] if args.paths else None)
     if record.files is None:
         raise CheckpointError(f"{args.checkpoint} does not record which images it was trained and validated "
@@ -148,47 +161,58 @@ def accuracy(rows):
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """The prediction program; returns its exit status (0; 1 when the checkpoint cannot be used
+    or an image cannot be read; 2 for a bad option; 130 / 143 when stopped by SIGINT / SIGTERM)."""
+    with stop_on_signals():
+        console.safe_streams()
+        try:
+            return _predict(parse_args(argv))
+        except Interrupted as stop:
+            console.notice(f"interrupted ({stop.name})")
+            return stop.exit_status
+        except BrokenPipeError:  # stdout closed early (a pipe into head): stop quietly
+            console.silence_stdout()
+            return EXIT_ERROR
+        except (DatasetError, CheckpointError, OSError, MemoryError) as error:
+            if isinstance(error, MemoryError):
+                console.error("out of memory")
+            else:
+                console.error(console.os_error_message(error) if isinstance(error, OSError) else error)
+            return EXIT_ERROR
+
+
+def _predict(args):
     try:
         default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported here in one line
         default_dtype()  # likewise a bad NNFS_DTYPE
     except (RuntimeError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    try:
-        classifier = Classifier(args.checkpoint)
-        paths, record = images_to_score(args, classifier, parser)
-        predictions = classifier.predict(paths, top=args.top)
-    except (DatasetError, CheckpointError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        console.error(error)
+        return EXIT_ERROR
+    classifier = Classifier(args.checkpoint)
+    paths, record = images_to_score(args, classifier)
+    predictions = classifier.predict(paths, top=args.top)
 
     failed, rows = 0, []
     for prediction in predictions:
         if prediction.error:
             failed += 1
-            print(f"error: {prediction.error}", file=sys.stderr)
+            console.error(prediction.error)
             continue
         shown = "  ".join(f"{name} {100 * p:.1f}%" for name, p in prediction.top)
-        print(f"{prediction.path}: {shown}")
+        console.say(f"{prediction.path}: {shown}")
         label = label_of(prediction.path, classifier.class_names)
         correct = "" if label is None else int(prediction.label == label)
         rows.append(Row(prediction.path, label or "", prediction.label, f"{prediction.top[0][1]:.6f}", correct,
                         record.split_of(prediction.path)))
     for line in summarize(rows, classifier.class_names, args.split):
-        print(line)
+        console.say(line)
     if args.csv:
-        try:
-            write_csv(args.csv, rows)
-        except OSError as error:
-            print(f"error: cannot write {args.csv}: {error}", file=sys.stderr)
-            return 1
-        print(f"predictions written to {args.csv}")
+        write_csv(args.csv, rows)  # an OSError names the file and is reported by main
+        console.say(f"predictions written to {args.csv}")
     if failed:
-        print(f"{failed} of {len(predictions)} images could not be read", file=sys.stderr)
-        return 1
-    return 0
+        console.notice(f"{failed} of {len(predictions)} images could not be read")
+        return EXIT_ERROR
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -9,26 +9,34 @@ MNIST digits shipped in ``data/digits``:
     mpiexec -n 2 python examples/CNN_custom_dataset.py             # data parallel, 2 processes
 
 The best model (by validation accuracy) is saved with its class names and
-preprocessing; classify new images with ``examples/predict.py``.
+preprocessing; classify new images with ``examples/predict.py``. After training, the
+best model's per-class results on the validation split are printed and its confusion
+matrix is drawn; every file the run writes is listed by :func:`output_files`.
 """
 
+import math
 import os
 import sys
+import warnings
 
 import nnfs
 import nnfs.distributed as dist  # mpi4py is imported only when asked for
+from nnfs.app.cli import console
 from nnfs.app.cli.options import (
-    OptionError, Parser, environment_epilog, fraction, image_size, non_negative_float, non_negative_int, positive_float,
-    positive_int)
+    OptionError, Parser, environment_epilog, file_path, fraction, image_size, non_negative_float,
+    non_negative_int, positive_float, positive_int, seed, unit_interval)
+from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, stop_on_signals
+from nnfs.app.guard import FiniteGuard, NonFiniteLossError
 from nnfs.app.loop import evaluate, train_epoch
 from nnfs.app.metrics import class_report, format_report, predict_labels, write_history_csv
 from nnfs.app.models import MODEL_TITLES, MODELS, RECIPES, build_model, default_model
 from nnfs.app.plot import plot_confusion_matrix, plot_history
 from nnfs.app.progress import ProgressBar
-from nnfs.app.resume import RunState, resume
+from nnfs.app.resume import RunState, has_run_state, resume
 from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError, load_into, metadata, save
 from nnfs.data import DataLoader, DatasetError, ImageFolder, Preprocessing, stratified_split
+from nnfs.files import check_writable
 from nnfs.optim import SCHEDULES, make_optimizer, make_schedule
 
 # The shipped digits, in a checkout: <repo>/data/digits beside the nnfs package.
@@ -38,6 +46,10 @@ DEFAULT_DATASET = os.path.normpath(os.path.join(
 # shipped digits; plain SGD at lr 0.05 dipped to 96.2 % on one of them.
 DEFAULT_LR = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001}
 DEFAULT_MOMENTUM = 0.9
+# Steps between read-backs of the finite-loss guard: one device synchronisation in that many
+# steps, and a diverged run stops at most that many steps after its first NaN.
+GUARD_EVERY = 25
+NUMERIC_WARNINGS = r"(overflow|invalid value|divide by zero|underflow) encountered"
 
 
 def build_parser():
@@ -63,7 +75,7 @@ def build_parser():
     parser.add_argument("--optimizer", choices=tuple(DEFAULT_LR), default=None,
                         help="sgd (with momentum), adam, or adamw (decoupled weight decay) (default: sgd "
                              "for cnn, adam for resnet)")
-    parser.add_argument("--momentum", type=non_negative_float, default=None,
+    parser.add_argument("--momentum", type=unit_interval, default=None,
                         help=f"SGD momentum (default {DEFAULT_MOMENTUM}; 0 for plain SGD)")
     parser.add_argument("--weight_decay", type=non_negative_float, default=0.0,
                         help="L2 penalty (decoupled for adamw)")
@@ -79,12 +91,13 @@ def build_parser():
                         help="1 or 3 (default: 1 if every image is grayscale, else 3)")
     parser.add_argument("--val_split", type=fraction, default=0.1,
                         help="share of each class held out for validation")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the split, the shuffling and the weights")
-    parser.add_argument("--save", default=os.path.join("runs", "cnn.npz"),
+    parser.add_argument("--seed", type=seed, default=0, help="seeds the split, the shuffling and the weights")
+    parser.add_argument("--save", type=file_path, default=os.path.join("runs", "cnn.npz"),
                         help="checkpoint of the best epoch; the latest state, the metrics CSV and the "
                              "confusion matrix go beside it")
-    parser.add_argument("--plot", default=None, help="curves PNG (default: next to the checkpoint)")
-    parser.add_argument("--resume", default=None,
+    parser.add_argument("--plot", type=file_path, default=None,
+                        help="curves PNG (default: next to the checkpoint)")
+    parser.add_argument("--resume", type=file_path, default=None,
                         help="continue the run saved in this checkpoint (weights, optimizer, schedule, "
                              "epoch, shuffling); up to --epochs in all (default: a new run)")
     parser.add_argument("--limit", type=positive_int, default=None,
@@ -136,7 +149,7 @@ def apply_recipe(args, model):
         args.momentum = DEFAULT_MOMENTUM
     if chosen_optimizer and args.momentum is not None and args.optimizer != "sgd":
         raise OptionError(f"--momentum applies to --optimizer sgd only; --model {model} trains with "
-                         f"{args.optimizer} unless you give --optimizer sgd")
+                          f"{args.optimizer} unless you give --optimizer sgd")
     check_training_options(args)
     return args
 
@@ -147,25 +160,117 @@ def last_path(save_path):
     return f"{stem}_last{extension or '.npz'}"
 
 
-def warn(message):
-    print(f"warning: {message}", file=sys.stderr)
-
-
-def quiet(*args, **kwargs):
-    """What ranks other than 0 do instead of printing."""
-
-
 def output_files(args):
-    """Every file a run writes, by role: ``{"checkpoint", "last", "curves", "metrics", "confusion"}``.
+    """Every file this run writes, by role: the one place that lists them, so that the
+    checks before training (:func:`clashing_outputs`, :func:`check_outputs`) see them all.
 
     All but the curves (``--plot``) sit beside the checkpoint (``--save``) and share its name:
     ``runs/cnn.npz``, ``runs/cnn_last.npz``, ``runs/cnn_curves.png``, ``runs/cnn_metrics.csv``,
     ``runs/cnn_confusion.png``.
+
+    Returns:
+        ``{"checkpoint": --save, "last": the latest state beside it, "curves": --plot,
+        "metrics": the per-epoch CSV, "confusion": the confusion-matrix PNG}``.
     """
     stem = os.path.splitext(args.save)[0]
     return {"checkpoint": args.save, "last": last_path(args.save),
             "curves": args.plot or f"{stem}_curves.png", "metrics": f"{stem}_metrics.csv",
             "confusion": f"{stem}_confusion.png"}
+
+
+def _same_file(a, b):
+    """Whether two paths name one file (through symbolic links, hard links, case folding)."""
+    if os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b)):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def _inside(path, folder):
+    """Whether ``path`` would be within ``folder`` (both through symbolic links)."""
+    folder = os.path.normcase(os.path.realpath(folder))
+    try:
+        return os.path.commonpath([os.path.normcase(os.path.realpath(path)), folder]) == folder
+    except ValueError:  # different drives
+        return False
+
+
+def clashing_outputs(args):
+    """A one-line description of two outputs that would land on one file, or None.
+
+    Two outputs of one run must differ (``--save model.png --plot model.png`` would replace
+    the model with the curves), no output other than a checkpoint may replace the
+    ``--resume`` file (resuming from ``runs/cnn_last.npz`` and updating it is the usual way),
+    and none may go into the dataset folder (the next run would read it as data: the curves
+    as an image of a class, a ``runs`` folder as a class without images).
+    """
+    files = list(output_files(args).items())
+    for i, (role, path) in enumerate(files):
+        if _inside(path, args.dataset):
+            return (f"the {role} file {path} would be written into the dataset folder {args.dataset}; "
+                    "save it elsewhere")
+        for other, other_path in files[:i]:
+            if _same_file(path, other_path):
+                return f"the {other} file and the {role} file would both be {path}; give them different paths"
+        if args.resume and role not in ("checkpoint", "last") and _same_file(path, args.resume):
+            return f"the {role} file would replace the --resume checkpoint {args.resume}"
+    return None
+
+
+def check_outputs(args):
+    """Fail now, naming the path, where writing an output would fail after an epoch of training.
+
+    Raises:
+        OSError: for an output that cannot be written (a read-only folder, a file where a
+            folder is needed, a folder or a FIFO at the path).
+    """
+    for path in output_files(args).values():
+        check_writable(path)
+
+
+class RunRecord:
+    """What a run has done so far, for the lines that report how it ended.
+
+    Attributes:
+        args: the parsed options (None until parsed).
+        epochs: the planned total; epoch: the epoch in progress (None before training).
+        written: ``{role: epoch}`` of every output written by this run.
+    """
+
+    def __init__(self):
+        self.args, self.epochs, self.epoch, self.written = None, None, None, {}
+
+    def kept(self):
+        """Which files this run wrote, for a run that stops now."""
+        if not self.written:
+            return "this run wrote no file"
+        files = output_files(self.args)
+        held = ", ".join(f"{files[role]} (epoch {epoch})" for role, epoch in self.written.items())
+        return f"this run wrote {held}"
+
+    def interrupted(self, stop):
+        where = "before training started" if self.epoch is None else f"in epoch {self.epoch}/{self.epochs}"
+        return f"interrupted ({stop.name}) {where}; {self.kept()}"
+
+
+class Diverged(RuntimeError):
+    """Training stopped: the loss or the validation loss became NaN or infinite."""
+
+    def __init__(self, record, where, value, lr):
+        args = record.args
+        if args.resume:  # the saved optimizer, learning rate included, wins over --lr
+            advice = (f"the learning rate was {lr:g}, kept from {args.resume}: start a new run "
+                      "with a lower --lr")
+        else:
+            advice = f"try a lower --lr (it was {lr:g})"
+        super().__init__(f"training diverged in epoch {record.epoch}: {where} became {value}; "
+                         f"nothing of this epoch was saved ({record.kept()}); {advice}")
+
+
+def quiet(*args, **kwargs):
+    """What ranks other than 0 do instead of printing."""
 
 
 def choose_model(args, data):
@@ -177,7 +282,7 @@ def choose_model(args, data):
     """
     saved = None
     if args.resume:
-        saved = ((metadata(args.resume).get("extra") or {}).get("model"))
+        saved = (metadata(args.resume).get("extra") or {}).get("model")
         if args.model and saved and args.model != saved:
             raise CheckpointError(
                 f"{args.resume} holds a {MODEL_TITLES.get(saved, saved)} (--model {saved}); it cannot "
@@ -195,15 +300,16 @@ def held_out(data, train_idx, val_idx):
     return {"train": relative(train_idx), "val": relative(val_idx)}
 
 
-def report_mistakes(args, net, val, class_names, files, say):
-    """Per-class results of the best model on the validation split, printed, and its confusion matrix.
+def report_mistakes(args, net, val, class_names, outputs, say):
+    """Per-class results of the best model on the validation split, printed, and its confusion
+    matrix drawn; returns whether the PNG was written.
 
     The best weights are loaded into ``net``, the one that trained (its work buffers are
     already the right size: a second net would double the memory of this last step).
     """
-    if not os.path.exists(files["checkpoint"]):
-        return  # a resumed run that never improved on a model saved elsewhere
-    best = load_into(files["checkpoint"], net)
+    if not os.path.exists(outputs["checkpoint"]):
+        return False  # a resumed run whose best model lives elsewhere
+    best = load_into(outputs["checkpoint"], net)
     report = class_report(*predict_labels(net, val), class_names)
     epoch = (best.extra or {}).get("epoch")
     say(f"per class on the {report.total} validation images (best model, epoch {epoch}):")
@@ -211,14 +317,21 @@ def report_mistakes(args, net, val, class_names, files, say):
         say(f"  {line}")
     model = MODEL_TITLES.get((best.extra or {}).get("model"), "model")
     name = os.path.basename(os.path.normpath(args.dataset))
-    plot_confusion_matrix(report.matrix, class_names, files["confusion"],
+    plot_confusion_matrix(report.matrix, class_names, outputs["confusion"],
                           title=f"{model} on {name}: validation, epoch {epoch}")
+    return True
 
 
-def run(args, world=None):
-    """Train and save; with ``world`` (an MPI communicator) as one of its data-parallel ranks."""
+def run(args, world=None, record=None):
+    """Train and save; with ``world`` (an MPI communicator) as one of its data-parallel ranks.
+
+    ``record`` (a :class:`RunRecord`) is kept up to date with the epoch and the files written.
+    """
+    record = record if record is not None else RunRecord()
+    record.args = args
+    outputs = output_files(args)
     root = world is None or world.is_root
-    say, warn_ = (print, warn) if root else (quiet, quiet)
+    say, warn_ = (console.say, console.warn) if root else (quiet, quiet)
     data = ImageFolder(args.dataset, image_size=args.image_size, channels=args.channels,
                        on_error="skip" if args.skip_corrupt else "raise", limit=args.limit, warn=warn_)
     train_idx, val_idx = stratified_split(data.labels, args.val_split, seed=args.seed)
@@ -245,13 +358,21 @@ def run(args, world=None):
         if resumed.class_names and resumed.class_names != data.class_names:
             warn_(f"{args.resume} was trained on classes {resumed.class_names}, "
                   f"this dataset has {data.class_names}")
-        try:  # continue exactly: the saved optimizer, schedule, shuffling and history win over flags
+        if has_run_state(resumed):
+            # Continue exactly: the saved optimizer, schedule, shuffling and history win over
+            # flags. Damaged state is a CheckpointError: refused, never half used.
             optimizer, scheduler, state = resume(resumed, net, args.epochs)
-            train.load_state_dict(state.loader)
+            if state.loader is not None:
+                train.load_state_dict(state.loader)
             say(f"resuming {args.resume} after epoch {state.epoch} "
                 f"(best val accuracy so far {100 * state.best_val_accuracy:.2f}%)")
-        except CheckpointError as error:
-            warn_(f"{error}: training starts at epoch 1 from those weights")
+        else:
+            warn_(f"{args.resume} holds weights only, no optimizer state or run state: "
+                  "training starts at epoch 1 from those weights")
+        if state.epoch >= args.epochs:
+            say(f"nothing to train: {args.resume} already holds epoch {state.epoch} and --epochs is "
+                f"{args.epochs}; no file was written (raise --epochs to train on)")
+            return
     # Every rank builds the net from the same seed; DataParallel copies rank 0's anyway.
     ddp = dist.DataParallel(net, world) if world is not None else None
     height, width = data.image_size
@@ -267,14 +388,22 @@ def run(args, world=None):
     say(f"model: {MODEL_TITLES[model]} (--model {model}), {n_params:,} parameters, backend {net.backend.name}, {net.dtype.name}; "
         f"{optimizer!r}{schedule}, batch {batch_size}{ranks}")
 
-    files = output_files(args)
+    dataset_name = os.path.basename(os.path.normpath(args.dataset))
     split = held_out(data, train_idx, val_idx)
+    record.epochs = args.epochs
     for epoch in range(state.epoch + 1, args.epochs + 1):
+        record.epoch = epoch
         bar = ProgressBar(len(train), label=f"epoch {epoch}/{args.epochs}", enabled=None if root else False)
         # Data parallel: every global batch split across the ranks, metrics summed over them.
-        fit = train_epoch(ddp or net, train, optimizer=optimizer, progress=bar)
-        check = evaluate(ddp or net, val, progress=ProgressBar(
-            len(val), label="  validation", enabled=None if root else False))
+        try:
+            fit = train_epoch(ddp or net, train, optimizer=optimizer, progress=bar,
+                              guard=FiniteGuard(every=GUARD_EVERY))
+            check = evaluate(ddp or net, val, progress=ProgressBar(
+                len(val), label="validation", enabled=None if root else False))
+        except NonFiniteLossError as error:
+            raise Diverged(record, f"the loss of step {error.step}", error.value, optimizer.lr) from None
+        if not math.isfinite(check.loss):  # the last updates of the epoch made the weights NaN
+            raise Diverged(record, "the validation loss", check.loss, optimizer.lr)
         if scheduler is not None:
             scheduler.step()
         improved = state.record(fit, check)  # the same on every rank: metrics are reduced over all
@@ -283,50 +412,90 @@ def run(args, world=None):
             details = {"epoch": epoch, "val_accuracy": check.accuracy, "run": state.to_dict(),
                        "dataset": os.path.abspath(args.dataset), "batch_size": batch_size,
                        "seed": args.seed, "model": model, "split": split}
-            for path in ([files["checkpoint"]] if improved else []) + [files["last"]]:
-                save(path, net, class_names=data.class_names, preprocessing=pre,
+            for role in (["checkpoint"] if improved else []) + ["last"]:
+                save(outputs[role], net, class_names=data.class_names, preprocessing=pre,
                      optimizer=optimizer, scheduler=scheduler, extra=details)
-            write_history_csv(state.history, files["metrics"])
+                record.written[role] = epoch
+            plot_history(state.history, outputs["curves"], title=f"{MODEL_TITLES[model]} on {dataset_name}")
+            record.written["curves"] = epoch
+            write_history_csv(state.history, outputs["metrics"])
+            record.written["metrics"] = epoch
         say(f"epoch {epoch:>2}/{args.epochs}  train loss {fit.loss:.4f} acc {100 * fit.accuracy:.2f}%  "
             f"val loss {check.loss:.4f} acc {100 * check.accuracy:.2f}%  "
             f"{fit.seconds + check.seconds:.1f} s  {fit.images_per_second:.0f} img/s"
-            f"{'  saved' if improved else ''}", flush=True)
+            f"{'  saved' if improved else ''}")
 
-    dataset_name = os.path.basename(os.path.normpath(args.dataset))
-    if root:
-        plot_history(state.history, files["curves"], title=f"{MODEL_TITLES[model]} on {dataset_name}")
-        report_mistakes(args, net, val, data.class_names, files, say)
-    say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); model saved to {args.save}, "
-        f"latest state to {files['last']}; curves in {files['curves']}, metrics in {files['metrics']}, "
-        f"confusion matrix in {files['confusion']}")
+    if root and report_mistakes(args, net, val, data.class_names, outputs, say):
+        record.written["confusion"] = record.epoch
+    say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); "
+        + _saved(record, outputs))
+
+
+def _saved(record, outputs):
+    """The end of the final line: only the files this run wrote."""
+    if "checkpoint" in record.written:
+        parts = [f"model saved to {outputs['checkpoint']}"]
+    else:
+        parts = [f"no epoch of this run beat it, so {outputs['checkpoint']} was not written"]
+    if "last" in record.written:
+        parts.append(f"latest state to {outputs['last']}")
+    text = ", ".join(parts)
+    reports = [f"{what} in {outputs[role]}" for role, what in
+               (("curves", "curves"), ("metrics", "metrics"), ("confusion", "confusion matrix"))
+               if role in record.written]
+    return text + (f"; {', '.join(reports)}" if reports else "")
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    world = None
-    try:
-        default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported here in one line
-        default_dtype()  # likewise a bad NNFS_DTYPE
-        if args.distributed or dist.launched_with_mpiexec():
-            world = dist.init()  # before the net is built: it picks this rank's GPU
-    except (RuntimeError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    try:
-        run(args, world)
-    except OptionError as error:  # a clash with a default the data or the checkpoint settled
-        print(f"error: {error} (see --help)", file=sys.stderr)
-        return 2
-    except (DatasetError, CheckpointError, OSError) as error:  # OSError: e.g. --save not writable
-        print(f"error: {error}", file=sys.stderr)
-        if world is not None and world.size > 1:
-            world.abort(1)  # the other ranks would otherwise wait for this one forever
-        return 1
-    except KeyboardInterrupt:
-        if world is None or world.is_root:
-            print(f"\ninterrupted; the best model so far (if any) is in {args.save}", file=sys.stderr)
-        return 130
-    return 0
+    """The training program; returns its exit status (0, 1 for an error, 2 for a bad option,
+    130 / 143 when stopped by SIGINT / SIGTERM). One line on stderr for every failure."""
+    with stop_on_signals():
+        console.safe_streams()
+        record = RunRecord()
+        world = None
+        try:
+            args = parse_args(argv)
+            record.args = args
+            clash = clashing_outputs(args)
+            if clash:
+                console.error(clash)
+                return EXIT_USAGE
+            try:
+                default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported in one line
+                default_dtype()  # likewise a bad NNFS_DTYPE
+                if args.distributed or dist.launched_with_mpiexec():
+                    world = dist.init()  # before the net is built: it picks this rank's GPU
+            except (RuntimeError, ValueError) as error:
+                console.error(error)
+                return EXIT_ERROR
+            if world is None or world.is_root:  # the rank that writes; before the dataset loads
+                check_outputs(args)
+            with warnings.catch_warnings():
+                # A diverging run makes NumPy warn (overflow in matmul, ...) in two raw lines per
+                # warning; the guard reports it in one line of its own instead.
+                warnings.filterwarnings("ignore", NUMERIC_WARNINGS, RuntimeWarning)
+                run(args, world, record)
+            return EXIT_OK
+        except Interrupted as stop:
+            if world is None or world.is_root:
+                console.notice(record.interrupted(stop))
+            return stop.exit_status
+        except OptionError as error:  # a clash with a default the data or the checkpoint settled
+            console.error(f"{error} (see --help)")
+            return EXIT_USAGE
+        except BrokenPipeError:  # stdout closed early (a pipe into head): stop quietly
+            console.silence_stdout()
+            return EXIT_ERROR
+        except (DatasetError, CheckpointError, Diverged, OSError, MemoryError) as error:
+            if isinstance(error, MemoryError):
+                console.error("out of memory; try a smaller --batch_size or --image_size")
+            elif isinstance(error, OSError):  # what reaches here comes from writing the outputs
+                console.error(f"cannot write {console.os_error_message(error)}")
+            else:
+                console.error(error)
+            if world is not None and world.size > 1:
+                world.abort(1)  # the other ranks would otherwise wait for this one forever
+            return EXIT_ERROR
 
 
 if __name__ == "__main__":

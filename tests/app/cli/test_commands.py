@@ -2,17 +2,15 @@
 console scripts that resolve and run the example scripts' code."""
 
 import importlib
-import os
-import pathlib
 import subprocess
 import sys
-import tomllib
 
 import pytest
 
 from nnfs.app.cli import predict, train
+from tests import ROOT, environment
+from tests.app.cli.programs import run_example
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
 PROGRAMS = {"train": train, "predict": predict}
 
 
@@ -41,6 +39,7 @@ def test_the_epilog_names_the_backend_variables(monkeypatch):
 
 
 def console_scripts():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 and later
     with open(ROOT / "pyproject.toml", "rb") as f:
         return tomllib.load(f)["project"]["scripts"]
 
@@ -50,32 +49,33 @@ def resolve(target):
     return getattr(importlib.import_module(module), function)
 
 
-def test_console_scripts_run_the_programs_of_the_example_scripts(capsys):
+def test_console_scripts_run_the_programs_of_the_example_scripts(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["nnfs-command", "--help"])
     scripts = console_scripts()
-    assert scripts == {"nnfs-train": "nnfs.app.cli.launch:train", "nnfs-predict": "nnfs.app.cli.predict:main"}
-    assert resolve(scripts["nnfs-predict"]) is predict.main
+    assert scripts == {"nnfs-train": "nnfs.app.cli.process:launch_train",
+                       "nnfs-predict": "nnfs.app.cli.process:launch_predict"}
     for name, target in scripts.items():
         with pytest.raises(SystemExit) as done:
-            resolve(target)(["--help"])
-        assert done.value.code == 0 and capsys.readouterr().out.startswith("usage: ")
-    # The example scripts call the same functions.
-    assert "from nnfs.app.cli.launch import train" in (ROOT / "examples" / "CNN_custom_dataset.py").read_text()
-    assert "from nnfs.app.cli.predict import main" in (ROOT / "examples" / "predict.py").read_text()
+            resolve(target)()  # what the installed command calls, reading sys.argv
+        assert done.value.code == 0 and capsys.readouterr().out.startswith("usage: "), name
+    # The example scripts call the same launchers, which run the same programs.
+    assert "from nnfs.app.cli.process import launch_train" in (ROOT / "examples" / "CNN_custom_dataset.py").read_text()
+    assert "from nnfs.app.cli.process import launch_predict" in (ROOT / "examples" / "predict.py").read_text()
 
 
 def python(code, **env):
-    variables = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    variables.update(env, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=variables,
-                          timeout=120, cwd=ROOT)
+    variables = dict({"OPENBLAS_NUM_THREADS": None, "MKL_NUM_THREADS": None}, **env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=environment(**variables), timeout=120, cwd=ROOT)
 
 
 LAUNCH = """
 import os, sys
-from nnfs.app.cli import launch
+from nnfs.app.cli import process
 assert "numpy" not in sys.modules, "importing the launcher imported NumPy"
+sys.argv = ["nnfs-train", "--help"]
 try:
-    launch.train(["--help"])
+    process.launch_train()
 except SystemExit as done:
     assert done.code == 0
 print(os.environ["OPENBLAS_NUM_THREADS"], os.environ["MKL_NUM_THREADS"], "numpy" in sys.modules)
@@ -91,7 +91,5 @@ def test_the_train_command_pins_blas_threads_before_numpy_is_imported():
 
 
 def test_the_example_script_help_runs():
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "CNN_custom_dataset.py"), "--help"],
-                          capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    done = run_example("CNN_custom_dataset", "--help")
     assert done.returncode == 0 and "--model {cnn,resnet}" in done.stdout and "NNFS_TRANSPORT" in done.stdout

@@ -1,0 +1,99 @@
+"""What the command-line programs print: one line at a time, safe whatever the names in it.
+
+Folder names, file names and class names come from the outside world: a file system
+(where a name can be any bytes, undecodable ones included) or a checkpoint (where a
+class name can be any text). Printed raw, such a name can crash a strict UTF-8 stream
+(``UnicodeEncodeError`` on the surrogate escapes Python uses for undecodable bytes), or
+reach the terminal as control characters and escape sequences that move the cursor,
+recolour the screen, rewrite the title or hide text (bidirectional overrides).
+:func:`printable` makes any text safe to print; both programs pass every line they
+print through it (:func:`say`, :func:`warn`, :func:`error`).
+"""
+
+import os
+import sys
+import unicodedata
+
+__all__ = ["printable", "say", "warn", "error", "notice", "os_error_message", "safe_streams", "silence_stdout"]
+
+# Invisible characters that reorder how the text around them is shown (a file name
+# "gpj.exe" can be made to look like "exe.jpg"); shown as escapes like control characters.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text):
+    """``text`` with what must not reach a terminal raw shown as a Python-style escape.
+
+    - bytes that were not valid in the file system's encoding (Python holds them as
+      lone surrogates ``\\udc80``-``\\udcff``) become ``\\xNN``, the byte they stand for;
+    - control characters (the C0 and C1 ranges and DEL: newlines, tabs, ESC, so every
+      terminal escape sequence), line and paragraph separators, bidirectional controls
+      and any other lone surrogate become ``\\xNN``, ``\\uNNNN``.
+
+    Everything else (letters of any script, emoji, spaces, backslashes) stays as it is.
+    """
+    text = str(text)
+    if text.isprintable():  # the common case: nothing to escape (fast)
+        return text
+    return "".join(_shown(ch) for ch in text)
+
+
+def _shown(ch):
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as os.fsdecode keeps it
+        return f"\\x{code - 0xDC00:02x}"
+    if ch == " " or not (unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI_CONTROLS):
+        return ch
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def say(message):
+    """Print one line of results on stdout."""
+    print(printable(message), flush=True)
+
+
+def warn(message):
+    """Print ``warning: message`` on stderr."""
+    print(f"warning: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def error(message):
+    """Print ``error: message`` on stderr."""
+    print(f"error: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def notice(message):
+    """Print one line on stderr, as it is (how an interrupted program says what it kept)."""
+    print(printable(message), file=sys.stderr, flush=True)
+
+
+def os_error_message(error):
+    """An OSError as one line naming its file: ``runs/cnn.npz: No space left on device``."""
+    reason = error.strerror or str(error)
+    if error.filename is not None:
+        return f"{os.fsdecode(error.filename)}: {reason}"
+    return reason
+
+
+def safe_streams():
+    """Make stdout and stderr escape what their encoding cannot show instead of raising.
+
+    A program's output encoding is whatever the environment says (``PYTHONIOENCODING``,
+    the locale); a class name in another script must not crash it on an ASCII terminal.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):  # not a text stream we can change: leave it
+            pass
+
+
+def silence_stdout():
+    """After a ``BrokenPipeError`` (``... | head``): send the rest of stdout nowhere, so that
+    Python's own flush at exit does not fail again with a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -1,0 +1,139 @@
+"""How the command-line programs start and stop: SIGINT and SIGTERM alike, exit statuses.
+
+Ctrl-C (SIGINT) and ``kill`` (SIGTERM, what schedulers, containers and ``timeout``
+send) stop a program the same way, wherever it is: during the imports, while the
+dataset loads, in the middle of an epoch or of a save. Both raise
+:class:`Interrupted`, a ``KeyboardInterrupt``, so every ``finally`` and
+``except BaseException`` on the way up runs (the atomic writer removes its
+temporary file there); the program then prints one line and exits with
+128 + the signal number (130 for SIGINT, 143 for SIGTERM), as a shell reports
+a process stopped by that signal. A second signal while the first is being
+handled is ignored, so a user pressing Ctrl-C twice cannot cut the clean-up
+short (SIGKILL still stops the process at once).
+
+Only the standard library is imported here, so that the example scripts and the
+installed commands (``nnfs-train``, ``nnfs-predict``) can arm the handlers
+(:func:`launch`) and set the BLAS threads (:func:`single_threaded_blas`) before NumPy
+and the rest of nnfs load.
+"""
+
+import contextlib
+import importlib
+import os
+import signal
+import sys
+import threading
+
+__all__ = ["Interrupted", "stop_on_signals", "launch", "launch_train", "launch_predict", "single_threaded_blas",
+           "BLAS_THREADS", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # a damaged file, a dataset that cannot be read, a file that cannot be written
+EXIT_USAGE = 2  # a bad option (argparse's status)
+
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+
+_armed = False
+
+
+class Interrupted(KeyboardInterrupt):
+    """The program was asked to stop by a signal.
+
+    Attributes:
+        signum: the signal number.
+        name: ``"SIGINT"`` or ``"SIGTERM"``.
+        exit_status: 128 + ``signum``.
+    """
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = int(signum)
+        self.name = signal.Signals(signum).name
+        self.exit_status = 128 + self.signum
+
+
+def _raise(signum, frame):
+    for number in SIGNALS:  # the clean-up on the way up must not be interrupted in turn
+        signal.signal(number, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Within the block, SIGINT and SIGTERM raise :class:`Interrupted`; the handlers in place
+    before are put back after it. A signal that was ignored when the block began (SIGINT in a
+    shell's background job, say) stays ignored.
+
+    Nested uses (the launcher, then the program's ``main``) arm once. Off the main thread,
+    where Python cannot set signal handlers, the block runs with the handlers as they are.
+    """
+    global _armed
+    if _armed or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # A signal ignored when the program started stays ignored, as for any well-behaved program
+    # (a shell starts background jobs with SIGINT ignored, so Ctrl-C does not reach them).
+    previous = {number: signal.getsignal(number) for number in SIGNALS
+                if signal.getsignal(number) is not signal.SIG_IGN}
+    _armed = True
+    try:
+        for number in previous:
+            signal.signal(number, _raise)
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+        _armed = False
+
+
+def launch(module):
+    """Run ``module.main()`` as a program, armed against signals from before its imports.
+
+    The example scripts call this: a Ctrl-C or SIGTERM while NumPy is still loading then
+    ends in one line and the usual status, not a traceback or a silent death.
+
+    Args:
+        module: the program's module name, e.g. ``"nnfs.app.cli.train"``.
+
+    Returns:
+        The exit status.
+    """
+    with stop_on_signals():
+        try:
+            main = importlib.import_module(module).main
+            return main()
+        except Interrupted as stop:
+            print(f"interrupted ({stop.name}) while starting; nothing was written", file=sys.stderr)
+            return stop.exit_status
+
+
+#: The variables :func:`single_threaded_blas` sets to 1 where they are not set.
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def single_threaded_blas():
+    """One BLAS thread for NumPy, unless ``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` say otherwise.
+
+    The matrices of the networks the training program builds are too small to gain from
+    several BLAS threads, and on a shared CPU the threads wait for each other (measured: up
+    to 5x slower). OpenBLAS and MKL read the variables once, when NumPy is first imported,
+    which is why this runs here, before the program module (and NumPy) is imported.
+
+    Returns:
+        False when NumPy was imported already (the setting then comes too late), else True.
+    """
+    for variable in BLAS_THREADS:
+        os.environ.setdefault(variable, "1")
+    return "numpy" not in sys.modules
+
+
+def launch_train():
+    """The training program (``nnfs-train``, ``examples/CNN_custom_dataset.py``): armed from the
+    start, with one BLAS thread (:func:`single_threaded_blas`)."""
+    single_threaded_blas()
+    return launch("nnfs.app.cli.train")
+
+
+def launch_predict():
+    """The prediction program (``nnfs-predict``, ``examples/predict.py``), armed from the start."""
+    return launch("nnfs.app.cli.predict")

@@ -1,0 +1,110 @@
+"""What CuPy 14 offers, as recorded from an installed CuPy in ``cupy_api.json``.
+
+``scripts/make_cupy_api.py`` writes the JSON file (every public name of ``cupy``
+and of the submodules the strict backend models, the parameters of every
+function, of the ufuncs and their methods, and of every ``cupy.ndarray``
+method). The strict backend asks this module whether a name exists and
+whether a call's arguments would bind, so that it refuses exactly what CuPy
+would refuse, on a machine without CuPy.
+"""
+
+import functools
+import inspect
+import json
+import os
+
+PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cupy_api.json")
+
+__all__ = ["load", "module_names", "ndarray_methods", "ndarray_attributes", "ufunc_methods",
+           "ufunc_attributes", "signature", "check_arguments"]
+
+
+@functools.lru_cache(maxsize=None)
+def load():
+    """The recorded API: ``{"cupy_version", "modules", "ufunc", "ndarray", ...}``."""
+    with open(PATH, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def module_names(module):
+    """``{name: {"kind": ..., "params": [...]}}`` of ``module`` (``"cupy"``, ``"cupy.linalg"``, ...),
+    or None when the module was not recorded."""
+    return load()["modules"].get(module)
+
+
+def ndarray_methods():
+    """``{method name: parameter list}`` of ``cupy.ndarray``."""
+    return load()["ndarray"]["methods"]
+
+
+def ndarray_attributes():
+    """The names of ``cupy.ndarray``'s data attributes (``shape``, ``T``, ``data``, ...)."""
+    return frozenset(load()["ndarray"]["attributes"])
+
+
+def ufunc_methods():
+    """``{method name: parameter list}`` of ``cupy.ufunc`` (``reduce``, ``at``, ...)."""
+    return load()["ufunc"]["methods"]
+
+
+def ufunc_attributes():
+    return frozenset(load()["ufunc"]["attributes"])
+
+
+class _Default:
+    """What a recorded default stands for: only its existence matters here."""
+
+    def __repr__(self):
+        return "..."
+
+
+_NO_DEFAULT = inspect.Parameter.empty
+_DEFAULT = _Default()
+
+
+@functools.lru_cache(maxsize=None)
+def signature(params):
+    """An ``inspect.Signature`` from a recorded parameter list (a tuple of strings, see the script).
+
+    Returns None for None (a callable whose parameters CuPy does not document): its
+    calls are then not checked.
+    """
+    if params is None:
+        return None
+    kinds = inspect.Parameter
+    built, kind = [], kinds.POSITIONAL_OR_KEYWORD
+    names = list(params)
+    if "/" in names:
+        kind = kinds.POSITIONAL_ONLY
+    for name in names:
+        if name == "/":
+            kind = kinds.POSITIONAL_OR_KEYWORD
+        elif name == "*":
+            kind = kinds.KEYWORD_ONLY
+        elif name.startswith("**"):
+            built.append(inspect.Parameter(name[2:], kinds.VAR_KEYWORD))
+        elif name.startswith("*"):
+            built.append(inspect.Parameter(name[1:], kinds.VAR_POSITIONAL))
+            kind = kinds.KEYWORD_ONLY
+        else:
+            default = _DEFAULT if name.endswith("=") else _NO_DEFAULT
+            built.append(inspect.Parameter(name.rstrip("="), kind, default=default))
+    return inspect.Signature(built)
+
+
+def check_arguments(qualified, params, args, kwargs):
+    """Raise the TypeError CuPy would raise when ``args``/``kwargs`` do not fit ``params``.
+
+    Args:
+        qualified: the name to report (``"cupy.sum"``, ``"cupy.ndarray.item"``).
+        params: the recorded parameter list (a tuple), or None to accept anything.
+    """
+    found = signature(params)
+    if found is None:
+        return
+    try:
+        found.bind(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(
+            f"{qualified}{found}: {error} (CuPy {load()['cupy_version']} takes no more than this; "
+            "the strict backend refuses what CuPy refuses)") from None

@@ -1,0 +1,194 @@
+"""The strict stand-in's array module: CuPy 14's names over NumPy's implementations.
+
+``StrictBackend.xp`` is :data:`CUPY`, a model of the ``cupy`` module: a name
+exists if CuPy 14 has it (``cupy_api.json``), a call binds if CuPy's parameters
+take its arguments, and the work is done by the NumPy function of the same name
+on the arrays inside the strict arrays. So ``xp.errstate`` and ``xp.sum(d,
+initial=0)`` fail here as they fail on a GPU, and so does ``xp.asarray`` of a
+NumPy array (the only way onto this device is the explicit ``Backend.asarray``,
+so that a hidden transfer in a layer is found). The submodules CuPy has and
+nnfs may use (``linalg``, ``random``, ``fft``, ``lib.stride_tricks``) are modelled
+the same way. A name CuPy has but this model does not cover (``cupy.cuda``,
+``cupy.RawKernel``, ``cupy.random.default_rng``, ...) raises NotImplementedError
+rather than behaving like something it is not.
+"""
+
+import numpy as np
+
+from nnfs.backend import cupy_api
+from nnfs.backend.strict_array import StrictArray, StrictUfunc, _ufunc, plain, refuse_host, wrap, wrap_indices
+from nnfs.backend.strict_guard import check_sync, count_operation
+
+__all__ = ["StrictNamespace", "CUPY"]
+
+# Names NumPy 2 dropped that CuPy still has.
+_OLD_CONSTANTS = {"Inf": np.inf, "Infinity": np.inf, "PINF": np.inf, "infty": np.inf, "NINF": -np.inf,
+                  "NAN": np.nan, "NaN": np.nan, "NZERO": -0.0, "PZERO": 0.0}
+# Constants and types that would hand out host arrays or host generators.
+_HOST_MAKERS = {"c_", "r_", "mgrid", "ogrid", "flatiter", "broadcast", "vectorize", "poly1d",
+                "ndindex", "DataSource", "format_parser", "default_rng", "RandomState",
+                "BitGenerator", "get_random_state", "set_random_state"}
+
+
+class _NotModelled:
+    """Stands for a CuPy name that the strict backend does not reproduce: using it raises."""
+
+    def __init__(self, qualified):
+        self.qualified = qualified
+
+    def __call__(self, *args, **kwargs):
+        raise NotImplementedError(
+            f"{self.qualified} exists in CuPy, but the strict backend does not model it")
+
+    def __getattr__(self, name):
+        if name.startswith("_"):  # copy, pickle and introspection probe these: no such thing
+            raise AttributeError(name)
+        self(name)
+
+    def __repr__(self):
+        return f"<{self.qualified}: not modelled by the strict backend>"
+
+
+class StrictNamespace:
+    """The CuPy module ``qualified`` (``"cupy"``, ``"cupy.linalg"``, ...) over NumPy's ``module``."""
+
+    def __init__(self, qualified, module):
+        self.__name__ = qualified
+        self._numpy = module
+        self._names = cupy_api.module_names(qualified)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):  # the instance's own fields and Python's protocols
+            raise AttributeError(name)
+        entry = self._names.get(name)
+        if entry is None:
+            raise AttributeError(
+                f"module {self.__name__!r} has no attribute {name!r}: CuPy "
+                f"{cupy_api.load()['cupy_version']} has no {self.__name__}.{name} (the strict "
+                "backend refuses what CuPy refuses)")
+        value = self._build(name, entry)
+        self.__dict__[name] = value  # built once
+        return value
+
+    def __dir__(self):
+        return sorted(self._names)
+
+    def __repr__(self):
+        return f"<strict model of module {self.__name__!r}>"
+
+    def _build(self, name, entry):
+        qualified = f"{self.__name__}.{name}"
+        kind = entry["kind"]
+        found = getattr(self._numpy, name, None)
+        if name in _HOST_MAKERS:
+            return _NotModelled(qualified)
+        if kind == "module":
+            if cupy_api.module_names(qualified) is None or found is None:
+                return _NotModelled(qualified)
+            return StrictNamespace(qualified, found)
+        if kind == "ufunc":
+            return _ufunc(name) if isinstance(found, np.ufunc) else _NotModelled(qualified)
+        if kind == "type":
+            if name == "ndarray":
+                return StrictArray
+            if name == "ufunc":
+                return StrictUfunc
+            if isinstance(found, type) and (issubclass(found, (np.generic, np.dtype, BaseException))
+                                            or found in (np.iinfo, np.finfo)):
+                return found
+            return _NotModelled(qualified)
+        if kind == "constant":
+            if name in _OLD_CONSTANTS:
+                return _OLD_CONSTANTS[name]
+            return found if found is not None else _NotModelled(qualified)
+        params = entry.get("params")
+        override = _OVERRIDES.get(qualified)
+        if override is not None:
+            return _checked(qualified, params, override, refuse=qualified not in _TAKE_HOST_ARRAYS)
+        if found is None or not callable(found):
+            return _NotModelled(qualified)
+        return _function(qualified, found, params)
+
+
+def _function(qualified, numpy_function, params):
+    """``numpy_function`` behind CuPy's parameters, refusing host arrays, returning strict arrays."""
+    params = tuple(params) if params is not None else None
+    # As for the methods: a function with an order argument lays out its result as NumPy
+    # does; any other new array is C-ordered, as CuPy allocates it.
+    c_order = params is not None and "order=" not in params and not any(
+        p.startswith("**") for p in params)
+
+    def function(*args, **kwargs):
+        count_operation()
+        cupy_api.check_arguments(qualified, params, args, kwargs)
+        refuse_host(args, qualified)
+        refuse_host(kwargs.values(), qualified)
+        plain_args, plain_kwargs = plain(args), plain(kwargs)
+        result = numpy_function(*plain_args, **plain_kwargs)
+        return wrap(result, c_order, (plain_args, tuple(plain_kwargs.values())))
+
+    function.__name__ = qualified.rsplit(".", 1)[1]
+    function.__qualname__ = qualified
+    return function
+
+
+def _checked(qualified, params, implementation, refuse=True):
+    params = tuple(params) if params is not None else None
+
+    def function(*args, **kwargs):
+        count_operation()
+        cupy_api.check_arguments(qualified, params, args, kwargs)
+        if refuse:
+            refuse_host(args, qualified)
+            refuse_host(kwargs.values(), qualified)
+        return implementation(*args, **kwargs)
+
+    function.__name__ = qualified.rsplit(".", 1)[1]
+    function.__qualname__ = qualified
+    return function
+
+
+# -- where CuPy behaves differently from NumPy ------------------------------------------------
+
+def _axis_length(a, axis):
+    return a.size if axis is None else a.shape[axis]
+
+
+def _take_along_axis(a, indices, axis):
+    # CuPy indexes with the indices as they are: out-of-range ones wrap around.
+    length = _axis_length(a, axis)
+    wrapped = indices._array % length if length else indices._array
+    return wrap(np.take_along_axis(a._array, wrapped, axis=axis), c_order=True)
+
+
+def _take(a, indices, axis=None, out=None):
+    index = wrap_indices((_axis_length(a, axis),), (indices,), "cupy.take")[0]
+    result = np.take(a._array, index, axis=axis, out=plain(out))
+    return out if out is not None else wrap(result, c_order=True)
+
+
+def _put(a, ind, v, mode="wrap"):  # CuPy's default mode is "wrap", NumPy's "raise"
+    np.put(a._array, plain(ind), plain(v), mode=mode)
+
+
+def _asnumpy(a, stream=None, order="C", out=None, *, blocking=True):
+    if not isinstance(a, StrictArray):
+        return np.asarray(a, order=order)
+    check_sync("cupy.asnumpy of a device array")
+    if out is not None:
+        out[...] = a._array
+        return out
+    return np.array(a._array, order=order)
+
+
+def _get_array_module(*args):
+    return CUPY if any(isinstance(a, StrictArray) for a in args) else np
+
+
+_OVERRIDES = {"cupy.take_along_axis": _take_along_axis, "cupy.take": _take, "cupy.put": _put,
+              "cupy.asnumpy": _asnumpy, "cupy.get_array_module": _get_array_module}
+
+# These two take host arrays on CuPy as well.
+_TAKE_HOST_ARRAYS = {"cupy.asnumpy", "cupy.get_array_module"}
+
+CUPY = StrictNamespace("cupy", np)

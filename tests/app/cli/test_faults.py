@@ -1,0 +1,208 @@
+"""Faults from outside: kills in the middle of saves, and hostile or damaged checkpoints handed to
+the two programs. The user meets one line and an exit status; no file is lost."""
+
+import io
+import json
+import os
+import random
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+from nnfs.app.cli import predict, train
+from nnfs.checkpoint import load
+from nnfs.files import is_temporary
+
+from .programs import TRAIN, assert_one_line, call, contents, dataset, start
+
+# Kills per run of the fault test; the default keeps it to a few seconds. Set it higher for a soak.
+KILLS = int(os.environ.get("NNFS_FAULT_KILLS", "5"))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
+def test_kills_at_random_moments_never_leave_an_unreadable_checkpoint(tmp_path):
+    data = dataset(tmp_path, per_class=3)
+    runs = tmp_path / "runs"
+    best, last = runs / "m.npz", runs / "m_last.npz"
+    rng = random.Random(0)
+    for _ in range(KILLS):
+        resume = ["--resume", last] if last.exists() else []
+        process = start(TRAIN, "--dataset", data, "--epochs", "1000000", "--batch_size", "2", "--save", best,
+                        *resume)
+        try:
+            while b"epoch " not in process.stdout.readline():  # saving an epoch or two a few ms apart
+                assert process.poll() is None, process.stderr.read().decode()
+            time.sleep(rng.uniform(0.0, 0.2))
+        finally:
+            process.kill()
+            process.wait()
+        for path in (best, last):  # whatever survived loads, and is complete
+            loaded = load(path)
+            assert loaded.extra["run"]["epoch"] >= 1
+    # The next run into that folder removes what the killed ones left, and nothing else.
+    process = start(TRAIN, "--dataset", data, "--epochs", str(load(last).extra["epoch"] + 1),
+                    "--batch_size", "2", "--save", best, "--resume", last)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err.decode()
+    assert not [name for name in os.listdir(runs) if is_temporary(name)]
+    assert sorted(os.listdir(runs)) == ["m.npz", "m_confusion.png", "m_curves.png", "m_last.npz", "m_metrics.csv"]
+
+
+# -- hostile checkpoints handed to the programs -------------------------------------------------------
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A trained checkpoint, its dataset, and the checkpoint's arrays to tamper with."""
+    root = tmp_path_factory.mktemp("model")
+    data = dataset(root)
+    path = root / "m.npz"
+    assert train.main([str(a) for a in ["--dataset", data, "--epochs", "1", "--save", path]]) == 0
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    return data, path, arrays
+
+
+def rewritten(path, arrays, meta_change=None):
+    arrays = dict(arrays)
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    if meta_change:
+        meta_change(meta)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    return path
+
+
+def preprocessing(**changes):
+    return lambda meta: meta["preprocessing"].update(changes)
+
+
+HOSTILE = {
+    "truncated": (lambda p, a: p.write_bytes(p.read_bytes()[:1000]), "truncated or corrupt"),
+    "a huge header": (lambda p, a: _huge_header(p), "declares shape (10000000, 10000000) of float32 (363.8 TiB)"),
+    "a terabyte layer": (lambda p, a: rewritten(p, a, lambda m: m["layers"][0]["config"].update(
+        in_channels=10**6, out_channels=10**6)), "Conv2D(in_channels=1000000"),
+    "a loss as a layer": (lambda p, a: rewritten(p, a, lambda m: m["layers"].__setitem__(
+        1, {"class": "CrossEntropyLoss", "config": {}})), "a loss, not a layer"),
+    "deep json": (lambda p, a: np.savez(p, **{**a, "meta": np.frombuffer(
+        b"[" * 100_000 + b"]" * 100_000, np.uint8)}), "nested too deeply"),
+    "class names not strings": (lambda p, a: rewritten(p, a, lambda m: m.__setitem__("class_names", [1, 2])),
+                                "class_names must be"),
+    "complex weights": (lambda p, a: rewritten(p, {**a, "net/0.weight": a["net/0.weight"].astype(
+        np.complex64)}), "complex64"),
+    "NaN weights": (lambda p, a: rewritten(p, {**a, "net/0.weight": a["net/0.weight"] * np.nan}),
+                    "NaN or infinite"),
+    "an object array": (lambda p, a: np.savez(p, **{**a, "net/0.bias": np.array([None, 1], dtype=object)}),
+                        "holds Python objects"),
+    "a fifo": (lambda p, a: (p.unlink(), os.mkfifo(p)), "not a regular file"),
+    "a folder": (lambda p, a: (p.unlink(), p.mkdir()), "a folder, not a file"),
+}
+PREPROCESSING = {
+    "std 0": (preprocessing(std=[0.0]), "each std finite and positive"),
+    "std nan": (preprocessing(std=[float("nan")]), "each std finite and positive"),
+    "size 0": (preprocessing(image_size=[0, 0]), "image size 0x0"),
+    "size 100000": (preprocessing(image_size=[100000, 100000]), "image size 100000x100000"),
+    "a size the net does not take": (preprocessing(image_size=[16, 16]), "does not fit its net"),
+    "3 channels for a 1-channel net": (preprocessing(channels=3, mean=[0.5] * 3, std=[0.2] * 3),
+                                       "does not fit its net"),
+    "fewer class names than outputs": (lambda meta: meta.__setitem__("class_names", ["a"]),
+                                       "1 class names are stored"),
+}
+
+
+def _huge_header(path):
+    """net/0.weight's header declares 10**14 values; the member still holds 64 bytes."""
+    with np.load(path) as archive:
+        members = {f"{name}.npy": archive[name] for name in archive.files}
+    with zipfile.ZipFile(path, "w") as out:
+        for name, array in members.items():
+            buffer = io.BytesIO()
+            if name == "net/0.weight.npy":
+                np.lib.format.write_array_header_1_0(
+                    buffer, {"descr": "<f4", "fortran_order": False, "shape": (10**7, 10**7)})
+                buffer.write(b"\0" * 64)
+            else:
+                np.save(buffer, array)
+            out.writestr(name, buffer.getvalue())
+    return path
+
+
+# Training refits its preprocessing on the dataset, so a damaged stored one matters to predict only.
+CASES = [(case, program) for case in HOSTILE for program in ("predict", "resume")] + \
+        [(case, "predict") for case in PREPROCESSING]
+
+
+@pytest.mark.parametrize("case, program", CASES)
+def test_hostile_checkpoints_are_one_line_errors_in_both_programs(tmp_path, capsys, model, case, program):
+    data, good, arrays = model
+    path = tmp_path / "m.npz"
+    path.write_bytes(good.read_bytes())
+    if case in HOSTILE:
+        damage, message = HOSTILE[case]
+        if case == "a fifo" and not hasattr(os, "mkfifo"):
+            pytest.skip("needs FIFOs")
+        damage(path, arrays)
+    else:
+        change, message = PREPROCESSING[case]
+        rewritten(path, arrays, change)
+    outputs = tmp_path / "out"
+    outputs.mkdir()
+    (outputs / "m.npz").write_bytes(good.read_bytes())
+    before = contents(outputs)
+    if program == "predict":
+        code, out, err = call(predict.main, [path, data], capsys)
+    else:
+        code, out, err = call(train.main, ["--dataset", data, "--epochs", "3", "--save", outputs / "m.npz",
+                                           "--resume", path], capsys)
+    assert code == 1
+    assert_one_line(err, "error: ", str(path), message)
+    assert "allow_pickle" not in err
+    assert contents(outputs) == before
+
+
+def test_a_sound_checkpoint_still_predicts(model, capsys):
+    data, path, _ = model
+    code, out, err = call(predict.main, [path, data], capsys)
+    assert code == 0, err
+    assert "accuracy" in out.splitlines()[-1]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pipes closed by their reader")
+def test_output_into_a_closed_pipe_ends_quietly(model):
+    """``predict.py ... | head -1``: once the reader has gone, no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    from tests import environment
+
+    from .programs import PREDICT
+
+    data, path, _ = model
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        process = subprocess.run([sys.executable, str(PREDICT), str(path), str(data)], stdout=write_end,
+                                 stderr=subprocess.PIPE, env=environment(), timeout=120)
+    finally:
+        os.close(write_end)
+    assert process.returncode == 1
+    assert b"Traceback" not in process.stderr and b"BrokenPipe" not in process.stderr
+
+
+def test_a_full_disk_during_training_keeps_the_old_files_byte_for_byte(tmp_path, capsys):
+    from tests.filesystems import fill, tmpfs
+
+    data = dataset(tmp_path)
+    (tmp_path / "small").mkdir()
+    with tmpfs(tmp_path / "small", "size=2m") as runs:
+        save = runs / "m.npz"
+        assert call(train.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)[0] == 0
+        before = contents(runs)
+        fill(runs, leave=64 * 1024)  # room for the writability check, not for a 180 KB checkpoint
+        code, out, err = call(train.main, ["--dataset", data, "--epochs", "2", "--save", save], capsys)
+        assert code == 1
+        assert_one_line(err, "error: cannot write ", str(runs), "No space left on device")
+        assert ".tmp" not in err
+        after = contents(runs)
+        del after["filler"]
+        assert after == before

@@ -1,0 +1,93 @@
+"""Names from the outside world (folders, files, class names in a checkpoint) are printed safely:
+undecodable bytes and control characters as escapes, on any output encoding, never a crash."""
+
+import os
+import shutil
+
+import pytest
+
+from nnfs.app.cli import predict
+from nnfs.app.cli.console import printable
+from nnfs.checkpoint import load, save
+
+from tests.imagefolders import make_folder, write_image
+
+from .programs import PREDICT, TRAIN, assert_one_line, call, run
+
+ESC = "\x1b"
+HOSTILE_NAME = f"{ESC}]0;owned{ESC}\\{ESC}[2J\u202egpj.exe\n"
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("plain name", "plain name"),
+    ("chat 猫 café 🙂", "chat 猫 café 🙂"),
+    ("C:\\data\\cats", "C:\\data\\cats"),
+    (f"{ESC}[31mred{ESC}[0m", "\\x1b[31mred\\x1b[0m"),
+    ("line\nbreak\rand\ttab\x00\x7f\x9b", "line\\x0abreak\\x0dand\\x09tab\\x00\\x7f\\x9b"),
+    ("caf" + os.fsdecode(b"\xe9"), "caf\\xe9"),
+    ("\u202egpj.exe", "\\u202egpj.exe"),
+    ("a\u2028b", "a\\u2028b"),
+    ("\ud800 lone", "\\ud800 lone"),
+])
+def test_printable(text, shown):
+    assert printable(text) == shown
+    printable(text).encode("ascii", "backslashreplace").decode("ascii")  # always encodable
+    assert ESC not in printable(text) and "\n" not in printable(text)
+
+
+@pytest.fixture
+def odd_dataset(tmp_path):
+    """Class folders named with an undecodable byte and with terminal escapes (where the file
+    system allows such names)."""
+    root = tmp_path / "data"
+    make_folder(root, ["plain"], per_class=4)
+    names = []
+    for raw in (os.fsencode(str(root)) + b"/caf\xe9", os.fsencode(str(root / HOSTILE_NAME.strip()))):
+        try:
+            os.mkdir(raw)
+        except (OSError, ValueError):  # e.g. a file system that accepts only valid UTF-8
+            continue
+        names.append(os.fsdecode(os.path.basename(raw)))
+        for image in (root / "plain").iterdir():
+            shutil.copy(image, os.path.join(os.fsdecode(raw), image.name))
+    if not names:
+        pytest.skip("this file system refuses such names")
+    return root, names
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "ascii"])
+def test_training_and_predicting_on_odd_names_with_a_strict_output(tmp_path, odd_dataset, encoding):
+    root, names = odd_dataset
+    save_path = tmp_path / "m.npz"
+    status, out, err = run(TRAIN, "--dataset", root, "--epochs", "1", "--save", save_path,
+                           PYTHONIOENCODING=f"{encoding}:strict")
+    assert status == 0, err
+    assert ESC not in out + err and "Traceback" not in err
+    if "caf" + os.fsdecode(b"\xe9") in names:
+        assert "caf\\xe9" in out
+    assert sorted(load(save_path).class_names) == sorted(names + ["plain"])
+    status, out, err = run(PREDICT, save_path, root, PYTHONIOENCODING=f"{encoding}:strict")
+    assert status == 0, err
+    assert ESC not in out + err and "Traceback" not in err and "\u202e" not in out
+
+
+def test_class_names_from_a_checkpoint_reach_the_terminal_escaped(tmp_path, capsys):
+    from nnfs.app.models import reference_cnn
+    from nnfs.data import Preprocessing
+
+    net = reference_cnn(1, 8, 2)
+    save(tmp_path / "m.npz", net, class_names=[HOSTILE_NAME, "b"],
+         preprocessing=Preprocessing((8, 8), 1, [0.5], [0.25]))
+    image = write_image(tmp_path / "x.png")
+    code, out, err = call(predict.main, [tmp_path / "m.npz", image], capsys)
+    assert code == 0, err
+    assert ESC not in out and "\u202e" not in out and len(out.splitlines()) == 1
+    assert "\\x1b]0;owned" in out
+
+
+def test_an_error_naming_an_odd_path_is_one_safe_line(tmp_path, capsys):
+    missing = tmp_path / f"{ESC}[2Jgone.npz"
+    code, _, err = call(predict.main, [missing, tmp_path], capsys)
+    assert code == 1
+    assert ESC not in err
+    assert_one_line(err, "checkpoint not found", "\\x1b[2Jgone.npz")

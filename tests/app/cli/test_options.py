@@ -1,0 +1,66 @@
+"""Every numeric option of the training program is checked when it is parsed: a value that would
+fail later (or train on NaN) is refused at once with exit status 2 and one line."""
+
+import pytest
+
+from nnfs.app.cli import train
+from nnfs.app.cli.options import non_negative_float, positive_float, positive_int, seed, unit_interval
+
+from .programs import assert_one_line, call
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--lr", "inf", "a finite number > 0"), ("--lr", "nan", "a finite number > 0"),
+    ("--lr", "-0.1", "a finite number > 0"), ("--lr", "0", "a finite number > 0"),
+    ("--lr", "1e400", "a finite number > 0"), ("--lr", "fast", "a finite number > 0"),
+    ("--weight_decay", "inf", "a finite number >= 0"), ("--weight_decay", "-1", "a finite number >= 0"),
+    ("--weight_decay", "nan", "a finite number >= 0"),
+    ("--momentum", "inf", "a number in [0, 1]"), ("--momentum", "5", "a number in [0, 1]"),
+    ("--momentum", "-0.5", "a number in [0, 1]"), ("--momentum", "nan", "a number in [0, 1]"),
+    ("--seed", "-1", "an integer in [0, 4294967295]"), ("--seed", "1.5", "an integer in"),
+    ("--seed", str(2**64), "an integer in"),
+    ("--epochs", "0", "a positive integer"), ("--epochs", "inf", "a positive integer"),
+    ("--batch_size", "-3", "a positive integer"), ("--limit", "0", "a positive integer"),
+    ("--warmup_epochs", "-1", "zero or a positive integer"),
+    ("--val_split", "nan", "strictly between 0 and 1"), ("--val_split", "inf", "strictly between 0 and 1"),
+])
+def test_bad_numbers_are_refused_by_the_parser(capsys, option, value, expected):
+    code, out, err = call(train.main, [option, value], capsys)
+    assert code == 2 and out == ""
+    assert_one_line(err, f"argument {option}: must be {expected}")
+
+
+@pytest.mark.parametrize("check, good, bad", [
+    (positive_float, ["1e-8", "3", "1e300"], ["0", "inf", "-inf", "nan", "x", "1e999"]),
+    (non_negative_float, ["0", "2.5"], ["-1e-9", "inf", "nan"]),
+    (unit_interval, ["0", "0.9", "1"], ["1.0001", "-0.1", "inf", "nan"]),
+    (positive_int, ["1", "10000000000"], ["0", "-1", "1.0", "1e3", "inf"]),
+    (seed, ["0", "4294967295"], ["-1", "4294967296", "0x10"]),
+])
+def test_option_types(check, good, bad):
+    import argparse
+
+    for text in good:
+        check(text)
+    for text in bad:
+        with pytest.raises(argparse.ArgumentTypeError):
+            check(text)
+
+
+def test_good_values_still_parse():
+    args = train.parse_args(["--lr", "0.5", "--momentum", "1", "--weight_decay", "0", "--seed", "7"])
+    assert (args.lr, args.momentum, args.weight_decay, args.seed) == (0.5, 1.0, 0.0, 7)
+
+
+@pytest.mark.parametrize("option, value", [("--save", ""), ("--save", "runs/"), ("--plot", "a\0b"),
+                                           ("--resume", "")])
+def test_output_and_resume_paths_must_name_a_file(capsys, option, value):
+    code, _, err = call(train.main, [option, value], capsys)
+    assert code == 2
+    assert_one_line(err, f"argument {option}: must name a file")
+
+
+def test_option_errors_print_the_value_safely(capsys):
+    code, _, err = call(train.main, ["--lr", "\x1b[2J"], capsys)
+    assert code == 2 and "\x1b" not in err
+    assert_one_line(err, "got '\\x1b[2J'")

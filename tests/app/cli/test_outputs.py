@@ -1,0 +1,158 @@
+"""The training program's output files: computed in one place, checked before anything is
+loaded or trained (clashes, writability), written atomically, and reported honestly."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nnfs.app.cli import train
+from nnfs.checkpoint import load
+
+from .programs import assert_one_line, call, contents, dataset
+
+
+def test_output_files_lists_every_file_a_run_writes():
+    args = train.parse_args(["--save", "out/model.npz"])
+    assert train.output_files(args) == {"checkpoint": "out/model.npz", "last": "out/model_last.npz",
+                                        "curves": "out/model_curves.png", "metrics": "out/model_metrics.csv",
+                                        "confusion": "out/model_confusion.png"}
+    args = train.parse_args(["--save", "m", "--plot", "p.png"])
+    assert train.output_files(args) == {"checkpoint": "m", "last": "m_last.npz", "curves": "p.png",
+                                        "metrics": "m_metrics.csv", "confusion": "m_confusion.png"}
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--save", "m.png", "--plot", "m.png"], "the checkpoint file and the curves file would both be m.png"),
+    (["--save", "m.npz", "--plot", "m.npz"], "the checkpoint file and the curves file"),
+    (["--save", "m.npz", "--plot", "m_last.npz"], "the last file and the curves file"),
+    (["--save", "sub/../m.npz", "--plot", "m.npz"], "would both be"),
+    (["--save", "m.npz", "--plot", "link.png"], "would both be"),  # link.png -> m.npz
+    (["--save", "m_last", "--plot", "m_last_last.npz"], "the last file and the curves file"),
+    (["--save", "new.npz", "--resume", "old.npz", "--plot", "old.npz"],
+     "the curves file would replace the --resume checkpoint old.npz"),
+])
+def test_clashing_outputs_are_refused_before_anything_is_loaded(tmp_path, capsys, monkeypatch, options,
+                                                                 message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "m.npz").write_bytes(b"a good model")
+    (tmp_path / "old.npz").write_bytes(b"the run to resume")
+    if hasattr(os, "symlink"):
+        os.symlink("m.npz", "link.png")
+    elif "link.png" in options:
+        pytest.skip("no symbolic links here")
+    before = contents(tmp_path)
+    # The dataset does not exist: the clash must be found before the dataset is looked at.
+    code, out, err = call(train.main, ["--dataset", "nowhere", *options], capsys)
+    assert code == 2 and out == ""
+    assert_one_line(err, message)
+    assert contents(tmp_path) == before
+
+
+@pytest.mark.parametrize("options", [["--save", "data/a/m.npz"], ["--plot", "data/curves.png"],
+                                     ["--save", "inside/m.npz"]])  # inside -> data
+def test_outputs_inside_the_dataset_folder_are_refused(tmp_path, capsys, monkeypatch, options):
+    monkeypatch.chdir(tmp_path)
+    data = dataset(tmp_path)
+    if hasattr(os, "symlink"):
+        os.symlink("data", "inside")
+    elif "inside/m.npz" in options:
+        pytest.skip("no symbolic links here")
+    before = contents(data / "a")
+    code, out, err = call(train.main, ["--dataset", "data", *options], capsys)
+    assert code == 2
+    assert_one_line(err, "would be written into the dataset folder data; save it elsewhere")
+    assert contents(data / "a") == before and sorted(os.listdir(data)) == ["a", "b"]
+
+
+def test_the_resume_file_may_be_updated_as_the_latest_state(tmp_path, capsys):
+    data = dataset(tmp_path)
+    save = tmp_path / "runs" / "m.npz"
+    assert call(train.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)[0] == 0
+    code, out, err = call(train.main, ["--dataset", data, "--epochs", "2", "--save", save,
+                                       "--resume", save.parent / "m_last.npz"], capsys)
+    assert code == 0, err
+    assert load(save.parent / "m_last.npz").extra["epoch"] == 2
+
+
+@pytest.mark.parametrize("case", ["file in the way", "a folder", "a fifo"])
+def test_an_unwritable_save_path_is_found_before_the_dataset_loads(tmp_path, capsys, case):
+    if case == "file in the way":
+        (tmp_path / "file").write_text("in the way")
+        save = tmp_path / "file" / "m.npz"
+    elif case == "a folder":
+        save = tmp_path / "m.npz"
+        save.mkdir()
+    else:
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("needs FIFOs")
+        save = tmp_path / "m.npz"
+        os.mkfifo(save)
+    code, out, err = call(train.main, ["--dataset", tmp_path / "nowhere", "--save", save], capsys)
+    assert code == 1 and out == ""
+    line = assert_one_line(err, "error: cannot write ")
+    assert str(tmp_path) in line and ".tmp" not in line and "nowhere" not in line
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_as_the_curves_file_does_not_hang(tmp_path, capsys):
+    os.mkfifo(tmp_path / "curves.png")
+    code, _, err = call(train.main, ["--dataset", tmp_path / "nowhere", "--save", tmp_path / "m.npz",
+                                     "--plot", tmp_path / "curves.png"], capsys)
+    assert code == 1
+    assert_one_line(err, "curves.png: is not a regular file")
+
+
+def test_the_final_line_claims_only_files_this_run_wrote(tmp_path, capsys, monkeypatch):
+    data = dataset(tmp_path)
+    save = tmp_path / "m.npz"
+    assert call(train.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)[0] == 0
+    best = save.read_bytes()
+    record = train.RunState.record
+
+    def never_better(self, fit, check):
+        best = self.best_val_accuracy, self.best_epoch
+        record(self, fit, check)
+        self.best_val_accuracy, self.best_epoch = best
+        return False
+
+    monkeypatch.setattr(train.RunState, "record", never_better)
+    code, out, err = call(train.main, ["--dataset", data, "--epochs", "2", "--save", save,
+                                       "--resume", tmp_path / "m_last.npz"], capsys)
+    assert code == 0, err
+    final = out.strip().splitlines()[-1]
+    assert f"no epoch of this run beat it, so {save} was not written" in final
+    assert f"latest state to {tmp_path / 'm_last.npz'}" in final and "model saved to" not in final
+    assert save.read_bytes() == best
+
+
+def test_nothing_to_train_writes_and_claims_nothing(tmp_path, capsys):
+    data = dataset(tmp_path)
+    save = tmp_path / "runs" / "m.npz"
+    assert call(train.main, ["--dataset", data, "--epochs", "2", "--save", save], capsys)[0] == 0
+    before = contents(save.parent)
+    code, out, err = call(train.main, ["--dataset", data, "--epochs", "2", "--save", save,
+                                       "--resume", save.parent / "m_last.npz"], capsys)
+    assert code == 0, err
+    assert "nothing to train" in out and "already holds epoch 2" in out and "saved to" not in out
+    assert contents(save.parent) == before
+
+
+@pytest.mark.skipif(os.name != "posix", reason="stale temporary files are recognised by POSIX process ids")
+def test_a_run_removes_what_killed_runs_left_in_its_folder(tmp_path, capsys):
+    from nnfs.files import _host_tag
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    stale = runs / f".m.npz.nnfs-{_host_tag()}-{child.pid}-01234567.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    foreign = runs / "notes.tmp"
+    foreign.write_bytes(b"not ours")
+    assert call(train.main, ["--dataset", dataset(tmp_path), "--epochs", "1", "--save", runs / "m.npz"],
+                capsys)[0] == 0
+    assert sorted(os.listdir(runs)) == ["m.npz", "m_confusion.png", "m_curves.png", "m_last.npz", "m_metrics.csv",
+                                        "notes.tmp"]

@@ -1,0 +1,47 @@
+"""The prediction program (nnfs.app.cli.predict, run by examples/predict.py): one-line errors for
+damaged checkpoints, missing paths and unreadable images."""
+
+import pytest
+
+from nnfs.app.cli import predict as predict_program, train as train_program
+from tests.app.cli.programs import expect_error, expect_one_line_failure, run_example
+from tests.imagefolders import make_folder, write_image
+
+
+def test_prediction_with_a_truncated_or_foreign_checkpoint_fails_in_one_line(tmp_path, capsys):
+    image = write_image(tmp_path / "x.png")
+    predict = predict_program.main
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(b"PK\x03\x04" + b"\0" * 40)
+    expect_error(capsys, predict, [str(truncated), str(image)], "truncated or corrupt")
+    expect_error(capsys, predict, [str(tmp_path / "none.npz"), str(image)], "checkpoint not found")
+
+    from nnfs.checkpoint import save
+    from nnfs.layers import Linear
+    from nnfs.net import Net
+    save(tmp_path / "mlp.npz", Net([Linear(4, 2)]), class_names=["a", "b"])
+    expect_error(capsys, predict, [str(tmp_path / "mlp.npz"), str(image)], "stores no image preprocessing")
+
+
+def test_prediction_reports_unreadable_images_and_missing_paths(tmp_path, capsys):
+    root = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    main = train_program.main
+    assert main(["--dataset", str(root), "--epochs", "1", "--save", str(tmp_path / "m.npz")]) == 0
+    capsys.readouterr()
+    predict = predict_program.main
+    expect_error(capsys, predict, [str(tmp_path / "m.npz"), str(tmp_path / "nowhere.png")], "not found")
+    (root / "a" / "bad.png").write_bytes(b"junk")
+    assert predict([str(tmp_path / "m.npz"), str(root)]) == 1
+    captured = capsys.readouterr()
+    assert "bad.png" in captured.err and "1 of 9 images could not be read" in captured.err
+    # Eight predictions, the accuracy line, and the note that training images are among them.
+    assert len(captured.out.splitlines()) == 8 + 2
+    assert captured.out.splitlines()[-1].startswith("note: 6 of these 8 images trained this model")
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("NNFS_BACKEND", "tpu", "error: unknown nnfs backend 'tpu'"),
+    ("NNFS_DTYPE", "float16", "error: unknown dtype 'float16'"),
+])
+def test_a_bad_environment_variable_fails_in_one_line(tmp_path, variable, value, message):
+    expect_one_line_failure(run_example("predict", tmp_path / "m.npz", tmp_path, **{variable: value}), message)

@@ -1,0 +1,230 @@
+"""The training program (nnfs.app.cli.train, run by examples/CNN_custom_dataset.py): a short real
+run, the defaults, resuming, optimizers and schedules, and one-line errors for every user mistake."""
+
+import importlib.util
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from nnfs.app.cli import train as train_program
+from tests import ROOT, environment
+from tests.app.cli.programs import expect_error, expect_one_line_failure, run_example, train
+from tests.imagefolders import make_folder, write_image
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Three classes of mixed modes and sizes, plus a text file that must be skipped."""
+    root = make_folder(tmp_path / "shapes", ["circle", "square", "star"], per_class=6, mode="RGB",
+                       size=(12, 12))
+    write_image(root / "circle" / "gray.png", "L", (12, 12))
+    write_image(root / "square" / "rgba.png", "RGBA", (16, 10))
+    write_image(root / "star" / "palette.png", "P", (12, 12))
+    (root / "star" / "notes.txt").write_text("a text file among the images")
+    return root
+
+
+def test_train_one_epoch_then_predict(tmp_path, folder):
+    ckpt = tmp_path / "out" / "model.npz"
+    result = run_example("CNN_custom_dataset", "--dataset", folder, "--epochs", "1",
+                         "--batch_size", "8", "--save", ckpt)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "warning: skipped 1 file(s) that are not images" in result.stderr
+    assert "3 classes (circle, square, star), 3 channel(s), 12x12" in result.stdout
+    assert "epoch  1/1  train loss" in result.stdout and "img/s" in result.stdout
+    assert f"model saved to {ckpt}" in result.stdout
+    assert ckpt.exists() and (tmp_path / "out" / "model_curves.png").exists()
+
+    result = run_example("predict", ckpt, folder / "star" / "palette.png", folder, "--top", "2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{folder / 'star' / 'palette.png'}: ")
+    assert len(lines[0].split("%")) == 3  # two classes shown
+    assert sum(line.endswith("%") for line in lines) == 1 + 21
+    assert "accuracy" in lines[-1]
+
+
+def test_default_dataset_is_the_shipped_digits(tmp_path):
+    train = train_program
+    args = train.apply_recipe(train.parse_args([]), "cnn")  # the digits get the reference CNN's recipe
+    assert pathlib.Path(args.dataset).resolve() == ROOT / "data" / "digits"
+    assert (args.epochs, args.batch_size, args.lr, args.val_split) == (10, 32, 0.01, 0.1)
+    assert (args.optimizer, args.momentum, args.schedule) == ("sgd", 0.9, "constant")
+    assert train.apply_recipe(train.parse_args(["--optimizer", "adam"]), "cnn").momentum is None
+    code = train.main(["--limit", "4", "--epochs", "1", "--save", str(tmp_path / "m.npz")])
+    assert code == 0 and (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing path", "error: dataset folder not found"),
+    ("no class subfolders", "error: no class subfolders"),
+    ("class without images", "has no images"),
+    ("corrupt png", "broken.png"),
+])
+def test_training_on_a_bad_dataset_fails_in_one_line(tmp_path, capsys, case, message):
+    root = tmp_path / "data"
+    if case == "no class subfolders":
+        root.mkdir()
+    elif case == "class without images":
+        make_folder(root, ["a"], per_class=3)
+        (root / "b").mkdir()
+    elif case == "corrupt png":
+        make_folder(root, ["a", "b"], per_class=3)
+        (root / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    main = train_program.main
+    expect_error(capsys, main, ["--dataset", str(root), "--save", str(tmp_path / "m.npz")], message)
+
+
+def test_corrupt_images_can_be_skipped(tmp_path, capsys):
+    root = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    (root / "b" / "broken.png").write_bytes(b"junk")
+    main = train_program.main
+    assert main(["--dataset", str(root), "--epochs", "1", "--skip_corrupt", "--save",
+                 str(tmp_path / "m.npz")]) == 0
+    assert "skipped 1 unreadable image(s), e.g." in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--val_split", "0"], "argument --val_split: must be strictly between 0 and 1"),
+    (["--val_split", "1"], "argument --val_split: must be strictly between 0 and 1"),
+    (["--batch_size", "0"], "argument --batch_size: must be a positive integer"),
+    (["--image_size", "2x9"], "argument --image_size"),
+])
+def test_bad_options_fail_in_one_line(capsys, argv, message):
+    expect_error(capsys, train_program.main, argv, message, code=2)
+
+
+def test_batch_larger_than_the_dataset_is_clamped_with_a_warning(tmp_path, capsys):
+    root = make_folder(tmp_path / "data", ["a", "b"], per_class=5)
+    main = train_program.main
+    assert main(["--dataset", str(root), "--epochs", "1", "--batch_size", "500", "--val_split", "0.2",
+                 "--save", str(tmp_path / "m.npz")]) == 0
+    captured = capsys.readouterr()
+    assert "warning: --batch_size 500 is larger than the 8 training images; using 8" in captured.err
+    assert "batch 8" in captured.out
+
+
+def test_resume_from_another_architecture_fails_in_one_line(tmp_path, capsys):
+    gray = make_folder(tmp_path / "gray", ["a", "b"], per_class=4, mode="L")
+    color = make_folder(tmp_path / "color", ["a", "b"], per_class=4, mode="RGB")
+    main = train_program.main
+    assert main(["--dataset", str(gray), "--epochs", "1", "--save", str(tmp_path / "gray.npz")]) == 0
+    capsys.readouterr()
+    expect_error(capsys, main, ["--dataset", str(color), "--epochs", "1", "--batch_size", "4", "--resume",
+                                str(tmp_path / "gray.npz")], "holds a different architecture")
+
+
+def test_an_unwritable_checkpoint_path_fails_in_one_line(tmp_path, capsys):
+    root = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder is needed")
+    main = train_program.main
+    expect_error(capsys, main, ["--dataset", str(root), "--epochs", "1", "--batch_size", "4",
+                                "--save", str(blocker / "m.npz")], "error: ")
+
+
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path, folder, capsys):
+    np = pytest.importorskip("numpy")
+    options = ["--optimizer", "sgd", "--momentum", "0.9", "--lr", "0.02", "--seed", "3"]
+    assert train(folder, tmp_path / "whole" / "m.npz", "--epochs", "3", *options) == 0
+    whole = capsys.readouterr().out
+    assert train(folder, tmp_path / "part" / "m.npz", "--epochs", "1", *options) == 0
+    capsys.readouterr()
+    assert train(folder, tmp_path / "part" / "m.npz", "--epochs", "3", *options,
+                 "--resume", tmp_path / "part" / "m_last.npz") == 0
+    resumed = capsys.readouterr().out
+    assert "resuming" in resumed and "after epoch 1" in resumed
+
+    def epoch_lines(text):  # the numbers, without the timings
+        return [line.split("  ")[:4] for line in text.splitlines() if line.startswith("epoch ")]
+
+    assert epoch_lines(resumed) == epoch_lines(whole)[1:]
+    a, b = np.load(tmp_path / "whole" / "m_last.npz"), np.load(tmp_path / "part" / "m_last.npz")
+    arrays = [k for k in a.files if k.startswith(("net/", "optimizer/"))]
+    assert any(k.startswith("optimizer/") for k in arrays)  # momentum buffers were saved
+    for key in arrays:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_adam_with_a_schedule_and_warm_up_trains(tmp_path, folder, capsys, optimizer):
+    assert train(folder, tmp_path / "m.npz", "--epochs", "3", "--optimizer", optimizer,
+                 "--schedule", "cosine", "--warmup_epochs", "1", "--weight_decay", "1e-4") == 0
+    out = capsys.readouterr().out
+    assert "CosineAnnealingLR" in out and ("AdamW(" if optimizer == "adamw" else "Adam(") in out
+    assert out.count("epoch ") >= 3
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--optimizer", "adam", "--momentum", "0.9"], "--momentum applies to --optimizer sgd only"),
+    (["--epochs", "2", "--warmup_epochs", "2"], "--warmup_epochs (2) must be less than --epochs (2)"),
+    (["--schedule", "linear"], "invalid choice"),
+])
+def test_bad_optimizer_flags_fail_in_one_line(tmp_path, folder, capsys, flags, message):
+    with pytest.raises(SystemExit) as exit_info:
+        train(folder, tmp_path / "m.npz", *flags)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("NNFS_BACKEND", "tpu", "error: unknown nnfs backend 'tpu'"),
+    ("NNFS_DTYPE", "float16", "error: unknown dtype 'float16'"),
+])
+def test_a_bad_environment_variable_fails_in_one_line(variable, value, message):
+    expect_one_line_failure(run_example("CNN_custom_dataset", "--epochs", "1", **{variable: value}), message)
+
+
+# -- data-parallel runs ---------------------------------------------------------------------------------
+
+def test_example_asked_for_distributed_without_mpi4py_says_what_to_install(tmp_path):
+    code = ("import runpy, sys; sys.modules['mpi4py'] = None; "
+            f"sys.argv = ['CNN_custom_dataset.py', '--distributed', '--save', {str(tmp_path / 'm.npz')!r}]; "
+            f"runpy.run_path({str(ROOT / 'examples' / 'CNN_custom_dataset.py')!r}, run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code], env=environment(), capture_output=True, text=True,
+                            timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "mpi4py is not installed" in result.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.mpi
+def test_example_trains_on_two_ranks_and_reports_whole_validation_metrics(tmp_path):
+    """The example under mpiexec: rank 0 alone prints and saves; the validation metrics it
+    reports (each batch split across the ranks, then summed) are those of the saved model
+    evaluated on the whole validation set in one process."""
+    from nnfs.app.loop import evaluate
+    from nnfs.checkpoint import load
+    from nnfs.data import DataLoader, ImageFolder, Preprocessing, stratified_split
+
+    if importlib.util.find_spec("mpi4py") is None or shutil.which("mpiexec") is None:
+        pytest.skip("mpi4py or mpiexec is missing (pip install -e '.[mpi]')")
+    digits = ROOT / "data" / "digits"
+    ckpt = tmp_path / "cnn.npz"
+    env = environment(OMP_NUM_THREADS="1", NNFS_BACKEND=None)
+    command = [shutil.which("mpiexec"), "-n", "2", sys.executable,
+               str(ROOT / "examples" / "CNN_custom_dataset.py"), "--dataset", str(digits),
+               "--limit", "12", "--epochs", "2", "--batch_size", "15", "--save", str(ckpt)]
+    result = subprocess.run(command, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    lines = result.stdout.splitlines()
+    assert sum(line.startswith("dataset ") for line in lines) == 1  # printed by rank 0 only
+    assert sum(line.startswith("epoch ") for line in lines) == 2
+    assert "batch 15 (8 per rank on 2 ranks, host transport)" in result.stdout
+    assert ckpt.exists() and (tmp_path / "cnn_curves.png").exists()
+
+    saved = load(ckpt, backend="numpy")
+    data = ImageFolder(digits, limit=12)
+    _, val_idx = stratified_split(data.labels, 0.1, seed=0)
+    val = DataLoader(data.images, data.labels, val_idx, 256, Preprocessing.from_config(saved.preprocessing))
+    check = evaluate(saved.net, val)
+    assert check.samples == len(val_idx) == 10
+    assert check.accuracy == saved.extra["val_accuracy"]
+    epoch = saved.extra["epoch"]
+    assert check.loss == pytest.approx(saved.extra["run"]["history"]["val_loss"][epoch - 1], rel=1e-5)

@@ -1,0 +1,38 @@
+"""Classifier: files are prepared for prediction exactly as training prepared them."""
+
+import numpy as np
+import pytest
+
+from nnfs.app.inference import Classifier
+from nnfs.app.models import reference_cnn
+from nnfs.checkpoint import save
+from nnfs.data import ImageFolder, Preprocessing
+from tests.imagefolders import make_folder
+
+
+def test_classifier_prepares_files_exactly_as_training_did(tmp_path):
+    root = make_folder(tmp_path / "data", ["a", "b", "c"], per_class=3, mode="RGB", size=(9, 11))
+    data = ImageFolder(root, channels=1, image_size=(8, 8))
+    pre = Preprocessing.fit(data.images, range(len(data)), data.image_size, data.channels)
+    net = reference_cnn(1, 8, 3).eval()
+    save(tmp_path / "m.npz", net, class_names=data.class_names, preprocessing=pre)
+    expected = net.predict_proba(pre.apply(data.images))
+    predictions = Classifier(tmp_path / "m.npz").predict(data.paths, top=3)
+    for row, prediction in zip(expected, predictions):
+        got = dict(prediction.top)
+        np.testing.assert_allclose([got[name] for name in data.class_names], row, rtol=1e-5)
+        assert [p for _, p in prediction.top] == sorted(row.tolist(), reverse=True)
+
+
+def test_top_and_batch_size_may_be_numpy_integers_but_not_bools(tmp_path):
+    root = make_folder(tmp_path / "data", ["a", "b", "c"], per_class=2, mode="L", size=(8, 8))
+    data = ImageFolder(root)
+    save(tmp_path / "m.npz", reference_cnn(1, 8, 3).eval(), class_names=data.class_names,
+         preprocessing=Preprocessing.fit(data.images, range(len(data)), data.image_size, data.channels))
+    classifier = Classifier(tmp_path / "m.npz")
+    ours = classifier.predict(data.paths, top=np.int64(2), batch_size=np.int32(4))
+    assert [len(p.top) for p in ours] == [2] * 6
+    assert [p.top for p in ours] == [p.top for p in classifier.predict(data.paths, top=2, batch_size=4)]
+    for arguments in ({"top": True}, {"batch_size": np.bool_(True)}):
+        with pytest.raises(TypeError, match="Classifier.predict: (top|batch_size) must be an int"):
+            classifier.predict(data.paths, **arguments)

@@ -1,0 +1,139 @@
+"""ImageFolder: class folders, mixed images, what is skipped, unusable datasets, limits, the digits."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nnfs.data import DatasetError
+from tests import ROOT
+from tests.imagefolders import make_folder, read_folder, write_image
+
+
+def test_classes_are_sorted_subfolder_names_of_any_kind(tmp_path):
+    make_folder(tmp_path, ["zebra", "Ant", "10", "2"], per_class=3)
+    data, messages = read_folder(tmp_path)
+    assert data.class_names == ["10", "2", "Ant", "zebra"]
+    assert data.class_counts() == [3, 3, 3, 3]
+    assert data.images.dtype == np.uint8 and data.images.shape == (12, 1, 8, 8)
+    assert data.labels.dtype == np.int64
+    assert messages == []
+    # Every stored image is the exact decoded file, with its own label.
+    for path, image, label in zip(data.paths, data.images, data.labels):
+        assert np.array_equal(image[0], np.asarray(Image.open(path)))
+        assert path.split("/")[-2] == data.class_names[label]
+
+
+def test_mixed_modes_and_sizes_become_rgb_at_the_most_common_size(tmp_path):
+    write_image(tmp_path / "a" / "gray.png", "L", (10, 6))
+    write_image(tmp_path / "a" / "rgb.png", "RGB", (10, 6))
+    write_image(tmp_path / "b" / "rgba.png", "RGBA", (10, 6))
+    write_image(tmp_path / "b" / "palette.png", "P", (5, 9))
+    data, _ = read_folder(tmp_path)
+    assert data.channels == 3
+    assert data.image_size == (6, 10)
+    assert data.images.shape == (4, 3, 6, 10)
+    gray = data.images[data.paths.index(str(tmp_path / "a" / "gray.png"))]
+    assert np.array_equal(gray[0], gray[1]) and np.array_equal(gray[1], gray[2])
+
+
+def test_grayscale_when_every_image_is_and_channels_or_size_on_request(tmp_path):
+    make_folder(tmp_path, ["a", "b"], per_class=2, mode="L", size=(8, 8))
+    assert read_folder(tmp_path)[0].channels == 1
+    data, _ = read_folder(tmp_path, channels=3, image_size=(5, 7))
+    assert data.images.shape == (4, 3, 5, 7)
+    assert read_folder(tmp_path, image_size=4)[0].images.shape == (4, 1, 4, 4)
+
+
+def test_hidden_nested_and_non_image_files_are_skipped_with_one_warning(tmp_path):
+    make_folder(tmp_path, ["a", "b"], per_class=2)
+    (tmp_path / "a" / "notes.txt").write_text("not an image")
+    (tmp_path / "a" / ".hidden.png").write_bytes(b"junk")
+    write_image(tmp_path / "a" / "deeper" / "x.png")
+    write_image(tmp_path / ".git" / "y.png")  # a hidden folder is not a class
+    data, messages = read_folder(tmp_path)
+    assert data.class_names == ["a", "b"] and len(data) == 4
+    assert any("1 file(s) that are not images" in m and "notes.txt" in m for m in messages)
+    assert any("nested" in m and "deeper" in m for m in messages)
+    assert data.skipped["not an image"] == [str(tmp_path / "a" / "notes.txt")]
+
+
+def test_corrupt_image_raises_with_its_path_or_is_skipped_and_counted(tmp_path):
+    make_folder(tmp_path, ["a", "b"], per_class=3)
+    bad = tmp_path / "b" / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    with pytest.raises(DatasetError, match="broken.png"):
+        read_folder(tmp_path)
+    data, messages = read_folder(tmp_path, on_error="skip")
+    assert len(data) == 6 and data.skipped["unreadable"] == [str(bad)]
+    assert any("1 unreadable image(s)" in m for m in messages)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "not found"),
+    ("file", "not a folder"),
+    ("no classes", "no class subfolders"),
+    ("loose images", "holds 2 images directly"),
+    ("empty class", "has no images"),
+    ("one class", "at least two"),
+])
+def test_unusable_datasets_get_clear_errors(tmp_path, case, message):
+    root = tmp_path / "data"
+    if case == "file":
+        root.write_text("x")
+    elif case == "no classes":
+        root.mkdir()
+    elif case == "loose images":
+        write_image(root / "1.png")
+        write_image(root / "2.png")
+    elif case == "empty class":
+        make_folder(root, ["a"], per_class=2)
+        (root / "b").mkdir()
+        (root / "b" / "readme.txt").write_text("no images here")
+    elif case == "one class":
+        make_folder(root, ["a"], per_class=2)
+    with pytest.raises(DatasetError, match=message):
+        read_folder(root)
+
+
+def test_a_class_whose_images_are_all_unreadable_is_an_error_even_when_skipping(tmp_path):
+    make_folder(tmp_path, ["a"], per_class=2)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.png").write_bytes(b"nope")
+    with pytest.raises(DatasetError, match="no readable images"):
+        read_folder(tmp_path, on_error="skip")
+
+
+def test_limit_takes_the_first_images_of_each_class(tmp_path):
+    make_folder(tmp_path, ["a", "b"], per_class=5)
+    data, _ = read_folder(tmp_path, limit=2)
+    assert data.class_counts() == [2, 2]
+    assert data.paths[0].endswith("a/000.png") and data.paths[1].endswith("a/001.png")
+
+
+def test_shipped_digits_are_500_per_class_28x28_grayscale():
+    root = ROOT / "data" / "digits"
+    data, messages = read_folder(root, limit=3)
+    assert data.class_names == [str(d) for d in range(10)]
+    assert data.channels == 1 and data.image_size == (28, 28) and messages == []
+    assert all(len(list((root / str(d)).glob("*.png"))) == 500 for d in range(10))
+
+
+def test_numpy_integers_as_sizes_and_limits_give_plain_attributes(tmp_path):
+    make_folder(tmp_path, ["a", "b"], per_class=3, mode="RGB", size=(9, 7))
+    data, _ = read_folder(tmp_path, channels=np.int64(1), image_size=(np.int64(5), np.int32(6)),
+                          limit=np.int64(2))
+    assert data.images.shape == (4, 1, 5, 6) and data.class_counts() == [2, 2]
+    assert type(data.channels) is int and all(type(v) is int for v in data.image_size)
+    assert read_folder(tmp_path, image_size=np.int64(4))[0].image_size == (4, 4)
+
+
+@pytest.mark.parametrize("arguments, name", [
+    ({"channels": True}, "channels"), ({"channels": 3.0}, "channels"), ({"channels": np.bool_(True)}, "channels"),
+    ({"limit": True}, "limit"), ({"image_size": (True, 4)}, "image_size"), ({"image_size": 4.0}, "image_size"),
+])
+def test_bools_and_floats_as_sizes_are_dataset_errors_naming_the_argument(tmp_path, arguments, name):
+    make_folder(tmp_path, ["a", "b"], per_class=2)
+    with pytest.raises(DatasetError, match=rf"ImageFolder: {name} must be"):
+        read_folder(tmp_path, **arguments)
+    with pytest.raises(DatasetError, match="channels must be 1, 3 or None, got 2"):
+        read_folder(tmp_path, channels=2)

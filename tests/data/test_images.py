@@ -1,0 +1,64 @@
+"""Decoding one image: transparency, truncated files, 16-bit and float pixels, EXIF orientation."""
+
+import pathlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nnfs.data import DatasetError
+from tests.imagefolders import make_folder, read_folder, write_image
+
+
+def test_transparent_pixels_become_white(tmp_path):
+    write_image(tmp_path / "a" / "clear.png", "RGBA", (4, 4), value=0)  # fully transparent black
+    write_image(tmp_path / "b" / "x.png", "RGB", (4, 4))
+    data, _ = read_folder(tmp_path)
+    assert (data.images[0] == 255).all()
+
+
+def test_truncated_png_is_reported(tmp_path):
+    make_folder(tmp_path, ["a", "b"], per_class=2, size=(32, 32))
+    path = tmp_path / "a" / "000.png"
+    path.write_bytes(path.read_bytes()[:60])
+    with pytest.raises(DatasetError, match="000.png"):
+        read_folder(tmp_path)
+
+
+def test_sixteen_bit_and_float_grayscale_are_scaled_not_clipped(tmp_path):
+    wide = (np.arange(64).reshape(8, 8) * 1000).astype(np.uint16)
+    Image.fromarray(wide).save(tmp_path / "a.png")  # a 16-bit grayscale PNG
+    folder = tmp_path / "data"
+    (folder / "a").mkdir(parents=True)
+    (folder / "b").mkdir()
+    (tmp_path / "a.png").rename(folder / "a" / "wide.png")
+    Image.fromarray(np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)).save(folder / "b" / "float.tif")
+    # A 16-bit image whose values all fit in 8 bits is still a dark 16-bit image, and a
+    # float image with one bright outlier is clipped there, not rescaled: one fixed scale
+    # per mode, whatever an image's own values.
+    Image.fromarray(np.full((8, 8), 200, np.uint16)).save(folder / "a" / "dim.png")
+    outlier = np.full((8, 8), 0.5, np.float32)
+    outlier[0, 0] = 2.0
+    Image.fromarray(outlier).save(folder / "b" / "outlier.tif")
+    data, _ = read_folder(folder)
+    assert data.channels == 1
+    image = {pathlib.Path(path).name: pixels[0] for path, pixels in zip(data.paths, data.images)}
+    np.testing.assert_allclose(image["wide.png"], wide / 257, atol=1)
+    assert image["dim.png"].max() <= 1  # 200 of 65535
+    assert image["float.tif"].min() == 0 and image["float.tif"].max() >= 254
+    assert image["outlier.tif"][0, 0] == 255
+    assert set(image["outlier.tif"].ravel()[1:]) <= {127, 128}
+
+
+def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
+    image = Image.new("RGB", (8, 4), "red")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    image.save(tmp_path / "photo.jpg", exif=exif)
+    folder = tmp_path / "data"
+    write_image(folder / "b" / "x.png", "RGB", (4, 8))
+    (folder / "a").mkdir()
+    (tmp_path / "photo.jpg").rename(folder / "a" / "photo.jpg")
+    data, _ = read_folder(folder)
+    assert data.image_size == (8, 4)  # both upright images are 4 wide and 8 high
+    assert data.images[0, 0].min() > 200  # red, not stretched garbage

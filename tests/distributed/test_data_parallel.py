@@ -1,0 +1,142 @@
+"""DataParallel without MPI: one allreduce per step over one flat buffer, weighted averages,
+BatchNorm statistics averaged at eval time.
+
+A fake communicator stands in for the other ranks, so these run anywhere;
+tests/distributed/test_mpi.py runs the real thing under mpiexec.
+"""
+
+import numpy as np
+import pytest
+
+import nnfs
+from nnfs.activations import ReLU
+from nnfs.distributed import DataParallel
+from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Linear, MaxPool2D
+from nnfs.losses import CrossEntropyLoss
+from nnfs.net import Net
+from tests.distributed.fakes import FakeCommunicator
+
+
+def small_net(backend, batchnorm=True, dtype="float64"):
+    nnfs.seed(3)
+    layers = [Conv2D(1, 3, 3, padding=1, dtype=dtype)]
+    if batchnorm:
+        layers.append(BatchNorm2D(3, dtype=dtype))
+    layers += [ReLU(), MaxPool2D(2), Flatten(), Linear(3 * 3 * 3, 4, dtype=dtype)]
+    return Net(layers, CrossEntropyLoss(), backend=backend, dtype=dtype)
+
+
+def batch(rng, n=6):
+    return rng.standard_normal((n, 1, 6, 6)), rng.integers(0, 4, size=n)
+
+
+def grads_of(net):
+    return {name: net.to_numpy(grad) for name, _, grad in net.named_parameters()}
+
+
+def test_data_parallel_needs_parameters():
+    with pytest.raises(ValueError, match="DataParallel: the net has no parameters"):
+        DataParallel(Net([ReLU()], CrossEntropyLoss()), FakeCommunicator())
+
+
+def test_one_allreduce_over_one_flat_buffer_per_step(backend, rng):
+    net = small_net(backend)
+    comm = FakeCommunicator(size=2)
+    ddp = DataParallel(net, comm)
+    n_values = sum(param.size for param in net.parameters())
+    n_buffers = sum(b.size for layer in net.layers for b in layer.buffers.values())
+    assert comm.calls == [("broadcast", n_values + n_buffers)]
+    comm.calls.clear()
+    buffers_seen = set()
+    for step in range(3):
+        X, y = batch(rng)
+        ddp.loss(ddp(X), y)
+        ddp.backward()
+        net.update_weights(0.1)
+        assert comm.calls == [("allreduce", n_values + 1)] * (step + 1)
+        buffers_seen.add(id(ddp._grads.data))
+    assert len(buffers_seen) == 1  # allocated once, reused every step
+
+
+def test_averaged_gradients_are_views_of_the_flat_buffer(backend, rng):
+    net = small_net(backend)
+    ddp = DataParallel(net, FakeCommunicator(size=2))
+    X, y = batch(rng)
+    ddp.loss(ddp(X), y)
+    ddp.backward()
+    ddp._grads.data[...] = 7.0  # no copies in between: every gradient shows the write
+    for name, grad in grads_of(net).items():
+        np.testing.assert_array_equal(grad, 7.0, err_msg=name)
+
+
+def test_identical_peers_leave_the_gradients_unchanged(backend, rng):
+    """Two ranks with the same data: the average is this rank's own gradient."""
+    reference = small_net(backend)
+    X, y = batch(rng)
+    reference.loss(reference(X), y)
+    reference.backward()
+    net = small_net(backend)
+    ddp = DataParallel(net, FakeCommunicator(size=2))
+    ddp.loss(ddp(X), y)
+    ddp.backward()
+    expected, got = grads_of(reference), grads_of(net)
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-12, err_msg=name)
+
+
+def test_average_is_weighted_by_each_rank_sample_count(backend, rng):
+    """A peer with 3 samples and zero gradient: ours (6 samples) are scaled by 6 / (6 + 3)."""
+    def empty_peer(buffer):
+        other = backend.xp.zeros_like(buffer)
+        other[-1] = 3
+        return other
+
+    reference = small_net(backend)
+    X, y = batch(rng, n=6)
+    reference.loss(reference(X), y)
+    reference.backward()
+    net = small_net(backend)
+    ddp = DataParallel(net, FakeCommunicator(size=2, peer=empty_peer))
+    ddp.loss(ddp(X), y)
+    ddp.backward()
+    expected, got = grads_of(reference), grads_of(net)
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name] * 6 / 9, rtol=1e-12, err_msg=name)
+
+
+def test_a_rank_without_samples_contributes_zero(backend):
+    def peer_with_ones(buffer):
+        other = backend.xp.ones_like(buffer)
+        other[-1] = 4
+        return other
+
+    net = small_net(backend, batchnorm=False)
+    ddp = DataParallel(net, FakeCommunicator(size=2, peer=peer_with_ones))
+    ddp.average_gradients(n_samples=0)
+    for name, grad in grads_of(net).items():
+        np.testing.assert_allclose(grad, 0.25, err_msg=name)  # the peer's ones / its 4 samples
+
+
+def test_float32_stays_float32(backend, rng):
+    net = small_net(backend, dtype="float32")
+    ddp = DataParallel(net, FakeCommunicator(size=2))
+    X, y = batch(rng)
+    ddp.loss(ddp(X), y)
+    ddp.backward()
+    assert all(grad.dtype == np.float32 for _, _, grad in net.named_parameters())
+
+
+def test_eval_averages_batchnorm_running_statistics(backend, rng):
+    def peer_with_fours(buffer):
+        return backend.xp.full_like(buffer, 4.0)
+
+    net = small_net(backend)
+    comm = FakeCommunicator(size=2, peer=peer_with_fours)
+    ddp = DataParallel(net, comm)
+    comm.calls.clear()
+    ddp.eval()
+    bn = net.layers[1]
+    # Ours: mean 0 and variance 1 (fresh); the peer's: 4. The average over 2 ranks.
+    np.testing.assert_allclose(backend.to_numpy(bn.buffers["running_mean"]), 2.0)
+    np.testing.assert_allclose(backend.to_numpy(bn.buffers["running_var"]), 2.5)
+    assert comm.calls == [("allreduce", 6)] and not net.training

@@ -1,0 +1,245 @@
+"""The contract of nnfs.layers.base.Layer, kept by every layer and activation nnfs exports.
+
+Each table below has one entry per exported class, and the first test fails when a
+class is added to ``nnfs.layers`` or ``nnfs.activations`` without one: a new layer
+is checked for the empty batch, NumPy sizes, bools and the base class's errors
+from the start. What is particular to one layer lives in that layer's own file.
+"""
+
+import inspect
+import json
+
+import numpy as np
+import pytest
+
+import nnfs
+from nnfs.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from nnfs.backend import to_numpy
+from nnfs.checkpoint import build_layer, registry
+from nnfs.checks import ArgumentTypeError
+from nnfs.layers import (
+    AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dropout, Flatten, GlobalAvgPool2D, Layer, Linear, MaxPool2D,
+    Residual, Sequential)
+from tests.configs import assert_plain
+
+i64, i32, f64 = np.int64, np.int32, np.float64
+
+
+def exported_layer_classes():
+    """Every layer and activation class nnfs exports: those a checkpoint can rebuild by name
+    (tests/test_checkpoint.py checks that this registry is the modules' ``__all__``)."""
+    return {cls for cls in registry().values() if issubclass(cls, Layer)}
+
+
+# (layer built with NumPy numbers, the same layer built with Python numbers, an input shape).
+# Every size argument and hyperparameter of every layer appears at least once as a NumPy value.
+NUMPY_ARGUMENTS = [
+    (lambda: Linear(np.prod((3, 4)), i32(5)), lambda: Linear(12, 5), (2, 12)),
+    (lambda: Conv2D(i64(2), i32(3), (i64(3), 2), stride=i64(2), padding=(np.uint8(1), i64(0))),
+     lambda: Conv2D(2, 3, (3, 2), stride=2, padding=(1, 0)), (2, 2, 7, 6)),
+    (lambda: Conv2D(2, 3, i64(3), stride=(i32(1), i64(2)), padding=i64(1)),
+     lambda: Conv2D(2, 3, 3, stride=(1, 2), padding=1), (2, 2, 7, 6)),
+    (lambda: MaxPool2D(i64(3), stride=i64(2), padding=i64(1)), lambda: MaxPool2D(3, 2, 1), (2, 2, 7, 6)),
+    (lambda: MaxPool2D((i64(2), i32(3))), lambda: MaxPool2D((2, 3)), (2, 2, 7, 6)),
+    (lambda: AvgPool2D((i64(3), 2), stride=i32(1), padding=(i64(1), 0)),
+     lambda: AvgPool2D((3, 2), stride=1, padding=(1, 0)), (2, 2, 7, 6)),
+    (lambda: GlobalAvgPool2D(), lambda: GlobalAvgPool2D(), (2, 2, 7, 6)),
+    (lambda: BatchNorm2D(i64(2), epsilon=f64(1e-3), momentum=np.float32(0.25)),
+     lambda: BatchNorm2D(2, 1e-3, 0.25), (2, 2, 7, 6)),
+    (lambda: BatchNorm1D(i64(5), f64(1e-3), f64(0.2)), lambda: BatchNorm1D(5, 1e-3, 0.2), (4, 5)),
+    (lambda: Dropout(f64(0.3)), lambda: Dropout(0.3), (4, 5)),
+    (lambda: Dropout(i64(0)), lambda: Dropout(0.0), (4, 5)),
+    (lambda: Flatten(), lambda: Flatten(), (2, 2, 7, 6)),
+    (lambda: ReLU(), lambda: ReLU(), (4, 5)),
+    (lambda: LeakyReLU(np.float32(0.5)), lambda: LeakyReLU(0.5), (4, 5)),
+    (lambda: LeakyReLU(i64(1)), lambda: LeakyReLU(1.0), (4, 5)),
+    (lambda: Sigmoid(), lambda: Sigmoid(), (4, 5)),
+    (lambda: Tanh(), lambda: Tanh(), (4, 5)),
+    (lambda: Sequential(Linear(np.prod((3, 4)), i32(5)), ReLU()), lambda: Sequential(Linear(12, 5), ReLU()), (2, 12)),
+    (lambda: Residual(Linear(i64(4), i32(4)), Linear(i64(4), 4)), lambda: Residual(Linear(4, 4), Linear(4, 4)),
+     (2, 4)),
+]
+
+# Each integer argument given as a bool (Python or NumPy), and each float hyperparameter too.
+BOOL_ARGUMENTS = [
+    (lambda: Linear(True, 2), "Linear", "in_dim"),
+    (lambda: Linear(2, np.bool_(True)), "Linear", "out_dim"),
+    (lambda: Conv2D(True, 2), "Conv2D", "in_channels"),
+    (lambda: Conv2D(1, True), "Conv2D", "out_channels"),
+    (lambda: Conv2D(1, 2, kernel_size=True), "Conv2D", "kernel_size"),
+    (lambda: Conv2D(1, 2, stride=(1, True)), "Conv2D", "stride"),
+    (lambda: Conv2D(1, 2, padding=False), "Conv2D", "padding"),
+    (lambda: MaxPool2D(True), "MaxPool2D", "kernel_size"),
+    (lambda: MaxPool2D(2, stride=np.bool_(True)), "MaxPool2D", "stride"),
+    (lambda: MaxPool2D(2, padding=True), "MaxPool2D", "padding"),
+    (lambda: AvgPool2D((2, True)), "AvgPool2D", "kernel_size"),
+    (lambda: AvgPool2D(2, stride=True), "AvgPool2D", "stride"),
+    (lambda: AvgPool2D(2, padding=(False, 0)), "AvgPool2D", "padding"),
+    (lambda: BatchNorm2D(True), "BatchNorm2D", "n_channels"),
+    (lambda: BatchNorm2D(3, epsilon=True), "BatchNorm2D", "epsilon"),
+    (lambda: BatchNorm2D(3, momentum=np.bool_(False)), "BatchNorm2D", "momentum"),
+    (lambda: BatchNorm1D(np.bool_(True)), "BatchNorm1D", "n_features"),
+    (lambda: BatchNorm1D(3, epsilon=np.bool_(True)), "BatchNorm1D", "epsilon"),
+    (lambda: BatchNorm1D(3, momentum=False), "BatchNorm1D", "momentum"),
+    (lambda: Dropout(True), "Dropout", "p"),
+    (lambda: LeakyReLU(False), "LeakyReLU", "alpha"),
+    (lambda: Sequential(ReLU(), True), "Sequential", "layers"),
+    (lambda: Residual(np.bool_(True)), "Residual", "body"),
+    (lambda: Residual(ReLU(), False), "Residual", "shortcut"),
+]
+
+
+def _torch_twin(name, *args, **kwargs):
+    """A factory for the torch module ``torch.nn.<name>(*args)`` (torch imported only when called)."""
+    def make():
+        import torch
+        return getattr(torch.nn, name)(*args, **kwargs)
+    return make
+
+
+def _twin_of(make):
+    """A factory for the PyTorch twin of the nnfs layer ``make()`` builds (tests/torchnets.py)."""
+    def twin_factory():
+        import torch
+        from tests.torchnets import twin
+        return twin(make(), torch)
+    return twin_factory
+
+
+def _global_avg_twin():
+    import torch
+    return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+
+
+# (layer, the shape of one sample, its PyTorch twin), for batches of N = 0.
+EMPTY_BATCH = {
+    "Linear": (lambda: Linear(4, 3), (4,), _torch_twin("Linear", 4, 3)),
+    "Conv2D": (lambda: Conv2D(3, 2, 3, padding=1), (3, 5, 5), _torch_twin("Conv2d", 3, 2, 3, padding=1)),
+    "Conv2D-strided": (lambda: Conv2D(3, 2, (2, 3), stride=2), (3, 5, 5),
+                       _torch_twin("Conv2d", 3, 2, (2, 3), stride=2)),
+    "MaxPool2D": (lambda: MaxPool2D(2), (3, 5, 4), _torch_twin("MaxPool2d", 2)),
+    "MaxPool2D-overlap": (lambda: MaxPool2D(3, 2, 1), (3, 5, 4), _torch_twin("MaxPool2d", 3, 2, 1)),
+    "AvgPool2D": (lambda: AvgPool2D(3, stride=2, padding=1), (3, 5, 5), _torch_twin("AvgPool2d", 3, 2, 1)),
+    "GlobalAvgPool2D": (GlobalAvgPool2D, (3, 4, 4), _global_avg_twin),
+    "BatchNorm2D-train": (lambda: BatchNorm2D(3), (3, 4, 4), _torch_twin("BatchNorm2d", 3)),
+    "BatchNorm2D-eval": (lambda: BatchNorm2D(3).eval(), (3, 4, 4), _torch_twin("BatchNorm2d", 3)),
+    "BatchNorm1D-train": (lambda: BatchNorm1D(3), (3,), _torch_twin("BatchNorm1d", 3)),
+    "BatchNorm1D-eval": (lambda: BatchNorm1D(3).eval(), (3,), _torch_twin("BatchNorm1d", 3)),
+    "Dropout": (lambda: Dropout(0.5), (3, 4), _torch_twin("Dropout", 0.5)),
+    "Flatten": (Flatten, (3, 4, 4), _torch_twin("Flatten")),
+    "ReLU": (ReLU, (3, 4), _torch_twin("ReLU")),
+    "LeakyReLU": (lambda: LeakyReLU(0.2), (3, 4), _torch_twin("LeakyReLU", 0.2)),
+    "Sigmoid": (Sigmoid, (3, 4), _torch_twin("Sigmoid")),
+    "Tanh": (Tanh, (3, 4), _torch_twin("Tanh")),
+    "Sequential": (lambda: Sequential(Conv2D(3, 2, 3, padding=1), ReLU()), (3, 5, 5),
+                   _twin_of(lambda: Sequential(Conv2D(3, 2, 3, padding=1), ReLU()))),
+    "Residual": (lambda: Residual(Conv2D(3, 3, 3, padding=1), Conv2D(3, 3, 1)), (3, 5, 5),
+                 _twin_of(lambda: Residual(Conv2D(3, 3, 3, padding=1), Conv2D(3, 3, 1)))),
+}
+
+# One layer of each class with a valid input shape, for the base class's checks.
+ONE_OF_EACH = list({type(layer): (layer, shape) for layer, shape in
+                    ((make(), shape) for make, _, shape in NUMPY_ARGUMENTS)}.values())
+
+
+def test_every_exported_layer_has_a_case_in_each_table():
+    exported = exported_layer_classes()
+    for table, makers in (("NUMPY_ARGUMENTS", [make for make, _, _ in NUMPY_ARGUMENTS]),
+                          ("EMPTY_BATCH", [make for make, _, _ in EMPTY_BATCH.values()])):
+        covered = {type(make()) for make in makers}
+        assert covered == exported, f"{table} misses {exported - covered}"
+    # Every constructor argument but the dtype has its bool case.
+    arguments = {(cls.__name__, name) for cls in exported
+                 for name in inspect.signature(cls).parameters if name != "dtype"}
+    covered = {(owner, argument) for _, owner, argument in BOOL_ARGUMENTS}
+    assert arguments <= covered, f"BOOL_ARGUMENTS misses {sorted(arguments - covered)}"
+
+
+# -- sizes and hyperparameters as NumPy numbers; bools refused ----------------------------------------
+
+@pytest.mark.parametrize("with_numpy, with_python, shape", NUMPY_ARGUMENTS,
+                         ids=[f"{type(entry[1]()).__name__}-{i}" for i, entry in enumerate(NUMPY_ARGUMENTS)])
+def test_numpy_numbers_make_the_same_layer_with_a_plain_config(backend, rng, with_numpy, with_python, shape):
+    nnfs.seed(0)
+    ours = with_numpy()
+    nnfs.seed(0)
+    reference = with_python()
+    config = ours.get_config()
+    assert config == reference.get_config() and repr(ours) == repr(reference)
+    assert_plain(config)
+    # What a checkpoint holds: the config through JSON rebuilds the same layer.
+    rebuilt = build_layer({"class": type(ours).__name__, "config": json.loads(json.dumps(config))})
+    assert rebuilt.get_config() == config
+    X = backend.asarray(rng.normal(size=shape), dtype="float32")
+    np.testing.assert_array_equal(to_numpy(ours.to(backend)(X)), to_numpy(reference.to(backend)(X)))
+
+
+@pytest.mark.parametrize("make, owner, argument", BOOL_ARGUMENTS,
+                         ids=[f"{owner}-{argument}-{i}" for i, (_, owner, argument) in enumerate(BOOL_ARGUMENTS)])
+def test_bools_are_refused_as_sizes_and_hyperparameters(make, owner, argument):
+    with pytest.raises(ArgumentTypeError, match=rf"^{owner}: {argument} must be .*, got .*(True|False)"):
+        make()
+
+
+# -- an empty batch ------------------------------------------------------------------------------------
+
+def _randomise_buffers(layer, rng):
+    for name, value in layer.buffers.items():
+        layer.buffers[name] = layer.backend.asarray(rng.uniform(0.5, 2.0, size=value.shape), dtype=value.dtype)
+
+
+@pytest.mark.parametrize("case", list(EMPTY_BATCH))
+def test_an_empty_batch_goes_forward_and_backward(backend, rng, case):
+    make, sample_shape, _ = EMPTY_BATCH[case]
+    layer = make().to(backend)
+    _randomise_buffers(layer, rng)
+    buffers = {name: to_numpy(value).copy() for name, value in layer.buffers.items()}
+    X = backend.xp.zeros((0,) + sample_shape, dtype="float32")
+    Y = layer(X)
+    dX = layer.backward(backend.xp.zeros(Y.shape, dtype="float32"))
+    assert Y.shape[0] == 0 and Y.dtype == np.float32 and backend.is_array(Y)
+    assert dX.shape == X.shape and dX.dtype == np.float32
+    for name, grad in layer.grads.items():  # no samples, no gradient
+        assert grad.shape == layer.params[name].shape and not to_numpy(grad).any(), name
+    for name, value in layer.buffers.items():  # nothing to learn statistics from
+        np.testing.assert_array_equal(to_numpy(value), buffers[name], err_msg=name)
+
+
+@pytest.mark.parametrize("case", list(EMPTY_BATCH))
+def test_an_empty_batch_gives_pytorch_shapes_and_statistics(rng, case, torch):
+    make, sample_shape, make_twin = EMPTY_BATCH[case]
+    layer, twin = make().to("numpy", "float64"), make_twin().double()
+    twin.train(layer.training)
+    _randomise_buffers(layer, rng)
+    with torch.no_grad():
+        for name, value in layer.buffers.items():
+            getattr(twin, name).copy_(torch.from_numpy(to_numpy(value)))
+    Y = layer(np.zeros((0,) + sample_shape))
+    dX = layer.backward(np.zeros(Y.shape))
+    Xt = torch.zeros((0,) + sample_shape, dtype=torch.float64, requires_grad=True)
+    Yt = twin(Xt)
+    Yt.backward(torch.zeros_like(Yt))
+    assert Y.shape == tuple(Yt.shape) and dX.shape == tuple(Xt.grad.shape)
+    for name, value in layer.buffers.items():
+        np.testing.assert_array_equal(to_numpy(value), getattr(twin, name).numpy(), err_msg=name)
+
+
+# -- the base class's checks, on every layer -----------------------------------------------------------
+
+@pytest.mark.parametrize("layer", [layer for layer, _ in ONE_OF_EACH], ids=repr)
+def test_backward_before_forward(layer):
+    with pytest.raises(RuntimeError, match=rf"{type(layer).__name__}.*before a forward"):
+        layer.backward(np.ones((2, 2, 3, 3), np.float32))
+
+
+@pytest.mark.parametrize("layer", [layer for layer, _ in ONE_OF_EACH], ids=repr)
+def test_a_non_array_input_is_a_type_error(layer):
+    with pytest.raises(TypeError, match=rf"{type(layer).__name__}: expected an array, got list"):
+        layer([[1.0, 2.0]])
+
+
+@pytest.mark.parametrize("layer, shape", [(layer, shape) for layer, shape in ONE_OF_EACH if layer.params],
+                         ids=repr)
+def test_dtype_mismatch_is_a_type_error(layer, shape):
+    with pytest.raises(TypeError, match=rf"{type(layer).__name__}.*float64.*float32"):
+        layer(np.zeros(shape, np.float64))

@@ -1,0 +1,254 @@
+"""Optimizers: step by step against PyTorch, state that follows the net, configs and checkpoints."""
+
+import json
+
+import numpy as np
+import pytest
+
+from nnfs.backend import get_backend, to_numpy
+from nnfs.layers import Linear
+from nnfs.optim import SGD, Adam, AdamW, make_optimizer
+from tests.configs import assert_plain
+from tests.nets import mlp as small_net, random_grads, set_grads
+
+STEPS = 5
+
+CONFIGS = [
+    (SGD, "SGD", dict(lr=0.1)),
+    (SGD, "SGD", dict(lr=0.1, momentum=0.9)),
+    (SGD, "SGD", dict(lr=0.05, momentum=0.8, nesterov=True)),
+    (SGD, "SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
+    (SGD, "SGD", dict(lr=0.1, momentum=0.5, nesterov=True, weight_decay=0.1)),
+    (Adam, "Adam", dict(lr=0.01)),
+    (Adam, "Adam", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
+    (AdamW, "AdamW", dict(lr=0.01)),
+    (AdamW, "AdamW", dict(lr=0.01, betas=(0.5, 0.9), weight_decay=0.3)),
+]
+
+
+@pytest.mark.parametrize("cls, torch_name, kwargs", CONFIGS,
+                         ids=[f"{name}-{'-'.join(k for k in kw if k != 'lr') or 'plain'}"
+                              for _, name, kw in CONFIGS])
+def test_optimizer_matches_pytorch_step_by_step(backend, rng, cls, torch_name, kwargs, torch):
+    net = small_net(backend)
+    optimizer = cls(net, **kwargs)
+    torch_params = {name: torch.tensor(to_numpy(p), requires_grad=True)
+                    for name, p, _ in net.named_parameters()}
+    torch_optimizer = getattr(torch.optim, torch_name)(list(torch_params.values()), **kwargs)
+    for _ in range(STEPS):
+        grads = random_grads(net, rng)
+        set_grads(net, grads, backend)
+        for name, tensor in torch_params.items():
+            tensor.grad = torch.tensor(grads[name])
+        optimizer.step()
+        torch_optimizer.step()
+        for name, param, _ in net.named_parameters():
+            assert backend.is_array(param)
+            np.testing.assert_allclose(to_numpy(param), torch_params[name].detach().numpy(),
+                                       rtol=1e-12, atol=1e-14, err_msg=name)
+    assert optimizer.step_count == STEPS
+
+
+@pytest.mark.parametrize("cls", [SGD, Adam, AdamW])
+def test_updates_are_in_place_and_keep_float32(backend, rng, cls):
+    net = small_net(backend, dtype="float32")
+    before = {name: param for name, param, _ in net.named_parameters()}
+    copies = {name: to_numpy(param).copy() for name, param in before.items()}
+    optimizer = cls(net, lr=0.1, weight_decay=0.01)
+    set_grads(net, random_grads(net, rng), backend)
+    optimizer.step()
+    for name, param, _ in net.named_parameters():
+        assert param is before[name]
+        assert param.dtype == np.float32
+        assert not np.allclose(to_numpy(param), copies[name])
+    for slots in optimizer.state.values():
+        for value in slots.values():
+            assert value.dtype == np.float32 and backend.is_array(value)
+
+
+def test_plain_sgd_is_update_weights(backend, rng):
+    a, b = small_net(backend), small_net(backend)
+    grads = random_grads(a, rng)
+    set_grads(a, grads, backend)
+    set_grads(b, grads, backend)
+    SGD(a, lr=0.3).step()
+    b.update_weights(0.3)
+    for (_, pa, _), (_, pb, _) in zip(a.named_parameters(), b.named_parameters()):
+        np.testing.assert_array_equal(to_numpy(pa), to_numpy(pb))
+
+
+def test_zero_grad_zeroes_every_gradient(backend, rng):
+    net = small_net(backend)
+    set_grads(net, random_grads(net, rng), backend)
+    SGD(net, lr=0.1).zero_grad()
+    assert all(not to_numpy(grad).any() for _, _, grad in net.named_parameters())
+
+
+def test_optimizer_takes_a_layer_or_a_list_of_layers(rng):
+    layer = Linear(3, 2).to("numpy", "float64")
+    optimizer = SGD(layer, lr=0.5)
+    layer.grads["weight"] = np.ones((2, 3))
+    layer.grads["bias"] = np.ones(2)
+    before = layer.params["weight"].copy()
+    optimizer.step()
+    np.testing.assert_allclose(layer.params["weight"], before - 0.5)
+    assert "weight" in optimizer.state
+    assert SGD([layer, Linear(2, 2)], lr=0.1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda net: SGD([np.zeros(3)], lr=0.1),
+    lambda net: SGD(net, lr="fast"),
+    lambda net: SGD(net, lr=-1.0),
+    lambda net: SGD(net, lr=0.1, nesterov=True),
+    lambda net: SGD(net, lr=0.1, momentum=1.5),
+    lambda net: Adam(net, betas=(0.9, 1.0)),
+    lambda net: Adam(net, betas=0.9),
+])
+def test_bad_arguments_raise_clear_errors(make):
+    with pytest.raises((TypeError, ValueError)):
+        make(small_net("numpy"))
+
+
+@pytest.mark.parametrize("cls, kwargs", [(SGD, dict(lr=0.1, momentum=0.9, nesterov=True)),
+                                         (AdamW, dict(lr=0.01, weight_decay=0.1))])
+def test_state_dict_round_trip_continues_identically(backend, rng, cls, kwargs):
+    grads = [random_grads(small_net(backend), rng) for _ in range(6)]
+    reference = small_net(backend)
+    optimizer = cls(reference, **kwargs)
+    for g in grads:
+        set_grads(reference, g, backend)
+        optimizer.step()
+
+    net = small_net(backend)
+    first = cls(net, **kwargs)
+    for g in grads[:3]:
+        set_grads(net, g, backend)
+        first.step()
+    saved = first.state_dict()
+    saved = {"config": json.loads(json.dumps(saved["config"])), "state": saved["state"]}
+    assert all(type(v) is np.ndarray for v in saved["state"].values())
+    assert saved["config"]["step_count"] == 3 and saved["config"]["lr"] == kwargs["lr"]
+
+    second = cls(net, lr=1.0)  # the saved learning rate wins
+    second.load_state_dict(saved)
+    assert second.lr == kwargs["lr"] and second.step_count == 3
+    assert all(backend.is_array(v) for slots in second.state.values() for v in slots.values())
+    for g in grads[3:]:
+        set_grads(net, g, backend)
+        second.step()
+    for (_, a, _), (_, b, _) in zip(net.named_parameters(), reference.named_parameters()):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+
+
+def test_state_follows_the_net_between_numpy_and_strict(rng):
+    strict = get_backend("strict")
+    grads = [random_grads(small_net("numpy"), rng) for _ in range(4)]
+    reference = small_net("numpy")
+    reference_optimizer = Adam(reference, lr=0.01, weight_decay=0.1)
+    moved = small_net("numpy")
+    optimizer = Adam(moved, lr=0.01, weight_decay=0.1)
+    for step, g in enumerate(grads):
+        if step == 2:
+            moved.to("strict")  # a plain NumPy moment meeting a strict parameter would raise
+        set_grads(reference, g, get_backend("numpy"))
+        set_grads(moved, g, moved.backend)
+        reference_optimizer.step()
+        optimizer.step()
+    assert all(strict.is_array(v) for slots in optimizer.state.values() for v in slots.values())
+    for (_, a, _), (_, b, _) in zip(moved.named_parameters(), reference.named_parameters()):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+    # A state saved from the strict run loads straight onto that device.
+    fresh = Adam(small_net("strict"), lr=0.01, weight_decay=0.1).load_state_dict(optimizer.state_dict())
+    assert all(strict.is_array(v) for slots in fresh.state.values() for v in slots.values())
+
+
+def test_load_state_dict_rejects_foreign_state():
+    net = small_net("numpy")
+    saved = Adam(net).state_dict()
+    with pytest.raises(ValueError, match="Adam"):
+        SGD(net, lr=0.1).load_state_dict(saved)
+    saved["state"]["7.weight.exp_avg"] = np.zeros(3)
+    with pytest.raises(ValueError, match="7.weight"):
+        Adam(net).load_state_dict(saved)
+    saved["state"] = {"0.weight.exp_avg": np.zeros((5, 4))}  # the net's 0.weight is (4, 5)
+    with pytest.raises(ValueError, match=r"shape \(5, 4\)"):
+        Adam(net).load_state_dict(saved)
+
+
+def test_make_optimizer_by_name_and_resume_from_a_saved_type(rng):
+    net = small_net("numpy")
+    assert type(make_optimizer("SGD", net, 0.1, momentum=0.9)) is SGD
+    assert type(make_optimizer("adam", net, 0.1)) is Adam
+    original = make_optimizer("AdamW", net, 0.01, weight_decay=0.2)
+    set_grads(net, random_grads(net, rng), net.backend)
+    original.step()
+    saved = original.state_dict()
+    rebuilt = make_optimizer(saved["config"]["type"], net, saved["config"]["lr"]).load_state_dict(saved)
+    assert type(rebuilt) is AdamW and rebuilt.weight_decay == 0.2 and rebuilt.step_count == 1
+    with pytest.raises(ValueError, match="sgd, adam, adamw"):
+        make_optimizer("rmsprop", net, 0.1)
+
+
+@pytest.mark.parametrize("cls, kwargs", [(SGD, dict(lr=0.1, momentum=0.9)), (Adam, dict(lr=0.01))])
+def test_state_dict_is_a_snapshot_and_loading_copies(backend, rng, cls, kwargs):
+    net = small_net(backend)
+    optimizer = cls(net, **kwargs)
+    set_grads(net, random_grads(net, rng), backend)
+    optimizer.step()
+    saved = optimizer.state_dict()
+    frozen = {key: value.copy() for key, value in saved["state"].items()}
+    set_grads(net, random_grads(net, rng), backend)
+    optimizer.step()  # must not reach into the saved arrays
+    for key, value in saved["state"].items():
+        np.testing.assert_array_equal(value, frozen[key], err_msg=key)
+    loaded = cls(net, **kwargs).load_state_dict(saved)
+    set_grads(net, random_grads(net, rng), backend)
+    loaded.step()  # nor may a loaded optimizer write into the dict it was given
+    for key, value in saved["state"].items():
+        np.testing.assert_array_equal(value, frozen[key], err_msg=key)
+
+
+@pytest.mark.parametrize("cls, with_numpy, with_python", [
+    (SGD, dict(lr=np.float32(0.5), momentum=np.float64(0.9), nesterov=np.bool_(True), weight_decay=np.int64(0)),
+     dict(lr=0.5, momentum=0.9, nesterov=True, weight_decay=0.0)),
+    (Adam, dict(lr=np.float64(0.01), betas=(np.float32(0.5), np.float64(0.99)), eps=np.float64(1e-6),
+                weight_decay=np.int64(1)),
+     dict(lr=0.01, betas=(0.5, 0.99), eps=1e-6, weight_decay=1.0)),
+    (AdamW, dict(lr=np.int64(1), betas=[np.float64(0.5), np.float32(0.75)], weight_decay=np.float64(0.25)),
+     dict(lr=1.0, betas=(0.5, 0.75), weight_decay=0.25)),
+], ids=["SGD", "Adam", "AdamW"])
+def test_numpy_numbers_as_hyperparameters_give_plain_configs(backend, rng, cls, with_numpy, with_python):
+    grads = random_grads(small_net(backend), rng)
+    ours, theirs = small_net(backend), small_net(backend)
+    optimizer, reference = cls(ours, **with_numpy), cls(theirs, **with_python)
+    assert optimizer.get_config() == reference.get_config() and repr(optimizer) == repr(reference)
+    for net, opt in ((ours, optimizer), (theirs, reference)):
+        set_grads(net, grads, backend)
+        opt.step()
+    saved = optimizer.state_dict()
+    assert_plain(saved["config"])
+    assert json.loads(json.dumps(saved["config"])) == saved["config"]
+    for (name, a, _), (_, b, _) in zip(ours.named_parameters(), theirs.named_parameters()):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=name)
+    saved["config"]["step_count"] = np.int64(saved["config"]["step_count"])  # e.g. read back by NumPy
+    assert cls(small_net(backend), lr=1.0).load_state_dict(saved).step_count == 1
+
+
+@pytest.mark.parametrize("make, argument", [
+    (lambda net: SGD(net, lr=True), "lr"),
+    (lambda net: SGD(net, lr=0.1, momentum=np.bool_(True)), "momentum"),
+    (lambda net: SGD(net, lr=0.1, weight_decay=False), "weight_decay"),
+    (lambda net: SGD(net, lr=0.1, momentum=0.9, nesterov=1), "nesterov"),
+    (lambda net: Adam(net, betas=(True, 0.9)), "betas"),
+    (lambda net: Adam(net, eps=True), "eps"),
+    (lambda net: AdamW(net, weight_decay=np.bool_(False)), "weight_decay"),
+])
+def test_bools_are_refused_where_numbers_go_and_numbers_where_bools_go(make, argument):
+    with pytest.raises(TypeError, match=rf"(SGD|Adam|AdamW): {argument} must be"):
+        make(small_net("numpy"))
+
+
+def test_make_optimizer_takes_a_numpy_learning_rate():
+    optimizer = make_optimizer("sgd", small_net("numpy"), np.float64(0.125), momentum=np.float32(0.5))
+    assert type(optimizer.lr) is float and optimizer.get_config()["momentum"] == 0.5

@@ -1,0 +1,169 @@
+"""Learning-rate schedules against torch.optim.lr_scheduler."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from nnfs.layers import Linear
+from nnfs.optim import SGD, Adam
+from nnfs.optim.schedules import ConstantLR, CosineAnnealingLR, StepLR, make_schedule
+from tests.configs import assert_plain
+
+BASE_LR = 0.1
+
+
+def optimizer():
+    return SGD(Linear(2, 2), lr=BASE_LR, momentum=0.9)
+
+
+def torch_rates(torch, make_scheduler, steps):
+    param = torch.zeros(1, requires_grad=True)
+    torch_optimizer = torch.optim.SGD([param], lr=BASE_LR)
+    scheduler = make_scheduler(torch.optim.lr_scheduler, torch_optimizer)
+    rates = [torch_optimizer.param_groups[0]["lr"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SequentialLR's internal step(0) is deprecated usage
+        for _ in range(steps):
+            torch_optimizer.step()
+            scheduler.step()
+            rates.append(torch_optimizer.param_groups[0]["lr"])
+    return rates
+
+
+def our_rates(schedule, steps):
+    rates = [schedule.optimizer.lr]
+    for _ in range(steps):
+        rates.append(schedule.step())
+        assert schedule.optimizer.lr == rates[-1]
+    return rates
+
+
+CASES = {
+    "step": (lambda opt: StepLR(opt, step_size=3, gamma=0.5),
+             lambda S, opt: S.StepLR(opt, step_size=3, gamma=0.5), 12),
+    "cosine": (lambda opt: CosineAnnealingLR(opt, T_max=10, eta_min=0.001),
+               lambda S, opt: S.CosineAnnealingLR(opt, T_max=10, eta_min=0.001), 10),
+    "warmup-cosine": (
+        lambda opt: CosineAnnealingLR(opt, T_max=8, warmup_steps=4, warmup_start_factor=0.25),
+        lambda S, opt: S.SequentialLR(opt, [S.LinearLR(opt, start_factor=0.25, total_iters=4),
+                                            S.CosineAnnealingLR(opt, T_max=8)], milestones=[4]),
+        12),
+    "warmup-step": (
+        lambda opt: StepLR(opt, step_size=2, gamma=0.1, warmup_steps=3),
+        lambda S, opt: S.SequentialLR(opt, [S.LinearLR(opt, start_factor=0.1, total_iters=3),
+                                            S.StepLR(opt, step_size=2, gamma=0.1)], milestones=[3]),
+        10),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_schedule_matches_pytorch(case, torch):
+    ours, theirs, steps = CASES[case]
+    np.testing.assert_allclose(our_rates(ours(optimizer()), steps),
+                               torch_rates(torch, theirs, steps), rtol=1e-12)
+
+
+def test_cosine_stays_at_eta_min_after_T_max():
+    schedule = CosineAnnealingLR(optimizer(), T_max=4, eta_min=0.01)
+    rates = our_rates(schedule, 8)
+    assert rates[0] == BASE_LR
+    assert rates[4:] == [pytest.approx(0.01)] * 5
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_state_dict_resumes_exactly(case):
+    make = CASES[case][0]
+    uninterrupted = our_rates(make(optimizer()), 9)
+    first = make(optimizer())
+    our_rates(first, 5)
+    saved = json.loads(json.dumps(first.state_dict()))
+    opt = Adam(Linear(2, 2), lr=0.5)  # a fresh optimizer with another rate
+    second = make(opt)
+    opt.lr = 123.0
+    second.load_state_dict(saved)
+    assert opt.lr == uninterrupted[5]
+    assert [second.step() for _ in range(4)] == uninterrupted[6:]
+
+
+def test_bad_arguments_raise_clear_errors():
+    with pytest.raises(ValueError, match="step_size"):
+        StepLR(optimizer(), step_size=0)
+    with pytest.raises(ValueError, match="T_max"):
+        CosineAnnealingLR(optimizer(), T_max=2.5)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        StepLR(optimizer(), 2, warmup_steps=-1)
+    with pytest.raises(TypeError, match="optimizer"):
+        StepLR(object(), 2)
+    with pytest.raises(ValueError, match="StepLR"):
+        CosineAnnealingLR(optimizer(), T_max=3).load_state_dict(StepLR(optimizer(), 2).state_dict())
+
+
+def test_make_schedule_by_name():
+    assert make_schedule("constant", optimizer(), 10) is None
+    step = make_schedule("step", optimizer(), 9)
+    assert [round(step.lr_at(t), 12) for t in (0, 2, 3, 6)] == [0.1, 0.1, 0.01, 0.001]
+    cosine = make_schedule("Cosine", optimizer(), 10, warmup_steps=2)
+    assert cosine.lr_at(0) == pytest.approx(0.01) and cosine.lr_at(2) == pytest.approx(BASE_LR)
+    assert cosine.lr_at(10) == pytest.approx(0.0)
+    warm_constant = make_schedule("constant", optimizer(), 5, warmup_steps=2)
+    assert warm_constant.lr_at(0) == pytest.approx(0.01)
+    assert [warm_constant.lr_at(t) for t in (2, 3, 4, 5)] == [BASE_LR] * 4
+    with pytest.raises(ValueError, match="expected one of: constant, step, cosine"):
+        make_schedule("linear", optimizer(), 10)
+    with pytest.raises(ValueError, match="warm-up"):
+        make_schedule("cosine", optimizer(), 3, warmup_steps=3)
+
+
+@pytest.mark.parametrize("make", [
+    lambda opt: StepLR(opt, step_size=2, gamma=0.5, warmup_steps=1),
+    lambda opt: CosineAnnealingLR(opt, T_max=5, eta_min=0.001),
+])
+def test_schedule_from_state_rebuilds_the_same_schedule(make):
+    from nnfs.optim.schedules import schedule_from_state
+    original = make(optimizer())
+    for _ in range(3):
+        original.step()
+    saved = json.loads(json.dumps(original.state_dict()))
+    fresh_optimizer = optimizer()
+    rebuilt = schedule_from_state(fresh_optimizer, saved)
+    assert type(rebuilt) is type(original) and fresh_optimizer.lr == pytest.approx(original.lr)
+    assert [rebuilt.step() for _ in range(4)] == pytest.approx([original.step() for _ in range(4)])
+    with pytest.raises(ValueError, match="unknown saved schedule"):
+        schedule_from_state(optimizer(), {"type": "Nope"})
+
+
+@pytest.mark.parametrize("with_numpy, with_python", [
+    (lambda opt: StepLR(opt, step_size=np.int64(3), gamma=np.float32(0.5), warmup_steps=np.int32(2),
+                        warmup_start_factor=np.float64(0.25)),
+     lambda opt: StepLR(opt, step_size=3, gamma=0.5, warmup_steps=2, warmup_start_factor=0.25)),
+    (lambda opt: CosineAnnealingLR(opt, T_max=np.prod((2, 5)), eta_min=np.int64(0), warmup_steps=np.uint8(1)),
+     lambda opt: CosineAnnealingLR(opt, T_max=10, eta_min=0.0, warmup_steps=1)),
+    (lambda opt: ConstantLR(opt, warmup_steps=np.int64(3)), lambda opt: ConstantLR(opt, warmup_steps=3)),
+], ids=["step", "cosine", "constant"])
+def test_numpy_numbers_make_the_same_schedule_with_a_plain_state(with_numpy, with_python):
+    ours, reference = with_numpy(optimizer()), with_python(optimizer())
+    state = assert_plain(ours.state_dict())
+    assert state == reference.state_dict() and json.loads(json.dumps(state)) == state
+    assert our_rates(ours, 12) == our_rates(reference, 12)
+
+
+def test_make_schedule_takes_numpy_step_counts():
+    schedule = make_schedule("cosine", optimizer(), np.int64(10), warmup_steps=np.int64(2))
+    assert_plain(schedule.state_dict())
+    assert schedule.T_max == 8 and type(schedule.T_max) is int and type(schedule.warmup_steps) is int
+
+
+@pytest.mark.parametrize("make, argument", [
+    (lambda opt: StepLR(opt, step_size=True), "step_size"),
+    (lambda opt: StepLR(opt, 2, gamma=np.bool_(True)), "gamma"),
+    (lambda opt: CosineAnnealingLR(opt, T_max=np.bool_(True)), "T_max"),
+    (lambda opt: CosineAnnealingLR(opt, 4, eta_min=False), "eta_min"),
+    (lambda opt: ConstantLR(opt, warmup_steps=True), "warmup_steps"),
+    (lambda opt: ConstantLR(opt, warmup_steps=2, warmup_start_factor=True), "warmup_start_factor"),
+])
+def test_bools_are_refused(make, argument):
+    with pytest.raises(TypeError, match=rf"(StepLR|CosineAnnealingLR|ConstantLR): {argument} must be"):
+        make(optimizer())

@@ -1,0 +1,435 @@
+"""Hostile and damaged checkpoint files: every one is a CheckpointError, raised before anything
+large is allocated, and nothing in a file is ever unpickled.
+
+Each case below is a file a careless or hostile user could hand to ``load`` (or to the two
+programs, see tests/app/cli/test_faults.py): crafted with zipfile and NumPy's own header
+writer, so that it is exactly what such a user could produce.
+"""
+
+import io
+import json
+import os
+import struct
+import tracemalloc
+import zipfile
+
+import numpy as np
+import pytest
+
+import nnfs
+import nnfs.checkpoint as checkpoint
+from nnfs.activations import ReLU
+from nnfs.checkpoint import CheckpointError, load, load_into, registry, save
+from nnfs.layers import BatchNorm1D, BatchNorm2D, Conv2D, Flatten, Layer, Linear, MaxPool2D, Residual, Sequential
+from nnfs.layers.composite import Composite
+from nnfs.losses import CrossEntropyLoss
+from nnfs.net import Net
+
+
+def small_net():
+    nnfs.seed(0)
+    return Net([Linear(4, 3), BatchNorm1D(3), ReLU(), Linear(3, 2)], CrossEntropyLoss())
+
+
+def saved(tmp_path, net=None, **kwargs):
+    """A sound checkpoint and its arrays, as plain NumPy, to tamper with."""
+    path = tmp_path / "m.npz"
+    save(path, net or small_net(), **kwargs)
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    return path, arrays
+
+
+def meta_of(arrays):
+    return json.loads(arrays["meta"].tobytes().decode())
+
+
+def with_meta(arrays, meta):
+    arrays = dict(arrays)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    return arrays
+
+
+def write_zip(path, members, compression=zipfile.ZIP_STORED):
+    """A zip of ``{member name: bytes}``, written by zipfile itself (as a user could)."""
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def npy_bytes(array=None, header=None, data=b""):
+    """An .npy member: a real array, or any header dict followed by any data."""
+    buffer = io.BytesIO()
+    if array is not None:
+        np.save(buffer, array)
+    else:
+        np.lib.format.write_array_header_1_0(buffer, header)
+        buffer.write(data)
+    return buffer.getvalue()
+
+
+def tampered(tmp_path, arrays, name="m.npz"):
+    path = tmp_path / name
+    write_zip(path, {f"{key}.npy": npy_bytes(value) for key, value in arrays.items()})
+    return path
+
+
+def refused(path, match, **kwargs):
+    """load(path) raises a one-line CheckpointError matching ``match`` and naming the file."""
+    with pytest.raises(CheckpointError, match=match) as info:
+        load(path, **kwargs)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+    assert "allow_pickle" not in message
+    return message
+
+
+# -- headers that lie about their data -------------------------------------------------------------
+def test_a_header_declaring_far_more_data_than_the_member_holds(tmp_path):
+    path, arrays = saved(tmp_path)
+    members = {f"{k}.npy": npy_bytes(v) for k, v in arrays.items()}
+    # 364 TiB declared, 16 bytes held: np.load would allocate first and fail with MemoryError.
+    members["net/0.weight.npy"] = npy_bytes(header={"descr": "<f4", "fortran_order": False,
+                                                    "shape": (10**7, 10**7)}, data=b"\0" * 16)
+    write_zip(path, members)
+    tracemalloc.start()
+    try:
+        refused(path, r"net/0.weight.npy' declares shape \(10000000, 10000000\).*holds 16 bytes")
+        assert tracemalloc.get_traced_memory()[1] < 50 << 20
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_header_declaring_less_data_than_the_member_holds(tmp_path):
+    path, arrays = saved(tmp_path)
+    members = {f"{k}.npy": npy_bytes(v) for k, v in arrays.items()}
+    members["net/0.weight.npy"] = npy_bytes(header={"descr": "<f4", "fortran_order": False,
+                                                    "shape": (3, 4)}, data=b"\0" * 4096)
+    write_zip(path, members)
+    refused(path, "declares shape")
+
+
+@pytest.mark.parametrize("header, match", [
+    ({"descr": "|O", "fortran_order": False, "shape": (3,)}, "holds Python objects"),
+    ({"descr": "<c16", "fortran_order": False, "shape": (3, 4)}, "complex128"),
+    ({"descr": "<U8", "fortran_order": False, "shape": (3,)}, "<U8"),
+    ({"descr": [("a", "<f4")], "fortran_order": False, "shape": (3,)}, "only bool, integer and float"),
+])
+def test_members_that_are_not_plain_numbers_are_refused_without_the_pickle_hint(tmp_path, header, match):
+    path, arrays = saved(tmp_path)
+    members = {f"{k}.npy": npy_bytes(v) for k, v in arrays.items()}
+    itemsize = np.dtype(header["descr"]).itemsize
+    members["net/0.weight.npy"] = npy_bytes(header=header,
+                                            data=b"\0" * (itemsize * int(np.prod(header["shape"]))))
+    write_zip(path, members)
+    refused(path, match)
+
+
+def test_a_real_object_array_is_refused_without_the_pickle_hint(tmp_path):
+    path, arrays = saved(tmp_path)
+    members = {f"{k}.npy": npy_bytes(v) for k, v in arrays.items()}
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+    members["net/0.weight.npy"] = buffer.getvalue()
+    write_zip(path, members)
+    refused(path, "holds Python objects")
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "int32", "bool"])
+def test_parameters_that_are_not_floats_are_refused(tmp_path, dtype):
+    path, arrays = saved(tmp_path)
+    arrays["net/0.weight"] = arrays["net/0.weight"].astype(dtype)
+    refused(tampered(tmp_path, arrays), "complex64|int32|bool")
+
+
+def test_a_member_that_inflates_beyond_its_declared_size_is_cut_and_refused(tmp_path):
+    """The zip directory declares 1 KB; the deflate stream inflates to 64 MiB: reading stops at
+    the declared size (never holding the rest) and the CRC check refuses the member."""
+    path, arrays = saved(tmp_path)
+    members = {f"{k}.npy": npy_bytes(v) for k, v in arrays.items()}
+    weight = arrays["net/0.weight"]
+    bomb = npy_bytes(weight) + b"\0" * (64 << 20)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, bomb if name == "net/0.weight.npy" else data)
+    declared = len(npy_bytes(weight))
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # local and central headers
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            name_length = struct.unpack_from("<H", data, start + (26 if offset == 22 else 28))[0]
+            name_start = start + (30 if offset == 22 else 46)
+            if data[name_start:name_start + name_length] == b"net/0.weight.npy":
+                struct.pack_into("<I", data, start + offset, declared)
+            start += 4
+    path.write_bytes(bytes(data))
+    tracemalloc.start()
+    try:
+        refused(path, "net/0.weight.*(damaged|CRC)")
+        assert tracemalloc.get_traced_memory()[1] < 16 << 20
+    finally:
+        tracemalloc.stop()
+
+
+def test_loading_that_would_not_fit_in_memory_is_refused_before_reading(tmp_path, monkeypatch):
+    path, _ = saved(tmp_path)
+    monkeypatch.setattr(checkpoint, "_memory_bytes", lambda: 100)
+    refused(path, "more than this machine's 100 bytes of memory")
+
+
+# -- configs that would allocate what the file does not hold ---------------------------------------
+@pytest.mark.parametrize("layer, config, match", [
+    ("Linear", {"in_dim": 10**9, "out_dim": 10**9}, r"net/0.bias is \(3,\) in the file but must be "
+                                                    r"\(1000000000,\)"),
+    ("Conv2D", {"in_channels": 4, "out_channels": 3, "kernel_size": 50000}, r"must be \(3, 4, 50000, 50000\)"),
+    ("Linear", {"in_dim": "4", "out_dim": 3}, "in_dim must be an int"),
+    ("Linear", {"in_dim": "aaaa", "out_dim": 10**12}, "in_dim must be an int"),
+    ("Linear", {"in_dim": -4, "out_dim": 3}, "in_dim must be a positive int"),
+    ("Linear", {"in_dim": 4, "out_dim": 3, "secret": 1}, "unexpected keyword"),
+    ("BatchNorm1D", {"n_features": 10**12}, "0.weight is missing|must be"),
+])
+def test_layer_configs_that_do_not_match_the_stored_arrays(tmp_path, layer, config, match):
+    path, arrays = saved(tmp_path)
+    meta = meta_of(arrays)
+    meta["layers"][0] = {"class": layer, "config": config}
+    tracemalloc.start()
+    try:
+        refused(tampered(tmp_path, with_meta(arrays, meta)), match)
+        assert tracemalloc.get_traced_memory()[1] < 50 << 20
+    finally:
+        tracemalloc.stop()
+
+
+# -- layers inside layers: every child checked as a top-level layer is ------------------------------
+def nested_net():
+    nnfs.seed(0)
+    return Net([Sequential(Linear(4, 3), BatchNorm1D(3)), Residual(Linear(3, 3)), Linear(3, 2)],
+               CrossEntropyLoss())
+
+
+def deep(levels):
+    record = {"class": "ReLU", "config": {}}
+    for _ in range(levels):
+        record = {"class": "Sequential", "config": {"layers": [record]}}
+    return record
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda m: m["layers"][1]["config"]["body"]["config"].update(in_dim=10**9, out_dim=10**9),
+     r"layer 1 Residual.*net/1.body.bias is \(3,\) in the file but must be \(1000000000,\)"),
+    (lambda m: m["layers"][0]["config"]["layers"][1]["config"].update(n_features=10**12),
+     r"net/0.1.bias is \(3,\) in the file but must be \(1000000000000,\)"),
+    (lambda m: m["layers"][0]["config"]["layers"].append({"class": "os.system", "config": {}}),
+     r"layer 0.2 is a 'os.system', which this nnfs does not provide"),
+    (lambda m: m["layers"][1]["config"].__setitem__("shortcut", {"class": "CrossEntropyLoss", "config": {}}),
+     r"layer 1.shortcut is CrossEntropyLoss, a loss, not a layer"),
+    (lambda m: m["layers"][0]["config"]["layers"].__setitem__(0, 5),
+     r"damaged metadata \(layer 0.0 must be a \{'class': name, 'config': dict\} record, got 5\)"),
+    (lambda m: m["layers"][0]["config"].__setitem__("layers", []),
+     r"cannot rebuild layer 0 Sequential: Sequential: layers must be a non-empty list"),
+    (lambda m: m["layers"][1]["config"].__setitem__("secret", 1), r"cannot rebuild layer 1 Residual: .*config keys"),
+    (lambda m: m["layers"].__setitem__(0, deep(100)), r"layer 0(\.0){64} nests layers more than 64 deep"),
+])
+def test_nested_layer_records_are_checked_before_anything_is_built(tmp_path, change, match):
+    path, arrays = saved(tmp_path, nested_net())
+    meta = meta_of(arrays)
+    change(meta)
+    tracemalloc.start()
+    try:
+        refused(tampered(tmp_path, with_meta(arrays, meta), "bad.npz"), match)
+        assert tracemalloc.get_traced_memory()[1] < 50 << 20
+    finally:
+        tracemalloc.stop()
+    assert load(path).net.layers[1].body.in_dim == 3  # the sound file still loads
+
+
+def test_every_exported_layer_with_parameters_reports_its_array_shapes():
+    """The memory check covers every built-in layer: a layer class with parameters that left
+    array_shapes to the default would let a hostile config allocate unchecked."""
+    examples = {"Linear": {"in_dim": 3, "out_dim": 2}, "Conv2D": {"in_channels": 2, "out_channels": 3,
+                                                                   "kernel_size": (2, 3)},
+                "BatchNorm1D": {"n_features": 3}, "BatchNorm2D": {"n_channels": 3},
+                "AvgPool2D": {"kernel_size": 2}}
+    for name, cls in registry().items():
+        if not issubclass(cls, Layer) or issubclass(cls, Composite):
+            continue  # a composite's arrays are its children's (tests/layers/test_composite.py)
+        config = examples.get(name)
+        try:
+            layer = cls(**(config or {}))
+        except TypeError:
+            pytest.fail(f"{name} takes arguments: add an example config to this test")
+        arrays = {k: v.shape for k, v in {**layer.params, **layer.buffers}.items()}
+        shapes = cls.array_shapes(**layer.get_config())
+        assert shapes == (arrays or None), name
+
+
+# -- records of the wrong kind ---------------------------------------------------------------------
+@pytest.mark.parametrize("change, match", [
+    (lambda m: m["layers"].__setitem__(2, {"class": "CrossEntropyLoss", "config": {}}),
+     "layer 2 is CrossEntropyLoss, a loss, not a layer"),
+    (lambda m: m.__setitem__("loss", {"class": "ReLU", "config": {}}), "the loss is ReLU, a layer, not a loss"),
+    (lambda m: m["layers"].__setitem__(0, {"class": "os.system", "config": {}}), "'os.system', which this nnfs"),
+    (lambda m: m["layers"].__setitem__(0, "Linear"), "damaged metadata \\(layers must be"),
+    (lambda m: m["layers"].__setitem__(0, {"class": "Linear", "config": [4, 3]}), "layers must be"),
+    (lambda m: m.__setitem__("layers", []), "layers must be a list of 1 to 100,000"),
+    (lambda m: m.__setitem__("layers", {"0": 1}), "layers must be"),
+    (lambda m: m.__setitem__("dtype", "complex128"), "dtype must be 'float32' or 'float64'"),
+    (lambda m: m.__setitem__("class_names", "abc"), "class_names must be null or a list of strings"),
+    (lambda m: m.__setitem__("class_names", [1, 2]), "class_names must be"),
+    (lambda m: m.__setitem__("preprocessing", [1]), "preprocessing must be null or a dict"),
+    (lambda m: m.__setitem__("extra", "x"), "extra must be null or a dict"),
+    (lambda m: m.__setitem__("scheduler", 3), "scheduler must be null or a dict"),
+    (lambda m: m.__setitem__("optimizer", {"config": {}, "keys": [1]}), "optimizer must be"),
+    (lambda m: m.__setitem__("optimizer", {"config": {}, "keys": ["ghost"]}), "optimizer state arrays missing"),
+    (lambda m: m.__setitem__("version", 99), "version 99"),
+    (lambda m: m.__setitem__("version", [1] * 1000), r"version \[1, 1, .*\.\.\."),
+    (lambda m: m.__setitem__("format", "pytorch"), "is not an nnfs checkpoint"),
+])
+def test_metadata_of_the_wrong_form(tmp_path, change, match):
+    path, arrays = saved(tmp_path)
+    meta = meta_of(arrays)
+    change(meta)
+    refused(tampered(tmp_path, with_meta(arrays, meta)), match)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"format": "nnfs-checkpoint", "version": 1, "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+     "nested too deeply"),
+    ("not json at all", "damaged metadata"),
+    ('{"version": 1e999999}', "is not an nnfs checkpoint"),
+    ('{"format": "nnfs-checkpoint", "version": ' + "9" * 5000 + "}", "damaged metadata"),
+])
+def test_metadata_that_is_not_sane_json(tmp_path, text, match):
+    path, arrays = saved(tmp_path)
+    arrays["meta"] = np.frombuffer(text.encode(), dtype=np.uint8)
+    refused(tampered(tmp_path, arrays), match)
+
+
+@pytest.mark.parametrize("meta, match", [
+    (np.frombuffer(b"\xff\xfe{}", dtype=np.uint8), "damaged metadata"),
+    (np.zeros((2, 2), dtype=np.uint8), "damaged metadata"),
+    (np.zeros(3, dtype=np.float32), "damaged metadata"),
+])
+def test_a_meta_record_of_the_wrong_type(tmp_path, meta, match):
+    path, arrays = saved(tmp_path)
+    arrays["meta"] = meta
+    refused(tampered(tmp_path, arrays), match)
+
+
+# -- files that are not files ------------------------------------------------------------------------
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "m.npz"
+    os.mkfifo(fifo)
+    refused(fifo, "not a regular file")  # would block forever if it were opened for reading
+
+
+def test_a_folder_and_a_device_are_refused(tmp_path):
+    refused(tmp_path, "a folder, not a file")
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(CheckpointError, match="not a regular file"):
+            load("/dev/zero")
+
+
+@pytest.mark.parametrize("members, match", [
+    ({"meta.npy": b"\x93NUMPY\x03\x00" + b"\0" * 120}, "damaged header"),
+    ({"meta.npy": b"short"}, "damaged header"),
+    ({"readme.txt": b"hello"}, "is not an .npy array"),
+    ({"meta.npy": b"\x93NUMPY\x01\x00\xff\x7f" + b"{" * 200}, "damaged header"),
+])
+def test_members_that_are_not_npy_arrays(tmp_path, members, match):
+    refused(write_zip(tmp_path / "m.npz", members), match)
+
+
+def test_an_archive_without_a_meta_record(tmp_path):
+    refused(write_zip(tmp_path / "m.npz", {"a.npy": npy_bytes(np.ones(3))}), "no 'meta' record")
+
+
+# -- what load refuses in a sound file, and what it keeps --------------------------------------------
+def test_non_finite_parameters_are_refused_on_save_and_load_unless_asked(tmp_path):
+    net = small_net()
+    path = tmp_path / "good.npz"
+    save(path, net)
+    before = path.read_bytes()
+    net.layers[0].params["weight"][0, 0] = np.nan
+    with pytest.raises(CheckpointError, match=r"0.weight holds 1 NaN or infinite value.*allow_non_finite=True"):
+        save(path, net)
+    assert path.read_bytes() == before  # the good model is untouched
+    assert sorted(os.listdir(tmp_path)) == ["good.npz"]
+    save(tmp_path / "diverged.npz", net, allow_non_finite=True)
+    refused(tmp_path / "diverged.npz", "holds 1 NaN or infinite value.*diverged")
+    loaded = load(tmp_path / "diverged.npz", allow_non_finite=True)
+    assert np.isnan(loaded.net.state_dict()["0.weight"][0, 0])
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        load_into(tmp_path / "diverged.npz", small_net())
+
+
+def test_non_finite_buffers_and_optimizer_state_are_refused_too(tmp_path):
+    from nnfs.optim import SGD
+
+    net = small_net()
+    net.layers[1].buffers["running_var"][1] = np.inf
+    with pytest.raises(CheckpointError, match="1.running_var"):
+        save(tmp_path / "m.npz", net)
+    net = small_net()
+    optimizer = SGD(net, lr=0.1, momentum=0.9)
+    optimizer.state["0.weight"] = {"momentum_buffer": np.full((3, 4), np.inf, dtype=np.float32)}
+    with pytest.raises(CheckpointError, match="optimizer/0.weight.momentum_buffer holds 12"):
+        save(tmp_path / "m.npz", net, optimizer=optimizer)
+
+
+def test_a_sound_checkpoint_still_loads_with_every_layer_kind(tmp_path):
+    nnfs.seed(1)
+    net = Net([Conv2D(2, 3, (3, 2), padding=1), BatchNorm2D(3), ReLU(), MaxPool2D(2), Flatten(),
+               Linear(3 * 2 * 2, 2)], CrossEntropyLoss())
+    save(tmp_path / "m.npz", net, class_names=["a", "b"])
+    loaded = load(tmp_path / "m.npz")
+    for (name, a), (_, b) in zip(sorted(net.state_dict().items()), sorted(loaded.net.state_dict().items())):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_big_endian_and_fortran_order_arrays_are_read_correctly(tmp_path):
+    path, arrays = saved(tmp_path)
+    expected = arrays["net/0.weight"]
+    arrays["net/0.weight"] = np.asfortranarray(expected.astype(">f4"))
+    loaded = load(tampered(tmp_path, arrays))
+    np.testing.assert_array_equal(loaded.net.state_dict()["0.weight"], expected)
+
+
+def test_a_deflated_checkpoint_of_honest_sizes_loads(tmp_path):
+    """Recompressing a checkpoint (zip -9) is not an attack: members of honest sizes load."""
+    path, arrays = saved(tmp_path)
+    members = {f"{k}.npy": npy_bytes(v) for k, v in arrays.items()}
+    write_zip(tmp_path / "zipped.npz", members, zipfile.ZIP_DEFLATED)
+    np.testing.assert_array_equal(load(tmp_path / "zipped.npz").net.state_dict()["0.weight"],
+                                  arrays["net/0.weight"])
+
+
+def test_a_broken_deflate_stream_and_an_encrypted_member(tmp_path):
+    path, arrays = saved(tmp_path)
+    members = {f"{k}.npy": npy_bytes(v) for k, v in arrays.items()}
+    members["net/0.weight.npy"] = npy_bytes(np.random.default_rng(0).random(4000).astype(np.float32))
+    write_zip(path, members, zipfile.ZIP_DEFLATED)
+    data = bytearray(path.read_bytes())
+    start = data.find(b"net/0.weight.npy") + len("net/0.weight.npy") + 400
+    data[start:start + 200] = b"\xff" * 200
+    path.write_bytes(bytes(data))
+    refused(path, "damaged")
+    write_zip(path, {f"{k}.npy": npy_bytes(v) for k, v in arrays.items()})
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # set the "encrypted" flag
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            data[start + offset] |= 1
+            start += 4
+    path.write_bytes(bytes(data))
+    refused(path, "is encrypted")
+
+
+def test_more_layers_than_any_real_net_are_refused_before_building(tmp_path):
+    path, arrays = saved(tmp_path)
+    meta = meta_of(arrays)
+    meta["layers"] = [{"class": "ReLU", "config": {}}] * 200_000
+    refused(tampered(tmp_path, with_meta(arrays, meta)), "layers must be a list of 1 to 100,000")

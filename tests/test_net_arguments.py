@@ -1,0 +1,42 @@
+"""Net refuses what cannot work at the call that gets it: an empty layer list, a learning rate
+that would turn every weight into NaN or inf."""
+
+import math
+
+import numpy as np
+import pytest
+
+from nnfs.layers import Linear
+from nnfs.losses import CrossEntropyLoss
+from nnfs.net import Net
+
+
+def test_an_empty_net_is_refused_at_construction():
+    for layers in ([], (), iter([])):
+        with pytest.raises(ValueError, match="Net: needs at least one layer"):
+            Net(layers, CrossEntropyLoss())
+
+
+@pytest.mark.parametrize("lr, error", [(math.nan, ValueError), (math.inf, ValueError), (-math.inf, ValueError),
+                                       (-0.1, ValueError), ("0.1", TypeError), (None, TypeError),
+                                       (True, TypeError)])
+def test_update_weights_refuses_a_rate_the_optimizers_refuse(backend, lr, error):
+    net = Net([Linear(3, 2)], CrossEntropyLoss(), backend=backend)
+    net.loss(net(np.ones((4, 3))), np.array([0, 1, 0, 1]))
+    net.backward()
+    before = net.state_dict()
+    with pytest.raises(error, match="Net.update_weights: lr"):
+        net.update_weights(lr)
+    after = net.state_dict()
+    assert all(np.array_equal(before[k], after[k]) for k in before)  # nothing was changed
+
+
+def test_update_weights_takes_zero_and_numpy_scalars(backend):
+    net = Net([Linear(3, 2)], CrossEntropyLoss(), backend=backend)
+    net.loss(net(np.ones((4, 3))), np.array([0, 1, 0, 1]))
+    net.backward()
+    before = net.state_dict()
+    net.update_weights(0)  # as a schedule annealed to 0 gives it: the weights stay
+    assert all(np.array_equal(before[k], v) for k, v in net.state_dict().items())
+    net.update_weights(np.float32(0.5))
+    assert not np.array_equal(before["0.weight"], net.state_dict()["0.weight"])
