@@ -57,3 +57,11 @@ def rng():
 def seeded_weights():
     """Every test starts from the same initial weights: failures reproduce, nothing depends on order."""
     nnfs.seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def dataset_cache(tmp_path_factory):
+    """The training program caches decoded datasets; in tests, in a temporary folder, never in ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NNFS_CACHE_DIR", str(tmp_path_factory.mktemp("dataset-cache")))
+        yield

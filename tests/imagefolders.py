@@ -1,5 +1,7 @@
 """Small image folders written into a test's tmp_path."""
 
+import struct
+
 import numpy as np
 from PIL import Image
 
@@ -28,6 +30,48 @@ def make_folder(root, classes, per_class=4, mode="L", size=(8, 8)):
         for i in range(per_class):
             write_image(root / name / f"{i:03d}.png", mode, size, seed=100 * k + i)
     return root
+
+
+def _photo_maker():
+    """scripts/make_photos.py as a module (the scripts folder is not a package)."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "make_photos.py"
+    spec = importlib.util.spec_from_file_location("make_photos", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_photos = _photo_maker()
+
+# Small "photos" (larger than 64x64, so they count as photos), landscape, portrait and square,
+# each with an EXIF orientation as a phone stores it: decoding them stays fast in tests.
+PHOTO_SIZES = ((320, 240), (240, 320), (300, 200), (256, 256))
+
+
+def make_photo_folder(root, classes=("circle", "square", "star"), per_class=3, sizes=PHOTO_SIZES):
+    """``root/<shape>/IMG_<i>.jpg``: colour JPEG photos of each shape, off centre, mixed sizes
+    and EXIF orientations (1, 6, 8, 3 in turn)."""
+    orientations = (1, 6, 8, 3)
+    for k, shape in enumerate(classes):
+        for i in range(per_class):
+            make_photos.write_photo(str(root / shape / f"IMG_{i:03d}.jpg"), shape,
+                                    sizes[(k + i) % len(sizes)], orientations[(k + i) % 4],
+                                    seed=100 * k + i)
+    return root
+
+
+def corrupt_exif_jpeg(path):
+    """A JPEG whose EXIF block says orientation 6 and then points a tag past its end."""
+    tiff = bytearray(b"II*\x00\x08\x00\x00\x00") + struct.pack("<H", 2)
+    tiff += struct.pack("<HHI", 0x0112, 3, 1) + struct.pack("<HH", 6, 0)
+    tiff += struct.pack("<HHII", 0x010E, 2, 40, 30) + struct.pack("<I", 0) + b"short"
+    pixels = np.zeros((60, 80, 3), np.uint8)
+    pixels[:, :40] = 255
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, exif=b"Exif\x00\x00" + bytes(tiff))
 
 
 def read_folder(root, **kwargs):

@@ -2,12 +2,13 @@
 
 import math
 import os
+import stat
 from dataclasses import dataclass
 
 from nnfs.backend import host_zeros
 from nnfs.checkpoint import CheckpointError, load
 from nnfs.checks import integer
-from nnfs.data.images import DatasetError, is_image_file
+from nnfs.data.images import DatasetError, file_type, is_image_file, unreadable
 from nnfs.data.loader import Preprocessing
 
 # The most values (channels x height x width) one prepared image may have: 4096 x 4096 gray or
@@ -135,21 +136,66 @@ class Classifier:
                 for path, row, p in zip(paths, ranked, probabilities)]
 
 
-def find_images(path):
+def find_images(path, warn=None):
     """The image files at ``path``: the file itself, or every image below a folder (sorted).
 
+    Below a folder, only regular files with an image name are taken: hidden entries
+    are passed over, and entries that are not regular files (a FIFO, a socket, a
+    device: opening one could block forever) or cannot be read (a symlink loop, a
+    permission denied) are skipped without being opened, counted in one ``warn``
+    line per reason. Symbolic links to folders are not followed.
+
+    Args:
+        path: an image file or a folder.
+        warn: called with each of those lines; default: skipped silently.
+
     Raises:
-        DatasetError: for a missing path or a folder without images. A file is returned
-            as it is, whatever its name: reading it reports one that is not an image.
+        DatasetError: for a missing path, a path that is neither a regular file nor
+            a folder, or a folder without images. A regular file is returned as it
+            is, whatever its name: reading it reports one that is not an image.
     """
-    if not os.path.exists(path):
-        raise DatasetError(f"not found: {path}")
-    if os.path.isfile(path):
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DatasetError(f"not found: {path}") from None
+    except OSError as error:
+        raise unreadable(path, error) from None
+    if stat.S_ISREG(mode):
         return [path]
-    found = []
-    for folder, subfolders, files in os.walk(path):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        found.extend(os.path.join(folder, name) for name in sorted(files) if is_image_file(name))
+    if not stat.S_ISDIR(mode):
+        raise DatasetError(f"not a regular file or folder ({file_type(mode)}): {path}")
+    found, skipped = [], {"not a regular file": [], "unreadable": []}
+
+    pending = [path]  # a stack, not recursion: a folder may be nested deeper than Python recurses
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            skipped["unreadable"].append(folder)
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_folder = entry.is_dir(follow_symlinks=False)
+                mode = None if is_folder else entry.stat().st_mode
+            except OSError:
+                if is_image_file(entry.name):
+                    skipped["unreadable"].append(entry.path)
+                continue
+            if is_folder:
+                subfolders.append(entry.path)
+            elif is_image_file(entry.name):
+                (skipped["not a regular file"] if file_type(mode) else found).append(entry.path)
+        pending.extend(reversed(subfolders))  # visited in name order, after this folder's files
+
+    for reason, paths in skipped.items():
+        if paths and warn is not None:
+            what = ("entries that are not regular files (not opened)" if reason == "not a regular file"
+                    else "entries that cannot be read")
+            warn(f"skipped {len(paths)} {what}, e.g. {paths[0]}")
     if not found:
         raise DatasetError(f"no images in {path}")
     return found

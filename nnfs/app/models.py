@@ -52,6 +52,20 @@ def reference_cnn(in_channels, image_size, n_classes, hidden=128, backend=None, 
     return Net(layers, CrossEntropyLoss(), backend=backend, dtype=dtype)
 
 
+def reference_cnn_parameters(in_channels, image_size, n_classes, hidden=128):
+    """The number of parameters :func:`reference_cnn` would have, without building it.
+
+    Its first linear layer grows with the image area (491 million weights at
+    1600x1200), so this is what a program asks before building the net at a size
+    that may not fit in memory.
+    """
+    height, width = int_pair("reference_cnn_parameters", "image_size", image_size)
+    convs = (in_channels * 9 + 1) * 16 + (16 * 9 + 1) * 32
+    batchnorms = 2 * (16 + 32)
+    linears = (32 * (height // 4) * (width // 4) + 1) * hidden + (hidden + 1) * n_classes
+    return convs + batchnorms + linears
+
+
 def basic_block(in_channels, out_channels, stride=1):
     """ResNet's basic block without its final ReLU: ``Residual(body, shortcut)``.
 
@@ -168,6 +182,15 @@ def default_model(kind):
     return DEFAULT_MODELS.get(kind, "cnn")
 
 
+def model_parameters(name, in_channels, image_size, n_classes):
+    """The number of parameters ``build_model(name, ...)`` would give, without building it (for
+    the memory estimate made before a dataset loads)."""
+    name = choice("model_parameters", "name", name, tuple(MODELS))
+    if name == "cnn":
+        return reference_cnn_parameters(in_channels, image_size, n_classes)
+    return small_resnet_parameters(in_channels, n_classes)
+
+
 def build_model(name, in_channels, image_size, n_classes, backend=None, dtype=None):
     """The network ``MODELS[name]`` for images of ``in_channels`` x ``image_size`` and ``n_classes``."""
     name = choice("build_model", "name", name, tuple(MODELS))
@@ -175,4 +198,4 @@ def build_model(name, in_channels, image_size, n_classes, backend=None, dtype=No
 
 
 __all__ = ["reference_cnn", "small_resnet", "basic_block", "MODELS", "MODEL_TITLES", "DEFAULT_MODELS", "RECIPES",
-           "default_model", "build_model", "small_resnet_parameters"]
+           "default_model", "build_model", "small_resnet_parameters", "reference_cnn_parameters", "model_parameters"]

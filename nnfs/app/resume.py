@@ -12,6 +12,7 @@ import dataclasses
 
 from nnfs.checkpoint import CheckpointError
 from nnfs.checks import integer, number
+from nnfs.data import Augmentation, DatasetError
 from nnfs.optim import SCHEDULES, make_optimizer, make_schedule, schedule_from_state
 
 __all__ = ["RunState", "resume", "has_run_state"]
@@ -101,12 +102,19 @@ class RunState:
         self.best_val_accuracy = number(owner, "best_val_accuracy", self.best_val_accuracy, low=-1, high=1)
         self.best_epoch = integer(owner, "best_epoch", self.best_epoch, minimum=0, maximum=self.epoch)
         if self.loader is not None:
-            if not isinstance(self.loader, dict) or set(self.loader) != {"seed", "passes"}:
-                raise ValueError(f"{owner}: loader must be {{'seed': int, 'passes': int}}, "
-                                 f"got {_short(self.loader)}")
+            # "augment" is absent from the states of runs saved before augmentation existed.
+            if not isinstance(self.loader, dict) or not (
+                    {"seed", "passes"} <= set(self.loader) <= {"seed", "passes", "augment"}):
+                raise ValueError(f"{owner}: loader must be {{'seed': int, 'passes': int, 'augment': "
+                                 f"config or None}}, got {_short(self.loader)}")
             integer(owner, "loader['seed']", self.loader["seed"], minimum=0)
             # At most one pass per epoch begun: replaying them must not take forever.
             integer(owner, "loader['passes']", self.loader["passes"], minimum=0, maximum=self.epoch)
+            if self.loader.get("augment") is not None:
+                try:
+                    Augmentation.from_config(self.loader["augment"])
+                except DatasetError as error:
+                    raise ValueError(f"{owner}: loader['augment']: {error}") from None
 
 
 def _short(value, limit=80):

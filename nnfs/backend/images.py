@@ -1,14 +1,15 @@
 """Host-side image arrays for the data code: decoded pixels as uint8 ``(N, C, H, W)``, and their statistics.
 
 The data loader decodes images with Pillow on the CPU and keeps them as uint8
-NumPy arrays; these helpers are the two places where it needs NumPy itself.
+NumPy arrays; these helpers are the places where it needs NumPy itself.
 Everything else in :mod:`nnfs.data` works through the methods of the arrays
-they return.
+they return. (The random changes of augmentation are in ``augment``.)
 """
 
 import numpy as np
 
-__all__ = ["images_from_bytes", "channel_mean_std"]
+__all__ = ["images_from_bytes", "empty_images", "put_image", "channel_mean_std", "write_images",
+           "read_images"]
 
 
 def images_from_bytes(buffer, count, height, width, channels):
@@ -22,6 +23,52 @@ def images_from_bytes(buffer, count, height, width, channels):
     if pixels.size != expected:
         raise ValueError(f"images_from_bytes: got {pixels.size} bytes, expected {expected}")
     return np.ascontiguousarray(pixels.reshape(count, height, width, channels).transpose(0, 3, 1, 2))
+
+
+def empty_images(count, channels, height, width):
+    """An uninitialised ``(N, C, H, W)`` uint8 array, to be filled with :func:`put_image`."""
+    return np.empty((count, channels, height, width), dtype=np.uint8)
+
+
+def put_image(images, index, raw):
+    """Store one image's raw ``H x W x C`` bytes (Pillow's ``tobytes()``) as ``images[index]``."""
+    _, channels, height, width = images.shape
+    pixels = np.frombuffer(raw, dtype=np.uint8)
+    if pixels.size != channels * height * width:
+        raise ValueError(f"put_image: got {pixels.size} bytes, expected {channels * height * width}")
+    images[index] = pixels.reshape(height, width, channels).transpose(2, 0, 1)
+
+
+def write_images(file, images):
+    """Write a uint8 ``(N, C, H, W)`` array to an open binary file in NumPy's ``.npy`` format."""
+    np.lib.format.write_array(file, np.ascontiguousarray(images, dtype=np.uint8), allow_pickle=False)
+
+
+def read_images(file, shape):
+    """Read back what :func:`write_images` wrote, only if it is a uint8 array of exactly ``shape``.
+
+    Nothing larger than ``shape`` is ever allocated, whatever the header claims, and
+    nothing is unpickled.
+
+    Raises:
+        ValueError: for any other header, or fewer bytes than the shape needs.
+    """
+    version = np.lib.format.read_magic(file)
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise ValueError(f"unknown .npy version {version}")
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0}.get(
+        version, np.lib.format.read_array_header_2_0)
+    stored, fortran, dtype = read_header(file)
+    if tuple(stored) != tuple(shape) or fortran or dtype != np.uint8:
+        raise ValueError(f"holds a {dtype} array of shape {stored}, expected uint8 {tuple(shape)}")
+    images = np.empty(shape, dtype=np.uint8)
+    view, done = memoryview(images.reshape(-1)), 0
+    while done < view.nbytes:  # straight into the array: no second copy of the pixels
+        got = file.readinto(view[done:])
+        if not got:
+            raise ValueError(f"holds {done} bytes of pixels, expected {view.nbytes}")
+        done += got
+    return images
 
 
 def channel_mean_std(images, indices, chunk=1024):

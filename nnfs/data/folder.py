@@ -1,14 +1,24 @@
 """A folder of images, one subfolder per class, decoded into memory as uint8."""
 
-import collections
 import os
+import stat
 import warnings
 
 from nnfs.backend import host_array
-from nnfs.backend.images import images_from_bytes
+from nnfs.backend.images import empty_images, put_image
 from nnfs.checks import int_pair, integer
+from nnfs.data.cache import DatasetCache
+from nnfs.data.decoding import DecoderWarnings, read_all, reading
 from nnfs.data.images import (
-    IMAGE_EXTENSIONS, DatasetError, is_gray, is_image_file, open_image, prepare)
+    IMAGE_EXTENSIONS, RESIZE_MODES, DatasetError, checked, file_type, is_image_file, probe, read_image,
+    unreadable)
+from nnfs.data.memory import ImageSizeError, check_fits
+from nnfs.data.sizing import Sizing, choose_sizing
+
+_SKIPPED = {"not an image": "file(s) that are not images",
+            "nested folder": "folder(s) nested inside class folders (not read)",
+            "not a regular file": "entries that are not regular files (FIFOs, sockets, devices; not opened)",
+            "unreadable": "unreadable image(s)"}
 
 
 def _warn(message):
@@ -16,35 +26,56 @@ def _warn(message):
 
 
 def _checked(check, *args, **kwargs):
-    """A check from :mod:`nnfs.checks`, its error raised as a DatasetError."""
-    try:
-        return check("ImageFolder", *args, **kwargs)
-    except (TypeError, ValueError) as error:
-        raise DatasetError(str(error)) from None
+    return checked(check, "ImageFolder", *args, **kwargs)
 
 
 class ImageFolder:
     """Every image under ``root/<class name>/``, converted to one channel count and size.
 
     Class names are the subfolder names, sorted; label ``i`` is ``class_names[i]``.
-    Only files directly inside a class folder are read: hidden files (starting
-    with ``.``) are skipped silently, files that are not images (by their
-    extension, see :data:`~nnfs.data.images.IMAGE_EXTENSIONS`) and folders
-    nested inside a class folder are skipped with one warning that counts them.
+    Only regular files directly inside a class folder are read. Skipped, and
+    counted in one warning per reason: files whose name does not end in an image
+    extension (see :data:`~nnfs.data.images.IMAGE_EXTENSIONS`), folders nested
+    inside a class folder, and entries that are not regular files (a FIFO, a
+    socket or a device is never opened). Hidden files (starting with ``.``) are
+    skipped silently. Files are decoded only as the raster formats of
+    :data:`~nnfs.data.images.RASTER_FORMATS`, whatever their content claims.
 
-    An image that cannot be decoded stops the load with a :class:`DatasetError`
-    naming its path (``on_error="raise"``, the default), or is skipped and
-    counted in one warning (``on_error="skip"``).
+    An entry or image that cannot be read (a broken file, a symlink loop, a
+    permission denied) stops the load with a :class:`DatasetError` naming its path
+    (``on_error="raise"``, the default), or is skipped and counted
+    (``on_error="skip"``). Pillow's warnings about single files (a decompression-bomb
+    sized image, corrupt EXIF data) are counted in one line per kind.
+
+    The size, channels and :attr:`kind` follow :mod:`nnfs.data.sizing`: small images
+    keep their most common size, photos become 64x64. Before the images are decoded,
+    the memory they need (plus what ``reserve`` adds) is compared with what the
+    machine has (:mod:`nnfs.data.memory`): what cannot fit is refused with an
+    :class:`~nnfs.data.memory.ImageSizeError`, as is a size below ``min_size``.
+
+    Files are decoded by a pool of threads (:mod:`nnfs.data.decoding`); with
+    ``cache`` set, the decoded dataset is kept there and the next load of the same
+    files with the same options reads it back instead (:mod:`nnfs.data.cache`).
 
     Args:
         root: the dataset folder.
-        image_size: ``(height, width)`` or an int for squares; None picks the most
-            common size in the dataset. Other images are stretched to it (bilinear).
+        image_size: ``(height, width)`` or an int for squares; None for the rule of
+            :mod:`nnfs.data.sizing`.
         channels: 1 (grayscale) or 3 (RGB); None gives 1 when every image is
             grayscale and 3 otherwise. Transparency is composited onto white.
+        resize: ``"crop"`` (keep the aspect ratio, cut the overhang) or ``"stretch"``.
         on_error: ``"raise"`` or ``"skip"`` for unreadable images.
         limit: read at most this many images per class (the first in name order).
         warn: called with one message per kind of skipped file; default ``warnings.warn``.
+        cache: a folder for the decoded-dataset cache (e.g. :func:`~nnfs.data.default_cache_dir`),
+            or None for no cache.
+        workers: decoding threads; default one per core. 1 decodes in the calling thread.
+        progress: show a progress bar on stderr while decoding (on a terminal only).
+        min_size: the smallest height and width the images may have (a model's minimum).
+        reserve: ``reserve(sizing, count, n_classes)`` returns ``{"name": bytes}`` of the
+            memory the caller will need besides the images (a model, its training) for
+            ``count`` images of that :class:`~nnfs.data.sizing.Sizing`; it is checked with
+            them before decoding. See :func:`~nnfs.data.memory.training_bytes`.
 
     Attributes:
         images: ``(N, C, H, W)`` uint8 NumPy array.
@@ -53,47 +84,100 @@ class ImageFolder:
         class_names: list of class names.
         channels: 1 or 3.
         image_size: ``(height, width)``.
-        skipped: ``{"not an image": [...], "nested folder": [...], "unreadable": [...]}`` paths.
+        kind: ``"photos"`` or ``"small"``: what the images are, from their most common
+            size (see :mod:`nnfs.data.sizing`). Defaults that depend on the data
+            (resizing, augmentation, the model) follow it.
+        sizing: the :class:`~nnfs.data.sizing.Sizing` chosen, with :meth:`~Sizing.describe`.
+        resize: ``"crop"`` or ``"stretch"``.
+        skipped: ``{"not an image": [...], "nested folder": [...], "not a regular file":
+            [...], "unreadable": [...]}`` paths.
+        decoder_warnings: the :class:`~nnfs.data.decoding.DecoderWarnings` of the load.
+        cache_path: the cache file, or None without a cache.
+        from_cache: True when the images were read from the cache.
 
     Raises:
         DatasetError: missing root, no class subfolders, a class without images,
             fewer than two classes, or (with ``on_error="raise"``) an unreadable image.
+        ImageSizeError: a size below ``min_size``, or more memory than is available.
     """
 
-    def __init__(self, root, image_size=None, channels=None, on_error="raise", limit=None, warn=None):
+    def __init__(self, root, image_size=None, channels=None, resize="crop", on_error="raise", limit=None,
+                 warn=None, cache=None, workers=None, progress=False, min_size=1, reserve=None):
         if on_error not in ("raise", "skip"):
             raise DatasetError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         if channels is not None:  # checked as an int first: True and 3.0 compare equal to 1 and 3
             channels = _checked(integer, "channels", channels)
             if channels not in (1, 3):
                 raise DatasetError(f"channels must be 1, 3 or None, got {channels!r}")
+        if resize not in RESIZE_MODES:
+            raise DatasetError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
         if limit is not None:
             limit = _checked(integer, "limit", limit, minimum=1)
-        self.root = os.fspath(root)
-        self.skipped = {"not an image": [], "nested folder": [], "unreadable": []}
-        warn = warn or _warn
-        self.class_names, files = self._scan(limit)
+        if workers is not None:
+            workers = _checked(integer, "workers", workers, minimum=1)
+        min_size = _checked(integer, "min_size", min_size, minimum=1)
         image_size = None if image_size is None else _checked(int_pair, "image_size", image_size)
-        # With both given, each image is shrunk as soon as it is read, so a folder of
-        # large photos never sits in memory at full size.
-        target = (channels, image_size) if channels and image_size else None
-        decoded = self._decode(files, on_error, target)
-        self.channels = channels or (1 if all(is_gray(image) for _, _, image in decoded) else 3)
-        self.image_size = image_size or self._common_size(decoded)
-        self._pack(decoded)
+        self.root = os.fspath(root)
+        self.resize = resize
+        self.skipped = {reason: [] for reason in _SKIPPED}
+        warn = warn or _warn
+        self.class_names, files = self._scan(limit, on_error)
+
+        options = {"image_size": image_size and list(image_size), "channels": channels, "resize": resize,
+                   "on_error": on_error, "limit": limit}
+        store = DatasetCache(cache, self.root, options) if cache is not None else None
+        self.cache_path = store.path if store else None
+        key = store.key(files) if store else None
+        self.from_cache = store is not None and self._load_cached(store, key, min_size, reserve)
+        if not self.from_cache:
+            self.decoder_warnings = DecoderWarnings()
+            with self.decoder_warnings:
+                headers = self._probe(files, on_error, workers)
+                self.sizing = choose_sizing([h for _, _, h in headers], image_size, channels, resize)
+                self._check(min_size, reserve, len(headers))
+                self._decode(headers, on_error, workers, progress)
+            if store:
+                self._store(store, key, warn)
         self._report(warn)
 
     # -- scanning --------------------------------------------------------------------------
-    def _scan(self, limit):
+    def _entry_stat(self, entry, on_error, image_name=True):
+        """``entry.stat()`` (following links), or None for an entry that cannot be read and is skipped."""
+        try:
+            return entry.stat()
+        except OSError as error:
+            if not image_name:  # a broken link named notes.txt would be skipped anyway
+                self.skipped["not an image"].append(entry.path)
+            elif on_error == "raise":
+                raise unreadable(entry.path, error) from None
+            else:
+                self.skipped["unreadable"].append(entry.path)
+            return None
+
+    def _listing(self, folder):
+        try:
+            return sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as error:
+            raise unreadable(folder, error) from None
+
+    def _scan(self, limit, on_error):
         root = self.root
         if not os.path.exists(root):
             raise DatasetError(f"dataset folder not found: {root}")
         if not os.path.isdir(root):
             raise DatasetError(f"dataset path is not a folder: {root}")
-        entries = sorted(os.scandir(root), key=lambda e: e.name)
-        classes = [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
+        classes, loose = [], 0
+        for entry in self._listing(root):
+            if entry.name.startswith("."):
+                continue
+            status = self._entry_stat(entry, on_error)
+            if status is None:
+                continue
+            if stat.S_ISDIR(status.st_mode):
+                classes.append(entry.name)
+            elif stat.S_ISREG(status.st_mode) and is_image_file(entry.name):
+                loose += 1
         if not classes:
-            loose = sum(1 for e in entries if e.is_file() and is_image_file(e.name))
             hint = f" (it holds {loose} images directly)" if loose else ""
             raise DatasetError(
                 f"no class subfolders in {root}{hint}; expected one folder per class, "
@@ -102,65 +186,145 @@ class ImageFolder:
         for label, name in enumerate(classes):
             folder = os.path.join(root, name)
             found = []
-            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            for entry in self._listing(folder):
                 if entry.name.startswith("."):
                     continue
-                if entry.is_dir():
+                status = self._entry_stat(entry, on_error, is_image_file(entry.name))
+                if status is None:
+                    continue
+                if stat.S_ISDIR(status.st_mode):
                     self.skipped["nested folder"].append(entry.path)
+                elif file_type(status.st_mode):
+                    self.skipped["not a regular file"].append(entry.path)
                 elif is_image_file(entry.name):
-                    found.append(entry.path)
+                    found.append((entry.path, (status.st_size, status.st_mtime_ns, status.st_ctime_ns)))
                 else:
                     self.skipped["not an image"].append(entry.path)
             if not found:
                 raise DatasetError(
                     f"class folder {folder} has no images (looked for files ending in "
                     f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
-            files.extend((path, label) for path in found[:limit])
+            files.extend((path, label, stats) for path, stats in found[:limit])
         if len(classes) < 2:
             raise DatasetError(
                 f"only one class folder in {root} ({classes[0]!r}); a classifier needs at least two")
         return classes, files
 
     # -- decoding --------------------------------------------------------------------------
-    def _decode(self, files, on_error, target):
-        decoded = []
-        for path, label in files:
-            try:
-                image = open_image(path)
-                decoded.append((path, label, prepare(image, *target) if target else image))
-            except DatasetError:
-                if on_error == "raise":
-                    raise
-                self.skipped["unreadable"].append(path)
-        present = {label for _, label, _ in decoded}
+    def _read_each(self, read, items, on_error, workers, progress=False, description=""):
+        """Yield ``(item, result)`` for the items whose file ``read`` could read, in order."""
+        def attempt(path):
+            with reading(path):
+                return read(path)
+
+        for index, result, error in read_all(attempt, [item[0] for item in items], workers, progress,
+                                             description):
+            if error is None:
+                yield items[index], result
+            elif on_error == "raise":
+                raise error
+            else:
+                self.skipped["unreadable"].append(items[index][0])
+
+    def _probe(self, files, on_error, workers):
+        """``[(path, label, header)]`` for the files whose header could be read."""
+        return [(path, label, header)
+                for (path, label, _), header in self._read_each(probe, files, on_error, workers)]
+
+    def _check(self, min_size, reserve, count):
+        """Refuse a size below ``min_size`` or a dataset (and reserve) larger than the memory."""
+        sizing = self.sizing
+        height, width = sizing.image_size
+        source = "the most common size" if sizing.chosen and sizing.kind == "small" else "as asked"
+        if min(height, width) < min_size:
+            raise ImageSizeError(
+                f"the images would be {height}x{width} ({source}), smaller than the "
+                f"{min_size}x{min_size} the model needs", f"a size of at least {min_size}")
+        parts = {"images": count * sizing.channels * height * width}
+        parts.update(reserve(sizing, count, len(self.class_names)) if reserve else {})
+        check_fits(parts, f"{count} images of {sizing.channels}x{height}x{width}")
+
+    def _decode(self, headers, on_error, workers, progress):
+        sizing = self.sizing
+        height, width = sizing.image_size
+
+        def read(path):
+            return read_image(path, sizing.channels, sizing.image_size, sizing.resize)
+
+        # Filled in place as files finish: memory holds the resized dataset, never the files.
+        images = empty_images(len(headers), sizing.channels, height, width)
+        paths, labels = [], []
+        for (path, label, _), raw in self._read_each(read, headers, on_error, workers, progress,
+                                                     "decoding images"):
+            put_image(images, len(paths), raw)
+            paths.append(path)
+            labels.append(label)
+        present = set(labels)
         for label, name in enumerate(self.class_names):
             if label not in present:
                 raise DatasetError(
                     f"class folder {os.path.join(self.root, name)} has no readable images")
-        return decoded
+        self._set(images[:len(paths)], labels, paths)
 
-    @staticmethod
-    def _common_size(decoded):
-        counts = collections.Counter(image.size for _, _, image in decoded)
-        width, height = counts.most_common(1)[0][0]
-        return (height, width)
+    def _set(self, images, labels, paths):
+        self.images = images
+        self.labels = host_array(labels, "int64")
+        self.paths = paths
+        self.channels = self.sizing.channels
+        self.image_size = self.sizing.image_size
+        self.kind = self.sizing.kind
 
-    def _pack(self, decoded):
-        buffer = bytearray()
-        for _, _, image in decoded:
-            buffer += image if isinstance(image, bytes) else prepare(image, self.channels, self.image_size)
-        height, width = self.image_size
-        self.images = images_from_bytes(buffer, len(decoded), height, width, self.channels)
-        self.labels = host_array([label for _, label, _ in decoded], "int64")
-        self.paths = [path for path, _, _ in decoded]
+    # -- the cache ------------------------------------------------------------------------------
+    def _load_cached(self, store, key, min_size, reserve):
+        """Take the cache entry of this scan, if there is a valid one; True on a hit."""
+        def accept(record):  # the size and memory checks, before the cached pixels are read
+            try:
+                self.sizing = Sizing.from_dict(record["sizing"])
+                count = len(record["paths"])
+            except (KeyError, TypeError, ValueError):
+                return False
+            self._check(min_size, reserve, count)
+            return True
+
+        cached = store.load(key, accept)
+        return cached is not None and self._restore(*cached)
+
+    def _store(self, store, key, warn):
+        record = {"class_names": self.class_names,
+                  "paths": [os.path.relpath(p, self.root) for p in self.paths],
+                  "labels": self.labels.tolist(), "sizing": self.sizing.to_dict(),
+                  "unreadable": [os.path.relpath(p, self.root) for p in self.skipped["unreadable"]],
+                  "decoder_warnings": self.decoder_warnings.to_dict()}
+        try:
+            store.store(key, self.images, record)
+        except OSError as error:  # a read-only or full cache folder costs speed, not the run
+            warn(f"could not write the dataset cache {store.path} ({error.strerror or error}); "
+                 f"the next run decodes the images again")
+
+    def _restore(self, images, record):
+        """Take a cache entry; False (a miss) when it does not match this folder's scan."""
+        try:
+            labels = [int(v) for v in record["labels"]]
+            paths = [os.path.join(self.root, str(p)) for p in record["paths"]]
+            consistent = (record["class_names"] == self.class_names and len(labels) == len(paths)
+                          and images.shape[1:] == (self.sizing.channels, *self.sizing.image_size)
+                          and all(0 <= v < len(self.class_names) for v in labels)
+                          and set(labels) == set(range(len(self.class_names))))
+            if not consistent:
+                return False
+            decode_failures = [os.path.join(self.root, str(p)) for p in record["unreadable"]]
+            self.decoder_warnings = DecoderWarnings.from_dict(record["decoder_warnings"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return False
+        self.skipped["unreadable"].extend(p for p in decode_failures if p not in self.skipped["unreadable"])
+        self._set(images, labels, paths)
+        return True
 
     def _report(self, warn):
         for reason, paths in self.skipped.items():
             if paths:
-                what = {"not an image": "file(s) that are not images",
-                        "nested folder": "folder(s) nested inside class folders (not read)",
-                        "unreadable": "unreadable image(s)"}[reason]
-                warn(f"skipped {len(paths)} {what}, e.g. {paths[0]}")
+                warn(f"skipped {len(paths)} {_SKIPPED[reason]}, e.g. {paths[0]}")
+        self.decoder_warnings.report(warn)
 
     # -- summaries ---------------------------------------------------------------------------
     def __len__(self):
@@ -176,4 +340,4 @@ class ImageFolder:
     def __repr__(self):
         height, width = self.image_size
         return (f"ImageFolder({self.root!r}: {len(self)} images, {len(self.class_names)} classes, "
-                f"{self.channels} channel(s), {height}x{width})")
+                f"{self.channels} channel(s), {height}x{width}, {self.kind})")

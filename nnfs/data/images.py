@@ -1,6 +1,26 @@
-"""Reading one image file into the channel count and size a model expects."""
+"""Reading one image file, safely, into the channel count and size a model expects.
 
+Every file is opened the same way, in training and in prediction
+(:func:`open_raster`):
+
+- only a regular file is opened: a FIFO, a socket or a device named ``x.png``
+  would block the reader or feed it endless data, so the file is opened
+  without blocking and refused unless ``fstat`` says it is a regular file;
+- Pillow picks a decoder by the file's content, not its name, and some
+  decoders run external programs (a PostScript file named ``evil.png`` goes
+  to Ghostscript). Only the raster formats in :data:`RASTER_FORMATS` are ever
+  tried, so no external program runs whatever the file holds.
+
+Photos are reduced while they are decoded when the target is small: a JPEG
+decodes at 1/2, 1/4 or 1/8 of its size directly (Pillow's ``draft``), which
+is several times faster than decoding every pixel and then shrinking.
+"""
+
+import contextlib
+import math
 import os
+import stat
+import struct
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -8,44 +28,194 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"})
 
+# The Pillow formats a file may be decoded as, whatever its name says: the formats of
+# IMAGE_EXTENSIONS (PPM covers .pbm/.pgm/.ppm; JPEG also opens the multi-picture JPEGs,
+# "MPO", of some phones). Everything else, PostScript and PDF above all, is refused unopened.
+RASTER_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
+
 # Formats whose files may carry an EXIF orientation (photos from phones and cameras).
 EXIF_FORMATS = frozenset({"JPEG", "MPO", "TIFF", "WEBP"})
 
+# EXIF orientations 5 to 8 store the picture turned by 90 degrees: width and height swap.
+_TURNED = frozenset({5, 6, 7, 8})
+_ORIENTATION_TAG = 0x0112
+
 # Pillow modes without colour: a dataset made only of these is loaded as one channel.
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+
+# How an image of another aspect ratio is brought to the target size.
+RESIZE_MODES = ("crop", "stretch")
+
+# What Pillow raises on broken or hostile data: truncated streams (OSError, SyntaxError,
+# EOFError), bad headers (ValueError, struct.error), inconsistent tables (LookupError,
+# ArithmeticError, TypeError), images over twice its decompression-bomb limit.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, LookupError,
+                  ArithmeticError, TypeError, MemoryError, Image.DecompressionBombError)
+
+_FILE_TYPES = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 
 class DatasetError(ValueError):
     """A dataset or image cannot be used as given; the message names the path."""
 
 
+def checked(check, owner, *args, **kwargs):
+    """A check from :mod:`nnfs.checks` for ``owner``, its error raised as a DatasetError."""
+    try:
+        return check(owner, *args, **kwargs)
+    except (TypeError, ValueError) as error:
+        raise DatasetError(str(error)) from None
+
+
 def is_image_file(path):
-    """True for a visible file whose name ends in one of :data:`IMAGE_EXTENSIONS`."""
+    """True for a visible name ending in one of :data:`IMAGE_EXTENSIONS` (the name only:
+    what the file holds is checked when it is opened)."""
     name = os.path.basename(path)
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def open_image(path):
-    """Decode ``path`` fully with Pillow.
+def file_type(mode):
+    """``"a FIFO"``, ``"a folder"``, ... for an ``st_mode`` that is not a regular file's, else None."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in _FILE_TYPES:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def unreadable(path, error):
+    """A DatasetError for an OSError met while opening or listing ``path`` (a symlink
+    loop, a permission denied, ...)."""
+    return DatasetError(f"cannot read {path}: {error.strerror or error}")
+
+
+@contextlib.contextmanager
+def open_raster(path):
+    """Open ``path`` as an image of one of :data:`RASTER_FORMATS`, its header read, pixels not yet.
+
+    Yields:
+        the Pillow image; the file is closed when the block ends.
 
     Raises:
-        DatasetError: naming the path, when the file is missing, unreadable,
-            not an image or truncated.
+        DatasetError: naming the path, when it is missing, unreadable, not a regular
+            file, or not an image of an allowed format.
     """
+    path = os.fspath(path)
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.format in EXIF_FORMATS:
-                # Show the photo upright, as viewers do, rather than as the sensor stored it.
-                image = ImageOps.exif_transpose(image)
-            return image
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise DatasetError(f"image not found: {path}") from None
-    except UnidentifiedImageError:
-        raise DatasetError(f"not a readable image (corrupt or unknown format): {path}") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        # Pillow reports truncated or broken data as OSError, SyntaxError or ValueError.
+    except OSError as error:
+        raise unreadable(path, error) from None
+    with os.fdopen(fd, "rb") as file:
+        kind = file_type(os.fstat(fd).st_mode)
+        if kind:
+            raise DatasetError(f"not a regular file ({kind}), not opened: {path}")
+        try:
+            image = Image.open(file, formats=RASTER_FORMATS)
+        except UnidentifiedImageError:
+            raise DatasetError(
+                f"not a readable image (corrupt, or not one of {', '.join(RASTER_FORMATS)}): "
+                f"{path}") from None
+        except _DECODE_ERRORS as error:
+            raise DatasetError(f"cannot read image {path}: {error}") from None
+        with image:
+            yield image
+
+
+@contextlib.contextmanager
+def _decoding(path):
+    """Turn Pillow's errors while decoding into a DatasetError naming ``path``."""
+    try:
+        yield
+    except _DECODE_ERRORS as error:
         raise DatasetError(f"cannot read image {path}: {error}") from None
+
+
+def orientation(image):
+    """The EXIF orientation (1 to 8) of an opened photo, 1 when it has none or it is unreadable."""
+    if image.format not in EXIF_FORMATS:
+        return 1
+    try:
+        value = image.getexif().get(_ORIENTATION_TAG, 1)
+    except _DECODE_ERRORS:
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def upright_size(image):
+    """``(width, height)`` as the photo is shown, after its EXIF orientation."""
+    width, height = image.size
+    return (height, width) if orientation(image) in _TURNED else (width, height)
+
+
+def _upright(image):
+    if image.format not in EXIF_FORMATS or orientation(image) == 1:
+        return image
+    # Show the photo upright, as viewers do, rather than as the sensor stored it.
+    with contextlib.suppress(*_DECODE_ERRORS):
+        return ImageOps.exif_transpose(image)
+    return image
+
+
+def probe(path):
+    """``(upright (width, height), mode)`` of an image file, from its header only.
+
+    Raises:
+        DatasetError: as :func:`open_raster`.
+    """
+    with open_raster(path) as image, _decoding(path):
+        return upright_size(image), image.mode
+
+
+def open_image(path):
+    """Decode ``path`` fully, at full resolution and upright.
+
+    Raises:
+        DatasetError: naming the path, when the file is missing, unreadable, not
+            an image of an allowed format, or truncated.
+    """
+    with open_raster(path) as image, _decoding(path):
+        image.load()
+        return _upright(image)
+
+
+def read_image(path, channels, size, resize="crop"):
+    """One file as raw ``H x W x C`` uint8 bytes of ``size = (height, width)`` and ``channels``.
+
+    A JPEG is decoded directly at the smallest of 1/1, 1/2, 1/4 or 1/8 of its
+    size that still covers the target (see the module's docstring); then the
+    image is turned upright, converted and resized as :func:`fit` says.
+
+    Raises:
+        DatasetError: as :func:`open_image`.
+    """
+    with open_raster(path) as image, _decoding(path):
+        turned = image.format in EXIF_FORMATS and orientation(image) in _TURNED
+        _draft(image, channels, size, resize, turned)
+        image.load()
+        image = convert(_upright(image), channels)
+        return fit(image, size, resize).tobytes()
+
+
+def _draft(image, channels, size, resize, turned):
+    """Ask a JPEG to decode at a reduced scale that still covers ``size`` (no-op for other formats)."""
+    if image.format not in ("JPEG", "MPO"):
+        return
+    height, width = size
+    if turned:  # the file stores the photo on its side: so is the size it must cover
+        height, width = width, height
+    stored_w, stored_h = image.size
+    if resize == "crop":  # the shorter side (relative to the target) decides
+        scale = max(width / stored_w, height / stored_h)
+        needed = (math.ceil(stored_w * scale), math.ceil(stored_h * scale))
+    else:
+        needed = (width, height)
+    # Decoding gray straight from the luminance plane skips the colour conversion.
+    image.draft("L" if channels == 1 else "RGB", needed)
 
 
 def has_alpha(image):
@@ -53,9 +223,9 @@ def has_alpha(image):
         image.mode == "P" and "transparency" in image.info)
 
 
-def is_gray(image):
-    """True when the image has no colour channels (palette images count as colour)."""
-    return image.mode in GRAY_MODES
+def is_gray(mode):
+    """True when a Pillow image mode has no colour channels (palette images count as colour)."""
+    return mode in GRAY_MODES
 
 
 def convert(image, channels):
@@ -96,18 +266,24 @@ def to_8bit(image):
     return image.convert("F").point(lambda v: v * scale).convert("L")
 
 
-def resize(image, size):
-    """``image`` resized to ``size = (height, width)`` (bilinear, antialiased when shrinking).
+def fit(image, size, resize="crop"):
+    """``image`` brought to ``size = (height, width)`` (bilinear, antialiased when shrinking).
 
-    The aspect ratio is not kept: every image is stretched to the same size.
+    Args:
+        resize: ``"crop"`` keeps the aspect ratio: the image is scaled until it covers
+            the target and the middle is kept (a 1600x1200 photo to 64x64 keeps its
+            central 1200x1200 square). ``"stretch"`` scales width and height separately
+            to the target, distorting shapes but keeping the whole picture.
     """
     height, width = size
-    if image.size == (width, height):
+    stored_w, stored_h = image.size
+    if (stored_w, stored_h) == (width, height):
         return image
-    return image.resize((width, height), Image.BILINEAR)
-
-
-def prepare(image, channels, size):
-    """Convert and resize in the cheaper order; returns raw ``H x W x C`` uint8 bytes."""
-    image = convert(image, channels)
-    return resize(image, size).tobytes()
+    box = None
+    if resize == "crop":
+        scale = max(width / stored_w, height / stored_h)
+        crop_w, crop_h = width / scale, height / scale
+        left, top = (stored_w - crop_w) / 2, (stored_h - crop_h) / 2
+        box = (left, top, left + crop_w, top + crop_h)
+    # reducing_gap: a large reduction starts with a cheap box filter, then the bilinear pass.
+    return image.resize((width, height), Image.BILINEAR, box=box, reducing_gap=3.0)

@@ -5,9 +5,12 @@ import random
 from dataclasses import dataclass, field
 
 from nnfs.backend import host_array
-from nnfs.checks import int_pair, integer, number
+from nnfs.backend.augment import generator
 from nnfs.backend.images import channel_mean_std, images_from_bytes
-from nnfs.data.images import DatasetError, open_image, prepare
+from nnfs.checks import int_pair, integer, number
+from nnfs.data.augment import Augmentation
+from nnfs.data.decoding import reading
+from nnfs.data.images import RESIZE_MODES, DatasetError, read_image
 
 # A channel whose pixels are all equal has std 0; dividing by this instead keeps values finite.
 MIN_STD = 1e-6
@@ -57,23 +60,26 @@ def stratified_split(labels, val_split, seed=0):
 class Preprocessing:
     """How raw images become network inputs; stored with a model so prediction matches training.
 
-    Pixels are scaled to [0, 1], then each channel is normalised as
+    Files are read as :class:`~nnfs.data.ImageFolder` reads them (channels, size,
+    resize mode); pixels are scaled to [0, 1], then each channel is normalised as
     ``(x - mean[c]) / std[c]`` with statistics of the training images.
 
     Attributes:
         image_size: ``(height, width)``.
         channels: 1 or 3.
         mean, std: per-channel statistics of the training pixels in [0, 1].
+        resize: ``"crop"`` or ``"stretch"`` (see :func:`nnfs.data.images.fit`).
     """
 
     image_size: tuple
     channels: int
     mean: list
     std: list
+    resize: str = "crop"
     _affine: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def fit(cls, images, indices, image_size, channels):
+    def fit(cls, images, indices, image_size, channels, resize="crop"):
         """Statistics of ``images[indices]`` (uint8 ``(N, C, H, W)``), e.g. the training split."""
         try:  # plain ints: the record goes into checkpoints as JSON
             image_size = int_pair("Preprocessing", "image_size", image_size)
@@ -81,7 +87,7 @@ class Preprocessing:
         except (TypeError, ValueError) as error:
             raise DatasetError(str(error)) from None
         mean, std = channel_mean_std(images, indices)
-        return cls(image_size, channels, mean, [max(s, MIN_STD) for s in std])
+        return cls(image_size, channels, mean, [max(s, MIN_STD) for s in std], resize)
 
     def apply(self, images, dtype="float32"):
         """uint8 ``(N, C, H, W)`` images as normalised float arrays of ``dtype`` (on the host)."""
@@ -104,7 +110,8 @@ class Preprocessing:
         Raises:
             DatasetError: naming the file, when it cannot be decoded.
         """
-        return prepare(open_image(path), self.channels, self.image_size)
+        with reading(path):  # Pillow's warnings about the file count for it (DecoderWarnings)
+            return read_image(path, self.channels, self.image_size, self.resize)
 
     def stack(self, raw_images):
         """uint8 ``(N, C, H, W)`` from a list of :meth:`read` results."""
@@ -118,17 +125,21 @@ class Preprocessing:
     def get_config(self):
         """The constructor arguments, JSON-able (for checkpoints)."""
         return {"image_size": list(self.image_size), "channels": self.channels,
-                "mean": list(self.mean), "std": list(self.std)}
+                "mean": list(self.mean), "std": list(self.std), "resize": self.resize}
 
     @classmethod
     def from_config(cls, data):
-        """Rebuild from :meth:`get_config` output; a clear error for anything malformed."""
+        """Rebuild from :meth:`get_config` output; a clear error for anything malformed.
+
+        Records written before the resize mode was stored stretched every image.
+        """
         try:
             pre = cls(tuple(int(v) for v in data["image_size"]), int(data["channels"]),
-                      [float(v) for v in data["mean"]], [float(v) for v in data["std"]])
-        except (KeyError, TypeError, ValueError) as error:
+                      [float(v) for v in data["mean"]], [float(v) for v in data["std"]],
+                      data.get("resize", "stretch"))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise DatasetError(f"malformed preprocessing record {data!r}: {error}") from None
-        if (len(pre.image_size) != 2 or pre.channels not in (1, 3)
+        if (len(pre.image_size) != 2 or pre.channels not in (1, 3) or pre.resize not in RESIZE_MODES
                 or len(pre.mean) != pre.channels or len(pre.std) != pre.channels):
             raise DatasetError(f"inconsistent preprocessing record {data!r}")
         return pre
@@ -139,7 +150,11 @@ class DataLoader:
 
     Every batch has ``batch_size`` samples except possibly the last one, which
     is kept. With ``shuffle=True`` the order is drawn anew at the start of every
-    pass (epoch), from a generator seeded once, so runs repeat exactly.
+    pass (epoch), from a generator seeded once, so runs repeat exactly. With
+    ``augment``, every batch is changed at random before it is normalised
+    (:mod:`nnfs.data.augment`), by a generator seeded with ``(seed, pass number)``:
+    each epoch's changes depend only on the seed and the epoch, so a loader restored
+    with :meth:`load_state_dict` makes exactly the changes of an uninterrupted run.
 
     Args:
         images: uint8 ``(N, C, H, W)`` array, e.g. ``ImageFolder.images``.
@@ -150,6 +165,7 @@ class DataLoader:
         shuffle: reshuffle every epoch.
         seed: seed of the shuffling.
         dtype: float dtype of ``X``; ``Net`` casts to its own dtype anyway.
+        augment: an :class:`~nnfs.data.Augmentation` for the training split, or None.
 
     Shape:
         - X: ``(B, C, H, W)`` float, normalised
@@ -157,7 +173,7 @@ class DataLoader:
     """
 
     def __init__(self, images, labels, indices, batch_size, preprocessing, shuffle=False, seed=0,
-                 dtype="float32"):
+                 dtype="float32", augment=None):
         try:
             batch_size = integer("DataLoader", "batch_size", batch_size, minimum=1)
             seed = integer("DataLoader", "seed", seed)  # a plain int: random.Random and state_dict()
@@ -172,6 +188,9 @@ class DataLoader:
         self.shuffle = shuffle
         self.dtype = dtype
         self.seed = seed
+        if augment is not None and not isinstance(augment, Augmentation):
+            raise DatasetError(f"DataLoader: augment must be an Augmentation or None, got {augment!r}")
+        self.augment = augment
         self.passes = 0
         self._rng = random.Random(seed)
 
@@ -183,12 +202,17 @@ class DataLoader:
         return len(self.indices)
 
     def state_dict(self):
-        """Where the shuffling stands, JSON-able: the seed and the number of passes begun."""
-        return {"seed": self.seed, "passes": self.passes}
+        """Where the shuffling and augmentation stand, JSON-able: the seed, the number of
+        passes begun and the augmentation's config."""
+        return {"seed": self.seed, "passes": self.passes,
+                "augment": self.augment.get_config() if self.augment else None}
 
     def load_state_dict(self, state):
         """Continue the shuffling from :meth:`state_dict`: the next pass gets the order an
-        uninterrupted run would have given it (the earlier shuffles are replayed, which is cheap)."""
+        uninterrupted run would have given it (the earlier shuffles are replayed, which is cheap),
+        with the saved augmentation (a state without one keeps this loader's)."""
+        if "augment" in state:
+            self.augment = None if state["augment"] is None else Augmentation.from_config(state["augment"])
         self.seed, self.passes = state["seed"], 0
         self._rng = random.Random(self.seed)
         for _ in range(state["passes"]):
@@ -204,6 +228,10 @@ class DataLoader:
 
     def __iter__(self):
         order = self._shuffled()
+        rng = generator(self.seed, self.passes) if self.augment else None
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
-            yield self.preprocessing.apply(self.images[batch], self.dtype), self.labels[batch]
+            images = self.images[batch]
+            if rng is not None:
+                images = self.augment(images, rng)
+            yield self.preprocessing.apply(images, self.dtype), self.labels[batch]

@@ -109,7 +109,7 @@ def test_loader_state_dict_continues_the_shuffling(tmp_path):
     first = loader()
     list(first)
     saved = first.state_dict()
-    assert saved == {"seed": 5, "passes": 1}
+    assert saved == {"seed": 5, "passes": 1, "augment": None}
     resumed = loader().load_state_dict(saved)
     for expected in orders[1:]:
         np.testing.assert_array_equal(np.concatenate([y for _, y in resumed]), expected)
@@ -129,7 +129,7 @@ def test_numpy_numbers_as_fractions_sizes_and_seeds():
     fitted = Preprocessing.fit(np.zeros((4, 3, 2, 2), np.uint8), indices[:4], (np.int64(2), np.int32(2)),
                                np.int64(3))
     assert assert_plain(fitted.get_config()) == {"image_size": [2, 2], "channels": 3, "mean": [0.0] * 3,
-                                                 "std": [1e-6] * 3}
+                                                 "std": [1e-6] * 3, "resize": "crop"}
 
 
 @pytest.mark.parametrize("make, argument", [

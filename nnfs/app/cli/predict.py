@@ -35,6 +35,7 @@ CSV_COLUMNS = ("path", "label", "predicted", "confidence", "correct", "split")
 #: One scored image: ``label`` is the class of its folder ("" if none), ``correct`` 1, 0 or ""
 #: (unknown), ``split`` "train", "val" or "" (not used by the training run).
 Row = namedtuple("Row", CSV_COLUMNS)
+from nnfs.data.decoding import DecoderWarnings
 
 
 def parse_args(argv):
@@ -112,7 +113,8 @@ def check_paths(args, parser):
 def images_to_score(args, classifier):
     """The image paths and the :class:`SplitRecord` for this command line."""
     if args.split is None:
-        return [image for path in args.paths for image in find_images(path)], SplitRecord(classifier.checkpoint)
+        return ([image for path in args.paths for image in find_images(path, console.warn)],
+                SplitRecord(classifier.checkpoint))
     record = SplitRecord(classifier.checkpoint, args.paths[0] if args.paths else None)
     if record.files is None:
         raise CheckpointError(f"{args.checkpoint} does not record which images it was trained and validated "
@@ -190,7 +192,9 @@ def _predict(args):
         return EXIT_ERROR
     classifier = Classifier(args.checkpoint)
     paths, record = images_to_score(args, classifier)
-    predictions = classifier.predict(paths, top=args.top)
+    with DecoderWarnings() as notes:  # Pillow's warnings about files: one counted line each
+        predictions = classifier.predict(paths, top=args.top)
+    notes.report(console.warn)
 
     failed, rows = 0, []
     for prediction in predictions:

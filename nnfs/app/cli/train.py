@@ -14,9 +14,11 @@ best model's per-class results on the validation split are printed and its confu
 matrix is drawn; every file the run writes is listed by :func:`output_files`.
 """
 
+import argparse
 import math
 import os
 import sys
+import time
 import warnings
 
 import nnfs
@@ -29,13 +31,15 @@ from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, s
 from nnfs.app.guard import FiniteGuard, NonFiniteLossError
 from nnfs.app.loop import evaluate, train_epoch
 from nnfs.app.metrics import class_report, format_report, predict_labels, write_history_csv
-from nnfs.app.models import MODEL_TITLES, MODELS, RECIPES, build_model, default_model
+from nnfs.app.models import MODEL_TITLES, MODELS, RECIPES, build_model, default_model, model_parameters
 from nnfs.app.plot import plot_confusion_matrix, plot_history
 from nnfs.app.progress import ProgressBar
 from nnfs.app.resume import RunState, has_run_state, resume
 from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError, load_into, metadata, save
-from nnfs.data import DataLoader, DatasetError, ImageFolder, Preprocessing, stratified_split
+from nnfs.data import (
+    AUGMENTATIONS, RESIZE_MODES, DataLoader, DatasetError, ImageFolder, ImageSizeError, Preprocessing,
+    augmentation_for, default_cache_dir, stratified_split, training_bytes)
 from nnfs.files import check_writable
 from nnfs.optim import SCHEDULES, make_optimizer, make_schedule
 
@@ -86,7 +90,20 @@ def build_parser():
     parser.add_argument("--warmup_epochs", type=non_negative_int, default=0,
                         help="epochs of linear learning-rate warm-up before the schedule")
     parser.add_argument("--image_size", type=image_size, default=None,
-                        help="resize every image to SIZE or HxW (default: the most common size)")
+                        help="bring every image to SIZE or HxW (default: small images keep their most "
+                             "common size, photos become 64x64)")
+    parser.add_argument("--resize", choices=RESIZE_MODES, default="crop",
+                        help="how images of another aspect ratio reach that size: crop (keep the "
+                             "aspect ratio, cut the overhang) or stretch (default crop)")
+    parser.add_argument("--augment", type=augment_spec, default="auto",
+                        help="random changes to the training images: auto (crop,flip for photos, none "
+                             "for small images such as digits), none, or some of "
+                             f"{','.join(AUGMENTATIONS)} joined by commas")
+    parser.add_argument("--cache", default=default_cache_dir(),
+                        help="folder that keeps decoded datasets between runs, or none "
+                             "(default: %(default)s)")
+    parser.add_argument("--workers", type=positive_int, default=None,
+                        help="threads decoding the images (default: one per core)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=None,
                         help="1 or 3 (default: 1 if every image is grayscale, else 3)")
     parser.add_argument("--val_split", type=fraction, default=0.1,
@@ -152,6 +169,67 @@ def apply_recipe(args, model):
                           f"{args.optimizer} unless you give --optimizer sgd")
     check_training_options(args)
     return args
+
+
+def augment_spec(text):
+    """An ``--augment`` value: ``auto``, ``none`` or operations joined by commas."""
+    if text.strip().lower() not in ("auto", "none"):
+        try:
+            augmentation_for(text, "photos")
+        except DatasetError:
+            raise argparse.ArgumentTypeError(
+                f"expected auto, none or some of {','.join(AUGMENTATIONS)} joined by commas, "
+                f"got {text!r}") from None
+    return text.strip().lower()
+
+
+# Both models need images of at least 4x4 (the reference CNN's two 2x2 poolings).
+MIN_IMAGE_SIDE = 4
+
+
+def planned_training(args, sizing, n_classes):
+    """``(parameter count, optimizer arrays per parameter)`` of the model and optimizer this
+    run will build for images of ``sizing`` (a :class:`~nnfs.data.Sizing`, whose ``kind``
+    picks the default model), known before the dataset loads or the model is built."""
+    model = choose_model(args, sizing)
+    planned = apply_recipe(argparse.Namespace(**vars(args)), model)  # a copy: run() applies it again
+    # Arrays the optimizer keeps per parameter: SGD's momentum buffer (none without momentum),
+    # Adam's two moments.
+    slots = {"sgd": 1 if planned.momentum else 0}.get(planned.optimizer, 2)
+    return model_parameters(model, sizing.channels, sizing.image_size, n_classes), slots
+
+
+def load_dataset(args, say, warn_, progress):
+    """The dataset of ``--dataset`` as the data options ask, or a one-line DatasetError.
+
+    The memory the images and the model will need is checked before anything is
+    decoded (``reserve``), and the chosen size is reported when the user did not
+    choose it.
+    """
+    def reserve(sizing, count, n_classes):
+        parameters, optimizer_slots = planned_training(args, sizing, n_classes)
+        return training_bytes(parameters, sizing.image_size, sizing.channels,
+                              min(args.batch_size, count), default_dtype().itemsize, optimizer_slots)
+
+    cache = None if args.cache.strip().lower() == "none" else args.cache
+    if cache is not None and _inside(cache, args.dataset):  # the next scan would take it for a class
+        raise DatasetError(f"the --cache folder {cache} is inside the dataset folder {args.dataset}; "
+                           "keep it elsewhere")
+    start = time.perf_counter()
+    try:
+        data = ImageFolder(args.dataset, image_size=args.image_size, channels=args.channels,
+                           resize=args.resize, on_error="skip" if args.skip_corrupt else "raise",
+                           limit=args.limit, warn=warn_, cache=cache, workers=args.workers,
+                           progress=progress, min_size=MIN_IMAGE_SIDE, reserve=reserve)
+    except ImageSizeError as error:
+        raise DatasetError(error.with_option("--image_size")) from None
+    seconds = time.perf_counter() - start
+    how = "read from the cache" if data.from_cache else "decoded"
+    say(f"{len(data)} images {how} in {seconds:.1f} s")
+    if data.sizing.chosen:
+        options = "--image_size" + (" and --resize" if data.kind == "photos" else "")
+        say(f"image size {data.sizing.describe()}; change it with {options}")
+    return data
 
 
 def last_path(save_path):
@@ -332,16 +410,21 @@ def run(args, world=None, record=None):
     outputs = output_files(args)
     root = world is None or world.is_root
     say, warn_ = (console.say, console.warn) if root else (quiet, quiet)
-    data = ImageFolder(args.dataset, image_size=args.image_size, channels=args.channels,
-                       on_error="skip" if args.skip_corrupt else "raise", limit=args.limit, warn=warn_)
+    data = load_dataset(args, say, warn_, progress=root)
     train_idx, val_idx = stratified_split(data.labels, args.val_split, seed=args.seed)
     batch_size = args.batch_size
     if batch_size > len(train_idx):
         warn_(f"--batch_size {batch_size} is larger than the {len(train_idx)} training images; "
               f"using {len(train_idx)}")
         batch_size = len(train_idx)
-    pre = Preprocessing.fit(data.images, train_idx, data.image_size, data.channels)
-    train = DataLoader(data.images, data.labels, train_idx, batch_size, pre, shuffle=True, seed=args.seed)
+    pre = Preprocessing.fit(data.images, train_idx, data.image_size, data.channels, data.resize)
+    augment = augmentation_for(args.augment, data.kind)
+    if augment is not None:
+        say(f"augmentation of the training images: {', '.join(augment.operations)} "
+            f"({'the default for ' + data.kind if args.augment == 'auto' else 'as asked'}; "
+            f"--augment none turns it off)")
+    train = DataLoader(data.images, data.labels, train_idx, batch_size, pre, shuffle=True, seed=args.seed,
+                       augment=augment)
     val = DataLoader(data.images, data.labels, val_idx, max(batch_size, 256), pre)
 
     model = choose_model(args, data)

@@ -185,3 +185,17 @@ def test_an_option_that_clashes_with_the_recipe_is_a_usage_error(tmp_path):
                            "--save", tmp_path / "m.npz")
     assert status == 2 and err.startswith("error: --momentum applies to --optimizer sgd only")
     assert len(err.splitlines()) == 1 and not (tmp_path / "m.npz").exists()
+
+
+def test_the_memory_estimate_counts_the_model_and_optimizer_this_run_will_build():
+    photos = SimpleNamespace(kind="photos", channels=3, image_size=(64, 64))
+    digits = SimpleNamespace(kind="small", channels=1, image_size=(28, 28))
+    # The residual network (its size does not depend on the images) with Adam's two moments.
+    assert train.planned_training(train.parse_args([]), photos, 10) == (78_378, 2)
+    # The reference CNN with SGD's momentum buffer; none without momentum.
+    assert train.planned_training(train.parse_args([]), digits, 10) == (207_018, 1)
+    assert train.planned_training(train.parse_args(["--momentum", "0"]), digits, 10)[1] == 0
+    assert train.planned_training(train.parse_args(["--model", "cnn"]), photos, 10)[0] == 1_055_178
+    args = train.parse_args([])
+    train.planned_training(args, photos, 10)
+    assert args.optimizer is None and args.epochs is None  # the run's own options are left alone

@@ -1,0 +1,114 @@
+"""Data augmentation: random changes to the training images, different every epoch.
+
+A small set of photos is learnt by heart within a few epochs; showing every
+photo slightly cropped, mirrored or re-lit each time makes the network learn
+what the classes have in common instead. The changes are drawn per batch from
+a generator seeded by the run's seed and the epoch (see
+:class:`~nnfs.data.DataLoader`), so a run repeats exactly, and a resumed run
+continues with the very changes the uninterrupted run would have made.
+
+Operations, applied in this order:
+
+- ``crop``: a random crop of 50 % to 100 % of the area, aspect ratio 3:4 to 4:3,
+  scaled back to full size (random resized crop);
+- ``shift``: the image moved by up to 1/8 of its size, the border black
+  (random crop with padding);
+- ``flip``: mirrored left to right, half of the time;
+- ``jitter``: brightness, contrast and saturation each scaled by 0.8 to 1.2.
+
+Which is right depends on the data, so the default follows the dataset's kind
+(:attr:`ImageFolder.kind <nnfs.data.ImageFolder>`): ``crop`` and ``flip`` for
+photos (a mirrored cat is a cat), nothing for small images, which are often
+glyphs (a mirrored 2 is no digit, a cropped 7 may be a 1). Digits gain from
+``shift`` alone.
+"""
+
+from nnfs.backend import augment as kernels
+from nnfs.checks import number
+from nnfs.data.images import DatasetError, checked
+
+__all__ = ["Augmentation", "OPERATIONS", "DEFAULT_OPERATIONS", "augmentation_for"]
+
+OPERATIONS = ("crop", "shift", "flip", "jitter")
+DEFAULT_OPERATIONS = {"photos": ("crop", "flip"), "small": ()}
+
+
+def _checked(check, *args, **kwargs):
+    return checked(check, "Augmentation", *args, **kwargs)
+
+
+class Augmentation:
+    """Random changes applied to a uint8 batch ``(B, C, H, W)`` (see the module's docstring).
+
+    Args:
+        operations: any of ``"crop"``, ``"shift"``, ``"flip"``, ``"jitter"``, applied
+            in that order whatever the order given.
+        crop_scale: ``(smallest, largest)`` share of the area a crop keeps.
+        shift: the largest move, as a share of the shorter side (0.125: 4 pixels of 28).
+        jitter: the largest relative change of brightness, contrast and saturation.
+
+    Shape:
+        - Input: ``(B, C, H, W)`` uint8
+        - Output: ``(B, C, H, W)`` uint8, a new array
+    """
+
+    def __init__(self, operations=("crop", "flip"), crop_scale=(0.5, 1.0), shift=0.125, jitter=0.2):
+        if isinstance(operations, str):
+            operations = (operations,)
+        unknown = [op for op in operations if op not in OPERATIONS]
+        if unknown or not operations:
+            raise DatasetError(f"Augmentation: operations must be some of {', '.join(OPERATIONS)}, "
+                               f"got {list(operations)!r}")
+        self.operations = tuple(op for op in OPERATIONS if op in operations)
+        low, high = (_checked(number, "crop_scale", v, low=0, high=1, low_open=True) for v in crop_scale)
+        if low > high:
+            raise DatasetError(f"Augmentation: crop_scale must be (smallest, largest), got {crop_scale!r}")
+        self.crop_scale = (low, high)
+        self.shift = _checked(number, "shift", shift, low=0, high=0.5)
+        self.jitter = _checked(number, "jitter", jitter, low=0, high=1, high_open=True)
+
+    def __call__(self, images, rng):
+        """The changed batch; ``rng`` is a NumPy generator (see :func:`nnfs.backend.augment.generator`)."""
+        _, _, height, width = images.shape
+        for op in self.operations:
+            if op == "crop":
+                images = kernels.random_resized_crop(images, rng, self.crop_scale)
+            elif op == "shift":
+                images = kernels.random_shift(images, rng, max(1, round(self.shift * min(height, width))))
+            elif op == "flip":
+                images = kernels.random_flip(images, rng)
+            else:
+                images = kernels.colour_jitter(images, rng, self.jitter)
+        return images
+
+    def get_config(self):
+        return {"operations": list(self.operations), "crop_scale": list(self.crop_scale),
+                "shift": self.shift, "jitter": self.jitter}
+
+    @classmethod
+    def from_config(cls, config):
+        try:
+            return cls(tuple(config["operations"]), tuple(config["crop_scale"]), config["shift"],
+                       config["jitter"])
+        except (KeyError, TypeError) as error:
+            raise DatasetError(f"malformed augmentation record {config!r}: {error}") from None
+
+    def __repr__(self):
+        return f"Augmentation({'+'.join(self.operations)})"
+
+
+def augmentation_for(spec, kind):
+    """The :class:`Augmentation` a spec asks for, or None for none.
+
+    Args:
+        spec: ``"auto"`` (the default of ``kind``, see the module's docstring),
+            ``"none"``, or operations joined by commas or ``+``: ``"crop,flip"``.
+        kind: the dataset's kind, ``"photos"`` or ``"small"``.
+    """
+    spec = str(spec).strip().lower()
+    if spec == "none":
+        return None
+    if spec == "auto":
+        operations = DEFAULT_OPERATIONS[kind]
+        return Augmentation(operations) if operations else None
+    return Augmentation(tuple(op.strip() for op in spec.replace("+", ",").split(",") if op.strip()))

@@ -1,0 +1,106 @@
+"""The size, channel count and kind of a dataset, chosen from its images' headers.
+
+The rule, when no size is asked for:
+
+- **small images** (the most common size fits in ``SMALL_LIMIT x SMALL_LIMIT``,
+  64x64: digits, icons, CIFAR-like thumbnails) keep their most common size; the
+  shipped digits stay 28x28. Nothing is lost, and such images are often glyphs,
+  for which flipping or cropping changes the class.
+- **photos** (anything larger: what phones and cameras produce) are brought to
+  ``DEFAULT_PHOTO_SIZE`` squared, 64x64: the shorter side is scaled to 64 and the
+  middle is kept (``resize="crop"``), or the whole picture is squeezed to 64x64
+  (``resize="stretch"``). Full-size photos would give a network hundreds of
+  millions of inputs per image, and most of that detail does not help to tell
+  classes apart.
+
+An asked-for ``image_size`` always wins; ``resize`` then says how images of
+another aspect ratio reach it.
+"""
+
+import collections
+from dataclasses import dataclass
+
+from nnfs.data.images import RESIZE_MODES, DatasetError, is_gray
+
+__all__ = ["Sizing", "choose_sizing", "DEFAULT_PHOTO_SIZE", "SMALL_LIMIT", "KINDS"]
+
+DEFAULT_PHOTO_SIZE = 64
+SMALL_LIMIT = 64
+KINDS = ("photos", "small")
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """What a dataset's images become.
+
+    Attributes:
+        kind: ``"photos"`` or ``"small"`` (see the module's docstring), from the
+            most common image size whatever size was asked for.
+        image_size: ``(height, width)`` every image is brought to.
+        channels: 1 or 3.
+        resize: ``"crop"`` or ``"stretch"``.
+        common_size: the most common ``(height, width)`` among the files, upright.
+        chosen: True when ``image_size`` came from the rule, not from the caller.
+    """
+
+    kind: str
+    image_size: tuple
+    channels: int
+    resize: str
+    common_size: tuple
+    chosen: bool
+
+    def describe(self):
+        """One line: what was chosen and why (for the user who did not choose)."""
+        height, width = self.image_size
+        common = "x".join(map(str, self.common_size))
+        if self.kind == "small":
+            rule = f"the most common size ({common}), kept as small images are"
+        elif self.resize == "crop":
+            rule = f"photos (most common size {common}): shorter side scaled to {min(height, width)}, middle kept"
+        else:
+            rule = f"photos (most common size {common}): stretched"
+        return f"{height}x{width}, {rule}"
+
+    def to_dict(self):
+        return {"kind": self.kind, "image_size": list(self.image_size), "channels": self.channels,
+                "resize": self.resize, "common_size": list(self.common_size), "chosen": self.chosen}
+
+    @classmethod
+    def from_dict(cls, data):
+        sizing = cls(str(data["kind"]), tuple(int(v) for v in data["image_size"]), int(data["channels"]),
+                     str(data["resize"]), tuple(int(v) for v in data["common_size"]), bool(data["chosen"]))
+        if (sizing.kind not in KINDS or sizing.resize not in RESIZE_MODES or sizing.channels not in (1, 3)
+                or len(sizing.image_size) != 2 or min(sizing.image_size) < 1):
+            raise ValueError(f"inconsistent sizing record {data!r}")
+        return sizing
+
+
+def kind_of(common_size):
+    """``"small"`` when ``(height, width)`` fits in ``SMALL_LIMIT`` squared, else ``"photos"``."""
+    return "small" if max(common_size) <= SMALL_LIMIT else "photos"
+
+
+def choose_sizing(headers, image_size=None, channels=None, resize="crop"):
+    """The :class:`Sizing` for images with these headers.
+
+    Args:
+        headers: ``[(upright (width, height), Pillow mode), ...]``, one per image.
+        image_size: ``(height, width)``, or None for the rule of the module's docstring.
+        channels: 1 or 3, or None: 1 when every image is grayscale, else 3.
+        resize: ``"crop"`` or ``"stretch"``.
+    """
+    if resize not in RESIZE_MODES:
+        raise DatasetError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
+    if not headers:
+        raise DatasetError("no images to size")
+    counts = collections.Counter(size for size, _ in headers)
+    width, height = counts.most_common(1)[0][0]
+    common = (height, width)
+    kind = kind_of(common)
+    chosen = image_size is None
+    if chosen:
+        image_size = common if kind == "small" else (DEFAULT_PHOTO_SIZE, DEFAULT_PHOTO_SIZE)
+    if channels is None:
+        channels = 1 if all(is_gray(mode) for _, mode in headers) else 3
+    return Sizing(kind, tuple(image_size), channels, resize, common, chosen)

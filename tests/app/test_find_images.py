@@ -1,0 +1,87 @@
+"""Finding the images to classify: regular files only, nothing opened that could block, no recursion limit."""
+
+import inspect
+import os
+import sys
+
+import pytest
+
+from nnfs.app.cli import train
+from nnfs.app.inference import find_images
+from nnfs.data import DatasetError
+from tests.app.cli.programs import run_example
+from tests.imagefolders import make_folder, make_photo_folder
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+
+
+@needs_fifo
+def test_entries_that_are_not_regular_files_are_skipped_and_counted(tmp_path):
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=2)
+    os.mkfifo(root / "a" / "pipe.png")
+    os.symlink("loop.png", root / "b" / "loop.png")
+    os.symlink("/dev/null", root / "b" / "null.jpg")
+    os.symlink(str(root / "a"), root / "b" / "link-to-a")  # links to folders are not followed
+    (root / "b" / "notes.txt").write_text("not an image")
+    messages = []
+    found = find_images(str(root), messages.append)
+    assert found == [str(root / n) for n in ("a/000.png", "a/001.png", "b/000.png", "b/001.png")]
+    assert messages == [
+        f"skipped 2 entries that are not regular files (not opened), e.g. {root / 'a' / 'pipe.png'}",
+        f"skipped 1 entries that cannot be read, e.g. {root / 'b' / 'loop.png'}"]
+    assert find_images(str(root)) == found  # silently without warn
+
+
+@needs_fifo
+def test_a_path_that_is_neither_a_file_nor_a_folder_is_refused(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(DatasetError, match=r"not a regular file or folder \(a FIFO\): .*pipe.png"):
+        find_images(str(tmp_path / "pipe.png"))
+    os.symlink("self.png", tmp_path / "self.png")
+    with pytest.raises(DatasetError, match="cannot read .*self.png: Too many levels of symbolic links"):
+        find_images(str(tmp_path / "self.png"))
+    with pytest.raises(DatasetError, match="not found"):
+        find_images(str(tmp_path / "missing.png"))
+
+
+def test_the_depth_of_a_folder_is_not_limited_by_recursion(tmp_path):
+    # Nested 300 deep, searched with room for 100 more Python frames: only a walk that
+    # does not recurse per folder gets through. (A tree deeper than the real limit would
+    # break shutil.rmtree, and with it pytest's clean-up of its temporary folders.)
+    folder = tmp_path
+    for _ in range(300):
+        folder = folder / "d"
+    folder.mkdir(parents=True)
+    (folder / "x.png").write_bytes(b"")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack(0)) + 100)
+    try:
+        found = find_images(str(tmp_path))
+    finally:
+        sys.setrecursionlimit(limit)
+    assert found == [str(folder / "x.png")]
+
+
+@needs_fifo
+def test_predict_never_blocks_on_a_fifo_and_never_runs_ghostscript(tmp_path):
+    photos = make_photo_folder(tmp_path / "photos", per_class=2)
+    save = tmp_path / "m.npz"
+    assert train.main(["--dataset", str(photos), "--epochs", "1", "--save", str(save), "--cache", "none"]) == 0
+    os.mkfifo(photos / "star" / "pipe.jpg")
+    os.mkfifo(tmp_path / "lone.png")
+    (tmp_path / "evil.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    def predict(*paths):
+        return run_example("predict", save, *paths)
+
+    done = predict(photos)
+    assert done.returncode == 0 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [f"warning: skipped 1 entries that are not regular files (not opened), "
+                                        f"e.g. {photos / 'star' / 'pipe.jpg'}"]
+    # Six photos, the accuracy line, and the note that training images are among them.
+    assert len(done.stdout.splitlines()) == 6 + 2 and done.stdout.splitlines()[-1].startswith("note: ")
+    done = predict(tmp_path / "lone.png")
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        f"error: not a regular file or folder (a FIFO): {tmp_path / 'lone.png'}"]
+    done = predict(tmp_path / "evil.png")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "not a readable image (corrupt, or not one of PNG, JPEG" in done.stderr

@@ -1,0 +1,136 @@
+"""Augmentation: each operation against a plain per-sample version, seeded, and resumable exactly."""
+
+import numpy as np
+import pytest
+
+from nnfs.backend.augment import colour_jitter, generator, random_flip, random_resized_crop, random_shift
+from nnfs.data import Augmentation, DataLoader, DatasetError, Preprocessing, augmentation_for
+
+
+@pytest.fixture
+def batch(rng):
+    return rng.integers(0, 256, (6, 3, 9, 12), dtype=np.uint8)
+
+
+def test_flip_mirrors_about_half_of_the_images(batch):
+    out = random_flip(batch, generator(0, 1))
+    flipped = [not np.array_equal(o, b) for o, b in zip(out, batch)]
+    for o, b, was in zip(out, batch, flipped):
+        np.testing.assert_array_equal(o, b[..., ::-1] if was else b)
+    many = random_flip(np.tile(np.array([0, 1], np.uint8), (1000, 1, 1, 1)), generator(0, 2))
+    assert 0.4 < np.mean(many[:, 0, 0, 0] == 1) < 0.6
+
+
+def test_shift_moves_each_image_whole_pixels_with_a_black_border(batch):
+    out = random_shift(batch, generator(3, 1), padding=2)
+    rng = generator(3, 1)  # the same draws, replayed by a plain loop
+    dy, dx = rng.integers(-2, 3, 6), rng.integers(-2, 3, 6)
+    for o, b, y, x in zip(out, batch, dy, dx):
+        padded = np.zeros((3, 9 + 4, 12 + 4), np.uint8)
+        padded[:, 2:-2, 2:-2] = b
+        np.testing.assert_array_equal(o, padded[:, 2 + y:2 + y + 9, 2 + x:2 + x + 12])
+
+
+def _naive_resized_crop(image, top, left, crop_h, crop_w):
+    channels, height, width = image.shape
+    out = np.zeros(image.shape)
+    for i in range(height):
+        for j in range(width):
+            y = top + (i + 0.5) * crop_h / height - 0.5
+            x = left + (j + 0.5) * crop_w / width - 0.5
+            y0, x0 = int(np.floor(y)), int(np.floor(x))
+            wy, wx = y - y0, x - x0
+            at = lambda r, c: image[:, min(max(r, 0), height - 1), min(max(c, 0), width - 1)].astype(float)
+            out[:, i, j] = ((1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x0 + 1))
+                            + wy * ((1 - wx) * at(y0 + 1, x0) + wx * at(y0 + 1, x0 + 1)))
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def test_resized_crop_matches_a_per_pixel_bilinear_version(batch):
+    out = random_resized_crop(batch, generator(5, 1), scale=(0.3, 0.9))
+    rng = generator(5, 1)
+    area = rng.uniform(0.3, 0.9, 6) * (9 * 12)
+    aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3), 6))
+    crop_w = np.clip(np.sqrt(area * aspect), 1, 12)
+    crop_h = np.clip(np.sqrt(area / aspect), 1, 9)
+    left = rng.uniform(0, 1, 6) * (12 - crop_w)
+    top = rng.uniform(0, 1, 6) * (9 - crop_h)
+    for k in range(6):
+        expected = _naive_resized_crop(batch[k], top[k], left[k], crop_h[k], crop_w[k])
+        assert np.abs(out[k].astype(int) - expected).max() <= 1  # float32 against float64 rounding
+
+
+def test_a_full_crop_is_the_identity(rng):
+    square = rng.integers(0, 256, (4, 3, 9, 9), dtype=np.uint8)
+    np.testing.assert_array_equal(random_resized_crop(square, generator(0, 0), (1.0, 1.0), (1.0, 1.0)), square)
+
+
+def test_jitter_of_zero_is_the_identity_and_jitter_changes_brightness(batch):
+    np.testing.assert_array_equal(colour_jitter(batch, generator(0, 0), 0.0), batch)
+    gray = np.full((200, 1, 4, 4), 100, np.uint8)
+    out = colour_jitter(gray, generator(1, 1), 0.2)
+    assert out.dtype == np.uint8 and 80 <= out.min() and out.max() <= 120 and out.std() > 5
+    assert (out == out[:, :, :1, :1]).all()  # a flat image stays flat
+
+
+@pytest.mark.parametrize("operations", [("crop",), ("shift",), ("flip",), ("jitter",),
+                                        ("crop", "shift", "flip", "jitter")])
+def test_every_operation_keeps_shape_and_dtype_and_repeats_under_a_seed(batch, operations):
+    augment = Augmentation(operations)
+    first = augment(batch, generator(7, 2))
+    np.testing.assert_array_equal(first, augment(batch, generator(7, 2)))
+    assert first.shape == batch.shape and first.dtype == np.uint8
+    assert not np.array_equal(first, augment(batch, generator(7, 3)))  # another epoch, other changes
+
+
+def test_specs_and_the_default_per_kind():
+    assert augmentation_for("auto", "small") is None  # a flipped digit is another digit
+    assert augmentation_for("auto", "photos").operations == ("crop", "flip")
+    assert augmentation_for("none", "photos") is None
+    assert augmentation_for("flip+shift", "small").operations == ("shift", "flip")
+    assert augmentation_for(" jitter , crop ", "small").operations == ("crop", "jitter")
+    with pytest.raises(DatasetError, match="operations must be some of crop, shift, flip, jitter"):
+        augmentation_for("rotate", "photos")
+    augment = Augmentation(("crop", "jitter"), crop_scale=(0.6, 0.9), shift=0.1, jitter=0.3)
+    again = Augmentation.from_config(augment.get_config())
+    assert again.get_config() == augment.get_config() == {
+        "operations": ["crop", "jitter"], "crop_scale": [0.6, 0.9], "shift": 0.1, "jitter": 0.3}
+    with pytest.raises(DatasetError, match="crop_scale"):
+        Augmentation(crop_scale=(0.9, 0.5))
+
+
+def _loader(images, labels, augment, seed=4):
+    pre = Preprocessing.fit(images, range(len(images)), images.shape[2:], images.shape[1])
+    return DataLoader(images, labels, range(len(images)), 4, pre, shuffle=True, seed=seed, augment=augment)
+
+
+def test_loader_augments_reproducibly_and_resumes_exactly(rng):
+    images = rng.integers(0, 256, (10, 3, 8, 8), dtype=np.uint8)
+    labels = np.arange(10)
+    augment = augmentation_for("crop,flip,jitter", "photos")
+    whole = _loader(images, labels, augment)
+    epochs = [[X for X, _ in whole] for _ in range(3)]
+    again = _loader(images, labels, augment)
+    for expected in epochs:
+        for X, Y in zip(expected, [X for X, _ in again]):
+            np.testing.assert_array_equal(X, Y)
+    assert not np.array_equal(epochs[1][0], epochs[2][0])
+    # Stopped after one epoch, rebuilt from the saved state (augmentation included), continued.
+    part = _loader(images, labels, None)
+    part.augment = augment
+    list(part)
+    state = part.state_dict()
+    assert state["augment"] == augment.get_config()
+    resumed = _loader(images, labels, None).load_state_dict(state)
+    for expected in epochs[1:]:
+        for X, Y in zip(expected, [X for X, _ in resumed]):
+            np.testing.assert_array_equal(X, Y)
+
+
+def test_without_augmentation_batches_are_the_images_themselves(rng):
+    images = rng.integers(0, 256, (5, 1, 4, 4), dtype=np.uint8)
+    loader = _loader(images, np.arange(5), None)
+    for X, y in loader:
+        np.testing.assert_allclose(X, loader.preprocessing.apply(images[y]))
+    with pytest.raises(DatasetError, match="augment must be an Augmentation"):
+        _loader(images, np.arange(5), "crop")

@@ -1,0 +1,148 @@
+"""Hostile and damaged folders: nothing blocks, nothing runs an external program, nothing leaks raw warnings."""
+
+import contextlib
+import os
+import signal
+import warnings
+
+import pytest
+from PIL import Image
+
+from nnfs.data import DatasetError, Preprocessing
+from nnfs.data.decoding import DecoderWarnings
+from nnfs.data.images import open_image, read_image
+from tests.imagefolders import corrupt_exif_jpeg, make_folder, make_photo_folder, read_folder, write_image
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+
+POSTSCRIPT = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n"
+              b"newpath 0 0 moveto 10 10 lineto stroke showpage\n%%EOF\n")
+
+
+@contextlib.contextmanager
+def deadline(seconds=10):
+    """Fail instead of hanging when the block blocks (in the main thread)."""
+    def expired(*_):
+        raise TimeoutError("blocked")
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def load(root, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no raw Python warning may escape
+        return read_folder(root, **kwargs)
+
+
+@pytest.fixture
+def no_ghostscript(monkeypatch):
+    """Fail if Pillow ever tries to start Ghostscript."""
+    eps = pytest.importorskip("PIL.EpsImagePlugin")
+
+    def started(*args, **kwargs):
+        raise AssertionError("Ghostscript was started")
+    monkeypatch.setattr(eps, "Ghostscript", started)
+    monkeypatch.setattr(eps.subprocess, "check_call", started)
+
+
+def test_postscript_named_png_is_never_handed_to_an_interpreter(tmp_path, no_ghostscript):
+    evil = tmp_path / "evil.png"
+    evil.write_bytes(POSTSCRIPT)
+    assert Image.open(evil).format == "EPS"  # what Pillow alone would decode it as
+    for read in (open_image, lambda p: read_image(p, 3, (8, 8)),
+                 Preprocessing((8, 8), 3, [0.5] * 3, [0.2] * 3).read):
+        with pytest.raises(DatasetError, match="not a readable image .*evil.png"):
+            read(evil)
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=2)
+    (root / "a" / "evil.png").write_bytes(POSTSCRIPT)
+    with pytest.raises(DatasetError, match="evil.png"):
+        load(root)
+    data, messages = load(root, on_error="skip")
+    assert data.skipped["unreadable"] == [str(root / "a" / "evil.png")] and len(data) == 4
+
+
+@needs_fifo
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_fifo_in_a_class_folder_is_skipped_unopened(tmp_path, workers):
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=2)
+    os.mkfifo(root / "a" / "pipe.png")
+    os.symlink("/dev/null", root / "b" / "null.png")
+    with deadline():
+        data, messages = load(root, workers=workers)
+    assert len(data) == 4
+    assert sorted(data.skipped["not a regular file"]) == [str(root / "a" / "pipe.png"), str(root / "b" / "null.png")]
+    assert messages == [f"skipped 2 entries that are not regular files (FIFOs, sockets, devices; not opened), "
+                        f"e.g. {root / 'a' / 'pipe.png'}"]
+
+
+@needs_fifo
+def test_a_fifo_read_directly_is_refused_without_blocking(tmp_path):
+    pipe = tmp_path / "pipe.jpg"
+    os.mkfifo(pipe)
+    with deadline():
+        for read in (open_image, lambda p: read_image(p, 1, (8, 8))):
+            with pytest.raises(DatasetError, match=r"not a regular file \(a FIFO\), not opened: .*pipe.jpg"):
+                read(pipe)
+
+
+def test_symlink_loops_are_unreadable_entries_skippable_one_by_one(tmp_path):
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=2)
+    os.symlink("loop.png", root / "a" / "loop.png")  # a link to itself
+    os.symlink("loopdir", root / "loopdir")          # a "class folder" that loops
+    os.symlink("gone.txt", root / "b" / "dangling.txt")  # a broken link that is no image anyway
+    with pytest.raises(DatasetError, match="cannot read .*loop"):
+        load(root)
+    data, messages = load(root, on_error="skip")
+    assert data.class_names == ["a", "b"] and len(data) == 4
+    assert sorted(data.skipped["unreadable"]) == [str(root / "a" / "loop.png"), str(root / "loopdir")]
+    assert data.skipped["not an image"] == [str(root / "b" / "dangling.txt")]
+    assert any(m.startswith("skipped 2 unreadable image(s)") for m in messages)
+
+
+def test_decompression_bomb_warnings_become_one_counted_line(tmp_path, monkeypatch):
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=2, size=(10, 10))
+    for name in ("big1.png", "big2.png"):
+        write_image(root / "a" / name, size=(90, 90))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5000)  # 90x90 = 8100: Pillow warns, still reads
+    data, messages = load(root, workers=3, image_size=10)
+    assert len(data) == 6
+    assert messages == [f"2 very large image(s) read (over Pillow's decompression-bomb limit of 5,000 "
+                        f"pixels; check that they are real photos), e.g. {root / 'a' / 'big1.png'}"]
+    assert sorted(data.decoder_warnings.files["large"]) == [str(root / "a" / n) for n in ("big1.png", "big2.png")]
+
+
+def test_corrupt_exif_becomes_one_counted_line_and_the_photo_is_read(tmp_path):
+    root = make_photo_folder(tmp_path / "p", per_class=2)
+    corrupt_exif_jpeg(root / "star" / "bad_exif.jpg")
+    data, messages = load(root, workers=2)
+    assert len(data) == 7
+    assert [m.split(", e.g.")[0] for m in messages] == [
+        "1 image(s) with corrupt EXIF or TIFF tag data (read; their orientation may be wrong)"]
+    # The orientation it still holds was applied: the white half is on top now.
+    image = data.images[data.paths.index(str(root / "star" / "bad_exif.jpg"))]
+    assert image[:, :20].mean() > 200 and image[:, 44:].mean() < 50
+
+
+def test_prediction_collects_the_warnings_of_the_files_it_reads(tmp_path):
+    path = tmp_path / "bad_exif.jpg"
+    corrupt_exif_jpeg(path)
+    pre = Preprocessing((16, 16), 3, [0.5] * 3, [0.2] * 3)
+    messages = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with DecoderWarnings() as notes:
+            pre.read(path)
+        notes.report(messages.append)
+    assert messages == [f"1 image(s) with corrupt EXIF or TIFF tag data (read; their orientation may be "
+                        f"wrong), e.g. {path}"]
+
+
+def test_warnings_outside_a_file_still_reach_the_user():
+    with pytest.warns(UserWarning, match="not about a file"):
+        with DecoderWarnings():
+            warnings.warn("not about a file")

@@ -1,0 +1,97 @@
+"""Sizes that cannot work are refused before anything is allocated, with the numbers and a way out."""
+
+import pytest
+
+import nnfs.data.folder
+from nnfs.data import ImageFolder, ImageSizeError, available_memory, training_bytes
+from nnfs.data.memory import check_fits, format_bytes, parse_bytes
+from tests.imagefolders import make_folder, make_photo_folder
+
+
+@pytest.fixture
+def no_allocation(monkeypatch):
+    """Fail the test if the image array is allocated."""
+    def refuse(*args):
+        raise AssertionError(f"the images were allocated: {args}")
+    monkeypatch.setattr(nnfs.data.folder, "empty_images", refuse)
+
+
+def test_a_huge_image_size_is_refused_before_decoding(tmp_path, no_allocation):
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=2)
+    with pytest.raises(ImageSizeError) as caught:
+        ImageFolder(root, image_size=100000)
+    error = caught.value
+    assert "4 images of 1x100000x100000 need about 37.3 GiB" in error.reason
+    assert error.with_option("--image_size").endswith("choose a smaller image size with --image_size")
+
+
+def test_the_reserve_of_the_caller_counts_too(tmp_path, monkeypatch, no_allocation):
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=2)
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", "1M")
+    seen = []
+
+    def reserve(sizing, count, n_classes):
+        seen.append((sizing.image_size, count, n_classes))
+        return {"model": 2 ** 20}
+
+    with pytest.raises(ImageSizeError, match=r"images 256 bytes \+ model 1.0 MiB"):
+        ImageFolder(root, reserve=reserve)
+    assert seen == [((8, 8), 4, 2)]
+
+
+def test_what_fits_loads(tmp_path, monkeypatch):
+    root = make_photo_folder(tmp_path / "p", per_class=2)
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(6 * 3 * 64 * 64))
+    assert len(ImageFolder(root)) == 6
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(6 * 3 * 64 * 64 - 1))
+    with pytest.raises(ImageSizeError, match="6 images of 3x64x64"):
+        ImageFolder(root)
+
+
+def test_a_cached_dataset_is_checked_before_its_pixels_are_read(tmp_path, monkeypatch):
+    root = make_photo_folder(tmp_path / "p", per_class=2)
+    ImageFolder(root, cache=tmp_path / "cache")
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", "1K")
+    monkeypatch.setattr(nnfs.data.cache, "read_images", lambda *a: pytest.fail("pixels read"))
+    with pytest.raises(ImageSizeError):
+        ImageFolder(root, cache=tmp_path / "cache")
+
+
+def test_images_below_the_model_minimum_are_refused(tmp_path, monkeypatch):
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=2, size=(2, 3))
+    allocate = nnfs.data.folder.empty_images
+    monkeypatch.setattr(nnfs.data.folder, "empty_images", lambda *a: pytest.fail("allocated"))
+    with pytest.raises(ImageSizeError) as caught:
+        ImageFolder(root, min_size=4)
+    assert caught.value.reason == ("the images would be 3x2 (the most common size), smaller than the 4x4 "
+                                   "the model needs")
+    assert caught.value.with_option("--image_size").endswith("a size of at least 4 with --image_size")
+    with pytest.raises(ImageSizeError, match=r"3x8 \(as asked\)"):
+        ImageFolder(root, image_size=(3, 8), min_size=4)
+    monkeypatch.setattr(nnfs.data.folder, "empty_images", allocate)
+    assert ImageFolder(root, image_size=4, min_size=4).image_size == (4, 4)  # scaled up when asked
+
+
+def test_training_bytes_counts_parameters_gradients_optimizer_and_a_batch():
+    parts = training_bytes(1000, (10, 20), 3, batch_size=8, dtype_bytes=4, optimizer_slots=2)
+    assert parts["model"] == 1000 * 4 * 4
+    assert parts["activations"] == 8 * 10 * 20 * 250 * 4
+
+
+def test_check_fits_names_the_parts_and_the_override():
+    assert check_fits({"a": 10, "b": 5}, "x", available=15) == 15
+    with pytest.raises(ImageSizeError, match=r"x need about 16 bytes of memory \(a 10 bytes \+ b 6 bytes\), "
+                                             r"more than the 15 bytes available \(set NNFS_MEMORY_LIMIT"):
+        check_fits({"a": 10, "b": 6, "none": 0}, "x", available=15)
+
+
+def test_memory_limit_parsing(monkeypatch):
+    assert parse_bytes("8G") == 8 * 2 ** 30 and parse_bytes("512mib") == 512 * 2 ** 20
+    assert parse_bytes("1.5K") == 1536 and parse_bytes("123") == 123
+    assert format_bytes(1536) == "1.5 KiB" and format_bytes(100) == "100 bytes"
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="NNFS_MEMORY_LIMIT: expected a number of bytes"):
+        available_memory()
+    monkeypatch.delenv("NNFS_MEMORY_LIMIT")
+    detected = available_memory()
+    assert detected is None or detected > 0

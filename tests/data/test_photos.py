@@ -1,0 +1,133 @@
+"""Folders of phone photos: the default size and kind, resize modes, reduced decoding, threads."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from nnfs.data import DEFAULT_PHOTO_SIZE, DatasetError, ImageFolder, Preprocessing
+from nnfs.data.images import fit, read_image
+from nnfs.data.sizing import choose_sizing
+from tests.imagefolders import make_folder, make_photo_folder, make_photos, write_image
+
+
+def test_photos_become_64x64_colour_and_say_so(tmp_path):
+    root = make_photo_folder(tmp_path / "photos")
+    data = ImageFolder(root)
+    assert data.kind == "photos" and data.sizing.chosen
+    assert data.image_size == (DEFAULT_PHOTO_SIZE, DEFAULT_PHOTO_SIZE) and data.channels == 3
+    assert data.images.shape == (9, 3, 64, 64) and data.images.dtype == np.uint8
+    line = data.sizing.describe()
+    assert line.startswith("64x64, photos (most common size") and "shorter side scaled to 64" in line
+
+
+def test_small_images_keep_their_most_common_size(tmp_path):
+    make_folder(tmp_path, ["a", "b"], per_class=3, size=(28, 28))
+    write_image(tmp_path / "a" / "odd.png", size=(20, 30))
+    data = ImageFolder(tmp_path)
+    assert data.kind == "small" and data.image_size == (28, 28) and data.channels == 1
+    assert "the most common size (28x28)" in data.sizing.describe()
+
+
+@pytest.mark.parametrize("common, kind", [((28, 28), "small"), ((64, 64), "small"), ((32, 65), "photos"),
+                                          ((48, 100000), "photos"), ((1200, 1600), "photos")])
+def test_kind_is_small_only_when_the_common_size_fits_in_64x64(common, kind):
+    height, width = common
+    sizing = choose_sizing([((width, height), "RGB")] * 3 + [((5, 5), "L")])
+    assert sizing.kind == kind
+    # A long strip is not kept at its size: only small images keep theirs.
+    assert sizing.image_size == (common if kind == "small" else (64, 64))
+
+
+def test_an_asked_size_wins_but_the_kind_stays(tmp_path):
+    root = make_photo_folder(tmp_path / "photos", per_class=2)
+    data = ImageFolder(root, image_size=(40, 30), channels=1)
+    assert data.kind == "photos" and not data.sizing.chosen
+    assert data.images.shape == (6, 1, 40, 30)
+
+
+def test_crop_keeps_the_middle_and_stretch_keeps_everything():
+    # A 40x20 picture: left quarter black, middle half white, right quarter black.
+    pixels = np.zeros((20, 40), dtype=np.uint8)
+    pixels[:, 10:30] = 255
+    image = Image.fromarray(pixels)
+    cropped = np.asarray(fit(image, (10, 10), "crop"))
+    stretched = np.asarray(fit(image, (10, 10), "stretch"))
+    # The middle 20x20 square is white; the filter only grazes the cut-off black at the edges.
+    assert (cropped[:, 1:-1] == 255).all() and cropped.min() > 200
+    assert stretched[:, 0].max() < 128 and stretched[:, -1].max() < 128 and (stretched[:, 4:6] == 255).all()
+
+
+def test_exif_turned_photos_are_upright_in_every_mode(tmp_path):
+    for orientation in (1, 6, 8, 3):
+        path = tmp_path / f"o{orientation}.jpg"
+        make_photos.write_photo(str(path), "bar", (320, 200), orientation, seed=3)
+        upright = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+        assert upright.size == (320, 200)
+        expected = np.asarray(fit(upright, (40, 64), "stretch"), dtype=np.float64)
+        got = np.frombuffer(read_image(path, 3, (40, 64), "stretch"), np.uint8).reshape(40, 64, 3)
+        # The reduced-scale decode differs from full decode + resize by JPEG rounding only.
+        assert np.abs(got - expected).mean() < 4, orientation
+
+
+def test_reduced_jpeg_decoding_matches_full_decoding_closely(tmp_path):
+    path = tmp_path / "p.jpg"
+    make_photos.write_photo(str(path), "star", (1280, 960), 1, seed=7)
+    full = fit(Image.open(path).convert("RGB"), (64, 64), "crop")
+    with Image.open(path) as image:
+        image.draft("RGB", (86, 64))
+        assert image.size == (160, 120)  # decoded at 1/8 scale
+    fast = np.frombuffer(read_image(path, 3, (64, 64), "crop"), np.uint8).reshape(64, 64, 3)
+    difference = np.abs(fast.astype(np.int16) - np.asarray(full, dtype=np.int16))
+    assert difference.mean() < 3 and np.percentile(difference, 99) < 24
+
+
+def test_gray_target_decodes_the_luminance_of_a_colour_jpeg(tmp_path):
+    root = make_photo_folder(tmp_path / "photos", per_class=2)
+    data = ImageFolder(root, channels=1)
+    colour = ImageFolder(root, channels=3)
+    luma = (colour.images.astype(np.float64) * np.array([0.299, 0.587, 0.114])[:, None, None]).sum(1)
+    assert data.images.shape[1] == 1
+    assert np.abs(data.images[:, 0] - luma).mean() < 3
+
+
+def test_prediction_reads_a_file_exactly_as_training_did(tmp_path):
+    root = make_photo_folder(tmp_path / "photos", per_class=2)
+    for resize in ("crop", "stretch"):
+        data = ImageFolder(root, resize=resize)
+        pre = Preprocessing.fit(data.images, range(len(data)), data.image_size, data.channels, data.resize)
+        again = Preprocessing.from_config(pre.get_config())
+        np.testing.assert_array_equal(again.load(data.paths), data.images)
+
+
+def test_old_preprocessing_records_stretch():
+    record = {"image_size": [8, 8], "channels": 1, "mean": [0.5], "std": [0.2]}
+    assert Preprocessing.from_config(record).resize == "stretch"
+    with pytest.raises(DatasetError, match="inconsistent"):
+        Preprocessing.from_config(dict(record, resize="squash"))
+
+
+@pytest.mark.parametrize("workers", [2, 3, 8])
+def test_threads_load_exactly_what_one_thread_loads(tmp_path, workers):
+    root = make_photo_folder(tmp_path / "photos", per_class=4)
+    write_image(root / "star" / "broken.jpg", "RGB", (90, 90))
+    (root / "star" / "broken.jpg").write_bytes((root / "star" / "broken.jpg").read_bytes()[:300])
+    serial = ImageFolder(root, workers=1, on_error="skip", warn=lambda m: None)
+    parallel = ImageFolder(root, workers=workers, on_error="skip", warn=lambda m: None)
+    np.testing.assert_array_equal(parallel.images, serial.images)
+    np.testing.assert_array_equal(parallel.labels, serial.labels)
+    assert parallel.paths == serial.paths and parallel.skipped == serial.skipped
+    assert serial.skipped["unreadable"] == [str(root / "star" / "broken.jpg")]
+
+
+def test_a_progress_bar_off_a_terminal_draws_nothing(tmp_path, capsys):
+    root = make_photo_folder(tmp_path / "photos", per_class=2)
+    assert len(ImageFolder(root, progress=True)) == 6
+    assert capsys.readouterr().err == ""
+
+
+def test_with_threads_the_first_unreadable_file_in_order_is_the_one_reported(tmp_path):
+    root = make_photo_folder(tmp_path / "photos", per_class=4)
+    for name in ("IMG_001.jpg", "IMG_003.jpg"):
+        (root / "square" / name).write_bytes(b"\xff\xd8\xff broken")
+    with pytest.raises(DatasetError, match="square/IMG_001.jpg"):
+        ImageFolder(root, workers=4)
