@@ -2,8 +2,9 @@
 
     python examples/predict.py runs/cnn.npz data/digits/7/3500.png
     python examples/predict.py runs/cnn.npz path/to/folder --top 1
+    python examples/predict.py runs/cnn.npz --split val --csv runs/val_predictions.csv
 
-The program is nnfs.app.cli.predict; --help lists its options.
+The program is nnfs.app.cli.predict (installed as the nnfs-predict command); --help lists its options.
 """
 
 import sys

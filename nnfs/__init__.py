@@ -12,7 +12,8 @@ __all__ = ["seed", "__version__"]
 def __getattr__(name):
     # nnfs.seed comes from nnfs.backend, which imports NumPy: loaded on first use, so that
     # importing a standard-library-only module such as nnfs.app.cli.process (what the example
-    # scripts do first, to catch Ctrl-C while NumPy loads) does not load NumPy.
+    # scripts and the installed commands do first, to catch Ctrl-C and to set the BLAS threads
+    # before NumPy loads) does not load NumPy.
     if name == "seed":
         from nnfs.backend import seed
         return seed

@@ -8,14 +8,17 @@ never unpickles and checks every header before reading data):
   the preprocessing record, the optimizer's config, the scheduler's state and
   any ``extra`` values;
 - ``net/<layer index>.<name>``: parameters and buffers (BatchNorm running
-  statistics), as in ``Net.state_dict()``;
+  statistics), as in ``Net.state_dict()`` (``net/3.body.0.weight`` inside a composite layer);
 - ``optimizer/<name>``: the optimizer's state arrays.
 
 Layers are rebuilt by class name from what :mod:`nnfs.layers` and
 :mod:`nnfs.activations` export in ``__all__``, so a new layer becomes
 loadable by being exported there (with a ``get_config()`` that returns its
-constructor arguments). Files are written atomically (:mod:`nnfs.files`), so a
-crash never leaves a half-written checkpoint under the real name, and a net holding
+constructor arguments). Layers made of layers (``Sequential``, ``Residual``)
+store their children's class names and configs inside their own config and
+are rebuilt child by child through ``from_config``; a custom layer inside one
+is found through ``custom_layers`` like a top-level one. Files are written
+atomically (:mod:`nnfs.files`), so a crash never leaves a half-written checkpoint under the real name, and a net holding
 NaN or inf is refused unless asked for. Loading trusts nothing in a file: see
 :func:`load` for what is refused, always as a :class:`CheckpointError` raised before
 anything large is allocated.
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from nnfs.backend import archive, host_rng, to_numpy, using
 from nnfs.files import write_atomically
 from nnfs.layers.base import Layer
+from nnfs.layers.composite import Composite
 from nnfs.losses import Loss
 from nnfs.net import Net
 
@@ -101,6 +105,13 @@ def _describe(obj, where, classes):
             f"cannot save {where} ({type(obj).__name__}): only layers and losses exported by "
             "nnfs.layers, nnfs.activations or nnfs.losses, or given as custom_layers, can be "
             "rebuilt from a checkpoint")
+    # A composite's config names its children by class name: each must be one we can rebuild.
+    for path, child in getattr(obj, "named_layers", tuple)():
+        if classes.get(type(child).__name__) is not type(child):
+            raise CheckpointError(
+                f"cannot save {where}.{path} ({type(child).__name__}) inside {type(obj).__name__}: "
+                "only layers exported by nnfs.layers or nnfs.activations, or given as "
+                "custom_layers, can be rebuilt from a checkpoint")
     return {"class": names[type(obj)], "config": obj.get_config()}
 
 
@@ -200,6 +211,7 @@ def _refuse_non_finite(arrays, what, hint):
 # large array is allocated; only then are the arrays read and the layers built.
 MAX_META_BYTES = 16 << 20  # the JSON record: configs, names, history; real ones are kilobytes
 MAX_LAYERS = 100_000  # more than any real net; each layer is a Python object before any check
+MAX_DEPTH = 64  # layers inside layers inside ...; real nets nest two or three deep
 
 
 def _open(path):
@@ -270,11 +282,29 @@ def _short(value, limit=80):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _classes(path, meta, custom_layers):
-    """The class of every layer and of the loss: a layer must name a Layer, the loss a Loss."""
-    classes = registry(custom_layers)
+@dataclass
+class _Plan:
+    """A layer (or loss) record with its class resolved and checked, and the plans of its
+    children when it is a composite layer: what loading checks and then builds."""
 
-    def resolve(record, where, base):
+    cls: type
+    record: dict
+    where: str
+    children: dict = field(default_factory=dict)
+
+    @property
+    def config(self):
+        return self.record.get("config", {})
+
+
+def _planner(path, custom_layers):
+    """``plan(record, where, base)``: the :class:`_Plan` of a record, children included, or a
+    CheckpointError for an unknown class, a class of the wrong kind, a damaged child record,
+    or a tree deeper than MAX_DEPTH or larger than MAX_LAYERS."""
+    classes = registry(custom_layers)
+    count = [0]
+
+    def plan(record, where, base, depth=0):
         cls = classes.get(record["class"])
         if cls is None:
             raise CheckpointError(
@@ -283,14 +313,50 @@ def _classes(path, meta, custom_layers):
         if not issubclass(cls, base):
             kind = "loss" if issubclass(cls, Loss) else "layer"
             raise CheckpointError(f"{path}: {where} is {record['class']}, a {kind}, not a {base.__name__.lower()}")
-        return cls
+        result = _Plan(cls, record, where)
+        if issubclass(cls, Composite):
+            if depth >= MAX_DEPTH:
+                raise CheckpointError(f"{path}: {where} nests layers more than {MAX_DEPTH} deep")
+            try:
+                children = cls.child_records(result.config)
+            except (TypeError, ValueError, KeyError) as error:
+                raise CheckpointError(f"{path}: cannot rebuild {where} {cls.__name__}: {error}") from None
+            for name, child in children.items():
+                if not _is_record(child):
+                    raise CheckpointError(f"{path}: damaged metadata ({where}.{name} must be a "
+                                          f"{{'class': name, 'config': dict}} record, got {_short(child)})")
+                count[0] += 1
+                if count[0] > MAX_LAYERS:
+                    raise CheckpointError(f"{path}: damaged metadata (more than {MAX_LAYERS:,} layers)")
+                result.children[name] = plan(child, f"{where}.{name}", Layer, depth + 1)
+        return result
 
-    layers = [resolve(record, f"layer {i}", Layer) for i, record in enumerate(meta["layers"])]
-    loss = None if meta.get("loss") is None else resolve(meta["loss"], "the loss", Loss)
+    return plan
+
+
+def _classes(path, meta, custom_layers):
+    """The plan of every layer and of the loss: a layer must name a Layer, the loss a Loss."""
+    plan = _planner(path, custom_layers)
+    layers = [plan(record, f"layer {i}", Layer) for i, record in enumerate(meta["layers"])]
+    loss = None if meta.get("loss") is None else plan(meta["loss"], "the loss", Loss)
     return layers, loss
 
 
-def _check_arrays(path, meta, reader, layer_classes):
+def _shapes(plan):
+    """``{key: shape}`` of every array the planned layer will hold (``Layer.array_shapes``;
+    a composite's are its children's under their names), or None where a layer does not say."""
+    if not issubclass(plan.cls, Composite):
+        return plan.cls.array_shapes(**plan.config)
+    shapes = {}
+    for name, child in plan.children.items():
+        inner = _shapes(child)
+        if inner is None:
+            return None
+        shapes.update({f"{name}.{key}": shape for key, shape in inner.items()})
+    return shapes
+
+
+def _check_arrays(path, meta, reader, layer_plans):
     """Check what the file stores against what its layers need, before reading any data.
 
     Every array of a layer whose shapes its config determines (``Layer.array_shapes``)
@@ -305,10 +371,10 @@ def _check_arrays(path, meta, reader, layer_classes):
             if member.dtype.kind != "f":
                 raise CheckpointError(f"{path}: {name} holds {member.dtype} values; parameters and "
                                       "buffers are floats")
-    for index, (cls, record) in enumerate(zip(layer_classes, meta["layers"])):
-        config = record.get("config", {})
+    for index, plan in enumerate(layer_plans):
+        cls, config = plan.cls, plan.config
         try:
-            needed = cls.array_shapes(**config)
+            needed = _shapes(plan)
         except (TypeError, ValueError, OverflowError) as error:
             raise CheckpointError(f"{path}: cannot rebuild layer {index} {cls.__name__}: {error}") from None
         if needed is None:
@@ -346,12 +412,12 @@ def _memory_bytes():
 
 
 def _read(path, custom_layers, allow_non_finite):
-    """Open, check and read a checkpoint: ``(path, meta, arrays, layer classes, loss class)``."""
+    """Open, check and read a checkpoint: ``(path, meta, arrays, layer plans, loss plan)``."""
     path, reader = _open(path)
     with reader:
         meta = _metadata(path, reader)
-        layer_classes, loss_class = _classes(path, meta, custom_layers)
-        _check_arrays(path, meta, reader, layer_classes)
+        layer_plans, loss_plan = _classes(path, meta, custom_layers)
+        _check_arrays(path, meta, reader, layer_plans)
         try:
             arrays = {name: reader.read(name) for name in reader.members if name != META}
         except archive.ArchiveError as error:
@@ -361,17 +427,38 @@ def _read(path, custom_layers, allow_non_finite):
     if not allow_non_finite:
         _refuse_non_finite(arrays, path, "the run that wrote it had diverged; load it with "
                            "allow_non_finite=True to inspect it")
-    return path, meta, arrays, layer_classes, loss_class
+    return path, meta, arrays, layer_plans, loss_plan
 
 
-def _build(cls, record, where, path):
+def _build(plan, path):
+    """The layer (or loss) of a checked plan; a composite's children are built the same way."""
+    def build_child(record, name):
+        return _build(plan.children[name], path)
+
     try:
-        return cls(**record.get("config", {}))
+        if issubclass(plan.cls, Layer):
+            return plan.cls.from_config(plan.config, build=build_child)
+        return plan.cls(**plan.config)
+    except CheckpointError:
+        raise  # a child's error, which already names the child
     except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as error:
-        raise CheckpointError(f"{path}: cannot rebuild {where} {record['class']}: {error}") from None
+        raise CheckpointError(f"{path}: cannot rebuild {plan.where} {plan.record['class']}: {error}") from None
 
 
-def _build_net(path, meta, backend, layer_classes, loss_class):
+def build_layer(record, custom_layers=()):
+    """A layer from a ``{"class": name, "config": get_config()}`` record, nested ones included:
+    what a checkpoint does for each layer, outside a checkpoint (e.g. to copy a block).
+
+    Raises:
+        CheckpointError: for a class nnfs does not provide (and ``custom_layers`` do not),
+            or a config its constructor refuses.
+    """
+    if not _is_record(record):
+        raise CheckpointError(f"build_layer: expected a {{'class': name, 'config': dict}} record, got {_short(record)}")
+    return _build(_planner("build_layer", custom_layers)(record, "the layer", Layer), "build_layer")
+
+
+def _build_net(path, meta, backend, layer_plans, loss_plan):
     # Building layers draws initial weights from the seeded host generator; they are
     # overwritten at once, so put the generator back where it was.
     rng = host_rng()
@@ -380,9 +467,8 @@ def _build_net(path, meta, backend, layer_classes, loss_class):
         # Built straight on the target backend: the default one may be unusable here
         # (NNFS_BACKEND=cupy on a machine without a GPU, loading with backend="numpy").
         with using(backend):  # None: the default backend
-            layers = [_build(cls, record, f"layer {i}", path)
-                      for i, (cls, record) in enumerate(zip(layer_classes, meta["layers"]))]
-        loss = None if loss_class is None else _build(loss_class, meta["loss"], "the loss", path)
+            layers = [_build(plan, path) for plan in layer_plans]
+        loss = None if loss_plan is None else _build(loss_plan, path)
     finally:
         rng.bit_generator.state = rng_state
     return Net(layers, loss, backend=backend, dtype=meta["dtype"])
@@ -431,8 +517,20 @@ def load(path, backend=None, custom_layers=(), allow_non_finite=False):
             not fit in memory, or that hold NaN or inf. Nothing large is allocated before
             the sizes are checked.
     """
-    path, meta, arrays, layer_classes, loss_class = _read(path, custom_layers, allow_non_finite)
-    return _restore(path, meta, arrays, _build_net(path, meta, backend, layer_classes, loss_class))
+    path, meta, arrays, layer_plans, loss_plan = _read(path, custom_layers, allow_non_finite)
+    return _restore(path, meta, arrays, _build_net(path, meta, backend, layer_plans, loss_plan))
+
+
+def metadata(path):
+    """The checkpoint's JSON record, checked for its form, without reading its arrays or building
+    its net: ``"layers"``, ``"class_names"``, ``"preprocessing"``, ``"extra"`` and so on.
+
+    Raises:
+        CheckpointError: as :func:`load`, for a missing, damaged or foreign file.
+    """
+    path, reader = _open(path)
+    with reader:
+        return _metadata(path, reader)
 
 
 def load_into(path, net, custom_layers=(), allow_non_finite=False):
@@ -456,21 +554,51 @@ def load_into(path, net, custom_layers=(), allow_non_finite=False):
     return _restore(path, meta, arrays, net)
 
 
-def _first_difference(saved, ours):
-    def show(record):
-        if record is None:
-            return "nothing"
-        args = ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v!r}"
-                         for k, v in record.get("config", {}).items())
-        return f"{record.get('class')}({args})"
+def _nested(value):
+    """The child records in one config value of a composite layer: a record, or a list of them."""
+    if _is_record(value):
+        return [value]
+    if isinstance(value, list) and value and all(map(_is_record, value)):
+        return value
+    return []
 
+
+def _show(record):
+    if record is None:
+        return "nothing"
+    config = record.get("config", {})
+    if any(_nested(value) for value in config.values()):
+        return f"a {record.get('class')}"  # its children would fill the screen
+    args = ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in config.items())
+    return f"{record.get('class')}({args})"
+
+
+def _record_difference(where, a, b):
+    """Where two layer records first differ, following the children of composite layers."""
+    if a is not None and b is not None and a.get("class") == b.get("class"):
+        config_a, config_b = a.get("config", {}), b.get("config", {})
+        for key in config_a:
+            x, y = config_a.get(key), config_b.get(key)
+            if x == y or not (_nested(x) and _nested(y)):
+                continue
+            if _is_record(x) and _is_record(y):
+                return _record_difference(f"{where}.{key}", x, y)
+            if len(x) != len(y):
+                return f"{where} has {len(x)} layers in the file, {len(y)} in this net"
+            for index, (p, q) in enumerate(zip(x, y)):
+                if p != q:
+                    return _record_difference(f"{where}.{index}", p, q)
+    return f"{where} is {_show(a)} in the file but {_show(b)} in this net"
+
+
+def _first_difference(saved, ours):
     saved = saved or []
     if len(saved) != len(ours):
         return f"{len(saved)} layers in the file, {len(ours)} in this net"
     for index, (a, b) in enumerate(zip(saved, ours)):
         if a != b:
-            return f"layer {index} is {show(a)} in the file but {show(b)} in this net"
+            return _record_difference(f"layer {index}", a, b)
     return "the layers differ"
 
 
-__all__ = ["save", "load", "load_into", "Checkpoint", "CheckpointError", "registry", "FORMAT", "VERSION"]
+__all__ = ["save", "load", "load_into", "metadata", "build_layer", "Checkpoint", "CheckpointError", "registry", "FORMAT", "VERSION"]

@@ -185,8 +185,10 @@ class Net:
     def named_parameters(self):
         """Yield ``(name, param, grad)`` for every parameter, named ``"<layer index>.<key>"``.
 
-        Names stay the same when the net moves between devices, so optimizer state
-        can be keyed by them.
+        Inside a layer made of layers the key is the path to the parameter
+        (``"3.body.0.weight"``, see :mod:`nnfs.layers.composite`). Names depend on the
+        architecture only and stay the same when the net moves between devices, so
+        optimizer state, gradient buffers and checkpoints are keyed by them.
         """
         for index, layer in enumerate(self.layers):
             for key, param in layer.params.items():

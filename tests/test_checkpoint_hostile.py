@@ -20,7 +20,8 @@ import nnfs
 import nnfs.checkpoint as checkpoint
 from nnfs.activations import ReLU
 from nnfs.checkpoint import CheckpointError, load, load_into, registry, save
-from nnfs.layers import BatchNorm1D, BatchNorm2D, Conv2D, Flatten, Layer, Linear, MaxPool2D
+from nnfs.layers import BatchNorm1D, BatchNorm2D, Conv2D, Flatten, Layer, Linear, MaxPool2D, Residual, Sequential
+from nnfs.layers.composite import Composite
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 
@@ -200,6 +201,49 @@ def test_layer_configs_that_do_not_match_the_stored_arrays(tmp_path, layer, conf
         tracemalloc.stop()
 
 
+# -- layers inside layers: every child checked as a top-level layer is ------------------------------
+def nested_net():
+    nnfs.seed(0)
+    return Net([Sequential(Linear(4, 3), BatchNorm1D(3)), Residual(Linear(3, 3)), Linear(3, 2)],
+               CrossEntropyLoss())
+
+
+def deep(levels):
+    record = {"class": "ReLU", "config": {}}
+    for _ in range(levels):
+        record = {"class": "Sequential", "config": {"layers": [record]}}
+    return record
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda m: m["layers"][1]["config"]["body"]["config"].update(in_dim=10**9, out_dim=10**9),
+     r"layer 1 Residual.*net/1.body.bias is \(3,\) in the file but must be \(1000000000,\)"),
+    (lambda m: m["layers"][0]["config"]["layers"][1]["config"].update(n_features=10**12),
+     r"net/0.1.bias is \(3,\) in the file but must be \(1000000000000,\)"),
+    (lambda m: m["layers"][0]["config"]["layers"].append({"class": "os.system", "config": {}}),
+     r"layer 0.2 is a 'os.system', which this nnfs does not provide"),
+    (lambda m: m["layers"][1]["config"].__setitem__("shortcut", {"class": "CrossEntropyLoss", "config": {}}),
+     r"layer 1.shortcut is CrossEntropyLoss, a loss, not a layer"),
+    (lambda m: m["layers"][0]["config"]["layers"].__setitem__(0, 5),
+     r"damaged metadata \(layer 0.0 must be a \{'class': name, 'config': dict\} record, got 5\)"),
+    (lambda m: m["layers"][0]["config"].__setitem__("layers", []),
+     r"cannot rebuild layer 0 Sequential: Sequential: layers must be a non-empty list"),
+    (lambda m: m["layers"][1]["config"].__setitem__("secret", 1), r"cannot rebuild layer 1 Residual: .*config keys"),
+    (lambda m: m["layers"].__setitem__(0, deep(100)), r"layer 0(\.0){64} nests layers more than 64 deep"),
+])
+def test_nested_layer_records_are_checked_before_anything_is_built(tmp_path, change, match):
+    path, arrays = saved(tmp_path, nested_net())
+    meta = meta_of(arrays)
+    change(meta)
+    tracemalloc.start()
+    try:
+        refused(tampered(tmp_path, with_meta(arrays, meta), "bad.npz"), match)
+        assert tracemalloc.get_traced_memory()[1] < 50 << 20
+    finally:
+        tracemalloc.stop()
+    assert load(path).net.layers[1].body.in_dim == 3  # the sound file still loads
+
+
 def test_every_exported_layer_with_parameters_reports_its_array_shapes():
     """The memory check covers every built-in layer: a layer class with parameters that left
     array_shapes to the default would let a hostile config allocate unchecked."""
@@ -208,8 +252,8 @@ def test_every_exported_layer_with_parameters_reports_its_array_shapes():
                 "BatchNorm1D": {"n_features": 3}, "BatchNorm2D": {"n_channels": 3},
                 "AvgPool2D": {"kernel_size": 2}}
     for name, cls in registry().items():
-        if not issubclass(cls, Layer):
-            continue
+        if not issubclass(cls, Layer) or issubclass(cls, Composite):
+            continue  # a composite's arrays are its children's (tests/layers/test_composite.py)
         config = examples.get(name)
         try:
             layer = cls(**(config or {}))

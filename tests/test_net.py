@@ -14,6 +14,7 @@ from nnfs.net import Net
 from tests.gradcheck import assert_net_gradients
 from tests.layercheck import assert_close, tensor
 from tests.nets import every_layer_cnn, image_batch
+from tests.torchnets import twin
 
 
 def _snapshot(net):
@@ -267,32 +268,9 @@ def test_every_array_keeps_the_dtype(backend, rng, dtype, loss):
 
 # -- a whole CNN against PyTorch, in float64 ---------------------------------------------------------
 
-def _torch_twin(net):
-    """The torch.nn.Sequential matching :func:`tests.nets.every_layer_cnn`, with its weights."""
-    import torch
-    twins = {
-        "Conv2D": lambda l: torch.nn.Conv2d(l.in_channels, l.out_channels, l.kernel_size,
-                                            stride=l.stride, padding=l.padding),
-        "BatchNorm2D": lambda l: torch.nn.BatchNorm2d(l.n_channels, eps=l.epsilon, momentum=l.momentum),
-        "ReLU": lambda l: torch.nn.ReLU(),
-        "LeakyReLU": lambda l: torch.nn.LeakyReLU(l.alpha),
-        "MaxPool2D": lambda l: torch.nn.MaxPool2d(l.kernel_size, stride=l.stride, padding=l.padding),
-        "Sigmoid": lambda l: torch.nn.Sigmoid(),
-        "Tanh": lambda l: torch.nn.Tanh(),
-        "Flatten": lambda l: torch.nn.Flatten(),
-        "Linear": lambda l: torch.nn.Linear(l.in_dim, l.out_dim),
-    }
-    model = torch.nn.Sequential(*(twins[type(layer).__name__](layer) for layer in net.layers)).double()
-    with torch.no_grad():
-        for layer, module in zip(net.layers, model):
-            for name, value in layer.params.items():
-                getattr(module, name).copy_(tensor(to_numpy(value)))
-    return model
-
-
 def test_whole_cnn_training_steps_match_pytorch(backend, rng, torch):
     net = every_layer_cnn(backend=backend, dtype="float64")
-    model = _torch_twin(net)
+    model = twin(net, torch)  # the torch.nn.Sequential of every_layer_cnn, with its weights
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     for step in range(3):
         X, y = image_batch(rng, n=5)

@@ -169,12 +169,17 @@ def train_epoch(model, loader, lr=None, optimizer=None, progress=None, guard=Non
     return running.result(comm)
 
 
-def evaluate(model, loader):
+def evaluate(model, loader, progress=None):
     """Mean loss and accuracy over ``loader`` in eval mode (no weight updates).
 
     Given a :class:`~nnfs.distributed.DataParallel`, each batch is split across the
     ranks and the result covers the whole loader; its :meth:`eval` first averages the
     BatchNorm running statistics, so every rank evaluates the same model.
+
+    Args:
+        model, loader: as for :func:`train_epoch`.
+        progress: an optional :class:`~nnfs.app.progress.ProgressBar` (``total`` = batches),
+            read back at its own cadence as in :func:`train_epoch`.
 
     Returns:
         :class:`EpochResult`. The net is left in eval mode.
@@ -182,7 +187,12 @@ def evaluate(model, loader):
     model.eval()
     net = getattr(model, "net", model)
     running = RunningMetrics(net.loss_fn)
-    for X, y in _shards(model, loader):
+    for step, (X, y) in enumerate(_shards(model, loader), 1):
         if len(y):
             running.add(*forward_batch(net, X, y))
+        if progress is not None and progress.due(step):
+            mean_loss, accuracy = running.read()
+            progress.update(step, loss=mean_loss, acc=accuracy)
+    if progress is not None:
+        progress.close()
     return running.result(getattr(model, "comm", None))

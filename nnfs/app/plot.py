@@ -126,4 +126,65 @@ def plot_history(history, path, title=None):
     return write_atomically(path, lambda f: image.save(f, format="PNG"))
 
 
-__all__ = ["plot_history"]
+
+def _rotated_text(text, font, fill):
+    """``text`` turned 90 degrees (reading upwards), as an RGBA image to paste."""
+    box = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), text, font=font)
+    label = Image.new("RGBA", (box[2] + 2, box[3] + 2), (255, 255, 255, 0))
+    ImageDraw.Draw(label).text((1, 1), text, fill=fill, font=font)
+    return label.rotate(90, expand=True)
+
+
+def plot_confusion_matrix(matrix, class_names, path, title=None):
+    """Save a confusion matrix as a PNG: true classes down, predicted classes across.
+
+    Each cell shows its count and is shaded by its share of the row (the true class), so
+    the diagonal reads as each class's recall and a dark cell off it is a frequent mistake.
+
+    Args:
+        matrix: ``matrix[t][p]`` counts (rows: true class), e.g. ``ClassReport.matrix``.
+        class_names: the names, in label order.
+        path: the PNG file to write, atomically (parent folders are created).
+        title: optional text above the matrix.
+
+    Returns:
+        The path written.
+    """
+    n = len(class_names)
+    if n == 0 or len(matrix) != n or any(len(row) != n for row in matrix):
+        raise ValueError(f"plot_confusion_matrix: expected a {n}x{n} matrix for {n} class names")
+    font = ImageFont.load_default()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    names = [str(name) if len(str(name)) <= 24 else str(name)[:23] + "~" for name in class_names]
+    label_width = int(max(measure.textlength(name, font=font) for name in names)) + 12
+    cell = max(18, min(56, 640 // n))
+    left, top = label_width + 24, 48
+    grid = cell * n
+    width, height = left + grid + 20, top + grid + label_width + 30
+    image = Image.new("RGB", (max(width, 240), height), "white")
+    draw = ImageDraw.Draw(image)
+    if title:
+        draw.text((image.width / 2, 10), title, fill=TEXT_COLOR, font=font, anchor="mt")
+    draw.text((left + grid / 2, top - 8), "predicted", fill=TEXT_COLOR, font=font, anchor="mb")
+    image.paste(_rotated_text("true", font, TEXT_COLOR), (4, top + grid // 2 - 10),
+                _rotated_text("true", font, TEXT_COLOR))
+    for t, row in enumerate(matrix):
+        total = sum(row)
+        for p, count in enumerate(row):
+            share = count / total if total else 0.0
+            # White to the curves' blue, by the share of the true class's images.
+            color = tuple(round(255 - share * (255 - c)) for c in TRAIN_COLOR)
+            x, y = left + p * cell, top + t * cell
+            draw.rectangle([x, y, x + cell, y + cell], fill=color, outline=GRID_COLOR)
+            if cell >= 18 and count:
+                draw.text((x + cell / 2, y + cell / 2), str(count), font=font, anchor="mm",
+                          fill="white" if share > 0.5 else TEXT_COLOR)
+        draw.text((left - 6, top + t * cell + cell / 2), names[t], fill=TEXT_COLOR, font=font, anchor="rm")
+    for p, name in enumerate(names):
+        label = _rotated_text(name, font, TEXT_COLOR)
+        image.paste(label, (left + p * cell + (cell - label.width) // 2, top + grid + 6), label)
+    draw.rectangle([left, top, left + grid, top + grid], outline=TEXT_COLOR)
+    return write_atomically(path, lambda f: image.save(f, format="PNG"))
+
+
+__all__ = ["plot_history", "plot_confusion_matrix"]

@@ -4,6 +4,8 @@ Activations are layers too; they live in :mod:`nnfs.activations`. A layer keeps
 its parameters and their gradients in two dicts with the same keys
 (``params["weight"]``, ``grads["weight"]``), in PyTorch's layouts, and its
 non-trained state (BatchNorm's running statistics) in ``buffers``.
+:class:`Sequential` and :class:`Residual` are layers made of layers; how their
+nested parameter names work is explained in :mod:`nnfs.layers.composite`.
 
 The channel-major memory layout
 -------------------------------
@@ -49,6 +51,7 @@ Nothing outside the layers needs to know: every layer accepts any memory layout
 
 from nnfs.layers.base import Layer
 from nnfs.layers.batchnorm import BatchNorm1D, BatchNorm2D
+from nnfs.layers.composite import Residual, Sequential, projection
 from nnfs.layers.conv import Conv2D
 from nnfs.layers.dropout import Dropout
 from nnfs.layers.flatten import Flatten
@@ -56,4 +59,5 @@ from nnfs.layers.linear import Linear
 from nnfs.layers.pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 
 __all__ = ["Layer", "Linear", "Conv2D", "MaxPool2D", "BatchNorm2D", "Flatten",
-           "AvgPool2D", "GlobalAvgPool2D", "BatchNorm1D", "Dropout"]
+           "AvgPool2D", "GlobalAvgPool2D", "BatchNorm1D", "Dropout", "Sequential", "Residual",
+           "projection"]

@@ -112,6 +112,15 @@ class Layer:
         return {}
 
     @classmethod
+    def from_config(cls, config, build=None):
+        """The layer again from :meth:`get_config` output: ``cls(**config)``.
+
+        ``build`` turns nested ``{"class", "config"}`` records into layers; only layers
+        made of layers (:mod:`nnfs.layers.composite`) have such records and use it.
+        """
+        return cls(**config)
+
+    @classmethod
     def array_shapes(cls, *args, **config):
         """The shape of every array (parameter or buffer) that ``cls(*args, **config)`` would
         hold, by name, worked out without building the layer.

@@ -77,7 +77,8 @@ def test_predict_never_blocks_on_a_fifo_and_never_runs_ghostscript(tmp_path):
     assert done.returncode == 0 and "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [f"warning: skipped 1 entries that are not regular files (not opened), "
                                         f"e.g. {photos / 'star' / 'pipe.jpg'}"]
-    assert len(done.stdout.splitlines()) == 6 + 1  # six photos and the accuracy line
+    # Six photos, the accuracy line, and the note that training images are among them.
+    assert len(done.stdout.splitlines()) == 6 + 2 and done.stdout.splitlines()[-1].startswith("note: ")
     done = predict(tmp_path / "lone.png")
     assert done.returncode == 1 and done.stderr.splitlines() == [
         f"error: not a regular file or folder (a FIFO): {tmp_path / 'lone.png'}"]

@@ -15,10 +15,11 @@ import pytest
 import nnfs
 from nnfs.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from nnfs.backend import to_numpy
-from nnfs.checkpoint import registry
+from nnfs.checkpoint import build_layer, registry
 from nnfs.checks import ArgumentTypeError
 from nnfs.layers import (
-    AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dropout, Flatten, GlobalAvgPool2D, Layer, Linear, MaxPool2D)
+    AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dropout, Flatten, GlobalAvgPool2D, Layer, Linear, MaxPool2D,
+    Residual, Sequential)
 from tests.configs import assert_plain
 
 i64, i32, f64 = np.int64, np.int32, np.float64
@@ -54,6 +55,9 @@ NUMPY_ARGUMENTS = [
     (lambda: LeakyReLU(i64(1)), lambda: LeakyReLU(1.0), (4, 5)),
     (lambda: Sigmoid(), lambda: Sigmoid(), (4, 5)),
     (lambda: Tanh(), lambda: Tanh(), (4, 5)),
+    (lambda: Sequential(Linear(np.prod((3, 4)), i32(5)), ReLU()), lambda: Sequential(Linear(12, 5), ReLU()), (2, 12)),
+    (lambda: Residual(Linear(i64(4), i32(4)), Linear(i64(4), 4)), lambda: Residual(Linear(4, 4), Linear(4, 4)),
+     (2, 4)),
 ]
 
 # Each integer argument given as a bool (Python or NumPy), and each float hyperparameter too.
@@ -79,6 +83,9 @@ BOOL_ARGUMENTS = [
     (lambda: BatchNorm1D(3, momentum=False), "BatchNorm1D", "momentum"),
     (lambda: Dropout(True), "Dropout", "p"),
     (lambda: LeakyReLU(False), "LeakyReLU", "alpha"),
+    (lambda: Sequential(ReLU(), True), "Sequential", "layers"),
+    (lambda: Residual(np.bool_(True)), "Residual", "body"),
+    (lambda: Residual(ReLU(), False), "Residual", "shortcut"),
 ]
 
 
@@ -88,6 +95,15 @@ def _torch_twin(name, *args, **kwargs):
         import torch
         return getattr(torch.nn, name)(*args, **kwargs)
     return make
+
+
+def _twin_of(make):
+    """A factory for the PyTorch twin of the nnfs layer ``make()`` builds (tests/torchnets.py)."""
+    def twin_factory():
+        import torch
+        from tests.torchnets import twin
+        return twin(make(), torch)
+    return twin_factory
 
 
 def _global_avg_twin():
@@ -115,6 +131,10 @@ EMPTY_BATCH = {
     "LeakyReLU": (lambda: LeakyReLU(0.2), (3, 4), _torch_twin("LeakyReLU", 0.2)),
     "Sigmoid": (Sigmoid, (3, 4), _torch_twin("Sigmoid")),
     "Tanh": (Tanh, (3, 4), _torch_twin("Tanh")),
+    "Sequential": (lambda: Sequential(Conv2D(3, 2, 3, padding=1), ReLU()), (3, 5, 5),
+                   _twin_of(lambda: Sequential(Conv2D(3, 2, 3, padding=1), ReLU()))),
+    "Residual": (lambda: Residual(Conv2D(3, 3, 3, padding=1), Conv2D(3, 3, 1)), (3, 5, 5),
+                 _twin_of(lambda: Residual(Conv2D(3, 3, 3, padding=1), Conv2D(3, 3, 1)))),
 }
 
 # One layer of each class with a valid input shape, for the base class's checks.
@@ -148,7 +168,7 @@ def test_numpy_numbers_make_the_same_layer_with_a_plain_config(backend, rng, wit
     assert config == reference.get_config() and repr(ours) == repr(reference)
     assert_plain(config)
     # What a checkpoint holds: the config through JSON rebuilds the same layer.
-    rebuilt = type(ours)(**json.loads(json.dumps(config)))
+    rebuilt = build_layer({"class": type(ours).__name__, "config": json.loads(json.dumps(config))})
     assert rebuilt.get_config() == config
     X = backend.asarray(rng.normal(size=shape), dtype="float32")
     np.testing.assert_array_equal(to_numpy(ours.to(backend)(X)), to_numpy(reference.to(backend)(X)))

@@ -2,13 +2,71 @@
 
 import argparse
 import os
+import re
+import textwrap
 
 from nnfs.app.cli.console import printable
 from nnfs.checks import integer, number
 
 
+#: What the environment variables of nnfs mean, for the programs' ``--help``.
+ENVIRONMENT = {
+    "NNFS_BACKEND": "numpy (default: the CPU), cupy (an NVIDIA GPU) or strict (CPU, refuses host "
+                    "arrays as CuPy does; for tests)",
+    "NNFS_DTYPE": "float32 (default) or float64",
+    "NNFS_TRANSPORT": "data parallel under mpiexec: auto (default: NCCL with GPUs, else host), host, "
+                      "nccl or cuda-aware-mpi",
+    "OPENBLAS_NUM_THREADS": "NumPy's BLAS threads (default here: 1, as for MKL_NUM_THREADS; "
+                            "small networks gain nothing from more)",
+}
+
+
+def environment_epilog(*names):
+    """The ``--help`` text after the options: the environment variables ``names`` and their values."""
+    width = max(len(name) for name in names)
+    rows = "\n".join(f"  {name:<{width}}  {ENVIRONMENT[name]}" for name in names)
+    return f"environment variables:\n{rows}"
+
+
+class OptionError(ValueError):
+    """Options that do not fit together, found after parsing (once the data or the checkpoint
+    has settled a default); the programs report it as a usage error (exit status 2)."""
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Help in which every option shows its default.
+
+    ``(default: X)`` is appended to an option's help unless its text already speaks of
+    the default (which options whose default depends on the data must do in words).
+    Flags show ``(default: off)``. The description and epilog keep their line breaks and
+    are wrapped to the terminal, table rows (``"  NAME  text"``) with a hanging indent.
+    """
+
+    def _fill_text(self, text, width, indent):
+        lines = []
+        for line in text.splitlines():
+            row = re.match(r"(\s+\S+\s{2,})(.*)", line)
+            lead = row.group(1) if row else ""
+            lines.append(textwrap.fill(row.group(2) if row else line, width, initial_indent=indent + lead,
+                                       break_on_hyphens=False,
+                                       subsequent_indent=indent + " " * len(lead)) or indent)
+        return "\n".join(lines)
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if not action.option_strings or "default" in text or action.default in (None, argparse.SUPPRESS):
+            return text
+        shown = "off" if action.default is False else "%(default)s"
+        return f"{text} (default: {shown})"
+
+
 class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one line (exit status 2), not the whole usage text."""
+    """An ``ArgumentParser`` whose errors are one line (exit status 2), not the whole usage
+    text, and whose help shows every default (:class:`HelpFormatter`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {printable(message)} (see --help)\n")

@@ -1,34 +1,165 @@
 """The prediction program: classify images with a model saved by the training program.
 
-``examples/predict.py`` runs it:
+``examples/predict.py`` and the ``nnfs-predict`` command run it:
 
-    python examples/predict.py runs/cnn.npz data/digits/7/3500.png
-    python examples/predict.py runs/cnn.npz path/to/folder --top 1
+    nnfs-predict runs/cnn.npz data/digits/7/3500.png
+    nnfs-predict runs/cnn.npz path/to/folder --top 1
+    nnfs-predict runs/cnn.npz --split val --csv runs/val_predictions.csv
 
 Each image is prepared as in training (channels, size, normalisation stored in
 the checkpoint). For a folder, every image below it is classified; when an
 image sits in a folder named like a class, the accuracy over those is printed.
+The checkpoint remembers which files trained the model and which were held out:
+``--split val`` scores exactly the held-out ones (with per-class results), and
+scoring folders that contain training images says how many did.
 """
 
+import csv
+import io
 import os
 import sys
+from collections import namedtuple
 
 from nnfs.app.cli import console
-from nnfs.app.cli.options import Parser, positive_int
+from nnfs.app.cli.options import Parser, environment_epilog, file_path, positive_int
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, Interrupted, stop_on_signals
 from nnfs.app.inference import Classifier, find_images
+from nnfs.app.metrics import class_report, format_report
 from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError
 from nnfs.data import DatasetError
+from nnfs.files import write_atomically
+
+SPLITS = ("val", "train")
+CSV_COLUMNS = ("path", "label", "predicted", "confidence", "correct", "split")
+#: One scored image: ``label`` is the class of its folder ("" if none), ``correct`` 1, 0 or ""
+#: (unknown), ``split`` "train", "val" or "" (not used by the training run).
+Row = namedtuple("Row", CSV_COLUMNS)
 from nnfs.data.decoding import DecoderWarnings
 
 
 def parse_args(argv):
-    parser = Parser(description="Classify images with a saved nnfs model.")
-    parser.add_argument("checkpoint", help="a .npz file written by CNN_custom_dataset.py")
-    parser.add_argument("paths", nargs="+", help="image files or folders")
-    parser.add_argument("--top", type=positive_int, default=3, help="how many classes to show (default 3)")
-    return parser.parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_paths(args, parser)
+    return args
+
+
+def build_parser():
+    """The prediction program's options, each with its help text and default."""
+    parser = Parser(description="Classify images with a saved nnfs model.",
+                    epilog=environment_epilog("NNFS_BACKEND", "NNFS_DTYPE"))
+    parser.add_argument("checkpoint", help="a .npz file written by the training program")
+    parser.add_argument("paths", nargs="*",
+                        help="image files or folders; with --split, optionally the dataset folder "
+                             "(default: the one the model was trained on)")
+    parser.add_argument("--top", type=positive_int, default=3, help="how many classes to show per image")
+    parser.add_argument("--split", choices=SPLITS, default=None,
+                        help="score exactly the images the checkpoint held out for validation (val) or "
+                             "trained on (train), with per-class results (default: the given paths)")
+    parser.add_argument("--csv", type=file_path, default=None,
+                        help="also write every prediction to this CSV file: path, label, predicted, "
+                             "confidence, correct, split (default: none)")
+    return parser
+
+
+class SplitRecord:
+    """Which files trained the model in a checkpoint and which were held out, as absolute paths.
+
+    Args:
+        checkpoint: a loaded :class:`~nnfs.checkpoint.Checkpoint` whose ``extra`` holds
+            ``"split"`` (relative paths, see the training program) and ``"dataset"``.
+        root: where the dataset is now; default where it was when the model was trained.
+
+    Attributes:
+        root: the dataset folder the relative paths are resolved against.
+        files: ``{"train": [...], "val": [...]}`` absolute paths, or None when the
+            checkpoint records no split.
+    """
+
+    def __init__(self, checkpoint, root=None):
+        extra = checkpoint.extra or {}
+        self.root = root or extra.get("dataset")
+        split = extra.get("split")
+        self.files = None
+        if self.root and isinstance(split, dict):
+            self.files = {name: [os.path.join(self.root, *rel.split("/")) for rel in split.get(name, [])]
+                          for name in SPLITS}
+        self._membership = None
+
+    def split_of(self, path):
+        """``"train"``, ``"val"`` or ``""`` (a file the training run did not use)."""
+        if self.files is None:
+            return ""
+        if self._membership is None:
+            self._membership = {os.path.realpath(p): name for name, paths in self.files.items() for p in paths}
+        return self._membership.get(os.path.realpath(path), "")
+
+
+def label_of(path, class_names):
+    """The class an image belongs to by its folder's name, or None."""
+    folder = os.path.basename(os.path.dirname(os.path.abspath(path)))
+    return folder if folder in class_names else None
+
+
+def check_paths(args, parser):
+    """The paths the command line gives must fit ``--split`` (a usage error otherwise)."""
+    if args.split is None and not args.paths:
+        parser.error("give image files or folders to classify, or --split val/train")
+    if args.split is not None and len(args.paths) > 1:
+        parser.error("with --split give at most one path: the dataset folder, if it moved")
+
+
+def images_to_score(args, classifier):
+    """The image paths and the :class:`SplitRecord` for this command line."""
+    if args.split is None:
+        return ([image for path in args.paths for image in find_images(path, console.warn)],
+                SplitRecord(classifier.checkpoint))
+    record = SplitRecord(classifier.checkpoint, args.paths[0] if args.paths else None)
+    if record.files is None:
+        raise CheckpointError(f"{args.checkpoint} does not record which images it was trained and validated "
+                              "on (saved by an older version); give the folders to score instead")
+    if not record.files[args.split]:
+        raise CheckpointError(f"{args.checkpoint} records no {args.split} images")
+    return record.files[args.split], record
+
+
+def write_csv(path, rows):
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(rows)
+    data = text.getvalue().encode("utf-8")
+    write_atomically(path, lambda f: f.write(data))
+
+
+def summarize(rows, class_names, scored_split):
+    """The lines after the predictions: accuracy, and where the images came from."""
+    labelled = [row for row in rows if row.label]
+    lines = []
+    if labelled:
+        lines.append(f"accuracy {accuracy(labelled):.2f}% on the {len(labelled)} images in folders "
+                     "named after a class")
+    if scored_split is None:
+        trained_on = sum(row.split == "train" for row in rows)
+        if trained_on:
+            held = [row for row in labelled if row.split == "val"]
+            detail = f"; on the {len(held)} held-out images among them: {accuracy(held):.2f}%" if held else ""
+            lines.append(f"note: {trained_on} of these {len(rows)} images trained this model, so the accuracy "
+                         f"overstates how it does on new images{detail}; --split val scores the held-out "
+                         "images alone")
+    elif labelled:
+        true = [class_names.index(row.label) for row in labelled]
+        predicted = [class_names.index(row.predicted) for row in labelled]
+        kind = {"val": "held-out (validation)", "train": "training"}[scored_split]
+        lines.append(f"per class on the {len(labelled)} {kind} images:")
+        lines += [f"  {line}" for line in format_report(class_report(true, predicted, class_names))]
+    return lines
+
+
+def accuracy(rows):
+    """Percentage of ``rows`` classified correctly."""
+    return 100 * sum(row.correct == 1 for row in rows) / len(rows)
 
 
 def main(argv=None):
@@ -60,12 +191,12 @@ def _predict(args):
         console.error(error)
         return EXIT_ERROR
     classifier = Classifier(args.checkpoint)
-    paths = [image for path in args.paths for image in find_images(path, console.warn)]
+    paths, record = images_to_score(args, classifier)
     with DecoderWarnings() as notes:  # Pillow's warnings about files: one counted line each
         predictions = classifier.predict(paths, top=args.top)
     notes.report(console.warn)
 
-    failed = labelled = correct = 0
+    failed, rows = 0, []
     for prediction in predictions:
         if prediction.error:
             failed += 1
@@ -73,13 +204,15 @@ def _predict(args):
             continue
         shown = "  ".join(f"{name} {100 * p:.1f}%" for name, p in prediction.top)
         console.say(f"{prediction.path}: {shown}")
-        folder = os.path.basename(os.path.dirname(os.path.abspath(prediction.path)))
-        if folder in classifier.class_names:
-            labelled += 1
-            correct += prediction.label == folder
-    if labelled:
-        console.say(f"accuracy {100 * correct / labelled:.2f}% on the {labelled} images in folders named "
-                    "after a class")
+        label = label_of(prediction.path, classifier.class_names)
+        correct = "" if label is None else int(prediction.label == label)
+        rows.append(Row(prediction.path, label or "", prediction.label, f"{prediction.top[0][1]:.6f}", correct,
+                        record.split_of(prediction.path)))
+    for line in summarize(rows, classifier.class_names, args.split):
+        console.say(line)
+    if args.csv:
+        write_csv(args.csv, rows)  # an OSError names the file and is reported by main
+        console.say(f"predictions written to {args.csv}")
     if failed:
         console.notice(f"{failed} of {len(predictions)} images could not be read")
         return EXIT_ERROR

@@ -9,7 +9,9 @@ MNIST digits shipped in ``data/digits``:
     mpiexec -n 2 python examples/CNN_custom_dataset.py             # data parallel, 2 processes
 
 The best model (by validation accuracy) is saved with its class names and
-preprocessing; classify new images with ``examples/predict.py``.
+preprocessing; classify new images with ``examples/predict.py``. After training, the
+best model's per-class results on the validation split are printed and its confusion
+matrix is drawn; every file the run writes is listed by :func:`output_files`.
 """
 
 import argparse
@@ -24,17 +26,18 @@ import nnfs.distributed as dist  # mpi4py is imported only when asked for
 import nnfs.parallel
 from nnfs.app.cli import console
 from nnfs.app.cli.options import (
-    Parser, file_path, fraction, image_size, non_negative_float, non_negative_int, positive_float,
-    positive_int, seed, unit_interval)
+    OptionError, Parser, environment_epilog, file_path, fraction, image_size, non_negative_float,
+    non_negative_int, positive_float, positive_int, seed, unit_interval)
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, stop_on_signals
 from nnfs.app.guard import FiniteGuard, NonFiniteLossError
 from nnfs.app.loop import evaluate, train_epoch
-from nnfs.app.models import reference_cnn, reference_cnn_parameters
-from nnfs.app.plot import plot_history
+from nnfs.app.metrics import class_report, format_report, predict_labels, write_history_csv
+from nnfs.app.models import MODEL_TITLES, MODELS, RECIPES, build_model, default_model, model_parameters
+from nnfs.app.plot import plot_confusion_matrix, plot_history
 from nnfs.app.progress import ProgressBar
 from nnfs.app.resume import RunState, has_run_state, resume
 from nnfs.backend import default_backend, default_dtype
-from nnfs.checkpoint import CheckpointError, load_into, save
+from nnfs.checkpoint import CheckpointError, load_into, metadata, save
 from nnfs.data import (
     AUGMENTATIONS, RESIZE_MODES, DataLoader, DatasetError, ImageFolder, ImageSizeError, Preprocessing,
     augmentation_for, default_cache_dir, stratified_split, training_bytes)
@@ -54,22 +57,37 @@ GUARD_EVERY = 25
 NUMERIC_WARNINGS = r"(overflow|invalid value|divide by zero|underflow) encountered"
 
 
-def parse_args(argv):
-    parser = Parser(description="Train the reference CNN on a folder of images.")
+def build_parser():
+    """The training program's options, each with its help text and default."""
+    parser = Parser(
+        description="Train an image classifier on a folder of images (one subfolder "
+        "per class) and save the best model.", epilog=environment_epilog(
+            "NNFS_BACKEND", "NNFS_DTYPE", "NNFS_TRANSPORT", "OPENBLAS_NUM_THREADS"))
     parser.add_argument("--dataset", default=DEFAULT_DATASET,
                         help="folder with one subfolder of images per class (default: the shipped digits)")
-    parser.add_argument("--epochs", type=positive_int, default=10)
-    parser.add_argument("--batch_size", type=positive_int, default=32)
+    parser.add_argument("--model", choices=tuple(MODELS), default=None,
+                        help="the network: cnn (the reference CNN) or resnet (a small residual network) "
+                             "(default: resnet for photos, cnn for small images such as the digits; "
+                             "when resuming, the checkpoint's)")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help="passes over the training images, in all when resuming (default: 10 for "
+                             "cnn, 50 for resnet)")
+    parser.add_argument("--batch_size", type=positive_int, default=32,
+                        help="images per optimizer step (the global batch when data parallel)")
     parser.add_argument("--lr", type=positive_float, default=None,
-                        help="learning rate (default: 0.01 for sgd, 0.001 for adam and adamw)")
-    parser.add_argument("--optimizer", choices=tuple(DEFAULT_LR), default="sgd")
+                        help="learning rate (default: 0.01 for sgd, 0.001 for adam and adamw; 0.003 for "
+                             "adam on resnet)")
+    parser.add_argument("--optimizer", choices=tuple(DEFAULT_LR), default=None,
+                        help="sgd (with momentum), adam, or adamw (decoupled weight decay) (default: sgd "
+                             "for cnn, adam for resnet)")
     parser.add_argument("--momentum", type=unit_interval, default=None,
                         help=f"SGD momentum (default {DEFAULT_MOMENTUM}; 0 for plain SGD)")
     parser.add_argument("--weight_decay", type=non_negative_float, default=0.0,
                         help="L2 penalty (decoupled for adamw)")
-    parser.add_argument("--schedule", choices=tuple(SCHEDULES), default="constant",
+    parser.add_argument("--schedule", choices=tuple(SCHEDULES), default=None,
                         help="learning rate per epoch: constant, step (divided by 10 after each "
-                             "third of the run) or cosine (annealed to 0)")
+                             "third of the run) or cosine (annealed to 0) (default: constant for cnn, "
+                             "cosine for resnet)")
     parser.add_argument("--warmup_epochs", type=non_negative_int, default=0,
                         help="epochs of linear learning-rate warm-up before the schedule")
     parser.add_argument("--image_size", type=image_size, default=None,
@@ -89,17 +107,19 @@ def parse_args(argv):
                         help="threads decoding the images (default: one per core)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=None,
                         help="1 or 3 (default: 1 if every image is grayscale, else 3)")
-    parser.add_argument("--val_split", type=fraction, default=0.1, help="share held out for validation")
+    parser.add_argument("--val_split", type=fraction, default=0.1,
+                        help="share of each class held out for validation")
     parser.add_argument("--seed", type=seed, default=0, help="seeds the split, the shuffling and the weights")
     parser.add_argument("--save", type=file_path, default=os.path.join("runs", "cnn.npz"),
-                        help="checkpoint path")
+                        help="checkpoint of the best epoch; the latest state, the metrics CSV and the "
+                             "confusion matrix go beside it")
     parser.add_argument("--plot", type=file_path, default=None,
                         help="curves PNG (default: next to the checkpoint)")
     parser.add_argument("--resume", type=file_path, default=None,
                         help="continue the run saved in this checkpoint (weights, optimizer, schedule, "
-                             "epoch, shuffling); up to --epochs in all")
+                             "epoch, shuffling); up to --epochs in all (default: a new run)")
     parser.add_argument("--limit", type=positive_int, default=None,
-                        help="use at most this many images per class (quick tries)")
+                        help="use at most this many images per class, for quick tries (default: all)")
     parser.add_argument("--skip_corrupt", action="store_true",
                         help="skip unreadable images with a warning instead of stopping")
     parser.add_argument("--threads", type=positive_int, default=None,
@@ -108,15 +128,50 @@ def parse_args(argv):
     parser.add_argument("--distributed", action="store_true",
                         help="data-parallel training over MPI ranks (on by itself under mpiexec); "
                              "--batch_size is then the global batch, split across the ranks")
+    return parser
+
+
+def parse_args(argv):
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.momentum is not None and args.optimizer != "sgd":
-        parser.error(f"--momentum applies to --optimizer sgd only, not {args.optimizer}")
-    if args.warmup_epochs and args.warmup_epochs >= args.epochs:
-        parser.error(f"--warmup_epochs ({args.warmup_epochs}) must be less than --epochs ({args.epochs})")
+    try:
+        check_training_options(args)
+    except OptionError as error:
+        parser.error(str(error))
+    return args
+
+
+def check_training_options(args):
+    """The options that must agree with each other, as far as they are known (the model's
+    recipe fills the rest later, see :func:`apply_recipe`); an OptionError for the first clash."""
+    if args.momentum is not None and args.optimizer not in (None, "sgd"):
+        raise OptionError(f"--momentum applies to --optimizer sgd only, not {args.optimizer}")
+    if args.warmup_epochs and args.epochs is not None and args.warmup_epochs >= args.epochs:
+        raise OptionError(f"--warmup_epochs ({args.warmup_epochs}) must be less than --epochs ({args.epochs})")
+
+
+def apply_recipe(args, model):
+    """Fill the training options the command line left out from the model's recipe
+    (:data:`~nnfs.app.models.RECIPES`), then the optimizer's defaults; returns ``args``.
+
+    Raises:
+        OptionError: when a given option does not fit the recipe's (``--momentum`` with Adam,
+            ``--warmup_epochs`` not below the recipe's epochs).
+    """
+    recipe = RECIPES[model]
+    chosen_optimizer = args.optimizer is None
+    for option in ("optimizer", "epochs", "schedule"):
+        if getattr(args, option) is None:
+            setattr(args, option, recipe[option])
     if args.lr is None:
-        args.lr = DEFAULT_LR[args.optimizer]
+        # The recipe's rate belongs to its optimizer; another optimizer keeps its own default.
+        args.lr = recipe["lr"] if "lr" in recipe and args.optimizer == recipe["optimizer"] else DEFAULT_LR[args.optimizer]
     if args.momentum is None and args.optimizer == "sgd":
         args.momentum = DEFAULT_MOMENTUM
+    if chosen_optimizer and args.momentum is not None and args.optimizer != "sgd":
+        raise OptionError(f"--momentum applies to --optimizer sgd only; --model {model} trains with "
+                          f"{args.optimizer} unless you give --optimizer sgd")
+    check_training_options(args)
     return args
 
 
@@ -132,14 +187,20 @@ def augment_spec(text):
     return text.strip().lower()
 
 
-# The reference CNN's two 2x2 poolings need images of at least 4x4.
+# Both models need images of at least 4x4 (the reference CNN's two 2x2 poolings).
 MIN_IMAGE_SIDE = 4
 
 
-def planned_parameters(args, sizing, n_classes):
-    """The parameter count of the model this run will build for images of ``sizing``
-    (a :class:`~nnfs.data.Sizing`), known before the model is built."""
-    return reference_cnn_parameters(sizing.channels, sizing.image_size, n_classes)
+def planned_training(args, sizing, n_classes):
+    """``(parameter count, optimizer arrays per parameter)`` of the model and optimizer this
+    run will build for images of ``sizing`` (a :class:`~nnfs.data.Sizing`, whose ``kind``
+    picks the default model), known before the dataset loads or the model is built."""
+    model = choose_model(args, sizing)
+    planned = apply_recipe(argparse.Namespace(**vars(args)), model)  # a copy: run() applies it again
+    # Arrays the optimizer keeps per parameter: SGD's momentum buffer (none without momentum),
+    # Adam's two moments.
+    slots = {"sgd": 1 if planned.momentum else 0}.get(planned.optimizer, 2)
+    return model_parameters(model, sizing.channels, sizing.image_size, n_classes), slots
 
 
 def load_dataset(args, say, warn_, progress):
@@ -149,12 +210,8 @@ def load_dataset(args, say, warn_, progress):
     decoded (``reserve``), and the chosen size is reported when the user did not
     choose it.
     """
-    # Arrays the optimizer keeps per parameter: SGD's momentum, Adam's two moments (the most,
-    # when the optimizer is not chosen yet).
-    optimizer_slots = {"sgd": 1 if args.momentum else 0}.get(args.optimizer, 2)
-
     def reserve(sizing, count, n_classes):
-        parameters = planned_parameters(args, sizing, n_classes)
+        parameters, optimizer_slots = planned_training(args, sizing, n_classes)
         return training_bytes(parameters, sizing.image_size, sizing.channels,
                               min(args.batch_size, count), default_dtype().itemsize, optimizer_slots)
 
@@ -189,11 +246,18 @@ def output_files(args):
     """Every file this run writes, by role: the one place that lists them, so that the
     checks before training (:func:`clashing_outputs`, :func:`check_outputs`) see them all.
 
+    All but the curves (``--plot``) sit beside the checkpoint (``--save``) and share its name:
+    ``runs/cnn.npz``, ``runs/cnn_last.npz``, ``runs/cnn_curves.png``, ``runs/cnn_metrics.csv``,
+    ``runs/cnn_confusion.png``.
+
     Returns:
-        ``{"checkpoint": --save, "last": the latest state beside it, "curves": --plot}``.
+        ``{"checkpoint": --save, "last": the latest state beside it, "curves": --plot,
+        "metrics": the per-epoch CSV, "confusion": the confusion-matrix PNG}``.
     """
+    stem = os.path.splitext(args.save)[0]
     return {"checkpoint": args.save, "last": last_path(args.save),
-            "curves": args.plot or os.path.splitext(args.save)[0] + "_curves.png"}
+            "curves": args.plot or f"{stem}_curves.png", "metrics": f"{stem}_metrics.csv",
+            "confusion": f"{stem}_confusion.png"}
 
 
 def _same_file(a, b):
@@ -291,6 +355,55 @@ def quiet(*args, **kwargs):
     """What ranks other than 0 do instead of printing."""
 
 
+def choose_model(args, data):
+    """The ``--model`` name of this run: the flag, else the resumed checkpoint's, else the default
+    for the kind of data (:func:`~nnfs.app.models.default_model`).
+
+    Raises:
+        CheckpointError: when ``--model`` differs from the model of the run being resumed.
+    """
+    saved = None
+    if args.resume:
+        saved = (metadata(args.resume).get("extra") or {}).get("model")
+        if args.model and saved and args.model != saved:
+            raise CheckpointError(
+                f"{args.resume} holds a {MODEL_TITLES.get(saved, saved)} (--model {saved}); it cannot "
+                f"continue as --model {args.model}: resume with --model {saved} or leave --model out")
+    # Folders without a kind (small images, or an ImageFolder that does not tell) keep the reference CNN.
+    return args.model or saved or default_model(getattr(data, "kind", "small"))
+
+
+def held_out(data, train_idx, val_idx):
+    """Which files trained the model and which were held out, relative to the dataset root
+    (with ``/``), for the checkpoint: ``predict --split val`` scores exactly those."""
+    def relative(indices):
+        return [os.path.relpath(data.paths[i], data.root).replace(os.sep, "/") for i in indices]
+
+    return {"train": relative(train_idx), "val": relative(val_idx)}
+
+
+def report_mistakes(args, net, val, class_names, outputs, say):
+    """Per-class results of the best model on the validation split, printed, and its confusion
+    matrix drawn; returns whether the PNG was written.
+
+    The best weights are loaded into ``net``, the one that trained (its work buffers are
+    already the right size: a second net would double the memory of this last step).
+    """
+    if not os.path.exists(outputs["checkpoint"]):
+        return False  # a resumed run whose best model lives elsewhere
+    best = load_into(outputs["checkpoint"], net)
+    report = class_report(*predict_labels(net, val), class_names)
+    epoch = (best.extra or {}).get("epoch")
+    say(f"per class on the {report.total} validation images (best model, epoch {epoch}):")
+    for line in format_report(report):
+        say(f"  {line}")
+    model = MODEL_TITLES.get((best.extra or {}).get("model"), "model")
+    name = os.path.basename(os.path.normpath(args.dataset))
+    plot_confusion_matrix(report.matrix, class_names, outputs["confusion"],
+                          title=f"{model} on {name}: validation, epoch {epoch}")
+    return True
+
+
 def run(args, world=None, record=None):
     """Train and save; with ``world`` (an MPI communicator) as one of its data-parallel ranks.
 
@@ -318,8 +431,10 @@ def run(args, world=None, record=None):
                        augment=augment)
     val = DataLoader(data.images, data.labels, val_idx, max(batch_size, 256), pre)
 
+    model = choose_model(args, data)
+    apply_recipe(args, model)
     nnfs.seed(args.seed)
-    net = reference_cnn(data.channels, data.image_size, len(data.class_names))
+    net = build_model(model, data.channels, data.image_size, len(data.class_names))
     extra_args = {"momentum": args.momentum} if args.optimizer == "sgd" else {}
     optimizer = make_optimizer(args.optimizer, net, args.lr, weight_decay=args.weight_decay, **extra_args)
     scheduler = make_schedule(args.schedule, optimizer, args.epochs, args.warmup_epochs)
@@ -358,10 +473,12 @@ def run(args, world=None, record=None):
         f"{world.transport} transport)")
     schedule = f", {scheduler!r}" if scheduler is not None else ""
     threads = "" if net.backend.is_device else f" on {nnfs.parallel.get_num_threads()} CPU thread(s)"
-    say(f"model: reference CNN, {n_params:,} parameters, backend {net.backend.name}{threads}, {net.dtype.name}; "
+    say(f"model: {MODEL_TITLES[model]} (--model {model}), {n_params:,} parameters, backend {net.backend.name}"
+        f"{threads}, {net.dtype.name}; "
         f"{optimizer!r}{schedule}, batch {batch_size}{ranks}")
 
     dataset_name = os.path.basename(os.path.normpath(args.dataset))
+    split = held_out(data, train_idx, val_idx)
     record.epochs = args.epochs
     for epoch in range(state.epoch + 1, args.epochs + 1):
         record.epoch = epoch
@@ -370,7 +487,8 @@ def run(args, world=None, record=None):
         try:
             fit = train_epoch(ddp or net, train, optimizer=optimizer, progress=bar,
                               guard=FiniteGuard(every=GUARD_EVERY))
-            check = evaluate(ddp or net, val)
+            check = evaluate(ddp or net, val, progress=ProgressBar(
+                len(val), label="validation", enabled=None if root else False))
         except NonFiniteLossError as error:
             raise Diverged(record, f"the loss of step {error.step}", error.value, optimizer.lr) from None
         if not math.isfinite(check.loss):  # the last updates of the epoch made the weights NaN
@@ -382,18 +500,22 @@ def run(args, world=None, record=None):
         if root:  # the latest state always, the best model when it improved
             details = {"epoch": epoch, "val_accuracy": check.accuracy, "run": state.to_dict(),
                        "dataset": os.path.abspath(args.dataset), "batch_size": batch_size,
-                       "seed": args.seed}
+                       "seed": args.seed, "model": model, "split": split}
             for role in (["checkpoint"] if improved else []) + ["last"]:
                 save(outputs[role], net, class_names=data.class_names, preprocessing=pre,
                      optimizer=optimizer, scheduler=scheduler, extra=details)
                 record.written[role] = epoch
-            plot_history(state.history, outputs["curves"], title=f"reference CNN on {dataset_name}")
+            plot_history(state.history, outputs["curves"], title=f"{MODEL_TITLES[model]} on {dataset_name}")
             record.written["curves"] = epoch
+            write_history_csv(state.history, outputs["metrics"])
+            record.written["metrics"] = epoch
         say(f"epoch {epoch:>2}/{args.epochs}  train loss {fit.loss:.4f} acc {100 * fit.accuracy:.2f}%  "
             f"val loss {check.loss:.4f} acc {100 * check.accuracy:.2f}%  "
             f"{fit.seconds + check.seconds:.1f} s  {fit.images_per_second:.0f} img/s"
             f"{'  saved' if improved else ''}")
 
+    if root and report_mistakes(args, net, val, data.class_names, outputs, say):
+        record.written["confusion"] = record.epoch
     say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); "
         + _saved(record, outputs))
 
@@ -407,7 +529,10 @@ def _saved(record, outputs):
     if "last" in record.written:
         parts.append(f"latest state to {outputs['last']}")
     text = ", ".join(parts)
-    return text + (f"; curves in {outputs['curves']}" if "curves" in record.written else "")
+    reports = [f"{what} in {outputs[role]}" for role, what in
+               (("curves", "curves"), ("metrics", "metrics"), ("confusion", "confusion matrix"))
+               if role in record.written]
+    return text + (f"; {', '.join(reports)}" if reports else "")
 
 
 def main(argv=None):
@@ -447,6 +572,9 @@ def main(argv=None):
             if world is None or world.is_root:
                 console.notice(record.interrupted(stop))
             return stop.exit_status
+        except OptionError as error:  # a clash with a default the data or the checkpoint settled
+            console.error(f"{error} (see --help)")
+            return EXIT_USAGE
         except BrokenPipeError:  # stdout closed early (a pipe into head): stop quietly
             console.silence_stdout()
             return EXIT_ERROR

@@ -42,7 +42,7 @@ def test_a_huge_learning_rate_stops_in_one_line_and_keeps_the_good_model(trained
 def test_a_non_finite_validation_loss_stops_the_run_too(trained, capsys, monkeypatch):
     data, save = trained
     before = contents(save.parent)
-    monkeypatch.setattr(train, "evaluate", lambda model, loader: EpochResult(float("nan"), 0.5, 2, 0.1))
+    monkeypatch.setattr(train, "evaluate", lambda model, loader, progress=None: EpochResult(float("nan"), 0.5, 2, 0.1))
     code, _, err = call(train.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)
     assert code == 1
     assert_one_line(err, "training diverged in epoch 1: the validation loss became nan")

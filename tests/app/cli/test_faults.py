@@ -47,7 +47,7 @@ def test_kills_at_random_moments_never_leave_an_unreadable_checkpoint(tmp_path):
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err.decode()
     assert not [name for name in os.listdir(runs) if is_temporary(name)]
-    assert sorted(os.listdir(runs)) == ["m.npz", "m_curves.png", "m_last.npz"]
+    assert sorted(os.listdir(runs)) == ["m.npz", "m_confusion.png", "m_curves.png", "m_last.npz", "m_metrics.csv"]
 
 
 # -- hostile checkpoints handed to the programs -------------------------------------------------------

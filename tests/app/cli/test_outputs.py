@@ -16,9 +16,11 @@ from .programs import assert_one_line, call, contents, dataset
 def test_output_files_lists_every_file_a_run_writes():
     args = train.parse_args(["--save", "out/model.npz"])
     assert train.output_files(args) == {"checkpoint": "out/model.npz", "last": "out/model_last.npz",
-                                        "curves": "out/model_curves.png"}
+                                        "curves": "out/model_curves.png", "metrics": "out/model_metrics.csv",
+                                        "confusion": "out/model_confusion.png"}
     args = train.parse_args(["--save", "m", "--plot", "p.png"])
-    assert train.output_files(args) == {"checkpoint": "m", "last": "m_last.npz", "curves": "p.png"}
+    assert train.output_files(args) == {"checkpoint": "m", "last": "m_last.npz", "curves": "p.png",
+                                        "metrics": "m_metrics.csv", "confusion": "m_confusion.png"}
 
 
 @pytest.mark.parametrize("options, message", [
@@ -152,4 +154,5 @@ def test_a_run_removes_what_killed_runs_left_in_its_folder(tmp_path, capsys):
     foreign.write_bytes(b"not ours")
     assert call(train.main, ["--dataset", dataset(tmp_path), "--epochs", "1", "--save", runs / "m.npz"],
                 capsys)[0] == 0
-    assert sorted(os.listdir(runs)) == ["m.npz", "m_curves.png", "m_last.npz", "notes.tmp"]
+    assert sorted(os.listdir(runs)) == ["m.npz", "m_confusion.png", "m_curves.png", "m_last.npz", "m_metrics.csv",
+                                        "notes.tmp"]

@@ -34,7 +34,9 @@ def test_prediction_reports_unreadable_images_and_missing_paths(tmp_path, capsys
     assert predict([str(tmp_path / "m.npz"), str(root)]) == 1
     captured = capsys.readouterr()
     assert "bad.png" in captured.err and "1 of 9 images could not be read" in captured.err
-    assert len(captured.out.splitlines()) == 8 + 1  # eight predictions and the accuracy line
+    # Eight predictions, the accuracy line, and the note that training images are among them.
+    assert len(captured.out.splitlines()) == 8 + 2
+    assert captured.out.splitlines()[-1].startswith("note: 6 of these 8 images trained this model")
 
 
 @pytest.mark.parametrize("variable, value, message", [

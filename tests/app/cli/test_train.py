@@ -50,11 +50,11 @@ def test_train_one_epoch_then_predict(tmp_path, folder):
 
 def test_default_dataset_is_the_shipped_digits(tmp_path):
     train = train_program
-    args = train.parse_args([])
+    args = train.apply_recipe(train.parse_args([]), "cnn")  # the digits get the reference CNN's recipe
     assert pathlib.Path(args.dataset).resolve() == ROOT / "data" / "digits"
     assert (args.epochs, args.batch_size, args.lr, args.val_split) == (10, 32, 0.01, 0.1)
     assert (args.optimizer, args.momentum, args.schedule) == ("sgd", 0.9, "constant")
-    assert train.parse_args(["--optimizer", "adam"]).momentum is None
+    assert train.apply_recipe(train.parse_args(["--optimizer", "adam"]), "cnn").momentum is None
     code = train.main(["--limit", "4", "--epochs", "1", "--save", str(tmp_path / "m.npz")])
     assert code == 0 and (tmp_path / "m.npz").exists()
 

@@ -1,0 +1,95 @@
+"""The commands people install: help text for every option, the environment in the epilog,
+console scripts that resolve and run the example scripts' code."""
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+from nnfs.app.cli import predict, train
+from tests import ROOT, environment
+from tests.app.cli.programs import run_example
+
+PROGRAMS = {"train": train, "predict": predict}
+
+
+def options(parser):
+    return [action for action in parser._actions if action.option_strings and action.dest != "help"]
+
+
+@pytest.mark.parametrize("name", list(PROGRAMS))
+def test_every_option_has_help_that_shows_its_default(name):
+    parser = PROGRAMS[name].build_parser()
+    formatter = parser._get_formatter()
+    for action in options(parser):
+        text = formatter._expand_help(action) if action.help else ""
+        assert len(text) > 20 and "default" in text, f"{action.option_strings[0]}: {text!r}"
+
+
+def test_the_epilog_names_the_backend_variables(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    text = train.build_parser().format_help()
+    assert text.index("environment variables:") > text.index("--distributed")
+    for variable in ("NNFS_BACKEND", "NNFS_DTYPE", "NNFS_TRANSPORT", "OPENBLAS_NUM_THREADS"):
+        assert f"\n  {variable} " in text
+    assert "cuda-aware-mpi" in text and "(default: 32)" in text and "(default: 0.1)" in text
+    assert max(len(line) for line in text.splitlines()) <= 60
+    assert "NNFS_BACKEND" in predict.build_parser().format_help()
+
+
+def console_scripts():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 and later
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["project"]["scripts"]
+
+
+def resolve(target):
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def test_console_scripts_run_the_programs_of_the_example_scripts(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["nnfs-command", "--help"])
+    scripts = console_scripts()
+    assert scripts == {"nnfs-train": "nnfs.app.cli.process:launch_train",
+                       "nnfs-predict": "nnfs.app.cli.process:launch_predict"}
+    for name, target in scripts.items():
+        with pytest.raises(SystemExit) as done:
+            resolve(target)()  # what the installed command calls, reading sys.argv
+        assert done.value.code == 0 and capsys.readouterr().out.startswith("usage: "), name
+    # The example scripts call the same launchers, which run the same programs.
+    assert "from nnfs.app.cli.process import launch_train" in (ROOT / "examples" / "CNN_custom_dataset.py").read_text()
+    assert "from nnfs.app.cli.process import launch_predict" in (ROOT / "examples" / "predict.py").read_text()
+
+
+def python(code, **env):
+    variables = dict({"OPENBLAS_NUM_THREADS": None, "MKL_NUM_THREADS": None}, **env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=environment(**variables), timeout=120, cwd=ROOT)
+
+
+LAUNCH = """
+import os, sys
+from nnfs.app.cli import process
+assert "numpy" not in sys.modules, "importing the launcher imported NumPy"
+sys.argv = ["nnfs-train", "--help"]
+try:
+    process.launch_train()
+except SystemExit as done:
+    assert done.code == 0
+print(os.environ["OPENBLAS_NUM_THREADS"], os.environ["MKL_NUM_THREADS"], "numpy" in sys.modules)
+"""
+
+
+def test_the_train_command_pins_blas_threads_before_numpy_is_imported():
+    done = python(LAUNCH)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "1 1 True"
+    done = python(LAUNCH, OPENBLAS_NUM_THREADS="2")  # the user's choice wins
+    assert done.stdout.splitlines()[-1] == "2 1 True"
+
+
+def test_the_example_script_help_runs():
+    done = run_example("CNN_custom_dataset", "--help")
+    assert done.returncode == 0 and "--model {cnn,resnet}" in done.stdout and "NNFS_TRANSPORT" in done.stdout
