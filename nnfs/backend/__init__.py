@@ -26,7 +26,8 @@ belongs to: everything else asks :func:`backend_of`, :func:`is_host_array`,
   (its array and ufuncs), ``strict_methods`` (the array's methods), ``strict_namespace``
   (its array module), ``strict_guard`` (its errors and the host-read guard) and
   ``cupy_api`` (CuPy's names and parameters, recorded in ``cupy_api.json``).
-- ``images``: host uint8 image arrays and their statistics, for :mod:`nnfs.data`.
+- ``images`` and ``augment``: host uint8 image arrays, their statistics and the
+  augmentation kernels, for :mod:`nnfs.data`.
 - ``archive``: ``.npz`` archives and JSON records, for :mod:`nnfs.checkpoint`.
 """
 

@@ -1,0 +1,89 @@
+"""The files a training run writes, and the checks made on them before it starts.
+
+The list lives in one place (:func:`output_files`) so that the checks before training see
+every output: two outputs on one file, an output over the ``--resume`` checkpoint or inside
+the dataset folder, an unwritable location. All of it runs before the dataset is loaded, so a
+mistake costs no training time.
+"""
+
+import os
+
+from nnfs.files import check_writable
+
+__all__ = ["last_path", "output_files", "inside", "clashing_outputs", "check_outputs"]
+
+
+def last_path(save_path):
+    """Where the state after the latest epoch goes, beside the best model: ``runs/cnn_last.npz``."""
+    stem, extension = os.path.splitext(save_path)
+    return f"{stem}_last{extension or '.npz'}"
+
+
+def output_files(args):
+    """Every file this run writes, by role: the one place that lists them, so that the
+    checks before training (:func:`clashing_outputs`, :func:`check_outputs`) see them all.
+
+    All but the curves (``--plot``) sit beside the checkpoint (``--save``) and share its name:
+    ``runs/cnn.npz``, ``runs/cnn_last.npz``, ``runs/cnn_curves.png``, ``runs/cnn_metrics.csv``,
+    ``runs/cnn_confusion.png``.
+
+    Returns:
+        ``{"checkpoint": --save, "last": the latest state beside it, "curves": --plot,
+        "metrics": the per-epoch CSV, "confusion": the confusion-matrix PNG}``.
+    """
+    stem = os.path.splitext(args.save)[0]
+    return {"checkpoint": args.save, "last": last_path(args.save),
+            "curves": args.plot or f"{stem}_curves.png", "metrics": f"{stem}_metrics.csv",
+            "confusion": f"{stem}_confusion.png"}
+
+
+def _same_file(a, b):
+    """Whether two paths name one file (through symbolic links, hard links, case folding)."""
+    if os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b)):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def inside(path, folder):
+    """Whether ``path`` would be within ``folder`` (both through symbolic links)."""
+    folder = os.path.normcase(os.path.realpath(folder))
+    try:
+        return os.path.commonpath([os.path.normcase(os.path.realpath(path)), folder]) == folder
+    except ValueError:  # different drives
+        return False
+
+
+def clashing_outputs(args):
+    """A one-line description of two outputs that would land on one file, or None.
+
+    Two outputs of one run must differ (``--save model.png --plot model.png`` would replace
+    the model with the curves), no output other than a checkpoint may replace the
+    ``--resume`` file (resuming from ``runs/cnn_last.npz`` and updating it is the usual way),
+    and none may go into the dataset folder (the next run would read it as data: the curves
+    as an image of a class, a ``runs`` folder as a class without images).
+    """
+    files = list(output_files(args).items())
+    for i, (role, path) in enumerate(files):
+        if inside(path, args.dataset):
+            return (f"the {role} file {path} would be written into the dataset folder {args.dataset}; "
+                    "save it elsewhere")
+        for other, other_path in files[:i]:
+            if _same_file(path, other_path):
+                return f"the {other} file and the {role} file would both be {path}; give them different paths"
+        if args.resume and role not in ("checkpoint", "last") and _same_file(path, args.resume):
+            return f"the {role} file would replace the --resume checkpoint {args.resume}"
+    return None
+
+
+def check_outputs(args):
+    """Fail now, naming the path, where writing an output would fail after an epoch of training.
+
+    Raises:
+        OSError: for an output that cannot be written (a read-only folder, a file where a
+            folder is needed, a folder or a FIFO at the path).
+    """
+    for path in output_files(args).values():
+        check_writable(path)
