@@ -38,6 +38,19 @@ a step goes, so the threads really run side by side on separate cores:
   through. One thread (``NNFS_NUM_THREADS=1``) is then one thread for
   everything, as ``torch.set_num_threads(1)`` is.
 
+The interpreter lock
+--------------------
+The shards only run side by side while NumPy has let go of Python's interpreter
+lock, which it does inside its loops, copies and matrix products, but not for every
+call: ``matmul`` (``@``) keeps it for a result of at most 500 elements, however long
+the sum behind each element. The weight gradient of a first convolution (16 x 27
+values, each summed over the 131,072 pixels of a shard) held it for 2 ms in every
+step, and BatchNorm's per-channel dot products for 0.2-0.3 ms each, while the other
+thread, done with its own operation, waited to go on. So the products with a small
+result and a long sum go through ``dot`` (the weight gradients of Conv2D and Linear)
+and ``einsum`` (BatchNorm's row sums), which let go of the lock whatever the size of
+their result; the same functions exist in CuPy.
+
 A batch is sharded when every shard gets at least :data:`MIN_SHARD_SAMPLES`
 samples and :data:`MIN_SHARD_ELEMENTS` input values: below that the threads
 cost more than they save. Device backends (CuPy, and the strict stand-in for
