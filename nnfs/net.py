@@ -70,6 +70,7 @@ class Net:
             - Input: ``(N, ...)`` as the first layer expects (images ``(N, C, H, W)``)
             - Output: what the last layer gives, e.g. ``(N, n_classes)`` logits
         """
+        self.backend.prepare()  # once per process on the CPU: see nnfs.backend.allocator
         X = self.backend.asarray(X, dtype=self.dtype)
         shards = self._shards.count(self.backend, X)
         if shards > 1:  # on the CPU a large batch runs in shards, one thread each (nnfs.parallel)

@@ -20,9 +20,10 @@ a step goes, so the threads really run side by side on separate cores:
   computed on the whole batch, exactly as without threads; the gradient that
   flows back is cut into the same rows. Each parameter gradient of the net is
   then the sum of the shards' gradients, added in shard order.
-- **Layers that look at the whole batch** ask for it: BatchNorm adds up its
-  per-shard sums with :func:`batch_sum`, so its statistics, its running
-  averages and its backward pass are those of the whole batch; Dropout draws
+- **Layers that look at the whole batch** ask for it: BatchNorm combines its
+  per-shard statistics with :func:`batch_gather` and adds up its backward sums with
+  :func:`batch_sum`, so its statistics, its running averages and its backward pass
+  are those of the whole batch; Dropout draws
   its shard's rows of the whole batch's mask (:func:`shard_rows`). So a step
   gives the single-threaded results up to rounding (sums added in another
   order), with or without BatchNorm, and the same results on every run with
@@ -36,6 +37,19 @@ a step goes, so the threads really run side by side on separate cores:
   with them, so a batch too small to shard runs single-threaded through and
   through. One thread (``NNFS_NUM_THREADS=1``) is then one thread for
   everything, as ``torch.set_num_threads(1)`` is.
+
+The interpreter lock
+--------------------
+The shards only run side by side while NumPy has let go of Python's interpreter
+lock, which it does inside its loops, copies and matrix products, but not for every
+call: ``matmul`` (``@``) keeps it for a result of at most 500 elements, however long
+the sum behind each element. The weight gradient of a first convolution (16 x 27
+values, each summed over the 131,072 pixels of a shard) held it for 2 ms in every
+step, and BatchNorm's per-channel dot products for 0.2-0.3 ms each, while the other
+thread, done with its own operation, waited to go on. So the products with a small
+result and a long sum go through ``dot`` (the weight gradients of Conv2D and Linear)
+and ``einsum`` (BatchNorm's row sums), which let go of the lock whatever the size of
+their result; the same functions exist in CuPy.
 
 A batch is sharded when every shard gets at least :data:`MIN_SHARD_SAMPLES`
 samples and :data:`MIN_SHARD_ELEMENTS` input values: below that the threads
@@ -61,7 +75,7 @@ from nnfs.checks import integer
 
 __all__ = ["ENVIRONMENT_VARIABLE", "MIN_SHARD_SAMPLES", "MIN_SHARD_ELEMENTS", "available_cores",
            "default_num_threads", "get_num_threads", "set_num_threads", "using_threads",
-           "batch_sum", "shard_rows", "in_shard", "Shards"]
+           "batch_sum", "batch_gather", "shard_rows", "in_shard", "Shards"]
 
 #: The environment variable that sets the number of threads (read once, at first use).
 ENVIRONMENT_VARIABLE = "NNFS_NUM_THREADS"
@@ -159,6 +173,26 @@ def in_shard():
     return getattr(_local, "shard", None) is not None
 
 
+def batch_gather(*partials):
+    """Per-shard values (arrays or numbers) of every shard of the batch, in shard order.
+
+    The meeting point behind :func:`batch_sum`, for a statistic that is not a plain
+    sum (BatchNorm's variance combines each shard's mean and spread): inside a
+    sharded step every shard waits for the others and gets the same lists back, so a
+    formula applied to them in order gives identical results on every thread; outside
+    one each list holds this call's value alone. Every shard must call it (or
+    :func:`batch_sum`) the same number of times. The values are shared between the
+    threads: read them, never write to them.
+
+    Returns:
+        A list of the shards' values, or a tuple of such lists for several partials.
+    """
+    shard = getattr(_local, "shard", None)
+    rows = [partials] if shard is None else shard.group.gather(shard.index, partials)
+    columns = tuple(list(column) for column in zip(*rows))
+    return columns[0] if len(columns) == 1 else columns
+
+
 def batch_sum(*partials):
     """Per-shard sums (arrays or numbers) added up over every shard of the batch.
 
@@ -166,8 +200,8 @@ def batch_sum(*partials):
     then passes it here: inside a sharded step every shard waits for the others and
     gets the same totals back (added in shard order, so they are identical on every
     thread); outside one the values come back as they are. Every shard must call it
-    the same number of times. The totals are shared between the threads: read them,
-    never write to them.
+    (or :func:`batch_gather`) the same number of times. The totals are shared between
+    the threads: read them, never write to them.
 
     Returns:
         The total, or a tuple of totals for several partials.
@@ -192,26 +226,36 @@ class _Stopped(RuntimeError):
 
 
 class _Group:
-    """The shards of one step, and the meeting point where :func:`batch_sum` adds their values."""
+    """The shards of one step, and the meeting point where :func:`batch_gather` and
+    :func:`batch_sum` hand their values around."""
 
     def __init__(self, count):
         self.count = count
         self.slots = [None] * count
-        self.totals = None
+        self.result = None
         self.arrived = 0
         self.round = 0
         self.failed = False
         self.condition = threading.Condition()
 
+    def gather(self, index, partials):
+        """Every shard's ``partials``, in shard order (a fresh list each round)."""
+        return self._meet(index, partials, list)
+
     def sum(self, index, partials):
+        """The ``partials`` added up over the shards, in shard order."""
+        return self._meet(index, partials, lambda rows: tuple(_add(column) for column in zip(*rows)))
+
+    def _meet(self, index, partials, combine):
         with self.condition:
             if self.failed:
                 raise _Stopped("another shard of this batch failed")
             self.slots[index] = partials
             self.arrived += 1
             this_round = self.round
-            if self.arrived == self.count:  # the last to arrive adds up, in shard order
-                self.totals = tuple(_add(column) for column in zip(*self.slots))
+            if self.arrived == self.count:  # the last to arrive combines them, in shard order
+                self.result = combine(self.slots)
+                self.slots = [None] * self.count
                 self.arrived, self.round = 0, self.round + 1
                 self.condition.notify_all()
             else:
@@ -221,7 +265,7 @@ class _Group:
                     self.condition.wait()
                 if self.round == this_round:
                     raise _Stopped("another shard of this batch failed")
-            return self.totals
+            return self.result
 
     def abort(self):
         """One shard failed: the others stop at their next sum instead of waiting for it forever.

@@ -47,6 +47,12 @@ class Backend:
         """Copy an array of this backend back to a plain NumPy array."""
         raise NotImplementedError
 
+    def prepare(self):
+        """Get the process ready to compute on this backend: a :class:`~nnfs.net.Net` calls it
+        before every forward pass, so it must be cheap after the first call. The CPU backend
+        keeps freed memory for the next step here (:mod:`nnfs.backend.allocator`); the others
+        have nothing to do."""
+
     def synchronize(self):
         """Wait for the device work queued so far (on the current stream) to finish; a no-op
         on the CPU. For timing, and before handing device memory to a library that does

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from nnfs.backend.allocator import keep_freed_memory
 from nnfs.backend.base import Backend
 
 
@@ -19,3 +20,6 @@ class NumpyBackend(Backend):
 
     def to_numpy(self, x):
         return self.asarray(x)
+
+    def prepare(self):
+        keep_freed_memory()

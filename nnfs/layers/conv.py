@@ -101,11 +101,12 @@ class Conv2D(Layer):
         N, C_out, OH, OW = dY.shape
         dY = dY.transpose(1, 0, 2, 3).reshape(C_out, N * OH * OW)
         weight = self.params["weight"]
-        self.grads["weight"] = (dY @ cols.T).reshape(weight.shape)
+        xp = get_array_module(dY)
+        # dot, not @: a small result of a long sum (see nnfs.parallel, "the interpreter lock").
+        self.grads["weight"] = xp.dot(dY, cols.T).reshape(weight.shape)
         self.grads["bias"] = dY.sum(axis=1)
         if not self.input_grad:
             return None
-        xp = get_array_module(dY)
         C, (KH, KW) = self.in_channels, self.kernel_size
         weight_t = weight.reshape(C_out, -1).T
         if self.stride == (1, 1):

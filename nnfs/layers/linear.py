@@ -57,7 +57,8 @@ class Linear(Layer):
 
     def backward(self, dY):
         X = self.from_cache("X")
-        self.grads["weight"] = dY.T @ X
+        # dot, not @: a small result of a long sum (see nnfs.parallel, "the interpreter lock").
+        self.grads["weight"] = get_array_module(dY).dot(dY.T, X)
         self.grads["bias"] = dY.sum(axis=0)
         if not self.input_grad:
             return None

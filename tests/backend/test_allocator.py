@@ -1,0 +1,97 @@
+"""Keeping freed host memory for the next step: when glibc's thresholds are set, and to what."""
+
+import sys
+
+import numpy as np
+import pytest
+
+import nnfs.backend.allocator as allocator
+from nnfs.backend import get_backend
+from nnfs.layers import Linear
+from nnfs.losses import CrossEntropyLoss
+from nnfs.net import Net
+from tests.backend.test_backend import run_python
+
+
+class FakeLibc:
+    """Records mallopt calls; answers as glibc does (1: done)."""
+
+    def __init__(self, answer=1):
+        self.calls, self.answer = [], answer
+
+    def mallopt(self, parameter, value):
+        self.calls.append((parameter, value))
+        return self.answer
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """An undecided allocator with a fake glibc and none of the user's malloc settings."""
+    monkeypatch.setattr(allocator, "_decided", None)
+    libc = FakeLibc()
+    monkeypatch.setattr(allocator, "_glibc", lambda: libc)
+    for name in allocator._USER_SETTINGS + (allocator.ENVIRONMENT_VARIABLE, "GLIBC_TUNABLES"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch, libc
+
+
+def test_sets_both_thresholds_once(fresh):
+    _, libc = fresh
+    assert allocator.keep_freed_memory() is True
+    assert allocator.keep_freed_memory() is True
+    assert libc.calls == [(-3, allocator.MMAP_THRESHOLD), (-1, allocator.TRIM_THRESHOLD)]
+    assert allocator.MMAP_THRESHOLD == 32 * 2**20 and allocator.TRIM_THRESHOLD == 256 * 2**20
+
+
+@pytest.mark.parametrize("name, value", [
+    ("NNFS_KEEP_FREED_MEMORY", "0"), ("MALLOC_TRIM_THRESHOLD_", "1000000"),
+    ("MALLOC_MMAP_THRESHOLD_", "65536"), ("MALLOC_ARENA_MAX", "2"),
+    ("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")])
+def test_the_users_choice_is_left_alone(fresh, name, value):
+    monkeypatch, libc = fresh
+    monkeypatch.setenv(name, value)
+    assert allocator.keep_freed_memory() is False
+    assert libc.calls == []
+
+
+def test_other_tunables_and_other_values_of_the_switch_still_set_them(fresh):
+    monkeypatch, libc = fresh
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=2048")
+    monkeypatch.setenv("NNFS_KEEP_FREED_MEMORY", "1")
+    assert allocator.keep_freed_memory() is True
+    assert len(libc.calls) == 2
+
+
+def test_without_glibc_nothing_is_called(fresh):
+    monkeypatch, _ = fresh
+    monkeypatch.setattr(allocator, "_glibc", lambda: None)
+    assert allocator.keep_freed_memory() is False
+
+
+def test_a_refused_setting_reports_false(fresh):
+    monkeypatch, _ = fresh
+    libc = FakeLibc(answer=0)
+    monkeypatch.setattr(allocator, "_glibc", lambda: libc)
+    assert allocator.keep_freed_memory() is False
+    assert len(libc.calls) == 1  # the second is not tried once the first is refused
+
+
+@pytest.mark.parametrize("name, expected", [("numpy", True), ("strict", False)])
+def test_a_net_sets_them_on_the_cpu_backend_only(fresh, name, expected):
+    _, libc = fresh
+    net = Net([Linear(4, 3)], CrossEntropyLoss(), backend=name)
+    net(np.zeros((2, 4), dtype=np.float32))
+    assert bool(libc.calls) is expected
+    assert allocator._decided is (True if expected else None)
+    get_backend(name).prepare()  # cheap and idempotent on every backend
+    assert len(libc.calls) == (2 if expected else 0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc is a Linux C library")
+def test_the_real_glibc_accepts_them_in_a_fresh_process():
+    code = ("import nnfs.backend.allocator as a; print(a._glibc() is not None, a.keep_freed_memory())")
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    found, done = result.stdout.split()
+    assert done == found  # set wherever the C library is glibc (musl: neither)
+    assert run_python(code, NNFS_KEEP_FREED_MEMORY="0").stdout.split()[1] == "False"
