@@ -14,6 +14,13 @@ ENVIRONMENT = {
     "NNFS_BACKEND": "numpy (default: the CPU), cupy (an NVIDIA GPU) or strict (CPU, refuses host "
                     "arrays as CuPy does; for tests)",
     "NNFS_DTYPE": "float32 (default) or float64",
+    "NNFS_NUM_THREADS": "CPU threads of the training steps, as --threads (default: every core, "
+                        "shared among the MPI ranks of the machine)",
+    "NNFS_CACHE_DIR": "where decoded datasets are kept (default: ~/.cache/nnfs/datasets)",
+    "NNFS_MEMORY_LIMIT": "the memory a run may plan for, e.g. 8G (default: what the machine "
+                         "reports)",
+    "NNFS_KEEP_FREED_MEMORY": "0 leaves glibc's malloc thresholds as they are (default: freed "
+                              "memory is kept for the next step)",
     "NNFS_TRANSPORT": "data parallel under mpiexec: auto (default: NCCL with GPUs, else host), host, "
                       "nccl or cuda-aware-mpi",
     "OPENBLAS_NUM_THREADS": "NumPy's BLAS threads (default here: 1, as for MKL_NUM_THREADS; "

@@ -62,7 +62,8 @@ def build_parser():
     parser = Parser(
         description="Train an image classifier on a folder of images (one subfolder "
         "per class) and save the best model.", epilog=environment_epilog(
-            "NNFS_BACKEND", "NNFS_DTYPE", "NNFS_TRANSPORT", "OPENBLAS_NUM_THREADS"))
+            "NNFS_BACKEND", "NNFS_DTYPE", "NNFS_NUM_THREADS", "NNFS_TRANSPORT", "NNFS_CACHE_DIR",
+            "NNFS_MEMORY_LIMIT", "NNFS_KEEP_FREED_MEMORY", "OPENBLAS_NUM_THREADS"))
     parser.add_argument("--dataset", default=DEFAULT_DATASET,
                         help="folder with one subfolder of images per class (default: the shipped digits)")
     parser.add_argument("--model", choices=tuple(MODELS), default=None,

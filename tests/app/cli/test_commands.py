@@ -31,7 +31,8 @@ def test_the_epilog_names_the_backend_variables(monkeypatch):
     monkeypatch.setenv("COLUMNS", "60")
     text = train.build_parser().format_help()
     assert text.index("environment variables:") > text.index("--distributed")
-    for variable in ("NNFS_BACKEND", "NNFS_DTYPE", "NNFS_TRANSPORT", "OPENBLAS_NUM_THREADS"):
+    for variable in ("NNFS_BACKEND", "NNFS_DTYPE", "NNFS_NUM_THREADS", "NNFS_TRANSPORT", "NNFS_CACHE_DIR",
+                     "NNFS_MEMORY_LIMIT", "NNFS_KEEP_FREED_MEMORY", "OPENBLAS_NUM_THREADS"):
         assert f"\n  {variable} " in text
     assert "cuda-aware-mpi" in text and "(default: 32)" in text and "(default: 0.1)" in text
     assert max(len(line) for line in text.splitlines()) <= 60
@@ -93,3 +94,31 @@ def test_the_train_command_pins_blas_threads_before_numpy_is_imported():
 def test_the_example_script_help_runs():
     done = run_example("CNN_custom_dataset", "--help")
     assert done.returncode == 0 and "--model {cnn,resnet}" in done.stdout and "NNFS_TRANSPORT" in done.stdout
+
+
+@pytest.mark.parametrize("script", ["CNN_custom_dataset.py", "predict.py"])
+def test_an_example_run_before_the_install_says_so_in_one_line(tmp_path, script):
+    # A copy of the script alone, in a fresh interpreter that cannot see this checkout: nnfs
+    # is not importable, as in a clone where the install step was skipped.
+    copy = tmp_path / script
+    copy.write_text((ROOT / "examples" / script).read_text())
+    done = subprocess.run([sys.executable, "-I", "-S", str(copy)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "nnfs is not installed: run `python -m pip install -e .` in the checkout first"]
+
+
+def test_a_missing_dependency_is_one_line_naming_it(tmp_path):
+    # numpy hidden behind a module that refuses to load, as when the install step failed.
+    (tmp_path / "numpy").mkdir()
+    (tmp_path / "numpy" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'numpy'\", name='numpy')\n")
+    code = "import sys; from nnfs.app.cli.process import launch_train; sys.exit(launch_train())"
+    env = environment(PYTHONPATH=f"{tmp_path}:{ROOT}")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "nnfs.app.cli.train: the package 'numpy' is missing; install nnfs with its dependencies "
+        "(python -m pip install -e .)"]
