@@ -17,7 +17,12 @@ import sys
 # The launcher imports only the standard library: it pins NumPy's BLAS to one thread (unless
 # OPENBLAS_NUM_THREADS / MKL_NUM_THREADS are set) before NumPy loads, catches Ctrl-C and
 # SIGTERM from here on, then runs the program (nnfs.app.cli.train). nnfs.app.cli.process says why.
-from nnfs.app.cli.process import launch_train
+try:
+    from nnfs.app.cli.process import launch_train
+except ModuleNotFoundError as error:  # run from a checkout before the install step
+    if error.name != "nnfs":
+        raise
+    sys.exit("nnfs is not installed: run `python -m pip install -e .` in the checkout first")
 
 if __name__ == "__main__":
     sys.exit(launch_train())

@@ -11,7 +11,12 @@ import sys
 
 # The launcher imports only the standard library: it catches Ctrl-C and SIGTERM from here on,
 # while NumPy and the program load, then runs the program (nnfs.app.cli.predict).
-from nnfs.app.cli.process import launch_predict
+try:
+    from nnfs.app.cli.process import launch_predict
+except ModuleNotFoundError as error:  # run from a checkout before the install step
+    if error.name != "nnfs":
+        raise
+    sys.exit("nnfs is not installed: run `python -m pip install -e .` in the checkout first")
 
 if __name__ == "__main__":
     sys.exit(launch_predict())

@@ -100,11 +100,27 @@ def launch(module):
     """
     with stop_on_signals():
         try:
-            main = importlib.import_module(module).main
-            return main()
+            main = _program(module)
+            return 1 if main is None else main()
         except Interrupted as stop:
             print(f"interrupted ({stop.name}) while starting; nothing was written", file=sys.stderr)
             return stop.exit_status
+
+
+def _program(module):
+    """``module.main``; None, after one line naming it, when a required package is missing.
+
+    A missing numpy or pillow means the install step was skipped or failed. Optional
+    packages (cupy, mpi4py) are imported later, where their own messages say what to install.
+    """
+    try:
+        return importlib.import_module(module).main
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.split(".")[0] == "nnfs":
+            raise
+        print(f"{module}: the package {error.name!r} is missing; install nnfs with its "
+              f"dependencies (python -m pip install -e .)", file=sys.stderr)
+        return None
 
 
 #: The variables :func:`single_threaded_blas` sets to 1 where they are not set.
