@@ -10,7 +10,7 @@ import os
 
 from nnfs.files import check_writable
 
-__all__ = ["last_path", "output_files", "inside", "clashing_outputs", "check_outputs"]
+__all__ = ["last_path", "output_files", "same_file", "inside", "clashing_outputs", "check_outputs"]
 
 
 def last_path(save_path):
@@ -37,7 +37,7 @@ def output_files(args):
             "confusion": f"{stem}_confusion.png"}
 
 
-def _same_file(a, b):
+def same_file(a, b):
     """Whether two paths name one file (through symbolic links, hard links, case folding)."""
     if os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b)):
         return True
@@ -71,9 +71,9 @@ def clashing_outputs(args):
             return (f"the {role} file {path} would be written into the dataset folder {args.dataset}; "
                     "save it elsewhere")
         for other, other_path in files[:i]:
-            if _same_file(path, other_path):
+            if same_file(path, other_path):
                 return f"the {other} file and the {role} file would both be {path}; give them different paths"
-        if args.resume and role not in ("checkpoint", "last") and _same_file(path, args.resume):
+        if args.resume and role not in ("checkpoint", "last") and same_file(path, args.resume):
             return f"the {role} file would replace the --resume checkpoint {args.resume}"
     return None
 

@@ -22,6 +22,7 @@ from collections import namedtuple
 
 from nnfs.app.cli import console
 from nnfs.app.cli.options import Parser, environment_epilog, file_path, positive_int
+from nnfs.app.cli.outputs import same_file
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, Interrupted, stop_on_signals
 from nnfs.app.inference import Classifier, find_images
 from nnfs.app.metrics import class_report, format_report
@@ -108,6 +109,12 @@ def check_paths(args, parser):
         parser.error("give image files or folders to classify, or --split val/train")
     if args.split is not None and len(args.paths) > 1:
         parser.error("with --split give at most one path: the dataset folder, if it moved")
+    # The CSV is written after everything was read: over the checkpoint or an image it would
+    # replace them for good.
+    for path in [args.checkpoint, *args.paths] if args.csv else []:
+        if same_file(args.csv, path):
+            parser.error(f"--csv {args.csv} would replace {path}, which this command reads; "
+                         "write the predictions to another file")
 
 
 def images_to_score(args, classifier):
@@ -192,6 +199,11 @@ def _predict(args):
         return EXIT_ERROR
     classifier = Classifier(args.checkpoint)
     paths, record = images_to_score(args, classifier)
+    if args.csv and os.path.exists(args.csv):  # an image found below a folder, or of --split
+        clash = next((path for path in paths if same_file(args.csv, path)), None)
+        if clash is not None:
+            raise DatasetError(f"--csv {args.csv} would replace the image {clash}, which this command "
+                               "classifies; write the predictions to another file")
     with DecoderWarnings() as notes:  # Pillow's warnings about files: one counted line each
         predictions = classifier.predict(paths, top=args.top)
     notes.report(console.warn)

@@ -45,3 +45,25 @@ def test_prediction_reports_unreadable_images_and_missing_paths(tmp_path, capsys
 ])
 def test_a_bad_environment_variable_fails_in_one_line(tmp_path, variable, value, message):
     expect_one_line_failure(run_example("predict", tmp_path / "m.npz", tmp_path, **{variable: value}), message)
+
+
+def test_a_csv_over_the_checkpoint_or_an_image_is_refused_and_replaces_nothing(tmp_path, capsys):
+    root = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    checkpoint = tmp_path / "m.npz"
+    assert train_program.main(["--dataset", str(root), "--epochs", "1", "--save", str(checkpoint)]) == 0
+    capsys.readouterr()
+    image = root / "a" / "000.png"
+    before = {path: path.read_bytes() for path in (checkpoint, image)}
+    predict = predict_program.main
+    expect_error(capsys, predict, [str(checkpoint), str(image), "--csv", str(checkpoint)],
+                 f"--csv {checkpoint} would replace {checkpoint}", code=2)
+    expect_error(capsys, predict, [str(checkpoint), str(image), "--csv", str(image)],
+                 f"--csv {image} would replace {image}", code=2)
+    expect_error(capsys, predict, [str(checkpoint), str(root), "--csv", str(image)],
+                 f"would replace the image {image}")
+    from nnfs.checkpoint import metadata
+    trained_on = root / metadata(checkpoint)["extra"]["split"]["train"][0]
+    before[trained_on] = trained_on.read_bytes()
+    expect_error(capsys, predict, [str(checkpoint), "--split", "train", "--csv", str(trained_on)],
+                 f"would replace the image {trained_on}")
+    assert {path: path.read_bytes() for path in before} == before
