@@ -56,6 +56,9 @@ class Net:
         self.backend = get_backend(backend)
         self.dtype = as_dtype(dtype)
         self.training = True
+        # The output of the latest forward pass and the predictions of the latest loss: backward
+        # uses what the layers kept from the former, so the two must be one array.
+        self._output = self._scored = None
         self._shards = Shards()  # the replicas of the layers for the other threads, made on demand
         self.to(self.backend, self.dtype)
 
@@ -74,16 +77,19 @@ class Net:
         X = self.backend.asarray(X, dtype=self.dtype)
         shards = self._shards.count(self.backend, X)
         if shards > 1:  # on the CPU a large batch runs in shards, one thread each (nnfs.parallel)
-            return self._shards.forward(self.layers, X, shards)
-        with self._shards.single(self.backend):
-            for layer in self.layers:
-                X = layer(X)
+            X = self._shards.forward(self.layers, X, shards)
+        else:
+            with self._shards.single(self.backend):
+                for layer in self.layers:
+                    X = layer(X)
+        self._output = X
         return X
 
     def loss(self, out, y):
         """The loss of ``out`` against targets ``y`` (moved to the device); a scalar on the device."""
         if self.loss_fn is None:
             raise RuntimeError("Net.loss: this net was built without a loss")
+        self._scored = out
         return self.loss_fn(out, y)
 
     def backward(self, input_grad=False):
@@ -96,10 +102,20 @@ class Net:
 
         Returns:
             dLoss/dInput with the input's shape when ``input_grad`` is True, else None.
+
+        Raises:
+            RuntimeError: when the last loss was not computed on the output of the latest
+                forward pass (``net(X2)``, ``predict`` or ``predict_proba`` ran in between): the
+                layers hold what that other pass saw, and the gradients would be silently wrong.
         """
         if self.loss_fn is None:
             raise RuntimeError("Net.backward: this net was built without a loss")
         grad = self.loss_fn.backward()
+        if self._scored is not None and self._scored is not self._output:
+            raise RuntimeError(
+                "Net.backward: the last loss was not computed on the output of the latest forward "
+                "pass (another forward, predict or predict_proba ran in between); call "
+                "net.loss(net(X), y) again just before backward")
         first = self.layers[0]
         first.input_grad = bool(input_grad)
         try:

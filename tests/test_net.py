@@ -329,3 +329,22 @@ def test_an_empty_batch_goes_through_the_whole_net_without_a_warning(backend):
     assert out.shape == (0, 3) and np.isnan(float(loss)) and dX.shape == X.shape
     assert probabilities.shape == (0, 3) and net.predict(X).shape == (0,)
     np.testing.assert_array_equal(to_numpy(net.layers[1].buffers["running_mean"]), running)
+
+
+@pytest.mark.parametrize("between", ["predict", "forward"])
+def test_backward_refuses_a_loss_whose_forward_pass_was_not_the_latest(rng, between):
+    # The layers keep what the latest pass saw: backward after another pass (a predict to log
+    # the accuracy, the forward of a second batch) would give silently wrong gradients.
+    net = every_layer_cnn(loss=CrossEntropyLoss())
+    X, y = image_batch(rng)
+    out = net(X)
+    if between == "forward":
+        net(X[::-1].copy())
+    net.loss(out, y)
+    if between == "predict":
+        net.predict(X)
+    with pytest.raises(RuntimeError, match="not computed on the output of the latest forward pass"):
+        net.backward()
+    net.loss(net(X), y)
+    net.backward()
+    net.backward()  # the same gradients again: nothing ran in between
