@@ -307,6 +307,26 @@ def held_out(data, train_idx, val_idx):
     return {"train": relative(train_idx), "val": relative(val_idx)}
 
 
+def check_same_split(args, resumed, split):
+    """Refuse to resume a run on other training and validation images than it had.
+
+    Another ``--seed``, ``--val_split`` or ``--limit``, or files added or removed, split the
+    images anew: the run would train on images it validated on, and its best accuracy so far
+    would belong to another validation set. Checkpoints that record no split are let through.
+
+    Raises:
+        CheckpointError: naming the checkpoint and the counts there and now.
+    """
+    saved = (resumed.extra or {}).get("split")
+    if not isinstance(saved, dict) or saved == split:
+        return
+    counts = {name: len(saved.get(name) or []) for name in ("train", "val")}
+    raise CheckpointError(
+        f"{args.resume} was trained on another split of the images ({counts['train']} for training and "
+        f"{counts['val']} for validation there, {len(split['train'])} and {len(split['val'])} now): "
+        "resume with the --dataset, --limit, --val_split and --seed of that run, with the same files")
+
+
 def report_mistakes(args, net, val, class_names, outputs, say):
     """Per-class results of the best model on the validation split, printed, and its confusion
     matrix drawn; returns whether the PNG was written.
@@ -370,6 +390,7 @@ def run(args, world=None, record=None):
         if resumed.class_names and resumed.class_names != data.class_names:
             warn_(f"{args.resume} was trained on classes {resumed.class_names}, "
                   f"this dataset has {data.class_names}")
+        check_same_split(args, resumed, held_out(data, train_idx, val_idx))
         if has_run_state(resumed):
             # Continue exactly: the saved optimizer, schedule, shuffling and history win over
             # flags. Damaged state is a CheckpointError: refused, never half used.

@@ -118,6 +118,22 @@ def test_resume_from_another_architecture_fails_in_one_line(tmp_path, capsys):
                                 str(tmp_path / "gray.npz")], "holds a different architecture")
 
 
+@pytest.mark.parametrize("changed", [["--seed", "5"], ["--val_split", "0.5"], ["--limit", "4"], ["added"]])
+def test_resume_on_another_split_of_the_images_fails_in_one_line(tmp_path, capsys, changed):
+    # Trained on other images than before, the run would learn its validation images.
+    folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
+    assert train(folder, tmp_path / "m.npz", "--epochs", "1") == 0
+    capsys.readouterr()
+    if changed == ["added"]:
+        write_image(folder / "circle" / "new.png")
+        changed = []
+    before = (tmp_path / "m_last.npz").read_bytes()
+    expect_error(capsys, train_program.main, ["--dataset", str(folder), "--batch_size", "4", "--save",
+                                              str(tmp_path / "m.npz"), "--epochs", "2", *changed, "--resume",
+                                              str(tmp_path / "m_last.npz")], "was trained on another split")
+    assert (tmp_path / "m_last.npz").read_bytes() == before
+
+
 def test_an_unwritable_checkpoint_path_fails_in_one_line(tmp_path, capsys):
     root = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
     blocker = tmp_path / "file"
