@@ -126,9 +126,13 @@ def images_to_score(args, classifier):
     if record.files is None:
         raise CheckpointError(f"{args.checkpoint} does not record which images it was trained and validated "
                               "on (saved by an older version); give the folders to score instead")
-    if not record.files[args.split]:
+    files = record.files[args.split]
+    if not files:
         raise CheckpointError(f"{args.checkpoint} records no {args.split} images")
-    return record.files[args.split], record
+    if not any(os.path.isfile(path) for path in files):  # a wrong folder: one line, not one per image
+        raise DatasetError(f"none of the {len(files)} {args.split} images recorded in {args.checkpoint} is in "
+                           f"{record.root} (no {files[0]}, ...); give the dataset folder the model was trained on")
+    return files, record
 
 
 def write_csv(path, rows):

@@ -199,3 +199,11 @@ def test_the_memory_estimate_counts_the_model_and_optimizer_this_run_will_build(
     args = train.parse_args([])
     train.planned_training(args, photos, 10)
     assert args.optimizer is None and args.epochs is None  # the run's own options are left alone
+
+
+def test_split_val_in_a_folder_without_those_images_fails_in_one_line(trained, tmp_path):
+    other = make_folder(tmp_path / "other", ["a", "b"], per_class=2)
+    status, out, err = run(predict, trained.save, other, "--split", "val")
+    assert status == 1 and out == ""
+    assert err.startswith(f"error: none of the 6 val images recorded in {trained.save} is in {other} (no ")
+    assert len(err.strip().splitlines()) == 1, err
