@@ -41,7 +41,7 @@ from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError, load_into, metadata, save
 from nnfs.data import (
     AUGMENTATIONS, RESIZE_MODES, DataLoader, DatasetError, ImageFolder, ImageSizeError, Preprocessing,
-    augmentation_for, default_cache_dir, stratified_split, training_bytes)
+    augmentation_for, available_memory, default_cache_dir, stratified_split, training_bytes)
 from nnfs.optim import SCHEDULES, make_optimizer, make_schedule
 
 # The shipped digits, in a checkout: <repo>/data/digits beside the nnfs package.
@@ -498,6 +498,7 @@ def main(argv=None):
             try:
                 default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported in one line
                 default_dtype()  # likewise a bad NNFS_DTYPE
+                available_memory()  # likewise a bad NNFS_MEMORY_LIMIT, read once the dataset is sized
                 # likewise a bad NNFS_NUM_THREADS, unless --threads overrides it
                 threads = args.threads or nnfs.parallel.get_num_threads()
                 if args.distributed or dist.launched_with_mpiexec():
