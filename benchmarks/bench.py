@@ -294,6 +294,8 @@ def child_main(args):
     times = time_steps(step, synchronize, args.warmup, args.steps)
     median = statistics.median(times)
     result = {"img_s": batch / median, "median_ms": 1e3 * median, "loss": final_loss(), **threads}
+    if args.child == "nnfs":
+        result["blas"] = blas_kernels()
     peak = peak_device()
     if peak is not None:
         result["peak_mib"] = peak / 2**20
@@ -310,6 +312,23 @@ def child_main(args):
                    for phase, values in phases.items()}
             for name, phases in timings.items()}
     print(json.dumps(result))
+
+
+def blas_kernels():
+    """Which BLAS NumPy runs, and which of its kernels: ``"openblas 0.3.31, SkylakeX kernels"``.
+
+    OpenBLAS picks its kernels from the CPU when it loads, unless ``OPENBLAS_CORETYPE`` names
+    them; on a CPU with AVX-512 its AVX2 (Haswell) kernels multiply float32 matrices about half
+    as fast, so a table is only comparable with the kernels it names.
+    """
+    from threadpoolctl import threadpool_info
+
+    for library in threadpool_info():
+        if library.get("user_api") == "blas":
+            kernels = library.get("architecture")
+            return f"{library.get('internal_api')} {library.get('version')}" + (
+                f", {kernels} kernels" if kernels else "")
+    return "unknown"
 
 
 # -- the parent: fresh child processes per configuration ----------------------------------------
@@ -367,6 +386,7 @@ def benchmark(args):
                "nnfs_peak_mib": max(r["peak_mib"] for r in nnfs_runs),
                "nnfs_train_mib": nnfs_run.get("train_mib"),
                "nnfs_threads": nnfs_run["threads"], "nnfs_shards": nnfs_run["shards"],
+               "nnfs_blas": nnfs_run.get("blas"),
                "torch_img_s": None, "torch_peak_mib": None, "torch_train_mib": None, "ratio": None,
                "torch_threads": None}
         if use_torch:
@@ -427,6 +447,10 @@ def print_table(report):
     loads = "unknown" if load["before"] is None else (
         f"{load['before'][0]:.2f} before, {load['after'][0]:.2f} after (1 min)")
     print(f"machine: {report['machine']}, {report['cpu_count']} cores; load average {loads}")
+    blas = sorted({row["nnfs_blas"] for row in report["rows"] if row.get("nnfs_blas")})
+    pinned = os.environ.get("OPENBLAS_CORETYPE")
+    print(f"NumPy's BLAS: {'; '.join(blas) or 'unknown'}"
+          + (f" (OPENBLAS_CORETYPE={pinned} in the environment)" if pinned else ""))
     print(f"{'config':>13} {'nnfs img/s':>11} {'torch img/s':>12} {'ratio':>6} {'threads':>8} {'shards':>6} "
           f"{'nnfs MiB':>9} {'torch MiB':>10} {'nnfs +MiB':>10} {'torch +MiB':>11}")
     for row in report["rows"]:
