@@ -294,7 +294,7 @@ def child_main(args):
     times = time_steps(step, synchronize, args.warmup, args.steps)
     median = statistics.median(times)
     result = {"img_s": batch / median, "median_ms": 1e3 * median, "loss": final_loss(), **threads}
-    if args.child == "nnfs":
+    if args.child == "nnfs" and not backend.is_device:  # a GPU's products are not NumPy's BLAS
         result["blas"] = blas_kernels()
     peak = peak_device()
     if peak is not None:
@@ -321,8 +321,10 @@ def blas_kernels():
     them; on a CPU with AVX-512 its AVX2 (Haswell) kernels multiply float32 matrices about half
     as fast, so a table is only comparable with the kernels it names.
     """
-    from threadpoolctl import threadpool_info
-
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # nnfs needs it for its CPU threads; a GPU machine may lack it
+        return "unknown (threadpoolctl is not installed)"
     for library in threadpool_info():
         if library.get("user_api") == "blas":
             kernels = library.get("architecture")
@@ -449,8 +451,9 @@ def print_table(report):
     print(f"machine: {report['machine']}, {report['cpu_count']} cores; load average {loads}")
     blas = sorted({row["nnfs_blas"] for row in report["rows"] if row.get("nnfs_blas")})
     pinned = os.environ.get("OPENBLAS_CORETYPE")
-    print(f"NumPy's BLAS: {'; '.join(blas) or 'unknown'}"
-          + (f" (OPENBLAS_CORETYPE={pinned} in the environment)" if pinned else ""))
+    if blas:  # the CPU backend's products (a GPU's are the device's own)
+        print(f"NumPy's BLAS: {'; '.join(blas)}"
+              + (f" (OPENBLAS_CORETYPE={pinned} in the environment)" if pinned else ""))
     print(f"{'config':>13} {'nnfs img/s':>11} {'torch img/s':>12} {'ratio':>6} {'threads':>8} {'shards':>6} "
           f"{'nnfs MiB':>9} {'torch MiB':>10} {'nnfs +MiB':>10} {'torch +MiB':>11}")
     for row in report["rows"]:
