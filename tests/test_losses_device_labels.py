@@ -9,7 +9,8 @@ loop reads its running metrics. See nnfs/losses.py.
 import numpy as np
 import pytest
 
-from nnfs.app.loop import evaluate, train_epoch
+from nnfs.app.guard import FiniteGuard
+from nnfs.app.loop import RunningMetrics, evaluate, train_epoch
 from nnfs.backend import to_numpy
 from nnfs.backend.strict import no_sync
 from nnfs.layers import Linear
@@ -110,6 +111,57 @@ def test_the_loops_stop_with_the_batch_where_they_read_their_metrics(backend, lo
     loader = DeviceLabelLoader(backend, bad_batch=2)
     with pytest.raises(ValueError, match=r"batch 3 .* label 7 at position 2, outside \[0, 3\)"):
         train_epoch(net, loader, lr=0.1) if loop == "train" else evaluate(net, loader)
+
+
+@pytest.mark.parametrize("every", [1, 2, 100])
+def test_with_a_guard_the_label_is_reported_not_the_nan_it_made(backend, every):
+    # The bad batch's loss is NaN, and the guard reads its verdict first: the error must still
+    # name the label, which is what the user can fix.
+    device_only(backend)
+    net = Net([Linear(4, 3)], CrossEntropyLoss(), backend=backend)
+    loader = DeviceLabelLoader(backend, bad_batch=2)
+    with pytest.raises(ValueError, match=r"batch 3 .* label 7 at position 2, outside \[0, 3\)"):
+        train_epoch(net, loader, lr=0.1, guard=FiniteGuard(every=every))
+
+
+class OneRankFailed:
+    """A communicator of two ranks where the other rank reports one bad-label batch."""
+
+    def __init__(self, other_failed):
+        self.other_failed = other_failed
+        self.calls = 0
+
+    def sum_host(self, values):
+        self.calls += 1
+        values = [float(to_numpy(value)) for value in values]
+        values[-1] += self.other_failed
+        return values
+
+
+@pytest.mark.parametrize("here, other", [(True, 0), (False, 1), (True, 1)])
+def test_a_bad_label_on_one_rank_stops_every_rank_after_the_collective(backend, here, other):
+    # The rank with the label raises its own error, the others one that points to it, and all
+    # of them only after the collective: no rank is left waiting for one that stopped.
+    device_only(backend)
+    loss = CrossEntropyLoss()
+    running = RunningMetrics(loss)
+    logits = backend.asarray(LOGITS)
+    labels = backend.asarray(BAD if here else GOOD)
+    running.add(logits, loss(logits, labels), loss.target)
+    comm = OneRankFailed(other)
+    message = r"label 5 at position 3" if here else r"labels outside the classes on 1 other rank"
+    with pytest.raises(ValueError, match=message):
+        running.result(comm)
+    assert comm.calls == 1
+
+
+def test_a_result_with_good_labels_on_every_rank_adds_them_up(backend):
+    loss = CrossEntropyLoss()
+    running = RunningMetrics(loss)
+    logits = backend.asarray(LOGITS)
+    running.add(logits, loss(logits, backend.asarray(GOOD)), loss.target)
+    result = running.result(OneRankFailed(0))
+    assert result.samples == 4 and 0.0 <= result.accuracy <= 1.0
 
 
 def test_a_whole_dataset_is_checked_once(backend):

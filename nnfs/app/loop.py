@@ -15,6 +15,7 @@ value after every batch would make the host wait for the device each time.
 import time
 from dataclasses import dataclass
 
+from nnfs.app.guard import NonFiniteLossError
 from nnfs.backend import to_numpy
 from nnfs.distributed.sharding import shard
 
@@ -68,10 +69,15 @@ class RunningMetrics:
         self.correct = self.correct + (out.argmax(axis=1) == labels).sum()
         self.samples += n
 
-    def read(self):
-        """(mean loss, accuracy) of this process's batches as Python floats: a device synchronisation."""
+    def check_labels(self):
+        """Raise the loss's ValueError if a batch of device labels had one outside the classes
+        since the last check (a device synchronisation; nothing to do for host labels)."""
         if self._check_labels is not None:
             self._check_labels()
+
+    def read(self):
+        """(mean loss, accuracy) of this process's batches as Python floats: a device synchronisation."""
+        self.check_labels()
         if self.samples == 0:
             return 0.0, 0.0
         return (float(to_numpy(self.loss)) / self.samples,
@@ -79,13 +85,28 @@ class RunningMetrics:
 
     def result(self, comm=None):
         """The :class:`EpochResult` so far; with a communicator, over the samples of every rank
-        (a collective: every rank calls it)."""
-        if self._check_labels is not None:
-            self._check_labels()
+        (a collective: every rank calls it).
+
+        A label outside the classes on any rank raises on every rank: the rank that had it
+        raises the loss's error, the others one that points to it, so that no rank is left
+        waiting in the next collective for one that stopped.
+        """
         if comm is None:
+            self.check_labels()
             loss, correct, samples = to_numpy(self.loss), to_numpy(self.correct), self.samples
         else:
-            loss, correct, samples = comm.sum_host([self.loss, self.correct, self.samples])
+            try:
+                self.check_labels()
+                error = None
+            except ValueError as bad_labels:
+                error = bad_labels
+            loss, correct, samples, failed = comm.sum_host(
+                [self.loss, self.correct, self.samples, int(error is not None)])
+            if error is not None:
+                raise error
+            if failed:
+                raise ValueError(f"labels outside the classes on {int(failed)} other rank(s); "
+                                 "their errors name the batches")
         seconds = time.perf_counter() - self.start
         if samples == 0:
             return EpochResult(0.0, 0.0, 0, seconds)
@@ -143,29 +164,35 @@ def train_epoch(model, loader, lr=None, optimizer=None, progress=None, guard=Non
     model.train()
     running = RunningMetrics(net.loss_fn)
     try:
-        for step, (X, y) in enumerate(_shards(model, loader), 1):
-            if len(y):
-                out, loss, target = forward_batch(model, X, y)  # a DataParallel remembers the shard size
-                if guard is not None:
-                    guard(loss, step)  # a device-side record; read back every guard.every steps
-                model.backward()
-                running.add(out, loss, target)
-            elif comm is not None:  # a global batch smaller than the number of ranks left this one nothing
-                model.average_gradients(n_samples=0)  # it still takes part in the allreduce
-            else:
-                continue  # an empty batch: nothing to learn from
-            if optimizer is not None:
-                optimizer.step()
-            else:
-                net.update_weights(lr)
-            if progress is not None and progress.due(step):
-                mean_loss, accuracy = running.read()
-                progress.update(step, loss=mean_loss, acc=accuracy)
-    finally:  # also when stopped (a non-finite loss, Ctrl-C): the next line printed starts clean
-        if progress is not None:
-            progress.close()
-    if guard is not None:
-        guard.check()
+        try:
+            for step, (X, y) in enumerate(_shards(model, loader), 1):
+                if len(y):
+                    out, loss, target = forward_batch(model, X, y)  # a DataParallel remembers the shard size
+                    if guard is not None:
+                        guard(loss, step)  # a device-side record; read back every guard.every steps
+                    model.backward()
+                    running.add(out, loss, target)
+                elif comm is not None:  # a global batch smaller than the number of ranks left this one nothing
+                    model.average_gradients(n_samples=0)  # it still takes part in the allreduce
+                else:
+                    continue  # an empty batch: nothing to learn from
+                if optimizer is not None:
+                    optimizer.step()
+                else:
+                    net.update_weights(lr)
+                if progress is not None and progress.due(step):
+                    mean_loss, accuracy = running.read()
+                    progress.update(step, loss=mean_loss, acc=accuracy)
+        finally:  # also when stopped (a non-finite loss, Ctrl-C): the next line printed starts clean
+            if progress is not None:
+                progress.close()
+        if guard is not None:
+            guard.check()
+    except NonFiniteLossError:
+        # A label outside the classes on the device makes its batch's loss NaN: the guard sees
+        # the NaN first, but the label is what to report.
+        running.check_labels()
+        raise
     return running.result(comm)
 
 
