@@ -10,7 +10,8 @@ import os
 
 from nnfs.files import check_writable
 
-__all__ = ["last_path", "output_files", "same_file", "inside", "clashing_outputs", "check_outputs"]
+__all__ = ["last_path", "output_files", "same_file", "inside", "clashing_outputs", "is_checkpoint",
+           "check_outputs"]
 
 
 def last_path(save_path):
@@ -61,8 +62,8 @@ def clashing_outputs(args):
 
     Two outputs of one run must differ (``--save model.png --plot model.png`` would replace
     the model with the curves), no output other than a checkpoint may replace the
-    ``--resume`` file (resuming from ``runs/cnn_last.npz`` and updating it is the usual way),
-    and none may go into the dataset folder (the next run would read it as data: the curves
+    ``--resume`` file (resuming from ``runs/cnn_last.npz`` and updating it is the usual way) or
+    any other existing checkpoint (:func:`is_checkpoint`), and none may go into the dataset folder (the next run would read it as data: the curves
     as an image of a class, a ``runs`` folder as a class without images).
     """
     files = list(output_files(args).items())
@@ -73,9 +74,28 @@ def clashing_outputs(args):
         for other, other_path in files[:i]:
             if same_file(path, other_path):
                 return f"the {other} file and the {role} file would both be {path}; give them different paths"
-        if args.resume and role not in ("checkpoint", "last") and same_file(path, args.resume):
+        if role in ("checkpoint", "last"):
+            continue
+        if args.resume and same_file(path, args.resume):
             return f"the {role} file would replace the --resume checkpoint {args.resume}"
+        if is_checkpoint(path):
+            return f"the {role} file would replace the checkpoint {path}; give it another path"
     return None
+
+
+def is_checkpoint(path):
+    """Whether ``path`` is a regular file that starts like a checkpoint (an ``.npz`` is a zip).
+
+    The curves, the metrics and the confusion matrix never go over one: a model trained by
+    another run would be lost to a PNG. Only regular files are opened (a FIFO would block).
+    """
+    try:
+        if not os.path.isfile(path):
+            return False
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def check_outputs(args):

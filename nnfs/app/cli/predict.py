@@ -22,7 +22,7 @@ from collections import namedtuple
 
 from nnfs.app.cli import console
 from nnfs.app.cli.options import Parser, environment_epilog, file_path, positive_int
-from nnfs.app.cli.outputs import same_file
+from nnfs.app.cli.outputs import is_checkpoint, same_file
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, Interrupted, stop_on_signals
 from nnfs.app.inference import Classifier, find_images
 from nnfs.app.metrics import class_report, format_report
@@ -115,6 +115,8 @@ def check_paths(args, parser):
         if same_file(args.csv, path):
             parser.error(f"--csv {args.csv} would replace {path}, which this command reads; "
                          "write the predictions to another file")
+    if args.csv and is_checkpoint(args.csv):  # a model of another run: lost to a CSV
+        parser.error(f"--csv {args.csv} would replace a checkpoint; write the predictions to another file")
 
 
 def images_to_score(args, classifier):

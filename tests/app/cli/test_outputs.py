@@ -32,6 +32,10 @@ def test_output_files_lists_every_file_a_run_writes():
     (["--save", "m_last", "--plot", "m_last_last.npz"], "the last file and the curves file"),
     (["--save", "new.npz", "--resume", "old.npz", "--plot", "old.npz"],
      "the curves file would replace the --resume checkpoint old.npz"),
+    # A model of another run (an .npz is a zip), whatever its name.
+    (["--save", "new.npz", "--plot", "other.npz"],
+     "the curves file would replace the checkpoint other.npz; give it another path"),
+    (["--save", "new.npz", "--plot", "sub/best"], "the curves file would replace the checkpoint sub/best"),
 ])
 def test_clashing_outputs_are_refused_before_anything_is_loaded(tmp_path, capsys, monkeypatch, options,
                                                                  message):
@@ -39,6 +43,8 @@ def test_clashing_outputs_are_refused_before_anything_is_loaded(tmp_path, capsys
     (tmp_path / "sub").mkdir()
     (tmp_path / "m.npz").write_bytes(b"a good model")
     (tmp_path / "old.npz").write_bytes(b"the run to resume")
+    (tmp_path / "other.npz").write_bytes(b"PK\x03\x04 a model of another run")
+    (tmp_path / "sub" / "best").write_bytes(b"PK\x03\x04 another, without a suffix")
     if hasattr(os, "symlink"):
         os.symlink("m.npz", "link.png")
     elif "link.png" in options:

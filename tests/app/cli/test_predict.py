@@ -66,4 +66,9 @@ def test_a_csv_over_the_checkpoint_or_an_image_is_refused_and_replaces_nothing(t
     before[trained_on] = trained_on.read_bytes()
     expect_error(capsys, predict, [str(checkpoint), "--split", "train", "--csv", str(trained_on)],
                  f"would replace the image {trained_on}")
+    other = tmp_path / "other.npz"  # a model of another run
+    other.write_bytes(checkpoint.read_bytes())
+    before[other] = other.read_bytes()
+    expect_error(capsys, predict, [str(checkpoint), str(image), "--csv", str(other)],
+                 f"--csv {other} would replace a checkpoint", code=2)
     assert {path: path.read_bytes() for path in before} == before
