@@ -32,10 +32,9 @@ def is_integer(value):
 
 
 def _is_bool(value):
-    """True for ``True``, ``False`` and NumPy's bools (``numpy.bool_``; its class is named
-    ``numpy.bool`` since NumPy 2), recognised by name: only the backend imports NumPy."""
-    kind = type(value)
-    return kind is bool or (kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_"))
+    """True for ``True``, ``False`` and array libraries' bools (``numpy.bool_``, 0-d bool
+    arrays), recognised by their dtype's kind: only the backend imports NumPy."""
+    return type(value) is bool or getattr(getattr(value, "dtype", None), "kind", None) == "b"
 
 
 def integer(owner, name, value, minimum=None, maximum=None):
