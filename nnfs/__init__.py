@@ -4,7 +4,7 @@ Subpackages: :mod:`nnfs.layers`, :mod:`nnfs.activations`, :mod:`nnfs.losses`,
 :mod:`nnfs.net`; the array backend is :mod:`nnfs.backend`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["seed", "__version__"]
 
