@@ -75,7 +75,7 @@ from nnfs.checks import integer
 
 __all__ = ["ENVIRONMENT_VARIABLE", "MIN_SHARD_SAMPLES", "MIN_SHARD_ELEMENTS", "available_cores",
            "default_num_threads", "get_num_threads", "set_num_threads", "using_threads",
-           "batch_sum", "batch_gather", "shard_rows", "in_shard", "Shards"]
+           "batch_sum", "batch_gather", "add_in_order", "shard_rows", "in_shard", "Shards"]
 
 #: The environment variable that sets the number of threads (read once, at first use).
 ENVIRONMENT_VARIABLE = "NNFS_NUM_THREADS"
@@ -244,7 +244,7 @@ class _Group:
 
     def sum(self, index, partials):
         """The ``partials`` added up over the shards, in shard order."""
-        return self._meet(index, partials, lambda rows: tuple(_add(column) for column in zip(*rows)))
+        return self._meet(index, partials, lambda rows: tuple(add_in_order(column) for column in zip(*rows)))
 
     def _meet(self, index, partials, combine):
         with self.condition:
@@ -277,7 +277,10 @@ class _Group:
             self.condition.notify_all()
 
 
-def _add(values):
+def add_in_order(values):
+    """``values[0] + values[1] + ...``, left to right: per-shard partials (arrays or numbers)
+    combined in shard order, so every thread that combines them gets the same bits; one value
+    comes back as it is (no copy, no promotion)."""
     total = values[0]
     for value in values[1:]:
         total = total + value

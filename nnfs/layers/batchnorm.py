@@ -10,7 +10,7 @@ see the channel-major layout in :mod:`nnfs.layers`).
 from nnfs.backend import get_array_module, host_ones, host_zeros
 from nnfs.checks import integer, number
 from nnfs.layers.base import Layer, check_dtype, check_rank
-from nnfs.parallel import batch_gather, batch_sum
+from nnfs.parallel import add_in_order, batch_gather, batch_sum
 
 
 class BatchNorm(Layer):
@@ -117,8 +117,8 @@ class BatchNorm(Layer):
         centred = X2 - local_mean[:, None]
         counts, means, spreads = batch_gather(count, local_mean, row_dots(centred, centred))
         count = sum(counts)
-        mean = _add_up([(n / count) * m for n, m in zip(counts, means)])  # one shard: its mean, exactly
-        spread = _add_up(spreads) + _add_up([n * (m - mean) ** 2 for n, m in zip(counts, means)])
+        mean = add_in_order([(n / count) * m for n, m in zip(counts, means)])  # one shard: its mean, exactly
+        spread = add_in_order(spreads) + add_in_order([n * (m - mean) ** 2 for n, m in zip(counts, means)])
         var = spread / count  # biased: the batch's own spread
         m = self.momentum
         running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
@@ -244,14 +244,6 @@ class BatchNorm2D(BatchNorm):
     def unrows(self, X2, shape):
         N, C, H, W = shape
         return X2.reshape(C, N, H, W).transpose(1, 0, 2, 3)
-
-
-def _add_up(values):
-    """``values[0] + values[1] + ...`` in order (per-shard arrays: no promotion, no copy for one)."""
-    total = values[0]
-    for value in values[1:]:
-        total = total + value
-    return total
 
 
 def channel_rows(X):

@@ -63,8 +63,9 @@ def clashing_outputs(args):
     Two outputs of one run must differ (``--save model.png --plot model.png`` would replace
     the model with the curves), no output other than a checkpoint may replace the
     ``--resume`` file (resuming from ``runs/cnn_last.npz`` and updating it is the usual way) or
-    any other existing checkpoint (:func:`is_checkpoint`), and none may go into the dataset folder (the next run would read it as data: the curves
-    as an image of a class, a ``runs`` folder as a class without images).
+    any other existing checkpoint (:func:`is_checkpoint`), and none may go into the dataset
+    folder (the next run would read it as data: the curves as an image of a class, a ``runs``
+    folder as a class without images).
     """
     files = list(output_files(args).items())
     for i, (role, path) in enumerate(files):
