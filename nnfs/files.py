@@ -93,19 +93,42 @@ def check_writable(path):
     """Fail now, naming ``path``, where :func:`write_atomically` would fail later.
 
     Creates the missing parent folders, removes what killed writers left there (as a
-    write would), then creates and removes an empty temporary file beside ``path``;
-    ``path`` itself is not touched. A full disk can still stop the
-    real write; every other cause (a missing permission, a read-only file system, a
-    file where a folder is needed, a folder or a FIFO at ``path``) is found here.
+    write would), then creates and removes an empty temporary file beside ``path``, and
+    removes again the folders it created (the write creates them when it comes, so a run
+    that stops before writing leaves no empty folder behind); ``path`` itself is not
+    touched. A full disk can still stop the real write; every other cause (a missing
+    permission, a read-only file system, a file where a folder is needed, a folder or a
+    FIFO at ``path``) is found here.
 
     Raises:
         OSError: as :func:`write_atomically` would.
     """
     path = os.fspath(path)
-    with _temporary_beside(path) as (fd, temporary, _, _):
-        os.close(fd)
-        _remove(temporary)
+    missing = _missing_folders(path)
+    try:
+        with _temporary_beside(path) as (fd, temporary, _, _):
+            os.close(fd)
+            _remove(temporary)
+    finally:
+        for folder in missing:  # deepest first; one that is no longer empty stays
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
     return path
+
+
+def _missing_folders(path):
+    """The folders above ``path`` (of its target, for a link) that do not exist yet, deepest first."""
+    target = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
+    missing, folder = [], os.path.dirname(target)
+    while folder and not os.path.lexists(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return missing
 
 
 @contextlib.contextmanager

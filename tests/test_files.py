@@ -227,7 +227,15 @@ def test_check_writable_finds_a_read_only_folder_and_touches_nothing(tmp_path, r
     assert info.value.errno in (errno.EACCES, errno.EROFS, errno.EPERM)
     assert info.value.filename == str(read_only_folder / "m.npz")
     check_writable(tmp_path / "new" / "m.npz")
-    assert os.listdir(tmp_path / "new") == []
+    assert not (tmp_path / "new").exists()  # the folders it made for the probe are gone again
+
+
+def test_check_writable_leaves_no_folder_it_made_and_keeps_the_ones_there(tmp_path):
+    (tmp_path / "there").mkdir()
+    check_writable(tmp_path / "there" / "a" / "b" / "m.npz")
+    assert os.listdir(tmp_path) == ["there"] and os.listdir(tmp_path / "there") == []
+    write_atomically(tmp_path / "there" / "a" / "b" / "m.npz", lambda f: f.write(b"x"))
+    assert (tmp_path / "there" / "a" / "b" / "m.npz").read_bytes() == b"x"  # the write makes them
 
 
 # -- a full file system -----------------------------------------------------------------------------

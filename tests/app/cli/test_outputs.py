@@ -162,3 +162,12 @@ def test_a_run_removes_what_killed_runs_left_in_its_folder(tmp_path, capsys):
                 capsys)[0] == 0
     assert sorted(os.listdir(runs)) == ["m.npz", "m_confusion.png", "m_curves.png", "m_last.npz", "m_metrics.csv",
                                         "notes.tmp"]
+
+
+def test_a_run_that_stops_before_writing_leaves_no_empty_folder(tmp_path, capsys, monkeypatch):
+    # The save location is checked (its folders made and removed again) before the dataset is
+    # looked at; the dataset is missing, so nothing is written and no folder stays behind.
+    monkeypatch.chdir(tmp_path)
+    code, out, err = call(train.main, ["--dataset", "nowhere", "--save", "new/runs/m.npz"], capsys)
+    assert code == 1 and "nowhere" in err
+    assert os.listdir(tmp_path) == []
