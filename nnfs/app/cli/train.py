@@ -196,7 +196,7 @@ def planned_training(args, sizing, n_classes):
     """``(parameter count, optimizer arrays per parameter)`` of the model and optimizer this
     run will build for images of ``sizing`` (a :class:`~nnfs.data.Sizing`, whose ``kind``
     picks the default model), known before the dataset loads or the model is built."""
-    model = choose_model(args, sizing)
+    model = choose_model(args, sizing, resumed_model(args))
     planned = apply_recipe(argparse.Namespace(**vars(args)), model)  # a copy: run() applies it again
     # Arrays the optimizer keeps per parameter: SGD's momentum buffer (none without momentum),
     # Adam's two moments.
@@ -280,20 +280,27 @@ def quiet(*args, **kwargs):
     """What ranks other than 0 do instead of printing."""
 
 
-def choose_model(args, data):
-    """The ``--model`` name of this run: the flag, else the resumed checkpoint's, else the default
-    for the kind of data (:func:`~nnfs.app.models.default_model`).
+def resumed_model(args):
+    """The ``--model`` name recorded in the ``--resume`` checkpoint (None without one, or for an
+    older checkpoint); reads only its metadata, so :func:`run` asks before loading the dataset.
 
     Raises:
         CheckpointError: when ``--model`` differs from the model of the run being resumed.
     """
-    saved = None
-    if args.resume:
-        saved = (metadata(args.resume).get("extra") or {}).get("model")
-        if args.model and saved and args.model != saved:
-            raise CheckpointError(
-                f"{args.resume} holds a {MODEL_TITLES.get(saved, saved)} (--model {saved}); it cannot "
-                f"continue as --model {args.model}: resume with --model {saved} or leave --model out")
+    if not args.resume:
+        return None
+    saved = (metadata(args.resume).get("extra") or {}).get("model")
+    if args.model and saved and args.model != saved:
+        raise CheckpointError(
+            f"{args.resume} holds a {MODEL_TITLES.get(saved, saved)} (--model {saved}); it cannot "
+            f"continue as --model {args.model}: resume with --model {saved} or leave --model out")
+    return saved
+
+
+def choose_model(args, data, saved=None):
+    """The ``--model`` name of this run: the flag, else the resumed checkpoint's (``saved``, from
+    :func:`resumed_model`), else the default for the kind of data
+    (:func:`~nnfs.app.models.default_model`)."""
     # Folders without a kind (small images, or an ImageFolder that does not tell) keep the reference CNN.
     return args.model or saved or default_model(getattr(data, "kind", "small"))
 
@@ -359,6 +366,7 @@ def run(args, world=None, record=None):
     outputs = output_files(args)
     root = world is None or world.is_root
     say, warn_ = (console.say, console.warn) if root else (quiet, quiet)
+    saved_model = resumed_model(args)  # a --model that cannot continue the run: refused before loading
     data = load_dataset(args, say, warn_, progress=root)
     train_idx, val_idx = stratified_split(data.labels, args.val_split, seed=args.seed)
     batch_size = args.batch_size
@@ -376,7 +384,7 @@ def run(args, world=None, record=None):
                        augment=augment)
     val = DataLoader(data.images, data.labels, val_idx, max(batch_size, 256), pre)
 
-    model = choose_model(args, data)
+    model = choose_model(args, data, saved_model)
     apply_recipe(args, model)
     nnfs.seed(args.seed)
     net = build_model(model, data.channels, data.image_size, len(data.class_names))

@@ -134,6 +134,10 @@ def test_resume_keeps_the_saved_model_and_refuses_another(trained, tmp_path):
                          "--val_split", "0.25", "--save", tmp_path / "m.npz")
     assert status == 1 and len(err.strip().splitlines()) == 1
     assert "holds a residual network (--model resnet); it cannot continue as --model cnn" in err
+    # Refused from the checkpoint's metadata alone, before the dataset is looked at.
+    status, _, err = run(train, "--dataset", tmp_path / "nowhere", "--model", "cnn", "--resume", last,
+                         "--save", tmp_path / "m.npz")
+    assert status == 1 and "it cannot continue as --model cnn" in err and "nowhere" not in err
     status, out, err = run(train, "--dataset", trained.root, "--resume", last, "--epochs", "3", "--batch_size", "6",
                            "--val_split", "0.25", "--save", tmp_path / "m.npz")
     assert status == 0, err
