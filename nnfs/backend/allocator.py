@@ -43,7 +43,8 @@ import ctypes
 import os
 import threading
 
-__all__ = ["ENVIRONMENT_VARIABLE", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "keep_freed_memory"]
+__all__ = ["ENVIRONMENT_VARIABLE", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "enabled_by_environment",
+           "keep_freed_memory"]
 
 #: Set to 0 to leave glibc's malloc thresholds as they are.
 ENVIRONMENT_VARIABLE = "NNFS_KEEP_FREED_MEMORY"
@@ -63,9 +64,21 @@ _lock = threading.Lock()
 _decided = None  # None: not yet; then whether the thresholds were set
 
 
+def enabled_by_environment():
+    """What ``NNFS_KEEP_FREED_MEMORY`` says: True when unset, empty or 1, False for 0.
+
+    Raises:
+        ValueError: for any other value, naming the variable (the programs check it at start).
+    """
+    value = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
+    if value not in ("", "0", "1"):
+        raise ValueError(f"environment variable {ENVIRONMENT_VARIABLE}: expected 0 or 1, got {value!r}")
+    return value != "0"
+
+
 def _wanted():
     """False when the user turned it off or chose glibc's settings themselves."""
-    if os.environ.get(ENVIRONMENT_VARIABLE, "").strip() == "0":
+    if not enabled_by_environment():
         return False
     if any(name in os.environ for name in _USER_SETTINGS):
         return False

@@ -95,3 +95,16 @@ def test_the_real_glibc_accepts_them_in_a_fresh_process():
     found, done = result.stdout.split()
     assert done == found  # set wherever the C library is glibc (musl: neither)
     assert run_python(code, NNFS_KEEP_FREED_MEMORY="0").stdout.split()[1] == "False"
+
+
+@pytest.mark.parametrize("value, enabled", [("", True), ("1", True), (" 0 ", False), ("0", False)])
+def test_the_variable_is_0_or_1(monkeypatch, value, enabled):
+    monkeypatch.setenv(allocator.ENVIRONMENT_VARIABLE, value)
+    assert allocator.enabled_by_environment() is enabled
+
+
+@pytest.mark.parametrize("value", ["bogus", "2", "off", "yes"])
+def test_another_value_is_refused_naming_the_variable(monkeypatch, value):
+    monkeypatch.setenv(allocator.ENVIRONMENT_VARIABLE, value)
+    with pytest.raises(ValueError, match=f"NNFS_KEEP_FREED_MEMORY: expected 0 or 1, got '{value}'"):
+        allocator.enabled_by_environment()

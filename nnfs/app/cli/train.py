@@ -37,7 +37,7 @@ from nnfs.app.models import MODEL_TITLES, MODELS, RECIPES, build_model, default_
 from nnfs.app.plot import plot_confusion_matrix, plot_history
 from nnfs.app.progress import ProgressBar
 from nnfs.app.resume import RunState, has_run_state, resume
-from nnfs.backend import default_backend, default_dtype
+from nnfs.backend import allocator, default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError, load_into, metadata, save
 from nnfs.data import (
     AUGMENTATIONS, RESIZE_MODES, DataLoader, DatasetError, ImageFolder, ImageSizeError, Preprocessing,
@@ -507,6 +507,7 @@ def main(argv=None):
                 default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported in one line
                 default_dtype()  # likewise a bad NNFS_DTYPE
                 available_memory()  # likewise a bad NNFS_MEMORY_LIMIT, read once the dataset is sized
+                allocator.enabled_by_environment()  # likewise a bad NNFS_KEEP_FREED_MEMORY
                 # likewise a bad NNFS_NUM_THREADS, unless --threads overrides it
                 threads = args.threads or nnfs.parallel.get_num_threads()
                 if args.distributed or dist.launched_with_mpiexec():

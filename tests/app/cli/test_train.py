@@ -192,6 +192,7 @@ def test_bad_optimizer_flags_fail_in_one_line(tmp_path, folder, capsys, flags, m
     ("NNFS_BACKEND", "tpu", "error: unknown nnfs backend 'tpu'"),
     ("NNFS_DTYPE", "float16", "error: unknown dtype 'float16'"),
     ("NNFS_MEMORY_LIMIT", "lots", "error: environment variable NNFS_MEMORY_LIMIT: expected a number of bytes"),
+    ("NNFS_KEEP_FREED_MEMORY", "bogus", "error: environment variable NNFS_KEEP_FREED_MEMORY: expected 0 or 1"),
 ])
 def test_a_bad_environment_variable_fails_in_one_line(variable, value, message):
     expect_one_line_failure(run_example("CNN_custom_dataset", "--epochs", "1", **{variable: value}), message)
