@@ -114,7 +114,9 @@ def check_writable(path):
             try:
                 os.rmdir(folder)
             except OSError:
-                break
+                if os.path.lexists(folder):  # not empty now (another writer's file): it stays,
+                    break                    # and so do the folders above it
+                # never made (makedirs failed part-way) or already gone: go on upwards
     return path
 
 
@@ -141,7 +143,7 @@ def _temporary_beside(path):
     """
     target, mode = _prepare(path)
     folder = os.path.dirname(target)
-    temporary = None
+    temporary, vanished = None, 0
     try:
         remove_stale_temporaries(folder)
         while temporary is None:
@@ -153,6 +155,13 @@ def _temporary_beside(path):
                 fd = os.open(candidate, _FLAGS, 0o666)
             except FileExistsError:  # another writer drew the same name: draw again
                 temporary = None
+            except FileNotFoundError:
+                # The folder went since _prepare made it: another process's check_writable
+                # removed the empty folders it had made for its probe. Make it again.
+                temporary, vanished = None, vanished + 1
+                if vanished > 5:
+                    raise
+                os.makedirs(folder, exist_ok=True)
         yield fd, temporary, target, mode
     except BaseException as error:  # GeneratorExit too: an interruption between yield and the block
         if temporary is not None:

@@ -268,3 +268,30 @@ def test_a_full_disk_keeps_every_old_file_byte_for_byte(small_filesystem):
     assert {path: path.read_bytes() for path in before} == before
     assert sorted(os.listdir(small_filesystem)) == ["filler", "m.npz", "m.png"]
     load(checkpoint)
+
+
+def test_a_folder_removed_by_another_writers_probe_is_made_again(tmp_path, monkeypatch):
+    # Another process's check_writable may remove the empty folder it made for its probe just
+    # after this writer made the same folder: the writer makes it again instead of failing.
+    import nnfs.files as files
+
+    real = files.remove_stale_temporaries
+    removed = []
+
+    def another_probe_removes_the_folder(folder):
+        if not removed:
+            os.rmdir(folder)
+            removed.append(folder)
+        return real(folder)
+
+    monkeypatch.setattr(files, "remove_stale_temporaries", another_probe_removes_the_folder)
+    target = tmp_path / "runs" / "sub" / "m.npz"
+    write_atomically(target, lambda f: f.write(b"model"))
+    assert removed and target.read_bytes() == b"model"
+
+
+@posix_only
+def test_a_probe_that_fails_part_way_leaves_none_of_its_folders(tmp_path):
+    with pytest.raises(OSError):
+        check_writable(tmp_path / "new" / ("x" * 300) / "m.npz")  # a name too long for the file system
+    assert os.listdir(tmp_path) == []
