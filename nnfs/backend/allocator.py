@@ -87,6 +87,8 @@ def _wanted():
 
 def _glibc():
     """The C library when it is glibc, else None."""
+    if os.name != "posix":  # Windows: no C library to load by None (CDLL raises TypeError)
+        return None
     try:
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version  # only glibc has it

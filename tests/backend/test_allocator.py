@@ -108,3 +108,14 @@ def test_another_value_is_refused_naming_the_variable(monkeypatch, value):
     monkeypatch.setenv(allocator.ENVIRONMENT_VARIABLE, value)
     with pytest.raises(ValueError, match=f"NNFS_KEEP_FREED_MEMORY: expected 0 or 1, got '{value}'"):
         allocator.enabled_by_environment()
+
+
+def test_outside_posix_no_c_library_is_loaded(monkeypatch):
+    # On Windows ctypes.CDLL(None) raises TypeError: it must never be tried there.
+    monkeypatch.setattr(allocator.os, "name", "nt")
+
+    def refuse(*args, **kwargs):
+        raise TypeError("CDLL(None) on Windows")
+
+    monkeypatch.setattr(allocator.ctypes, "CDLL", refuse)
+    assert allocator._glibc() is None
