@@ -125,7 +125,10 @@ def test_with_a_guard_the_label_is_reported_not_the_nan_it_made(backend, every):
 
 
 class OneRankFailed:
-    """A communicator of two ranks where the other rank reports one bad-label batch."""
+    """A communicator of two ranks where the other rank reports one bad-label batch (this
+    process is rank 0 of a world of 1 for sharding: it keeps every batch whole)."""
+
+    rank, size = 0, 1
 
     def __init__(self, other_failed):
         self.other_failed = other_failed
@@ -169,3 +172,37 @@ def test_a_whole_dataset_is_checked_once(backend):
     with pytest.raises(ValueError, match=r"train labels must be in \[0, 3\), got values in \[0, 5\]"):
         check_labels(backend.asarray(BAD), 3, what="train labels")
     check_labels(backend.asarray(np.zeros(0, dtype=np.int64)), 3)
+
+
+class DrawingBar:
+    """A progress bar that wants the running metrics after every batch (rank 0's bar)."""
+
+    def due(self, step):
+        return True
+
+    def update(self, step, **values):
+        pass
+
+    def close(self):
+        pass
+
+
+class DataParallelStandIn:
+    """What the loops use of a DataParallel: its net and its communicator."""
+
+    def __init__(self, net, comm):
+        self.net, self.comm = net, comm
+
+    def eval(self):
+        self.net.eval()
+
+
+def test_the_progress_bar_of_one_rank_never_raises_alone(backend):
+    # Rank 0 draws the bar; a label error raised while drawing it would leave the other ranks
+    # waiting in the next collective. The labels are checked in the epoch's collective instead.
+    device_only(backend)
+    net = Net([Linear(4, 3)], CrossEntropyLoss(), backend=backend)
+    comm = OneRankFailed(0)
+    with pytest.raises(ValueError, match=r"batch 3 .* label 7 at position 2"):
+        evaluate(DataParallelStandIn(net, comm), DeviceLabelLoader(backend, bad_batch=2), progress=DrawingBar())
+    assert comm.calls == 1

@@ -75,9 +75,15 @@ class RunningMetrics:
         if self._check_labels is not None:
             self._check_labels()
 
-    def read(self):
-        """(mean loss, accuracy) of this process's batches as Python floats: a device synchronisation."""
-        self.check_labels()
+    def read(self, check_labels=True):
+        """(mean loss, accuracy) of this process's batches as Python floats: a device synchronisation.
+
+        Data parallel, the loops pass ``check_labels=False``: a label error raised here on the
+        rank that draws the progress bar would leave the others waiting in the next collective;
+        :meth:`result` checks the labels of every rank together instead.
+        """
+        if check_labels:
+            self.check_labels()
         if self.samples == 0:
             return 0.0, 0.0
         return (float(to_numpy(self.loss)) / self.samples,
@@ -181,7 +187,7 @@ def train_epoch(model, loader, lr=None, optimizer=None, progress=None, guard=Non
                 else:
                     net.update_weights(lr)
                 if progress is not None and progress.due(step):
-                    mean_loss, accuracy = running.read()
+                    mean_loss, accuracy = running.read(check_labels=comm is None)
                     progress.update(step, loss=mean_loss, acc=accuracy)
         finally:  # also when stopped (a non-finite loss, Ctrl-C): the next line printed starts clean
             if progress is not None:
@@ -191,7 +197,10 @@ def train_epoch(model, loader, lr=None, optimizer=None, progress=None, guard=Non
     except NonFiniteLossError:
         # A label outside the classes on the device makes its batch's loss NaN: the guard sees
         # the NaN first, but the label is what to report.
-        running.check_labels()
+        try:
+            running.check_labels()
+        except ValueError as bad_labels:
+            raise bad_labels from None
         raise
     return running.result(comm)
 
@@ -213,13 +222,14 @@ def evaluate(model, loader, progress=None):
     """
     model.eval()
     net = getattr(model, "net", model)
+    comm = getattr(model, "comm", None)
     running = RunningMetrics(net.loss_fn)
     for step, (X, y) in enumerate(_shards(model, loader), 1):
         if len(y):
             running.add(*forward_batch(net, X, y))
         if progress is not None and progress.due(step):
-            mean_loss, accuracy = running.read()
+            mean_loss, accuracy = running.read(check_labels=comm is None)
             progress.update(step, loss=mean_loss, acc=accuracy)
     if progress is not None:
         progress.close()
-    return running.result(getattr(model, "comm", None))
+    return running.result(comm)

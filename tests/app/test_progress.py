@@ -81,7 +81,8 @@ class CountingBar(ProgressBar):
 def test_device_values_are_read_only_when_the_bar_redraws(monkeypatch, rng, phase):
     reads = []
     original = loop.RunningMetrics.read
-    monkeypatch.setattr(loop.RunningMetrics, "read", lambda self: reads.append(1) or original(self))
+    monkeypatch.setattr(loop.RunningMetrics, "read",
+                        lambda self, **options: reads.append(1) or original(self, **options))
     net = reference_cnn(1, 8, 2, hidden=4)
     batches = [(rng.normal(size=(4, 1, 8, 8)), rng.integers(0, 2, size=4)) for _ in range(6)]
     bar = CountingBar(6, due_on=(2, 6))
