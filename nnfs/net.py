@@ -110,12 +110,12 @@ class Net:
         """
         if self.loss_fn is None:
             raise RuntimeError("Net.backward: this net was built without a loss")
-        grad = self.loss_fn.backward()
         if self._scored is not None and self._scored is not self._output:
             raise RuntimeError(
                 "Net.backward: the last loss was not computed on the output of the latest forward "
                 "pass (another forward, predict or predict_proba ran in between); call "
                 "net.loss(net(X), y) again just before backward")
+        grad = self.loss_fn.backward()
         first = self.layers[0]
         first.input_grad = bool(input_grad)
         try:

@@ -103,30 +103,35 @@ class BatchNorm(Layer):
     # -- the core, on (F, M) rows -------------------------------------------------------------
     def _statistics(self, X2):
         """The rows centred on this shard's mean, how far that lies from the batch's mean
-        (``shift``, per row: the rows centred on the batch's mean are ``centred + shift``),
-        and the batch's variance: in eval mode the running mean and variance instead."""
+        (``shift``, per row: the rows centred on the batch's mean are ``centred + shift``;
+        None where they are the same, with one shard), and the batch's variance: in eval
+        mode the running mean and variance instead."""
         count = X2.shape[1]
         if not self.training or count == 0:  # nothing to learn from an empty batch
-            return X2 - self.buffers["running_mean"][:, None], 0.0, self.buffers["running_var"]
+            return X2 - self.buffers["running_mean"][:, None], None, self.buffers["running_var"]
         # Each shard centres its rows on its own mean, then the shards' counts, means and
         # spreads are combined in one meeting (see nnfs.parallel): Chan et al.'s parallel
         # variance, sum(M2_k) + sum(n_k * (mean_k - mean)^2), which differs from centring on
-        # the batch's mean only by rounding and never subtracts two large sums. On one
-        # thread there is one shard and the shift is 0.
+        # the batch's mean only by rounding and never subtracts two large sums. One shard
+        # (one thread, or a device) is the whole batch: nothing to combine, no shift (on a
+        # GPU every small operation saved is a kernel launch saved).
         local_mean = X2.sum(axis=1) / count
         centred = X2 - local_mean[:, None]
         counts, means, spreads = batch_gather(count, local_mean, row_dots(centred, centred))
-        count = sum(counts)
-        mean = add_in_order([(n / count) * m for n, m in zip(counts, means)])  # one shard: its mean, exactly
-        spread = add_in_order(spreads) + add_in_order([n * (m - mean) ** 2 for n, m in zip(counts, means)])
-        var = spread / count  # biased: the batch's own spread
+        if len(counts) == 1:
+            mean, shift, var = local_mean, None, spreads[0] / count  # biased: the batch's own spread
+        else:
+            count = sum(counts)
+            mean = add_in_order([(n / count) * m for n, m in zip(counts, means)])
+            spread = add_in_order(spreads) + add_in_order([n * (m - mean) ** 2 for n, m in zip(counts, means)])
+            shift, var = local_mean - mean, spread / count
         m = self.momentum
         running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
         running_mean *= 1 - m
         running_mean += m * mean
         running_var *= 1 - m
         running_var += (m * count / (count - 1)) * var
-        return centred, local_mean - mean, var
+        return centred, shift, var
 
     def normalize_rows(self, X2):
         """Forward on the ``(F, M)`` rows: returns ``gamma * X_hat + beta`` as a fresh ``(F, M)`` array."""
@@ -136,8 +141,9 @@ class BatchNorm(Layer):
         # shift per row: X_hat itself is never formed (backward works from the centred rows),
         # which saves a pass over the batch.
         scale = self.params["weight"] * inv_std
+        offset = self.params["bias"] if shift is None else self.params["bias"] + shift * scale
         Y2 = centred * scale[:, None]
-        Y2 += (self.params["bias"] + shift * scale)[:, None]  # in place: Y2 is a fresh array of ours
+        Y2 += offset[:, None]  # in place: Y2 is a fresh array of ours
         self.cache["centred"], self.cache["shift"], self.cache["inv_std"] = centred, shift, inv_std
         self.cache["training"] = self.training
         return Y2
@@ -147,7 +153,8 @@ class BatchNorm(Layer):
         centred, shift, inv_std, training = self.from_cache("centred", "shift", "inv_std", "training")
         dbeta = dY2.sum(axis=1)
         # The sum of dY * X_hat over each row, X_hat = (centred + shift) * inv_std.
-        dgamma = (row_dots(dY2, centred) + shift * dbeta) * inv_std
+        dots = row_dots(dY2, centred)
+        dgamma = (dots if shift is None else dots + shift * dbeta) * inv_std
         self.grads["weight"] = dgamma  # this shard's share, when the batch runs in shards
         self.grads["bias"] = dbeta
         scale = self.params["weight"] * inv_std
@@ -161,7 +168,8 @@ class BatchNorm(Layer):
         slope = scale * inv_std * dgamma / count
         dX2 = dY2 * scale[:, None]
         dX2 -= centred * slope[:, None]
-        dX2 -= (scale * dbeta / count + shift * slope)[:, None]
+        constant = scale * dbeta / count
+        dX2 -= (constant if shift is None else constant + shift * slope)[:, None]
         return dX2
 
     def local_grad_rows(self, X2):

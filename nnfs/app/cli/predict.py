@@ -22,7 +22,7 @@ from collections import namedtuple
 
 from nnfs.app.cli import console
 from nnfs.app.cli.options import Parser, environment_epilog, file_path, positive_int
-from nnfs.app.cli.outputs import is_checkpoint, same_file
+from nnfs.app.cli.outputs import is_checkpoint, same_file, same_file_among
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, Interrupted, stop_on_signals
 from nnfs.app.inference import Classifier, find_images
 from nnfs.app.metrics import class_report, format_report
@@ -116,7 +116,8 @@ def check_paths(args, parser):
             parser.error(f"--csv {args.csv} would replace {path}, which this command reads; "
                          "write the predictions to another file")
     if args.csv and is_checkpoint(args.csv):  # a model of another run: lost to a CSV
-        parser.error(f"--csv {args.csv} would replace a checkpoint; write the predictions to another file")
+        parser.error(f"--csv {args.csv} would replace a checkpoint (or another zip archive); "
+                     "write the predictions to another file")
 
 
 def images_to_score(args, classifier):
@@ -205,8 +206,8 @@ def _predict(args):
         return EXIT_ERROR
     classifier = Classifier(args.checkpoint)
     paths, record = images_to_score(args, classifier)
-    if args.csv and os.path.exists(args.csv):  # an image found below a folder, or of --split
-        clash = next((path for path in paths if same_file(args.csv, path)), None)
+    if args.csv:  # an image found below a folder, or of --split
+        clash = same_file_among(args.csv, paths)
         if clash is not None:
             raise DatasetError(f"--csv {args.csv} would replace the image {clash}, which this command "
                                "classifies; write the predictions to another file")

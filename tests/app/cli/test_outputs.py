@@ -34,8 +34,8 @@ def test_output_files_lists_every_file_a_run_writes():
      "the curves file would replace the --resume checkpoint old.npz"),
     # A model of another run (an .npz is a zip), whatever its name.
     (["--save", "new.npz", "--plot", "other.npz"],
-     "the curves file would replace the checkpoint other.npz; give it another path"),
-    (["--save", "new.npz", "--plot", "sub/best"], "the curves file would replace the checkpoint sub/best"),
+     "the curves file would replace other.npz, a checkpoint (or another zip archive); give it another path"),
+    (["--save", "new.npz", "--plot", "sub/best"], "the curves file would replace sub/best, a checkpoint"),
 ])
 def test_clashing_outputs_are_refused_before_anything_is_loaded(tmp_path, capsys, monkeypatch, options,
                                                                  message):
