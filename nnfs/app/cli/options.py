@@ -16,7 +16,8 @@ ENVIRONMENT = {
     "NNFS_DTYPE": "float32 (default) or float64",
     "NNFS_NUM_THREADS": "CPU threads of the training steps, as --threads (default: every core, "
                         "shared among the MPI ranks of the machine)",
-    "NNFS_CACHE_DIR": "where decoded datasets are kept (default: ~/.cache/nnfs/datasets)",
+    "NNFS_CACHE_DIR": "where decoded datasets are kept (default: $XDG_CACHE_HOME/nnfs/datasets, else "
+                      "~/.cache/nnfs/datasets)",
     "NNFS_MEMORY_LIMIT": "the memory a run may plan for, e.g. 8G (default: what the machine "
                          "reports)",
     "NNFS_KEEP_FREED_MEMORY": "0 leaves glibc's malloc thresholds as they are (default: freed "

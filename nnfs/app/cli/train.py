@@ -392,13 +392,14 @@ def run(args, world=None, record=None):
     optimizer = make_optimizer(args.optimizer, net, args.lr, weight_decay=args.weight_decay, **extra_args)
     scheduler = make_schedule(args.schedule, optimizer, args.epochs, args.warmup_epochs)
     state = RunState(epochs=args.epochs, schedule=args.schedule, warmup_epochs=args.warmup_epochs)
+    split = held_out(data, train_idx, val_idx)
     if args.resume:
         resumed = load_into(args.resume, net)
         net.train()
+        check_same_split(args, resumed, split)  # refused: no warning about the classes first
         if resumed.class_names and resumed.class_names != data.class_names:
             warn_(f"{args.resume} was trained on classes {resumed.class_names}, "
                   f"this dataset has {data.class_names}")
-        check_same_split(args, resumed, held_out(data, train_idx, val_idx))
         if has_run_state(resumed):
             # Continue exactly: the saved optimizer, schedule, shuffling and history win over
             # flags. Damaged state is a CheckpointError: refused, never half used.
@@ -432,7 +433,6 @@ def run(args, world=None, record=None):
         f"{optimizer!r}{schedule}, batch {batch_size}{ranks}")
 
     dataset_name = os.path.basename(os.path.normpath(args.dataset))
-    split = held_out(data, train_idx, val_idx)
     record.epochs = args.epochs
     for epoch in range(state.epoch + 1, args.epochs + 1):
         record.epoch = epoch
