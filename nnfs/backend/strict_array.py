@@ -53,6 +53,26 @@ def refuse_host(values, what):
                 "Backend.asarray (CuPy raises here too)")
 
 
+def check_call(qualified, params, args, kwargs, refuse=True):
+    """What every call into the stand-in checks before it runs: counts it (for the no-sync
+    guard's tests), refuses keywords CuPy 14 does not take (``params``, from cupy_api.json),
+    and, unless ``refuse`` is False, NumPy arrays among the arguments."""
+    count_operation()
+    cupy_api.check_arguments(qualified, params, args, kwargs)
+    if refuse:
+        refuse_host(args, qualified)
+        refuse_host(kwargs.values(), qualified)
+
+
+def to_host(array, order, out, what):
+    """A device array's values as a NumPy array (into ``out`` when given): a synchronisation."""
+    check_sync(what)
+    if out is not None:
+        out[...] = array._array
+        return out
+    return np.array(array._array, order=order)
+
+
 def plain(value):
     """The NumPy array inside a strict array; lists, tuples and dicts are unwrapped item by item."""
     if isinstance(value, StrictArray):
@@ -207,10 +227,7 @@ class StrictUfunc:
         params = tuple(params) if params is not None else None
 
         def method(*args, **kwargs):
-            count_operation()
-            cupy_api.check_arguments(qualified, params, args, kwargs)
-            refuse_host(args, qualified)
-            refuse_host(kwargs.values(), qualified)
+            check_call(qualified, params, args, kwargs)
             if name == "at":
                 target = args[0]
                 index = wrap_indices(target.shape, args[1], qualified)

@@ -12,7 +12,7 @@ NotImplementedError rather than pretend.
 import numpy as np
 
 from nnfs.backend import cupy_api
-from nnfs.backend.strict_array import _SCALARS, StrictArray, plain, refuse_host, wrap
+from nnfs.backend.strict_array import _SCALARS, StrictArray, check_call, plain, to_host, wrap
 from nnfs.backend.strict_guard import check_sync, count_operation
 
 # -- the methods: cupy.ndarray's, with its parameters --------------------------------------------
@@ -35,10 +35,7 @@ def _method(name, params):
     c_order = params is not None and "order=" not in params
 
     def method(self, *args, **kwargs):
-        count_operation()
-        cupy_api.check_arguments(qualified, params, args, kwargs)
-        refuse_host(args, qualified)
-        refuse_host(kwargs.values(), qualified)
+        check_call(qualified, params, args, kwargs)
         result = numpy_method(self._array, *plain(args), **plain(kwargs))
         return wrap(result, c_order, (self._array,))
 
@@ -57,11 +54,7 @@ def _tolist(self):
 
 
 def _get(self, stream=None, order="C", out=None, blocking=True):
-    check_sync("get() of a device array")
-    if out is not None:
-        out[...] = self._array
-        return out
-    return np.array(self._array, order=order)
+    return to_host(self, order, out, "get() of a device array")
 
 
 def _set(self, arr, stream=None):

@@ -16,8 +16,8 @@ rather than behaving like something it is not.
 import numpy as np
 
 from nnfs.backend import cupy_api
-from nnfs.backend.strict_array import StrictArray, StrictUfunc, _ufunc, plain, refuse_host, wrap, wrap_indices
-from nnfs.backend.strict_guard import check_sync, count_operation
+from nnfs.backend.strict_array import (
+    StrictArray, StrictUfunc, _ufunc, check_call, plain, to_host, wrap, wrap_indices)
 
 __all__ = ["StrictNamespace", "CUPY"]
 
@@ -119,10 +119,7 @@ def _function(qualified, numpy_function, params):
         p.startswith("**") for p in params)
 
     def function(*args, **kwargs):
-        count_operation()
-        cupy_api.check_arguments(qualified, params, args, kwargs)
-        refuse_host(args, qualified)
-        refuse_host(kwargs.values(), qualified)
+        check_call(qualified, params, args, kwargs)
         plain_args, plain_kwargs = plain(args), plain(kwargs)
         result = numpy_function(*plain_args, **plain_kwargs)
         return wrap(result, c_order, (plain_args, tuple(plain_kwargs.values())))
@@ -136,11 +133,7 @@ def _checked(qualified, params, implementation, refuse=True):
     params = tuple(params) if params is not None else None
 
     def function(*args, **kwargs):
-        count_operation()
-        cupy_api.check_arguments(qualified, params, args, kwargs)
-        if refuse:
-            refuse_host(args, qualified)
-            refuse_host(kwargs.values(), qualified)
+        check_call(qualified, params, args, kwargs, refuse)
         return implementation(*args, **kwargs)
 
     function.__name__ = qualified.rsplit(".", 1)[1]
@@ -174,11 +167,7 @@ def _put(a, ind, v, mode="wrap"):  # CuPy's default mode is "wrap", NumPy's "rai
 def _asnumpy(a, stream=None, order="C", out=None, *, blocking=True):
     if not isinstance(a, StrictArray):
         return np.asarray(a, order=order)
-    check_sync("cupy.asnumpy of a device array")
-    if out is not None:
-        out[...] = a._array
-        return out
-    return np.array(a._array, order=order)
+    return to_host(a, order, out, "cupy.asnumpy of a device array")
 
 
 def _get_array_module(*args):
