@@ -192,11 +192,12 @@ def augment_spec(text):
 MIN_IMAGE_SIDE = 4
 
 
-def planned_training(args, sizing, n_classes):
+def planned_training(args, sizing, n_classes, saved_model=None):
     """``(parameter count, optimizer arrays per parameter)`` of the model and optimizer this
     run will build for images of ``sizing`` (a :class:`~nnfs.data.Sizing`, whose ``kind``
-    picks the default model), known before the dataset loads or the model is built."""
-    model = choose_model(args, sizing, resumed_model(args))
+    picks the default model; ``saved_model``, the resumed run's, wins over it), known before
+    the dataset loads or the model is built."""
+    model = choose_model(args, sizing, saved_model)
     planned = apply_recipe(argparse.Namespace(**vars(args)), model)  # a copy: run() applies it again
     # Arrays the optimizer keeps per parameter: SGD's momentum buffer (none without momentum),
     # Adam's two moments.
@@ -204,15 +205,15 @@ def planned_training(args, sizing, n_classes):
     return model_parameters(model, sizing.channels, sizing.image_size, n_classes), slots
 
 
-def load_dataset(args, say, warn_, progress):
+def load_dataset(args, say, warn_, progress, saved_model=None):
     """The dataset of ``--dataset`` as the data options ask, or a one-line DatasetError.
 
     The memory the images and the model will need is checked before anything is
-    decoded (``reserve``), and the chosen size is reported when the user did not
-    choose it.
+    decoded (``reserve``; ``saved_model``: the model of the run being resumed), and the
+    chosen size is reported when the user did not choose it.
     """
     def reserve(sizing, count, n_classes):
-        parameters, optimizer_slots = planned_training(args, sizing, n_classes)
+        parameters, optimizer_slots = planned_training(args, sizing, n_classes, saved_model)
         return training_bytes(parameters, sizing.image_size, sizing.channels,
                               min(args.batch_size, count), default_dtype().itemsize, optimizer_slots)
 
@@ -367,7 +368,7 @@ def run(args, world=None, record=None):
     root = world is None or world.is_root
     say, warn_ = (console.say, console.warn) if root else (quiet, quiet)
     saved_model = resumed_model(args)  # a --model that cannot continue the run: refused before loading
-    data = load_dataset(args, say, warn_, progress=root)
+    data = load_dataset(args, say, warn_, progress=root, saved_model=saved_model)
     train_idx, val_idx = stratified_split(data.labels, args.val_split, seed=args.seed)
     batch_size = args.batch_size
     if batch_size > len(train_idx):

@@ -200,6 +200,8 @@ def test_the_memory_estimate_counts_the_model_and_optimizer_this_run_will_build(
     assert train.planned_training(train.parse_args([]), digits, 10) == (207_018, 1)
     assert train.planned_training(train.parse_args(["--momentum", "0"]), digits, 10)[1] == 0
     assert train.planned_training(train.parse_args(["--model", "cnn"]), photos, 10)[0] == 1_055_178
+    # Resuming: the model of the run being resumed, not the default for the images.
+    assert train.planned_training(train.parse_args([]), photos, 10, saved_model="cnn")[0] == 1_055_178
     args = train.parse_args([])
     train.planned_training(args, photos, 10)
     assert args.optimizer is None and args.epochs is None  # the run's own options are left alone
