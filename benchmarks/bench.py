@@ -321,10 +321,8 @@ def blas_kernels():
     them; on a CPU with AVX-512 its AVX2 (Haswell) kernels multiply float32 matrices about half
     as fast, so a table is only comparable with the kernels it names.
     """
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:  # nnfs needs it for its CPU threads; a GPU machine may lack it
-        return "unknown (threadpoolctl is not installed)"
+    from threadpoolctl import threadpool_info  # nnfs's own CPU threads need it; not asked on a GPU
+
     for library in threadpool_info():
         if library.get("user_api") == "blas":
             kernels = library.get("architecture")
