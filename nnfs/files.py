@@ -7,7 +7,7 @@ is flushed to disk, and is then renamed over the target in one step (``os.replac
 atomic on POSIX and Windows file systems).
 
 The temporary file is named ``.<target>.nnfs-<host>-<pid>-<random>.tmp``. An
-error or an interruption (Ctrl-C, SIGTERM) removes it; a process killed outright
+error or an interruption (Ctrl-C, SIGTERM, SIGHUP) removes it; a process killed outright
 (SIGKILL, power loss) cannot, so every later write into the same folder first
 removes the temporary files of that pattern whose writer, a process of this
 machine (``<host>`` is a hash of its name), no longer runs. Files of live

@@ -63,8 +63,16 @@ def error(message):
 
 
 def notice(message):
-    """Print one line on stderr, as it is (how an interrupted program says what it kept)."""
-    print(printable(message), file=sys.stderr, flush=True)
+    """Print one line on stderr, as it is (how an interrupted program says what it kept).
+
+    Where stderr can no longer be written (the terminal of a program stopped by SIGHUP is
+    gone: writing to it fails with EIO) the line is dropped: nobody is there to read it,
+    and the program still ends with its status instead of a traceback.
+    """
+    try:
+        print(printable(message), file=sys.stderr, flush=True)
+    except OSError:
+        pass
 
 
 def os_error_message(error):

@@ -178,7 +178,7 @@ def accuracy(rows):
 
 def main(argv=None):
     """The prediction program; returns its exit status (0; 1 when the checkpoint cannot be used
-    or an image cannot be read; 2 for a bad option; 130 / 143 when stopped by SIGINT / SIGTERM)."""
+    or an image cannot be read; 2 for a bad option; 130 / 143 / 129 when stopped by SIGINT / SIGTERM / SIGHUP)."""
     with stop_on_signals():
         console.safe_streams()
         try:

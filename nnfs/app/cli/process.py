@@ -1,13 +1,14 @@
-"""How the command-line programs start and stop: SIGINT and SIGTERM alike, exit statuses.
+"""How the command-line programs start and stop: SIGINT, SIGTERM and SIGHUP alike, exit statuses.
 
-Ctrl-C (SIGINT) and ``kill`` (SIGTERM, what schedulers, containers and ``timeout``
-send) stop a program the same way, wherever it is: during the imports, while the
-dataset loads, in the middle of an epoch or of a save. Both raise
-:class:`Interrupted`, a ``KeyboardInterrupt``, so every ``finally`` and
-``except BaseException`` on the way up runs (the atomic writer removes its
-temporary file there); the program then prints one line and exits with
-128 + the signal number (130 for SIGINT, 143 for SIGTERM), as a shell reports
-a process stopped by that signal. A second signal while the first is being
+Ctrl-C (SIGINT), ``kill`` (SIGTERM, what schedulers, containers and ``timeout``
+send) and a closed terminal or dropped SSH session (SIGHUP) stop a program the same
+way, wherever it is: during the imports, while the dataset loads, in the middle of an
+epoch or of a save. Each raises :class:`Interrupted`, a ``KeyboardInterrupt``, so
+every ``finally`` and ``except BaseException`` on the way up runs (the atomic writer
+removes its temporary file there); the program then prints one line (where there is
+still a terminal to print it on) and exits with 128 + the signal number (130 for
+SIGINT, 143 for SIGTERM, 129 for SIGHUP), as a shell reports a process stopped by
+that signal. A run started under ``nohup`` keeps SIGHUP ignored and goes on. A second signal while the first is being
 handled is ignored, so a user pressing Ctrl-C twice cannot cut the clean-up
 short (SIGKILL still stops the process at once).
 
@@ -31,7 +32,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1  # a damaged file, a dataset that cannot be read, a file that cannot be written
 EXIT_USAGE = 2  # a bad option (argparse's status)
 
-SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 _armed = False
 
@@ -41,7 +42,7 @@ class Interrupted(KeyboardInterrupt):
 
     Attributes:
         signum: the signal number.
-        name: ``"SIGINT"`` or ``"SIGTERM"``.
+        name: ``"SIGINT"``, ``"SIGTERM"`` or ``"SIGHUP"``.
         exit_status: 128 + ``signum``.
     """
 
@@ -60,9 +61,9 @@ def _raise(signum, frame):
 
 @contextlib.contextmanager
 def stop_on_signals():
-    """Within the block, SIGINT and SIGTERM raise :class:`Interrupted`; the handlers in place
-    before are put back after it. A signal that was ignored when the block began (SIGINT in a
-    shell's background job, say) stays ignored.
+    """Within the block, SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted`; the handlers in
+    place before are put back after it. A signal that was ignored when the block began (SIGINT
+    in a shell's background job, SIGHUP under ``nohup``) stays ignored.
 
     Nested uses (the launcher, then the program's ``main``) arm once. Off the main thread,
     where Python cannot set signal handlers, the block runs with the handlers as they are.
@@ -89,7 +90,7 @@ def stop_on_signals():
 def launch(module):
     """Run ``module.main()`` as a program, armed against signals from before its imports.
 
-    The example scripts call this: a Ctrl-C or SIGTERM while NumPy is still loading then
+    The example scripts call this: a Ctrl-C, SIGTERM or SIGHUP while NumPy is still loading then
     ends in one line and the usual status, not a traceback or a silent death.
 
     Args:

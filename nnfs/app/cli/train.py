@@ -492,7 +492,7 @@ def _saved(record, outputs):
 
 def main(argv=None):
     """The training program; returns its exit status (0, 1 for an error, 2 for a bad option,
-    130 / 143 when stopped by SIGINT / SIGTERM). One line on stderr for every failure."""
+    130 / 143 / 129 when stopped by SIGINT / SIGTERM / SIGHUP). One line on stderr for every failure."""
     with stop_on_signals():
         console.safe_streams()
         record = RunRecord()

@@ -49,9 +49,11 @@ def train(folder, save, *extra):
 
 
 def default_signals():
-    """For a child process: SIGINT as a terminal would deliver it, even when these tests run in a
-    background job (where the shell starts everything with SIGINT ignored)."""
+    """For a child process: SIGINT and SIGHUP as a terminal would deliver them, even when these
+    tests run in a background job (where the shell starts everything with SIGINT ignored) or
+    under ``nohup`` (SIGHUP ignored)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def start(script, *args, **variables):

@@ -1,5 +1,6 @@
-"""SIGINT and SIGTERM behave alike everywhere in both programs: one line on stderr, no temporary
-file left, the old files byte for byte, exit status 130 / 143; from the first import on."""
+"""SIGINT, SIGTERM and SIGHUP behave alike everywhere in both programs: one line on stderr, no
+temporary file left, the old files byte for byte, exit status 130 / 143 / 129; from the first
+import on."""
 
 import os
 import shutil
@@ -17,7 +18,21 @@ from nnfs.checkpoint import load
 from .programs import PREDICT, TRAIN, assert_one_line, call, contents, dataset, run, start
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
-SIGNALS = [pytest.param(signal.SIGINT, id="SIGINT"), pytest.param(signal.SIGTERM, id="SIGTERM")]
+SIGNALS = [pytest.param(getattr(signal, name), id=name) for name in ("SIGINT", "SIGTERM", "SIGHUP")]
+
+
+@pytest.fixture(autouse=True)
+def deliverable_signals():
+    """SIGINT and SIGHUP reach this process as they reach a program in a terminal, even when the
+    tests run in a background job (SIGINT ignored) or under ``nohup`` (SIGHUP ignored)."""
+    wanted = {signal.SIGINT: signal.default_int_handler, signal.SIGHUP: signal.SIG_DFL}
+    previous = {number: signal.getsignal(number) for number in wanted}
+    for number, handler in wanted.items():
+        if previous[number] is signal.SIG_IGN:
+            signal.signal(number, handler)
+    yield
+    for number, handler in previous.items():
+        signal.signal(number, handler)
 
 
 def signalled(number, function):
@@ -172,3 +187,46 @@ def test_the_launcher_module_loads_without_numpy():
     code = "import sys, nnfs.app.cli.process; print('numpy' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment())
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_under_nohup_a_hangup_does_not_stop_training(tmp_path):
+    """``nohup`` starts a program with SIGHUP ignored: it must stay ignored (a user logging out
+    expects the run to go on), while SIGTERM still stops the run in one line."""
+    data = dataset(tmp_path)
+    runs = tmp_path / "runs"
+    code = ("import runpy, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+            "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    process = start("-c", code, TRAIN, "--dataset", data, "--epochs", "100000", "--save", runs / "m.npz")
+    try:
+        while b"saved" not in process.stdout.readline():  # its first epoch is done and saved
+            assert process.poll() is None, process.stderr.read()
+        process.send_signal(signal.SIGHUP)
+        epochs = 0
+        while epochs < 3:  # three more epochs after the hangup
+            line = process.stdout.readline()
+            assert line, process.stderr.read()
+            epochs += line.startswith(b"epoch ")
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 143
+    assert_one_line(err.decode(), "interrupted (SIGTERM) in epoch ", "this run wrote")
+    load(runs / "m.npz")
+
+
+def test_the_last_line_to_a_terminal_that_is_gone_is_dropped(monkeypatch):
+    """After SIGHUP the terminal is gone and writing to it fails (EIO): the program still ends
+    with its status, not with a traceback about the line it could not print."""
+    import errno
+    import io
+
+    from nnfs.app.cli import console
+
+    class GoneTerminal(io.TextIOBase):
+        def write(self, text):
+            raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr("sys.stderr", GoneTerminal())
+    console.notice("interrupted (SIGHUP) in epoch 3")  # no exception
