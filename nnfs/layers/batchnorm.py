@@ -263,12 +263,30 @@ def channel_rows(X):
     return X.transpose(1, 0, 2, 3).reshape(X.shape[1], -1)
 
 
+#: Row dot products are summed in blocks of this many values (see :func:`row_dots`).
+ROW_BLOCK = 256
+
+
 def row_dots(A, B):
     """``(A * B).sum(axis=1)`` for ``(F, M)`` matrices, as F dot products.
 
-    ``einsum("fm,fm->f")`` sums the products row by row without the ``(F, M)``
-    temporary that multiplying first would need (2-3 times faster). Not the batched
-    matrix product ``(F, 1, M) @ (F, M, 1)``, a little faster alone: its result is too
-    small for NumPy to let the other threads run meanwhile (see :mod:`nnfs.parallel`).
+    ``einsum`` sums the products without the ``(F, M)`` temporary that multiplying first
+    would need (2-3 times faster), and lets the other threads run meanwhile (see
+    :mod:`nnfs.parallel`; the batched matrix product ``(F, 1, M) @ (F, M, 1)`` keeps the
+    interpreter lock for a result this small). But it adds a whole row into one running
+    sum, whose rounding error grows with the row: in float32, 6e-5 of the result for the
+    million values per channel of 256 images of 64x64, against 3e-8 for NumPy's pairwise
+    ``sum``. So each row is summed in blocks of :data:`ROW_BLOCK` values by ``einsum`` and
+    the block sums are added pairwise by ``sum``: as accurate as ``sum``, and faster than
+    one long ``einsum`` (the short blocks stay in registers and cache).
     """
-    return get_array_module(A).einsum("fm,fm->f", A, B)
+    xp = get_array_module(A)
+    F, M = A.shape
+    whole = M - M % ROW_BLOCK
+    # Splitting the last axis into (blocks, ROW_BLOCK) is a view, whatever the rows' strides.
+    blocks = xp.einsum("fbk,fbk->fb", A[:, :whole].reshape(F, -1, ROW_BLOCK),
+                       B[:, :whole].reshape(F, -1, ROW_BLOCK))
+    total = blocks.sum(axis=1)
+    if whole < M:
+        total += xp.einsum("fm,fm->f", A[:, whole:], B[:, whole:])
+    return total
