@@ -5,6 +5,9 @@ which hides errors such as BatchNorm's input gradient being exactly zero).
 Central differences perturb one element at a time on the device array itself,
 so the check also runs on the strict and CuPy backends.
 
+Every check takes the backend as a :class:`~nnfs.backend.Backend` or by name
+(``"numpy"``, ``"strict"``, ``"cupy"``), as ``Net(backend=...)`` does.
+
 Tests use the three ``assert_*`` helpers, which fail with every error and
 return them; the input generators below keep finite differences away from the
 points where a layer is not differentiable (ReLU's kink, pooling ties).
@@ -12,7 +15,7 @@ points where a layer is not differentiable (ReLU's kink, pooling ties).
 
 import numpy as np
 
-from nnfs.backend import to_numpy
+from nnfs.backend import get_backend, to_numpy
 
 EPS = 1e-6
 TOLERANCE = 1e-5
@@ -57,6 +60,7 @@ def check_layer(layer, X_host, backend, rng, eps=EPS):
     The layer is moved to ``backend`` in float64 and keeps its mode (train or eval).
     Returns ``{name: relative error}`` for ``"X"`` and every parameter.
     """
+    backend = get_backend(backend)
     layer.to(backend, "float64")
     X = backend.asarray(X_host, dtype="float64")
     Y = layer(X)
@@ -77,6 +81,7 @@ def check_layer(layer, X_host, backend, rng, eps=EPS):
 
 def check_loss(loss_fn, prediction_host, target, backend, eps=EPS):
     """Compare a loss's gradient for the predictions with finite differences."""
+    backend = get_backend(backend)
     prediction = backend.asarray(prediction_host, dtype="float64")
     loss_fn(prediction, target)
     analytic = to_numpy(loss_fn.backward())
@@ -93,6 +98,7 @@ def check_net(net, X_host, target, backend):
     The net must already be on ``backend`` in float64. Returns ``{name: relative error}``
     for ``"X"`` and every ``"<layer>.<param>"``.
     """
+    backend = get_backend(backend)
     X = backend.asarray(X_host, dtype="float64")
 
     def loss():
