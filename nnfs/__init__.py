@@ -1,7 +1,23 @@
 """nnfs: neural networks from scratch, one code path for NumPy (CPU) and CuPy (GPU).
 
-Subpackages: :mod:`nnfs.layers`, :mod:`nnfs.activations`, :mod:`nnfs.losses`,
-:mod:`nnfs.net`; the array backend is :mod:`nnfs.backend`.
+The core library:
+
+- :mod:`nnfs.layers`: ``Linear``, ``Conv2D``, pooling, BatchNorm, ``Dropout``, ``Sequential``, ...
+- :mod:`nnfs.activations`: ``ReLU``, ``LeakyReLU``, ``Sigmoid``, ``Tanh``
+- :mod:`nnfs.losses`: ``CrossEntropyLoss``, ``MeanSquareLoss``, ``softmax``
+- :mod:`nnfs.net`: ``Net``, layers plus a loss on one device
+- :mod:`nnfs.optim`: optimizers (SGD, Adam, AdamW), gradient clipping, learning-rate schedules
+- :mod:`nnfs.checkpoint`: saving and loading a net to one ``.npz``, never unpickled
+- :mod:`nnfs.data`: image folders, the split, normalisation, augmentation, batches
+- :mod:`nnfs.distributed`: data-parallel training over MPI (``init``, ``DataParallel``)
+- :mod:`nnfs.parallel`: every CPU core in one process, large batches in shards on threads
+- :mod:`nnfs.backend`: the array backends (NumPy, CuPy, the strict stand-in), ``nnfs.seed``
+- :mod:`nnfs.checks`, :mod:`nnfs.files`: argument checks; the atomic file writer
+
+The training application, which the core never imports:
+
+- :mod:`nnfs.app`: the epoch loop, guard, resuming, progress, metrics, plots, inference, models
+- :mod:`nnfs.app.cli`: the programs ``nnfs-train`` and ``nnfs-predict``
 """
 
 __version__ = "0.2.0"
