@@ -3,8 +3,9 @@ commands it shows are the ones CI runs, and the "Write your own layer" example o
 is exact and round-trips a checkpoint.
 
 The blocks of one file run in order in one fresh process (so they may build on each other),
-in a temporary folder that holds a small ``my_images`` dataset for the examples that train
-on "your own images".
+in a temporary folder where ``data`` leads to the checkout's ``data/`` (the examples that train
+on "your own images" use the shipped digits, as from the checkout) and with a dataset cache
+of their own.
 """
 
 import importlib.util
@@ -23,7 +24,6 @@ from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 from tests import ROOT, environment
 from tests.gradcheck import assert_layer_gradients
-from tests.imagefolders import make_folder
 
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
@@ -38,9 +38,9 @@ def code_blocks(path, language="python"):
 def test_code_blocks_run(document, tmp_path):
     if document.name == "distributed.md" and importlib.util.find_spec("mpi4py") is None:
         pytest.skip("mpi4py is not installed")
-    make_folder(tmp_path / "my_images", ["cats", "dogs"], per_class=10, mode="RGB", size=(40, 36))
+    (tmp_path / "data").symlink_to(ROOT / "data", target_is_directory=True)
     source = "\n".join(code_blocks(document))
-    env = environment()
+    env = environment(NNFS_CACHE_DIR=str(tmp_path / "cache"))
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     done = subprocess.run([sys.executable, "-c", source], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
