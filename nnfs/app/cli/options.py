@@ -80,6 +80,23 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {printable(message)} (see --help)\n")
 
 
+def given_options(parser, argv):
+    """The destinations of the options ``argv`` itself gives (not left at their defaults).
+
+    ``parser`` parses ``argv`` once more with every default suppressed, so an option counts
+    as given however it was spelled (``--lr=0.5``, an abbreviation such as ``--optim``).
+    """
+    actions = [action for action in parser._actions if action.dest is not argparse.SUPPRESS]
+    defaults = [action.default for action in actions]
+    for action in actions:
+        action.default = argparse.SUPPRESS
+    try:
+        return set(vars(parser.parse_args(argv)))
+    finally:
+        for action, default in zip(actions, defaults):
+            action.default = default
+
+
 def _number(convert, text, requirement, **bounds):
     """``text`` converted and checked with :mod:`nnfs.checks` (finite, within ``bounds``)."""
     try:

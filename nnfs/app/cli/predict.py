@@ -26,6 +26,7 @@ from nnfs.app.cli.outputs import is_checkpoint, same_file, same_file_among
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, Interrupted, stop_on_signals
 from nnfs.app.inference import Classifier, find_images
 from nnfs.app.metrics import class_report, format_report
+from nnfs.app.resume import check_extra
 from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError
 from nnfs.data import DatasetError
@@ -72,6 +73,9 @@ class SplitRecord:
             ``"split"`` (relative paths, see the training program) and ``"dataset"``.
         root: where the dataset is now; default where it was when the model was trained.
 
+    Raises:
+        CheckpointError: for an ``extra`` of the wrong form (:func:`~nnfs.app.resume.check_extra`).
+
     Attributes:
         root: the dataset folder the relative paths are resolved against.
         files: ``{"train": [...], "val": [...]}`` absolute paths, or None when the
@@ -79,12 +83,12 @@ class SplitRecord:
     """
 
     def __init__(self, checkpoint, root=None):
-        extra = checkpoint.extra or {}
+        extra = check_extra(checkpoint.path, checkpoint.extra)
         self.root = root or extra.get("dataset")
         split = extra.get("split")
         self.files = None
-        if self.root and isinstance(split, dict):
-            self.files = {name: [os.path.join(self.root, *rel.split("/")) for rel in split.get(name, [])]
+        if self.root and split is not None:
+            self.files = {name: [os.path.join(self.root, *rel.split("/")) for rel in split[name]]
                           for name in SPLITS}
         self._membership = None
 
@@ -123,8 +127,8 @@ def check_paths(args, parser):
 def images_to_score(args, classifier):
     """The image paths and the :class:`SplitRecord` for this command line."""
     if args.split is None:
-        return ([image for path in args.paths for image in find_images(path, console.warn)],
-                SplitRecord(classifier.checkpoint))
+        record = SplitRecord(classifier.checkpoint)  # a damaged record: refused before any folder is walked
+        return [image for path in args.paths for image in find_images(path, console.warn)], record
     record = SplitRecord(classifier.checkpoint, args.paths[0] if args.paths else None)
     if record.files is None:
         raise CheckpointError(f"{args.checkpoint} does not record which images it was trained and validated "
