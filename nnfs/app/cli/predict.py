@@ -6,6 +6,8 @@
     nnfs-predict runs/cnn.npz path/to/folder --top 1
     nnfs-predict runs/cnn.npz --split val --csv runs/val_predictions.csv
 
+The options may come anywhere among the paths (``nnfs-predict runs/cnn.npz --top 1 a.png b.png``).
+
 Each image is prepared as in training (channels, size, normalisation stored in
 the checkpoint). For a folder, every image below it is classified; when an
 image sits in a folder named like a class, the accuracy over those is printed.
@@ -42,7 +44,9 @@ from nnfs.data.decoding import DecoderWarnings
 
 def parse_args(argv):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Intermixed: options may come anywhere, between the checkpoint and the paths or among the
+    # paths (`predict.py m.npz --top 2 a.png`), which parse_args takes for surplus arguments.
+    args = parser.parse_intermixed_args(argv)
     check_paths(args, parser)
     return args
 

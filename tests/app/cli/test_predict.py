@@ -72,3 +72,31 @@ def test_a_csv_over_the_checkpoint_or_an_image_is_refused_and_replaces_nothing(t
     expect_error(capsys, predict, [str(checkpoint), str(image), "--csv", str(other)],
                  f"--csv {other} would replace a checkpoint", code=2)
     assert {path: path.read_bytes() for path in before} == before
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A checkpoint trained for one epoch on two classes of four images, and its dataset."""
+    base = tmp_path_factory.mktemp("predict")
+    root = make_folder(base / "data", ["a", "b"], per_class=4)
+    assert train_program.main(["--dataset", str(root), "--epochs", "1", "--save", str(base / "m.npz")]) == 0
+    return base / "m.npz", root
+
+
+@pytest.mark.parametrize("order", [
+    ["CKPT", "--top", "1", "IMAGE"], ["--top", "1", "CKPT", "IMAGE"], ["CKPT", "IMAGE", "--top", "1"],
+    ["CKPT", "--csv", "CSV", "IMAGE", "FOLDER"], ["CKPT", "IMAGE", "--csv", "CSV", "FOLDER", "--top", "1"],
+    ["CKPT", "--split", "val", "ROOT"], ["CKPT", "ROOT", "--split", "val", "--top", "1"]])
+def test_options_may_come_before_between_or_after_the_paths(trained, tmp_path, capsys, order):
+    checkpoint, root = trained
+    values = {"CKPT": checkpoint, "IMAGE": root / "a" / "000.png", "FOLDER": root / "b",
+              "CSV": tmp_path / "p.csv", "ROOT": root}
+    argv = [str(values.get(arg, arg)) for arg in order]
+    assert predict_program.main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    if "--top" in order:
+        assert all(line.count("%") == 1 for line in out.splitlines() if line.startswith(str(root)))
+    if "--split" in order:
+        assert "per class on the 2 held-out (validation) images:" in out
+    if "--csv" in order:
+        assert (tmp_path / "p.csv").read_text().count("\n") == 1 + 5
