@@ -32,7 +32,7 @@ from nnfs.app.resume import check_extra
 from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError
 from nnfs.data import DatasetError
-from nnfs.files import write_atomically
+from nnfs.files import check_writable, write_atomically
 
 SPLITS = ("val", "train")
 CSV_COLUMNS = ("path", "label", "predicted", "confidence", "correct", "split")
@@ -212,6 +212,12 @@ def _predict(args):
     except (RuntimeError, ValueError) as error:
         console.error(error)
         return EXIT_ERROR
+    if args.csv:  # found now, not after every image was classified (as the training program does)
+        try:
+            check_writable(args.csv)
+        except OSError as error:
+            console.error(f"--csv {args.csv} cannot be written: {error.strerror or error}")
+            return EXIT_ERROR
     classifier = Classifier(args.checkpoint)
     paths, record = images_to_score(args, classifier)
     if args.csv:  # an image found below a folder, or of --split
@@ -238,7 +244,11 @@ def _predict(args):
     for line in summarize(rows, classifier.class_names, args.split):
         console.say(line)
     if args.csv:
-        write_csv(args.csv, rows)  # an OSError names the file and is reported by main
+        try:
+            write_csv(args.csv, rows)
+        except OSError as error:  # a full disk: the one cause the check above cannot find
+            console.error(f"--csv {args.csv} cannot be written: {error.strerror or error}")
+            return EXIT_ERROR
         console.say(f"predictions written to {args.csv}")
     if failed:
         console.notice(f"{failed} of {len(predictions)} images could not be read")

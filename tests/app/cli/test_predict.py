@@ -1,10 +1,12 @@
 """The prediction program (nnfs.app.cli.predict, run by examples/predict.py): one-line errors for
 damaged checkpoints, missing paths and unreadable images."""
 
+import os
+
 import pytest
 
 from nnfs.app.cli import predict as predict_program, train as train_program
-from tests.app.cli.programs import expect_error, expect_one_line_failure, run_example
+from tests.app.cli.programs import assert_one_line, call, expect_error, expect_one_line_failure, run_example
 from tests.imagefolders import make_folder, write_image
 
 
@@ -100,3 +102,18 @@ def test_options_may_come_before_between_or_after_the_paths(trained, tmp_path, c
         assert "per class on the 2 held-out (validation) images:" in out
     if "--csv" in order:
         assert (tmp_path / "p.csv").read_text().count("\n") == 1 + 5
+
+
+@pytest.mark.parametrize("case, reason", [("a folder", "Is a directory"), ("under a file", "Not a directory"),
+                                          ("in /proc", "No such file or directory")])
+def test_a_csv_that_cannot_be_written_is_found_before_any_image_is_classified(trained, tmp_path, capsys, case,
+                                                                               reason):
+    checkpoint, root = trained
+    if case == "in /proc" and not os.path.isdir("/proc/self"):
+        pytest.skip("needs Linux's /proc")
+    (tmp_path / "afile").write_text("in the way")
+    csv_path = {"a folder": tmp_path, "under a file": tmp_path / "afile" / "x.csv", "in /proc": "/proc/x.csv"}[case]
+    code, out, err = call(predict_program.main, [checkpoint, root, "--csv", csv_path], capsys)
+    assert code == 1 and out == ""  # nothing classified
+    assert_one_line(err, f"error: --csv {csv_path} cannot be written: {reason}")
+    assert ".tmp" not in err and (tmp_path / "afile").read_text() == "in the way"
