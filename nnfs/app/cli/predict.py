@@ -132,7 +132,7 @@ def images_to_score(args, classifier):
     """The image paths and the :class:`SplitRecord` for this command line."""
     if args.split is None:
         record = SplitRecord(classifier.checkpoint)  # a damaged record: refused before any folder is walked
-        return [image for path in args.paths for image in find_images(path, console.warn)], record
+        return distinct(image for path in args.paths for image in find_images(path, console.warn)), record
     record = SplitRecord(classifier.checkpoint, args.paths[0] if args.paths else None)
     if record.files is None:
         raise CheckpointError(f"{args.checkpoint} does not record which images it was trained and validated "
@@ -143,7 +143,19 @@ def images_to_score(args, classifier):
     if not any(os.path.isfile(path) for path in files):  # a wrong folder: one line, not one per image
         raise DatasetError(f"none of the {len(files)} {args.split} images recorded in {args.checkpoint} is in "
                            f"{record.root} (no {files[0]}, ...); give the dataset folder the model was trained on")
-    return files, record
+    return distinct(files), record
+
+
+def distinct(paths):
+    """``paths`` with each file once (by its real path), in the order first given: a file named
+    twice, or also found in a folder given, would count twice in the accuracy."""
+    seen, kept = set(), []
+    for path in paths:
+        key = os.path.normcase(os.path.realpath(path))
+        if key not in seen:
+            seen.add(key)
+            kept.append(path)
+    return kept
 
 
 def write_csv(path, rows):

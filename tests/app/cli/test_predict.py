@@ -117,3 +117,15 @@ def test_a_csv_that_cannot_be_written_is_found_before_any_image_is_classified(tr
     assert code == 1 and out == ""  # nothing classified
     assert_one_line(err, f"error: --csv {csv_path} cannot be written: {reason}")
     assert ".tmp" not in err and (tmp_path / "afile").read_text() == "in the way"
+
+
+def test_a_file_given_twice_or_also_in_a_folder_is_classified_once(trained, capsys, monkeypatch):
+    checkpoint, root = trained
+    monkeypatch.chdir(root.parent)
+    image = os.path.join("data", "b", "000.png")
+    code, out, err = call(predict_program.main, [checkpoint, image, image, os.path.join("data", "b"),
+                                                 os.path.join(".", image)], capsys)
+    assert code == 0, err
+    scored = [line.split(":")[0] for line in out.splitlines() if line.startswith("data")]
+    assert scored == [image] + [os.path.join("data", "b", f"00{i}.png") for i in (1, 2, 3)]
+    assert "on the 4 images in folders named after a class" in out
