@@ -61,13 +61,20 @@ def test_a_csv_over_the_checkpoint_or_an_image_is_refused_and_replaces_nothing(t
                  f"--csv {checkpoint} would replace {checkpoint}", code=2)
     expect_error(capsys, predict, [str(checkpoint), str(image), "--csv", str(image)],
                  f"--csv {image} would replace {image}", code=2)
+    # An image found below a folder: refused as an image, before the folder is walked.
     expect_error(capsys, predict, [str(checkpoint), str(root), "--csv", str(image)],
-                 f"would replace the image {image}")
+                 f"--csv {image} would replace a file that is not a CSV of predictions", code=2)
     from nnfs.checkpoint import metadata
     trained_on = root / metadata(checkpoint)["extra"]["split"]["train"][0]
     before[trained_on] = trained_on.read_bytes()
     expect_error(capsys, predict, [str(checkpoint), "--split", "train", "--csv", str(trained_on)],
-                 f"would replace the image {trained_on}")
+                 f"--csv {trained_on} would replace a file that is not a CSV of predictions", code=2)
+    # A file named like an image that holds a CSV of predictions: found among the images to classify.
+    disguised = root / "b" / "000.png"
+    before[disguised] = b"path,label,predicted,confidence,correct,split\n"
+    disguised.write_bytes(before[disguised])
+    expect_error(capsys, predict, [str(checkpoint), str(root), "--csv", str(disguised)],
+                 f"would replace the image {disguised}")
     other = tmp_path / "other.npz"  # a model of another run
     other.write_bytes(checkpoint.read_bytes())
     before[other] = other.read_bytes()
@@ -129,3 +136,18 @@ def test_a_file_given_twice_or_also_in_a_folder_is_classified_once(trained, caps
     scored = [line.split(":")[0] for line in out.splitlines() if line.startswith("data")]
     assert scored == [image] + [os.path.join("data", "b", f"00{i}.png") for i in (1, 2, 3)]
     assert "on the 4 images in folders named after a class" in out
+
+
+def test_a_csv_never_replaces_a_photo_or_notes_but_replaces_its_own_predictions(trained, tmp_path, capsys):
+    checkpoint, root = trained
+    photo, notes, previous = write_image(tmp_path / "photo.png"), tmp_path / "notes.txt", tmp_path / "p.csv"
+    notes.write_text("my notes")
+    before = {path: path.read_bytes() for path in (photo, notes)}
+    for victim in (photo, notes):
+        code, out, err = call(predict_program.main, [checkpoint, root / "a", "--csv", victim], capsys)
+        assert code == 2 and out == ""
+        assert_one_line(err, f"--csv {victim} would replace a file that is not a CSV of predictions")
+    assert {path: path.read_bytes() for path in before} == before
+    for _ in range(2):  # the second run replaces the first one's CSV
+        assert call(predict_program.main, [checkpoint, root / "a", "--csv", previous], capsys)[0] == 0
+    assert previous.read_text().count("\n") == 1 + 4
