@@ -65,7 +65,8 @@ def build_parser():
             "NNFS_BACKEND", "NNFS_DTYPE", "NNFS_NUM_THREADS", "NNFS_TRANSPORT", "NNFS_CACHE_DIR",
             "NNFS_MEMORY_LIMIT", "NNFS_KEEP_FREED_MEMORY", "OPENBLAS_NUM_THREADS"))
     parser.add_argument("--dataset", default=DEFAULT_DATASET,
-                        help="folder with one subfolder of images per class (default: the shipped digits)")
+                        help="folder with one subfolder of images per class (default: the digits in "
+                             "data/digits of a repository checkout)")
     parser.add_argument("--model", choices=tuple(MODELS), default=None,
                         help="the network: cnn (the reference CNN) or resnet (a small residual network) "
                              "(default: resnet for photos, cnn for small images such as the digits; "
@@ -218,6 +219,10 @@ def load_dataset(args, say, warn_, progress, saved_model=None):
         return training_bytes(parameters, sizing.image_size, sizing.channels,
                               min(args.batch_size, count), default_dtype().itemsize, optimizer_slots)
 
+    if "dataset" not in args.given and not os.path.isdir(args.dataset):
+        # Installed from a wheel (pip install .), nnfs has no data/digits beside it.
+        raise DatasetError(f"the default dataset is the digits in data/digits of a repository checkout, and "
+                           f"this installation has none ({args.dataset} is missing); pass --dataset FOLDER")
     cache = None if args.cache.strip().lower() == "none" else args.cache
     if cache is not None and inside(cache, args.dataset):  # the next scan would take it for a class
         raise DatasetError(f"the --cache folder {cache} is inside the dataset folder {args.dataset}; "

@@ -59,6 +59,16 @@ def test_default_dataset_is_the_shipped_digits(tmp_path):
     assert code == 0 and (tmp_path / "m.npz").exists()
 
 
+def test_the_default_dataset_missing_after_an_install_says_to_pass_dataset(tmp_path, capsys, monkeypatch):
+    # As after `pip install .`: the package sits in site-packages, with no data/digits beside it.
+    monkeypatch.setattr(train_program, "DEFAULT_DATASET", str(tmp_path / "site-packages" / "data" / "digits"))
+    expect_error(capsys, train_program.main, ["--save", str(tmp_path / "m.npz")],
+                 "error: the default dataset is the digits in data/digits of a repository checkout, and this "
+                 "installation has none")
+    expect_error(capsys, train_program.main, ["--dataset", str(tmp_path / "nowhere"), "--save", str(tmp_path / "m.npz")],
+                 "error: dataset folder not found")  # a folder given: the usual message
+
+
 @pytest.mark.parametrize("case, message", [
     ("missing path", "error: dataset folder not found"),
     ("no class subfolders", "error: no class subfolders"),
