@@ -200,10 +200,13 @@ def find_images(path, warn=None):
 
     for reason, paths in skipped.items():
         if paths and warn is not None:
-            what = {"not a regular file": "that are not regular files (not opened)",
-                    "unreadable": "that cannot be read",
-                    "walked": "that link to a folder already walked"}[reason]
-            warn(f"skipped {len(paths)} entries {what}, e.g. {paths[0]}")
+            one = len(paths) == 1  # the singular for one (the core app does not import the console)
+            what = {"not a regular file": ("is not a regular file", "are not regular files"),
+                    "unreadable": ("cannot be read", "cannot be read"),
+                    "walked": ("links to a folder already walked", "link to a folder already walked")}[reason]
+            unopened = " (not opened)" if reason == "not a regular file" else ""
+            warn(f"skipped {len(paths)} {'entry' if one else 'entries'} that {what[not one]}{unopened}, "
+                 f"e.g. {paths[0]}")
     if not found:
         raise DatasetError(f"no images in {path}")
     return found

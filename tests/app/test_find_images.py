@@ -28,8 +28,8 @@ def test_entries_that_are_not_regular_files_are_skipped_and_counted(tmp_path):
     assert found == [str(root / n) for n in ("a/000.png", "a/001.png", "b/000.png", "b/001.png")]
     assert messages == [
         f"skipped 2 entries that are not regular files (not opened), e.g. {root / 'a' / 'pipe.png'}",
-        f"skipped 1 entries that cannot be read, e.g. {root / 'b' / 'loop.png'}",
-        f"skipped 1 entries that link to a folder already walked, e.g. {root / 'b' / 'link-to-a'}"]
+        f"skipped 1 entry that cannot be read, e.g. {root / 'b' / 'loop.png'}",
+        f"skipped 1 entry that links to a folder already walked, e.g. {root / 'b' / 'link-to-a'}"]
     assert find_images(str(root)) == found  # silently without warn
 
 
@@ -89,7 +89,7 @@ def test_predict_never_blocks_on_a_fifo_and_never_runs_ghostscript(tmp_path):
 
     done = predict(photos)
     assert done.returncode == 0 and "Traceback" not in done.stderr
-    assert done.stderr.splitlines() == [f"warning: skipped 1 entries that are not regular files (not opened), "
+    assert done.stderr.splitlines() == [f"warning: skipped 1 entry that is not a regular file (not opened), "
                                         f"e.g. {photos / 'star' / 'pipe.jpg'}"]
     # Six photos, the accuracy line, and the note that training images are among them.
     assert len(done.stdout.splitlines()) == 6 + 2 and done.stdout.splitlines()[-1].startswith("note: ")

@@ -3,6 +3,7 @@
 import argparse
 import os
 import re
+import sys
 import textwrap
 
 from nnfs.app.cli.console import printable
@@ -74,6 +75,8 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
+        if program_name() is not None:
+            kwargs.setdefault("prog", program_name())
         super().__init__(*args, **kwargs)
 
     def error(self, message):
@@ -95,6 +98,16 @@ def given_options(parser, argv):
     finally:
         for action, default in zip(actions, defaults):
             action.default = default
+
+
+def program_name():
+    """``python -m nnfs.app.cli.predict`` when the program runs as a module, else None (argparse then
+    takes the script's name: ``predict.py``, ``nnfs-predict``), for the usage and error lines."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is None or not spec.name:
+        return None
+    name = spec.name[:-len(".__main__")] if spec.name.endswith(".__main__") else spec.name
+    return f"{os.path.basename(sys.executable) or 'python'} -m {name}"
 
 
 def _number(convert, text, requirement, **bounds):
@@ -148,6 +161,13 @@ def file_path(text):
     separators = tuple(sep for sep in (os.sep, os.altsep) if sep)
     if not text or "\0" in text or text.endswith(separators):
         raise argparse.ArgumentTypeError(f"must name a file, got {text!r}")
+    return text
+
+
+def folder_path(text):
+    """A path naming a folder: not empty (an empty one would mean the current folder, unsaid), no NUL."""
+    if not text or "\0" in text:
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
     return text
 
 

@@ -145,7 +145,7 @@ def images_to_score(args, classifier):
     if not files:
         raise CheckpointError(f"{args.checkpoint} records no {args.split} images")
     if not any(os.path.isfile(path) for path in files):  # a wrong folder: one line, not one per image
-        raise DatasetError(f"none of the {len(files)} {args.split} images recorded in {args.checkpoint} is in "
+        raise DatasetError(f"none of the {console.count(len(files), args.split + ' image')} recorded in {args.checkpoint} is in "
                            f"{record.root} (no {files[0]}, ...); give the dataset folder the model was trained on")
     return distinct(files), record
 
@@ -176,21 +176,23 @@ def summarize(rows, class_names, scored_split):
     labelled = [row for row in rows if row.label]
     lines = []
     if labelled:
-        lines.append(f"accuracy {accuracy(labelled):.2f}% on the {len(labelled)} images in folders "
+        lines.append(f"accuracy {accuracy(labelled):.2f}% on the {console.count(len(labelled), 'image')} in folders "
                      "named after a class")
     if scored_split is None:
         trained_on = sum(row.split == "train" for row in rows)
         if trained_on:
             held = [row for row in labelled if row.split == "val"]
-            detail = f"; on the {len(held)} held-out images among them: {accuracy(held):.2f}%" if held else ""
-            lines.append(f"note: {trained_on} of these {len(rows)} images trained this model, so the accuracy "
+            detail = (f"; on the {console.count(len(held), 'held-out image')} among them: {accuracy(held):.2f}%"
+                      if held else "")
+            which = "this image" if len(rows) == 1 else f"{trained_on} of these {len(rows)} images"
+            lines.append(f"note: {which} trained this model, so the accuracy "
                          f"overstates how it does on new images{detail}; --split val scores the held-out "
                          "images alone")
     elif labelled:
         true = [class_names.index(row.label) for row in labelled]
         predicted = [class_names.index(row.predicted) for row in labelled]
         kind = {"val": "held-out (validation)", "train": "training"}[scored_split]
-        lines.append(f"per class on the {len(labelled)} {kind} images:")
+        lines.append(f"per class on the {console.count(len(labelled), kind + ' image')}:")
         lines += [f"  {line}" for line in format_report(class_report(true, predicted, class_names))]
     return lines
 
@@ -267,7 +269,7 @@ def _predict(args):
             return EXIT_ERROR
         console.say(f"predictions written to {args.csv}")
     if failed:
-        console.notice(f"{failed} of {len(predictions)} images could not be read")
+        console.notice(f"{failed} of {console.count(len(predictions), 'image')} could not be read")
         return EXIT_ERROR
     return EXIT_OK
 

@@ -27,7 +27,7 @@ import nnfs.parallel
 from nnfs.app.cli import console
 from nnfs.app.cli.outputs import check_outputs, clashing_outputs, inside, output_files
 from nnfs.app.cli.options import (
-    OptionError, Parser, environment_epilog, file_path, given_options, fraction, image_size, non_negative_float,
+    OptionError, Parser, environment_epilog, file_path, folder_path, given_options, fraction, image_size, non_negative_float,
     non_negative_int, positive_float, positive_int, seed, unit_interval)
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, stop_on_signals
 from nnfs.app.guard import FiniteGuard, NonFiniteLossError
@@ -64,7 +64,7 @@ def build_parser():
         "per class) and save the best model.", epilog=environment_epilog(
             "NNFS_BACKEND", "NNFS_DTYPE", "NNFS_NUM_THREADS", "NNFS_TRANSPORT", "NNFS_CACHE_DIR",
             "NNFS_MEMORY_LIMIT", "NNFS_KEEP_FREED_MEMORY", "OPENBLAS_NUM_THREADS"))
-    parser.add_argument("--dataset", default=DEFAULT_DATASET,
+    parser.add_argument("--dataset", type=folder_path, default=DEFAULT_DATASET,
                         help="folder with one subfolder of images per class (default: the digits in "
                              "data/digits of a repository checkout)")
     parser.add_argument("--model", choices=tuple(MODELS), default=None,
@@ -102,7 +102,7 @@ def build_parser():
                         help="random changes to the training images: auto (crop,flip for photos, none "
                              "for small images such as digits), none, or some of "
                              f"{','.join(AUGMENTATIONS)} joined by commas")
-    parser.add_argument("--cache", default=default_cache_dir(),
+    parser.add_argument("--cache", type=folder_path, default=default_cache_dir(),
                         help="folder that keeps decoded datasets between runs, or none "
                              "(default: %(default)s)")
     parser.add_argument("--workers", type=positive_int, default=None,
@@ -416,7 +416,7 @@ def report_mistakes(args, net, val, class_names, outputs, say):
     extra = check_extra(outputs["checkpoint"], best.extra)
     report = class_report(*predict_labels(net, val), class_names)
     epoch = extra.get("epoch")
-    say(f"per class on the {report.total} validation images (best model, epoch {epoch}):")
+    say(f"per class on the {console.count(report.total, 'validation image')} (best model, epoch {epoch}):")
     for line in format_report(report):
         say(f"  {line}")
     model = MODEL_TITLES.get(extra.get("model"), "model")
@@ -445,7 +445,7 @@ def run(args, world=None, record=None):
     train_idx, val_idx = stratified_split(data.labels, args.val_split, seed=args.seed)
     batch_size = args.batch_size
     if batch_size > len(train_idx):
-        warn_(f"--batch_size {batch_size} is larger than the {len(train_idx)} training images; "
+        warn_(f"--batch_size {batch_size} is larger than the {console.count(len(train_idx), 'training image')}; "
               f"using {len(train_idx)}")
         batch_size = len(train_idx)
     pre = Preprocessing.fit(data.images, train_idx, data.image_size, data.channels, data.resize)

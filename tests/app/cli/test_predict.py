@@ -151,3 +151,17 @@ def test_a_csv_never_replaces_a_photo_or_notes_but_replaces_its_own_predictions(
     for _ in range(2):  # the second run replaces the first one's CSV
         assert call(predict_program.main, [checkpoint, root / "a", "--csv", previous], capsys)[0] == 0
     assert previous.read_text().count("\n") == 1 + 4
+
+
+def test_one_image_is_counted_in_the_singular(trained, capsys):
+    checkpoint, root = trained
+    from nnfs.checkpoint import metadata
+    trained_on = root / metadata(checkpoint)["extra"]["split"]["train"][0]
+    code, out, err = call(predict_program.main, [checkpoint, trained_on], capsys)
+    assert code == 0, err
+    assert "accuracy" in out and "on the 1 image in folders named after a class" in out
+    assert "note: this image trained this model" in out
+    (root.parent / "bad.png").write_bytes(b"junk")
+    code, out, err = call(predict_program.main, [checkpoint, root.parent / "bad.png"], capsys)
+    assert code == 1 and "1 of 1 image could not be read" in err
+    (root.parent / "bad.png").unlink()
