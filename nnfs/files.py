@@ -143,7 +143,9 @@ def _temporary_beside(path):
     """
     target, mode = _prepare(path)
     folder = os.path.dirname(target)
-    temporary, vanished = None, 0
+    # ``candidate`` outlives ``temporary`` (None again after a failed try): an error raised by the
+    # last try names it, and must be renamed to ``path`` all the same.
+    temporary, candidate, vanished = None, None, 0
     try:
         remove_stale_temporaries(folder)
         while temporary is None:
@@ -167,7 +169,7 @@ def _temporary_beside(path):
         if temporary is not None:
             _remove(temporary)
         if isinstance(error, OSError):
-            raise _naming(error, path, temporary) from None
+            raise _naming(error, path, candidate) from None
         raise
 
 
@@ -210,6 +212,9 @@ def _prepare(path):
         info = os.stat(target)
     except FileNotFoundError:
         return target, None
+    except FileExistsError:
+        # makedirs met a file where a folder is needed ("afile/x.csv"): say that, of the path given.
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path) from None
     except OSError as error:
         raise _naming(error, path) from None
     if stat.S_ISDIR(info.st_mode):

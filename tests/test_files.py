@@ -206,6 +206,47 @@ def test_check_writable_finds_a_file_where_a_folder_is_needed(tmp_path):
     assert str(tmp_path / "file") in str(info.value)
 
 
+def test_a_file_where_a_folder_is_needed_is_named_as_such(tmp_path):
+    (tmp_path / "file").write_text("in the way")
+    for attempt in (check_writable, lambda path: write_atomically(path, lambda f: f.write(b"x"))):
+        with pytest.raises(NotADirectoryError) as info:
+            attempt(tmp_path / "file" / "m.npz")
+        assert info.value.filename == str(tmp_path / "file" / "m.npz")  # not "File exists"
+    assert (tmp_path / "file").read_text() == "in the way"
+
+
+def test_a_folder_where_no_file_can_be_made_is_named_by_the_users_path(tmp_path, monkeypatch):
+    # As in /proc: the folder exists but refuses new files with ENOENT, on every retry.
+    real_open = os.open
+
+    def no_new_files(name, flags, *args):
+        if is_temporary(os.path.basename(name)):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+        return real_open(name, flags, *args)
+
+    monkeypatch.setattr(files.os, "open", no_new_files)
+    for attempt in (check_writable, lambda path: write_atomically(path, lambda f: f.write(b"x"))):
+        with pytest.raises(FileNotFoundError) as info:
+            attempt(tmp_path / "m.npz")
+        assert info.value.filename == str(tmp_path / "m.npz"), info.value
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_checkpoint_into_proc_names_the_users_path(capsys):
+    from nnfs.app.cli import train
+    from nnfs.checkpoint import save
+    from nnfs.layers import Linear
+    from nnfs.net import Net
+
+    with pytest.raises(OSError) as info:
+        save("/proc/x.npz", Net([Linear(2, 2)]))
+    assert info.value.filename == "/proc/x.npz"
+    assert train.main(["--dataset", "nowhere", "--save", "/proc/m.npz"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write /proc/m.npz: ") and ".tmp" not in err, err
+
+
 @pytest.fixture
 def read_only_folder(tmp_path):
     """A folder nobody may write into: a read-only tmpfs as root (root ignores modes), else mode 0555."""

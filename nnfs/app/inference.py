@@ -143,7 +143,9 @@ def find_images(path, warn=None):
     are passed over, and entries that are not regular files (a FIFO, a socket, a
     device: opening one could block forever) or cannot be read (a symlink loop, a
     permission denied) are skipped without being opened, counted in one ``warn``
-    line per reason. Symbolic links to folders are not followed.
+    line per reason. Symbolic links to folders are followed, as the training program
+    follows links to class folders (scoring a dataset folder scores the images it trained
+    on), each folder once: a link back to a folder already walked is skipped and counted.
 
     Args:
         path: an image file or a folder.
@@ -164,7 +166,8 @@ def find_images(path, warn=None):
         return [path]
     if not stat.S_ISDIR(mode):
         raise DatasetError(f"not a regular file or folder ({file_type(mode)}): {path}")
-    found, skipped = [], {"not a regular file": [], "unreadable": []}
+    found, skipped = [], {"not a regular file": [], "unreadable": [], "walked": []}
+    walked = {_folder_key(os.stat(path))}  # (device, inode) of each folder: a link loop ends
 
     pending = [path]  # a stack, not recursion: a folder may be nested deeper than Python recurses
     while pending:
@@ -179,26 +182,38 @@ def find_images(path, warn=None):
             if entry.name.startswith("."):
                 continue
             try:
-                is_folder = entry.is_dir(follow_symlinks=False)
-                mode = None if is_folder else entry.stat().st_mode
+                info = entry.stat()  # through a link
             except OSError:
                 if is_image_file(entry.name):
                     skipped["unreadable"].append(entry.path)
                 continue
-            if is_folder:
-                subfolders.append(entry.path)
+            mode = info.st_mode
+            if stat.S_ISDIR(mode):
+                if _folder_key(info) in walked:
+                    skipped["walked"].append(entry.path)
+                else:
+                    walked.add(_folder_key(info))
+                    subfolders.append(entry.path)
             elif is_image_file(entry.name):
                 (skipped["not a regular file"] if file_type(mode) else found).append(entry.path)
         pending.extend(reversed(subfolders))  # visited in name order, after this folder's files
 
     for reason, paths in skipped.items():
         if paths and warn is not None:
-            what = ("entries that are not regular files (not opened)" if reason == "not a regular file"
-                    else "entries that cannot be read")
-            warn(f"skipped {len(paths)} {what}, e.g. {paths[0]}")
+            one = len(paths) == 1  # the singular for one (the core app does not import the console)
+            what = {"not a regular file": ("is not a regular file", "are not regular files"),
+                    "unreadable": ("cannot be read", "cannot be read"),
+                    "walked": ("links to a folder already walked", "link to a folder already walked")}[reason]
+            unopened = " (not opened)" if reason == "not a regular file" else ""
+            warn(f"skipped {len(paths)} {'entry' if one else 'entries'} that {what[not one]}{unopened}, "
+                 f"e.g. {paths[0]}")
     if not found:
         raise DatasetError(f"no images in {path}")
     return found
+
+
+def _folder_key(info):
+    return info.st_dev, info.st_ino
 
 
 __all__ = ["Classifier", "Prediction", "find_images"]

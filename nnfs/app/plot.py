@@ -1,8 +1,14 @@
-"""Training curves as a PNG, drawn with Pillow (no plotting library needed)."""
+"""Training curves as a PNG, drawn with Pillow (no plotting library needed).
+
+Every PNG drawn here carries a ``Software: nnfs`` text chunk (:data:`SOFTWARE`): the programs
+replace an existing PNG only when it has one (:func:`drawn_by_nnfs`), never a photo.
+"""
 
 import math
+import struct
 
 from PIL import Image, ImageDraw, ImageFont
+from PIL.PngImagePlugin import PngInfo
 
 from nnfs.files import write_atomically
 
@@ -11,6 +17,9 @@ VAL_COLOR = (214, 39, 40)
 GRID_COLOR = (225, 225, 225)
 TEXT_COLOR = (30, 30, 30)
 _HUGE = 1e300
+#: The ``Software`` text chunk of the PNGs nnfs draws.
+SOFTWARE = "nnfs"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _is_drawable(value):
@@ -123,7 +132,7 @@ def plot_history(history, path, title=None):
     _panel(draw, font, (580, 60, 970, 360), "accuracy",
            [("train", TRAIN_COLOR, history["train_acc"]), ("validation", VAL_COLOR, history["val_acc"])],
            epochs, as_percent=True)
-    return write_atomically(path, lambda f: image.save(f, format="PNG"))
+    return _write_png(image, path)
 
 
 
@@ -184,7 +193,41 @@ def plot_confusion_matrix(matrix, class_names, path, title=None):
         label = _rotated_text(name, font, TEXT_COLOR)
         image.paste(label, (left + p * cell + (cell - label.width) // 2, top + grid + 6), label)
     draw.rectangle([left, top, left + grid, top + grid], outline=TEXT_COLOR)
-    return write_atomically(path, lambda f: image.save(f, format="PNG"))
+    return _write_png(image, path)
 
 
-__all__ = ["plot_history", "plot_confusion_matrix"]
+def _write_png(image, path):
+    info = PngInfo()
+    info.add_text("Software", SOFTWARE)  # before the pixels, where drawn_by_nnfs looks
+    return write_atomically(path, lambda f: image.save(f, format="PNG", pnginfo=info))
+
+
+def drawn_by_nnfs(path):
+    """Whether ``path`` is a PNG drawn here: one whose ``Software`` chunk, before its pixels, says so.
+
+    Reads the chunk headers only (never the pixels); any file that cannot be read as such is
+    not one.
+    """
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != _PNG_SIGNATURE:
+                return False
+            while True:
+                header = f.read(8)
+                if len(header) < 8:
+                    return False
+                length, kind = struct.unpack(">I4s", header)
+                if kind in (b"IDAT", b"IEND"):
+                    return False
+                if kind == b"tEXt" and length <= 1024:
+                    keyword, _, text = f.read(length).partition(b"\0")
+                    if keyword == b"Software" and text == SOFTWARE.encode():
+                        return True
+                    f.seek(4, 1)  # the chunk's CRC
+                else:
+                    f.seek(length + 4, 1)
+    except OSError:
+        return False
+
+
+__all__ = ["plot_history", "plot_confusion_matrix", "drawn_by_nnfs"]

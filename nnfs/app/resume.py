@@ -6,16 +6,22 @@ the planned length and schedule of the run, the history, the best accuracy so
 far and where the loader's shuffling stands. It travels in the checkpoint's
 ``extra["run"]``; :func:`resume` turns a loaded checkpoint back into a
 ready-to-step optimizer, schedule and run state.
+
+The rest of ``extra`` records where the run came from (the model, the dataset, the
+split of its files, the split's options); :func:`check_extra` checks all of it, in one
+place, for both programs: a file is read from outside, so none of it is trusted.
 """
 
 import dataclasses
+import math
 
+from nnfs.app.models import MODELS
 from nnfs.checkpoint import CheckpointError
 from nnfs.checks import integer, number
 from nnfs.data import Augmentation, DatasetError
 from nnfs.optim import SCHEDULES, make_optimizer, make_schedule, schedule_from_state
 
-__all__ = ["RunState", "resume", "has_run_state"]
+__all__ = ["RunState", "resume", "has_run_state", "check_extra"]
 
 
 def _empty_history():
@@ -115,6 +121,75 @@ class RunState:
                     Augmentation.from_config(self.loader["augment"])
                 except DatasetError as error:
                     raise ValueError(f"{owner}: loader['augment']: {error}") from None
+
+
+def check_extra(path, extra):
+    """The training program's record in a checkpoint's ``extra``, every field the programs read
+    checked for its form; returns ``extra`` (``{}`` for None).
+
+    The fields (each may be absent, as in files of older versions, or null):
+    ``model`` (a ``--model`` name), ``dataset`` (the folder trained on), ``split``
+    (``{"train": [...], "val": [...]}``, paths relative to that folder with ``/``), ``seed``,
+    ``val_split``, ``limit``, ``epoch``, ``val_accuracy``, ``batch_size`` and ``run`` (a
+    :meth:`RunState.to_dict`).
+
+    Raises:
+        CheckpointError: ``"<path>: damaged metadata (extra.<field> must be ..., got ...)"``
+            for the first field of the wrong form.
+    """
+    if extra is None:
+        return {}
+    if not isinstance(extra, dict):  # checkpoint.metadata already refuses this; load() callers too
+        raise CheckpointError(f"{path}: damaged metadata (extra must be a dict, got {_short(extra)})")
+
+    def count(value, minimum):
+        return _is_int(value) and value >= minimum
+
+    def fraction(value):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+
+    checks = {
+        "model": (lambda v: isinstance(v, str) and v in MODELS, f"one of {', '.join(map(repr, MODELS))}"),
+        "dataset": (lambda v: isinstance(v, str) and v != "" and "\0" not in v, "a folder path"),
+        "split": (_is_split, '{"train": [...], "val": [...]} with paths inside the dataset folder '
+                             '(relative, with /, no ..)'),
+        "seed": (lambda v: count(v, 0) and v < 2**32, "an integer in [0, 4294967295]"),
+        "val_split": (fraction, "a number strictly between 0 and 1"),
+        "limit": (lambda v: count(v, 1), "a positive integer"),
+        "epoch": (lambda v: count(v, 0), "an integer >= 0"),
+        "batch_size": (lambda v: count(v, 1), "a positive integer"),
+        "val_accuracy": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                         and math.isfinite(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    }
+    for field, (fits, expected) in checks.items():
+        if extra.get(field) is not None and not fits(extra[field]):
+            raise CheckpointError(
+                f"{path}: damaged metadata (extra.{field} must be {expected}, got {_short(extra[field])})")
+    if extra.get("run") is not None:
+        try:
+            RunState.from_dict(extra["run"])
+        except CheckpointError as error:
+            raise CheckpointError(f"{path}: {error}") from None
+    return extra
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_split(split):
+    """Whether ``split`` has the form the training program writes, every path inside the folder:
+    a hostile file must not make ``predict --split`` read (or a CSV name) files elsewhere."""
+    if not isinstance(split, dict) or set(split) != {"train", "val"}:
+        return False
+    for paths in split.values():
+        if not isinstance(paths, list):
+            return False
+        for rel in paths:
+            if not isinstance(rel, str) or "\0" in rel or rel.startswith("/") \
+                    or any(part in ("", ".", "..") for part in rel.split("/")):
+                return False
+    return True
 
 
 def _short(value, limit=80):

@@ -21,15 +21,29 @@ def test_entries_that_are_not_regular_files_are_skipped_and_counted(tmp_path):
     os.mkfifo(root / "a" / "pipe.png")
     os.symlink("loop.png", root / "b" / "loop.png")
     os.symlink("/dev/null", root / "b" / "null.jpg")
-    os.symlink(str(root / "a"), root / "b" / "link-to-a")  # links to folders are not followed
+    os.symlink(str(root / "a"), root / "b" / "link-to-a")  # a folder already walked: not twice
     (root / "b" / "notes.txt").write_text("not an image")
     messages = []
     found = find_images(str(root), messages.append)
     assert found == [str(root / n) for n in ("a/000.png", "a/001.png", "b/000.png", "b/001.png")]
     assert messages == [
         f"skipped 2 entries that are not regular files (not opened), e.g. {root / 'a' / 'pipe.png'}",
-        f"skipped 1 entries that cannot be read, e.g. {root / 'b' / 'loop.png'}"]
+        f"skipped 1 entry that cannot be read, e.g. {root / 'b' / 'loop.png'}",
+        f"skipped 1 entry that links to a folder already walked, e.g. {root / 'b' / 'link-to-a'}"]
     assert find_images(str(root)) == found  # silently without warn
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links here")
+def test_a_linked_class_folder_is_scored_as_training_reads_it(tmp_path, capsys):
+    elsewhere = make_folder(tmp_path / "elsewhere", ["c"], per_class=2)
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=2)
+    os.symlink(str(elsewhere / "c"), root / "c")
+    os.symlink(str(root), root / "a" / "loop")  # a link back up: walked once, never forever
+    save = tmp_path / "m.npz"
+    assert train.main(["--dataset", str(root), "--epochs", "1", "--save", str(save), "--cache", "none"]) == 0
+    assert "3 classes" in capsys.readouterr().out
+    assert find_images(str(root)) == [str(root / n) for n in ("a/000.png", "a/001.png", "b/000.png", "b/001.png",
+                                                              "c/000.png", "c/001.png")]
 
 
 @needs_fifo
@@ -75,7 +89,7 @@ def test_predict_never_blocks_on_a_fifo_and_never_runs_ghostscript(tmp_path):
 
     done = predict(photos)
     assert done.returncode == 0 and "Traceback" not in done.stderr
-    assert done.stderr.splitlines() == [f"warning: skipped 1 entries that are not regular files (not opened), "
+    assert done.stderr.splitlines() == [f"warning: skipped 1 entry that is not a regular file (not opened), "
                                         f"e.g. {photos / 'star' / 'pipe.jpg'}"]
     # Six photos, the accuracy line, and the note that training images are among them.
     assert len(done.stdout.splitlines()) == 6 + 2 and done.stdout.splitlines()[-1].startswith("note: ")

@@ -3,6 +3,7 @@
 import argparse
 import os
 import re
+import sys
 import textwrap
 
 from nnfs.app.cli.console import printable
@@ -74,10 +75,39 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
+        if program_name() is not None:
+            kwargs.setdefault("prog", program_name())
         super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {printable(message)} (see --help)\n")
+
+
+def given_options(parser, argv):
+    """The destinations of the options ``argv`` itself gives (not left at their defaults).
+
+    ``parser`` parses ``argv`` once more with every default suppressed, so an option counts
+    as given however it was spelled (``--lr=0.5``, an abbreviation such as ``--optim``).
+    """
+    actions = [action for action in parser._actions if action.dest is not argparse.SUPPRESS]
+    defaults = [action.default for action in actions]
+    for action in actions:
+        action.default = argparse.SUPPRESS
+    try:
+        return set(vars(parser.parse_args(argv)))
+    finally:
+        for action, default in zip(actions, defaults):
+            action.default = default
+
+
+def program_name():
+    """``python -m nnfs.app.cli.predict`` when the program runs as a module, else None (argparse then
+    takes the script's name: ``predict.py``, ``nnfs-predict``), for the usage and error lines."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is None or not spec.name:
+        return None
+    name = spec.name[:-len(".__main__")] if spec.name.endswith(".__main__") else spec.name
+    return f"{os.path.basename(sys.executable) or 'python'} -m {name}"
 
 
 def _number(convert, text, requirement, **bounds):
@@ -131,6 +161,13 @@ def file_path(text):
     separators = tuple(sep for sep in (os.sep, os.altsep) if sep)
     if not text or "\0" in text or text.endswith(separators):
         raise argparse.ArgumentTypeError(f"must name a file, got {text!r}")
+    return text
+
+
+def folder_path(text):
+    """A path naming a folder: not empty (an empty one would mean the current folder, unsaid), no NUL."""
+    if not text or "\0" in text:
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
     return text
 
 

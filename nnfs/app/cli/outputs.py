@@ -7,11 +7,21 @@ mistake costs no training time.
 """
 
 import os
+import zipfile
 
+from nnfs.app.metrics import HISTORY_COLUMNS
+from nnfs.app.plot import drawn_by_nnfs
 from nnfs.files import check_writable
 
 __all__ = ["last_path", "output_files", "same_file", "same_file_among", "inside", "clashing_outputs",
-           "is_checkpoint", "check_outputs"]
+           "is_checkpoint", "is_output_of", "check_outputs", "ROLE_KINDS", "KIND_NAMES"]
+
+#: The kind of file each output of a training run is: the only kind it may replace (:func:`is_output_of`).
+ROLE_KINDS = {"checkpoint": "checkpoint", "last": "checkpoint", "curves": "png", "confusion": "png",
+              "metrics": "csv"}
+#: How the messages name each kind.
+KIND_NAMES = {"checkpoint": "an nnfs checkpoint", "png": "a PNG drawn by nnfs", "csv": "a CSV written by nnfs"}
+METRICS_HEADER = ",".join(column for column, _ in HISTORY_COLUMNS)
 
 
 def last_path(save_path):
@@ -80,9 +90,10 @@ def clashing_outputs(args):
     Two outputs of one run must differ (``--save model.png --plot model.png`` would replace
     the model with the curves), no output other than a checkpoint may replace the
     ``--resume`` file (resuming from ``runs/cnn_last.npz`` and updating it is the usual way) or
-    any other existing checkpoint (:func:`is_checkpoint`), and none may go into the dataset
+    any other existing checkpoint (:func:`is_checkpoint`), none may go into the dataset
     folder (the next run would read it as data: the curves as an image of a class, a ``runs``
-    folder as a class without images).
+    folder as a class without images), and none may replace a file of another kind than it
+    writes (:func:`is_output_of`: a checkpoint over notes, curves over a photo).
     """
     files = list(output_files(args).items())
     for i, (role, path) in enumerate(files):
@@ -99,7 +110,35 @@ def clashing_outputs(args):
         if is_checkpoint(path):
             return (f"the {role} file would replace {path}, a checkpoint (or another zip archive); "
                     "give it another path")
+    for role, path in files:  # after the clashes above, which say more
+        if not is_output_of(path, ROLE_KINDS[role], METRICS_HEADER):
+            return (f"the {role} file would replace {path}, which is not {KIND_NAMES[ROLE_KINDS[role]]}; "
+                    "give it another path (or remove that file)")
     return None
+
+
+def is_output_of(path, kind, header=None):
+    """Whether an output of ``kind`` may replace what is at ``path``: nothing, an empty file, or a
+    file of that kind, as a previous run wrote it.
+
+    The rule: ``"checkpoint"`` replaces only an nnfs checkpoint (a zip archive holding
+    ``meta.npy``), ``"png"`` only a PNG drawn by nnfs (:func:`~nnfs.app.plot.drawn_by_nnfs`),
+    ``"csv"`` only a file whose first line is ``header``, the CSV's own. Notes, photos,
+    archives and anything else are never lost to an output. What is not a regular file is
+    left to :func:`~nnfs.files.check_writable`, which refuses it.
+    """
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) == 0:
+            return True
+        if kind == "checkpoint":
+            with zipfile.ZipFile(path) as archive:
+                return "meta.npy" in archive.namelist()
+        if kind == "png":
+            return drawn_by_nnfs(path)
+        with open(path, "rb") as f:
+            return f.readline(len(header) + 2).rstrip(b"\r\n") == header.encode()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
 
 
 def is_checkpoint(path):

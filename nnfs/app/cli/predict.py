@@ -6,6 +6,8 @@
     nnfs-predict runs/cnn.npz path/to/folder --top 1
     nnfs-predict runs/cnn.npz --split val --csv runs/val_predictions.csv
 
+The options may come anywhere among the paths (``nnfs-predict runs/cnn.npz --top 1 a.png b.png``).
+
 Each image is prepared as in training (channels, size, normalisation stored in
 the checkpoint). For a folder, every image below it is classified; when an
 image sits in a folder named like a class, the accuracy over those is printed.
@@ -22,26 +24,30 @@ from collections import namedtuple
 
 from nnfs.app.cli import console
 from nnfs.app.cli.options import Parser, environment_epilog, file_path, positive_int
-from nnfs.app.cli.outputs import is_checkpoint, same_file, same_file_among
+from nnfs.app.cli.outputs import is_checkpoint, is_output_of, same_file, same_file_among
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, Interrupted, stop_on_signals
 from nnfs.app.inference import Classifier, find_images
 from nnfs.app.metrics import class_report, format_report
+from nnfs.app.resume import check_extra
 from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError
 from nnfs.data import DatasetError
-from nnfs.files import write_atomically
+from nnfs.files import check_writable, write_atomically
 
 SPLITS = ("val", "train")
 CSV_COLUMNS = ("path", "label", "predicted", "confidence", "correct", "split")
 #: One scored image: ``label`` is the class of its folder ("" if none), ``correct`` 1, 0 or ""
 #: (unknown), ``split`` "train", "val" or "" (not used by the training run).
 Row = namedtuple("Row", CSV_COLUMNS)
+CSV_HEADER = ",".join(CSV_COLUMNS)
 from nnfs.data.decoding import DecoderWarnings
 
 
 def parse_args(argv):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Intermixed: options may come anywhere, between the checkpoint and the paths or among the
+    # paths (`predict.py m.npz --top 2 a.png`), which parse_args takes for surplus arguments.
+    args = parser.parse_intermixed_args(argv)
     check_paths(args, parser)
     return args
 
@@ -72,6 +78,9 @@ class SplitRecord:
             ``"split"`` (relative paths, see the training program) and ``"dataset"``.
         root: where the dataset is now; default where it was when the model was trained.
 
+    Raises:
+        CheckpointError: for an ``extra`` of the wrong form (:func:`~nnfs.app.resume.check_extra`).
+
     Attributes:
         root: the dataset folder the relative paths are resolved against.
         files: ``{"train": [...], "val": [...]}`` absolute paths, or None when the
@@ -79,12 +88,12 @@ class SplitRecord:
     """
 
     def __init__(self, checkpoint, root=None):
-        extra = checkpoint.extra or {}
+        extra = check_extra(checkpoint.path, checkpoint.extra)
         self.root = root or extra.get("dataset")
         split = extra.get("split")
         self.files = None
-        if self.root and isinstance(split, dict):
-            self.files = {name: [os.path.join(self.root, *rel.split("/")) for rel in split.get(name, [])]
+        if self.root and split is not None:
+            self.files = {name: [os.path.join(self.root, *rel.split("/")) for rel in split[name]]
                           for name in SPLITS}
         self._membership = None
 
@@ -118,13 +127,16 @@ def check_paths(args, parser):
     if args.csv and is_checkpoint(args.csv):  # a model of another run: lost to a CSV
         parser.error(f"--csv {args.csv} would replace a checkpoint (or another zip archive); "
                      "write the predictions to another file")
+    if args.csv and not is_output_of(args.csv, "csv", CSV_HEADER):  # an image, notes: never lost to a CSV
+        parser.error(f"--csv {args.csv} would replace a file that is not a CSV of predictions (its first "
+                     f"line is not {CSV_HEADER}); write the predictions to another file")
 
 
 def images_to_score(args, classifier):
     """The image paths and the :class:`SplitRecord` for this command line."""
     if args.split is None:
-        return ([image for path in args.paths for image in find_images(path, console.warn)],
-                SplitRecord(classifier.checkpoint))
+        record = SplitRecord(classifier.checkpoint)  # a damaged record: refused before any folder is walked
+        return distinct(image for path in args.paths for image in find_images(path, console.warn)), record
     record = SplitRecord(classifier.checkpoint, args.paths[0] if args.paths else None)
     if record.files is None:
         raise CheckpointError(f"{args.checkpoint} does not record which images it was trained and validated "
@@ -133,9 +145,21 @@ def images_to_score(args, classifier):
     if not files:
         raise CheckpointError(f"{args.checkpoint} records no {args.split} images")
     if not any(os.path.isfile(path) for path in files):  # a wrong folder: one line, not one per image
-        raise DatasetError(f"none of the {len(files)} {args.split} images recorded in {args.checkpoint} is in "
+        raise DatasetError(f"none of the {console.count(len(files), args.split + ' image')} recorded in {args.checkpoint} is in "
                            f"{record.root} (no {files[0]}, ...); give the dataset folder the model was trained on")
-    return files, record
+    return distinct(files), record
+
+
+def distinct(paths):
+    """``paths`` with each file once (by its real path), in the order first given: a file named
+    twice, or also found in a folder given, would count twice in the accuracy."""
+    seen, kept = set(), []
+    for path in paths:
+        key = os.path.normcase(os.path.realpath(path))
+        if key not in seen:
+            seen.add(key)
+            kept.append(path)
+    return kept
 
 
 def write_csv(path, rows):
@@ -152,21 +176,23 @@ def summarize(rows, class_names, scored_split):
     labelled = [row for row in rows if row.label]
     lines = []
     if labelled:
-        lines.append(f"accuracy {accuracy(labelled):.2f}% on the {len(labelled)} images in folders "
+        lines.append(f"accuracy {accuracy(labelled):.2f}% on the {console.count(len(labelled), 'image')} in folders "
                      "named after a class")
     if scored_split is None:
         trained_on = sum(row.split == "train" for row in rows)
         if trained_on:
             held = [row for row in labelled if row.split == "val"]
-            detail = f"; on the {len(held)} held-out images among them: {accuracy(held):.2f}%" if held else ""
-            lines.append(f"note: {trained_on} of these {len(rows)} images trained this model, so the accuracy "
+            detail = (f"; on the {console.count(len(held), 'held-out image')} among them: {accuracy(held):.2f}%"
+                      if held else "")
+            which = "this image" if len(rows) == 1 else f"{trained_on} of these {len(rows)} images"
+            lines.append(f"note: {which} trained this model, so the accuracy "
                          f"overstates how it does on new images{detail}; --split val scores the held-out "
                          "images alone")
     elif labelled:
         true = [class_names.index(row.label) for row in labelled]
         predicted = [class_names.index(row.predicted) for row in labelled]
         kind = {"val": "held-out (validation)", "train": "training"}[scored_split]
-        lines.append(f"per class on the {len(labelled)} {kind} images:")
+        lines.append(f"per class on the {console.count(len(labelled), kind + ' image')}:")
         lines += [f"  {line}" for line in format_report(class_report(true, predicted, class_names))]
     return lines
 
@@ -204,6 +230,12 @@ def _predict(args):
     except (RuntimeError, ValueError) as error:
         console.error(error)
         return EXIT_ERROR
+    if args.csv:  # found now, not after every image was classified (as the training program does)
+        try:
+            check_writable(args.csv)
+        except OSError as error:
+            console.error(f"--csv {args.csv} cannot be written: {error.strerror or error}")
+            return EXIT_ERROR
     classifier = Classifier(args.checkpoint)
     paths, record = images_to_score(args, classifier)
     if args.csv:  # an image found below a folder, or of --split
@@ -230,10 +262,14 @@ def _predict(args):
     for line in summarize(rows, classifier.class_names, args.split):
         console.say(line)
     if args.csv:
-        write_csv(args.csv, rows)  # an OSError names the file and is reported by main
+        try:
+            write_csv(args.csv, rows)
+        except OSError as error:  # a full disk: the one cause the check above cannot find
+            console.error(f"--csv {args.csv} cannot be written: {error.strerror or error}")
+            return EXIT_ERROR
         console.say(f"predictions written to {args.csv}")
     if failed:
-        console.notice(f"{failed} of {len(predictions)} images could not be read")
+        console.notice(f"{failed} of {console.count(len(predictions), 'image')} could not be read")
         return EXIT_ERROR
     return EXIT_OK
 

@@ -27,7 +27,7 @@ import nnfs.parallel
 from nnfs.app.cli import console
 from nnfs.app.cli.outputs import check_outputs, clashing_outputs, inside, output_files
 from nnfs.app.cli.options import (
-    OptionError, Parser, environment_epilog, file_path, fraction, image_size, non_negative_float,
+    OptionError, Parser, environment_epilog, file_path, folder_path, given_options, fraction, image_size, non_negative_float,
     non_negative_int, positive_float, positive_int, seed, unit_interval)
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, stop_on_signals
 from nnfs.app.guard import FiniteGuard, NonFiniteLossError
@@ -36,7 +36,7 @@ from nnfs.app.metrics import class_report, format_report, predict_labels, write_
 from nnfs.app.models import MODEL_TITLES, MODELS, RECIPES, build_model, default_model, model_parameters
 from nnfs.app.plot import plot_confusion_matrix, plot_history
 from nnfs.app.progress import ProgressBar
-from nnfs.app.resume import RunState, has_run_state, resume
+from nnfs.app.resume import RunState, check_extra, has_run_state, resume
 from nnfs.backend import allocator, default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError, load_into, metadata, save
 from nnfs.data import (
@@ -64,8 +64,9 @@ def build_parser():
         "per class) and save the best model.", epilog=environment_epilog(
             "NNFS_BACKEND", "NNFS_DTYPE", "NNFS_NUM_THREADS", "NNFS_TRANSPORT", "NNFS_CACHE_DIR",
             "NNFS_MEMORY_LIMIT", "NNFS_KEEP_FREED_MEMORY", "OPENBLAS_NUM_THREADS"))
-    parser.add_argument("--dataset", default=DEFAULT_DATASET,
-                        help="folder with one subfolder of images per class (default: the shipped digits)")
+    parser.add_argument("--dataset", type=folder_path, default=DEFAULT_DATASET,
+                        help="folder with one subfolder of images per class (default: the digits in "
+                             "data/digits of a repository checkout)")
     parser.add_argument("--model", choices=tuple(MODELS), default=None,
                         help="the network: cnn (the reference CNN) or resnet (a small residual network) "
                              "(default: resnet for photos, cnn for small images such as the digits; "
@@ -101,7 +102,7 @@ def build_parser():
                         help="random changes to the training images: auto (crop,flip for photos, none "
                              "for small images such as digits), none, or some of "
                              f"{','.join(AUGMENTATIONS)} joined by commas")
-    parser.add_argument("--cache", default=default_cache_dir(),
+    parser.add_argument("--cache", type=folder_path, default=default_cache_dir(),
                         help="folder that keeps decoded datasets between runs, or none "
                              "(default: %(default)s)")
     parser.add_argument("--workers", type=positive_int, default=None,
@@ -135,6 +136,7 @@ def build_parser():
 def parse_args(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.given = given_options(parser, argv)  # a resumed run tells given options from defaults
     try:
         check_training_options(args)
     except OptionError as error:
@@ -217,6 +219,10 @@ def load_dataset(args, say, warn_, progress, saved_model=None):
         return training_bytes(parameters, sizing.image_size, sizing.channels,
                               min(args.batch_size, count), default_dtype().itemsize, optimizer_slots)
 
+    if "dataset" not in args.given and not os.path.isdir(args.dataset):
+        # Installed from a wheel (pip install .), nnfs has no data/digits beside it.
+        raise DatasetError(f"the default dataset is the digits in data/digits of a repository checkout, and "
+                           f"this installation has none ({args.dataset} is missing); pass --dataset FOLDER")
     cache = None if args.cache.strip().lower() == "none" else args.cache
     if cache is not None and inside(cache, args.dataset):  # the next scan would take it for a class
         raise DatasetError(f"the --cache folder {cache} is inside the dataset folder {args.dataset}; "
@@ -281,21 +287,67 @@ def quiet(*args, **kwargs):
     """What ranks other than 0 do instead of printing."""
 
 
-def resumed_model(args):
-    """The ``--model`` name recorded in the ``--resume`` checkpoint (None without one, or for an
-    older checkpoint); reads only its metadata, so :func:`run` asks before loading the dataset.
+def resumed_record(args):
+    """The ``--resume`` checkpoint's metadata (None without ``--resume``), its ``extra`` checked
+    (:func:`~nnfs.app.resume.check_extra`); only the JSON record is read, so :func:`run` can
+    refuse what cannot continue before the dataset loads."""
+    if not args.resume:
+        return None
+    meta = metadata(args.resume)
+    meta["extra"] = check_extra(args.resume, meta.get("extra"))
+    return meta
+
+
+def resumed_model(args, meta):
+    """The ``--model`` name recorded in the resumed checkpoint's metadata ``meta`` (None without
+    one, or for an older checkpoint).
 
     Raises:
         CheckpointError: when ``--model`` differs from the model of the run being resumed.
     """
-    if not args.resume:
+    if meta is None:
         return None
-    saved = (metadata(args.resume).get("extra") or {}).get("model")
+    saved = meta["extra"].get("model")
     if args.model and saved and args.model != saved:
         raise CheckpointError(
-            f"{args.resume} holds a {MODEL_TITLES.get(saved, saved)} (--model {saved}); it cannot "
+            f"{args.resume} holds a {MODEL_TITLES[saved]} (--model {saved}); it cannot "
             f"continue as --model {args.model}: resume with --model {saved} or leave --model out")
     return saved
+
+
+#: The options a resumed run takes from its checkpoint instead (they win, as docs/cli.md says).
+RESUMED_OPTIONS = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_epochs")
+
+#: The options of the preprocessing, as the checkpoint records them (``Preprocessing`` fields).
+PREPROCESSING_OPTIONS = {"image_size": "--image_size", "resize": "--resize", "channels": "--channels"}
+
+
+def keep_preprocessing(args, meta):
+    """Resume with the preprocessing of the run being resumed: the options left out take the
+    checkpoint's values (into ``args``); one given with another value is refused.
+
+    Another image size, resize mode or channel count would train on other inputs than the
+    run had, and the resumed run would no longer give the numbers of an uninterrupted one.
+
+    Raises:
+        CheckpointError: naming the option, the checkpoint and its value.
+    """
+    if meta is None or meta.get("preprocessing") is None:
+        return  # weights of a net saved without preprocessing: nothing to keep
+    try:
+        saved = Preprocessing.from_config(meta["preprocessing"])
+    except DatasetError as error:
+        raise CheckpointError(f"{args.resume}: {error}") from None
+    for field, option in PREPROCESSING_OPTIONS.items():
+        value = getattr(saved, field)
+        if field not in args.given:
+            setattr(args, field, value)
+        elif getattr(args, field) != value:
+            shown = "x".join(map(str, value)) if field == "image_size" else value
+            asked = "x".join(map(str, getattr(args, field))) if field == "image_size" else getattr(args, field)
+            raise CheckpointError(
+                f"{args.resume} was trained with {option} {shown}; it cannot continue with {option} "
+                f"{asked}: resume with {option} {shown} or leave {option} out")
 
 
 def choose_model(args, data, saved=None):
@@ -323,16 +375,32 @@ def check_same_split(args, resumed, split):
     would belong to another validation set. Checkpoints that record no split are let through.
 
     Raises:
-        CheckpointError: naming the checkpoint and the counts there and now.
+        CheckpointError: naming the checkpoint and what differs (the options the checkpoint
+            records, else the files).
     """
-    saved = (resumed.extra or {}).get("split")
-    if not isinstance(saved, dict) or saved == split:
+    extra = check_extra(args.resume, resumed.extra)
+    saved = extra.get("split")
+    if saved is None or saved == split:
         return
-    counts = {name: len(saved.get(name) or []) for name in ("train", "val")}
+    # The options each run records (older checkpoints lack val_split and limit).
+    def shown(value):
+        return "none" if value is None else value
+
+    options = [f"--{name} {shown(extra[name])} there, {shown(getattr(args, name))} now"
+               for name in ("seed", "val_split", "limit") if name in extra and extra[name] != getattr(args, name)]
+    files = (set(saved["train"]) | set(saved["val"])), (set(split["train"]) | set(split["val"]))
+    if options:
+        what = "; ".join(options)
+    elif files[0] != files[1]:
+        added, removed = len(files[1] - files[0]), len(files[0] - files[1])
+        what = ", ".join(part for part in (f"{console.count(added, 'file')} added" if added else "",
+                                           f"{console.count(removed, 'file')} removed" if removed else "")
+                         if part)
+    else:  # the same files and recorded options: an older checkpoint without val_split
+        what = "another --seed or --val_split"
     raise CheckpointError(
-        f"{args.resume} was trained on another split of the images ({counts['train']} for training and "
-        f"{counts['val']} for validation there, {len(split['train'])} and {len(split['val'])} now): "
-        "resume with the --dataset, --limit, --val_split and --seed of that run, with the same files")
+        f"{args.resume} was trained on another split of the images ({what}): resume with the --dataset, "
+        "--limit, --val_split and --seed of that run, with the same files")
 
 
 def report_mistakes(args, net, val, class_names, outputs, say):
@@ -345,12 +413,13 @@ def report_mistakes(args, net, val, class_names, outputs, say):
     if not os.path.exists(outputs["checkpoint"]):
         return False  # a resumed run whose best model lives elsewhere
     best = load_into(outputs["checkpoint"], net)
+    extra = check_extra(outputs["checkpoint"], best.extra)
     report = class_report(*predict_labels(net, val), class_names)
-    epoch = (best.extra or {}).get("epoch")
-    say(f"per class on the {report.total} validation images (best model, epoch {epoch}):")
+    epoch = extra.get("epoch")
+    say(f"per class on the {console.count(report.total, 'validation image')} (best model, epoch {epoch}):")
     for line in format_report(report):
         say(f"  {line}")
-    model = MODEL_TITLES.get((best.extra or {}).get("model"), "model")
+    model = MODEL_TITLES.get(extra.get("model"), "model")
     name = os.path.basename(os.path.normpath(args.dataset))
     plot_confusion_matrix(report.matrix, class_names, outputs["confusion"],
                           title=f"{model} on {name}: validation, epoch {epoch}")
@@ -367,12 +436,16 @@ def run(args, world=None, record=None):
     outputs = output_files(args)
     root = world is None or world.is_root
     say, warn_ = (console.say, console.warn) if root else (quiet, quiet)
-    saved_model = resumed_model(args)  # a --model that cannot continue the run: refused before loading
+    # What cannot continue the run (another --model, other preprocessing, a damaged record) is
+    # refused before the dataset loads.
+    resumed_meta = resumed_record(args)
+    saved_model = resumed_model(args, resumed_meta)
+    keep_preprocessing(args, resumed_meta)
     data = load_dataset(args, say, warn_, progress=root, saved_model=saved_model)
     train_idx, val_idx = stratified_split(data.labels, args.val_split, seed=args.seed)
     batch_size = args.batch_size
     if batch_size > len(train_idx):
-        warn_(f"--batch_size {batch_size} is larger than the {len(train_idx)} training images; "
+        warn_(f"--batch_size {batch_size} is larger than the {console.count(len(train_idx), 'training image')}; "
               f"using {len(train_idx)}")
         batch_size = len(train_idx)
     pre = Preprocessing.fit(data.images, train_idx, data.image_size, data.channels, data.resize)
@@ -405,6 +478,11 @@ def run(args, world=None, record=None):
             # Continue exactly: the saved optimizer, schedule, shuffling and history win over
             # flags. Damaged state is a CheckpointError: refused, never half used.
             optimizer, scheduler, state = resume(resumed, net, args.epochs)
+            overridden = [f"--{name} {getattr(args, name)}" for name in RESUMED_OPTIONS if name in args.given]
+            if overridden:
+                warn_(f"{' '.join(overridden)} not used: {args.resume} continues with its saved optimizer "
+                      f"and schedule ({optimizer!r}{', ' + repr(scheduler) if scheduler else ''}); start a "
+                      "new run to change them")
             if state.loader is not None:
                 train.load_state_dict(state.loader)
             say(f"resuming {args.resume} after epoch {state.epoch} "
@@ -455,7 +533,8 @@ def run(args, world=None, record=None):
         if root:  # the latest state always, the best model when it improved
             details = {"epoch": epoch, "val_accuracy": check.accuracy, "run": state.to_dict(),
                        "dataset": os.path.abspath(args.dataset), "batch_size": batch_size,
-                       "seed": args.seed, "model": model, "split": split}
+                       "seed": args.seed, "val_split": args.val_split, "limit": args.limit, "model": model,
+                       "split": split}
             for role in (["checkpoint"] if improved else []) + ["last"]:
                 save(outputs[role], net, class_names=data.class_names, preprocessing=pre,
                      optimizer=optimizer, scheduler=scheduler, extra=details)

@@ -127,9 +127,29 @@ def _huge_header(path):
     return path
 
 
+def extra(**changes):
+    return lambda meta: meta["extra"].update(changes)
+
+
+# The training program's record in extra: each field either program reads, of the wrong form.
+EXTRA = {
+    "a model that does not exist": (extra(model="vgg"), "extra.model must be one of 'cnn', 'resnet', got 'vgg'"),
+    "a model that is a number": (extra(model=3), "extra.model must be one of"),
+    "a split of numbers": (extra(split={"train": 5, "val": None}), "extra.split must be"),
+    "a split without val": (extra(split={"train": ["a/000.png"]}), "extra.split must be"),
+    "a split leaving the folder": (extra(split={"train": ["../../etc/passwd"], "val": []}), "extra.split must be"),
+    "a split of absolute paths": (extra(split={"train": ["/etc/passwd"], "val": []}), "extra.split must be"),
+    "a dataset that is a number": (extra(dataset=5), "extra.dataset must be a folder path, got 5"),
+    "an epoch that is text": (extra(epoch="9"), "extra.epoch must be an integer >= 0"),
+    "a negative seed": (extra(seed=-1), "extra.seed must be"),
+    "a run state that is a list": (extra(run=[1]), "damaged run state"),
+}
+
+
 # Training refits its preprocessing on the dataset, so a damaged stored one matters to predict only.
 CASES = [(case, program) for case in HOSTILE for program in ("predict", "resume")] + \
-        [(case, "predict") for case in PREPROCESSING]
+        [(case, "predict") for case in PREPROCESSING] + \
+        [(case, program) for case in EXTRA for program in ("predict", "resume")]
 
 
 @pytest.mark.parametrize("case, program", CASES)
@@ -143,7 +163,7 @@ def test_hostile_checkpoints_are_one_line_errors_in_both_programs(tmp_path, caps
             pytest.skip("needs FIFOs")
         damage(path, arrays)
     else:
-        change, message = PREPROCESSING[case]
+        change, message = {**PREPROCESSING, **EXTRA}[case]
         rewritten(path, arrays, change)
     outputs = tmp_path / "out"
     outputs.mkdir()

@@ -64,3 +64,25 @@ def test_option_errors_print_the_value_safely(capsys):
     code, _, err = call(train.main, ["--lr", "\x1b[2J"], capsys)
     assert code == 2 and "\x1b" not in err
     assert_one_line(err, "got '\\x1b[2J'")
+
+
+@pytest.mark.parametrize("option", ["--dataset", "--cache"])
+def test_an_empty_folder_option_is_refused(capsys, option):
+    # Empty would mean the current folder: --cache "" wrote the cache there without a word.
+    code, out, err = call(train.main, [option, ""], capsys)
+    assert code == 2 and out == ""
+    assert_one_line(err, f"argument {option}: must name a folder, got ''")
+
+
+@pytest.mark.parametrize("module", ["nnfs.app.cli.train", "nnfs.app.cli.predict"])
+def test_a_program_run_as_a_module_calls_itself_by_that_name(module):
+    import os
+    import subprocess
+    import sys
+
+    from tests import environment
+
+    done = subprocess.run([sys.executable, "-m", module, "--top" if "predict" in module else "--lr"],
+                          capture_output=True, text=True, env=environment(), timeout=120)
+    assert done.returncode == 2
+    assert_one_line(done.stderr, f"{os.path.basename(sys.executable)} -m {module}: error: argument ")

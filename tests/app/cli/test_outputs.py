@@ -171,3 +171,45 @@ def test_a_run_that_stops_before_writing_leaves_no_empty_folder(tmp_path, capsys
     code, out, err = call(train.main, ["--dataset", "nowhere", "--save", "new/runs/m.npz"], capsys)
     assert code == 1 and "nowhere" in err
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("options, victim, message", [
+    (["--save", "victim/notes.txt"], "notes.txt", "the checkpoint file would replace victim/notes.txt, which is "
+                                                  "not an nnfs checkpoint; give it another path"),
+    (["--save", "victim/photos.npz"], "photos.npz", "which is not an nnfs checkpoint"),  # a zip of other files
+    (["--plot", "victim/photo.png"], "photo.png", "the curves file would replace victim/photo.png, which is "
+                                                  "not a PNG drawn by nnfs"),
+    (["--save", "victim/notes.npz"], "notes_metrics.csv", "the metrics file would replace "
+                                                          "victim/notes_metrics.csv, which is not a CSV written by nnfs"),
+])
+def test_an_output_never_replaces_a_file_of_another_kind(tmp_path, capsys, monkeypatch, options, victim, message):
+    import zipfile
+
+    from tests.imagefolders import write_image
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "victim").mkdir()
+    (tmp_path / "victim" / "notes.txt").write_text("my notes")
+    (tmp_path / "victim" / "notes_metrics.csv").write_text("a,b\n1,2\n")
+    with zipfile.ZipFile(tmp_path / "victim" / "photos.npz", "w") as archive:
+        archive.writestr("cat.jpg", b"a photo")
+    write_image(tmp_path / "victim" / "photo.png")
+    before = contents(tmp_path / "victim")
+    # The dataset does not exist: refused before it is looked at.
+    code, out, err = call(train.main, ["--dataset", "nowhere", *options], capsys)
+    assert code == 2 and out == ""
+    assert_one_line(err, message)
+    assert contents(tmp_path / "victim") == before
+
+
+def test_a_run_replaces_the_files_of_a_previous_run(tmp_path, capsys):
+    data = dataset(tmp_path)
+    save = tmp_path / "runs" / "m.npz"
+    assert call(train.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)[0] == 0
+    (save.parent / "m_empty.png").write_bytes(b"")  # an empty file loses nothing
+    before = contents(save.parent)
+    code, out, err = call(train.main, ["--dataset", data, "--epochs", "2", "--save", save, "--plot",
+                                       save.parent / "m_empty.png"], capsys)
+    assert code == 0, err
+    after = contents(save.parent)
+    assert all(after[name] != before[name] for name in ("m.npz", "m_last.npz", "m_metrics.csv", "m_empty.png"))

@@ -1,10 +1,12 @@
 """The prediction program (nnfs.app.cli.predict, run by examples/predict.py): one-line errors for
 damaged checkpoints, missing paths and unreadable images."""
 
+import os
+
 import pytest
 
 from nnfs.app.cli import predict as predict_program, train as train_program
-from tests.app.cli.programs import expect_error, expect_one_line_failure, run_example
+from tests.app.cli.programs import assert_one_line, call, expect_error, expect_one_line_failure, run_example
 from tests.imagefolders import make_folder, write_image
 
 
@@ -59,16 +61,107 @@ def test_a_csv_over_the_checkpoint_or_an_image_is_refused_and_replaces_nothing(t
                  f"--csv {checkpoint} would replace {checkpoint}", code=2)
     expect_error(capsys, predict, [str(checkpoint), str(image), "--csv", str(image)],
                  f"--csv {image} would replace {image}", code=2)
+    # An image found below a folder: refused as an image, before the folder is walked.
     expect_error(capsys, predict, [str(checkpoint), str(root), "--csv", str(image)],
-                 f"would replace the image {image}")
+                 f"--csv {image} would replace a file that is not a CSV of predictions", code=2)
     from nnfs.checkpoint import metadata
     trained_on = root / metadata(checkpoint)["extra"]["split"]["train"][0]
     before[trained_on] = trained_on.read_bytes()
     expect_error(capsys, predict, [str(checkpoint), "--split", "train", "--csv", str(trained_on)],
-                 f"would replace the image {trained_on}")
+                 f"--csv {trained_on} would replace a file that is not a CSV of predictions", code=2)
+    # A file named like an image that holds a CSV of predictions: found among the images to classify.
+    disguised = root / "b" / "000.png"
+    before[disguised] = b"path,label,predicted,confidence,correct,split\n"
+    disguised.write_bytes(before[disguised])
+    expect_error(capsys, predict, [str(checkpoint), str(root), "--csv", str(disguised)],
+                 f"would replace the image {disguised}")
     other = tmp_path / "other.npz"  # a model of another run
     other.write_bytes(checkpoint.read_bytes())
     before[other] = other.read_bytes()
     expect_error(capsys, predict, [str(checkpoint), str(image), "--csv", str(other)],
                  f"--csv {other} would replace a checkpoint", code=2)
     assert {path: path.read_bytes() for path in before} == before
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A checkpoint trained for one epoch on two classes of four images, and its dataset."""
+    base = tmp_path_factory.mktemp("predict")
+    root = make_folder(base / "data", ["a", "b"], per_class=4)
+    assert train_program.main(["--dataset", str(root), "--epochs", "1", "--save", str(base / "m.npz")]) == 0
+    return base / "m.npz", root
+
+
+@pytest.mark.parametrize("order", [
+    ["CKPT", "--top", "1", "IMAGE"], ["--top", "1", "CKPT", "IMAGE"], ["CKPT", "IMAGE", "--top", "1"],
+    ["CKPT", "--csv", "CSV", "IMAGE", "FOLDER"], ["CKPT", "IMAGE", "--csv", "CSV", "FOLDER", "--top", "1"],
+    ["CKPT", "--split", "val", "ROOT"], ["CKPT", "ROOT", "--split", "val", "--top", "1"]])
+def test_options_may_come_before_between_or_after_the_paths(trained, tmp_path, capsys, order):
+    checkpoint, root = trained
+    values = {"CKPT": checkpoint, "IMAGE": root / "a" / "000.png", "FOLDER": root / "b",
+              "CSV": tmp_path / "p.csv", "ROOT": root}
+    argv = [str(values.get(arg, arg)) for arg in order]
+    assert predict_program.main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    if "--top" in order:
+        assert all(line.count("%") == 1 for line in out.splitlines() if line.startswith(str(root)))
+    if "--split" in order:
+        assert "per class on the 2 held-out (validation) images:" in out
+    if "--csv" in order:
+        assert (tmp_path / "p.csv").read_text().count("\n") == 1 + 5
+
+
+@pytest.mark.parametrize("case, reason", [("a folder", "Is a directory"), ("under a file", "Not a directory"),
+                                          ("in /proc", "No such file or directory")])
+def test_a_csv_that_cannot_be_written_is_found_before_any_image_is_classified(trained, tmp_path, capsys, case,
+                                                                               reason):
+    checkpoint, root = trained
+    if case == "in /proc" and not os.path.isdir("/proc/self"):
+        pytest.skip("needs Linux's /proc")
+    (tmp_path / "afile").write_text("in the way")
+    csv_path = {"a folder": tmp_path, "under a file": tmp_path / "afile" / "x.csv", "in /proc": "/proc/x.csv"}[case]
+    code, out, err = call(predict_program.main, [checkpoint, root, "--csv", csv_path], capsys)
+    assert code == 1 and out == ""  # nothing classified
+    assert_one_line(err, f"error: --csv {csv_path} cannot be written: {reason}")
+    assert ".tmp" not in err and (tmp_path / "afile").read_text() == "in the way"
+
+
+def test_a_file_given_twice_or_also_in_a_folder_is_classified_once(trained, capsys, monkeypatch):
+    checkpoint, root = trained
+    monkeypatch.chdir(root.parent)
+    image = os.path.join("data", "b", "000.png")
+    code, out, err = call(predict_program.main, [checkpoint, image, image, os.path.join("data", "b"),
+                                                 os.path.join(".", image)], capsys)
+    assert code == 0, err
+    scored = [line.split(":")[0] for line in out.splitlines() if line.startswith("data")]
+    assert scored == [image] + [os.path.join("data", "b", f"00{i}.png") for i in (1, 2, 3)]
+    assert "on the 4 images in folders named after a class" in out
+
+
+def test_a_csv_never_replaces_a_photo_or_notes_but_replaces_its_own_predictions(trained, tmp_path, capsys):
+    checkpoint, root = trained
+    photo, notes, previous = write_image(tmp_path / "photo.png"), tmp_path / "notes.txt", tmp_path / "p.csv"
+    notes.write_text("my notes")
+    before = {path: path.read_bytes() for path in (photo, notes)}
+    for victim in (photo, notes):
+        code, out, err = call(predict_program.main, [checkpoint, root / "a", "--csv", victim], capsys)
+        assert code == 2 and out == ""
+        assert_one_line(err, f"--csv {victim} would replace a file that is not a CSV of predictions")
+    assert {path: path.read_bytes() for path in before} == before
+    for _ in range(2):  # the second run replaces the first one's CSV
+        assert call(predict_program.main, [checkpoint, root / "a", "--csv", previous], capsys)[0] == 0
+    assert previous.read_text().count("\n") == 1 + 4
+
+
+def test_one_image_is_counted_in_the_singular(trained, capsys):
+    checkpoint, root = trained
+    from nnfs.checkpoint import metadata
+    trained_on = root / metadata(checkpoint)["extra"]["split"]["train"][0]
+    code, out, err = call(predict_program.main, [checkpoint, trained_on], capsys)
+    assert code == 0, err
+    assert "accuracy" in out and "on the 1 image in folders named after a class" in out
+    assert "note: this image trained this model" in out
+    (root.parent / "bad.png").write_bytes(b"junk")
+    code, out, err = call(predict_program.main, [checkpoint, root.parent / "bad.png"], capsys)
+    assert code == 1 and "1 of 1 image could not be read" in err
+    (root.parent / "bad.png").unlink()

@@ -44,7 +44,7 @@ def test_train_one_epoch_then_predict(tmp_path, folder):
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"{folder / 'star' / 'palette.png'}: ")
     assert len(lines[0].split("%")) == 3  # two classes shown
-    assert sum(line.endswith("%") for line in lines) == 1 + 21
+    assert sum(line.endswith("%") for line in lines) == 21  # palette.png once, though given twice
     assert "accuracy" in lines[-1]
 
 
@@ -57,6 +57,16 @@ def test_default_dataset_is_the_shipped_digits(tmp_path):
     assert train.apply_recipe(train.parse_args(["--optimizer", "adam"]), "cnn").momentum is None
     code = train.main(["--limit", "4", "--epochs", "1", "--save", str(tmp_path / "m.npz")])
     assert code == 0 and (tmp_path / "m.npz").exists()
+
+
+def test_the_default_dataset_missing_after_an_install_says_to_pass_dataset(tmp_path, capsys, monkeypatch):
+    # As after `pip install .`: the package sits in site-packages, with no data/digits beside it.
+    monkeypatch.setattr(train_program, "DEFAULT_DATASET", str(tmp_path / "site-packages" / "data" / "digits"))
+    expect_error(capsys, train_program.main, ["--save", str(tmp_path / "m.npz")],
+                 "error: the default dataset is the digits in data/digits of a repository checkout, and this "
+                 "installation has none")
+    expect_error(capsys, train_program.main, ["--dataset", str(tmp_path / "nowhere"), "--save", str(tmp_path / "m.npz")],
+                 "error: dataset folder not found")  # a folder given: the usual message
 
 
 @pytest.mark.parametrize("case, message", [
@@ -110,7 +120,8 @@ def test_batch_larger_than_the_dataset_is_clamped_with_a_warning(tmp_path, capsy
 
 def test_resume_from_another_architecture_fails_in_one_line(tmp_path, capsys):
     gray = make_folder(tmp_path / "gray", ["a", "b"], per_class=4, mode="L")
-    color = make_folder(tmp_path / "color", ["a", "b"], per_class=4, mode="RGB")
+    # Three classes: resuming keeps the checkpoint's channel count, the output layer still differs.
+    color = make_folder(tmp_path / "color", ["a", "b", "c"], per_class=4, mode="RGB")
     main = train_program.main
     assert main(["--dataset", str(gray), "--epochs", "1", "--save", str(tmp_path / "gray.npz")]) == 0
     capsys.readouterr()
@@ -118,8 +129,10 @@ def test_resume_from_another_architecture_fails_in_one_line(tmp_path, capsys):
                                 str(tmp_path / "gray.npz")], "holds a different architecture")
 
 
-@pytest.mark.parametrize("changed", [["--seed", "5"], ["--val_split", "0.5"], ["--limit", "4"], ["added"]])
-def test_resume_on_another_split_of_the_images_fails_in_one_line(tmp_path, capsys, changed):
+@pytest.mark.parametrize("changed, difference", [
+    (["--seed", "5"], "(--seed 0 there, 5 now)"), (["--val_split", "0.5"], "(--val_split 0.1 there, 0.5 now)"),
+    (["--limit", "4"], "(--limit none there, 4 now)"), (["added"], "(1 file added)")])
+def test_resume_on_another_split_of_the_images_fails_in_one_line(tmp_path, capsys, changed, difference):
     # Trained on other images than before, the run would learn its validation images.
     folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
     assert train(folder, tmp_path / "m.npz", "--epochs", "1") == 0
@@ -130,8 +143,49 @@ def test_resume_on_another_split_of_the_images_fails_in_one_line(tmp_path, capsy
     before = (tmp_path / "m_last.npz").read_bytes()
     expect_error(capsys, train_program.main, ["--dataset", str(folder), "--batch_size", "4", "--save",
                                               str(tmp_path / "m.npz"), "--epochs", "2", *changed, "--resume",
-                                              str(tmp_path / "m_last.npz")], "was trained on another split")
+                                              str(tmp_path / "m_last.npz")],
+                 f"was trained on another split of the images {difference}")
     assert (tmp_path / "m_last.npz").read_bytes() == before
+
+
+@pytest.mark.parametrize("option, value, saved", [("--image_size", "20", "24x24"), ("--resize", "stretch", "crop"),
+                                                  ("--channels", "3", "1")])
+def test_resume_with_other_preprocessing_is_refused_before_the_dataset_loads(tmp_path, capsys, option, value,
+                                                                             saved):
+    folder = make_folder(tmp_path / "data", ["a", "b"], per_class=4, size=(30, 30))
+    assert train(folder, tmp_path / "m.npz", "--epochs", "1", "--image_size", "24", "--model", "resnet") == 0
+    capsys.readouterr()
+    before = (tmp_path / "m_last.npz").read_bytes()
+    # The dataset is missing: the refusal must come before it is looked at.
+    expect_error(capsys, train_program.main, ["--dataset", str(tmp_path / "nowhere"), "--save", str(tmp_path / "m.npz"),
+                                              "--epochs", "2", option, value, "--resume", str(tmp_path / "m_last.npz")],
+                 f"m_last.npz was trained with {option} {saved}; it cannot continue with {option} ")
+    assert (tmp_path / "m_last.npz").read_bytes() == before
+
+
+def test_resume_keeps_the_preprocessing_of_the_run(tmp_path, capsys):
+    folder = make_folder(tmp_path / "data", ["a", "b"], per_class=4, size=(30, 30))
+    assert train(folder, tmp_path / "m.npz", "--epochs", "1", "--image_size", "24", "--resize", "stretch") == 0
+    capsys.readouterr()
+    # Without --image_size the images' own size (30x30) would not fit the reference CNN saved for 24x24.
+    assert train(folder, tmp_path / "m.npz", "--epochs", "2", "--resume", tmp_path / "m_last.npz") == 0
+    assert "24x24" in capsys.readouterr().out
+    from nnfs.checkpoint import metadata
+    assert metadata(tmp_path / "m_last.npz")["preprocessing"]["resize"] == "stretch"
+
+
+def test_optimizer_flags_given_with_resume_are_said_to_be_unused(tmp_path, capsys):
+    folder = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    assert train(folder, tmp_path / "m.npz", "--epochs", "1") == 0
+    capsys.readouterr()
+    assert train(folder, tmp_path / "m.npz", "--epochs", "2", "--optimizer", "adam", "--lr", "0.5",
+                 "--resume", tmp_path / "m_last.npz") == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if "not used" in line]
+    assert warnings == [f"warning: --optimizer adam --lr 0.5 not used: {tmp_path / 'm_last.npz'} continues with "
+                        "its saved optimizer and schedule (SGD(lr=0.01, momentum=0.9, nesterov=False, "
+                        "weight_decay=0.0)); start a new run to change them"], captured.err
+    assert "SGD(lr=0.01" in captured.out
 
 
 def test_an_unwritable_checkpoint_path_fails_in_one_line(tmp_path, capsys):
