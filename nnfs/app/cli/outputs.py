@@ -110,7 +110,15 @@ def clashing_outputs(args):
         if is_checkpoint(path):
             return (f"the {role} file would replace {path}, a checkpoint (or another zip archive); "
                     "give it another path")
+    # The PNGs a run draws beside its checkpoint, where an nnfs checkpoint already is, are the
+    # previous run's even without nnfs's mark: PNGs drawn before nnfs marked them have none,
+    # and the command that made them must still run again. An explicit --plot must be marked.
+    earlier_run = any(os.path.isfile(path) and is_output_of(path, "checkpoint")
+                      for path in (args.save, last_path(args.save)))
+    beside = {"confusion"} | (set() if args.plot else {"curves"})
     for role, path in files:  # after the clashes above, which say more
+        if earlier_run and role in beside:
+            continue
         if not is_output_of(path, ROLE_KINDS[role], METRICS_HEADER):
             return (f"the {role} file would replace {path}, which is not {KIND_NAMES[ROLE_KINDS[role]]}; "
                     "give it another path (or remove that file)")

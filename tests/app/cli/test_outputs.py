@@ -213,3 +213,27 @@ def test_a_run_replaces_the_files_of_a_previous_run(tmp_path, capsys):
     assert code == 0, err
     after = contents(save.parent)
     assert all(after[name] != before[name] for name in ("m.npz", "m_last.npz", "m_metrics.csv", "m_empty.png"))
+
+
+def test_the_pngs_beside_an_earlier_checkpoint_are_replaced_even_unmarked(tmp_path, capsys):
+    """PNGs drawn before nnfs marked its PNGs: the run that made them runs again, beside its
+    checkpoint; an unmarked PNG named with --plot, or beside no checkpoint, is still kept."""
+    from tests.imagefolders import write_image
+
+    data = dataset(tmp_path)
+    save = tmp_path / "runs" / "m.npz"
+    assert call(train.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)[0] == 0
+    for name in ("m_curves.png", "m_confusion.png", "photo.png"):
+        write_image(save.parent / name)  # a plain PNG, as older versions drew them
+    before = contents(save.parent)
+    code, out, err = call(train.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)
+    assert code == 0, err
+    after = contents(save.parent)
+    assert after["m_curves.png"] != before["m_curves.png"] and after["m_confusion.png"] != before["m_confusion.png"]
+    code, out, err = call(train.main, ["--dataset", data, "--epochs", "1", "--save", save,
+                                       "--plot", save.parent / "photo.png"], capsys)
+    assert code == 2 and "photo.png" in err
+    write_image(tmp_path / "other_curves.png")
+    code, out, err = call(train.main, ["--dataset", data, "--epochs", "1", "--save", tmp_path / "other.npz"], capsys)
+    assert code == 2 and "other_curves.png" in err
+    assert contents(save.parent)["photo.png"] == before["photo.png"]
