@@ -13,7 +13,7 @@ import math
 from nnfs.backend import get_array_module
 from nnfs.checks import integer
 
-__all__ = ["check_finite", "FiniteGuard", "NonFiniteLossError"]
+__all__ = ["check_finite", "FiniteGuard", "NonFiniteLossError", "first_non_finite"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -97,3 +97,27 @@ class FiniteGuard:
         """Read the record back now and raise if any recorded loss was not finite."""
         if self._first_step is not None and int(self._first_step) >= 0:
             _fail(float(self._first_value), int(self._first_step))
+
+
+def first_non_finite(net):
+    """Where ``net`` first holds a NaN or an infinity: ``(description, "nan" or "inf")``, or None.
+
+    The loss can stay finite while the model is not: with a learning rate far too high,
+    BatchNorm's running variance overflows to inf while training goes on, since each batch
+    is normalised with its own statistics; the model saved then would be useless (in eval
+    mode every output becomes the same). So a training program checks the parameters and
+    buffers too, where it reads the validation loss anyway (it reads every array back: for
+    the end of an epoch, not for every step).
+
+    Returns:
+        e.g. ``("layer 5 (BatchNorm2D) running_var", "inf")``, for the first array in layer
+        order, parameters before buffers; None when every value is finite.
+    """
+    for index, layer in enumerate(net.layers):
+        for store in (layer.params, layer.buffers):
+            for key, value in store.items():
+                xp = get_array_module(value)
+                if not bool(xp.isfinite(value).all()):
+                    kind = "nan" if bool(xp.isnan(value).any()) else "inf"
+                    return f"layer {index} ({type(layer).__name__}) {key}", kind
+    return None

@@ -66,3 +66,18 @@ def test_every_may_be_a_numpy_integer_but_not_a_bool(backend):
         guard(backend.asarray(np.array(1.0)), 1)
     with pytest.raises(ValueError, match="FiniteGuard: every must be an int, got (np.)?True"):
         FiniteGuard(np.bool_(True))
+
+
+def test_first_non_finite_names_the_layer_and_the_array(backend):
+    from nnfs.app.guard import first_non_finite
+    from nnfs.layers import BatchNorm1D, Linear
+    from nnfs.net import Net
+
+    net = Net([Linear(3, 4), BatchNorm1D(4), Linear(4, 2)], backend=backend)
+    assert first_non_finite(net) is None
+    net.layers[1].buffers["running_var"][2] = float("inf")  # overflowed, the loss still finite
+    assert first_non_finite(net) == ("layer 1 (BatchNorm1D) running_var", "inf")
+    net.layers[2].params["weight"][0, 1] = float("nan")
+    assert first_non_finite(net) == ("layer 1 (BatchNorm1D) running_var", "inf")  # the first in layer order
+    net.layers[0].params["bias"][0] = float("nan")
+    assert first_non_finite(net) == ("layer 0 (Linear) bias", "nan")

@@ -30,7 +30,7 @@ from nnfs.app.cli.options import (
     OptionError, Parser, environment_epilog, file_path, folder_path, given_options, fraction, image_size, non_negative_float,
     non_negative_int, positive_float, positive_int, seed, unit_interval)
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, stop_on_signals
-from nnfs.app.guard import FiniteGuard, NonFiniteLossError
+from nnfs.app.guard import FiniteGuard, NonFiniteLossError, first_non_finite
 from nnfs.app.loop import evaluate, train_epoch
 from nnfs.app.metrics import class_report, format_report, predict_labels, write_history_csv
 from nnfs.app.models import MODEL_TITLES, MODELS, RECIPES, build_model, default_model, model_parameters
@@ -526,6 +526,9 @@ def run(args, world=None, record=None):
             raise Diverged(record, f"the loss of step {error.step}", error.value, optimizer.lr) from None
         if not math.isfinite(check.loss):  # the last updates of the epoch made the weights NaN
             raise Diverged(record, "the validation loss", check.loss, optimizer.lr)
+        broken = first_non_finite(net)  # a finite loss can hide an overflowed running variance
+        if broken is not None:
+            raise Diverged(record, *broken, optimizer.lr)
         if scheduler is not None:
             scheduler.step()
         improved = state.record(fit, check)  # the same on every rank: metrics are reduced over all

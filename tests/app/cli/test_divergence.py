@@ -49,6 +49,28 @@ def test_a_non_finite_validation_loss_stops_the_run_too(trained, capsys, monkeyp
     assert contents(save.parent) == before
 
 
+def test_a_model_that_is_no_longer_finite_behind_a_finite_loss_stops_the_run(trained, capsys, monkeypatch):
+    """A learning rate far too high can overflow BatchNorm's running variance while every loss
+    stays finite (each batch is normalised with its own statistics): the run stops as for a
+    NaN loss, naming the array, and the good model stays."""
+    data, save = trained
+    before = contents(save.parent)
+    real_epoch = train.train_epoch
+
+    def overflowing_epoch(model, *args, **kwargs):
+        result = real_epoch(model, *args, **kwargs)
+        model.layers[1].buffers["running_var"][0] = np.inf
+        return result
+
+    monkeypatch.setattr(train, "train_epoch", overflowing_epoch)
+    code, out, err = call(train.main, ["--dataset", data, "--epochs", "3", "--batch_size", "4", "--save", save],
+                          capsys)
+    assert code == 1
+    assert_one_line(err, "error: training diverged in epoch 1: layer 1 (BatchNorm2D) running_var became inf",
+                    "nothing of this epoch was saved", "try a lower --lr")
+    assert contents(save.parent) == before
+
+
 @pytest.fixture(scope="module")
 def step_schedule_run(tmp_path_factory):
     """One good run of two epochs with a step schedule, trained once for all the cases below."""
