@@ -279,11 +279,26 @@ def fit(image, size, resize="crop"):
     stored_w, stored_h = image.size
     if (stored_w, stored_h) == (width, height):
         return image
-    box = None
-    if resize == "crop":
-        scale = max(width / stored_w, height / stored_h)
-        crop_w, crop_h = width / scale, height / scale
-        left, top = (stored_w - crop_w) / 2, (stored_h - crop_h) / 2
-        box = (left, top, left + crop_w, top + crop_h)
+    box = crop_box((stored_w, stored_h), size) if resize == "crop" else None
     # reducing_gap: a large reduction starts with a cheap box filter, then the bilinear pass.
     return image.resize((width, height), Image.BILINEAR, box=box, reducing_gap=3.0)
+
+
+def crop_box(stored, size):
+    """The ``(left, top, right, bottom)`` region of a ``stored = (width, height)`` image that
+    ``resize="crop"`` scales to ``size = (height, width)``: the middle part of the target's
+    aspect ratio, as large as the image allows.
+
+    The box always lies inside the image. The side that limits the scale spans the image
+    exactly (decided in integers), and the other side is clamped to it: a box computed as
+    ``target / scale`` alone can stick out of the image by a rounding error (64 / (64 / 49)
+    is 49.00000000000001), and Pillow refuses such a box ("box offset can't be negative").
+    """
+    height, width = size
+    stored_w, stored_h = stored
+    if width * stored_h >= height * stored_w:  # relatively wider target: the whole width is kept
+        crop_w, crop_h = stored_w, min(stored_h, height * stored_w / width)
+    else:
+        crop_w, crop_h = min(stored_w, width * stored_h / height), stored_h
+    left, top = (stored_w - crop_w) / 2, (stored_h - crop_h) / 2
+    return (max(0.0, left), max(0.0, top), min(stored_w, left + crop_w), min(stored_h, top + crop_h))

@@ -1,11 +1,13 @@
 """Folders of phone photos: the default size and kind, resize modes, reduced decoding, threads."""
 
+import math
+
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
 from nnfs.data import DEFAULT_PHOTO_SIZE, DatasetError, ImageFolder, Preprocessing
-from nnfs.data.images import fit, read_image
+from nnfs.data.images import crop_box, fit, read_image
 from nnfs.data.sizing import choose_sizing
 from tests.imagefolders import make_folder, make_photo_folder, make_photos, write_image
 
@@ -131,3 +133,40 @@ def test_with_threads_the_first_unreadable_file_in_order_is_the_one_reported(tmp
         (root / "square" / name).write_bytes(b"\xff\xd8\xff broken")
     with pytest.raises(DatasetError, match="square/IMG_001.jpg"):
         ImageFolder(root, workers=4)
+
+
+# Targets of every shape: the default, the digits' size, portrait and landscape, a larger square.
+CROP_TARGETS = [(64, 64), (28, 28), (30, 40), (48, 64), (96, 96)]
+
+
+@pytest.mark.parametrize("size", CROP_TARGETS)
+def test_the_crop_box_lies_inside_every_image_size(size):
+    # 64 / (64 / 49) is 49.00000000000001: a box computed from the scale alone stuck out of
+    # about 4 % of the sizes below, and Pillow refused those images ("box offset can't be negative").
+    height, width = size
+    for stored_w in range(1, 401):
+        for stored_h in range(1, 401):
+            left, top, right, bottom = crop_box((stored_w, stored_h), size)
+            assert 0 <= left < right <= stored_w and 0 <= top < bottom <= stored_h, (stored_w, stored_h)
+            # The aspect ratio of the target, one side spanning the image.
+            assert math.isclose((right - left) * height, (bottom - top) * width, rel_tol=1e-9)
+            assert right - left == stored_w or bottom - top == stored_h
+
+
+@pytest.mark.parametrize("size", [(64, 64), (30, 40)])
+def test_crop_resizes_every_small_image_size(size):
+    for stored_w in range(1, 81):
+        for stored_h in range(1, 81):
+            assert fit(Image.new("L", (stored_w, stored_h)), size, "crop").size == size[::-1]
+
+
+def test_photos_whose_reduced_decoding_gave_a_bad_crop_box_are_read(tmp_path):
+    # Decoded at 1/4 for a 64x64 target, these JPEGs are 130x98, 137x103 and 173x98: sizes
+    # whose box used to stick out by a rounding error; 49x50 did so at its full size.
+    root = tmp_path / "photos"
+    for index, (width, height) in enumerate([(520, 390), (546, 409), (692, 389)]):
+        write_image(root / ("a", "b")[index % 2] / f"{index}.jpg", "RGB", (width, height))
+    write_image(root / "b" / "small.png", "RGB", (49, 50))
+    data = ImageFolder(root)
+    assert data.kind == "photos" and data.images.shape == (4, 3, 64, 64)
+    assert len(read_image(root / "b" / "small.png", 3, (64, 64))) == 64 * 64 * 3
