@@ -18,8 +18,9 @@ def test_photos_become_64x64_colour_and_say_so(tmp_path):
     assert data.kind == "photos" and data.sizing.chosen
     assert data.image_size == (DEFAULT_PHOTO_SIZE, DEFAULT_PHOTO_SIZE) and data.channels == 3
     assert data.images.shape == (9, 3, 64, 64) and data.images.dtype == np.uint8
-    line = data.sizing.describe()
-    assert line.startswith("64x64, photos (most common size") and "shorter side scaled to 64" in line
+    # Four sizes among nine photos: none is shared by half of them.
+    assert data.sizing.describe() == ("64x64, photos of varied sizes (the most common, 200x300, is that of 3 "
+                                      "of 9 images): shorter side scaled to 64, middle kept")
 
 
 def test_small_images_keep_their_most_common_size(tmp_path):
@@ -38,6 +39,41 @@ def test_kind_is_small_only_when_the_common_size_fits_in_64x64(common, kind):
     assert sizing.kind == kind
     # A long strip is not kept at its size: only small images keep theirs.
     assert sizing.image_size == (common if kind == "small" else (64, 64))
+
+
+def test_photos_of_one_size_say_which(tmp_path):
+    root = make_photo_folder(tmp_path / "photos", per_class=2, sizes=((320, 240),))
+    data = ImageFolder(root, resize="stretch")
+    assert data.kind == "photos" and not data.sizing.varied
+    assert data.sizing.describe() == "64x64, photos (most common size 240x320): stretched"
+
+
+def test_one_thumbnail_among_photos_of_every_size_decides_nothing(tmp_path):
+    # Thirty photos of about a megapixel, no two of the same size, and one 40x30 thumbnail
+    # listed first: the first size met used to count as "the most common" (30x40, small).
+    rng = np.random.default_rng(5)
+    write_image(tmp_path / "a" / "000_thumbnail.png", "RGB", (40, 30))
+    for index in range(30):
+        width = 1000 + 17 * index + int(rng.integers(0, 17))
+        height = 1_000_000 // width
+        write_image(tmp_path / "ab"[index % 2] / f"{index + 1:03d}.jpg", "RGB", (width, height), value=index)
+    data = ImageFolder(tmp_path)
+    assert data.kind == "photos" and data.sizing.varied and data.image_size == (64, 64)
+    assert data.sizing.describe() == ("64x64, photos of varied sizes (the most common, 30x40, is that of 1 of "
+                                      "31 images): shorter side scaled to 64, middle kept")
+
+
+@pytest.mark.parametrize("sizes, kind, varied", [
+    ([(28, 28)] * 2 + [(20, 20), (30, 30)], "small", False),      # half of them: the common size
+    ([(28, 28)] * 2 + [(20, 20), (30, 30), (40, 40)], "photos", True),  # fewer than half
+    ([(28, 28), (20, 20)], "photos", True),                         # one image is no common size
+    ([(20, 20)] * 3, "small", False),
+])
+def test_a_size_is_common_when_half_of_the_images_have_it(sizes, kind, varied):
+    sizing = choose_sizing([(size, "L") for size in sizes])
+    assert (sizing.kind, sizing.varied, sizing.common_size) == (kind, varied, sizes[0])
+    assert sizing.image_size == (sizes[0] if kind == "small" else (64, 64))
+    assert sizing.from_dict(sizing.to_dict()) == sizing
 
 
 def test_an_asked_size_wins_but_the_kind_stays(tmp_path):
