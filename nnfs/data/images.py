@@ -22,7 +22,7 @@ import os
 import stat
 import struct
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageMath, ImageOps, UnidentifiedImageError
 
 # File name endings that are read as images; anything else in a class folder is skipped.
 IMAGE_EXTENSIONS = frozenset(
@@ -42,6 +42,9 @@ _ORIENTATION_TAG = 0x0112
 
 # Pillow modes without colour: a dataset made only of these is loaded as one channel.
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+
+# Modes that may carry a transparent colour (a PNG tRNS chunk) instead of an alpha channel.
+_KEYED_MODES = frozenset({"1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "RGB"})
 
 # How an image of another aspect ratio is brought to the target size.
 RESIZE_MODES = ("crop", "stretch")
@@ -219,8 +222,16 @@ def _draft(image, channels, size, resize, turned):
 
 
 def has_alpha(image):
+    """True when some pixels of ``image`` may be transparent: an alpha channel, a palette with
+    transparent entries, or a colour key (:func:`has_colour_key`)."""
     return image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (
-        image.mode == "P" and "transparency" in image.info)
+        image.mode == "P" and "transparency" in image.info) or has_colour_key(image)
+
+
+def has_colour_key(image):
+    """True for a grayscale or RGB image with a transparent colour: a PNG's ``tRNS`` chunk
+    (``transparency=`` when Pillow saves it) makes every pixel of exactly that value transparent."""
+    return image.mode in _KEYED_MODES and "transparency" in image.info
 
 
 def is_gray(mode):
@@ -231,12 +242,16 @@ def is_gray(mode):
 def convert(image, channels):
     """``image`` as mode ``"L"`` (channels=1) or ``"RGB"`` (channels=3).
 
-    Transparent pixels are composited onto white, as most image viewers show them;
+    Transparent pixels (of an alpha channel, a palette or a colour key, see
+    :func:`has_alpha`) are composited onto white, as most image viewers show them;
     16-bit, 32-bit and float grayscale are scaled to 0..255 (see :func:`to_8bit`).
     """
     if channels not in (1, 3):
         raise DatasetError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
     mode = "L" if channels == 1 else "RGB"
+    if has_colour_key(image):
+        # Checked before the mode: an "L" or "RGB" image is not finished when its mode matches.
+        image = _keyed_alpha(image)
     image = to_8bit(image)
     if image.mode == mode:
         return image
@@ -245,6 +260,17 @@ def convert(image, channels):
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
     return image.convert(mode)
+
+
+def _keyed_alpha(image):
+    """A colour-keyed image (:func:`has_colour_key`) as ``"LA"`` or ``"RGBA"``, the key's pixels transparent."""
+    key = image.info["transparency"]
+    if not image.mode.startswith("I"):
+        return image.convert("RGBA" if image.mode == "RGB" else "LA")
+    # Pillow's conversion to an alpha mode ignores the key of 16-bit grayscale (and clips its
+    # values), so the mask is made from the 16-bit values and the gray scaled as without a key.
+    alpha = ImageMath.lambda_eval(lambda args: (args["im"] != key) * 255, im=image.convert("I"))
+    return Image.merge("LA", (to_8bit(image), alpha.convert("L")))
 
 
 def to_8bit(image):

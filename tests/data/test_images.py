@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnfs.data import DatasetError
+from nnfs.data import DatasetError, Preprocessing
 from tests.imagefolders import make_folder, read_folder, write_image
 
 
@@ -15,6 +15,29 @@ def test_transparent_pixels_become_white(tmp_path):
     write_image(tmp_path / "b" / "x.png", "RGB", (4, 4))
     data, _ = read_folder(tmp_path)
     assert (data.images[0] == 255).all()
+
+
+@pytest.mark.parametrize("mode, background, mark", [
+    ("RGB", (30, 120, 200), (255, 0, 0)), ("L", 30, 200), ("1", 0, 1), ("I;16", 1000, 51400)])
+def test_the_transparent_colour_of_a_png_becomes_white(tmp_path, mode, background, mark):
+    # A tRNS chunk makes every pixel of one value transparent, in an image without alpha channel:
+    # here the background, with a mark in the top left corner that stays as it is.
+    image = Image.new(mode, (400, 300), background)
+    image.paste(mark, (0, 0, 133, 100))
+    (tmp_path / "a").mkdir()
+    image.save(tmp_path / "a" / "keyed.png", transparency=background)
+    write_image(tmp_path / "b" / "x.png", "RGB", (4, 4))
+    # The mark in gray and in colour (red is 76 in gray; 51400 of 65535 is 200 of 255).
+    shown = {"RGB": (76, [255, 0, 0]), "L": (200, [200] * 3), "1": (255, [255] * 3), "I;16": (200, [200] * 3)}
+    for channels in (1, 3):
+        data, _ = read_folder(tmp_path, channels=channels, image_size=(30, 40))
+        pixels = data.images[0].transpose(1, 2, 0).astype(int)
+        assert (pixels[20:, 20:] == 255).all(), channels
+        gray, colour = shown[mode]
+        assert pixels[:5, :5].reshape(-1, channels).mean(0).tolist() == ([gray] if channels == 1 else colour)
+        # Prediction reads the file as training did.
+        pre = Preprocessing(data.image_size, channels, [0.5] * channels, [0.2] * channels, data.resize)
+        assert pre.stack([pre.read(data.paths[0])]).tobytes() == data.images[:1].tobytes()
 
 
 def test_truncated_png_is_reported(tmp_path):
