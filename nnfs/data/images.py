@@ -33,9 +33,6 @@ IMAGE_EXTENSIONS = frozenset(
 # "MPO", of some phones). Everything else, PostScript and PDF above all, is refused unopened.
 RASTER_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 
-# Formats whose files may carry an EXIF orientation (photos from phones and cameras).
-EXIF_FORMATS = frozenset({"JPEG", "MPO", "TIFF", "WEBP"})
-
 # EXIF orientations 5 to 8 store the picture turned by 90 degrees: width and height swap.
 _TURNED = frozenset({5, 6, 7, 8})
 _ORIENTATION_TAG = 0x0112
@@ -139,26 +136,37 @@ def _decoding(path):
 
 
 def orientation(image):
-    """The EXIF orientation (1 to 8) of an opened photo, 1 when it has none or it is unreadable."""
-    if image.format not in EXIF_FORMATS:
-        return 1
+    """The EXIF orientation (1 to 8) of an opened image, from its header; 1 when it has none or
+    it is unreadable.
+
+    Every format counts whose header Pillow reads an orientation from (as
+    ``ImageOps.exif_transpose`` does): JPEG, TIFF and WEBP photos, and PNG files
+    with an ``eXIf`` chunk or an XMP orientation. Only the header is read, before
+    the pixels: a PNG's own ``getexif`` decodes the whole image to look for an
+    ``eXIf`` chunk after the pixels, which sizing a folder from headers cannot
+    afford. Planning and decoding both use this value, so they agree.
+    """
     try:
-        value = image.getexif().get(_ORIENTATION_TAG, 1)
+        # The base class's getexif: what the header holds, whatever the format (see above).
+        value = Image.Image.getexif(image).get(_ORIENTATION_TAG, 1)
     except _DECODE_ERRORS:
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def upright_size(image):
-    """``(width, height)`` as the photo is shown, after its EXIF orientation."""
+    """``(width, height)`` as the image is shown, after its EXIF orientation: the size
+    :func:`open_image` gives, from the header only."""
     width, height = image.size
     return (height, width) if orientation(image) in _TURNED else (width, height)
 
 
-def _upright(image):
-    if image.format not in EXIF_FORMATS or orientation(image) == 1:
+def _upright(image, turn):
+    """The loaded ``image`` as shown, for its orientation ``turn`` read before loading."""
+    if turn == 1:
         return image
-    # Show the photo upright, as viewers do, rather than as the sensor stored it.
+    # Show the photo upright, as viewers do, rather than as the sensor stored it. Pillow
+    # already did this while loading a TIFF and removed the tag: then this is a copy.
     with contextlib.suppress(*_DECODE_ERRORS):
         return ImageOps.exif_transpose(image)
     return image
@@ -182,8 +190,9 @@ def open_image(path):
             an image of an allowed format, or truncated.
     """
     with open_raster(path) as image, _decoding(path):
+        turn = orientation(image)
         image.load()
-        return _upright(image)
+        return _upright(image, turn)
 
 
 def read_image(path, channels, size, resize="crop"):
@@ -197,10 +206,10 @@ def read_image(path, channels, size, resize="crop"):
         DatasetError: as :func:`open_image`.
     """
     with open_raster(path) as image, _decoding(path):
-        turned = image.format in EXIF_FORMATS and orientation(image) in _TURNED
-        _draft(image, channels, size, resize, turned)
+        turn = orientation(image)
+        _draft(image, channels, size, resize, turn in _TURNED)
         image.load()
-        image = convert(_upright(image), channels)
+        image = convert(_upright(image, turn), channels)
         return fit(image, size, resize).tobytes()
 
 

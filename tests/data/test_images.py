@@ -4,9 +4,10 @@ import pathlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from nnfs.data import DatasetError, Preprocessing
+from nnfs.data.images import open_image, probe, read_image
 from tests.imagefolders import make_folder, read_folder, write_image
 
 
@@ -85,3 +86,42 @@ def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
     data, _ = read_folder(folder)
     assert data.image_size == (8, 4)  # both upright images are 4 wide and 8 high
     assert data.images[0, 0].min() > 200  # red, not stretched garbage
+
+
+def save_with_orientation(path, turn, size=(40, 30), seed=0):
+    """A random RGB image of ``size = (width, height)`` saved with EXIF orientation ``turn``."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = turn
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {"lossless": True} if path.suffix == ".webp" else {}
+    Image.fromarray(pixels).save(path, exif=exif, **options)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp", ".jpg"])
+@pytest.mark.parametrize("turn", range(1, 9))
+def test_every_format_is_turned_upright_as_exif_transpose_does(tmp_path, suffix, turn):
+    path = save_with_orientation(tmp_path / f"o{turn}{suffix}", turn)
+    with Image.open(path) as image:
+        expected = ImageOps.exif_transpose(image).convert("RGB")
+    # The size planned from the header is the size of the decoded image (a PNG's eXIf chunk
+    # was ignored).
+    assert probe(path)[0] == open_image(path).size == expected.size
+    height_width = expected.size[::-1]
+    got = np.frombuffer(read_image(path, 3, height_width), np.uint8).reshape(*height_width, 3)
+    if suffix == ".jpg":  # lossy: the same picture, give or take the decoder's rounding
+        assert np.abs(got.astype(int) - np.asarray(expected, dtype=int)).mean() < 3
+    else:
+        assert got.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("suffix", [".png"])
+def test_a_folder_of_turned_images_has_their_upright_size(tmp_path, suffix):
+    # Stored 30 wide and 40 high, shown 40 wide and 30 high.
+    for index in range(4):
+        save_with_orientation(tmp_path / "ab"[index % 2] / f"{index}{suffix}", 6, size=(30, 40), seed=index)
+    data, _ = read_folder(tmp_path)
+    assert data.kind == "small" and data.images.shape == (4, 3, 30, 40)
+    with Image.open(data.paths[0]) as image:
+        assert data.images[0].transpose(1, 2, 0).tobytes() == ImageOps.exif_transpose(image).tobytes()
