@@ -154,10 +154,22 @@ def orientation(image):
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+def _stored_size(image):
+    """``(width, height)`` of the pixels as the file stores them, before any orientation.
+
+    Pillow reports a TIFF's size already turned by its orientation (and turns its pixels
+    while loading), so a TIFF's stored size comes from its tags; other formats report it.
+    """
+    if image.format == "TIFF":
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            return int(image.tag_v2[256]), int(image.tag_v2[257])  # ImageWidth, ImageLength
+    return image.size
+
+
 def upright_size(image):
     """``(width, height)`` as the image is shown, after its EXIF orientation: the size
     :func:`open_image` gives, from the header only."""
-    width, height = image.size
+    width, height = _stored_size(image)
     return (height, width) if orientation(image) in _TURNED else (width, height)
 
 

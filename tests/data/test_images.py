@@ -94,19 +94,20 @@ def save_with_orientation(path, turn, size=(40, 30), seed=0):
     exif = Image.Exif()
     exif[0x0112] = turn
     path.parent.mkdir(parents=True, exist_ok=True)
-    options = {"lossless": True} if path.suffix == ".webp" else {}
+    # Lossless WEBP; ".tiff" compressed, so that libtiff decodes it (".tif": Pillow's own decoder).
+    options = {".webp": {"lossless": True}, ".tiff": {"compression": "tiff_lzw"}}.get(path.suffix, {})
     Image.fromarray(pixels).save(path, exif=exif, **options)
     return path
 
 
-@pytest.mark.parametrize("suffix", [".png", ".webp", ".jpg"])
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".tiff", ".webp", ".jpg"])
 @pytest.mark.parametrize("turn", range(1, 9))
 def test_every_format_is_turned_upright_as_exif_transpose_does(tmp_path, suffix, turn):
     path = save_with_orientation(tmp_path / f"o{turn}{suffix}", turn)
     with Image.open(path) as image:
         expected = ImageOps.exif_transpose(image).convert("RGB")
-    # The size planned from the header is the size of the decoded image (a PNG's eXIf chunk
-    # was ignored).
+    # The size planned from the header is the size of the decoded image, in every format
+    # (Pillow reports a TIFF's size already turned; a PNG's eXIf chunk was ignored).
     assert probe(path)[0] == open_image(path).size == expected.size
     height_width = expected.size[::-1]
     got = np.frombuffer(read_image(path, 3, height_width), np.uint8).reshape(*height_width, 3)
@@ -116,9 +117,9 @@ def test_every_format_is_turned_upright_as_exif_transpose_does(tmp_path, suffix,
         assert got.tobytes() == expected.tobytes()
 
 
-@pytest.mark.parametrize("suffix", [".png"])
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
 def test_a_folder_of_turned_images_has_their_upright_size(tmp_path, suffix):
-    # Stored 30 wide and 40 high, shown 40 wide and 30 high.
+    # Stored 30 wide and 40 high, shown 40 wide and 30 high: a TIFF's size used to be turned twice.
     for index in range(4):
         save_with_orientation(tmp_path / "ab"[index % 2] / f"{index}{suffix}", 6, size=(30, 40), seed=index)
     data, _ = read_folder(tmp_path)
