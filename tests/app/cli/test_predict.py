@@ -1,11 +1,13 @@
 """The prediction program (nnfs.app.cli.predict, run by examples/predict.py): one-line errors for
 damaged checkpoints, missing paths and unreadable images."""
 
+import logging
+
 import pytest
 
 from nnfs.app.cli import predict as predict_program, train as train_program
 from tests.app.cli.programs import expect_error, expect_one_line_failure, run_example
-from tests.imagefolders import make_folder, write_image
+from tests.imagefolders import damaged_tiff, make_folder, write_image
 
 
 def test_prediction_with_a_truncated_or_foreign_checkpoint_fails_in_one_line(tmp_path, capsys):
@@ -72,3 +74,18 @@ def test_a_csv_over_the_checkpoint_or_an_image_is_refused_and_replaces_nothing(t
     expect_error(capsys, predict, [str(checkpoint), str(image), "--csv", str(other)],
                  f"--csv {other} would replace a checkpoint", code=2)
     assert {path: path.read_bytes() for path in before} == before
+
+
+def test_neither_program_prints_what_pillow_logs_about_a_damaged_tiff(tmp_path, capsys, monkeypatch):
+    # As in the programs, no logging is set up: pytest's handlers off, Python's last resort prints.
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    root = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    bad = damaged_tiff(root / "a" / "bad.tif")
+    checkpoint = tmp_path / "m.npz"
+    assert train_program.main(["--dataset", str(root), "--epochs", "1", "--skip_corrupt", "--batch_size", "4",
+                               "--save", str(checkpoint)]) == 0
+    assert capsys.readouterr().err.splitlines() == [f"warning: skipped 1 unreadable image(s), e.g. {bad}"]
+    assert predict_program.main([str(checkpoint), str(root)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: not a readable image (corrupt, or not one of PNG, JPEG, BMP, GIF, TIFF, WEBP, PPM): {bad}",
+        "1 of 9 images could not be read"]
