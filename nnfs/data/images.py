@@ -110,10 +110,18 @@ def open_raster(path):
         raise DatasetError(f"image not found: {path}") from None
     except OSError as error:
         raise unreadable(path, error) from None
-    with os.fdopen(fd, "rb") as file:
+    # Checked on the descriptor, before it becomes a file object: os.open opens a folder too,
+    # and os.fdopen then fails (naming the descriptor, not the path) and leaves it open.
+    try:
         kind = file_type(os.fstat(fd).st_mode)
-        if kind:
-            raise DatasetError(f"not a regular file ({kind}), not opened: {path}")
+        file = None if kind else os.fdopen(fd, "rb")
+    except OSError as error:
+        os.close(fd)
+        raise unreadable(path, error) from None
+    if file is None:
+        os.close(fd)
+        raise DatasetError(f"not a regular file ({kind}), not opened: {path}")
+    with file:
         try:
             image = Image.open(file, formats=RASTER_FORMATS)
         except UnidentifiedImageError:

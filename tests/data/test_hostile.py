@@ -11,7 +11,7 @@ from PIL import Image
 
 from nnfs.data import DatasetError, Preprocessing
 from nnfs.data.decoding import DecoderWarnings
-from nnfs.data.images import open_image, read_image
+from nnfs.data.images import open_image, probe, read_image
 from tests.imagefolders import (
     corrupt_exif_jpeg, damaged_tiff, make_folder, make_photo_folder, read_folder, write_image)
 
@@ -90,6 +90,25 @@ def test_a_fifo_read_directly_is_refused_without_blocking(tmp_path):
         for read in (open_image, lambda p: read_image(p, 1, (8, 8))):
             with pytest.raises(DatasetError, match=r"not a regular file \(a FIFO\), not opened: .*pipe.jpg"):
                 read(pipe)
+
+
+def lowest_free_descriptor():
+    fd = os.open(os.devnull, os.O_RDONLY)
+    os.close(fd)
+    return fd
+
+
+def test_a_folder_read_directly_is_refused_and_leaves_no_descriptor_open(tmp_path):
+    # Where a file was listed (a split of a trained run, say) a folder now stands: os.open
+    # opens it, and turning that descriptor into a file failed with an error naming "3".
+    folder = tmp_path / "001.png"
+    folder.mkdir()
+    free = lowest_free_descriptor()
+    for read in (open_image, probe, lambda p: read_image(p, 1, (8, 8))):
+        for _ in range(3):
+            with pytest.raises(DatasetError, match=r"^not a regular file \(a folder\), not opened: .*001.png$"):
+                read(folder)
+    assert lowest_free_descriptor() == free
 
 
 def test_symlink_loops_are_unreadable_entries_skippable_one_by_one(tmp_path):

@@ -2,6 +2,7 @@
 damaged checkpoints, missing paths and unreadable images."""
 
 import logging
+import pathlib
 
 import pytest
 
@@ -89,3 +90,19 @@ def test_neither_program_prints_what_pillow_logs_about_a_damaged_tiff(tmp_path, 
     assert capsys.readouterr().err.splitlines() == [
         f"error: not a readable image (corrupt, or not one of PNG, JPEG, BMP, GIF, TIFF, WEBP, PPM): {bad}",
         "1 of 9 images could not be read"]
+
+
+def test_a_folder_where_a_split_image_was_is_one_line_naming_it(tmp_path, capsys):
+    root = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    checkpoint = tmp_path / "m.npz"
+    assert train_program.main(["--dataset", str(root), "--epochs", "1", "--batch_size", "4",
+                               "--save", str(checkpoint)]) == 0
+    capsys.readouterr()
+    assert predict_program.main([str(checkpoint), "--split", "val"]) == 0
+    first = capsys.readouterr().out.splitlines()[0].split(": ")[0]  # a validation image
+    pathlib.Path(first).unlink()
+    pathlib.Path(first).mkdir()
+    assert predict_program.main([str(checkpoint), "--split", "val"]) == 1
+    assert capsys.readouterr().err.splitlines() == [f"error: not a regular file (a folder), not opened: {first}",
+                                                    "1 of 2 images could not be read"]
+
