@@ -7,6 +7,7 @@ import pathlib
 import pytest
 
 from nnfs.app.cli import predict as predict_program, train as train_program
+from nnfs.app.cli.console import os_error_message
 from tests.app.cli.programs import expect_error, expect_one_line_failure, run_example
 from tests.imagefolders import damaged_tiff, make_folder, write_image
 
@@ -106,3 +107,10 @@ def test_a_folder_where_a_split_image_was_is_one_line_naming_it(tmp_path, capsys
     assert capsys.readouterr().err.splitlines() == [f"error: not a regular file (a folder), not opened: {first}",
                                                     "1 of 2 images could not be read"]
 
+
+def test_an_os_error_naming_a_descriptor_is_its_reason_alone():
+    assert os_error_message(IsADirectoryError(21, "Is a directory", 3)) == "Is a directory"
+    assert os_error_message(OSError(28, "No space left on device", "runs/m.npz")) == \
+        "runs/m.npz: No space left on device"
+    assert os_error_message(OSError(28, "No space left on device", b"runs/m.npz")) == \
+        "runs/m.npz: No space left on device"
