@@ -74,6 +74,16 @@ def corrupt_exif_jpeg(path):
     Image.fromarray(pixels).save(path, exif=b"Exif\x00\x00" + bytes(tiff))
 
 
+def damaged_tiff(path):
+    """A TIFF claiming 2048 samples per pixel: Pillow logs an error about it, then refuses it."""
+    from PIL import TiffImagePlugin
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[277] = 2048  # SamplesPerPixel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", (8, 8)).save(path, tiffinfo=tags)
+    return path
+
+
 def read_folder(root, **kwargs):
     """``ImageFolder(root, **kwargs)`` and the warnings it gave, as a list of messages."""
     from nnfs.data import ImageFolder

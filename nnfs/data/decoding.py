@@ -9,6 +9,7 @@ of threads, so a load is the same with one thread or sixteen.
 import bisect
 import concurrent.futures
 import contextlib
+import logging
 import os
 import re
 import threading
@@ -124,24 +125,36 @@ class DecoderWarnings:
     ``Preprocessing.read`` do) is kept under that file's path; :meth:`report` then
     says one line per kind, with a count.
 
+    Pillow also logs (:mod:`logging`, the ``PIL`` loggers) just before it gives up
+    on a damaged file ("More samples per pixel than can be decoded: 2048" for a
+    TIFF); with no logging set up, Python prints such a record raw on stderr. The
+    records logged while a thread reads a file are kept in :attr:`logged` instead
+    of printed: the failure that follows is reported by the reader, one counted
+    line, as any unreadable file is.
+
     ``warnings.catch_warnings`` is not thread-safe, so only the thread that opens
-    the ``with`` block changes the warning filters; worker threads only mark which
-    file they are reading, in a thread-local, where the shared handler looks it up.
-    Warnings outside any ``reading`` block are shown as usual.
+    the ``with`` block changes the warning filters and the ``PIL`` logger; worker
+    threads only mark which file they are reading, in a thread-local, where the
+    shared handlers look it up. Warnings and log records outside any ``reading``
+    block are shown as usual.
 
     Attributes:
         files: ``{"large": [...], "exif": [...], "other": [...]}`` paths (each once, sorted:
             threads finish in any order, the report does not change with them).
         messages: the first warning text of each kind.
+        logged: ``{path: [message, ...]}``, what Pillow logged while reading each file.
     """
 
     def __init__(self):
         self.files = {kind: [] for kind in _KINDS}
         self.messages = {}
+        self.logged = {}
         self._lock = threading.Lock()
         self._catch = None
+        self._log = None
 
     def __enter__(self):
+        self._log = _PillowLog(self)
         self._catch = warnings.catch_warnings()
         self._catch.__enter__()
         shown = warnings.showwarning
@@ -161,8 +174,13 @@ class DecoderWarnings:
         return self
 
     def __exit__(self, *exc):
+        self._log.close()
         self._catch.__exit__(*exc)
         return False
+
+    def _add_log(self, path, record):
+        with self._lock:
+            self.logged.setdefault(path, []).append(" ".join(record.getMessage().split()))
 
     def _add(self, path, message, category, filename):
         if issubclass(category, Image.DecompressionBombWarning):
@@ -196,3 +214,33 @@ class DecoderWarnings:
             notes.files[kind] = [str(p) for p in data.get("files", {}).get(kind, [])]
         notes.messages = {k: str(v) for k, v in data.get("messages", {}).items() if k in _KINDS}
         return notes
+
+
+class _PillowLog(logging.Handler):
+    """Takes the ``PIL`` logger's records for :class:`DecoderWarnings` while it is open.
+
+    The records of a thread reading a file are kept; the others are passed on to the
+    root logger as propagation would have (its handlers, or Python's last-resort
+    printing when there are none). Propagation itself is turned off meanwhile: the
+    last resort prints a record whenever no handler at all took it.
+    """
+
+    def __init__(self, notes):
+        super().__init__()
+        self.notes = notes
+        self.logger = logging.getLogger("PIL")
+        self._propagate = self.logger.propagate
+        self.logger.addHandler(self)
+        self.logger.propagate = False
+
+    def emit(self, record):
+        path = getattr(_current, "path", None)
+        if path is None:
+            logging.getLogger().handle(record)
+        else:
+            self.notes._add_log(path, record)
+
+    def close(self):
+        self.logger.removeHandler(self)
+        self.logger.propagate = self._propagate
+        super().close()

@@ -22,7 +22,7 @@ import os
 import stat
 import struct
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageMath, ImageOps, UnidentifiedImageError
 
 # File name endings that are read as images; anything else in a class folder is skipped.
 IMAGE_EXTENSIONS = frozenset(
@@ -33,15 +33,15 @@ IMAGE_EXTENSIONS = frozenset(
 # "MPO", of some phones). Everything else, PostScript and PDF above all, is refused unopened.
 RASTER_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 
-# Formats whose files may carry an EXIF orientation (photos from phones and cameras).
-EXIF_FORMATS = frozenset({"JPEG", "MPO", "TIFF", "WEBP"})
-
 # EXIF orientations 5 to 8 store the picture turned by 90 degrees: width and height swap.
 _TURNED = frozenset({5, 6, 7, 8})
 _ORIENTATION_TAG = 0x0112
 
 # Pillow modes without colour: a dataset made only of these is loaded as one channel.
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+
+# Modes that may carry a transparent colour (a PNG tRNS chunk) instead of an alpha channel.
+_KEYED_MODES = frozenset({"1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "RGB"})
 
 # How an image of another aspect ratio is brought to the target size.
 RESIZE_MODES = ("crop", "stretch")
@@ -110,10 +110,18 @@ def open_raster(path):
         raise DatasetError(f"image not found: {path}") from None
     except OSError as error:
         raise unreadable(path, error) from None
-    with os.fdopen(fd, "rb") as file:
+    # Checked on the descriptor, before it becomes a file object: os.open opens a folder too,
+    # and os.fdopen then fails (naming the descriptor, not the path) and leaves it open.
+    try:
         kind = file_type(os.fstat(fd).st_mode)
-        if kind:
-            raise DatasetError(f"not a regular file ({kind}), not opened: {path}")
+        file = None if kind else os.fdopen(fd, "rb")
+    except OSError as error:
+        os.close(fd)
+        raise unreadable(path, error) from None
+    if file is None:
+        os.close(fd)
+        raise DatasetError(f"not a regular file ({kind}), not opened: {path}")
+    with file:
         try:
             image = Image.open(file, formats=RASTER_FORMATS)
         except UnidentifiedImageError:
@@ -136,26 +144,49 @@ def _decoding(path):
 
 
 def orientation(image):
-    """The EXIF orientation (1 to 8) of an opened photo, 1 when it has none or it is unreadable."""
-    if image.format not in EXIF_FORMATS:
-        return 1
+    """The EXIF orientation (1 to 8) of an opened image, from its header; 1 when it has none or
+    it is unreadable.
+
+    Every format counts whose header Pillow reads an orientation from (as
+    ``ImageOps.exif_transpose`` does): JPEG, TIFF and WEBP photos, and PNG files
+    with an ``eXIf`` chunk or an XMP orientation. Only the header is read, before
+    the pixels: a PNG's own ``getexif`` decodes the whole image to look for an
+    ``eXIf`` chunk after the pixels, which sizing a folder from headers cannot
+    afford. Planning and decoding both use this value, so they agree.
+    """
     try:
-        value = image.getexif().get(_ORIENTATION_TAG, 1)
+        # The base class's getexif: what the header holds, whatever the format (see above).
+        value = Image.Image.getexif(image).get(_ORIENTATION_TAG, 1)
     except _DECODE_ERRORS:
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+def _stored_size(image):
+    """``(width, height)`` of the pixels as the file stores them, before any orientation.
+
+    Pillow reports a TIFF's size already turned by its orientation (and turns its pixels
+    while loading), so a TIFF's stored size comes from its tags; other formats report it.
+    """
+    if image.format == "TIFF":
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            return int(image.tag_v2[256]), int(image.tag_v2[257])  # ImageWidth, ImageLength
+    return image.size
+
+
 def upright_size(image):
-    """``(width, height)`` as the photo is shown, after its EXIF orientation."""
-    width, height = image.size
+    """``(width, height)`` as the image is shown, after its EXIF orientation: the size
+    :func:`open_image` gives, from the header only."""
+    width, height = _stored_size(image)
     return (height, width) if orientation(image) in _TURNED else (width, height)
 
 
-def _upright(image):
-    if image.format not in EXIF_FORMATS or orientation(image) == 1:
+def _upright(image, turn):
+    """The loaded ``image`` as shown, for its orientation ``turn`` read before loading."""
+    if turn == 1:
         return image
-    # Show the photo upright, as viewers do, rather than as the sensor stored it.
+    # Show the photo upright, as viewers do, rather than as the sensor stored it. Pillow
+    # already did this while loading a TIFF and removed the tag: then this is a copy.
     with contextlib.suppress(*_DECODE_ERRORS):
         return ImageOps.exif_transpose(image)
     return image
@@ -179,8 +210,9 @@ def open_image(path):
             an image of an allowed format, or truncated.
     """
     with open_raster(path) as image, _decoding(path):
+        turn = orientation(image)
         image.load()
-        return _upright(image)
+        return _upright(image, turn)
 
 
 def read_image(path, channels, size, resize="crop"):
@@ -194,10 +226,10 @@ def read_image(path, channels, size, resize="crop"):
         DatasetError: as :func:`open_image`.
     """
     with open_raster(path) as image, _decoding(path):
-        turned = image.format in EXIF_FORMATS and orientation(image) in _TURNED
-        _draft(image, channels, size, resize, turned)
+        turn = orientation(image)
+        _draft(image, channels, size, resize, turn in _TURNED)
         image.load()
-        image = convert(_upright(image), channels)
+        image = convert(_upright(image, turn), channels)
         return fit(image, size, resize).tobytes()
 
 
@@ -219,8 +251,16 @@ def _draft(image, channels, size, resize, turned):
 
 
 def has_alpha(image):
+    """True when some pixels of ``image`` may be transparent: an alpha channel, a palette with
+    transparent entries, or a colour key (:func:`has_colour_key`)."""
     return image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (
-        image.mode == "P" and "transparency" in image.info)
+        image.mode == "P" and "transparency" in image.info) or has_colour_key(image)
+
+
+def has_colour_key(image):
+    """True for a grayscale or RGB image with a transparent colour: a PNG's ``tRNS`` chunk
+    (``transparency=`` when Pillow saves it) makes every pixel of exactly that value transparent."""
+    return image.mode in _KEYED_MODES and "transparency" in image.info
 
 
 def is_gray(mode):
@@ -231,12 +271,16 @@ def is_gray(mode):
 def convert(image, channels):
     """``image`` as mode ``"L"`` (channels=1) or ``"RGB"`` (channels=3).
 
-    Transparent pixels are composited onto white, as most image viewers show them;
+    Transparent pixels (of an alpha channel, a palette or a colour key, see
+    :func:`has_alpha`) are composited onto white, as most image viewers show them;
     16-bit, 32-bit and float grayscale are scaled to 0..255 (see :func:`to_8bit`).
     """
     if channels not in (1, 3):
         raise DatasetError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
     mode = "L" if channels == 1 else "RGB"
+    if has_colour_key(image):
+        # Checked before the mode: an "L" or "RGB" image is not finished when its mode matches.
+        image = _keyed_alpha(image)
     image = to_8bit(image)
     if image.mode == mode:
         return image
@@ -245,6 +289,17 @@ def convert(image, channels):
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
     return image.convert(mode)
+
+
+def _keyed_alpha(image):
+    """A colour-keyed image (:func:`has_colour_key`) as ``"LA"`` or ``"RGBA"``, the key's pixels transparent."""
+    key = image.info["transparency"]
+    if not image.mode.startswith("I"):
+        return image.convert("RGBA" if image.mode == "RGB" else "LA")
+    # Pillow's conversion to an alpha mode ignores the key of 16-bit grayscale (and clips its
+    # values), so the mask is made from the 16-bit values and the gray scaled as without a key.
+    alpha = ImageMath.lambda_eval(lambda args: (args["im"] != key) * 255, im=image.convert("I"))
+    return Image.merge("LA", (to_8bit(image), alpha.convert("L")))
 
 
 def to_8bit(image):
@@ -279,11 +334,26 @@ def fit(image, size, resize="crop"):
     stored_w, stored_h = image.size
     if (stored_w, stored_h) == (width, height):
         return image
-    box = None
-    if resize == "crop":
-        scale = max(width / stored_w, height / stored_h)
-        crop_w, crop_h = width / scale, height / scale
-        left, top = (stored_w - crop_w) / 2, (stored_h - crop_h) / 2
-        box = (left, top, left + crop_w, top + crop_h)
+    box = crop_box((stored_w, stored_h), size) if resize == "crop" else None
     # reducing_gap: a large reduction starts with a cheap box filter, then the bilinear pass.
     return image.resize((width, height), Image.BILINEAR, box=box, reducing_gap=3.0)
+
+
+def crop_box(stored, size):
+    """The ``(left, top, right, bottom)`` region of a ``stored = (width, height)`` image that
+    ``resize="crop"`` scales to ``size = (height, width)``: the middle part of the target's
+    aspect ratio, as large as the image allows.
+
+    The box always lies inside the image. The side that limits the scale spans the image
+    exactly (decided in integers), and the other side is clamped to it: a box computed as
+    ``target / scale`` alone can stick out of the image by a rounding error (64 / (64 / 49)
+    is 49.00000000000001), and Pillow refuses such a box ("box offset can't be negative").
+    """
+    height, width = size
+    stored_w, stored_h = stored
+    if width * stored_h >= height * stored_w:  # relatively wider target: the whole width is kept
+        crop_w, crop_h = stored_w, min(stored_h, height * stored_w / width)
+    else:
+        crop_w, crop_h = min(stored_w, width * stored_h / height), stored_h
+    left, top = (stored_w - crop_w) / 2, (stored_h - crop_h) / 2
+    return (max(0.0, left), max(0.0, top), min(stored_w, left + crop_w), min(stored_h, top + crop_h))

@@ -2,16 +2,21 @@
 
 The rule, when no size is asked for:
 
-- **small images** (the most common size fits in ``SMALL_LIMIT x SMALL_LIMIT``,
-  64x64: digits, icons, CIFAR-like thumbnails) keep their most common size; the
-  shipped digits stay 28x28. Nothing is lost, and such images are often glyphs,
-  for which flipping or cropping changes the class.
-- **photos** (anything larger: what phones and cameras produce) are brought to
+- **the common size** is the most common upright size, when at least half of the
+  images (two at least) have it: what the folder is made of. A folder of photos of
+  every size has none, whatever size happens to come first: one thumbnail among
+  thirty photos decides nothing.
+- **small images** (the common size fits in ``SMALL_LIMIT x SMALL_LIMIT``, 64x64:
+  digits, icons, CIFAR-like thumbnails) keep the common size; the shipped digits
+  stay 28x28. Nothing is lost, and such images are often glyphs, for which
+  flipping or cropping changes the class.
+- **photos** (a larger common size, what phones and cameras produce, or no common
+  size at all: sizes that vary, as downloaded pictures do) are brought to
   ``DEFAULT_PHOTO_SIZE`` squared, 64x64: the shorter side is scaled to 64 and the
   middle is kept (``resize="crop"``), or the whole picture is squeezed to 64x64
   (``resize="stretch"``). Full-size photos would give a network hundreds of
   millions of inputs per image, and most of that detail does not help to tell
-  classes apart.
+  classes apart; that rule suits an image of any size.
 
 An asked-for ``image_size`` always wins; ``resize`` then says how images of
 another aspect ratio reach it.
@@ -35,12 +40,16 @@ class Sizing:
 
     Attributes:
         kind: ``"photos"`` or ``"small"`` (see the module's docstring), from the
-            most common image size whatever size was asked for.
+            common image size whatever size was asked for.
         image_size: ``(height, width)`` every image is brought to.
         channels: 1 or 3.
         resize: ``"crop"`` or ``"stretch"``.
         common_size: the most common ``(height, width)`` among the files, upright.
         chosen: True when ``image_size`` came from the rule, not from the caller.
+        shared_by: how many of the files have ``common_size``.
+        count: how many files there are.
+        varied: True when no size is common (``common_size`` is shared by fewer than
+            half of the files, or by one file only): the folder counts as photos.
     """
 
     kind: str
@@ -49,36 +58,54 @@ class Sizing:
     resize: str
     common_size: tuple
     chosen: bool
+    shared_by: int
+    count: int
+
+    @property
+    def varied(self):
+        return not is_common(self.shared_by, self.count)
 
     def describe(self):
         """One line: what was chosen and why (for the user who did not choose)."""
         height, width = self.image_size
         common = "x".join(map(str, self.common_size))
         if self.kind == "small":
-            rule = f"the most common size ({common}), kept as small images are"
-        elif self.resize == "crop":
-            rule = f"photos (most common size {common}): shorter side scaled to {min(height, width)}, middle kept"
+            return f"{height}x{width}, the most common size ({common}), kept as small images are"
+        if self.varied:
+            what = (f"photos of varied sizes (the most common, {common}, is that of {self.shared_by} "
+                    f"of {self.count} images)")
         else:
-            rule = f"photos (most common size {common}): stretched"
-        return f"{height}x{width}, {rule}"
+            what = f"photos (most common size {common})"
+        how = f"shorter side scaled to {min(height, width)}, middle kept" if self.resize == "crop" else "stretched"
+        return f"{height}x{width}, {what}: {how}"
 
     def to_dict(self):
         return {"kind": self.kind, "image_size": list(self.image_size), "channels": self.channels,
-                "resize": self.resize, "common_size": list(self.common_size), "chosen": self.chosen}
+                "resize": self.resize, "common_size": list(self.common_size), "chosen": self.chosen,
+                "shared_by": self.shared_by, "count": self.count}
 
     @classmethod
     def from_dict(cls, data):
         sizing = cls(str(data["kind"]), tuple(int(v) for v in data["image_size"]), int(data["channels"]),
-                     str(data["resize"]), tuple(int(v) for v in data["common_size"]), bool(data["chosen"]))
+                     str(data["resize"]), tuple(int(v) for v in data["common_size"]), bool(data["chosen"]),
+                     int(data["shared_by"]), int(data["count"]))
         if (sizing.kind not in KINDS or sizing.resize not in RESIZE_MODES or sizing.channels not in (1, 3)
-                or len(sizing.image_size) != 2 or min(sizing.image_size) < 1):
+                or len(sizing.image_size) != 2 or min(sizing.image_size) < 1
+                or not 1 <= sizing.shared_by <= sizing.count):
             raise ValueError(f"inconsistent sizing record {data!r}")
         return sizing
 
 
-def kind_of(common_size):
-    """``"small"`` when ``(height, width)`` fits in ``SMALL_LIMIT`` squared, else ``"photos"``."""
-    return "small" if max(common_size) <= SMALL_LIMIT else "photos"
+def is_common(shared_by, count):
+    """True when a size that ``shared_by`` of ``count`` images have is the folder's common size:
+    at least half of them, and more than one image."""
+    return shared_by >= 2 and 2 * shared_by >= count
+
+
+def kind_of(common_size, shared_by, count):
+    """``"small"`` when ``(height, width)`` is the common size (:func:`is_common`) and fits
+    in ``SMALL_LIMIT`` squared, else ``"photos"``."""
+    return "small" if is_common(shared_by, count) and max(common_size) <= SMALL_LIMIT else "photos"
 
 
 def choose_sizing(headers, image_size=None, channels=None, resize="crop"):
@@ -95,12 +122,12 @@ def choose_sizing(headers, image_size=None, channels=None, resize="crop"):
     if not headers:
         raise DatasetError("no images to size")
     counts = collections.Counter(size for size, _ in headers)
-    width, height = counts.most_common(1)[0][0]
+    (width, height), shared_by = counts.most_common(1)[0]
     common = (height, width)
-    kind = kind_of(common)
+    kind = kind_of(common, shared_by, len(headers))
     chosen = image_size is None
     if chosen:
         image_size = common if kind == "small" else (DEFAULT_PHOTO_SIZE, DEFAULT_PHOTO_SIZE)
     if channels is None:
         channels = 1 if all(is_gray(mode) for _, mode in headers) else 3
-    return Sizing(kind, tuple(image_size), channels, resize, common, chosen)
+    return Sizing(kind, tuple(image_size), channels, resize, common, chosen, shared_by, len(headers))

@@ -36,3 +36,15 @@ def test_top_and_batch_size_may_be_numpy_integers_but_not_bools(tmp_path):
     for arguments in ({"top": True}, {"batch_size": np.bool_(True)}):
         with pytest.raises(TypeError, match="Classifier.predict: (top|batch_size) must be an int"):
             classifier.predict(data.paths, **arguments)
+
+
+def test_a_folder_where_an_image_was_is_a_prediction_error_not_an_exception(tmp_path):
+    root = make_folder(tmp_path / "data", ["a", "b"], per_class=2)
+    data = ImageFolder(root)
+    save(tmp_path / "m.npz", reference_cnn(1, 8, 2).eval(), class_names=data.class_names,
+         preprocessing=Preprocessing.fit(data.images, range(len(data)), data.image_size, data.channels))
+    (root / "a" / "000.png").unlink()
+    (root / "a" / "000.png").mkdir()
+    predictions = Classifier(tmp_path / "m.npz").predict(data.paths)
+    assert predictions[0].error == f"not a regular file (a folder), not opened: {root / 'a' / '000.png'}"
+    assert [p.error for p in predictions[1:]] == [None] * 3

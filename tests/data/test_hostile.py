@@ -1,6 +1,7 @@
 """Hostile and damaged folders: nothing blocks, nothing runs an external program, nothing leaks raw warnings."""
 
 import contextlib
+import logging
 import os
 import signal
 import warnings
@@ -10,8 +11,9 @@ from PIL import Image
 
 from nnfs.data import DatasetError, Preprocessing
 from nnfs.data.decoding import DecoderWarnings
-from nnfs.data.images import open_image, read_image
-from tests.imagefolders import corrupt_exif_jpeg, make_folder, make_photo_folder, read_folder, write_image
+from nnfs.data.images import open_image, probe, read_image
+from tests.imagefolders import (
+    corrupt_exif_jpeg, damaged_tiff, make_folder, make_photo_folder, read_folder, write_image)
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 
@@ -90,6 +92,25 @@ def test_a_fifo_read_directly_is_refused_without_blocking(tmp_path):
                 read(pipe)
 
 
+def lowest_free_descriptor():
+    fd = os.open(os.devnull, os.O_RDONLY)
+    os.close(fd)
+    return fd
+
+
+def test_a_folder_read_directly_is_refused_and_leaves_no_descriptor_open(tmp_path):
+    # Where a file was listed (a split of a trained run, say) a folder now stands: os.open
+    # opens it, and turning that descriptor into a file failed with an error naming "3".
+    folder = tmp_path / "001.png"
+    folder.mkdir()
+    free = lowest_free_descriptor()
+    for read in (open_image, probe, lambda p: read_image(p, 1, (8, 8))):
+        for _ in range(3):
+            with pytest.raises(DatasetError, match=r"^not a regular file \(a folder\), not opened: .*001.png$"):
+                read(folder)
+    assert lowest_free_descriptor() == free
+
+
 def test_symlink_loops_are_unreadable_entries_skippable_one_by_one(tmp_path):
     root = make_folder(tmp_path / "d", ["a", "b"], per_class=2)
     os.symlink("loop.png", root / "a" / "loop.png")  # a link to itself
@@ -146,3 +167,34 @@ def test_warnings_outside_a_file_still_reach_the_user():
     with pytest.warns(UserWarning, match="not about a file"):
         with DecoderWarnings():
             warnings.warn("not about a file")
+
+
+def unconfigured_logging(monkeypatch):
+    """Logging as in the programs, which set none up: pytest's handlers (added as the test starts)
+    off the root logger, so a record nobody handles is printed on stderr by Python's last resort."""
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_what_pillow_logs_about_a_damaged_file_is_not_printed(tmp_path, capsys, monkeypatch, workers):
+    unconfigured_logging(monkeypatch)
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=2)
+    bad = damaged_tiff(root / "a" / "bad.tif")
+    with pytest.raises(DatasetError, match="bad.tif"):
+        load(root, workers=workers)
+    data, messages = load(root, workers=workers, on_error="skip")
+    assert messages == [f"skipped 1 unreadable image(s), e.g. {bad}"]
+    assert data.decoder_warnings.logged == {str(bad): ["More samples per pixel than can be decoded: 2048"]}
+    # Prediction reads under the same DecoderWarnings.
+    pre = Preprocessing((8, 8), 1, [0.5], [0.2])
+    with DecoderWarnings(), pytest.raises(DatasetError, match="bad.tif"):
+        pre.read(bad)
+    assert capsys.readouterr().err == ""
+
+
+def test_what_pillow_logs_outside_a_file_still_reaches_the_user(capsys, monkeypatch):
+    unconfigured_logging(monkeypatch)
+    with DecoderWarnings():
+        logging.getLogger("PIL.TiffImagePlugin").error("not about a file")
+    assert capsys.readouterr().err == "not about a file\n"
+    assert logging.getLogger("PIL").propagate and not logging.getLogger("PIL").handlers

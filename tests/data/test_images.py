@@ -4,9 +4,10 @@ import pathlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
-from nnfs.data import DatasetError
+from nnfs.data import DatasetError, Preprocessing
+from nnfs.data.images import open_image, probe, read_image
 from tests.imagefolders import make_folder, read_folder, write_image
 
 
@@ -15,6 +16,29 @@ def test_transparent_pixels_become_white(tmp_path):
     write_image(tmp_path / "b" / "x.png", "RGB", (4, 4))
     data, _ = read_folder(tmp_path)
     assert (data.images[0] == 255).all()
+
+
+@pytest.mark.parametrize("mode, background, mark", [
+    ("RGB", (30, 120, 200), (255, 0, 0)), ("L", 30, 200), ("1", 0, 1), ("I;16", 1000, 51400)])
+def test_the_transparent_colour_of_a_png_becomes_white(tmp_path, mode, background, mark):
+    # A tRNS chunk makes every pixel of one value transparent, in an image without alpha channel:
+    # here the background, with a mark in the top left corner that stays as it is.
+    image = Image.new(mode, (400, 300), background)
+    image.paste(mark, (0, 0, 133, 100))
+    (tmp_path / "a").mkdir()
+    image.save(tmp_path / "a" / "keyed.png", transparency=background)
+    write_image(tmp_path / "b" / "x.png", "RGB", (4, 4))
+    # The mark in gray and in colour (red is 76 in gray; 51400 of 65535 is 200 of 255).
+    shown = {"RGB": (76, [255, 0, 0]), "L": (200, [200] * 3), "1": (255, [255] * 3), "I;16": (200, [200] * 3)}
+    for channels in (1, 3):
+        data, _ = read_folder(tmp_path, channels=channels, image_size=(30, 40))
+        pixels = data.images[0].transpose(1, 2, 0).astype(int)
+        assert (pixels[20:, 20:] == 255).all(), channels
+        gray, colour = shown[mode]
+        assert pixels[:5, :5].reshape(-1, channels).mean(0).tolist() == ([gray] if channels == 1 else colour)
+        # Prediction reads the file as training did.
+        pre = Preprocessing(data.image_size, channels, [0.5] * channels, [0.2] * channels, data.resize)
+        assert pre.stack([pre.read(data.paths[0])]).tobytes() == data.images[:1].tobytes()
 
 
 def test_truncated_png_is_reported(tmp_path):
@@ -62,3 +86,43 @@ def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
     data, _ = read_folder(folder)
     assert data.image_size == (8, 4)  # both upright images are 4 wide and 8 high
     assert data.images[0, 0].min() > 200  # red, not stretched garbage
+
+
+def save_with_orientation(path, turn, size=(40, 30), seed=0):
+    """A random RGB image of ``size = (width, height)`` saved with EXIF orientation ``turn``."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = turn
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Lossless WEBP; ".tiff" compressed, so that libtiff decodes it (".tif": Pillow's own decoder).
+    options = {".webp": {"lossless": True}, ".tiff": {"compression": "tiff_lzw"}}.get(path.suffix, {})
+    Image.fromarray(pixels).save(path, exif=exif, **options)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".tiff", ".webp", ".jpg"])
+@pytest.mark.parametrize("turn", range(1, 9))
+def test_every_format_is_turned_upright_as_exif_transpose_does(tmp_path, suffix, turn):
+    path = save_with_orientation(tmp_path / f"o{turn}{suffix}", turn)
+    with Image.open(path) as image:
+        expected = ImageOps.exif_transpose(image).convert("RGB")
+    # The size planned from the header is the size of the decoded image, in every format
+    # (Pillow reports a TIFF's size already turned; a PNG's eXIf chunk was ignored).
+    assert probe(path)[0] == open_image(path).size == expected.size
+    height_width = expected.size[::-1]
+    got = np.frombuffer(read_image(path, 3, height_width), np.uint8).reshape(*height_width, 3)
+    if suffix == ".jpg":  # lossy: the same picture, give or take the decoder's rounding
+        assert np.abs(got.astype(int) - np.asarray(expected, dtype=int)).mean() < 3
+    else:
+        assert got.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_a_folder_of_turned_images_has_their_upright_size(tmp_path, suffix):
+    # Stored 30 wide and 40 high, shown 40 wide and 30 high: a TIFF's size used to be turned twice.
+    for index in range(4):
+        save_with_orientation(tmp_path / "ab"[index % 2] / f"{index}{suffix}", 6, size=(30, 40), seed=index)
+    data, _ = read_folder(tmp_path)
+    assert data.kind == "small" and data.images.shape == (4, 3, 30, 40)
+    with Image.open(data.paths[0]) as image:
+        assert data.images[0].transpose(1, 2, 0).tobytes() == ImageOps.exif_transpose(image).tobytes()

@@ -1,11 +1,13 @@
 """Folders of phone photos: the default size and kind, resize modes, reduced decoding, threads."""
 
+import math
+
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
 from nnfs.data import DEFAULT_PHOTO_SIZE, DatasetError, ImageFolder, Preprocessing
-from nnfs.data.images import fit, read_image
+from nnfs.data.images import crop_box, fit, read_image
 from nnfs.data.sizing import choose_sizing
 from tests.imagefolders import make_folder, make_photo_folder, make_photos, write_image
 
@@ -16,8 +18,9 @@ def test_photos_become_64x64_colour_and_say_so(tmp_path):
     assert data.kind == "photos" and data.sizing.chosen
     assert data.image_size == (DEFAULT_PHOTO_SIZE, DEFAULT_PHOTO_SIZE) and data.channels == 3
     assert data.images.shape == (9, 3, 64, 64) and data.images.dtype == np.uint8
-    line = data.sizing.describe()
-    assert line.startswith("64x64, photos (most common size") and "shorter side scaled to 64" in line
+    # Four sizes among nine photos: none is shared by half of them.
+    assert data.sizing.describe() == ("64x64, photos of varied sizes (the most common, 200x300, is that of 3 "
+                                      "of 9 images): shorter side scaled to 64, middle kept")
 
 
 def test_small_images_keep_their_most_common_size(tmp_path):
@@ -36,6 +39,41 @@ def test_kind_is_small_only_when_the_common_size_fits_in_64x64(common, kind):
     assert sizing.kind == kind
     # A long strip is not kept at its size: only small images keep theirs.
     assert sizing.image_size == (common if kind == "small" else (64, 64))
+
+
+def test_photos_of_one_size_say_which(tmp_path):
+    root = make_photo_folder(tmp_path / "photos", per_class=2, sizes=((320, 240),))
+    data = ImageFolder(root, resize="stretch")
+    assert data.kind == "photos" and not data.sizing.varied
+    assert data.sizing.describe() == "64x64, photos (most common size 240x320): stretched"
+
+
+def test_one_thumbnail_among_photos_of_every_size_decides_nothing(tmp_path):
+    # Thirty photos of about a megapixel, no two of the same size, and one 40x30 thumbnail
+    # listed first: the first size met used to count as "the most common" (30x40, small).
+    rng = np.random.default_rng(5)
+    write_image(tmp_path / "a" / "000_thumbnail.png", "RGB", (40, 30))
+    for index in range(30):
+        width = 1000 + 17 * index + int(rng.integers(0, 17))
+        height = 1_000_000 // width
+        write_image(tmp_path / "ab"[index % 2] / f"{index + 1:03d}.jpg", "RGB", (width, height), value=index)
+    data = ImageFolder(tmp_path)
+    assert data.kind == "photos" and data.sizing.varied and data.image_size == (64, 64)
+    assert data.sizing.describe() == ("64x64, photos of varied sizes (the most common, 30x40, is that of 1 of "
+                                      "31 images): shorter side scaled to 64, middle kept")
+
+
+@pytest.mark.parametrize("sizes, kind, varied", [
+    ([(28, 28)] * 2 + [(20, 20), (30, 30)], "small", False),      # half of them: the common size
+    ([(28, 28)] * 2 + [(20, 20), (30, 30), (40, 40)], "photos", True),  # fewer than half
+    ([(28, 28), (20, 20)], "photos", True),                         # one image is no common size
+    ([(20, 20)] * 3, "small", False),
+])
+def test_a_size_is_common_when_half_of_the_images_have_it(sizes, kind, varied):
+    sizing = choose_sizing([(size, "L") for size in sizes])
+    assert (sizing.kind, sizing.varied, sizing.common_size) == (kind, varied, sizes[0])
+    assert sizing.image_size == (sizes[0] if kind == "small" else (64, 64))
+    assert sizing.from_dict(sizing.to_dict()) == sizing
 
 
 def test_an_asked_size_wins_but_the_kind_stays(tmp_path):
@@ -131,3 +169,40 @@ def test_with_threads_the_first_unreadable_file_in_order_is_the_one_reported(tmp
         (root / "square" / name).write_bytes(b"\xff\xd8\xff broken")
     with pytest.raises(DatasetError, match="square/IMG_001.jpg"):
         ImageFolder(root, workers=4)
+
+
+# Targets of every shape: the default, the digits' size, portrait and landscape, a larger square.
+CROP_TARGETS = [(64, 64), (28, 28), (30, 40), (48, 64), (96, 96)]
+
+
+@pytest.mark.parametrize("size", CROP_TARGETS)
+def test_the_crop_box_lies_inside_every_image_size(size):
+    # 64 / (64 / 49) is 49.00000000000001: a box computed from the scale alone stuck out of
+    # about 4 % of the sizes below, and Pillow refused those images ("box offset can't be negative").
+    height, width = size
+    for stored_w in range(1, 401):
+        for stored_h in range(1, 401):
+            left, top, right, bottom = crop_box((stored_w, stored_h), size)
+            assert 0 <= left < right <= stored_w and 0 <= top < bottom <= stored_h, (stored_w, stored_h)
+            # The aspect ratio of the target, one side spanning the image.
+            assert math.isclose((right - left) * height, (bottom - top) * width, rel_tol=1e-9)
+            assert right - left == stored_w or bottom - top == stored_h
+
+
+@pytest.mark.parametrize("size", [(64, 64), (30, 40)])
+def test_crop_resizes_every_small_image_size(size):
+    for stored_w in range(1, 81):
+        for stored_h in range(1, 81):
+            assert fit(Image.new("L", (stored_w, stored_h)), size, "crop").size == size[::-1]
+
+
+def test_photos_whose_reduced_decoding_gave_a_bad_crop_box_are_read(tmp_path):
+    # Decoded at 1/4 for a 64x64 target, these JPEGs are 130x98, 137x103 and 173x98: sizes
+    # whose box used to stick out by a rounding error; 49x50 did so at its full size.
+    root = tmp_path / "photos"
+    for index, (width, height) in enumerate([(520, 390), (546, 409), (692, 389)]):
+        write_image(root / ("a", "b")[index % 2] / f"{index}.jpg", "RGB", (width, height))
+    write_image(root / "b" / "small.png", "RGB", (49, 50))
+    data = ImageFolder(root)
+    assert data.kind == "photos" and data.images.shape == (4, 3, 64, 64)
+    assert len(read_image(root / "b" / "small.png", 3, (64, 64))) == 64 * 64 * 3

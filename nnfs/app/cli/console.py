@@ -82,9 +82,13 @@ def notice(message):
 
 
 def os_error_message(error):
-    """An OSError as one line naming its file: ``runs/cnn.npz: No space left on device``."""
+    """An OSError as one line naming its file: ``runs/cnn.npz: No space left on device``.
+
+    The file is named only when the error holds a path: some hold a file descriptor (an
+    int) instead, which names nothing to the user.
+    """
     reason = error.strerror or str(error)
-    if error.filename is not None:
+    if isinstance(error.filename, (str, bytes, os.PathLike)):
         return f"{os.fsdecode(error.filename)}: {reason}"
     return reason
 

@@ -1,13 +1,16 @@
 """The prediction program (nnfs.app.cli.predict, run by examples/predict.py): one-line errors for
 damaged checkpoints, missing paths and unreadable images."""
 
+import logging
 import os
+import pathlib
 
 import pytest
 
 from nnfs.app.cli import predict as predict_program, train as train_program
+from nnfs.app.cli.console import os_error_message
 from tests.app.cli.programs import assert_one_line, call, expect_error, expect_one_line_failure, run_example
-from tests.imagefolders import make_folder, write_image
+from tests.imagefolders import damaged_tiff, make_folder, write_image
 
 
 def test_prediction_with_a_truncated_or_foreign_checkpoint_fails_in_one_line(tmp_path, capsys):
@@ -165,3 +168,41 @@ def test_one_image_is_counted_in_the_singular(trained, capsys):
     code, out, err = call(predict_program.main, [checkpoint, root.parent / "bad.png"], capsys)
     assert code == 1 and "1 of 1 image could not be read" in err
     (root.parent / "bad.png").unlink()
+
+
+def test_neither_program_prints_what_pillow_logs_about_a_damaged_tiff(tmp_path, capsys, monkeypatch):
+    # As in the programs, no logging is set up: pytest's handlers off, Python's last resort prints.
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    root = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    bad = damaged_tiff(root / "a" / "bad.tif")
+    checkpoint = tmp_path / "m.npz"
+    assert train_program.main(["--dataset", str(root), "--epochs", "1", "--skip_corrupt", "--batch_size", "4",
+                               "--save", str(checkpoint)]) == 0
+    assert capsys.readouterr().err.splitlines() == [f"warning: skipped 1 unreadable image(s), e.g. {bad}"]
+    assert predict_program.main([str(checkpoint), str(root)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: not a readable image (corrupt, or not one of PNG, JPEG, BMP, GIF, TIFF, WEBP, PPM): {bad}",
+        "1 of 9 images could not be read"]
+
+
+def test_a_folder_where_a_split_image_was_is_one_line_naming_it(tmp_path, capsys):
+    root = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    checkpoint = tmp_path / "m.npz"
+    assert train_program.main(["--dataset", str(root), "--epochs", "1", "--batch_size", "4",
+                               "--save", str(checkpoint)]) == 0
+    capsys.readouterr()
+    assert predict_program.main([str(checkpoint), "--split", "val"]) == 0
+    first = capsys.readouterr().out.splitlines()[0].split(": ")[0]  # a validation image
+    pathlib.Path(first).unlink()
+    pathlib.Path(first).mkdir()
+    assert predict_program.main([str(checkpoint), "--split", "val"]) == 1
+    assert capsys.readouterr().err.splitlines() == [f"error: not a regular file (a folder), not opened: {first}",
+                                                    "1 of 2 images could not be read"]
+
+
+def test_an_os_error_naming_a_descriptor_is_its_reason_alone():
+    assert os_error_message(IsADirectoryError(21, "Is a directory", 3)) == "Is a directory"
+    assert os_error_message(OSError(28, "No space left on device", "runs/m.npz")) == \
+        "runs/m.npz: No space left on device"
+    assert os_error_message(OSError(28, "No space left on device", b"runs/m.npz")) == \
+        "runs/m.npz: No space left on device"

@@ -33,8 +33,8 @@ def test_photos_train_at_the_default_size_with_augmentation(tmp_path, photos, ca
     code, out, err = run(capsys, photos, tmp_path / "m.npz", "--cache", tmp_path / "cache")
     assert code == 0, err
     assert "9 images decoded in" in out
-    assert ("image size 64x64, photos (most common size 200x300): shorter side scaled to 64, middle kept; "
-            "change it with --image_size and --resize") in out
+    assert ("image size 64x64, photos of varied sizes (the most common, 200x300, is that of 3 of 9 images): "
+            "shorter side scaled to 64, middle kept; change it with --image_size and --resize") in out
     assert "augmentation of the training images: crop, flip (the default for photos; --augment none" in out
     assert "3 channel(s), 64x64" in out
     code, out, err = run(capsys, photos, tmp_path / "m.npz", "--cache", tmp_path / "cache")
