@@ -15,10 +15,13 @@ from nnfs.data.images import (
 from nnfs.data.memory import ImageSizeError, check_fits
 from nnfs.data.sizing import Sizing, choose_sizing
 
-_SKIPPED = {"not an image": "file(s) that are not images",
-            "nested folder": "folder(s) nested inside class folders (not read)",
-            "not a regular file": "entries that are not regular files (FIFOs, sockets, devices; not opened)",
-            "unreadable": "unreadable image(s)"}
+# What each kind of skipped entry is called, for one and for several.
+_SKIPPED = {"not an image": ("file that is not an image", "files that are not images"),
+            "nested folder": ("folder nested inside a class folder (not read)",
+                              "folders nested inside class folders (not read)"),
+            "not a regular file": ("entry that is not a regular file (a FIFO, socket or device; not opened)",
+                                   "entries that are not regular files (FIFOs, sockets, devices; not opened)"),
+            "unreadable": ("unreadable image", "unreadable images")}
 
 
 def _warn(message):
@@ -324,7 +327,8 @@ class ImageFolder:
     def _report(self, warn):
         for reason, paths in self.skipped.items():
             if paths:
-                warn(f"skipped {len(paths)} {_SKIPPED[reason]}, e.g. {paths[0]}")
+                one, several = _SKIPPED[reason]
+                warn(f"skipped {len(paths)} {one if len(paths) == 1 else several}, e.g. {paths[0]}")
         self.decoder_warnings.report(warn)
 
     # -- summaries ---------------------------------------------------------------------------

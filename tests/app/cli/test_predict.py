@@ -178,7 +178,7 @@ def test_neither_program_prints_what_pillow_logs_about_a_damaged_tiff(tmp_path, 
     checkpoint = tmp_path / "m.npz"
     assert train_program.main(["--dataset", str(root), "--epochs", "1", "--skip_corrupt", "--batch_size", "4",
                                "--save", str(checkpoint)]) == 0
-    assert capsys.readouterr().err.splitlines() == [f"warning: skipped 1 unreadable image(s), e.g. {bad}"]
+    assert capsys.readouterr().err.splitlines() == [f"warning: skipped 1 unreadable image, e.g. {bad}"]
     assert predict_program.main([str(checkpoint), str(root)]) == 1
     assert capsys.readouterr().err.splitlines() == [
         f"error: not a readable image (corrupt, or not one of PNG, JPEG, BMP, GIF, TIFF, WEBP, PPM): {bad}",

@@ -33,7 +33,7 @@ def test_train_one_epoch_then_predict(tmp_path, folder):
                          "--batch_size", "8", "--save", ckpt)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    assert "warning: skipped 1 file(s) that are not images" in result.stderr
+    assert "warning: skipped 1 file that is not an image" in result.stderr
     assert "3 classes (circle, square, star), 3 channel(s), 12x12" in result.stdout
     assert "epoch  1/1  train loss" in result.stdout and "img/s" in result.stdout
     assert f"model saved to {ckpt}" in result.stdout
@@ -95,7 +95,7 @@ def test_corrupt_images_can_be_skipped(tmp_path, capsys):
     main = train_program.main
     assert main(["--dataset", str(root), "--epochs", "1", "--skip_corrupt", "--save",
                  str(tmp_path / "m.npz")]) == 0
-    assert "skipped 1 unreadable image(s), e.g." in capsys.readouterr().err
+    assert "skipped 1 unreadable image, e.g." in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -153,9 +153,9 @@ def test_a_hostile_folder_trains_with_skip_corrupt_and_stops_cleanly_without(tmp
     assert "Traceback" not in done.stderr
     warnings = done.stderr.strip().splitlines()
     assert warnings == [
-        f"warning: skipped 1 entries that are not regular files (FIFOs, sockets, devices; not opened), "
+        f"warning: skipped 1 entry that is not a regular file (a FIFO, socket or device; not opened), "
         f"e.g. {root / 'a' / 'pipe.png'}",
-        f"warning: skipped 2 unreadable image(s), e.g. {root / 'b' / 'loop.png'}"]  # and evil.png
+        f"warning: skipped 2 unreadable images, e.g. {root / 'b' / 'loop.png'}"]  # and evil.png
     assert save.exists()
 
 
