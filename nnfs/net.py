@@ -1,6 +1,6 @@
 """``Net``: a sequence of layers with a loss, on one device."""
 
-from nnfs.backend import as_dtype, get_backend, to_numpy
+from nnfs.backend import as_dtype, check_real, get_backend, to_numpy
 from nnfs.checks import number
 from nnfs.layers.base import Layer
 from nnfs.losses import Loss, softmax
@@ -69,11 +69,15 @@ class Net:
     def forward(self, X):
         """Run every layer on ``X``, moved to the net's device and dtype first.
 
+        ``X`` may hold booleans, integers or floats of any width; complex values, text and
+        objects are refused with a ``TypeError`` (a cast would drop or invent numbers).
+
         Shape:
             - Input: ``(N, ...)`` as the first layer expects (images ``(N, C, H, W)``)
             - Output: what the last layer gives, e.g. ``(N, n_classes)`` logits
         """
         self.backend.prepare()  # once per process on the CPU: see nnfs.backend.allocator
+        check_real("Net", X)
         X = self.backend.asarray(X, dtype=self.dtype)
         shards = self._shards.count(self.backend, X)
         if shards > 1:  # on the CPU a large batch runs in shards, one thread each (nnfs.parallel)

@@ -40,3 +40,23 @@ def test_update_weights_takes_zero_and_numpy_scalars(backend):
     assert all(np.array_equal(before[k], v) for k, v in net.state_dict().items())
     net.update_weights(np.float32(0.5))
     assert not np.array_equal(before["0.weight"], net.state_dict()["0.weight"])
+
+
+@pytest.mark.parametrize("X", [
+    np.full((2, 4), 1j, dtype=np.complex64),   # the imaginary part would be dropped
+    np.array([["1"] * 4] * 2),                 # text would be parsed as numbers
+    np.array([[object()] * 4] * 2),
+    [["1", "2", "3", "4"]],
+], ids=["complex", "text", "objects", "list of text"])
+def test_an_input_that_is_not_real_numbers_is_refused(backend, X):
+    net = Net([Linear(4, 3)], CrossEntropyLoss(), backend=backend)
+    with pytest.raises(TypeError, match=r"Net: the input must hold real numbers .* got dtype"):
+        net(X)
+
+
+@pytest.mark.parametrize("X", [np.ones((2, 4), dtype=bool), np.ones((2, 4), dtype=np.uint8),
+                               np.ones((2, 4), dtype=np.int64), np.ones((2, 4), dtype=np.float16),
+                               [[1, 2, 3, 4], [5, 6, 7, 8.5]]], ids=["bool", "uint8", "int64", "float16", "list"])
+def test_real_inputs_of_any_width_become_the_nets_dtype(backend, X):
+    out = Net([Linear(4, 3)], CrossEntropyLoss(), backend=backend)(X)
+    assert out.dtype == np.float32 and out.shape == (2, 3)

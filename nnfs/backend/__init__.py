@@ -56,7 +56,7 @@ _host_rng = np.random.default_rng()
 
 __all__ = [
     "Backend", "BACKEND_NAMES", "get_backend", "default_backend", "using", "get_array_module",
-    "backend_of", "is_host_array", "to_numpy", "host_view", "default_dtype", "as_dtype", "seed",
+    "backend_of", "is_host_array", "to_numpy", "host_view", "check_real", "default_dtype", "as_dtype", "seed",
     "host_rng", "host_array", "host_zeros", "host_ones",
 ]
 
@@ -156,6 +156,24 @@ def host_view(x):
     """``x`` as host data: device arrays are copied to NumPy, anything else is returned as it is."""
     owner = backend_of(x)
     return x if owner.name == "numpy" else owner.to_numpy(x)
+
+
+def check_real(owner, x):
+    """Refuse data that would not become the same real numbers in a float array.
+
+    NumPy converts more than it should for a network's input: complex values lose their
+    imaginary part (with a warning), and text is parsed (``"1"`` becomes 1.0). Booleans,
+    integers and floats of any width pass; so do numbers and nested lists of them.
+
+    Raises:
+        TypeError: naming ``owner`` and the dtype found.
+    """
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:  # a number or nested lists: the dtype NumPy would give them
+        dtype = np.asarray(x).dtype
+    if getattr(dtype, "kind", None) not in ("b", "i", "u", "f"):
+        raise TypeError(f"{owner}: the input must hold real numbers (bool, integer or float values), "
+                        f"got dtype {dtype}")
 
 
 def default_dtype():
