@@ -1,6 +1,5 @@
 """Classify image files with a saved model, using the preprocessing stored with it."""
 
-import math
 import os
 import stat
 from dataclasses import dataclass
@@ -69,20 +68,16 @@ class Classifier:
     def _check_fit(self):
         """Refuse a preprocessing record that cannot feed this net, before any image is read.
 
-        The statistics must be usable (finite means, finite positive deviations), the
-        image size reasonable, and one blank image of that size and channel count must
+        The record's own values were checked when it was read (:class:`Preprocessing`: a
+        positive size, finite means, positive deviations); here the image size must be
+        reasonable, and one blank image of that size and channel count must
         pass through the net and come out as one score per class name: that is what
         every prediction will do, so a mismatch (3 channels for a 1-channel net, a size
         the net's Linear layer does not take) is found here with the layer's own message.
         """
         pre, path = self.preprocessing, self.path
-        if not all(math.isfinite(m) for m in pre.mean) or \
-                not all(math.isfinite(s) and s > 0 for s in pre.std):
-            raise CheckpointError(
-                f"{path}: damaged preprocessing (mean {pre.mean}, std {pre.std}: each mean must be "
-                "finite and each std finite and positive)")
         height, width = pre.image_size
-        if min(height, width) < 1 or height * width * pre.channels > MAX_INPUT_VALUES:
+        if height * width * pre.channels > MAX_INPUT_VALUES:
             raise CheckpointError(
                 f"{path}: damaged preprocessing (image size {height}x{width} with {pre.channels} "
                 f"channel(s); at most {MAX_INPUT_VALUES:,} values per image are prepared)")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from nnfs.backend import host_array
 from nnfs.backend.augment import generator
 from nnfs.backend.images import channel_mean_std, images_from_bytes
-from nnfs.checks import int_pair, integer, number
+from nnfs.checks import choice, int_pair, integer, number
 from nnfs.data.augment import Augmentation
 from nnfs.data.decoding import reading
 from nnfs.data.images import RESIZE_MODES, DatasetError, read_image
@@ -78,6 +78,23 @@ class Preprocessing:
     resize: str = "crop"
     _affine: dict = field(default_factory=dict, repr=False, compare=False)
 
+    def __post_init__(self):
+        # Checked here, where every record is made (fitted, rebuilt from a checkpoint, or by
+        # hand): one that could not read images the way it says is refused before it is used
+        # or saved (a std of 0 would divide by zero, three means for one channel mislead).
+        name = "Preprocessing"
+        self.image_size = int_pair(name, "image_size", self.image_size)
+        self.channels = integer(name, "channels", self.channels, minimum=1)
+        if self.channels not in (1, 3):
+            raise ValueError(f"{name}: channels must be 1 or 3, got {self.channels}")
+        for key in ("mean", "std"):
+            values = getattr(self, key)
+            if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) != self.channels:
+                raise ValueError(f"{name}: {key} must hold one number per channel ({self.channels}), got {values!r}")
+        self.mean = [number(name, "mean", v) for v in self.mean]
+        self.std = [number(name, "std", v, low=0, low_open=True) for v in self.std]
+        self.resize = choice(name, "resize", self.resize, RESIZE_MODES)
+
     @classmethod
     def fit(cls, images, indices, image_size, channels, resize="crop"):
         """Statistics of ``images[indices]`` (uint8 ``(N, C, H, W)``), e.g. the training split."""
@@ -134,15 +151,10 @@ class Preprocessing:
         Records written before the resize mode was stored stretched every image.
         """
         try:
-            pre = cls(tuple(int(v) for v in data["image_size"]), int(data["channels"]),
-                      [float(v) for v in data["mean"]], [float(v) for v in data["std"]],
-                      data.get("resize", "stretch"))
+            return cls(data["image_size"], data["channels"], data["mean"], data["std"],
+                       data.get("resize", "stretch"))
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise DatasetError(f"malformed preprocessing record {data!r}: {error}") from None
-        if (len(pre.image_size) != 2 or pre.channels not in (1, 3) or pre.resize not in RESIZE_MODES
-                or len(pre.mean) != pre.channels or len(pre.std) != pre.channels):
-            raise DatasetError(f"inconsistent preprocessing record {data!r}")
-        return pre
 
 
 class DataLoader:

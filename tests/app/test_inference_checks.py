@@ -1,5 +1,9 @@
 """Classifier refuses a checkpoint whose preprocessing cannot feed its net, before reading an image."""
 
+import json
+import re
+
+import numpy as np
 import pytest
 
 from nnfs.app.inference import Classifier
@@ -8,10 +12,42 @@ from nnfs.checkpoint import CheckpointError, save
 from nnfs.data import Preprocessing
 
 
+@pytest.mark.parametrize("change, match", [
+    ({"std": [0.0]}, r"m\.npz: malformed preprocessing record .*std must be a finite number > 0"),
+    ({"mean": [float("inf")]}, r"malformed preprocessing record .*mean must be a finite number"),
+    ({"image_size": [0, 8]}, r"malformed preprocessing record .*image_size must be at least 1"),
+    ({"image_size": "28"}, r"malformed preprocessing record .*image_size must be an int or a pair of ints"),
+    ({"image_size": [True, True]}, r"malformed preprocessing record .*image_size must be an int or a pair"),
+    ({"mean": [0.5, 0.5, 0.5]}, r"malformed preprocessing record .*mean must hold one number per channel"),
+    ({"resize": "zoom"}, r"malformed preprocessing record .*resize must be one of"),
+])
+def test_a_damaged_preprocessing_record_is_refused_naming_the_file(tmp_path, change, match):
+    save(tmp_path / "m.npz", reference_cnn(1, 8, 2), class_names=["a", "b"],
+         preprocessing=Preprocessing((8, 8), 1, [0.5], [0.2]))
+    with np.load(tmp_path / "m.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    meta["preprocessing"].update(change)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "m.npz", **arrays)
+    with pytest.raises(CheckpointError, match=match):
+        Classifier(tmp_path / "m.npz")
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (((8, 8), 1, [0.5], [0.0]), "std must be a finite number > 0"),
+    (((8, 8), 1, [0.5, 0.5], [0.2, 0.2]), "mean must hold one number per channel (1)"),
+    (((8, 8), 2, [0.5] * 2, [0.2] * 2), "channels must be 1 or 3"),
+    (("28", 1, [0.5], [0.2]), "image_size must be an int or a pair of ints"),
+    (((8, 8), 1, [0.5], [0.2], "zoom"), "resize must be one of"),
+])
+def test_a_preprocessing_record_that_could_not_read_images_is_refused_when_made(arguments, message):
+    """Before it is used or saved: a checkpoint written with it would only be refused later."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Preprocessing(*arguments)
+
+
 @pytest.mark.parametrize("pre, names, match", [
-    (Preprocessing((8, 8), 1, [0.5], [0.0]), ["a", "b"], "each std finite and positive"),
-    (Preprocessing((8, 8), 1, [float("inf")], [0.2]), ["a", "b"], "each mean must be finite"),
-    (Preprocessing((0, 8), 1, [0.5], [0.2]), ["a", "b"], "image size 0x8"),
     (Preprocessing((100000, 100000), 1, [0.5], [0.2]), ["a", "b"], "at most 16,777,216 values"),
     (Preprocessing((12, 12), 1, [0.5], [0.2]), ["a", "b"], "does not fit its net: Linear: expected 128"),
     (Preprocessing((8, 8), 3, [0.5] * 3, [0.2] * 3), ["a", "b"], "Conv2D: expected 1 input channels"),

@@ -140,7 +140,7 @@ def test_prediction_reads_a_file_exactly_as_training_did(tmp_path):
 def test_old_preprocessing_records_stretch():
     record = {"image_size": [8, 8], "channels": 1, "mean": [0.5], "std": [0.2]}
     assert Preprocessing.from_config(record).resize == "stretch"
-    with pytest.raises(DatasetError, match="inconsistent"):
+    with pytest.raises(DatasetError, match="resize must be one of"):
         Preprocessing.from_config(dict(record, resize="squash"))
 
 
