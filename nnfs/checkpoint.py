@@ -140,9 +140,11 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
     """Write ``net`` and what goes with it to ``path`` (one ``.npz`` file), atomically.
 
     Args:
-        path: target file; missing parent folders are created.
+        path: target file (str, bytes or path-like; not ending with a separator); missing
+            parent folders are created.
         net: the ``Net`` to save (any backend; arrays are copied to the host).
-        class_names: names of the output classes, in label order.
+        class_names: names of the output classes, in label order (strings or numbers, stored
+            as strings; one string alone or a None is refused).
         preprocessing: a JSON-able dict (or an object with ``get_config()``) describing
             how inputs are prepared, e.g. ``nnfs.data.Preprocessing``.
         optimizer: any object whose ``state_dict()`` returns
@@ -166,9 +168,16 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
     """
     if not isinstance(net, Net):
         raise TypeError(f"checkpoint.save: expected a Net, got {type(net).__name__}")
+    path = os.fsdecode(path)  # str, bytes or a path-like object
+    if path.endswith(tuple(filter(None, (os.sep, os.altsep)))):
+        raise ValueError(f"checkpoint.save: {path} names a folder (it ends with a separator); give a file name")
     if hasattr(preprocessing, "get_config"):
         preprocessing = preprocessing.get_config()
     if class_names is not None:
+        # One string would become one name per character, and None the name "None".
+        if isinstance(class_names, (str, bytes)) or any(name is None for name in class_names):
+            raise TypeError(f"checkpoint.save: class_names must be a list of names (strings or numbers), "
+                            f"got {class_names!r}")
         class_names = [str(name) for name in class_names]
     meta = {"format": FORMAT, "version": VERSION, "dtype": net.dtype.name,
             **_architecture(net, registry(custom_layers)),

@@ -339,3 +339,18 @@ def test_a_version_1_checkpoint_resumes_its_optimizer_schedule_and_run(backend):
     for name, param, _ in net.named_parameters():
         np.testing.assert_allclose(to_numpy(param), probe["params"][name], rtol=1e-6, atol=1e-7, err_msg=name)
     assert scheduler.step() == pytest.approx(probe["next_lr"], rel=1e-12)
+
+
+@pytest.mark.parametrize("class_names", ["cats", b"cats", ["cat", None]], ids=["str", "bytes", "None"])
+def test_class_names_that_would_be_stored_wrong_are_refused(tmp_path, class_names):
+    with pytest.raises(TypeError, match="class_names must be a list of names"):
+        save(tmp_path / "m.npz", Net([Linear(2, 2)]), class_names=class_names)
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_path_ending_with_a_separator_is_refused_and_bytes_paths_are_taken(tmp_path):
+    with pytest.raises(ValueError, match="names a folder"):
+        save(f"{tmp_path}/sv/", Net([Linear(2, 2)]))
+    assert not (tmp_path / "sv").exists()
+    save(os.fsencode(tmp_path / "b.npz"), Net([Linear(2, 2)]), class_names=[0, 1])
+    assert load(tmp_path / "b.npz").class_names == ["0", "1"]
