@@ -21,7 +21,8 @@ def stratified_split(labels, val_split, seed=0):
 
     Each class gives ``round(val_split * count)`` images to validation, but at
     least one (when it has two or more) and never all of them, so both parts
-    see every class. The same seed gives the same split.
+    see every class of two or more images (a class of one image goes to training
+    only). The same seed gives the same split.
 
     Args:
         labels: class index per sample (a list or an int array).
