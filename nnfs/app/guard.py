@@ -10,7 +10,7 @@ every ``every`` steps, still naming the first bad step exactly.
 
 import math
 
-from nnfs.backend import get_array_module
+from nnfs.backend import get_array_module, to_numpy
 from nnfs.checks import integer
 
 __all__ = ["check_finite", "FiniteGuard", "NonFiniteLossError", "first_non_finite"]
@@ -113,11 +113,15 @@ def first_non_finite(net):
         e.g. ``("layer 5 (BatchNorm2D) running_var", "inf")``, for the first array in layer
         order, parameters before buffers; None when every value is finite.
     """
-    for index, layer in enumerate(net.layers):
-        for store in (layer.params, layer.buffers):
-            for key, value in store.items():
-                xp = get_array_module(value)
-                if not bool(xp.isfinite(value).all()):
-                    kind = "nan" if bool(xp.isnan(value).any()) else "inf"
-                    return f"layer {index} ({type(layer).__name__}) {key}", kind
+    arrays = [(f"layer {index} ({type(layer).__name__}) {key}", value)
+              for index, layer in enumerate(net.layers)
+              for store in (layer.params, layer.buffers) for key, value in store.items()]
+    if not arrays:
+        return None
+    xp = get_array_module(arrays[0][1])
+    # One flag per array on the device, read back at once: one synchronisation, not one per array.
+    finite = to_numpy(xp.stack([xp.isfinite(value).all() for _, value in arrays]))
+    for (name, value), ok in zip(arrays, finite):
+        if not ok:
+            return name, "nan" if bool(xp.isnan(value).any()) else "inf"
     return None

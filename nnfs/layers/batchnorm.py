@@ -280,9 +280,13 @@ def row_dots(A, B):
     the block sums are added pairwise by ``sum``: as accurate as ``sum``, and faster than
     one long ``einsum`` (the short blocks stay in registers and cache).
     """
+    # Two operands: there is no contraction order for optimize=True to choose, only its
+    # planning to pay (10 us a call, more than the whole product for small rows).
     xp = get_array_module(A)
     F, M = A.shape
     whole = M - M % ROW_BLOCK
+    if whole == 0:  # a row shorter than one block is one block
+        return xp.einsum("fm,fm->f", A, B)
     # Splitting the last axis into (blocks, ROW_BLOCK) is a view, whatever the rows' strides.
     blocks = xp.einsum("fbk,fbk->fb", A[:, :whole].reshape(F, -1, ROW_BLOCK),
                        B[:, :whole].reshape(F, -1, ROW_BLOCK))

@@ -224,9 +224,12 @@ def test_1d_config():
 def test_row_dots_match_float64_sums_for_any_row_length_and_layout(backend, rng, M):
     from nnfs.layers.batchnorm import row_dots
 
-    A, B = rng.normal(size=(3, M)), rng.normal(size=(3, M))
-    expected = (A * B).sum(axis=1)
-    for a, b in [(A, B), (np.asfortranarray(A), B), (A.T.copy().T, B.T.copy().T)]:  # rows contiguous or strided
+    A, B = rng.normal(size=(3, 2 * M)), rng.normal(size=(3, 2 * M))
+    expected = (A[:, ::2] * B[:, ::2]).sum(axis=1)
+    # Rows contiguous (C order), columns contiguous (BatchNorm1D's rows), every other value.
+    layouts = [(np.ascontiguousarray(A[:, ::2]), np.ascontiguousarray(B[:, ::2])),
+               (np.asfortranarray(A[:, ::2]), np.asfortranarray(B[:, ::2])), (A[:, ::2], B[:, ::2])]
+    for a, b in layouts:
         got = to_numpy(row_dots(backend.asarray(a), backend.asarray(b)))
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
