@@ -9,10 +9,17 @@ from nnfs.checkpoint import CheckpointError, load
 from nnfs.checks import integer
 from nnfs.data.images import DatasetError, file_type, is_image_file, unreadable
 from nnfs.data.loader import Preprocessing
+from nnfs.text import count
 
 # The most values (channels x height x width) one prepared image may have: 4096 x 4096 gray or
 # about 2365 x 2365 RGB, 64 MB as float32. A record asking for more is damaged, not a model.
 MAX_INPUT_VALUES = 1 << 24
+
+# What find_images says about each kind of entry it skips, for one and for several (nnfs.text.count).
+_SKIPPED = {"not a regular file": ("entry that is not a regular file (not opened)",
+                                   "entries that are not regular files (not opened)"),
+            "unreadable": ("entry that cannot be read", "entries that cannot be read"),
+            "walked": ("entry that links to a folder already walked", "entries that link to a folder already walked")}
 
 
 @dataclass
@@ -195,13 +202,7 @@ def find_images(path, warn=None):
 
     for reason, paths in skipped.items():
         if paths and warn is not None:
-            one = len(paths) == 1  # the singular for one (the core app does not import the console)
-            what = {"not a regular file": ("is not a regular file", "are not regular files"),
-                    "unreadable": ("cannot be read", "cannot be read"),
-                    "walked": ("links to a folder already walked", "link to a folder already walked")}[reason]
-            unopened = " (not opened)" if reason == "not a regular file" else ""
-            warn(f"skipped {len(paths)} {'entry' if one else 'entries'} that {what[not one]}{unopened}, "
-                 f"e.g. {paths[0]}")
+            warn(f"skipped {count(len(paths), *_SKIPPED[reason])}, e.g. {paths[0]}")
     if not found:
         raise DatasetError(f"no images in {path}")
     return found

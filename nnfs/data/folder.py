@@ -14,8 +14,9 @@ from nnfs.data.images import (
     unreadable)
 from nnfs.data.memory import ImageSizeError, check_fits
 from nnfs.data.sizing import Sizing, choose_sizing
+from nnfs.text import count
 
-# What each kind of skipped entry is called, for one and for several.
+# What each kind of skipped entry is called, for one and for several (nnfs.text.count).
 _SKIPPED = {"not an image": ("file that is not an image", "files that are not images"),
             "nested folder": ("folder nested inside a class folder (not read)",
                               "folders nested inside class folders (not read)"),
@@ -327,8 +328,7 @@ class ImageFolder:
     def _report(self, warn):
         for reason, paths in self.skipped.items():
             if paths:
-                one, several = _SKIPPED[reason]
-                warn(f"skipped {len(paths)} {one if len(paths) == 1 else several}, e.g. {paths[0]}")
+                warn(f"skipped {count(len(paths), *_SKIPPED[reason])}, e.g. {paths[0]}")
         self.decoder_warnings.report(warn)
 
     # -- summaries ---------------------------------------------------------------------------
