@@ -52,8 +52,8 @@ class ImageFolder:
     sized image, corrupt EXIF data) are counted in one line per kind.
 
     The size, channels and :attr:`kind` follow :mod:`nnfs.data.sizing`: small images
-    keep their common size (that of half of them at least), photos and images of
-    varied sizes become 64x64. Before the images are decoded,
+    keep their most common size, photos (and images of varied sizes, some of them
+    larger than 64x64) become 64x64. Before the images are decoded,
     the memory they need (plus what ``reserve`` adds) is compared with what the
     machine has (:mod:`nnfs.data.memory`): what cannot fit is refused with an
     :class:`~nnfs.data.memory.ImageSizeError`, as is a size below ``min_size``.
@@ -89,8 +89,8 @@ class ImageFolder:
         class_names: list of class names.
         channels: 1 or 3.
         image_size: ``(height, width)``.
-        kind: ``"photos"`` or ``"small"``: what the images are, from their common
-            size (see :mod:`nnfs.data.sizing`). Defaults that depend on the data
+        kind: ``"photos"`` or ``"small"``: what the images are, from their sizes
+            (see :mod:`nnfs.data.sizing`). Defaults that depend on the data
             (resizing, augmentation, the model) follow it.
         sizing: the :class:`~nnfs.data.sizing.Sizing` chosen, with :meth:`~Sizing.describe`.
         resize: ``"crop"`` or ``"stretch"``.
