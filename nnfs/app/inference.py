@@ -1,5 +1,6 @@
 """Classify image files with a saved model, using the preprocessing stored with it."""
 
+import heapq
 import os
 import stat
 from dataclasses import dataclass
@@ -9,10 +10,18 @@ from nnfs.checkpoint import CheckpointError, load
 from nnfs.checks import integer
 from nnfs.data.images import DatasetError, file_type, is_image_file, unreadable
 from nnfs.data.loader import Preprocessing
+from nnfs.text import count
 
 # The most values (channels x height x width) one prepared image may have: 4096 x 4096 gray or
 # about 2365 x 2365 RGB, 64 MB as float32. A record asking for more is damaged, not a model.
 MAX_INPUT_VALUES = 1 << 24
+
+# What find_images says about each kind of entry it skips, for one and for several (nnfs.text.count).
+_SKIPPED = {"not a regular file": ("entry that is not a regular file (not opened)",
+                                   "entries that are not regular files (not opened)"),
+            "unreadable": ("entry that cannot be read", "entries that cannot be read"),
+            "walked": ("folder reached twice (walked once, at another path)",
+                       "folders reached twice (walked once, at another path)")}
 
 
 @dataclass
@@ -140,7 +149,9 @@ def find_images(path, warn=None):
     permission denied) are skipped without being opened, counted in one ``warn``
     line per reason. Symbolic links to folders are followed, as the training program
     follows links to class folders (scoring a dataset folder scores the images it trained
-    on), each folder once: a link back to a folder already walked is skipped and counted.
+    on), each folder once: a folder reached twice (a link to a folder inside ``path``, a
+    link back up) is walked at its real path, before any link is followed, and the other
+    way to it is skipped and counted.
 
     Args:
         path: an image file or a folder.
@@ -161,50 +172,50 @@ def find_images(path, warn=None):
         return [path]
     if not stat.S_ISDIR(mode):
         raise DatasetError(f"not a regular file or folder ({file_type(mode)}): {path}")
-    found, skipped = [], {"not a regular file": [], "unreadable": [], "walked": []}
-    walked = {_folder_key(os.stat(path))}  # (device, inode) of each folder: a link loop ends
-
-    pending = [path]  # a stack, not recursion: a folder may be nested deeper than Python recurses
+    found, skipped = [], {reason: [] for reason in _SKIPPED}  # (place, path): see below
+    walked = set()  # (device, inode) of each folder walked: a link loop ends
+    # A heap of (is a link, place, folder), not recursion: a folder may be nested deeper than
+    # Python recurses. A place is the path below ``path`` as a sortable key, a file's names
+    # (0, name) before a folder's (1, name), so that sorting places gives the walk's order:
+    # each folder's files, then its subfolders in name order. Every real folder is walked
+    # before any link to a folder is followed, so that a folder reached both ways is walked
+    # at its real path and the link is what is skipped, whatever the names' order.
+    pending = [(False, (), path)]
     while pending:
-        folder = pending.pop()
+        _, place, folder = heapq.heappop(pending)
         try:
+            # os.stat, not DirEntry.stat: on Windows the latter's st_ino and st_dev are always 0.
+            key = _folder_key(os.stat(folder))
+            if key in walked:
+                skipped["walked"].append((place, folder))
+                continue
+            walked.add(key)
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
-            skipped["unreadable"].append(folder)
+            skipped["unreadable"].append((place, folder))
             continue
-        subfolders = []
         for entry in entries:
             if entry.name.startswith("."):
                 continue
             try:
-                info = entry.stat()  # through a link
+                mode = entry.stat().st_mode  # through a link
+                link = entry.is_symlink()
             except OSError:
                 if is_image_file(entry.name):
-                    skipped["unreadable"].append(entry.path)
+                    skipped["unreadable"].append((place + ((0, entry.name),), entry.path))
                 continue
-            mode = info.st_mode
             if stat.S_ISDIR(mode):
-                if _folder_key(info) in walked:
-                    skipped["walked"].append(entry.path)
-                else:
-                    walked.add(_folder_key(info))
-                    subfolders.append(entry.path)
+                heapq.heappush(pending, (link, place + ((1, entry.name),), entry.path))
             elif is_image_file(entry.name):
-                (skipped["not a regular file"] if file_type(mode) else found).append(entry.path)
-        pending.extend(reversed(subfolders))  # visited in name order, after this folder's files
+                where = skipped["not a regular file"] if file_type(mode) else found
+                where.append((place + ((0, entry.name),), entry.path))
 
     for reason, paths in skipped.items():
         if paths and warn is not None:
-            one = len(paths) == 1  # the singular for one (the core app does not import the console)
-            what = {"not a regular file": ("is not a regular file", "are not regular files"),
-                    "unreadable": ("cannot be read", "cannot be read"),
-                    "walked": ("links to a folder already walked", "link to a folder already walked")}[reason]
-            unopened = " (not opened)" if reason == "not a regular file" else ""
-            warn(f"skipped {len(paths)} {'entry' if one else 'entries'} that {what[not one]}{unopened}, "
-                 f"e.g. {paths[0]}")
+            warn(f"skipped {count(len(paths), *_SKIPPED[reason])}, e.g. {min(paths)[1]}")
     if not found:
         raise DatasetError(f"no images in {path}")
-    return found
+    return [file for _, file in sorted(found)]
 
 
 def _folder_key(info):

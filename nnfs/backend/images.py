@@ -9,7 +9,7 @@ they return. (The random changes of augmentation are in ``augment``.)
 import numpy as np
 
 __all__ = ["images_from_bytes", "empty_images", "put_image", "channel_mean_std", "write_images",
-           "read_images"]
+           "read_images", "key_mask"]
 
 
 def images_from_bytes(buffer, count, height, width, channels):
@@ -37,6 +37,20 @@ def put_image(images, index, raw):
     if pixels.size != channels * height * width:
         raise ValueError(f"put_image: got {pixels.size} bytes, expected {channels * height * width}")
     images[index] = pixels.reshape(height, width, channels).transpose(2, 0, 1)
+
+
+def key_mask(pixels, key):
+    """The alpha of a colour-keyed image: 0 where a pixel equals ``key``, 255 elsewhere.
+
+    Args:
+        pixels: the bytes of a Pillow ``"I"`` image (``tobytes()``: native 32-bit integers).
+        key: the transparent value.
+
+    Returns:
+        the bytes of an ``"L"`` image of the same size.
+    """
+    values = np.frombuffer(pixels, dtype=np.int32)
+    return ((values != int(key)) * np.uint8(255)).astype(np.uint8).tobytes()
 
 
 def write_images(file, images):

@@ -128,9 +128,10 @@ class DecoderWarnings:
     Pillow also logs (:mod:`logging`, the ``PIL`` loggers) just before it gives up
     on a damaged file ("More samples per pixel than can be decoded: 2048" for a
     TIFF); with no logging set up, Python prints such a record raw on stderr. The
-    records logged while a thread reads a file are kept in :attr:`logged` instead
-    of printed: the failure that follows is reported by the reader, one counted
-    line, as any unreadable file is.
+    records logged while a thread reads a file are dropped, not kept (with ``PIL``
+    logging at DEBUG level, Pillow logs several records for every file): the failure
+    that follows is reported by the reader, one counted line, as any unreadable
+    file is.
 
     ``warnings.catch_warnings`` is not thread-safe, so only the thread that opens
     the ``with`` block changes the warning filters and the ``PIL`` logger; worker
@@ -142,19 +143,17 @@ class DecoderWarnings:
         files: ``{"large": [...], "exif": [...], "other": [...]}`` paths (each once, sorted:
             threads finish in any order, the report does not change with them).
         messages: the first warning text of each kind.
-        logged: ``{path: [message, ...]}``, what Pillow logged while reading each file.
     """
 
     def __init__(self):
         self.files = {kind: [] for kind in _KINDS}
         self.messages = {}
-        self.logged = {}
         self._lock = threading.Lock()
         self._catch = None
         self._log = None
 
     def __enter__(self):
-        self._log = _PillowLog(self)
+        self._log = _PillowLog()
         self._catch = warnings.catch_warnings()
         self._catch.__enter__()
         shown = warnings.showwarning
@@ -177,10 +176,6 @@ class DecoderWarnings:
         self._log.close()
         self._catch.__exit__(*exc)
         return False
-
-    def _add_log(self, path, record):
-        with self._lock:
-            self.logged.setdefault(path, []).append(" ".join(record.getMessage().split()))
 
     def _add(self, path, message, category, filename):
         if issubclass(category, Image.DecompressionBombWarning):
@@ -217,28 +212,24 @@ class DecoderWarnings:
 
 
 class _PillowLog(logging.Handler):
-    """Takes the ``PIL`` logger's records for :class:`DecoderWarnings` while it is open.
+    """Takes the ``PIL`` logger's records while a :class:`DecoderWarnings` is open.
 
-    The records of a thread reading a file are kept; the others are passed on to the
+    The records of a thread reading a file are dropped; the others are passed on to the
     root logger as propagation would have (its handlers, or Python's last-resort
     printing when there are none). Propagation itself is turned off meanwhile: the
     last resort prints a record whenever no handler at all took it.
     """
 
-    def __init__(self, notes):
+    def __init__(self):
         super().__init__()
-        self.notes = notes
         self.logger = logging.getLogger("PIL")
         self._propagate = self.logger.propagate
         self.logger.addHandler(self)
         self.logger.propagate = False
 
     def emit(self, record):
-        path = getattr(_current, "path", None)
-        if path is None:
+        if getattr(_current, "path", None) is None:
             logging.getLogger().handle(record)
-        else:
-            self.notes._add_log(path, record)
 
     def close(self):
         self.logger.removeHandler(self)

@@ -14,8 +14,9 @@ from nnfs.data.images import (
     unreadable)
 from nnfs.data.memory import ImageSizeError, check_fits
 from nnfs.data.sizing import Sizing, choose_sizing
+from nnfs.text import count
 
-# What each kind of skipped entry is called, for one and for several.
+# What each kind of skipped entry is called, for one and for several (nnfs.text.count).
 _SKIPPED = {"not an image": ("file that is not an image", "files that are not images"),
             "nested folder": ("folder nested inside a class folder (not read)",
                               "folders nested inside class folders (not read)"),
@@ -51,8 +52,8 @@ class ImageFolder:
     sized image, corrupt EXIF data) are counted in one line per kind.
 
     The size, channels and :attr:`kind` follow :mod:`nnfs.data.sizing`: small images
-    keep their common size (that of half of them at least), photos and images of
-    varied sizes become 64x64. Before the images are decoded,
+    keep their most common size, photos (and images of varied sizes, some of them
+    larger than 64x64) become 64x64. Before the images are decoded,
     the memory they need (plus what ``reserve`` adds) is compared with what the
     machine has (:mod:`nnfs.data.memory`): what cannot fit is refused with an
     :class:`~nnfs.data.memory.ImageSizeError`, as is a size below ``min_size``.
@@ -88,8 +89,8 @@ class ImageFolder:
         class_names: list of class names.
         channels: 1 or 3.
         image_size: ``(height, width)``.
-        kind: ``"photos"`` or ``"small"``: what the images are, from their common
-            size (see :mod:`nnfs.data.sizing`). Defaults that depend on the data
+        kind: ``"photos"`` or ``"small"``: what the images are, from their sizes
+            (see :mod:`nnfs.data.sizing`). Defaults that depend on the data
             (resizing, augmentation, the model) follow it.
         sizing: the :class:`~nnfs.data.sizing.Sizing` chosen, with :meth:`~Sizing.describe`.
         resize: ``"crop"`` or ``"stretch"``.
@@ -327,8 +328,7 @@ class ImageFolder:
     def _report(self, warn):
         for reason, paths in self.skipped.items():
             if paths:
-                one, several = _SKIPPED[reason]
-                warn(f"skipped {len(paths)} {one if len(paths) == 1 else several}, e.g. {paths[0]}")
+                warn(f"skipped {count(len(paths), *_SKIPPED[reason])}, e.g. {paths[0]}")
         self.decoder_warnings.report(warn)
 
     # -- summaries ---------------------------------------------------------------------------

@@ -22,7 +22,9 @@ import os
 import stat
 import struct
 
-from PIL import Image, ImageMath, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from nnfs.backend.images import key_mask
 
 # File name endings that are read as images; anything else in a class folder is skipped.
 IMAGE_EXTENSIONS = frozenset(
@@ -298,8 +300,8 @@ def _keyed_alpha(image):
         return image.convert("RGBA" if image.mode == "RGB" else "LA")
     # Pillow's conversion to an alpha mode ignores the key of 16-bit grayscale (and clips its
     # values), so the mask is made from the 16-bit values and the gray scaled as without a key.
-    alpha = ImageMath.lambda_eval(lambda args: (args["im"] != key) * 255, im=image.convert("I"))
-    return Image.merge("LA", (to_8bit(image), alpha.convert("L")))
+    alpha = Image.frombytes("L", image.size, key_mask(image.convert("I").tobytes(), key))
+    return Image.merge("LA", (to_8bit(image), alpha))
 
 
 def to_8bit(image):

@@ -2,19 +2,22 @@
 
 The rule, when no size is asked for:
 
-- **the common size** is the most common upright size, when at least half of the
-  images (two at least) have it: what the folder is made of. A folder of photos of
-  every size has none, whatever size happens to come first: one thumbnail among
-  thirty photos decides nothing.
-- **small images** (the common size fits in ``SMALL_LIMIT x SMALL_LIMIT``, 64x64:
-  digits, icons, CIFAR-like thumbnails) keep the common size; the shipped digits
-  stay 28x28. Nothing is lost, and such images are often glyphs, for which
-  flipping or cropping changes the class.
+- **the most common size** is the upright size most images have; a tie goes to the
+  larger size (more pixels, then the taller), never to the order of the files. It is
+  **the common size** when at least half of the images (two at least) have it: what
+  the folder is made of. A folder of photos of every size has none: one thumbnail
+  among thirty photos decides nothing.
+- **small images** (digits, icons, CIFAR-like thumbnails) are a common size that fits
+  in ``SMALL_LIMIT x SMALL_LIMIT``, 64x64, or, without a common size, images that all
+  fit in it (icons of many sizes). They keep the most common size: the shipped digits
+  stay 28x28, icons of 16 to 48 pixels of equal numbers become 48x48. Nothing (or
+  little) is lost, and such images are often glyphs, for which flipping or cropping
+  changes the class.
 - **photos** (a larger common size, what phones and cameras produce, or no common
-  size at all: sizes that vary, as downloaded pictures do) are brought to
-  ``DEFAULT_PHOTO_SIZE`` squared, 64x64: the shorter side is scaled to 64 and the
-  middle is kept (``resize="crop"``), or the whole picture is squeezed to 64x64
-  (``resize="stretch"``). Full-size photos would give a network hundreds of
+  size and some image larger than 64x64: sizes that vary, as downloaded pictures do)
+  are brought to ``DEFAULT_PHOTO_SIZE`` squared, 64x64: the shorter side is scaled to
+  64 and the middle is kept (``resize="crop"``), or the whole picture is squeezed to
+  64x64 (``resize="stretch"``). Full-size photos would give a network hundreds of
   millions of inputs per image, and most of that detail does not help to tell
   classes apart; that rule suits an image of any size.
 
@@ -40,16 +43,17 @@ class Sizing:
 
     Attributes:
         kind: ``"photos"`` or ``"small"`` (see the module's docstring), from the
-            common image size whatever size was asked for.
+            images' sizes whatever size was asked for.
         image_size: ``(height, width)`` every image is brought to.
         channels: 1 or 3.
         resize: ``"crop"`` or ``"stretch"``.
-        common_size: the most common ``(height, width)`` among the files, upright.
+        common_size: the most common ``(height, width)`` among the files, upright (a tie
+            goes to the larger).
         chosen: True when ``image_size`` came from the rule, not from the caller.
         shared_by: how many of the files have ``common_size``.
         count: how many files there are.
         varied: True when no size is common (``common_size`` is shared by fewer than
-            half of the files, or by one file only): the folder counts as photos.
+            half of the files, or by one file only): photos, unless every image is small.
     """
 
     kind: str
@@ -69,11 +73,13 @@ class Sizing:
         """One line: what was chosen and why (for the user who did not choose)."""
         height, width = self.image_size
         common = "x".join(map(str, self.common_size))
-        if self.kind == "small":
+        if self.kind == "small" and not self.varied:
             return f"{height}x{width}, the most common size ({common}), kept as small images are"
-        if self.varied:
-            what = (f"photos of varied sizes (the most common, {common}, is that of {self.shared_by} "
-                    f"of {self.count} images)")
+        share = f"the most common, {common}, is that of {self.shared_by} of {self.count} images"
+        if self.kind == "small":
+            what = f"small images of varied sizes ({share}; a tie goes to the larger)"
+        elif self.varied:
+            what = f"photos of varied sizes ({share})"
         else:
             what = f"photos (most common size {common})"
         how = f"shorter side scaled to {min(height, width)}, middle kept" if self.resize == "crop" else "stretched"
@@ -102,10 +108,23 @@ def is_common(shared_by, count):
     return shared_by >= 2 and 2 * shared_by >= count
 
 
-def kind_of(common_size, shared_by, count):
-    """``"small"`` when ``(height, width)`` is the common size (:func:`is_common`) and fits
-    in ``SMALL_LIMIT`` squared, else ``"photos"``."""
-    return "small" if is_common(shared_by, count) and max(common_size) <= SMALL_LIMIT else "photos"
+def most_common(sizes):
+    """``((width, height), how many)``: the most common of ``sizes``; a tie goes to the larger
+    (more pixels, then the taller), so the choice never depends on the files' order."""
+    counts = collections.Counter(sizes)
+    return max(counts.items(), key=lambda item: (item[1], item[0][0] * item[0][1], item[0][1], item[0][0]))
+
+
+def kind_of(sizes):
+    """``"small"`` or ``"photos"`` for images of these upright ``(width, height)`` sizes: small
+    when their common size (:func:`is_common`) fits in ``SMALL_LIMIT`` squared, or, without a
+    common size, when every one of them does."""
+    (width, height), shared_by = most_common(sizes)
+    if is_common(shared_by, len(sizes)):
+        fits = max(width, height) <= SMALL_LIMIT
+    else:
+        fits = all(max(size) <= SMALL_LIMIT for size in sizes)
+    return "small" if fits else "photos"
 
 
 def choose_sizing(headers, image_size=None, channels=None, resize="crop"):
@@ -121,10 +140,10 @@ def choose_sizing(headers, image_size=None, channels=None, resize="crop"):
         raise DatasetError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
     if not headers:
         raise DatasetError("no images to size")
-    counts = collections.Counter(size for size, _ in headers)
-    (width, height), shared_by = counts.most_common(1)[0]
+    sizes = [size for size, _ in headers]
+    (width, height), shared_by = most_common(sizes)
     common = (height, width)
-    kind = kind_of(common, shared_by, len(headers))
+    kind = kind_of(sizes)
     chosen = image_size is None
     if chosen:
         image_size = common if kind == "small" else (DEFAULT_PHOTO_SIZE, DEFAULT_PHOTO_SIZE)

@@ -3,6 +3,7 @@
 import inspect
 import os
 import sys
+import types
 
 import pytest
 
@@ -29,7 +30,7 @@ def test_entries_that_are_not_regular_files_are_skipped_and_counted(tmp_path):
     assert messages == [
         f"skipped 2 entries that are not regular files (not opened), e.g. {root / 'a' / 'pipe.png'}",
         f"skipped 1 entry that cannot be read, e.g. {root / 'b' / 'loop.png'}",
-        f"skipped 1 entry that links to a folder already walked, e.g. {root / 'b' / 'link-to-a'}"]
+        f"skipped 1 folder reached twice (walked once, at another path), e.g. {root / 'b' / 'link-to-a'}"]
     assert find_images(str(root)) == found  # silently without warn
 
 
@@ -44,6 +45,40 @@ def test_a_linked_class_folder_is_scored_as_training_reads_it(tmp_path, capsys):
     assert "3 classes" in capsys.readouterr().out
     assert find_images(str(root)) == [str(root / n) for n in ("a/000.png", "a/001.png", "b/000.png", "b/001.png",
                                                               "c/000.png", "c/001.png")]
+
+
+class _WindowsEntry:
+    """A DirEntry as on Windows, where its ``stat()`` gives 0 for ``st_ino`` and ``st_dev``."""
+
+    def __init__(self, entry):
+        self._entry = entry
+        self.name, self.path = entry.name, entry.path
+
+    def is_symlink(self):
+        return self._entry.is_symlink()
+
+    def stat(self, follow_symlinks=True):
+        info = self._entry.stat(follow_symlinks=follow_symlinks)
+        return types.SimpleNamespace(st_mode=info.st_mode, st_ino=0, st_dev=0, st_size=info.st_size)
+
+
+def test_every_folder_is_walked_where_entries_give_no_inode(tmp_path, monkeypatch):
+    root = make_folder(tmp_path / "d", ["a", "b", "c"], per_class=1)
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda folder: [_WindowsEntry(e) for e in real_scandir(folder)])
+    messages = []
+    assert find_images(str(root), messages.append) == [str(root / n / "000.png") for n in "abc"]
+    assert messages == []
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links here")
+def test_a_folder_reached_by_a_link_too_is_walked_at_its_real_path(tmp_path):
+    # "a" sorts before its target "b": the real folder still wins, the link is what is skipped.
+    root = make_folder(tmp_path / "d", ["b"], per_class=1)
+    os.symlink("b", root / "a")
+    messages = []
+    assert find_images(str(root), messages.append) == [str(root / "b" / "000.png")]
+    assert messages == [f"skipped 1 folder reached twice (walked once, at another path), e.g. {root / 'a'}"]
 
 
 @needs_fifo

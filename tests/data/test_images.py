@@ -4,7 +4,7 @@ import pathlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageMath, ImageOps
 
 from nnfs.data import DatasetError, Preprocessing
 from nnfs.data.images import open_image, probe, read_image
@@ -39,6 +39,20 @@ def test_the_transparent_colour_of_a_png_becomes_white(tmp_path, mode, backgroun
         # Prediction reads the file as training did.
         pre = Preprocessing(data.image_size, channels, [0.5] * channels, [0.2] * channels, data.resize)
         assert pre.stack([pre.read(data.paths[0])]).tobytes() == data.images[:1].tobytes()
+
+
+def test_a_sixteen_bit_transparent_colour_needs_no_imagemath(tmp_path, monkeypatch):
+    # ImageMath.lambda_eval only exists from Pillow 10.3; the declared minimum is older.
+    values = np.full((30, 40), 1000, dtype=np.uint16)
+    values[:10, :10], values[10:20, 10:20] = 51400, 25700
+    Image.fromarray(values).save(tmp_path / "keyed.png", transparency=1000)
+    before = read_image(tmp_path / "keyed.png", 1, (30, 40))
+    monkeypatch.delattr(ImageMath, "lambda_eval", raising=False)
+    monkeypatch.delattr(ImageMath, "eval", raising=False)
+    after = read_image(tmp_path / "keyed.png", 1, (30, 40))
+    assert after == before
+    pixels = np.frombuffer(after, dtype=np.uint8).reshape(30, 40)
+    assert pixels[0, 0] == 200 and pixels[15, 15] == 100 and pixels[29, 39] == 255
 
 
 def test_truncated_png_is_reported(tmp_path):

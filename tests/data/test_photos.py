@@ -53,20 +53,24 @@ def test_one_thumbnail_among_photos_of_every_size_decides_nothing(tmp_path):
     # listed first: the first size met used to count as "the most common" (30x40, small).
     rng = np.random.default_rng(5)
     write_image(tmp_path / "a" / "000_thumbnail.png", "RGB", (40, 30))
+    sizes = []
     for index in range(30):
         width = 1000 + 17 * index + int(rng.integers(0, 17))
-        height = 1_000_000 // width
-        write_image(tmp_path / "ab"[index % 2] / f"{index + 1:03d}.jpg", "RGB", (width, height), value=index)
+        sizes.append((width, 1_000_000 // width))
+        write_image(tmp_path / "ab"[index % 2] / f"{index + 1:03d}.jpg", "RGB", sizes[-1], value=index)
     data = ImageFolder(tmp_path)
     assert data.kind == "photos" and data.sizing.varied and data.image_size == (64, 64)
-    assert data.sizing.describe() == ("64x64, photos of varied sizes (the most common, 30x40, is that of 1 of "
-                                      "31 images): shorter side scaled to 64, middle kept")
+    # One image of each size: the tie goes to the largest photo, whatever the files' order.
+    width, height = max(sizes, key=lambda size: size[0] * size[1])
+    assert data.sizing.describe() == (f"64x64, photos of varied sizes (the most common, {height}x{width}, is that "
+                                      f"of 1 of 31 images): shorter side scaled to 64, middle kept")
 
 
 @pytest.mark.parametrize("sizes, kind, varied", [
     ([(28, 28)] * 2 + [(20, 20), (30, 30)], "small", False),      # half of them: the common size
-    ([(28, 28)] * 2 + [(20, 20), (30, 30), (40, 40)], "photos", True),  # fewer than half
-    ([(28, 28), (20, 20)], "photos", True),                         # one image is no common size
+    ([(28, 28)] * 2 + [(20, 20), (30, 30), (40, 40)], "small", True),  # fewer than half, all small
+    ([(28, 28), (20, 20)], "small", True),                          # one image is no common size
+    ([(28, 28)] * 2 + [(20, 20), (30, 30), (400, 300)], "photos", True),  # ... and one photo among them
     ([(20, 20)] * 3, "small", False),
 ])
 def test_a_size_is_common_when_half_of_the_images_have_it(sizes, kind, varied):
@@ -74,6 +78,30 @@ def test_a_size_is_common_when_half_of_the_images_have_it(sizes, kind, varied):
     assert (sizing.kind, sizing.varied, sizing.common_size) == (kind, varied, sizes[0])
     assert sizing.image_size == (sizes[0] if kind == "small" else (64, 64))
     assert sizing.from_dict(sizing.to_dict()) == sizing
+
+
+def test_icons_of_many_sizes_are_small_images_at_the_most_common_size():
+    # Seven sizes from 16 to 48 pixels, two icons of each: no common size, but none is a photo
+    # (photos would be flipped and cropped, which changes a glyph's class).
+    sizes = [(side, side) for side in (16, 20, 24, 28, 32, 40, 48)] * 2
+    sizing = choose_sizing([(size, "RGBA") for size in sizes])
+    assert (sizing.kind, sizing.varied, sizing.image_size) == ("small", True, (48, 48))
+    assert sizing.describe() == ("48x48, small images of varied sizes (the most common, 48x48, is that of 2 of "
+                                 "14 images; a tie goes to the larger): shorter side scaled to 48, middle kept")
+    sizes.append((24, 24))  # one more of a size: the most common wins over the larger
+    assert choose_sizing([(size, "RGBA") for size in sizes]).image_size == (24, 24)
+
+
+@pytest.mark.parametrize("sizes", [
+    [(28, 28)] * 2 + [(32, 32)] * 2,   # a tie at exactly half
+    [(20, 30), (30, 20), (24, 24)],   # no common size: the most pixels, then the taller
+    [(1200, 1600), (1600, 1200)] * 3,  # photos
+])
+def test_a_tie_never_depends_on_the_order_of_the_files(sizes):
+    headers = [(size, "L") for size in sizes]
+    forward, backward = choose_sizing(headers), choose_sizing(headers[::-1])
+    assert forward == backward
+    assert forward.common_size == {28: (32, 32), 20: (30, 20), 1200: (1600, 1200)}[sizes[0][0]]  # (height, width)
 
 
 def test_an_asked_size_wins_but_the_kind_stays(tmp_path):

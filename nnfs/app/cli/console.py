@@ -14,6 +14,8 @@ import os
 import sys
 import unicodedata
 
+from nnfs.text import count
+
 __all__ = ["count", "printable", "say", "warn", "error", "notice", "os_error_message", "safe_streams", "silence_stdout"]
 
 # Invisible characters that reorder how the text around them is shown (a file name
@@ -45,12 +47,6 @@ def _shown(ch):
     if ch == " " or not (unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI_CONTROLS):
         return ch
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def count(number, singular, plural=None):
-    """``"1 image"``, ``"2 images"``: ``number`` and the noun, in the plural only when it needs one
-    (``plural`` for nouns not made with an ``s``: ``count(n, "entry", "entries")``)."""
-    return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
 def say(message):
