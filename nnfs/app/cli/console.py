@@ -49,19 +49,31 @@ def _shown(ch):
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def _line(stream, text):
+    """Write ``text`` and its newline in one write, then flush.
+
+    ``print`` writes the text and the newline in two system calls on an unbuffered stream
+    (stderr is one), so the lines of the ranks of an ``mpiexec`` run, which share one
+    terminal, could interleave between the two: ``...--image_size outerror: ...``. One
+    write of a line is never split by another process's (below the pipe's atomic size).
+    """
+    stream.write(text + "\n")
+    stream.flush()
+
+
 def say(message):
     """Print one line of results on stdout."""
-    print(printable(message), flush=True)
+    _line(sys.stdout, printable(message))
 
 
 def warn(message):
     """Print ``warning: message`` on stderr."""
-    print(f"warning: {printable(message)}", file=sys.stderr, flush=True)
+    _line(sys.stderr, f"warning: {printable(message)}")
 
 
 def error(message):
     """Print ``error: message`` on stderr."""
-    print(f"error: {printable(message)}", file=sys.stderr, flush=True)
+    _line(sys.stderr, f"error: {printable(message)}")
 
 
 def notice(message):
@@ -72,7 +84,7 @@ def notice(message):
     and the program still ends with its status instead of a traceback.
     """
     try:
-        print(printable(message), file=sys.stderr, flush=True)
+        _line(sys.stderr, printable(message))
     except OSError:
         pass
 

@@ -91,3 +91,29 @@ def test_an_error_naming_an_odd_path_is_one_safe_line(tmp_path, capsys):
     assert code == 1
     assert ESC not in err
     assert_one_line(err, "checkpoint not found", "\\x1b[2Jgone.npz")
+
+
+def test_every_line_is_written_in_one_write_with_its_newline(monkeypatch):
+    """The ranks of an mpiexec run share one terminal: a line written as text, then newline,
+    could be joined with another rank's line between the two writes."""
+    import io
+
+    from nnfs.app.cli import console
+
+    class Recording(io.TextIOBase):
+        def __init__(self):
+            self.writes = []
+
+        def write(self, text):
+            self.writes.append(text)
+            return len(text)
+
+    out, err = Recording(), Recording()
+    monkeypatch.setattr("sys.stdout", out)
+    monkeypatch.setattr("sys.stderr", err)
+    console.say("epoch 1")
+    console.warn("careful")
+    console.error("bad \x1b[2J name")
+    console.notice("interrupted")
+    assert out.writes == ["epoch 1\n"]
+    assert err.writes == ["warning: careful\n", "error: bad \\x1b[2J name\n", "interrupted\n"]
