@@ -18,6 +18,7 @@ import warnings
 from PIL import Image
 
 from nnfs.data.images import DatasetError
+from nnfs.text import count
 
 __all__ = ["default_workers", "read_all", "reading", "DecoderWarnings"]
 
@@ -104,12 +105,14 @@ def _bar(total, description):
 
 
 # Pillow's warnings about one file, by kind: what the warning line says about those files.
+# Each kind of warning: how its files are named, for one and for several.
 _KINDS = {
-    "large": "very large image(s) read (over Pillow's decompression-bomb limit of {limit:,} "
-             "pixels; check that they are real photos)",
-    "exif": "image(s) with corrupt EXIF or TIFF tag data (read; their orientation may be wrong)",
-    "other": "image(s) read with a warning from the decoder",
+    "large": ("very large image read", "very large images read"),
+    "exif": ("image with corrupt EXIF or TIFF tag data (read; its orientation may be wrong)",
+             "images with corrupt EXIF or TIFF tag data (read; their orientation may be wrong)"),
+    "other": ("image read with a warning from the decoder", "images read with a warning from the decoder"),
 }
+_LARGE = " (over Pillow's decompression-bomb limit of {limit:,} pixels; check that they are real photos)"
 _EXIF = re.compile(r"corrupt EXIF", re.IGNORECASE)
 # Pillow parses EXIF blocks (and TIFF tags) in this module; its warnings are about that data.
 _TAG_PARSER = "TiffImagePlugin.py"
@@ -191,13 +194,23 @@ class DecoderWarnings:
             if path == self.files[kind][0] or kind not in self.messages:
                 self.messages[kind] = text
 
+    def forget(self, paths):
+        """Drop what was noted about ``paths``: files that could not be read in the end are
+        reported as unreadable, not also as "read with a warning"."""
+        gone = set(paths)
+        with self._lock:
+            for kind in self.files:
+                self.files[kind] = [path for path in self.files[kind] if path not in gone]
+
     def report(self, warn):
         """Call ``warn`` with one line per kind of warning met: how many files, one example."""
         for kind, paths in self.files.items():
             if paths:
-                detail = f" ({self.messages[kind]})" if kind == "other" else ""
-                what = _KINDS[kind].format(limit=Image.MAX_IMAGE_PIXELS or 0)
-                warn(f"{len(paths)} {what}{detail}, e.g. {paths[0]}")
+                if kind == "large":
+                    detail = _LARGE.format(limit=Image.MAX_IMAGE_PIXELS or 0)
+                else:
+                    detail = f" ({self.messages[kind]})" if kind == "other" else ""
+                warn(f"{count(len(paths), *_KINDS[kind])}{detail}, e.g. {paths[0]}")
 
     def to_dict(self):
         return {"files": self.files, "messages": self.messages}

@@ -329,6 +329,7 @@ class ImageFolder:
         for reason, paths in self.skipped.items():
             if paths:
                 warn(f"skipped {count(len(paths), *_SKIPPED[reason])}, e.g. {paths[0]}")
+        self.decoder_warnings.forget(self.skipped["unreadable"])  # counted as unreadable, not as read
         self.decoder_warnings.report(warn)
 
     # -- summaries ---------------------------------------------------------------------------

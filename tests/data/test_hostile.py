@@ -132,7 +132,7 @@ def test_decompression_bomb_warnings_become_one_counted_line(tmp_path, monkeypat
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5000)  # 90x90 = 8100: Pillow warns, still reads
     data, messages = load(root, workers=3, image_size=10)
     assert len(data) == 6
-    assert messages == [f"2 very large image(s) read (over Pillow's decompression-bomb limit of 5,000 "
+    assert messages == [f"2 very large images read (over Pillow's decompression-bomb limit of 5,000 "
                         f"pixels; check that they are real photos), e.g. {root / 'a' / 'big1.png'}"]
     assert sorted(data.decoder_warnings.files["large"]) == [str(root / "a" / n) for n in ("big1.png", "big2.png")]
 
@@ -143,7 +143,7 @@ def test_corrupt_exif_becomes_one_counted_line_and_the_photo_is_read(tmp_path):
     data, messages = load(root, workers=2)
     assert len(data) == 7
     assert [m.split(", e.g.")[0] for m in messages] == [
-        "1 image(s) with corrupt EXIF or TIFF tag data (read; their orientation may be wrong)"]
+        "1 image with corrupt EXIF or TIFF tag data (read; its orientation may be wrong)"]
     # The orientation it still holds was applied: the white half is on top now.
     image = data.images[data.paths.index(str(root / "star" / "bad_exif.jpg"))]
     assert image[:, :20].mean() > 200 and image[:, 44:].mean() < 50
@@ -159,7 +159,7 @@ def test_prediction_collects_the_warnings_of_the_files_it_reads(tmp_path):
         with DecoderWarnings() as notes:
             pre.read(path)
         notes.report(messages.append)
-    assert messages == [f"1 image(s) with corrupt EXIF or TIFF tag data (read; their orientation may be "
+    assert messages == [f"1 image with corrupt EXIF or TIFF tag data (read; its orientation may be "
                         f"wrong), e.g. {path}"]
 
 
@@ -216,3 +216,19 @@ def test_what_pillow_logs_outside_a_file_still_reaches_the_user(capsys, monkeypa
         logging.getLogger("PIL.TiffImagePlugin").error("not about a file")
     assert capsys.readouterr().err == "not about a file\n"
     assert logging.getLogger("PIL").propagate and not logging.getLogger("PIL").handlers
+
+
+def test_a_file_that_warned_and_then_failed_is_counted_once_as_unreadable(tmp_path):
+    """A truncated TIFF makes Pillow warn about its tags, then fail: one line, "unreadable",
+    not also "read with corrupt tag data"."""
+    root = make_folder(tmp_path / "data", ["a", "b"], per_class=3)
+    whole = tmp_path / "whole.tif"
+    image = Image.new("RGB", (64, 48), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    image.save(whole, exif=exif.tobytes(), compression="tiff_lzw")  # cut, its tags warn, then it fails
+    data = whole.read_bytes()
+    (root / "a" / "cut.tif").write_bytes(data[:len(data) // 2])
+    dataset, messages = load(root, on_error="skip")
+    assert len(dataset) == 6
+    assert messages == [f"skipped 1 unreadable image, e.g. {root / 'a' / 'cut.tif'}"]

@@ -169,8 +169,8 @@ def test_huge_images_and_corrupt_exif_warn_in_one_line_each(tmp_path, capsys, mo
     code, out, err = run(capsys, root, tmp_path / "m.npz", "--image_size", "12")
     assert code == 0
     assert err.splitlines() == [
-        f"warning: 1 very large image(s) read (over Pillow's decompression-bomb limit of 5,000 pixels; "
+        f"warning: 1 very large image read (over Pillow's decompression-bomb limit of 5,000 pixels; "
         f"check that they are real photos), e.g. {root / 'a' / 'huge.png'}",
-        f"warning: 1 image(s) with corrupt EXIF or TIFF tag data (read; their orientation may be wrong), "
+        f"warning: 1 image with corrupt EXIF or TIFF tag data (read; its orientation may be wrong), "
         f"e.g. {root / 'b' / 'bad_exif.jpg'}"]
     assert "8 images decoded" in out
