@@ -8,8 +8,9 @@ far and where the loader's shuffling stands. It travels in the checkpoint's
 ready-to-step optimizer, schedule and run state.
 
 The rest of ``extra`` records where the run came from (the model, the dataset, the
-split of its files, the split's options); :func:`check_extra` checks all of it, in one
-place, for both programs: a file is read from outside, so none of it is trusted.
+split of its files, the split's options); :func:`check_extra` checks the fields each
+program reads, in one place for both programs: a file is read from outside, so none of it is
+trusted, and the fields a program does not read may be the user's own.
 """
 
 import dataclasses
@@ -123,9 +124,14 @@ class RunState:
                     raise ValueError(f"{owner}: loader['augment']: {error}") from None
 
 
-def check_extra(path, extra):
-    """The training program's record in a checkpoint's ``extra``, every field the programs read
-    checked for its form; returns ``extra`` (``{}`` for None).
+def check_extra(path, extra, fields):
+    """The ``fields`` of the training program's record in a checkpoint's ``extra`` checked for
+    their form; returns ``extra`` (``{}`` for None).
+
+    Each caller names the fields it reads, and only those are checked: ``extra`` is also
+    where a user keeps fields of their own (:func:`nnfs.checkpoint.save`), which may share a
+    name with one the training program writes (``extra={"model": "my-mlp"}``) without
+    making the file unusable to a program that does not read it.
 
     The fields (each may be absent, as in files of older versions, or null):
     ``model`` (a ``--model`` name), ``dataset`` (the folder trained on), ``split``
@@ -135,41 +141,25 @@ def check_extra(path, extra):
 
     Raises:
         CheckpointError: ``"<path>: damaged metadata (extra.<field> must be ..., got ...)"``
-            for the first field of the wrong form.
+            for the first of ``fields`` of the wrong form.
     """
     if extra is None:
         return {}
     if not isinstance(extra, dict):  # checkpoint.metadata already refuses this; load() callers too
         raise CheckpointError(f"{path}: damaged metadata (extra must be a dict, got {_short(extra)})")
-
-    def count(value, minimum):
-        return _is_int(value) and value >= minimum
-
-    def fraction(value):
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
-
-    checks = {
-        "model": (lambda v: isinstance(v, str) and v in MODELS, f"one of {', '.join(map(repr, MODELS))}"),
-        "dataset": (lambda v: isinstance(v, str) and v != "" and "\0" not in v, "a folder path"),
-        "split": (_is_split, '{"train": [...], "val": [...]} with paths inside the dataset folder '
-                             '(relative, with /, no ..)'),
-        "seed": (lambda v: count(v, 0) and v < 2**32, "an integer in [0, 4294967295]"),
-        "val_split": (fraction, "a number strictly between 0 and 1"),
-        "limit": (lambda v: count(v, 1), "a positive integer"),
-        "epoch": (lambda v: count(v, 0), "an integer >= 0"),
-        "batch_size": (lambda v: count(v, 1), "a positive integer"),
-        "val_accuracy": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-                         and math.isfinite(v) and 0 <= v <= 1, "a number in [0, 1]"),
-    }
-    for field, (fits, expected) in checks.items():
-        if extra.get(field) is not None and not fits(extra[field]):
+    for field in fields:
+        if extra.get(field) is None:
+            continue
+        if field == "run":
+            try:
+                RunState.from_dict(extra["run"])
+            except CheckpointError as error:
+                raise CheckpointError(f"{path}: {error}") from None
+            continue
+        fits, expected = _EXTRA_FIELDS[field]
+        if not fits(extra[field]):
             raise CheckpointError(
                 f"{path}: damaged metadata (extra.{field} must be {expected}, got {_short(extra[field])})")
-    if extra.get("run") is not None:
-        try:
-            RunState.from_dict(extra["run"])
-        except CheckpointError as error:
-            raise CheckpointError(f"{path}: {error}") from None
     return extra
 
 
@@ -190,6 +180,30 @@ def _is_split(split):
                     or any(part in ("", ".", "..") for part in rel.split("/")):
                 return False
     return True
+
+
+def _count(value, minimum):
+    return _is_int(value) and value >= minimum
+
+
+def _fraction(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+
+
+#: Each field of ``extra`` that a program reads: ``(whether a value fits, what is expected)``.
+_EXTRA_FIELDS = {
+    "model": (lambda v: isinstance(v, str) and v in MODELS, f"one of {', '.join(map(repr, MODELS))}"),
+    "dataset": (lambda v: isinstance(v, str) and v != "" and "\0" not in v, "a folder path"),
+    "split": (lambda v: _is_split(v), '{"train": [...], "val": [...]} with paths inside the dataset folder '
+                                      '(relative, with /, no ..)'),
+    "seed": (lambda v: _count(v, 0) and v < 2**32, "an integer in [0, 4294967295]"),
+    "val_split": (_fraction, "a number strictly between 0 and 1"),
+    "limit": (lambda v: _count(v, 1), "a positive integer"),
+    "epoch": (lambda v: _count(v, 0), "an integer >= 0"),
+    "batch_size": (lambda v: _count(v, 1), "a positive integer"),
+    "val_accuracy": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                     and math.isfinite(v) and 0 <= v <= 1, "a number in [0, 1]"),
+}
 
 
 def _short(value, limit=80):

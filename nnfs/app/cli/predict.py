@@ -35,6 +35,8 @@ from nnfs.data import DatasetError
 from nnfs.files import check_writable, write_atomically
 
 SPLITS = ("val", "train")
+#: What this program reads from a checkpoint's ``extra`` (the other fields are not its business).
+READ_FROM_EXTRA = ("dataset", "split")
 CSV_COLUMNS = ("path", "label", "predicted", "confidence", "correct", "split")
 #: One scored image: ``label`` is the class of its folder ("" if none), ``correct`` 1, 0 or ""
 #: (unknown), ``split`` "train", "val" or "" (not used by the training run).
@@ -79,7 +81,8 @@ class SplitRecord:
         root: where the dataset is now; default where it was when the model was trained.
 
     Raises:
-        CheckpointError: for an ``extra`` of the wrong form (:func:`~nnfs.app.resume.check_extra`).
+        CheckpointError: for an ``extra`` whose ``dataset`` or ``split`` has the wrong form
+            (:func:`~nnfs.app.resume.check_extra`).
 
     Attributes:
         root: the dataset folder the relative paths are resolved against.
@@ -88,7 +91,7 @@ class SplitRecord:
     """
 
     def __init__(self, checkpoint, root=None):
-        extra = check_extra(checkpoint.path, checkpoint.extra)
+        extra = check_extra(checkpoint.path, checkpoint.extra, READ_FROM_EXTRA)
         self.root = root or extra.get("dataset")
         split = extra.get("split")
         self.files = None

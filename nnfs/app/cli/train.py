@@ -287,14 +287,19 @@ def quiet(*args, **kwargs):
     """What ranks other than 0 do instead of printing."""
 
 
+#: What a resumed run reads from the checkpoint's ``extra``: the model, the split and the
+#: options that made it, the run state (:func:`~nnfs.app.resume.check_extra` checks these only).
+RESUMED_EXTRA = ("model", "split", "seed", "val_split", "limit", "run")
+
+
 def resumed_record(args):
-    """The ``--resume`` checkpoint's metadata (None without ``--resume``), its ``extra`` checked
-    (:func:`~nnfs.app.resume.check_extra`); only the JSON record is read, so :func:`run` can
-    refuse what cannot continue before the dataset loads."""
+    """The ``--resume`` checkpoint's metadata (None without ``--resume``), the fields of its
+    ``extra`` that resuming reads checked (:data:`RESUMED_EXTRA`); only the JSON record is
+    read, so :func:`run` can refuse what cannot continue before the dataset loads."""
     if not args.resume:
         return None
     meta = metadata(args.resume)
-    meta["extra"] = check_extra(args.resume, meta.get("extra"))
+    meta["extra"] = check_extra(args.resume, meta.get("extra"), RESUMED_EXTRA)
     return meta
 
 
@@ -378,7 +383,7 @@ def check_same_split(args, resumed, split):
         CheckpointError: naming the checkpoint and what differs (the options the checkpoint
             records, else the files).
     """
-    extra = check_extra(args.resume, resumed.extra)
+    extra = check_extra(args.resume, resumed.extra, RESUMED_EXTRA)
     saved = extra.get("split")
     if saved is None or saved == split:
         return
@@ -413,7 +418,7 @@ def report_mistakes(args, net, val, class_names, outputs, say):
     if not os.path.exists(outputs["checkpoint"]):
         return False  # a resumed run whose best model lives elsewhere
     best = load_into(outputs["checkpoint"], net)
-    extra = check_extra(outputs["checkpoint"], best.extra)
+    extra = check_extra(outputs["checkpoint"], best.extra, ("epoch", "model"))
     report = class_report(*predict_labels(net, val), class_names)
     epoch = extra.get("epoch")
     say(f"per class on the {console.count(report.total, 'validation image')} (best model, epoch {epoch}):")
