@@ -24,7 +24,7 @@ from collections import namedtuple
 
 from nnfs.app.cli import console
 from nnfs.app.cli.options import Parser, environment_epilog, file_path, positive_int
-from nnfs.app.cli.outputs import is_checkpoint, is_output_of, same_file, same_file_among
+from nnfs.app.cli.outputs import is_output_of, same_file, same_file_among
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, Interrupted, stop_on_signals
 from nnfs.app.inference import Classifier, find_images
 from nnfs.app.metrics import class_report, format_report
@@ -127,10 +127,8 @@ def check_paths(args, parser):
         if same_file(args.csv, path):
             parser.error(f"--csv {args.csv} would replace {path}, which this command reads; "
                          "write the predictions to another file")
-    if args.csv and is_checkpoint(args.csv):  # a model of another run: lost to a CSV
-        parser.error(f"--csv {args.csv} would replace a checkpoint (or another zip archive); "
-                     "write the predictions to another file")
-    if args.csv and not is_output_of(args.csv, "csv", CSV_HEADER):  # an image, notes: never lost to a CSV
+    # A model of another run, an image, notes, an archive: never lost to a CSV.
+    if args.csv and not is_output_of(args.csv, "csv", CSV_HEADER):
         parser.error(f"--csv {args.csv} would replace a file that is not a CSV of predictions (its first "
                      f"line is not {CSV_HEADER}); write the predictions to another file")
 

@@ -82,7 +82,7 @@ def test_a_csv_over_the_checkpoint_or_an_image_is_refused_and_replaces_nothing(t
     other.write_bytes(checkpoint.read_bytes())
     before[other] = other.read_bytes()
     expect_error(capsys, predict, [str(checkpoint), str(image), "--csv", str(other)],
-                 f"--csv {other} would replace a checkpoint", code=2)
+                 f"--csv {other} would replace a file that is not a CSV of predictions", code=2)
     assert {path: path.read_bytes() for path in before} == before
 
 
