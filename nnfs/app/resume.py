@@ -136,8 +136,9 @@ def check_extra(path, extra, fields):
     The fields (each may be absent, as in files of older versions, or null):
     ``model`` (a ``--model`` name), ``dataset`` (the folder trained on), ``split``
     (``{"train": [...], "val": [...]}``, paths relative to that folder with ``/``), ``seed``,
-    ``val_split``, ``limit``, ``epoch``, ``val_accuracy``, ``batch_size`` and ``run`` (a
-    :meth:`RunState.to_dict`).
+    ``val_split``, ``limit``, ``epoch``, ``val_accuracy``, ``batch_size``, ``requested``
+    (the ``--image_size`` and ``--channels`` the run asked for, null where the data chose) and
+    ``run`` (a :meth:`RunState.to_dict`).
 
     Raises:
         CheckpointError: ``"<path>: damaged metadata (extra.<field> must be ..., got ...)"``
@@ -182,6 +183,15 @@ def _is_split(split):
     return True
 
 
+def _is_request(requested):
+    """Whether ``requested`` is the ``--image_size`` and ``--channels`` a run asked for (None: the data chose)."""
+    if not isinstance(requested, dict) or not set(requested) <= {"image_size", "channels"}:
+        return False
+    size, channels = requested.get("image_size"), requested.get("channels")
+    return (size is None or isinstance(size, list) and len(size) == 2 and all(_count(v, 1) for v in size)) \
+        and (channels is None or _is_int(channels) and channels in (1, 3))
+
+
 def _count(value, minimum):
     return _is_int(value) and value >= minimum
 
@@ -201,6 +211,7 @@ _EXTRA_FIELDS = {
     "limit": (lambda v: _count(v, 1), "a positive integer"),
     "epoch": (lambda v: _count(v, 0), "an integer >= 0"),
     "batch_size": (lambda v: _count(v, 1), "a positive integer"),
+    "requested": (lambda v: _is_request(v), '{"image_size": null or [height, width], "channels": null, 1 or 3}'),
     "val_accuracy": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
                      and math.isfinite(v) and 0 <= v <= 1, "a number in [0, 1]"),
 }

@@ -288,8 +288,8 @@ def quiet(*args, **kwargs):
 
 
 #: What a resumed run reads from the checkpoint's ``extra``: the model, the split and the
-#: options that made it, the run state (:func:`~nnfs.app.resume.check_extra` checks these only).
-RESUMED_EXTRA = ("model", "split", "seed", "val_split", "limit", "run")
+#: options that made it, the preprocessing options it asked for, the run state (:func:`~nnfs.app.resume.check_extra` checks these only).
+RESUMED_EXTRA = ("model", "split", "seed", "val_split", "limit", "requested", "run")
 
 
 def resumed_record(args):
@@ -328,31 +328,68 @@ PREPROCESSING_OPTIONS = {"image_size": "--image_size", "resize": "--resize", "ch
 
 
 def keep_preprocessing(args, meta):
-    """Resume with the preprocessing of the run being resumed: the options left out take the
-    checkpoint's values (into ``args``); one given with another value is refused.
+    """Resume with the preprocessing of the run being resumed: the options left out ask for
+    what that run asked for (into ``args``); one given with another value than the run had is
+    refused. Returns the checkpoint's :class:`~nnfs.data.Preprocessing` (None without one),
+    for :func:`check_same_preprocessing` once the dataset is loaded.
 
     Another image size, resize mode or channel count would train on other inputs than the
     run had, and the resumed run would no longer give the numbers of an uninterrupted one.
+    Asking for what the run asked for (``extra["requested"]``: None where the data chose)
+    rather than for what it got loads the dataset the same way, from the same cache entry.
+    A checkpoint without that record (older versions) asks for what the run got.
 
     Raises:
         CheckpointError: naming the option, the checkpoint and its value.
     """
     if meta is None or meta.get("preprocessing") is None:
-        return  # weights of a net saved without preprocessing: nothing to keep
+        return None  # weights of a net saved without preprocessing: nothing to keep
     try:
         saved = Preprocessing.from_config(meta["preprocessing"])
     except DatasetError as error:
         raise CheckpointError(f"{args.resume}: {error}") from None
+    requested = meta["extra"].get("requested") or {}
     for field, option in PREPROCESSING_OPTIONS.items():
         value = getattr(saved, field)
-        if field not in args.given:
+        if field in args.given:
+            if getattr(args, field) != value:
+                raise CheckpointError(
+                    f"{args.resume} was trained with {option} {_shown(value)}; it cannot continue with "
+                    f"{option} {_shown(getattr(args, field))}: resume with {option} {_shown(value)} or "
+                    f"leave {option} out")
+        elif field in requested:
+            asked = requested[field]
+            asked = tuple(asked) if field == "image_size" and asked is not None else asked
+            if asked is not None and asked != value:  # an explicit request is what the run got
+                raise CheckpointError(f"{args.resume}: damaged metadata (extra.requested.{field} is "
+                                      f"{_shown(asked)}, but the run was trained with {_shown(value)})")
+            setattr(args, field, asked)
+        else:
             setattr(args, field, value)
-        elif getattr(args, field) != value:
-            shown = "x".join(map(str, value)) if field == "image_size" else value
-            asked = "x".join(map(str, getattr(args, field))) if field == "image_size" else getattr(args, field)
+    return saved
+
+
+def check_same_preprocessing(args, saved, data):
+    """Refuse to resume on images loaded otherwise than the run's (``saved``, from
+    :func:`keep_preprocessing`): where the data chose the size or the channels, a changed
+    folder can choose others.
+
+    Raises:
+        CheckpointError: naming the option to give.
+    """
+    if saved is None:
+        return
+    for field, option in PREPROCESSING_OPTIONS.items():
+        value, loaded = getattr(saved, field), getattr(data, field)
+        if loaded != value:
             raise CheckpointError(
-                f"{args.resume} was trained with {option} {shown}; it cannot continue with {option} "
-                f"{asked}: resume with {option} {shown} or leave {option} out")
+                f"{args.resume} was trained with {option} {_shown(value)}, and the images of "
+                f"{args.dataset} now give {_shown(loaded)}: resume with {option} {_shown(value)}")
+
+
+def _shown(value):
+    """An option's value as the command line spells it: an image size as ``24x24``."""
+    return "x".join(map(str, value)) if isinstance(value, tuple) else value
 
 
 def choose_model(args, data, saved=None):
@@ -445,8 +482,9 @@ def run(args, world=None, record=None):
     # refused before the dataset loads.
     resumed_meta = resumed_record(args)
     saved_model = resumed_model(args, resumed_meta)
-    keep_preprocessing(args, resumed_meta)
+    saved_preprocessing = keep_preprocessing(args, resumed_meta)
     data = load_dataset(args, say, warn_, progress=root, saved_model=saved_model)
+    check_same_preprocessing(args, saved_preprocessing, data)
     train_idx, val_idx = stratified_split(data.labels, args.val_split, seed=args.seed)
     batch_size = args.batch_size
     if batch_size > len(train_idx):
@@ -472,6 +510,8 @@ def run(args, world=None, record=None):
     scheduler = make_schedule(args.schedule, optimizer, args.epochs, args.warmup_epochs)
     state = RunState(epochs=args.epochs, schedule=args.schedule, warmup_epochs=args.warmup_epochs)
     split = held_out(data, train_idx, val_idx)
+    # What this run asked for (None: the data chose), for a resumed run to ask the same.
+    requested = {"image_size": args.image_size and list(args.image_size), "channels": args.channels}
     if args.resume:
         resumed = load_into(args.resume, net)
         net.train()
@@ -542,7 +582,7 @@ def run(args, world=None, record=None):
             details = {"epoch": epoch, "val_accuracy": check.accuracy, "run": state.to_dict(),
                        "dataset": os.path.abspath(args.dataset), "batch_size": batch_size,
                        "seed": args.seed, "val_split": args.val_split, "limit": args.limit, "model": model,
-                       "split": split}
+                       "split": split, "requested": requested}
             for role in (["checkpoint"] if improved else []) + ["last"]:
                 save(outputs[role], net, class_names=data.class_names, preprocessing=pre,
                      optimizer=optimizer, scheduler=scheduler, extra=details)

@@ -148,6 +148,10 @@ EXTRA = {
     "a limit of 0": (extra(limit=0), "extra.limit must be", ("resume",)),
     "a negative seed": (extra(seed=-1), "extra.seed must be", ("resume",)),
     "a run state that is a list": (extra(run=[1]), "damaged run state", ("resume",)),
+    "a request that is text": (extra(requested="28x28"), "extra.requested must be", ("resume",)),
+    "a request of another size": (extra(requested={"image_size": [9, 9], "channels": None}),
+                                  "extra.requested.image_size is 9x9, but the run was trained with 8x8",
+                                  ("resume",)),
 }
 
 
