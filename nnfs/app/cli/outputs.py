@@ -13,7 +13,7 @@ from nnfs.app.metrics import HISTORY_COLUMNS
 from nnfs.app.plot import drawn_by_nnfs, is_png
 from nnfs.files import check_writable
 
-__all__ = ["last_path", "output_files", "same_file", "same_file_among", "inside", "clashing_outputs",
+__all__ = ["last_path", "default_curves_path", "output_files", "same_file", "same_file_among", "inside", "clashing_outputs",
            "is_checkpoint", "is_output_of", "check_outputs", "ROLE_KINDS", "KIND_NAMES"]
 
 #: The kind of file each output of a training run is: the only kind it may replace (:func:`is_output_of`).
@@ -44,8 +44,13 @@ def output_files(args):
     """
     stem = os.path.splitext(args.save)[0]
     return {"checkpoint": args.save, "last": last_path(args.save),
-            "curves": args.plot or f"{stem}_curves.png", "metrics": f"{stem}_metrics.csv",
+            "curves": args.plot or default_curves_path(args.save), "metrics": f"{stem}_metrics.csv",
             "confusion": f"{stem}_confusion.png"}
+
+
+def default_curves_path(save_path):
+    """Where the curves go without ``--plot``, beside the checkpoint: ``runs/cnn_curves.png``."""
+    return f"{os.path.splitext(save_path)[0]}_curves.png"
 
 
 def same_file(a, b):
@@ -111,16 +116,26 @@ def clashing_outputs(args):
             return f"the {role} file would replace {path}, an nnfs checkpoint; give it another path"
     # The PNGs a run draws beside its checkpoint, where an nnfs checkpoint already is, are the
     # previous run's even without nnfs's mark: PNGs drawn before nnfs marked them have none,
-    # and the command that made them must still run again. An explicit --plot must be marked.
-    # Only PNGs: an archive or notes under such a name are no run's.
+    # and the command that made them must still run again (--plot spelling out the default
+    # path too). Only PNGs: an archive or notes under such a name are no run's. A --plot
+    # elsewhere must be marked: an unmarked PNG there may be a photo, which only its owner can
+    # tell from old curves, so the message says how to go on.
     earlier_run = is_checkpoint(args.save) or is_checkpoint(last_path(args.save))
-    beside = {"confusion"} | (set() if args.plot else {"curves"})
+    beside = {"confusion"}
+    if args.plot is None or same_file(args.plot, default_curves_path(args.save)):
+        beside.add("curves")
     for role, path in files:  # after the clashes above, which say more
         if earlier_run and role in beside and is_png(path):
             continue
-        if not is_output_of(path, ROLE_KINDS[role], METRICS_HEADER):
-            return (f"the {role} file would replace {path}, which is not {KIND_NAMES[ROLE_KINDS[role]]}; "
-                    "give it another path (or remove that file)")
+        if is_output_of(path, ROLE_KINDS[role], METRICS_HEADER):
+            continue
+        option = "--plot" if role == "curves" and args.plot else "--save"
+        if ROLE_KINDS[role] == "png" and is_png(path):
+            return (f"the {role} file would replace {path}, which is not a PNG drawn by nnfs (it lacks the "
+                    f"mark every PNG nnfs draws has, as PNGs drawn by older versions do): give {option} another "
+                    "path, or remove that file if it is an earlier run's")
+        return (f"the {role} file would replace {path}, which is not {KIND_NAMES[ROLE_KINDS[role]]}; "
+                f"give {option} another path (or remove that file)")
     return None
 
 

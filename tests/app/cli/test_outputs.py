@@ -179,7 +179,7 @@ def test_a_run_that_stops_before_writing_leaves_no_empty_folder(tmp_path, capsys
 
 @pytest.mark.parametrize("options, victim, message", [
     (["--save", "victim/notes.txt"], "notes.txt", "the checkpoint file would replace victim/notes.txt, which is "
-                                                  "not an nnfs checkpoint; give it another path"),
+                                                  "not an nnfs checkpoint; give --save another path"),
     (["--save", "victim/photos.npz"], "photos.npz", "which is not an nnfs checkpoint"),  # a zip of other files
     (["--plot", "victim/photo.png"], "photo.png", "the curves file would replace victim/photo.png, which is "
                                                   "not a PNG drawn by nnfs"),
@@ -272,3 +272,40 @@ def test_beside_an_earlier_checkpoint_only_pngs_count_as_its_pngs(tmp_path, caps
     assert code == 2
     assert_one_line(err, "the confusion file would replace", "which is not a PNG drawn by nnfs")
     assert contents(save.parent) == before
+
+
+def test_plot_at_the_default_path_is_the_default(tmp_path, capsys):
+    """--plot spelling out the default curves path beside an earlier checkpoint is accepted as
+    leaving it out is; its unmarked PNG (drawn by an older version) is that run's."""
+    from tests.imagefolders import write_image
+
+    data = dataset(tmp_path)
+    save = tmp_path / "runs" / "m.npz"
+    assert call(train.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)[0] == 0
+    write_image(save.parent / "m_curves.png")  # unmarked, as versions before the mark drew it
+    before = contents(save.parent)
+    code, out, err = call(train.main, ["--dataset", data, "--epochs", "1", "--save", save, "--plot",
+                                       save.parent / "m_curves.png"], capsys)
+    assert code == 0, err
+    assert contents(save.parent)["m_curves.png"] != before["m_curves.png"]
+
+
+def test_an_unmarked_plot_elsewhere_beside_an_earlier_run_says_how_to_go_on(tmp_path, capsys):
+    """A run of an older version with --plot up/curves.png: its curves are unmarked, and only
+    their owner can tell them from a photo. Refused, keeping the file, with what to do."""
+    from tests.imagefolders import write_image
+
+    data = dataset(tmp_path)
+    save, plot = tmp_path / "up" / "m.npz", tmp_path / "up" / "curves.png"
+    argv = ["--dataset", data, "--epochs", "1", "--save", save, "--plot", plot]
+    assert call(train.main, argv, capsys)[0] == 0
+    write_image(plot)
+    before = contents(save.parent)
+    code, out, err = call(train.main, argv, capsys)
+    assert code == 2
+    assert_one_line(err, f"the curves file would replace {plot}, which is not a PNG drawn by nnfs",
+                    "give --plot another path, or remove that file if it is an earlier run's")
+    assert contents(save.parent) == before
+    plot.unlink()
+    assert call(train.main, argv, capsys)[0] == 0
+    assert call(train.main, argv, capsys)[0] == 0  # now marked: the command repeats
