@@ -15,6 +15,7 @@ trusted, and the fields a program does not read may be the user's own.
 
 import dataclasses
 import math
+import ntpath
 
 from nnfs.app.models import MODELS
 from nnfs.checkpoint import CheckpointError
@@ -173,14 +174,21 @@ def _is_split(split):
     a hostile file must not make ``predict --split`` read (or a CSV name) files elsewhere."""
     if not isinstance(split, dict) or set(split) != {"train", "val"}:
         return False
-    for paths in split.values():
-        if not isinstance(paths, list):
-            return False
-        for rel in paths:
-            if not isinstance(rel, str) or "\0" in rel or rel.startswith("/") \
-                    or any(part in ("", ".", "..") for part in rel.split("/")):
-                return False
-    return True
+    return all(isinstance(paths, list) and all(_stays_inside(rel) for rel in paths) for paths in split.values())
+
+
+def _stays_inside(rel):
+    """Whether ``rel`` is a relative path with ``/`` that stays inside the folder it is joined to,
+    by POSIX rules and by Windows' too (a checkpoint written on one is read on the other): there a
+    backslash separates as well (``..\\..\\secret.png``), and a drive (``C:/``, ``C:x``), a UNC
+    prefix (``\\\\server\\share``) or a leading separator anchors the path elsewhere, at the
+    start or in any part (the programs join the parts one by one: ``cats/C:x.png``)."""
+    if not isinstance(rel, str) or "\0" in rel or rel.startswith(("/", "\\")):
+        return False
+    if any(part in ("", ".", "..") for part in rel.split("/")):
+        return False
+    parts = rel.replace("\\", "/").split("/")
+    return ".." not in parts and not any(ntpath.splitdrive(part)[0] for part in parts)
 
 
 def _is_request(requested):
@@ -205,7 +213,7 @@ _EXTRA_FIELDS = {
     "model": (lambda v: isinstance(v, str) and v in MODELS, f"one of {', '.join(map(repr, MODELS))}"),
     "dataset": (lambda v: isinstance(v, str) and v != "" and "\0" not in v, "a folder path"),
     "split": (lambda v: _is_split(v), '{"train": [...], "val": [...]} with paths inside the dataset folder '
-                                      '(relative, with /, no ..)'),
+                                      '(relative, with /, no .., no drive)'),
     "seed": (lambda v: _count(v, 0) and v < 2**32, "an integer in [0, 4294967295]"),
     "val_split": (_fraction, "a number strictly between 0 and 1"),
     "limit": (lambda v: _count(v, 1), "a positive integer"),

@@ -55,3 +55,34 @@ def test_resume_names_the_file_and_wraps_optimizer_failures():
     checkpoint.extra = {"run": state(epoch="two")}
     with pytest.raises(CheckpointError, match="x.npz: damaged run state"):
         resume(checkpoint, net, 5)
+
+
+# Paths a hostile split could hold to leave the dataset folder: by POSIX rules, and by Windows'
+# (where a backslash separates too, and a drive or UNC prefix anchors the path elsewhere).
+LEAVING = ["../secret.png", "/etc/passwd", "a/../../secret.png", "a//b.png", "./a.png",
+           "..\\..\\Users\\me\\secret.png", "a\\..\\..\\secret.png", "C:/Users/me/secret.png", "C:secret.png",
+           "c:\\secret.png", "\\\\server\\share\\secret.png", "\\Windows\\secret.png", "//server/share/x.png",
+           "cats/c:d.png"]  # the programs join the parts one by one: a drive in any part anchors it
+# Inside on both: a backslash or a colon inside a POSIX file name stays inside the folder.
+INSIDE = ["cats/001.png", "cats/a\\b.png", "cats/note:1.png", "cats/...png", "caf\u00e9/x.png"]
+
+
+@pytest.mark.parametrize("rel", LEAVING)
+def test_a_split_path_leaving_the_folder_is_refused_by_posix_and_windows_rules(rel):
+    from nnfs.app.resume import check_extra
+
+    with pytest.raises(CheckpointError, match=r"m.npz: damaged metadata \(extra.split must be"):
+        check_extra("m.npz", {"split": {"train": [rel], "val": []}}, ("split",))
+
+
+@pytest.mark.parametrize("rel", INSIDE)
+def test_a_split_path_kept_stays_inside_when_joined_by_either_rules(rel):
+    import ntpath
+    import posixpath
+
+    from nnfs.app.resume import check_extra
+
+    check_extra("m.npz", {"split": {"train": [rel], "val": []}}, ("split",))
+    for module, root in ((posixpath, "/data"), (ntpath, "D:\\data")):
+        joined = module.normpath(module.join(root, *rel.split("/")))
+        assert joined.startswith(root + module.sep), (module.__name__, joined)
