@@ -409,6 +409,10 @@ def held_out(data, train_idx, val_idx):
     return {"train": relative(train_idx), "val": relative(val_idx)}
 
 
+#: The options that decide the split of the images (with the files), as the checkpoint records them.
+SPLIT_OPTIONS = ("seed", "val_split", "limit")
+
+
 def check_same_split(args, resumed, split):
     """Refuse to resume a run on other training and validation images than it had.
 
@@ -417,8 +421,9 @@ def check_same_split(args, resumed, split):
     would belong to another validation set. Checkpoints that record no split are let through.
 
     Raises:
-        CheckpointError: naming the checkpoint and what differs (the options the checkpoint
-            records, else the files).
+        CheckpointError: naming the checkpoint and what differs: the options the checkpoint
+            records, else the files, else the options it does not record (older checkpoints
+            lack ``val_split`` and ``limit``).
     """
     extra = check_extra(args.resume, resumed.extra, RESUMED_EXTRA)
     saved = extra.get("split")
@@ -429,7 +434,7 @@ def check_same_split(args, resumed, split):
         return "none" if value is None else value
 
     options = [f"--{name} {shown(extra[name])} there, {shown(getattr(args, name))} now"
-               for name in ("seed", "val_split", "limit") if name in extra and extra[name] != getattr(args, name)]
+               for name in SPLIT_OPTIONS if name in extra and extra[name] != getattr(args, name)]
     files = (set(saved["train"]) | set(saved["val"])), (set(split["train"]) | set(split["val"]))
     if options:
         what = "; ".join(options)
@@ -438,8 +443,10 @@ def check_same_split(args, resumed, split):
         what = ", ".join(part for part in (f"{console.count(added, 'file')} added" if added else "",
                                            f"{console.count(removed, 'file')} removed" if removed else "")
                          if part)
-    else:  # the same files and recorded options: an older checkpoint without val_split
-        what = "another --seed or --val_split"
+    else:  # the same files and the options it records: one it does not record may differ
+        unrecorded = [f"--{name}" for name in SPLIT_OPTIONS if name not in extra]
+        what = (f"another {' or '.join(unrecorded)}, which it does not record" if unrecorded
+                else "the same files and options, split otherwise by the version that trained it")
     raise CheckpointError(
         f"{args.resume} was trained on another split of the images ({what}): resume with the --dataset, "
         "--limit, --val_split and --seed of that run, with the same files")

@@ -150,6 +150,30 @@ def test_resume_on_another_split_of_the_images_fails_in_one_line(tmp_path, capsy
     assert (tmp_path / "m_last.npz").read_bytes() == before
 
 
+def test_resume_on_another_split_names_only_the_options_the_checkpoint_does_not_record(tmp_path, capsys):
+    """Older checkpoints record the seed but not --val_split or --limit: the seed is the same, so
+    the line names those two only."""
+    import json
+
+    import numpy as np
+
+    folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
+    assert train(folder, tmp_path / "m.npz", "--epochs", "1") == 0
+    capsys.readouterr()
+    last = tmp_path / "m_last.npz"
+    with np.load(last) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    del meta["extra"]["val_split"], meta["extra"]["limit"]
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(last, **arrays)
+    expect_error(capsys, train_program.main, ["--dataset", str(folder), "--batch_size", "4", "--save",
+                                              str(tmp_path / "m.npz"), "--epochs", "2", "--val_split", "0.5",
+                                              "--resume", str(last)],
+                 "was trained on another split of the images (another --val_split or --limit, which it does "
+                 "not record)")
+
+
 @pytest.mark.parametrize("option, value, saved", [("--image_size", "20", "24x24"), ("--resize", "stretch", "crop"),
                                                   ("--channels", "3", "1")])
 def test_resume_with_other_preprocessing_is_refused_before_the_dataset_loads(tmp_path, capsys, option, value,
