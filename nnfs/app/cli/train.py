@@ -93,8 +93,8 @@ def build_parser():
     parser.add_argument("--warmup_epochs", type=non_negative_int, default=0,
                         help="epochs of linear learning-rate warm-up before the schedule")
     parser.add_argument("--image_size", type=image_size, default=None,
-                        help="bring every image to SIZE or HxW (default: small images keep their most "
-                             "common size, photos become 64x64)")
+                        help="bring every image to SIZE or HxW (default: the folder's common size when it "
+                             "is small, else 64x64; the exact rule is in docs/data.md)")
     parser.add_argument("--resize", choices=RESIZE_MODES, default="crop",
                         help="how images of another aspect ratio reach that size: crop (keep the "
                              "aspect ratio, cut the overhang) or stretch (default crop)")
