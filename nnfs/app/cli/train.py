@@ -27,8 +27,8 @@ import nnfs.parallel
 from nnfs.app.cli import console
 from nnfs.app.cli.outputs import check_outputs, clashing_outputs, inside, output_files
 from nnfs.app.cli.options import (
-    OptionError, Parser, environment_epilog, file_path, folder_path, given_options, fraction, image_size, non_negative_float,
-    non_negative_int, positive_float, positive_int, seed, unit_interval)
+    OptionError, Parser, environment_epilog, file_path, folder_path, fraction, given_options, image_size,
+    non_negative_float, non_negative_int, positive_float, positive_int, seed, unit_interval)
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, stop_on_signals
 from nnfs.app.guard import FiniteGuard, NonFiniteLossError, first_non_finite
 from nnfs.app.loop import evaluate, train_epoch
@@ -57,9 +57,11 @@ GUARD_EVERY = 25
 NUMERIC_WARNINGS = r"(overflow|invalid value|divide by zero|underflow) encountered"
 
 
-def build_parser():
-    """The training program's options, each with its help text and default."""
+def build_parser(suppress_defaults=False):
+    """The training program's options, each with its help text and default; with
+    ``suppress_defaults``, none has a default (:func:`~nnfs.app.cli.options.given_options`)."""
     parser = Parser(
+        suppress_defaults=suppress_defaults,
         description="Train an image classifier on a folder of images (one subfolder "
         "per class) and save the best model.", epilog=environment_epilog(
             "NNFS_BACKEND", "NNFS_DTYPE", "NNFS_NUM_THREADS", "NNFS_TRANSPORT", "NNFS_CACHE_DIR",
@@ -134,14 +136,26 @@ def build_parser():
 
 
 def parse_args(argv):
+    """The options of ``argv``, checked, with ``given``: the set of those ``argv`` gives (a
+    resumed run tells them from defaults, even one given at its default value)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.given = given_options(parser, argv)  # a resumed run tells given options from defaults
+    args.given = given_options(build_parser(suppress_defaults=True), argv)
     try:
         check_training_options(args)
     except OptionError as error:
         parser.error(str(error))
     return args
+
+
+def options_given(args):
+    """The options the command line gave: ``args.given`` from :func:`parse_args`, else (a
+    Namespace from ``build_parser().parse_args()``, or made by hand) those not at their default."""
+    given = getattr(args, "given", None)
+    if given is not None:
+        return given
+    parser = build_parser()
+    return {name for name, value in vars(args).items() if value != parser.get_default(name)}
 
 
 def check_training_options(args):
@@ -478,10 +492,13 @@ def report_mistakes(args, net, val, class_names, outputs, say):
 def run(args, world=None, record=None):
     """Train and save; with ``world`` (an MPI communicator) as one of its data-parallel ranks.
 
-    ``record`` (a :class:`RunRecord`) is kept up to date with the epoch and the files written.
+    ``args`` is a Namespace of the options (from :func:`parse_args`, or from
+    ``build_parser().parse_args()``); the recipe's defaults are filled into it. ``record``
+    (a :class:`RunRecord`) is kept up to date with the epoch and the files written.
     """
     record = record if record is not None else RunRecord()
     record.args = args
+    args.given = options_given(args)  # any parsed Namespace will do, not only parse_args'
     outputs = output_files(args)
     root = world is None or world.is_root
     say, warn_ = (console.say, console.warn) if root else (quiet, quiet)
