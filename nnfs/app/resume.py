@@ -14,7 +14,6 @@ trusted, and the fields a program does not read may be the user's own.
 """
 
 import dataclasses
-import math
 import ntpath
 
 from nnfs.app.models import MODELS
@@ -165,10 +164,6 @@ def check_extra(path, extra, fields):
     return extra
 
 
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_split(split):
     """Whether ``split`` has the form the training program writes, every path inside the folder:
     a hostile file must not make ``predict --split`` read (or a CSV name) files elsewhere."""
@@ -196,32 +191,36 @@ def _is_request(requested):
     if not isinstance(requested, dict) or not set(requested) <= {"image_size", "channels"}:
         return False
     size, channels = requested.get("image_size"), requested.get("channels")
-    return (size is None or isinstance(size, list) and len(size) == 2 and all(_count(v, 1) for v in size)) \
-        and (channels is None or _is_int(channels) and channels in (1, 3))
+    return (size is None or isinstance(size, list) and len(size) == 2 and all(map(_fits(integer, minimum=1), size))) \
+        and (channels is None or _fits(integer)(channels) and channels in (1, 3))
 
 
-def _count(value, minimum):
-    return _is_int(value) and value >= minimum
-
-
-def _fraction(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+def _fits(check, **bounds):
+    """Whether a value passes ``check`` of :mod:`nnfs.checks` (``integer``, ``number``) within
+    ``bounds``, as a predicate; the message is :func:`check_extra`'s, which names the field."""
+    def fits(value):
+        try:
+            check("extra", "field", value, **bounds)
+        except ValueError:  # an ArgumentTypeError (a bool, text) is one too
+            return False
+        return True
+    return fits
 
 
 #: Each field of ``extra`` that a program reads: ``(whether a value fits, what is expected)``.
 _EXTRA_FIELDS = {
     "model": (lambda v: isinstance(v, str) and v in MODELS, f"one of {', '.join(map(repr, MODELS))}"),
     "dataset": (lambda v: isinstance(v, str) and v != "" and "\0" not in v, "a folder path"),
-    "split": (lambda v: _is_split(v), '{"train": [...], "val": [...]} with paths inside the dataset folder '
-                                      '(relative, with /, no .., no drive)'),
-    "seed": (lambda v: _count(v, 0) and v < 2**32, "an integer in [0, 4294967295]"),
-    "val_split": (_fraction, "a number strictly between 0 and 1"),
-    "limit": (lambda v: _count(v, 1), "a positive integer"),
-    "epoch": (lambda v: _count(v, 0), "an integer >= 0"),
-    "batch_size": (lambda v: _count(v, 1), "a positive integer"),
-    "requested": (lambda v: _is_request(v), '{"image_size": null or [height, width], "channels": null, 1 or 3}'),
-    "val_accuracy": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-                     and math.isfinite(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "split": (_is_split, '{"train": [...], "val": [...]} with paths inside the dataset folder '
+                         '(relative, with /, no .., no drive)'),
+    "seed": (_fits(integer, minimum=0, maximum=2**32 - 1), "an integer in [0, 4294967295]"),
+    # As --val_split takes it (nnfs.app.cli.options.fraction, which parses the command line's text).
+    "val_split": (_fits(number, low=0, high=1, low_open=True, high_open=True), "a number strictly between 0 and 1"),
+    "limit": (_fits(integer, minimum=1), "a positive integer"),
+    "epoch": (_fits(integer, minimum=0), "an integer >= 0"),
+    "batch_size": (_fits(integer, minimum=1), "a positive integer"),
+    "requested": (_is_request, '{"image_size": null or [height, width], "channels": null, 1 or 3}'),
+    "val_accuracy": (_fits(number, low=0, high=1), "a number in [0, 1]"),
 }
 
 

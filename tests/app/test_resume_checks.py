@@ -86,3 +86,27 @@ def test_a_split_path_kept_stays_inside_when_joined_by_either_rules(rel):
     for module, root in ((posixpath, "/data"), (ntpath, "D:\\data")):
         joined = module.normpath(module.join(root, *rel.split("/")))
         assert joined.startswith(root + module.sep), (module.__name__, joined)
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("seed", -1), ("seed", 2**32), ("seed", True), ("seed", 1.0), ("val_split", 1), ("val_split", 0),
+    ("val_split", float("nan")), ("val_split", "0.5"), ("limit", 0), ("epoch", "9"), ("batch_size", False),
+    ("val_accuracy", 1.5), ("val_accuracy", float("inf")), ("requested", {"image_size": [1.0, 2]}),
+    ("requested", {"channels": True}), ("requested", {"channels": 2}), ("requested", {"size": 1}),
+    ("model", ["cnn"]), ("dataset", "")])
+def test_each_field_of_extra_is_checked_for_its_form(field, bad):
+    from nnfs.app.resume import check_extra
+
+    with pytest.raises(CheckpointError, match=rf"m.npz: damaged metadata \(extra.{field} must be .*, got "):
+        check_extra("m.npz", {field: bad}, (field,))
+    assert check_extra("m.npz", {field: bad}, ()) == {field: bad}  # not read: not checked
+
+
+@pytest.mark.parametrize("field, good", [
+    ("seed", 0), ("seed", 2**32 - 1), ("val_split", 0.1), ("limit", 3), ("epoch", 0), ("batch_size", 32),
+    ("val_accuracy", 1), ("requested", {"image_size": None, "channels": None}),
+    ("requested", {"image_size": [4, 5], "channels": 3}), ("model", "resnet"), ("limit", None)])
+def test_the_fields_a_run_writes_pass(field, good):
+    from nnfs.app.resume import check_extra
+
+    assert check_extra("m.npz", {field: good}, (field,)) == {field: good}

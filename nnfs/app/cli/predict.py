@@ -224,6 +224,13 @@ def main(argv=None):
             return EXIT_ERROR
 
 
+def csv_unwritable(path, error):
+    """Report that the ``--csv`` file cannot be written (found before or while writing it), in
+    one line; returns the exit status."""
+    console.error(f"--csv {path} cannot be written: {error.strerror or error}")
+    return EXIT_ERROR
+
+
 def _predict(args):
     try:
         default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported here in one line
@@ -235,8 +242,7 @@ def _predict(args):
         try:
             check_writable(args.csv)
         except OSError as error:
-            console.error(f"--csv {args.csv} cannot be written: {error.strerror or error}")
-            return EXIT_ERROR
+            return csv_unwritable(args.csv, error)
     classifier = Classifier(args.checkpoint)
     paths, record = images_to_score(args, classifier)
     if args.csv:  # an image found below a folder, or of --split
@@ -266,8 +272,7 @@ def _predict(args):
         try:
             write_csv(args.csv, rows)
         except OSError as error:  # a full disk: the one cause the check above cannot find
-            console.error(f"--csv {args.csv} cannot be written: {error.strerror or error}")
-            return EXIT_ERROR
+            return csv_unwritable(args.csv, error)
         console.say(f"predictions written to {args.csv}")
     if failed:
         console.notice(f"{failed} of {console.count(len(predictions), 'image')} could not be read")

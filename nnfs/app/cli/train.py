@@ -427,19 +427,19 @@ def held_out(data, train_idx, val_idx):
 SPLIT_OPTIONS = ("seed", "val_split", "limit")
 
 
-def check_same_split(args, resumed, split):
+def check_same_split(args, extra, split):
     """Refuse to resume a run on other training and validation images than it had.
 
     Another ``--seed``, ``--val_split`` or ``--limit``, or files added or removed, split the
     images anew: the run would train on images it validated on, and its best accuracy so far
     would belong to another validation set. Checkpoints that record no split are let through.
+    ``extra`` is the resumed checkpoint's, as :func:`resumed_record` checked it.
 
     Raises:
         CheckpointError: naming the checkpoint and what differs: the options the checkpoint
             records, else the files, else the options it does not record (older checkpoints
             lack ``val_split`` and ``limit``).
     """
-    extra = check_extra(args.resume, resumed.extra, RESUMED_EXTRA)
     saved = extra.get("split")
     if saved is None or saved == split:
         return
@@ -539,7 +539,7 @@ def run(args, world=None, record=None):
     if args.resume:
         resumed = load_into(args.resume, net)
         net.train()
-        check_same_split(args, resumed, split)  # refused: no warning about the classes first
+        check_same_split(args, resumed_meta["extra"], split)  # refused: no warning about the classes first
         if resumed.class_names and resumed.class_names != data.class_names:
             warn_(f"{args.resume} was trained on classes {resumed.class_names}, "
                   f"this dataset has {data.class_names}")

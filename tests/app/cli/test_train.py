@@ -212,6 +212,16 @@ def test_a_resume_reads_the_dataset_from_the_cache_of_the_run(tmp_path, capsys):
     assert len(list(cache.glob("*.nnfs-cache"))) == 1
 
 
+def test_a_resume_checks_the_record_of_its_checkpoint_once(tmp_path, capsys, monkeypatch):
+    folder = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    assert train(folder, tmp_path / "m.npz", "--epochs", "1") == 0
+    checked = []
+    real = train_program.check_extra
+    monkeypatch.setattr(train_program, "check_extra", lambda path, *rest: checked.append(str(path)) or real(path, *rest))
+    assert train(folder, tmp_path / "m.npz", "--epochs", "2", "--resume", tmp_path / "m_last.npz") == 0
+    assert checked.count(str(tmp_path / "m_last.npz")) == 1, checked
+
+
 def test_a_resume_on_images_that_now_give_another_size_is_refused(tmp_path, capsys):
     folder = make_folder(tmp_path / "data", ["a", "b"], per_class=4, size=(30, 30))
     assert train(folder, tmp_path / "m.npz", "--epochs", "1", "--model", "resnet") == 0
