@@ -5,6 +5,7 @@ replace an existing PNG only when it has one (:func:`drawn_by_nnfs`), never a ph
 """
 
 import math
+import os
 import struct
 
 from PIL import Image, ImageDraw, ImageFont
@@ -202,6 +203,17 @@ def _write_png(image, path):
     return write_atomically(path, lambda f: image.save(f, format="PNG", pnginfo=info))
 
 
+def is_png(path):
+    """Whether ``path`` is a regular file that starts as a PNG does, drawn by nnfs or not."""
+    try:
+        if not os.path.isfile(path):
+            return False
+        with open(path, "rb") as f:
+            return f.read(8) == _PNG_SIGNATURE
+    except OSError:
+        return False
+
+
 def drawn_by_nnfs(path):
     """Whether ``path`` is a PNG drawn here: one whose ``Software`` chunk, before its pixels, says so.
 
@@ -230,4 +242,4 @@ def drawn_by_nnfs(path):
         return False
 
 
-__all__ = ["plot_history", "plot_confusion_matrix", "drawn_by_nnfs"]
+__all__ = ["plot_history", "plot_confusion_matrix", "drawn_by_nnfs", "is_png"]

@@ -8,12 +8,13 @@ far and where the loader's shuffling stands. It travels in the checkpoint's
 ready-to-step optimizer, schedule and run state.
 
 The rest of ``extra`` records where the run came from (the model, the dataset, the
-split of its files, the split's options); :func:`check_extra` checks all of it, in one
-place, for both programs: a file is read from outside, so none of it is trusted.
+split of its files, the split's options); :func:`check_extra` checks the fields each
+program reads, in one place for both programs: a file is read from outside, so none of it is
+trusted, and the fields a program does not read may be the user's own.
 """
 
 import dataclasses
-import math
+import ntpath
 
 from nnfs.app.models import MODELS
 from nnfs.checkpoint import CheckpointError
@@ -123,58 +124,44 @@ class RunState:
                     raise ValueError(f"{owner}: loader['augment']: {error}") from None
 
 
-def check_extra(path, extra):
-    """The training program's record in a checkpoint's ``extra``, every field the programs read
-    checked for its form; returns ``extra`` (``{}`` for None).
+def check_extra(path, extra, fields):
+    """The ``fields`` of the training program's record in a checkpoint's ``extra`` checked for
+    their form; returns ``extra`` (``{}`` for None).
+
+    Each caller names the fields it reads, and only those are checked: ``extra`` is also
+    where a user keeps fields of their own (:func:`nnfs.checkpoint.save`), which may share a
+    name with one the training program writes (``extra={"model": "my-mlp"}``) without
+    making the file unusable to a program that does not read it.
 
     The fields (each may be absent, as in files of older versions, or null):
     ``model`` (a ``--model`` name), ``dataset`` (the folder trained on), ``split``
     (``{"train": [...], "val": [...]}``, paths relative to that folder with ``/``), ``seed``,
-    ``val_split``, ``limit``, ``epoch``, ``val_accuracy``, ``batch_size`` and ``run`` (a
-    :meth:`RunState.to_dict`).
+    ``val_split``, ``limit``, ``epoch``, ``val_accuracy``, ``batch_size``, ``requested``
+    (the ``--image_size`` and ``--channels`` the run asked for, null where the data chose) and
+    ``run`` (a :meth:`RunState.to_dict`).
 
     Raises:
         CheckpointError: ``"<path>: damaged metadata (extra.<field> must be ..., got ...)"``
-            for the first field of the wrong form.
+            for the first of ``fields`` of the wrong form.
     """
     if extra is None:
         return {}
     if not isinstance(extra, dict):  # checkpoint.metadata already refuses this; load() callers too
         raise CheckpointError(f"{path}: damaged metadata (extra must be a dict, got {_short(extra)})")
-
-    def count(value, minimum):
-        return _is_int(value) and value >= minimum
-
-    def fraction(value):
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
-
-    checks = {
-        "model": (lambda v: isinstance(v, str) and v in MODELS, f"one of {', '.join(map(repr, MODELS))}"),
-        "dataset": (lambda v: isinstance(v, str) and v != "" and "\0" not in v, "a folder path"),
-        "split": (_is_split, '{"train": [...], "val": [...]} with paths inside the dataset folder '
-                             '(relative, with /, no ..)'),
-        "seed": (lambda v: count(v, 0) and v < 2**32, "an integer in [0, 4294967295]"),
-        "val_split": (fraction, "a number strictly between 0 and 1"),
-        "limit": (lambda v: count(v, 1), "a positive integer"),
-        "epoch": (lambda v: count(v, 0), "an integer >= 0"),
-        "batch_size": (lambda v: count(v, 1), "a positive integer"),
-        "val_accuracy": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-                         and math.isfinite(v) and 0 <= v <= 1, "a number in [0, 1]"),
-    }
-    for field, (fits, expected) in checks.items():
-        if extra.get(field) is not None and not fits(extra[field]):
+    for field in fields:
+        if extra.get(field) is None:
+            continue
+        if field == "run":
+            try:
+                RunState.from_dict(extra["run"])
+            except CheckpointError as error:
+                raise CheckpointError(f"{path}: {error}") from None
+            continue
+        fits, expected = _EXTRA_FIELDS[field]
+        if not fits(extra[field]):
             raise CheckpointError(
                 f"{path}: damaged metadata (extra.{field} must be {expected}, got {_short(extra[field])})")
-    if extra.get("run") is not None:
-        try:
-            RunState.from_dict(extra["run"])
-        except CheckpointError as error:
-            raise CheckpointError(f"{path}: {error}") from None
     return extra
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_split(split):
@@ -182,14 +169,59 @@ def _is_split(split):
     a hostile file must not make ``predict --split`` read (or a CSV name) files elsewhere."""
     if not isinstance(split, dict) or set(split) != {"train", "val"}:
         return False
-    for paths in split.values():
-        if not isinstance(paths, list):
+    return all(isinstance(paths, list) and all(_stays_inside(rel) for rel in paths) for paths in split.values())
+
+
+def _stays_inside(rel):
+    """Whether ``rel`` is a relative path with ``/`` that stays inside the folder it is joined to,
+    by POSIX rules and by Windows' too (a checkpoint written on one is read on the other): there a
+    backslash separates as well (``..\\..\\secret.png``), and a drive (``C:/``, ``C:x``), a UNC
+    prefix (``\\\\server\\share``) or a leading separator anchors the path elsewhere, at the
+    start or in any part (the programs join the parts one by one: ``cats/C:x.png``)."""
+    if not isinstance(rel, str) or "\0" in rel or rel.startswith(("/", "\\")):
+        return False
+    if any(part in ("", ".", "..") for part in rel.split("/")):
+        return False
+    parts = rel.replace("\\", "/").split("/")
+    return ".." not in parts and not any(ntpath.splitdrive(part)[0] for part in parts)
+
+
+def _is_request(requested):
+    """Whether ``requested`` is the ``--image_size`` and ``--channels`` a run asked for (None: the data chose)."""
+    if not isinstance(requested, dict) or not set(requested) <= {"image_size", "channels"}:
+        return False
+    size, channels = requested.get("image_size"), requested.get("channels")
+    return (size is None or isinstance(size, list) and len(size) == 2 and all(map(_fits(integer, minimum=1), size))) \
+        and (channels is None or _fits(integer)(channels) and channels in (1, 3))
+
+
+def _fits(check, **bounds):
+    """Whether a value passes ``check`` of :mod:`nnfs.checks` (``integer``, ``number``) within
+    ``bounds``, as a predicate; the message is :func:`check_extra`'s, which names the field."""
+    def fits(value):
+        try:
+            check("extra", "field", value, **bounds)
+        except ValueError:  # an ArgumentTypeError (a bool, text) is one too
             return False
-        for rel in paths:
-            if not isinstance(rel, str) or "\0" in rel or rel.startswith("/") \
-                    or any(part in ("", ".", "..") for part in rel.split("/")):
-                return False
-    return True
+        return True
+    return fits
+
+
+#: Each field of ``extra`` that a program reads: ``(whether a value fits, what is expected)``.
+_EXTRA_FIELDS = {
+    "model": (lambda v: isinstance(v, str) and v in MODELS, f"one of {', '.join(map(repr, MODELS))}"),
+    "dataset": (lambda v: isinstance(v, str) and v != "" and "\0" not in v, "a folder path"),
+    "split": (_is_split, '{"train": [...], "val": [...]} with paths inside the dataset folder '
+                         '(relative, with /, no .., no drive)'),
+    "seed": (_fits(integer, minimum=0, maximum=2**32 - 1), "an integer in [0, 4294967295]"),
+    # As --val_split takes it (nnfs.app.cli.options.fraction, which parses the command line's text).
+    "val_split": (_fits(number, low=0, high=1, low_open=True, high_open=True), "a number strictly between 0 and 1"),
+    "limit": (_fits(integer, minimum=1), "a positive integer"),
+    "epoch": (_fits(integer, minimum=0), "an integer >= 0"),
+    "batch_size": (_fits(integer, minimum=1), "a positive integer"),
+    "requested": (_is_request, '{"image_size": null or [height, width], "channels": null, 1 or 3}'),
+    "val_accuracy": (_fits(number, low=0, high=1), "a number in [0, 1]"),
+}
 
 
 def _short(value, limit=80):

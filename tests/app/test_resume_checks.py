@@ -55,3 +55,58 @@ def test_resume_names_the_file_and_wraps_optimizer_failures():
     checkpoint.extra = {"run": state(epoch="two")}
     with pytest.raises(CheckpointError, match="x.npz: damaged run state"):
         resume(checkpoint, net, 5)
+
+
+# Paths a hostile split could hold to leave the dataset folder: by POSIX rules, and by Windows'
+# (where a backslash separates too, and a drive or UNC prefix anchors the path elsewhere).
+LEAVING = ["../secret.png", "/etc/passwd", "a/../../secret.png", "a//b.png", "./a.png",
+           "..\\..\\Users\\me\\secret.png", "a\\..\\..\\secret.png", "C:/Users/me/secret.png", "C:secret.png",
+           "c:\\secret.png", "\\\\server\\share\\secret.png", "\\Windows\\secret.png", "//server/share/x.png",
+           "cats/c:d.png"]  # the programs join the parts one by one: a drive in any part anchors it
+# Inside on both: a backslash or a colon inside a POSIX file name stays inside the folder.
+INSIDE = ["cats/001.png", "cats/a\\b.png", "cats/note:1.png", "cats/...png", "caf\u00e9/x.png"]
+
+
+@pytest.mark.parametrize("rel", LEAVING)
+def test_a_split_path_leaving_the_folder_is_refused_by_posix_and_windows_rules(rel):
+    from nnfs.app.resume import check_extra
+
+    with pytest.raises(CheckpointError, match=r"m.npz: damaged metadata \(extra.split must be"):
+        check_extra("m.npz", {"split": {"train": [rel], "val": []}}, ("split",))
+
+
+@pytest.mark.parametrize("rel", INSIDE)
+def test_a_split_path_kept_stays_inside_when_joined_by_either_rules(rel):
+    import ntpath
+    import posixpath
+
+    from nnfs.app.resume import check_extra
+
+    check_extra("m.npz", {"split": {"train": [rel], "val": []}}, ("split",))
+    for module, root in ((posixpath, "/data"), (ntpath, "D:\\data")):
+        joined = module.normpath(module.join(root, *rel.split("/")))
+        assert joined.startswith(root + module.sep), (module.__name__, joined)
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("seed", -1), ("seed", 2**32), ("seed", True), ("seed", 1.0), ("val_split", 1), ("val_split", 0),
+    ("val_split", float("nan")), ("val_split", "0.5"), ("limit", 0), ("epoch", "9"), ("batch_size", False),
+    ("val_accuracy", 1.5), ("val_accuracy", float("inf")), ("requested", {"image_size": [1.0, 2]}),
+    ("requested", {"channels": True}), ("requested", {"channels": 2}), ("requested", {"size": 1}),
+    ("model", ["cnn"]), ("dataset", "")])
+def test_each_field_of_extra_is_checked_for_its_form(field, bad):
+    from nnfs.app.resume import check_extra
+
+    with pytest.raises(CheckpointError, match=rf"m.npz: damaged metadata \(extra.{field} must be .*, got "):
+        check_extra("m.npz", {field: bad}, (field,))
+    assert check_extra("m.npz", {field: bad}, ()) == {field: bad}  # not read: not checked
+
+
+@pytest.mark.parametrize("field, good", [
+    ("seed", 0), ("seed", 2**32 - 1), ("val_split", 0.1), ("limit", 3), ("epoch", 0), ("batch_size", 32),
+    ("val_accuracy", 1), ("requested", {"image_size": None, "channels": None}),
+    ("requested", {"image_size": [4, 5], "channels": 3}), ("model", "resnet"), ("limit", None)])
+def test_the_fields_a_run_writes_pass(field, good):
+    from nnfs.app.resume import check_extra
+
+    assert check_extra("m.npz", {field: good}, (field,)) == {field: good}

@@ -71,13 +71,24 @@ class HelpFormatter(argparse.HelpFormatter):
 
 class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors are one line (exit status 2), not the whole usage
-    text, and whose help shows every default (:class:`HelpFormatter`)."""
+    text, and whose help shows every default (:class:`HelpFormatter`).
 
-    def __init__(self, *args, **kwargs):
+    With ``suppress_defaults=True`` every argument is added with ``default=argparse.SUPPRESS``
+    whatever default it is given: parsing then leaves out what the command line does not give
+    (:func:`given_options`), and the same function builds both parsers.
+    """
+
+    def __init__(self, *args, suppress_defaults=False, **kwargs):
+        self.suppress_defaults = suppress_defaults  # before argparse adds --help through add_argument
         kwargs.setdefault("formatter_class", HelpFormatter)
         if program_name() is not None:
             kwargs.setdefault("prog", program_name())
         super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs):
+        if self.suppress_defaults:
+            kwargs["default"] = argparse.SUPPRESS
+        return super().add_argument(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {printable(message)} (see --help)\n")
@@ -86,18 +97,13 @@ class Parser(argparse.ArgumentParser):
 def given_options(parser, argv):
     """The destinations of the options ``argv`` itself gives (not left at their defaults).
 
-    ``parser`` parses ``argv`` once more with every default suppressed, so an option counts
-    as given however it was spelled (``--lr=0.5``, an abbreviation such as ``--optim``).
+    ``parser`` is built with ``Parser(suppress_defaults=True)``: parsing ``argv`` with it keeps
+    only what ``argv`` gives, so an option counts as given however it was spelled
+    (``--lr=0.5``, an abbreviation such as ``--optim``), even at its default value.
     """
-    actions = [action for action in parser._actions if action.dest is not argparse.SUPPRESS]
-    defaults = [action.default for action in actions]
-    for action in actions:
-        action.default = argparse.SUPPRESS
-    try:
-        return set(vars(parser.parse_args(argv)))
-    finally:
-        for action, default in zip(actions, defaults):
-            action.default = default
+    if not parser.suppress_defaults:
+        raise ValueError("given_options needs a parser built with suppress_defaults=True")
+    return set(vars(parser.parse_args(argv)))
 
 
 def program_name():

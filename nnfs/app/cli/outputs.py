@@ -10,10 +10,10 @@ import os
 import zipfile
 
 from nnfs.app.metrics import HISTORY_COLUMNS
-from nnfs.app.plot import drawn_by_nnfs
+from nnfs.app.plot import drawn_by_nnfs, is_png
 from nnfs.files import check_writable
 
-__all__ = ["last_path", "output_files", "same_file", "same_file_among", "inside", "clashing_outputs",
+__all__ = ["last_path", "default_curves_path", "output_files", "same_file", "same_file_among", "inside", "clashing_outputs",
            "is_checkpoint", "is_output_of", "check_outputs", "ROLE_KINDS", "KIND_NAMES"]
 
 #: The kind of file each output of a training run is: the only kind it may replace (:func:`is_output_of`).
@@ -44,8 +44,13 @@ def output_files(args):
     """
     stem = os.path.splitext(args.save)[0]
     return {"checkpoint": args.save, "last": last_path(args.save),
-            "curves": args.plot or f"{stem}_curves.png", "metrics": f"{stem}_metrics.csv",
+            "curves": args.plot or default_curves_path(args.save), "metrics": f"{stem}_metrics.csv",
             "confusion": f"{stem}_confusion.png"}
+
+
+def default_curves_path(save_path):
+    """Where the curves go without ``--plot``, beside the checkpoint: ``runs/cnn_curves.png``."""
+    return f"{os.path.splitext(save_path)[0]}_curves.png"
 
 
 def same_file(a, b):
@@ -90,7 +95,7 @@ def clashing_outputs(args):
     Two outputs of one run must differ (``--save model.png --plot model.png`` would replace
     the model with the curves), no output other than a checkpoint may replace the
     ``--resume`` file (resuming from ``runs/cnn_last.npz`` and updating it is the usual way) or
-    any other existing checkpoint (:func:`is_checkpoint`), none may go into the dataset
+    any other nnfs checkpoint (:func:`is_checkpoint`), none may go into the dataset
     folder (the next run would read it as data: the curves as an image of a class, a ``runs``
     folder as a class without images), and none may replace a file of another kind than it
     writes (:func:`is_output_of`: a checkpoint over notes, curves over a photo).
@@ -108,20 +113,29 @@ def clashing_outputs(args):
         if args.resume and same_file(path, args.resume):
             return f"the {role} file would replace the --resume checkpoint {args.resume}"
         if is_checkpoint(path):
-            return (f"the {role} file would replace {path}, a checkpoint (or another zip archive); "
-                    "give it another path")
+            return f"the {role} file would replace {path}, an nnfs checkpoint; give it another path"
     # The PNGs a run draws beside its checkpoint, where an nnfs checkpoint already is, are the
     # previous run's even without nnfs's mark: PNGs drawn before nnfs marked them have none,
-    # and the command that made them must still run again. An explicit --plot must be marked.
-    earlier_run = any(os.path.isfile(path) and is_output_of(path, "checkpoint")
-                      for path in (args.save, last_path(args.save)))
-    beside = {"confusion"} | (set() if args.plot else {"curves"})
+    # and the command that made them must still run again (--plot spelling out the default
+    # path too). Only PNGs: an archive or notes under such a name are no run's. A --plot
+    # elsewhere must be marked: an unmarked PNG there may be a photo, which only its owner can
+    # tell from old curves, so the message says how to go on.
+    earlier_run = is_checkpoint(args.save) or is_checkpoint(last_path(args.save))
+    beside = {"confusion"}
+    if args.plot is None or same_file(args.plot, default_curves_path(args.save)):
+        beside.add("curves")
     for role, path in files:  # after the clashes above, which say more
-        if earlier_run and role in beside:
+        if earlier_run and role in beside and is_png(path):
             continue
-        if not is_output_of(path, ROLE_KINDS[role], METRICS_HEADER):
-            return (f"the {role} file would replace {path}, which is not {KIND_NAMES[ROLE_KINDS[role]]}; "
-                    "give it another path (or remove that file)")
+        if is_output_of(path, ROLE_KINDS[role], METRICS_HEADER):
+            continue
+        option = "--plot" if role == "curves" and args.plot else "--save"
+        if ROLE_KINDS[role] == "png" and is_png(path):
+            return (f"the {role} file would replace {path}, which is not a PNG drawn by nnfs (it lacks the "
+                    f"mark every PNG nnfs draws has, as PNGs drawn by older versions do): give {option} another "
+                    "path, or remove that file if it is an earlier run's")
+        return (f"the {role} file would replace {path}, which is not {KIND_NAMES[ROLE_KINDS[role]]}; "
+                f"give {option} another path (or remove that file)")
     return None
 
 
@@ -129,38 +143,39 @@ def is_output_of(path, kind, header=None):
     """Whether an output of ``kind`` may replace what is at ``path``: nothing, an empty file, or a
     file of that kind, as a previous run wrote it.
 
-    The rule: ``"checkpoint"`` replaces only an nnfs checkpoint (a zip archive holding
-    ``meta.npy``), ``"png"`` only a PNG drawn by nnfs (:func:`~nnfs.app.plot.drawn_by_nnfs`),
-    ``"csv"`` only a file whose first line is ``header``, the CSV's own. Notes, photos,
-    archives and anything else are never lost to an output. What is not a regular file is
-    left to :func:`~nnfs.files.check_writable`, which refuses it.
+    The rule: ``"checkpoint"`` replaces only an nnfs checkpoint (:func:`is_checkpoint`),
+    ``"png"`` only a PNG drawn by nnfs (:func:`~nnfs.app.plot.drawn_by_nnfs`), ``"csv"`` only a
+    file whose first line is ``header``, the CSV's own. Notes, photos, archives and anything
+    else are never lost to an output. What is not a regular file is left to
+    :func:`~nnfs.files.check_writable`, which refuses it.
     """
     try:
         if not os.path.isfile(path) or os.path.getsize(path) == 0:
             return True
         if kind == "checkpoint":
-            with zipfile.ZipFile(path) as archive:
-                return "meta.npy" in archive.namelist()
+            return is_checkpoint(path)
         if kind == "png":
             return drawn_by_nnfs(path)
         with open(path, "rb") as f:
             return f.readline(len(header) + 2).rstrip(b"\r\n") == header.encode()
-    except (OSError, zipfile.BadZipFile, ValueError):
+    except (OSError, ValueError):
         return False
 
 
 def is_checkpoint(path):
-    """Whether ``path`` is a regular file that starts like a checkpoint (an ``.npz`` is a zip).
+    """Whether ``path`` is an nnfs checkpoint: a regular file that is a zip archive holding
+    ``meta.npy`` (as :func:`nnfs.checkpoint.save` writes it; an empty file is none).
 
-    The curves, the metrics and the confusion matrix never go over one: a model trained by
-    another run would be lost to a PNG. Only regular files are opened (a FIFO would block).
+    The one meaning of "a checkpoint" here: what ``--save`` may replace, what makes the PNGs
+    beside it an earlier run's, and what no other output may replace (a model trained by
+    another run would be lost to a PNG). Only regular files are opened (a FIFO would block).
     """
     try:
         if not os.path.isfile(path):
             return False
-        with open(path, "rb") as f:
-            return f.read(4) == b"PK\x03\x04"
-    except OSError:
+        with zipfile.ZipFile(path) as archive:
+            return "meta.npy" in archive.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError):
         return False
 
 

@@ -24,7 +24,7 @@ from collections import namedtuple
 
 from nnfs.app.cli import console
 from nnfs.app.cli.options import Parser, environment_epilog, file_path, positive_int
-from nnfs.app.cli.outputs import is_checkpoint, is_output_of, same_file, same_file_among
+from nnfs.app.cli.outputs import is_output_of, same_file, same_file_among
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, Interrupted, stop_on_signals
 from nnfs.app.inference import Classifier, find_images
 from nnfs.app.metrics import class_report, format_report
@@ -35,6 +35,8 @@ from nnfs.data import DatasetError
 from nnfs.files import check_writable, write_atomically
 
 SPLITS = ("val", "train")
+#: What this program reads from a checkpoint's ``extra`` (the other fields are not its business).
+READ_FROM_EXTRA = ("dataset", "split")
 CSV_COLUMNS = ("path", "label", "predicted", "confidence", "correct", "split")
 #: One scored image: ``label`` is the class of its folder ("" if none), ``correct`` 1, 0 or ""
 #: (unknown), ``split`` "train", "val" or "" (not used by the training run).
@@ -79,7 +81,8 @@ class SplitRecord:
         root: where the dataset is now; default where it was when the model was trained.
 
     Raises:
-        CheckpointError: for an ``extra`` of the wrong form (:func:`~nnfs.app.resume.check_extra`).
+        CheckpointError: for an ``extra`` whose ``dataset`` or ``split`` has the wrong form
+            (:func:`~nnfs.app.resume.check_extra`).
 
     Attributes:
         root: the dataset folder the relative paths are resolved against.
@@ -88,7 +91,7 @@ class SplitRecord:
     """
 
     def __init__(self, checkpoint, root=None):
-        extra = check_extra(checkpoint.path, checkpoint.extra)
+        extra = check_extra(checkpoint.path, checkpoint.extra, READ_FROM_EXTRA)
         self.root = root or extra.get("dataset")
         split = extra.get("split")
         self.files = None
@@ -124,10 +127,8 @@ def check_paths(args, parser):
         if same_file(args.csv, path):
             parser.error(f"--csv {args.csv} would replace {path}, which this command reads; "
                          "write the predictions to another file")
-    if args.csv and is_checkpoint(args.csv):  # a model of another run: lost to a CSV
-        parser.error(f"--csv {args.csv} would replace a checkpoint (or another zip archive); "
-                     "write the predictions to another file")
-    if args.csv and not is_output_of(args.csv, "csv", CSV_HEADER):  # an image, notes: never lost to a CSV
+    # A model of another run, an image, notes, an archive: never lost to a CSV.
+    if args.csv and not is_output_of(args.csv, "csv", CSV_HEADER):
         parser.error(f"--csv {args.csv} would replace a file that is not a CSV of predictions (its first "
                      f"line is not {CSV_HEADER}); write the predictions to another file")
 
@@ -223,6 +224,13 @@ def main(argv=None):
             return EXIT_ERROR
 
 
+def csv_unwritable(path, error):
+    """Report that the ``--csv`` file cannot be written (found before or while writing it), in
+    one line; returns the exit status."""
+    console.error(f"--csv {path} cannot be written: {error.strerror or error}")
+    return EXIT_ERROR
+
+
 def _predict(args):
     try:
         default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported here in one line
@@ -234,8 +242,7 @@ def _predict(args):
         try:
             check_writable(args.csv)
         except OSError as error:
-            console.error(f"--csv {args.csv} cannot be written: {error.strerror or error}")
-            return EXIT_ERROR
+            return csv_unwritable(args.csv, error)
     classifier = Classifier(args.checkpoint)
     paths, record = images_to_score(args, classifier)
     if args.csv:  # an image found below a folder, or of --split
@@ -265,8 +272,7 @@ def _predict(args):
         try:
             write_csv(args.csv, rows)
         except OSError as error:  # a full disk: the one cause the check above cannot find
-            console.error(f"--csv {args.csv} cannot be written: {error.strerror or error}")
-            return EXIT_ERROR
+            return csv_unwritable(args.csv, error)
         console.say(f"predictions written to {args.csv}")
     if failed:
         console.notice(f"{failed} of {console.count(len(predictions), 'image')} could not be read")

@@ -27,8 +27,8 @@ import nnfs.parallel
 from nnfs.app.cli import console
 from nnfs.app.cli.outputs import check_outputs, clashing_outputs, inside, output_files
 from nnfs.app.cli.options import (
-    OptionError, Parser, environment_epilog, file_path, folder_path, given_options, fraction, image_size, non_negative_float,
-    non_negative_int, positive_float, positive_int, seed, unit_interval)
+    OptionError, Parser, environment_epilog, file_path, folder_path, fraction, given_options, image_size,
+    non_negative_float, non_negative_int, positive_float, positive_int, seed, unit_interval)
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, stop_on_signals
 from nnfs.app.guard import FiniteGuard, NonFiniteLossError, first_non_finite
 from nnfs.app.loop import evaluate, train_epoch
@@ -57,9 +57,11 @@ GUARD_EVERY = 25
 NUMERIC_WARNINGS = r"(overflow|invalid value|divide by zero|underflow) encountered"
 
 
-def build_parser():
-    """The training program's options, each with its help text and default."""
+def build_parser(suppress_defaults=False):
+    """The training program's options, each with its help text and default; with
+    ``suppress_defaults``, none has a default (:func:`~nnfs.app.cli.options.given_options`)."""
     parser = Parser(
+        suppress_defaults=suppress_defaults,
         description="Train an image classifier on a folder of images (one subfolder "
         "per class) and save the best model.", epilog=environment_epilog(
             "NNFS_BACKEND", "NNFS_DTYPE", "NNFS_NUM_THREADS", "NNFS_TRANSPORT", "NNFS_CACHE_DIR",
@@ -93,8 +95,8 @@ def build_parser():
     parser.add_argument("--warmup_epochs", type=non_negative_int, default=0,
                         help="epochs of linear learning-rate warm-up before the schedule")
     parser.add_argument("--image_size", type=image_size, default=None,
-                        help="bring every image to SIZE or HxW (default: small images keep their most "
-                             "common size, photos become 64x64)")
+                        help="bring every image to SIZE or HxW (default: the folder's common size when it "
+                             "is small, else 64x64; the exact rule is in docs/data.md)")
     parser.add_argument("--resize", choices=RESIZE_MODES, default="crop",
                         help="how images of another aspect ratio reach that size: crop (keep the "
                              "aspect ratio, cut the overhang) or stretch (default crop)")
@@ -134,14 +136,26 @@ def build_parser():
 
 
 def parse_args(argv):
+    """The options of ``argv``, checked, with ``given``: the set of those ``argv`` gives (a
+    resumed run tells them from defaults, even one given at its default value)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.given = given_options(parser, argv)  # a resumed run tells given options from defaults
+    args.given = given_options(build_parser(suppress_defaults=True), argv)
     try:
         check_training_options(args)
     except OptionError as error:
         parser.error(str(error))
     return args
+
+
+def options_given(args):
+    """The options the command line gave: ``args.given`` from :func:`parse_args`, else (a
+    Namespace from ``build_parser().parse_args()``, or made by hand) those not at their default."""
+    given = getattr(args, "given", None)
+    if given is not None:
+        return given
+    parser = build_parser()
+    return {name for name, value in vars(args).items() if value != parser.get_default(name)}
 
 
 def check_training_options(args):
@@ -287,14 +301,19 @@ def quiet(*args, **kwargs):
     """What ranks other than 0 do instead of printing."""
 
 
+#: What a resumed run reads from the checkpoint's ``extra``: the model, the split and the
+#: options that made it, the preprocessing options it asked for, the run state (:func:`~nnfs.app.resume.check_extra` checks these only).
+RESUMED_EXTRA = ("model", "split", "seed", "val_split", "limit", "requested", "run")
+
+
 def resumed_record(args):
-    """The ``--resume`` checkpoint's metadata (None without ``--resume``), its ``extra`` checked
-    (:func:`~nnfs.app.resume.check_extra`); only the JSON record is read, so :func:`run` can
-    refuse what cannot continue before the dataset loads."""
+    """The ``--resume`` checkpoint's metadata (None without ``--resume``), the fields of its
+    ``extra`` that resuming reads checked (:data:`RESUMED_EXTRA`); only the JSON record is
+    read, so :func:`run` can refuse what cannot continue before the dataset loads."""
     if not args.resume:
         return None
     meta = metadata(args.resume)
-    meta["extra"] = check_extra(args.resume, meta.get("extra"))
+    meta["extra"] = check_extra(args.resume, meta.get("extra"), RESUMED_EXTRA)
     return meta
 
 
@@ -323,31 +342,68 @@ PREPROCESSING_OPTIONS = {"image_size": "--image_size", "resize": "--resize", "ch
 
 
 def keep_preprocessing(args, meta):
-    """Resume with the preprocessing of the run being resumed: the options left out take the
-    checkpoint's values (into ``args``); one given with another value is refused.
+    """Resume with the preprocessing of the run being resumed: the options left out ask for
+    what that run asked for (into ``args``); one given with another value than the run had is
+    refused. Returns the checkpoint's :class:`~nnfs.data.Preprocessing` (None without one),
+    for :func:`check_same_preprocessing` once the dataset is loaded.
 
     Another image size, resize mode or channel count would train on other inputs than the
     run had, and the resumed run would no longer give the numbers of an uninterrupted one.
+    Asking for what the run asked for (``extra["requested"]``: None where the data chose)
+    rather than for what it got loads the dataset the same way, from the same cache entry.
+    A checkpoint without that record (older versions) asks for what the run got.
 
     Raises:
         CheckpointError: naming the option, the checkpoint and its value.
     """
     if meta is None or meta.get("preprocessing") is None:
-        return  # weights of a net saved without preprocessing: nothing to keep
+        return None  # weights of a net saved without preprocessing: nothing to keep
     try:
         saved = Preprocessing.from_config(meta["preprocessing"])
     except DatasetError as error:
         raise CheckpointError(f"{args.resume}: {error}") from None
+    requested = meta["extra"].get("requested") or {}
     for field, option in PREPROCESSING_OPTIONS.items():
         value = getattr(saved, field)
-        if field not in args.given:
+        if field in args.given:
+            if getattr(args, field) != value:
+                raise CheckpointError(
+                    f"{args.resume} was trained with {option} {_shown(value)}; it cannot continue with "
+                    f"{option} {_shown(getattr(args, field))}: resume with {option} {_shown(value)} or "
+                    f"leave {option} out")
+        elif field in requested:
+            asked = requested[field]
+            asked = tuple(asked) if field == "image_size" and asked is not None else asked
+            if asked is not None and asked != value:  # an explicit request is what the run got
+                raise CheckpointError(f"{args.resume}: damaged metadata (extra.requested.{field} is "
+                                      f"{_shown(asked)}, but the run was trained with {_shown(value)})")
+            setattr(args, field, asked)
+        else:
             setattr(args, field, value)
-        elif getattr(args, field) != value:
-            shown = "x".join(map(str, value)) if field == "image_size" else value
-            asked = "x".join(map(str, getattr(args, field))) if field == "image_size" else getattr(args, field)
+    return saved
+
+
+def check_same_preprocessing(args, saved, data):
+    """Refuse to resume on images loaded otherwise than the run's (``saved``, from
+    :func:`keep_preprocessing`): where the data chose the size or the channels, a changed
+    folder can choose others.
+
+    Raises:
+        CheckpointError: naming the option to give.
+    """
+    if saved is None:
+        return
+    for field, option in PREPROCESSING_OPTIONS.items():
+        value, loaded = getattr(saved, field), getattr(data, field)
+        if loaded != value:
             raise CheckpointError(
-                f"{args.resume} was trained with {option} {shown}; it cannot continue with {option} "
-                f"{asked}: resume with {option} {shown} or leave {option} out")
+                f"{args.resume} was trained with {option} {_shown(value)}, and the images of "
+                f"{args.dataset} now give {_shown(loaded)}: resume with {option} {_shown(value)}")
+
+
+def _shown(value):
+    """An option's value as the command line spells it: an image size as ``24x24``."""
+    return "x".join(map(str, value)) if isinstance(value, tuple) else value
 
 
 def choose_model(args, data, saved=None):
@@ -367,18 +423,23 @@ def held_out(data, train_idx, val_idx):
     return {"train": relative(train_idx), "val": relative(val_idx)}
 
 
-def check_same_split(args, resumed, split):
+#: The options that decide the split of the images (with the files), as the checkpoint records them.
+SPLIT_OPTIONS = ("seed", "val_split", "limit")
+
+
+def check_same_split(args, extra, split):
     """Refuse to resume a run on other training and validation images than it had.
 
     Another ``--seed``, ``--val_split`` or ``--limit``, or files added or removed, split the
     images anew: the run would train on images it validated on, and its best accuracy so far
     would belong to another validation set. Checkpoints that record no split are let through.
+    ``extra`` is the resumed checkpoint's, as :func:`resumed_record` checked it.
 
     Raises:
-        CheckpointError: naming the checkpoint and what differs (the options the checkpoint
-            records, else the files).
+        CheckpointError: naming the checkpoint and what differs: the options the checkpoint
+            records, else the files, else the options it does not record (older checkpoints
+            lack ``val_split`` and ``limit``).
     """
-    extra = check_extra(args.resume, resumed.extra)
     saved = extra.get("split")
     if saved is None or saved == split:
         return
@@ -387,7 +448,7 @@ def check_same_split(args, resumed, split):
         return "none" if value is None else value
 
     options = [f"--{name} {shown(extra[name])} there, {shown(getattr(args, name))} now"
-               for name in ("seed", "val_split", "limit") if name in extra and extra[name] != getattr(args, name)]
+               for name in SPLIT_OPTIONS if name in extra and extra[name] != getattr(args, name)]
     files = (set(saved["train"]) | set(saved["val"])), (set(split["train"]) | set(split["val"]))
     if options:
         what = "; ".join(options)
@@ -396,8 +457,10 @@ def check_same_split(args, resumed, split):
         what = ", ".join(part for part in (f"{console.count(added, 'file')} added" if added else "",
                                            f"{console.count(removed, 'file')} removed" if removed else "")
                          if part)
-    else:  # the same files and recorded options: an older checkpoint without val_split
-        what = "another --seed or --val_split"
+    else:  # the same files and the options it records: one it does not record may differ
+        unrecorded = [f"--{name}" for name in SPLIT_OPTIONS if name not in extra]
+        what = (f"another {' or '.join(unrecorded)}, which it does not record" if unrecorded
+                else "the same files and options, split otherwise by the version that trained it")
     raise CheckpointError(
         f"{args.resume} was trained on another split of the images ({what}): resume with the --dataset, "
         "--limit, --val_split and --seed of that run, with the same files")
@@ -413,7 +476,7 @@ def report_mistakes(args, net, val, class_names, outputs, say):
     if not os.path.exists(outputs["checkpoint"]):
         return False  # a resumed run whose best model lives elsewhere
     best = load_into(outputs["checkpoint"], net)
-    extra = check_extra(outputs["checkpoint"], best.extra)
+    extra = check_extra(outputs["checkpoint"], best.extra, ("epoch", "model"))
     report = class_report(*predict_labels(net, val), class_names)
     epoch = extra.get("epoch")
     say(f"per class on the {console.count(report.total, 'validation image')} (best model, epoch {epoch}):")
@@ -429,10 +492,13 @@ def report_mistakes(args, net, val, class_names, outputs, say):
 def run(args, world=None, record=None):
     """Train and save; with ``world`` (an MPI communicator) as one of its data-parallel ranks.
 
-    ``record`` (a :class:`RunRecord`) is kept up to date with the epoch and the files written.
+    ``args`` is a Namespace of the options (from :func:`parse_args`, or from
+    ``build_parser().parse_args()``); the recipe's defaults are filled into it. ``record``
+    (a :class:`RunRecord`) is kept up to date with the epoch and the files written.
     """
     record = record if record is not None else RunRecord()
     record.args = args
+    args.given = options_given(args)  # any parsed Namespace will do, not only parse_args'
     outputs = output_files(args)
     root = world is None or world.is_root
     say, warn_ = (console.say, console.warn) if root else (quiet, quiet)
@@ -440,8 +506,9 @@ def run(args, world=None, record=None):
     # refused before the dataset loads.
     resumed_meta = resumed_record(args)
     saved_model = resumed_model(args, resumed_meta)
-    keep_preprocessing(args, resumed_meta)
+    saved_preprocessing = keep_preprocessing(args, resumed_meta)
     data = load_dataset(args, say, warn_, progress=root, saved_model=saved_model)
+    check_same_preprocessing(args, saved_preprocessing, data)
     train_idx, val_idx = stratified_split(data.labels, args.val_split, seed=args.seed)
     batch_size = args.batch_size
     if batch_size > len(train_idx):
@@ -467,10 +534,12 @@ def run(args, world=None, record=None):
     scheduler = make_schedule(args.schedule, optimizer, args.epochs, args.warmup_epochs)
     state = RunState(epochs=args.epochs, schedule=args.schedule, warmup_epochs=args.warmup_epochs)
     split = held_out(data, train_idx, val_idx)
+    # What this run asked for (None: the data chose), for a resumed run to ask the same.
+    requested = {"image_size": args.image_size and list(args.image_size), "channels": args.channels}
     if args.resume:
         resumed = load_into(args.resume, net)
         net.train()
-        check_same_split(args, resumed, split)  # refused: no warning about the classes first
+        check_same_split(args, resumed_meta["extra"], split)  # refused: no warning about the classes first
         if resumed.class_names and resumed.class_names != data.class_names:
             warn_(f"{args.resume} was trained on classes {resumed.class_names}, "
                   f"this dataset has {data.class_names}")
@@ -537,7 +606,7 @@ def run(args, world=None, record=None):
             details = {"epoch": epoch, "val_accuracy": check.accuracy, "run": state.to_dict(),
                        "dataset": os.path.abspath(args.dataset), "batch_size": batch_size,
                        "seed": args.seed, "val_split": args.val_split, "limit": args.limit, "model": model,
-                       "split": split}
+                       "split": split, "requested": requested}
             for role in (["checkpoint"] if improved else []) + ["last"]:
                 save(outputs[role], net, class_names=data.class_names, preprocessing=pre,
                      optimizer=optimizer, scheduler=scheduler, extra=details)

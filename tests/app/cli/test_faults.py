@@ -131,25 +131,34 @@ def extra(**changes):
     return lambda meta: meta["extra"].update(changes)
 
 
-# The training program's record in extra: each field either program reads, of the wrong form.
+# The training program's record in extra: each field a program reads, of the wrong form, and the
+# programs that read it (predict: the dataset and the split; a resumed run: what training reads).
 EXTRA = {
-    "a model that does not exist": (extra(model="vgg"), "extra.model must be one of 'cnn', 'resnet', got 'vgg'"),
-    "a model that is a number": (extra(model=3), "extra.model must be one of"),
-    "a split of numbers": (extra(split={"train": 5, "val": None}), "extra.split must be"),
-    "a split without val": (extra(split={"train": ["a/000.png"]}), "extra.split must be"),
-    "a split leaving the folder": (extra(split={"train": ["../../etc/passwd"], "val": []}), "extra.split must be"),
-    "a split of absolute paths": (extra(split={"train": ["/etc/passwd"], "val": []}), "extra.split must be"),
-    "a dataset that is a number": (extra(dataset=5), "extra.dataset must be a folder path, got 5"),
-    "an epoch that is text": (extra(epoch="9"), "extra.epoch must be an integer >= 0"),
-    "a negative seed": (extra(seed=-1), "extra.seed must be"),
-    "a run state that is a list": (extra(run=[1]), "damaged run state"),
+    "a model that does not exist": (extra(model="vgg"), "extra.model must be one of 'cnn', 'resnet', got 'vgg'",
+                                    ("resume",)),
+    "a model that is a number": (extra(model=3), "extra.model must be one of", ("resume",)),
+    "a split of numbers": (extra(split={"train": 5, "val": None}), "extra.split must be", ("predict", "resume")),
+    "a split without val": (extra(split={"train": ["a/000.png"]}), "extra.split must be", ("predict", "resume")),
+    "a split leaving the folder": (extra(split={"train": ["../../etc/passwd"], "val": []}), "extra.split must be",
+                                   ("predict", "resume")),
+    "a split of absolute paths": (extra(split={"train": ["/etc/passwd"], "val": []}), "extra.split must be",
+                                  ("predict", "resume")),
+    "a dataset that is a number": (extra(dataset=5), "extra.dataset must be a folder path, got 5", ("predict",)),
+    "a val_split of 2": (extra(val_split=2), "extra.val_split must be", ("resume",)),
+    "a limit of 0": (extra(limit=0), "extra.limit must be", ("resume",)),
+    "a negative seed": (extra(seed=-1), "extra.seed must be", ("resume",)),
+    "a run state that is a list": (extra(run=[1]), "damaged run state", ("resume",)),
+    "a request that is text": (extra(requested="28x28"), "extra.requested must be", ("resume",)),
+    "a request of another size": (extra(requested={"image_size": [9, 9], "channels": None}),
+                                  "extra.requested.image_size is 9x9, but the run was trained with 8x8",
+                                  ("resume",)),
 }
 
 
 # Training refits its preprocessing on the dataset, so a damaged stored one matters to predict only.
 CASES = [(case, program) for case in HOSTILE for program in ("predict", "resume")] + \
         [(case, "predict") for case in PREPROCESSING] + \
-        [(case, program) for case in EXTRA for program in ("predict", "resume")]
+        [(case, program) for case, (_, _, programs) in EXTRA.items() for program in programs]
 
 
 @pytest.mark.parametrize("case, program", CASES)
@@ -163,7 +172,7 @@ def test_hostile_checkpoints_are_one_line_errors_in_both_programs(tmp_path, caps
             pytest.skip("needs FIFOs")
         damage(path, arrays)
     else:
-        change, message = {**PREPROCESSING, **EXTRA}[case]
+        change, message = {**PREPROCESSING, **EXTRA}[case][:2]
         rewritten(path, arrays, change)
     outputs = tmp_path / "out"
     outputs.mkdir()
@@ -185,6 +194,29 @@ def test_a_sound_checkpoint_still_predicts(model, capsys):
     code, out, err = call(predict.main, [path, data], capsys)
     assert code == 0, err
     assert "accuracy" in out.splitlines()[-1]
+
+
+def test_fields_of_extra_a_program_does_not_read_are_the_users_own(tmp_path, capsys, model):
+    """checkpoint.save takes "a JSON-able dict of anything else" as extra: a field named like one
+    the training program writes, but of the user's own form, is none of predict's business, and
+    resuming reads neither the epoch nor the dataset (the run state holds its own)."""
+    from nnfs import checkpoint
+
+    data, good, arrays = model
+    saved = checkpoint.load(good)
+    mine = tmp_path / "mine.npz"
+    checkpoint.save(mine, saved.net, class_names=saved.class_names, preprocessing=saved.preprocessing,
+                    extra={"model": "my-mlp", "epoch": "final", "val_accuracy": "high"})
+    code, out, err = call(predict.main, [mine, data], capsys)
+    assert code == 0, err
+    assert "accuracy" in out.splitlines()[-1]
+
+    resumable = rewritten(tmp_path / "m.npz", arrays, extra(epoch="final", dataset=5, batch_size="all",
+                                                          val_accuracy="high"))
+    code, out, err = call(train.main, ["--dataset", data, "--epochs", "2", "--save", tmp_path / "out" / "m.npz",
+                                       "--resume", resumable], capsys)
+    assert code == 0, err
+    assert "resuming" in out
 
 
 @pytest.mark.skipif(os.name != "posix", reason="pipes closed by their reader")

@@ -86,3 +86,28 @@ def test_a_program_run_as_a_module_calls_itself_by_that_name(module):
                           capture_output=True, text=True, env=environment(), timeout=120)
     assert done.returncode == 2
     assert_one_line(done.stderr, f"{os.path.basename(sys.executable)} -m {module}: error: argument ")
+
+
+def test_the_options_given_are_told_from_defaults_however_spelled():
+    args = train.parse_args(["--lr=0.5", "--optim", "adam", "--resize", "crop"])  # crop is the default
+    assert args.given == {"lr", "optimizer", "resize"}
+    assert train.build_parser().get_default("resize") == "crop"  # no parser's defaults changed
+    assert vars(train.build_parser(suppress_defaults=True).parse_args([])) == {}
+
+
+def test_given_options_needs_a_parser_without_defaults():
+    from nnfs.app.cli.options import given_options
+
+    with pytest.raises(ValueError, match="suppress_defaults=True"):
+        given_options(train.build_parser(), [])
+
+
+def test_run_takes_any_parsed_namespace(tmp_path, capsys):
+    """run() does not need parse_args' ``given``: a Namespace of build_parser() trains, and resumes."""
+    from tests.imagefolders import make_folder
+
+    folder = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    common = ["--dataset", str(folder), "--batch_size", "4", "--save", str(tmp_path / "m.npz")]
+    train.run(train.build_parser().parse_args([*common, "--epochs", "1"]))
+    train.run(train.build_parser().parse_args([*common, "--epochs", "2", "--resume", str(tmp_path / "m_last.npz")]))
+    assert "resuming" in capsys.readouterr().out

@@ -4,6 +4,7 @@ loaded or trained (clashes, writability), written atomically, and reported hones
 import os
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -32,10 +33,11 @@ def test_output_files_lists_every_file_a_run_writes():
     (["--save", "m_last", "--plot", "m_last_last.npz"], "the last file and the curves file"),
     (["--save", "new.npz", "--resume", "old.npz", "--plot", "old.npz"],
      "the curves file would replace the --resume checkpoint old.npz"),
-    # A model of another run (an .npz is a zip), whatever its name.
+    # A model of another run, whatever its name; another zip archive is no PNG either.
     (["--save", "new.npz", "--plot", "other.npz"],
-     "the curves file would replace other.npz, a checkpoint (or another zip archive); give it another path"),
-    (["--save", "new.npz", "--plot", "sub/best"], "the curves file would replace sub/best, a checkpoint"),
+     "the curves file would replace other.npz, an nnfs checkpoint; give it another path"),
+    (["--save", "new.npz", "--plot", "sub/best"], "the curves file would replace sub/best, an nnfs checkpoint"),
+    (["--save", "new.npz", "--plot", "photos.zip"], "the curves file would replace photos.zip, which is not a PNG"),
 ])
 def test_clashing_outputs_are_refused_before_anything_is_loaded(tmp_path, capsys, monkeypatch, options,
                                                                  message):
@@ -43,8 +45,10 @@ def test_clashing_outputs_are_refused_before_anything_is_loaded(tmp_path, capsys
     (tmp_path / "sub").mkdir()
     (tmp_path / "m.npz").write_bytes(b"a good model")
     (tmp_path / "old.npz").write_bytes(b"the run to resume")
-    (tmp_path / "other.npz").write_bytes(b"PK\x03\x04 a model of another run")
-    (tmp_path / "sub" / "best").write_bytes(b"PK\x03\x04 another, without a suffix")
+    for path, member in ((tmp_path / "other.npz", "meta.npy"), (tmp_path / "sub" / "best", "meta.npy"),
+                         (tmp_path / "photos.zip", "cat.jpg")):
+        with zipfile.ZipFile(path, "w") as archive:  # a checkpoint is a zip holding meta.npy
+            archive.writestr(member, b"...")
     if hasattr(os, "symlink"):
         os.symlink("m.npz", "link.png")
     elif "link.png" in options:
@@ -175,7 +179,7 @@ def test_a_run_that_stops_before_writing_leaves_no_empty_folder(tmp_path, capsys
 
 @pytest.mark.parametrize("options, victim, message", [
     (["--save", "victim/notes.txt"], "notes.txt", "the checkpoint file would replace victim/notes.txt, which is "
-                                                  "not an nnfs checkpoint; give it another path"),
+                                                  "not an nnfs checkpoint; give --save another path"),
     (["--save", "victim/photos.npz"], "photos.npz", "which is not an nnfs checkpoint"),  # a zip of other files
     (["--plot", "victim/photo.png"], "photo.png", "the curves file would replace victim/photo.png, which is "
                                                   "not a PNG drawn by nnfs"),
@@ -237,3 +241,71 @@ def test_the_pngs_beside_an_earlier_checkpoint_are_replaced_even_unmarked(tmp_pa
     code, out, err = call(train.main, ["--dataset", data, "--epochs", "1", "--save", tmp_path / "other.npz"], capsys)
     assert code == 2 and "other_curves.png" in err
     assert contents(save.parent)["photo.png"] == before["photo.png"]
+
+
+def test_an_empty_file_at_save_is_no_earlier_run(tmp_path, capsys, monkeypatch):
+    """Only an nnfs checkpoint at --save makes unmarked PNGs beside it an earlier run's: an
+    empty file there (a touch, a failed copy) must not cost the photos named like its PNGs."""
+    from tests.imagefolders import write_image
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "cnn.npz").write_bytes(b"")
+    write_image(tmp_path / "runs" / "cnn_curves.png")
+    write_image(tmp_path / "runs" / "cnn_confusion.png")
+    before = contents(tmp_path / "runs")
+    code, out, err = call(train.main, ["--dataset", "nowhere", "--save", "runs/cnn.npz"], capsys)
+    assert code == 2 and out == ""
+    assert_one_line(err, "which is not a PNG drawn by nnfs")
+    assert contents(tmp_path / "runs") == before
+
+
+def test_beside_an_earlier_checkpoint_only_pngs_count_as_its_pngs(tmp_path, capsys):
+    """An archive or notes under the confusion matrix's name are no run's PNG: kept."""
+    data = dataset(tmp_path)
+    save = tmp_path / "runs" / "m.npz"
+    assert call(train.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)[0] == 0
+    with zipfile.ZipFile(save.parent / "m_confusion.png", "w") as archive:
+        archive.writestr("cat.jpg", b"a photo")
+    before = contents(save.parent)
+    code, out, err = call(train.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)
+    assert code == 2
+    assert_one_line(err, "the confusion file would replace", "which is not a PNG drawn by nnfs")
+    assert contents(save.parent) == before
+
+
+def test_plot_at_the_default_path_is_the_default(tmp_path, capsys):
+    """--plot spelling out the default curves path beside an earlier checkpoint is accepted as
+    leaving it out is; its unmarked PNG (drawn by an older version) is that run's."""
+    from tests.imagefolders import write_image
+
+    data = dataset(tmp_path)
+    save = tmp_path / "runs" / "m.npz"
+    assert call(train.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)[0] == 0
+    write_image(save.parent / "m_curves.png")  # unmarked, as versions before the mark drew it
+    before = contents(save.parent)
+    code, out, err = call(train.main, ["--dataset", data, "--epochs", "1", "--save", save, "--plot",
+                                       save.parent / "m_curves.png"], capsys)
+    assert code == 0, err
+    assert contents(save.parent)["m_curves.png"] != before["m_curves.png"]
+
+
+def test_an_unmarked_plot_elsewhere_beside_an_earlier_run_says_how_to_go_on(tmp_path, capsys):
+    """A run of an older version with --plot up/curves.png: its curves are unmarked, and only
+    their owner can tell them from a photo. Refused, keeping the file, with what to do."""
+    from tests.imagefolders import write_image
+
+    data = dataset(tmp_path)
+    save, plot = tmp_path / "up" / "m.npz", tmp_path / "up" / "curves.png"
+    argv = ["--dataset", data, "--epochs", "1", "--save", save, "--plot", plot]
+    assert call(train.main, argv, capsys)[0] == 0
+    write_image(plot)
+    before = contents(save.parent)
+    code, out, err = call(train.main, argv, capsys)
+    assert code == 2
+    assert_one_line(err, f"the curves file would replace {plot}, which is not a PNG drawn by nnfs",
+                    "give --plot another path, or remove that file if it is an earlier run's")
+    assert contents(save.parent) == before
+    plot.unlink()
+    assert call(train.main, argv, capsys)[0] == 0
+    assert call(train.main, argv, capsys)[0] == 0  # now marked: the command repeats

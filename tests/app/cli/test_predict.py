@@ -82,7 +82,7 @@ def test_a_csv_over_the_checkpoint_or_an_image_is_refused_and_replaces_nothing(t
     other.write_bytes(checkpoint.read_bytes())
     before[other] = other.read_bytes()
     expect_error(capsys, predict, [str(checkpoint), str(image), "--csv", str(other)],
-                 f"--csv {other} would replace a checkpoint", code=2)
+                 f"--csv {other} would replace a file that is not a CSV of predictions", code=2)
     assert {path: path.read_bytes() for path in before} == before
 
 
@@ -127,6 +127,23 @@ def test_a_csv_that_cannot_be_written_is_found_before_any_image_is_classified(tr
     assert code == 1 and out == ""  # nothing classified
     assert_one_line(err, f"error: --csv {csv_path} cannot be written: {reason}")
     assert ".tmp" not in err and (tmp_path / "afile").read_text() == "in the way"
+
+
+def test_a_csv_that_fails_while_written_is_the_same_one_line(trained, tmp_path, capsys, monkeypatch):
+    """A full disk, the one cause the check before classifying cannot find: the same line."""
+    import errno
+
+    checkpoint, root = trained
+
+    def full(path, rows):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(predict_program, "write_csv", full)
+    csv_path = tmp_path / "p.csv"
+    code, out, err = call(predict_program.main, [checkpoint, root, "--csv", csv_path], capsys)
+    assert code == 1 and "accuracy" in out
+    assert_one_line(err, f"error: --csv {csv_path} cannot be written: {os.strerror(errno.ENOSPC)}")
+    assert not csv_path.exists()
 
 
 def test_a_file_given_twice_or_also_in_a_folder_is_classified_once(trained, capsys, monkeypatch):

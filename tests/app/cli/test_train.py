@@ -120,13 +120,15 @@ def test_batch_larger_than_the_dataset_is_clamped_with_a_warning(tmp_path, capsy
 
 def test_resume_from_another_architecture_fails_in_one_line(tmp_path, capsys):
     gray = make_folder(tmp_path / "gray", ["a", "b"], per_class=4, mode="L")
-    # Three classes: resuming keeps the checkpoint's channel count, the output layer still differs.
+    # Three classes: with the checkpoint's channel count, the output layer still differs.
     color = make_folder(tmp_path / "color", ["a", "b", "c"], per_class=4, mode="RGB")
     main = train_program.main
     assert main(["--dataset", str(gray), "--epochs", "1", "--save", str(tmp_path / "gray.npz")]) == 0
     capsys.readouterr()
     expect_error(capsys, main, ["--dataset", str(color), "--epochs", "1", "--batch_size", "4", "--resume",
-                                str(tmp_path / "gray.npz")], "holds a different architecture")
+                                str(tmp_path / "gray.npz")], "was trained with --channels 1, and the images of ")
+    expect_error(capsys, main, ["--dataset", str(color), "--epochs", "1", "--batch_size", "4", "--channels", "1",
+                                "--resume", str(tmp_path / "gray.npz")], "holds a different architecture")
 
 
 @pytest.mark.parametrize("changed, difference", [
@@ -146,6 +148,30 @@ def test_resume_on_another_split_of_the_images_fails_in_one_line(tmp_path, capsy
                                               str(tmp_path / "m_last.npz")],
                  f"was trained on another split of the images {difference}")
     assert (tmp_path / "m_last.npz").read_bytes() == before
+
+
+def test_resume_on_another_split_names_only_the_options_the_checkpoint_does_not_record(tmp_path, capsys):
+    """Older checkpoints record the seed but not --val_split or --limit: the seed is the same, so
+    the line names those two only."""
+    import json
+
+    import numpy as np
+
+    folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
+    assert train(folder, tmp_path / "m.npz", "--epochs", "1") == 0
+    capsys.readouterr()
+    last = tmp_path / "m_last.npz"
+    with np.load(last) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    del meta["extra"]["val_split"], meta["extra"]["limit"]
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(last, **arrays)
+    expect_error(capsys, train_program.main, ["--dataset", str(folder), "--batch_size", "4", "--save",
+                                              str(tmp_path / "m.npz"), "--epochs", "2", "--val_split", "0.5",
+                                              "--resume", str(last)],
+                 "was trained on another split of the images (another --val_split or --limit, which it does "
+                 "not record)")
 
 
 @pytest.mark.parametrize("option, value, saved", [("--image_size", "20", "24x24"), ("--resize", "stretch", "crop"),
@@ -172,6 +198,41 @@ def test_resume_keeps_the_preprocessing_of_the_run(tmp_path, capsys):
     assert "24x24" in capsys.readouterr().out
     from nnfs.checkpoint import metadata
     assert metadata(tmp_path / "m_last.npz")["preprocessing"]["resize"] == "stretch"
+
+
+def test_a_resume_reads_the_dataset_from_the_cache_of_the_run(tmp_path, capsys):
+    """The resumed run asks for what the run asked for (the data's own size), not for the size it
+    got: the same request, the same cache entry; nothing is decoded again."""
+    folder = make_folder(tmp_path / "data", ["a", "b"], per_class=4, size=(30, 30))
+    cache = tmp_path / "cache"
+    assert train(folder, tmp_path / "m.npz", "--epochs", "1", "--cache", cache) == 0
+    assert "8 images decoded" in capsys.readouterr().out
+    assert train(folder, tmp_path / "m.npz", "--epochs", "2", "--cache", cache, "--resume", tmp_path / "m_last.npz") == 0
+    assert "8 images read from the cache" in capsys.readouterr().out
+    assert len(list(cache.glob("*.nnfs-cache"))) == 1
+
+
+def test_a_resume_checks_the_record_of_its_checkpoint_once(tmp_path, capsys, monkeypatch):
+    folder = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    assert train(folder, tmp_path / "m.npz", "--epochs", "1") == 0
+    checked = []
+    real = train_program.check_extra
+    monkeypatch.setattr(train_program, "check_extra", lambda path, *rest: checked.append(str(path)) or real(path, *rest))
+    assert train(folder, tmp_path / "m.npz", "--epochs", "2", "--resume", tmp_path / "m_last.npz") == 0
+    assert checked.count(str(tmp_path / "m_last.npz")) == 1, checked
+
+
+def test_a_resume_on_images_that_now_give_another_size_is_refused(tmp_path, capsys):
+    folder = make_folder(tmp_path / "data", ["a", "b"], per_class=4, size=(30, 30))
+    assert train(folder, tmp_path / "m.npz", "--epochs", "1", "--model", "resnet") == 0
+    capsys.readouterr()
+    make_folder(tmp_path / "data", ["a", "b"], per_class=4, size=(24, 24))  # the same files, now smaller
+    before = (tmp_path / "m_last.npz").read_bytes()
+    expect_error(capsys, train_program.main, ["--dataset", str(folder), "--save", str(tmp_path / "m.npz"),
+                                              "--epochs", "2", "--resume", str(tmp_path / "m_last.npz")],
+                 f"m_last.npz was trained with --image_size 30x30, and the images of {folder} now give 24x24: "
+                 "resume with --image_size 30x30")
+    assert (tmp_path / "m_last.npz").read_bytes() == before
 
 
 def test_optimizer_flags_given_with_resume_are_said_to_be_unused(tmp_path, capsys):
