@@ -11,6 +11,7 @@ import zipfile
 
 from nnfs.app.metrics import HISTORY_COLUMNS
 from nnfs.app.plot import drawn_by_nnfs, is_png
+from nnfs.checkpoint import CheckpointError, metadata
 from nnfs.files import check_writable
 
 __all__ = ["last_path", "default_curves_path", "output_files", "same_file", "same_file_among", "inside", "clashing_outputs",
@@ -125,7 +126,8 @@ def clashing_outputs(args):
     if args.plot is None or same_file(args.plot, default_curves_path(args.save)):
         beside.add("curves")
     for role, path in files:  # after the clashes above, which say more
-        if earlier_run and role in beside and is_png(path):
+        # Not through a link: the writer follows it, to a photo anywhere.
+        if earlier_run and role in beside and is_png(path) and not os.path.islink(path):
             continue
         if is_output_of(path, ROLE_KINDS[role], METRICS_HEADER):
             continue
@@ -157,14 +159,17 @@ def is_output_of(path, kind, header=None):
         if kind == "png":
             return drawn_by_nnfs(path)
         with open(path, "rb") as f:
-            return f.readline(len(header) + 2).rstrip(b"\r\n") == header.encode()
+            first = f.readline(len(header) + 5).rstrip(b"\r\n")
+            # A spreadsheet saving "CSV UTF-8" starts the file with a byte-order mark.
+            return first.removeprefix(b"\xef\xbb\xbf") == header.encode()
     except (OSError, ValueError):
         return False
 
 
 def is_checkpoint(path):
-    """Whether ``path`` is an nnfs checkpoint: a regular file that is a zip archive holding
-    ``meta.npy`` (as :func:`nnfs.checkpoint.save` writes it; an empty file is none).
+    """Whether ``path`` is an nnfs checkpoint: a regular file whose record (``meta.npy`` in a
+    zip archive) reads as :func:`nnfs.checkpoint.save` writes it, format name included (an
+    empty file is none, and neither is a NumPy archive of the user's that has a ``meta`` array).
 
     The one meaning of "a checkpoint" here: what ``--save`` may replace, what makes the PNGs
     beside it an earlier run's, and what no other output may replace (a model trained by
@@ -174,8 +179,11 @@ def is_checkpoint(path):
         if not os.path.isfile(path):
             return False
         with zipfile.ZipFile(path) as archive:
-            return "meta.npy" in archive.namelist()
-    except (OSError, zipfile.BadZipFile, ValueError):
+            if "meta.npy" not in archive.namelist():
+                return False
+        metadata(path)  # the record only, checked for its form: never the arrays
+        return True
+    except (OSError, zipfile.BadZipFile, ValueError, CheckpointError):
         return False
 
 

@@ -45,10 +45,14 @@ def test_clashing_outputs_are_refused_before_anything_is_loaded(tmp_path, capsys
     (tmp_path / "sub").mkdir()
     (tmp_path / "m.npz").write_bytes(b"a good model")
     (tmp_path / "old.npz").write_bytes(b"the run to resume")
-    for path, member in ((tmp_path / "other.npz", "meta.npy"), (tmp_path / "sub" / "best", "meta.npy"),
-                         (tmp_path / "photos.zip", "cat.jpg")):
-        with zipfile.ZipFile(path, "w") as archive:  # a checkpoint is a zip holding meta.npy
-            archive.writestr(member, b"...")
+    from nnfs.checkpoint import save
+    from nnfs.layers import Linear
+    from nnfs.net import Net
+
+    for path in (tmp_path / "other.npz", tmp_path / "sub" / "best"):  # models of other runs
+        save(path, Net([Linear(2, 2)]))
+    with zipfile.ZipFile(tmp_path / "photos.zip", "w") as archive:
+        archive.writestr("cat.jpg", b"...")
     if hasattr(os, "symlink"):
         os.symlink("m.npz", "link.png")
     elif "link.png" in options:
@@ -272,6 +276,34 @@ def test_beside_an_earlier_checkpoint_only_pngs_count_as_its_pngs(tmp_path, caps
     assert code == 2
     assert_one_line(err, "the confusion file would replace", "which is not a PNG drawn by nnfs")
     assert contents(save.parent) == before
+
+
+def test_a_numpy_archive_with_a_meta_array_is_no_checkpoint_and_is_kept(tmp_path, capsys):
+    """A zip holding meta.npy is not enough: the record must read as a checkpoint's."""
+    import numpy as np
+
+    np.savez(tmp_path / "experiment.npz", meta=np.arange(3), X=np.ones((4, 2)))
+    before = (tmp_path / "experiment.npz").read_bytes()
+    code, out, err = call(train.main, ["--dataset", "nowhere", "--save", tmp_path / "experiment.npz"], capsys)
+    assert code == 2
+    assert_one_line(err, "experiment.npz, which is not an nnfs checkpoint")
+    assert (tmp_path / "experiment.npz").read_bytes() == before
+
+
+def test_a_link_beside_an_earlier_checkpoint_is_no_run_png(tmp_path, capsys):
+    """The writer follows a link: under the confusion matrix's name it could lead to a photo."""
+    from tests.imagefolders import write_image
+
+    data = dataset(tmp_path)
+    save = tmp_path / "runs" / "m.npz"
+    assert call(train.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)[0] == 0
+    photo = write_image(tmp_path / "photos" / "me.png")
+    before = photo.read_bytes()
+    (save.parent / "m_confusion.png").unlink()
+    (save.parent / "m_confusion.png").symlink_to(photo)
+    code, out, err = call(train.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)
+    assert code == 2 and "m_confusion.png" in err
+    assert photo.read_bytes() == before
 
 
 def test_plot_at_the_default_path_is_the_default(tmp_path, capsys):

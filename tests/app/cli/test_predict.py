@@ -171,6 +171,9 @@ def test_a_csv_never_replaces_a_photo_or_notes_but_replaces_its_own_predictions(
     for _ in range(2):  # the second run replaces the first one's CSV
         assert call(predict_program.main, [checkpoint, root / "a", "--csv", previous], capsys)[0] == 0
     assert previous.read_text().count("\n") == 1 + 4
+    # Saved again by a spreadsheet as "CSV UTF-8" (a byte-order mark first): still its own.
+    previous.write_bytes(b"\xef\xbb\xbf" + previous.read_bytes().replace(b"\n", b"\r\n"))
+    assert call(predict_program.main, [checkpoint, root / "a", "--csv", previous], capsys)[0] == 0
 
 
 def test_one_image_is_counted_in_the_singular(trained, capsys):
