@@ -335,7 +335,7 @@ def resumed_model(args, meta):
 
 
 #: The options a resumed run takes from its checkpoint instead (they win, as docs/cli.md says).
-RESUMED_OPTIONS = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_epochs")
+RESUMED_OPTIONS = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_epochs", "augment")
 
 #: The options of the preprocessing, as the checkpoint records them (``Preprocessing`` fields).
 PREPROCESSING_OPTIONS = {"image_size": "--image_size", "resize": "--resize", "channels": "--channels"}
@@ -517,10 +517,6 @@ def run(args, world=None, record=None):
         batch_size = len(train_idx)
     pre = Preprocessing.fit(data.images, train_idx, data.image_size, data.channels, data.resize)
     augment = augmentation_for(args.augment, data.kind)
-    if augment is not None:
-        say(f"augmentation of the training images: {', '.join(augment.operations)} "
-            f"({'the default for ' + data.kind if args.augment == 'auto' else 'as asked'}; "
-            f"--augment none turns it off)")
     train = DataLoader(data.images, data.labels, train_idx, batch_size, pre, shuffle=True, seed=args.seed,
                        augment=augment)
     val = DataLoader(data.images, data.labels, val_idx, max(batch_size, 256), pre)
@@ -547,13 +543,15 @@ def run(args, world=None, record=None):
             # Continue exactly: the saved optimizer, schedule, shuffling and history win over
             # flags. Damaged state is a CheckpointError: refused, never half used.
             optimizer, scheduler, state = resume(resumed, net, args.epochs)
+            if state.loader is not None:
+                train.load_state_dict(state.loader)  # its augmentation too: part of the exact resume
+                augment = train.augment
             overridden = [f"--{name} {getattr(args, name)}" for name in RESUMED_OPTIONS if name in args.given]
             if overridden:
-                warn_(f"{' '.join(overridden)} not used: {args.resume} continues with its saved optimizer "
-                      f"and schedule ({optimizer!r}{', ' + repr(scheduler) if scheduler else ''}); start a "
-                      "new run to change them")
-            if state.loader is not None:
-                train.load_state_dict(state.loader)
+                used = ", ".join(augment.operations) if augment is not None else "none"
+                warn_(f"{' '.join(overridden)} not used: {args.resume} continues with its saved optimizer, "
+                      f"schedule and augmentation ({optimizer!r}{', ' + repr(scheduler) if scheduler else ''}"
+                      f"; augmentation {used}); start a new run to change them")
             say(f"resuming {args.resume} after epoch {state.epoch} "
                 f"(best val accuracy so far {100 * state.best_val_accuracy:.2f}%)")
         else:
@@ -563,6 +561,11 @@ def run(args, world=None, record=None):
             say(f"nothing to train: {args.resume} already holds epoch {state.epoch} and --epochs is "
                 f"{args.epochs}; no file was written (raise --epochs to train on)")
             return
+    if augment is not None:  # after a resume: what the saved run does, which is what runs
+        how = ("as the resumed run did" if args.resume and state.loader is not None
+               else "the default for " + data.kind if args.augment == "auto" else "as asked")
+        say(f"augmentation of the training images: {', '.join(augment.operations)} ({how}; "
+            f"--augment none turns it off)")
     # Every rank builds the net from the same seed; DataParallel copies rank 0's anyway.
     ddp = dist.DataParallel(net, world) if world is not None else None
     height, width = data.image_size

@@ -244,9 +244,25 @@ def test_optimizer_flags_given_with_resume_are_said_to_be_unused(tmp_path, capsy
     captured = capsys.readouterr()
     warnings = [line for line in captured.err.splitlines() if "not used" in line]
     assert warnings == [f"warning: --optimizer adam --lr 0.5 not used: {tmp_path / 'm_last.npz'} continues with "
-                        "its saved optimizer and schedule (SGD(lr=0.01, momentum=0.9, nesterov=False, "
-                        "weight_decay=0.0)); start a new run to change them"], captured.err
+                        "its saved optimizer, schedule and augmentation (SGD(lr=0.01, momentum=0.9, nesterov=False, "
+                        "weight_decay=0.0); augmentation none); start a new run to change them"], captured.err
     assert "SGD(lr=0.01" in captured.out
+
+
+def test_augment_given_with_resume_is_said_unused_and_the_line_shows_what_runs(tmp_path, capsys):
+    """The saved run's augmentation is part of the exact resume: --augment is not used, and the
+    line about augmentation says what the resumed run does, not what was asked."""
+    folder = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    assert train(folder, tmp_path / "m.npz", "--epochs", "1", "--augment", "flip") == 0
+    capsys.readouterr()
+    assert train(folder, tmp_path / "m.npz", "--epochs", "2", "--augment", "crop,jitter",
+                 "--resume", tmp_path / "m_last.npz") == 0
+    captured = capsys.readouterr()
+    assert [line for line in captured.err.splitlines() if "not used" in line] == [
+        f"warning: --augment crop,jitter not used: {tmp_path / 'm_last.npz'} continues with its saved optimizer, "
+        "schedule and augmentation (SGD(lr=0.01, momentum=0.9, nesterov=False, weight_decay=0.0); "
+        "augmentation flip); start a new run to change them"], captured.err
+    assert "augmentation of the training images: flip (as the resumed run did;" in captured.out
 
 
 def test_an_unwritable_checkpoint_path_fails_in_one_line(tmp_path, capsys):
