@@ -140,7 +140,7 @@ class Classifier:
                 for path, row, p in zip(paths, ranked, probabilities)]
 
 
-def find_images(path, warn=None):
+def find_images(path, warn=None, skipped=None):
     """The image files at ``path``: the file itself, or every image below a folder (sorted).
 
     Below a folder, only regular files with an image name are taken: hidden entries
@@ -156,6 +156,9 @@ def find_images(path, warn=None):
     Args:
         path: an image file or a folder.
         warn: called with each of those lines; default: skipped silently.
+        skipped: instead of ``warn``, a dict that collects the skipped entries of several
+            calls (``{reason: {path: None}}``), so that :func:`report_skipped` says each
+            reason once for them all (folders given together may overlap).
 
     Raises:
         DatasetError: for a missing path, a path that is neither a regular file nor
@@ -172,7 +175,7 @@ def find_images(path, warn=None):
         return [path]
     if not stat.S_ISDIR(mode):
         raise DatasetError(f"not a regular file or folder ({file_type(mode)}): {path}")
-    found, skipped = [], {reason: [] for reason in _SKIPPED}  # (place, path): see below
+    found, passed = [], {reason: [] for reason in _SKIPPED}  # (place, path): see below
     walked = set()  # (device, inode) of each folder walked: a link loop ends
     # A heap of (is a link, place, folder), not recursion: a folder may be nested deeper than
     # Python recurses. A place is the path below ``path`` as a sortable key, a file's names
@@ -187,12 +190,12 @@ def find_images(path, warn=None):
             # os.stat, not DirEntry.stat: on Windows the latter's st_ino and st_dev are always 0.
             key = _folder_key(os.stat(folder))
             if key in walked:
-                skipped["walked"].append((place, folder))
+                passed["walked"].append((place, folder))
                 continue
             walked.add(key)
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
-            skipped["unreadable"].append((place, folder))
+            passed["unreadable"].append((place, folder))
             continue
         for entry in entries:
             if entry.name.startswith("."):
@@ -202,24 +205,36 @@ def find_images(path, warn=None):
                 link = entry.is_symlink()
             except OSError:
                 if is_image_file(entry.name):
-                    skipped["unreadable"].append((place + ((0, entry.name),), entry.path))
+                    passed["unreadable"].append((place + ((0, entry.name),), entry.path))
                 continue
             if stat.S_ISDIR(mode):
                 heapq.heappush(pending, (link, place + ((1, entry.name),), entry.path))
             elif is_image_file(entry.name):
-                where = skipped["not a regular file"] if file_type(mode) else found
+                where = passed["not a regular file"] if file_type(mode) else found
                 where.append((place + ((0, entry.name),), entry.path))
 
-    for reason, paths in skipped.items():
-        if paths and warn is not None:
-            warn(f"skipped {count(len(paths), *_SKIPPED[reason])}, e.g. {min(paths)[1]}")
+    # In the walk's order, so that the example named is the first one met.
+    ordered = {reason: {where: None for _, where in sorted(places)} for reason, places in passed.items()}
+    if skipped is not None:
+        for reason, paths in ordered.items():
+            skipped.setdefault(reason, {}).update(paths)
+    elif warn is not None:
+        report_skipped(ordered, warn)
     if not found:
         raise DatasetError(f"no images in {path}")
     return [file for _, file in sorted(found)]
+
+
+def report_skipped(skipped, warn):
+    """One ``warn`` line per reason for what :func:`find_images` calls collected in ``skipped``:
+    how many entries (each once, however many of the paths given reached it), one example."""
+    for reason, paths in skipped.items():
+        if paths:
+            warn(f"skipped {count(len(paths), *_SKIPPED[reason])}, e.g. {next(iter(paths))}")
 
 
 def _folder_key(info):
     return info.st_dev, info.st_ino
 
 
-__all__ = ["Classifier", "Prediction", "find_images"]
+__all__ = ["Classifier", "Prediction", "find_images", "report_skipped"]

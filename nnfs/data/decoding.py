@@ -197,7 +197,7 @@ class DecoderWarnings:
     def forget(self, paths):
         """Drop what was noted about ``paths``: files that could not be read in the end are
         reported as unreadable, not also as "read with a warning"."""
-        gone = set(paths)
+        gone = {str(path) for path in paths}
         with self._lock:
             for kind in self.files:
                 self.files[kind] = [path for path in self.files[kind] if path not in gone]

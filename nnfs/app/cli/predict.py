@@ -26,7 +26,7 @@ from nnfs.app.cli import console
 from nnfs.app.cli.options import Parser, environment_epilog, file_path, positive_int
 from nnfs.app.cli.outputs import is_output_of, same_file, same_file_among
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, Interrupted, stop_on_signals
-from nnfs.app.inference import Classifier, find_images
+from nnfs.app.inference import Classifier, find_images, report_skipped
 from nnfs.app.metrics import class_report, format_report
 from nnfs.app.resume import check_extra
 from nnfs.backend import default_backend, default_dtype
@@ -137,7 +137,10 @@ def images_to_score(args, classifier):
     """The image paths and the :class:`SplitRecord` for this command line."""
     if args.split is None:
         record = SplitRecord(classifier.checkpoint)  # a damaged record: refused before any folder is walked
-        return distinct(image for path in args.paths for image in find_images(path, console.warn)), record
+        skipped = {}  # folders given together may overlap: each skipped entry is said once
+        images = [image for path in args.paths for image in find_images(path, skipped=skipped)]
+        report_skipped(skipped, console.warn)
+        return distinct(images), record
     record = SplitRecord(classifier.checkpoint, args.paths[0] if args.paths else None)
     if record.files is None:
         raise CheckpointError(f"{args.checkpoint} does not record which images it was trained and validated "
@@ -152,11 +155,16 @@ def images_to_score(args, classifier):
 
 
 def distinct(paths):
-    """``paths`` with each file once (by its real path), in the order first given: a file named
+    """``paths`` with each file once (by its device and inode, so through links and hard links
+    too; by its real path where there is no inode), in the order first given: a file named
     twice, or also found in a folder given, would count twice in the accuracy."""
     seen, kept = set(), []
     for path in paths:
-        key = os.path.normcase(os.path.realpath(path))
+        try:  # a hard link is the same file under another real path
+            info = os.stat(path)
+            key = (info.st_dev, info.st_ino) if info.st_ino else os.path.normcase(os.path.realpath(path))
+        except OSError:  # reported when it is read
+            key = os.path.normcase(os.path.realpath(path))
         if key not in seen:
             seen.add(key)
             kept.append(path)
@@ -252,6 +260,7 @@ def _predict(args):
                                "classifies; write the predictions to another file")
     with DecoderWarnings() as notes:  # Pillow's warnings about files: one counted line each
         predictions = classifier.predict(paths, top=args.top)
+    notes.forget(p.path for p in predictions if p.error)  # said as errors, not as "read with a warning"
     notes.report(console.warn)
 
     failed, rows = 0, []

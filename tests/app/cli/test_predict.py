@@ -4,6 +4,7 @@ damaged checkpoints, missing paths and unreadable images."""
 import logging
 import os
 import pathlib
+import shutil
 
 import pytest
 
@@ -156,6 +157,37 @@ def test_a_file_given_twice_or_also_in_a_folder_is_classified_once(trained, caps
     scored = [line.split(":")[0] for line in out.splitlines() if line.startswith("data")]
     assert scored == [image] + [os.path.join("data", "b", f"00{i}.png") for i in (1, 2, 3)]
     assert "on the 4 images in folders named after a class" in out
+
+
+def test_a_hard_link_is_the_same_file_and_overlapping_folders_warn_once(trained, tmp_path, capsys):
+    """A hard link has a real path of its own but is the same file; folders given together that
+    reach the same skipped entry say it once."""
+    checkpoint, root = trained
+    scored = tmp_path / "scored"
+    shutil.copytree(root, scored)
+    os.link(scored / "b" / "000.png", scored / "a" / "zz_same_as_b0.png")
+    os.symlink("..", scored / "a" / "up")  # a link back up: a folder reached twice
+    code, out, err = call(predict_program.main, [checkpoint, scored, scored / "a", scored], capsys)
+    assert code == 0, err
+    assert "on the 8 images in folders named after a class" in out
+    lines = [line for line in err.splitlines() if "reached twice" in line]
+    assert len(lines) == 1 and lines[0].endswith(f"e.g. {scored / 'a' / 'up'}"), err  # not once per path given
+
+
+def test_an_image_that_warned_and_then_failed_is_one_error(trained, tmp_path, capsys):
+    """A truncated TIFF makes Pillow warn about its tags, then fail: its error line alone."""
+    from PIL import Image
+
+    checkpoint, root = trained
+    whole, cut = tmp_path / "whole.tif", tmp_path / "cut.tif"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("L", (64, 48), 90).save(whole, exif=exif.tobytes(), compression="tiff_lzw")
+    cut.write_bytes(whole.read_bytes()[:len(whole.read_bytes()) // 2])
+    code, out, err = call(predict_program.main, [checkpoint, cut], capsys)
+    assert code == 1
+    assert err.splitlines() == [f"error: not a readable image (corrupt, or not one of PNG, JPEG, BMP, GIF, TIFF, "
+                                f"WEBP, PPM): {cut}", "1 of 1 image could not be read"]
 
 
 def test_a_csv_never_replaces_a_photo_or_notes_but_replaces_its_own_predictions(trained, tmp_path, capsys):
