@@ -253,7 +253,8 @@ def load_dataset(args, say, warn_, progress, saved_model=None):
     how = "read from the cache" if data.from_cache else "decoded"
     say(f"{len(data)} images {how} in {seconds:.1f} s")
     if data.sizing.chosen:
-        options = "--image_size" + (" and --resize" if data.kind == "photos" else "")
+        # Images of other sizes are resized to it: how (--resize) matters for them as for photos.
+        options = "--image_size" + (" and --resize" if data.kind == "photos" or data.sizing.varied else "")
         say(f"image size {data.sizing.describe()}; change it with {options}")
     return data
 
