@@ -39,9 +39,19 @@ class Net:
         layers = list(layers)
         if not layers:
             raise ValueError("Net: needs at least one layer, got an empty list")
+        seen = {}
         for index, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Net: layer {index} is a {type(layer).__name__}, not an nnfs layer")
+            # One object in two places would share its cache (backward would use the second
+            # place's input for both) and be updated twice per step: no weight sharing here.
+            inside = [(f"{index}", layer)] + [(f"{index}.{path}", child) for path, child in
+                                              getattr(layer, "named_layers", lambda: [])()]
+            for where, part in inside:
+                if id(part) in seen:
+                    raise ValueError(f"Net: the same {type(part).__name__} appears twice (layers {seen[id(part)]} "
+                                     f"and {where}); build a separate layer for each place")
+                seen[id(part)] = where
         if loss is not None and not isinstance(loss, Loss):
             raise TypeError(f"Net: loss must be an nnfs loss, got {type(loss).__name__}")
         self.layers = layers

@@ -60,3 +60,15 @@ def test_an_input_that_is_not_real_numbers_is_refused(backend, X):
 def test_real_inputs_of_any_width_become_the_nets_dtype(backend, X):
     out = Net([Linear(4, 3)], CrossEntropyLoss(), backend=backend)(X)
     assert out.dtype == np.float32 and out.shape == (2, 3)
+
+
+def test_one_layer_object_in_two_places_is_refused():
+    """Its one cache would serve both places (wrong gradients) and it would be updated twice."""
+    from nnfs.activations import Tanh
+    from nnfs.layers import Sequential
+
+    layer = Linear(3, 3)
+    with pytest.raises(ValueError, match=r"Net: the same Linear appears twice \(layers 0 and 2\)"):
+        Net([layer, Tanh(), layer])
+    with pytest.raises(ValueError, match=r"Net: the same Linear appears twice \(layers 0.0 and 1\)"):
+        Net([Sequential(layer), layer])
