@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
 from nnfs.files import write_atomically
+from nnfs.text import printable
 
 TRAIN_COLOR = (31, 119, 180)
 VAL_COLOR = (214, 39, 40)
@@ -126,7 +127,7 @@ def plot_history(history, path, title=None):
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default()
     if title:
-        draw.text((width / 2, 10), title, fill=TEXT_COLOR, font=font, anchor="mt")
+        draw.text((width / 2, 10), printable(title), fill=TEXT_COLOR, font=font, anchor="mt")
     _panel(draw, font, (80, 60, 470, 360), "loss",
            [("train", TRAIN_COLOR, history["train_loss"]), ("validation", VAL_COLOR, history["val_loss"])],
            epochs, as_percent=False)
@@ -165,7 +166,9 @@ def plot_confusion_matrix(matrix, class_names, path, title=None):
         raise ValueError(f"plot_confusion_matrix: expected a {n}x{n} matrix for {n} class names")
     font = ImageFont.load_default()
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    names = [str(name) if len(str(name)) <= 24 else str(name)[:23] + "~" for name in class_names]
+    # Names from the file system may hold newlines and control characters, which Pillow
+    # cannot draw on one line: shown escaped, as the console shows them.
+    names = [printable(name) if len(printable(name)) <= 24 else printable(name)[:23] + "~" for name in class_names]
     label_width = int(max(measure.textlength(name, font=font) for name in names)) + 12
     cell = max(18, min(56, 640 // n))
     left, top = label_width + 24, 48
@@ -174,7 +177,7 @@ def plot_confusion_matrix(matrix, class_names, path, title=None):
     image = Image.new("RGB", (max(width, 240), height), "white")
     draw = ImageDraw.Draw(image)
     if title:
-        draw.text((image.width / 2, 10), title, fill=TEXT_COLOR, font=font, anchor="mt")
+        draw.text((image.width / 2, 10), printable(title), fill=TEXT_COLOR, font=font, anchor="mt")
     draw.text((left + grid / 2, top - 8), "predicted", fill=TEXT_COLOR, font=font, anchor="mb")
     image.paste(_rotated_text("true", font, TEXT_COLOR), (4, top + grid // 2 - 10),
                 _rotated_text("true", font, TEXT_COLOR))

@@ -17,3 +17,15 @@ def test_plot_history_writes_a_png(tmp_path):
     plot_history(single, tmp_path / "one.png")
     with pytest.raises(ValueError, match="val_acc"):
         plot_history({**history, "val_acc": []}, tmp_path / "bad.png")
+
+
+def test_names_with_newlines_and_control_characters_are_drawn_escaped(tmp_path):
+    """Folder and class names come from the file system: a newline there made Pillow refuse
+    the title or the labels (multiline text cannot be anchored or measured)."""
+    from nnfs.app.plot import plot_confusion_matrix, plot_history
+
+    history = {"train_loss": [1.0, 0.5], "val_loss": [1.1, 0.6], "train_acc": [0.5, 0.7], "val_acc": [0.4, 0.6]}
+    plot_history(history, tmp_path / "curves.png", title="CNN on nl\nset\x1b[2J")
+    plot_confusion_matrix([[3, 1], [0, 4]], ["one\nx", "tab\there"], tmp_path / "confusion.png",
+                          title="best model on nl\nset")
+    assert (tmp_path / "curves.png").stat().st_size > 0 and (tmp_path / "confusion.png").stat().st_size > 0
