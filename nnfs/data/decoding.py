@@ -80,7 +80,11 @@ def read_all(read, paths, workers=None, progress=False, description="reading ima
             Image.init()  # every format plugin registered once, here, rather than by racing threads
             pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers,
                                                           thread_name_prefix="nnfs-decode")
-            results = pool.map(attempt, chunks)
+            try:
+                results = pool.map(attempt, chunks)
+            except RuntimeError:  # "can't start new thread": a memory or process limit
+                pool.shutdown(wait=True, cancel_futures=True)  # what started is dropped, not used
+                pool, results = None, map(attempt, chunks)  # this thread decodes them all
         index = 0
         for done in results:
             if bar is not None:

@@ -232,3 +232,26 @@ def test_a_file_that_warned_and_then_failed_is_counted_once_as_unreadable(tmp_pa
     dataset, messages = load(root, on_error="skip")
     assert len(dataset) == 6
     assert messages == [f"skipped 1 unreadable image, e.g. {root / 'a' / 'cut.tif'}"]
+
+
+def test_no_thread_to_start_decodes_on_the_calling_thread(monkeypatch):
+    """Under a memory or process limit a pool cannot start its threads ("can't start new
+    thread"): the files are read on the calling thread instead, all of them, in order."""
+    import concurrent.futures
+    import threading
+
+    from nnfs.data.decoding import read_all
+
+    def refused(self, *args, **kwargs):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "submit", refused)
+    readers = set()
+
+    def read(path):
+        readers.add(threading.current_thread().name)
+        return path * 2
+
+    results = list(read_all(read, list(range(40)), workers=4))
+    assert [(index, result, error) for index, result, error in results] == [(i, 2 * i, None) for i in range(40)]
+    assert readers == {threading.current_thread().name}

@@ -122,6 +122,14 @@ def _program(module):
         print(f"{module}: the package {error.name!r} is missing; install nnfs with its "
               f"dependencies (python -m pip install -e .)", file=sys.stderr)
         return None
+    except MemoryError:  # a memory limit (ulimit -v) below what NumPy needs to load
+        print("error: out of memory while loading NumPy and nnfs", file=sys.stderr)
+        return None
+    except ImportError as error:  # a compiled library that cannot be mapped (the same limit)
+        if isinstance(error, ModuleNotFoundError):
+            raise
+        print(f"error: cannot load the libraries {module} needs: {error}", file=sys.stderr)
+        return None
 
 
 #: The variables :func:`single_threaded_blas` sets to 1 where they are not set.

@@ -122,3 +122,22 @@ def test_a_missing_dependency_is_one_line_naming_it(tmp_path):
     assert done.stderr.strip().splitlines() == [
         "nnfs.app.cli.train: the package 'numpy' is missing; install nnfs with its dependencies "
         "(python -m pip install -e .)"]
+
+
+@pytest.mark.parametrize("failure, line", [
+    ("raise MemoryError()", "error: out of memory while loading NumPy and nnfs"),
+    ("raise ImportError('libXau.so.6: failed to map segment from shared object')",
+     "error: cannot load the libraries nnfs.app.cli.train needs: libXau.so.6: failed to map segment "
+     "from shared object"),
+], ids=["memory", "a library that cannot be mapped"])
+def test_a_memory_limit_while_the_program_loads_is_one_line(tmp_path, failure, line):
+    """Under ulimit -v, NumPy's import itself can run out of memory, or a compiled library
+    fail to map: one line, status 1, no traceback."""
+    (tmp_path / "numpy").mkdir()
+    (tmp_path / "numpy" / "__init__.py").write_text(failure + "\n")
+    code = "import sys; from nnfs.app.cli.process import launch_train; sys.exit(launch_train())"
+    env = environment(PYTHONPATH=f"{tmp_path}:{ROOT}")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [line]
