@@ -25,8 +25,16 @@ def _line(stream, text):
     terminal, could interleave between the two: ``...--image_size outerror: ...``. One
     write of a line is never split by another process's (below the pipe's atomic size).
     """
-    stream.write(text + "\n")
-    stream.flush()
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except BrokenPipeError:  # a reader that left (| head): the programs stop quietly
+        raise
+    except OSError as error:  # a full disk behind > out.txt: name the stream, not nothing
+        if error.filename is not None:
+            raise
+        name = "standard output" if stream is sys.stdout else "standard error"
+        raise OSError(error.errno, error.strerror, name) from None
 
 
 def say(message):

@@ -163,18 +163,23 @@ def fraction(text):
 
 
 def file_path(text):
-    """A path naming a file: not empty, no NUL character, not ending with a folder separator."""
+    """A path naming a file: not empty, no NUL character, not ending with a folder separator.
+
+    A leading ``~`` is the home folder, as the shell would have made it (it does not after
+    ``=``: ``--save=~/runs/cnn.npz`` would make a folder named ``~``).
+    """
     separators = tuple(sep for sep in (os.sep, os.altsep) if sep)
     if not text or "\0" in text or text.endswith(separators):
         raise argparse.ArgumentTypeError(f"must name a file, got {text!r}")
-    return text
+    return os.path.expanduser(text)
 
 
 def folder_path(text):
-    """A path naming a folder: not empty (an empty one would mean the current folder, unsaid), no NUL."""
+    """A path naming a folder: not empty (an empty one would mean the current folder, unsaid), no
+    NUL; a leading ``~`` is the home folder (see :func:`file_path`)."""
     if not text or "\0" in text:
         raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
-    return text
+    return os.path.expanduser(text)
 
 
 def image_size(text):

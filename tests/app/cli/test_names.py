@@ -117,3 +117,21 @@ def test_every_line_is_written_in_one_write_with_its_newline(monkeypatch):
     console.notice("interrupted")
     assert out.writes == ["epoch 1\n"]
     assert err.writes == ["warning: careful\n", "error: bad \\x1b[2J name\n", "interrupted\n"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+def test_a_full_standard_output_is_named(tmp_path):
+    """> out.txt on a full disk: the line says which file could not be written, the output."""
+    import subprocess
+    import sys
+
+    from tests import environment
+    from tests.app.cli.programs import TRAIN, dataset
+
+    data = dataset(tmp_path)
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, str(TRAIN), "--dataset", str(data), "--epochs", "1",
+                               "--save", str(tmp_path / "m.npz")], stdout=full, stderr=subprocess.PIPE,
+                              text=True, env=environment(), timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == "error: cannot write standard output: No space left on device"

@@ -3,7 +3,7 @@ fail later (or train on NaN) is refused at once with exit status 2 and one line.
 
 import pytest
 
-from nnfs.app.cli import train
+from nnfs.app.cli import predict, train
 from nnfs.app.cli.options import non_negative_float, positive_float, positive_int, seed, unit_interval
 
 from .programs import assert_one_line, call
@@ -111,3 +111,12 @@ def test_run_takes_any_parsed_namespace(tmp_path, capsys):
     train.run(train.build_parser().parse_args([*common, "--epochs", "1"]))
     train.run(train.build_parser().parse_args([*common, "--epochs", "2", "--resume", str(tmp_path / "m_last.npz")]))
     assert "resuming" in capsys.readouterr().out
+
+
+def test_a_leading_tilde_is_the_home_folder(tmp_path, monkeypatch):
+    """The shell leaves ~ alone after =: --save=~/runs/cnn.npz made a folder named ~."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    args = train.parse_args(["--save=~/runs/cnn.npz", "--dataset=~/data", "--cache=~/cache"])
+    assert (args.save, args.dataset, args.cache) == (
+        str(tmp_path / "runs" / "cnn.npz"), str(tmp_path / "data"), str(tmp_path / "cache"))
+    assert predict.parse_args(["~/m.npz", "--csv=~/p.csv", "x.png"]).csv == str(tmp_path / "p.csv")
