@@ -89,6 +89,8 @@ def registry(custom_layers=()):
             obj = getattr(module, name)
             if isinstance(obj, type) and issubclass(obj, base) and obj not in (Layer, Loss):
                 classes[name] = obj
+    if isinstance(custom_layers, type):  # one class alone
+        custom_layers = [custom_layers]
     for cls in custom_layers:
         if not (isinstance(cls, type) and issubclass(cls, (Layer, Loss))):
             raise TypeError(f"custom_layers takes Layer or Loss subclasses, got {cls!r}")

@@ -261,6 +261,7 @@ def test_custom_layers_must_be_named_to_be_saved(tmp_path):
     with pytest.raises(CheckpointError, match="'Identity', which this nnfs does not provide"):
         load(tmp_path / "m.npz")
     assert isinstance(load(tmp_path / "m.npz", custom_layers=[Identity]).net.layers[1], Identity)
+    assert isinstance(load(tmp_path / "m.npz", custom_layers=Identity).net.layers[1], Identity)  # one class alone
     with pytest.raises(TypeError, match="Layer or Loss subclasses"):
         registry([object])
 

@@ -51,14 +51,15 @@ class Classifier:
         path: a checkpoint written with ``class_names`` and ``preprocessing``
             (as ``examples/CNN_custom_dataset.py`` does).
         backend: where to run; default ``NNFS_BACKEND``.
+        custom_layers: your own layer classes in the net, as for :func:`~nnfs.checkpoint.load`.
 
     Raises:
         CheckpointError: when the file cannot be loaded or lacks class names or
             preprocessing, or they disagree with the net's output size.
     """
 
-    def __init__(self, path, backend=None):
-        checkpoint = load(path, backend=backend)
+    def __init__(self, path, backend=None, custom_layers=()):
+        checkpoint = load(path, backend=backend, custom_layers=custom_layers)
         if not checkpoint.class_names:
             raise CheckpointError(f"{path} stores no class names, so its outputs cannot be named")
         if not checkpoint.preprocessing:
@@ -108,9 +109,15 @@ class Classifier:
     def predict(self, paths, top=3, batch_size=256):
         """Classify image files; unreadable ones get a :class:`Prediction` with ``error`` set.
 
+        Args:
+            paths: a list of image paths (one path alone, a string or path-like, is one image).
+
         Returns:
             One :class:`Prediction` per path, in order.
         """
+        if isinstance(paths, (str, bytes, os.PathLike)):  # iterated, a string is its characters
+            paths = [paths]
+        paths = list(paths)
         top = min(integer("Classifier.predict", "top", top, minimum=1), len(self.class_names))
         batch_size = integer("Classifier.predict", "batch_size", batch_size, minimum=1)
         results = [None] * len(paths)

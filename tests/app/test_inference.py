@@ -48,3 +48,20 @@ def test_a_folder_where_an_image_was_is_a_prediction_error_not_an_exception(tmp_
     predictions = Classifier(tmp_path / "m.npz").predict(data.paths)
     assert predictions[0].error == f"not a regular file (a folder), not opened: {root / 'a' / '000.png'}"
     assert [p.error for p in predictions[1:]] == [None] * 3
+
+
+def test_one_path_alone_is_one_image(tmp_path):
+    """A string iterated is its characters: each would have been 'classified'."""
+    from nnfs.app.inference import Classifier
+    from nnfs.app.models import reference_cnn
+    from nnfs.checkpoint import save
+    from nnfs.data import Preprocessing
+    from tests.imagefolders import write_image
+
+    save(tmp_path / "m.npz", reference_cnn(1, 8, 2), class_names=["a", "b"],
+         preprocessing=Preprocessing((8, 8), 1, [0.5], [0.2]))
+    image = write_image(tmp_path / "x.png")
+    classifier = Classifier(tmp_path / "m.npz", custom_layers=())
+    for one in (str(image), image):
+        [prediction] = classifier.predict(one)
+        assert prediction.error is None and prediction.path == one
