@@ -487,6 +487,11 @@ class Shards:
         rows = X.shape[0]
         return max(1, min(threads, rows // MIN_SHARD_SAMPLES, X.size // MIN_SHARD_ELEMENTS))
 
+    def release(self):
+        """Drop the replicas' cached activations (after a prediction: no backward follows)."""
+        for replica in self.replicas:
+            replica.release()
+
     def single(self, backend):
         """The context for a batch that runs unsharded, on the calling thread.
 

@@ -348,3 +348,25 @@ def test_backward_refuses_a_loss_whose_forward_pass_was_not_the_latest(rng, betw
     net.loss(net(X), y)
     net.backward()
     net.backward()  # the same gradients again: nothing ran in between
+
+
+def test_predictions_go_in_slices_and_keep_nothing_for_a_backward(backend, rng):
+    """A large input goes through INFER_BATCH samples at a time, with the outputs of one whole
+    pass; afterwards no layer holds activations (no backward can follow a prediction)."""
+    from nnfs.app.models import reference_cnn
+    from nnfs.backend import to_numpy
+
+    net = reference_cnn(1, (8, 8), 3).to(backend)
+    X = rng.normal(size=(600, 1, 8, 8)).astype(np.float32)
+    net.eval()
+    whole = to_numpy(net(X))  # one pass over all 600
+    net.train()
+    np.testing.assert_allclose(net.predict_proba(X), to_numpy(softmax_rows(whole)), rtol=1e-5, atol=1e-6)
+    assert net.training
+    assert all(not layer.cache for layer in net.layers)
+    assert all(not twin.cache for replica in net._shards.replicas for _, twin in replica.pairs)
+
+
+def softmax_rows(logits):
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
