@@ -24,6 +24,16 @@ __all__ = ["ClassReport", "confusion_matrix", "class_report", "predict_labels", 
            "write_history_csv", "HISTORY_COLUMNS"]
 
 
+def _indices(what, values):
+    """Class indices as ints; a float such as 1.7 is refused (int() would make it class 1)."""
+    indices = []
+    for value in values:
+        if isinstance(value, bool) or int(value) != value:
+            raise ValueError(f"confusion_matrix: {what} labels must be class indices (integers), got {value!r}")
+        indices.append(int(value))
+    return indices
+
+
 def confusion_matrix(true, predicted, n_classes):
     """Counts ``matrix[t][p]``: images of true class ``t`` classified as ``p``.
 
@@ -34,7 +44,7 @@ def confusion_matrix(true, predicted, n_classes):
     Returns:
         An ``n_classes x n_classes`` list of lists of ints; rows are true classes.
     """
-    true, predicted = [int(t) for t in true], [int(p) for p in predicted]
+    true, predicted = _indices("true", true), _indices("predicted", predicted)
     if len(true) != len(predicted):
         raise ValueError(f"confusion_matrix: {len(true)} true labels but {len(predicted)} predictions")
     matrix = [[0] * n_classes for _ in range(n_classes)]
@@ -110,7 +120,10 @@ def predict_labels(net, loader):
     for X, y in loader:
         if len(y):
             predicted.extend(int(k) for k in to_numpy(net.predict(X)).tolist())
-            true.extend(int(k) for k in to_numpy(y).reshape(-1).tolist())
+            y = to_numpy(y)
+            if y.ndim == 2 and y.shape[1] > 1:  # one-hot or probability targets: the likeliest class
+                y = y.argmax(axis=1)
+            true.extend(int(k) for k in y.reshape(-1).tolist())
     return true, predicted
 
 

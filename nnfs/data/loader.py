@@ -39,8 +39,10 @@ def stratified_split(labels, val_split, seed=0):
     except (TypeError, ValueError) as error:
         raise DatasetError(str(error)) from None
     by_class = {}
-    for index, label in enumerate(int(v) for v in labels):
-        by_class.setdefault(label, []).append(index)
+    for index, value in enumerate(labels):
+        if isinstance(value, bool) or int(value) != value:  # int() would make 1.7 class 1
+            raise DatasetError(f"stratified_split: labels must be class indices (integers), got {value!r}")
+        by_class.setdefault(int(value), []).append(index)
     rng = random.Random(seed)
     train, val = [], []
     for label in sorted(by_class):

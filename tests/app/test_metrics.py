@@ -91,3 +91,18 @@ def test_confusion_matrix_png_has_a_cell_per_pair(tmp_path):
         assert TRAIN_COLOR in colors and (255, 255, 255) in colors
     with pytest.raises(ValueError, match="expected a 2x2 matrix"):
         plot_confusion_matrix(matrix, NAMES[:2], tmp_path / "bad.png")
+
+
+def test_one_hot_targets_give_their_class_and_float_labels_are_refused():
+    import numpy as np
+
+    from nnfs.app.metrics import confusion_matrix, predict_labels
+    from nnfs.layers import Linear
+    from nnfs.net import Net
+
+    net = Net([Linear(4, 3)])
+    true, predicted = predict_labels(net, [(np.zeros((5, 4), np.float32), np.eye(3)[[0, 1, 2, 0, 1]])])
+    assert true == [0, 1, 2, 0, 1] and len(predicted) == 5
+    with pytest.raises(ValueError, match=r"true labels must be class indices \(integers\), got 1.7"):
+        confusion_matrix([0.0, 1.7], [0, 1], 2)
+    assert confusion_matrix([0.0, 1.0], [0, 1], 2) == [[1, 0], [0, 1]]

@@ -146,3 +146,11 @@ def test_numpy_numbers_as_fractions_sizes_and_seeds():
 def test_bools_and_other_types_are_dataset_errors_naming_the_argument(make, argument):
     with pytest.raises(DatasetError, match=rf"(stratified_split|DataLoader|Preprocessing): {argument} must be"):
         make()
+
+
+def test_stratified_split_refuses_labels_that_are_not_class_indices():
+    from nnfs.data import DatasetError, stratified_split
+
+    with pytest.raises(DatasetError, match=r"labels must be class indices \(integers\), got 0.5"):
+        stratified_split([0.5, 0.7, 1.2, 1.9], 0.5)
+    assert stratified_split([0.0, 0.0, 1.0, 1.0], 0.5, seed=0) == stratified_split([0, 0, 1, 1], 0.5, seed=0)
