@@ -21,20 +21,23 @@ EPS = 1e-6
 TOLERANCE = 1e-5
 
 
-def relative_error(analytic, numeric):
+def relative_error(analytic, numeric, noise=0.0):
     """The largest elementwise ``|a - n| / max(|a|, |n|, floor)`` between two gradients.
 
-    The floor (1e-3 of the largest numeric entry, at least 1e-8) keeps entries that
-    are tiny next to the rest of the gradient from turning finite-difference noise
-    into a large relative error. Shapes must agree exactly: a gradient of the wrong
-    shape (an empty one, say) is an error, never silently broadcast.
+    The floor (1e-3 of the largest numeric entry, at least 1e-8, at least ``noise``) keeps
+    entries that are tiny next to the rest of the gradient from turning finite-difference
+    noise into a large relative error. ``noise`` is how large finite differences of a
+    gradient that is zero come out (rounding of the scalar, over the step): two gradients
+    both within it are equal, 0 (a bias just before BatchNorm has a gradient of exactly zero,
+    and its finite differences are noise). Shapes must agree exactly: a gradient of the
+    wrong shape (an empty one, say) is an error, never silently broadcast.
     """
     analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
     assert analytic.shape == numeric.shape, (
         f"gradient shape {analytic.shape} differs from the input's {numeric.shape}")
-    if analytic.size == 0:
+    if analytic.size == 0 or max(np.max(np.abs(analytic)), np.max(np.abs(numeric))) <= noise:
         return 0.0
-    floor = max(1e-8, 1e-3 * float(np.max(np.abs(numeric))))
+    floor = max(1e-8, 1e-3 * float(np.max(np.abs(numeric))), noise)
     scale = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), floor)
     return float(np.max(np.abs(analytic - numeric) / scale))
 
@@ -69,14 +72,21 @@ def check_layer(layer, X_host, backend, rng, eps=EPS):
     def loss():
         return float((layer.forward(X) * G).sum())
 
+    noise = _noise(float(abs(layer.forward(X) * G).sum()), eps)
     layer(X)
     dX = layer.backward(G)
     analytic = {"X": to_numpy(dX)}
     analytic.update({name: to_numpy(grad) for name, grad in layer.grads.items()})
-    errors = {"X": relative_error(analytic["X"], numeric_gradient(loss, X, eps))}
+    errors = {"X": relative_error(analytic["X"], numeric_gradient(loss, X, eps), noise)}
     for name in layer.params:
-        errors[name] = relative_error(analytic[name], numeric_gradient(loss, layer.params[name], eps))
+        errors[name] = relative_error(analytic[name], numeric_gradient(loss, layer.params[name], eps), noise)
     return errors
+
+
+def _noise(magnitude, eps):
+    """How large a central difference of a function of this ``magnitude`` (the sum of its terms'
+    sizes) comes out from rounding alone, with a margin of 100: float64's epsilon over the step."""
+    return 100 * np.finfo(np.float64).eps * magnitude / eps
 
 
 def check_loss(loss_fn, prediction_host, target, backend, eps=EPS):
