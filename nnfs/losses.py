@@ -28,7 +28,7 @@ labels ``[0, 1, 2, 5]`` with 3 classes would silently give the loss and gradient
   :func:`check_labels` (one synchronisation for the whole set).
 """
 
-from nnfs.backend import backend_of, get_array_module, is_host_array, to_numpy
+from nnfs.backend import backend_of, get_array_module, host_array, is_host_array, to_numpy
 from nnfs.layers.base import cached
 
 
@@ -205,8 +205,10 @@ def _as_targets(prediction, target):
     the training step free of device-to-host synchronisation.
     """
     N, D = prediction.shape
+    if isinstance(target, (list, tuple)):  # labels as a list, as a Net takes inputs as lists
+        target = host_array(target, None)
     if not hasattr(target, "shape"):
-        raise TypeError(f"CrossEntropyLoss: targets must be an array, got {type(target).__name__}")
+        raise TypeError(f"CrossEntropyLoss: targets must be an array or a list, got {type(target).__name__}")
     device = backend_of(prediction)
     on_host = is_host_array(target)
     # (N, 1) is a column of labels, except for float targets of a single class (D = 1),
@@ -264,8 +266,10 @@ class MeanSquareLoss(Loss):
 
     def forward(self, prediction, target):
         _check_predictions("MeanSquareLoss", prediction)
+        if isinstance(target, (list, tuple)):
+            target = host_array(target, None)
         if not hasattr(target, "shape"):
-            raise TypeError(f"MeanSquareLoss: targets must be an array, got {type(target).__name__}")
+            raise TypeError(f"MeanSquareLoss: targets must be an array or a list, got {type(target).__name__}")
         if target.ndim == 1 and prediction.shape[1] == 1:
             target = target.reshape(-1, 1)
         if tuple(target.shape) != tuple(prediction.shape):

@@ -127,8 +127,8 @@ class Net:
         if self._scored is not None and self._scored is not self._output:
             raise RuntimeError(
                 "Net.backward: the last loss was not computed on the output of the latest forward "
-                "pass (another forward, predict or predict_proba ran in between); call "
-                "net.loss(net(X), y) again just before backward")
+                "pass (another forward, predict or predict_proba ran in between, or the loss was "
+                "given a part or a copy of it); call net.loss(net(X), y) just before backward")
         grad = self.loss_fn.backward()
         first = self.layers[0]
         first.input_grad = bool(input_grad)

@@ -268,9 +268,9 @@ def test_float_or_bool_labels_are_refused(labels):
         CrossEntropyLoss()(LOGITS, labels)
 
 
-def test_labels_must_be_an_array():
-    with pytest.raises(TypeError, match="CrossEntropyLoss"):
-        CrossEntropyLoss()(LOGITS, [0, 1, 2, 0])
+def test_labels_must_be_an_array_or_a_list():
+    with pytest.raises(TypeError, match="CrossEntropyLoss: targets must be an array or a list, got dict"):
+        CrossEntropyLoss()(LOGITS, {0: 1})
 
 
 @pytest.mark.parametrize("loss", [CrossEntropyLoss(), MeanSquareLoss()])
@@ -282,3 +282,15 @@ def test_predictions_must_be_two_dimensional(loss):
 def test_mean_square_shape_mismatch():
     with pytest.raises(ValueError, match=r"MeanSquareLoss: targets of shape \(4, 2\) .*\(4, 3\)"):
         MeanSquareLoss()(LOGITS, np.zeros((4, 2), F32))
+
+
+def test_targets_may_be_lists_as_inputs_may(backend):
+    import numpy as np
+
+    from nnfs.losses import CrossEntropyLoss, MeanSquareLoss
+
+    logits = backend.asarray(np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]]), dtype="float64")
+    assert float(CrossEntropyLoss()(logits, [0, 2])) == pytest.approx(
+        float(CrossEntropyLoss()(logits, np.array([0, 2]))))
+    assert float(MeanSquareLoss()(logits, [[0.0] * 3, [1.0] * 3])) == pytest.approx(
+        float(MeanSquareLoss()(logits, np.array([[0.0] * 3, [1.0] * 3]))))

@@ -194,6 +194,8 @@ class DataLoader:
             seed = integer("DataLoader", "seed", seed)  # a plain int: random.Random and state_dict()
         except (TypeError, ValueError) as error:
             raise DatasetError(str(error)) from None
+        if isinstance(labels, (list, tuple)):  # batches take their rows by an index array
+            labels = host_array(labels, None)
         self.images, self.labels = images, labels
         self.indices = list(indices)
         if not self.indices:

@@ -167,6 +167,9 @@ def check_rank(layer, X, rank, layout):
 def check_dtype(layer, X):
     """Parameters and inputs must share a float dtype: nothing is promoted silently."""
     if X.dtype != layer.dtype:
+        # Moving the layer only helps for the other float dtype: parameters are float32 or float64.
+        move = (f" or move the layer with .to(dtype={str(X.dtype)!r})"
+                if str(X.dtype) in ("float32", "float64") else " (a Net casts its input itself)")
         raise TypeError(
             f"{type(layer).__name__}: input dtype {X.dtype} does not match the parameters' "
-            f"{layer.dtype}; cast the input or move the layer with .to(dtype={str(X.dtype)!r})")
+            f"{layer.dtype}; cast the input with .astype({str(layer.dtype)!r}){move}")

@@ -154,3 +154,13 @@ def test_stratified_split_refuses_labels_that_are_not_class_indices():
     with pytest.raises(DatasetError, match=r"labels must be class indices \(integers\), got 0.5"):
         stratified_split([0.5, 0.7, 1.2, 1.9], 0.5)
     assert stratified_split([0.0, 0.0, 1.0, 1.0], 0.5, seed=0) == stratified_split([0, 0, 1, 1], 0.5, seed=0)
+
+
+def test_labels_may_be_a_list():
+    import numpy as np
+
+    from nnfs.data import DataLoader, Preprocessing
+
+    images = np.zeros((4, 1, 4, 4), np.uint8)
+    loader = DataLoader(images, [0, 1, 0, 1], [0, 1, 2, 3], 2, Preprocessing((4, 4), 1, [0.5], [0.2]))
+    assert [list(y) for _, y in loader] == [[0, 1], [0, 1]]

@@ -243,3 +243,16 @@ def test_a_non_array_input_is_a_type_error(layer):
 def test_dtype_mismatch_is_a_type_error(layer, shape):
     with pytest.raises(TypeError, match=rf"{type(layer).__name__}.*float64.*float32"):
         layer(np.zeros(shape, np.float64))
+
+
+def test_dtype_messages_say_what_helps():
+    """A float64 input: move the layer, or cast; an integer one: cast (no layer is int64)."""
+    from nnfs.layers import AvgPool2D, Linear
+
+    with pytest.raises(TypeError, match=r"cast the input with .astype\('float32'\) or move the layer with "
+                                        r"\.to\(dtype='float64'\)"):
+        Linear(4, 3)(np.ones((2, 4)))
+    with pytest.raises(TypeError, match=r"cast the input with \.astype\('float32'\) \(a Net casts its input"):
+        Linear(4, 3)(np.ones((2, 4), dtype=np.int64))
+    with pytest.raises(TypeError, match=r"AvgPool2D.__init__\(\) missing 1 required positional argument"):
+        AvgPool2D()
