@@ -39,10 +39,16 @@ _MAX_RECORD_BYTES = 256 * 2 ** 20
 
 
 def default_cache_dir():
-    """``$NNFS_CACHE_DIR``, else ``$XDG_CACHE_HOME/nnfs/datasets``, else ``~/.cache/nnfs/datasets``."""
+    """``$NNFS_CACHE_DIR``, else ``$XDG_CACHE_HOME/nnfs/datasets``, else ``~/.cache/nnfs/datasets``.
+
+    A relative ``XDG_CACHE_HOME`` is ignored, as the XDG specification says (it would put the
+    cache wherever the program happens to run); a leading ``~`` in ``NNFS_CACHE_DIR`` is the
+    home folder.
+    """
     if os.environ.get(ENV_CACHE_DIR):
-        return os.environ[ENV_CACHE_DIR]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return os.path.expanduser(os.environ[ENV_CACHE_DIR])
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = xdg if os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "nnfs", "datasets")
 
 

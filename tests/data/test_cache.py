@@ -159,3 +159,16 @@ def test_a_small_image_folder_round_trips_through_the_cache(tmp_path):
     second, _ = load(root, tmp_path / "cache")
     assert second.from_cache
     same(first, second)
+
+
+def test_the_default_cache_folder_ignores_a_relative_xdg_cache_home(monkeypatch, tmp_path):
+    from nnfs.data.cache import default_cache_dir
+
+    monkeypatch.delenv("NNFS_CACHE_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relcache")
+    assert default_cache_dir() == str(tmp_path / ".cache" / "nnfs" / "datasets")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == str(tmp_path / "xdg" / "nnfs" / "datasets")
+    monkeypatch.setenv("NNFS_CACHE_DIR", "~/mine")
+    assert default_cache_dir() == str(tmp_path / "mine")
