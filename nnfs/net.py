@@ -189,7 +189,7 @@ class Net:
         was_training = self.training
         self.eval()
         try:
-            n = X.shape[0] if X.ndim else 0
+            n = X.shape[0] if X.ndim >= 2 else 0  # other ranks: the first layer names what it expected
             if n <= self.INFER_BATCH:
                 return self.forward(X)
             xp = get_array_module(X)

@@ -72,3 +72,18 @@ def test_one_layer_object_in_two_places_is_refused():
         Net([layer, Tanh(), layer])
     with pytest.raises(ValueError, match=r"Net: the same Linear appears twice \(layers 0.0 and 1\)"):
         Net([Sequential(layer), layer])
+
+
+def test_a_long_one_dimensional_input_is_named_whole():
+    """Sliced before the first layer's check, 784 values read as 'got shape (256,)'."""
+    net = Net([Linear(784, 10)])
+    with pytest.raises(ValueError, match=r"\(784,\)"):
+        net.predict_proba(np.zeros(784, dtype=np.float32))
+
+
+def test_boolean_labels_are_classes_0_and_1():
+    from nnfs.app.metrics import confusion_matrix
+    from nnfs.data import stratified_split
+
+    assert confusion_matrix([True, False], [1, 0], 2) == [[1, 0], [0, 1]]
+    assert stratified_split([True, False] * 5, 0.2, seed=0) == stratified_split([1, 0] * 5, 0.2, seed=0)

@@ -28,7 +28,7 @@ def _indices(what, values):
     """Class indices as ints; a float such as 1.7 is refused (int() would make it class 1)."""
     indices = []
     for value in values:
-        if isinstance(value, bool) or int(value) != value:
+        if int(value) != value:  # True and False are 1 and 0, as NumPy's bools are
             raise ValueError(f"confusion_matrix: {what} labels must be class indices (integers), got {value!r}")
         indices.append(int(value))
     return indices

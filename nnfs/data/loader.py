@@ -40,7 +40,7 @@ def stratified_split(labels, val_split, seed=0):
         raise DatasetError(str(error)) from None
     by_class = {}
     for index, value in enumerate(labels):
-        if isinstance(value, bool) or int(value) != value:  # int() would make 1.7 class 1
+        if int(value) != value:  # int() would make 1.7 class 1 (True and False are 1 and 0)
             raise DatasetError(f"stratified_split: labels must be class indices (integers), got {value!r}")
         by_class.setdefault(int(value), []).append(index)
     rng = random.Random(seed)

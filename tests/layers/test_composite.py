@@ -413,3 +413,26 @@ def test_the_gradient_check_takes_a_zero_gradient_as_zero(rng):
 
     errors = check_layer(Sequential(Linear(8, 8), BatchNorm1D(8)), rng.normal(size=(4, 8)), "numpy", rng)
     assert max(errors.values()) < 1e-6, errors
+
+
+def test_the_gradient_check_still_finds_a_small_wrong_gradient(rng):
+    """The noise floor for zero gradients must not hide one that finite differences measure:
+    a weight gradient of about 4e-7 reported as zero is an error."""
+    from nnfs.layers import Layer
+    from tests.gradcheck import check_layer
+
+    class Faint(Layer):
+        def __init__(self):
+            super().__init__()
+            self.init_params(None, weight=rng.normal(size=(4, 4)))
+
+        def forward(self, X):
+            self.cache["X"] = X
+            return X + 1e-7 * (X @ self.params["weight"])
+
+        def backward(self, dY):
+            self.grads["weight"] = self.params["weight"] * 0  # wrong: the true one is tiny, not zero
+            return dY + 1e-7 * (dY @ self.params["weight"].T)
+
+    errors = check_layer(Faint(), rng.normal(size=(3, 4)), "numpy", rng)
+    assert errors["weight"] > 0.5 and errors["X"] < 1e-6, errors

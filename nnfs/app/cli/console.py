@@ -25,13 +25,15 @@ def _line(stream, text):
     terminal, could interleave between the two: ``...--image_size outerror: ...``. One
     write of a line is never split by another process's (below the pipe's atomic size).
     """
+    if stream is None:  # started with the stream closed (>&-): nowhere to write the line
+        return
     try:
         stream.write(text + "\n")
         stream.flush()
     except BrokenPipeError:  # a reader that left (| head): the programs stop quietly
         raise
     except OSError as error:  # a full disk behind > out.txt: name the stream, not nothing
-        if error.filename is not None:
+        if error.filename is not None or error.errno is None:
             raise
         name = "standard output" if stream is sys.stdout else "standard error"
         raise OSError(error.errno, error.strerror, name) from None

@@ -135,3 +135,22 @@ def test_a_full_standard_output_is_named(tmp_path):
                               text=True, env=environment(), timeout=120)
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == "error: cannot write standard output: No space left on device"
+
+
+def test_a_closed_stream_or_an_error_without_a_number_loses_nothing_more(monkeypatch):
+    """Started with stdout closed (>&-), sys.stdout is None: the line has nowhere to go. A
+    stream's own error without an errno keeps its message."""
+    import io
+
+    from nnfs.app.cli import console
+
+    monkeypatch.setattr("sys.stdout", None)
+    console.say("epoch 1")  # no AttributeError
+
+    class Vanishing(io.TextIOBase):
+        def write(self, text):
+            raise OSError("device vanished")
+
+    monkeypatch.setattr("sys.stdout", Vanishing())
+    with pytest.raises(OSError, match="^device vanished$"):
+        console.say("epoch 1")

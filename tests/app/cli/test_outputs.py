@@ -2,6 +2,7 @@
 loaded or trained (clashes, writability), written atomically, and reported honestly."""
 
 import os
+import pathlib
 import subprocess
 import sys
 import zipfile
@@ -341,3 +342,16 @@ def test_an_unmarked_plot_elsewhere_beside_an_earlier_run_says_how_to_go_on(tmp_
     plot.unlink()
     assert call(train.main, argv, capsys)[0] == 0
     assert call(train.main, argv, capsys)[0] == 0  # now marked: the command repeats
+
+
+def test_a_damaged_file_at_save_is_refused_in_one_line(tmp_path, capsys):
+    """A zip whose header a bare zipfile cannot read (NotImplementedError: zip file version
+    11.3) is no checkpoint, kept, and the run says so in one line."""
+    import shutil
+
+    fixture = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "damaged_zip_header.npz"
+    shutil.copy(fixture, tmp_path / "m.npz")
+    code, out, err = call(train.main, ["--dataset", "nowhere", "--save", tmp_path / "m.npz"], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert_one_line(err, "m.npz, which is not an nnfs checkpoint")
+    assert (tmp_path / "m.npz").read_bytes() == fixture.read_bytes()
