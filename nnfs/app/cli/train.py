@@ -270,9 +270,12 @@ class RunRecord:
 
     def __init__(self):
         self.args, self.epochs, self.epoch, self.written = None, None, None, {}
+        self.writer = True  # False on the ranks of a data-parallel run other than rank 0
 
     def kept(self):
         """Which files this run wrote, for a run that stops now."""
+        if not self.writer:  # only rank 0 knows: it writes them
+            return "rank 0 writes this run's files and says which"
         if not self.written:
             return "this run wrote no file"
         files = output_files(self.args)
@@ -668,6 +671,7 @@ def main(argv=None):
                 threads = args.threads or nnfs.parallel.get_num_threads()
                 if args.distributed or dist.launched_with_mpiexec():
                     world = dist.init()  # before the net is built: it picks this rank's GPU
+                    record.writer = world.is_root
             except (RuntimeError, ValueError) as error:
                 console.error(error)
                 return EXIT_ERROR
@@ -683,6 +687,10 @@ def main(argv=None):
         except Interrupted as stop:
             if world is None or world.is_root:
                 console.notice(record.interrupted(stop))
+            if world is not None and world.size > 1:
+                # A signal sent to this rank alone (kill PID) leaves the others waiting in the
+                # next collective forever; through mpiexec every rank gets it and ends here too.
+                world.abort(stop.exit_status)
             return stop.exit_status
         except OptionError as error:  # a clash with a default the data or the checkpoint settled
             console.error(f"{error} (see --help)")

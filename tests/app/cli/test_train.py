@@ -377,3 +377,13 @@ def test_example_trains_on_two_ranks_and_reports_whole_validation_metrics(tmp_pa
     assert check.accuracy == saved.extra["val_accuracy"]
     epoch = saved.extra["epoch"]
     assert check.loss == pytest.approx(saved.extra["run"]["history"]["val_loss"][epoch - 1], rel=1e-5)
+
+
+def test_a_rank_that_writes_nothing_does_not_claim_no_file_was_written():
+    """In a data-parallel run only rank 0 writes: another rank's line must not say 'this run
+    wrote no file' when rank 0 wrote four."""
+    record = train_program.RunRecord()
+    record.writer = False
+    assert record.kept() == "rank 0 writes this run's files and says which"
+    record.writer = True
+    assert record.kept() == "this run wrote no file"
