@@ -15,6 +15,8 @@ matrix is drawn; every file the run writes is listed by :func:`output_files`.
 """
 
 import argparse
+import hashlib
+import json
 import math
 import os
 import sys
@@ -427,6 +429,25 @@ def held_out(data, train_idx, val_idx):
     return {"train": relative(train_idx), "val": relative(val_idx)}
 
 
+def check_same_data(world, args, data, split):
+    """Refuse a data-parallel run whose ranks read different images (another folder or other
+    files on one machine): each would train on its own data, silently where the counts agree,
+    or fail inside MPI where they do not. One small collective, before training.
+
+    Raises:
+        DatasetError: on every rank, naming the dataset folder.
+    """
+    record = json.dumps([split, data.class_names, list(data.image_size), data.channels], sort_keys=True)
+    # 20 bits of a hash: its square still sums exactly, so the ranks' values are all equal
+    # exactly when size * sum of squares == (sum)^2.
+    digest = int(hashlib.sha256(record.encode("utf-8", "surrogatepass")).hexdigest()[:5], 16)
+    total, squares = world.sum_host([digest, digest * digest])
+    if world.size * squares != total * total:
+        raise DatasetError(f"the {world.size} ranks did not read the same images from {args.dataset} (another "
+                           "folder, other files or other options on one machine): give every rank the same "
+                           "dataset and options")
+
+
 #: The options that decide the split of the images (with the files), as the checkpoint records them.
 SPLIT_OPTIONS = ("seed", "val_split", "limit")
 
@@ -534,6 +555,8 @@ def run(args, world=None, record=None):
     scheduler = make_schedule(args.schedule, optimizer, args.epochs, args.warmup_epochs)
     state = RunState(epochs=args.epochs, schedule=args.schedule, warmup_epochs=args.warmup_epochs)
     split = held_out(data, train_idx, val_idx)
+    if world is not None and world.size > 1:
+        check_same_data(world, args, data, split)
     # What this run asked for (None: the data chose), for a resumed run to ask the same.
     requested = {"image_size": args.image_size and list(args.image_size), "channels": args.channels}
     if args.resume:

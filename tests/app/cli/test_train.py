@@ -387,3 +387,29 @@ def test_a_rank_that_writes_nothing_does_not_claim_no_file_was_written():
     assert record.kept() == "rank 0 writes this run's files and says which"
     record.writer = True
     assert record.kept() == "this run wrote no file"
+
+
+def test_ranks_that_read_different_images_are_refused():
+    """Data parallel needs the same images on every rank: a rank with another folder or other
+    files would train on its own data (silently where the counts agree)."""
+    from types import SimpleNamespace
+
+    from nnfs.data import DatasetError
+
+    class TwoRanks:  # the other rank's value is given; sum_host adds this rank's to it
+        size = 2
+
+        def __init__(self, other):
+            self.other = other
+
+        def sum_host(self, values):
+            return [float(mine + theirs) for mine, theirs in zip(values, self.other)]
+
+    data = SimpleNamespace(class_names=["a", "b"], image_size=(8, 8), channels=1)
+    split = {"train": ["a/0.png", "b/0.png"], "val": ["a/1.png", "b/1.png"]}
+    args = SimpleNamespace(dataset="ds")
+    record = train_program.json.dumps([split, data.class_names, [8, 8], 1], sort_keys=True)
+    same = int(train_program.hashlib.sha256(record.encode()).hexdigest()[:5], 16)
+    train_program.check_same_data(TwoRanks([same, same * same]), args, data, split)  # agrees: no error
+    with pytest.raises(DatasetError, match=r"the 2 ranks did not read the same images from ds"):
+        train_program.check_same_data(TwoRanks([same + 1, (same + 1) ** 2]), args, data, split)
