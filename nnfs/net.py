@@ -39,19 +39,17 @@ class Net:
         layers = list(layers)
         if not layers:
             raise ValueError("Net: needs at least one layer, got an empty list")
-        seen = {}
         for index, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Net: layer {index} is a {type(layer).__name__}, not an nnfs layer")
-            # One object in two places would share its cache (backward would use the second
-            # place's input for both) and be updated twice per step: no weight sharing here.
-            inside = [(f"{index}", layer)] + [(f"{index}.{path}", child) for path, child in
-                                              getattr(layer, "named_layers", lambda: [])()]
-            for where, part in inside:
-                if id(part) in seen:
-                    raise ValueError(f"Net: the same {type(part).__name__} appears twice (layers {seen[id(part)]} "
-                                     f"and {where}); build a separate layer for each place")
-                seen[id(part)] = where
+        # One object in two places would share its cache (backward would use the second
+        # place's input for both) and be updated twice per step: no weight sharing here.
+        seen = {}
+        for where, part in _layer_tree(layers):
+            if id(part) in seen:
+                raise ValueError(f"Net: the same {type(part).__name__} appears twice (layers {seen[id(part)]} "
+                                 f"and {where}); build a separate layer for each place")
+            seen[id(part)] = where
         if loss is not None and not isinstance(loss, Loss):
             raise TypeError(f"Net: loss must be an nnfs loss, got {type(loss).__name__}")
         self.layers = layers
@@ -200,9 +198,8 @@ class Net:
             self._release_caches()
 
     def _release_caches(self):
-        for layer in self.layers:
-            for _, part in [("", layer)] + list(getattr(layer, "named_layers", lambda: [])()):
-                part.cache.clear()
+        for _, part in _layer_tree(self.layers):
+            part.cache.clear()
         self._shards.release()
 
     @staticmethod
@@ -298,3 +295,13 @@ class Net:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return (f"Net([\n  {inner}\n], loss={self.loss_fn!r}, "
                 f"backend={self.backend.name!r}, dtype={self.dtype.name!r})")
+
+
+def _layer_tree(layers):
+    """``(path, layer)`` for every layer of ``layers`` and every layer inside them (composite
+    layers' children, by :meth:`~nnfs.layers.Sequential.named_layers`), depth first: ``"3"``,
+    ``"3.body.0"``, ..."""
+    for index, layer in enumerate(layers):
+        yield f"{index}", layer
+        for path, child in getattr(layer, "named_layers", tuple)():
+            yield f"{index}.{path}", child
