@@ -2,7 +2,7 @@
 
 from nnfs.backend import as_dtype, check_real, get_array_module, get_backend, to_numpy
 from nnfs.checks import number
-from nnfs.layers.base import Layer
+from nnfs.layers.base import Layer, check_gradient
 from nnfs.losses import Loss, softmax
 from nnfs.parallel import Shards
 
@@ -128,6 +128,11 @@ class Net:
                 "pass (another forward, predict or predict_proba ran in between, or the loss was "
                 "given a part or a copy of it); call net.loss(net(X), y) just before backward")
         grad = self.loss_fn.backward()
+        # Named after the loss here: a loss of one's own that returns the wrong shape would
+        # otherwise be reported by the last layer, or fail inside the shards' row cuts.
+        if self._output is not None:
+            check_gradient(f"Net.backward: {type(self.loss_fn).__name__}.backward", grad,
+                           tuple(self._output.shape), self._output.dtype, what="the gradient it returned")
         first = self.layers[0]
         first.input_grad = bool(input_grad)
         try:

@@ -370,3 +370,33 @@ def test_predictions_go_in_slices_and_keep_nothing_for_a_backward(backend, rng):
 def softmax_rows(logits):
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+class _FlatGradientLoss(MeanSquareLoss):
+    """A loss of one's own whose backward returns the gradient flattened, or in float64."""
+
+    def __init__(self, change):
+        super().__init__()
+        self.change = change
+
+    def backward(self):
+        return self.change(super().backward())
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("change, error, message", [
+    (lambda g: g.ravel(), ValueError, r"has shape \(64,\), but the last forward pass gave an output of "
+                                      r"shape \(64, 1\)"),
+    (lambda g: g.astype(np.float64), TypeError, r"is float64, but the last forward pass gave a float32 output"),
+])
+def test_backward_names_a_loss_whose_gradient_is_unlike_the_output(rng, threads, change, error, message):
+    """Reported as the loss's fault, before the gradient reaches the layers or the shards' row cuts."""
+    from nnfs.parallel import using_threads
+
+    net = Net([Linear(300, 1), ReLU()], _FlatGradientLoss(change))
+    X, y = rng.normal(size=(64, 300)), rng.normal(size=(64, 1))
+    with using_threads(threads):
+        net.loss(net(X), y)
+        with pytest.raises(error, match=r"^Net.backward: _FlatGradientLoss.backward: the gradient it returned "
+                                        + message):
+            net.backward()

@@ -1,5 +1,7 @@
 """The base every layer, activation and loss builds on."""
 
+import functools
+
 from nnfs.backend import as_dtype, backend_of, default_backend, get_backend
 
 
@@ -9,7 +11,9 @@ class Layer:
     Calling a layer checks its input and runs :meth:`forward`, which caches
     what :meth:`backward` needs. ``backward(dY)`` stores the parameter
     gradients in ``grads`` (overwriting the previous ones) and returns the
-    gradient for the input.
+    gradient for the input; it first checks that ``dY`` has the shape and dtype of
+    the output of the last forward pass (every subclass gets that check: see
+    ``__init_subclass__``).
 
     Attributes:
         params: parameter arrays by name (``"weight"``, ``"bias"``), PyTorch layouts.
@@ -23,6 +27,20 @@ class Layer:
     """
 
     input_grad = True
+
+    def __init_subclass__(cls, **kwargs):
+        # The upstream gradient must have the shape and dtype of the output it belongs to:
+        # ``dY * mask`` would broadcast a wrongly shaped one without a word (a (N,) gradient
+        # for a (N, 1) output gives (N, N)), and a float64 one would turn a float32 layer's
+        # gradients into float64. So every forward a layer class defines records what it
+        # returned, and every backward checks its gradient against that record first: one
+        # check for all layers, the user's own included (PyTorch's autograd engine checks
+        # the same, between the functions it chains).
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__:
+            cls.forward = _recording_output(cls.__dict__["forward"])
+        if "backward" in cls.__dict__:
+            cls.backward = _checking_gradient(cls.__dict__["backward"])
 
     def __init__(self):
         self.params = {}
@@ -147,6 +165,46 @@ def cached(owner, names, before):
     except KeyError:
         raise RuntimeError(f"{type(owner).__name__}.backward called before {before}") from None
     return values[0] if len(values) == 1 else values
+
+
+#: The cache key under which a forward pass records the shape and dtype of its output.
+OUTPUT_RECORD = "output_like"
+
+
+def _recording_output(forward):
+    @functools.wraps(forward)
+    def forward_and_record(self, X):
+        Y = forward(self, X)
+        if hasattr(Y, "shape") and hasattr(Y, "dtype"):
+            self.cache[OUTPUT_RECORD] = (tuple(Y.shape), Y.dtype)
+        return Y
+    return forward_and_record
+
+
+def _checking_gradient(backward):
+    @functools.wraps(backward)
+    def check_and_backward(self, dY):
+        expected = self.cache.get(OUTPUT_RECORD)
+        if expected is not None:  # none: backward itself says that no forward pass came first
+            check_gradient(self, dY, *expected)
+        return backward(self, dY)
+    return check_and_backward
+
+
+def check_gradient(owner, dY, shape, dtype, what="the gradient"):
+    """Raise a clear error when ``dY`` is not an array of ``shape`` and ``dtype``.
+
+    ``owner`` is the layer (or loss) the message names, ``what`` how it calls ``dY``.
+    """
+    name = owner if isinstance(owner, str) else f"{type(owner).__name__}.backward"
+    if not hasattr(dY, "shape") or not hasattr(dY, "dtype"):
+        raise TypeError(f"{name}: expected {what} as an array of shape {shape}, got {type(dY).__name__}")
+    if tuple(dY.shape) != shape:
+        raise ValueError(f"{name}: {what} has shape {tuple(dY.shape)}, but the last forward pass "
+                         f"gave an output of shape {shape}: a gradient has the shape of its output")
+    if dY.dtype != dtype:
+        raise TypeError(f"{name}: {what} is {dY.dtype}, but the last forward pass gave a {dtype} "
+                        f"output: cast it with .astype({str(dtype)!r})")
 
 
 def _check_is_array(layer, X):

@@ -14,7 +14,7 @@ import pytest
 
 import nnfs
 from nnfs.activations import LeakyReLU, ReLU, Sigmoid, Tanh
-from nnfs.backend import to_numpy
+from nnfs.backend import default_backend, to_numpy
 from nnfs.checkpoint import build_layer, registry
 from nnfs.checks import ArgumentTypeError
 from nnfs.layers import (
@@ -230,6 +230,40 @@ def test_an_empty_batch_gives_pytorch_shapes_and_statistics(rng, case, torch):
 def test_backward_before_forward(layer):
     with pytest.raises(RuntimeError, match=rf"{type(layer).__name__}.*before a forward"):
         layer.backward(np.ones((2, 2, 3, 3), np.float32))
+
+
+@pytest.mark.parametrize("layer, shape", ONE_OF_EACH, ids=repr)
+def test_backward_refuses_a_gradient_unlike_the_output(layer, shape):
+    """A gradient that would broadcast (one row for the batch), another dtype or a list is refused,
+    naming the layer: ``dY * mask`` would broadcast the first silently, and a float64 gradient would
+    make a float32 layer's gradients float64."""
+    name = type(layer).__name__
+    backend = layer.to().backend or default_backend()  # the table's layers live on the default backend
+    ones = lambda shape, dtype=np.float32: backend.asarray(np.ones(shape, dtype))  # noqa: E731
+    Y = layer(ones(shape))
+    with pytest.raises(ValueError, match=rf"^{name}\.backward: the gradient has shape "
+                                         rf"\(1, .*last forward pass gave an output of shape \({Y.shape[0]}, "):
+        layer.backward(ones((1,) + Y.shape[1:]))
+    with pytest.raises(TypeError, match=rf"^{name}\.backward: the gradient is float64, .* float32 output"):
+        layer.backward(ones(Y.shape, np.float64))
+    with pytest.raises(TypeError, match=rf"^{name}\.backward: expected the gradient as an array"):
+        layer.backward(np.ones(Y.shape, np.float32).tolist())
+    layer.backward(ones(Y.shape))  # the right one still goes through
+
+
+def test_a_layer_of_ones_own_checks_its_gradient_too():
+    class Double(Layer):
+        def forward(self, X):
+            return 2 * X
+
+        def backward(self, dY):
+            return 2 * dY
+
+    layer, backend = Double(), default_backend()
+    layer(backend.asarray(np.ones((3, 1), np.float32)))
+    with pytest.raises(ValueError, match=r"^Double\.backward: the gradient has shape \(3,\)"):
+        layer.backward(backend.asarray(np.ones(3, np.float32)))
+    np.testing.assert_array_equal(to_numpy(layer.backward(backend.asarray(np.ones((3, 1), np.float32)))), 2)
 
 
 @pytest.mark.parametrize("layer", [layer for layer, _ in ONE_OF_EACH], ids=repr)
