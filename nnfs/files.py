@@ -16,6 +16,10 @@ pattern are never touched.
 
 Errors name the path the caller gave, never the hidden temporary file:
 ``[Errno 28] No space left on device: 'runs/cnn.npz'``.
+
+:func:`file_identity` says which file a path names, through links and hard links: the
+programs use it so that a file is never read twice as two images, nor written over
+while it is one of their inputs.
 """
 
 import contextlib
@@ -27,7 +31,7 @@ import socket
 import stat
 import zlib
 
-__all__ = ["write_atomically", "check_writable", "remove_stale_temporaries", "is_temporary"]
+__all__ = ["write_atomically", "check_writable", "remove_stale_temporaries", "is_temporary", "file_identity"]
 
 # Part of the target's name kept in the temporary name: a long name plus the suffix must stay
 # under the usual 255-byte limit of a file name (40 characters are at most 160 UTF-8 bytes).
@@ -118,6 +122,20 @@ def check_writable(path):
                     break                    # and so do the folders above it
                 # never made (makedirs failed part-way) or already gone: go on upwards
     return path
+
+
+def file_identity(path):
+    """What tells the file (or folder) ``path`` names from every other: its device and inode,
+    the same through symbolic and hard links; its real path where the file system has no
+    inodes (``st_ino`` 0).
+
+    Raises:
+        OSError: when ``path`` cannot be looked up (missing, no permission).
+    """
+    info = os.stat(path)  # not DirEntry.stat: on Windows its st_ino and st_dev are always 0
+    if info.st_ino:
+        return info.st_dev, info.st_ino
+    return os.path.normcase(os.path.realpath(path))
 
 
 def _missing_folders(path):

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import nnfs.files as files
-from nnfs.files import check_writable, is_temporary, remove_stale_temporaries, write_atomically
+from nnfs.files import check_writable, file_identity, is_temporary, remove_stale_temporaries, write_atomically
 from tests.filesystems import fill, tmpfs
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes, FIFOs and process ids")
@@ -336,3 +336,17 @@ def test_a_probe_that_fails_part_way_leaves_none_of_its_folders(tmp_path):
     with pytest.raises(OSError):
         check_writable(tmp_path / "new" / ("x" * 300) / "m.npz")  # a name too long for the file system
     assert os.listdir(tmp_path) == []
+
+
+def test_file_identity_is_the_same_through_links_and_differs_between_files(tmp_path):
+    original, other = tmp_path / "a.png", tmp_path / "b.png"
+    original.write_bytes(b"a")
+    other.write_bytes(b"a")  # the same bytes: still another file
+    (tmp_path / "link.png").symlink_to(original)
+    os.link(original, tmp_path / "hard.png")
+    identity = file_identity(original)
+    assert file_identity(tmp_path / "link.png") == identity == file_identity(str(tmp_path / "hard.png"))
+    assert file_identity(other) != identity
+    assert file_identity(tmp_path) != identity
+    with pytest.raises(FileNotFoundError):
+        file_identity(tmp_path / "missing.png")

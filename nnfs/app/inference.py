@@ -10,6 +10,7 @@ from nnfs.checkpoint import CheckpointError, load
 from nnfs.checks import integer
 from nnfs.data.images import DatasetError, file_type, is_image_file, unreadable
 from nnfs.data.loader import Preprocessing
+from nnfs.files import file_identity
 from nnfs.text import count
 
 # The most values (channels x height x width) one prepared image may have: 4096 x 4096 gray or
@@ -194,8 +195,7 @@ def find_images(path, warn=None, skipped=None):
     while pending:
         _, place, folder = heapq.heappop(pending)
         try:
-            # os.stat, not DirEntry.stat: on Windows the latter's st_ino and st_dev are always 0.
-            key = _folder_key(os.stat(folder))
+            key = file_identity(folder)
             if key in walked:
                 passed["walked"].append((place, folder))
                 continue
@@ -238,10 +238,6 @@ def report_skipped(skipped, warn):
     for reason, paths in skipped.items():
         if paths:
             warn(f"skipped {count(len(paths), *_SKIPPED[reason])}, e.g. {next(iter(paths))}")
-
-
-def _folder_key(info):
-    return info.st_dev, info.st_ino
 
 
 __all__ = ["Classifier", "Prediction", "find_images", "report_skipped"]

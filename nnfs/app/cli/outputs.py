@@ -11,7 +11,7 @@ import os
 from nnfs.app.metrics import HISTORY_COLUMNS
 from nnfs.app.plot import drawn_by_nnfs, is_png
 from nnfs.checkpoint import CheckpointError, metadata
-from nnfs.files import check_writable
+from nnfs.files import check_writable, file_identity
 
 __all__ = ["last_path", "default_curves_path", "output_files", "same_file", "same_file_among", "inside", "clashing_outputs",
            "is_checkpoint", "is_output_of", "check_outputs", "ROLE_KINDS", "KIND_NAMES"]
@@ -67,16 +67,15 @@ def same_file_among(path, candidates):
     """The first of ``candidates`` that names the existing file ``path`` names, or None: one
     ``stat`` each (a folder of a million images is checked in seconds, not minutes)."""
     try:
-        info = os.stat(path)
+        identity = file_identity(path)
     except OSError:
         return None
     for candidate in candidates:
         try:
-            other = os.stat(candidate)
+            if file_identity(candidate) == identity:
+                return candidate
         except OSError:
             continue
-        if (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino):
-            return candidate
     return None
 
 

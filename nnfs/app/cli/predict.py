@@ -32,7 +32,7 @@ from nnfs.app.resume import check_extra
 from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError
 from nnfs.data import DatasetError
-from nnfs.files import check_writable, write_atomically
+from nnfs.files import check_writable, file_identity, write_atomically
 
 SPLITS = ("val", "train")
 #: What this program reads from a checkpoint's ``extra`` (the other fields are not its business).
@@ -161,8 +161,7 @@ def distinct(paths):
     seen, kept = set(), []
     for path in paths:
         try:  # a hard link is the same file under another real path
-            info = os.stat(path)
-            key = (info.st_dev, info.st_ino) if info.st_ino else os.path.normcase(os.path.realpath(path))
+            key = file_identity(path)
         except OSError:  # reported when it is read
             key = os.path.normcase(os.path.realpath(path))
         if key not in seen:
