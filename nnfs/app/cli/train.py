@@ -118,7 +118,8 @@ def build_parser(suppress_defaults=False):
     parser.add_argument("--seed", type=seed, default=0, help="seeds the split, the shuffling and the weights")
     parser.add_argument("--save", type=file_path, default=os.path.join("runs", "cnn.npz"),
                         help="checkpoint of the best epoch; the latest state, the metrics CSV and the "
-                             "confusion matrix go beside it")
+                             "confusion matrix go beside it (default: %(default)s; with --resume of a run, "
+                             "that run's own)")
     parser.add_argument("--plot", type=file_path, default=None,
                         help="curves PNG (default: next to the checkpoint)")
     parser.add_argument("--resume", type=file_path, default=None,
@@ -147,7 +148,31 @@ def parse_args(argv):
         check_training_options(args)
     except OptionError as error:
         parser.error(str(error))
+    keep_resumed_files(args)
     return args
+
+
+def keep_resumed_files(args):
+    """Without ``--save``, a ``--resume`` of a run writes that run's files: ``--resume
+    runs/m_last.npz`` saves to ``runs/m.npz`` and ``runs/m_last.npz``, not to the default
+    ``runs/cnn.npz``, which may hold another run's model (it was replaced there, and with no
+    better epoch the report read that other model as this run's best).
+
+    A checkpoint without run state (weights only) starts a new run, whose files are the
+    default ones: writing beside it would replace the model it started from. A checkpoint
+    that cannot be read leaves ``--save`` alone; reading it for the resume says why.
+    """
+    if not args.resume or "save" in options_given(args):
+        return
+    try:
+        meta = metadata(args.resume)
+    except CheckpointError:
+        return
+    extra = meta.get("extra")
+    if meta.get("optimizer") is None or not isinstance(extra, dict) or extra.get("run") is None:
+        return
+    stem, extension = os.path.splitext(args.resume)
+    args.save = (stem[:-len("_last")] if stem.endswith("_last") else stem) + extension
 
 
 def options_given(args):
@@ -524,6 +549,7 @@ def run(args, world=None, record=None):
     record = record if record is not None else RunRecord()
     record.args = args
     args.given = options_given(args)  # any parsed Namespace will do, not only parse_args'
+    keep_resumed_files(args)
     outputs = output_files(args)
     root = world is None or world.is_root
     say, warn_ = (console.say, console.warn) if root else (quiet, quiet)

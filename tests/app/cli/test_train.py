@@ -413,3 +413,39 @@ def test_ranks_that_read_different_images_are_refused():
     train_program.check_same_data(TwoRanks([same, same * same]), args, data, split)  # agrees: no error
     with pytest.raises(DatasetError, match=r"the 2 ranks did not read the same images from ds"):
         train_program.check_same_data(TwoRanks([same + 1, (same + 1) ** 2]), args, data, split)
+
+
+@pytest.mark.parametrize("resumed", ["m_last.npz", "m.npz"])
+def test_resume_without_save_writes_the_resumed_runs_files_not_the_default_ones(tmp_path, capsys, monkeypatch,
+                                                                                resumed):
+    """``runs/cnn.npz`` may hold another run's model: a resumed run without --save writes beside
+    the checkpoint it continues, and a checkpoint of weights only starts a new run with the defaults."""
+    import nnfs
+    from nnfs.checkpoint import metadata, save
+
+    monkeypatch.chdir(tmp_path)
+    other = make_folder(tmp_path / "other", ["x", "y"], per_class=4)
+    folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
+    main = train_program.main
+    assert main(["--dataset", str(other), "--epochs", "1", "--batch_size", "4"]) == 0  # runs/cnn.npz
+    assert train(folder, tmp_path / "b" / "m.npz", "--epochs", "1") == 0
+    theirs = (tmp_path / "runs" / "cnn.npz").read_bytes(), (tmp_path / "runs" / "cnn_last.npz").read_bytes()
+    capsys.readouterr()
+    assert main(["--dataset", str(folder), "--epochs", "2", "--batch_size", "4",
+                 "--resume", str(tmp_path / "b" / resumed)]) == 0
+    out = capsys.readouterr().out
+    assert ((tmp_path / "runs" / "cnn.npz").read_bytes(), (tmp_path / "runs" / "cnn_last.npz").read_bytes()) == theirs
+    assert metadata(tmp_path / "b" / "m_last.npz")["extra"]["epoch"] == 2
+    assert f"latest state to {tmp_path / 'b' / 'm_last.npz'}" in out
+    assert "runs" not in out.splitlines()[-1]
+
+    # Weights only: a new run from them, whose best epoch must not replace the model it started from.
+    net = train_program.build_model("cnn", 3, (12, 12), 2)
+    nnfs.seed(0)
+    save(tmp_path / "weights.npz", net, class_names=["circle", "square"])
+    before = (tmp_path / "weights.npz").read_bytes()
+    capsys.readouterr()
+    assert main(["--dataset", str(folder), "--epochs", "1", "--batch_size", "4", "--image_size", "12",
+                 "--channels", "3", "--resume", str(tmp_path / "weights.npz")]) == 0
+    assert (tmp_path / "weights.npz").read_bytes() == before
+    assert f"model saved to {pathlib.Path('runs', 'cnn.npz')}" in capsys.readouterr().out
