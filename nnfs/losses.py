@@ -28,7 +28,7 @@ labels ``[0, 1, 2, 5]`` with 3 classes would silently give the loss and gradient
   :func:`check_labels` (one synchronisation for the whole set).
 """
 
-from nnfs.backend import backend_of, get_array_module, host_array, is_host_array, to_numpy
+from nnfs.backend import backend_of, check_real, get_array_module, host_array, is_host_array, to_numpy
 from nnfs.layers.base import cached
 
 
@@ -126,7 +126,8 @@ class CrossEntropyLoss(Loss):
         _check_predictions("CrossEntropyLoss", prediction)
         N, D = prediction.shape
         self.batches += 1
-        checked_on_host = is_host_array(target)
+        # Lists become host arrays, checked on the host like them (not recorded on the device).
+        checked_on_host = is_host_array(target) or isinstance(target, (list, tuple))
         target = _as_targets(prediction, target)
         log_p = log_softmax(prediction)
         if target.ndim == 1:
@@ -206,6 +207,7 @@ def _as_targets(prediction, target):
     """
     N, D = prediction.shape
     if isinstance(target, (list, tuple)):  # labels as a list, as a Net takes inputs as lists
+        check_real("CrossEntropyLoss", target, "the targets")  # ragged lists, text
         target = host_array(target, None)
     if not hasattr(target, "shape"):
         raise TypeError(f"CrossEntropyLoss: targets must be an array or a list, got {type(target).__name__}")
@@ -225,6 +227,7 @@ def _as_targets(prediction, target):
             check_labels(target, D, "CrossEntropyLoss: labels")
         return device.asarray(target)
     if target.shape == (N, D):
+        check_real("CrossEntropyLoss", target, "the target rows")  # cast to the predictions' dtype
         return device.asarray(target, dtype=prediction.dtype)
     raise ValueError(
         f"CrossEntropyLoss: targets must have shape ({N},), ({N}, 1) or ({N}, {D}), "
@@ -267,6 +270,7 @@ class MeanSquareLoss(Loss):
     def forward(self, prediction, target):
         _check_predictions("MeanSquareLoss", prediction)
         if isinstance(target, (list, tuple)):
+            check_real("MeanSquareLoss", target, "the targets")  # ragged lists, text
             target = host_array(target, None)
         if not hasattr(target, "shape"):
             raise TypeError(f"MeanSquareLoss: targets must be an array or a list, got {type(target).__name__}")
@@ -276,6 +280,7 @@ class MeanSquareLoss(Loss):
             raise ValueError(
                 f"MeanSquareLoss: targets of shape {tuple(target.shape)} do not match "
                 f"predictions of shape {tuple(prediction.shape)}")
+        check_real("MeanSquareLoss", target, "the targets")  # cast to the predictions' dtype
         target = backend_of(prediction).asarray(target, dtype=prediction.dtype)
         diff = prediction - target
         self.cache["diff"] = diff

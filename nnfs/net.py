@@ -189,7 +189,10 @@ class Net:
         """
         check_real("Net", X)
         X = self.backend.asarray(X, dtype=self.dtype)
+        # Every layer's own mode comes back, not the net's for all: a BatchNorm frozen in eval
+        # mode while the rest fine-tunes stays frozen.
         was_training = self.training
+        modes = [(part, part.training) for _, part in _layer_tree(self.layers)]
         self.eval()
         try:
             n = X.shape[0] if X.ndim >= 2 else 0  # other ranks: the first layer names what it expected
@@ -199,7 +202,9 @@ class Net:
             return xp.concatenate([self.forward(X[start:start + self.INFER_BATCH])
                                    for start in range(0, n, self.INFER_BATCH)], axis=0)
         finally:
-            self.train(was_training)
+            self.training = was_training
+            for part, mode in modes:  # parents before their children, which a parent's train() sets
+                part.train(mode)
             self._release_caches()
 
     def _release_caches(self):
@@ -282,6 +287,9 @@ class Net:
             raise ValueError(
                 "Net.load_state_dict: the saved state does not fit this architecture "
                 f"(missing: {missing or 'none'}; unexpected: {unexpected or 'none'})")
+        # Every array is checked and converted before any is stored: a state refused half-way
+        # would leave a net that is neither the old one nor the saved one.
+        loaded = []
         for name, (store, key, value) in expected.items():
             incoming = state[name]
             if not hasattr(incoming, "shape"):
@@ -291,9 +299,12 @@ class Net:
                 raise ValueError(
                     f"Net.load_state_dict: {name} has shape {tuple(incoming.shape)} in the saved "
                     f"state but {tuple(value.shape)} in this net")
+            check_real(f"Net.load_state_dict: {name}", incoming, "the array")
             # Copied even where asarray could return the caller's array: the net must own its
             # parameters, or training would change the saved state (and any net loaded from it).
-            store[key] = self.backend.asarray(incoming, dtype=self.dtype).copy()
+            loaded.append((store, key, self.backend.asarray(incoming, dtype=self.dtype).copy()))
+        for store, key, array in loaded:
+            store[key] = array
         return self
 
     def __repr__(self):

@@ -294,3 +294,36 @@ def test_targets_may_be_lists_as_inputs_may(backend):
         float(CrossEntropyLoss()(logits, np.array([0, 2]))))
     assert float(MeanSquareLoss()(logits, [[0.0] * 3, [1.0] * 3])) == pytest.approx(
         float(MeanSquareLoss()(logits, np.array([[0.0] * 3, [1.0] * 3]))))
+
+
+def test_list_labels_are_checked_on_the_host_after_a_move_to_the_device(backend):
+    """Lists are host labels: no device record of them, which after ``net.to`` would have mixed
+    a host array with device ones (CuPy refuses that, and so does the strict backend)."""
+    from nnfs.layers import Linear
+    from nnfs.losses import CrossEntropyLoss
+    from nnfs.net import Net
+
+    net = Net([Linear(4, 3)], CrossEntropyLoss(), backend="numpy")
+    X = np.ones((4, 4), F32)
+    net.loss(net(X), [0, 1, 2, 0])
+    net.to(backend)
+    first = float(net.loss(net(X), [0, 1, 2, 0]))
+    assert first == pytest.approx(float(net.loss(net(X), np.array([0, 1, 2, 0]))))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        net.loss(net(X), [0, 1, 3, 0])  # at once, as for any host labels
+
+
+@pytest.mark.parametrize("loss, target, error, message", [
+    (MeanSquareLoss, np.ones((4, 3)) * 1j, TypeError, r"MeanSquareLoss: the targets must hold real numbers .* complex128"),
+    (MeanSquareLoss, np.array([["a"] * 3] * 4), TypeError, r"MeanSquareLoss: the targets must hold real .* <U1"),
+    (MeanSquareLoss, np.array([[None] * 3] * 4), TypeError, r"MeanSquareLoss: the targets .* got dtype object"),
+    (MeanSquareLoss, [[1.0, 2.0, 3.0]] * 3 + [[1.0]], ValueError, r"MeanSquareLoss: the targets must be a "
+                                                                  r"rectangular array; its nested lists have"),
+    (CrossEntropyLoss, np.array([["1", "0", "0"]] * 4), TypeError, r"CrossEntropyLoss: the target rows must hold real"),
+    (CrossEntropyLoss, np.eye(3)[[0, 1, 2, 0]] * 1j, TypeError, r"CrossEntropyLoss: the target rows .* complex128"),
+    (CrossEntropyLoss, [0, 1, [2], 0], ValueError, r"CrossEntropyLoss: the targets must be a rectangular array"),
+])
+def test_targets_that_are_not_real_numbers_are_refused(loss, target, error, message):
+    """A cast would drop the imaginary part, parse text or give NaN, as for a net's input."""
+    with pytest.raises(error, match=message):
+        loss()(LOGITS, target)

@@ -400,3 +400,40 @@ def test_backward_names_a_loss_whose_gradient_is_unlike_the_output(rng, threads,
         with pytest.raises(error, match=r"^Net.backward: _FlatGradientLoss.backward: the gradient it returned "
                                         + message):
             net.backward()
+
+
+@pytest.mark.parametrize("damage, error, message", [
+    (lambda v: np.zeros(5, np.float32), ValueError, r"1.bias has shape \(5,\) in the saved state but \(2,\)"),
+    (lambda v: v * 1j, TypeError, r"Net.load_state_dict: 1.bias: the array must hold real numbers .* complex"),
+    (lambda v: v.astype(str), TypeError, r"Net.load_state_dict: 1.bias: the array must hold real numbers .* <U"),
+])
+def test_a_refused_state_leaves_the_net_as_it_was(backend, damage, error, message):
+    """Checked whole before anything is stored (the last array was refused after the others were
+    loaded); text and complex values are refused, not parsed or cut to their real part."""
+    net = Net([Linear(4, 3), Linear(3, 2)], backend=backend)
+    before = net.state_dict()
+    state = {key: value + 1 for key, value in before.items()}
+    state["1.bias"] = damage(state["1.bias"])
+    with pytest.raises(error, match=message):
+        net.load_state_dict(state)
+    after = net.state_dict()
+    assert all(np.array_equal(before[key], after[key]) for key in before)
+
+
+def test_predictions_give_every_layer_its_own_mode_back(backend, rng):
+    """A BatchNorm frozen in eval mode while the rest trains stays frozen after predict."""
+    from nnfs.layers import BatchNorm1D, Residual, Sequential
+
+    inner = BatchNorm1D(3)
+    net = Net([Linear(4, 3), BatchNorm1D(3), Residual(Sequential(Linear(3, 3), inner)), Linear(3, 2)],
+              backend=backend)
+    net.layers[1].eval()
+    inner.eval()
+    X = backend.asarray(rng.normal(size=(8, 4)))
+    for predict in (net.predict, net.predict_proba):
+        predict(X)
+        assert [net.training, net.layers[0].training, net.layers[1].training, net.layers[2].training,
+                inner.training] == [True, True, False, True, False]
+    net.eval()
+    net.predict(X)
+    assert not any(part.training for part in (net, *net.layers, inner))

@@ -158,7 +158,7 @@ def host_view(x):
     return x if owner.name == "numpy" else owner.to_numpy(x)
 
 
-def check_real(owner, x):
+def check_real(owner, x, what="the input"):
     """Refuse data that would not become the same real numbers in a float array.
 
     NumPy converts more than it should for a network's input: complex values lose their
@@ -166,13 +166,18 @@ def check_real(owner, x):
     integers and floats of any width pass; so do numbers and nested lists of them.
 
     Raises:
-        TypeError: naming ``owner`` and the dtype found.
+        TypeError: naming ``owner``, ``what`` it checked and the dtype found.
+        ValueError: for nested lists that are not rectangular (rows of different lengths).
     """
     dtype = getattr(x, "dtype", None)
     if dtype is None:  # a number or nested lists: the dtype NumPy would give them
-        dtype = np.asarray(x).dtype
+        try:
+            dtype = np.asarray(x).dtype
+        except ValueError:  # NumPy's "inhomogeneous shape after 1 dimensions"
+            raise ValueError(f"{owner}: {what} must be a rectangular array; its nested lists have "
+                             "different lengths") from None
     if getattr(dtype, "kind", None) not in ("b", "i", "u", "f"):
-        raise TypeError(f"{owner}: the input must hold real numbers (bool, integer or float values), "
+        raise TypeError(f"{owner}: {what} must hold real numbers (bool, integer or float values), "
                         f"got dtype {dtype}")
 
 

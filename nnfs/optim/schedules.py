@@ -97,15 +97,20 @@ class Schedule:
         if not isinstance(state, dict) or state.get("type") != type(self).__name__:
             found = state.get("type") if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"{owner}: the saved state is from {found!r}")
+        # Everything is checked before anything changes: a refused state leaves the schedule and
+        # the optimizer's rate as they were (the constructor below sets that rate).
+        lr = self.optimizer.lr
         try:  # the saved arguments go through the constructor's checks
             saved = type(self)(self.optimizer, **{key: state[key] for key in self.get_config()})
-            base_lr, last_step = state["base_lr"], state["last_step"]
+            base_lr = number(owner, "base_lr", state["base_lr"], low=0)
+            last_step = integer(owner, "last_step", state["last_step"], minimum=0)
         except KeyError as error:
             raise ValueError(f"{owner}: the saved state lacks {error}") from None
+        finally:
+            self.optimizer.lr = lr
         for key in self.get_config():
             setattr(self, key, getattr(saved, key))
-        self.base_lr = number(owner, "base_lr", base_lr, low=0)
-        self.last_step = integer(owner, "last_step", last_step, minimum=0)
+        self.base_lr, self.last_step = base_lr, last_step
         self.optimizer.lr = self.lr_at(self.last_step)
         return self
 

@@ -167,3 +167,16 @@ def test_make_schedule_takes_numpy_step_counts():
 def test_bools_are_refused(make, argument):
     with pytest.raises(TypeError, match=rf"(StepLR|CosineAnnealingLR|ConstantLR): {argument} must be"):
         make(optimizer())
+
+
+@pytest.mark.parametrize("change", [{"warmup_steps": 4, "base_lr": float("nan")}, {"warmup_steps": -1},
+                                    {"last_step": -2}, {"base_lr": "x"}])
+def test_a_refused_state_leaves_the_schedule_and_the_rate_as_they_were(change):
+    optimizer = SGD(Linear(2, 2), 0.1)
+    schedule = StepLR(optimizer, 5, gamma=0.5)
+    for _ in range(6):
+        schedule.step()
+    before, lr = schedule.state_dict(), optimizer.lr
+    with pytest.raises((ValueError, TypeError)):
+        schedule.load_state_dict(dict(before, **change))
+    assert schedule.state_dict() == before and optimizer.lr == lr == 0.05
