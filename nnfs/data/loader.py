@@ -4,7 +4,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from nnfs.backend import host_array
+from nnfs.backend import as_dtype, host_array
 from nnfs.backend.augment import generator
 from nnfs.backend.images import channel_mean_std, images_from_bytes
 from nnfs.checks import choice, int_pair, integer, number
@@ -40,8 +40,8 @@ def stratified_split(labels, val_split, seed=0):
         raise DatasetError(str(error)) from None
     by_class = {}
     for index, value in enumerate(labels):
-        if int(value) != value:  # int() would make 1.7 class 1 (True and False are 1 and 0)
-            raise DatasetError(f"stratified_split: labels must be class indices (integers), got {value!r}")
+        if int(value) != value or value < 0:  # int() would make 1.7 class 1 (True and False are 1 and 0)
+            raise DatasetError(f"stratified_split: labels must be class indices (integers >= 0), got {value!r}")
         by_class.setdefault(int(value), []).append(index)
     rng = random.Random(seed)
     train, val = [], []
@@ -106,11 +106,13 @@ class Preprocessing:
             channels = integer("Preprocessing", "channels", channels, minimum=1)
         except (TypeError, ValueError) as error:
             raise DatasetError(str(error)) from None
+        _check_images("Preprocessing.fit", images, channels)
         mean, std = channel_mean_std(images, indices)
         return cls(image_size, channels, mean, [max(s, MIN_STD) for s in std], resize)
 
     def apply(self, images, dtype="float32"):
         """uint8 ``(N, C, H, W)`` images as normalised float arrays of ``dtype`` (on the host)."""
+        _check_images("Preprocessing.apply", images, self.channels)
         if dtype not in self._affine:
             # One multiply-add per pixel: x / 255 / std - mean / std.
             scale = [1.0 / (255.0 * s) for s in self.std]
@@ -192,14 +194,19 @@ class DataLoader:
         try:
             batch_size = integer("DataLoader", "batch_size", batch_size, minimum=1)
             seed = integer("DataLoader", "seed", seed)  # a plain int: random.Random and state_dict()
+            # A float dtype: an integer one would turn every scaled pixel into 0 (then -mean/std).
+            dtype = as_dtype(dtype).name
         except (TypeError, ValueError) as error:
-            raise DatasetError(str(error)) from None
+            raise DatasetError(f"DataLoader: {error}" if "DataLoader" not in str(error) else str(error)) from None
         if isinstance(labels, (list, tuple)):  # batches take their rows by an index array
             labels = host_array(labels, None)
+        if len(labels) != len(images):
+            raise DatasetError(f"DataLoader: {len(images)} images but {len(labels)} labels")
         self.images, self.labels = images, labels
         self.indices = list(indices)
         if not self.indices:
             raise DatasetError("DataLoader: no samples to serve (empty index list)")
+        _check_indices(self.indices, len(images))
         self.batch_size = batch_size
         self.preprocessing = preprocessing
         self.shuffle = shuffle
@@ -228,11 +235,18 @@ class DataLoader:
         """Continue the shuffling from :meth:`state_dict`: the next pass gets the order an
         uninterrupted run would have given it (the earlier shuffles are replayed, which is cheap),
         with the saved augmentation (a state without one keeps this loader's)."""
+        try:
+            seed = integer("DataLoader.load_state_dict", "seed", state["seed"])
+            passes = integer("DataLoader.load_state_dict", "passes", state["passes"], minimum=0)
+        except KeyError as error:
+            raise DatasetError(f"DataLoader.load_state_dict: the saved state lacks {error}") from None
+        except (TypeError, ValueError) as error:
+            raise DatasetError(str(error)) from None
         if "augment" in state:
             self.augment = None if state["augment"] is None else Augmentation.from_config(state["augment"])
-        self.seed, self.passes = state["seed"], 0
+        self.seed, self.passes = seed, 0
         self._rng = random.Random(self.seed)
-        for _ in range(state["passes"]):
+        for _ in range(passes):
             self._shuffled()
         return self
 
@@ -252,3 +266,25 @@ class DataLoader:
             if rng is not None:
                 images = self.augment(images, rng)
             yield self.preprocessing.apply(images, self.dtype), self.labels[batch]
+
+
+def _check_indices(indices, count):
+    """Refuse sample indices that are not integers in ``[0, count)``: NumPy would take -1 as the
+    last image without a word, and one past the end would fail batches later."""
+    order = host_array(indices, None)
+    if order.ndim != 1 or order.dtype.kind not in "iu":
+        raise DatasetError(f"DataLoader: indices must be a flat list of integers, got dtype {order.dtype} "
+                           f"and shape {order.shape}")
+    low, high = int(order.min()), int(order.max())
+    if low < 0 or high >= count:
+        raise DatasetError(f"DataLoader: indices must be in [0, {count}) (the images), got values in "
+                           f"[{low}, {high}]")
+
+
+def _check_images(owner, images, channels):
+    """Refuse what is not a batch of ``(N, C, H, W)`` images with ``channels`` channels (the
+    per-channel statistics would broadcast over another count without a word)."""
+    shape = tuple(getattr(images, "shape", ()))
+    if len(shape) != 4 or shape[1] != channels:
+        raise DatasetError(f"{owner}: expected images of shape (N, {channels}, H, W), got "
+                           f"{shape if hasattr(images, 'shape') else type(images).__name__}")

@@ -151,8 +151,10 @@ def test_bools_and_other_types_are_dataset_errors_naming_the_argument(make, argu
 def test_stratified_split_refuses_labels_that_are_not_class_indices():
     from nnfs.data import DatasetError, stratified_split
 
-    with pytest.raises(DatasetError, match=r"labels must be class indices \(integers\), got 0.5"):
+    with pytest.raises(DatasetError, match=r"labels must be class indices \(integers >= 0\), got 0.5"):
         stratified_split([0.5, 0.7, 1.2, 1.9], 0.5)
+    with pytest.raises(DatasetError, match=r"labels must be class indices \(integers >= 0\), got -1"):
+        stratified_split([0, 0, -1, -1], 0.5)
     assert stratified_split([0.0, 0.0, 1.0, 1.0], 0.5, seed=0) == stratified_split([0, 0, 1, 1], 0.5, seed=0)
 
 
@@ -164,3 +166,52 @@ def test_labels_may_be_a_list():
     images = np.zeros((4, 1, 4, 4), np.uint8)
     loader = DataLoader(images, [0, 1, 0, 1], [0, 1, 2, 3], 2, Preprocessing((4, 4), 1, [0.5], [0.2]))
     assert [list(y) for _, y in loader] == [[0, 1], [0, 1]]
+
+
+def _loader(**changes):
+    images = np.zeros((4, 3, 2, 2), np.uint8)
+    arguments = dict(images=images, labels=np.array([0, 1, 0, 1]), indices=[0, 1, 2, 3], batch_size=2,
+                     preprocessing=Preprocessing((2, 2), 3, [0.5] * 3, [0.2] * 3))
+    arguments.update(changes)
+    return DataLoader(**arguments)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"dtype": "int32"}, r"DataLoader: nnfs computes in float32 or float64, got dtype int32"),
+    ({"dtype": "foo"}, r"DataLoader: not a dtype: 'foo'"),
+    ({"indices": [0, 4]}, r"DataLoader: indices must be in \[0, 4\) \(the images\), got values in \[0, 4\]"),
+    ({"indices": [-1, 0]}, r"indices must be in \[0, 4\) .* \[-1, 0\]"),
+    ({"indices": [0.0, 1.0]}, r"DataLoader: indices must be a flat list of integers, got dtype float64"),
+    ({"indices": [True, False]}, r"indices must be a flat list of integers, got dtype bool"),
+    ({"labels": [0, 1, 0]}, r"DataLoader: 4 images but 3 labels"),
+])
+def test_loader_arguments_that_would_fail_later_or_give_wrong_batches_are_refused(changes, message):
+    """An integer dtype scaled every pixel to 0, -1 served the last image, and an index past the
+    end or too few labels failed at some later batch with NumPy's IndexError."""
+    with pytest.raises(DatasetError, match=message):
+        _loader(**changes)
+
+
+@pytest.mark.parametrize("state, message", [
+    ({"seed": "x", "passes": 0}, r"DataLoader.load_state_dict: seed must be an int, got 'x'"),
+    ({"seed": 0, "passes": -1}, r"DataLoader.load_state_dict: passes must be an int >= 0"),
+    ({"passes": 1}, r"DataLoader.load_state_dict: the saved state lacks 'seed'"),
+])
+def test_loader_state_is_checked_before_it_is_used(state, message):
+    loader = _loader(shuffle=True)
+    before = loader.state_dict()
+    with pytest.raises(DatasetError, match=message):
+        loader.load_state_dict(state)
+    assert loader.state_dict() == before
+
+
+def test_preprocessing_refuses_images_of_another_layout_or_channel_count():
+    """Per-channel statistics of 3 channels broadcast over 1 without a word; 3-d images raised
+    NumPy's AxisError from inside the statistics."""
+    pre = Preprocessing((2, 2), 3, [0.5] * 3, [0.2] * 3)
+    with pytest.raises(DatasetError, match=r"Preprocessing.apply: expected images of shape \(N, 3, H, W\), "
+                                           r"got \(2, 1, 2, 2\)"):
+        pre.apply(np.zeros((2, 1, 2, 2), np.uint8))
+    with pytest.raises(DatasetError, match=r"Preprocessing.fit: expected images of shape \(N, 1, H, W\), "
+                                           r"got \(2, 2, 2\)"):
+        Preprocessing.fit(np.zeros((2, 2, 2), np.uint8), [0, 1], (2, 2), 1)
