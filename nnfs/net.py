@@ -36,7 +36,12 @@ class Net:
     """
 
     def __init__(self, layers, loss=None, backend=None, dtype=None):
-        layers = list(layers)
+        if isinstance(layers, Layer):  # Net(Linear(4, 3)): one layer is a list of one
+            layers = [layers]
+        try:
+            layers = list(layers)
+        except TypeError:
+            raise TypeError(f"Net: layers must be a list of nnfs layers, got {type(layers).__name__}") from None
         if not layers:
             raise ValueError("Net: needs at least one layer, got an empty list")
         for index, layer in enumerate(layers):

@@ -87,3 +87,16 @@ def test_boolean_labels_are_classes_0_and_1():
 
     assert confusion_matrix([True, False], [1, 0], 2) == [[1, 0], [0, 1]]
     assert stratified_split([True, False] * 5, 0.2, seed=0) == stratified_split([1, 0] * 5, 0.2, seed=0)
+
+
+def test_one_layer_is_a_net_of_one_and_other_things_are_refused_in_one_line():
+    net = Net(Linear(2, 3))
+    assert len(net.layers) == 1 and net(np.ones((4, 2))).shape == (4, 3)
+    with pytest.raises(TypeError, match=r"^Net: layers must be a list of nnfs layers, got int$"):
+        Net(5)
+
+
+def test_a_dtype_given_as_the_backend_says_how_to_give_it():
+    with pytest.raises(ValueError, match=r"unknown nnfs backend 'float64' .*; for a dtype, write "
+                                         r"\.to\(dtype='float64'\)$"):
+        Net([Linear(2, 3)]).to("float64")

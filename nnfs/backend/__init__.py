@@ -63,9 +63,11 @@ __all__ = [
 
 def _check_name(name, source):
     if name not in BACKEND_NAMES:
+        # .to("float64") puts a dtype where the backend goes, the first positional argument.
+        hint = f"; for a dtype, write .to(dtype={name!r})" if name in DTYPE_NAMES else ""
         raise ValueError(
             f"unknown nnfs backend {name!r} (from {source}); "
-            f"expected one of: {', '.join(BACKEND_NAMES)}")
+            f"expected one of: {', '.join(BACKEND_NAMES)}{hint}")
 
 
 def get_backend(name=None):

@@ -222,8 +222,23 @@ def check_rank(layer, X, rank, layout):
             f"{type(layer).__name__}: expected a {rank}-d input {layout}, got shape {tuple(X.shape)}")
 
 
+def check_rank_at_least(layer, X, rank, layout):
+    """Raise a ValueError naming the layer when ``X`` has fewer than ``rank`` axes."""
+    _check_is_array(layer, X)
+    if X.ndim < rank:
+        raise ValueError(f"{type(layer).__name__}: expected an input {layout}, got a {X.ndim}-d array")
+
+
 def check_dtype(layer, X):
-    """Parameters and inputs must share a float dtype: nothing is promoted silently."""
+    """Parameters and inputs must share a device and a float dtype: nothing is moved or
+    promoted silently (and a host array meeting device parameters fails deep inside the
+    array library, naming its function instead of the layer)."""
+    here, there = backend_of(X), layer.backend
+    if there is not None and here is not there:
+        raise TypeError(
+            f"{type(layer).__name__}: the input is on the {here.name} backend but the parameters are "
+            f"on {there.name}; move the input with get_backend({there.name!r}).asarray(X), or the "
+            f"layer with .to({here.name!r}) (a Net moves its input itself)")
     if X.dtype != layer.dtype:
         # Moving the layer only helps for the other float dtype: parameters are float32 or float64.
         move = (f" or move the layer with .to(dtype={str(X.dtype)!r})"

@@ -2,7 +2,7 @@
 
 from nnfs.backend import get_array_module, host_rng
 from nnfs.checks import number
-from nnfs.layers.base import Layer
+from nnfs.layers.base import Layer, check_rank_at_least
 from nnfs.parallel import shard_rows
 
 _MASK64 = (1 << 64) - 1
@@ -57,7 +57,7 @@ class Dropout(Layer):
         p: probability of zeroing an element, in [0, 1]; default 0.5.
 
     Shape:
-        - Input: any shape
+        - Input: ``(N, ...)``, any number of axes after the batch
         - Output: the same shape and dtype
 
     Attributes:
@@ -70,6 +70,9 @@ class Dropout(Layer):
         self.p = number("Dropout", "p", p, low=0, high=1)
         self.seed = int(host_rng().integers(2 ** 63))
         self.calls = 0
+
+    def check_input(self, X):
+        check_rank_at_least(self, X, 1, "(N, ...)")
 
     def mask(self, X):
         """The next mask for ``X``: 0 or ``1/(1-p)`` per element, in ``X``'s dtype and device."""

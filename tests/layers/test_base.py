@@ -276,7 +276,25 @@ def test_a_non_array_input_is_a_type_error(layer):
                          ids=repr)
 def test_dtype_mismatch_is_a_type_error(layer, shape):
     with pytest.raises(TypeError, match=rf"{type(layer).__name__}.*float64.*float32"):
-        layer(np.zeros(shape, np.float64))
+        layer(layer.backend.asarray(np.zeros(shape), dtype="float64"))
+
+
+@pytest.mark.parametrize("layer, shape", [(layer, shape) for layer, shape in ONE_OF_EACH if layer.params],
+                         ids=repr)
+def test_an_input_on_another_backend_than_the_parameters_is_a_type_error(layer, shape):
+    """Named after the layer, in one line (CuPy, and the strict backend, fail inside their own
+    functions; NumPy would take a device array's values through __array__ where it can)."""
+    from nnfs.backend import get_backend
+
+    name = type(layer).__name__
+    for layer_on, input_on in (("strict", "numpy"), ("numpy", "strict")):
+        layer.to(layer_on)
+        X = get_backend(input_on).asarray(np.zeros(shape, np.float32))
+        with pytest.raises(TypeError, match=rf"^{name}: the input is on the {input_on} backend but the "
+                                            rf"parameters are on {layer_on}; move the input with "
+                                            rf"get_backend\('{layer_on}'\)\.asarray\(X\), or the layer"):
+            layer(X)
+    layer.to(default_backend())
 
 
 def test_dtype_messages_say_what_helps():
@@ -285,8 +303,8 @@ def test_dtype_messages_say_what_helps():
 
     with pytest.raises(TypeError, match=r"cast the input with .astype\('float32'\) or move the layer with "
                                         r"\.to\(dtype='float64'\)"):
-        Linear(4, 3)(np.ones((2, 4)))
+        Linear(4, 3)(default_backend().asarray(np.ones((2, 4)), dtype="float64"))
     with pytest.raises(TypeError, match=r"cast the input with \.astype\('float32'\) \(a Net casts its input"):
-        Linear(4, 3)(np.ones((2, 4), dtype=np.int64))
+        Linear(4, 3)(default_backend().asarray(np.ones((2, 4), dtype=np.int64)))
     with pytest.raises(TypeError, match=r"AvgPool2D.__init__\(\) missing 1 required positional argument"):
         AvgPool2D()

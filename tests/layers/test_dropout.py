@@ -113,3 +113,9 @@ def test_config_and_export():
     assert Dropout(0.25).get_config() == {"p": 0.25}
     assert "Dropout" in nnfs.layers.__all__
     assert repr(Dropout(0.25)) == "Dropout(p=0.25)"
+
+
+def test_a_0d_input_is_refused_in_one_line():
+    """The mask is drawn per row of the batch: a 0-d array has none (it was an IndexError)."""
+    with pytest.raises(ValueError, match=r"^Dropout: expected an input \(N, \.\.\.\), got a 0-d array$"):
+        Dropout(0.5)(np.array(1.0, np.float32))
