@@ -182,11 +182,28 @@ class Net:
         return to_numpy(self._infer(X).argmax(axis=1))
 
     #: Samples per forward pass of :meth:`predict` and :meth:`predict_proba`: a large input
-    #: goes through in slices of this many, so its activations never all exist at once.
+    #: goes through in slices of this many, so its activations never all exist at once ...
     INFER_BATCH = 256
+    #: ... and, for images, of at most this many pixels (``H * W`` over the slice's images),
+    #: since the activations grow with the pixels: 256 photos of 128x128 held 2.8 GB.
+    INFER_PIXELS = 256 * 32 * 32
+
+    @classmethod
+    def inference_batch(cls, sample_shape):
+        """How many samples of ``sample_shape`` go through one forward pass with nothing to
+        keep for a backward pass: :data:`INFER_BATCH`, fewer for large images
+        (:data:`INFER_PIXELS`); at least one.
+
+        Shape:
+            - sample_shape: ``(C, H, W)`` for images, anything else for other inputs
+        """
+        if len(sample_shape) != 3:
+            return cls.INFER_BATCH
+        pixels = max(1, int(sample_shape[1]) * int(sample_shape[2]))
+        return max(1, min(cls.INFER_BATCH, cls.INFER_PIXELS // pixels))
 
     def _infer(self, X):
-        """Eval-mode outputs of ``X``, in slices of :data:`INFER_BATCH` samples.
+        """Eval-mode outputs of ``X``, in slices of :meth:`inference_batch` samples.
 
         Nothing of it is kept for a backward pass, which is refused after a prediction anyway:
         the layers' caches are emptied afterwards (8,000 images of 28x28 left 2.4 GB of
@@ -201,11 +218,11 @@ class Net:
         self.eval()
         try:
             n = X.shape[0] if X.ndim >= 2 else 0  # other ranks: the first layer names what it expected
-            if n <= self.INFER_BATCH:
+            size = self.inference_batch(X.shape[1:])
+            if n <= size:
                 return self.forward(X)
             xp = get_array_module(X)
-            return xp.concatenate([self.forward(X[start:start + self.INFER_BATCH])
-                                   for start in range(0, n, self.INFER_BATCH)], axis=0)
+            return xp.concatenate([self.forward(X[start:start + size]) for start in range(0, n, size)], axis=0)
         finally:
             self.training = was_training
             for part, mode in modes:  # parents before their children, which a parent's train() sets

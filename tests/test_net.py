@@ -437,3 +437,20 @@ def test_predictions_give_every_layer_its_own_mode_back(backend, rng):
     net.eval()
     net.predict(X)
     assert not any(part.training for part in (net, *net.layers, inner))
+
+
+def test_predictions_of_large_images_go_in_smaller_slices(backend, rng, monkeypatch):
+    """Activations grow with the pixels: 256 images of 128x128 at once held 2.8 GB, so large
+    images go through fewer at a time (INFER_PIXELS), other inputs INFER_BATCH samples."""
+    from nnfs.app.models import reference_cnn
+
+    assert Net.inference_batch((3, 32, 32)) == 256 and Net.inference_batch((1, 28, 28)) == 256
+    assert Net.inference_batch((3, 128, 128)) == 16 and Net.inference_batch((3, 64, 48)) == 85
+    assert Net.inference_batch((1, 4000, 3000)) == 1 and Net.inference_batch((784,)) == 256
+    net = reference_cnn(3, (64, 64), 2).to(backend)
+    sizes = []
+    forward = net.forward
+    monkeypatch.setattr(net, "forward", lambda X: sizes.append(X.shape[0]) or forward(X))
+    X = rng.normal(size=(150, 3, 64, 64)).astype(np.float32)
+    probabilities = net.predict_proba(X)
+    assert sizes == [64, 64, 22] and probabilities.shape == (150, 2)

@@ -11,6 +11,7 @@ from nnfs.checks import integer
 from nnfs.data.images import DatasetError, file_type, is_image_file, unreadable
 from nnfs.data.loader import Preprocessing
 from nnfs.files import file_identity
+from nnfs.net import Net
 from nnfs.text import count
 
 # The most values (channels x height x width) one prepared image may have: 4096 x 4096 gray or
@@ -107,11 +108,15 @@ class Classifier:
                 f"{path}: the net gives outputs of shape {outputs} per image but "
                 f"{len(self.class_names)} class names are stored")
 
-    def predict(self, paths, top=3, batch_size=256):
+    def predict(self, paths, top=3, batch_size=None):
         """Classify image files; unreadable ones get a :class:`Prediction` with ``error`` set.
 
         Args:
             paths: a list of image paths (one path alone, a string or path-like, is one image).
+            top: how many classes each prediction lists, most likely first.
+            batch_size: images read and classified at once; default as many as the net
+                takes in one pass (:meth:`~nnfs.net.Net.inference_batch`: 256 small images,
+                fewer large ones).
 
         Returns:
             One :class:`Prediction` per path, in order.
@@ -120,6 +125,9 @@ class Classifier:
             paths = [paths]
         paths = list(paths)
         top = min(integer("Classifier.predict", "top", top, minimum=1), len(self.class_names))
+        if batch_size is None:
+            pre = self.preprocessing
+            batch_size = Net.inference_batch((pre.channels, *pre.image_size))
         batch_size = integer("Classifier.predict", "batch_size", batch_size, minimum=1)
         results = [None] * len(paths)
         for start in range(0, len(paths), batch_size):

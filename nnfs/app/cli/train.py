@@ -248,6 +248,13 @@ def planned_training(args, sizing, n_classes, saved_model=None):
     return model_parameters(model, sizing.channels, sizing.image_size, n_classes), slots
 
 
+def evaluation_batch(batch_size, channels, image_size):
+    """Images per validation batch: as many as a prediction takes at once
+    (:meth:`~nnfs.net.Net.inference_batch`: 256 small images, fewer large ones, whose
+    activations grow with their pixels), and never fewer than a training batch."""
+    return max(batch_size, nnfs.net.Net.inference_batch((channels, *image_size)))
+
+
 def load_dataset(args, say, warn_, progress, saved_model=None):
     """The dataset of ``--dataset`` as the data options ask, or a one-line DatasetError.
 
@@ -257,8 +264,14 @@ def load_dataset(args, say, warn_, progress, saved_model=None):
     """
     def reserve(sizing, count, n_classes):
         parameters, optimizer_slots = planned_training(args, sizing, n_classes, saved_model)
-        return training_bytes(parameters, sizing.image_size, sizing.channels,
-                              min(args.batch_size, count), default_dtype().itemsize, optimizer_slots)
+        # The larger of a training batch and a validation batch (evaluation_batch, at most the
+        # held-out images: each class rounds its share up), counted as a training step's
+        # activations: more than an evaluation keeps, never less.
+        held_out = min(count, math.ceil(count * args.val_split) + n_classes)
+        batch = max(min(args.batch_size, count),
+                    min(evaluation_batch(args.batch_size, sizing.channels, sizing.image_size), held_out))
+        return training_bytes(parameters, sizing.image_size, sizing.channels, batch,
+                              default_dtype().itemsize, optimizer_slots)
 
     if "dataset" not in args.given and not os.path.isdir(args.dataset):
         # Installed from a wheel (pip install .), nnfs has no data/digits beside it.
@@ -570,7 +583,8 @@ def run(args, world=None, record=None):
     augment = augmentation_for(args.augment, data.kind)
     train = DataLoader(data.images, data.labels, train_idx, batch_size, pre, shuffle=True, seed=args.seed,
                        augment=augment)
-    val = DataLoader(data.images, data.labels, val_idx, max(batch_size, 256), pre)
+    val = DataLoader(data.images, data.labels, val_idx,
+                     evaluation_batch(batch_size, data.channels, data.image_size), pre)
 
     model = choose_model(args, data, saved_model)
     apply_recipe(args, model)

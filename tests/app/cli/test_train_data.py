@@ -174,3 +174,25 @@ def test_huge_images_and_corrupt_exif_warn_in_one_line_each(tmp_path, capsys, mo
         f"warning: 1 image with corrupt EXIF or TIFF tag data (read; its orientation may be wrong), "
         f"e.g. {root / 'b' / 'bad_exif.jpg'}"]
     assert "8 images decoded" in out
+
+
+def test_the_memory_plan_counts_the_validation_batch(tmp_path, capsys, monkeypatch):
+    """Validation goes 256 small images at a time whatever --batch_size is: the plan counts that
+    batch, or a run accepted with a small --batch_size ran out of memory at its first validation."""
+    from nnfs.app.cli.train import evaluation_batch
+    from nnfs.data.memory import ACTIVATION_FLOATS_PER_PIXEL
+
+    assert evaluation_batch(8, 1, (12, 12)) == 256 and evaluation_batch(500, 1, (12, 12)) == 500
+    assert evaluation_batch(8, 3, (128, 128)) == 16 and evaluation_batch(32, 3, (128, 128)) == 32
+    assert evaluation_batch(4, 3, (512, 512)) == 4  # at least one training batch
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=150, size=(12, 12))
+    one_batch = 8 * 12 * 12 * ACTIVATION_FLOATS_PER_PIXEL * 4
+    held_out = ["--batch_size", "8", "--epochs", "1", "--val_split", "0.9"]  # 270 validation images
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(20 * one_batch))  # room for 8 images' step, not 256
+    code, _, err = run(capsys, root, tmp_path / "m.npz", *held_out)
+    assert code == 1 and "300 images of 1x12x12 need about" in one_line_error(err)
+    code, _, err = run(capsys, root, tmp_path / "m.npz", "--batch_size", "8")  # 30 validation images
+    assert code == 0, err
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(40 * one_batch))  # 256 images: 32 batches of 8
+    code, _, err = run(capsys, root, tmp_path / "m.npz", *held_out)
+    assert code == 0, err
