@@ -124,15 +124,20 @@ def check_writable(path):
     return path
 
 
-def file_identity(path):
+def file_identity(path, info=None):
     """What tells the file (or folder) ``path`` names from every other: its device and inode,
     the same through symbolic and hard links; its real path where the file system has no
     inodes (``st_ino`` 0).
 
+    ``info``: the ``os.stat`` result of ``path`` (through links) where the caller has it
+    already, which saves a second lookup; a ``DirEntry.stat()`` result will do, since on
+    Windows, where its ``st_ino`` is 0, the path is looked up again.
+
     Raises:
         OSError: when ``path`` cannot be looked up (missing, no permission).
     """
-    info = os.stat(path)  # not DirEntry.stat: on Windows its st_ino and st_dev are always 0
+    if info is None or not info.st_ino:
+        info = os.stat(path)  # not DirEntry.stat: on Windows its st_ino and st_dev are always 0
     if info.st_ino:
         return info.st_dev, info.st_ino
     return os.path.normcase(os.path.realpath(path))

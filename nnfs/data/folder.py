@@ -14,6 +14,7 @@ from nnfs.data.images import (
     unreadable)
 from nnfs.data.memory import ImageSizeError, check_fits
 from nnfs.data.sizing import Sizing, choose_sizing
+from nnfs.files import file_identity
 from nnfs.text import count
 
 # What each kind of skipped entry is called, for one and for several (nnfs.text.count).
@@ -22,7 +23,9 @@ _SKIPPED = {"not an image": ("file that is not an image", "files that are not im
                               "folders nested inside class folders (not read)"),
             "not a regular file": ("entry that is not a regular file (a FIFO, socket or device; not opened)",
                                    "entries that are not regular files (FIFOs, sockets, devices; not opened)"),
-            "unreadable": ("unreadable image", "unreadable images")}
+            "unreadable": ("unreadable image", "unreadable images"),
+            "reached twice": ("file reached twice in its class (a link; read once)",
+                              "files reached twice in their class (links; read once)")}
 
 
 def _warn(message):
@@ -171,7 +174,7 @@ class ImageFolder:
             raise DatasetError(f"dataset folder not found: {root}")
         if not os.path.isdir(root):
             raise DatasetError(f"dataset path is not a folder: {root}")
-        classes, loose = [], 0
+        classes, loose, folders = [], 0, {}
         for entry in self._listing(root):
             if entry.name.startswith("."):
                 continue
@@ -179,6 +182,12 @@ class ImageFolder:
             if status is None:
                 continue
             if stat.S_ISDIR(status.st_mode):
+                # A link to another class folder would make its images two classes at once.
+                twin = folders.setdefault(file_identity(entry.path, status), entry.name)
+                if twin != entry.name:
+                    raise DatasetError(
+                        f"class folders {twin!r} and {entry.name!r} in {root} are one folder (one is a "
+                        "link to the other): its images would be two classes at once; remove the link")
                 classes.append(entry.name)
             elif stat.S_ISREG(status.st_mode) and is_image_file(entry.name):
                 loose += 1
@@ -187,7 +196,7 @@ class ImageFolder:
             raise DatasetError(
                 f"no class subfolders in {root}{hint}; expected one folder per class, "
                 f"e.g. {os.path.join(root, 'cats', '001.png')}")
-        files = []
+        files, seen = [], {}  # seen: file identity -> (label, path), for files linked twice
         for label, name in enumerate(classes):
             folder = os.path.join(root, name)
             found = []
@@ -202,7 +211,15 @@ class ImageFolder:
                 elif file_type(status.st_mode):
                     self.skipped["not a regular file"].append(entry.path)
                 elif is_image_file(entry.name):
-                    found.append((entry.path, (status.st_size, status.st_mtime_ns, status.st_ctime_ns)))
+                    first = seen.setdefault(file_identity(entry.path, status), (label, entry.path))
+                    if first[1] == entry.path:
+                        found.append((entry.path, (status.st_size, status.st_mtime_ns, status.st_ctime_ns)))
+                    elif first[0] == label:  # a link beside its file: the same image twice
+                        self.skipped["reached twice"].append(entry.path)
+                    else:
+                        raise DatasetError(
+                            f"{first[1]} and {entry.path} are one file (a link) in two classes, "
+                            f"{classes[first[0]]!r} and {name!r}: an image has one class; remove one of them")
                 else:
                     self.skipped["not an image"].append(entry.path)
             if not found:

@@ -137,3 +137,34 @@ def test_bools_and_floats_as_sizes_are_dataset_errors_naming_the_argument(tmp_pa
         read_folder(tmp_path, **arguments)
     with pytest.raises(DatasetError, match="channels must be 1, 3 or None, got 2"):
         read_folder(tmp_path, channels=2)
+
+
+links_only = pytest.mark.skipif(not hasattr(__import__("os"), "symlink"), reason="symbolic links")
+
+
+@links_only
+def test_a_class_folder_linked_as_another_class_is_refused(tmp_path):
+    """Its images would be two classes at once (and land in both splits)."""
+    root = make_folder(tmp_path / "d", ["blue", "red"], per_class=3)
+    (root / "red_again").symlink_to(root / "red")
+    with pytest.raises(DatasetError, match=r"^class folders 'red' and 'red_again' in .* are one folder \(one is a "
+                                           r"link to the other\).*remove the link$"):
+        read_folder(root)
+
+
+@links_only
+def test_a_file_linked_into_another_class_is_refused_and_twice_in_its_class_is_read_once(tmp_path):
+    import os
+
+    root = make_folder(tmp_path / "d", ["blue", "red"], per_class=3)
+    first = sorted(os.listdir(root / "red"))[0]
+    (root / "blue" / "zz_link.png").symlink_to(root / "red" / first)
+    with pytest.raises(DatasetError, match=rf"blue.zz_link.png and .*red.{first} are one file \(a link\) in two "
+                                           r"classes, 'blue' and 'red': an image has one class"):
+        read_folder(root)
+    os.remove(root / "blue" / "zz_link.png")
+    os.link(root / "red" / first, root / "red" / "zz_hard.png")  # a hard link: the same file too
+    data, messages = read_folder(root)
+    assert len(data) == 6
+    assert messages == [f"skipped 1 file reached twice in its class (a link; read once), e.g. "
+                        f"{root / 'red' / 'zz_hard.png'}"]
