@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from nnfs.backend import to_numpy
 from nnfs.files import write_atomically
 
-__all__ = ["ClassReport", "confusion_matrix", "class_report", "predict_labels", "format_report",
+__all__ = ["ClassReport", "confusion_matrix", "class_report", "predict_labels", "format_report", "short_names",
            "write_history_csv", "HISTORY_COLUMNS"]
 
 
@@ -131,16 +131,36 @@ def _percent(value):
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def short_names(names, width):
+    """``(names cut to width, the width)``: a name too long keeps its start and its end
+    (``dog_b~beagle``), and where that leaves two names alike the names get wider, up to the
+    longest, so that every row still says which class it is. The width is at least 5 (the
+    header's "class")."""
+    names = list(names)
+    longest = max([5] + [len(name) for name in names])
+    for size in range(min(max(5, width), longest), longest + 1):
+        cut = [_cut(name, size) for name in names]
+        if len(set(cut)) == len(set(names)):
+            return cut, size
+    return names, longest
+
+
+def _cut(name, size):
+    if len(name) <= size:
+        return name
+    head = (size - 1) // 2
+    return name[:head] + "~" + name[len(name) - (size - 1 - head):]
+
+
 def format_report(report, name_width=12, confusions=3):
-    """The report as lines for a terminal, within 58 columns (names cut to ``name_width``).
+    """The report as lines for a terminal, within 58 columns (names cut to ``name_width``,
+    wider where the cut names would be alike: :func:`short_names`).
 
     One row per class (images, recall, precision, and the class it is most often taken
     for, with how often), then the overall accuracy and the most frequent confusions.
     """
-    width = min(max([5] + [len(name) for name in report.class_names]), name_width)
-
-    def short(name):
-        return name if len(name) <= width else name[:width - 1] + "~"
+    shortened, width = short_names(report.class_names, name_width)
+    short = dict(zip(report.class_names, shortened)).get
 
     lines = [f"{'class':<{width}}  {'images':>6}  {'recall':>6}  {'precision':>9}  mistaken for"]
     for k, name in enumerate(report.class_names):

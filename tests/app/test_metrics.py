@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from nnfs.app.metrics import (
-    class_report, confusion_matrix, format_report, predict_labels, write_history_csv)
+    class_report, confusion_matrix, format_report, predict_labels, short_names, write_history_csv)
 from nnfs.app.models import reference_cnn
 from nnfs.app.plot import TRAIN_COLOR, plot_confusion_matrix
 
@@ -56,11 +56,22 @@ def test_the_printed_table_fits_60_columns_and_names_the_mistakes():
     lines = format_report(class_report(TRUE * 20, PREDICTED * 20, names))
     assert lines[0].split() == ["class", "images", "recall", "precision", "mistaken", "for"]
     assert all(len(line) <= 58 for line in lines[:-1]), lines  # 60 with the two spaces of indent
-    assert lines[1].startswith("a class wit~") and lines[1].endswith("another lon~ (20)")
+    assert lines[1].startswith("a cla~g name") and lines[1].endswith("anoth~s name (20)")
     assert lines[2].split()[2:5] == ["60", "33.3%", "50.0%"]
     lines = format_report(class_report(TRUE, PREDICTED, ["a class with a very long name", "dog", "bird"]))
     assert lines[-2] == "accuracy 70.0% on 10 images"
     assert lines[-1].startswith("most confused: a class with a very long name as dog (1)")
+
+
+def test_names_cut_to_the_width_stay_apart():
+    """Cut at their end, three breeds were one row name three times (dog_breed_b~)."""
+    names = ["dog_breed_beagle", "dog_breed_boxer", "dog_breed_basset", "cat"]
+    lines = format_report(class_report([0, 1, 2, 3] * 5, [1, 2, 0, 3] * 5, names))
+    assert [line.split()[0] for line in lines[1:5]] == ["dog_b~beagle", "dog_b~_boxer", "dog_b~basset", "cat"]
+    assert lines[1].endswith("dog_b~_boxer (5)")
+    alike = ["a" * 30 + "1" + "b" * 10, "a" * 30 + "2" + "b" * 10]  # alike at both ends: wider
+    shortened, width = short_names(alike, 12)
+    assert len(set(shortened)) == 2 and width > 12 and all(len(name) <= width for name in shortened)
 
 
 def test_predict_labels_reads_every_batch(rng):
