@@ -21,12 +21,13 @@ Modules: ``images`` (one file, safely), ``sizing`` (the size rule and ``kind``),
 from nnfs.data.augment import OPERATIONS as AUGMENTATIONS, Augmentation, augmentation_for
 from nnfs.data.cache import default_cache_dir
 from nnfs.data.folder import ImageFolder
-from nnfs.data.images import IMAGE_EXTENSIONS, RASTER_FORMATS, RESIZE_MODES, DatasetError, is_image_file
+from nnfs.data.images import (
+    IMAGE_EXTENSIONS, RASTER_FORMATS, RESIZE_MODES, DatasetError, UnusableImage, is_image_file)
 from nnfs.data.loader import DataLoader, Preprocessing, stratified_split
 from nnfs.data.memory import ImageSizeError, available_memory, training_bytes
 from nnfs.data.sizing import DEFAULT_PHOTO_SIZE, Sizing
 
-__all__ = ["ImageFolder", "DataLoader", "Preprocessing", "stratified_split", "DatasetError",
+__all__ = ["ImageFolder", "DataLoader", "Preprocessing", "stratified_split", "DatasetError", "UnusableImage",
            "ImageSizeError", "IMAGE_EXTENSIONS", "RASTER_FORMATS", "RESIZE_MODES", "is_image_file",
            "Augmentation", "AUGMENTATIONS", "augmentation_for", "default_cache_dir", "available_memory",
            "training_bytes", "Sizing", "DEFAULT_PHOTO_SIZE"]

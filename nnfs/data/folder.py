@@ -10,8 +10,8 @@ from nnfs.checks import int_pair, integer
 from nnfs.data.cache import DatasetCache
 from nnfs.data.decoding import DecoderWarnings, read_all, reading
 from nnfs.data.images import (
-    IMAGE_EXTENSIONS, RESIZE_MODES, DatasetError, checked, file_type, is_image_file, probe, read_image,
-    unreadable)
+    IMAGE_EXTENSIONS, RESIZE_MODES, DatasetError, UnusableImage, checked, file_type, is_image_file, probe,
+    read_image, unreadable)
 from nnfs.data.memory import ImageSizeError, check_fits
 from nnfs.data.sizing import Sizing, choose_sizing
 from nnfs.files import file_identity
@@ -157,7 +157,7 @@ class ImageFolder:
             if not image_name:  # a broken link named notes.txt would be skipped anyway
                 self.skipped["not an image"].append(entry.path)
             elif on_error == "raise":
-                raise unreadable(entry.path, error) from None
+                raise UnusableImage(str(unreadable(entry.path, error))) from None
             else:
                 self.skipped["unreadable"].append(entry.path)
             return None
@@ -223,9 +223,13 @@ class ImageFolder:
                 else:
                     self.skipped["not an image"].append(entry.path)
             if not found:
+                # train/ and val/ folders of classes: the dataset is one level further down.
+                inner = [os.path.basename(p) for p in self.skipped["nested folder"] if os.path.dirname(p) == folder]
+                hint = (f"; it holds folders ({', '.join(inner[:3])}{', ...' if len(inner) > 3 else ''}): "
+                        f"if they are the classes, the dataset is {folder}" if inner else "")
                 raise DatasetError(
                     f"class folder {folder} has no images (looked for files ending in "
-                    f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
+                    f"{', '.join(sorted(IMAGE_EXTENSIONS))}){hint}")
             files.extend((path, label, stats) for path, stats in found[:limit])
         if len(classes) < 2:
             raise DatasetError(
@@ -244,7 +248,7 @@ class ImageFolder:
             if error is None:
                 yield items[index], result
             elif on_error == "raise":
-                raise error
+                raise UnusableImage(str(error)) from None
             else:
                 self.skipped["unreadable"].append(items[index][0])
 

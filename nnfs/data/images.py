@@ -28,7 +28,8 @@ from nnfs.backend.images import key_mask
 
 # File name endings that are read as images; anything else in a class folder is skipped.
 IMAGE_EXTENSIONS = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"})
+    {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+     ".pbm"})
 
 # The Pillow formats a file may be decoded as, whatever its name says: the formats of
 # IMAGE_EXTENSIONS (PPM covers .pbm/.pgm/.ppm; JPEG also opens the multi-picture JPEGs,
@@ -60,6 +61,11 @@ _FILE_TYPES = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_IS
 
 class DatasetError(ValueError):
     """A dataset or image cannot be used as given; the message names the path."""
+
+
+class UnusableImage(DatasetError):
+    """One image file of a dataset cannot be used (damaged, unreadable, not an image, empty):
+    what ``ImageFolder(..., on_error="skip")`` leaves out and counts."""
 
 
 def checked(check, owner, *args, **kwargs):
@@ -124,6 +130,8 @@ def open_raster(path):
         os.close(fd)
         raise DatasetError(f"not a regular file ({kind}), not opened: {path}")
     with file:
+        if os.fstat(file.fileno()).st_size == 0:  # Pillow would call it corrupt, or of another format
+            raise DatasetError(f"empty file (0 bytes), not an image: {path}")
         try:
             image = Image.open(file, formats=RASTER_FORMATS)
         except UnidentifiedImageError:

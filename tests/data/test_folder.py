@@ -168,3 +168,12 @@ def test_a_file_linked_into_another_class_is_refused_and_twice_in_its_class_is_r
     assert len(data) == 6
     assert messages == [f"skipped 1 file reached twice in its class (a link; read once), e.g. "
                         f"{root / 'red' / 'zz_hard.png'}"]
+
+
+def test_a_dataset_one_level_too_high_says_where_the_classes_may_be(tmp_path):
+    """train/ and val/ folders, each with the classes inside: the message names the level below."""
+    make_folder(tmp_path / "d" / "train", ["cats", "dogs"], per_class=2)
+    make_folder(tmp_path / "d" / "val", ["cats", "dogs"], per_class=2)
+    with pytest.raises(DatasetError, match=r"class folder .*train has no images \(looked for .*\); it holds folders "
+                                           r"\(cats, dogs\): if they are the classes, the dataset is .*train$"):
+        read_folder(tmp_path / "d")

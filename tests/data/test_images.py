@@ -140,3 +140,19 @@ def test_a_folder_of_turned_images_has_their_upright_size(tmp_path, suffix):
     assert data.kind == "small" and data.images.shape == (4, 3, 30, 40)
     with Image.open(data.paths[0]) as image:
         assert data.images[0].transpose(1, 2, 0).tobytes() == ImageOps.exif_transpose(image).tobytes()
+
+
+def test_jpeg_names_of_every_kind_are_images():
+    from nnfs.data import is_image_file
+
+    assert all(is_image_file(name) for name in ("a.jpg", "b.JPEG", "c.jpe", "d.jfif", "e.JFIF"))
+    assert not is_image_file("f.jfi") and not is_image_file("notes.txt")
+
+
+def test_an_empty_file_is_called_empty(tmp_path):
+    from nnfs.data.images import open_raster
+
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(DatasetError, match=r"^empty file \(0 bytes\), not an image: .*empty.png$"):
+        with open_raster(tmp_path / "empty.png"):
+            pass

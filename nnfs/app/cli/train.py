@@ -42,7 +42,7 @@ from nnfs.app.resume import RunState, check_extra, has_run_state, resume
 from nnfs.backend import allocator, default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError, load_into, metadata, save
 from nnfs.data import (
-    AUGMENTATIONS, RESIZE_MODES, DataLoader, DatasetError, ImageFolder, ImageSizeError, Preprocessing,
+    AUGMENTATIONS, RESIZE_MODES, DataLoader, DatasetError, ImageFolder, ImageSizeError, Preprocessing, UnusableImage,
     augmentation_for, available_memory, default_cache_dir, stratified_split, training_bytes)
 from nnfs.optim import SCHEDULES, make_optimizer, make_schedule
 
@@ -289,6 +289,8 @@ def load_dataset(args, say, warn_, progress, saved_model=None):
                            progress=progress, min_size=MIN_IMAGE_SIDE, reserve=reserve)
     except ImageSizeError as error:
         raise DatasetError(error.with_option("--image_size")) from None
+    except UnusableImage as error:  # one file: the run can go on without it, if the user says so
+        raise DatasetError(f"{error} (--skip_corrupt leaves such files out, with a warning)") from None
     seconds = time.perf_counter() - start
     how = "read from the cache" if data.from_cache else "decoded"
     say(f"{len(data)} images {how} in {seconds:.1f} s")

@@ -73,7 +73,8 @@ def test_the_default_dataset_missing_after_an_install_says_to_pass_dataset(tmp_p
     ("missing path", "error: dataset folder not found"),
     ("no class subfolders", "error: no class subfolders"),
     ("class without images", "has no images"),
-    ("corrupt png", "broken.png"),
+    ("corrupt png", "broken.png: Truncated File Read (--skip_corrupt leaves such files out, with a warning)"),
+    ("empty file", "error: empty file (0 bytes), not an image: "),
 ])
 def test_training_on_a_bad_dataset_fails_in_one_line(tmp_path, capsys, case, message):
     root = tmp_path / "data"
@@ -85,6 +86,9 @@ def test_training_on_a_bad_dataset_fails_in_one_line(tmp_path, capsys, case, mes
     elif case == "corrupt png":
         make_folder(root, ["a", "b"], per_class=3)
         (root / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    elif case == "empty file":
+        make_folder(root, ["a", "b"], per_class=3)
+        (root / "b" / "empty.jpg").write_bytes(b"")
     main = train_program.main
     expect_error(capsys, main, ["--dataset", str(root), "--save", str(tmp_path / "m.npz")], message)
 
