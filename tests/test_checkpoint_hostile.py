@@ -433,3 +433,19 @@ def test_more_layers_than_any_real_net_are_refused_before_building(tmp_path):
     meta = meta_of(arrays)
     meta["layers"] = [{"class": "ReLU", "config": {}}] * 200_000
     refused(tampered(tmp_path, with_meta(arrays, meta)), "layers must be a list of 1 to 100,000")
+
+
+@pytest.mark.parametrize("content, kind", [
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "a JPEG image"), (b"\x89PNG\r\n\x1a\n\x00\x00", "a PNG image"),
+    (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "a WebP image"), (b"%PDF-1.7\n", "a PDF document"), (b"", "an empty file"),
+])
+def test_a_file_of_another_kind_is_named_for_what_it_is(tmp_path, content, kind):
+    """An image given where the checkpoint goes (two arguments swapped) is called an image, not a
+    truncated archive."""
+    path = tmp_path / "given.npz"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=rf"is not a readable nnfs checkpoint \({kind}, not a zip archive\)$"):
+        load(path)
+    path.write_bytes(b"some text")
+    with pytest.raises(CheckpointError, match=r"\(truncated or corrupt: not a zip archive"):
+        load(path)

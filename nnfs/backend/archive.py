@@ -94,6 +94,26 @@ class Member:
         return f"Member({self.name!r}, shape={self.shape}, dtype={self.dtype.name})"
 
 
+# The first bytes of files often given where an archive belongs (an image for the checkpoint).
+_SIGNATURES = ((b"\xff\xd8\xff", "a JPEG image"), (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"GIF8", "a GIF image"),
+               (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"), (b"BM", "a BMP image"),
+               (b"%PDF", "a PDF document"), (b"\x93NUMPY", "a single .npy array"))
+
+
+def _known_kind(file):
+    """What a file that is no zip archive is, from its first bytes ("a JPEG image"), or None."""
+    try:
+        file.seek(0)
+        head = file.read(12)
+    except OSError:
+        return None
+    if not head:
+        return "an empty file"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "a WebP image"
+    return next((kind for signature, kind in _SIGNATURES if head.startswith(signature)), None)
+
+
 class ArchiveReader:
     """An ``.npz`` file opened for careful reading (see the module docstring); a context manager.
 
@@ -117,6 +137,9 @@ class ArchiveReader:
             try:
                 self._zip = zipfile.ZipFile(self._file)
             except zipfile.BadZipFile as error:
+                kind = _known_kind(self._file)
+                if kind:
+                    raise ArchiveError(f"{kind}, not a zip archive") from None
                 raise ArchiveError(f"truncated or corrupt: not a zip archive ({error})") from None
             except (EOFError, ValueError, NotImplementedError, OverflowError) as error:
                 raise ArchiveError(f"truncated or corrupt zip archive ({error})") from None

@@ -31,7 +31,7 @@ from nnfs.app.metrics import class_report, format_report
 from nnfs.app.resume import check_extra
 from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError
-from nnfs.data import DatasetError
+from nnfs.data import DatasetError, is_image_file
 from nnfs.files import check_writable, file_identity, write_atomically
 
 SPLITS = ("val", "train")
@@ -250,7 +250,12 @@ def _predict(args):
             check_writable(args.csv)
         except OSError as error:
             return csv_unwritable(args.csv, error)
-    classifier = Classifier(args.checkpoint)
+    try:
+        classifier = Classifier(args.checkpoint)
+    except CheckpointError as error:
+        if is_image_file(args.checkpoint):  # the order of the arguments, most likely
+            raise CheckpointError(f"{error}; the checkpoint comes first: nnfs-predict CHECKPOINT IMAGE ...") from None
+        raise
     paths, record = images_to_score(args, classifier)
     if args.csv:  # an image found below a folder, or of --split
         clash = same_file_among(args.csv, paths)

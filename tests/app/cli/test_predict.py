@@ -21,6 +21,9 @@ def test_prediction_with_a_truncated_or_foreign_checkpoint_fails_in_one_line(tmp
     truncated.write_bytes(b"PK\x03\x04" + b"\0" * 40)
     expect_error(capsys, predict, [str(truncated), str(image)], "truncated or corrupt")
     expect_error(capsys, predict, [str(tmp_path / "none.npz"), str(image)], "checkpoint not found")
+    # The image first (the arguments swapped): called an image, with the order to use.
+    expect_error(capsys, predict, [str(image), str(image)], f"error: {image} is not a readable nnfs checkpoint "
+                 "(a PNG image, not a zip archive); the checkpoint comes first: nnfs-predict CHECKPOINT IMAGE ...")
 
     from nnfs.checkpoint import save
     from nnfs.layers import Linear
