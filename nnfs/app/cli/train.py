@@ -27,7 +27,7 @@ import nnfs
 import nnfs.distributed as dist  # mpi4py is imported only when asked for
 import nnfs.parallel
 from nnfs.app.cli import console
-from nnfs.app.cli.outputs import check_outputs, clashing_outputs, inside, output_files
+from nnfs.app.cli.outputs import check_outputs, clashing_outputs, inside, is_checkpoint, output_files, same_file
 from nnfs.app.cli.options import (
     OptionError, Parser, environment_epilog, file_path, folder_path, fraction, given_options, image_size,
     non_negative_float, non_negative_int, positive_float, positive_int, seed, unit_interval)
@@ -299,6 +299,24 @@ def load_dataset(args, say, warn_, progress, saved_model=None):
         options = "--image_size" + (" and --resize" if data.kind == "photos" or data.sizing.varied else "")
         say(f"image size {data.sizing.describe()}; change it with {options}")
     return data
+
+
+def earlier_model(args, outputs):
+    """The warning for a ``--save`` that holds the model of another run, which this run's best
+    epoch will replace (as it should: the user named the file), or None. The line comes before
+    the first epoch, with what that model scored, so that it can still be kept."""
+    path = outputs["checkpoint"]
+    if args.resume and (same_file(path, args.resume) or same_file(outputs["last"], args.resume)):
+        return None  # the resumed run's own files
+    if not is_checkpoint(path):
+        return None
+    extra = metadata(path).get("extra")
+    scored = ""
+    if isinstance(extra, dict) and isinstance(extra.get("val_accuracy"), (int, float)) \
+            and isinstance(extra.get("epoch"), int):
+        scored = f" (val accuracy {100 * extra['val_accuracy']:.2f}% at epoch {extra['epoch']})"
+    return (f"{path} holds the model of an earlier run{scored}; this run's best epoch replaces it "
+            "(give --save another path to keep it)")
 
 
 class RunRecord:
@@ -630,6 +648,9 @@ def run(args, world=None, record=None):
             say(f"nothing to train: {args.resume} already holds epoch {state.epoch} and --epochs is "
                 f"{args.epochs}; no file was written (raise --epochs to train on)")
             return
+    earlier = earlier_model(args, outputs)
+    if earlier:
+        warn_(earlier)
     if augment is not None:  # after a resume: what the saved run does, which is what runs
         how = ("as the resumed run did" if args.resume and state.loader is not None
                else "the default for " + data.kind if args.augment == "auto" else "as asked")

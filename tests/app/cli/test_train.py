@@ -453,3 +453,19 @@ def test_resume_without_save_writes_the_resumed_runs_files_not_the_default_ones(
                  "--channels", "3", "--resume", str(tmp_path / "weights.npz")]) == 0
     assert (tmp_path / "weights.npz").read_bytes() == before
     assert f"model saved to {pathlib.Path('runs', 'cnn.npz')}" in capsys.readouterr().out
+
+
+def test_a_new_run_over_an_earlier_runs_model_says_so_before_its_first_epoch(tmp_path, capsys):
+    """The user named the file, so it is replaced, but the line says what that model scored and
+    how to keep it, while the run can still be stopped; a resumed run's own files say nothing."""
+    folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
+    save = tmp_path / "m.npz"
+    assert train(folder, save, "--epochs", "1") == 0
+    assert "holds the model of an earlier run" not in capsys.readouterr().err
+    assert train(folder, save, "--epochs", "1") == 0
+    out, err = capsys.readouterr()
+    line = [line for line in err.splitlines() if "earlier run" in line]
+    assert len(line) == 1 and line[0].startswith(f"warning: {save} holds the model of an earlier run (val accuracy ")
+    assert line[0].endswith("% at epoch 1); this run's best epoch replaces it (give --save another path to keep it)")
+    assert train(folder, save, "--epochs", "2", "--resume", str(tmp_path / "m_last.npz")) == 0
+    assert "earlier run" not in capsys.readouterr().err
