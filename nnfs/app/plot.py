@@ -11,6 +11,7 @@ import struct
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
+from nnfs.app.metrics import short_names
 from nnfs.files import write_atomically
 from nnfs.text import printable
 
@@ -22,6 +23,55 @@ _HUGE = 1e300
 #: The ``Software`` text chunk of the PNGs nnfs draws.
 SOFTWARE = "nnfs"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+#: Fonts tried for the text, in order (file names that Pillow looks up among the system's
+#: fonts), before Pillow's own, which has no accented letters: "café" was drawn "caf" and a box.
+TEXT_FONTS = ("DejaVuSans.ttf", "Arial Unicode.ttf", "arialuni.ttf", "segoeui.ttf", "Arial.ttf", "arial.ttf")
+FONT_SIZE = 10
+_fonts = {}
+
+
+def text_font():
+    """The first of :data:`TEXT_FONTS` this system has, else Pillow's default font (found once)."""
+    if "text" not in _fonts:
+        for name in TEXT_FONTS:
+            try:
+                _fonts["text"] = ImageFont.truetype(name, FONT_SIZE)
+                break
+            except OSError:
+                continue
+        else:
+            _fonts["text"] = ImageFont.load_default()
+    return _fonts["text"]
+
+
+def drawable(text, font):
+    """``text`` as it can be drawn with ``font`` on one line: what must not reach a terminal
+    escaped (:func:`~nnfs.text.printable`), and so is every character the font has no glyph
+    for (``caf\u00e9`` rather than a box), so that two names never look alike."""
+    text = printable(text)
+    if text.isascii():
+        return text
+    return "".join(ch if ch.isascii() or _has_glyph(font, ch) else
+                   (f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}") for ch in text)
+
+
+def _has_glyph(font, ch):
+    key = (id(font), ch)
+    if key not in _fonts:
+        try:
+            # A missing glyph draws as the font's "no glyph" box, the same as a code point that
+            # no font has (U+10FFFD, private use).
+            _fonts[key] = ch.isspace() or _mask(font, ch) != _mask(font, "\U0010fffd")
+        except (UnicodeError, ValueError, OSError):  # a bitmap font: Latin-1 only
+            _fonts[key] = False
+    return _fonts[key]
+
+
+def _mask(font, ch):
+    mask = font.getmask(ch)
+    return mask.size, bytes(mask)
 
 
 def _is_drawable(value):
@@ -125,9 +175,9 @@ def plot_history(history, path, title=None):
     width, height = 1000, 420
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
+    font = text_font()
     if title:
-        draw.text((width / 2, 10), printable(title), fill=TEXT_COLOR, font=font, anchor="mt")
+        draw.text((width / 2, 10), drawable(title, font), fill=TEXT_COLOR, font=font, anchor="mt")
     _panel(draw, font, (80, 60, 470, 360), "loss",
            [("train", TRAIN_COLOR, history["train_loss"]), ("validation", VAL_COLOR, history["val_loss"])],
            epochs, as_percent=False)
@@ -164,11 +214,12 @@ def plot_confusion_matrix(matrix, class_names, path, title=None):
     n = len(class_names)
     if n == 0 or len(matrix) != n or any(len(row) != n for row in matrix):
         raise ValueError(f"plot_confusion_matrix: expected a {n}x{n} matrix for {n} class names")
-    font = ImageFont.load_default()
+    font = text_font()
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     # Names from the file system may hold newlines and control characters, which Pillow
-    # cannot draw on one line: shown escaped, as the console shows them.
-    names = [printable(name) if len(printable(name)) <= 24 else printable(name)[:23] + "~" for name in class_names]
+    # cannot draw on one line, and letters the font lacks: shown escaped (drawable). Long
+    # ones are cut as the printed table cuts them, apart from each other.
+    names, _ = short_names([drawable(name, font) for name in class_names], 24)
     label_width = int(max(measure.textlength(name, font=font) for name in names)) + 12
     cell = max(18, min(56, 640 // n))
     left, top = label_width + 24, 48
@@ -177,7 +228,7 @@ def plot_confusion_matrix(matrix, class_names, path, title=None):
     image = Image.new("RGB", (max(width, 240), height), "white")
     draw = ImageDraw.Draw(image)
     if title:
-        draw.text((image.width / 2, 10), printable(title), fill=TEXT_COLOR, font=font, anchor="mt")
+        draw.text((image.width / 2, 10), drawable(title, font), fill=TEXT_COLOR, font=font, anchor="mt")
     draw.text((left + grid / 2, top - 8), "predicted", fill=TEXT_COLOR, font=font, anchor="mb")
     image.paste(_rotated_text("true", font, TEXT_COLOR), (4, top + grid // 2 - 10),
                 _rotated_text("true", font, TEXT_COLOR))

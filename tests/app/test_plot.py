@@ -29,3 +29,27 @@ def test_names_with_newlines_and_control_characters_are_drawn_escaped(tmp_path):
     plot_confusion_matrix([[3, 1], [0, 4]], ["one\nx", "tab\there"], tmp_path / "confusion.png",
                           title="best model on nl\nset")
     assert (tmp_path / "curves.png").stat().st_size > 0 and (tmp_path / "confusion.png").stat().st_size > 0
+
+
+def test_letters_the_font_lacks_are_drawn_escaped_so_names_stay_apart(monkeypatch):
+    """Pillow's own font has no accented letters: "café" was drawn as "caf" and a box, and two
+    names in another script were two rows of the same boxes."""
+    import nnfs.app.plot as plot
+
+    monkeypatch.setattr(plot, "TEXT_FONTS", ())  # Pillow's font, as on a system without these
+    monkeypatch.setattr(plot, "_fonts", {})
+    font = plot.text_font()
+    assert plot.drawable("café", font) == "caf\\u00e9"
+    assert plot.drawable("日本", font) != plot.drawable("中国", font)
+    assert plot.drawable("🐦 birds", font) == "\\U0001f426 birds"
+    assert plot.drawable("plain name", font) == "plain name" and plot.drawable("a\nb", font) == "a\\x0ab"
+
+
+def test_a_system_font_draws_accented_letters_as_they_are(monkeypatch):
+    import nnfs.app.plot as plot
+
+    monkeypatch.setattr(plot, "_fonts", {})
+    font = plot.text_font()
+    if not hasattr(font, "path") or not isinstance(font.path, str):
+        pytest.skip("none of the fonts nnfs looks for is on this system")
+    assert plot.drawable("Müller niño café", font) == "Müller niño café"
