@@ -8,11 +8,11 @@ from nnfs.backend import host_array
 from nnfs.backend.images import empty_images, put_image
 from nnfs.checks import int_pair, integer
 from nnfs.data.cache import DatasetCache
-from nnfs.data.decoding import DecoderWarnings, read_all, reading
+from nnfs.data.decoding import DecoderWarnings, default_workers, read_all, reading
 from nnfs.data.images import (
     IMAGE_EXTENSIONS, RESIZE_MODES, DatasetError, UnusableImage, checked, file_type, is_image_file, probe,
     read_image, unreadable)
-from nnfs.data.memory import ImageSizeError, check_fits
+from nnfs.data.memory import ImageSizeError, available_memory, check_fits, format_bytes
 from nnfs.data.sizing import Sizing, choose_sizing
 from nnfs.files import file_identity
 from nnfs.text import count
@@ -26,6 +26,19 @@ _SKIPPED = {"not an image": ("file that is not an image", "files that are not im
             "unreadable": ("unreadable image", "unreadable images"),
             "reached twice": ("file reached twice in its class (a link; read once)",
                               "files reached twice in their class (links; read once)")}
+
+
+# Bytes per pixel of a decoded image, by Pillow mode (others: 4).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "La": 2, "PA": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3,
+               "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+
+
+def decoding_bytes(header):
+    """Memory one file takes while it is decoded, from its header ``((width, height), mode)``:
+    the full-size image and one converted copy (a JPEG decoded at a reduced size takes less:
+    this is the most it can take)."""
+    (width, height), mode = header
+    return 2 * width * height * _MODE_BYTES.get(mode, 4)
 
 
 def _warn(message):
@@ -142,7 +155,7 @@ class ImageFolder:
             with self.decoder_warnings:
                 headers = self._probe(files, on_error, workers)
                 self.sizing = choose_sizing([h for _, _, h in headers], image_size, channels, resize)
-                self._check(min_size, reserve, len(headers))
+                workers = self._check(min_size, reserve, len(headers), headers, workers, warn)
                 self._decode(headers, on_error, workers, progress)
             if store:
                 self._store(store, key, warn)
@@ -257,8 +270,13 @@ class ImageFolder:
         return [(path, label, header)
                 for (path, label, _), header in self._read_each(probe, files, on_error, workers)]
 
-    def _check(self, min_size, reserve, count):
-        """Refuse a size below ``min_size`` or a dataset (and reserve) larger than the memory."""
+    def _check(self, min_size, reserve, n_images, headers=(), workers=None, warn=None):
+        """Refuse a size below ``min_size`` or a dataset (and reserve) larger than the memory.
+
+        With the ``headers`` of files still to decode, returns how many decoding threads fit
+        (``workers`` or one per core, fewer where the memory left holds fewer full-size
+        decodings of the largest file, :func:`decoding_bytes`; at least one; ``warn`` says so).
+        """
         sizing = self.sizing
         height, width = sizing.image_size
         source = "the most common size" if sizing.chosen and sizing.kind == "small" else "as asked"
@@ -266,9 +284,27 @@ class ImageFolder:
             raise ImageSizeError(
                 f"the images would be {height}x{width} ({source}), smaller than the "
                 f"{min_size}x{min_size} the model needs", f"a size of at least {min_size}")
-        parts = {"images": count * sizing.channels * height * width}
-        parts.update(reserve(sizing, count, len(self.class_names)) if reserve else {})
-        check_fits(parts, f"{count} images of {sizing.channels}x{height}x{width}")
+        parts = {"images": n_images * sizing.channels * height * width}
+        parts.update(reserve(sizing, n_images, len(self.class_names)) if reserve else {})
+        check_fits(parts, f"{n_images} images of {sizing.channels}x{height}x{width}")
+        # A file is decoded whole before it is shrunk: a scan of 9000x9000 holds 243 MB, twice
+        # with its converted copy, in every decoding thread at once, beside the images decoded
+        # so far (the model and its activations come later). So fewer threads decode where the
+        # memory holds fewer of those; never none (the estimate is the most a file can take: a
+        # JPEG is decoded at a reduced size where it can, so it is not a reason to refuse).
+        wanted = workers or default_workers()
+        largest = max((decoding_bytes(header) for _, _, header in headers), default=0)
+        if not largest:
+            return wanted
+        available = available_memory()
+        if available is None:
+            return wanted
+        fits = max(1, min(wanted, (available - parts["images"]) // largest))
+        if fits < wanted and warn is not None:
+            warn(f"decoding with {count(fits, 'thread')}, not {wanted}: the largest images take up to "
+                 f"{format_bytes(largest)} each while they are decoded, and {format_bytes(available)} "
+                 "of memory is available")
+        return fits
 
     def _decode(self, headers, on_error, workers, progress):
         sizing = self.sizing

@@ -6,6 +6,7 @@ from PIL import Image
 
 from nnfs.data import DatasetError
 from tests import ROOT
+from nnfs.data.memory import format_bytes
 from tests.imagefolders import make_folder, read_folder, write_image
 
 
@@ -177,3 +178,25 @@ def test_a_dataset_one_level_too_high_says_where_the_classes_may_be(tmp_path):
     with pytest.raises(DatasetError, match=r"class folder .*train has no images \(looked for .*\); it holds folders "
                                            r"\(cats, dogs\): if they are the classes, the dataset is .*train$"):
         read_folder(tmp_path / "d")
+
+
+def test_fewer_threads_decode_where_the_memory_holds_fewer_full_size_images(tmp_path, monkeypatch):
+    """A thread holds a whole decoded file before it is shrunk (a scan of 9000x9000: 243 MB,
+    twice): six threads of those took 1.95 GB under a 200 MB limit."""
+    from nnfs.data.folder import decoding_bytes
+
+    assert decoding_bytes(((9000, 9000), "RGB")) == 2 * 243_000_000
+    assert decoding_bytes(((100, 50), "L")) == 10_000 and decoding_bytes(((100, 50), "RGBA")) == 40_000
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=2, size=(400, 300), mode="RGB")
+    largest = decoding_bytes(((400, 300), "RGB"))
+    images = 4 * 3 * 64 * 64
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(images + 2 * largest + 100))
+    data, messages = read_folder(root, workers=4, image_size=64)
+    assert messages == ["decoding with 2 threads, not 4: the largest images take up to 703.1 KiB each while they "
+                        f"are decoded, and {format_bytes(images + 2 * largest + 100)} of memory is available"]
+    assert len(data) == 4
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(images + largest // 2))  # not even one: one all the same
+    data, messages = read_folder(root, workers=4, image_size=64)
+    assert len(data) == 4 and messages[0].startswith("decoding with 1 thread, not 4")
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", "1G")
+    assert read_folder(root, workers=4, image_size=64)[1] == []
