@@ -109,6 +109,9 @@ def augmentation_for(spec, kind):
     if spec == "none":
         return None
     if spec == "auto":
+        if kind not in DEFAULT_OPERATIONS:
+            raise DatasetError(f"augmentation_for: kind must be one of {', '.join(map(repr, DEFAULT_OPERATIONS))} "
+                               f"(a dataset's kind), got {kind!r}")
         operations = DEFAULT_OPERATIONS[kind]
         return Augmentation(operations) if operations else None
     return Augmentation(tuple(op.strip() for op in spec.replace("+", ",").split(",") if op.strip()))

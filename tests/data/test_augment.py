@@ -134,3 +134,11 @@ def test_without_augmentation_batches_are_the_images_themselves(rng):
         np.testing.assert_allclose(X, loader.preprocessing.apply(images[y]))
     with pytest.raises(DatasetError, match="augment must be an Augmentation"):
         _loader(images, np.arange(5), "crop")
+
+
+def test_an_unknown_kind_is_one_line_naming_the_kinds():
+    from nnfs.data import DatasetError, augmentation_for
+
+    with pytest.raises(DatasetError, match=r"^augmentation_for: kind must be one of 'photos', 'small' .* got 'videos'$"):
+        augmentation_for("auto", "videos")
+    assert augmentation_for("none", "videos") is None  # the kind is only read for "auto"
