@@ -2,7 +2,7 @@
 
 from nnfs.backend import as_dtype, check_real, get_array_module, get_backend, to_numpy
 from nnfs.checks import number
-from nnfs.layers.base import Layer, check_gradient
+from nnfs.layers.base import Layer, backward_through, check_gradient
 from nnfs.losses import Loss, softmax
 from nnfs.parallel import Shards
 
@@ -36,8 +36,8 @@ class Net:
     """
 
     def __init__(self, layers, loss=None, backend=None, dtype=None):
-        if isinstance(layers, Layer):  # Net(Linear(4, 3)): one layer is a list of one
-            layers = [layers]
+        if isinstance(layers, Layer) and not _iterable(layers):
+            layers = [layers]  # Net(Linear(4, 3)): a list of one (a Sequential is its layers)
         try:
             layers = list(layers)
         except TypeError:
@@ -145,8 +145,7 @@ class Net:
                 grad = self._shards.backward(self.layers, grad, input_grad)
             else:
                 with self._shards.single(self.backend):
-                    for layer in reversed(self.layers):
-                        grad = layer.backward(grad)
+                    grad = backward_through(self.layers, grad)
         finally:
             first.input_grad = True
         return grad if input_grad else None
@@ -333,6 +332,14 @@ class Net:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return (f"Net([\n  {inner}\n], loss={self.loss_fn!r}, "
                 f"backend={self.backend.name!r}, dtype={self.dtype.name!r})")
+
+
+def _iterable(value):
+    try:
+        iter(value)  # also through __getitem__, as Sequential is iterated
+    except TypeError:
+        return False
+    return True
 
 
 def _layer_tree(layers):

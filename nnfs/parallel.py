@@ -541,10 +541,10 @@ class Shards:
         for stack in stacks[1:]:
             stack[0].input_grad = bool(input_grad)
 
+        from nnfs.layers.base import backward_through  # not at the top: the layers import this module
+
         def backward_shard(stack, rows):
-            for layer in reversed(stack):
-                rows = layer.backward(rows)
-            return rows
+            return backward_through(stack, rows)
 
         try:
             grads = self._run(stacks, self._bounds, grad, backward_shard)

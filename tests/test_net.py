@@ -454,3 +454,23 @@ def test_predictions_of_large_images_go_in_smaller_slices(backend, rng, monkeypa
     X = rng.normal(size=(150, 3, 64, 64)).astype(np.float32)
     probabilities = net.predict_proba(X)
     assert sizes == [64, 64, 22] and probabilities.shape == (150, 2)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_layer_whose_backward_returns_the_wrong_shape_is_the_one_named(rng, threads):
+    from nnfs.layers import Layer
+    from nnfs.parallel import using_threads
+
+    class FirstColumn(Layer):  # a bug of one's own: the gradient of one column only
+        def forward(self, X):
+            return X
+
+        def backward(self, dY):
+            return dY[:, :1]
+
+    net = Net([Linear(300, 3), FirstColumn(), Linear(3, 1)], MeanSquareLoss())
+    with using_threads(threads):
+        net.loss(net(rng.normal(size=(64, 300))), rng.normal(size=(64, 1)))
+        with pytest.raises(ValueError, match=r"^FirstColumn\.backward: the gradient it returned for Linear has shape "
+                                             r"\(\d+, 1\), but the last forward pass gave an output of shape \(\d+, 3\)"):
+            net.backward()

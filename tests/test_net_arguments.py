@@ -100,3 +100,13 @@ def test_a_dtype_given_as_the_backend_says_how_to_give_it():
     with pytest.raises(ValueError, match=r"unknown nnfs backend 'float64' .*; for a dtype, write "
                                          r"\.to\(dtype='float64'\)$"):
         Net([Linear(2, 3)]).to("float64")
+
+
+def test_a_sequential_given_as_the_layers_is_its_layers():
+    """As before one layer became a net of one: a Sequential iterates as its layers, and its
+    parameter names (and so state dicts and checkpoints) stay those of the layers."""
+    from nnfs.activations import ReLU
+    from nnfs.layers import Sequential
+
+    net = Net(Sequential(Linear(2, 3), ReLU(), Linear(3, 1)))
+    assert [name for name, _, _ in net.named_parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias"]

@@ -173,9 +173,11 @@ OUTPUT_RECORD = "output_like"
 
 def _recording_output(forward):
     @functools.wraps(forward)
-    def forward_and_record(self, X):
-        Y = forward(self, X)
-        if hasattr(Y, "shape") and hasattr(Y, "dtype"):
+    def forward_and_record(self, X, *args, **kwargs):
+        Y = forward(self, X, *args, **kwargs)
+        # Only the outermost forward of a call records: a subclass whose forward calls
+        # super().forward() and reshapes its result returns what the record must say.
+        if type(self).forward is forward_and_record and hasattr(Y, "shape") and hasattr(Y, "dtype"):
             self.cache[OUTPUT_RECORD] = (tuple(Y.shape), Y.dtype)
         return Y
     return forward_and_record
@@ -183,12 +185,33 @@ def _recording_output(forward):
 
 def _checking_gradient(backward):
     @functools.wraps(backward)
-    def check_and_backward(self, dY):
-        expected = self.cache.get(OUTPUT_RECORD)
-        if expected is not None:  # none: backward itself says that no forward pass came first
-            check_gradient(self, dY, *expected)
-        return backward(self, dY)
+    def check_and_backward(self, dY, *args, **kwargs):
+        # Likewise only the outermost backward checks: the gradient a subclass hands on to
+        # super().backward() is for the parent's output, which no record holds.
+        if type(self).backward is check_and_backward:
+            expected = self.cache.get(OUTPUT_RECORD)
+            if expected is not None:  # none: backward itself says that no forward pass came first
+                check_gradient(self, dY, *expected)
+        return backward(self, dY, *args, **kwargs)
     return check_and_backward
+
+
+def backward_through(layers, dY):
+    """``dY`` backward through ``layers``, the last first; returns what the first returns.
+
+    Each gradient is checked as it passes from a layer to the one before it and named
+    after the layer that returned it: a layer of one's own whose backward returns the
+    wrong shape is the one the message names, not the layer that receives it.
+    """
+    producer = None
+    for layer in reversed(layers):
+        expected = layer.cache.get(OUTPUT_RECORD) if producer is not None else None
+        if expected is not None:
+            check_gradient(f"{type(producer).__name__}.backward", dY, *expected,
+                           what=f"the gradient it returned for {type(layer).__name__}")
+        dY = layer.backward(dY)
+        producer = layer
+    return dY
 
 
 def check_gradient(owner, dY, shape, dtype, what="the gradient"):

@@ -287,14 +287,16 @@ def test_an_input_on_another_backend_than_the_parameters_is_a_type_error(layer, 
     from nnfs.backend import get_backend
 
     name = type(layer).__name__
-    for layer_on, input_on in (("strict", "numpy"), ("numpy", "strict")):
-        layer.to(layer_on)
-        X = get_backend(input_on).asarray(np.zeros(shape, np.float32))
-        with pytest.raises(TypeError, match=rf"^{name}: the input is on the {input_on} backend but the "
-                                            rf"parameters are on {layer_on}; move the input with "
-                                            rf"get_backend\('{layer_on}'\)\.asarray\(X\), or the layer"):
-            layer(X)
-    layer.to(default_backend())
+    try:
+        for layer_on, input_on in (("strict", "numpy"), ("numpy", "strict")):
+            layer.to(layer_on)
+            X = get_backend(input_on).asarray(np.zeros(shape, np.float32))
+            with pytest.raises(TypeError, match=rf"^{name}: the input is on the {input_on} backend but the "
+                                                rf"parameters are on {layer_on}; move the input with "
+                                                rf"get_backend\('{layer_on}'\)\.asarray\(X\), or the layer"):
+                layer(X)
+    finally:  # the table's layers are shared by the other tests
+        layer.to(default_backend())
 
 
 def test_dtype_messages_say_what_helps():
@@ -308,3 +310,37 @@ def test_dtype_messages_say_what_helps():
         Linear(4, 3)(default_backend().asarray(np.ones((2, 4), dtype=np.int64)))
     with pytest.raises(TypeError, match=r"AvgPool2D.__init__\(\) missing 1 required positional argument"):
         AvgPool2D()
+
+
+def test_a_subclass_that_reshapes_its_parents_output_is_checked_against_its_own():
+    """The record is its outermost forward's, and only its outermost backward checks: the
+    gradient it hands to super().backward() is the parent's, of the parent's shape."""
+    class LinearThenColumn(Linear):
+        def forward(self, X):
+            return super().forward(X)[:, None, :]
+
+        def backward(self, dY):
+            return super().backward(dY[:, 0, :])
+
+    layer, backend = LinearThenColumn(4, 3), default_backend()
+    Y = layer(backend.asarray(np.ones((2, 4), np.float32)))
+    assert Y.shape == (2, 1, 3)
+    assert layer.backward(backend.asarray(np.ones((2, 1, 3), np.float32))).shape == (2, 4)
+    with pytest.raises(ValueError, match=r"^LinearThenColumn\.backward: the gradient has shape \(2, 3\)"):
+        layer.backward(backend.asarray(np.ones((2, 3), np.float32)))
+
+
+def test_forward_and_backward_of_ones_own_may_take_more_arguments():
+    class Scale(Layer):
+        def forward(self, X, factor=2.0):
+            self.cache["factor"] = factor
+            return X * factor
+
+        def backward(self, dY, scale=1.0):
+            return dY * self.cache["factor"] * scale
+
+    layer, backend = Scale(), default_backend()
+    ones = backend.asarray(np.ones((2, 2), np.float32))
+    assert to_numpy(layer.forward(ones, factor=3.0))[0, 0] == 3.0
+    assert to_numpy(layer.backward(ones, scale=2.0))[0, 0] == 6.0
+    assert to_numpy(layer.backward(dY=ones))[0, 0] == 3.0
