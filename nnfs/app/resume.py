@@ -231,8 +231,13 @@ def _short(value, limit=80):
 
 def has_run_state(checkpoint):
     """True when ``checkpoint`` holds what :func:`resume` needs (not only weights)."""
-    return checkpoint.optimizer_state is not None and isinstance(checkpoint.extra, dict) \
-        and checkpoint.extra.get("run") is not None
+    return records_run_state(checkpoint.optimizer_state, checkpoint.extra)
+
+
+def records_run_state(optimizer, extra):
+    """The rule of :func:`has_run_state`, for a checkpoint's parts or its metadata's record
+    (``meta["optimizer"]``, ``meta["extra"]``: known before the arrays are read)."""
+    return optimizer is not None and isinstance(extra, dict) and extra.get("run") is not None
 
 
 def resume(checkpoint, net, epochs):

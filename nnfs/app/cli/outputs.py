@@ -30,6 +30,19 @@ def last_path(save_path):
     return f"{stem}_last{extension or '.npz'}"
 
 
+def save_path_of(checkpoint):
+    """The ``--save`` of the run that wrote ``checkpoint``: the inverse of :func:`last_path`
+    for a latest state (``runs/cnn_last.npz``: ``runs/cnn.npz``, or ``runs/cnn`` where that is
+    the file: a --save without an extension), the checkpoint itself for a best model."""
+    stem, extension = os.path.splitext(checkpoint)
+    if not stem.endswith("_last"):
+        return checkpoint
+    stem = stem[:-len("_last")]
+    if extension == ".npz" and os.path.isfile(stem) and not os.path.isfile(stem + extension):
+        return stem
+    return stem + extension
+
+
 def output_files(args):
     """Every file this run writes, by role: the one place that lists them, so that the
     checks before training (:func:`clashing_outputs`, :func:`check_outputs`) see them all.
@@ -100,6 +113,9 @@ def clashing_outputs(args):
     writes (:func:`is_output_of`: a checkpoint over notes, curves over a photo).
     """
     files = list(output_files(args).items())
+    branch = later_state(args, dict(files)["last"])
+    if branch:
+        return branch
     for i, (role, path) in enumerate(files):
         if inside(path, args.dataset):
             return (f"the {role} file {path} would be written into the dataset folder {args.dataset}; "
@@ -137,6 +153,23 @@ def clashing_outputs(args):
         return (f"the {role} file would replace {path}, which is not {KIND_NAMES[ROLE_KINDS[role]]}; "
                 f"give {option} another path (or remove that file)")
     return None
+
+
+def later_state(args, last):
+    """The line refusing a ``--resume`` of an earlier epoch whose run would replace the latest
+    state ``last`` of a later one, or None: resuming ``runs/m.npz`` (the best epoch, 1) over a
+    ``runs/m_last.npz`` of epoch 3 would have lost epochs 2 and 3 to the new branch."""
+    if not args.resume or same_file(last, args.resume) or not is_checkpoint(last):
+        return None
+    try:
+        resumed, latest = (metadata(path).get("extra") or {} for path in (args.resume, last))
+    except CheckpointError:  # the resume itself says what is wrong with its file
+        return None
+    epochs = [record.get("epoch") if isinstance(record, dict) else None for record in (resumed, latest)]
+    if not all(isinstance(epoch, int) for epoch in epochs) or epochs[1] <= epochs[0]:
+        return None
+    return (f"--resume {args.resume} continues from epoch {epochs[0]}, and its latest state {last} (epoch "
+            f"{epochs[1]}) would be replaced: resume from {last}, or give --save another path for this run")
 
 
 def is_output_of(path, kind, header=None):

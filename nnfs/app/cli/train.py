@@ -27,7 +27,8 @@ import nnfs
 import nnfs.distributed as dist  # mpi4py is imported only when asked for
 import nnfs.parallel
 from nnfs.app.cli import console
-from nnfs.app.cli.outputs import check_outputs, clashing_outputs, inside, is_checkpoint, output_files, same_file
+from nnfs.app.cli.outputs import (
+    check_outputs, clashing_outputs, inside, is_checkpoint, output_files, same_file, save_path_of)
 from nnfs.app.cli.options import (
     OptionError, Parser, environment_epilog, file_path, folder_path, fraction, given_options, image_size,
     non_negative_float, non_negative_int, positive_float, positive_int, seed, unit_interval)
@@ -38,7 +39,7 @@ from nnfs.app.metrics import class_report, format_report, predict_labels, write_
 from nnfs.app.models import MODEL_TITLES, MODELS, RECIPES, build_model, default_model, model_parameters
 from nnfs.app.plot import plot_confusion_matrix, plot_history
 from nnfs.app.progress import ProgressBar
-from nnfs.app.resume import RunState, check_extra, has_run_state, resume
+from nnfs.app.resume import RunState, check_extra, has_run_state, records_run_state, resume
 from nnfs.backend import allocator, default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError, load_into, metadata, save
 from nnfs.data import (
@@ -168,11 +169,8 @@ def keep_resumed_files(args):
         meta = metadata(args.resume)
     except CheckpointError:
         return
-    extra = meta.get("extra")
-    if meta.get("optimizer") is None or not isinstance(extra, dict) or extra.get("run") is None:
-        return
-    stem, extension = os.path.splitext(args.resume)
-    args.save = (stem[:-len("_last")] if stem.endswith("_last") else stem) + extension
+    if records_run_state(meta.get("optimizer"), meta.get("extra")):
+        args.save = save_path_of(args.resume)
 
 
 def options_given(args):

@@ -469,3 +469,43 @@ def test_a_new_run_over_an_earlier_runs_model_says_so_before_its_first_epoch(tmp
     assert line[0].endswith("% at epoch 1); this run's best epoch replaces it (give --save another path to keep it)")
     assert train(folder, save, "--epochs", "2", "--resume", str(tmp_path / "m_last.npz")) == 0
     assert "earlier run" not in capsys.readouterr().err
+
+
+def test_resuming_an_earlier_epoch_over_a_later_latest_state_is_refused(tmp_path, capsys):
+    """Resuming the best epoch (1) would replace the latest state of epoch 3 with the new branch."""
+    import json
+
+    from nnfs.checkpoint import metadata
+
+    folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
+    save = tmp_path / "m.npz"
+    assert train(folder, save, "--epochs", "2") == 0
+    best, last = metadata(save)["extra"]["epoch"], metadata(tmp_path / "m_last.npz")["extra"]["epoch"]
+    capsys.readouterr()
+    if best == last:  # the second epoch improved: make the best file an earlier epoch's by hand
+        import shutil
+        assert train(folder, tmp_path / "e1.npz", "--epochs", "1") == 0
+        shutil.copy(tmp_path / "e1.npz", save)
+        capsys.readouterr()
+    before = (tmp_path / "m_last.npz").read_bytes()
+    for argv in ([], ["--save", str(save)]):
+        code = train_program.main(["--dataset", str(folder), "--batch_size", "4", "--epochs", "3",
+                                   "--resume", str(save), *argv])
+        err = capsys.readouterr().err
+        assert code == 2 and err.strip() == (
+            f"error: --resume {save} continues from epoch 1, and its latest state {tmp_path / 'm_last.npz'} "
+            f"(epoch 2) would be replaced: resume from {tmp_path / 'm_last.npz'}, or give --save another path "
+            "for this run")
+    assert (tmp_path / "m_last.npz").read_bytes() == before
+    assert json.loads(json.dumps(metadata(tmp_path / "m_last.npz")["extra"]["epoch"])) == 2
+
+
+def test_resume_of_a_run_saved_without_an_extension_writes_its_files(tmp_path, capsys):
+    folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
+    assert train(folder, tmp_path / "n", "--epochs", "1") == 0  # runs/n and runs/n_last.npz
+    capsys.readouterr()
+    assert train_program.main(["--dataset", str(folder), "--batch_size", "4", "--epochs", "2",
+                               "--resume", str(tmp_path / "n_last.npz")]) == 0
+    last_line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"{tmp_path / 'n'} " in last_line + " " and "n.npz" not in last_line
+    assert not (tmp_path / "n.npz").exists()
