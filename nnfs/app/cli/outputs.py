@@ -9,6 +9,7 @@ mistake costs no training time.
 import os
 
 from nnfs.app.metrics import HISTORY_COLUMNS
+from nnfs.app.resume import records_run_state
 from nnfs.app.plot import drawn_by_nnfs, is_png
 from nnfs.checkpoint import CheckpointError, metadata
 from nnfs.files import check_writable, file_identity
@@ -35,12 +36,33 @@ def save_path_of(checkpoint):
     for a latest state (``runs/cnn_last.npz``: ``runs/cnn.npz``, or ``runs/cnn`` where that is
     the file: a --save without an extension), the checkpoint itself for a best model."""
     stem, extension = os.path.splitext(checkpoint)
-    if not stem.endswith("_last"):
+    if not stem.lower().endswith("_last"):
         return checkpoint
     stem = stem[:-len("_last")]
-    if extension == ".npz" and os.path.isfile(stem) and not os.path.isfile(stem + extension):
+    if extension.lower() == ".npz" and os.path.isfile(stem) and not os.path.isfile(stem + extension):
         return stem
     return stem + extension
+
+
+def resumed_run_files(resume, meta):
+    """The ``--save`` of the run a ``--resume`` continues, from the checkpoint's path and its
+    record ``meta``, or None where that cannot be told (the default files then apply).
+
+    A ``_last`` file is that run's latest state, beside its best model (through a link: beside
+    the file it points to, where the run wrote its other files); a checkpoint of the run's best
+    epoch is its best model. A latest state under another name (a copy, ``snapshot.npz``) is
+    neither: writing the best model over it would lose it.
+    """
+    extra = meta.get("extra") if isinstance(meta, dict) else None
+    run = extra.get("run") if isinstance(extra, dict) else None
+    if not isinstance(run, dict):
+        return None
+    path = os.path.realpath(resume) if os.path.islink(resume) else resume
+    if save_path_of(path) != path:
+        return save_path_of(path)
+    if extra.get("epoch") is not None and extra.get("epoch") == run.get("best_epoch"):
+        return path
+    return None
 
 
 def output_files(args):
@@ -113,9 +135,9 @@ def clashing_outputs(args):
     writes (:func:`is_output_of`: a checkpoint over notes, curves over a photo).
     """
     files = list(output_files(args).items())
-    branch = later_state(args, dict(files)["last"])
-    if branch:
-        return branch
+    clash = resume_clash(args, dict(files))
+    if clash:
+        return clash
     for i, (role, path) in enumerate(files):
         if inside(path, args.dataset):
             return (f"the {role} file {path} would be written into the dataset folder {args.dataset}; "
@@ -155,17 +177,33 @@ def clashing_outputs(args):
     return None
 
 
-def later_state(args, last):
-    """The line refusing a ``--resume`` of an earlier epoch whose run would replace the latest
-    state ``last`` of a later one, or None: resuming ``runs/m.npz`` (the best epoch, 1) over a
-    ``runs/m_last.npz`` of epoch 3 would have lost epochs 2 and 3 to the new branch."""
-    if not args.resume or same_file(last, args.resume) or not is_checkpoint(last):
+def resume_clash(args, files):
+    """The line refusing a ``--resume`` whose run would replace what it must not, or None:
+
+    - a latest state of a later epoch than the one resumed (resuming ``runs/m.npz``, the best
+      epoch 1, over a ``runs/m_last.npz`` of epoch 3 would lose epochs 2 and 3 to the branch);
+    - the checkpoint itself, when it holds weights only: a new run starts from them, and its
+      first epoch is its best so far, which would replace the model it started from.
+    """
+    if not args.resume or not is_checkpoint(args.resume):
+        return None  # the resume itself says what is wrong with its file
+    try:
+        resumed = metadata(args.resume)
+    except CheckpointError:
+        return None
+    if not records_run_state(resumed.get("optimizer"), resumed.get("extra")):
+        if same_file(files["checkpoint"], args.resume):
+            return (f"--resume {args.resume} holds weights only, so a new run starts from them, and its best "
+                    "epoch would replace them: give --save another path")
+        return None
+    last = files["last"]
+    if same_file(last, args.resume) or not is_checkpoint(last):
         return None
     try:
-        resumed, latest = (metadata(path).get("extra") or {} for path in (args.resume, last))
-    except CheckpointError:  # the resume itself says what is wrong with its file
+        latest = metadata(last).get("extra")
+    except CheckpointError:
         return None
-    epochs = [record.get("epoch") if isinstance(record, dict) else None for record in (resumed, latest)]
+    epochs = [record.get("epoch") if isinstance(record, dict) else None for record in (resumed["extra"], latest)]
     if not all(isinstance(epoch, int) for epoch in epochs) or epochs[1] <= epochs[0]:
         return None
     return (f"--resume {args.resume} continues from epoch {epochs[0]}, and its latest state {last} (epoch "

@@ -28,7 +28,7 @@ import nnfs.distributed as dist  # mpi4py is imported only when asked for
 import nnfs.parallel
 from nnfs.app.cli import console
 from nnfs.app.cli.outputs import (
-    check_outputs, clashing_outputs, inside, is_checkpoint, output_files, same_file, save_path_of)
+    check_outputs, clashing_outputs, inside, is_checkpoint, output_files, resumed_run_files, same_file)
 from nnfs.app.cli.options import (
     OptionError, Parser, environment_epilog, file_path, folder_path, fraction, given_options, image_size,
     non_negative_float, non_negative_int, positive_float, positive_int, seed, unit_interval)
@@ -39,7 +39,7 @@ from nnfs.app.metrics import class_report, format_report, predict_labels, write_
 from nnfs.app.models import MODEL_TITLES, MODELS, RECIPES, build_model, default_model, model_parameters
 from nnfs.app.plot import plot_confusion_matrix, plot_history
 from nnfs.app.progress import ProgressBar
-from nnfs.app.resume import RunState, check_extra, has_run_state, records_run_state, resume
+from nnfs.app.resume import RunState, check_extra, has_run_state, resume
 from nnfs.backend import allocator, default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError, load_into, metadata, save
 from nnfs.data import (
@@ -157,11 +157,12 @@ def keep_resumed_files(args):
     """Without ``--save``, a ``--resume`` of a run writes that run's files: ``--resume
     runs/m_last.npz`` saves to ``runs/m.npz`` and ``runs/m_last.npz``, not to the default
     ``runs/cnn.npz``, which may hold another run's model (it was replaced there, and with no
-    better epoch the report read that other model as this run's best).
-
-    A checkpoint without run state (weights only) starts a new run, whose files are the
-    default ones: writing beside it would replace the model it started from. A checkpoint
-    that cannot be read leaves ``--save`` alone; reading it for the resume says why.
+    better epoch the report read that other model as this run's best). Which files those are
+    is :func:`~nnfs.app.cli.outputs.resumed_run_files`' rule; where it cannot tell (weights
+    only, a latest state copied under another name), the default files apply and the
+    checks before training (:func:`~nnfs.app.cli.outputs.clashing_outputs`,
+    :func:`earlier_model`) say what they would replace. A checkpoint that cannot be read
+    leaves ``--save`` alone; reading it for the resume says why.
     """
     if not args.resume or "save" in options_given(args):
         return
@@ -169,8 +170,7 @@ def keep_resumed_files(args):
         meta = metadata(args.resume)
     except CheckpointError:
         return
-    if records_run_state(meta.get("optimizer"), meta.get("extra")):
-        args.save = save_path_of(args.resume)
+    args.save = resumed_run_files(args.resume, meta) or args.save
 
 
 def options_given(args):
@@ -299,22 +299,28 @@ def load_dataset(args, say, warn_, progress, saved_model=None):
     return data
 
 
-def earlier_model(args, outputs):
-    """The warning for a ``--save`` that holds the model of another run, which this run's best
-    epoch will replace (as it should: the user named the file), or None. The line comes before
-    the first epoch, with what that model scored, so that it can still be kept."""
-    path = outputs["checkpoint"]
-    if args.resume and (same_file(path, args.resume) or same_file(outputs["last"], args.resume)):
+def earlier_model(args, outputs, state):
+    """The warning for a ``--save`` whose files belong to another run, which this run will
+    replace (as it should: the user named them), or None. The line comes before the first
+    epoch, with what that model scored, so that it can still be kept; ``state`` says when
+    the model is replaced (a resumed run's epochs must beat the best it resumes with)."""
+    path, last = outputs["checkpoint"], outputs["last"]
+    if args.resume and (same_file(path, args.resume) or same_file(last, args.resume)):
         return None  # the resumed run's own files
+    keep = f"give --save another path to keep {'it' if is_checkpoint(path) else 'them'}"
     if not is_checkpoint(path):
-        return None
+        if not is_checkpoint(last):
+            return None
+        return (f"{last} holds the latest state of an earlier run; this run's first epoch replaces it and the "
+                f"files beside it ({keep})")
     extra = metadata(path).get("extra")
     scored = ""
     if isinstance(extra, dict) and isinstance(extra.get("val_accuracy"), (int, float)) \
             and isinstance(extra.get("epoch"), int):
         scored = f" (val accuracy {100 * extra['val_accuracy']:.2f}% at epoch {extra['epoch']})"
-    return (f"{path} holds the model of an earlier run{scored}; this run's best epoch replaces it "
-            "(give --save another path to keep it)")
+    when = ("this run's best epoch replaces it" if state.best_epoch == 0 else
+            f"an epoch of this run that beats its {100 * state.best_val_accuracy:.2f}% replaces it")
+    return f"{path} holds the model of an earlier run{scored}; {when} ({keep})"
 
 
 class RunRecord:
@@ -547,17 +553,40 @@ def check_same_split(args, extra, split):
         "--limit, --val_split and --seed of that run, with the same files")
 
 
-def report_mistakes(args, net, val, class_names, outputs, say):
-    """Per-class results of the best model on the validation split, printed, and its confusion
-    matrix drawn; returns whether the PNG was written.
+def best_model_file(args, outputs, state, split, written):
+    """The checkpoint that holds this run's best epoch, or None where no file does.
+
+    The one this run wrote, else (a resumed run whose epochs did not beat the best it resumed
+    with) the resumed run's best model, wherever it is, known by its record: the epoch, the
+    accuracy and the split of this run's best. A file at ``--save`` from another run is not it.
+    """
+    if "checkpoint" in written:
+        return outputs["checkpoint"]
+    candidates = [outputs["checkpoint"]]
+    if args.resume:
+        try:
+            candidates += [resumed_run_files(args.resume, metadata(args.resume)), args.resume]
+        except CheckpointError:
+            pass
+    for path in candidates:
+        if path is None or not is_checkpoint(path):
+            continue
+        extra = metadata(path).get("extra")
+        if isinstance(extra, dict) and extra.get("epoch") == state.best_epoch \
+                and extra.get("val_accuracy") == state.best_val_accuracy and extra.get("split") == split:
+            return path
+    return None
+
+
+def report_mistakes(args, net, val, class_names, outputs, path, say):
+    """Per-class results of the best model (in the checkpoint ``path``) on the validation
+    split, printed, and its confusion matrix drawn; returns whether the PNG was written.
 
     The best weights are loaded into ``net``, the one that trained (its work buffers are
     already the right size: a second net would double the memory of this last step).
     """
-    if not os.path.exists(outputs["checkpoint"]):
-        return False  # a resumed run whose best model lives elsewhere
-    best = load_into(outputs["checkpoint"], net)
-    extra = check_extra(outputs["checkpoint"], best.extra, ("epoch", "model"))
+    best = load_into(path, net)
+    extra = check_extra(path, best.extra, ("epoch", "model"))
     report = class_report(*predict_labels(net, val), class_names)
     epoch = extra.get("epoch")
     say(f"per class on the {console.count(report.total, 'validation image')} (best model, epoch {epoch}):")
@@ -646,7 +675,7 @@ def run(args, world=None, record=None):
             say(f"nothing to train: {args.resume} already holds epoch {state.epoch} and --epochs is "
                 f"{args.epochs}; no file was written (raise --epochs to train on)")
             return
-    earlier = earlier_model(args, outputs)
+    earlier = earlier_model(args, outputs, state)
     if earlier:
         warn_(earlier)
     if augment is not None:  # after a resume: what the saved run does, which is what runs
@@ -711,7 +740,8 @@ def run(args, world=None, record=None):
             f"{fit.seconds + check.seconds:.1f} s  {fit.images_per_second:.0f} img/s"
             f"{'  saved' if improved else ''}")
 
-    if root and report_mistakes(args, net, val, data.class_names, outputs, say):
+    best_file = best_model_file(args, outputs, state, split, record.written) if root else None
+    if best_file is not None and report_mistakes(args, net, val, data.class_names, outputs, best_file, say):
         record.written["confusion"] = record.epoch
     say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); "
         + _saved(record, outputs))

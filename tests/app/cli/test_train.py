@@ -509,3 +509,79 @@ def test_resume_of_a_run_saved_without_an_extension_writes_its_files(tmp_path, c
     last_line = capsys.readouterr().out.strip().splitlines()[-1]
     assert f"{tmp_path / 'n'} " in last_line + " " and "n.npz" not in last_line
     assert not (tmp_path / "n.npz").exists()
+
+
+def test_a_resumed_run_reports_its_own_best_model_not_another_runs_at_save(tmp_path, capsys):
+    """--save naming another run's model: the per-class report is this run's best model's (the
+    file this run wrote, or else the resumed run's best, found by its record), never that
+    other model, and the warning says when the file would be replaced."""
+    import re
+
+    from nnfs.checkpoint import metadata
+
+    folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
+    assert train(folder, tmp_path / "a" / "m.npz", "--epochs", "1") == 0
+    assert train(folder, tmp_path / "b" / "m.npz", "--epochs", "1", "--lr", "1e-9", "--seed", "1") == 0
+    capsys.readouterr()
+    best = metadata(tmp_path / "a" / "m.npz")["extra"]
+    assert train(folder, tmp_path / "b" / "m.npz", "--epochs", "2",
+                 "--resume", str(tmp_path / "a" / "m_last.npz")) == 0
+    out, err = capsys.readouterr()
+    assert f"an epoch of this run that beats its {100 * best['val_accuracy']:.2f}% replaces it" in err
+    reported = re.search(r"\(best model, epoch (\d+)\):", out).group(1)
+    accuracy = re.search(r"  accuracy ([\d.]+)% on", out).group(1)
+    final = re.search(r"best val accuracy ([\d.]+)% \(epoch (\d+)\)", out)
+    assert (float(accuracy), reported) == (float(final.group(1)), final.group(2))
+
+
+def test_which_files_a_resumed_checkpoint_belongs_to(tmp_path):
+    """A _last file: beside it; the best epoch's file: itself; a latest state under another name
+    (a copy) or weights only: cannot be told (None: the defaults apply, and the copy is not
+    written over with the best model)."""
+    from nnfs.app.cli.outputs import resumed_run_files
+
+    def meta(epoch, best_epoch):
+        return {"optimizer": {}, "extra": {"epoch": epoch, "run": {"best_epoch": best_epoch}}}
+
+    assert resumed_run_files(str(tmp_path / "m_last.npz"), meta(3, 1)) == str(tmp_path / "m.npz")
+    assert resumed_run_files(str(tmp_path / "M_LAST.NPZ"), meta(3, 1)) == str(tmp_path / "M.NPZ")
+    assert resumed_run_files(str(tmp_path / "m.npz"), meta(1, 1)) == str(tmp_path / "m.npz")
+    assert resumed_run_files(str(tmp_path / "snapshot.npz"), meta(3, 1)) is None
+    assert resumed_run_files(str(tmp_path / "m.npz"), {"extra": {"epoch": 1}}) is None
+    (tmp_path / "n").write_bytes(b"")  # a --save without an extension
+    assert resumed_run_files(str(tmp_path / "n_last.npz"), meta(2, 1)) == str(tmp_path / "n")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "symlink"), reason="symbolic links")
+def test_a_resume_through_a_link_writes_beside_the_file_it_points_to(tmp_path, capsys):
+    from nnfs.checkpoint import metadata
+
+    folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
+    assert train(folder, tmp_path / "r" / "m.npz", "--epochs", "1") == 0
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "run_last.npz").symlink_to(tmp_path / "r" / "m_last.npz")
+    assert train_program.main(["--dataset", str(folder), "--batch_size", "4", "--epochs", "2",
+                               "--resume", str(tmp_path / "links" / "run_last.npz")]) == 0
+    assert sorted(p.name for p in (tmp_path / "links").iterdir()) == ["run_last.npz"]
+    assert metadata(tmp_path / "r" / "m_last.npz")["extra"]["epoch"] == 2
+    assert len((tmp_path / "r" / "m_metrics.csv").read_text().splitlines()) == 3  # header and 2 epochs
+
+
+def test_weights_only_at_the_save_path_are_refused_and_a_lone_latest_state_is_warned_about(tmp_path, capsys):
+    import nnfs
+    from nnfs.checkpoint import save
+
+    folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
+    nnfs.seed(0)
+    save(tmp_path / "weights.npz", train_program.build_model("cnn", 3, (12, 12), 2), class_names=["circle", "square"])
+    expect_error(capsys, train_program.main, ["--dataset", str(folder), "--image_size", "12", "--channels", "3",
+                                              "--resume", str(tmp_path / "weights.npz"), "--save",
+                                              str(tmp_path / "weights.npz")],
+                 f"error: --resume {tmp_path / 'weights.npz'} holds weights only, so a new run starts from them, and "
+                 "its best epoch would replace them: give --save another path", code=2)
+    assert train(folder, tmp_path / "r" / "m.npz", "--epochs", "1") == 0
+    (tmp_path / "r" / "m.npz").unlink()
+    capsys.readouterr()
+    assert train(folder, tmp_path / "r" / "m.npz", "--epochs", "1") == 0
+    assert (f"warning: {tmp_path / 'r' / 'm_last.npz'} holds the latest state of an earlier run; this run's first "
+            "epoch replaces it and the files beside it (give --save another path to keep them)") in capsys.readouterr().err
