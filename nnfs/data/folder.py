@@ -28,17 +28,21 @@ _SKIPPED = {"not an image": ("file that is not an image", "files that are not im
                               "files reached twice in their class (links; read once)")}
 
 
-# Bytes per pixel of a decoded image, by Pillow mode (others: 4).
-_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "La": 2, "PA": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3,
-               "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+# Bytes per pixel of an image as Pillow holds it, by mode (every other mode: 4, RGB included).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+# Modes whose conversion goes through RGBA and a composite onto white (see nnfs.data.images).
+_COMPOSITED = {"P", "PA", "LA", "La", "RGBA", "RGBa"}
 
 
 def decoding_bytes(header):
     """Memory one file takes while it is decoded, from its header ``((width, height), mode)``:
-    the full-size image and one converted copy (a JPEG decoded at a reduced size takes less:
-    this is the most it can take)."""
+    the image at full size and the copies its conversion makes, 4 bytes per pixel each (one;
+    four for palette and alpha images, composited onto white). Measured on 4000x4000 files:
+    77 MB for grayscale to RGB, 260 MB for a palette with transparency to RGB. A JPEG decoded
+    at a reduced size takes less: this is the most a file can take."""
     (width, height), mode = header
-    return 2 * width * height * _MODE_BYTES.get(mode, 4)
+    copies = 16 if mode in _COMPOSITED else 4
+    return width * height * (_MODE_BYTES.get(mode, 4) + copies)
 
 
 def _warn(message):

@@ -185,14 +185,15 @@ def test_fewer_threads_decode_where_the_memory_holds_fewer_full_size_images(tmp_
     twice): six threads of those took 1.95 GB under a 200 MB limit."""
     from nnfs.data.folder import decoding_bytes
 
-    assert decoding_bytes(((9000, 9000), "RGB")) == 2 * 243_000_000
-    assert decoding_bytes(((100, 50), "L")) == 10_000 and decoding_bytes(((100, 50), "RGBA")) == 40_000
+    assert decoding_bytes(((9000, 9000), "RGB")) == 8 * 81_000_000
+    assert decoding_bytes(((100, 50), "L")) == 5 * 5000 and decoding_bytes(((100, 50), "P")) == 17 * 5000
+    assert decoding_bytes(((100, 50), "RGBA")) == 20 * 5000 and decoding_bytes(((100, 50), "I;16")) == 6 * 5000
     root = make_folder(tmp_path / "d", ["a", "b"], per_class=2, size=(400, 300), mode="RGB")
     largest = decoding_bytes(((400, 300), "RGB"))
     images = 4 * 3 * 64 * 64
     monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(images + 2 * largest + 100))
     data, messages = read_folder(root, workers=4, image_size=64)
-    assert messages == ["decoding with 2 threads, not 4: the largest images take up to 703.1 KiB each while they "
+    assert messages == [f"decoding with 2 threads, not 4: the largest images take up to {format_bytes(largest)} each while they "
                         f"are decoded, and {format_bytes(images + 2 * largest + 100)} of memory is available"]
     assert len(data) == 4
     monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(images + largest // 2))  # not even one: one all the same

@@ -2,6 +2,8 @@
 
 import pytest
 
+from nnfs.data.memory import ACTIVATION_FLOATS_PER_PIXEL
+
 import nnfs.data.folder
 from nnfs.data import ImageFolder, ImageSizeError, available_memory, training_bytes
 from nnfs.data.memory import check_fits, format_bytes, parse_bytes
@@ -75,7 +77,7 @@ def test_images_below_the_model_minimum_are_refused(tmp_path, monkeypatch):
 def test_training_bytes_counts_parameters_gradients_optimizer_and_a_batch():
     parts = training_bytes(1000, (10, 20), 3, batch_size=8, dtype_bytes=4, optimizer_slots=2)
     assert parts["model"] == 1000 * 4 * 4
-    assert parts["activations"] == 8 * 10 * 20 * 250 * 4
+    assert parts["activations"] == 8 * 10 * 20 * ACTIVATION_FLOATS_PER_PIXEL * 4
 
 
 def test_check_fits_names_the_parts_and_the_override():

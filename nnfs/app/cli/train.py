@@ -246,11 +246,24 @@ def planned_training(args, sizing, n_classes, saved_model=None):
     return model_parameters(model, sizing.channels, sizing.image_size, n_classes), slots
 
 
-def evaluation_batch(batch_size, channels, image_size):
+def evaluation_batch(args, data, batch_size, saved_model=None):
     """Images per validation batch: as many as a prediction takes at once
     (:meth:`~nnfs.net.Net.inference_batch`: 256 small images, fewer large ones, whose
-    activations grow with their pixels), and never fewer than a training batch."""
-    return max(batch_size, nnfs.net.Net.inference_batch((channels, *image_size)))
+    activations grow with their pixels) or a training batch if that is more, but no more
+    than the memory left beside the images, the model and a training step's activations
+    holds (at least one image). The memory plan counts the training step only, so that a
+    smaller --batch_size is always a way to make a run fit."""
+    size = max(batch_size, nnfs.net.Net.inference_batch((data.channels, *data.image_size)))
+    available = available_memory()
+    if available is None:
+        return size
+    parameters, slots = planned_training(args, data.sizing, len(data.class_names), saved_model)
+    def planned(batch):
+        return sum(training_bytes(parameters, data.image_size, data.channels, batch, default_dtype().itemsize,
+                                  slots).values())
+    room = available - data.images.nbytes - planned(batch_size)
+    per_image = planned(1) - planned(0)
+    return max(1, min(size, room // per_image))
 
 
 def load_dataset(args, say, warn_, progress, saved_model=None):
@@ -262,13 +275,8 @@ def load_dataset(args, say, warn_, progress, saved_model=None):
     """
     def reserve(sizing, count, n_classes):
         parameters, optimizer_slots = planned_training(args, sizing, n_classes, saved_model)
-        # The larger of a training batch and a validation batch (evaluation_batch, at most the
-        # held-out images: each class rounds its share up), counted as a training step's
-        # activations: more than an evaluation keeps, never less.
-        held_out = min(count, math.ceil(count * args.val_split) + n_classes)
-        batch = max(min(args.batch_size, count),
-                    min(evaluation_batch(args.batch_size, sizing.channels, sizing.image_size), held_out))
-        return training_bytes(parameters, sizing.image_size, sizing.channels, batch,
+        # A training step; validation takes what is left (evaluation_batch).
+        return training_bytes(parameters, sizing.image_size, sizing.channels, min(args.batch_size, count),
                               default_dtype().itemsize, optimizer_slots)
 
     if "dataset" not in args.given and not os.path.isdir(args.dataset):
@@ -630,8 +638,7 @@ def run(args, world=None, record=None):
     augment = augmentation_for(args.augment, data.kind)
     train = DataLoader(data.images, data.labels, train_idx, batch_size, pre, shuffle=True, seed=args.seed,
                        augment=augment)
-    val = DataLoader(data.images, data.labels, val_idx,
-                     evaluation_batch(batch_size, data.channels, data.image_size), pre)
+    val = DataLoader(data.images, data.labels, val_idx, evaluation_batch(args, data, batch_size, saved_model), pre)
 
     model = choose_model(args, data, saved_model)
     apply_recipe(args, model)

@@ -71,7 +71,7 @@ def test_digits_like_images_keep_their_size_and_get_no_augmentation(tmp_path, ca
 
 
 @pytest.mark.parametrize("case, expected", [
-    (["--image_size", "100000"], "8 images of 1x100000x100000 need about 64.4 TiB of memory (images 74.5 GiB + model"),
+    (["--image_size", "100000"], "8 images of 1x100000x100000 need about 76.0 TiB of memory (images 74.5 GiB + model"),
     (["--image_size", "3000"], "need about"),
     (["--image_size", "1x2"], "expected SIZE or HEIGHTxWIDTH"),
 ])
@@ -176,23 +176,30 @@ def test_huge_images_and_corrupt_exif_warn_in_one_line_each(tmp_path, capsys, mo
     assert "8 images decoded" in out
 
 
-def test_the_memory_plan_counts_the_validation_batch(tmp_path, capsys, monkeypatch):
-    """Validation goes 256 small images at a time whatever --batch_size is: the plan counts that
-    batch, or a run accepted with a small --batch_size ran out of memory at its first validation."""
+def test_the_validation_batch_takes_what_the_memory_leaves(tmp_path, capsys, monkeypatch):
+    """Validation takes up to 256 small images at once whatever --batch_size is, but never more
+    than the memory beside a training step holds: the plan counts the training step, so that a
+    small --batch_size makes a run fit (a run accepted with one ran out of memory at its first
+    validation, and one refused for the validation batch had no option to turn)."""
+    import argparse
+
     from nnfs.app.cli.train import evaluation_batch
     from nnfs.data.memory import ACTIVATION_FLOATS_PER_PIXEL
 
-    assert evaluation_batch(8, 1, (12, 12)) == 256 and evaluation_batch(500, 1, (12, 12)) == 500
-    assert evaluation_batch(8, 3, (128, 128)) == 16 and evaluation_batch(32, 3, (128, 128)) == 32
-    assert evaluation_batch(4, 3, (512, 512)) == 4  # at least one training batch
     root = make_folder(tmp_path / "d", ["a", "b"], per_class=150, size=(12, 12))
-    one_batch = 8 * 12 * 12 * ACTIVATION_FLOATS_PER_PIXEL * 4
-    held_out = ["--batch_size", "8", "--epochs", "1", "--val_split", "0.9"]  # 270 validation images
-    monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(20 * one_batch))  # room for 8 images' step, not 256
-    code, _, err = run(capsys, root, tmp_path / "m.npz", *held_out)
-    assert code == 1 and "300 images of 1x12x12 need about" in one_line_error(err)
-    code, _, err = run(capsys, root, tmp_path / "m.npz", "--batch_size", "8")  # 30 validation images
-    assert code == 0, err
-    monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(40 * one_batch))  # 256 images: 32 batches of 8
-    code, _, err = run(capsys, root, tmp_path / "m.npz", *held_out)
+    per_image = 12 * 12 * ACTIVATION_FLOATS_PER_PIXEL * 4
+    data = argparse.Namespace(channels=1, image_size=(12, 12), sizing=None, class_names=["a", "b"],
+                              images=np.zeros((300, 1, 12, 12), np.uint8))
+    args = train.apply_recipe(train.parse_args(["--dataset", str(root)]), "cnn")
+    monkeypatch.setattr(train, "planned_training", lambda *a: (1000, 1))
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", "1G")
+    assert evaluation_batch(args, data, 8) == 256 and evaluation_batch(args, data, 500) == 500
+    model = 1000 * 4 * 3
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(data.images.nbytes + model + 8 * per_image + 40 * per_image))
+    assert evaluation_batch(args, data, 8) == 40
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(data.images.nbytes + model + 8 * per_image))
+    assert evaluation_batch(args, data, 8) == 1
+    monkeypatch.undo()
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(20 * 8 * per_image))  # room for a step of 8, not of 256
+    code, _, err = run(capsys, root, tmp_path / "m.npz", "--batch_size", "8", "--val_split", "0.9")
     assert code == 0, err
