@@ -1,6 +1,6 @@
 """``Net``: a sequence of layers with a loss, on one device."""
 
-from nnfs.backend import as_dtype, check_real, get_array_module, get_backend, to_numpy
+from nnfs.backend import as_dtype, backend_of, check_real, get_array_module, get_backend, to_numpy
 from nnfs.checks import number
 from nnfs.layers.base import Layer, backward_through, check_gradient
 from nnfs.losses import Loss, softmax
@@ -136,8 +136,8 @@ class Net:
         # Named after the loss here: a loss of one's own that returns the wrong shape would
         # otherwise be reported by the last layer, or fail inside the shards' row cuts.
         if self._output is not None:
-            check_gradient(f"Net.backward: {type(self.loss_fn).__name__}.backward", grad,
-                           tuple(self._output.shape), self._output.dtype, what="the gradient it returned")
+            check_gradient(f"Net.backward: {type(self.loss_fn).__name__}.backward", grad, tuple(self._output.shape),
+                           self._output.dtype, backend_of(self._output), what="the gradient it returned")
         first = self.layers[0]
         first.input_grad = bool(input_grad)
         try:

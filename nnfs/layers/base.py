@@ -178,7 +178,7 @@ def _recording_output(forward):
         # Only the outermost forward of a call records: a subclass whose forward calls
         # super().forward() and reshapes its result returns what the record must say.
         if type(self).forward is forward_and_record and hasattr(Y, "shape") and hasattr(Y, "dtype"):
-            self.cache[OUTPUT_RECORD] = (tuple(Y.shape), Y.dtype)
+            self.cache[OUTPUT_RECORD] = (tuple(Y.shape), Y.dtype, backend_of(Y))
         return Y
     return forward_and_record
 
@@ -214,8 +214,9 @@ def backward_through(layers, dY):
     return dY
 
 
-def check_gradient(owner, dY, shape, dtype, what="the gradient"):
-    """Raise a clear error when ``dY`` is not an array of ``shape`` and ``dtype``.
+def check_gradient(owner, dY, shape, dtype, backend=None, what="the gradient"):
+    """Raise a clear error when ``dY`` is not an array of ``shape`` and ``dtype`` (on
+    ``backend``, where given).
 
     ``owner`` is the layer (or loss) the message names, ``what`` how it calls ``dY``.
     """
@@ -228,6 +229,9 @@ def check_gradient(owner, dY, shape, dtype, what="the gradient"):
     if dY.dtype != dtype:
         raise TypeError(f"{name}: {what} is {dY.dtype}, but the last forward pass gave a {dtype} "
                         f"output: cast it with .astype({str(dtype)!r})")
+    if backend is not None and backend_of(dY) is not backend:
+        raise TypeError(f"{name}: {what} is on the {backend_of(dY).name} backend, but the last forward pass "
+                        f"gave an output on {backend.name}: move it with get_backend({backend.name!r}).asarray(dY)")
 
 
 def _check_is_array(layer, X):

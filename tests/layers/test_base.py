@@ -248,6 +248,11 @@ def test_backward_refuses_a_gradient_unlike_the_output(layer, shape):
         layer.backward(ones(Y.shape, np.float64))
     with pytest.raises(TypeError, match=rf"^{name}\.backward: expected the gradient as an array"):
         layer.backward(np.ones(Y.shape, np.float32).tolist())
+    from nnfs.backend import get_backend
+    other = "numpy" if backend.name != "numpy" else "strict"
+    with pytest.raises(TypeError, match=rf"^{name}\.backward: the gradient is on the {other} backend, but the last "
+                                        rf"forward pass gave an output on {backend.name}: move it with"):
+        layer.backward(get_backend(other).asarray(np.ones(Y.shape, np.float32)))
     layer.backward(ones(Y.shape))  # the right one still goes through
 
 
