@@ -38,6 +38,8 @@ class Net:
     def __init__(self, layers, loss=None, backend=None, dtype=None):
         if isinstance(layers, Layer) and not _iterable(layers):
             layers = [layers]  # Net(Linear(4, 3)): a list of one (a Sequential is its layers)
+        if isinstance(layers, (dict, str, bytes)):  # iterated, they would be their keys or characters
+            raise TypeError(f"Net: layers must be a list of nnfs layers, got {type(layers).__name__}")
         try:
             layers = list(layers)
         except TypeError:

@@ -94,6 +94,8 @@ def test_one_layer_is_a_net_of_one_and_other_things_are_refused_in_one_line():
     assert len(net.layers) == 1 and net(np.ones((4, 2))).shape == (4, 3)
     with pytest.raises(TypeError, match=r"^Net: layers must be a list of nnfs layers, got int$"):
         Net(5)
+    with pytest.raises(TypeError, match=r"^Net: layers must be a list of nnfs layers, got dict$"):
+        Net({"first": Linear(2, 3)})
 
 
 def test_a_dtype_given_as_the_backend_says_how_to_give_it():

@@ -253,8 +253,9 @@ def _predict(args):
     try:
         classifier = Classifier(args.checkpoint)
     except CheckpointError as error:
-        if is_image_file(args.checkpoint):  # the order of the arguments, most likely
-            raise CheckpointError(f"{error}; the checkpoint comes first: nnfs-predict CHECKPOINT IMAGE ...") from None
+        if is_image_file(args.checkpoint) or os.path.isdir(args.checkpoint):  # the arguments' order, most likely
+            raise CheckpointError(f"{error}; the checkpoint comes first: {build_parser().prog} CHECKPOINT "
+                                  "IMAGE_OR_FOLDER ...") from None
         raise
     paths, record = images_to_score(args, classifier)
     if args.csv:  # an image found below a folder, or of --split

@@ -22,8 +22,11 @@ def test_prediction_with_a_truncated_or_foreign_checkpoint_fails_in_one_line(tmp
     expect_error(capsys, predict, [str(truncated), str(image)], "truncated or corrupt")
     expect_error(capsys, predict, [str(tmp_path / "none.npz"), str(image)], "checkpoint not found")
     # The image first (the arguments swapped): called an image, with the order to use.
+    prog = predict_program.build_parser().prog
     expect_error(capsys, predict, [str(image), str(image)], f"error: {image} is not a readable nnfs checkpoint "
-                 "(a PNG image, not a zip archive); the checkpoint comes first: nnfs-predict CHECKPOINT IMAGE ...")
+                 f"(a PNG image, not a zip archive); the checkpoint comes first: {prog} CHECKPOINT IMAGE_OR_FOLDER ...")
+    expect_error(capsys, predict, [str(tmp_path), str(image)], f"error: {tmp_path} is not a readable nnfs checkpoint "
+                 f"(a folder, not a file); the checkpoint comes first: {prog} CHECKPOINT IMAGE_OR_FOLDER ...")
 
     from nnfs.checkpoint import save
     from nnfs.layers import Linear
