@@ -45,6 +45,15 @@ def decoding_bytes(header):
     return width * height * (_MODE_BYTES.get(mode, 4) + copies)
 
 
+def _identity(path, status=None):
+    """:func:`~nnfs.files.file_identity` of ``path``, or its absolute path where that cannot
+    be looked up (Windows, whose directory entries have no inode, stats again, which may fail)."""
+    try:
+        return file_identity(path, status)
+    except OSError:
+        return os.path.normcase(os.path.abspath(path))
+
+
 def _warn(message):
     warnings.warn(message, stacklevel=3)
 
@@ -159,8 +168,8 @@ class ImageFolder:
             with self.decoder_warnings:
                 headers = self._probe(files, on_error, workers)
                 self.sizing = choose_sizing([h for _, _, h in headers], image_size, channels, resize)
-                workers = self._check(min_size, reserve, len(headers), headers, workers, warn)
-                self._decode(headers, on_error, workers, progress)
+                self._check(min_size, reserve, len(headers))
+                self._decode(headers, on_error, self._decoding_threads(headers, workers, warn), progress)
             if store:
                 self._store(store, key, warn)
         self._report(warn)
@@ -192,6 +201,7 @@ class ImageFolder:
         if not os.path.isdir(root):
             raise DatasetError(f"dataset path is not a folder: {root}")
         classes, loose, folders = [], 0, {}
+        itself = _identity(root)
         for entry in self._listing(root):
             if entry.name.startswith("."):
                 continue
@@ -200,11 +210,15 @@ class ImageFolder:
                 continue
             if stat.S_ISDIR(status.st_mode):
                 # A link to another class folder would make its images two classes at once.
-                twin = folders.setdefault(file_identity(entry.path, status), entry.name)
+                key = _identity(entry.path, status)
+                if key == itself:
+                    raise DatasetError(f"class folder {entry.name!r} in {root} is the dataset folder itself (a "
+                                       "link to it); remove the link")
+                twin = folders.setdefault(key, entry.name)
                 if twin != entry.name:
                     raise DatasetError(
-                        f"class folders {twin!r} and {entry.name!r} in {root} are one folder (one is a "
-                        "link to the other): its images would be two classes at once; remove the link")
+                        f"class folders {twin!r} and {entry.name!r} in {root} are one folder (through a link): "
+                        "its images would be two classes at once; remove the link")
                 classes.append(entry.name)
             elif stat.S_ISREG(status.st_mode) and is_image_file(entry.name):
                 loose += 1
@@ -228,15 +242,25 @@ class ImageFolder:
                 elif file_type(status.st_mode):
                     self.skipped["not a regular file"].append(entry.path)
                 elif is_image_file(entry.name):
-                    first = seen.setdefault(file_identity(entry.path, status), (label, entry.path))
-                    if first[1] == entry.path:
-                        found.append((entry.path, (status.st_size, status.st_mtime_ns, status.st_ctime_ns)))
-                    elif first[0] == label:  # a link beside its file: the same image twice
-                        self.skipped["reached twice"].append(entry.path)
-                    else:
+                    key = _identity(entry.path, status)
+                    stats = (status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+                    if key not in seen:
+                        seen[key] = (label, entry.path, len(found))
+                        found.append((entry.path, stats))
+                        continue
+                    first_label, first_path, index = seen[key]
+                    if first_label != label:
                         raise DatasetError(
-                            f"{first[1]} and {entry.path} are one file (a link) in two classes, "
-                            f"{classes[first[0]]!r} and {name!r}: an image has one class; remove one of them")
+                            f"{first_path} and {entry.path} are one file (a link) in two classes, "
+                            f"{classes[first_label]!r} and {name!r}: an image has one class; remove one of them")
+                    # The same image twice in its class: read once, at its own path where one of
+                    # the two is a symbolic link (the link is what is skipped, whatever the names' order).
+                    if os.path.islink(first_path) and not entry.is_symlink():
+                        found[index] = (entry.path, stats)
+                        seen[key] = (label, entry.path, index)
+                        self.skipped["reached twice"].append(first_path)
+                    else:
+                        self.skipped["reached twice"].append(entry.path)
                 else:
                     self.skipped["not an image"].append(entry.path)
             if not found:
@@ -274,13 +298,8 @@ class ImageFolder:
         return [(path, label, header)
                 for (path, label, _), header in self._read_each(probe, files, on_error, workers)]
 
-    def _check(self, min_size, reserve, n_images, headers=(), workers=None, warn=None):
-        """Refuse a size below ``min_size`` or a dataset (and reserve) larger than the memory.
-
-        With the ``headers`` of files still to decode, returns how many decoding threads fit
-        (``workers`` or one per core, fewer where the memory left holds fewer full-size
-        decodings of the largest file, :func:`decoding_bytes`; at least one; ``warn`` says so).
-        """
+    def _check(self, min_size, reserve, n_images):
+        """Refuse a size below ``min_size`` or a dataset (and reserve) larger than the memory."""
         sizing = self.sizing
         height, width = sizing.image_size
         source = "the most common size" if sizing.chosen and sizing.kind == "small" else "as asked"
@@ -291,20 +310,26 @@ class ImageFolder:
         parts = {"images": n_images * sizing.channels * height * width}
         parts.update(reserve(sizing, n_images, len(self.class_names)) if reserve else {})
         check_fits(parts, f"{n_images} images of {sizing.channels}x{height}x{width}")
-        # A file is decoded whole before it is shrunk: a scan of 9000x9000 holds 243 MB, twice
-        # with its converted copy, in every decoding thread at once, beside the images decoded
-        # so far (the model and its activations come later). So fewer threads decode where the
-        # memory holds fewer of those; never none (the estimate is the most a file can take: a
-        # JPEG is decoded at a reduced size where it can, so it is not a reason to refuse).
+
+    def _decoding_threads(self, headers, workers, warn):
+        """How many threads decode ``headers``: ``workers`` (default one per core), fewer
+        where the memory left beside the images holds fewer full-size decodings of the
+        largest file (:func:`decoding_bytes`), at least one; ``warn`` says so.
+
+        A file is decoded whole before it is shrunk: a scan of 9000x9000 holds hundreds of
+        megabytes in every decoding thread at once, beside the images decoded so far (the
+        model and its activations come later). Never none: the estimate is the most a file
+        can take (a JPEG is decoded at a reduced size where it can), not a reason to refuse.
+        """
         wanted = workers or default_workers()
         largest = max((decoding_bytes(header) for _, _, header in headers), default=0)
-        if not largest:
-            return wanted
         available = available_memory()
-        if available is None:
+        if not largest or available is None:
             return wanted
-        fits = max(1, min(wanted, (available - parts["images"]) // largest))
-        if fits < wanted and warn is not None:
+        height, width = self.sizing.image_size
+        images = len(headers) * self.sizing.channels * height * width
+        fits = max(1, min(wanted, (available - images) // largest))
+        if fits < wanted:
             warn(f"decoding with {count(fits, 'thread')}, not {wanted}: the largest images take up to "
                  f"{format_bytes(largest)} each while they are decoded, and {format_bytes(available)} "
                  "of memory is available")

@@ -148,8 +148,13 @@ def test_a_class_folder_linked_as_another_class_is_refused(tmp_path):
     """Its images would be two classes at once (and land in both splits)."""
     root = make_folder(tmp_path / "d", ["blue", "red"], per_class=3)
     (root / "red_again").symlink_to(root / "red")
-    with pytest.raises(DatasetError, match=r"^class folders 'red' and 'red_again' in .* are one folder \(one is a "
-                                           r"link to the other\).*remove the link$"):
+    with pytest.raises(DatasetError, match=r"^class folders 'red' and 'red_again' in .* are one folder \(through a "
+                                           r"link\).*remove the link$"):
+        read_folder(root)
+    (root / "red_again").unlink()
+    (root / "itself").symlink_to(root)  # a class folder that is the dataset
+    with pytest.raises(DatasetError, match=r"^class folder 'itself' in .* is the dataset folder itself \(a link to "
+                                           r"it\); remove the link$"):
         read_folder(root)
 
 
@@ -201,3 +206,18 @@ def test_fewer_threads_decode_where_the_memory_holds_fewer_full_size_images(tmp_
     assert len(data) == 4 and messages[0].startswith("decoding with 1 thread, not 4")
     monkeypatch.setenv("NNFS_MEMORY_LIMIT", "1G")
     assert read_folder(root, workers=4, image_size=64)[1] == []
+
+
+
+@links_only
+def test_of_a_file_and_a_link_to_it_in_its_class_the_file_is_read_and_the_link_counted(tmp_path):
+    """Whatever the names' order: a link named before its file is the one skipped."""
+    import os
+
+    root = make_folder(tmp_path / "d", ["blue", "red"], per_class=2)
+    target = sorted(os.listdir(root / "red"))[-1]
+    (root / "red" / "000_link.png").symlink_to(root / "red" / target)  # sorts first
+    data, messages = read_folder(root)
+    assert str(root / "red" / target) in data.paths and str(root / "red" / "000_link.png") not in data.paths
+    assert messages == [f"skipped 1 file reached twice in its class (a link; read once), e.g. "
+                        f"{root / 'red' / '000_link.png'}"]

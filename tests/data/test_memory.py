@@ -44,7 +44,9 @@ def test_the_reserve_of_the_caller_counts_too(tmp_path, monkeypatch, no_allocati
 def test_what_fits_loads(tmp_path, monkeypatch):
     root = make_photo_folder(tmp_path / "p", per_class=2)
     monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(6 * 3 * 64 * 64))
-    assert len(ImageFolder(root, warn=[].append)) == 6  # decoded by one thread: no room for more
+    messages = []
+    assert len(ImageFolder(root, warn=messages.append)) == 6
+    assert all(message.startswith("decoding with 1 thread") for message in messages)  # no room for two
     monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(6 * 3 * 64 * 64 - 1))
     with pytest.raises(ImageSizeError, match="6 images of 3x64x64"):
         ImageFolder(root)
