@@ -4,7 +4,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from nnfs.backend import as_dtype, host_array
+from nnfs.backend import host_array
 from nnfs.backend.augment import generator
 from nnfs.backend.images import channel_mean_std, images_from_bytes
 from nnfs.checks import choice, int_pair, integer, number
@@ -194,12 +194,14 @@ class DataLoader:
         try:
             batch_size = integer("DataLoader", "batch_size", batch_size, minimum=1)
             seed = integer("DataLoader", "seed", seed)  # a plain int: random.Random and state_dict()
-            # A float dtype: an integer one would turn every scaled pixel into 0 (then -mean/std).
-            dtype = as_dtype(dtype).name
         except (TypeError, ValueError) as error:
-            raise DatasetError(f"DataLoader: {error}" if "DataLoader" not in str(error) else str(error)) from None
+            raise DatasetError(str(error)) from None
+        dtype = _float_dtype(dtype)
         if isinstance(labels, (list, tuple)):  # batches take their rows by an index array
             labels = host_array(labels, None)
+        if not hasattr(labels, "shape") or not hasattr(images, "shape"):
+            raise DatasetError(f"DataLoader: images and labels must be arrays (labels may be a list), got "
+                               f"{type(images).__name__} and {type(labels).__name__}")
         if len(labels) != len(images):
             raise DatasetError(f"DataLoader: {len(images)} images but {len(labels)} labels")
         self.images, self.labels = images, labels
@@ -266,6 +268,18 @@ class DataLoader:
             if rng is not None:
                 images = self.augment(images, rng)
             yield self.preprocessing.apply(images, self.dtype), self.labels[batch]
+
+
+def _float_dtype(dtype):
+    """The name of a float dtype (float16, 32 or 64: the net casts to its own): an integer one
+    would turn every scaled pixel into 0, then -mean/std."""
+    try:
+        name = host_array([], dtype).dtype.name
+    except TypeError:
+        raise DatasetError(f"DataLoader: dtype must be a float dtype such as 'float32', got {dtype!r}") from None
+    if not name.startswith("float"):
+        raise DatasetError(f"DataLoader: dtype must be a float dtype such as 'float32', got {name}")
+    return name
 
 
 def _check_indices(indices, count):

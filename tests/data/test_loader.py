@@ -177,8 +177,10 @@ def _loader(**changes):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"dtype": "int32"}, r"DataLoader: nnfs computes in float32 or float64, got dtype int32"),
-    ({"dtype": "foo"}, r"DataLoader: not a dtype: 'foo'"),
+    ({"dtype": "int32"}, r"DataLoader: dtype must be a float dtype such as 'float32', got int32"),
+    ({"dtype": "foo"}, r"DataLoader: dtype must be a float dtype such as 'float32', got 'foo'"),
+    ({"labels": None}, r"DataLoader: images and labels must be arrays \(labels may be a list\), got ndarray and "
+                       r"NoneType"),
     ({"indices": [0, 4]}, r"DataLoader: indices must be in \[0, 4\) \(the images\), got values in \[0, 4\]"),
     ({"indices": [-1, 0]}, r"indices must be in \[0, 4\) .* \[-1, 0\]"),
     ({"indices": [0.0, 1.0]}, r"DataLoader: indices must be a flat list of integers, got dtype float64"),
@@ -215,3 +217,8 @@ def test_preprocessing_refuses_images_of_another_layout_or_channel_count():
     with pytest.raises(DatasetError, match=r"Preprocessing.fit: expected images of shape \(N, 1, H, W\), "
                                            r"got \(2, 2, 2\)"):
         Preprocessing.fit(np.zeros((2, 2, 2), np.uint8), [0, 1], (2, 2), 1)
+
+
+def test_loader_dtypes_are_floats_of_any_width():
+    assert [next(iter(_loader(dtype=dtype)))[0].dtype.name for dtype in ("float16", "float32", np.float64)] == [
+        "float16", "float32", "float64"]
