@@ -2,7 +2,7 @@
 
 import unicodedata
 
-__all__ = ["count", "printable"]
+__all__ = ["count", "printable", "display_width", "shorten", "short_names", "pad"]
 
 
 def count(number, singular, plural=None):
@@ -44,3 +44,69 @@ def _shown(ch):
     if ch == " " or not (unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI_CONTROLS):
         return ch
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def display_width(text):
+    """The columns a terminal gives ``text``: two for a wide character (East Asian scripts,
+    most emoji), none for a combining mark, a joiner or a variation selector."""
+    return sum(_columns(ch) for ch in text)
+
+
+def _columns(ch):
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def _clusters(text):
+    """``text`` split where a new character starts on the screen: marks, joiners and selectors
+    stay with the character before them, and so does what a joiner joins (an emoji family)."""
+    clusters = []
+    for ch in text:
+        if clusters and (_columns(ch) == 0 or clusters[-1].endswith("\u200d")):
+            clusters[-1] += ch
+        else:
+            clusters.append(ch)
+    return clusters
+
+
+def shorten(text, width):
+    """``text`` in at most ``width`` columns, keeping its start and its end around a ``~``
+    (``dog_b~beagle``), never cut inside a character (an accent stays on its letter)."""
+    if display_width(text) <= width:
+        return text
+    parts = _clusters(text)
+    room = [(width - 1) // 2, width - 1 - (width - 1) // 2]
+    head, tail = [], []
+    for kept, sequence, limit in ((head, parts, room[0]), (tail, reversed(parts), room[1])):
+        used = 0
+        for part in sequence:
+            used += display_width(part)
+            if used > limit:
+                break
+            kept.append(part)
+    return "".join(head) + "~" + "".join(reversed(tail))
+
+
+def short_names(names, width):
+    """``(names shortened to width columns, the columns the longest takes)``, at least 5 (a
+    table's "class" header): each as :func:`shorten` cuts it, and where two would look alike,
+    those two get wider, until every name says which one it is."""
+    names = [str(name) for name in names]
+    sizes = [max(5, width)] * len(names)
+    while True:
+        cut = [shorten(name, size) for name, size in zip(names, sizes)]
+        owners = {}
+        for name, short in zip(names, cut):
+            owners.setdefault(short, set()).add(name)
+        alike = [i for i, short in enumerate(cut) if len(owners[short]) > 1 and short != names[i]]
+        if not alike:
+            return cut, max([5] + [display_width(short) for short in cut])
+        for i in alike:
+            sizes[i] += 1
+
+
+def pad(text, width):
+    """``text`` followed by the spaces that make it ``width`` columns wide (as ``f"{text:<{width}}"``
+    does for text whose characters are one column each)."""
+    return text + " " * max(0, width - display_width(text))

@@ -15,3 +15,24 @@ def test_the_programs_and_the_data_code_share_it():
     from nnfs.data import folder
 
     assert console.count is count and folder.count is count and inference.count is count
+
+
+def test_display_width_counts_columns_not_code_points():
+    from nnfs.text import display_width
+
+    assert display_width("cat") == 3 and display_width("日本") == 4 and display_width("e\u0301") == 1
+    assert display_width("👩\u200d👩\u200d👧") == 6  # three wide emoji and two joiners (terminals differ here)
+
+
+def test_shorten_keeps_both_ends_and_never_cuts_inside_a_character():
+    from nnfs.text import display_width, shorten
+
+    assert shorten("dog_breed_beagle", 12) == "dog_b~beagle" and shorten("short", 12) == "short"
+    accented = "e\u0301" * 12 + "_long_tail"
+    cut = shorten(accented, 12)
+    assert display_width(cut) <= 12 and cut.startswith("e\u0301" * 5 + "~") and "\u0301~" in cut
+    wide = shorten("日本語の猫と犬の写真", 9)
+    assert display_width(wide) <= 9 and "~" in wide and all(ch in "日本語の猫と犬写真~" for ch in wide)
+    # The family (6 columns) does not fit the 5 before the "~": left out whole, not cut at a joiner.
+    assert shorten("👩\u200d👩\u200d👧 family photos", 12) == "~photos"
+    assert shorten("👩\u200d👩\u200d👧 family photos", 14) == "👩\u200d👩\u200d👧~ photos"

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from nnfs.backend import to_numpy
 from nnfs.files import write_atomically
+from nnfs.text import pad, short_names
 
-__all__ = ["ClassReport", "confusion_matrix", "class_report", "predict_labels", "format_report", "short_names",
+__all__ = ["ClassReport", "confusion_matrix", "class_report", "predict_labels", "format_report",
            "write_history_csv", "HISTORY_COLUMNS"]
 
 
@@ -131,30 +132,10 @@ def _percent(value):
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def short_names(names, width):
-    """``(names cut to width, the width)``: a name too long keeps its start and its end
-    (``dog_b~beagle``), and where that leaves two names alike the names get wider, up to the
-    longest, so that every row still says which class it is. The width is at least 5 (the
-    header's "class")."""
-    names = list(names)
-    longest = max([5] + [len(name) for name in names])
-    for size in range(min(max(5, width), longest), longest + 1):
-        cut = [_cut(name, size) for name in names]
-        if len(set(cut)) == len(set(names)):
-            return cut, size
-    return names, longest
-
-
-def _cut(name, size):
-    if len(name) <= size:
-        return name
-    head = (size - 1) // 2
-    return name[:head] + "~" + name[len(name) - (size - 1 - head):]
-
-
 def format_report(report, name_width=12, confusions=3):
-    """The report as lines for a terminal, within 58 columns (names cut to ``name_width``,
-    wider where the cut names would be alike: :func:`short_names`).
+    """The report as lines for a terminal, the rows within 58 columns (names cut to
+    ``name_width`` columns, wider where the cut names would be alike:
+    :func:`~nnfs.text.short_names`; the last line, the most frequent confusions, names them whole).
 
     One row per class (images, recall, precision, and the class it is most often taken
     for, with how often), then the overall accuracy and the most frequent confusions.
@@ -168,7 +149,7 @@ def format_report(report, name_width=12, confusions=3):
         count, other = max(((n, p) for p, n in enumerate(report.matrix[k]) if p != k),
                            key=lambda cell: cell[0], default=(0, k))
         mistaken = f"{short(report.class_names[other])} ({count})" if count else ""
-        lines.append(f"{short(name):<{width}}  {report.support[k]:>6}  {_percent(report.recall[k]):>6}  "
+        lines.append(f"{pad(short(name), width)}  {report.support[k]:>6}  {_percent(report.recall[k]):>6}  "
                      f"{_percent(report.precision[k]):>9}  {mistaken}".rstrip())
     lines.append(f"accuracy {_percent(report.accuracy)} on {report.total} images")
     top = report.top_confusions(confusions)

@@ -7,13 +7,13 @@ replace an existing PNG only when it has one (:func:`drawn_by_nnfs`), never a ph
 import math
 import os
 import struct
+import unicodedata
 
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
-from nnfs.app.metrics import short_names
 from nnfs.files import write_atomically
-from nnfs.text import printable
+from nnfs.text import printable, short_names
 
 TRAIN_COLOR = (31, 119, 180)
 VAL_COLOR = (214, 39, 40)
@@ -47,9 +47,10 @@ def text_font():
 
 
 def drawable(text, font):
-    """``text`` as it can be drawn with ``font`` on one line: what must not reach a terminal
+    r"""``text`` as it can be drawn with ``font`` on one line: what must not reach a terminal
     escaped (:func:`~nnfs.text.printable`), and so is every character the font has no glyph
-    for (``caf\u00e9`` rather than a box), so that two names never look alike."""
+    for (``caf\u00e9`` rather than ``caf`` and a box) and every invisible one (a zero-width
+    space), so that names that differ are drawn differently."""
     text = printable(text)
     if text.isascii():
         return text
@@ -58,15 +59,19 @@ def drawable(text, font):
 
 
 def _has_glyph(font, ch):
-    key = (id(font), ch)
-    if key not in _fonts:
-        try:
-            # A missing glyph draws as the font's "no glyph" box, the same as a code point that
-            # no font has (U+10FFFD, private use).
-            _fonts[key] = ch.isspace() or _mask(font, ch) != _mask(font, "\U0010fffd")
-        except (UnicodeError, ValueError, OSError):  # a bitmap font: Latin-1 only
-            _fonts[key] = False
-    return _fonts[key]
+    """Whether ``font`` draws ``ch`` as itself (remembered for the programs' font, :func:`text_font`)."""
+    known = _fonts.setdefault("glyphs", {}) if font is _fonts.get("text") else {}
+    if ch not in known:
+        if unicodedata.category(ch) in ("Cf", "Co", "Cn", "Zs") and ch != " ":
+            known[ch] = False  # invisible, or no character at all: an escape says which
+        else:
+            try:
+                # A missing glyph draws as the font's "no glyph" box, the same as a code point
+                # that no font has (U+10FFFD, private use).
+                known[ch] = unicodedata.combining(ch) > 0 or _mask(font, ch) != _mask(font, "\U0010fffd")
+            except (UnicodeError, ValueError, OSError):  # a bitmap font: Latin-1 only
+                known[ch] = False
+    return known[ch]
 
 
 def _mask(font, ch):
@@ -219,7 +224,7 @@ def plot_confusion_matrix(matrix, class_names, path, title=None):
     # Names from the file system may hold newlines and control characters, which Pillow
     # cannot draw on one line, and letters the font lacks: shown escaped (drawable). Long
     # ones are cut as the printed table cuts them, apart from each other.
-    names, _ = short_names([drawable(name, font) for name in class_names], 24)
+    names = [drawable(name, font) for name in short_names([printable(name) for name in class_names], 24)[0]]
     label_width = int(max(measure.textlength(name, font=font) for name in names)) + 12
     cell = max(18, min(56, 640 // n))
     left, top = label_width + 24, 48

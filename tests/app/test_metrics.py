@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from nnfs.app.metrics import (
-    class_report, confusion_matrix, format_report, predict_labels, short_names, write_history_csv)
+    class_report, confusion_matrix, format_report, predict_labels, write_history_csv)
 from nnfs.app.models import reference_cnn
 from nnfs.app.plot import TRAIN_COLOR, plot_confusion_matrix
 
@@ -69,9 +69,21 @@ def test_names_cut_to_the_width_stay_apart():
     lines = format_report(class_report([0, 1, 2, 3] * 5, [1, 2, 0, 3] * 5, names))
     assert [line.split()[0] for line in lines[1:5]] == ["dog_b~beagle", "dog_b~_boxer", "dog_b~basset", "cat"]
     assert lines[1].endswith("dog_b~_boxer (5)")
-    alike = ["a" * 30 + "1" + "b" * 10, "a" * 30 + "2" + "b" * 10]  # alike at both ends: wider
+    from nnfs.text import short_names
+
+    alike = ["a" * 30 + "1" + "b" * 10, "a" * 30 + "2" + "b" * 10, "cat"]  # alike at both ends: wider
     shortened, width = short_names(alike, 12)
-    assert len(set(shortened)) == 2 and width > 12 and all(len(name) <= width for name in shortened)
+    assert len(set(shortened)) == 3 and width > 12 and all(len(name) <= width for name in shortened)
+    assert shortened[2] == "cat" and len(shortened[0]) == len(shortened[1]) == width  # only the two widen
+
+
+def test_rows_with_wide_characters_stay_in_their_columns():
+    from nnfs.text import display_width
+
+    names = ["日本語の猫", "e\u0301clair", "plain"]
+    lines = format_report(class_report([0, 1, 2] * 3, [0, 1, 2] * 3, names))
+    starts = {display_width(line[:line.index(" 3 ")]) for line in lines[1:4]}  # the images column
+    assert len(starts) == 1
 
 
 def test_predict_labels_reads_every_batch(rng):
