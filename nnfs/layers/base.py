@@ -37,10 +37,12 @@ class Layer:
         # check for all layers, the user's own included (PyTorch's autograd engine checks
         # the same, between the functions it chains).
         super().__init_subclass__(**kwargs)
-        if "forward" in cls.__dict__:
-            cls.forward = _recording_output(cls.__dict__["forward"])
-        if "backward" in cls.__dict__:
-            cls.backward = _checking_gradient(cls.__dict__["backward"])
+        # The methods the class ends up with (its own, or a mixin's before a layer's in the
+        # method order), each wrapped once.
+        if not getattr(cls.forward, "records_output", False):
+            cls.forward = _recording_output(cls.forward)
+        if not getattr(cls.backward, "checks_gradient", False):
+            cls.backward = _checking_gradient(cls.backward)
 
     def __init__(self):
         self.params = {}
@@ -52,6 +54,7 @@ class Layer:
     # -- the forward/backward contract ------------------------------------------------
     def __call__(self, X):
         self.check_input(X)
+        self.cache.pop(OUTPUT_RECORD, None)  # a forward that records nothing leaves no stale record
         return self.forward(X)
 
     def forward(self, X):
@@ -174,12 +177,19 @@ OUTPUT_RECORD = "output_like"
 def _recording_output(forward):
     @functools.wraps(forward)
     def forward_and_record(self, X, *args, **kwargs):
-        Y = forward(self, X, *args, **kwargs)
-        # Only the outermost forward of a call records: a subclass whose forward calls
-        # super().forward() and reshapes its result returns what the record must say.
-        if type(self).forward is forward_and_record and hasattr(Y, "shape") and hasattr(Y, "dtype"):
+        # Only the outermost forward of a call records (a subclass whose forward calls
+        # super().forward() and reshapes the result returns what the record must say): the
+        # depth of the calls is counted on the layer, each thread's layers being its own.
+        depth = self.__dict__.get("_forward_depth", 0)
+        self.__dict__["_forward_depth"] = depth + 1
+        try:
+            Y = forward(self, X, *args, **kwargs)
+        finally:
+            self.__dict__["_forward_depth"] = depth
+        if depth == 0 and hasattr(Y, "shape") and hasattr(Y, "dtype"):
             self.cache[OUTPUT_RECORD] = (tuple(Y.shape), Y.dtype, backend_of(Y))
         return Y
+    forward_and_record.records_output = True
     return forward_and_record
 
 
@@ -188,11 +198,17 @@ def _checking_gradient(backward):
     def check_and_backward(self, dY, *args, **kwargs):
         # Likewise only the outermost backward checks: the gradient a subclass hands on to
         # super().backward() is for the parent's output, which no record holds.
-        if type(self).backward is check_and_backward:
+        depth = self.__dict__.get("_backward_depth", 0)
+        if depth == 0:
             expected = self.cache.get(OUTPUT_RECORD)
             if expected is not None:  # none: backward itself says that no forward pass came first
                 check_gradient(self, dY, *expected)
-        return backward(self, dY, *args, **kwargs)
+        self.__dict__["_backward_depth"] = depth + 1
+        try:
+            return backward(self, dY, *args, **kwargs)
+        finally:
+            self.__dict__["_backward_depth"] = depth
+    check_and_backward.checks_gradient = True
     return check_and_backward
 
 

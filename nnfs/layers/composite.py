@@ -32,7 +32,7 @@ from collections.abc import MutableMapping
 
 from nnfs.backend import default_backend, get_array_module, get_backend
 from nnfs.checks import ArgumentTypeError
-from nnfs.layers.base import Layer, check_dtype
+from nnfs.layers.base import Layer, backward_through, check_dtype
 from nnfs.layers.batchnorm import BatchNorm2D
 from nnfs.layers.conv import Conv2D
 
@@ -313,9 +313,7 @@ class Sequential(Composite):
     def backward(self, dY):
         self.from_cache("input_shape")  # a clear error when no forward came first
         # With input_grad off, the first layer may return None: so does the Sequential.
-        for layer in reversed(self.layers):
-            dY = layer.backward(dY)
-        return dY
+        return backward_through(self.layers, dY)
 
     def input_children(self):
         return self.layers[:1]
@@ -400,11 +398,16 @@ class Residual(Composite):
         return Y + S
 
     def backward(self, dY):
-        self.from_cache("input_shape")  # a clear error when no forward came first
+        shape = self.from_cache("input_shape")  # a clear error when no forward came first
         dX = self.body.backward(dY)
         dS = dY if self.shortcut is None else self.shortcut.backward(dY)
         if not self._input_grad:
             return None
+        # dX + dS would broadcast a wrongly shaped gradient of a layer of one's own silently.
+        for part, grad in (("body", dX), ("shortcut", dS)):
+            if tuple(grad.shape) != tuple(shape):
+                raise ValueError(f"Residual: the {part}'s backward ({type(getattr(self, part)).__name__}) returned a "
+                                 f"gradient of shape {tuple(grad.shape)} for an input of shape {tuple(shape)}")
         return dX + dS
 
     def input_children(self):

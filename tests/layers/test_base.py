@@ -349,3 +349,37 @@ def test_forward_and_backward_of_ones_own_may_take_more_arguments():
     assert to_numpy(layer.forward(ones, factor=3.0))[0, 0] == 3.0
     assert to_numpy(layer.backward(ones, scale=2.0))[0, 0] == 6.0
     assert to_numpy(layer.backward(dY=ones))[0, 0] == 3.0
+
+
+def test_a_mixin_before_a_layer_and_a_forward_assigned_later_are_checked_or_never_wrongly():
+    """The methods a class ends up with are wrapped (a mixin's too); a forward assigned to the
+    class afterwards records nothing, so no check is made against an older record."""
+    class Column:
+        def forward(self, X):
+            return super().forward(X)[:, None, :]
+
+        def backward(self, dY):
+            return super().backward(dY[:, 0, :])
+
+    class ColumnLinear(Column, Linear):
+        pass
+
+    backend = default_backend()
+    layer = ColumnLinear(4, 3)
+    layer(backend.asarray(np.ones((2, 4), np.float32)))
+    assert layer.backward(backend.asarray(np.ones((2, 1, 3), np.float32))).shape == (2, 4)
+    with pytest.raises(ValueError, match=r"^ColumnLinear\.backward: the gradient has shape \(4,\)"):
+        layer.backward(backend.asarray(np.ones(4, np.float32)))
+
+    class Double(Layer):
+        def forward(self, X):
+            return 2 * X
+
+        def backward(self, dY):
+            return 2 * dY
+
+    double = Double()
+    double(backend.asarray(np.ones((3, 2), np.float32)))
+    Double.forward = lambda self, X: (2 * X)[:1]  # assigned later: no record, so no stale one either
+    Y = double(backend.asarray(np.ones((3, 2), np.float32)))
+    assert to_numpy(double.backward(backend.asarray(np.ones(Y.shape, np.float32)))).shape == (1, 2)

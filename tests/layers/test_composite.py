@@ -436,3 +436,31 @@ def test_the_gradient_check_still_finds_a_small_wrong_gradient(rng):
 
     errors = check_layer(Faint(), rng.normal(size=(3, 4)), "numpy", rng)
     assert errors["weight"] > 0.5 and errors["X"] < 1e-6, errors
+
+
+def test_a_wrong_gradient_inside_a_composite_names_the_layer_that_returned_it():
+    """Inside a Sequential as in a Net; a Residual would have added a (N, 1) and a (N, 3)
+    gradient by broadcasting."""
+    import numpy as np
+
+    from nnfs.layers import Layer, Linear, Residual, Sequential
+    from nnfs.losses import MeanSquareLoss
+    from nnfs.net import Net
+
+    class FirstColumn(Layer):
+        def forward(self, X):
+            return X
+
+        def backward(self, dY):
+            return dY[:, :1]
+
+    X, y = np.ones((4, 4)), np.ones((4, 1))
+    net = Net([Sequential(Linear(4, 3), FirstColumn(), Linear(3, 1))], MeanSquareLoss())
+    net.loss(net(X), y)
+    with pytest.raises(ValueError, match=r"^FirstColumn\.backward: the gradient it returned for Linear has shape \(4, 1\)"):
+        net.backward()
+    net = Net([Linear(4, 3), Residual(FirstColumn()), Linear(3, 1)], MeanSquareLoss())
+    net.loss(net(X), y)
+    with pytest.raises(ValueError, match=r"^Residual: the body's backward \(FirstColumn\) returned a gradient of shape "
+                                         r"\(4, 1\) for an input of shape \(4, 3\)$"):
+        net.backward()
