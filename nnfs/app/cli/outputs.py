@@ -48,21 +48,57 @@ def resumed_run_files(resume, meta):
     """The ``--save`` of the run a ``--resume`` continues, from the checkpoint's path and its
     record ``meta``, or None where that cannot be told (the default files then apply).
 
-    A ``_last`` file is that run's latest state, beside its best model (through a link: beside
-    the file it points to, where the run wrote its other files); a checkpoint of the run's best
-    epoch is its best model. A latest state under another name (a copy, ``snapshot.npz``) is
-    neither: writing the best model over it would lose it.
+    The checkpoint of a run's best epoch with that run's latest state beside it is its best
+    model (whatever its name: ``--save m_last.npz`` makes ``m_last_last.npz`` its latest);
+    else a ``_last`` file is a latest state, beside its best model (through a link: beside the
+    file it points to, where the run wrote its other files); else a best epoch's checkpoint is
+    the best model. A latest state under another name (a copy, ``snapshot.npz``) is none of
+    these: writing the best model over it would lose it.
     """
     extra = meta.get("extra") if isinstance(meta, dict) else None
     run = extra.get("run") if isinstance(extra, dict) else None
     if not isinstance(run, dict):
         return None
     path = os.path.realpath(resume) if os.path.islink(resume) else resume
+    best = extra.get("epoch") is not None and extra.get("epoch") == run.get("best_epoch")
+    if best and is_checkpoint(last_path(path)) and same_run(meta, _metadata_or_none(last_path(path))):
+        return path
     if save_path_of(path) != path:
         return save_path_of(path)
-    if extra.get("epoch") is not None and extra.get("epoch") == run.get("best_epoch"):
-        return path
-    return None
+    return path if best else None
+
+
+def same_run(first, second):
+    """Whether two checkpoint records (:func:`~nnfs.checkpoint.metadata`) come from one run:
+    the same model and split, and the history of the earlier one the start of the other's
+    (every loss and accuracy, epoch by epoch: no two runs share it by chance)."""
+    runs = []
+    for meta in (first, second):
+        extra = meta.get("extra") if isinstance(meta, dict) else None
+        run = extra.get("run") if isinstance(extra, dict) else None
+        if not isinstance(run, dict) or not isinstance(run.get("history"), dict):
+            return False
+        runs.append((extra, run["history"]))
+    (extra_a, history_a), (extra_b, history_b) = runs
+    if extra_a.get("model") != extra_b.get("model") or extra_a.get("split") != extra_b.get("split"):
+        return False
+    return history_starts(history_a, history_b) or history_starts(history_b, history_a)
+
+
+def history_starts(start, history):
+    """Whether the per-epoch lists of ``start`` are the first epochs of those of ``history``."""
+    try:
+        return set(start) == set(history) and all(
+            isinstance(start[key], list) and start[key] == history[key][:len(start[key])] for key in start)
+    except TypeError:
+        return False
+
+
+def _metadata_or_none(path):
+    try:
+        return metadata(path)
+    except CheckpointError:
+        return None
 
 
 def output_files(args):
@@ -199,11 +235,10 @@ def resume_clash(args, files):
     last = files["last"]
     if same_file(last, args.resume) or not is_checkpoint(last):
         return None
-    try:
-        latest = metadata(last).get("extra")
-    except CheckpointError:
+    latest = _metadata_or_none(last)
+    if not same_run(resumed, latest):  # another run's: the warning before epoch 1 names it
         return None
-    epochs = [record.get("epoch") if isinstance(record, dict) else None for record in (resumed["extra"], latest)]
+    epochs = [meta["extra"].get("epoch") for meta in (resumed, latest)]
     if not all(isinstance(epoch, int) for epoch in epochs) or epochs[1] <= epochs[0]:
         return None
     return (f"--resume {args.resume} continues from epoch {epochs[0]}, and its latest state {last} (epoch "

@@ -28,7 +28,8 @@ import nnfs.distributed as dist  # mpi4py is imported only when asked for
 import nnfs.parallel
 from nnfs.app.cli import console
 from nnfs.app.cli.outputs import (
-    check_outputs, clashing_outputs, inside, is_checkpoint, output_files, resumed_run_files, same_file)
+    check_outputs, clashing_outputs, history_starts, inside, is_checkpoint, output_files, resumed_run_files,
+    same_file)
 from nnfs.app.cli.options import (
     OptionError, Parser, environment_epilog, file_path, folder_path, fraction, given_options, image_size,
     non_negative_float, non_negative_int, positive_float, positive_int, seed, unit_interval)
@@ -45,6 +46,7 @@ from nnfs.checkpoint import CheckpointError, load_into, metadata, save
 from nnfs.data import (
     AUGMENTATIONS, RESIZE_MODES, DataLoader, DatasetError, ImageFolder, ImageSizeError, Preprocessing, UnusableImage,
     augmentation_for, available_memory, default_cache_dir, stratified_split, training_bytes)
+from nnfs.data.memory import ENV_MEMORY_LIMIT
 from nnfs.optim import SCHEDULES, make_optimizer, make_schedule
 
 # The shipped digits, in a checkout: <repo>/data/digits beside the nnfs package.
@@ -246,24 +248,32 @@ def planned_training(args, sizing, n_classes, saved_model=None):
     return model_parameters(model, sizing.channels, sizing.image_size, n_classes), slots
 
 
-def evaluation_batch(args, data, batch_size, saved_model=None):
+def evaluation_batch(args, data, batch_size, saved_model=None, world=None):
     """Images per validation batch: as many as a prediction takes at once
     (:meth:`~nnfs.net.Net.inference_batch`: 256 small images, fewer large ones, whose
     activations grow with their pixels) or a training batch if that is more, but no more
     than the memory left beside the images, the model and a training step's activations
     holds (at least one image). The memory plan counts the training step only, so that a
-    smaller --batch_size is always a way to make a run fit."""
+    smaller --batch_size is always a way to make a run fit. Data-parallel ranks all take
+    rank 0's figure (each batch is cut across them by the same sizes).
+    """
     size = max(batch_size, nnfs.net.Net.inference_batch((data.channels, *data.image_size)))
     available = available_memory()
-    if available is None:
-        return size
-    parameters, slots = planned_training(args, data.sizing, len(data.class_names), saved_model)
-    def planned(batch):
-        return sum(training_bytes(parameters, data.image_size, data.channels, batch, default_dtype().itemsize,
-                                  slots).values())
-    room = available - data.images.nbytes - planned(batch_size)
-    per_image = planned(1) - planned(0)
-    return max(1, min(size, room // per_image))
+    if available is not None:
+        parameters, slots = planned_training(args, data.sizing, len(data.class_names), saved_model)
+
+        def planned(batch):
+            return sum(training_bytes(parameters, data.image_size, data.channels, batch,
+                                      default_dtype().itemsize, slots).values())
+
+        # The machine's figure is read now, with the images already in memory; a limit set
+        # with NNFS_MEMORY_LIMIT is the whole budget, images included.
+        images = data.images.nbytes if os.environ.get(ENV_MEMORY_LIMIT, "").strip() else 0
+        room = available - images - planned(batch_size)
+        size = max(1, min(size, room // (planned(1) - planned(0))))
+    if world is not None and world.size > 1:
+        size = int(world.sum_host([size if world.is_root else 0])[0])
+    return size
 
 
 def load_dataset(args, say, warn_, progress, saved_model=None):
@@ -561,27 +571,33 @@ def check_same_split(args, extra, split):
         "--limit, --val_split and --seed of that run, with the same files")
 
 
-def best_model_file(args, outputs, state, split, written):
+def best_model_file(args, outputs, state, model, split, written):
     """The checkpoint that holds this run's best epoch, or None where no file does.
 
     The one this run wrote, else (a resumed run whose epochs did not beat the best it resumed
-    with) the resumed run's best model, wherever it is, known by its record: the epoch, the
-    accuracy and the split of this run's best. A file at ``--save`` from another run is not it.
+    with) the resumed run's best model, wherever it is, known by its record: the best epoch,
+    with this run's history up to it (every loss and accuracy), its model and its split. A file
+    at ``--save`` from another run, however alike its scores, is not it.
     """
     if "checkpoint" in written:
         return outputs["checkpoint"]
-    candidates = [outputs["checkpoint"]]
+    candidates = []
     if args.resume:
         try:
             candidates += [resumed_run_files(args.resume, metadata(args.resume)), args.resume]
         except CheckpointError:
             pass
-    for path in candidates:
+    for path in candidates + [outputs["checkpoint"]]:
         if path is None or not is_checkpoint(path):
             continue
         extra = metadata(path).get("extra")
-        if isinstance(extra, dict) and extra.get("epoch") == state.best_epoch \
-                and extra.get("val_accuracy") == state.best_val_accuracy and extra.get("split") == split:
+        run = extra.get("run") if isinstance(extra, dict) else None
+        if not isinstance(run, dict) or extra.get("epoch") != state.best_epoch:
+            continue
+        history = run.get("history")
+        if extra.get("model") == model and extra.get("split") == split and isinstance(history, dict) \
+                and all(len(values) == state.best_epoch for values in history.values() if isinstance(values, list)) \
+                and history_starts(history, state.history):
             return path
     return None
 
@@ -619,6 +635,9 @@ def run(args, world=None, record=None):
     args.given = options_given(args)  # any parsed Namespace will do, not only parse_args'
     keep_resumed_files(args)
     outputs = output_files(args)
+    clash = clashing_outputs(args)  # main() has asked already; run() is also called on its own
+    if clash:
+        raise OptionError(clash)
     root = world is None or world.is_root
     say, warn_ = (console.say, console.warn) if root else (quiet, quiet)
     # What cannot continue the run (another --model, other preprocessing, a damaged record) is
@@ -638,7 +657,8 @@ def run(args, world=None, record=None):
     augment = augmentation_for(args.augment, data.kind)
     train = DataLoader(data.images, data.labels, train_idx, batch_size, pre, shuffle=True, seed=args.seed,
                        augment=augment)
-    val = DataLoader(data.images, data.labels, val_idx, evaluation_batch(args, data, batch_size, saved_model), pre)
+    val = DataLoader(data.images, data.labels, val_idx, evaluation_batch(args, data, batch_size, saved_model, world),
+                     pre)
 
     model = choose_model(args, data, saved_model)
     apply_recipe(args, model)
@@ -747,7 +767,7 @@ def run(args, world=None, record=None):
             f"{fit.seconds + check.seconds:.1f} s  {fit.images_per_second:.0f} img/s"
             f"{'  saved' if improved else ''}")
 
-    best_file = best_model_file(args, outputs, state, split, record.written) if root else None
+    best_file = best_model_file(args, outputs, state, model, split, record.written) if root else None
     if best_file is not None and report_mistakes(args, net, val, data.class_names, outputs, best_file, say):
         record.written["confusion"] = record.epoch
     say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); "

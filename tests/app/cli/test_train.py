@@ -585,3 +585,41 @@ def test_weights_only_at_the_save_path_are_refused_and_a_lone_latest_state_is_wa
     assert train(folder, tmp_path / "r" / "m.npz", "--epochs", "1") == 0
     assert (f"warning: {tmp_path / 'r' / 'm_last.npz'} holds the latest state of an earlier run; this run's first "
             "epoch replaces it and the files beside it (give --save another path to keep them)") in capsys.readouterr().err
+
+
+def test_a_save_named_like_a_latest_state_is_resumed_as_the_best_model_it_is(tmp_path, capsys):
+    """--save d/m_last.npz: its latest state is d/m_last_last.npz, and a resume of d/m_last.npz
+    writes those two (it wrote epoch 2 over the best model, and left no best model anywhere)."""
+    from nnfs.checkpoint import metadata
+
+    folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
+    assert train(folder, tmp_path / "d" / "m_last.npz", "--epochs", "1") == 0
+    best = (tmp_path / "d" / "m_last.npz").read_bytes()
+    capsys.readouterr()
+    assert train_program.main(["--dataset", str(folder), "--batch_size", "4", "--epochs", "2",
+                               "--resume", str(tmp_path / "d" / "m_last.npz")]) == 0
+    latest = metadata(tmp_path / "d" / "m_last_last.npz")["extra"]
+    assert latest["epoch"] == 2 and not (tmp_path / "d" / "m.npz").exists()
+    assert metadata(tmp_path / "d" / "m_last.npz")["extra"]["epoch"] == latest["run"]["best_epoch"]  # the best model
+    if latest["run"]["best_epoch"] == 1:
+        assert (tmp_path / "d" / "m_last.npz").read_bytes() == best
+
+
+def test_another_runs_files_alike_in_scores_are_never_taken_for_this_runs(tmp_path, capsys):
+    """Two runs on one split with the same accuracy at epoch 1: a resumed run's report is its own
+    best model's, told by the whole history, and the other run's latest state is no reason to refuse."""
+    import re
+
+    folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
+    assert train(folder, tmp_path / "a" / "m.npz", "--epochs", "1") == 0
+    assert train(folder, tmp_path / "b" / "m.npz", "--epochs", "3", "--lr", "0.02") == 0
+    capsys.readouterr()
+    code = train_program.main(["--dataset", str(folder), "--batch_size", "4", "--epochs", "2", "--save",
+                               str(tmp_path / "b" / "m.npz"), "--resume", str(tmp_path / "a" / "m_last.npz")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "holds the model of an earlier run" in err
+    if "no epoch of this run beat it" in out:  # then the report is of a/m.npz, the resumed best
+        from nnfs.checkpoint import load
+        expected = load(tmp_path / "a" / "m.npz").extra["val_accuracy"]
+        assert float(re.search(r"  accuracy ([\d.]+)% on", out).group(1)) == pytest.approx(100 * expected, abs=0.05)

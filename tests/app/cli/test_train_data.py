@@ -199,6 +199,11 @@ def test_the_validation_batch_takes_what_the_memory_leaves(tmp_path, capsys, mon
     assert evaluation_batch(args, data, 8) == 40
     monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(data.images.nbytes + model + 8 * per_image))
     assert evaluation_batch(args, data, 8) == 1
+    # The machine's own figure is read with the images already in memory: not counted twice.
+    data.images = np.zeros(10 * per_image, np.uint8)
+    monkeypatch.delenv("NNFS_MEMORY_LIMIT")
+    monkeypatch.setattr(train, "available_memory", lambda: data.images.nbytes + model + 48 * per_image)
+    assert evaluation_batch(args, data, 8) == 50
     monkeypatch.undo()
     monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(20 * 8 * per_image))  # room for a step of 8, not of 256
     code, _, err = run(capsys, root, tmp_path / "m.npz", "--batch_size", "8", "--val_split", "0.9")
