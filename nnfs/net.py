@@ -3,6 +3,7 @@
 from nnfs.backend import as_dtype, backend_of, check_real, get_array_module, get_backend, to_numpy
 from nnfs.checks import number
 from nnfs.layers.base import Layer, backward_through, check_gradient
+from nnfs.layers.composite import Sequential
 from nnfs.losses import Loss, softmax
 from nnfs.parallel import Shards
 
@@ -36,9 +37,9 @@ class Net:
     """
 
     def __init__(self, layers, loss=None, backend=None, dtype=None):
-        if isinstance(layers, Layer) and not _iterable(layers):
+        if isinstance(layers, Layer) and not isinstance(layers, Sequential):
             layers = [layers]  # Net(Linear(4, 3)): a list of one (a Sequential is its layers)
-        if isinstance(layers, (dict, str, bytes)):  # iterated, they would be their keys or characters
+        if isinstance(layers, (dict, set, frozenset, str, bytes)):  # keys, no order, characters
             raise TypeError(f"Net: layers must be a list of nnfs layers, got {type(layers).__name__}")
         try:
             layers = list(layers)
@@ -334,14 +335,6 @@ class Net:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return (f"Net([\n  {inner}\n], loss={self.loss_fn!r}, "
                 f"backend={self.backend.name!r}, dtype={self.dtype.name!r})")
-
-
-def _iterable(value):
-    try:
-        iter(value)  # also through __getitem__, as Sequential is iterated
-    except TypeError:
-        return False
-    return True
 
 
 def _layer_tree(layers):

@@ -96,6 +96,14 @@ def test_one_layer_is_a_net_of_one_and_other_things_are_refused_in_one_line():
         Net(5)
     with pytest.raises(TypeError, match=r"^Net: layers must be a list of nnfs layers, got dict$"):
         Net({"first": Linear(2, 3)})
+    with pytest.raises(TypeError, match=r"^Net: layers must be a list of nnfs layers, got set$"):
+        Net({Linear(2, 3)})  # no order
+
+    class Indexed(Linear):  # a layer of one's own that can be indexed is still one layer
+        def __getitem__(self, key):
+            return self.params[key]
+
+    assert len(Net(Indexed(2, 3)).layers) == 1
 
 
 def test_a_dtype_given_as_the_backend_says_how_to_give_it():

@@ -4,7 +4,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from nnfs.backend import host_array
+from nnfs.backend import default_dtype, host_array
 from nnfs.backend.augment import generator
 from nnfs.backend.images import channel_mean_std, images_from_bytes
 from nnfs.checks import choice, int_pair, integer, number
@@ -197,7 +197,7 @@ class DataLoader:
         except (TypeError, ValueError) as error:
             raise DatasetError(str(error)) from None
         dtype = _float_dtype(dtype)
-        if isinstance(labels, (list, tuple)):  # batches take their rows by an index array
+        if isinstance(labels, (list, tuple, range)):  # batches take their rows by an index array
             labels = host_array(labels, None)
         if not hasattr(labels, "shape") or not hasattr(images, "shape"):
             raise DatasetError(f"DataLoader: images and labels must be arrays (labels may be a list), got "
@@ -271,8 +271,11 @@ class DataLoader:
 
 
 def _float_dtype(dtype):
-    """The name of a float dtype (float16, 32 or 64: the net casts to its own): an integer one
-    would turn every scaled pixel into 0, then -mean/std."""
+    """The name of a float dtype (float16, 32 or 64: the net casts to its own; None: the
+    default, float32 unless NNFS_DTYPE says otherwise): an integer one would turn every scaled
+    pixel into 0, then -mean/std."""
+    if dtype is None:
+        return default_dtype().name
     try:
         name = host_array([], dtype).dtype.name
     except TypeError:

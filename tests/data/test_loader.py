@@ -219,6 +219,7 @@ def test_preprocessing_refuses_images_of_another_layout_or_channel_count():
         Preprocessing.fit(np.zeros((2, 2, 2), np.uint8), [0, 1], (2, 2), 1)
 
 
-def test_loader_dtypes_are_floats_of_any_width():
-    assert [next(iter(_loader(dtype=dtype)))[0].dtype.name for dtype in ("float16", "float32", np.float64)] == [
-        "float16", "float32", "float64"]
+def test_loader_dtypes_are_floats_of_any_width_and_labels_any_sequence():
+    assert [next(iter(_loader(dtype=dtype)))[0].dtype.name for dtype in ("float16", "float32", np.float64, None)] == [
+        "float16", "float32", "float64", "float32"]  # None: the default dtype
+    assert [list(y) for _, y in _loader(labels=range(4))] == [[0, 1], [2, 3]]
