@@ -18,6 +18,10 @@ def count(number, singular, plural=None):
 # Invisible characters that reorder how the text around them is shown (a file name
 # "gpj.exe" can be made to look like "exe.jpg"); shown as escapes like control characters.
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Characters that show nothing on their own (a zero-width space, a word joiner, a byte order
+# mark, a soft hyphen): two names differing by one would look the same. Joiners that shape
+# scripts and emoji (U+200C, U+200D) are not among them.
+_INVISIBLE = frozenset("\u00ad\u180e\u200b\u2060\ufeff")
 
 
 def printable(text):
@@ -41,7 +45,8 @@ def _shown(ch):
     code = ord(ch)
     if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as os.fsdecode keeps it
         return f"\\x{code - 0xDC00:02x}"
-    if ch == " " or not (unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI_CONTROLS):
+    if ch == " " or not (unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI_CONTROLS
+                         or ch in _INVISIBLE):
         return ch
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
@@ -60,32 +65,46 @@ def _columns(ch):
 
 def _clusters(text):
     """``text`` split where a new character starts on the screen: marks, joiners and selectors
-    stay with the character before them, and so does what a joiner joins (an emoji family)."""
+    stay with the character before them, and so does what a joiner joins (an emoji family),
+    and the two regional indicators of a flag."""
     clusters = []
     for ch in text:
-        if clusters and (_columns(ch) == 0 or clusters[-1].endswith("\u200d")):
+        if clusters and (_columns(ch) == 0 or clusters[-1].endswith("\u200d")
+                         or (_is_regional(ch) and len(clusters[-1]) == 1 and _is_regional(clusters[-1]))):
             clusters[-1] += ch
         else:
             clusters.append(ch)
     return clusters
 
 
+def _is_regional(ch):
+    return "\U0001f1e6" <= ch <= "\U0001f1ff"
+
+
 def shorten(text, width):
     """``text`` in at most ``width`` columns, keeping its start and its end around a ``~``
     (``dog_b~beagle``), never cut inside a character (an accent stays on its letter)."""
-    if display_width(text) <= width:
-        return text
     parts = _clusters(text)
+    return _shorten(parts, [display_width(part) for part in parts], width)
+
+
+def _shorten(parts, widths, width):
+    if sum(widths) <= width:
+        return "".join(parts)
+    if width < 1:
+        return ""
     room = [(width - 1) // 2, width - 1 - (width - 1) // 2]
-    head, tail = [], []
-    for kept, sequence, limit in ((head, parts, room[0]), (tail, reversed(parts), room[1])):
-        used = 0
-        for part in sequence:
-            used += display_width(part)
+    ends = []
+    for order, limit in ((range(len(parts)), room[0]), (range(len(parts) - 1, -1, -1), room[1])):
+        kept, used = [], 0
+        for index in order:
+            used += widths[index]
             if used > limit:
                 break
-            kept.append(part)
-    return "".join(head) + "~" + "".join(reversed(tail))
+            kept.append(index)
+        ends.append(kept)
+    head, tail = ends
+    return "".join(parts[i] for i in head) + "~" + "".join(parts[i] for i in reversed(tail))
 
 
 def short_names(names, width):
@@ -93,17 +112,20 @@ def short_names(names, width):
     table's "class" header): each as :func:`shorten` cuts it, and where two would look alike,
     those two get wider, until every name says which one it is."""
     names = [str(name) for name in names]
+    parts = [_clusters(name) for name in names]
+    widths = [[display_width(part) for part in name] for name in parts]
     sizes = [max(5, width)] * len(names)
+    cut = [_shorten(*name, size) for name, size in zip(zip(parts, widths), sizes)]
     while True:
-        cut = [shorten(name, size) for name, size in zip(names, sizes)]
         owners = {}
         for name, short in zip(names, cut):
             owners.setdefault(short, set()).add(name)
         alike = [i for i, short in enumerate(cut) if len(owners[short]) > 1 and short != names[i]]
         if not alike:
             return cut, max([5] + [display_width(short) for short in cut])
-        for i in alike:
-            sizes[i] += 1
+        for i in alike:  # only these are cut again, a little wider each round
+            sizes[i] += 1 + sizes[i] // 8
+            cut[i] = _shorten(parts[i], widths[i], sizes[i])
 
 
 def pad(text, width):

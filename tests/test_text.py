@@ -36,3 +36,17 @@ def test_shorten_keeps_both_ends_and_never_cuts_inside_a_character():
     # The family (6 columns) does not fit the 5 before the "~": left out whole, not cut at a joiner.
     assert shorten("👩\u200d👩\u200d👧 family photos", 12) == "~photos"
     assert shorten("👩\u200d👩\u200d👧 family photos", 14) == "👩\u200d👩\u200d👧~ photos"
+
+
+def test_flags_stay_whole_and_tiny_widths_are_kept():
+    from nnfs.text import shorten
+
+    assert shorten("🇫🇷🇩🇪🇮🇹🇪🇸 flags of europe", 10) == "🇫🇷🇩🇪~urope"  # never half a flag
+    assert shorten("abcdef", 0) == "" and shorten("abcdef", 1) == "~" and shorten("abcdef", 2) == "~f"
+
+
+def test_characters_that_show_nothing_are_escaped_and_joiners_kept():
+    from nnfs.text import printable
+
+    assert printable("a\u200bb") == "a\\u200bb" and printable("\ufeffname") == "\\ufeffname"
+    assert printable("👩\u200d👩") == "👩\u200d👩" and printable("می\u200cخواهم") == "می\u200cخواهم"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from nnfs.backend import to_numpy
 from nnfs.files import write_atomically
-from nnfs.text import pad, short_names
+from nnfs.text import pad, printable, short_names
 
 __all__ = ["ClassReport", "confusion_matrix", "class_report", "predict_labels", "format_report",
            "write_history_csv", "HISTORY_COLUMNS"]
@@ -140,7 +140,8 @@ def format_report(report, name_width=12, confusions=3):
     One row per class (images, recall, precision, and the class it is most often taken
     for, with how often), then the overall accuracy and the most frequent confusions.
     """
-    shortened, width = short_names(report.class_names, name_width)
+    # Measured as printed: what the console escapes is escaped first (nnfs.text.printable).
+    shortened, width = short_names([printable(name) for name in report.class_names], name_width)
     short = dict(zip(report.class_names, shortened)).get
 
     lines = [f"{'class':<{width}}  {'images':>6}  {'recall':>6}  {'precision':>9}  mistaken for"]

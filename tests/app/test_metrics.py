@@ -129,3 +129,8 @@ def test_one_hot_targets_give_their_class_and_float_labels_are_refused():
     with pytest.raises(ValueError, match=r"true labels must be class indices \(integers\), got 1.7"):
         confusion_matrix([0.0, 1.7], [0, 1], 2)
     assert confusion_matrix([0.0, 1.0], [0, 1], 2) == [[1, 0], [0, 1]]
+
+
+def test_names_that_differ_in_an_invisible_character_are_two_rows():
+    lines = format_report(class_report([0, 1] * 3, [0, 1] * 3, ["ab", "a\u200bb"]))
+    assert [line.split()[0] for line in lines[1:3]] == ["ab", "a\\u200bb"]
