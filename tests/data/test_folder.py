@@ -190,9 +190,7 @@ def test_fewer_threads_decode_where_the_memory_holds_fewer_full_size_images(tmp_
     twice): six threads of those took 1.95 GB under a 200 MB limit."""
     from nnfs.data.folder import decoding_bytes
 
-    assert decoding_bytes(((9000, 9000), "RGB")) == 8 * 81_000_000
-    assert decoding_bytes(((100, 50), "L")) == 5 * 5000 and decoding_bytes(((100, 50), "P")) == 17 * 5000
-    assert decoding_bytes(((100, 50), "RGBA")) == 20 * 5000 and decoding_bytes(((100, 50), "I;16")) == 6 * 5000
+    assert decoding_bytes(((9000, 9000), "RGB")) == 20 * 81_000_000 == decoding_bytes(((9000, 9000), "L"))
     root = make_folder(tmp_path / "d", ["a", "b"], per_class=2, size=(400, 300), mode="RGB")
     largest = decoding_bytes(((400, 300), "RGB"))
     images = 4 * 3 * 64 * 64
