@@ -18,10 +18,11 @@ def count(number, singular, plural=None):
 # Invisible characters that reorder how the text around them is shown (a file name
 # "gpj.exe" can be made to look like "exe.jpg"); shown as escapes like control characters.
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-# Characters that show nothing on their own (a zero-width space, a word joiner, a byte order
-# mark, a soft hyphen): two names differing by one would look the same. Joiners that shape
-# scripts and emoji (U+200C, U+200D) are not among them.
-_INVISIBLE = frozenset("\u00ad\u180e\u200b\u2060\ufeff")
+# Of the invisible format characters (category Cf: a zero-width space, a word joiner, a
+# byte order mark, invisible operators, tags), the joiners that shape scripts and emoji
+# (U+200C, U+200D) are shown as they are; the others are escaped, so that two names
+# differing by one never look the same.
+_SHAPING_JOINERS = frozenset("\u200c\u200d")
 
 
 def printable(text):
@@ -30,8 +31,9 @@ def printable(text):
     - bytes that were not valid in the file system's encoding (Python holds them as
       lone surrogates ``\\udc80``-``\\udcff``) become ``\\xNN``, the byte they stand for;
     - control characters (the C0 and C1 ranges and DEL: newlines, tabs, ESC, so every
-      terminal escape sequence), line and paragraph separators, bidirectional controls
-      and any other lone surrogate become ``\\xNN``, ``\\uNNNN``.
+      terminal escape sequence), line and paragraph separators, bidirectional controls,
+      invisible format characters other than the joiners U+200C and U+200D (a zero-width
+      space, a byte order mark) and any other lone surrogate become ``\\xNN``, ``\\uNNNN``.
 
     Everything else (letters of any script, emoji, spaces, backslashes) stays as it is.
     """
@@ -45,10 +47,13 @@ def _shown(ch):
     code = ord(ch)
     if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as os.fsdecode keeps it
         return f"\\x{code - 0xDC00:02x}"
-    if ch == " " or not (unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI_CONTROLS
-                         or ch in _INVISIBLE):
+    category = unicodedata.category(ch)
+    if ch == " " or not (category in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI_CONTROLS
+                         or (category == "Cf" and ch not in _SHAPING_JOINERS)):
         return ch
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def display_width(text):

@@ -387,7 +387,7 @@ class _FlatGradientLoss(MeanSquareLoss):
 @pytest.mark.parametrize("change, error, message", [
     (lambda g: g.ravel(), ValueError, r"has shape \(64,\), but the last forward pass gave an output of "
                                       r"shape \(64, 1\)"),
-    (lambda g: g.astype(np.float64), TypeError, r"is float64, but the last forward pass gave a float32 output"),
+    (lambda g: g.astype(np.float64), TypeError, r"is float64, but the last forward pass gave an output of dtype float32"),
 ])
 def test_backward_names_a_loss_whose_gradient_is_unlike_the_output(rng, threads, change, error, message):
     """Reported as the loss's fault, before the gradient reaches the layers or the shards' row cuts."""

@@ -49,4 +49,5 @@ def test_characters_that_show_nothing_are_escaped_and_joiners_kept():
     from nnfs.text import printable
 
     assert printable("a\u200bb") == "a\\u200bb" and printable("\ufeffname") == "\\ufeffname"
+    assert printable("cat\u2063") == "cat\\u2063" and printable("dog\U000e0020") == "dog\\U000e0020"
     assert printable("👩\u200d👩") == "👩\u200d👩" and printable("می\u200cخواهم") == "می\u200cخواهم"

@@ -1,6 +1,7 @@
 """The base every layer, activation and loss builds on."""
 
 import functools
+import threading
 
 from nnfs.backend import as_dtype, backend_of, default_backend, get_backend
 
@@ -38,10 +39,11 @@ class Layer:
         # the same, between the functions it chains).
         super().__init_subclass__(**kwargs)
         # The methods the class ends up with (its own, or a mixin's before a layer's in the
-        # method order), each wrapped once.
-        if not getattr(cls.forward, "records_output", False):
+        # method order), each wrapped once (a method decorated with functools.wraps is not
+        # taken for a wrapper: they are known by their code, which wraps does not copy).
+        if getattr(cls.forward, "__code__", None) is not _RECORDING_CODE:
             cls.forward = _recording_output(cls.forward)
-        if not getattr(cls.backward, "checks_gradient", False):
+        if getattr(cls.backward, "__code__", None) is not _CHECKING_CODE:
             cls.backward = _checking_gradient(cls.backward)
 
     def __init__(self):
@@ -174,22 +176,39 @@ def cached(owner, names, before):
 OUTPUT_RECORD = "output_like"
 
 
+# How deep each layer is in its own forward and backward calls, per thread (a layer called
+# from two threads at once must not mix up the two counts), only while it is in one.
+_calls = threading.local()
+
+
+def _enter(layer, kind):
+    depths = _calls.__dict__.setdefault(kind, {})
+    depth = depths.get(id(layer), 0)
+    depths[id(layer)] = depth + 1
+    return depth
+
+
+def _leave(layer, kind, depth):
+    depths = _calls.__dict__[kind]
+    if depth:
+        depths[id(layer)] = depth
+    else:
+        del depths[id(layer)]
+
+
 def _recording_output(forward):
     @functools.wraps(forward)
     def forward_and_record(self, X, *args, **kwargs):
         # Only the outermost forward of a call records (a subclass whose forward calls
-        # super().forward() and reshapes the result returns what the record must say): the
-        # depth of the calls is counted on the layer, each thread's layers being its own.
-        depth = self.__dict__.get("_forward_depth", 0)
-        self.__dict__["_forward_depth"] = depth + 1
+        # super().forward() and reshapes the result returns what the record must say).
+        depth = _enter(self, "forward")
         try:
             Y = forward(self, X, *args, **kwargs)
         finally:
-            self.__dict__["_forward_depth"] = depth
+            _leave(self, "forward", depth)
         if depth == 0 and hasattr(Y, "shape") and hasattr(Y, "dtype"):
             self.cache[OUTPUT_RECORD] = (tuple(Y.shape), Y.dtype, backend_of(Y))
         return Y
-    forward_and_record.records_output = True
     return forward_and_record
 
 
@@ -198,18 +217,20 @@ def _checking_gradient(backward):
     def check_and_backward(self, dY, *args, **kwargs):
         # Likewise only the outermost backward checks: the gradient a subclass hands on to
         # super().backward() is for the parent's output, which no record holds.
-        depth = self.__dict__.get("_backward_depth", 0)
-        if depth == 0:
-            expected = self.cache.get(OUTPUT_RECORD)
-            if expected is not None:  # none: backward itself says that no forward pass came first
-                check_gradient(self, dY, *expected)
-        self.__dict__["_backward_depth"] = depth + 1
+        depth = _enter(self, "backward")
         try:
+            if depth == 0:
+                expected = self.cache.get(OUTPUT_RECORD)
+                if expected is not None:  # none: backward itself says that no forward pass came first
+                    check_gradient(self, dY, *expected)
             return backward(self, dY, *args, **kwargs)
         finally:
-            self.__dict__["_backward_depth"] = depth
-    check_and_backward.checks_gradient = True
+            _leave(self, "backward", depth)
     return check_and_backward
+
+
+_RECORDING_CODE = _recording_output(None).__code__
+_CHECKING_CODE = _checking_gradient(None).__code__
 
 
 def backward_through(layers, dY):
@@ -230,24 +251,26 @@ def backward_through(layers, dY):
     return dY
 
 
-def check_gradient(owner, dY, shape, dtype, backend=None, what="the gradient"):
+def check_gradient(owner, dY, shape, dtype, backend=None, what="the gradient",
+                   against="the last forward pass gave an output"):
     """Raise a clear error when ``dY`` is not an array of ``shape`` and ``dtype`` (on
     ``backend``, where given).
 
-    ``owner`` is the layer (or loss) the message names, ``what`` how it calls ``dY``.
+    ``owner`` is the layer (or loss) the message names, ``what`` how it calls ``dY``, and
+    ``against`` what ``shape`` and ``dtype`` are those of.
     """
     name = owner if isinstance(owner, str) else f"{type(owner).__name__}.backward"
     if not hasattr(dY, "shape") or not hasattr(dY, "dtype"):
         raise TypeError(f"{name}: expected {what} as an array of shape {shape}, got {type(dY).__name__}")
     if tuple(dY.shape) != shape:
-        raise ValueError(f"{name}: {what} has shape {tuple(dY.shape)}, but the last forward pass "
-                         f"gave an output of shape {shape}: a gradient has the shape of its output")
+        raise ValueError(f"{name}: {what} has shape {tuple(dY.shape)}, but {against} of shape {shape}: "
+                         "a gradient has the shape of what it is the gradient of")
     if dY.dtype != dtype:
-        raise TypeError(f"{name}: {what} is {dY.dtype}, but the last forward pass gave a {dtype} "
-                        f"output: cast it with .astype({str(dtype)!r})")
+        raise TypeError(f"{name}: {what} is {dY.dtype}, but {against} of dtype {dtype}: cast it with "
+                        f".astype({str(dtype)!r})")
     if backend is not None and backend_of(dY) is not backend:
-        raise TypeError(f"{name}: {what} is on the {backend_of(dY).name} backend, but the last forward pass "
-                        f"gave an output on {backend.name}: move it with get_backend({backend.name!r}).asarray(dY)")
+        raise TypeError(f"{name}: {what} is on the {backend_of(dY).name} backend, but {against} on "
+                        f"{backend.name}: move it with get_backend({backend.name!r}).asarray(dY)")
 
 
 def _check_is_array(layer, X):

@@ -30,9 +30,9 @@ first layer) goes to the children that see the composite's input, and
 import contextlib
 from collections.abc import MutableMapping
 
-from nnfs.backend import default_backend, get_array_module, get_backend
+from nnfs.backend import backend_of, default_backend, get_array_module, get_backend
 from nnfs.checks import ArgumentTypeError
-from nnfs.layers.base import Layer, backward_through, check_dtype
+from nnfs.layers.base import OUTPUT_RECORD, Layer, backward_through, check_dtype, check_gradient
 from nnfs.layers.batchnorm import BatchNorm2D
 from nnfs.layers.conv import Conv2D
 
@@ -135,6 +135,7 @@ class Composite(Layer):
 
     def __call__(self, X):
         self.check_input(X)
+        self.cache.pop(OUTPUT_RECORD, None)  # as Layer.__call__ does
         # Remembered so that a backward pass before any forward pass is named after this layer.
         self.cache["input_shape"] = X.shape
         return self.forward(X)
@@ -405,9 +406,9 @@ class Residual(Composite):
             return None
         # dX + dS would broadcast a wrongly shaped gradient of a layer of one's own silently.
         for part, grad in (("body", dX), ("shortcut", dS)):
-            if tuple(grad.shape) != tuple(shape):
-                raise ValueError(f"Residual: the {part}'s backward ({type(getattr(self, part)).__name__}) returned a "
-                                 f"gradient of shape {tuple(grad.shape)} for an input of shape {tuple(shape)}")
+            check_gradient(f"Residual: the {part}'s backward ({type(getattr(self, part)).__name__})", grad,
+                           tuple(shape), dY.dtype, backend_of(dY), what="the gradient it returned",
+                           against="the Residual's input was")
         return dX + dS
 
     def input_children(self):

@@ -244,7 +244,7 @@ def test_backward_refuses_a_gradient_unlike_the_output(layer, shape):
     with pytest.raises(ValueError, match=rf"^{name}\.backward: the gradient has shape "
                                          rf"\(1, .*last forward pass gave an output of shape \({Y.shape[0]}, "):
         layer.backward(ones((1,) + Y.shape[1:]))
-    with pytest.raises(TypeError, match=rf"^{name}\.backward: the gradient is float64, .* float32 output"):
+    with pytest.raises(TypeError, match=rf"^{name}\.backward: the gradient is float64, .* of dtype float32"):
         layer.backward(ones(Y.shape, np.float64))
     with pytest.raises(TypeError, match=rf"^{name}\.backward: expected the gradient as an array"):
         layer.backward(np.ones(Y.shape, np.float32).tolist())
@@ -383,3 +383,50 @@ def test_a_mixin_before_a_layer_and_a_forward_assigned_later_are_checked_or_neve
     Double.forward = lambda self, X: (2 * X)[:1]  # assigned later: no record, so no stale one either
     Y = double(backend.asarray(np.ones((3, 2), np.float32)))
     assert to_numpy(double.backward(backend.asarray(np.ones(Y.shape, np.float32)))).shape == (1, 2)
+
+
+def test_a_decorated_inherited_forward_is_wrapped_and_threads_do_not_mix_the_call_depths():
+    """functools.wraps copies a function's attributes, so the wrappers are known by their code;
+    a layer called from two threads at once keeps its check (the depths are per thread)."""
+    import functools
+    import threading
+
+    def flattened(forward):
+        @functools.wraps(forward)
+        def flat(self, X):
+            return forward(self, X).reshape(-1)
+        return flat
+
+    class FlatLinear(Linear):
+        forward = flattened(Linear.forward)
+
+        def backward(self, dY):
+            return super().backward(dY.reshape(-1, self.params["weight"].shape[0]))
+
+    backend = default_backend()
+    layer = FlatLinear(4, 3)
+    Y = layer(backend.asarray(np.ones((2, 4), np.float32)))
+    assert Y.shape == (6,) and layer.backward(backend.asarray(np.ones(6, np.float32))).shape == (2, 4)
+
+    inside, leave = threading.Event(), threading.Event()
+
+    class Slow(Layer):
+        def forward(self, X):
+            if threading.current_thread() is not threading.main_thread():
+                inside.set()
+                leave.wait(5)
+            return X
+
+        def backward(self, dY):
+            return dY
+
+    slow = Slow()
+    other = threading.Thread(target=lambda: slow(backend.asarray(np.ones((2, 2), np.float32))))
+    other.start()
+    inside.wait(5)
+    slow(backend.asarray(np.ones((3, 2), np.float32)))  # while the other thread is inside
+    leave.set()
+    other.join()
+    slow(backend.asarray(np.ones((3, 2), np.float32)))
+    with pytest.raises(ValueError, match=r"^Slow\.backward: the gradient has shape \(5,\)"):
+        slow.backward(backend.asarray(np.ones(5, np.float32)))

@@ -461,6 +461,16 @@ def test_a_wrong_gradient_inside_a_composite_names_the_layer_that_returned_it():
         net.backward()
     net = Net([Linear(4, 3), Residual(FirstColumn()), Linear(3, 1)], MeanSquareLoss())
     net.loss(net(X), y)
-    with pytest.raises(ValueError, match=r"^Residual: the body's backward \(FirstColumn\) returned a gradient of shape "
-                                         r"\(4, 1\) for an input of shape \(4, 3\)$"):
+    with pytest.raises(ValueError, match=r"^Residual: the body's backward \(FirstColumn\): the gradient it returned "
+                                         r"has shape \(4, 1\), but the Residual's input was of shape \(4, 3\)"):
+        net.backward()
+
+    class NoGradient(FirstColumn):
+        def backward(self, dY):
+            return None
+
+    net = Net([Linear(4, 3), Residual(NoGradient()), Linear(3, 1)], MeanSquareLoss())
+    net.loss(net(X), y)
+    with pytest.raises(TypeError, match=r"^Residual: the body's backward \(NoGradient\): expected the gradient it "
+                                        r"returned as an array"):
         net.backward()

@@ -61,7 +61,7 @@ def resumed_run_files(resume, meta):
         return None
     path = os.path.realpath(resume) if os.path.islink(resume) else resume
     best = extra.get("epoch") is not None and extra.get("epoch") == run.get("best_epoch")
-    if best and is_checkpoint(last_path(path)) and same_run(meta, _metadata_or_none(last_path(path))):
+    if best and is_checkpoint(last_path(path)) and same_run(meta, metadata_or_none(last_path(path))):
         return path
     if save_path_of(path) != path:
         return save_path_of(path)
@@ -94,7 +94,8 @@ def history_starts(start, history):
         return False
 
 
-def _metadata_or_none(path):
+def metadata_or_none(path):
+    """The checkpoint's record (:func:`~nnfs.checkpoint.metadata`), or None for a file that is none."""
     try:
         return metadata(path)
     except CheckpointError:
@@ -235,7 +236,7 @@ def resume_clash(args, files):
     last = files["last"]
     if same_file(last, args.resume) or not is_checkpoint(last):
         return None
-    latest = _metadata_or_none(last)
+    latest = metadata_or_none(last)
     if not same_run(resumed, latest):  # another run's: the warning before epoch 1 names it
         return None
     epochs = [meta["extra"].get("epoch") for meta in (resumed, latest)]

@@ -28,8 +28,8 @@ import nnfs.distributed as dist  # mpi4py is imported only when asked for
 import nnfs.parallel
 from nnfs.app.cli import console
 from nnfs.app.cli.outputs import (
-    check_outputs, clashing_outputs, history_starts, inside, is_checkpoint, output_files, resumed_run_files,
-    same_file)
+    check_outputs, clashing_outputs, history_starts, inside, is_checkpoint, metadata_or_none, output_files,
+    resumed_run_files, same_file, same_run)
 from nnfs.app.cli.options import (
     OptionError, Parser, environment_epilog, file_path, folder_path, fraction, given_options, image_size,
     non_negative_float, non_negative_int, positive_float, positive_int, seed, unit_interval)
@@ -318,27 +318,35 @@ def load_dataset(args, say, warn_, progress, saved_model=None):
 
 
 def earlier_model(args, outputs, state):
-    """The warning for a ``--save`` whose files belong to another run, which this run will
-    replace (as it should: the user named them), or None. The line comes before the first
-    epoch, with what that model scored, so that it can still be kept; ``state`` says when
-    the model is replaced (a resumed run's epochs must beat the best it resumes with)."""
+    """The warning for the files at ``--save`` that belong to another run, which this run
+    will replace (as it should: the user named them), or None. The line comes before the
+    first epoch, with what that model scored, so that they can still be kept; ``state`` says
+    when the model is replaced (a resumed run's epochs must beat the best it resumes with).
+    The latest state beside it is replaced at the first epoch."""
+    resumed = metadata_or_none(args.resume) if args.resume else None
     path, last = outputs["checkpoint"], outputs["last"]
-    if args.resume and (same_file(path, args.resume) or same_file(last, args.resume)):
-        return None  # the resumed run's own files
-    keep = f"give --save another path to keep {'it' if is_checkpoint(path) else 'them'}"
-    if not is_checkpoint(path):
-        if not is_checkpoint(last):
+
+    def theirs(file):  # an nnfs checkpoint of another run than the one resumed
+        if not is_checkpoint(file) or (args.resume and same_file(file, args.resume)):
             return None
+        meta = metadata_or_none(file)
+        return None if meta is None or (resumed is not None and same_run(resumed, meta)) else meta
+
+    model, latest = theirs(path), theirs(last)
+    if model is None and latest is None:
+        return None
+    if model is None:
         return (f"{last} holds the latest state of an earlier run; this run's first epoch replaces it and the "
-                f"files beside it ({keep})")
-    extra = metadata(path).get("extra")
+                "files beside it (give --save another path to keep them)")
+    extra = model.get("extra")
     scored = ""
     if isinstance(extra, dict) and isinstance(extra.get("val_accuracy"), (int, float)) \
             and isinstance(extra.get("epoch"), int):
         scored = f" (val accuracy {100 * extra['val_accuracy']:.2f}% at epoch {extra['epoch']})"
     when = ("this run's best epoch replaces it" if state.best_epoch == 0 else
             f"an epoch of this run that beats its {100 * state.best_val_accuracy:.2f}% replaces it")
-    return f"{path} holds the model of an earlier run{scored}; {when} ({keep})"
+    also = f", and its first epoch {last}, that run's latest state" if latest is not None else ""
+    return f"{path} holds the model of an earlier run{scored}; {when}{also} (give --save another path to keep {'them' if also else 'it'})"
 
 
 class RunRecord:
@@ -639,6 +647,8 @@ def run(args, world=None, record=None):
     if clash:
         raise OptionError(clash)
     root = world is None or world.is_root
+    if root:
+        check_outputs(args)  # likewise
     say, warn_ = (console.say, console.warn) if root else (quiet, quiet)
     # What cannot continue the run (another --model, other preprocessing, a damaged record) is
     # refused before the dataset loads.
@@ -835,6 +845,8 @@ def main(argv=None):
             return stop.exit_status
         except OptionError as error:  # a clash with a default the data or the checkpoint settled
             console.error(f"{error} (see --help)")
+            if world is not None and world.size > 1:
+                world.abort(EXIT_USAGE)  # the other ranks would otherwise wait for this one forever
             return EXIT_USAGE
         except BrokenPipeError:  # stdout closed early (a pipe into head): stop quietly
             console.silence_stdout()

@@ -466,7 +466,8 @@ def test_a_new_run_over_an_earlier_runs_model_says_so_before_its_first_epoch(tmp
     out, err = capsys.readouterr()
     line = [line for line in err.splitlines() if "earlier run" in line]
     assert len(line) == 1 and line[0].startswith(f"warning: {save} holds the model of an earlier run (val accuracy ")
-    assert line[0].endswith("% at epoch 1); this run's best epoch replaces it (give --save another path to keep it)")
+    assert line[0].endswith(f"% at epoch 1); this run's best epoch replaces it, and its first epoch "
+                            f"{tmp_path / 'm_last.npz'}, that run's latest state (give --save another path to keep them)")
     assert train(folder, save, "--epochs", "2", "--resume", str(tmp_path / "m_last.npz")) == 0
     assert "earlier run" not in capsys.readouterr().err
 
@@ -618,7 +619,8 @@ def test_another_runs_files_alike_in_scores_are_never_taken_for_this_runs(tmp_pa
                                str(tmp_path / "b" / "m.npz"), "--resume", str(tmp_path / "a" / "m_last.npz")])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "holds the model of an earlier run" in err
+    assert "holds the model of an earlier run" in err  # and its latest state, replaced at the first epoch:
+    assert f"and its first epoch {tmp_path / 'b' / 'm_last.npz'}, that run's latest state" in err
     if "no epoch of this run beat it" in out:  # then the report is of a/m.npz, the resumed best
         from nnfs.checkpoint import load
         expected = load(tmp_path / "a" / "m.npz").extra["val_accuracy"]
