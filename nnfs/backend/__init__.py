@@ -137,10 +137,12 @@ def get_array_module(x):
 
 def backend_of(x):
     """The backend whose arrays ``x`` is; plain Python values and NumPy arrays give NumPy."""
+    # Asked for every layer call (the checks of nnfs.layers.base): the backends already
+    # made are taken from the registry directly, not through get_backend's checks.
     for name, cls in _CLASSES.items():
         if name != "numpy" and cls.recognises(x):
-            return get_backend(name)
-    return get_backend("numpy")
+            return _backends.get(name) or get_backend(name)
+    return _backends.get("numpy") or get_backend("numpy")
 
 
 def is_host_array(x):

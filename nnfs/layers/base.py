@@ -182,14 +182,18 @@ _calls = threading.local()
 
 
 def _enter(layer, kind):
-    depths = _calls.__dict__.setdefault(kind, {})
+    try:
+        depths = getattr(_calls, kind)
+    except AttributeError:  # this thread's first call
+        depths = {}
+        setattr(_calls, kind, depths)
     depth = depths.get(id(layer), 0)
     depths[id(layer)] = depth + 1
     return depth
 
 
 def _leave(layer, kind, depth):
-    depths = _calls.__dict__[kind]
+    depths = getattr(_calls, kind)
     if depth:
         depths[id(layer)] = depth
     else:
@@ -268,7 +272,7 @@ def check_gradient(owner, dY, shape, dtype, backend=None, what="the gradient",
     if dY.dtype != dtype:
         raise TypeError(f"{name}: {what} is {dY.dtype}, but {against} of dtype {dtype}: cast it with "
                         f".astype({str(dtype)!r})")
-    if backend is not None and backend_of(dY) is not backend:
+    if backend is not None and backend_of(dY) is not backend:  # a type test and a dict lookup
         raise TypeError(f"{name}: {what} is on the {backend_of(dY).name} backend, but {against} on "
                         f"{backend.name}: move it with get_backend({backend.name!r}).asarray(dY)")
 
@@ -299,8 +303,10 @@ def check_dtype(layer, X):
     """Parameters and inputs must share a device and a float dtype: nothing is moved or
     promoted silently (and a host array meeting device parameters fails deep inside the
     array library, naming its function instead of the layer)."""
-    here, there = backend_of(X), layer.backend
-    if there is not None and here is not there:
+    param = next(iter(layer.params.values()), None)
+    # The same array type is the same backend: the common case, decided without a lookup.
+    here, there = (None, None) if param is None or type(X) is type(param) else (backend_of(X), backend_of(param))
+    if here is not there:
         raise TypeError(
             f"{type(layer).__name__}: the input is on the {here.name} backend but the parameters are "
             f"on {there.name}; move the input with get_backend({there.name!r}).asarray(X), or the "
