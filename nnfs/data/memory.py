@@ -167,7 +167,8 @@ def check_fits(parts, what, available=None):
     if available is None or total <= available:
         return total
     detail = " + ".join(f"{name} {format_bytes(value)}" for name, value in parts.items() if value)
+    source = (f"{ENV_MEMORY_LIMIT} sets it" if os.environ.get(ENV_MEMORY_LIMIT, "").strip()
+              else f"set {ENV_MEMORY_LIMIT} to override")
     raise ImageSizeError(
         f"{what} need about {format_bytes(total)} of memory ({detail}), more than the "
-        f"{format_bytes(available)} available (set {ENV_MEMORY_LIMIT} to override)",
-        "a smaller image size")
+        f"{format_bytes(available)} available ({source})", "a smaller image size")

@@ -99,3 +99,12 @@ def test_memory_limit_parsing(monkeypatch):
     monkeypatch.delenv("NNFS_MEMORY_LIMIT")
     detected = available_memory()
     assert detected is None or detected > 0
+
+
+def test_the_refusal_says_where_the_limit_comes_from(monkeypatch):
+    monkeypatch.delenv("NNFS_MEMORY_LIMIT", raising=False)
+    with pytest.raises(ImageSizeError, match=r"available \(set NNFS_MEMORY_LIMIT to override\)"):
+        check_fits({"a": 10}, "x", available=5)
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", "5")
+    with pytest.raises(ImageSizeError, match=r"more than the 5 bytes available \(NNFS_MEMORY_LIMIT sets it\)"):
+        check_fits({"a": 10}, "x")

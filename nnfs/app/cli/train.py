@@ -113,7 +113,8 @@ def build_parser(suppress_defaults=False):
                         help="folder that keeps decoded datasets between runs, or none "
                              "(default: %(default)s)")
     parser.add_argument("--workers", type=positive_int, default=None,
-                        help="threads decoding the images (default: one per core)")
+                        help="threads decoding the images (default: one per core, at most 32; fewer where "
+                             "memory is short)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=None,
                         help="1 or 3 (default: 1 if every image is grayscale, else 3)")
     parser.add_argument("--val_split", type=fraction, default=0.1,
