@@ -176,8 +176,13 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
     if hasattr(preprocessing, "get_config"):
         preprocessing = preprocessing.get_config()
     if class_names is not None:
-        # One string would become one name per character, and None the name "None".
-        if isinstance(class_names, (str, bytes)) or any(name is None for name in class_names):
+        # One string would become one name per character, and None the name "None"; a
+        # generator is read once, here (checking it first would have used it up).
+        if isinstance(class_names, (str, bytes)):
+            raise TypeError(f"checkpoint.save: class_names must be a list of names (strings or numbers), "
+                            f"got {class_names!r}")
+        class_names = list(class_names)
+        if any(name is None for name in class_names):
             raise TypeError(f"checkpoint.save: class_names must be a list of names (strings or numbers), "
                             f"got {class_names!r}")
         class_names = [str(name) for name in class_names]

@@ -355,3 +355,13 @@ def test_a_path_ending_with_a_separator_is_refused_and_bytes_paths_are_taken(tmp
     assert not (tmp_path / "sv").exists()
     save(os.fsencode(tmp_path / "b.npz"), Net([Linear(2, 2)]), class_names=[0, 1])
     assert load(tmp_path / "b.npz").class_names == ["0", "1"]
+
+
+def test_class_names_may_be_any_iterable_of_names(tmp_path):
+    """A generator was used up by the check for None and saved as no names at all."""
+    from nnfs.checkpoint import load, save
+    from nnfs.layers import Linear
+    from nnfs.net import Net
+
+    save(tmp_path / "m.npz", Net([Linear(3, 2)]), class_names=(name for name in "ab"))
+    assert load(tmp_path / "m.npz").class_names == ["a", "b"]

@@ -449,3 +449,32 @@ def test_a_file_of_another_kind_is_named_for_what_it_is(tmp_path, content, kind)
     path.write_bytes(b"some text")
     with pytest.raises(CheckpointError, match=r"\(truncated or corrupt: not a zip archive"):
         load(path)
+
+
+def test_a_header_declaring_a_huge_length_is_refused_before_it_is_read(tmp_path):
+    """NumPy reads and parses a header of any declared length before comparing it with its
+    limit (a v2 header may declare 4 GiB: a 680 KB file took 1 GB)."""
+    path, arrays = saved(tmp_path)
+    members = {f"{k}.npy": npy_bytes(v) for k, v in arrays.items()}
+    members["optimizer/x.npy"] = b"\x93NUMPY\x02\x00" + struct.pack("<I", 64 << 20) + b" " * (64 << 20)
+    write_zip(path, members, compression=zipfile.ZIP_DEFLATED)
+    tracemalloc.start()
+    try:
+        message = refused(path, r"optimizer/x.npy' has a damaged header \(its header declares 67108864 bytes, "
+                                r"more than the 10000 a plain array needs\)")
+        assert tracemalloc.get_traced_memory()[1] < 16 << 20 and "allow_pickle" not in message
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_header_cut_inside_its_dict_is_a_damaged_header(tmp_path):
+    """NumPy's parser raised tokenize.TokenError (a traceback) for '(2, 16X'."""
+    path, arrays = saved(tmp_path)
+    members = {f"{k}.npy": npy_bytes(v) for k, v in arrays.items()}
+    name = next(key for key in members if b"'shape': (" in members[key][:128])
+    head = members[name][:128]
+    start = head.index(b"'shape': (") + len(b"'shape': (")
+    end = head.index(b")", start)
+    members[name] = members[name][:end] + b"X" + members[name][end + 1:]  # same length
+    write_zip(path, members)
+    refused(path, rf"{name}' has a damaged header")

@@ -20,6 +20,8 @@ Nothing is ever unpickled: an archive can hold numbers and text, never code.
 import math
 import os
 import stat
+import struct
+import tokenize
 import zipfile
 import zlib
 
@@ -35,7 +37,9 @@ _HEADER_LIMIT = 10_000  # bytes of a .npy header dict, as NumPy's own default
 _CHUNK = 1 << 20
 # What reading a damaged member raises: zipfile's own errors, a broken deflate stream, a bad header.
 _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OverflowError, NotImplementedError,
-            RuntimeError)
+            RuntimeError, tokenize.TokenError)
+# Where the header's length sits after the 8 bytes of magic and version, and how wide it is.
+_LENGTH_FIELD = {(1, 0): "<H", (2, 0): "<I"}
 
 
 class ArchiveError(ValueError):
@@ -164,6 +168,15 @@ class ArchiveReader:
         try:
             with self._zip.open(info) as stream:
                 version = npy.read_magic(stream)
+                # The header's length is read first: NumPy reads and parses a header of any
+                # declared length (4 GiB in a v2 header) before it compares it with its limit.
+                if version in _LENGTH_FIELD:
+                    field = struct.calcsize(_LENGTH_FIELD[version])
+                    (length,) = struct.unpack(_LENGTH_FIELD[version], stream.read(field))
+                    if length > _HEADER_LIMIT:
+                        raise ValueError(f"its header declares {length} bytes, more than the "
+                                         f"{_HEADER_LIMIT} a plain array needs")
+                    stream.seek(stream.tell() - field)
                 if version == (1, 0):
                     shape, fortran_order, dtype = npy.read_array_header_1_0(stream, _HEADER_LIMIT)
                 elif version == (2, 0):

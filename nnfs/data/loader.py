@@ -94,8 +94,10 @@ class Preprocessing:
             values = getattr(self, key)
             if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) != self.channels:
                 raise ValueError(f"{name}: {key} must hold one number per channel ({self.channels}), got {values!r}")
-        self.mean = [number(name, "mean", v) for v in self.mean]
-        self.std = [number(name, "std", v, low=0, low_open=True) for v in self.std]
+        # In the float32 range images are computed in: a std of 1e-320 or a mean of 1e300 is
+        # finite in float64 but gives inf and NaN there (MIN_STD is what fit() keeps).
+        self.mean = [number(name, "mean", v, low=-1e30, high=1e30) for v in self.mean]
+        self.std = [number(name, "std", v, low=MIN_STD, high=1e30) for v in self.std]
         self.resize = choice(name, "resize", self.resize, RESIZE_MODES)
 
     @classmethod

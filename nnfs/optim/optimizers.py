@@ -73,8 +73,10 @@ class Optimizer:
 
     def step(self):
         """Update every parameter in place from its current gradient."""
+        # Checked at every step: schedules and users set it between steps, and one NaN or
+        # negative rate would turn every weight into NaN or walk up the loss.
+        lr = number(f"{type(self).__name__}.step", "lr", self.lr, low=0)
         self.step_count += 1
-        lr = float(self.lr)
         for name, param, grad in named_parameters_of(self.params):
             self.update(name, param, grad, self._state_for(name, param), lr)
 

@@ -13,7 +13,7 @@ from nnfs.data import Preprocessing
 
 
 @pytest.mark.parametrize("change, match", [
-    ({"std": [0.0]}, r"m\.npz: malformed preprocessing record .*std must be a finite number > 0"),
+    ({"std": [0.0]}, r"m\.npz: malformed preprocessing record .*std must be a finite number in \[1e-06, 1e\+30\]"),
     ({"mean": [float("inf")]}, r"malformed preprocessing record .*mean must be a finite number"),
     ({"image_size": [0, 8]}, r"malformed preprocessing record .*image_size must be at least 1"),
     ({"image_size": "28"}, r"malformed preprocessing record .*image_size must be an int or a pair of ints"),
@@ -35,7 +35,9 @@ def test_a_damaged_preprocessing_record_is_refused_naming_the_file(tmp_path, cha
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (((8, 8), 1, [0.5], [0.0]), "std must be a finite number > 0"),
+    (((8, 8), 1, [0.5], [0.0]), "std must be a finite number in [1e-06, 1e+30]"),
+    (((8, 8), 1, [1e300], [0.2]), "mean must be a finite number in [-1e+30, 1e+30]"),  # inf in float32
+    (((8, 8), 1, [0.5], [1e-320]), "std must be a finite number in [1e-06, 1e+30]"),
     (((8, 8), 1, [0.5, 0.5], [0.2, 0.2]), "mean must hold one number per channel (1)"),
     (((8, 8), 2, [0.5] * 2, [0.2] * 2), "channels must be 1 or 3"),
     (("28", 1, [0.5], [0.2]), "image_size must be an int or a pair of ints"),

@@ -252,3 +252,20 @@ def test_bools_are_refused_where_numbers_go_and_numbers_where_bools_go(make, arg
 def test_make_optimizer_takes_a_numpy_learning_rate():
     optimizer = make_optimizer("sgd", small_net("numpy"), np.float64(0.125), momentum=np.float32(0.5))
     assert type(optimizer.lr) is float and optimizer.get_config()["momentum"] == 0.5
+
+
+@pytest.mark.parametrize("lr, error", [(float("nan"), ValueError), (-5.0, ValueError), ("0.5", TypeError)])
+def test_a_rate_set_between_steps_is_checked_at_the_step(lr, error):
+    """A schedule of one's own, or a hand, sets optimizer.lr: NaN made every weight NaN."""
+    import numpy as np
+
+    from nnfs.layers import Linear
+    from nnfs.optim import SGD
+
+    layer = Linear(2, 2)
+    optimizer = SGD(layer, lr=0.1)
+    before = layer.params["weight"].copy()
+    optimizer.lr = lr
+    with pytest.raises(error, match=r"^SGD\.step: lr must be"):
+        optimizer.step()
+    np.testing.assert_array_equal(layer.params["weight"], before)

@@ -175,7 +175,12 @@ def write_csv(path, rows):
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     writer.writerows(rows)
-    data = text.getvalue().encode("utf-8")
+    # A file name that was not valid UTF-8 (Python keeps its bytes as lone surrogates) is
+    # written back as those bytes; another lone surrogate (in a class name) as an escape.
+    try:
+        data = text.getvalue().encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        data = text.getvalue().encode("utf-8", "backslashreplace")
     write_atomically(path, lambda f: f.write(data))
 
 

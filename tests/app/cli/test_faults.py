@@ -98,8 +98,8 @@ HOSTILE = {
     "a folder": (lambda p, a: (p.unlink(), p.mkdir()), "a folder, not a file"),
 }
 PREPROCESSING = {
-    "std 0": (preprocessing(std=[0.0]), "std must be a finite number > 0"),
-    "std nan": (preprocessing(std=[float("nan")]), "std must be a finite number > 0"),
+    "std 0": (preprocessing(std=[0.0]), "std must be a finite number in [1e-06, 1e+30]"),
+    "std nan": (preprocessing(std=[float("nan")]), "std must be a finite number in [1e-06, 1e+30]"),
     "size 0": (preprocessing(image_size=[0, 0]), "image_size must be at least 1"),
     "size 100000": (preprocessing(image_size=[100000, 100000]), "image size 100000x100000"),
     "a size the net does not take": (preprocessing(image_size=[16, 16]), "does not fit its net"),

@@ -264,3 +264,15 @@ def test_an_os_error_naming_a_descriptor_is_its_reason_alone():
         "runs/m.npz: No space left on device"
     assert os_error_message(OSError(28, "No space left on device", b"runs/m.npz")) == \
         "runs/m.npz: No space left on device"
+
+
+@pytest.mark.skipif(os.name != "posix" or os.uname().sysname == "Darwin", reason="file names of any bytes")
+def test_a_csv_with_file_names_that_are_not_utf8_is_written(tmp_path, capsys):
+    """Their bytes are written back (the CSV failed with a traceback after classifying everything)."""
+    root = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    assert train_program.main(["--dataset", str(root), "--epochs", "1", "--save", str(tmp_path / "m.npz")]) == 0
+    odd = os.fsdecode(bytes(root / "a") + b"/x\xff.png")
+    shutil.copy(root / "a" / sorted(os.listdir(root / "a"))[0], odd)
+    capsys.readouterr()
+    assert predict_program.main([str(tmp_path / "m.npz"), odd, "--csv", str(tmp_path / "p.csv")]) == 0
+    assert b"x\xff.png" in (tmp_path / "p.csv").read_bytes()
