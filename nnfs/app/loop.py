@@ -128,6 +128,9 @@ def forward_batch(net, X, y):
     checks their range there before moving them to the device: on a GPU an
     out-of-range label would otherwise be wrapped around silently by the indexing.
     """
+    if not hasattr(type(net.loss_fn), "target"):  # the accuracy is counted against class targets
+        raise TypeError(f"the epoch loop counts accuracy, so it needs a classification loss (CrossEntropyLoss), "
+                        f"got {type(net.loss_fn).__name__}")
     out = net(X)
     loss = net.loss(out, y)
     return out, loss, net.loss_fn.target

@@ -55,11 +55,15 @@ class Augmentation:
     def __init__(self, operations=("crop", "flip"), crop_scale=(0.5, 1.0), shift=0.125, jitter=0.2):
         if isinstance(operations, str):
             operations = (operations,)
+        if not isinstance(operations, (list, tuple)):
+            raise DatasetError(f"Augmentation: operations must be some of {', '.join(OPERATIONS)}, got {operations!r}")
         unknown = [op for op in operations if op not in OPERATIONS]
         if unknown or not operations:
             raise DatasetError(f"Augmentation: operations must be some of {', '.join(OPERATIONS)}, "
                                f"got {list(operations)!r}")
         self.operations = tuple(op for op in OPERATIONS if op in operations)
+        if isinstance(crop_scale, (str, bytes)) or not hasattr(crop_scale, "__len__") or len(crop_scale) != 2:
+            raise DatasetError(f"Augmentation: crop_scale must be (smallest, largest), got {crop_scale!r}")
         low, high = (_checked(number, "crop_scale", v, low=0, high=1, low_open=True) for v in crop_scale)
         if low > high:
             raise DatasetError(f"Augmentation: crop_scale must be (smallest, largest), got {crop_scale!r}")
@@ -74,7 +78,9 @@ class Augmentation:
             if op == "crop":
                 images = kernels.random_resized_crop(images, rng, self.crop_scale)
             elif op == "shift":
-                images = kernels.random_shift(images, rng, max(1, round(self.shift * min(height, width))))
+                pixels = round(self.shift * min(height, width))
+                if pixels:  # a shift of 0 pixels (shift=0, or too small for the image) moves nothing
+                    images = kernels.random_shift(images, rng, pixels)
             elif op == "flip":
                 images = kernels.random_flip(images, rng)
             else:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from nnfs.backend import default_dtype, host_array
 from nnfs.backend.augment import generator
 from nnfs.backend.images import channel_mean_std, images_from_bytes
-from nnfs.checks import choice, int_pair, integer, number
+from nnfs.checks import boolean, choice, int_pair, integer, number
 from nnfs.data.augment import Augmentation
 from nnfs.data.decoding import reading
 from nnfs.data.images import RESIZE_MODES, DatasetError, read_image
@@ -196,8 +196,12 @@ class DataLoader:
         try:
             batch_size = integer("DataLoader", "batch_size", batch_size, minimum=1)
             seed = integer("DataLoader", "seed", seed)  # a plain int: random.Random and state_dict()
+            shuffle = boolean("DataLoader", "shuffle", shuffle)  # "no" would be true
         except (TypeError, ValueError) as error:
             raise DatasetError(str(error)) from None
+        if not isinstance(preprocessing, Preprocessing):
+            raise DatasetError(f"DataLoader: preprocessing must be a Preprocessing (Preprocessing.fit makes one), "
+                               f"got {type(preprocessing).__name__}")
         dtype = _float_dtype(dtype)
         if isinstance(labels, (list, tuple, range)):  # batches take their rows by an index array
             labels = host_array(labels, None)

@@ -204,6 +204,8 @@ def make_schedule(name, optimizer, total_steps, warmup_steps=0):
     key = str(name).strip().lower()
     if key not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; expected one of: {', '.join(SCHEDULES)}")
+    total_steps = integer("make_schedule", "total_steps", total_steps, minimum=1)
+    warmup_steps = integer("make_schedule", "warmup_steps", warmup_steps, minimum=0)
     if warmup_steps and warmup_steps >= total_steps:
         raise ValueError(
             f"the warm-up ({warmup_steps} steps) must be shorter than the run ({total_steps} steps)")

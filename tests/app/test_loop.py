@@ -85,3 +85,18 @@ def test_out_of_range_labels_are_caught_on_every_backend(backend, rng):
         train_epoch(net, DataLoader(images, labels, range(8), 4, pre), lr=0.01)
     with pytest.raises(ValueError, match=r"labels must be in \[0, 2\)"):
         evaluate(net, DataLoader(images, labels, range(8), 4, pre))
+
+
+def test_the_epoch_loop_needs_a_classification_loss():
+    """It counts accuracy against class targets: a MeanSquareLoss net was a raw AttributeError."""
+    import numpy as np
+
+    from nnfs.app.loop import train_epoch
+    from nnfs.layers import Linear
+    from nnfs.losses import MeanSquareLoss
+    from nnfs.net import Net
+
+    net = Net([Linear(4, 3)], MeanSquareLoss())
+    with pytest.raises(TypeError, match=r"^the epoch loop counts accuracy, so it needs a classification loss "
+                                        r"\(CrossEntropyLoss\), got MeanSquareLoss$"):
+        train_epoch(net, [(np.zeros((8, 4), np.float32), np.eye(3, dtype=np.float32)[[0] * 8])], lr=0.1)

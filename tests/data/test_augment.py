@@ -142,3 +142,14 @@ def test_an_unknown_kind_is_one_line_naming_the_kinds():
     with pytest.raises(DatasetError, match=r"^augmentation_for: kind must be one of 'photos', 'small' .* got 'videos'$"):
         augmentation_for("auto", "videos")
     assert augmentation_for("none", "videos") is None  # the kind is only read for "auto"
+
+
+def test_a_shift_of_no_pixels_moves_nothing_and_bad_arguments_are_named():
+    images = np.arange(128, dtype=np.uint8).reshape(2, 1, 8, 8)
+    for shift in (0.0, 0.01):  # no pixel at all, or less than half of one on 8 pixels
+        assert np.array_equal(Augmentation(("shift",), shift=shift)(images, np.random.default_rng(0)), images)
+    for crop_scale in (0.5, (0.5, 0.7, 1.0), "ab"):
+        with pytest.raises(DatasetError, match=r"^Augmentation: crop_scale must be \(smallest, largest\)"):
+            Augmentation(crop_scale=crop_scale)
+    with pytest.raises(DatasetError, match=r"^Augmentation: operations must be some of"):
+        Augmentation(None)

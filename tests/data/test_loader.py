@@ -223,3 +223,10 @@ def test_loader_dtypes_are_floats_of_any_width_and_labels_any_sequence():
     assert [next(iter(_loader(dtype=dtype)))[0].dtype.name for dtype in ("float16", "float32", np.float64, None)] == [
         "float16", "float32", "float64", "float32"]  # None: the default dtype
     assert [list(y) for _, y in _loader(labels=range(4))] == [[0, 1], [2, 3]]
+
+
+def test_loader_shuffle_is_a_bool_and_preprocessing_a_record():
+    with pytest.raises(DatasetError, match=r"^DataLoader: shuffle must be"):
+        _loader(shuffle="no")  # a non-empty string is true: it shuffled
+    with pytest.raises(DatasetError, match=r"^DataLoader: preprocessing must be a Preprocessing"):
+        _loader(preprocessing=None)

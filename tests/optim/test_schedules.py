@@ -180,3 +180,15 @@ def test_a_refused_state_leaves_the_schedule_and_the_rate_as_they_were(change):
     with pytest.raises((ValueError, TypeError)):
         schedule.load_state_dict(dict(before, **change))
     assert schedule.state_dict() == before and optimizer.lr == lr == 0.05
+
+
+@pytest.mark.parametrize("total, warmup, message", [
+    (5, 2.5, r"make_schedule: warmup_steps must be an int"), (0, 0, r"make_schedule: total_steps must be a positive int"),
+    (5, "2", r"make_schedule: warmup_steps must be an int"), ("10", 0, r"make_schedule: total_steps must be an int"),
+    (-3, 0, r"make_schedule: total_steps must be a positive int"), (5, None, r"make_schedule: warmup_steps must be an int"),
+])
+def test_make_schedule_names_its_own_arguments(total, warmup, message):
+    optimizer = SGD(Linear(2, 2), 0.1)
+    for name in ("step", "cosine", "constant"):
+        with pytest.raises((TypeError, ValueError), match=message):
+            make_schedule(name, optimizer, total, warmup_steps=warmup)
