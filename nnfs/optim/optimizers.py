@@ -71,6 +71,10 @@ class Optimizer:
         self.step_count = 0
         self.state = {}
 
+    #: The arrays the optimizer keeps per parameter (its state's slots), all made at once at the
+    #: parameter's first step: a loaded state must hold exactly these for a parameter, or none.
+    SLOTS = frozenset()
+
     def step(self):
         """Update every parameter in place from its current gradient."""
         # Checked at every step: schedules and users set it between steps, and one NaN or
@@ -158,6 +162,10 @@ class Optimizer:
                     f"parameter {name} has shape {tuple(param.shape)}")
             # A copy, so that stepping never writes into the caller's arrays.
             state.setdefault(name, {})[slot] = backend_of(param).asarray(value, dtype=param.dtype).copy()
+        for name, slots in state.items():  # a slot missing or foreign would fail at the first step
+            if set(slots) != type(self).SLOTS:
+                raise ValueError(f"{owner}: the saved state of {name} has {sorted(slots)}, but "
+                                 f"{type(self).__name__} keeps {sorted(type(self).SLOTS)}")
         for key in self.get_config():
             setattr(self, key, getattr(saved, key))
         self.step_count = int(step_count)
@@ -188,6 +196,8 @@ class SGD(Optimizer):
     Attributes:
         state[name]["momentum_buffer"]: the velocity, shaped like the parameter (momentum > 0 only).
     """
+
+    SLOTS = frozenset({"momentum_buffer"})
 
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(params, lr)
@@ -232,6 +242,8 @@ class Adam(Optimizer):
     Attributes:
         state[name]["exp_avg"], state[name]["exp_avg_sq"]: the moments m and v.
     """
+
+    SLOTS = frozenset({"exp_avg", "exp_avg_sq"})
 
     decoupled = False
 

@@ -271,3 +271,29 @@ def test_a_rate_set_between_steps_is_checked_at_the_step(lr, error):
     with pytest.raises(error, match=r"^SGD\.step: lr must be"):
         optimizer.step()
     np.testing.assert_array_equal(to_numpy(layer.params["weight"]), before)
+
+
+def test_a_saved_state_with_a_slot_missing_or_foreign_is_refused_when_loaded():
+    """It was accepted, and failed with a KeyError at the first step."""
+    import copy
+
+    import numpy as np
+
+    from nnfs.layers import Linear
+    from nnfs.optim import SGD, Adam
+
+    layer = Linear(3, 2)
+    adam = Adam(layer)
+    layer.grads["weight"][...] = 1
+    adam.step()
+    saved = adam.state_dict()
+    missing = copy.deepcopy(saved)
+    del missing["state"]["weight.exp_avg_sq"]
+    with pytest.raises(ValueError, match=r"^Adam\.load_state_dict: the saved state of weight has \['exp_avg'\], but "
+                                         r"Adam keeps \['exp_avg', 'exp_avg_sq'\]$"):
+        Adam(Linear(3, 2)).load_state_dict(missing)
+    foreign = {"config": dict(SGD(layer, 0.1, momentum=0.9).state_dict()["config"]),
+               "state": {"weight.exp_avg": np.zeros((2, 3), np.float32)}}
+    with pytest.raises(ValueError, match=r"^SGD\.load_state_dict: the saved state of weight has \['exp_avg'\]"):
+        SGD(Linear(3, 2), 0.1, momentum=0.9).load_state_dict(foreign)
+    Adam(Linear(3, 2)).load_state_dict(saved)  # the whole state loads
