@@ -65,7 +65,9 @@ class Optimizer:
     """
 
     def __init__(self, params, lr):
-        named_parameters_of(params, type(self).__name__)  # fail now, not at the first step
+        if not named_parameters_of(params, type(self).__name__):  # fail now, not at the first step
+            raise ValueError(f"{type(self).__name__}: there are no parameters to optimize (a net of "
+                             "activations and pooling only?)")
         self.params = params
         self.lr = number(type(self).__name__, "lr", lr, low=0)
         self.step_count = 0

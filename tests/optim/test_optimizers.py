@@ -297,3 +297,14 @@ def test_a_saved_state_with_a_slot_missing_or_foreign_is_refused_when_loaded():
     with pytest.raises(ValueError, match=r"^SGD\.load_state_dict: the saved state of weight has \['exp_avg'\]"):
         SGD(Linear(3, 2), 0.1, momentum=0.9).load_state_dict(foreign)
     Adam(Linear(3, 2)).load_state_dict(saved)  # the whole state loads
+
+
+def test_an_optimizer_of_nothing_is_refused():
+    from nnfs.activations import ReLU
+    from nnfs.losses import CrossEntropyLoss
+    from nnfs.net import Net
+    from nnfs.optim import SGD, Adam
+
+    for make in (lambda: Adam([]), lambda: SGD(Net([ReLU()], CrossEntropyLoss()), 0.1)):
+        with pytest.raises(ValueError, match=r"^(Adam|SGD): there are no parameters to optimize"):
+            make()
