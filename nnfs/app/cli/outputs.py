@@ -61,7 +61,7 @@ def resumed_run_files(resume, meta):
         return None
     path = os.path.realpath(resume) if os.path.islink(resume) else resume
     best = extra.get("epoch") is not None and extra.get("epoch") == run.get("best_epoch")
-    if best and is_checkpoint(last_path(path)) and same_run(meta, metadata_or_none(last_path(path))):
+    if best and same_run(meta, metadata_or_none(last_path(path))):
         return path
     if save_path_of(path) != path:
         return save_path_of(path)
@@ -95,10 +95,16 @@ def history_starts(start, history):
 
 
 def metadata_or_none(path):
-    """The checkpoint's record (:func:`~nnfs.checkpoint.metadata`), or None for a file that is none."""
+    """The record (:func:`~nnfs.checkpoint.metadata`) of the nnfs checkpoint at ``path``, or None
+    where there is none (:func:`is_checkpoint` says which), read once for both questions."""
     try:
+        if not os.path.isfile(path):
+            return None
+        # The record only, checked for its form, never the arrays: the hardened reader, which
+        # turns any damage into one CheckpointError (a bare zipfile raised NotImplementedError
+        # on a damaged header).
         return metadata(path)
-    except CheckpointError:
+    except (OSError, ValueError, CheckpointError):
         return None
 
 
@@ -222,22 +228,19 @@ def resume_clash(args, files):
     - the checkpoint itself, when it holds weights only: a new run starts from them, and its
       first epoch is its best so far, which would replace the model it started from.
     """
-    if not args.resume or not is_checkpoint(args.resume):
+    resumed = metadata_or_none(args.resume) if args.resume else None
+    if resumed is None:
         return None  # the resume itself says what is wrong with its file
-    try:
-        resumed = metadata(args.resume)
-    except CheckpointError:
-        return None
     if not records_run_state(resumed.get("optimizer"), resumed.get("extra")):
         if same_file(files["checkpoint"], args.resume):
             return (f"--resume {args.resume} holds weights only, so a new run starts from them, and its best "
                     "epoch would replace them: give --save another path")
         return None
     last = files["last"]
-    if same_file(last, args.resume) or not is_checkpoint(last):
+    if same_file(last, args.resume):
         return None
     latest = metadata_or_none(last)
-    if not same_run(resumed, latest):  # another run's: the warning before epoch 1 names it
+    if not same_run(resumed, latest):  # none there, or another run's: the warning before epoch 1 names it
         return None
     epochs = [meta["extra"].get("epoch") for meta in (resumed, latest)]
     if not all(isinstance(epoch, int) for epoch in epochs) or epochs[1] <= epochs[0]:
@@ -280,16 +283,7 @@ def is_checkpoint(path):
     beside it an earlier run's, and what no other output may replace (a model trained by
     another run would be lost to a PNG). Only regular files are opened (a FIFO would block).
     """
-    try:
-        if not os.path.isfile(path):
-            return False
-        # The record only, checked for its form, never the arrays: the hardened reader, which
-        # turns any damage into one CheckpointError (a bare zipfile raised NotImplementedError
-        # on a damaged header).
-        metadata(path)
-        return True
-    except (OSError, ValueError, CheckpointError):
-        return False
+    return metadata_or_none(path) is not None
 
 
 def check_outputs(args):

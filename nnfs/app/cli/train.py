@@ -28,7 +28,7 @@ import nnfs.distributed as dist  # mpi4py is imported only when asked for
 import nnfs.parallel
 from nnfs.app.cli import console
 from nnfs.app.cli.outputs import (
-    check_outputs, clashing_outputs, history_starts, inside, is_checkpoint, metadata_or_none, output_files,
+    check_outputs, clashing_outputs, history_starts, inside, metadata_or_none, output_files,
     resumed_run_files, same_file, same_run)
 from nnfs.app.cli.options import (
     OptionError, Parser, environment_epilog, file_path, folder_path, fraction, given_options, image_size,
@@ -169,11 +169,7 @@ def keep_resumed_files(args):
     """
     if not args.resume or "save" in options_given(args):
         return
-    try:
-        meta = metadata(args.resume)
-    except CheckpointError:
-        return
-    args.save = resumed_run_files(args.resume, meta) or args.save
+    args.save = resumed_run_files(args.resume, metadata_or_none(args.resume)) or args.save
 
 
 def options_given(args):
@@ -328,7 +324,7 @@ def earlier_model(args, outputs, state):
     path, last = outputs["checkpoint"], outputs["last"]
 
     def theirs(file):  # an nnfs checkpoint of another run than the one resumed
-        if not is_checkpoint(file) or (args.resume and same_file(file, args.resume)):
+        if args.resume and same_file(file, args.resume):
             return None
         meta = metadata_or_none(file)
         return None if meta is None or (resumed is not None and same_run(resumed, meta)) else meta
@@ -592,14 +588,12 @@ def best_model_file(args, outputs, state, model, split, written):
         return outputs["checkpoint"]
     candidates = []
     if args.resume:
-        try:
-            candidates += [resumed_run_files(args.resume, metadata(args.resume)), args.resume]
-        except CheckpointError:
-            pass
+        candidates += [resumed_run_files(args.resume, metadata_or_none(args.resume)), args.resume]
     for path in candidates + [outputs["checkpoint"]]:
-        if path is None or not is_checkpoint(path):
+        meta = metadata_or_none(path) if path is not None else None
+        if meta is None:
             continue
-        extra = metadata(path).get("extra")
+        extra = meta.get("extra")
         run = extra.get("run") if isinstance(extra, dict) else None
         if not isinstance(run, dict) or extra.get("epoch") != state.best_epoch:
             continue
