@@ -222,11 +222,17 @@ def _checking_gradient(backward):
         # Likewise only the outermost backward checks: the gradient a subclass hands on to
         # super().backward() is for the parent's output, which no record holds.
         depth = _enter(self, "backward")
+        producer, _calls.producer = getattr(_calls, "producer", None), None  # see backward_through
         try:
             if depth == 0:
                 expected = self.cache.get(OUTPUT_RECORD)
-                if expected is not None:  # none: backward itself says that no forward pass came first
+                if expected is None:
+                    pass  # backward itself says that no forward pass came first
+                elif producer is None:
                     check_gradient(self, dY, *expected)
+                else:
+                    check_gradient(f"{type(producer).__name__}.backward", dY, *expected,
+                                   what=f"the gradient it returned for {type(self).__name__}")
             return backward(self, dY, *args, **kwargs)
         finally:
             _leave(self, "backward", depth)
@@ -246,11 +252,13 @@ def backward_through(layers, dY):
     """
     producer = None
     for layer in reversed(layers):
-        expected = layer.cache.get(OUTPUT_RECORD) if producer is not None else None
-        if expected is not None:
-            check_gradient(f"{type(producer).__name__}.backward", dY, *expected,
-                           what=f"the gradient it returned for {type(layer).__name__}")
-        dY = layer.backward(dY)
+        # Each layer's backward checks its gradient once (its wrapper); told here who returned
+        # that gradient, it names that layer rather than itself.
+        _calls.producer = producer
+        try:
+            dY = layer.backward(dY)
+        finally:
+            _calls.producer = None  # read by that wrapper, or by none (a method replaced on the layer)
         producer = layer
     return dY
 
