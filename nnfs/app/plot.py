@@ -67,8 +67,14 @@ def _has_glyph(font, ch):
         else:
             try:
                 # A missing glyph draws as the font's "no glyph" box, the same as a code point
-                # that no font has (U+10FFFD, private use).
-                known[ch] = unicodedata.combining(ch) > 0 or _mask(font, ch) != _mask(font, "\U0010fffd")
+                # that no font has (U+10FFFD, private use): drawn once for the programs' font.
+                if font is not _fonts.get("text"):
+                    missing = _mask(font, "\U0010fffd")
+                else:
+                    if "no glyph" not in _fonts:
+                        _fonts["no glyph"] = _mask(font, "\U0010fffd")
+                    missing = _fonts["no glyph"]
+                known[ch] = unicodedata.combining(ch) > 0 or _mask(font, ch) != missing
             except (UnicodeError, ValueError, OSError):  # a bitmap font: Latin-1 only
                 known[ch] = False
     return known[ch]
