@@ -31,7 +31,8 @@ import socket
 import stat
 import zlib
 
-__all__ = ["write_atomically", "check_writable", "remove_stale_temporaries", "is_temporary", "file_identity"]
+__all__ = ["write_atomically", "check_writable", "remove_stale_temporaries", "is_temporary", "file_identity",
+           "file_key"]
 
 # Part of the target's name kept in the temporary name: a long name plus the suffix must stay
 # under the usual 255-byte limit of a file name (40 characters are at most 160 UTF-8 bytes).
@@ -141,6 +142,16 @@ def file_identity(path, info=None):
     if info.st_ino:
         return info.st_dev, info.st_ino
     return os.path.normcase(os.path.realpath(path))
+
+
+def file_key(path, info=None):
+    """:func:`file_identity` of ``path``, or its real path where it cannot be looked up (missing,
+    no permission; on Windows a directory entry's second lookup): never raises, for telling
+    apart paths of which some may be unreadable (they are reported when they are read)."""
+    try:
+        return file_identity(path, info)
+    except OSError:
+        return os.path.normcase(os.path.realpath(path))
 
 
 def _missing_folders(path):

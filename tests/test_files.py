@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import nnfs.files as files
-from nnfs.files import check_writable, file_identity, is_temporary, remove_stale_temporaries, write_atomically
+from nnfs.files import check_writable, file_identity, file_key, is_temporary, remove_stale_temporaries, write_atomically
 from tests.filesystems import fill, tmpfs
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes, FIFOs and process ids")
@@ -350,3 +350,5 @@ def test_file_identity_is_the_same_through_links_and_differs_between_files(tmp_p
     assert file_identity(tmp_path) != identity
     with pytest.raises(FileNotFoundError):
         file_identity(tmp_path / "missing.png")
+    assert file_key(tmp_path / "link.png") == identity  # the same identity where it can be looked up,
+    assert file_key(tmp_path / "missing.png") == os.path.normcase(os.path.realpath(tmp_path / "missing.png"))

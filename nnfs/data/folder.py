@@ -14,7 +14,7 @@ from nnfs.data.images import (
     read_image, unreadable)
 from nnfs.data.memory import ImageSizeError, available_memory, check_fits, format_bytes
 from nnfs.data.sizing import Sizing, choose_sizing
-from nnfs.files import file_identity
+from nnfs.files import file_key
 from nnfs.text import count
 
 # What each kind of skipped entry is called, for one and for several (nnfs.text.count).
@@ -41,15 +41,6 @@ def decoding_bytes(header):
     size takes far less: this is an upper bound, which only ever lowers the decoding threads."""
     (width, height), _ = header
     return width * height * DECODING_BYTES_PER_PIXEL
-
-
-def _identity(path, status=None):
-    """:func:`~nnfs.files.file_identity` of ``path``, or its real path where that cannot
-    be looked up (Windows, whose directory entries have no inode, stats again, which may fail)."""
-    try:
-        return file_identity(path, status)
-    except OSError:
-        return os.path.normcase(os.path.realpath(path))
 
 
 def _warn(message):
@@ -199,7 +190,7 @@ class ImageFolder:
         if not os.path.isdir(root):
             raise DatasetError(f"dataset path is not a folder: {root}")
         classes, loose, folders = [], 0, {}
-        itself = _identity(root)
+        itself = file_key(root)
         for entry in self._listing(root):
             if entry.name.startswith("."):
                 continue
@@ -208,7 +199,7 @@ class ImageFolder:
                 continue
             if stat.S_ISDIR(status.st_mode):
                 # A link to another class folder would make its images two classes at once.
-                key = _identity(entry.path, status)
+                key = file_key(entry.path, status)
                 if key == itself:
                     raise DatasetError(f"class folder {entry.name!r} in {root} is the dataset folder itself (a "
                                        "link to it); remove the link")
@@ -240,7 +231,7 @@ class ImageFolder:
                 elif file_type(status.st_mode):
                     self.skipped["not a regular file"].append(entry.path)
                 elif is_image_file(entry.name):
-                    key = _identity(entry.path, status)
+                    key = file_key(entry.path, status)
                     stats = (status.st_size, status.st_mtime_ns, status.st_ctime_ns)
                     if key not in seen:
                         seen[key] = (label, entry.path, len(found))

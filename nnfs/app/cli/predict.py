@@ -32,7 +32,7 @@ from nnfs.app.resume import check_extra
 from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError
 from nnfs.data import DatasetError, is_image_file
-from nnfs.files import check_writable, file_identity, write_atomically
+from nnfs.files import check_writable, file_key, write_atomically
 
 SPLITS = ("val", "train")
 #: What this program reads from a checkpoint's ``extra`` (the other fields are not its business).
@@ -160,10 +160,7 @@ def distinct(paths):
     twice, or also found in a folder given, would count twice in the accuracy."""
     seen, kept = set(), []
     for path in paths:
-        try:  # a hard link is the same file under another real path
-            key = file_identity(path)
-        except OSError:  # reported when it is read
-            key = os.path.normcase(os.path.realpath(path))
+        key = file_key(path)  # a hard link is the same file under another real path; unreadable: reported later
         if key not in seen:
             seen.add(key)
             kept.append(path)
