@@ -15,6 +15,7 @@ matrix is drawn; every file the run writes is listed by :func:`output_files`.
 """
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -27,6 +28,7 @@ import nnfs
 import nnfs.distributed as dist  # mpi4py is imported only when asked for
 import nnfs.parallel
 from nnfs.app.cli import console
+from nnfs.app.cli.lock import OutputLock, OutputsInUse
 from nnfs.app.cli.outputs import (
     check_outputs, clashing_outputs, history_starts, inside, metadata_or_none, output_files,
     resumed_run_files, same_file, same_run)
@@ -644,6 +646,17 @@ def run(args, world=None, record=None):
     root = world is None or world.is_root
     if root:
         check_outputs(args)  # likewise
+    # The rank that writes holds the files of this --save against a second run, from before the
+    # first write to the end (nnfs.app.cli.lock).
+    with OutputLock(args.save) if root else contextlib.nullcontext() as lock:
+        if lock is not None and lock.unsupported:
+            console.warn(f"cannot lock {lock.path} ({lock.unsupported}): a second run writing --save "
+                         f"{args.save} at the same time would not be refused")
+        _train(args, world, record, outputs, root)
+
+
+def _train(args, world, record, outputs, root):
+    """:func:`run` once its outputs are checked and held: load, build, train, save, report."""
     say, warn_ = (console.say, console.warn) if root else (quiet, quiet)
     # What cannot continue the run (another --model, other preprocessing, a damaged record) is
     # refused before the dataset loads.
@@ -846,7 +859,7 @@ def main(argv=None):
         except BrokenPipeError:  # stdout closed early (a pipe into head): stop quietly
             console.silence_stdout()
             return EXIT_ERROR
-        except (DatasetError, CheckpointError, Diverged, OSError, MemoryError) as error:
+        except (DatasetError, CheckpointError, Diverged, OutputsInUse, OSError, MemoryError) as error:
             if isinstance(error, MemoryError):
                 console.error("out of memory; try a smaller --batch_size or --image_size")
             elif isinstance(error, OSError):  # what reaches here comes from writing the outputs

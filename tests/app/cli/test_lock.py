@@ -1,0 +1,104 @@
+"""Two training runs on one --save: the second refuses before it writes anything, and the lock dies
+with the process that held it."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from nnfs.app.cli import train as train_program
+from nnfs.app.cli.lock import OutputLock, OutputsInUse, lock_path
+from tests import environment
+
+from .programs import TRAIN, assert_one_line, call, contents, dataset, run
+
+HOLD = ("import sys, time; from nnfs.app.cli.lock import OutputLock\n"
+        "with OutputLock(sys.argv[1]):\n"
+        "    print('held', flush=True); time.sleep(120)\n")
+
+
+@pytest.fixture
+def holder():
+    """Start a process that holds the lock of a --save (as a training run does), and returns it."""
+    started = []
+
+    def hold(save):
+        process = subprocess.Popen([sys.executable, "-c", HOLD, str(save)], stdout=subprocess.PIPE,
+                                   env=environment(), text=True)
+        started.append(process)
+        assert process.stdout.readline().strip() == "held"
+        return process
+
+    yield hold
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def test_a_second_run_on_the_same_save_is_refused_naming_the_other_process(tmp_path, holder):
+    data = dataset(tmp_path)
+    runs = tmp_path / "runs"
+    first = holder(runs / "m.npz")
+    status, out, err = run(TRAIN, "--dataset", data, "--epochs", "1", "--save", runs / "m.npz")
+    assert status == 1, err
+    line = assert_one_line(err, f"process {first.pid}", str(runs / "m.npz"), "give --save another path")
+    assert line.startswith("error: another training run")
+    assert out == ""
+    assert set(contents(runs)) == {".m.npz.lock"}  # the holder's; nothing of the refused run
+
+
+def test_another_spelling_of_the_same_file_takes_the_same_lock(tmp_path, holder, capsys):
+    """Through ``..``, a symbolic link to the checkpoint or to its folder: one file, one lock."""
+    data = dataset(tmp_path)
+    runs = tmp_path / "runs"
+    holder(runs / "m.npz")
+    (tmp_path / "link.npz").symlink_to(runs / "m.npz")
+    (tmp_path / "folder").symlink_to(runs)
+    for save in (runs / ".." / "runs" / "m.npz", tmp_path / "link.npz", tmp_path / "folder" / "m.npz"):
+        code, _, err = call(train_program.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)
+        assert code == 1
+        assert_one_line(err, "another training run")
+
+
+def test_the_lock_does_not_outlive_a_killed_run(tmp_path, holder, capsys):
+    """kill -9 leaves the lock file, but not the lock: the next run takes it, and removes the file."""
+    data = dataset(tmp_path)
+    save = tmp_path / "runs" / "m.npz"
+    first = holder(save)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert os.path.exists(lock_path(save))  # left behind, unlocked
+    code, _, err = call(train_program.main, ["--dataset", data, "--epochs", "1", "--batch_size", "4",
+                                             "--save", save], capsys)
+    assert code == 0, err
+    assert not os.path.exists(lock_path(save))
+    assert "m.npz" in contents(save.parent)
+
+
+def test_a_run_that_stops_before_writing_leaves_no_folder_or_lock_behind(tmp_path, capsys):
+    save = tmp_path / "new" / "deeper" / "m.npz"
+    code, _, err = call(train_program.main, ["--dataset", tmp_path / "missing", "--save", save], capsys)
+    assert code == 1 and "dataset folder not found" in err
+    assert not (tmp_path / "new").exists()
+
+
+def test_the_lock_is_held_by_one_holder_and_released_on_exit(tmp_path):
+    save = tmp_path / "m.npz"
+    with OutputLock(save) as lock:
+        assert lock.unsupported is None
+        assert open(lock.path).read().split()[0] == str(os.getpid())
+        with pytest.raises(OutputsInUse, match=rf"process {os.getpid()}\).*--save {save}"):
+            OutputLock(save).__enter__()  # another open file: refused even within one process
+    assert not os.path.exists(lock_path(save))
+    with OutputLock(save):  # free again
+        pass
+
+
+def test_a_long_checkpoint_name_gets_a_lock_name_that_fits(tmp_path):
+    name = "m" * 250 + ".npz"
+    path = lock_path(tmp_path / name)
+    assert len(os.path.basename(path).encode()) <= 255 and os.path.dirname(path) == str(tmp_path)
+    assert lock_path(tmp_path / ("m" * 249 + "n.npz")) != path  # two long names, two locks
