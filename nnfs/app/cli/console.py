@@ -8,11 +8,17 @@ reach the terminal as control characters and escape sequences that move the curs
 recolour the screen, rewrite the title or hide text (bidirectional overrides).
 :func:`printable` makes any text safe to print; both programs pass every line they
 print through it (:func:`say`, :func:`warn`, :func:`error`).
+
+Under ``mpiexec`` every rank runs the program with the same options, environment and data, so
+every rank would print the same lines: only rank 0 prints them
+(:func:`~nnfs.app.cli.process.speaks_for_the_job`). A failure of one rank alone is said by that
+rank, naming it (``rank=``).
 """
 
 import os
 import sys
 
+from nnfs.app.cli.process import speaks_for_the_job
 from nnfs.text import count, printable
 
 __all__ = ["count", "printable", "say", "warn", "error", "notice", "os_error_message", "safe_streams", "silence_stdout"]
@@ -40,29 +46,38 @@ def _line(stream, text):
 
 
 def say(message):
-    """Print one line of results on stdout."""
-    _line(sys.stdout, printable(message))
+    """Print one line of results on stdout (rank 0 alone, under ``mpiexec``)."""
+    if speaks_for_the_job():
+        _line(sys.stdout, printable(message))
 
 
 def warn(message):
-    """Print ``warning: message`` on stderr."""
-    _line(sys.stderr, f"warning: {printable(message)}")
+    """Print ``warning: message`` on stderr (rank 0 alone, under ``mpiexec``)."""
+    if speaks_for_the_job():
+        _line(sys.stderr, f"warning: {printable(message)}")
 
 
-def error(message):
-    """Print ``error: message`` on stderr."""
-    _line(sys.stderr, f"error: {printable(message)}")
+def error(message, rank=None):
+    """Print ``error: message`` on stderr (rank 0 alone, under ``mpiexec``); with ``rank``, the
+    failure of that rank alone, which it says itself: ``error: rank 1: message``."""
+    if rank is not None:
+        _line(sys.stderr, f"error: rank {rank}: {printable(message)}")
+    elif speaks_for_the_job():
+        _line(sys.stderr, f"error: {printable(message)}")
 
 
-def notice(message):
-    """Print one line on stderr, as it is (how an interrupted program says what it kept).
+def notice(message, rank=None):
+    """Print one line on stderr, as it is (how an interrupted program says what it kept); as
+    :func:`error` does under ``mpiexec`` (``rank 1: message`` with ``rank``).
 
     Where stderr can no longer be written (the terminal of a program stopped by SIGHUP is
     gone: writing to it fails with EIO) the line is dropped: nobody is there to read it,
     and the program still ends with its status instead of a traceback.
     """
+    if rank is None and not speaks_for_the_job():
+        return
     try:
-        _line(sys.stderr, printable(message))
+        _line(sys.stderr, printable(message if rank is None else f"rank {rank}: {message}"))
     except OSError:
         pass
 

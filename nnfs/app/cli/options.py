@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 from nnfs.app.cli.console import printable
+from nnfs.app.cli.process import speaks_for_the_job
 from nnfs.checks import integer, number
 
 
@@ -93,6 +94,12 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {printable(message)} (see --help)\n")
+
+    def _print_message(self, message, file=None):
+        # argparse's one way out (help, usage, errors): under mpiexec every rank parses the same
+        # command line, and rank 0 alone says what it finds.
+        if speaks_for_the_job():
+            super()._print_message(message, file)
 
 
 def given_options(parser, argv):

@@ -26,7 +26,7 @@ import sys
 import threading
 
 __all__ = ["Interrupted", "stop_on_signals", "launch", "launch_train", "launch_predict", "single_threaded_blas",
-           "BLAS_THREADS", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE"]
+           "launcher_rank", "speaks_for_the_job", "BLAS_THREADS", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE"]
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # a damaged file, a dataset that cannot be read, a file that cannot be written
@@ -35,6 +35,11 @@ EXIT_USAGE = 2  # a bad option (argparse's status)
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 _armed = False
+
+# Where the MPI launchers tell each process its rank: MPICH's and Intel MPI's Hydra (and Slurm
+# with PMI-2), PMIx (Open MPI 5, Slurm), Open MPI. nnfs.distributed.world lists what tells that
+# a launcher started the process at all; these are known before MPI (or NumPy) loads.
+_RANK_VARIABLES = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK")
 
 
 class Interrupted(KeyboardInterrupt):
@@ -86,6 +91,27 @@ def stop_on_signals():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
         _armed = False
 
+# Where the MPI launchers tell each process its rank: MPICH's and Intel MPI's Hydra (and Slurm
+# with PMI-2), PMIx (Open MPI 5, Slurm), Open MPI. nnfs.distributed.world lists what tells that
+# a launcher started the process at all; these are known before MPI (or NumPy) loads.
+_RANK_VARIABLES = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK")
+
+
+def launcher_rank():
+    """This process's rank as the MPI launcher (``mpiexec``) set it, or None outside a launcher."""
+    for variable in _RANK_VARIABLES:
+        text = os.environ.get(variable, "").strip()
+        if text.isdigit():
+            return int(text)
+    return None
+
+
+def speaks_for_the_job():
+    """Whether the lines meant for the user are this process's to print: yes, unless it is
+    a rank other than 0 of an ``mpiexec`` run, whose every rank meets the same options, the same
+    environment and the same data, and would say the same thing once per rank."""
+    return launcher_rank() in (None, 0)
+
 
 def launch(module):
     """Run ``module.main()`` as a program, armed against signals from before its imports.
@@ -104,8 +130,14 @@ def launch(module):
             main = _program(module)
             return 1 if main is None else main()
         except Interrupted as stop:
-            print(f"interrupted ({stop.name}) while starting; nothing was written", file=sys.stderr)
+            _say(f"interrupted ({stop.name}) while starting; nothing was written")
             return stop.exit_status
+
+
+def _say(line):
+    """One line on stderr, from rank 0 only under ``mpiexec`` (:func:`speaks_for_the_job`)."""
+    if speaks_for_the_job():
+        print(line, file=sys.stderr)
 
 
 def _program(module):
@@ -119,16 +151,16 @@ def _program(module):
     except ModuleNotFoundError as error:
         if error.name is None or error.name.split(".")[0] == "nnfs":
             raise
-        print(f"{module}: the package {error.name!r} is missing; install nnfs with its "
-              f"dependencies (python -m pip install -e .)", file=sys.stderr)
+        _say(f"{module}: the package {error.name!r} is missing; install nnfs with its "
+             f"dependencies (python -m pip install -e .)")
         return None
     except MemoryError:  # a memory limit (ulimit -v) below what NumPy needs to load
-        print("error: out of memory while loading NumPy and nnfs", file=sys.stderr)
+        _say("error: out of memory while loading NumPy and nnfs")
         return None
     except ImportError as error:  # a compiled library that cannot be mapped (the same limit)
         if isinstance(error, ModuleNotFoundError):
             raise
-        print(f"error: cannot load the libraries {module} needs: {error}", file=sys.stderr)
+        _say(f"error: cannot load the libraries {module} needs: {error}")
         return None
 
 

@@ -364,7 +364,7 @@ class RunRecord:
     def kept(self):
         """Which files this run wrote, for a run that stops now."""
         if not self.writer:  # only rank 0 knows: it writes them
-            return "rank 0 writes this run's files and says which"
+            return "rank 0 writes this run's files; those of the epochs it finished are kept"
         if not self.written:
             return "this run wrote no file"
         files = output_files(self.args)
@@ -844,31 +844,53 @@ def main(argv=None):
                     run(args, world, record)
             return EXIT_OK
         except Interrupted as stop:
-            if world is None or world.is_root:
-                console.notice(record.interrupted(stop))
-            if world is not None and world.size > 1:
-                # A signal sent to this rank alone (kill PID) leaves the others waiting in the
-                # next collective forever; through mpiexec every rank gets it and ends here too.
-                world.abort(stop.exit_status)
-            return stop.exit_status
+            # A signal sent to one rank alone (kill PID) leaves the others waiting in the next
+            # collective forever: stop_job ends them; through mpiexec every rank gets it.
+            return stop_job(world, stop.exit_status, record.interrupted(stop), line=console.notice)
         except OptionError as error:  # a clash with a default the data or the checkpoint settled
-            console.error(f"{error} (see --help)")
-            if world is not None and world.size > 1:
-                world.abort(EXIT_USAGE)  # the other ranks would otherwise wait for this one forever
-            return EXIT_USAGE
+            return stop_job(world, EXIT_USAGE, f"{error} (see --help)")
         except BrokenPipeError:  # stdout closed early (a pipe into head): stop quietly
             console.silence_stdout()
             return EXIT_ERROR
         except (DatasetError, CheckpointError, Diverged, OutputsInUse, OSError, MemoryError) as error:
             if isinstance(error, MemoryError):
-                console.error("out of memory; try a smaller --batch_size or --image_size")
+                message = "out of memory; try a smaller --batch_size or --image_size"
             elif isinstance(error, OSError):  # what reaches here comes from writing the outputs
-                console.error(f"cannot write {console.os_error_message(error)}")
+                message = f"cannot write {console.os_error_message(error)}"
             else:
-                console.error(error)
-            if world is not None and world.size > 1:
-                world.abort(1)  # the other ranks would otherwise wait for this one forever
-            return EXIT_ERROR
+                message = str(error)
+            return stop_job(world, EXIT_ERROR, message)
+
+
+#: Seconds a rank other than 0 waits before it reports a failure of its own and ends the job.
+#: Most failures meet every rank alike (a damaged checkpoint, a divergence, Ctrl-C through
+#: mpiexec): rank 0 says it and ends the job within that time, so the line comes once. A rank
+#: still running then failed alone (its machine lacks the dataset, it ran out of memory, it
+#: alone was sent a signal), and says so, naming itself.
+RANK_GRACE = 3.0
+
+
+def stop_job(world, status, message, line=console.error):
+    """Say why the run stops, once for the whole job, and stop every rank; returns ``status``.
+
+    Args:
+        world: the MPI communicator (None: one process).
+        status: the exit status.
+        message: the line, for :func:`~nnfs.app.cli.console.error` (or ``line``).
+    """
+    if world is None or world.size == 1:
+        line(message)
+        return status
+    if world.is_root:
+        line(message)
+    else:
+        try:
+            time.sleep(RANK_GRACE)
+        except Interrupted:  # Ctrl-C meanwhile: this rank is stopping already
+            pass
+        line(message, rank=world.rank)
+    world.abort(status)  # the other ranks would otherwise wait for this one forever
+    return status
 
 
 if __name__ == "__main__":

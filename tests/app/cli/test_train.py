@@ -388,7 +388,7 @@ def test_a_rank_that_writes_nothing_does_not_claim_no_file_was_written():
     wrote no file' when rank 0 wrote four."""
     record = train_program.RunRecord()
     record.writer = False
-    assert record.kept() == "rank 0 writes this run's files and says which"
+    assert record.kept() == "rank 0 writes this run's files; those of the epochs it finished are kept"
     record.writer = True
     assert record.kept() == "this run wrote no file"
 

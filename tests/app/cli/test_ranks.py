@@ -1,0 +1,152 @@
+"""The programs under mpiexec: what is meant for the user is said once (by rank 0), and a failure
+of one rank alone is said by that rank, naming it. Emulated ranks (the launcher's environment, a
+stand-in communicator) and, where mpi4py and mpiexec are installed, a real ``mpiexec -n 2``."""
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from nnfs.app.cli import console, process
+from nnfs.app.cli import train as train_program
+from tests import ROOT, environment
+
+from .programs import TRAIN, call, dataset
+
+LAUNCHER_RANKS = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK")
+
+
+@pytest.fixture
+def rank(monkeypatch):
+    """``rank(n)`` makes this process rank ``n`` of an mpiexec run, as the launcher says it."""
+    for name in LAUNCHER_RANKS:
+        monkeypatch.delenv(name, raising=False)
+
+    def become(number, variable="PMI_RANK"):
+        monkeypatch.setenv(variable, str(number))
+
+    return become
+
+
+@pytest.mark.parametrize("variable", LAUNCHER_RANKS)
+def test_the_launcher_rank_is_read_from_the_environment(rank, variable):
+    assert process.launcher_rank() is None and process.speaks_for_the_job()
+    rank(3, variable)
+    assert process.launcher_rank() == 3 and not process.speaks_for_the_job()
+    rank(0, variable)
+    assert process.speaks_for_the_job()
+
+
+def test_a_rank_other_than_0_prints_only_the_failures_it_names_itself(rank, capsys):
+    rank(1)
+    console.say("epoch 1")
+    console.warn("careful")
+    console.error("bad option")
+    console.notice("interrupted")
+    assert capsys.readouterr() == ("", "")
+    console.error("out of memory", rank=1)
+    console.notice("interrupted (SIGTERM)", rank=1)
+    assert capsys.readouterr().err == "error: rank 1: out of memory\nrank 1: interrupted (SIGTERM)\n"
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--momentum", "0.5", "--optimizer", "adam"], "--momentum applies to --optimizer sgd only"),
+    (["--epochs", "0"], "argument --epochs"),
+    (["--save", "m.png", "--plot", "m.png"], "would both be"),
+])
+def test_an_option_error_is_said_by_rank_0_alone(rank, capsys, tmp_path, argv, fragment):
+    argv = ["--dataset", dataset(tmp_path), *argv]
+    for number, lines in ((1, 0), (0, 1)):
+        rank(number)
+        code, out, err = call(train_program.main, argv, capsys)
+        assert code == 2 and out == ""
+        assert len(err.splitlines()) == lines, err
+        assert fragment in err or not lines
+
+
+def test_help_is_printed_by_rank_0_alone(rank, capsys):
+    rank(1)
+    assert call(train_program.main, ["--help"], capsys) == (0, "", "")
+
+
+class Ranks:
+    """A stand-in for the communicator of rank ``rank`` of ``size``: records abort()."""
+
+    def __init__(self, rank, size=2):
+        self.rank, self.size, self.aborted = rank, size, []
+
+    @property
+    def is_root(self):
+        return self.rank == 0
+
+    def abort(self, code=1):
+        self.aborted.append(code)
+
+
+def test_rank_0_says_a_failure_plainly_and_ends_the_job(capsys):
+    world = Ranks(0)
+    assert train_program.stop_job(world, 1, "dataset folder not found: d") == 1
+    assert capsys.readouterr().err == "error: dataset folder not found: d\n"
+    assert world.aborted == [1]
+
+
+def test_another_rank_waits_for_rank_0_then_names_itself(rank, capsys, monkeypatch):
+    """Rank 0 meeting the same failure ends the job during the wait (the line is said once); a rank
+    still alive after it failed alone, and says so, naming itself."""
+    waits = []
+    monkeypatch.setattr(train_program.time, "sleep", waits.append)
+    rank(1)
+    world = Ranks(1)
+    assert train_program.stop_job(world, 143, "interrupted (SIGTERM) in epoch 2/3", line=console.notice) == 143
+    assert waits == [train_program.RANK_GRACE]
+    assert capsys.readouterr().err == "rank 1: interrupted (SIGTERM) in epoch 2/3\n"
+    assert world.aborted == [143]
+
+
+def mpiexec_or_skip():
+    if importlib.util.find_spec("mpi4py") is None or shutil.which("mpiexec") is None:
+        pytest.skip("mpi4py or mpiexec is missing (pip install -e '.[mpi]')")
+    return shutil.which("mpiexec")
+
+
+def mpiexec(*commands, cwd):
+    """``mpiexec -n 1 COMMAND : -n 1 COMMAND ...``: one rank per command (the same one for both
+    ranks, or a rank given other options)."""
+    line = [mpiexec_or_skip()]
+    for command in commands:
+        line += [":"] * (len(line) > 1) + ["-n", "1", sys.executable, str(TRAIN), *map(str, command)]
+    return subprocess.run(line, env=environment(OMP_NUM_THREADS="1", NNFS_BACKEND=None), cwd=cwd,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+
+
+def ours(stderr):
+    """The lines of stderr the program wrote (MPI adds one of its own when a job is aborted)."""
+    return [line for line in stderr.splitlines() if not line.startswith("Abort(")]
+
+
+@pytest.mark.mpi
+def test_under_mpiexec_an_option_error_is_said_once(tmp_path):
+    data = dataset(tmp_path)
+    clash = ["--dataset", data, "--momentum", "0.5", "--optimizer", "adam"]
+    result = mpiexec(clash, clash, cwd=tmp_path)
+    assert result.returncode == 2
+    assert len(ours(result.stderr)) == 1 and "--momentum applies" in result.stderr, result.stderr
+
+
+
+@pytest.mark.mpi
+def test_under_mpiexec_a_failure_of_one_rank_names_it_and_a_common_one_is_said_once(tmp_path):
+    data = dataset(tmp_path)
+    good = ["--dataset", data, "--epochs", "1", "--save", tmp_path / "m.npz"]
+    bad = ["--dataset", tmp_path / "missing", "--epochs", "1", "--save", tmp_path / "m.npz"]
+    result = mpiexec(good, bad, cwd=tmp_path)
+    assert result.returncode == 1
+    errors = [line for line in ours(result.stderr) if line.startswith("error: ")]
+    assert errors == [f"error: rank 1: dataset folder not found: {tmp_path / 'missing'}"], result.stderr
+
+    result = mpiexec(bad, bad, cwd=tmp_path)
+    assert result.returncode == 1
+    assert ours(result.stderr) == [f"error: dataset folder not found: {tmp_path / 'missing'}"], result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "m.npz").exists()
