@@ -73,7 +73,8 @@ import threading
 from nnfs.backend import get_array_module
 from nnfs.checks import integer
 
-__all__ = ["ENVIRONMENT_VARIABLE", "MIN_SHARD_SAMPLES", "MIN_SHARD_ELEMENTS", "available_cores",
+__all__ = ["ENVIRONMENT_VARIABLE", "MIN_SHARD_SAMPLES", "MIN_SHARD_ELEMENTS", "available_cores", "local_ranks",
+           "usable_cores",
            "default_num_threads", "get_num_threads", "set_num_threads", "using_threads",
            "batch_sum", "batch_gather", "add_in_order", "shard_rows", "in_shard", "Shards"]
 
@@ -116,12 +117,21 @@ def default_num_threads():
             raise ValueError(f"{ENVIRONMENT_VARIABLE} must be a positive integer (the number of CPU "
                              f"threads), got {text!r}")
         return value
-    ranks = 1
+    return usable_cores()
+
+
+def local_ranks():
+    """How many MPI ranks the launcher started on this machine (1 outside ``mpiexec``)."""
     for variable in _LOCAL_RANKS_VARIABLES:
         if os.environ.get(variable, "").isdigit():
-            ranks = max(1, int(os.environ[variable]))
-            break
-    return max(1, available_cores() // ranks)
+            return max(1, int(os.environ[variable]))
+    return 1
+
+
+def usable_cores():
+    """The cores this process may keep busy: :func:`available_cores` shared among the MPI ranks
+    of this machine (at least one)."""
+    return max(1, available_cores() // local_ranks())
 
 
 def get_num_threads():

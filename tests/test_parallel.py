@@ -349,6 +349,17 @@ def test_the_number_of_threads(monkeypatch):
     assert parallel.default_num_threads() == 8
 
 
+def test_the_usable_cores_are_this_processs_share(monkeypatch):
+    """What the training program compares --threads with: the affinity mask's cores, shared among
+    the ranks of this machine, never below one."""
+    monkeypatch.delenv("MPI_LOCALNRANKS", raising=False)
+    monkeypatch.delenv("OMPI_COMM_WORLD_LOCAL_SIZE", raising=False)
+    monkeypatch.setattr(parallel, "available_cores", lambda: 3)
+    assert (parallel.local_ranks(), parallel.usable_cores()) == (1, 3)
+    monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "4")
+    assert (parallel.local_ranks(), parallel.usable_cores()) == (4, 1)
+
+
 @pytest.mark.parametrize("value", ["0", "two", "-1"])
 def test_a_bad_thread_count_is_one_clear_error(monkeypatch, value):
     monkeypatch.setenv("NNFS_NUM_THREADS", value)

@@ -828,6 +828,9 @@ def main(argv=None):
                 allocator.enabled_by_environment()  # likewise a bad NNFS_KEEP_FREED_MEMORY
                 # likewise a bad NNFS_NUM_THREADS, unless --threads overrides it
                 threads = args.threads or nnfs.parallel.get_num_threads()
+                surplus = surplus_threads(args, threads)
+                if surplus:
+                    console.warn(surplus)
                 if args.distributed or dist.launched_with_mpiexec():
                     world = dist.init()  # before the net is built: it picks this rank's GPU
                     record.writer = world.is_root
@@ -860,6 +863,21 @@ def main(argv=None):
             else:
                 message = str(error)
             return stop_job(world, EXIT_ERROR, message)
+
+
+def surplus_threads(args, threads):
+    """The warning for more CPU threads than the cores this process may use, or None: the run
+    goes on with them (the user may know better), but the extra threads only wait for a core.
+    On a GPU the threads are not used, and nothing is said."""
+    cores = nnfs.parallel.usable_cores()
+    if threads <= cores or default_backend().is_device:
+        return None
+    source = "--threads" if args.threads else nnfs.parallel.ENVIRONMENT_VARIABLE
+    ranks = nnfs.parallel.local_ranks()
+    share = (f" (its share of the {nnfs.parallel.available_cores()} cores of this machine among its {ranks} MPI ranks)"
+             if ranks > 1 else "")
+    return (f"{source} {threads} is more than the {console.count(cores, 'CPU core')} this process may use{share}; "
+            f"training on {threads} threads anyway, which wait for each other (--threads {cores} uses every core)")
 
 
 #: Seconds a rank other than 0 waits before it reports a failure of its own and ends the job.

@@ -127,13 +127,18 @@ def ours(stderr):
 
 
 @pytest.mark.mpi
-def test_under_mpiexec_an_option_error_is_said_once(tmp_path):
+def test_under_mpiexec_an_option_error_and_a_warning_are_said_once(tmp_path):
     data = dataset(tmp_path)
     clash = ["--dataset", data, "--momentum", "0.5", "--optimizer", "adam"]
     result = mpiexec(clash, clash, cwd=tmp_path)
     assert result.returncode == 2
     assert len(ours(result.stderr)) == 1 and "--momentum applies" in result.stderr, result.stderr
 
+    threads = ["--dataset", data, "--epochs", "1", "--batch_size", "4", "--threads", "64", "--save", tmp_path / "m.npz"]
+    result = mpiexec(threads, threads, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert sum("--threads 64 is more than" in line for line in result.stderr.splitlines()) == 1, result.stderr
 
 
 @pytest.mark.mpi

@@ -11,7 +11,7 @@ import pytest
 
 from nnfs.app.cli import train as train_program
 from tests import ROOT, environment
-from tests.app.cli.programs import expect_error, expect_one_line_failure, run_example, train
+from tests.app.cli.programs import call, dataset, expect_error, expect_one_line_failure, run_example, train
 from tests.imagefolders import make_folder, write_image
 
 
@@ -391,6 +391,30 @@ def test_a_rank_that_writes_nothing_does_not_claim_no_file_was_written():
     assert record.kept() == "rank 0 writes this run's files; those of the epochs it finished are kept"
     record.writer = True
     assert record.kept() == "this run wrote no file"
+
+
+@pytest.mark.parametrize("given", ["--threads", "NNFS_NUM_THREADS"])
+def test_more_threads_than_cores_are_used_after_one_warning(tmp_path, capsys, monkeypatch, given):
+    """More threads than the cores this process may use only wait for each other: said once, in
+    one line naming the option, and the run goes on with them (the user may know better)."""
+    import nnfs.parallel
+
+    monkeypatch.setattr(nnfs.parallel, "available_cores", lambda: 2)
+    monkeypatch.delenv("NNFS_NUM_THREADS", raising=False)
+    argv = ["--threads", "3"] if given == "--threads" else []
+    if given == "NNFS_NUM_THREADS":
+        monkeypatch.setenv("NNFS_NUM_THREADS", "3")
+        monkeypatch.setattr(nnfs.parallel, "_threads", None)
+    code, out, err = call(train_program.main, ["--dataset", dataset(tmp_path), "--epochs", "1", "--batch_size",
+                                               "4", "--save", tmp_path / "m.npz", *argv], capsys)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "threads" in line]
+    assert warnings == [f"warning: {given} 3 is more than the 2 CPU cores this process may use; training on "
+                        "3 threads anyway, which wait for each other (--threads 2 uses every core)"]
+    assert "on 3 CPU thread(s)" in out
+    code, _, err = call(train_program.main, ["--dataset", tmp_path / "data", "--epochs", "1", "--batch_size", "4",
+                                             "--save", tmp_path / "n.npz", "--threads", "2"], capsys)
+    assert code == 0 and "more than" not in err, err
 
 
 def test_ranks_that_read_different_images_are_refused():
