@@ -6,9 +6,15 @@ import time
 
 from tqdm import tqdm
 
-# The full line, and the one for narrow terminals (under WIDE columns): elapsed time dropped.
+# The full line, and the ones for narrower terminals, richest first: the first that fits is
+# drawn. The elapsed time goes first (under WIDE columns), then the bar, then the step counts,
+# then the label; the rate and the time left stay to the last.
 WIDE_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
 NARROW_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} {remaining} left {rate_fmt}"
+NARROWER_FORMATS = ("{desc} {percentage:3.0f}% {n_fmt}/{total_fmt} {remaining} left {rate_fmt}",
+                    "{desc} {percentage:3.0f}% {remaining} left {rate_fmt}",
+                    "{percentage:3.0f}% {remaining} left {rate_fmt}",
+                    "{percentage:3.0f}% {remaining} {rate_fmt}")
 WIDE = 100
 #: The bar itself gets at least this many columns; the running metrics go first when they do not fit.
 MIN_BAR = 8
@@ -32,7 +38,8 @@ class ProgressBar:
     A `tqdm <https://tqdm.github.io>`_ bar with rate and time left. It draws only on a
     terminal (or when ``enabled=True``), so logs and pipes stay clean, and never runs
     past the terminal's width: on a narrow one (60 columns) the elapsed time and then
-    the running metrics give way, never the rate and the time left.
+    the running metrics give way, on narrower ones the bar, the step counts and the label
+    (20 columns: `` 45% 00:04 left 21.3it/s``), never the rate and the time left.
 
     :meth:`due` says when a redraw would happen: a training loop asks it before
     reading running values back from the GPU, which keeps that read (a device
@@ -77,13 +84,23 @@ class ProgressBar:
         bar = self._bar
         width = terminal_columns(self.stream)
         bar.ncols = width
-        line = WIDE_FORMAT if width >= WIDE else NARROW_FORMAT
+        line = self._fitting(done, width)
         shown = " ".join(f"{name} {100 * value:.1f}%" if name == "acc" else f"{name} {value:.4f}"
                          for name, value in metrics.items())
-        if shown and self._length(line, done) + 2 + len(shown) + MIN_BAR <= width:
+        if shown and "{bar}" in line and self._length(line, done) + 2 + len(shown) + MIN_BAR <= width:
             line += "  " + shown.replace("{", "{{").replace("}", "}}")  # literal text in the format
         bar.bar_format = line
         bar.update(min(done, self.total) - bar.n)  # the rate and time left come from these counts
+
+    def _fitting(self, done, width):
+        """The richest line that fits ``width`` columns at ``done`` steps (a bar with room for
+        :data:`MIN_BAR` columns); the last, shortest one where none does (tqdm then cuts it)."""
+        lines = (WIDE_FORMAT, NARROW_FORMAT) if width >= WIDE else (NARROW_FORMAT,)
+        for line in lines + NARROWER_FORMATS:
+            room = MIN_BAR if "{bar}" in line else 0
+            if self._length(line, done) + room <= width:
+                return line
+        return NARROWER_FORMATS[-1]
 
     def _length(self, line, done):
         """Columns ``line`` takes without its bar, at ``done`` steps."""

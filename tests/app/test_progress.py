@@ -46,6 +46,26 @@ def test_lines_fit_the_terminal_and_keep_rate_and_time_left(monkeypatch, columns
     assert stream.getvalue().endswith("\r")  # erased on close: the next line starts clean
 
 
+@pytest.mark.parametrize("columns", [20, 30, 40, 80])
+def test_narrow_terminals_keep_the_rate_and_time_left_and_drop_the_rest_in_turn(monkeypatch, columns):
+    """The bar, the step counts, then the label give way on narrow terminals; the rate and the time
+    left stay (they were cut off below 40 columns). A steady clock: 20 steps a second."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    stream = Terminal()
+    bar = ProgressBar(141, label="epoch 10/10", stream=stream, interval=0)
+    start = bar._bar.start_t
+    for step in (1, 70, 140):
+        bar._bar._time = lambda step=step: start + step / 20
+        bar.update(step, loss=0.41234, acc=0.8723)
+    drawn = frames(stream)[1:]
+    bar.close()
+    for frame in drawn:
+        assert len(frame) <= columns, frame
+        assert re.search(r"\d\d?(\.\d+)?it/s", frame) and re.search(r" \d\d:\d\d ", frame), frame
+    assert ("epoch 10/10" in drawn[-1]) == (columns >= 40)
+    assert ("|" in drawn[-1]) == (columns >= 80)
+
+
 def test_nothing_is_drawn_off_a_terminal_and_nothing_is_due():
     stream = io.StringIO()
     bar = ProgressBar(5, label="loading", stream=stream, unit="img")
