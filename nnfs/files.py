@@ -17,6 +17,9 @@ pattern are never touched.
 Errors name the path the caller gave, never the hidden temporary file:
 ``[Errno 28] No space left on device: 'runs/cnn.npz'``.
 
+:func:`portable_name` and :func:`local_name` carry a file name recorded in one locale (a
+checkpoint's split, written under ``LC_ALL=C``) to another (read under UTF-8), and back.
+
 :func:`file_identity` says which file a path names, through links and hard links: the
 programs use it so that a file is never read twice as two images, nor written over
 while it is one of their inputs.
@@ -32,7 +35,7 @@ import stat
 import zlib
 
 __all__ = ["write_atomically", "check_writable", "remove_stale_temporaries", "is_temporary", "file_identity",
-           "file_key"]
+           "file_key", "portable_name", "local_name"]
 
 # Part of the target's name kept in the temporary name: a long name plus the suffix must stay
 # under the usual 255-byte limit of a file name (40 characters are at most 160 UTF-8 bytes).
@@ -311,3 +314,28 @@ def _sync_folder(folder):
         pass
     finally:
         os.close(dir_fd)
+
+
+def portable_name(name):
+    """A file name (or path) as it is recorded, the same whatever the locale that read it.
+
+    Python decodes a name's bytes with the locale's encoding: ``café`` is ``'café'`` under a
+    UTF-8 locale, but ``'caf\\udcc3\\udca9'`` (its two UTF-8 bytes kept as escapes) under
+    ``LC_ALL=C``. Both give the same bytes back, which are decoded here as UTF-8 (a byte that
+    is not UTF-8 stays an escape): the form a UTF-8 locale reads, whichever read it.
+    """
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte: no file's name
+        return name
+
+
+def local_name(text):
+    """A recorded name (:func:`portable_name`, or a name as any locale read it) as this process
+    names that file, for ``open``, ``os.stat``, ``os.path.realpath``: never an error for a name
+    this locale cannot encode (a name that holds no file's bytes is returned escaped, and so
+    names no file)."""
+    try:
+        return os.fsdecode(text.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:
+        return os.fsdecode(text.encode("utf-8", "backslashreplace"))

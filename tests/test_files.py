@@ -352,3 +352,19 @@ def test_file_identity_is_the_same_through_links_and_differs_between_files(tmp_p
         file_identity(tmp_path / "missing.png")
     assert file_key(tmp_path / "link.png") == identity  # the same identity where it can be looked up,
     assert file_key(tmp_path / "missing.png") == os.path.normcase(os.path.realpath(tmp_path / "missing.png"))
+
+
+@pytest.mark.parametrize("name, recorded", [
+    ("café/1.png", "café/1.png"),                  # read under a UTF-8 locale
+    ("caf\udcc3\udca9/1.png", "café/1.png"),      # the same bytes read under LC_ALL=C
+    ("caf\udce9/1.png", "caf\udce9/1.png"),       # a Latin-1 byte, which is no UTF-8: kept as its escape
+    ("\ud800 lone", "\ud800 lone"),               # stands for no byte: left as it is
+])
+def test_a_name_is_recorded_the_same_whatever_the_locale_that_read_it(name, recorded):
+    from nnfs.files import local_name, portable_name
+
+    assert portable_name(name) == recorded
+    local = local_name(recorded)
+    os.fsencode(local)  # always a name this process can hand to the OS
+    if recorded.isprintable() or "\udce9" in recorded:
+        assert os.fsencode(local) == recorded.encode("utf-8", "surrogateescape")  # the file's bytes

@@ -32,7 +32,7 @@ from nnfs.app.resume import check_extra
 from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError
 from nnfs.data import DatasetError, is_image_file
-from nnfs.files import check_writable, file_key, write_atomically
+from nnfs.files import check_writable, file_key, local_name, portable_name, write_atomically
 
 SPLITS = ("val", "train")
 #: What this program reads from a checkpoint's ``extra`` (the other fields are not its business).
@@ -92,11 +92,13 @@ class SplitRecord:
 
     def __init__(self, checkpoint, root=None):
         extra = check_extra(checkpoint.path, checkpoint.extra, READ_FROM_EXTRA)
-        self.root = root or extra.get("dataset")
+        # Recorded names, as this locale names those files (a run under LC_ALL=C reads the
+        # files of a UTF-8 one, and the other way round).
+        self.root = root or (local_name(extra["dataset"]) if extra.get("dataset") else None)
         split = extra.get("split")
         self.files = None
         if self.root and split is not None:
-            self.files = {name: [os.path.join(self.root, *rel.split("/")) for rel in split[name]]
+            self.files = {name: [os.path.join(self.root, *local_name(rel).split("/")) for rel in split[name]]
                           for name in SPLITS}
         self._membership = None
 
@@ -110,9 +112,11 @@ class SplitRecord:
 
 
 def label_of(path, class_names):
-    """The class an image belongs to by its folder's name, or None."""
-    folder = os.path.basename(os.path.dirname(os.path.abspath(path)))
-    return folder if folder in class_names else None
+    """The class an image belongs to by its folder's name, or None; the names compared as every
+    locale records them (:func:`~nnfs.files.portable_name`: a model trained under ``LC_ALL=C``
+    holds ``café`` as the escapes of its bytes)."""
+    folder = portable_name(os.path.basename(os.path.dirname(os.path.abspath(path))))
+    return next((name for name in class_names if portable_name(name) == folder), None)
 
 
 def check_paths(args, parser):

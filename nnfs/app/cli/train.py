@@ -49,6 +49,7 @@ from nnfs.data import (
     AUGMENTATIONS, RESIZE_MODES, DataLoader, DatasetError, ImageFolder, ImageSizeError, Preprocessing, UnusableImage,
     augmentation_for, available_memory, default_cache_dir, stratified_split, training_bytes)
 from nnfs.data.memory import ENV_MEMORY_LIMIT
+from nnfs.files import portable_name
 from nnfs.optim import SCHEDULES, make_optimizer, make_schedule
 
 # The shipped digits, in a checkout: <repo>/data/digits beside the nnfs package.
@@ -509,9 +510,10 @@ def choose_model(args, data, saved=None):
 
 def held_out(data, train_idx, val_idx):
     """Which files trained the model and which were held out, relative to the dataset root
-    (with ``/``), for the checkpoint: ``predict --split val`` scores exactly those."""
-    def relative(indices):
-        return [os.path.relpath(data.paths[i], data.root).replace(os.sep, "/") for i in indices]
+    (with ``/``, UTF-8 whatever the locale), for the checkpoint: ``predict --split val`` scores
+    exactly those."""
+    def relative(indices):  # recorded as every locale reads them (portable_name)
+        return [portable_name(os.path.relpath(data.paths[i], data.root).replace(os.sep, "/")) for i in indices]
 
     return {"train": relative(train_idx), "val": relative(val_idx)}
 
@@ -553,6 +555,8 @@ def check_same_split(args, extra, split):
             lack ``val_split`` and ``limit``).
     """
     saved = extra.get("split")
+    if saved is not None:  # a run under LC_ALL=C recorded its names' bytes as escapes
+        saved = {name: [portable_name(path) for path in saved[name]] for name in saved}
     if saved is None or saved == split:
         return
     # The options each run records (older checkpoints lack val_split and limit).
@@ -687,6 +691,7 @@ def _train(args, world, record, outputs, root):
     scheduler = make_schedule(args.schedule, optimizer, args.epochs, args.warmup_epochs)
     state = RunState(epochs=args.epochs, schedule=args.schedule, warmup_epochs=args.warmup_epochs)
     split = held_out(data, train_idx, val_idx)
+    class_names = [portable_name(name) for name in data.class_names]  # as the split's names: any locale
     if world is not None and world.size > 1:
         check_same_data(world, args, data, split)
     # What this run asked for (None: the data chose), for a resumed run to ask the same.
@@ -695,7 +700,7 @@ def _train(args, world, record, outputs, root):
         resumed = load_into(args.resume, net)
         net.train()
         check_same_split(args, resumed_meta["extra"], split)  # refused: no warning about the classes first
-        if resumed.class_names and resumed.class_names != data.class_names:
+        if resumed.class_names and [portable_name(name) for name in resumed.class_names] != class_names:
             warn_(f"{args.resume} was trained on classes {resumed.class_names}, "
                   f"this dataset has {data.class_names}")
         if has_run_state(resumed):
@@ -769,11 +774,11 @@ def _train(args, world, record, outputs, root):
         state.loader = train.state_dict()
         if root:  # the latest state always, the best model when it improved
             details = {"epoch": epoch, "val_accuracy": check.accuracy, "run": state.to_dict(),
-                       "dataset": os.path.abspath(args.dataset), "batch_size": batch_size,
+                       "dataset": portable_name(os.path.abspath(args.dataset)), "batch_size": batch_size,
                        "seed": args.seed, "val_split": args.val_split, "limit": args.limit, "model": model,
                        "split": split, "requested": requested}
             for role in (["checkpoint"] if improved else []) + ["last"]:
-                save(outputs[role], net, class_names=data.class_names, preprocessing=pre,
+                save(outputs[role], net, class_names=class_names, preprocessing=pre,
                      optimizer=optimizer, scheduler=scheduler, extra=details)
                 record.written[role] = epoch
             plot_history(state.history, outputs["curves"], title=f"{MODEL_TITLES[model]} on {dataset_name}")

@@ -154,3 +154,31 @@ def test_a_closed_stream_or_an_error_without_a_number_loses_nothing_more(monkeyp
     monkeypatch.setattr("sys.stdout", Vanishing())
     with pytest.raises(OSError, match="^device vanished$"):
         console.say("epoch 1")
+
+
+ASCII_LOCALE = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": None}
+UTF8_LOCALE = {"LC_ALL": "C.UTF-8", "PYTHONUTF8": "1", "PYTHONIOENCODING": None}
+
+
+@pytest.mark.parametrize("trained, used", [(UTF8_LOCALE, ASCII_LOCALE), (ASCII_LOCALE, UTF8_LOCALE)],
+                         ids=["utf8-then-ascii", "ascii-then-utf8"])
+def test_names_that_are_not_ascii_work_in_any_locale_and_across_locales(tmp_path, trained, used):
+    """Under LC_ALL=C (no UTF-8 mode) Python reads 'café' as the escapes of its bytes: predicting
+    with a model trained under UTF-8 failed with a traceback (the recorded split could not be
+    encoded), --split val found none of its files, --resume saw another split, and a model
+    trained under LC_ALL=C matched no folder under UTF-8. Names are recorded the same in every
+    locale, and read back as each locale names the files."""
+    root = make_folder(tmp_path / "données", ["café", "chat猫", "plain"], per_class=5)
+    save = tmp_path / "rés" / "m.npz"
+    status, out, err = run(TRAIN, "--dataset", root, "--epochs", "1", "--batch_size", "4", "--save", save, **trained)
+    assert status == 0, err
+    for argv in ([save, root, "--csv", tmp_path / "p.csv"], [save, "--split", "val"]):
+        status, out, err = run(PREDICT, *argv, **used)
+        assert status == 0 and "Traceback" not in err, err
+        assert "accuracy" in out and "caf" in out, out  # the folders' names matched the classes
+    assert "per class on the 3 held-out (validation) images" in out
+    assert (tmp_path / "p.csv").read_text(encoding="utf-8").count("café/") == 5
+    status, out, err = run(TRAIN, "--resume", tmp_path / "rés" / "m_last.npz", "--epochs", "2", "--batch_size", "4",
+                           "--dataset", root, **used)
+    assert status == 0 and "Traceback" not in err, err
+    assert "resuming" in out and "epoch  2/2" in out
