@@ -16,6 +16,14 @@ The checkpoint remembers which files trained the model and which were held out:
 scoring folders that contain training images says how many did.
 """
 
+
+if __name__ == "__main__":  # python -m nnfs.app.cli.predict: armed before NumPy loads, as the commands are
+    import sys
+
+    from nnfs.app.cli.process import launch_predict
+
+    sys.exit(launch_predict())
+
 import csv
 import io
 import os
@@ -299,6 +307,3 @@ def _predict(args):
         return EXIT_ERROR
     return EXIT_OK
 
-
-if __name__ == "__main__":
-    sys.exit(main())

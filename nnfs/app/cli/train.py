@@ -14,6 +14,14 @@ best model's per-class results on the validation split are printed and its confu
 matrix is drawn; every file the run writes is listed by :func:`output_files`.
 """
 
+
+if __name__ == "__main__":  # python -m nnfs.app.cli.train: armed before NumPy loads, as the commands are
+    import sys
+
+    from nnfs.app.cli.process import launch_train
+
+    sys.exit(launch_train())
+
 import argparse
 import contextlib
 import hashlib
@@ -915,6 +923,3 @@ def stop_job(world, status, message, line=console.error):
     world.abort(status)  # the other ranks would otherwise wait for this one forever
     return status
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -127,6 +127,17 @@ def test_a_signal_while_the_program_imports(tmp_path, number, script):
     assert_one_line(err, f"interrupted ({name}) while starting; nothing was written")
 
 
+@pytest.mark.parametrize("module", ["nnfs.app.cli.train", "nnfs.app.cli.predict"])
+def test_a_signal_while_the_program_imports_as_a_module(tmp_path, module):
+    """``python -m nnfs.app.cli.train`` is armed before NumPy loads too (a traceback otherwise)."""
+    code = IMPORT_TRAP.replace("{signal}", "SIGINT").replace(
+        'runpy.run_path(script, run_name="__main__")', 'runpy.run_module(script, run_name="__main__", alter_sys=True)')
+    args = ["--epochs", "1"] if module.endswith("train") else [tmp_path / "m.npz", tmp_path]
+    status, out, err = run("-c", code, module, *args)
+    assert status == 130, err
+    assert_one_line(err, "interrupted (SIGINT) while starting; nothing was written")
+
+
 @pytest.mark.parametrize("number", SIGNALS)
 def test_a_real_signal_to_a_real_training_run(tmp_path, number):
     """The program as users run it, signalled from outside in the middle of its epochs."""
