@@ -80,8 +80,9 @@ class Parser(argparse.ArgumentParser):
     (:func:`given_options`), and the same function builds both parsers.
     """
 
-    def __init__(self, *args, suppress_defaults=False, **kwargs):
+    def __init__(self, *args, suppress_defaults=False, path_options=(), **kwargs):
         self.suppress_defaults = suppress_defaults  # before argparse adds --help through add_argument
+        self.path_options = tuple(path_options)
         kwargs.setdefault("formatter_class", HelpFormatter)
         if program_name() is not None:
             kwargs.setdefault("prog", program_name())
@@ -91,6 +92,33 @@ class Parser(argparse.ArgumentParser):
         if self.suppress_defaults:
             kwargs["default"] = argparse.SUPPRESS
         return super().add_argument(*args, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        # argparse's own parse_args, with a hint for a stray path (see stray_hint).
+        namespace, stray = self.parse_known_args(args, namespace)
+        if stray:
+            hint = self.stray_hint(stray)
+            self.error(f"unrecognized arguments: {' '.join(stray)}" + (f"; {hint}" if hint else ""))
+        return namespace
+
+    def stray_hint(self, stray):
+        """What a stray argument that names an existing path was probably meant for, or None.
+
+        ``nnfs-train photos`` is the natural first try: the folder goes with ``--dataset``.
+        ``path_options`` lists ``(option, what, test)``: the first test that the first stray
+        path passes names its option.
+        """
+        word = next((w for w in stray if not w.startswith("-")), None)
+        if word is None:
+            return None
+        path = os.path.expanduser(word)
+        for option, what, test in self.path_options:
+            try:
+                if test(path):
+                    return f"{what} is given as {option} {word}"
+            except (OSError, ValueError):  # a name the system refuses to look at: no hint
+                continue
+        return None
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {printable(message)} (see --help)\n")

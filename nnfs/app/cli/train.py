@@ -78,6 +78,9 @@ def build_parser(suppress_defaults=False):
     ``suppress_defaults``, none has a default (:func:`~nnfs.app.cli.options.given_options`)."""
     parser = Parser(
         suppress_defaults=suppress_defaults,
+        # A stray path on the command line: a folder is the dataset, a file a run to go on with.
+        path_options=(("--dataset", "a dataset folder", os.path.isdir),
+                      ("--resume", "a checkpoint to go on training from", os.path.isfile)),
         description="Train an image classifier on a folder of images (one subfolder "
         "per class) and save the best model.", epilog=environment_epilog(
             "NNFS_BACKEND", "NNFS_DTYPE", "NNFS_NUM_THREADS", "NNFS_TRANSPORT", "NNFS_CACHE_DIR",

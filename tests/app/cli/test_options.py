@@ -120,3 +120,20 @@ def test_a_leading_tilde_is_the_home_folder(tmp_path, monkeypatch):
     assert (args.save, args.dataset, args.cache) == (
         str(tmp_path / "runs" / "cnn.npz"), str(tmp_path / "data"), str(tmp_path / "cache"))
     assert predict.parse_args(["~/m.npz", "--csv=~/p.csv", "x.png"]).csv == str(tmp_path / "p.csv")
+
+
+def test_a_stray_path_says_which_option_takes_it(tmp_path, capsys, monkeypatch):
+    # 'nnfs-train photos' is the natural first try: the line says the folder goes with --dataset.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "m.npz").write_bytes(b"")
+    code, out, err = call(train.main, ["photos"], capsys)
+    assert code == 2 and out == ""
+    assert_one_line(err, "unrecognized arguments: photos; a dataset folder is given as --dataset photos")
+    code, _, err = call(train.main, ["--epochs", "2", "m.npz"], capsys)
+    assert code == 2
+    assert_one_line(err, "unrecognized arguments: m.npz; a checkpoint to go on training from is given "
+                         "as --resume m.npz")
+    code, _, err = call(train.main, ["nothing_here"], capsys)  # no such path: argparse's line alone
+    assert code == 2
+    assert_one_line(err, "unrecognized arguments: nothing_here (see --help)")
