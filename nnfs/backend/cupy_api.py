@@ -5,7 +5,9 @@ and of the submodules the strict backend models, the parameters of every
 function, of the ufuncs and their methods, and of every ``cupy.ndarray``
 method). The strict backend asks this module whether a name exists and
 whether a call's arguments would bind, so that it refuses exactly what CuPy
-would refuse, on a machine without CuPy.
+would refuse, on a machine without CuPy. A few refusals are in CuPy's code rather
+than in its signatures (``einsum(..., out=...)``, ``astype(casting=...)``); they are
+listed here, in :data:`KEYWORDS_READ` and :data:`REFUSED_UNLESS_NONE`.
 """
 
 import functools
@@ -16,7 +18,32 @@ import os
 PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cupy_api.json")
 
 __all__ = ["load", "module_names", "ndarray_methods", "ndarray_attributes", "ufunc_methods",
-           "ufunc_attributes", "signature", "check_arguments"]
+           "ufunc_attributes", "signature", "check_arguments", "KEYWORDS_READ", "REFUSED_UNLESS_NONE"]
+
+# What the recorded signatures cannot show, read from CuPy 14's source. Two kinds of call bind to
+# a signature and still raise TypeError on CuPy; the strict backend refuses them as well.
+
+#: Functions written in Python as ``f(*args, **kwargs)`` that read these keywords out of
+#: ``kwargs`` and raise for any other (``cupy/linalg/_einsum.py``, ``cupy/_creation/ranges.py``,
+#: ``cupy/random/_sample.py``). ``einsum`` is the one that matters: NumPy's takes ``out=``,
+#: ``order=`` and ``casting=`` too, CuPy's only ``dtype=`` and ``optimize=``.
+KEYWORDS_READ = {
+    "cupy.einsum": ("dtype", "optimize"),
+    "cupy.meshgrid": ("indexing", "copy", "sparse"),
+    "cupy.random.rand": ("dtype",),
+    "cupy.random.randn": ("dtype",),
+}
+
+#: Parameters CuPy declares but refuses with "... is not supported yet" unless they are None
+#: (``_ndarray_base._astype`` in ``cupy/_core/core.pyx``; the ``*_like`` functions in
+#: ``cupy/_creation/basic.py``).
+REFUSED_UNLESS_NONE = {
+    "cupy.ndarray.astype": ("casting", "subok"),
+    "cupy.empty_like": ("subok",),
+    "cupy.zeros_like": ("subok",),
+    "cupy.ones_like": ("subok",),
+    "cupy.full_like": ("subok",),
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -95,6 +122,8 @@ def signature(params):
 def check_arguments(qualified, params, args, kwargs):
     """Raise the TypeError CuPy would raise when ``args``/``kwargs`` do not fit ``params``.
 
+    Beyond binding, it applies :data:`KEYWORDS_READ` and :data:`REFUSED_UNLESS_NONE`.
+
     Args:
         qualified: the name to report (``"cupy.sum"``, ``"cupy.ndarray.item"``).
         params: the recorded parameter list (a tuple), or None to accept anything.
@@ -103,8 +132,22 @@ def check_arguments(qualified, params, args, kwargs):
     if found is None:
         return
     try:
-        found.bind(*args, **kwargs)
+        bound = found.bind(*args, **kwargs)
     except TypeError as error:
         raise TypeError(
             f"{qualified}{found}: {error} (CuPy {load()['cupy_version']} takes no more than this; "
             "the strict backend refuses what CuPy refuses)") from None
+    read = KEYWORDS_READ.get(qualified)
+    if read is not None:
+        extra = sorted(set(kwargs) - set(read) - set(found.parameters))
+        if extra:
+            _refuse(qualified, f"it reads only {', '.join(k + '=' for k in read)} from its keywords, "
+                               f"not {', '.join(k + '=' for k in extra)}")
+    for name in REFUSED_UNLESS_NONE.get(qualified, ()):
+        if bound.arguments.get(name) is not None:
+            _refuse(qualified, f"{name}= is not supported (CuPy raises unless it is None)")
+
+
+def _refuse(qualified, why):
+    raise TypeError(f"{qualified}: {why} (CuPy {load()['cupy_version']}; the strict backend refuses "
+                    "what CuPy refuses)")

@@ -4,7 +4,7 @@ Every method that ``cupy_api.json`` records for ``cupy.ndarray`` is put on
 :class:`~nnfs.backend.strict_array.StrictArray`: most run NumPy's method of the same name
 on the array inside; those that read values on the host (``item``, ``tolist``, ``get``,
 ``tobytes``, ...) pass the :func:`~nnfs.backend.strict_guard.no_sync` guard first; a few
-follow CuPy where it differs (``take`` wraps indices, ``astype`` takes ``casting=None``);
+follow CuPy where it differs (``take`` wraps indices, ``astype`` takes only ``casting=None``);
 the ones without a NumPy counterpart (``scatter_add``, ``toDlpack``, ...) raise
 NotImplementedError rather than pretend.
 """
@@ -62,9 +62,10 @@ def _set(self, arr, stream=None):
 
 
 def _astype(self, dtype, order="K", casting=None, subok=None, copy=True):
+    # casting and subok are refused unless None, as CuPy does (cupy_api.REFUSED_UNLESS_NONE);
+    # CuPy casts as NumPy's default, "unsafe".
     count_operation()
-    return StrictArray._of(self._array.astype(dtype, order=order, casting=casting or "unsafe",
-                                              copy=copy))
+    return StrictArray._of(self._array.astype(dtype, order=order, casting="unsafe", copy=copy))
 
 
 def _take(self, indices, axis=None, out=None):

@@ -118,8 +118,12 @@ def _function(qualified, numpy_function, params):
     c_order = params is not None and "order=" not in params and not any(
         p.startswith("**") for p in params)
 
+    # CuPy's default for these is None, which NumPy's functions do not take: not passed on.
+    defaults_only = cupy_api.REFUSED_UNLESS_NONE.get(qualified, ())
+
     def function(*args, **kwargs):
         check_call(qualified, params, args, kwargs)
+        kwargs = {k: v for k, v in kwargs.items() if not (v is None and k in defaults_only)}
         plain_args, plain_kwargs = plain(args), plain(kwargs)
         result = numpy_function(*plain_args, **plain_kwargs)
         return wrap(result, c_order, (plain_args, tuple(plain_kwargs.values())))

@@ -84,6 +84,27 @@ def test_keywords_cupy_lacks_are_refused(call):
         call(grid())
 
 
+# Keywords that bind to CuPy's signature, but that its code refuses (cupy_api.KEYWORDS_READ and
+# REFUSED_UNLESS_NONE): einsum is f(*operands, **kwargs) and reads only dtype and optimize.
+@pytest.mark.parametrize("call", [
+    lambda d: xp.einsum("ij,ij->i", d, d, out=xp.empty(3)),
+    lambda d: np.einsum("ij,ij->i", d, d, out=xp.empty(3)),
+    lambda d: xp.einsum("ij,ij->i", d, d, order="C"),
+    lambda d: xp.einsum("ij,ij->i", d, d, casting="unsafe"),
+    lambda d: xp.meshgrid(d[0], d[1], copy=False, order="C"),
+    lambda d: d.astype("float32", casting="same_kind"),
+    lambda d: d.astype("float32", "K", "unsafe"),
+    lambda d: d.astype("float32", subok=True),
+    lambda d: xp.zeros_like(d, subok=False),
+    lambda d: xp.full_like(d, 1.0, subok=True),
+], ids=["einsum-out", "numpy-einsum-out", "einsum-order", "einsum-casting", "meshgrid-order",
+        "astype-casting", "astype-casting-by-position", "astype-subok", "zeros_like-subok",
+        "full_like-subok"])
+def test_keywords_cupys_code_refuses_are_refused(call):
+    with pytest.raises(TypeError, match="CuPy 14"):
+        call(grid())
+
+
 def test_what_cupy_has_works():
     d = grid()
     assert d.item is not None and device(3.0).item() == 3.0
@@ -91,6 +112,10 @@ def test_what_cupy_has_works():
     np.testing.assert_array_equal(to_numpy(view), [[0, 1], [4, 5]])
     np.testing.assert_array_equal(to_numpy(xp.sum(d, axis=0, keepdims=True)), [[12, 15, 18, 21]])
     assert xp.add(d, 1.0, dtype="float32").dtype == np.float32
+    rows = xp.einsum("ij,ij->i", d, d, optimize=True, dtype="float32")
+    np.testing.assert_allclose(to_numpy(rows), (np.arange(12.0).reshape(3, 4) ** 2).sum(axis=1))
+    assert d.astype("float32", casting=None, subok=None).dtype == np.float32
+    assert xp.zeros_like(d, subok=None).shape == (3, 4)
 
 
 @pytest.mark.parametrize("name", ["resize", "setflags", "getfield", "ctypes", "to_device"])
