@@ -7,7 +7,9 @@ method). The strict backend asks this module whether a name exists and
 whether a call's arguments would bind, so that it refuses exactly what CuPy
 would refuse, on a machine without CuPy. A few refusals are in CuPy's code rather
 than in its signatures (``einsum(..., out=...)``, ``astype(casting=...)``); they are
-listed here, in :data:`KEYWORDS_READ` and :data:`REFUSED_UNLESS_NONE`.
+listed here, in :data:`KEYWORDS_READ` and :data:`REFUSED_UNLESS_NONE`, and so are the
+operations that wait for the device (:data:`SYNCHRONIZING`), for the strict backend's
+``no_sync()`` guard.
 """
 
 import functools
@@ -18,7 +20,8 @@ import os
 PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cupy_api.json")
 
 __all__ = ["load", "module_names", "ndarray_methods", "ndarray_attributes", "ufunc_methods",
-           "ufunc_attributes", "signature", "check_arguments", "KEYWORDS_READ", "REFUSED_UNLESS_NONE"]
+           "ufunc_attributes", "signature", "check_arguments", "KEYWORDS_READ", "REFUSED_UNLESS_NONE",
+           "SYNCHRONIZING"]
 
 # What the recorded signatures cannot show, read from CuPy 14's source. Two kinds of call bind to
 # a signature and still raise TypeError on CuPy; the strict backend refuses them as well.
@@ -44,6 +47,19 @@ REFUSED_UNLESS_NONE = {
     "cupy.ones_like": ("subok",),
     "cupy.full_like": ("subok",),
 }
+
+#: Functions and methods that read device values on the host on every call, mostly because
+#: the size of their result depends on them (CuPy's docstrings: "may synchronize the device";
+#: its code: ``int(scan_index[-1])  # synchronize!``). So do indexing with a boolean mask, to
+#: get and to set (``_prepare_mask_indexing_single`` in ``cupy/_core/_routines_indexing.pyx``),
+#: and ``where`` with the condition alone (``nonzero``).
+SYNCHRONIZING = frozenset({
+    "cupy.nonzero", "cupy.flatnonzero", "cupy.argwhere", "cupy.compress", "cupy.extract",
+    "cupy.place", "cupy.delete", "cupy.unique", "cupy.trim_zeros", "cupy.bincount",
+    "cupy.histogram", "cupy.histogram2d", "cupy.histogramdd", "cupy.unravel_index",
+    "cupy.mask_indices", "cupy.nanmin", "cupy.nanmax", "cupy.asarray_chkfinite",
+    "cupy.real_if_close", "cupy.ndarray.nonzero", "cupy.ndarray.compress",
+})
 
 
 @functools.lru_cache(maxsize=None)

@@ -16,8 +16,9 @@ those rules to the CPU, so that a test suite that passes on it has met them:
   the only way on is ``Backend.asarray``, the only way off ``Backend.to_numpy``;
 - elementwise results are C-ordered and out-of-range integer indices wrap
   around, as on CuPy;
-- :func:`no_sync` forbids every host read of device values for a block, so a
-  test can prove that a whole training step never waits for the device.
+- :func:`no_sync` forbids every host read of device values for a block, and every
+  operation CuPy synchronises on (a boolean mask, ``nonzero``, ...), so a test can
+  prove that a whole training step never waits for the device.
 
 What it cannot prove: anything about real GPU kernels (their speed, their
 rounding, their memory), and the names CuPy has that it does not model (they

@@ -25,8 +25,9 @@ behaviour where it differs from NumPy's:
   index, and a 0-d array is not a Python index (no ``__index__``).
 - **Host reads can be forbidden.** Inside :func:`no_sync`, everything that reads
   device values on the host (``float``, ``int``, ``bool``, ``item``, ``tolist``,
-  ``get``, printing, ``Backend.to_numpy``) raises :class:`HostSyncError`: on a
-  GPU each of these waits for the device.
+  ``get``, printing, ``Backend.to_numpy``) raises :class:`HostSyncError`, and so does
+  every operation CuPy synchronises on (indexing with a boolean mask, ``nonzero``,
+  ``unique``, ...: ``cupy_api.SYNCHRONIZING``): on a GPU each of these waits for the device.
 """
 
 import numpy as np
@@ -34,7 +35,7 @@ import numpy as np
 from nnfs.backend import cupy_api
 from nnfs.backend.strict_guard import HostArrayError, check_sync, count_operation
 
-__all__ = ["StrictArray", "StrictUfunc", "plain", "wrap", "refuse_host", "wrap_indices"]
+__all__ = ["StrictArray", "StrictUfunc", "plain", "wrap", "refuse_host", "wrap_indices", "check_mask"]
 
 
 # -- moving between the plain NumPy world and the strict one ------------------------------------
@@ -156,6 +157,13 @@ def wrap_indices(shape, index, what):
         axis += _axes_taken(part)
         result.append(part)
     return tuple(result)
+
+
+def check_mask(index):
+    """A boolean mask among the parts of ``index`` (from :func:`wrap_indices`) waits for the
+    device: CuPy counts its True values on the host to size the selection, to get or to set."""
+    if any(isinstance(part, np.ndarray) and part.dtype.kind == "b" for part in index):
+        check_sync("indexing with a boolean mask (CuPy counts its True values on the host)")
 
 
 # -- the ufuncs -----------------------------------------------------------------------------------
@@ -379,12 +387,14 @@ class StrictArray:
     def __getitem__(self, index):
         count_operation()
         index = wrap_indices(self._array.shape, index, "indexing")
+        check_mask(index)
         result = self._array[index]
         return wrap(result, c_order=True, inputs=(self._array,))
 
     def __setitem__(self, index, value):
         count_operation()
         index = wrap_indices(self._array.shape, index, "indexing")
+        check_mask(index)
         if not isinstance(value, (StrictArray,) + _SCALARS):
             raise HostArrayError(
                 f"item assignment: a host value of type {type(value).__name__} met a device "

@@ -18,6 +18,7 @@ import numpy as np
 from nnfs.backend import cupy_api
 from nnfs.backend.strict_array import (
     StrictArray, StrictUfunc, _ufunc, check_call, plain, to_host, wrap, wrap_indices)
+from nnfs.backend.strict_guard import check_sync
 
 __all__ = ["StrictNamespace", "CUPY"]
 
@@ -120,9 +121,12 @@ def _function(qualified, numpy_function, params):
 
     # CuPy's default for these is None, which NumPy's functions do not take: not passed on.
     defaults_only = cupy_api.REFUSED_UNLESS_NONE.get(qualified, ())
+    synchronizes = qualified in cupy_api.SYNCHRONIZING
 
     def function(*args, **kwargs):
         check_call(qualified, params, args, kwargs)
+        if synchronizes:
+            check_sync(f"{qualified} (CuPy synchronises on it)")
         kwargs = {k: v for k, v in kwargs.items() if not (v is None and k in defaults_only)}
         plain_args, plain_kwargs = plain(args), plain(kwargs)
         result = numpy_function(*plain_args, **plain_kwargs)
@@ -174,11 +178,22 @@ def _asnumpy(a, stream=None, order="C", out=None, *, blocking=True):
     return to_host(a, order, out, "cupy.asnumpy of a device array")
 
 
+def _where(condition, x=None, y=None):
+    if x is None and y is None:  # the condition alone is nonzero(condition): a synchronisation
+        check_sync("cupy.where with the condition alone (it is cupy.nonzero)")
+        return wrap(np.where(condition._array))
+    if not isinstance(condition, StrictArray):  # CuPy calls condition.astype("?")
+        raise AttributeError(f"cupy.where: the condition must be a device array, got "
+                             f"{type(condition).__name__} (CuPy calls its astype method)")
+    return wrap(np.where(condition._array, plain(x), plain(y)), c_order=True)
+
+
 def _get_array_module(*args):
     return CUPY if any(isinstance(a, StrictArray) for a in args) else np
 
 
 _OVERRIDES = {"cupy.take_along_axis": _take_along_axis, "cupy.take": _take, "cupy.put": _put,
+              "cupy.where": _where,
               "cupy.asnumpy": _asnumpy, "cupy.get_array_module": _get_array_module}
 
 # These two take host arrays on CuPy as well.

@@ -41,6 +41,28 @@ def test_no_sync_refuses_every_host_read(read):
     read(value)  # allowed (and a synchronisation on a GPU) outside the block
 
 
+# What CuPy synchronises on besides the host reads: an output whose size depends on the values
+# (cupy_api.SYNCHRONIZING; a boolean mask is counted on the host, to get and to set).
+@pytest.mark.parametrize("operation", [
+    lambda d: d[d > 1.0], lambda d: d.__setitem__(d > 1.0, 0.0), lambda d: d[[True, False, True]],
+    lambda d: STRICT.xp.nonzero(d), lambda d: d.nonzero(), lambda d: STRICT.xp.where(d > 1.0),
+    lambda d: STRICT.xp.argwhere(d), lambda d: STRICT.xp.flatnonzero(d), lambda d: STRICT.xp.unique(d),
+    lambda d: d.compress(d > 1.0), lambda d: STRICT.xp.extract(d > 1.0, d),
+    lambda d: STRICT.xp.bincount(STRICT.xp.arange(3)), lambda d: np.nonzero(d),
+], ids=["mask-get", "mask-set", "mask-list", "nonzero", "ndarray.nonzero", "where-condition-alone",
+        "argwhere", "flatnonzero", "unique", "compress", "extract", "bincount", "numpy-nonzero"])
+def test_no_sync_refuses_what_cupy_synchronises_on(operation):
+    value = STRICT.asarray(np.array([0.5, 1.5, 2.5]))
+    with no_sync():
+        with pytest.raises(HostSyncError, match="synchronisation"):
+            operation(value)
+    operation(value)  # allowed outside the block
+    with no_sync():  # what does not depend on the values stays free: integer indices, where(c, x, y)
+        value[STRICT.asarray(np.array([2, 0]))]
+        STRICT.xp.where(value > 1.0, value, 0.0)
+        STRICT.xp.count_nonzero(value)
+
+
 def test_a_device_array_is_never_a_python_index_even_outside_no_sync():
     value = STRICT.asarray(np.array(1))
     with pytest.raises(TypeError, match="not a Python index"):
