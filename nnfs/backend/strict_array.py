@@ -21,7 +21,8 @@ behaviour where it differs from NumPy's:
 - **Out-of-range integer indices wrap around** (``d[[0, 5]]`` on 3 rows reads rows 0
   and 2), in indexing, assignment, ``take``, ``take_along_axis`` and ``ufunc.at``:
   CuPy does not check indices on the device, where NumPy raises IndexError.
-- **Reductions give 0-d device arrays**, never host scalars; ``item()`` takes no
+- **Reductions give 0-d device arrays**, never host scalars (so do ``allclose``,
+  ``array_equal`` and ``count_nonzero``, where NumPy gives a Python bool or int); ``item()`` takes no
   index, and a 0-d array is not a Python index (no ``__index__``).
 - **Host reads can be forbidden.** Inside :func:`no_sync`, everything that reads
   device values on the host (``float``, ``int``, ``bool``, ``item``, ``tolist``,

@@ -123,6 +123,8 @@ def _function(qualified, numpy_function, params):
     defaults_only = cupy_api.REFUSED_UNLESS_NONE.get(qualified, ())
     synchronizes = qualified in cupy_api.SYNCHRONIZING
 
+    zero_d = qualified in _ZERO_D_RESULTS
+
     def function(*args, **kwargs):
         check_call(qualified, params, args, kwargs)
         if synchronizes:
@@ -130,6 +132,8 @@ def _function(qualified, numpy_function, params):
         kwargs = {k: v for k, v in kwargs.items() if not (v is None and k in defaults_only)}
         plain_args, plain_kwargs = plain(args), plain(kwargs)
         result = numpy_function(*plain_args, **plain_kwargs)
+        if zero_d and isinstance(result, (bool, int)):
+            result = np.asarray(result)
         return wrap(result, c_order, (plain_args, tuple(plain_kwargs.values())))
 
     function.__name__ = qualified.rsplit(".", 1)[1]
@@ -150,6 +154,11 @@ def _checked(qualified, params, implementation, refuse=True):
 
 
 # -- where CuPy behaves differently from NumPy ------------------------------------------------
+
+# NumPy answers these with a Python bool or int (count_nonzero without an axis); CuPy with a 0-d
+# device array, which an `if` or an int() then has to wait for (cupy/_logic/comparison.py,
+# cupy/_sorting/count.py).
+_ZERO_D_RESULTS = {"cupy.allclose", "cupy.array_equal", "cupy.array_equiv", "cupy.count_nonzero"}
 
 def _axis_length(a, axis):
     return a.size if axis is None else a.shape[axis]

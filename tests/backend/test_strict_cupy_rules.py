@@ -155,6 +155,16 @@ def test_reductions_give_0_d_device_arrays():
         assert isinstance(result, StrictArray) and result.ndim == 0
 
 
+def test_what_numpy_answers_with_a_python_bool_or_int_cupy_answers_with_a_0_d_device_array():
+    d = grid()
+    for result, dtype in ((xp.allclose(d, d), np.bool_), (xp.array_equal(d, d), np.bool_),
+                          (xp.array_equiv(d, d[0]), np.bool_), (xp.count_nonzero(d), np.int64),
+                          (np.allclose(d, d), np.bool_), (np.count_nonzero(d), np.int64)):
+        assert isinstance(result, StrictArray) and result.ndim == 0 and result.dtype == dtype
+    assert not bool(xp.array_equal(d, d + 1)) and int(xp.count_nonzero(d)) == 11
+    assert isinstance(xp.count_nonzero(d, axis=0), StrictArray)
+
+
 def test_a_0_d_device_array_is_not_a_python_index():
     with pytest.raises(TypeError, match="not a Python index"):
         operator.index(device(1, dtype="int64"))
