@@ -5,7 +5,9 @@
 #   scripts/gpu_check.sh --rehearse   # anywhere: every part on the CPU stand-in, to check the script
 #
 # Needs nothing but the checkout and what is already installed (python3 with numpy, CuPy for the
-# machine's CUDA; PyTorch with CUDA, mpi4py and NCCL where present): no network, no install step.
+# machine's CUDA, pytest, and nnfs's dependencies Pillow, tqdm and threadpoolctl; PyTorch with
+# CUDA, mpi4py and NCCL where present): no network, no install step. A part whose packages are
+# missing is not run and fails, naming them.
 # The checkout's nnfs is used (PYTHONPATH=.). Parts, each with its own time limit (all together
 # within 8 minutes, a cold CuPy kernel cache included):
 #
@@ -93,6 +95,10 @@ if backend == "cupy":
         warnings.simplefilter("ignore")
         nccl, reason = find_nccl()
     versions.append(f"nccl {nccl.get_version()}" if nccl else f"nccl unusable ({reason})")
+# What the parts import besides NumPy and CuPy: pytest and nnfs's own dependencies. Nothing is
+# installed here, so a part that needs a missing one is reported as not run, saying which.
+packages = {"pytest": "pytest", "PIL": "pillow", "tqdm": "tqdm", "threadpoolctl": "threadpoolctl"}
+missing = [package for module, package in packages.items() if importlib.util.find_spec(module) is None]
 if importlib.util.find_spec("torch"):
     import torch
     cuda = f"CUDA {torch.version.cuda}" if torch.cuda.is_available() else "no CUDA device"
@@ -100,8 +106,11 @@ if importlib.util.find_spec("torch"):
 else:
     versions.append("torch not installed")
 versions.append("mpi4py installed" if importlib.util.find_spec("mpi4py") else "mpi4py not installed")
+if missing:
+    versions.append(f"not installed: {', '.join(missing)}")
 print(machine)
 print("; ".join(versions))
+print(" ".join(missing))
 PY
 code=$?
 if [ $code -ne 0 ]; then
@@ -110,6 +119,7 @@ if [ $code -ne 0 ]; then
     stop "${reason:-the machine check failed (exit code $code)}; log: $LOGS/machine.log"
 fi
 export NNFS_BACKEND=$BACKEND
+MISSING=$(sed -n 3p "$LOGS/machine.txt")
 
 # -- the parts -------------------------------------------------------------------------------------
 declare -a NAMES=() STATUS=() SECS=() DETAIL=()
@@ -140,27 +150,64 @@ run_part() {
     return $code
 }
 
+# lacking PACKAGE...: those of the packages that this Python does not have (empty: it has all).
+lacking() {
+    local package found=()
+    for package in "$@"; do
+        case " $MISSING " in *" $package "*) found+=("$package") ;; esac
+    done
+    echo "${found[*]}"
+}
+
+# not_run NAME PACKAGES: record part NAME as failed without running it, for want of PACKAGES.
+not_run() {
+    local why="not run: needs $2, not installed for $PYTHON (the check installs nothing)"
+    echo "$why" >"$LOGS/$1.log"
+    NAMES+=("$1") STATUS+=(FAIL) SECS+=(0) DETAIL+=("$why")
+    failed=1
+}
+
 # set_detail TEXT: the one-line detail of the part just run (a time-out keeps its own).
 set_detail() {
     [ "${STATUS[${#STATUS[@]}-1]}" = TIMEOUT ] || DETAIL[${#DETAIL[@]}-1]=$1
 }
 
-run_part tests "$TEST_LIMIT" "$PYTHON" -m pytest -q -m "gpu and not nccl" -p no:cacheprovider -rfE
-code=$?
-set_detail "$(grep -E '(passed|failed|skipped|error)' "$LOGS/tests.log" | tail -n 1)"
-if [ $code -eq 5 ]; then  # pytest: nothing collected
-    STATUS[${#STATUS[@]}-1]=FAIL failed=1
-    set_detail "no gpu-marked tests were collected"
+# pytest collects every test module (they import Pillow and tqdm), and the NumPy references run
+# with threadpoolctl; the example decodes images (Pillow) and draws progress (tqdm).
+TEST_NEEDS=(pytest pillow tqdm threadpoolctl)
+EXAMPLE_NEEDS=(pillow tqdm)
+
+missing=$(lacking "${TEST_NEEDS[@]}")
+if [ -n "$missing" ]; then
+    not_run tests "$missing"
+else
+    run_part tests "$TEST_LIMIT" "$PYTHON" -m pytest -q -m "gpu and not nccl" -p no:cacheprovider -rfE
+    code=$?
+    set_detail "$(grep -E '(passed|failed|skipped|error)' "$LOGS/tests.log" | tail -n 1)"
+    if [ $code -eq 5 ]; then  # pytest: nothing collected
+        STATUS[${#STATUS[@]}-1]=FAIL failed=1
+        set_detail "no gpu-marked tests were collected"
+    fi
 fi
 
-run_part example "$EXAMPLE_LIMIT" "$PYTHON" examples/CNN_custom_dataset.py "${EXAMPLE_ARGS[@]}" \
-    --save "$LOGS/example/cnn.npz"
-set_detail "$(grep -E '^epoch ' "$LOGS/example.log" | tail -n 1 | tr -s ' ')"
+missing=$(lacking "${EXAMPLE_NEEDS[@]}")
+if [ -n "$missing" ]; then
+    not_run example "$missing"
+else
+    run_part example "$EXAMPLE_LIMIT" "$PYTHON" examples/CNN_custom_dataset.py "${EXAMPLE_ARGS[@]}" \
+        --save "$LOGS/example/cnn.npz"
+    set_detail "$(grep -E '^epoch ' "$LOGS/example.log" | tail -n 1 | tr -s ' ')"
+fi
 
 run_part bench "$BENCH_LIMIT" "$PYTHON" benchmarks/bench.py "${BENCH_ARGS[@]}"
 set_detail "$(grep -E '^ *[0-9]+x[0-9]+x[0-9]+:' "$LOGS/bench.log" | wc -l) configurations, table below"
 
-if "$PYTHON" -c "import mpi4py" >/dev/null 2>&1; then
+missing=$(lacking "${TEST_NEEDS[@]}")
+if ! "$PYTHON" -c "import mpi4py" >/dev/null 2>&1; then
+    NAMES+=(nccl) STATUS+=(SKIP) SECS+=(0) DETAIL+=("mpi4py is not installed: no MPI to bootstrap NCCL")
+elif [ -n "$missing" ]; then
+    not_run nccl "$missing"
+else
     run_part nccl "$NCCL_LIMIT" "$PYTHON" -m pytest -q -m "gpu and nccl" -p no:cacheprovider -rfEs
     code=$?
     set_detail "$(grep -E '(passed|failed|skipped|error)' "$LOGS/nccl.log" | tail -n 1)"
@@ -168,8 +215,6 @@ if "$PYTHON" -c "import mpi4py" >/dev/null 2>&1; then
         STATUS[${#STATUS[@]}-1]=FAIL failed=1
         set_detail "the NCCL test was not collected"
     fi
-else
-    NAMES+=(nccl) STATUS+=(SKIP) SECS+=(0) DETAIL+=("mpi4py is not installed: no MPI to bootstrap NCCL")
 fi
 
 # -- the summary -----------------------------------------------------------------------------------

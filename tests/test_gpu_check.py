@@ -3,6 +3,8 @@ and its CPU rehearsal runs every part (tests, example, benchmark, NCCL step) and
 
 The check itself needs a GPU machine; what can go wrong there before any GPU work (a missing
 interpreter, a missing package, a part that hangs, a summary that does not print) is tried here.
+The machine installs nothing, so a part whose packages (pytest, Pillow, tqdm, threadpoolctl) are
+missing is reported as not run, naming them, while the others still run.
 """
 
 import os
@@ -83,3 +85,26 @@ def test_the_rehearsal_runs_every_part_and_prints_one_summary(tmp_path):
     assert re.search(r"^example +PASS +\d+ s  epoch 1/1 train loss", summary, flags=re.M)
     assert re.search(r"^total +\d+ s of the 480 s budget: OK", summary, flags=re.M)
     assert (tmp_path / "logs" / "summary.txt").read_text().startswith("===== nnfs GPU check")
+
+
+def summary_of(done):
+    return done.stdout.split("===== nnfs GPU check: paste from here =====\n")[1].split("===== to here =====")[0]
+
+
+def test_a_part_whose_packages_are_missing_is_not_run_and_says_which(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    # A module set to None in sys.modules is one that find_spec does not find and import refuses:
+    # this Python then lacks pytest, Pillow and tqdm, as a bare GPU machine may.
+    (site / "sitecustomize.py").write_text(
+        "import sys\nfor name in ('pytest', 'PIL', 'tqdm'):\n    sys.modules[name] = None\n")
+    done = run("--rehearse", env={"PYTHONPATH": str(site), "GPU_CHECK_LOGS": str(tmp_path / "logs")},
+               timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    summary = summary_of(done)
+    assert "not installed: pytest, pillow, tqdm" in summary
+    assert re.search(r"^tests +FAIL +0 s  not run: needs pytest pillow tqdm, not installed", summary, flags=re.M)
+    assert re.search(r"^example +FAIL +0 s  not run: needs pillow tqdm, not installed", summary, flags=re.M)
+    assert re.search(r"^nccl +(FAIL +0 s  not run: needs pytest pillow tqdm|SKIP .* mpi4py)", summary, flags=re.M)
+    assert re.search(r"^bench +PASS ", summary, flags=re.M)  # it needs none of them, so it ran
+    assert re.search(r"^total +\d+ s of the 480 s budget: FAILED", summary, flags=re.M)
