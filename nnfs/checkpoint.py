@@ -7,6 +7,9 @@ never unpickles and checks every header before reading data):
   layer's class name and ``get_config()``, the loss, the dtype, the class names,
   the preprocessing record, the optimizer's config, the scheduler's state and
   any ``extra`` values;
+- ``rng_state`` in ``meta``, when saved with an optimizer: the layers' random streams
+  (``Net.rng_state()``, Dropout's seed and mask count), training state that a weights-only
+  file leaves out;
 - ``net/<layer index>.<name>``: parameters and buffers (BatchNorm running
   statistics), as in ``Net.state_dict()`` (``net/3.body.0.weight`` inside a composite layer);
 - ``optimizer/<name>``: the optimizer's state arrays.
@@ -150,7 +153,9 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
         preprocessing: a JSON-able dict (or an object with ``get_config()``) describing
             how inputs are prepared, e.g. ``nnfs.data.Preprocessing``.
         optimizer: any object whose ``state_dict()`` returns
-            ``{"config": JSON-able dict, "state": {str: array}}``.
+            ``{"config": JSON-able dict, "state": {str: array}}``. A file saved with one
+            holds training state, so it records the layers' random streams too
+            (``net.rng_state()``: Dropout's seed and mask count), which loading puts back.
         scheduler: any object whose ``state_dict()`` returns a JSON-able dict.
         extra: a JSON-able dict of anything else (epoch, history, ...).
         custom_layers: your own Layer/Loss subclasses used in ``net`` (saved by class name;
@@ -200,6 +205,9 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
         meta["optimizer"] = {"config": state["config"], "keys": [str(k) for k in state["state"]]}
         for key, value in state["state"].items():
             arrays[OPTIMIZER_PREFIX + str(key)] = to_numpy(value)
+        # Training state, like the optimizer's: where the layers' random streams stand (Dropout's
+        # mask count), so that training resumed from this file drops what it would have dropped.
+        meta["rng_state"] = net.rng_state() or None
     if scheduler is not None:
         meta["scheduler"] = scheduler.state_dict()
     if not allow_non_finite:
@@ -494,6 +502,7 @@ def _restore(path, meta, arrays, net):
     state = {name[len(NET_PREFIX):]: value for name, value in arrays.items() if name.startswith(NET_PREFIX)}
     try:
         net.load_state_dict(state)
+        net.load_rng_state(meta.get("rng_state"))  # absent from older files and weights-only ones
     except ValueError as error:
         raise CheckpointError(f"{path}: {error}") from None
     net.eval()
@@ -523,7 +532,10 @@ def load(path, backend=None, custom_layers=(), allow_non_finite=False):
             refusing them.
 
     Returns:
-        A :class:`Checkpoint`; its net is in eval mode (call ``net.train()`` to train on).
+        A :class:`Checkpoint`; its net is in eval mode (call ``net.train()`` to train on),
+        its random streams where the file's record left them; a file without one (saved
+        without an optimizer, or by an older nnfs) leaves each Dropout the seed it was
+        built with and its masks start from the first.
 
     Raises:
         CheckpointError: for anything but a sound checkpoint: a missing file, or one that is
@@ -555,7 +567,8 @@ def load_into(path, net, custom_layers=(), allow_non_finite=False):
     ``custom_layers`` and ``allow_non_finite`` are as for :func:`load`.
 
     Returns:
-        A :class:`Checkpoint` whose ``net`` is ``net`` (now in eval mode).
+        A :class:`Checkpoint` whose ``net`` is ``net`` (now in eval mode), with its random
+        streams continued from the file's record where it has one (else left as they are).
 
     Raises:
         CheckpointError: as :func:`load`, and when the file holds another architecture.

@@ -6,6 +6,7 @@ from nnfs.layers.base import Layer, backward_through, check_gradient
 from nnfs.layers.composite import Sequential
 from nnfs.losses import Loss, softmax
 from nnfs.parallel import Shards
+from nnfs.text import shorten
 
 
 class Net:
@@ -330,6 +331,50 @@ class Net:
         for store, key, array in loaded:
             store[key] = array
         return self
+
+    # -- random streams (training state, apart from the model's arrays) -------------------------
+    def rng_state(self):
+        """``{layer path: layer.rng_state()}`` of every layer with a random stream (Dropout's
+        seed and mask count), paths as in :meth:`state_dict` (``"4"``, ``"3.body.1"``); ``{}``
+        for a net without one. JSON-able; see :meth:`~nnfs.layers.Layer.rng_state` for why it
+        is kept apart from :meth:`state_dict`."""
+        state = {}
+        for path, part in _layer_tree(self.layers):
+            stream = part.rng_state()
+            if stream is not None:
+                state[path] = stream
+        return state
+
+    def load_rng_state(self, state):
+        """Continue the random streams of :meth:`rng_state` output; None changes nothing (a
+        checkpoint saved before the streams were recorded, or without its optimizer).
+
+        Raises:
+            ValueError: when the layers named are not this net's layers with a random
+                stream, or a layer refuses its state; no stream is changed then.
+        """
+        if state is None:
+            return self
+        layers = {path: part for path, part in _layer_tree(self.layers) if part.rng_state() is not None}
+        if not isinstance(state, dict) or set(state) != set(layers):
+            names = list(state) if isinstance(state, dict) else repr(state)
+            raise ValueError(f"Net.load_rng_state: expected the random streams of layers {sorted(layers)}, "
+                             f"got {shorten(str(names), 80)}")
+        previous = {path: part.rng_state() for path, part in layers.items()}
+        try:
+            for path, part in layers.items():
+                part.load_rng_state(state[path])
+        except ValueError as error:
+            for path, part in layers.items():  # all or nothing
+                part.load_rng_state(previous[path])
+            raise ValueError(f"Net.load_rng_state: layer {path}: {error}") from None
+        return self
+
+    def skip_batch(self):
+        """What a training forward pass over an empty batch changes, without running one: each
+        random stream moves on by one mask (see :meth:`~nnfs.layers.Layer.skip_batch`)."""
+        for _, part in _layer_tree(self.layers):
+            part.skip_batch()
 
     def __repr__(self):
         inner = ",\n  ".join(repr(layer) for layer in self.layers)

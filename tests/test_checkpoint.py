@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -365,3 +366,73 @@ def test_class_names_may_be_any_iterable_of_names(tmp_path):
 
     save(tmp_path / "m.npz", Net([Linear(3, 2)]), class_names=(name for name in "ab"))
     assert load(tmp_path / "m.npz").class_names == ["a", "b"]
+
+
+# -- the layers' random streams (training state) --------------------------------------------------------
+
+def dropout_net():
+    from nnfs.layers import Dropout, Sequential
+    nnfs.seed(0)
+    return Net([Linear(4, 8), Dropout(0.5), Sequential(Linear(8, 8), Dropout(0.3)), Linear(8, 3)],
+               CrossEntropyLoss(), backend="numpy")
+
+
+def _masks_drawn(net, steps=3):
+    net.train()
+    X, y = np.ones((6, 4)), np.arange(6) % 3
+    for _ in range(steps):
+        net.loss(net(X), y)
+        net.backward()
+        net.update_weights(0.1)
+
+
+def test_a_training_checkpoint_records_the_random_streams_and_loading_puts_them_back(tmp_path):
+    net = dropout_net()
+    _masks_drawn(net)
+    streams = net.rng_state()
+    assert [stream["calls"] for stream in streams.values()] == [3, 3]
+    save(tmp_path / "run.npz", net, optimizer=SGD(net, lr=0.1))
+    nnfs.seed(5)  # a net built otherwise: its streams come from the file
+    assert load(tmp_path / "run.npz").net.rng_state() == streams
+    other = dropout_net()
+    assert other.rng_state() != streams
+    assert load_into(tmp_path / "run.npz", other).net.rng_state() == streams
+
+
+def test_a_weights_only_file_holds_no_random_stream_and_loads_as_before(tmp_path):
+    net = dropout_net()
+    _masks_drawn(net)
+    save(tmp_path / "model.npz", net)
+    with np.load(tmp_path / "model.npz") as archive:
+        meta = json.loads(archive["meta"].tobytes().decode())
+        assert "rng_state" not in meta and all(name.startswith("net/") or name == "meta" for name in archive.files)
+    fresh = dropout_net()
+    assert load_into(tmp_path / "model.npz", fresh).net.rng_state() == dropout_net().rng_state()  # its own
+    assert all(stream["calls"] == 0 for stream in load(tmp_path / "model.npz").net.rng_state().values())
+
+
+def test_a_version_1_training_checkpoint_without_random_streams_loads_as_before():
+    """Files written before the streams were recorded: each Dropout starts from its first mask."""
+    net = load(CHECKPOINT_V1).net
+    assert [stream["calls"] for stream in net.rng_state().values()] == [0]
+
+
+@pytest.mark.parametrize("record, match", [
+    ("not a dict", r"expected the random streams of layers \['1', '2.1'\], got 'not a dict'"),
+    ({"1": {"seed": 1, "calls": 0}}, r"expected the random streams of layers \['1', '2.1'\], got \['1'\]"),
+    ({"1": {"seed": 1, "calls": 0}, "2.1": {"seed": "x", "calls": 0}}, r"layer 2.1: Dropout: rng state's seed"),
+])
+def test_a_damaged_random_stream_record_is_refused_in_one_line(tmp_path, record, match):
+    path = tmp_path / "run.npz"
+    net = dropout_net()
+    save(path, net, optimizer=SGD(net, lr=0.1))
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    meta["rng_state"] = record
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    for loading in (lambda: load(path), lambda: load_into(path, dropout_net())):
+        with pytest.raises(CheckpointError, match=f"^{re.escape(str(path))}: Net.load_rng_state: " + match) as error:
+            loading()
+        assert "\n" not in str(error.value)

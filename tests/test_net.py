@@ -474,3 +474,36 @@ def test_a_layer_whose_backward_returns_the_wrong_shape_is_the_one_named(rng, th
         with pytest.raises(ValueError, match=r"^FirstColumn\.backward: the gradient it returned for Linear has shape "
                                              r"\(\d+, 1\), but the last forward pass gave an output of shape \(\d+, 3\)"):
             net.backward()
+
+
+def test_rng_state_names_every_random_stream_and_loads_all_or_nothing():
+    import nnfs
+    from nnfs.layers import Dropout, Residual, Sequential
+    nnfs.seed(0)
+    net = Net([Linear(4, 4), Dropout(0.5), Residual(Sequential(Linear(4, 4), Dropout(0.2))), Linear(4, 2)])
+    state = net.rng_state()
+    assert list(state) == ["1", "2.body.1"]
+    assert all(set(stream) == {"seed", "calls"} for stream in state.values())
+    assert Net([Linear(2, 2)]).rng_state() == {}
+    assert net.load_rng_state(None) is net and net.rng_state() == state  # nothing recorded: as it was
+    moved = {"1": {"seed": 5, "calls": 7}, "2.body.1": {"seed": 6, "calls": 8}}
+    net.load_rng_state(moved)
+    assert net.rng_state() == moved
+    half_bad = {"1": {"seed": 9, "calls": 9}, "2.body.1": {"seed": 6, "calls": -1}}
+    with pytest.raises(ValueError, match=r"^Net.load_rng_state: layer 2.body.1: Dropout: rng state's calls"):
+        net.load_rng_state(half_bad)
+    assert net.rng_state() == moved  # layer 1 was put back too
+    with pytest.raises(ValueError, match=r"^Net.load_rng_state: expected the random streams of layers "
+                                         r"\['1', '2.body.1'\], got \['1'\]"):
+        net.load_rng_state({"1": moved["1"]})
+
+
+def test_skip_batch_moves_every_random_stream_on():
+    import nnfs
+    from nnfs.layers import Dropout, Sequential
+    nnfs.seed(0)
+    net = Net([Linear(4, 4), Dropout(0.5), Sequential(Dropout(0.2)), Linear(4, 2)])
+    net.skip_batch()
+    assert [stream["calls"] for stream in net.rng_state().values()] == [1, 1]
+    net.eval().skip_batch()  # eval mode draws no masks
+    assert [stream["calls"] for stream in net.rng_state().values()] == [1, 1]

@@ -130,6 +130,35 @@ class Layer:
             self.params[name] = target.asarray(value, dtype=dtype)
             self.grads[name] = target.xp.zeros_like(self.params[name])
 
+    # -- random streams ------------------------------------------------------------------
+    def rng_state(self):
+        """Where the layer's random stream stands, as a JSON-able dict of ints; None for a
+        layer that draws nothing (the default; Dropout has one).
+
+        It is training state, not part of the model: it decides which elements the next
+        training steps drop, never what the layer computes in eval mode, so
+        ``state_dict()`` leaves it out and a checkpoint records it with the optimizer
+        (see ``docs/checkpoints.md``).
+        """
+        return None
+
+    def load_rng_state(self, state):
+        """Put the random stream back where :meth:`rng_state` said it stood.
+
+        Raises:
+            ValueError: for a state of the wrong form (naming the layer and the value), or
+                for a layer without a random stream.
+        """
+        raise ValueError(f"{type(self).__name__} has no random stream to load, got {state!r}")
+
+    def skip_batch(self):
+        """Move on as a training forward pass over an empty batch would, without running one.
+
+        A data-parallel rank whose shard of the global batch is empty calls it (through
+        :meth:`~nnfs.net.Net.skip_batch`), so that its random streams stay in step with
+        the other ranks'. Nothing to do for a layer without a random stream.
+        """
+
     def get_config(self):
         """The constructor arguments, enough to rebuild the layer (used by checkpoints)."""
         return {}

@@ -1,9 +1,10 @@
 """Inverted dropout with masks that are the same on every backend."""
 
 from nnfs.backend import get_array_module, host_rng
-from nnfs.checks import number
+from nnfs.checks import integer, number
 from nnfs.layers.base import Layer, check_rank_at_least
 from nnfs.parallel import shard_rows
+from nnfs.text import shorten
 
 _MASK64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment (2**64 / golden ratio)
@@ -50,8 +51,16 @@ class Dropout(Layer):
     numbers cross between host and device. The seed is drawn from nnfs's host
     generator when the layer is made (so ``nnfs.seed`` fixes it; layers made
     after it get other initial weights than without it); ``calls``
-    counts the masks drawn. Both are plain attributes, not part of
-    ``net.state_dict()``: a rebuilt net starts its masks again from the first.
+    counts the masks drawn. Together they are the layer's random stream
+    (:meth:`rng_state`): training state, not model state, so it is not part of
+    ``net.state_dict()``; a checkpoint saved with its optimizer records it, and
+    loading one puts it back, so a resumed run drops what the uninterrupted one
+    would have (see ``docs/checkpoints.md``).
+
+    Each mask is the whole batch's: a shard of it, on a thread (:mod:`nnfs.parallel`)
+    or on a data-parallel rank (:mod:`nnfs.distributed`), draws its own rows of that
+    mask (:func:`~nnfs.parallel.shard_rows`), so the shards together drop what one
+    process drops on the whole batch.
 
     Args:
         p: probability of zeroing an element, in [0, 1]; default 0.5.
@@ -77,7 +86,7 @@ class Dropout(Layer):
     def mask(self, X):
         """The next mask for ``X``: 0 or ``1/(1-p)`` per element, in ``X``'s dtype and device."""
         xp = get_array_module(X)
-        # A shard of a batch (nnfs.parallel) draws its own rows of the whole batch's mask.
+        # A shard of a batch (a thread's, a rank's) draws its own rows of the whole batch's mask.
         first, _ = shard_rows(X.shape[0])
         per_row = X.size // X.shape[0] if X.shape[0] else 0
         bits = random_bits(xp, X.shape, self.seed, self.calls, start=first * per_row)
@@ -88,8 +97,12 @@ class Dropout(Layer):
         scale = 0.0 if self.p == 1 else 1.0 / (1.0 - self.p)
         return keep.astype(X.dtype) * scale
 
+    def draws(self):
+        """True when a forward pass draws a mask (training mode, ``p > 0``)."""
+        return self.training and self.p != 0
+
     def forward(self, X):
-        if not self.training or self.p == 0:
+        if not self.draws():
             self.cache["mask"] = None
             return X
         mask = self.mask(X)
@@ -104,6 +117,24 @@ class Dropout(Layer):
         """dY/dX element by element: the mask of the last forward pass (ones in eval mode)."""
         mask = self.from_cache("mask")
         return {"X": get_array_module(X).ones_like(X) if mask is None else mask}
+
+    def rng_state(self):
+        """``{"seed": seed, "calls": masks drawn}``: the next mask is a function of these alone."""
+        return {"seed": self.seed, "calls": self.calls}
+
+    def load_rng_state(self, state):
+        """Continue the stream of :meth:`rng_state` output (both checked before either is set)."""
+        if not isinstance(state, dict) or set(state) != {"seed", "calls"}:
+            raise ValueError(
+                f"Dropout: rng state must be {{'seed': int, 'calls': int}}, got {shorten(repr(state), 80)}")
+        seed = integer("Dropout", "rng state's seed", state["seed"], minimum=0, maximum=2 ** 63 - 1)
+        calls = integer("Dropout", "rng state's calls", state["calls"], minimum=0, maximum=2 ** 63 - 1)
+        self.seed, self.calls = seed, calls
+
+    def skip_batch(self):
+        """Count the mask a training forward pass over an empty batch would have drawn."""
+        if self.draws():
+            self.calls += 1
 
     def get_config(self):
         return {"p": self.p}

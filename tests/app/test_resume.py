@@ -7,7 +7,7 @@ import pytest
 
 import nnfs
 from nnfs.activations import ReLU
-from nnfs.layers import BatchNorm1D, Linear
+from nnfs.layers import BatchNorm1D, Dropout, Linear, Sequential
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 from nnfs.optim import SGD, AdamW, clip_grad_norm
@@ -23,9 +23,11 @@ SETUPS = {
 }
 
 
-def build(backend, seed):
+def build(backend, seed, dropout=False):
     nnfs.seed(seed)
-    net = Net([Linear(6, 8), BatchNorm1D(8), ReLU(), Linear(8, 3)], CrossEntropyLoss(),
+    # With Dropout (one inside a layer made of layers too) the masks must continue where they were.
+    drop = [Dropout(0.3), Sequential(Linear(8, 8), Dropout(0.5))] if dropout else []
+    net = Net([Linear(6, 8), BatchNorm1D(8), ReLU(), *drop, Linear(8, 3)], CrossEntropyLoss(),
               backend=backend, dtype="float32")
     return net
 
@@ -140,3 +142,41 @@ def test_resume_needs_optimizer_and_run_state(tmp_path):
     save(tmp_path / "weights.npz", net)
     with pytest.raises(CheckpointError, match="weights only"):
         resume(load_into(tmp_path / "weights.npz", net), net, 3)
+
+
+@pytest.mark.parametrize("setup", list(SETUPS))
+def test_a_checkpoint_saved_and_loaded_continues_the_run_bit_for_bit_with_dropout(backend, tmp_path, setup):
+    """Through the library's files: save with the optimizer, load_into a net built otherwise,
+    train on; the weights, the optimizer state and the masks are the uninterrupted run's."""
+    from nnfs.checkpoint import load_into, save
+    make_optimizer, make_scheduler = SETUPS[setup]
+    data = np.random.default_rng(0)
+    batches = [(data.normal(size=(10, 6)).astype(np.float32), data.integers(0, 3, size=10))
+               for _ in range(N_STEPS + M_STEPS)]
+
+    net = build(backend, seed=1, dropout=True)
+    optimizer = make_optimizer(net)
+    train(net, optimizer, make_scheduler(optimizer), batches)
+
+    first = build(backend, seed=1, dropout=True)
+    first_optimizer = make_optimizer(first)
+    first_scheduler = make_scheduler(first_optimizer)
+    train(first, first_optimizer, first_scheduler, batches[:N_STEPS])
+    save(tmp_path / "run.npz", first, optimizer=first_optimizer, scheduler=first_scheduler)
+
+    resumed = build(backend, seed=2, dropout=True)  # other weights and other mask seeds
+    checkpoint = load_into(tmp_path / "run.npz", resumed)
+    resumed.train()
+    resumed_optimizer = make_optimizer(resumed)
+    resumed_optimizer.load_state_dict(checkpoint.optimizer_state)
+    resumed_scheduler = make_scheduler(resumed_optimizer)
+    resumed_scheduler.load_state_dict(checkpoint.scheduler_state)
+    train(resumed, resumed_optimizer, resumed_scheduler, batches[N_STEPS:])
+
+    expected, got = net.state_dict(), resumed.state_dict()
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+    for key, value in optimizer.state_dict()["state"].items():
+        np.testing.assert_array_equal(resumed_optimizer.state_dict()["state"][key], value, err_msg=key)
+    assert resumed.rng_state() == net.rng_state()
+    assert all(stream["calls"] == N_STEPS + M_STEPS for stream in net.rng_state().values())

@@ -119,3 +119,47 @@ def test_a_0d_input_is_refused_in_one_line():
     """The mask is drawn per row of the batch: a 0-d array has none (it was an IndexError)."""
     with pytest.raises(ValueError, match=r"^Dropout: expected an input \(N, \.\.\.\), got a 0-d array$"):
         Dropout(0.5)(np.array(1.0, np.float32))
+
+
+def test_the_rng_state_continues_the_masks(backend):
+    """A layer given another's rng state draws the masks the other would draw next."""
+    X = backend.asarray(np.ones((5, 8)), dtype="float32")
+    layer = make(0.5, seed=1)
+    layer(X)
+    state = layer.rng_state()
+    assert state == {"seed": layer.seed, "calls": 1}
+    twin = make(0.5, seed=2)
+    twin.load_rng_state(state)
+    np.testing.assert_array_equal(to_numpy(twin(X)), to_numpy(layer(X)))
+    assert twin.rng_state() == layer.rng_state() == {"seed": layer.seed, "calls": 2}
+
+
+@pytest.mark.parametrize("state, message", [
+    ([1, 2], r"rng state must be \{'seed': int, 'calls': int\}, got \[1, 2\]"),
+    ({"seed": 1}, r"rng state must be"),
+    ({"seed": 1, "calls": 0, "p": 0.5}, r"rng state must be"),
+    ({"seed": -1, "calls": 0}, r"rng state's seed must be"),
+    ({"seed": 2 ** 63, "calls": 0}, r"rng state's seed must be"),
+    ({"seed": 1, "calls": 1.5}, r"rng state's calls must be an int, got 1.5"),
+    ({"seed": 1, "calls": True}, r"rng state's calls must be an int"),
+])
+def test_a_bad_rng_state_is_refused_in_one_line_and_changes_nothing(state, message):
+    layer = make(0.5)
+    before = layer.rng_state()
+    with pytest.raises(ValueError, match=r"^Dropout: " + message) as error:
+        layer.load_rng_state(state)
+    assert "\n" not in str(error.value)
+    assert layer.rng_state() == before
+
+
+def test_skip_batch_counts_the_mask_a_forward_pass_would_draw(backend):
+    """What a data-parallel rank with an empty shard does: its next mask is the other ranks'."""
+    layer = make(0.5)
+    empty = backend.asarray(np.ones((0, 3)), dtype="float32")
+    layer(empty)
+    skipped = make(0.5)
+    skipped.skip_batch()
+    assert layer.calls == skipped.calls == 1
+    for quiet in (make(0.0), make(0.5).eval()):  # a forward pass of these draws nothing either
+        quiet.skip_batch()
+        assert quiet.calls == 0

@@ -301,6 +301,30 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path, folder, capsys
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
+def test_resume_with_dropout_continues_exactly_where_the_run_stopped(tmp_path, folder, capsys, monkeypatch):
+    """The masks too: the latest state records where each Dropout's stream stands."""
+    np = pytest.importorskip("numpy")
+    from nnfs.app import models
+    from nnfs.layers import Dropout
+    from nnfs.net import Net
+
+    def cnn_with_dropout(*args, **kwargs):
+        net = models.reference_cnn(*args, **kwargs)
+        return Net([*net.layers[:-1], Dropout(0.5), net.layers[-1]], net.loss_fn)
+
+    monkeypatch.setitem(models.MODELS, "cnn", cnn_with_dropout)
+    options = ["--model", "cnn", "--optimizer", "sgd", "--momentum", "0.9", "--lr", "0.02", "--seed", "3"]
+    assert train(folder, tmp_path / "whole" / "m.npz", "--epochs", "4", *options) == 0
+    assert train(folder, tmp_path / "part" / "m.npz", "--epochs", "2", *options) == 0
+    assert train(folder, tmp_path / "part" / "m.npz", "--epochs", "4", *options,
+                 "--resume", tmp_path / "part" / "m_last.npz") == 0
+    assert "after epoch 2" in capsys.readouterr().out
+    a, b = np.load(tmp_path / "whole" / "m_last.npz"), np.load(tmp_path / "part" / "m_last.npz")
+    assert "Dropout" in a["meta"].tobytes().decode()
+    for key in [k for k in a.files if k.startswith(("net/", "optimizer/"))]:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])
 def test_adam_with_a_schedule_and_warm_up_trains(tmp_path, folder, capsys, optimizer):
     assert train(folder, tmp_path / "m.npz", "--epochs", "3", "--optimizer", optimizer,
