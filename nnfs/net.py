@@ -370,6 +370,10 @@ class Net:
             raise ValueError(f"Net.load_rng_state: layer {path}: {error}") from None
         return self
 
+    def draws(self):
+        """True when a forward pass now draws from a random stream (a Dropout in training mode)."""
+        return any(part.draws() for _, part in _layer_tree(self.layers))
+
     def skip_batch(self):
         """What a training forward pass over an empty batch changes, without running one: each
         random stream moves on by one mask (see :meth:`~nnfs.layers.Layer.skip_batch`)."""

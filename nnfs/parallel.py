@@ -24,7 +24,8 @@ a step goes, so the threads really run side by side on separate cores:
   per-shard statistics with :func:`batch_gather` and adds up its backward sums with
   :func:`batch_sum`, so its statistics, its running averages and its backward pass
   are those of the whole batch; Dropout draws
-  its shard's rows of the whole batch's mask (:func:`shard_rows`). So a step
+  its shard's rows of the whole batch's mask (:func:`shard_rows`; of the global batch's,
+  for a data-parallel rank's share: :func:`part_of_batch`). So a step
   gives the single-threaded results up to rounding (sums added in another
   order), with or without BatchNorm, and the same results on every run with
   the same number of threads (which is what an exact ``--resume`` needs).
@@ -76,7 +77,8 @@ from nnfs.checks import integer
 __all__ = ["ENVIRONMENT_VARIABLE", "MIN_SHARD_SAMPLES", "MIN_SHARD_ELEMENTS", "available_cores", "local_ranks",
            "usable_cores",
            "default_num_threads", "get_num_threads", "set_num_threads", "using_threads",
-           "batch_sum", "batch_gather", "add_in_order", "shard_rows", "in_shard", "Shards"]
+           "batch_sum", "batch_gather", "add_in_order", "shard_rows", "part_of_batch", "in_shard",
+           "Shards"]
 
 #: The environment variable that sets the number of threads (read once, at first use).
 ENVIRONMENT_VARIABLE = "NNFS_NUM_THREADS"
@@ -224,11 +226,34 @@ def batch_sum(*partials):
 def shard_rows(rows):
     """``(first, total)``: this shard's ``rows`` start at row ``first`` of a batch of ``total`` rows.
 
-    ``(0, rows)`` outside a sharded step. Dropout uses it to draw the rows of the whole
+    The batch is the whole one: a thread's shard of a data-parallel rank's share starts at
+    the share's first row plus the shard's (see :func:`part_of_batch`). ``(0, rows)``
+    outside a sharded step and a share. Dropout uses it to draw the rows of the whole
     batch's mask that belong to its shard.
     """
     shard = getattr(_local, "shard", None)
-    return (0, rows) if shard is None else (shard.first, shard.total)
+    if shard is not None:
+        return shard.first, shard.total
+    part = getattr(_local, "part", None)
+    return (0, rows) if part is None else part
+
+
+@contextlib.contextmanager
+def part_of_batch(first, total):
+    """``with part_of_batch(first, total): net(X)`` runs ``X`` as rows ``first, first + 1, ...``
+    of a batch of ``total`` rows, for :func:`shard_rows`.
+
+    A data-parallel rank's forward pass on its share of the global batch runs in it
+    (:class:`~nnfs.distributed.DataParallel`), so its Dropout draws the share's rows of
+    the global batch's mask, and so do the thread shards the share is cut into. Only
+    the calling thread sees it (another thread training another net does not).
+    """
+    previous = getattr(_local, "part", None)
+    _local.part = (first, total)
+    try:
+        yield
+    finally:
+        _local.part = previous
 
 
 class _Stopped(RuntimeError):
@@ -585,12 +610,14 @@ class Shards:
     @staticmethod
     def _run(stacks, bounds, data, run_shard):
         group = _Group(len(bounds))
+        # Where this batch sits in a larger one (a rank's share), read on the calling thread.
+        offset, total = shard_rows(bounds[-1][1])
 
         def task(index):
             first, stop = bounds[index]
 
             def run():
-                _local.shard = _Shard(index, first, bounds[-1][1], group)
+                _local.shard = _Shard(index, offset + first, total, group)
                 try:
                     return run_shard(stacks[index], data[first:stop])
                 except BaseException:

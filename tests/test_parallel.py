@@ -426,3 +426,20 @@ def test_a_bad_thread_count_stops_the_program_in_one_line(tmp_path, monkeypatch,
     assert program.main(["--epochs", "1", "--save", str(tmp_path / "m.npz")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: NNFS_NUM_THREADS must be a positive integer") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_part_of_a_larger_batch_draws_its_rows_of_the_larger_batch_mask(small_shards, threads):
+    """A data-parallel rank's share (nnfs.distributed): rows 5..10 of a batch of 20, in shards or not."""
+    X = np.ones((20, 3, 4))
+    nnfs.seed(0)
+    whole = Net([Dropout(0.5)], backend="numpy", dtype="float64")
+    expected = whole(X)[5:11]
+    nnfs.seed(0)
+    part = Net([Dropout(0.5)], backend="numpy", dtype="float64")
+    with parallel.using_threads(threads), parallel.part_of_batch(5, 20):
+        assert parallel.shard_rows(6) == (5, 20)
+        got = part(X[5:11])
+    assert part._shards.active == (threads > 1)
+    np.testing.assert_array_equal(got, expected)
+    assert parallel.shard_rows(6) == (0, 6)  # only inside the block

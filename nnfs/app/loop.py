@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from nnfs.app.guard import NonFiniteLossError
 from nnfs.backend import to_numpy
-from nnfs.distributed.sharding import shard
 
 __all__ = ["EpochResult", "RunningMetrics", "forward_batch", "train_epoch", "evaluate"]
 
@@ -137,10 +136,10 @@ def forward_batch(net, X, y):
 
 
 def _shards(model, loader):
-    """The loader's batches, each cut to this rank's share when ``model`` is data parallel."""
-    comm = getattr(model, "comm", None)
+    """The loader's batches, each cut to this rank's share when ``model`` is data parallel
+    (by ``model.shard``, which also tells its Dropout where the share sits in the batch)."""
     for X, y in loader:
-        yield (X, y) if comm is None else (shard(X, comm), shard(y, comm))
+        yield (X, y) if getattr(model, "comm", None) is None else model.shard(X, y)
 
 
 def train_epoch(model, loader, lr=None, optimizer=None, progress=None, guard=None):

@@ -1,7 +1,9 @@
 """Data-parallel training: one replica of the net per rank, gradients averaged every step."""
 
-from nnfs.backend import backend_of, get_array_module
+from nnfs.backend import backend_of, get_array_module, to_numpy
 from nnfs.distributed.flat import FlatBuffer
+from nnfs.distributed.sharding import shard_range
+from nnfs.parallel import part_of_batch
 
 
 class DataParallel:
@@ -21,10 +23,16 @@ class DataParallel:
         net = Net([...], CrossEntropyLoss())
         ddp = DataParallel(net, world)         # rank 0's parameters everywhere
         for X, y in global_batches:
-            X, y = shard(X, world), shard(y, world)
+            X, y = ddp.shard(X, y)             # this rank's share, and where it sits
             loss = ddp.loss(ddp(X), y)
             ddp.backward()                     # net.backward() + one allreduce
             net.update_weights(lr)             # or optimizer.step()
+
+    Dropout: each rank draws its own rows of the global batch's mask (its forward pass
+    runs as those rows of the global batch, :func:`~nnfs.parallel.part_of_batch`, which
+    :meth:`shard` tells it), from the same random stream on every rank (rank 0's, copied
+    with the parameters), so the ranks together drop what one process drops on the whole
+    batch. A rank whose share is empty moves its streams on in :meth:`average_gradients`.
 
     BatchNorm: in training each replica normalises with the statistics of its
     **own shard** (local batch statistics, not synchronised across ranks), so
@@ -57,6 +65,7 @@ class DataParallel:
         self._check_device()
         self._grads = None
         self._n_samples = None
+        self._rows = None  # where the share cut by shard() sits in its global batch
         if broadcast:
             self.broadcast_parameters()
 
@@ -74,12 +83,50 @@ class DataParallel:
         return self.comm.is_root
 
     # -- the training step -----------------------------------------------------------------
+    def shard(self, *arrays):
+        """This rank's contiguous share of each global-batch array (:func:`~nnfs.distributed.shard`),
+        remembered as rows of the global batch for the forward passes that follow.
+
+        Returns:
+            The share of the one array given, or a tuple of shares (``X, y = ddp.shard(X, y)``).
+
+        Raises:
+            ValueError: for arrays of different lengths, or none.
+        """
+        lengths = {len(array) for array in arrays}
+        if len(lengths) != 1:
+            raise ValueError(f"DataParallel.shard: expected arrays of one global batch (one length), "
+                             f"got lengths {[len(array) for array in arrays]}")
+        (total,) = lengths
+        rows = shard_range(total, self.comm.rank, self.comm.size)
+        self._rows = (rows.start, rows.stop - rows.start, total)
+        shares = tuple(array[rows] for array in arrays)
+        return shares[0] if len(shares) == 1 else shares
+
     def __call__(self, X):
         return self.forward(X)
 
     def forward(self, X):
-        """``net(X)`` on this rank's shard; remembers its size to weight the average."""
-        self._n_samples = X.shape[0]
+        """``net(X)`` on this rank's share; remembers its size to weight the average.
+
+        Run as the share's rows of the global batch that :meth:`shard` cut it from, so
+        that its Dropout masks are those rows of the global batch's masks.
+
+        Raises:
+            ValueError: when the net draws masks in this pass (Dropout in training mode)
+                but ``X`` is not the share the latest :meth:`shard` cut: its place in the
+                global batch is unknown, and guessing it would drop the rows of another rank.
+        """
+        n = X.shape[0]
+        self._n_samples = n
+        if self._rows is not None and self._rows[1] == n:
+            first, _, total = self._rows
+            with part_of_batch(first, total):
+                return self.net(X)
+        if self.net.draws():
+            cut = "no share was cut" if self._rows is None else f"the latest share has {self._rows[1]} rows"
+            raise ValueError(f"DataParallel: the net draws Dropout masks of the global batch, so cut each "
+                             f"batch with ddp.shard(X, y) before ddp(X); got {n} rows and {cut}")
         return self.net(X)
 
     def loss(self, out, y):
@@ -115,6 +162,10 @@ class DataParallel:
         """
         if n_samples is None:
             n_samples = 1 if self._n_samples is None else self._n_samples
+        if n_samples == 0 and self._n_samples is None:
+            # No forward pass on this rank: its random streams move on as the other ranks'
+            # did, so that its next masks are drawn from the same place as theirs.
+            self.net.skip_batch()
         self._n_samples = None
         slots = self._grad_slots()
         grads = [store[key] for store, key in slots]
@@ -138,12 +189,26 @@ class DataParallel:
 
     # -- replicas in step ----------------------------------------------------------------------
     def broadcast_parameters(self, root=0):
-        """Copy rank ``root``'s parameters and buffers (BatchNorm statistics) to every rank."""
+        """Copy rank ``root``'s parameters, buffers (BatchNorm statistics) and random streams
+        (Dropout's seed and mask count) to every rank, in one broadcast."""
         arrays = self._parameters() + self._buffers()
-        flat = FlatBuffer(arrays, dtype=self.net.dtype)
+        streams = self.net.rng_state()
+        # The streams' numbers travel in the buffer's extra slots as 16-bit pieces, exact in
+        # float32 too (seeds and counts are below 2**64: four pieces each).
+        pieces = [(value >> shift) & 0xFFFF for stream in streams.values() for value in stream.values()
+                  for shift in _SHIFTS]
+        flat = FlatBuffer(arrays, dtype=self.net.dtype, extra=len(pieces))
         flat.pack(arrays)
+        if pieces:
+            flat.data[flat.n_values:] = get_array_module(flat.data).asarray(pieces, dtype=flat.data.dtype)
         self.comm.broadcast(flat.data, root=root)
         flat.unpack_into(arrays)
+        if pieces:
+            received = iter(int(piece) for piece in to_numpy(flat.data[flat.n_values:]))
+            for stream in streams.values():
+                for key in stream:
+                    stream[key] = sum(next(received) << shift for shift in _SHIFTS)
+            self.net.load_rng_state(streams)
 
     def sync_buffers(self):
         """Average the buffers (BatchNorm running mean and variance) over the ranks, in place.
@@ -218,3 +283,7 @@ class DataParallel:
 
     def __repr__(self):
         return f"DataParallel({self.net!r}, comm={self.comm!r})"
+
+
+#: Where each 16-bit piece of a random stream's number sits in it, in a broadcast.
+_SHIFTS = (0, 16, 32, 48)

@@ -27,8 +27,10 @@ def shard_range(n, rank, size):
 def shard(items, comm):
     """This rank's contiguous share of ``items`` (an array, list or range), see :func:`shard_range`.
 
-    Use it on every global batch (``shard(X, world)``, ``shard(y, world)``)
-    or once on a dataset's indices (the validation set split across ranks).
+    Use it once on a dataset's indices (the validation set split across ranks), or on
+    every global batch; to train, cut the batch with :meth:`DataParallel.shard
+    <nnfs.distributed.DataParallel.shard>` instead, which uses this and tells the
+    forward pass where the share sits in the global batch (Dropout needs it).
     """
     return items[shard_range(len(items), comm.rank, comm.size)]
 

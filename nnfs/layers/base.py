@@ -151,6 +151,10 @@ class Layer:
         """
         raise ValueError(f"{type(self).__name__} has no random stream to load, got {state!r}")
 
+    def draws(self):
+        """True when a forward pass now draws from the layer's random stream; False here."""
+        return False
+
     def skip_batch(self):
         """Move on as a training forward pass over an empty batch would, without running one.
 

@@ -98,7 +98,7 @@ class Dropout(Layer):
         return keep.astype(X.dtype) * scale
 
     def draws(self):
-        """True when a forward pass draws a mask (training mode, ``p > 0``)."""
+        """True when a forward pass draws a mask: in training mode, with ``p > 0``."""
         return self.training and self.p != 0
 
     def forward(self, X):

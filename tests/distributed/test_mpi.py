@@ -70,6 +70,17 @@ def test_two_ranks_equal_one_process_with_the_whole_batch(tmp_path, backend):
     assert totals["loss_sum"] == pytest.approx(expected_totals["loss_sum"], rel=1e-12)
 
 
+def test_with_dropout_two_ranks_equal_one_process_with_the_whole_batch(tmp_path):
+    """Each rank draws its own rows of the global batch's Dropout mask (they started from
+    different seeds: rank 0's stream is copied with its parameters)."""
+    ranks = run_mpi(tmp_path, "--dropout", "--dtype", "float64")
+    assert_replicas_identical(ranks)
+    assert ranks[0][1]["rng_state"] == ranks[1][1]["rng_state"]
+    expected, expected_totals = ddp_steps.reference(batchnorm=False, dtype="float64", replicas=1, dropout=True)
+    assert_states_close(ranks[0][0], expected, rtol=1e-12)
+    assert ranks[0][1]["totals"]["loss_sum"] == pytest.approx(expected_totals["loss_sum"], rel=1e-12)
+
+
 def test_batchnorm_replicas_equal_per_shard_statistics(tmp_path):
     """With BatchNorm each rank normalises its own shard: equal to per-shard statistics, not to
     the whole-batch ones; running statistics are averaged over the ranks at eval time."""

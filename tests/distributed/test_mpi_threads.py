@@ -77,3 +77,16 @@ def test_threads_in_every_rank_train_as_one_thread_per_rank(tmp_path):
             np.testing.assert_allclose(state[name], expected[name], rtol=1e-12, atol=1e-12, err_msg=name)
         assert report["totals"]["loss_sum"] == pytest.approx(expected_report["totals"]["loss_sum"],
                                                              rel=1e-12)
+
+
+def test_dropout_in_shards_of_every_rank_draws_its_rows_of_the_global_batch_mask(tmp_path):
+    """Each thread's shard of each rank's share draws its own rows of the global batch's mask:
+    the run is the single-process run on the global batches, whatever the threads."""
+    expected, expected_totals = ddp_steps.reference(batchnorm=False, dtype="float64", replicas=1, dropout=True)
+    two = run_mpi(tmp_path / "two", 2, "--dropout", "--dtype", "float64")
+    assert all(sharded > 0 for _, _, sharded in two)
+    for state, report, _ in two:
+        assert report["replica_difference"] == 0.0 and report["rng_state"] == two[0][1]["rng_state"]
+        for name in expected:
+            np.testing.assert_allclose(state[name], expected[name], rtol=1e-12, atol=1e-12, err_msg=name)
+        assert report["totals"]["loss_sum"] == pytest.approx(expected_totals["loss_sum"], rel=1e-12)

@@ -79,12 +79,12 @@ def run_in_threads(nets, work):
     return results
 
 
-def replicas(backend, batchnorm, dtype="float64"):
+def replicas(backend, batchnorm, dtype="float64", dropout=False):
     """One net per rank, each from a different seed on purpose: the broadcast must fix it."""
     nets = []
     for rank in range(RANKS):
         nnfs.seed(ddp_steps.SEED + rank)
-        nets.append(ddp_steps.build_net(batchnorm, dtype).to(backend))
+        nets.append(ddp_steps.build_net(batchnorm, dtype, dropout).to(backend))
     return nets
 
 
@@ -106,6 +106,39 @@ def test_two_replicas_stay_identical_and_match_the_oracle(backend, batchnorm):
     assert_states_close(state0, expected, rtol=1e-12)
     assert report0["totals"]["count"] == 12
     assert report0["totals"]["loss_sum"] == pytest.approx(totals["loss_sum"], rel=1e-12)
+
+
+def test_with_dropout_each_rank_draws_its_rows_of_the_global_batch_mask(backend):
+    """Two ranks (uneven and empty shards included) train as one process does on the global
+    batches, Dropout's masks included: every rank draws its own rows of the whole batch's mask,
+    from rank 0's stream, and a rank with an empty shard keeps its stream in step."""
+    results = run_in_threads(replicas(backend, False, dropout=True), ddp_steps.train_replica)
+    (state0, report0), (state1, report1) = results
+    for name in state0:
+        np.testing.assert_array_equal(state0[name], state1[name], err_msg=name)
+    expected, totals = ddp_steps.reference(False, "float64", replicas=1, dropout=True)
+    assert_states_close(state0, expected, rtol=1e-12)
+    assert report0["totals"]["loss_sum"] == pytest.approx(totals["loss_sum"], rel=1e-12)
+    # The same stream on both ranks: one mask per global batch, the empty shard's included.
+    assert report0["rng_state"] == report1["rng_state"]
+    assert [stream["calls"] for stream in report0["rng_state"].values()] == [10]
+
+
+def test_a_shard_not_cut_by_ddp_shard_is_refused_when_the_net_draws_masks():
+    """Its place in the global batch is unknown: guessing it would drop another rank's rows."""
+    nnfs.seed(0)
+    net = ddp_steps.build_net(False, "float64", dropout=True)
+    ddp = DataParallel(net, ThreadCommunicator(0, 1, [None], threading.Barrier(1)))
+    (X, y), _ = ddp_steps.make_data()
+    with pytest.raises(ValueError, match=r"^DataParallel: the net draws Dropout masks of the global batch, so cut "
+                                         r"each batch with ddp.shard\(X, y\) before ddp\(X\); got 4 rows and no "
+                                         r"share was cut$"):
+        ddp(X[:4])
+    ddp.shard(X[:8], y[:8])
+    with pytest.raises(ValueError, match="the latest share has 8 rows"):
+        ddp(X[:4])
+    net.eval()
+    assert ddp(X[:4]).shape == (4, 3)  # no masks in eval mode: nothing to place
 
 
 def test_distributed_epochs_match_single_process_epochs(backend):

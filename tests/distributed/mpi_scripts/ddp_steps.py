@@ -15,7 +15,7 @@ import numpy as np
 
 import nnfs
 from nnfs.activations import ReLU
-from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Linear, MaxPool2D
+from nnfs.layers import BatchNorm2D, Conv2D, Dropout, Flatten, Linear, MaxPool2D
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 
@@ -27,11 +27,14 @@ EPOCHS = 2
 BATCH_BOUNDS = [(0, 8), (8, 16), (16, 24), (24, 31), (31, 32)]
 
 
-def build_net(batchnorm, dtype):
+def build_net(batchnorm, dtype, dropout=False):
     layers = [Conv2D(1, 4, 3, padding=1, dtype=dtype)]
     if batchnorm:
         layers.append(BatchNorm2D(4, dtype=dtype))
-    layers += [ReLU(), MaxPool2D(2), Flatten(), Linear(4 * 4 * 4, 3, dtype=dtype)]
+    layers += [ReLU(), MaxPool2D(2)]
+    if dropout:  # on (N, 4, 4, 4): each rank must draw its own rows of the global batch's mask
+        layers.append(Dropout(0.5))
+    layers += [Flatten(), Linear(4 * 4 * 4, 3, dtype=dtype)]
     return Net(layers, CrossEntropyLoss(), dtype=dtype)
 
 
@@ -52,17 +55,18 @@ def validation_totals(net, X, y):
     return {"loss_sum": loss * len(X), "correct": correct, "count": float(len(X))}
 
 
-def reference(batchnorm, dtype, replicas):
+def reference(batchnorm, dtype, replicas, dropout=False):
     """One process simulating ``replicas`` ranks: shards by ``numpy.array_split``, averaged grads.
 
-    With ``replicas=1`` this is plain single-process training on the global batches.
+    With ``replicas=1`` this is plain single-process training on the global batches (with
+    Dropout: its masks drawn for the whole global batch).
     Returns the state dict (buffers averaged over replicas) and the validation totals.
     """
     (X, y), (X_val, y_val) = make_data()
     nets = []
     for _ in range(replicas):
         nnfs.seed(SEED)
-        nets.append(build_net(batchnorm, dtype))
+        nets.append(build_net(batchnorm, dtype, dropout))
     for _ in range(EPOCHS):
         for start, stop in BATCH_BOUNDS:
             parts = np.array_split(np.arange(start, stop), replicas)
@@ -100,7 +104,7 @@ def train_replica(world, net):
     (X, y), (X_val, y_val) = make_data()
     for _ in range(EPOCHS):
         for start, stop in BATCH_BOUNDS:
-            X_shard, y_shard = dist.shard(X[start:stop], world), dist.shard(y[start:stop], world)
+            X_shard, y_shard = ddp.shard(X[start:stop], y[start:stop])
             if len(X_shard):
                 ddp.loss(ddp(X_shard), y_shard)
                 ddp.backward()
@@ -111,7 +115,8 @@ def train_replica(world, net):
     part = dist.shard(np.arange(len(X_val)), world)
     totals = ddp.reduce_metrics(**validation_totals(net, X_val[part], y_val[part]))
     report = {"rank": world.rank, "size": world.size, "transport": world.transport,
-              "totals": totals, "replica_difference": ddp.replica_difference()}
+              "totals": totals, "replica_difference": ddp.replica_difference(),
+              "rng_state": net.rng_state()}
     return ddp.state_dict(), report
 
 
@@ -120,13 +125,14 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--batchnorm", action="store_true")
     parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--dropout", action="store_true")
     args = parser.parse_args()
 
     from nnfs import distributed as dist
 
     world = dist.init()
     nnfs.seed(SEED + world.rank)  # different on purpose: the broadcast must fix it
-    state, report = train_replica(world, build_net(args.batchnorm, args.dtype))
+    state, report = train_replica(world, build_net(args.batchnorm, args.dtype, args.dropout))
     out = pathlib.Path(args.out)
     np.savez(out / f"rank{world.rank}.npz", **state)
     (out / f"rank{world.rank}.json").write_text(json.dumps(report))
