@@ -40,7 +40,7 @@ class DataParallel:
     separately, not one that normalises the global batch. Each replica also
     updates its running statistics from its own shards; :meth:`sync_buffers`
     (called by :meth:`eval` and :meth:`state_dict`) replaces them by their
-    average over the ranks.
+    average over the ranks that had samples since the last average.
 
     Every method that communicates is collective: call it on every rank.
 
@@ -66,6 +66,7 @@ class DataParallel:
         self._grads = None
         self._n_samples = None
         self._rows = None  # where the share cut by shard() sits in its global batch
+        self._statistics_moved = False  # whether this rank had samples since the last sync_buffers
         if broadcast:
             self.broadcast_parameters()
 
@@ -166,6 +167,7 @@ class DataParallel:
             # No forward pass on this rank: its random streams move on as the other ranks'
             # did, so that its next masks are drawn from the same place as theirs.
             self.net.skip_batch()
+        self._statistics_moved = self._statistics_moved or n_samples > 0
         self._n_samples = None
         slots = self._grad_slots()
         grads = [store[key] for store, key in slots]
@@ -213,6 +215,14 @@ class DataParallel:
     def sync_buffers(self):
         """Average the buffers (BatchNorm running mean and variance) over the ranks, in place.
 
+        Only the ranks that had samples in some step since the last average count: a rank
+        whose share was empty in all of them (a global batch smaller than the number of
+        ranks, every time) updated nothing and still holds the last average (or the
+        statistics it started from), which would pull the average back towards them.
+        Where no rank had samples, every rank keeps its own. A rank whose share was empty
+        in some of the steps only counts like the others (its statistics missed those
+        updates, as the running averages of different shards differ anyway).
+
         The running variance becomes the mean of the ranks' running variances,
         which leaves out the spread between the shards' means; with shards drawn
         from one distribution that spread is small.
@@ -220,11 +230,17 @@ class DataParallel:
         buffers = self._buffers()
         if not buffers or self.size == 1:
             return
-        flat = FlatBuffer(buffers, dtype=self.net.dtype)
+        flat = FlatBuffer(buffers, dtype=self.net.dtype, extra=1)
         flat.pack(buffers)
+        if not self._statistics_moved:
+            flat.data[...] = 0
+        flat.data[-1] = 1 if self._statistics_moved else 0
         self.comm.allreduce_sum(flat.data)
-        flat.data[...] /= self.size
-        flat.unpack_into(buffers)
+        counted = int(to_numpy(flat.data[-1]))  # outside the training step: eval() and state_dict()
+        self._statistics_moved = False
+        if counted:
+            flat.values[...] /= counted
+            flat.unpack_into(buffers)
 
     def replica_difference(self):
         """Largest difference of any parameter from rank 0's, summed over ranks (0.0: in step)."""

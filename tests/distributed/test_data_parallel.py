@@ -126,17 +126,39 @@ def test_float32_stays_float32(backend, rng):
     assert all(grad.dtype == np.float32 for _, _, grad in net.named_parameters())
 
 
-def test_eval_averages_batchnorm_running_statistics(backend, rng):
-    def peer_with_fours(buffer):
-        return backend.xp.full_like(buffer, 4.0)
+def peer_statistics(backend, value, had_samples):
+    """A peer whose buffers all hold ``value``, counted in the average when it had samples."""
+    def peer(buffer):
+        other = backend.xp.full_like(buffer, value if had_samples else 0.0)
+        other[-1] = 1 if had_samples else 0
+        return other
+    return peer
 
+
+def test_eval_averages_batchnorm_running_statistics(backend):
     net = small_net(backend)
-    comm = FakeCommunicator(size=2, peer=peer_with_fours)
+    comm = FakeCommunicator(size=2, peer=peer_statistics(backend, 4.0, had_samples=True))
     ddp = DataParallel(net, comm)
+    ddp.average_gradients(n_samples=3)  # a step with samples (its statistics are left as they are here)
     comm.calls.clear()
     ddp.eval()
     bn = net.layers[1]
     # Ours: mean 0 and variance 1 (fresh); the peer's: 4. The average over 2 ranks.
     np.testing.assert_allclose(backend.to_numpy(bn.buffers["running_mean"]), 2.0)
     np.testing.assert_allclose(backend.to_numpy(bn.buffers["running_var"]), 2.5)
-    assert comm.calls == [("allreduce", 6)] and not net.training
+    assert comm.calls == [("allreduce", 7)] and not net.training  # the buffers and who counts
+
+
+def test_a_rank_without_samples_since_the_last_average_is_left_out_of_it(backend):
+    """Its statistics are the ones it started from: counting them pulled the average back."""
+    net = small_net(backend)
+    ddp = DataParallel(net, FakeCommunicator(size=2, peer=peer_statistics(backend, 4.0, had_samples=True)))
+    ddp.average_gradients(n_samples=0)  # every step of ours was empty
+    ddp.eval()
+    np.testing.assert_allclose(backend.to_numpy(net.layers[1].buffers["running_mean"]), 4.0)  # the peer's alone
+    # The peer had none either: nothing to average, each rank keeps its own.
+    net = small_net(backend)
+    ddp = DataParallel(net, FakeCommunicator(size=2, peer=peer_statistics(backend, 4.0, had_samples=False)))
+    ddp.average_gradients(n_samples=0)
+    ddp.eval()
+    np.testing.assert_allclose(backend.to_numpy(net.layers[1].buffers["running_var"]), 1.0)

@@ -141,6 +141,30 @@ def test_a_shard_not_cut_by_ddp_shard_is_refused_when_the_net_draws_masks():
     assert ddp(X[:4]).shape == (4, 3)  # no masks in eval mode: nothing to place
 
 
+def test_a_rank_whose_shard_is_always_empty_is_left_out_of_the_batchnorm_average(backend):
+    """Three ranks, global batches of two: the third rank never sees a sample, and its running
+    statistics (the ones it started from) must not pull the average back towards them."""
+    (X, y), _ = ddp_steps.make_data()
+    nets = []
+    for _ in range(3):
+        nnfs.seed(ddp_steps.SEED)
+        nets.append(ddp_steps.build_net(True, "float64").to(backend))
+
+    def work(world, replica):
+        ddp = DataParallel(replica, world)
+        training.train_epoch(ddp, [(X[i:i + 2], y[i:i + 2]) for i in range(0, 8, 2)], lr=ddp_steps.LR)
+        own = {name: value for name, value in replica.state_dict().items() if "running" in name}
+        ddp.eval()
+        return own, replica.state_dict()
+
+    results = run_in_threads(nets, work)
+    owns = [own for own, _ in results]
+    np.testing.assert_array_equal(owns[2]["1.running_var"], 1.0)  # never updated
+    for _, state in results:
+        for name in owns[0]:
+            np.testing.assert_allclose(state[name], (owns[0][name] + owns[1][name]) / 2, rtol=1e-12, err_msg=name)
+
+
 def test_distributed_epochs_match_single_process_epochs(backend):
     """nnfs.app.loop's epochs on 2 ranks (through DataParallel) = the same loop on one (no BatchNorm)."""
     (X, y), (X_val, y_val) = ddp_steps.make_data()
