@@ -169,6 +169,20 @@ def test_data_parallel_gradient_averaging_never_synchronises(rng):
         np.testing.assert_allclose(to_numpy(grad), to_numpy(expected), rtol=1e-6, err_msg=name)
 
 
+def test_a_data_parallel_step_with_dropout_never_synchronises(rng):
+    """Placing the share in the global batch, and moving the streams on for an empty share."""
+    net = every_layer_net(CrossEntropyLoss())
+    ddp = DataParallel(net, DeviceOnlyCommunicator())
+    X, y = image_batch(rng, n=6)
+    with no_sync():
+        X_share, y_share = ddp.shard(X[:, :, :8, :8], y)
+        ddp.loss(ddp(X_share), y_share)
+        ddp.backward()
+        ddp.shard(X[:1], y[:1])  # rank 0 of 2 gets the one sample; as if it were the other rank:
+        ddp.average_gradients(n_samples=0)
+    assert net.rng_state()["4"]["calls"] == 2
+
+
 def test_a_synchronisation_planted_in_a_layer_is_caught(rng, monkeypatch):
     # The step test above would see a host read inside any layer: plant one and watch it fail.
     net = every_layer_cnn(backend="strict")
