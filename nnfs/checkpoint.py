@@ -27,6 +27,7 @@ NaN or inf is refused unless asked for. Loading trusts nothing in a file: see
 anything large is allocated.
 """
 
+import itertools
 import json
 import os
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from nnfs.layers.base import Layer
 from nnfs.layers.composite import Composite
 from nnfs.losses import Loss
 from nnfs.net import Net
+from nnfs.text import short_repr, shorten
 
 FORMAT = "nnfs-checkpoint"
 VERSION = 1
@@ -226,7 +228,7 @@ def _refuse_non_finite(arrays, what, hint):
         name, count = next(iter(bad.items()))
         others = f" and {len(bad) - 1} more array(s)" if len(bad) > 1 else ""
         raise CheckpointError(
-            f"{what}: {name} holds {count} NaN or infinite value(s){others}; {hint}")
+            f"{what}: {shorten(name, 120)} holds {count} NaN or infinite value(s){others}; {hint}")
 
 
 # -- loading ------------------------------------------------------------------------------------------
@@ -268,12 +270,12 @@ def _metadata(path, reader):
         raise CheckpointError(f"{path} is not an nnfs checkpoint")
     if meta.get("version") != VERSION:
         raise CheckpointError(
-            f"{path} has checkpoint format version {_short(meta.get('version'))}; "
+            f"{path} has checkpoint format version {short_repr(meta.get('version'))}; "
             f"this nnfs reads version {VERSION}")
 
     def damaged(field, expected):
         raise CheckpointError(
-            f"{path}: damaged metadata ({field} must be {expected}, got {_short(meta.get(field))})")
+            f"{path}: damaged metadata ({field} must be {expected}, got {short_repr(meta.get(field))})")
 
     if meta.get("dtype") not in ("float32", "float64"):
         damaged("dtype", "'float32' or 'float64'")
@@ -299,11 +301,6 @@ def _metadata(path, reader):
 def _is_record(record):
     return (isinstance(record, dict) and isinstance(record.get("class"), str)
             and isinstance(record.get("config", {}), dict))
-
-
-def _short(value, limit=80):
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @dataclass
@@ -332,7 +329,7 @@ def _planner(path, custom_layers):
         cls = classes.get(record["class"])
         if cls is None:
             raise CheckpointError(
-                f"{path}: {where} is a {record['class']!r}, which this nnfs does not provide "
+                f"{path}: {where} is a {short_repr(record['class'])}, which this nnfs does not provide "
                 f"(known: {', '.join(sorted(classes))})")
         if not issubclass(cls, base):
             kind = "loss" if issubclass(cls, Loss) else "layer"
@@ -344,11 +341,12 @@ def _planner(path, custom_layers):
             try:
                 children = cls.child_records(result.config)
             except (TypeError, ValueError, KeyError) as error:
-                raise CheckpointError(f"{path}: cannot rebuild {where} {cls.__name__}: {error}") from None
+                raise CheckpointError(f"{path}: cannot rebuild {where} {cls.__name__}: "
+                                      f"{shorten(str(error), 300)}") from None
             for name, child in children.items():
                 if not _is_record(child):
                     raise CheckpointError(f"{path}: damaged metadata ({where}.{name} must be a "
-                                          f"{{'class': name, 'config': dict}} record, got {_short(child)})")
+                                          f"{{'class': name, 'config': dict}} record, got {short_repr(child)})")
                 count[0] += 1
                 if count[0] > MAX_LAYERS:
                     raise CheckpointError(f"{path}: damaged metadata (more than {MAX_LAYERS:,} layers)")
@@ -393,14 +391,15 @@ def _check_arrays(path, meta, reader, layer_plans):
             index, _, key = name[len(NET_PREFIX):].partition(".")
             stored.setdefault(index, {})[key] = member
             if member.dtype.kind != "f":
-                raise CheckpointError(f"{path}: {name} holds {member.dtype} values; parameters and "
+                raise CheckpointError(f"{path}: {shorten(name, 120)} holds {member.dtype} values; parameters and "
                                       "buffers are floats")
     for index, plan in enumerate(layer_plans):
         cls, config = plan.cls, plan.config
         try:
             needed = _shapes(plan)
         except (TypeError, ValueError, OverflowError) as error:
-            raise CheckpointError(f"{path}: cannot rebuild layer {index} {cls.__name__}: {error}") from None
+            raise CheckpointError(f"{path}: cannot rebuild layer {index} {cls.__name__}: "
+                                  f"{shorten(str(error), 300)}") from None
         if needed is None:
             continue
         held = {key: member.shape for key, member in stored.get(str(index), {}).items()}
@@ -411,7 +410,7 @@ def _check_arrays(path, meta, reader, layer_plans):
                 found = "is missing from the file" if have is None else f"is {have} in the file"
                 raise CheckpointError(
                     f"{path}: layer {index} {cls.__name__}{_arguments(config)}: "
-                    f"{NET_PREFIX}{index}.{key} {found} but {wanted}")
+                    f"{shorten(f'{NET_PREFIX}{index}.{key}', 120)} {found} but {wanted}")
     itemsize = 8 if meta["dtype"] == "float64" else 4
     in_net = sum(m.size for name, m in reader.members.items() if name.startswith(NET_PREFIX))
     # The arrays as read, then the net's own copies of them and its gradients.
@@ -423,8 +422,11 @@ def _check_arrays(path, meta, reader, layer_plans):
             f"machine's {archive.format_size(available)} of memory")
 
 
-def _arguments(config):
-    return "(" + ", ".join(f"{k}={_short(v, 20)}" for k, v in config.items()) + ")"
+def _arguments(config, shown=10):
+    """``(key=value, ...)`` of a layer config for a message: its first ``shown`` arguments,
+    each shortened (a config read from a file may hold anything, at any length)."""
+    arguments = [f"{shorten(str(k), 20)}={short_repr(v, 20)}" for k, v in itertools.islice(config.items(), shown)]
+    return "(" + ", ".join(arguments + ["..."] * (len(config) > shown)) + ")"
 
 
 def _memory_bytes():
@@ -466,7 +468,8 @@ def _build(plan, path):
     except CheckpointError:
         raise  # a child's error, which already names the child
     except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as error:
-        raise CheckpointError(f"{path}: cannot rebuild {plan.where} {plan.record['class']}: {error}") from None
+        raise CheckpointError(f"{path}: cannot rebuild {plan.where} {plan.record['class']}: "
+                              f"{shorten(str(error), 300)}") from None
 
 
 def build_layer(record, custom_layers=()):
@@ -478,7 +481,8 @@ def build_layer(record, custom_layers=()):
             or a config its constructor refuses.
     """
     if not _is_record(record):
-        raise CheckpointError(f"build_layer: expected a {{'class': name, 'config': dict}} record, got {_short(record)}")
+        raise CheckpointError(
+            f"build_layer: expected a {{'class': name, 'config': dict}} record, got {short_repr(record)}")
     return _build(_planner("build_layer", custom_layers)(record, "the layer", Layer), "build_layer")
 
 
@@ -511,7 +515,7 @@ def _restore(path, meta, arrays, net):
         keys = meta["optimizer"]["keys"]
         missing = [k for k in keys if OPTIMIZER_PREFIX + k not in arrays]
         if missing:
-            raise CheckpointError(f"{path}: optimizer state arrays missing: {missing}")
+            raise CheckpointError(f"{path}: optimizer state arrays missing: {short_repr(missing)}")
         optimizer_state = {"config": meta["optimizer"]["config"],
                            "state": {k: arrays[OPTIMIZER_PREFIX + k] for k in keys}}
     return Checkpoint(net=net, class_names=meta.get("class_names"),
@@ -597,9 +601,9 @@ def _show(record):
         return "nothing"
     config = record.get("config", {})
     if any(_nested(value) for value in config.values()):
-        return f"a {record.get('class')}"  # its children would fill the screen
-    args = ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in config.items())
-    return f"{record.get('class')}({args})"
+        return f"a {shorten(str(record.get('class')), 40)}"  # its children would fill the screen
+    args = _arguments({k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    return f"{shorten(str(record.get('class')), 40)}{args}"
 
 
 def _record_difference(where, a, b):

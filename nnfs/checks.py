@@ -15,6 +15,8 @@ import math
 import numbers
 import operator
 
+from nnfs.text import short_repr
+
 __all__ = ["ArgumentTypeError", "is_integer", "integer", "int_pair", "number", "boolean", "choice"]
 
 
@@ -45,10 +47,10 @@ def integer(owner, name, value, minimum=None, maximum=None):
         ValueError: for an integer outside the bounds.
     """
     if not is_integer(value):
-        raise ArgumentTypeError(f"{owner}: {name} must be an int, got {value!r}")
+        raise ArgumentTypeError(f"{owner}: {name} must be an int, got {short_repr(value)}")
     value = operator.index(value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ValueError(f"{owner}: {name} must be {_bounds(minimum, maximum)}, got {value!r}")
+        raise ValueError(f"{owner}: {name} must be {_bounds(minimum, maximum)}, got {short_repr(value)}")
     return value
 
 
@@ -57,10 +59,10 @@ def int_pair(owner, name, value, minimum=1):
     if is_integer(value):
         value = (value, value)
     if not isinstance(value, (tuple, list)) or len(value) != 2 or not all(is_integer(v) for v in value):
-        raise ArgumentTypeError(f"{owner}: {name} must be an int or a pair of ints, got {value!r}")
+        raise ArgumentTypeError(f"{owner}: {name} must be an int or a pair of ints, got {short_repr(value)}")
     pair = tuple(operator.index(v) for v in value)
     if min(pair) < minimum:
-        raise ValueError(f"{owner}: {name} must be at least {minimum}, got {value!r}")
+        raise ValueError(f"{owner}: {name} must be at least {minimum}, got {short_repr(value)}")
     return pair
 
 
@@ -74,7 +76,7 @@ def number(owner, name, value, low=None, high=None, low_open=False, high_open=Fa
         ValueError: for NaN, an infinity, or a value outside the bounds.
     """
     if _is_bool(value) or not isinstance(value, numbers.Real):
-        raise ArgumentTypeError(f"{owner}: {name} must be a number, got {value!r}")
+        raise ArgumentTypeError(f"{owner}: {name} must be a number, got {short_repr(value)}")
     value = float(value)
     inside = not math.isnan(value) and (not finite or math.isfinite(value))
     if low is not None:
@@ -83,7 +85,7 @@ def number(owner, name, value, low=None, high=None, low_open=False, high_open=Fa
         inside = inside and (value < high if high_open else value <= high)
     if not inside:
         raise ValueError(f"{owner}: {name} must be {_interval(low, high, low_open, high_open, finite)}, "
-                         f"got {value!r}")
+                         f"got {short_repr(value)}")
     return value
 
 
@@ -91,13 +93,13 @@ def boolean(owner, name, value):
     """``value`` if it is True or False (a NumPy bool too), else a TypeError."""
     if _is_bool(value):
         return bool(value)
-    raise ArgumentTypeError(f"{owner}: {name} must be True or False, got {value!r}")
+    raise ArgumentTypeError(f"{owner}: {name} must be True or False, got {short_repr(value)}")
 
 
 def choice(owner, name, value, allowed):
     """``value`` if it is one of ``allowed``, else a ValueError listing them."""
     if value not in allowed:
-        raise ValueError(f"{owner}: {name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+        raise ValueError(f"{owner}: {name} must be one of {', '.join(map(repr, allowed))}, got {short_repr(value)}")
     return value
 
 

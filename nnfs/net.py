@@ -6,7 +6,7 @@ from nnfs.layers.base import Layer, backward_through, check_gradient
 from nnfs.layers.composite import Sequential
 from nnfs.losses import Loss, softmax
 from nnfs.parallel import Shards
-from nnfs.text import shorten
+from nnfs.text import short_repr, shorten
 
 
 class Net:
@@ -311,7 +311,8 @@ class Net:
         if missing or unexpected:
             raise ValueError(
                 "Net.load_state_dict: the saved state does not fit this architecture "
-                f"(missing: {missing or 'none'}; unexpected: {unexpected or 'none'})")
+                f"(missing: {short_repr(missing) if missing else 'none'}; "
+                f"unexpected: {short_repr(unexpected) if unexpected else 'none'})")
         # Every array is checked and converted before any is stored: a state refused half-way
         # would leave a net that is neither the old one nor the saved one.
         loaded = []

@@ -1,8 +1,9 @@
-"""Words in messages and pictures: a counted noun, and names safe to show, for the library and the programs alike."""
+"""Words in messages and pictures: a counted noun, names safe to show and values quoted short, for the
+library and the programs alike."""
 
 import unicodedata
 
-__all__ = ["count", "printable", "display_width", "shorten", "short_names", "pad"]
+__all__ = ["count", "printable", "display_width", "shorten", "short_repr", "short_names", "pad"]
 
 
 def count(number, singular, plural=None):
@@ -88,13 +89,21 @@ def _is_regional(ch):
 
 def shorten(text, width):
     """``text`` in at most ``width`` columns, keeping its start and its end around a ``~``
-    (``dog_b~beagle``), never cut inside a character (an accent stays on its letter)."""
+    (``dog_b~beagle``), never cut inside a character (an accent stays on its letter).
+
+    A text of more than ``4 * width`` characters is measured at its two ends only (its middle
+    is cut anyway): a megabyte of it, a record read from a file, costs what a line costs.
+    """
+    if width > 0 and len(text) > 4 * width:
+        head, tail = _clusters(text[:2 * width]), _clusters(text[-2 * width:])
+        parts = head + tail
+        return _shorten(parts, [display_width(part) for part in parts], width, whole=False)
     parts = _clusters(text)
     return _shorten(parts, [display_width(part) for part in parts], width)
 
 
-def _shorten(parts, widths, width):
-    if sum(widths) <= width:
+def _shorten(parts, widths, width, whole=True):
+    if whole and sum(widths) <= width:
         return "".join(parts)
     if width < 1:
         return ""
@@ -110,6 +119,17 @@ def _shorten(parts, widths, width):
         ends.append(kept)
     head, tail = ends
     return "".join(parts[i] for i in head) + "~" + "".join(parts[i] for i in reversed(tail))
+
+
+def short_repr(value, width=80):
+    """``repr(value)`` in at most ``width`` columns, as :func:`shorten` cuts it (``[1, 1, 1~1, 1]``):
+    how an error message quotes a value it got, which may come from a file and be megabytes long.
+    A value nested too deeply to be written out at all is named by its type.
+    """
+    try:
+        return shorten(repr(value), width)
+    except RecursionError:
+        return f"<a {type(value).__name__} nested too deeply to show>"
 
 
 def short_names(names, width):

@@ -283,7 +283,7 @@ def test_every_exported_layer_with_parameters_reports_its_array_shapes():
     (lambda m: m.__setitem__("optimizer", {"config": {}, "keys": [1]}), "optimizer must be"),
     (lambda m: m.__setitem__("optimizer", {"config": {}, "keys": ["ghost"]}), "optimizer state arrays missing"),
     (lambda m: m.__setitem__("version", 99), "version 99"),
-    (lambda m: m.__setitem__("version", [1] * 1000), r"version \[1, 1, .*\.\.\."),
+    (lambda m: m.__setitem__("version", [1] * 1000), r"version \[1, 1, .*~.*, 1\]; this nnfs"),
     (lambda m: m.__setitem__("format", "pytorch"), "is not an nnfs checkpoint"),
 ])
 def test_metadata_of_the_wrong_form(tmp_path, change, match):
@@ -478,3 +478,42 @@ def test_a_header_cut_inside_its_dict_is_a_damaged_header(tmp_path):
     members[name] = members[name][:end] + b"X" + members[name][end + 1:]  # same length
     write_zip(path, members)
     refused(path, rf"{name}' has a damaged header")
+
+
+# -- what a file holds is quoted shortened -------------------------------------------------------------
+HUGE = "x" * 1_000_000
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda m: m["layers"].__setitem__(0, {"class": HUGE, "config": {}}), r"layer 0 is a 'xxx.*~.*xxx', which"),
+    (lambda m: m["layers"][0]["config"].update(in_dim=HUGE), r"in_dim must be an int, got 'xxx.*~"),
+    (lambda m: m["layers"][0]["config"].update({HUGE: 1}), r"cannot rebuild layer 0 Linear: .*~"),
+    (lambda m: m["layers"][2].__setitem__("config", {HUGE: 1}), r"cannot rebuild layer 2 ReLU: .*~"),
+    (lambda m: m.__setitem__("optimizer", {"config": {}, "keys": [HUGE] * 10}), r"arrays missing: \['xxx.*~"),
+    (lambda m: m.__setitem__("preprocessing", [HUGE]), r"preprocessing must be null or a dict, got \['xxx.*~"),
+    (lambda m: m.__setitem__("version", HUGE), r"version 'xxx.*~"),
+])
+def test_a_huge_field_is_quoted_shortened(tmp_path, change, match):
+    """A record of a megabyte was echoed whole: one line of megabytes on the terminal."""
+    path, arrays = saved(tmp_path)
+    meta = meta_of(arrays)
+    change(meta)
+    message = refused(tampered(tmp_path, with_meta(arrays, meta), "bad.npz"), match)
+    assert len(message) < 1000, len(message)
+
+
+def test_a_huge_member_name_is_quoted_shortened(tmp_path):
+    path, arrays = saved(tmp_path)
+    arrays["net/0." + "w" * 60_000] = np.ones(2, np.float32)
+    message = refused(tampered(tmp_path, arrays), r"net/0\.www.*~.*www is \(2,\) in the file but is not one of")
+    assert len(message) < 1000, len(message)
+
+
+def test_load_into_names_the_difference_shortened(tmp_path):
+    path, arrays = saved(tmp_path)
+    meta = meta_of(arrays)
+    meta["layers"][2]["config"] = {f"key{i}": HUGE[:100_000] for i in range(20)}
+    match = r"layer 2 is ReLU\(key0='xx.*~.*', \.\.\.\) in the file but ReLU\(\)"
+    with pytest.raises(CheckpointError, match=match) as info:
+        load_into(tampered(tmp_path, with_meta(arrays, meta)), small_net())
+    assert len(str(info.value)) < 1000

@@ -140,3 +140,16 @@ def test_numpy_bools_are_bools_not_numbers(value):
         integer("Linear", "in_dim", value)
     with pytest.raises(TypeError, match="must be a number"):
         number("SGD", "lr", value)
+
+
+@pytest.mark.parametrize("check", [
+    lambda v: integer("Linear", "in_dim", v), lambda v: int_pair("Conv2D", "stride", v),
+    lambda v: number("SGD", "lr", v), lambda v: boolean("SGD", "nesterov", v),
+    lambda v: choice("Preprocessing", "resize", v, ("crop", "stretch")),
+])
+def test_a_huge_value_is_quoted_shortened(check):
+    """Configs come from checkpoint files: a megabyte of text was echoed whole in the message."""
+    with pytest.raises(ValueError) as info:
+        check("x" * 1_000_000)
+    message = str(info.value)
+    assert len(message) < 200 and "'xxxx" in message and "~" in message

@@ -51,3 +51,30 @@ def test_characters_that_show_nothing_are_escaped_and_joiners_kept():
     assert printable("a\u200bb") == "a\\u200bb" and printable("\ufeffname") == "\\ufeffname"
     assert printable("cat\u2063") == "cat\\u2063" and printable("dog\U000e0020") == "dog\\U000e0020"
     assert printable("👩\u200d👩") == "👩\u200d👩" and printable("می\u200cخواهم") == "می\u200cخواهم"
+
+
+def test_a_long_text_is_measured_at_its_ends_only():
+    """Error messages quote values read from files: a megabyte of text took seconds to cut."""
+    import time
+
+    from nnfs.text import shorten
+
+    text = "head_" + "x" * 4_000_000 + "_tail"
+    start = time.perf_counter()
+    assert shorten(text, 20) == "head_xxxx~xxxxx_tail"
+    assert time.perf_counter() - start < 0.5
+    # Just over four times the width: still cut (with its "~"), even where the ends alone would fit.
+    assert shorten("e\u0301" * 41, 10) == "e\u0301" * 4 + "~" + "e\u0301" * 5
+    assert shorten("0123456789" * 9, 20) == "012345678~0123456789"
+
+
+def test_short_repr_quotes_any_value_in_a_line():
+    from nnfs.text import short_repr
+
+    assert short_repr("cat") == "'cat'" and short_repr([1, 2]) == "[1, 2]"
+    assert short_repr([1] * 1000, 20) == "[1, 1, 1,~, 1, 1, 1]"
+    assert short_repr({"mean": "\n" * 100}, 30).count("\\n") > 3 and "\n" not in short_repr("\n" * 100)
+    deep = []
+    for _ in range(100_000):  # deeper than repr can go
+        deep = [deep]
+    assert short_repr(deep) == "<a list nested too deeply to show>"

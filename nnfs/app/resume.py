@@ -21,6 +21,7 @@ from nnfs.checkpoint import CheckpointError
 from nnfs.checks import integer, number
 from nnfs.data import Augmentation, DatasetError
 from nnfs.optim import SCHEDULES, make_optimizer, make_schedule, schedule_from_state
+from nnfs.text import short_repr
 
 __all__ = ["RunState", "resume", "has_run_state", "check_extra"]
 
@@ -77,7 +78,7 @@ class RunState:
                 an epoch beyond the planned total, a shuffling state ahead of the epochs.
         """
         if not isinstance(state, dict):
-            raise CheckpointError(f"damaged run state (not a dict: {_short(state)})")
+            raise CheckpointError(f"damaged run state (not a dict: {short_repr(state)})")
         missing = {"epochs", "epoch", "history"} - set(state)
         if missing:
             raise CheckpointError(f"the saved run state lacks {sorted(missing)}")
@@ -95,15 +96,16 @@ class RunState:
         self.epochs = integer(owner, "epochs", self.epochs, minimum=1)
         self.epoch = integer(owner, "epoch", self.epoch, minimum=0, maximum=self.epochs)
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"{owner}: schedule must be one of {', '.join(SCHEDULES)}, got {_short(self.schedule)}")
+            raise ValueError(f"{owner}: schedule must be one of {', '.join(SCHEDULES)}, "
+                             f"got {short_repr(self.schedule)}")
         self.warmup_epochs = integer(owner, "warmup_epochs", self.warmup_epochs, minimum=0)
         if not isinstance(self.history, dict) or set(self.history) != set(_empty_history()):
             raise ValueError(f"{owner}: history must have the keys {sorted(_empty_history())}, "
-                             f"got {_short(self.history)}")
+                             f"got {short_repr(self.history)}")
         for key, values in self.history.items():
             if not isinstance(values, list) or len(values) != self.epoch:
                 raise ValueError(f"{owner}: history[{key!r}] must list one value per epoch done "
-                                 f"({self.epoch}), got {_short(values)}")
+                                 f"({self.epoch}), got {short_repr(values)}")
             # Finite: a diverged epoch is never saved (the training program stops before).
             self.history[key] = [number(owner, f"history[{key!r}]", v) for v in values]
         self.best_val_accuracy = number(owner, "best_val_accuracy", self.best_val_accuracy, low=-1, high=1)
@@ -113,7 +115,7 @@ class RunState:
             if not isinstance(self.loader, dict) or not (
                     {"seed", "passes"} <= set(self.loader) <= {"seed", "passes", "augment"}):
                 raise ValueError(f"{owner}: loader must be {{'seed': int, 'passes': int, 'augment': "
-                                 f"config or None}}, got {_short(self.loader)}")
+                                 f"config or None}}, got {short_repr(self.loader)}")
             integer(owner, "loader['seed']", self.loader["seed"], minimum=0)
             # At most one pass per epoch begun: replaying them must not take forever.
             integer(owner, "loader['passes']", self.loader["passes"], minimum=0, maximum=self.epoch)
@@ -147,7 +149,7 @@ def check_extra(path, extra, fields):
     if extra is None:
         return {}
     if not isinstance(extra, dict):  # checkpoint.metadata already refuses this; load() callers too
-        raise CheckpointError(f"{path}: damaged metadata (extra must be a dict, got {_short(extra)})")
+        raise CheckpointError(f"{path}: damaged metadata (extra must be a dict, got {short_repr(extra)})")
     for field in fields:
         if extra.get(field) is None:
             continue
@@ -160,7 +162,7 @@ def check_extra(path, extra, fields):
         fits, expected = _EXTRA_FIELDS[field]
         if not fits(extra[field]):
             raise CheckpointError(
-                f"{path}: damaged metadata (extra.{field} must be {expected}, got {_short(extra[field])})")
+                f"{path}: damaged metadata (extra.{field} must be {expected}, got {short_repr(extra[field])})")
     return extra
 
 
@@ -222,11 +224,6 @@ _EXTRA_FIELDS = {
     "requested": (_is_request, '{"image_size": null or [height, width], "channels": null, 1 or 3}'),
     "val_accuracy": (_fits(number, low=0, high=1), "a number in [0, 1]"),
 }
-
-
-def _short(value, limit=80):
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def has_run_state(checkpoint):

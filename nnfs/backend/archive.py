@@ -28,6 +28,8 @@ import zlib
 import numpy as np
 from numpy.lib import format as npy
 
+from nnfs.text import shorten, short_repr
+
 __all__ = ["ArchiveError", "ArchiveReader", "Member", "json_to_array", "array_to_json", "save_npz",
            "is_plain_array", "count_non_finite", "format_size"]
 
@@ -157,14 +159,14 @@ class ArchiveReader:
 
     def _header(self, info):
         if info.is_dir() or not info.filename.endswith(".npy"):
-            raise ArchiveError(f"member {info.filename!r} is not an .npy array")
+            raise ArchiveError(f"member {short_repr(info.filename)} is not an .npy array")
         name = info.filename[:-len(".npy")]
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise ArchiveError(f"member {info.filename!r} uses a compression nnfs does not read")
+            raise ArchiveError(f"member {short_repr(info.filename)} uses a compression nnfs does not read")
         if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
-            raise ArchiveError(f"member {info.filename!r} is damaged (stored sizes disagree)")
+            raise ArchiveError(f"member {short_repr(info.filename)} is damaged (stored sizes disagree)")
         if info.flag_bits & 0x1:
-            raise ArchiveError(f"member {info.filename!r} is encrypted")
+            raise ArchiveError(f"member {short_repr(info.filename)} is encrypted")
         try:
             with self._zip.open(info) as stream:
                 version = npy.read_magic(stream)
@@ -185,21 +187,22 @@ class ArchiveReader:
                     raise ValueError(f".npy format version {version} is not one NumPy writes for plain arrays")
                 offset = stream.tell()
         except _DAMAGED + (SyntaxError, TypeError) as error:
-            raise ArchiveError(f"member {info.filename!r} has a damaged header ({error})") from None
+            raise ArchiveError(f"member {short_repr(info.filename)} has a damaged header "
+                               f"({shorten(str(error), 200)})") from None
         if dtype.hasobject:
             raise ArchiveError(
-                f"member {info.filename!r} holds Python objects; nnfs archives hold numbers only, "
+                f"member {short_repr(info.filename)} holds Python objects; nnfs archives hold numbers only, "
                 "and objects are never loaded")
         if dtype.kind not in PLAIN_KINDS or dtype.fields is not None or dtype.subdtype is not None:
-            raise ArchiveError(f"member {info.filename!r} holds {dtype} data; nnfs archives hold "
+            raise ArchiveError(f"member {short_repr(info.filename)} holds {dtype} data; nnfs archives hold "
                                "only bool, integer and float arrays")
         if not all(isinstance(n, int) and n >= 0 for n in shape):
-            raise ArchiveError(f"member {info.filename!r} declares an invalid shape {shape!r}")
+            raise ArchiveError(f"member {short_repr(info.filename)} declares an invalid shape {shape!r}")
         member = Member(name, info, tuple(shape), dtype, fortran_order, offset)
         held = info.file_size - offset
         if member.nbytes != held:
             raise ArchiveError(
-                f"member {info.filename!r} declares shape {member.shape} of {dtype} "
+                f"member {short_repr(info.filename)} declares shape {member.shape} of {dtype} "
                 f"({format_size(member.nbytes)}) but holds {format_size(max(held, 0))} of data")
         return member
 
@@ -219,15 +222,15 @@ class ArchiveReader:
                 while done < member.nbytes:
                     chunk = stream.read(min(_CHUNK, member.nbytes - done))
                     if not chunk:
-                        raise ArchiveError(f"member {name!r}.npy is truncated")
+                        raise ArchiveError(f"member {short_repr(name + '.npy')} is truncated")
                     view[done:done + len(chunk)] = chunk
                     done += len(chunk)
                 if stream.read(1):  # also what makes zipfile check the CRC of the whole member
-                    raise ArchiveError(f"member {name!r}.npy holds more data than its header declares")
+                    raise ArchiveError(f"member {short_repr(name + '.npy')} holds more data than its header declares")
         except _DAMAGED as error:
             if isinstance(error, ArchiveError):
                 raise
-            raise ArchiveError(f"member {name!r}.npy is damaged ({error})") from None
+            raise ArchiveError(f"member {short_repr(name + '.npy')} is damaged ({error})") from None
         order = "F" if member._fortran_order else "C"
         array = raw.view(member.dtype).reshape(member.shape, order=order)
         if not member.dtype.isnative:

@@ -26,6 +26,7 @@ glyphs (a mirrored 2 is no digit, a cropped 7 may be a 1). Digits gain from
 from nnfs.backend import augment as kernels
 from nnfs.checks import number
 from nnfs.data.images import DatasetError, checked
+from nnfs.text import short_repr
 
 __all__ = ["Augmentation", "OPERATIONS", "DEFAULT_OPERATIONS", "augmentation_for"]
 
@@ -56,17 +57,18 @@ class Augmentation:
         if isinstance(operations, str):
             operations = (operations,)
         if not isinstance(operations, (list, tuple)):
-            raise DatasetError(f"Augmentation: operations must be some of {', '.join(OPERATIONS)}, got {operations!r}")
+            raise DatasetError(f"Augmentation: operations must be some of {', '.join(OPERATIONS)}, "
+                               f"got {short_repr(operations)}")
         unknown = [op for op in operations if op not in OPERATIONS]
         if unknown or not operations:
             raise DatasetError(f"Augmentation: operations must be some of {', '.join(OPERATIONS)}, "
-                               f"got {list(operations)!r}")
+                               f"got {short_repr(list(operations))}")
         self.operations = tuple(op for op in OPERATIONS if op in operations)
         if isinstance(crop_scale, (str, bytes)) or not hasattr(crop_scale, "__len__") or len(crop_scale) != 2:
-            raise DatasetError(f"Augmentation: crop_scale must be (smallest, largest), got {crop_scale!r}")
+            raise DatasetError(f"Augmentation: crop_scale must be (smallest, largest), got {short_repr(crop_scale)}")
         low, high = (_checked(number, "crop_scale", v, low=0, high=1, low_open=True) for v in crop_scale)
         if low > high:
-            raise DatasetError(f"Augmentation: crop_scale must be (smallest, largest), got {crop_scale!r}")
+            raise DatasetError(f"Augmentation: crop_scale must be (smallest, largest), got {short_repr(crop_scale)}")
         self.crop_scale = (low, high)
         self.shift = _checked(number, "shift", shift, low=0, high=0.5)
         self.jitter = _checked(number, "jitter", jitter, low=0, high=1, high_open=True)
@@ -97,7 +99,7 @@ class Augmentation:
             return cls(tuple(config["operations"]), tuple(config["crop_scale"]), config["shift"],
                        config["jitter"])
         except (KeyError, TypeError) as error:
-            raise DatasetError(f"malformed augmentation record {config!r}: {error}") from None
+            raise DatasetError(f"malformed augmentation record {short_repr(config)}: {error}") from None
 
     def __repr__(self):
         return f"Augmentation({'+'.join(self.operations)})"

@@ -11,6 +11,7 @@ from nnfs.checks import boolean, choice, int_pair, integer, number
 from nnfs.data.augment import Augmentation
 from nnfs.data.decoding import reading
 from nnfs.data.images import RESIZE_MODES, DatasetError, read_image
+from nnfs.text import short_repr
 
 # A channel whose pixels are all equal has std 0; dividing by this instead keeps values finite.
 MIN_STD = 1e-6
@@ -93,7 +94,8 @@ class Preprocessing:
         for key in ("mean", "std"):
             values = getattr(self, key)
             if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) != self.channels:
-                raise ValueError(f"{name}: {key} must hold one number per channel ({self.channels}), got {values!r}")
+                raise ValueError(f"{name}: {key} must hold one number per channel ({self.channels}), "
+                                 f"got {short_repr(values)}")
         # In the float32 range images are computed in: a std of 1e-320 or a mean of 1e300 is
         # finite in float64 but gives inf and NaN there (MIN_STD is what fit() keeps).
         self.mean = [number(name, "mean", v, low=-1e30, high=1e30) for v in self.mean]
@@ -161,7 +163,7 @@ class Preprocessing:
             return cls(data["image_size"], data["channels"], data["mean"], data["std"],
                        data.get("resize", "stretch"))
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise DatasetError(f"malformed preprocessing record {data!r}: {error}") from None
+            raise DatasetError(f"malformed preprocessing record {short_repr(data)}: {error}") from None
 
 
 class DataLoader:

@@ -23,6 +23,7 @@ import math
 
 from nnfs.backend import backend_of, get_array_module, to_numpy
 from nnfs.checks import boolean, is_integer, number
+from nnfs.text import short_repr
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", "named_parameters_of"]
 
@@ -133,11 +134,11 @@ class Optimizer:
         """
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, dict) or set(state_dict) != {"config", "state"}:
-            raise ValueError(f"{owner}: expected a dict with keys 'config' and 'state', got {state_dict!r:.80}")
+            raise ValueError(f"{owner}: expected a dict with keys 'config' and 'state', got {short_repr(state_dict)}")
         config = state_dict["config"]
         if not isinstance(config, dict) or config.get("type") != type(self).__name__:
             found = config.get("type") if isinstance(config, dict) else config
-            raise ValueError(f"{owner}: the saved state is from a {found!r} optimizer")
+            raise ValueError(f"{owner}: the saved state is from a {short_repr(found)} optimizer")
         # The saved arguments go through the constructor's checks, so a damaged config is
         # refused here, not at the first step.
         try:
@@ -146,7 +147,7 @@ class Optimizer:
             raise ValueError(f"{owner}: the saved config lacks {error}") from None
         step_count = config.get("step_count")
         if not is_integer(step_count) or step_count < 0:
-            raise ValueError(f"{owner}: the saved step_count must be an int >= 0, got {step_count!r}")
+            raise ValueError(f"{owner}: the saved step_count must be an int >= 0, got {short_repr(step_count)}")
         params = {name: param for name, param, _ in named_parameters_of(self.params)}
         state = {}
         if not isinstance(state_dict["state"], dict):
@@ -155,18 +156,18 @@ class Optimizer:
             name, _, slot = str(key).rpartition(".")
             if name not in params:
                 raise ValueError(
-                    f"{owner}: the saved state has {key!r}, but the net has no parameter {name!r} "
+                    f"{owner}: the saved state has {short_repr(key)}, but the net has no parameter {short_repr(name)} "
                     f"(its parameters: {sorted(params)})")
             param = params[name]
             if not hasattr(value, "shape") or tuple(value.shape) != tuple(param.shape):
                 raise ValueError(
-                    f"{owner}: {key} has shape {getattr(value, 'shape', None)} in the saved state, but the "
+                    f"{owner}: {short_repr(key)} has shape {getattr(value, 'shape', None)} in the saved state, but the "
                     f"parameter {name} has shape {tuple(param.shape)}")
             # A copy, so that stepping never writes into the caller's arrays.
             state.setdefault(name, {})[slot] = backend_of(param).asarray(value, dtype=param.dtype).copy()
         for name, slots in state.items():  # a slot missing or foreign would fail at the first step
             if set(slots) != type(self).SLOTS:
-                raise ValueError(f"{owner}: the saved state of {name} has {sorted(slots)}, but "
+                raise ValueError(f"{owner}: the saved state of {name} has {short_repr(sorted(slots))}, but "
                                  f"{type(self).__name__} keeps {sorted(type(self).SLOTS)}")
         for key in self.get_config():
             setattr(self, key, getattr(saved, key))
@@ -253,7 +254,7 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         owner = type(self).__name__
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise TypeError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
+            raise TypeError(f"{owner}: betas must be a pair (beta1, beta2), got {short_repr(betas)}")
         self.betas = tuple(number(owner, "betas", b, low=0, high=1, high_open=True) for b in betas)
         self.eps = number(owner, "eps", eps, low=0)
         self.weight_decay = number(owner, "weight_decay", weight_decay, low=0)
@@ -316,5 +317,5 @@ def make_optimizer(name, params, lr, **kwargs):
     """
     key = str(name).strip().lower()
     if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of: {', '.join(OPTIMIZERS)}")
+        raise ValueError(f"unknown optimizer {short_repr(name)}; expected one of: {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[key](params, lr=lr, **kwargs)

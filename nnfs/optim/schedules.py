@@ -21,6 +21,7 @@ import inspect
 import math
 
 from nnfs.checks import integer, number
+from nnfs.text import short_repr
 
 __all__ = ["Schedule", "ConstantLR", "StepLR", "CosineAnnealingLR", "SCHEDULES", "make_schedule",
            "schedule_from_state"]
@@ -96,7 +97,7 @@ class Schedule:
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state, dict) or state.get("type") != type(self).__name__:
             found = state.get("type") if isinstance(state, dict) else type(state).__name__
-            raise ValueError(f"{owner}: the saved state is from {found!r}")
+            raise ValueError(f"{owner}: the saved state is from {short_repr(found)}")
         # Everything is checked before anything changes: a refused state leaves the schedule and
         # the optimizer's rate as they were (the constructor below sets that rate).
         lr = self.optimizer.lr
@@ -203,7 +204,7 @@ def make_schedule(name, optimizer, total_steps, warmup_steps=0):
     """
     key = str(name).strip().lower()
     if key not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; expected one of: {', '.join(SCHEDULES)}")
+        raise ValueError(f"unknown schedule {short_repr(name)}; expected one of: {', '.join(SCHEDULES)}")
     total_steps = integer("make_schedule", "total_steps", total_steps, minimum=1)
     warmup_steps = integer("make_schedule", "warmup_steps", warmup_steps, minimum=0)
     if warmup_steps and warmup_steps >= total_steps:
@@ -227,7 +228,7 @@ def schedule_from_state(optimizer, state):
     kinds = {cls.__name__: cls for cls in SCHEDULES.values()}
     kind = state.get("type") if isinstance(state, dict) else None
     if kind not in kinds:
-        raise ValueError(f"unknown saved schedule {kind!r}; expected one of: {', '.join(kinds)}")
+        raise ValueError(f"unknown saved schedule {short_repr(kind)}; expected one of: {', '.join(kinds)}")
     cls = kinds[kind]
     arguments = list(inspect.signature(cls).parameters)[1:]  # all but the optimizer
     try:

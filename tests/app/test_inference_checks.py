@@ -34,6 +34,18 @@ def test_a_damaged_preprocessing_record_is_refused_naming_the_file(tmp_path, cha
         Classifier(tmp_path / "m.npz")
 
 
+@pytest.mark.parametrize("change", [{"mean": [0.5] * 1_000_000}, {"resize": "z" * 1_000_000},
+                                    {"std": [0.0], "notes": "n" * 1_000_000}],
+                         ids=["a million means", "a megabyte resize mode", "a megabyte field beside a bad std"])
+def test_a_huge_preprocessing_record_is_quoted_shortened(tmp_path, change):
+    """The record was echoed whole: a line of megabytes on the terminal."""
+    save(tmp_path / "m.npz", reference_cnn(1, 8, 2), class_names=["a", "b"],
+         preprocessing={**Preprocessing((8, 8), 1, [0.5], [0.2]).get_config(), **change})
+    with pytest.raises(CheckpointError, match=r"m\.npz: malformed preprocessing record \{.*~.*\}: ") as info:
+        Classifier(tmp_path / "m.npz")
+    assert len(str(info.value)) < 400 and "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize("arguments, message", [
     (((8, 8), 1, [0.5], [0.0]), "std must be a finite number in [1e-06, 1e+30]"),
     (((8, 8), 1, [1e300], [0.2]), "mean must be a finite number in [-1e+30, 1e+30]"),  # inf in float32

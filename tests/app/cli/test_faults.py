@@ -96,6 +96,8 @@ HOSTILE = {
                         "holds Python objects"),
     "a fifo": (lambda p, a: (p.unlink(), os.mkfifo(p)), "not a regular file"),
     "a folder": (lambda p, a: (p.unlink(), p.mkdir()), "a folder, not a file"),
+    "a megabyte class name": (lambda p, a: rewritten(p, a, lambda m: m["layers"][0].__setitem__("class", "x" * 10**6)),
+                              "layer 0 is a 'xxxx"),
 }
 PREPROCESSING = {
     "std 0": (preprocessing(std=[0.0]), "std must be a finite number in [1e-06, 1e+30]"),
@@ -107,6 +109,12 @@ PREPROCESSING = {
                                        "does not fit its net"),
     "fewer class names than outputs": (lambda meta: meta.__setitem__("class_names", ["a"]),
                                        "1 class names are stored"),
+    "a million means": (preprocessing(mean=[0.5] * 10**6), "mean must hold one number per channel (1), got [0.5, 0.5"),
+}
+# The optimizer's record and state: read by a resumed run only.
+RESUMED = {
+    "a megabyte optimizer type": (lambda p, a: rewritten(p, a, lambda m: m["optimizer"]["config"].__setitem__(
+        "type", "x" * 10**6)), "damaged optimizer state (unknown optimizer 'xxxx"),
 }
 
 
@@ -157,7 +165,7 @@ EXTRA = {
 
 # Training refits its preprocessing on the dataset, so a damaged stored one matters to predict only.
 CASES = [(case, program) for case in HOSTILE for program in ("predict", "resume")] + \
-        [(case, "predict") for case in PREPROCESSING] + \
+        [(case, "predict") for case in PREPROCESSING] + [(case, "resume") for case in RESUMED] + \
         [(case, program) for case, (_, _, programs) in EXTRA.items() for program in programs]
 
 
@@ -166,8 +174,8 @@ def test_hostile_checkpoints_are_one_line_errors_in_both_programs(tmp_path, caps
     data, good, arrays = model
     path = tmp_path / "m.npz"
     path.write_bytes(good.read_bytes())
-    if case in HOSTILE:
-        damage, message = HOSTILE[case]
+    if case in HOSTILE or case in RESUMED:
+        damage, message = {**HOSTILE, **RESUMED}[case]
         if case == "a fifo" and not hasattr(os, "mkfifo"):
             pytest.skip("needs FIFOs")
         damage(path, arrays)
@@ -184,7 +192,8 @@ def test_hostile_checkpoints_are_one_line_errors_in_both_programs(tmp_path, caps
         code, out, err = call(train.main, ["--dataset", data, "--epochs", "3", "--save", outputs / "m.npz",
                                            "--resume", path], capsys)
     assert code == 1
-    assert_one_line(err, "error: ", str(path), message)
+    line = assert_one_line(err, "error: ", str(path), message)
+    assert len(line) < 1000, len(line)  # what a file holds is quoted shortened
     assert "allow_pickle" not in err
     assert contents(outputs) == before
 
