@@ -33,6 +33,7 @@ import os
 from dataclasses import dataclass, field
 
 from nnfs.backend import archive, host_rng, to_numpy, using
+from nnfs.checks import is_integer
 from nnfs.files import write_atomically
 from nnfs.layers.base import Layer
 from nnfs.layers.composite import Composite
@@ -139,6 +140,85 @@ def _to_json(value, what):
         return json.dumps(value, default=_scalar)
     except (TypeError, ValueError) as error:
         raise TypeError(f"checkpoint.save: {what} must be JSON-serialisable: {error}") from None
+    except RecursionError:
+        raise TypeError(f"checkpoint.save: {what} must be JSON-serialisable: nested too deeply") from None
+
+
+def _from_json(text):
+    """The record of JSON ``text``; a ValueError for an object that names a key twice (JSON
+    allows it, and which value counts would be up to the reader: ``{1: "a", "1": "b"}`` is
+    written so)."""
+    return json.loads(text, object_pairs_hook=_object)
+
+
+def _object(pairs):
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        repeated = next(key for index, (key, _) in enumerate(pairs) if key in dict(pairs[:index]))
+        raise ValueError(f"the key {short_repr(repeated)} appears twice in one object")
+    return result
+
+
+# -- the record: what save writes and load reads, checked by the same rules -----------------------
+def _check_record(meta):
+    """Check the form of every field of a checkpoint's record (``meta``, as JSON reads it back):
+    what :func:`load` refuses as damaged metadata is what :func:`save` refuses to write.
+
+    Raises:
+        TypeError: for a field of the wrong type (``"extra must be null or a dict, got [1]"``).
+        ValueError: for a field of the right type that makes no sense (class names twice).
+    """
+    def wrong(field, expected, error=TypeError):
+        raise error(f"{field} must be {expected}, got {short_repr(meta.get(field))}")
+
+    if not is_integer(meta.get("version")):  # true and 1.0 equal 1 in Python
+        wrong("version", "an integer")
+    if meta.get("dtype") not in ("float32", "float64"):
+        wrong("dtype", "'float32' or 'float64'", ValueError)
+    layers = meta.get("layers")
+    if not isinstance(layers, list) or not 0 < len(layers) <= MAX_LAYERS or not all(map(_is_record, layers)):
+        wrong("layers", f"a list of 1 to {MAX_LAYERS:,} {{'class': name, 'config': dict}} records")
+    if meta.get("loss") is not None and not _is_record(meta["loss"]):
+        wrong("loss", "null or a {'class': name, 'config': dict} record")
+    if meta.get("class_names") is not None:
+        _check_class_names(meta["class_names"])
+    for key in ("preprocessing", "scheduler", "extra"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            wrong(key, "null or a dict")
+    optimizer = meta.get("optimizer")
+    if optimizer is not None and not (
+            isinstance(optimizer, dict) and isinstance(optimizer.get("config"), dict)
+            and isinstance(optimizer.get("keys"), list) and all(isinstance(k, str) for k in optimizer["keys"])):
+        wrong("optimizer", "null or {'config': dict, 'keys': list of names}")
+    if optimizer is not None and len(set(optimizer["keys"])) != len(optimizer["keys"]):
+        raise ValueError(f"optimizer keys must be distinct, got {_repeated(optimizer['keys'])} more than once")
+
+
+def _check_class_names(names):
+    """Refuse class names that would label predictions wrongly or ambiguously: they must be a
+    non-empty list of distinct, non-empty strings (a number would be stored as its text, and
+    1 and "1" would become the same name)."""
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        odd = next((name for name in names if not isinstance(name, str)), None) if isinstance(names, list) else None
+        which = f" ({short_repr(odd, 40)} is not a string)" if isinstance(names, list) else ""
+        raise TypeError(f"class_names must be a list of strings, got {short_repr(names)}{which}")
+    if not names:
+        raise ValueError("class_names must name at least one class, got []")
+    if "" in names:
+        raise ValueError(f"class_names must not hold an empty name, got '' as class {names.index('')}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"class_names must be distinct, got {_repeated(names)} more than once")
+
+
+def _repeated(names):
+    """``'cat', 'dog'``: the names that appear more than once, each quoted shortened (the first three)."""
+    seen, repeated = set(), []
+    for name in names:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    shown = ", ".join(short_repr(name, 40) for name in repeated[:3])
+    return shown + (f" and {len(repeated) - 3} more" if len(repeated) > 3 else "")
 
 
 # -- saving ------------------------------------------------------------------------------------------
@@ -150,8 +230,8 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
         path: target file (str, bytes or path-like; not ending with a separator); missing
             parent folders are created.
         net: the ``Net`` to save (any backend; arrays are copied to the host).
-        class_names: names of the output classes, in label order (strings or numbers, stored
-            as strings; one string alone or a None is refused).
+        class_names: names of the output classes, in label order: distinct, non-empty
+            strings (any iterable of them; one string alone is refused).
         preprocessing: a JSON-able dict (or an object with ``get_config()``) describing
             how inputs are prepared, e.g. ``nnfs.data.Preprocessing``.
         optimizer: any object whose ``state_dict()`` returns
@@ -170,10 +250,17 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
         The path written.
 
     Raises:
-        CheckpointError: for a layer that cannot be rebuilt from a file, or non-finite
-            values (unless ``allow_non_finite``); nothing is written then.
+        TypeError, ValueError: for what :func:`load` would refuse: class names that are not
+            distinct non-empty strings, a preprocessing, scheduler state or ``extra`` that is
+            not a dict, optimizer state names that are the same as text, state arrays that
+            are not plain numbers (objects, text, complex, long double).
+        CheckpointError: for a layer that cannot be rebuilt from a file, layers nested more
+            than 64 deep (more than 100,000 in all), a record of more than 16 MiB as JSON,
+            or non-finite values (unless ``allow_non_finite``).
         OSError: when the file cannot be written (naming ``path``); an existing file at
             ``path`` is then left as it was.
+
+    Nothing is written (no file, no temporary file) when anything is refused.
     """
     if not isinstance(net, Net):
         raise TypeError(f"checkpoint.save: expected a Net, got {type(net).__name__}")
@@ -183,16 +270,15 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
     if hasattr(preprocessing, "get_config"):
         preprocessing = preprocessing.get_config()
     if class_names is not None:
-        # One string would become one name per character, and None the name "None"; a
-        # generator is read once, here (checking it first would have used it up).
+        # One string would become one name per character; a generator is read once, here
+        # (checking it first would have used it up).
         if isinstance(class_names, (str, bytes)):
-            raise TypeError(f"checkpoint.save: class_names must be a list of names (strings or numbers), "
-                            f"got {class_names!r}")
+            raise TypeError(f"checkpoint.save: class_names must be a list of strings, got {short_repr(class_names)}")
         class_names = list(class_names)
-        if any(name is None for name in class_names):
-            raise TypeError(f"checkpoint.save: class_names must be a list of names (strings or numbers), "
-                            f"got {class_names!r}")
-        class_names = [str(name) for name in class_names]
+        try:  # checked before the net is copied to the host; _check_record checks it again
+            _check_class_names(class_names)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"checkpoint.save: {error}") from None
     meta = {"format": FORMAT, "version": VERSION, "dtype": net.dtype.name,
             **_architecture(net, registry(custom_layers)),
             "class_names": class_names, "preprocessing": preprocessing,
@@ -212,13 +298,37 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
         meta["rng_state"] = net.rng_state() or None
     if scheduler is not None:
         meta["scheduler"] = scheduler.state_dict()
+    refusing = f"checkpoint.save: refusing to write {os.fspath(path)}"
+    try:
+        arrays = archive.check_plain(arrays)
+    except archive.ArchiveError as error:
+        raise TypeError(f"{refusing}: {error}") from None
     if not allow_non_finite:
-        _refuse_non_finite(arrays, f"checkpoint.save: refusing to write {os.fspath(path)}",
-                           "did training diverge? pass allow_non_finite=True to write it anyway")
-    arrays[META] = archive.json_to_array(_to_json(
-        meta, "layer configs, class_names, preprocessing, optimizer config, scheduler state and extra"))
+        _refuse_non_finite(arrays, refusing, "did training diverge? pass allow_non_finite=True to write it anyway")
+    text = _to_json(meta, "layer configs, class_names, preprocessing, optimizer config, scheduler state and extra")
+    _check_written(text, refusing, custom_layers)
+    arrays[META] = archive.json_to_array(text)
     write_atomically(path, lambda f: archive.save_npz(f, arrays))
     return path
+
+
+def _check_written(text, refusing, custom_layers):
+    """Refuse to write a record that :func:`load` would refuse: the JSON ``text`` is read back
+    as load reads it and checked by load's rules (its size, its fields, the layers' nesting)."""
+    size = len(text.encode("utf-8"))
+    if size > MAX_META_BYTES:
+        raise CheckpointError(
+            f"{refusing}: its record (layer configs, class names, preprocessing, optimizer config, "
+            f"scheduler state and extra) takes {archive.format_size(size)} as JSON, more than the "
+            f"{archive.format_size(MAX_META_BYTES)} a checkpoint may hold")
+    try:
+        meta = _from_json(text)
+        _check_record(meta)
+    except RecursionError:
+        raise TypeError(f"{refusing}: its record is nested too deeply to be read back") from None
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{refusing}: {error}") from None
+    _classes(refusing, meta, custom_layers)  # nesting and layer count, as loading counts them
 
 
 def _refuse_non_finite(arrays, what, hint):
@@ -258,43 +368,26 @@ def _metadata(path, reader):
     member = reader.members.get(META)
     if member is None:
         raise CheckpointError(f"{path} is not an nnfs checkpoint (no '{META}' record)")
-    if member.dtype.name != "uint8" or len(member.shape) != 1 or member.nbytes > MAX_META_BYTES:
+    if member.dtype.name != "uint8" or len(member.shape) != 1:
         raise CheckpointError(f"{path}: damaged metadata (a {member.dtype} array of shape {member.shape})")
+    if member.nbytes > MAX_META_BYTES:
+        raise CheckpointError(f"{path}: damaged metadata (a record of {archive.format_size(member.nbytes)}, more "
+                              f"than the {archive.format_size(MAX_META_BYTES)} a checkpoint may hold)")
     try:
-        meta = json.loads(archive.array_to_json(reader.read(META)))
+        meta = _from_json(archive.array_to_json(reader.read(META)))
     except RecursionError:
         raise CheckpointError(f"{path}: damaged metadata (JSON nested too deeply)") from None
     except (UnicodeDecodeError, ValueError) as error:  # ArchiveError is a ValueError too
         raise CheckpointError(f"{path}: damaged metadata ({error})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an nnfs checkpoint")
-    if meta.get("version") != VERSION:
+    if is_integer(meta.get("version")) and meta["version"] != VERSION:
         raise CheckpointError(
-            f"{path} has checkpoint format version {short_repr(meta.get('version'))}; "
-            f"this nnfs reads version {VERSION}")
-
-    def damaged(field, expected):
-        raise CheckpointError(
-            f"{path}: damaged metadata ({field} must be {expected}, got {short_repr(meta.get(field))})")
-
-    if meta.get("dtype") not in ("float32", "float64"):
-        damaged("dtype", "'float32' or 'float64'")
-    layers = meta.get("layers")
-    if not isinstance(layers, list) or not 0 < len(layers) <= MAX_LAYERS or not all(map(_is_record, layers)):
-        damaged("layers", f"a list of 1 to {MAX_LAYERS:,} {{'class': name, 'config': dict}} records")
-    if meta.get("loss") is not None and not _is_record(meta["loss"]):
-        damaged("loss", "null or a {'class': name, 'config': dict} record")
-    names = meta.get("class_names")
-    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
-        damaged("class_names", "null or a list of strings")
-    for key in ("preprocessing", "scheduler", "extra"):
-        if meta.get(key) is not None and not isinstance(meta[key], dict):
-            damaged(key, "null or a dict")
-    optimizer = meta.get("optimizer")
-    if optimizer is not None and not (
-            isinstance(optimizer, dict) and isinstance(optimizer.get("config"), dict)
-            and isinstance(optimizer.get("keys"), list) and all(isinstance(k, str) for k in optimizer["keys"])):
-        damaged("optimizer", "null or {'config': dict, 'keys': list of names}")
+            f"{path} has checkpoint format version {short_repr(meta['version'])}; this nnfs reads version {VERSION}")
+    try:
+        _check_record(meta)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: damaged metadata ({error})") from None
     return meta
 
 
@@ -390,9 +483,9 @@ def _check_arrays(path, meta, reader, layer_plans):
         if name.startswith(NET_PREFIX):
             index, _, key = name[len(NET_PREFIX):].partition(".")
             stored.setdefault(index, {})[key] = member
-            if member.dtype.kind != "f":
-                raise CheckpointError(f"{path}: {shorten(name, 120)} holds {member.dtype} values; parameters and "
-                                      "buffers are floats")
+            if member.dtype.name != meta["dtype"]:  # a float64 1e300 would be inf in a float32 net
+                raise CheckpointError(f"{path}: {shorten(name, 120)} holds {member.dtype} values; the net's "
+                                      f"parameters and buffers are stored as {meta['dtype']}, its dtype")
     for index, plan in enumerate(layer_plans):
         cls, config = plan.cls, plan.config
         try:

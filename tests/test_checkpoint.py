@@ -18,7 +18,7 @@ from nnfs.app.resume import resume
 from nnfs.backend import host_rng, to_numpy
 from nnfs.checkpoint import CheckpointError, load, load_into, registry, save
 from nnfs.data import Preprocessing
-from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Layer, Linear, MaxPool2D
+from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Layer, Linear, MaxPool2D, Sequential
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 from nnfs.optim import SGD, CosineAnnealingLR
@@ -109,7 +109,7 @@ def test_float64_nets_stay_float64(tmp_path, rng):
 
 
 def test_file_is_plain_arrays_readable_without_pickle(tmp_path):
-    save(tmp_path / "m.npz", small_net(), class_names=["x"] * 5)
+    save(tmp_path / "m.npz", small_net(), class_names=list("vwxyz"))
     with np.load(tmp_path / "m.npz", allow_pickle=False) as archive:
         assert archive["meta"].dtype == np.uint8
         assert "net/0.weight" in archive.files
@@ -345,7 +345,7 @@ def test_a_version_1_checkpoint_resumes_its_optimizer_schedule_and_run(backend):
 
 @pytest.mark.parametrize("class_names", ["cats", b"cats", ["cat", None]], ids=["str", "bytes", "None"])
 def test_class_names_that_would_be_stored_wrong_are_refused(tmp_path, class_names):
-    with pytest.raises(TypeError, match="class_names must be a list of names"):
+    with pytest.raises(TypeError, match="class_names must be a list of strings"):
         save(tmp_path / "m.npz", Net([Linear(2, 2)]), class_names=class_names)
     assert not (tmp_path / "m.npz").exists()
 
@@ -354,7 +354,7 @@ def test_a_path_ending_with_a_separator_is_refused_and_bytes_paths_are_taken(tmp
     with pytest.raises(ValueError, match="names a folder"):
         save(f"{tmp_path}/sv/", Net([Linear(2, 2)]))
     assert not (tmp_path / "sv").exists()
-    save(os.fsencode(tmp_path / "b.npz"), Net([Linear(2, 2)]), class_names=[0, 1])
+    save(os.fsencode(tmp_path / "b.npz"), Net([Linear(2, 2)]), class_names=["0", "1"])
     assert load(tmp_path / "b.npz").class_names == ["0", "1"]
 
 
@@ -436,3 +436,82 @@ def test_a_damaged_random_stream_record_is_refused_in_one_line(tmp_path, record,
         with pytest.raises(CheckpointError, match=f"^{re.escape(str(path))}: Net.load_rng_state: " + match) as error:
             loading()
         assert "\n" not in str(error.value)
+
+
+# -- save refuses what load would refuse: a model that trained fine must load ------------------------
+@pytest.mark.parametrize("class_names, error, match", [
+    (["cat", "cat"], ValueError, r"class_names must be distinct, got 'cat' more than once$"),
+    (["a", "b", "a", "b", "c"], ValueError, r"got 'a', 'b' more than once$"),
+    ([""], ValueError, r"class_names must not hold an empty name, got '' as class 0$"),
+    ([], ValueError, r"class_names must name at least one class"),
+    ([0, 1], TypeError, r"class_names must be a list of strings, got \[0, 1\] \(0 is not a string\)$"),
+    (["1", 1], TypeError, r"\(1 is not a string\)$"),
+], ids=["twice", "several twice", "empty name", "no names", "numbers", "a number beside its text"])
+def test_class_names_that_would_label_predictions_ambiguously_are_refused(tmp_path, class_names, error, match):
+    """["cat", "cat"] or [""] were written, and predicted labels no one could tell apart."""
+    with pytest.raises(error, match=r"^checkpoint\.save: .*" + match):
+        save(tmp_path / "m.npz", Net([Linear(2, 2)]), class_names=class_names)
+    assert os.listdir(tmp_path) == []
+
+
+def nested(levels):
+    layer = ReLU()
+    for _ in range(levels):
+        layer = Sequential(layer)
+    return Net([layer, Linear(2, 2)])
+
+
+def test_a_net_nested_deeper_than_load_reads_is_refused_before_anything_is_written(tmp_path):
+    """A model nested 65 deep trained fine, was saved, and could never be loaded."""
+    save(tmp_path / "ok.npz", nested(64))
+    assert isinstance(load(tmp_path / "ok.npz").net.layers[0], Sequential)
+    with pytest.raises(CheckpointError, match=r"^checkpoint\.save: refusing to write .*deep\.npz: "
+                                              r"layer 0(\.0){64} nests layers more than 64 deep$"):
+        save(tmp_path / "deep.npz", nested(65))
+    assert os.listdir(tmp_path) == ["ok.npz"]  # no file, no temporary
+
+
+def nested_list(levels):
+    value = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+class StateOf:
+    """An optimizer stand-in with the state_dict() interface and any state."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def state_dict(self):
+        return {"config": {"lr": 0.1}, "state": self.state}
+
+
+@pytest.mark.parametrize("arguments, error, match", [
+    (dict(extra=[1, 2]), TypeError, r"extra must be null or a dict, got \[1, 2\]$"),
+    (dict(preprocessing=["mean", 0.5]), TypeError, r"preprocessing must be null or a dict"),
+    (dict(scheduler=type("Odd", (), {"state_dict": lambda self: [3]})()), TypeError,
+     r"scheduler must be null or a dict, got \[3\]$"),
+    (dict(extra={1: "one", "1": "one as text"}), ValueError, r"the key '1' appears twice in one object$"),
+    (dict(extra={"history": "x" * (17 << 20)}), CheckpointError, r"takes 17\.0 MiB as JSON, more than the 16\.0 MiB"),
+    (dict(extra={"deep": nested_list(5000)}), TypeError, r"extra must be JSON-serialisable: nested too deeply$"),
+    (dict(optimizer=StateOf({1: np.ones(2), "1": np.ones(2)})), ValueError,
+     r"optimizer keys must be distinct, got '1' more than once$"),
+    (dict(optimizer=StateOf({"a": np.ones(2, np.complex64)})), TypeError, r"optimizer/a holds complex64 data"),
+    pytest.param(dict(optimizer=StateOf({"a": np.ones(2, np.longdouble)})), TypeError,
+                 r"optimizer/a holds float(128|96)",
+                 marks=pytest.mark.skipif(np.dtype(np.longdouble).itemsize <= 8, reason="long double is float64 here")),
+    (dict(optimizer=StateOf({"a": ["one", "two"]})), TypeError, r"optimizer/a holds <U3 data"),
+    (dict(optimizer=StateOf({"a": np.array([{}], dtype=object)})), TypeError, r"optimizer/a holds Python objects"),
+], ids=["extra a list", "preprocessing a list", "scheduler state a list", "a key twice", "a huge record",
+        "deep json", "optimizer keys alike as text", "complex state", "long double state", "text state",
+        "object state"])
+def test_what_load_would_refuse_is_never_written(tmp_path, arguments, error, match):
+    path = tmp_path / "m.npz"
+    save(path, Net([Linear(2, 2)]))
+    before = path.read_bytes()
+    with pytest.raises(error, match=match) as info:
+        save(path, Net([Linear(2, 2)]), **arguments)
+    assert str(info.value).startswith("checkpoint.save: ") and "\n" not in str(info.value)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npz"]

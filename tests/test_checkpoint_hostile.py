@@ -115,6 +115,8 @@ def test_a_header_declaring_less_data_than_the_member_holds(tmp_path):
     ({"descr": "<c16", "fortran_order": False, "shape": (3, 4)}, "complex128"),
     ({"descr": "<U8", "fortran_order": False, "shape": (3,)}, "<U8"),
     ({"descr": [("a", "<f4")], "fortran_order": False, "shape": (3,)}, "only bool, integer and float"),
+    # The platform's long double: float128 (or float96) here, unreadable or other numbers elsewhere.
+    ({"descr": "<f16", "fortran_order": False, "shape": (3,)}, "holds float128 data|damaged header"),
 ])
 def test_members_that_are_not_plain_numbers_are_refused_without_the_pickle_hint(tmp_path, header, match):
     path, arrays = saved(tmp_path)
@@ -275,7 +277,7 @@ def test_every_exported_layer_with_parameters_reports_its_array_shapes():
     (lambda m: m.__setitem__("layers", []), "layers must be a list of 1 to 100,000"),
     (lambda m: m.__setitem__("layers", {"0": 1}), "layers must be"),
     (lambda m: m.__setitem__("dtype", "complex128"), "dtype must be 'float32' or 'float64'"),
-    (lambda m: m.__setitem__("class_names", "abc"), "class_names must be null or a list of strings"),
+    (lambda m: m.__setitem__("class_names", "abc"), "class_names must be a list of strings, got 'abc'"),
     (lambda m: m.__setitem__("class_names", [1, 2]), "class_names must be"),
     (lambda m: m.__setitem__("preprocessing", [1]), "preprocessing must be null or a dict"),
     (lambda m: m.__setitem__("extra", "x"), "extra must be null or a dict"),
@@ -283,11 +285,27 @@ def test_every_exported_layer_with_parameters_reports_its_array_shapes():
     (lambda m: m.__setitem__("optimizer", {"config": {}, "keys": [1]}), "optimizer must be"),
     (lambda m: m.__setitem__("optimizer", {"config": {}, "keys": ["ghost"]}), "optimizer state arrays missing"),
     (lambda m: m.__setitem__("version", 99), "version 99"),
-    (lambda m: m.__setitem__("version", [1] * 1000), r"version \[1, 1, .*~.*, 1\]; this nnfs"),
+    # JSON's true and 1.0 equal 1 in Python, and were read as version 1.
+    (lambda m: m.__setitem__("version", True), r"damaged metadata \(version must be an integer, got True\)$"),
+    (lambda m: m.__setitem__("version", 1.0), r"damaged metadata \(version must be an integer, got 1\.0\)$"),
+    (lambda m: m.__setitem__("version", "1"), r"version must be an integer, got '1'"),
+    (lambda m: m.__setitem__("class_names", ["cat", "cat"]), r"class_names must be distinct, got 'cat' more than"),
+    (lambda m: m.__setitem__("class_names", ["cat", ""]), r"class_names must not hold an empty name, got '' as "
+                                                          r"class 1"),
+    (lambda m: m.__setitem__("class_names", []), r"class_names must name at least one class"),
+    (lambda m: m["optimizer"]["keys"].append(m["optimizer"]["keys"][0]), r"optimizer keys must be distinct"),
+    (lambda m: m.__setitem__("version", [1] * 1000), r"version must be an integer, got \[1, 1, .*~.*, 1\]"),
     (lambda m: m.__setitem__("format", "pytorch"), "is not an nnfs checkpoint"),
 ])
 def test_metadata_of_the_wrong_form(tmp_path, change, match):
-    path, arrays = saved(tmp_path)
+    from nnfs.optim import SGD
+
+    net = small_net()
+    optimizer = SGD(net, lr=0.1, momentum=0.9)
+    net.loss(net(np.ones((2, 4), np.float32)), np.array([0, 1]))
+    net.backward()
+    optimizer.step()
+    path, arrays = saved(tmp_path, net, class_names=["a", "b"], optimizer=optimizer)
     meta = meta_of(arrays)
     change(meta)
     refused(tampered(tmp_path, with_meta(arrays, meta)), match)
@@ -489,9 +507,10 @@ HUGE = "x" * 1_000_000
     (lambda m: m["layers"][0]["config"].update(in_dim=HUGE), r"in_dim must be an int, got 'xxx.*~"),
     (lambda m: m["layers"][0]["config"].update({HUGE: 1}), r"cannot rebuild layer 0 Linear: .*~"),
     (lambda m: m["layers"][2].__setitem__("config", {HUGE: 1}), r"cannot rebuild layer 2 ReLU: .*~"),
-    (lambda m: m.__setitem__("optimizer", {"config": {}, "keys": [HUGE] * 10}), r"arrays missing: \['xxx.*~"),
+    (lambda m: m.__setitem__("optimizer", {"config": {}, "keys": [f"{i}{HUGE}" for i in range(10)]}),
+     r"arrays missing: \['0xxx.*~"),
     (lambda m: m.__setitem__("preprocessing", [HUGE]), r"preprocessing must be null or a dict, got \['xxx.*~"),
-    (lambda m: m.__setitem__("version", HUGE), r"version 'xxx.*~"),
+    (lambda m: m.__setitem__("version", HUGE), r"version must be an integer, got 'xxx.*~"),
 ])
 def test_a_huge_field_is_quoted_shortened(tmp_path, change, match):
     """A record of a megabyte was echoed whole: one line of megabytes on the terminal."""
@@ -517,3 +536,30 @@ def test_load_into_names_the_difference_shortened(tmp_path):
     with pytest.raises(CheckpointError, match=match) as info:
         load_into(tampered(tmp_path, with_meta(arrays, meta)), small_net())
     assert len(str(info.value)) < 1000
+
+
+# -- what a zip or JSON allows twice, and dtypes nnfs never writes ----------------------------------------
+def test_a_member_stored_twice_is_refused(tmp_path):
+    """A zip may hold two members of one name; which one a reader takes is up to the reader."""
+    path, arrays = saved(tmp_path)
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(path, "w") as archive:
+        for name, value in arrays.items():
+            archive.writestr(f"{name}.npy", npy_bytes(value))
+        archive.writestr("net/0.weight.npy", npy_bytes(arrays["net/0.weight"] * 1000))
+    refused(path, r"member 'net/0\.weight\.npy' is stored twice \(which copy counts would be up to the reader\)\)$")
+
+
+def test_a_key_twice_in_the_record_is_refused(tmp_path):
+    path, arrays = saved(tmp_path)
+    text = arrays["meta"].tobytes().decode().replace('"version": 1', '"version": 1, "version": 1', 1)
+    arrays["meta"] = np.frombuffer(text.encode(), dtype=np.uint8)
+    refused(tampered(tmp_path, arrays), r"damaged metadata \(the key 'version' appears twice in one object\)$")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float16"])
+def test_net_arrays_of_another_float_dtype_than_the_net_are_refused(tmp_path, dtype):
+    """nnfs stores a net's arrays in its dtype: a float64 1e300 became inf in a float32 net."""
+    path, arrays = saved(tmp_path)
+    arrays["net/0.weight"] = np.full(arrays["net/0.weight"].shape, 1e300 if dtype == "float64" else 1, dtype)
+    refused(tampered(tmp_path, arrays), rf"net/0\.weight holds {dtype} values; the net's parameters and buffers "
+                                        r"are stored as float32, its dtype$")

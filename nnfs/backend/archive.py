@@ -7,14 +7,18 @@ it: it allocates whatever shape a member's header declares before reading a byte
 :class:`ArchiveReader` instead
 
 - opens only regular files, without blocking (a FIFO is refused, never waited on);
+- refuses an archive that names a member twice (zip allows it, and which copy counts
+  would be up to the reader);
 - reads every member's header first and checks it against the zip directory: the data
   a header declares must be exactly the bytes the member holds, and its dtype a plain
-  number type (bool, integer or float; never objects, strings, records or complex);
+  number type (:func:`dtype_refusal`: bool, integer or float of at most 64 bits; never
+  objects, strings, records, complex or the platform's long double);
 - lets the caller check the total size of what it is about to read, before reading;
 - streams each member's data into an array of exactly the checked size, stopping at
   that size whatever the compressed stream would inflate to, and checks the CRC.
 
-Nothing is ever unpickled: an archive can hold numbers and text, never code.
+Nothing is ever unpickled: an archive can hold numbers and text, never code. Writing
+(:func:`save_npz`) refuses what reading refuses, so a file written is a file that reads.
 """
 
 import math
@@ -31,10 +35,14 @@ from numpy.lib import format as npy
 from nnfs.text import shorten, short_repr
 
 __all__ = ["ArchiveError", "ArchiveReader", "Member", "json_to_array", "array_to_json", "save_npz",
-           "is_plain_array", "count_non_finite", "format_size"]
+           "check_plain", "dtype_refusal", "is_plain_array", "count_non_finite", "format_size"]
 
 # Kinds of dtype an archive may hold: bool, signed and unsigned integers, floats.
 PLAIN_KINDS = "biuf"
+# The widest item: a float wider than float64 is the platform's long double (float96 or
+# float128, 80 bits of precision or 64, padded as the compiler likes), which another machine
+# reads as different numbers or not at all.
+MAX_ITEMSIZE = 8
 _HEADER_LIMIT = 10_000  # bytes of a .npy header dict, as NumPy's own default
 _CHUNK = 1 << 20
 # What reading a damaged member raises: zipfile's own errors, a broken deflate stream, a bad header.
@@ -59,8 +67,39 @@ def array_to_json(data):
 
 
 def save_npz(file, arrays):
-    """Write ``{name: array}`` to an open binary file as an uncompressed ``.npz``."""
-    np.savez(file, **{name: np.asarray(value) for name, value in arrays.items()})
+    """Write ``{name: array}`` to an open binary file as an uncompressed ``.npz``.
+
+    Raises:
+        ArchiveError: for an array :class:`ArchiveReader` would refuse (:func:`check_plain`),
+            before anything is written.
+    """
+    arrays = check_plain(arrays)
+    np.savez(file, **arrays)
+
+
+def check_plain(arrays):
+    """``{name: NumPy array}`` of ``{name: array-like}``, each of a dtype an archive holds.
+
+    Raises:
+        ArchiveError: naming the first array of another dtype (:func:`dtype_refusal`).
+    """
+    arrays = {name: np.asarray(value) for name, value in arrays.items()}
+    for name, array in arrays.items():
+        refusal = dtype_refusal(array.dtype)
+        if refusal:
+            raise ArchiveError(f"{shorten(name, 120)} {refusal}")
+    return arrays
+
+
+def dtype_refusal(dtype):
+    """Why an archive cannot hold arrays of ``dtype`` (``"holds complex128 data; ..."``), or
+    None for the plain numbers it holds: bool, integers and floats of at most 64 bits."""
+    if dtype.hasobject:
+        return "holds Python objects; nnfs archives hold numbers only, and objects are never loaded"
+    if (dtype.kind not in PLAIN_KINDS or dtype.fields is not None or dtype.subdtype is not None
+            or dtype.itemsize > MAX_ITEMSIZE):
+        return f"holds {dtype} data; nnfs archives hold only bool, integer and float arrays of at most 64 bits"
+    return None
 
 
 def is_plain_array(x):
@@ -151,6 +190,9 @@ class ArchiveReader:
                 raise ArchiveError(f"truncated or corrupt zip archive ({error})") from None
             self.members = {}
             for info in self._zip.infolist():
+                if info.filename.endswith(".npy") and info.filename[:-len(".npy")] in self.members:
+                    raise ArchiveError(f"member {short_repr(info.filename)} is stored twice (which copy "
+                                       "counts would be up to the reader)")
                 member = self._header(info)
                 self.members[member.name] = member
         except BaseException:
@@ -189,13 +231,9 @@ class ArchiveReader:
         except _DAMAGED + (SyntaxError, TypeError) as error:
             raise ArchiveError(f"member {short_repr(info.filename)} has a damaged header "
                                f"({shorten(str(error), 200)})") from None
-        if dtype.hasobject:
-            raise ArchiveError(
-                f"member {short_repr(info.filename)} holds Python objects; nnfs archives hold numbers only, "
-                "and objects are never loaded")
-        if dtype.kind not in PLAIN_KINDS or dtype.fields is not None or dtype.subdtype is not None:
-            raise ArchiveError(f"member {short_repr(info.filename)} holds {dtype} data; nnfs archives hold "
-                               "only bool, integer and float arrays")
+        refusal = dtype_refusal(dtype)
+        if refusal:
+            raise ArchiveError(f"member {short_repr(info.filename)} {refusal}")
         if not all(isinstance(n, int) and n >= 0 for n in shape):
             raise ArchiveError(f"member {short_repr(info.filename)} declares an invalid shape {shape!r}")
         member = Member(name, info, tuple(shape), dtype, fortran_order, offset)

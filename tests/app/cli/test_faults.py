@@ -6,6 +6,7 @@ import json
 import os
 import random
 import time
+import warnings
 import zipfile
 
 import numpy as np
@@ -98,6 +99,23 @@ HOSTILE = {
     "a folder": (lambda p, a: (p.unlink(), p.mkdir()), "a folder, not a file"),
     "a megabyte class name": (lambda p, a: rewritten(p, a, lambda m: m["layers"][0].__setitem__("class", "x" * 10**6)),
                               "layer 0 is a 'xxxx"),
+    "class names twice": (lambda p, a: rewritten(p, a, lambda m: m.__setitem__("class_names", ["a", "a"])),
+                          "damaged metadata (class_names must be distinct, got 'a' more than once)"),
+    "an empty class name": (lambda p, a: rewritten(p, a, lambda m: m["class_names"].__setitem__(0, "")),
+                            "damaged metadata (class_names must not hold an empty name, got '' as class 0)"),
+    "a version of true": (lambda p, a: rewritten(p, a, lambda m: m.__setitem__("version", True)),
+                          "damaged metadata (version must be an integer, got True)"),
+    "a version of 1.0": (lambda p, a: rewritten(p, a, lambda m: m.__setitem__("version", 1.0)),
+                         "damaged metadata (version must be an integer, got 1.0)"),
+    "a member stored twice": (lambda p, a: _zip_of(p, {**{f"{k}.npy": _npy(v) for k, v in a.items()},
+                                                       ("net/0.weight.npy", 2): _npy(a["net/0.weight"] * 100)}),
+                              "member 'net/0.weight.npy' is stored twice"),
+    "a long double member": (lambda p, a: _zip_of(p, {**{f"{k}.npy": _npy(v) for k, v in a.items()}, "optimizer/x.npy":
+                                                      _npy(header={"descr": "<f16", "fortran_order": False,
+                                                                   "shape": (2,)}, data=b"\0" * 32)}),
+                             "member 'optimizer/x.npy' "),
+    "float64 weights in a float32 net": (lambda p, a: rewritten(p, {**a, "net/0.weight": a["net/0.weight"].astype(
+        np.float64) * 1e300}), "net/0.weight holds float64 values; the net's parameters and buffers are stored as"),
 }
 PREPROCESSING = {
     "std 0": (preprocessing(std=[0.0]), "std must be a finite number in [1e-06, 1e+30]"),
@@ -132,6 +150,27 @@ def _huge_header(path):
             else:
                 np.save(buffer, array)
             out.writestr(name, buffer.getvalue())
+    return path
+
+
+def _npy(array=None, header=None, data=b""):
+    """An .npy member: a real array, or any header followed by any data."""
+    buffer = io.BytesIO()
+    if array is not None:
+        np.save(buffer, array)
+    else:
+        np.lib.format.write_array_header_1_0(buffer, header)
+        buffer.write(data)
+    return buffer.getvalue()
+
+
+def _zip_of(path, members):
+    """A zip of ``{member name (or (name, copy)): bytes}``, as zipfile writes it: a name may be stored twice."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile's "Duplicate name"
+        with zipfile.ZipFile(path, "w") as out:
+            for name, data in members.items():
+                out.writestr(name if isinstance(name, str) else name[0], data)
     return path
 
 
