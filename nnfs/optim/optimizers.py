@@ -20,8 +20,9 @@ next time it is used.
 """
 
 import math
+import warnings
 
-from nnfs.backend import backend_of, get_array_module, to_numpy
+from nnfs.backend import backend_of, check_real, get_array_module, to_numpy
 from nnfs.checks import boolean, is_integer, number
 from nnfs.text import short_repr
 
@@ -77,6 +78,8 @@ class Optimizer:
     #: The arrays the optimizer keeps per parameter (its state's slots), all made at once at the
     #: parameter's first step: a loaded state must hold exactly these for a parameter, or none.
     SLOTS = frozenset()
+    #: The slots that are running averages of squares, never negative (their square root is taken).
+    NON_NEGATIVE_SLOTS = frozenset()
 
     def step(self):
         """Update every parameter in place from its current gradient."""
@@ -128,9 +131,15 @@ class Optimizer:
 
         Arrays go straight to the device and dtype of the parameter they belong to.
 
+        Everything is checked before anything changes: a refused state leaves the optimizer
+        as it was.
+
         Raises:
-            ValueError: when the saved optimizer is of another type, or names a
-                parameter that the optimized net does not have.
+            ValueError: when the saved optimizer is of another type, names a parameter
+                that the optimized net does not have, lacks a slot or holds a foreign one,
+                or holds values no run makes, which would turn the weights into NaN steps
+                later: NaN or inf (a value beyond the parameter's dtype, 1e300 in float32,
+                included) or a negative running average of squares (Adam's ``exp_avg_sq``).
         """
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, dict) or set(state_dict) != {"config", "state"}:
@@ -163,17 +172,41 @@ class Optimizer:
                 raise ValueError(
                     f"{owner}: {short_repr(key)} has shape {getattr(value, 'shape', None)} in the saved state, but the "
                     f"parameter {name} has shape {tuple(param.shape)}")
-            # A copy, so that stepping never writes into the caller's arrays.
-            state.setdefault(name, {})[slot] = backend_of(param).asarray(value, dtype=param.dtype).copy()
+            check_real(f"{owner}: {short_repr(key)}", value, "the saved array")
+            with warnings.catch_warnings():
+                # A value beyond the parameter's dtype becomes inf, refused below by name;
+                # NumPy's own warning about it would be a second, vaguer message.
+                warnings.simplefilter("ignore", RuntimeWarning)
+                # A copy, so that stepping never writes into the caller's arrays.
+                state.setdefault(name, {})[slot] = backend_of(param).asarray(value, dtype=param.dtype).copy()
         for name, slots in state.items():  # a slot missing or foreign would fail at the first step
             if set(slots) != type(self).SLOTS:
                 raise ValueError(f"{owner}: the saved state of {name} has {short_repr(sorted(slots))}, but "
                                  f"{type(self).__name__} keeps {sorted(type(self).SLOTS)}")
+            for slot, value in slots.items():
+                problem = self._slot_problem(slot, value)
+                if problem:
+                    raise ValueError(f"{owner}: the saved {name}.{slot} {problem}")
         for key in self.get_config():
             setattr(self, key, getattr(saved, key))
         self.step_count = int(step_count)
         self.state = state
         return self
+
+    def _slot_problem(self, slot, value):
+        """What makes a loaded slot (on the parameter's device, in its dtype) state that no
+        run makes, or None: one read of the device for each check, at load time only."""
+        xp = get_array_module(value)
+        bad = int(xp.count_nonzero(~xp.isfinite(value)))
+        if bad:
+            return (f"holds {bad} NaN or infinite value(s) in {value.dtype} (the parameter's dtype); "
+                    "the step after them would make the weights NaN")
+        if slot in self.NON_NEGATIVE_SLOTS:
+            negative = int(xp.count_nonzero(value < 0))
+            if negative:
+                return (f"holds {negative} negative value(s); it is a running average of squares, and "
+                        "its square root would make the weights NaN")
+        return None
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -247,6 +280,7 @@ class Adam(Optimizer):
     """
 
     SLOTS = frozenset({"exp_avg", "exp_avg_sq"})
+    NON_NEGATIVE_SLOTS = frozenset({"exp_avg_sq"})
 
     decoupled = False
 

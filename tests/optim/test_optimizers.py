@@ -308,3 +308,56 @@ def test_an_optimizer_of_nothing_is_refused():
     for make in (lambda: Adam([]), lambda: SGD(Net([ReLU()], CrossEntropyLoss()), 0.1)):
         with pytest.raises(ValueError, match=r"^(Adam|SGD): there are no parameters to optimize"):
             make()
+
+
+def _damaged(saved, slot, value):
+    """``saved`` with the first parameter's ``slot`` replaced by ``value`` (a scalar, broadcast)."""
+    import copy
+
+    damaged = copy.deepcopy(saved)
+    key = next(key for key in damaged["state"] if key.endswith("." + slot))
+    damaged["state"][key] = np.full_like(damaged["state"][key], value, dtype=np.asarray(value).dtype)
+    return damaged
+
+
+@pytest.mark.parametrize("cls, kwargs, slot, value, match", [
+    (SGD, dict(momentum=0.9), "momentum_buffer", np.float32(np.nan), r"momentum_buffer holds \d+ NaN or infinite"),
+    (SGD, dict(momentum=0.9), "momentum_buffer", np.float32(-np.inf), r"momentum_buffer holds \d+ NaN or infinite"),
+    (Adam, {}, "exp_avg", np.float32(np.nan), r"exp_avg holds \d+ NaN or infinite"),
+    (Adam, {}, "exp_avg_sq", np.float32(-1e-3), r"exp_avg_sq holds \d+ negative value\(s\); it is a running average"),
+    (AdamW, {}, "exp_avg_sq", np.float32(np.inf), r"exp_avg_sq holds \d+ NaN or infinite"),
+    # Finite in float64, inf once cast to the float32 parameter: refused without NumPy's overflow warning.
+    (Adam, {}, "exp_avg", np.float64(1e300), r"exp_avg holds \d+ NaN or infinite value\(s\) in float32"),
+], ids=["SGD NaN", "SGD -inf", "Adam NaN", "Adam negative second moment", "AdamW inf", "beyond float32"])
+def test_slot_values_no_run_makes_are_refused_leaving_the_optimizer_as_it_was(backend, rng, cls, kwargs, slot,
+                                                                                value, match):
+    """They loaded, and the weights became NaN a few steps later (the square root of a negative
+    second moment at once)."""
+    import warnings
+
+    net = small_net(backend, dtype="float32")
+    source = cls(net, lr=0.01, **kwargs)
+    set_grads(net, random_grads(net, rng), backend)
+    source.step()
+    saved = source.state_dict()
+    target = cls(net, lr=0.5, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would be a second message
+        with pytest.raises(ValueError, match=rf"^{cls.__name__}\.load_state_dict: the saved \S+\." + match):
+            target.load_state_dict(_damaged(saved, slot, value))
+    assert target.lr == 0.5 and target.step_count == 0 and target.state == {}
+    target.load_state_dict(saved)  # the sound state loads
+
+
+@pytest.mark.parametrize("step_count", [-1, 1.5, True, "3", None])
+def test_a_step_count_that_is_not_an_int_of_zero_or_more_is_refused(step_count):
+    layer = Linear(3, 2)
+    adam = Adam(layer)
+    layer.grads["weight"][...] = 1
+    adam.step()
+    saved = adam.state_dict()
+    saved["config"]["step_count"] = step_count
+    fresh = Adam(Linear(3, 2), lr=0.5)
+    with pytest.raises(ValueError, match=r"^Adam\.load_state_dict: the saved step_count must be an int >= 0"):
+        fresh.load_state_dict(saved)
+    assert fresh.lr == 0.5 and fresh.step_count == 0 and fresh.state == {}

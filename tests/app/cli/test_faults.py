@@ -133,7 +133,31 @@ PREPROCESSING = {
 RESUMED = {
     "a megabyte optimizer type": (lambda p, a: rewritten(p, a, lambda m: m["optimizer"]["config"].__setitem__(
         "type", "x" * 10**6)), "damaged optimizer state (unknown optimizer 'xxxx"),
+    "a negative step count": (lambda p, a: rewritten(p, a, lambda m: m["optimizer"]["config"].__setitem__(
+        "step_count", -1)), "damaged optimizer state (SGD.load_state_dict: the saved step_count must be an int >= 0"),
+    "a step count of 1.5": (lambda p, a: rewritten(p, a, lambda m: m["optimizer"]["config"].__setitem__(
+        "step_count", 1.5)), "the saved step_count must be an int >= 0, got 1.5"),
+    "a momentum beyond float32": (lambda p, a: rewritten(p, {**a, **{k: np.full(v.shape, 1e300) for k, v in a.items()
+                                                                   if k.endswith(".momentum_buffer")}}),
+                                  ".momentum_buffer holds "),
+    "a negative second moment": (lambda p, a: _as_adam(p, a, -1.0), ".exp_avg_sq holds "),
 }
+
+
+def _as_adam(path, arrays, second_moment):
+    """The checkpoint's SGD state rewritten as Adam's, every second moment ``second_moment``."""
+    arrays = dict(arrays)
+    for key in [k for k in arrays if k.endswith(".momentum_buffer")]:
+        stem = key[:-len(".momentum_buffer")]
+        momentum = arrays.pop(key)
+        arrays[stem + ".exp_avg"], arrays[stem + ".exp_avg_sq"] = momentum, np.full_like(momentum, second_moment)
+
+    def change(meta):
+        config = meta["optimizer"]["config"]
+        meta["optimizer"] = {"config": {"type": "Adam", "step_count": config["step_count"], "lr": 0.001,
+                                        "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0},
+                             "keys": [k[len("optimizer/"):] for k in arrays if k.startswith("optimizer/")]}
+    return rewritten(path, arrays, change)
 
 
 def _huge_header(path):
