@@ -636,11 +636,13 @@ def load(path, backend=None, custom_layers=(), allow_non_finite=False):
 
     Raises:
         CheckpointError: for anything but a sound checkpoint: a missing file, or one that is
-            not a regular file, truncated, corrupt, of another format version; metadata of
-            the wrong form; a layer this nnfs does not provide, or a loss where a layer goes;
-            arrays that are not plain floats, that do not fit the layers' configs, that would
-            not fit in memory, or that hold NaN or inf. Nothing large is allocated before
-            the sizes are checked.
+            not a regular file, truncated, corrupt, of another format version, with a member
+            stored twice; metadata of the wrong form (what :func:`save` refuses to write:
+            class names twice or empty, a version of ``true`` or ``1.0``, a key twice in one
+            object, ...); a layer this nnfs does not provide, or a loss where a layer goes;
+            arrays that are not plain numbers, net arrays not of the net's dtype, arrays that
+            do not fit the layers' configs, that would not fit in memory, or that hold NaN or
+            inf. Nothing large is allocated before the sizes are checked.
     """
     path, meta, arrays, layer_plans, loss_plan = _read(path, custom_layers, allow_non_finite)
     return _restore(path, meta, arrays, _build_net(path, meta, backend, layer_plans, loss_plan))
