@@ -24,7 +24,7 @@ import warnings
 
 from nnfs.backend import backend_of, check_real, get_array_module, to_numpy
 from nnfs.checks import boolean, is_integer, number
-from nnfs.text import short_repr
+from nnfs.text import short_repr, shorten
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", "named_parameters_of"]
 
@@ -170,7 +170,7 @@ class Optimizer:
             param = params[name]
             if not hasattr(value, "shape") or tuple(value.shape) != tuple(param.shape):
                 raise ValueError(
-                    f"{owner}: {short_repr(key)} has shape {getattr(value, 'shape', None)} in the saved state, but the "
+                    f"{owner}: {shorten(str(key), 120)} has shape {getattr(value, 'shape', None)} in the saved state, but the "
                     f"parameter {name} has shape {tuple(param.shape)}")
             check_real(f"{owner}: {short_repr(key)}", value, "the saved array")
             with warnings.catch_warnings():
