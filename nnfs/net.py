@@ -6,7 +6,7 @@ from nnfs.layers.base import Layer, backward_through, check_gradient
 from nnfs.layers.composite import Sequential
 from nnfs.losses import Loss, softmax
 from nnfs.parallel import Shards
-from nnfs.text import short_repr, shorten
+from nnfs.text import short_repr
 
 
 class Net:
@@ -358,9 +358,9 @@ class Net:
             return self
         layers = {path: part for path, part in _layer_tree(self.layers) if part.rng_state() is not None}
         if not isinstance(state, dict) or set(state) != set(layers):
-            names = list(state) if isinstance(state, dict) else repr(state)
+            got = list(state) if isinstance(state, dict) else state
             raise ValueError(f"Net.load_rng_state: expected the random streams of layers {sorted(layers)}, "
-                             f"got {shorten(str(names), 80)}")
+                             f"got {short_repr(got)}")
         previous = {path: part.rng_state() for path, part in layers.items()}
         try:
             for path, part in layers.items():

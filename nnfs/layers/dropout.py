@@ -4,7 +4,7 @@ from nnfs.backend import get_array_module, host_rng
 from nnfs.checks import integer, number
 from nnfs.layers.base import Layer, check_rank_at_least
 from nnfs.parallel import shard_rows
-from nnfs.text import shorten
+from nnfs.text import short_repr
 
 _MASK64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment (2**64 / golden ratio)
@@ -126,7 +126,7 @@ class Dropout(Layer):
         """Continue the stream of :meth:`rng_state` output (both checked before either is set)."""
         if not isinstance(state, dict) or set(state) != {"seed", "calls"}:
             raise ValueError(
-                f"Dropout: rng state must be {{'seed': int, 'calls': int}}, got {shorten(repr(state), 80)}")
+                f"Dropout: rng state must be {{'seed': int, 'calls': int}}, got {short_repr(state)}")
         seed = integer("Dropout", "rng state's seed", state["seed"], minimum=0, maximum=2 ** 63 - 1)
         calls = integer("Dropout", "rng state's calls", state["calls"], minimum=0, maximum=2 ** 63 - 1)
         self.seed, self.calls = seed, calls
