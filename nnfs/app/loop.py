@@ -12,11 +12,15 @@ progress bar redraws and once at the end of the epoch: on a GPU, reading a
 value after every batch would make the host wait for the device each time.
 """
 
+import math
 import time
 from dataclasses import dataclass
 
 from nnfs.app.guard import NonFiniteLossError
 from nnfs.backend import to_numpy
+from nnfs.checks import number
+from nnfs.optim.optimizers import named_parameters_of
+from nnfs.text import count
 
 __all__ = ["EpochResult", "RunningMetrics", "forward_batch", "train_epoch", "evaluate"]
 
@@ -113,9 +117,22 @@ class RunningMetrics:
                 raise ValueError(f"labels outside the classes on {int(failed)} other rank(s); "
                                  "their errors name the batches")
         seconds = time.perf_counter() - self.start
-        if samples == 0:
-            return EpochResult(0.0, 0.0, 0, seconds)
+        if samples == 0:  # a mean over nothing: not a score of 0 (the loops refuse this case)
+            return EpochResult(math.nan, math.nan, 0, seconds)
         return EpochResult(float(loss) / samples, float(correct) / samples, int(samples), seconds)
+
+
+def _check_model(owner, net):
+    """Refuse what the loops cannot train or score before any batch is drawn."""
+    if not hasattr(net, "loss_fn"):
+        raise TypeError(f"{owner}: model must be a Net (or a DataParallel around one), got {type(net).__name__}")
+    _check_classification(net)
+
+
+def _check_classification(net):
+    if not hasattr(type(net.loss_fn), "target"):  # the accuracy is counted against class targets
+        raise TypeError(f"the epoch loop counts accuracy, so it needs a classification loss (CrossEntropyLoss), "
+                        f"got {type(net.loss_fn).__name__}")
 
 
 def forward_batch(net, X, y):
@@ -127,9 +144,7 @@ def forward_batch(net, X, y):
     checks their range there before moving them to the device: on a GPU an
     out-of-range label would otherwise be wrapped around silently by the indexing.
     """
-    if not hasattr(type(net.loss_fn), "target"):  # the accuracy is counted against class targets
-        raise TypeError(f"the epoch loop counts accuracy, so it needs a classification loss (CrossEntropyLoss), "
-                        f"got {type(net.loss_fn).__name__}")
+    _check_classification(net)
     out = net(X)
     loss = net.loss(out, y)
     return out, loss, net.loss_fn.target
@@ -142,6 +157,44 @@ def _shards(model, loader):
         yield (X, y) if getattr(model, "comm", None) is None else model.shard(X, y)
 
 
+def _has_methods(owner, name, value, methods, expected):
+    """Refuse ``value`` unless it has every one of ``methods`` (a TypeError naming ``expected``):
+    a wrong object failed with an AttributeError after the first batch's forward pass."""
+    missing = [method for method in methods if not callable(getattr(value, method, None))]
+    if missing:
+        raise TypeError(f"{owner}: {name} must be {expected} (with {', '.join(methods)}), "
+                        f"got {type(value).__name__}")
+
+
+def _check_progress(owner, progress):
+    if progress is not None:
+        _has_methods(owner, "progress", progress, ("due", "update", "close"), "a ProgressBar or None")
+
+
+def _check_optimizer(net, optimizer):
+    """Refuse an optimizer whose parameters are not the net's: it would update another net's
+    weights from stale gradients and leave this one as it was, without a word. Duck-typed
+    optimizers that do not say what they update are taken at their word."""
+    _has_methods("train_epoch", "optimizer", optimizer, ("step",), "an optimizer")
+    source = getattr(optimizer, "params", None)
+    if source is None:
+        return
+    ours = {id(param) for _, param, _ in net.named_parameters()}
+    theirs = [name for name, param, _ in named_parameters_of(source) if id(param) not in ours]
+    if theirs:
+        raise ValueError(f"train_epoch: the optimizer updates "
+                         f"{count(len(theirs), 'parameter that is', 'parameters that are')} not the net's "
+                         f"(the first is its {theirs[0]!r}): was it made for another net?")
+
+
+def _check_samples(owner, result, batches):
+    """Refuse an epoch over no samples: its loss and accuracy would be means of nothing."""
+    if result.samples == 0:
+        what = "nothing to evaluate" if owner == "evaluate" else "nothing to train on"
+        raise ValueError(f"{owner}: the loader gave no samples ({count(batches, 'batch', 'batches')}): {what}")
+    return result
+
+
 def train_epoch(model, loader, lr=None, optimizer=None, progress=None, guard=None):
     """One pass over ``loader`` in training mode, updating the weights after every batch.
 
@@ -151,8 +204,11 @@ def train_epoch(model, loader, lr=None, optimizer=None, progress=None, guard=Non
             its share of every batch, and the result covers all ranks).
         loader: yields ``(X, y)`` batches (host arrays; moved to the net's device here),
             the same on every rank when data parallel.
-        lr: learning rate of plain SGD (``net.update_weights``), when no ``optimizer`` is given.
-        optimizer: an object with ``step()`` that updates the net from its gradients.
+        lr: learning rate of plain SGD (``net.update_weights``): give either ``lr`` or
+            ``optimizer``, not both.
+        optimizer: an object with ``step()`` that updates the net from its gradients, at its
+            own rate (``optimizer.lr``, which a schedule sets); an nnfs optimizer must hold
+            the net's parameters (all of them or some, e.g. to train the last layer only).
         progress: an optional :class:`~nnfs.app.progress.ProgressBar` (``total`` = batches);
             when data parallel, typically enabled on rank 0 only, showing that rank's values.
         guard: an optional :class:`~nnfs.app.guard.FiniteGuard`, given every batch's loss with
@@ -164,16 +220,37 @@ def train_epoch(model, loader, lr=None, optimizer=None, progress=None, guard=Non
         :class:`EpochResult`. The loss is averaged per sample, so the last, smaller
         batch counts in proportion; the weights change during the epoch, so this is
         the running training loss, as PyTorch loops usually report it.
+
+    Raises:
+        ValueError: for neither or both of ``lr`` and ``optimizer`` (with both, one rate
+            would be ignored), a rate that is not a finite number >= 0, an optimizer of
+            another net, or a loader that gave no samples (over all ranks).
+        TypeError: for a model without a classification loss, or an optimizer, progress
+            bar or guard without the methods the loop calls.
     """
     if optimizer is None and lr is None:
-        raise ValueError("train_epoch: give a learning rate lr or an optimizer")
+        raise ValueError("train_epoch: give a learning rate lr (plain SGD) or an optimizer")
+    if optimizer is not None and lr is not None:  # PyTorch has no such pair: a rate is the optimizer's
+        own = f" ({optimizer.lr!r})" if hasattr(optimizer, "lr") else ""
+        raise ValueError(f"train_epoch: give lr or an optimizer, not both: the optimizer steps at its own "
+                         f"rate{own}, so lr={lr!r} would be ignored")
     net = getattr(model, "net", model)
     comm = getattr(model, "comm", None)
+    _check_model("train_epoch", net)
+    if optimizer is None:
+        lr = number("train_epoch", "lr", lr, low=0)  # before any batch, as an optimizer checks its own
+    else:
+        _check_optimizer(net, optimizer)
+    _check_progress("train_epoch", progress)
+    if guard is not None:
+        _has_methods("train_epoch", "guard", guard, ("__call__", "check"), "a FiniteGuard or None")
+    steps = 0
     model.train()
     running = RunningMetrics(net.loss_fn)
     try:
         try:
             for step, (X, y) in enumerate(_shards(model, loader), 1):
+                steps = step
                 if len(y):
                     out, loss, target = forward_batch(model, X, y)  # a DataParallel remembers the shard size
                     if guard is not None:
@@ -204,7 +281,7 @@ def train_epoch(model, loader, lr=None, optimizer=None, progress=None, guard=Non
         except ValueError as bad_labels:
             raise bad_labels from None
         raise
-    return running.result(comm)
+    return _check_samples("train_epoch", running.result(comm), steps)
 
 
 def evaluate(model, loader, progress=None):
@@ -221,11 +298,19 @@ def evaluate(model, loader, progress=None):
 
     Returns:
         :class:`EpochResult`. The net is left in eval mode.
+
+    Raises:
+        ValueError: for a loader that gave no samples (over all ranks): there is nothing
+            to evaluate, and a loss and accuracy of 0 would read as a score.
+        TypeError: as for :func:`train_epoch`.
     """
-    model.eval()
     net = getattr(model, "net", model)
     comm = getattr(model, "comm", None)
+    _check_model("evaluate", net)
+    _check_progress("evaluate", progress)
+    model.eval()
     running = RunningMetrics(net.loss_fn)
+    step = 0
     for step, (X, y) in enumerate(_shards(model, loader), 1):
         if len(y):
             running.add(*forward_batch(net, X, y))
@@ -234,4 +319,4 @@ def evaluate(model, loader, progress=None):
             progress.update(step, loss=mean_loss, acc=accuracy)
     if progress is not None:
         progress.close()
-    return running.result(comm)
+    return _check_samples("evaluate", running.result(comm), step)

@@ -100,3 +100,85 @@ def test_the_epoch_loop_needs_a_classification_loss():
     with pytest.raises(TypeError, match=r"^the epoch loop counts accuracy, so it needs a classification loss "
                                         r"\(CrossEntropyLoss\), got MeanSquareLoss$"):
         train_epoch(net, [(np.zeros((8, 4), np.float32), np.eye(3, dtype=np.float32)[[0] * 8])], lr=0.1)
+
+
+def _tiny(rng, n=8):
+    images, labels = blobs(rng, n=n)
+    pre = Preprocessing.fit(images, range(n), (8, 8), 1)
+    return reference_cnn(1, 8, 2, hidden=4), DataLoader(images, labels, range(n), 4, pre)
+
+
+@pytest.mark.parametrize("batches", [[], [(np.zeros((0, 1, 8, 8), np.float32), np.zeros(0, np.int64))] * 2])
+def test_an_epoch_over_no_samples_is_refused_not_scored_zero(rng, batches):
+    """An empty loader was evaluated at loss 0 and accuracy 0, as if the model had scored 0 %."""
+    net, _ = _tiny(rng)
+    before = net.state_dict()["0.weight"].copy()
+    described = f"{len(batches)} batch{'es' * (len(batches) != 1)}"
+    with pytest.raises(ValueError, match=rf"^evaluate: the loader gave no samples \({described}\): "
+                                         r"nothing to evaluate$"):
+        evaluate(net, batches)
+    with pytest.raises(ValueError, match=rf"^train_epoch: the loader gave no samples \({described}\): "
+                                         r"nothing to train on$"):
+        train_epoch(net, batches, lr=0.1)
+    assert np.array_equal(net.state_dict()["0.weight"], before)
+
+
+def test_a_running_result_of_no_samples_is_not_a_score():
+    from nnfs.app.loop import RunningMetrics
+
+    result = RunningMetrics().result()
+    assert result.samples == 0 and np.isnan(result.loss) and np.isnan(result.accuracy)
+
+
+def test_lr_and_an_optimizer_together_are_refused(rng):
+    """The optimizer's own rate ruled and lr was dropped without a word."""
+    from nnfs.optim import SGD
+
+    net, loader = _tiny(rng)
+    optimizer = SGD(net, lr=0.01)
+    with pytest.raises(ValueError, match=r"^train_epoch: give lr or an optimizer, not both: the optimizer steps "
+                                         r"at its own rate \(0.01\), so lr=0.5 would be ignored$"):
+        train_epoch(net, loader, lr=0.5, optimizer=optimizer)
+    assert optimizer.step_count == 0
+    train_epoch(net, loader, optimizer=optimizer)
+    assert optimizer.step_count == 2
+
+
+def test_an_optimizer_of_another_net_is_refused_and_one_of_some_layers_is_taken(rng):
+    """It updated the other net from stale gradients and left this one untouched."""
+    from nnfs.optim import SGD
+
+    net, loader = _tiny(rng)
+    other = reference_cnn(1, 8, 2, hidden=4)
+    with pytest.raises(ValueError, match=r"^train_epoch: the optimizer updates \d+ parameters that are not the "
+                                         r"net's \(the first is its '0.weight'\): was it made for another net\?$"):
+        train_epoch(net, loader, optimizer=SGD(other, lr=0.1))
+    last = net.layers[-1]
+    head = SGD([last], lr=0.1)  # fine-tuning the last layer only: its parameters are the net's
+    first = net.state_dict()["0.weight"].copy()
+    train_epoch(net, loader, optimizer=head)
+    assert head.step_count == 2 and np.array_equal(net.state_dict()["0.weight"], first)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda net, loader: train_epoch(net, loader, lr=float("nan")), r"^train_epoch: lr must be a finite number >= 0, got nan$"),
+    (lambda net, loader: train_epoch(net, loader, lr="0.1"), r"^train_epoch: lr must be a number, got '0.1'$"),
+    (lambda net, loader: train_epoch(net, loader, lr=-0.1), r"^train_epoch: lr must be a finite number >= 0"),
+    (lambda net, loader: train_epoch(net, loader, optimizer=0.1),
+     r"^train_epoch: optimizer must be an optimizer \(with step\), got float$"),
+    (lambda net, loader: train_epoch(net, loader, lr=0.1, progress=True),
+     r"^train_epoch: progress must be a ProgressBar or None \(with due, update, close\), got bool$"),
+    (lambda net, loader: evaluate(net, loader, progress="bar"),
+     r"^evaluate: progress must be a ProgressBar or None \(with due, update, close\), got str$"),
+    (lambda net, loader: train_epoch(net, loader, lr=0.1, guard=25),
+     r"^train_epoch: guard must be a FiniteGuard or None \(with __call__, check\), got int$"),
+    (lambda net, loader: evaluate(loader, net), r"^evaluate: model must be a Net \(or a DataParallel around one\), "
+                                               r"got DataLoader$"),
+])
+def test_wrong_arguments_are_one_line_before_any_batch(rng, call, message):
+    """Each was an AttributeError from inside the loop, or a rate refused after the first forward pass."""
+    net, loader = _tiny(rng)
+    before = net.state_dict()["0.weight"].copy()
+    with pytest.raises((TypeError, ValueError), match=message):
+        call(net, loader)
+    assert loader.passes == 0 and np.array_equal(net.state_dict()["0.weight"], before)
