@@ -1,4 +1,5 @@
-"""Learning-rate schedules: constant, step decay and cosine annealing, each with an optional linear warm-up.
+"""Learning-rate schedules: constant, step decay (every few steps or at given milestones) and cosine
+annealing, each with an optional linear warm-up.
 
 A schedule sets ``optimizer.lr`` from its base learning rate (the optimizer's
 ``lr`` when the schedule is made) and a counter that :meth:`~Schedule.step`
@@ -17,14 +18,15 @@ The learning rate is a closed form of the counter (``lr_at(t)``), so a
 restored schedule continues exactly where it stopped.
 """
 
+import bisect
 import inspect
 import math
 
 from nnfs.checks import integer, number
 from nnfs.text import short_repr
 
-__all__ = ["Schedule", "ConstantLR", "StepLR", "CosineAnnealingLR", "SCHEDULES", "make_schedule",
-           "schedule_from_state"]
+__all__ = ["Schedule", "ConstantLR", "StepLR", "MultiStepLR", "CosineAnnealingLR", "SCHEDULES",
+           "make_schedule", "step_milestones", "schedule_from_state"]
 
 
 class Schedule:
@@ -156,6 +158,37 @@ class StepLR(Schedule):
         return self.base_lr * self.gamma ** (t // self.step_size)
 
 
+class MultiStepLR(Schedule):
+    """Multiply the learning rate by ``gamma`` at each milestone (PyTorch's ``MultiStepLR``).
+
+    ``lr = base_lr * gamma ** m``, where m is the number of milestones <= t, with t counted
+    after the warm-up: with milestones ``[2, 3]`` the rate is ``base_lr`` for t = 0 and 1,
+    ``base_lr * gamma`` for t = 2, and ``base_lr * gamma ** 2`` from t = 3 on.
+
+    Args:
+        optimizer: an nnfs optimizer.
+        milestones: strictly increasing positive ints (a list, tuple or 1-d array; empty: no decay).
+        gamma: decay factor; default 0.1.
+        warmup_steps, warmup_start_factor: see :class:`Schedule`.
+    """
+
+    def __init__(self, optimizer, milestones, gamma=0.1, warmup_steps=0, warmup_start_factor=0.1):
+        if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__len__"):
+            raise TypeError(f"MultiStepLR: milestones must be a list of positive ints, got {milestones!r}")
+        self.milestones = [integer("MultiStepLR", "milestones", m, minimum=1) for m in milestones]
+        if any(a >= b for a, b in zip(self.milestones, self.milestones[1:])):
+            # PyTorch counts a repeated milestone twice; a list out of order is almost always a slip
+            raise ValueError(f"MultiStepLR: milestones must be strictly increasing, got {list(milestones)!r}")
+        self.gamma = number("MultiStepLR", "gamma", gamma, low=0, low_open=True)
+        super().__init__(optimizer, warmup_steps, warmup_start_factor)
+
+    def get_config(self):
+        return {"milestones": list(self.milestones), "gamma": self.gamma, **super().get_config()}
+
+    def decay(self, t):
+        return self.base_lr * self.gamma ** bisect.bisect_right(self.milestones, t)
+
+
 class CosineAnnealingLR(Schedule):
     """Cosine decay from the base learning rate to ``eta_min`` over ``T_max`` steps.
 
@@ -185,14 +218,39 @@ class CosineAnnealingLR(Schedule):
 
 
 #: The schedules by the names :func:`make_schedule` and the example's ``--schedule`` take.
-SCHEDULES = {"constant": ConstantLR, "step": StepLR, "cosine": CosineAnnealingLR}
+SCHEDULES = {"constant": ConstantLR, "step": MultiStepLR, "cosine": CosineAnnealingLR}
+
+#: Every schedule a saved state may name: a run saved before "step" meant milestones continues
+#: with the StepLR it saved.
+SAVED_SCHEDULES = {cls.__name__: cls for cls in (ConstantLR, StepLR, MultiStepLR, CosineAnnealingLR)}
+
+
+def step_milestones(steps, parts=3):
+    """Where the "step" schedule divides the rate: ``steps`` cut into ``parts`` runs of steps
+    as even as possible, the earlier ones longer by one where it does not divide.
+
+    The milestones are ``ceil(k * steps / parts)`` for k = 1 .. parts - 1; a run of fewer steps
+    than parts has one part per step. For 3 parts: 1 step: ``[]`` (no decay), 2: ``[1]``,
+    3: ``[1, 2]``, 4: ``[2, 3]``, 5: ``[2, 4]``, 7: ``[3, 5]``, 10: ``[4, 7]``.
+
+    Args:
+        steps: the steps after the warm-up (positive int).
+        parts: how many runs of steps, each at a tenth of the rate of the one before (positive int).
+    """
+    steps = integer("step_milestones", "steps", steps, minimum=1)
+    parts = min(integer("step_milestones", "parts", parts, minimum=1), steps)
+    return [-(-k * steps // parts) for k in range(1, parts)]  # exact integer ceilings
 
 
 def make_schedule(name, optimizer, total_steps, warmup_steps=0):
     """Build a schedule by name for a run of ``total_steps`` calls of ``step()`` (e.g. epochs).
 
     - ``"constant"``: the optimizer's learning rate throughout (after the warm-up, if any).
-    - ``"step"``: divided by 10 after each third of the steps that follow the warm-up.
+    - ``"step"``: the steps after the warm-up cut into three parts as even as possible (the
+      earlier ones longer by one where they do not divide: 7 epochs train 3, 2 and 2 epochs),
+      the rate divided by 10 at the start of the second and the third
+      (:func:`step_milestones`, a :class:`MultiStepLR`); a run of one or two steps after the
+      warm-up has as many parts as steps.
     - ``"cosine"``: cosine annealing to 0 over the steps that follow the warm-up.
 
     Returns:
@@ -201,6 +259,7 @@ def make_schedule(name, optimizer, total_steps, warmup_steps=0):
     Raises:
         ValueError: for an unknown name (listing the known ones), or a warm-up that is
             not shorter than the run.
+        TypeError: for an optimizer without an ``lr``.
     """
     key = str(name).strip().lower()
     if key not in SCHEDULES:
@@ -210,10 +269,11 @@ def make_schedule(name, optimizer, total_steps, warmup_steps=0):
     if warmup_steps and warmup_steps >= total_steps:
         raise ValueError(
             f"the warm-up ({warmup_steps} steps) must be shorter than the run ({total_steps} steps)")
+    if not hasattr(optimizer, "lr"):  # checked here too: a constant rate returns no schedule to check it
+        raise TypeError(f"make_schedule: expected an optimizer with an lr attribute, got {type(optimizer).__name__}")
     after_warmup = total_steps - warmup_steps
     if key == "step":
-        return StepLR(optimizer, step_size=max(1, math.ceil(after_warmup / 3)), gamma=0.1,
-                      warmup_steps=warmup_steps)
+        return MultiStepLR(optimizer, step_milestones(after_warmup), gamma=0.1, warmup_steps=warmup_steps)
     if key == "cosine":
         return CosineAnnealingLR(optimizer, T_max=after_warmup, warmup_steps=warmup_steps)
     return ConstantLR(optimizer, warmup_steps=warmup_steps) if warmup_steps else None
@@ -225,11 +285,10 @@ def schedule_from_state(optimizer, state):
     Raises:
         ValueError: when ``state`` names no schedule of this module.
     """
-    kinds = {cls.__name__: cls for cls in SCHEDULES.values()}
     kind = state.get("type") if isinstance(state, dict) else None
-    if kind not in kinds:
-        raise ValueError(f"unknown saved schedule {short_repr(kind)}; expected one of: {', '.join(kinds)}")
-    cls = kinds[kind]
+    if kind not in SAVED_SCHEDULES:
+        raise ValueError(f"unknown saved schedule {short_repr(kind)}; expected one of: {', '.join(SAVED_SCHEDULES)}")
+    cls = SAVED_SCHEDULES[kind]
     arguments = list(inspect.signature(cls).parameters)[1:]  # all but the optimizer
     try:
         schedule = cls(optimizer, **{key: state[key] for key in arguments if key in state})

@@ -132,7 +132,41 @@ def test_resume_with_more_epochs_lays_the_schedule_out_again(tmp_path):
     assert scheduler.step() == pytest.approx(0.1 * (1 + np.cos(np.pi * 3 / 4)) / 2)
     path, _, _ = _checkpoint_after(tmp_path, "step", epochs=3, done=3)
     _, scheduler, _ = _resume(path, 9)
-    assert scheduler.step_size == 3 and scheduler.lr == pytest.approx(0.01)  # 0.1 * 0.1 ** (3 // 3)
+    # Where a 9-epoch run stands after 3: past the first of its milestones [3, 6].
+    assert scheduler.milestones == [3, 6] and scheduler.lr == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("epochs, done", [(4, 1), (7, 3), (5, 4), (2, 1)])
+def test_a_resumed_step_run_follows_the_uninterrupted_schedule(tmp_path, epochs, done):
+    """The "step" schedule is laid out over uneven runs of epochs: resumed, with the planned
+    epochs, it continues with the rates of the run that was never stopped."""
+    _, _, uninterrupted = _checkpoint_after(tmp_path, "step", epochs=epochs, done=0)
+    expected = [uninterrupted.lr_at(t) for t in range(epochs + 1)]
+    path, _, _ = _checkpoint_after(tmp_path, "step", epochs=epochs, done=done)
+    optimizer, scheduler, _ = _resume(path, epochs)
+    assert [optimizer.lr] + [scheduler.step() for _ in range(epochs - done)] == expected[done:]
+
+
+def test_a_run_saved_with_the_former_step_schedule_continues_with_it(tmp_path):
+    """Runs saved before "step" meant milestones hold a StepLR: resumed as planned they keep
+    it (an exact resume); extended, they are laid out again with today's milestones."""
+    from nnfs.checkpoint import save
+    from nnfs.app.resume import RunState
+
+    net = build("numpy", 0)
+    optimizer = SGD(net, lr=0.1, momentum=0.9)
+    scheduler = StepLR(optimizer, step_size=2, gamma=0.1)  # what 4 epochs used to get
+    state = RunState(epochs=4, schedule="step")
+    result = type("Result", (), {"loss": 1.0, "accuracy": 0.5})
+    optimizer.step()
+    scheduler.step()
+    state.record(result, result)
+    path = tmp_path / "old.npz"
+    save(path, net, optimizer=optimizer, scheduler=scheduler, extra={"run": state.to_dict()})
+    _, kept, _ = _resume(path, 4)
+    assert type(kept) is StepLR and [kept.step() for _ in range(3)] == pytest.approx([0.01, 0.01, 0.001])
+    _, relaid, _ = _resume(path, 6)
+    assert relaid.milestones == [2, 4] and relaid.last_step == 1 and relaid.lr == pytest.approx(0.1)
 
 
 def test_resume_needs_optimizer_and_run_state(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from nnfs.layers import Linear
 from nnfs.optim import SGD, Adam
-from nnfs.optim.schedules import ConstantLR, CosineAnnealingLR, StepLR, make_schedule
+from nnfs.optim.schedules import ConstantLR, CosineAnnealingLR, MultiStepLR, StepLR, make_schedule
 from tests.configs import assert_plain
 
 BASE_LR = 0.1
@@ -50,6 +50,13 @@ CASES = {
         lambda S, opt: S.SequentialLR(opt, [S.LinearLR(opt, start_factor=0.25, total_iters=4),
                                             S.CosineAnnealingLR(opt, T_max=8)], milestones=[4]),
         12),
+    "multistep": (lambda opt: MultiStepLR(opt, milestones=[2, 3, 7], gamma=0.5),
+                  lambda S, opt: S.MultiStepLR(opt, milestones=[2, 3, 7], gamma=0.5), 10),
+    "warmup-multistep": (
+        lambda opt: MultiStepLR(opt, milestones=[1, 4], warmup_steps=2, warmup_start_factor=0.5),
+        lambda S, opt: S.SequentialLR(opt, [S.LinearLR(opt, start_factor=0.5, total_iters=2),
+                                            S.MultiStepLR(opt, milestones=[1, 4], gamma=0.1)], milestones=[2]),
+        9),
     "warmup-step": (
         lambda opt: StepLR(opt, step_size=2, gamma=0.1, warmup_steps=3),
         lambda S, opt: S.SequentialLR(opt, [S.LinearLR(opt, start_factor=0.1, total_iters=3),
@@ -142,7 +149,9 @@ def test_schedule_from_state_rebuilds_the_same_schedule(make):
     (lambda opt: CosineAnnealingLR(opt, T_max=np.prod((2, 5)), eta_min=np.int64(0), warmup_steps=np.uint8(1)),
      lambda opt: CosineAnnealingLR(opt, T_max=10, eta_min=0.0, warmup_steps=1)),
     (lambda opt: ConstantLR(opt, warmup_steps=np.int64(3)), lambda opt: ConstantLR(opt, warmup_steps=3)),
-], ids=["step", "cosine", "constant"])
+    (lambda opt: MultiStepLR(opt, np.array([2, 5]), gamma=np.float32(0.5)),
+     lambda opt: MultiStepLR(opt, [2, 5], gamma=0.5)),
+], ids=["step", "cosine", "constant", "multistep"])
 def test_numpy_numbers_make_the_same_schedule_with_a_plain_state(with_numpy, with_python):
     ours, reference = with_numpy(optimizer()), with_python(optimizer())
     state = assert_plain(ours.state_dict())
@@ -192,3 +201,62 @@ def test_make_schedule_names_its_own_arguments(total, warmup, message):
     for name in ("step", "cosine", "constant"):
         with pytest.raises((TypeError, ValueError), match=message):
             make_schedule(name, optimizer, total, warmup_steps=warmup)
+
+
+# The rate of each epoch (t = 0 .. epochs - 1) of a "step" run, as a power of ten below the base.
+STEP_RUNS = {1: [0], 2: [0, 1], 3: [0, 1, 2], 4: [0, 0, 1, 2], 5: [0, 0, 1, 1, 2], 6: [0, 0, 1, 1, 2, 2],
+             7: [0, 0, 0, 1, 1, 2, 2], 9: [0, 0, 0, 1, 1, 1, 2, 2, 2], 10: [0, 0, 0, 0, 1, 1, 1, 2, 2, 2]}
+
+
+@pytest.mark.parametrize("epochs", list(STEP_RUNS))
+def test_the_step_schedule_cuts_any_run_into_even_thirds(epochs):
+    """Thirds of ceil(epochs / 3) epochs made 4 epochs into halves (one decay) and 7 into 3, 3 and 1."""
+    schedule = make_schedule("step", optimizer(), epochs)
+    decays = [round(-np.log10(schedule.lr_at(t) / BASE_LR)) for t in range(epochs)]
+    assert decays == STEP_RUNS[epochs]
+    parts = np.bincount(decays)
+    assert parts.max() - parts.min() <= 1 and list(parts) == sorted(parts, reverse=True)
+
+
+def test_the_step_schedule_starts_its_thirds_after_the_warm_up():
+    schedule = make_schedule("step", optimizer(), 9, warmup_steps=2)  # 7 epochs after it: 3, 2, 2
+    assert schedule.milestones == [3, 5]
+    assert [round(schedule.lr_at(t), 12) for t in range(9)] == [0.01, 0.055, 0.1, 0.1, 0.1, 0.01, 0.01,
+                                                                0.001, 0.001]
+    assert make_schedule("step", optimizer(), 3, warmup_steps=2).milestones == []  # one epoch after it
+
+
+def test_step_milestones_are_named_and_checked():
+    from nnfs.optim import step_milestones
+
+    assert [step_milestones(n) for n in (1, 2, 3, 4, 5, 7, 10)] == [[], [1], [1, 2], [2, 3], [2, 4], [3, 5], [4, 7]]
+    assert step_milestones(10, parts=2) == [5] and step_milestones(3, parts=1) == []
+    with pytest.raises(ValueError, match=r"^step_milestones: steps must be a positive int, got 0$"):
+        step_milestones(0)
+
+
+@pytest.mark.parametrize("milestones, error, message", [
+    ((3, 2), ValueError, r"^MultiStepLR: milestones must be strictly increasing, got \[3, 2\]$"),
+    ([2, 2], ValueError, r"^MultiStepLR: milestones must be strictly increasing"),
+    ([0, 2], ValueError, r"^MultiStepLR: milestones must be a positive int, got 0$"),
+    ([1.5], TypeError, r"^MultiStepLR: milestones must be an int, got 1.5$"),
+    (3, TypeError, r"^MultiStepLR: milestones must be a list of positive ints, got 3$"),
+    ("12", TypeError, r"^MultiStepLR: milestones must be a list of positive ints, got '12'$"),
+])
+def test_multistep_milestones_are_checked(milestones, error, message):
+    with pytest.raises(error, match=message):
+        MultiStepLR(optimizer(), milestones)
+
+
+def test_a_saved_step_schedule_of_before_milestones_still_loads():
+    from nnfs.optim.schedules import schedule_from_state
+
+    saved = StepLR(optimizer(), step_size=2)
+    saved.step()
+    rebuilt = schedule_from_state(optimizer(), json.loads(json.dumps(saved.state_dict())))
+    assert type(rebuilt) is StepLR and rebuilt.lr == saved.lr and rebuilt.step() == saved.step()
+
+
+def test_make_schedule_refuses_what_is_no_optimizer_even_for_a_constant_rate():
+    with pytest.raises(TypeError, match=r"^make_schedule: expected an optimizer with an lr attribute, got object$"):
+        make_schedule("constant", object(), 10)

@@ -109,8 +109,8 @@ def build_parser(suppress_defaults=False):
                         help="L2 penalty (decoupled for adamw)")
     parser.add_argument("--schedule", choices=tuple(SCHEDULES), default=None,
                         help="learning rate per epoch: constant, step (divided by 10 after each "
-                             "third of the run) or cosine (annealed to 0) (default: constant for cnn, "
-                             "cosine for resnet)")
+                             "third of the epochs after the warm-up; 7 epochs: 3, 2, 2) or cosine (annealed "
+                             "to 0) (default: constant for cnn, cosine for resnet)")
     parser.add_argument("--warmup_epochs", type=non_negative_int, default=0,
                         help="epochs of linear learning-rate warm-up before the schedule")
     parser.add_argument("--image_size", type=image_size, default=None,
