@@ -40,21 +40,49 @@ def _bilinear_axis(images, positions, axis):
     return first * (1.0 - weight) + second * weight
 
 
-def random_resized_crop(images, rng, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3)):
-    """Each image's random crop, scaled back to the full size (bilinear).
+#: Draws of a crop per image before :func:`random_resized_crop` falls back to a centred one.
+CROP_ATTEMPTS = 10
 
-    The crop covers a share of the area drawn uniformly from ``scale`` and has an
-    aspect ratio drawn log-uniformly from ``ratio`` (cut to fit the image); its
-    place is uniform over the positions where it fits. As torchvision's
-    ``RandomResizedCrop``, with a milder default scale for small inputs.
+
+def random_resized_crop(images, rng, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3)):
+    """Each image's random crop, scaled back to the full size (bilinear); torchvision's
+    ``RandomResizedCrop`` with sub-pixel crops.
+
+    For each image, up to ``CROP_ATTEMPTS`` crops are drawn: a share of the image's area
+    uniformly from ``scale`` and an aspect ratio (width / height) log-uniformly from
+    ``ratio``. The first that fits inside the image, with sides of a pixel or more, is
+    taken, at a place drawn uniformly over the positions where it fits. When none fits,
+    the crop is the largest centred one whose ratio is within ``ratio``: the whole image
+    when its own ratio is. So ``scale=(1, 1)`` keeps every image whose ratio is within
+    ``ratio`` as it is (no draw of a full area with another ratio fits), as torchvision does.
+
+    Args:
+        images: uint8 ``(B, C, H, W)``.
+        rng: a NumPy generator.
+        scale: ``(smallest, largest)`` share of the area, in (0, 1].
+        ratio: ``(smallest, largest)`` aspect ratio, width over height.
     """
     count, _, height, width = images.shape
-    area = rng.uniform(scale[0], scale[1], count) * (height * width)
-    aspect = np.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1]), count))
-    crop_w = np.clip(np.sqrt(area * aspect), 1.0, width)
-    crop_h = np.clip(np.sqrt(area / aspect), 1.0, height)
-    left = rng.uniform(0.0, 1.0, count) * (width - crop_w)
-    top = rng.uniform(0.0, 1.0, count) * (height - crop_h)
+    draws = (CROP_ATTEMPTS, count)
+    area = rng.uniform(scale[0], scale[1], draws) * (height * width)
+    aspect = np.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1]), draws))
+    crop_w, crop_h = np.sqrt(area * aspect), np.sqrt(area / aspect)
+    fits = (crop_w >= 1) & (crop_w <= width) & (crop_h >= 1) & (crop_h <= height)
+    first, found = fits.argmax(axis=0), fits.any(axis=0)  # argmax: the first True of each column
+    samples = np.arange(count)
+    # The fallback, torchvision's: the image itself, or its widest or tallest centred part
+    # whose ratio is the nearest bound of ``ratio``.
+    image_ratio = width / height
+    if image_ratio < ratio[0]:
+        whole_w, whole_h = width, width / ratio[0]
+    elif image_ratio > ratio[1]:
+        whole_w, whole_h = height * ratio[1], height
+    else:
+        whole_w, whole_h = width, height
+    crop_w = np.where(found, crop_w[first, samples], whole_w)
+    crop_h = np.where(found, crop_h[first, samples], whole_h)
+    place = np.where(found, rng.uniform(0.0, 1.0, (2, count)), 0.5)
+    left, top = place[0] * (width - crop_w), place[1] * (height - crop_h)
     # Output pixel centre j samples the crop at left + (j + 0.5) * crop_w / width - 0.5.
     rows = top[:, None] + (np.arange(height) + 0.5)[None, :] * (crop_h / height)[:, None] - 0.5
     cols = left[:, None] + (np.arange(width) + 0.5)[None, :] * (crop_w / width)[:, None] - 0.5

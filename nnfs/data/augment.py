@@ -9,8 +9,13 @@ continues with the very changes the uninterrupted run would have made.
 
 Operations, applied in this order:
 
-- ``crop``: a random crop of 50 % to 100 % of the area, aspect ratio 3:4 to 4:3,
-  scaled back to full size (random resized crop);
+- ``crop``: a random crop scaled back to full size (random resized crop, as torchvision's
+  ``RandomResizedCrop``): its area is a share of the image's drawn uniformly from
+  ``crop_scale`` (50 % to 100 %), its aspect ratio (width / height) log-uniformly from
+  ``crop_ratio`` (3:4 to 4:3), its place uniformly where it fits; a draw that does not fit
+  inside the image is drawn again, up to 10 times, then the largest centred crop with a ratio
+  in ``crop_ratio`` is taken (the whole image, when its ratio is in it). ``crop_scale=(1, 1)``
+  therefore keeps every image whose ratio is within ``crop_ratio`` as it is;
 - ``shift``: the image moved by up to 1/8 of its size, the border black
   (random crop with padding);
 - ``flip``: mirrored left to right, half of the time;
@@ -38,13 +43,24 @@ def _checked(check, *args, **kwargs):
     return checked(check, "Augmentation", *args, **kwargs)
 
 
+def _range(name, value, high):
+    """``(smallest, largest)``: two numbers > 0 (and <= ``high``), in order, as floats."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise DatasetError(f"Augmentation: {name} must be (smallest, largest), got {short_repr(value)}")
+    low, top = (_checked(number, name, v, low=0, high=high, low_open=True) for v in value)
+    if low > top:
+        raise DatasetError(f"Augmentation: {name} must be (smallest, largest), got {short_repr(value)}")
+    return low, top
+
+
 class Augmentation:
     """Random changes applied to a uint8 batch ``(B, C, H, W)`` (see the module's docstring).
 
     Args:
         operations: any of ``"crop"``, ``"shift"``, ``"flip"``, ``"jitter"``, applied
             in that order whatever the order given.
-        crop_scale: ``(smallest, largest)`` share of the area a crop keeps.
+        crop_scale: ``(smallest, largest)`` share of the area a crop keeps, in (0, 1].
+        crop_ratio: ``(smallest, largest)`` aspect ratio (width / height) of a crop, > 0.
         shift: the largest move, as a share of the shorter side (0.125: 4 pixels of 28).
         jitter: the largest relative change of brightness, contrast and saturation.
 
@@ -53,7 +69,8 @@ class Augmentation:
         - Output: ``(B, C, H, W)`` uint8, a new array
     """
 
-    def __init__(self, operations=("crop", "flip"), crop_scale=(0.5, 1.0), shift=0.125, jitter=0.2):
+    def __init__(self, operations=("crop", "flip"), crop_scale=(0.5, 1.0), shift=0.125, jitter=0.2,
+                 crop_ratio=(3 / 4, 4 / 3)):
         if isinstance(operations, str):
             operations = (operations,)
         if not isinstance(operations, (list, tuple)):
@@ -64,12 +81,8 @@ class Augmentation:
             raise DatasetError(f"Augmentation: operations must be some of {', '.join(OPERATIONS)}, "
                                f"got {short_repr(list(operations))}")
         self.operations = tuple(op for op in OPERATIONS if op in operations)
-        if isinstance(crop_scale, (str, bytes)) or not hasattr(crop_scale, "__len__") or len(crop_scale) != 2:
-            raise DatasetError(f"Augmentation: crop_scale must be (smallest, largest), got {short_repr(crop_scale)}")
-        low, high = (_checked(number, "crop_scale", v, low=0, high=1, low_open=True) for v in crop_scale)
-        if low > high:
-            raise DatasetError(f"Augmentation: crop_scale must be (smallest, largest), got {short_repr(crop_scale)}")
-        self.crop_scale = (low, high)
+        self.crop_scale = _range("crop_scale", crop_scale, high=1)
+        self.crop_ratio = _range("crop_ratio", crop_ratio, high=None)
         self.shift = _checked(number, "shift", shift, low=0, high=0.5)
         self.jitter = _checked(number, "jitter", jitter, low=0, high=1, high_open=True)
 
@@ -78,7 +91,7 @@ class Augmentation:
         _, _, height, width = images.shape
         for op in self.operations:
             if op == "crop":
-                images = kernels.random_resized_crop(images, rng, self.crop_scale)
+                images = kernels.random_resized_crop(images, rng, self.crop_scale, self.crop_ratio)
             elif op == "shift":
                 pixels = round(self.shift * min(height, width))
                 if pixels:  # a shift of 0 pixels (shift=0, or too small for the image) moves nothing
@@ -91,13 +104,15 @@ class Augmentation:
 
     def get_config(self):
         return {"operations": list(self.operations), "crop_scale": list(self.crop_scale),
-                "shift": self.shift, "jitter": self.jitter}
+                "shift": self.shift, "jitter": self.jitter, "crop_ratio": list(self.crop_ratio)}
 
     @classmethod
     def from_config(cls, config):
+        """Rebuild from :meth:`get_config` output (records saved before ``crop_ratio`` was
+        kept used the default)."""
         try:
             return cls(tuple(config["operations"]), tuple(config["crop_scale"]), config["shift"],
-                       config["jitter"])
+                       config["jitter"], tuple(config.get("crop_ratio", (3 / 4, 4 / 3))))
         except (KeyError, TypeError) as error:
             raise DatasetError(f"malformed augmentation record {short_repr(config)}: {error}") from None
 

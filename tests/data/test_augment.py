@@ -48,21 +48,54 @@ def _naive_resized_crop(image, top, left, crop_h, crop_w):
 
 def test_resized_crop_matches_a_per_pixel_bilinear_version(batch):
     out = random_resized_crop(batch, generator(5, 1), scale=(0.3, 0.9))
-    rng = generator(5, 1)
-    area = rng.uniform(0.3, 0.9, 6) * (9 * 12)
-    aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3), 6))
-    crop_w = np.clip(np.sqrt(area * aspect), 1, 12)
-    crop_h = np.clip(np.sqrt(area / aspect), 1, 9)
-    left = rng.uniform(0, 1, 6) * (12 - crop_w)
-    top = rng.uniform(0, 1, 6) * (9 - crop_h)
+    rng = generator(5, 1)  # the draws replayed, image by image: the first crop that fits
+    area = rng.uniform(0.3, 0.9, (10, 6)) * (9 * 12)
+    aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3), (10, 6)))
+    place = rng.uniform(0, 1, (2, 6))
     for k in range(6):
-        expected = _naive_resized_crop(batch[k], top[k], left[k], crop_h[k], crop_w[k])
+        fitting = [(np.sqrt(a / r), np.sqrt(a * r)) for a, r in zip(area[:, k], aspect[:, k])
+                   if np.sqrt(a * r) <= 12 and np.sqrt(a / r) <= 9]
+        crop_h, crop_w = fitting[0]  # scales below 0.56 of a 4:3 image always fit
+        top, left = place[1, k] * (9 - crop_h), place[0, k] * (12 - crop_w)
+        expected = _naive_resized_crop(batch[k], top, left, crop_h, crop_w)
         assert np.abs(out[k].astype(int) - expected).max() <= 1  # float32 against float64 rounding
 
 
 def test_a_full_crop_is_the_identity(rng):
     square = rng.integers(0, 256, (4, 3, 9, 9), dtype=np.uint8)
     np.testing.assert_array_equal(random_resized_crop(square, generator(0, 0), (1.0, 1.0), (1.0, 1.0)), square)
+
+
+@pytest.mark.parametrize("size", [(9, 9), (9, 12), (12, 9), (10, 11)])
+def test_no_scale_change_keeps_every_image_whose_ratio_is_in_range(rng, size):
+    """crop_scale=(1, 1) with the default ratios still cropped: the full area drawn with a ratio of
+    4:3 was cut to fit a square image, keeping 87 % of it (torchvision draws again, then keeps the image)."""
+    images = rng.integers(0, 256, (64, 3) + size, dtype=np.uint8)
+    np.testing.assert_array_equal(Augmentation(("crop",), crop_scale=(1, 1))(images, generator(0, 1)), images)
+    np.testing.assert_array_equal(random_resized_crop(images, generator(2, 3), (1.0, 1.0)), images)
+
+
+def test_an_image_wider_than_the_ratios_falls_back_to_its_widest_centred_crop_of_4_to_3():
+    # 4 rows, 12 columns: the centred 4 x 5.33 part (ratio 4:3), as torchvision's fallback.
+    images = np.tile(np.arange(12, dtype=np.uint8) * 20, (2, 1, 4, 1))
+    out = random_resized_crop(images, generator(0, 0), (1.0, 1.0))
+    np.testing.assert_array_equal(out[0], out[1])  # nothing random about it
+    expected = _naive_resized_crop(images[0], 0.0, (12 - 16 / 3) / 2, 4.0, 16 / 3)
+    assert np.abs(out[0].astype(int) - expected).max() <= 1
+
+
+def test_crops_keep_a_share_of_the_area_in_crop_scale_and_a_ratio_in_crop_ratio():
+    # Ramps along the rows and the columns: each output's first and last values give the crop's extent.
+    height = width = 40
+    out_rows = random_resized_crop(np.broadcast_to(np.arange(height, dtype=np.uint8)[:, None] * 6,
+                                                   (400, 1, height, width)).copy(), generator(1, 1), (0.3, 0.6))
+    out_cols = random_resized_crop(np.broadcast_to(np.arange(width, dtype=np.uint8)[None, :] * 6,
+                                                   (400, 1, height, width)).copy(), generator(1, 1), (0.3, 0.6))
+    crop_h = (out_rows[:, 0, -1, 0].astype(float) - out_rows[:, 0, 0, 0]) / 6 * height / (height - 1)
+    crop_w = (out_cols[:, 0, 0, -1].astype(float) - out_cols[:, 0, 0, 0]) / 6 * width / (width - 1)
+    share, ratio = crop_h * crop_w / (height * width), crop_w / crop_h
+    assert share.min() > 0.28 and share.max() < 0.62 and 0.4 < share.mean() < 0.5
+    assert ratio.min() > 0.72 and ratio.max() < 1.38
 
 
 def test_jitter_of_zero_is_the_identity_and_jitter_changes_brightness(batch):
@@ -94,7 +127,10 @@ def test_specs_and_the_default_per_kind():
     augment = Augmentation(("crop", "jitter"), crop_scale=(0.6, 0.9), shift=0.1, jitter=0.3)
     again = Augmentation.from_config(augment.get_config())
     assert again.get_config() == augment.get_config() == {
-        "operations": ["crop", "jitter"], "crop_scale": [0.6, 0.9], "shift": 0.1, "jitter": 0.3}
+        "operations": ["crop", "jitter"], "crop_scale": [0.6, 0.9], "shift": 0.1, "jitter": 0.3,
+        "crop_ratio": [0.75, 4 / 3]}
+    older = {"operations": ["crop"], "crop_scale": [0.6, 0.9], "shift": 0.1, "jitter": 0.3}  # saved before crop_ratio
+    assert Augmentation.from_config(older).crop_ratio == (0.75, 4 / 3)
     with pytest.raises(DatasetError, match="crop_scale"):
         Augmentation(crop_scale=(0.9, 0.5))
 
@@ -153,3 +189,12 @@ def test_a_shift_of_no_pixels_moves_nothing_and_bad_arguments_are_named():
             Augmentation(crop_scale=crop_scale)
     with pytest.raises(DatasetError, match=r"^Augmentation: operations must be some of"):
         Augmentation(None)
+    for crop_ratio, message in (((0, 1), r"crop_ratio must be a finite number > 0, got 0.0"),
+                                ((2, 1), r"crop_ratio must be \(smallest, largest\), got \(2, 1\)"),
+                                ("ab", r"crop_ratio must be \(smallest, largest\), got 'ab'"),
+                                ((1, float("inf")), r"crop_ratio must be a finite number > 0, got inf")):
+        with pytest.raises(DatasetError, match=rf"^Augmentation: {message}$"):
+            Augmentation(crop_ratio=crop_ratio)
+    square = np.arange(2 * 3 * 8 * 8, dtype=np.uint8).reshape(2, 3, 8, 8)
+    assert np.array_equal(Augmentation(("crop",), crop_scale=(1, 1), crop_ratio=(1, 1))(square, generator(0, 0)),
+                          square)
