@@ -88,7 +88,14 @@ class Augmentation:
 
     def __call__(self, images, rng):
         """The changed batch; ``rng`` is a NumPy generator (see :func:`nnfs.backend.augment.generator`)."""
-        _, _, height, width = images.shape
+        shape = getattr(images, "shape", None)
+        if shape is None or len(shape) != 4 or getattr(images.dtype, "name", None) != "uint8":
+            got = f"dtype {images.dtype} and shape {shape}" if shape is not None else type(images).__name__
+            raise DatasetError(f"Augmentation: expected a uint8 batch of shape (B, C, H, W), got {got}")
+        if not callable(getattr(rng, "uniform", None)):
+            raise DatasetError(f"Augmentation: rng must be a NumPy Generator (nnfs.backend.augment.generator), "
+                               f"got {type(rng).__name__}")
+        _, _, height, width = shape
         for op in self.operations:
             if op == "crop":
                 images = kernels.random_resized_crop(images, rng, self.crop_scale, self.crop_ratio)
@@ -110,6 +117,8 @@ class Augmentation:
     def from_config(cls, config):
         """Rebuild from :meth:`get_config` output (records saved before ``crop_ratio`` was
         kept used the default)."""
+        if not isinstance(config, dict):
+            raise DatasetError(f"malformed augmentation record {config!r}: expected a dict (get_config())")
         try:
             return cls(tuple(config["operations"]), tuple(config["crop_scale"]), config["shift"],
                        config["jitter"], tuple(config.get("crop_ratio", (3 / 4, 4 / 3))))
@@ -128,7 +137,10 @@ def augmentation_for(spec, kind):
             ``"none"``, or operations joined by commas or ``+``: ``"crop,flip"``.
         kind: the dataset's kind, ``"photos"`` or ``"small"``.
     """
-    spec = str(spec).strip().lower()
+    if not isinstance(spec, str):  # str() made None "none" and ["crop"] the operation "['crop']"
+        raise DatasetError(f"augmentation_for: spec must be a string such as 'auto', 'none' or 'crop,flip', "
+                           f"got {spec!r}")
+    spec = spec.strip().lower()
     if spec == "none":
         return None
     if spec == "auto":

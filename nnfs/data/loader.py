@@ -39,11 +39,20 @@ def stratified_split(labels, val_split, seed=0):
         seed = integer("stratified_split", "seed", seed)  # random.Random takes no NumPy integer
     except (TypeError, ValueError) as error:
         raise DatasetError(str(error)) from None
+    if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
+        raise DatasetError(f"stratified_split: labels must be a list or 1-d array of class indices, "
+                           f"got {type(labels).__name__}")
     by_class = {}
     for index, value in enumerate(labels):
-        if int(value) != value or value < 0:  # int() would make 1.7 class 1 (True and False are 1 and 0)
+        try:  # int() would make 1.7 class 1 (True and False are 1 and 0)
+            is_class = int(value) == value and value >= 0
+        except (TypeError, ValueError, OverflowError):  # a string, None, NaN, a row of a 2-d array
+            is_class = False
+        if not is_class:
             raise DatasetError(f"stratified_split: labels must be class indices (integers >= 0), got {value!r}")
         by_class.setdefault(int(value), []).append(index)
+    if not by_class:
+        raise DatasetError("stratified_split: no labels to split (an empty dataset)")
     rng = random.Random(seed)
     train, val = [], []
     for label in sorted(by_class):
@@ -55,8 +64,8 @@ def stratified_split(labels, val_split, seed=0):
         train.extend(members[n_val:])
     if not val:
         raise DatasetError(
-            f"validation split is empty: every class has a single image "
-            f"({len(train)} images in all); add images or lower the number of classes")
+            f"validation split is empty: every class has a single image ({len(train)} images in all), "
+            f"and a class needs 2 or more to give one to validation; add images")
     return sorted(train), sorted(val)
 
 
@@ -111,6 +120,7 @@ class Preprocessing:
         except (TypeError, ValueError) as error:
             raise DatasetError(str(error)) from None
         _check_images("Preprocessing.fit", images, channels)
+        indices = _checked_indices("Preprocessing.fit", indices, len(images))
         mean, std = channel_mean_std(images, indices)
         return cls(image_size, channels, mean, [max(s, MIN_STD) for s in std], resize)
 
@@ -210,13 +220,14 @@ class DataLoader:
         if not hasattr(labels, "shape") or not hasattr(images, "shape"):
             raise DatasetError(f"DataLoader: images and labels must be arrays (labels may be a list), got "
                                f"{type(images).__name__} and {type(labels).__name__}")
+        _check_images("DataLoader", images, preprocessing.channels, preprocessing.image_size)
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":  # what the loss and the accuracy count against
+            raise DatasetError(f"DataLoader: labels must be class indices, integers of shape (N,), got dtype "
+                               f"{labels.dtype} and shape {labels.shape}")
         if len(labels) != len(images):
             raise DatasetError(f"DataLoader: {len(images)} images but {len(labels)} labels")
         self.images, self.labels = images, labels
-        self.indices = list(indices)
-        if not self.indices:
-            raise DatasetError("DataLoader: no samples to serve (empty index list)")
-        _check_indices(self.indices, len(images))
+        self.indices = _checked_indices("DataLoader", indices, len(images))
         self.batch_size = batch_size
         self.preprocessing = preprocessing
         self.shuffle = shuffle
@@ -245,6 +256,9 @@ class DataLoader:
         """Continue the shuffling from :meth:`state_dict`: the next pass gets the order an
         uninterrupted run would have given it (the earlier shuffles are replayed, which is cheap),
         with the saved augmentation (a state without one keeps this loader's)."""
+        if not isinstance(state, dict):
+            raise DatasetError(f"DataLoader.load_state_dict: the saved state must be a dict (state_dict()), "
+                               f"got {type(state).__name__}")
         try:
             seed = integer("DataLoader.load_state_dict", "seed", state["seed"])
             passes = integer("DataLoader.load_state_dict", "passes", state["passes"], minimum=0)
@@ -293,23 +307,33 @@ def _float_dtype(dtype):
     return name
 
 
-def _check_indices(indices, count):
-    """Refuse sample indices that are not integers in ``[0, count)``: NumPy would take -1 as the
-    last image without a word, and one past the end would fail batches later."""
+def _checked_indices(owner, indices, count):
+    """``indices`` as a list of ints in ``[0, count)``, or a DatasetError: NumPy would take -1 as
+    the last image without a word, and one past the end would fail batches later."""
+    if isinstance(indices, (str, bytes)) or not hasattr(indices, "__iter__"):
+        raise DatasetError(f"{owner}: indices must be a list of sample indices, got {type(indices).__name__}")
+    indices = list(indices)
+    if not indices:
+        raise DatasetError(f"{owner}: no samples (empty index list)")
     order = host_array(indices, None)
     if order.ndim != 1 or order.dtype.kind not in "iu":
-        raise DatasetError(f"DataLoader: indices must be a flat list of integers, got dtype {order.dtype} "
+        raise DatasetError(f"{owner}: indices must be a flat list of integers, got dtype {order.dtype} "
                            f"and shape {order.shape}")
     low, high = int(order.min()), int(order.max())
     if low < 0 or high >= count:
-        raise DatasetError(f"DataLoader: indices must be in [0, {count}) (the images), got values in "
+        raise DatasetError(f"{owner}: indices must be in [0, {count}) (the images), got values in "
                            f"[{low}, {high}]")
+    return indices
 
 
-def _check_images(owner, images, channels):
-    """Refuse what is not a batch of ``(N, C, H, W)`` images with ``channels`` channels (the
-    per-channel statistics would broadcast over another count without a word)."""
+def _check_images(owner, images, channels, image_size=None):
+    """Refuse what is not a uint8 batch of ``(N, C, H, W)`` images with ``channels`` channels
+    (and ``image_size``, when given): the per-channel statistics would broadcast over another
+    count without a word, and float pixels in [0, 1] would be divided by 255 once more."""
     shape = tuple(getattr(images, "shape", ()))
-    if len(shape) != 4 or shape[1] != channels:
-        raise DatasetError(f"{owner}: expected images of shape (N, {channels}, H, W), got "
+    size = "H, W" if image_size is None else ", ".join(map(str, image_size))
+    if len(shape) != 4 or shape[1] != channels or (image_size is not None and shape[2:] != tuple(image_size)):
+        raise DatasetError(f"{owner}: expected images of shape (N, {channels}, {size}), got "
                            f"{shape if hasattr(images, 'shape') else type(images).__name__}")
+    if images.dtype.name != "uint8":
+        raise DatasetError(f"{owner}: expected uint8 images (pixels 0 to 255), got dtype {images.dtype}")

@@ -198,3 +198,22 @@ def test_a_shift_of_no_pixels_moves_nothing_and_bad_arguments_are_named():
     square = np.arange(2 * 3 * 8 * 8, dtype=np.uint8).reshape(2, 3, 8, 8)
     assert np.array_equal(Augmentation(("crop",), crop_scale=(1, 1), crop_ratio=(1, 1))(square, generator(0, 0)),
                           square)
+
+
+def test_augmentation_names_a_batch_a_generator_a_spec_and_a_record_it_cannot_use():
+    """A single image was an unpacking ValueError, rng=None an AttributeError, a spec of None meant
+    'none' and ['crop'] became the operation \"['crop']\"."""
+    augment = Augmentation(("crop",))
+    with pytest.raises(DatasetError, match=r"^Augmentation: expected a uint8 batch of shape \(B, C, H, W\), "
+                                           r"got dtype uint8 and shape \(3, 8, 8\)$"):
+        augment(np.zeros((3, 8, 8), np.uint8), generator(0, 0))
+    with pytest.raises(DatasetError, match=r"^Augmentation: expected a uint8 batch .* got dtype float32"):
+        augment(np.zeros((1, 3, 8, 8), np.float32), generator(0, 0))
+    with pytest.raises(DatasetError, match=r"^Augmentation: rng must be a NumPy Generator"):
+        augment(np.zeros((1, 3, 8, 8), np.uint8), None)
+    for spec in (None, ["crop"], 1):
+        with pytest.raises(DatasetError, match=r"^augmentation_for: spec must be a string such as 'auto', 'none' "
+                                               r"or 'crop,flip', got "):
+            augmentation_for(spec, "photos")
+    with pytest.raises(DatasetError, match=r"^malformed augmentation record 'crop': expected a dict"):
+        Augmentation.from_config("crop")

@@ -230,3 +230,67 @@ def test_loader_shuffle_is_a_bool_and_preprocessing_a_record():
         _loader(shuffle="no")  # a non-empty string is true: it shuffled
     with pytest.raises(DatasetError, match=r"^DataLoader: preprocessing must be a Preprocessing"):
         _loader(preprocessing=None)
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([], r"^stratified_split: no labels to split \(an empty dataset\)$"),
+    (5, r"^stratified_split: labels must be a list or 1-d array of class indices, got int$"),
+    ("0011", r"^stratified_split: labels must be a list or 1-d array of class indices, got str$"),
+    (["a", "b"], r"^stratified_split: labels must be class indices \(integers >= 0\), got 'a'$"),
+    ([0, None], r"^stratified_split: labels must be class indices \(integers >= 0\), got None$"),
+    ([0, float("nan")], r"^stratified_split: labels must be class indices \(integers >= 0\), got nan$"),
+    ([0, float("inf")], r"^stratified_split: labels must be class indices \(integers >= 0\), got inf$"),
+    (np.zeros((4, 2)), r"^stratified_split: labels must be class indices \(integers >= 0\), got array"),
+])
+def test_stratified_split_names_labels_it_cannot_split(labels, message):
+    """An empty list was 'every class has a single image (0 images in all)'; strings, None, NaN
+    and rows were Python's own ValueError or TypeError from int()."""
+    with pytest.raises(DatasetError, match=message):
+        stratified_split(labels, 0.5)
+
+
+def test_an_empty_validation_split_says_what_a_class_needs():
+    with pytest.raises(DatasetError, match=r"^validation split is empty: every class has a single image \(3 images "
+                                           r"in all\), and a class needs 2 or more to give one to validation; "
+                                           r"add images$"):
+        stratified_split([0, 1, 2], 0.5)
+
+
+@pytest.mark.parametrize("indices, message", [
+    ([], r"^Preprocessing.fit: no samples \(empty index list\)$"),
+    ([0, 9], r"^Preprocessing.fit: indices must be in \[0, 4\) \(the images\), got values in \[0, 9\]$"),
+    ([-1], r"^Preprocessing.fit: indices must be in \[0, 4\) .* got values in \[-1, -1\]$"),
+    (3, r"^Preprocessing.fit: indices must be a list of sample indices, got int$"),
+])
+def test_preprocessing_fit_checks_its_indices_as_the_loader_does(indices, message):
+    """-1 fitted the statistics on the last image without a word; 9 was NumPy's IndexError; none
+    was an error naming a backend function."""
+    with pytest.raises(DatasetError, match=message):
+        Preprocessing.fit(np.zeros((4, 1, 2, 2), np.uint8), indices, (2, 2), 1)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"images": np.zeros((4, 3, 2, 2), np.float32)},
+     r"^DataLoader: expected uint8 images \(pixels 0 to 255\), got dtype float32$"),
+    ({"images": np.zeros((4, 3, 2, 3), np.uint8)}, r"^DataLoader: expected images of shape \(N, 3, 2, 2\), "
+                                                   r"got \(4, 3, 2, 3\)$"),
+    ({"images": np.zeros((4, 1, 2, 2), np.uint8)}, r"^DataLoader: expected images of shape \(N, 3, 2, 2\), "
+                                                   r"got \(4, 1, 2, 2\)$"),
+    ({"labels": [0.0, 1.0, 0.5, 1.0]}, r"^DataLoader: labels must be class indices, integers of shape \(N,\), got "
+                                       r"dtype float64 and shape \(4,\)$"),
+    ({"labels": np.eye(2, dtype=np.int64)[[0, 1, 0, 1]]}, r"^DataLoader: labels must be class indices, .* shape "
+                                                          r"\(4, 2\)$"),
+    ({"indices": 3}, r"^DataLoader: indices must be a list of sample indices, got int$"),
+    ({"indices": []}, r"^DataLoader: no samples \(empty index list\)$"),
+])
+def test_loader_refuses_images_and_labels_that_would_be_served_wrong(changes, message):
+    """Float images in [0, 1] were divided by 255 again, images of another size than the record
+    reached the net, and float or one-hot labels went through to the loss."""
+    with pytest.raises(DatasetError, match=message):
+        _loader(**changes)
+
+
+def test_loader_state_that_is_no_dict_is_named():
+    with pytest.raises(DatasetError, match=r"^DataLoader.load_state_dict: the saved state must be a dict "
+                                           r"\(state_dict\(\)\), got NoneType$"):
+        _loader().load_state_dict(None)
