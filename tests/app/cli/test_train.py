@@ -75,6 +75,8 @@ def test_the_default_dataset_missing_after_an_install_says_to_pass_dataset(tmp_p
     ("class without images", "has no images"),
     ("corrupt png", "broken.png: Truncated File Read (--skip_corrupt leaves such files out, with a warning)"),
     ("empty file", "error: empty file (0 bytes), not an image: "),
+    ("one image per class", "error: validation split is empty: every class has a single image (2 images in all), "
+                            "and a class needs 2 or more to give one to validation; add images"),
 ])
 def test_training_on_a_bad_dataset_fails_in_one_line(tmp_path, capsys, case, message):
     root = tmp_path / "data"
@@ -86,6 +88,8 @@ def test_training_on_a_bad_dataset_fails_in_one_line(tmp_path, capsys, case, mes
     elif case == "corrupt png":
         make_folder(root, ["a", "b"], per_class=3)
         (root / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    elif case == "one image per class":  # no validation split: refused before any epoch, never scored 0 %
+        make_folder(root, ["a", "b"], per_class=1)
     elif case == "empty file":
         make_folder(root, ["a", "b"], per_class=3)
         (root / "b" / "empty.jpg").write_bytes(b"")
