@@ -146,7 +146,7 @@ def augmentation_for(spec, kind):
     if spec == "auto":
         if kind not in DEFAULT_OPERATIONS:
             raise DatasetError(f"augmentation_for: kind must be one of {', '.join(map(repr, DEFAULT_OPERATIONS))} "
-                               f"(a dataset's kind), got {kind!r}")
+                               f"(a dataset's kind), got {short_repr(kind)}")
         operations = DEFAULT_OPERATIONS[kind]
         return Augmentation(operations) if operations else None
     return Augmentation(tuple(op.strip() for op in spec.replace("+", ",").split(",") if op.strip()))
