@@ -443,18 +443,20 @@ def _sublayers(layers):
 def _replicate(layers):
     """Copies of ``layers`` that share their parameter arrays; returns (copies, [(layer, copy), ...]).
 
-    A deep copy whose memo maps every parameter (and gradient) array to itself and
-    every cache to a new empty dict: everything else, children of composite layers and
-    the views that tie them together included, is copied once here.
+    A deep copy whose memo maps every parameter array to itself and every cache to a new
+    empty dict: everything else, children of composite layers and the views that tie them
+    together included, is copied once here. The gradients are copied too: a layer's
+    ``backward`` may write into the array ``grads`` holds (``grads["weight"][...] = ...``)
+    instead of binding a new one, and two shards writing into one array would leave
+    the last one's gradient twice in the sum.
     """
     originals = _sublayers(layers)
     memo = {}
     for layer in originals:
         memo[id(layer.cache)] = {}
     for layer in layers:
-        for store in (layer.params, layer.grads):
-            for value in store.values():
-                memo[id(value)] = value
+        for value in layer.params.values():
+            memo[id(value)] = value
     copies = copy.deepcopy(list(layers), memo)
     return copies, [(layer, memo[id(layer)]) for layer in originals]
 

@@ -17,6 +17,7 @@ from nnfs.layers.base import Layer
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 from nnfs.optim import SGD, Adam
+from tests import custom
 from tests.imagefolders import make_folder
 
 
@@ -443,3 +444,31 @@ def test_a_part_of_a_larger_batch_draws_its_rows_of_the_larger_batch_mask(small_
     assert part._shards.active == (threads > 1)
     np.testing.assert_array_equal(got, expected)
     assert parallel.shard_rows(6) == (0, 6)  # only inside the block
+
+
+# -- layers of one's own ------------------------------------------------------------------------------
+
+def custom_net(layer, seed=0):
+    nnfs.seed(seed)
+    return Net([Linear(10, 6), layer, Linear(6, 3)], CrossEntropyLoss(), backend="numpy", dtype="float64")
+
+
+def test_a_layer_that_writes_its_gradient_in_place_shards(small_shards):
+    # Replicas shared the net's gradient arrays: both shards wrote into one, and the sum
+    # held the last shard's gradient twice.
+    data = [(X.reshape(len(X), -1)[:, :10], y) for X, y in batches(3, 12)]
+    one, two = custom_net(custom.InPlaceScale(6)), custom_net(custom.InPlaceScale(6))
+    train(one, data, threads=1)
+    train(two, data, threads=2)
+    assert two._shards.active
+    assert_states_close(two.state_dict(), one.state_dict(), rtol=1e-11)
+
+
+def test_a_layer_with_a_batch_statistic_sums_it_over_the_shards(small_shards):
+    """As docs/layers.md says: a buffer computed from the whole batch goes through batch_sum."""
+    data = [(X.reshape(len(X), -1)[:, :10], y) for X, y in batches(3, 12)]
+    one, two = custom_net(custom.RunningMean(6)), custom_net(custom.RunningMean(6))
+    train(one, data, threads=1)
+    train(two, data, threads=3)
+    assert two._shards.active
+    assert_states_close(two.state_dict(), one.state_dict(), rtol=1e-11)
