@@ -50,7 +50,13 @@ def softmax(logits, axis=-1):
 
 
 class Loss:
-    """Base class: caches what ``backward`` needs during the call."""
+    """Base class: caches what ``backward`` needs during the call.
+
+    A subclass defines ``forward(prediction, target)`` (the scalar, on the predictions'
+    device), ``backward()`` (dLoss/dPrediction, of the predictions' shape and dtype) and
+    ``get_config()``. The targets arrive as the caller gave them (``Net.loss`` does not move
+    them): ``forward`` checks them and moves them to the predictions' device itself.
+    """
 
     def __init__(self):
         self.cache = {}
@@ -81,10 +87,12 @@ class Loss:
         return cached(self, names, "the loss was computed")
 
     def get_config(self):
+        """The constructor arguments, enough to rebuild the loss (used by checkpoints)."""
         return {}
 
     def __repr__(self):
-        return f"{type(self).__name__}()"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
 
 
 def _check_predictions(name, prediction):

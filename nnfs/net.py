@@ -107,7 +107,11 @@ class Net:
         return X
 
     def loss(self, out, y):
-        """The loss of ``out`` against targets ``y`` (moved to the device); a scalar on the device."""
+        """The loss of ``out`` against targets ``y``; a scalar on the device.
+
+        ``y`` goes to the loss as it is: the loss checks it and moves it to the device (the
+        built-in ones range-check host labels first, which on the device would cost a wait).
+        """
         if self.loss_fn is None:
             raise RuntimeError("Net.loss: this net was built without a loss")
         self._scored = out

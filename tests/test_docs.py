@@ -1,6 +1,6 @@
 """The README and docs/: every Python code block runs, the README's links lead somewhere, the
-commands it shows are the ones CI runs, and the "Write your own layer" example of docs/layers.md
-is exact and round-trips a checkpoint.
+commands it shows are the ones CI runs, and the "Write your own layer" and "Write your own loss"
+examples of docs/layers.md are exact (the layer round-trips a checkpoint).
 
 The blocks of one file run in order in one fresh process (so they may build on each other),
 in a temporary folder where ``data`` leads to the checkout's ``data/`` (the examples that train
@@ -23,7 +23,7 @@ from nnfs.layers import Linear
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 from tests import ROOT, environment
-from tests.gradcheck import assert_layer_gradients
+from tests.gradcheck import assert_layer_gradients, assert_loss_gradient
 
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
@@ -78,6 +78,19 @@ def scale_class():
     namespace = {}
     exec(compile(source, str(layers_md), "exec"), namespace)
     return namespace["Scale"]
+
+
+def loss_class():
+    """Execute the code block of docs/layers.md that defines ``SmoothedCrossEntropy``."""
+    layers_md = ROOT / "docs" / "layers.md"
+    source = next(block for block in code_blocks(layers_md) if "class SmoothedCrossEntropy(Loss)" in block)
+    namespace = {}
+    exec(compile(source, str(layers_md), "exec"), namespace)
+    return namespace["SmoothedCrossEntropy"]
+
+
+def test_the_custom_loss_is_exact_on_every_backend(backend, rng):
+    assert_loss_gradient(loss_class()(0.2), rng.normal(size=(5, 3)), np.array([0, 2, 1, 1, 0]), backend)
 
 
 def test_the_custom_layer_is_exact_on_every_backend(backend, rng):

@@ -9,6 +9,7 @@ import pytest
 
 from nnfs.backend import to_numpy
 from nnfs.losses import CrossEntropyLoss, MeanSquareLoss, log_softmax, softmax
+from tests import custom
 from tests.gradcheck import assert_loss_gradient
 from tests.layercheck import assert_close, tensor
 
@@ -327,3 +328,17 @@ def test_targets_that_are_not_real_numbers_are_refused(loss, target, error, mess
     """A cast would drop the imaginary part, parse text or give NaN, as for a net's input."""
     with pytest.raises(error, match=message):
         loss()(LOGITS, target)
+
+
+# -- a loss of one's own (tests/custom.py, written as docs/layers.md says) ------------------------
+
+def test_a_loss_of_ones_own_is_exact_on_every_backend(backend, rng):
+    # Host labels, as net.loss hands them on: the loss moves them itself (on the strict
+    # backend a host array meeting a device one is an error, as on CuPy).
+    assert_loss_gradient(custom.FocalLoss(2.0), rng.normal(size=(5, 4)), LABELS, backend)
+
+
+def test_a_loss_shows_its_constructor_arguments():
+    # Layers did, losses said FocalLoss() whatever their gamma.
+    assert repr(custom.FocalLoss(0.5)) == "FocalLoss(gamma=0.5)"
+    assert repr(CrossEntropyLoss()) == "CrossEntropyLoss()"
