@@ -27,6 +27,7 @@ NaN or inf is refused unless asked for. Loading trusts nothing in a file: see
 anything large is allocated.
 """
 
+import inspect
 import itertools
 import json
 import os
@@ -120,7 +121,33 @@ def _describe(obj, where, classes):
                 f"cannot save {where}.{path} ({type(child).__name__}) inside {type(obj).__name__}: "
                 "only layers exported by nnfs.layers or nnfs.activations, or given as "
                 "custom_layers, can be rebuilt from a checkpoint")
-    return {"class": names[type(obj)], "config": obj.get_config()}
+        _check_rebuilds(child, f"{where}.{path}")
+    return {"class": names[type(obj)], "config": _check_rebuilds(obj, where)}
+
+
+def _check_rebuilds(obj, where):
+    """``obj.get_config()``, or a CheckpointError when loading could not rebuild ``obj`` from
+    it: values that are not JSON, or (for a class rebuilt as ``cls(**config)``) arguments its
+    constructor does not take. A layer of one's own without a ``get_config`` returns ``{}``,
+    and the file it made would be refused only when loaded."""
+    cls, config = type(obj), obj.get_config()
+    prefix = f"cannot save {where} ({cls.__name__}): its get_config() returned {short_repr(config, 80)}"
+    try:
+        json.dumps(config, default=_scalar)
+    except (TypeError, ValueError, RecursionError) as error:
+        raise CheckpointError(f"{prefix}, which is not JSON ({error}); it must return the constructor "
+                              "arguments as numbers, strings, lists and dicts") from None
+    if isinstance(config, dict) and (issubclass(cls, Loss) or cls.from_config.__func__ is Layer.from_config.__func__):
+        try:
+            signature = inspect.signature(cls)
+        except (TypeError, ValueError):  # a constructor Python cannot describe: loading will tell
+            return config
+        try:
+            signature.bind(**config)
+        except TypeError as error:
+            raise CheckpointError(f"{prefix}, but {cls.__name__}() {error}; get_config() must return the "
+                                  "constructor arguments, which loading passes as cls(**config)") from None
+    return config
 
 
 def _architecture(net, classes):
@@ -254,7 +281,9 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
             distinct non-empty strings, a preprocessing, scheduler state or ``extra`` that is
             not a dict, optimizer state names that are the same as text, state arrays that
             are not plain numbers (objects, text, complex, long double).
-        CheckpointError: for a layer that cannot be rebuilt from a file, layers nested more
+        CheckpointError: for a layer that cannot be rebuilt from a file (a class that is not
+            exported nor given as ``custom_layers``, a ``get_config()`` that is not JSON or
+            not what the constructor takes), layers nested more
             than 64 deep (more than 100,000 in all), a record of more than 16 MiB as JSON,
             or non-finite values (unless ``allow_non_finite``).
         OSError: when the file cannot be written (naming ``path``); an existing file at
@@ -423,7 +452,7 @@ def _planner(path, custom_layers):
         if cls is None:
             raise CheckpointError(
                 f"{path}: {where} is a {short_repr(record['class'])}, which this nnfs does not provide "
-                f"(known: {', '.join(sorted(classes))})")
+                f"(known: {', '.join(sorted(classes))}); give a class of your own as custom_layers=[...]")
         if not issubclass(cls, base):
             kind = "loss" if issubclass(cls, Loss) else "layer"
             raise CheckpointError(f"{path}: {where} is {record['class']}, a {kind}, not a {base.__name__.lower()}")

@@ -18,11 +18,11 @@ from nnfs.app.resume import resume
 from nnfs.backend import host_rng, to_numpy
 from nnfs.checkpoint import CheckpointError, load, load_into, registry, save
 from nnfs.data import Preprocessing
-from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Layer, Linear, MaxPool2D, Sequential
+from nnfs.layers import BatchNorm2D, Conv2D, Flatten, Layer, Linear, MaxPool2D, Residual, Sequential
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 from nnfs.optim import SGD, CosineAnnealingLR
-from tests import ROOT, environment
+from tests import ROOT, custom, environment
 from tests.configs import assert_plain
 
 
@@ -271,6 +271,76 @@ def test_custom_layers_must_be_named_to_be_saved(tmp_path):
 
     with pytest.raises(ValueError, match="already taken"):
         registry([Linear])
+
+
+def custom_net():
+    """Layers and a loss of one's own (tests/custom.py), one of them inside a Residual."""
+    return Net([Linear(4, 8), custom.LayerNorm(8), custom.Swish(1.5),
+                Residual(Sequential(Linear(8, 8), custom.InPlaceScale(8))), custom.RunningMean(8),
+                Linear(8, 3)], custom.FocalLoss(1.0), backend="numpy", dtype="float64")
+
+
+def test_layers_and_a_loss_of_ones_own_train_and_round_trip_with_the_optimizer(tmp_path, rng):
+    net = custom_net()
+    optimizer = SGD(net, lr=0.1, momentum=0.9)
+    X, y = rng.normal(size=(16, 4)), rng.integers(0, 3, 16)
+    for _ in range(3):
+        net.loss(net(X), y)
+        net.backward()
+        optimizer.step()
+    save(tmp_path / "m.npz", net, optimizer=optimizer, custom_layers=custom.CUSTOM)
+    loaded = load(tmp_path / "m.npz", custom_layers=custom.CUSTOM)
+    assert repr(loaded.net) == repr(net)  # the loss's gamma included
+    np.testing.assert_array_equal(loaded.net.predict_proba(X), net.predict_proba(X))
+    assert loaded.net.state_dict().keys() == net.state_dict().keys()  # RunningMean's buffer too
+    with pytest.raises(CheckpointError, match=r"layer 3\.body\.1 is a 'InPlaceScale'.*custom_layers=\[\.\.\.\]"):
+        load(tmp_path / "m.npz", custom_layers=[c for c in custom.CUSTOM if c is not custom.InPlaceScale])
+
+
+class Unconfigured(Layer):
+    """A layer of one's own that forgot get_config: the default says {}."""
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.n_features = n_features
+
+    def forward(self, X):
+        return X
+
+    def backward(self, dY):
+        return dY
+
+
+class ArrayConfigured(Unconfigured):
+    def get_config(self):
+        return {"n_features": np.arange(3)}
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["top", "in-a-sequential"])
+@pytest.mark.parametrize("layer, message", [
+    (Unconfigured(3), r"get_config\(\) returned \{\}, but Unconfigured\(\) missing a required argument: 'n_features'"),
+    (ArrayConfigured(3), r"get_config\(\) returned .*, which is not JSON \(ndarray"),
+], ids=["no-get-config", "array-in-config"])
+def test_a_layer_whose_config_cannot_rebuild_it_is_refused_when_saved(tmp_path, layer, message, inside):
+    # The file was written, and only loading it said that Unconfigured() needs n_features
+    # (or saving named no layer for the array: "layer configs, class_names, ... must be JSON").
+    where = "layer 1.0" if inside else "layer 1"
+    net = Net([Linear(3, 3), Sequential(layer) if inside else layer], backend="numpy")
+    with pytest.raises(CheckpointError, match=rf"^cannot save {re.escape(where)} \({type(layer).__name__}\): its {message}"):
+        save(tmp_path / "m.npz", net, custom_layers=[type(layer)])
+    assert not os.listdir(tmp_path)
+
+
+def test_a_custom_layer_whose_constructor_changed_is_named_when_loaded(tmp_path):
+    save(tmp_path / "m.npz", Net([Linear(4, 8), custom.LayerNorm(8)], backend="numpy"),
+         custom_layers=[custom.LayerNorm])
+
+    class LayerNorm(custom.LayerNorm):  # since renamed: epsilon became eps
+        def __init__(self, n_features, eps=1e-5, dtype=None):
+            super().__init__(n_features, eps, dtype)
+
+    with pytest.raises(CheckpointError, match=r"cannot rebuild layer 1 LayerNorm: .*unexpected keyword argument 'epsilon'"):
+        load(tmp_path / "m.npz", custom_layers=[LayerNorm])
 
 
 def test_a_checkpoint_loads_on_a_named_backend_when_the_default_is_unusable(tmp_path):
