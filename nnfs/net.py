@@ -55,12 +55,15 @@ class Net:
         # place's input for both) and be updated twice per step: no weight sharing here.
         seen = {}
         for where, part in _layer_tree(layers):
+            _check_initialised(part, f"layer {where}")
             if id(part) in seen:
                 raise ValueError(f"Net: the same {type(part).__name__} appears twice (layers {seen[id(part)]} "
                                  f"and {where}); build a separate layer for each place")
             seen[id(part)] = where
         if loss is not None and not isinstance(loss, Loss):
             raise TypeError(f"Net: loss must be an nnfs loss, got {type(loss).__name__}")
+        if loss is not None:
+            _check_initialised(loss, "the loss")
         self.layers = layers
         self.loss_fn = loss
         # Without explicit arguments the net stays where its layers already are, so layers
@@ -389,6 +392,15 @@ class Net:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return (f"Net([\n  {inner}\n], loss={self.loss_fn!r}, "
                 f"backend={self.backend.name!r}, dtype={self.dtype.name!r})")
+
+
+def _check_initialised(part, where):
+    """A layer or loss of one's own whose ``__init__`` skipped ``super().__init__()`` has no
+    ``params`` (or ``cache``), and would fail later with an AttributeError naming neither."""
+    if not all(hasattr(part, name) for name in (("cache",) if isinstance(part, Loss) else ("params", "cache"))):
+        raise TypeError(f"Net: {where} ({type(part).__name__}) was never set up as an nnfs "
+                        f"{'loss' if isinstance(part, Loss) else 'layer'}: its __init__ must call "
+                        "super().__init__() first")
 
 
 def _layer_tree(layers):

@@ -1,5 +1,5 @@
 """Net refuses what cannot work at the call that gets it: an empty layer list, a learning rate
-that would turn every weight into NaN or inf."""
+that would turn every weight into NaN or inf, a layer or loss of one's own not set up by its base class."""
 
 import math
 
@@ -120,3 +120,28 @@ def test_a_sequential_given_as_the_layers_is_its_layers():
 
     net = Net(Sequential(Linear(2, 3), ReLU(), Linear(3, 1)))
     assert [name for name, _, _ in net.named_parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_a_layer_or_loss_of_ones_own_that_skipped_super_init_is_named():
+    # It failed at the first batch with "'Shift' object has no attribute 'params'".
+    from nnfs.layers import Layer, Sequential
+    from nnfs.losses import Loss
+
+    class Shift(Layer):
+        def __init__(self):
+            self.offset = 1.0
+
+        def forward(self, X):
+            return X + self.offset
+
+    class Hinge(Loss):
+        def __init__(self, margin=1.0):
+            self.margin = margin
+
+    pattern = r"^Net: layer {} \(Shift\) was never set up as an nnfs layer: its __init__ must call super\(\).__init__\(\) first$"
+    with pytest.raises(TypeError, match=pattern.format("1")):
+        Net([Linear(3, 3), Shift()])
+    with pytest.raises(TypeError, match=pattern.format(r"0\.1")):
+        Net([Sequential(Linear(3, 3), Shift())])
+    with pytest.raises(TypeError, match=r"^Net: the loss \(Hinge\) was never set up as an nnfs loss"):
+        Net([Linear(3, 3)], Hinge())
