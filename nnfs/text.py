@@ -1,6 +1,7 @@
 """Words in messages and pictures: a counted noun, names safe to show and values quoted short, for the
 library and the programs alike."""
 
+import re
 import unicodedata
 
 __all__ = ["count", "printable", "display_width", "shorten", "short_repr", "short_names", "pad"]
@@ -69,17 +70,35 @@ def _columns(ch):
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 
 
+# The escapes that printable and repr write (\x8c, \u200b, \U0001f426, \n, \\): text is
+# escaped first and cut after (repr, then short_repr; printable, then the per-class table), and
+# a cut inside one (chat\~8c) shows a character that is not there. Each is one piece, which
+# a cut keeps whole or leaves out.
+_ESCAPE = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
+# The longest of them (``\\U0001f426``), in characters.
+_LONGEST_ESCAPE = 10
+
+
 def _clusters(text):
     """``text`` split where a new character starts on the screen: marks, joiners and selectors
     stay with the character before them, and so does what a joiner joins (an emoji family),
-    and the two regional indicators of a flag."""
+    and the two regional indicators of a flag; an escape (``\\x8c``) is one piece."""
     clusters = []
-    for ch in text:
+    index, length = 0, len(text)
+    while index < length:
+        ch = text[index]
+        if ch == "\\":
+            escape = _ESCAPE.match(text, index)
+            if escape:
+                clusters.append(escape.group())
+                index = escape.end()
+                continue
         if clusters and (_columns(ch) == 0 or clusters[-1].endswith("\u200d")
                          or (_is_regional(ch) and len(clusters[-1]) == 1 and _is_regional(clusters[-1]))):
             clusters[-1] += ch
         else:
             clusters.append(ch)
+        index += 1
     return clusters
 
 
@@ -89,13 +108,17 @@ def _is_regional(ch):
 
 def shorten(text, width):
     """``text`` in at most ``width`` columns, keeping its start and its end around a ``~``
-    (``dog_b~beagle``), never cut inside a character (an accent stays on its letter).
+    (``dog_b~beagle``), never cut inside a character (an accent stays on its letter) nor inside
+    an escape (``caf\\xe9`` is kept or left out whole): text may be escaped first and cut after.
 
     A text of more than ``4 * width`` characters is measured at its two ends only (its middle
     is cut anyway): a megabyte of it, a record read from a file, costs what a line costs.
     """
     if width > 0 and len(text) > 4 * width:
-        head, tail = _clusters(text[:2 * width]), _clusters(text[-2 * width:])
+        margin = _LONGEST_ESCAPE  # the tail may start inside an escape: its first pieces are dropped
+        head, tail = _clusters(text[:2 * width + margin]), _clusters(text[-(2 * width + margin):])
+        while margin > 0 and tail:
+            margin -= len(tail.pop(0))
         parts = head + tail
         return _shorten(parts, [display_width(part) for part in parts], width, whole=False)
     parts = _clusters(text)

@@ -78,3 +78,38 @@ def test_short_repr_quotes_any_value_in_a_line():
     for _ in range(100_000):  # deeper than repr can go
         deep = [deep]
     assert short_repr(deep) == "<a list nested too deeply to show>"
+
+
+def _whole_escapes(cut):
+    """Whether every backslash of ``cut`` starts a whole escape (``\\x8c``, ``\\u200b``, ``\\n``)."""
+    import re
+
+    return re.fullmatch(r"(?:[^\\]|\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[^xuU]))*", cut, re.DOTALL) is not None
+
+
+def test_a_cut_never_falls_inside_an_escape():
+    """Names are escaped, then cut: "chat" and two undecodable bytes were cut to ``chat\\~b_noir``."""
+    import os
+
+    from nnfs.text import printable, short_names, shorten
+
+    escaped = printable("chat" + os.fsdecode(b"\x8c\xab") + "_noir")
+    assert escaped == "chat\\x8c\\xab_noir"
+    for width in range(1, len(escaped) + 1):
+        cut = shorten(escaped, width)
+        assert _whole_escapes(cut) and len(cut) <= width, (width, cut)
+    assert shorten(escaped, 12) == "chat~_noir" and shorten(escaped, 17) == escaped
+    assert short_names([escaped, "dog"], 12)[0] == ["chat~_noir", "dog"]
+    assert shorten("caf\\U0001f426\\u200b\\n", 17) == "caf~\\u200b\\n"
+
+
+def test_a_long_escaped_text_is_cut_between_escapes_at_both_ends():
+    from nnfs.text import short_repr, shorten
+
+    for tail in range(12):  # the tail's slice starts at every offset into an escape
+        text = "\\U0001f426" * 500 + "x" * tail
+        for width in (8, 20, 41):
+            cut = shorten(text, width)
+            assert _whole_escapes(cut) and len(cut) <= width, (tail, width, cut)
+    assert short_repr("\n" * 1000, 20) == "'\\n\\n\\n\\n~\\n\\n\\n\\n'"
+    assert short_repr("x" * 1000 + "\udc8c", 20) == "'xxxxxxxx~xxx\\udc8c'"

@@ -80,6 +80,15 @@ def _has_glyph(font, ch):
     return known[ch]
 
 
+def class_labels(class_names, font, width=24):
+    r"""The class names as the confusion matrix draws them with ``font``: :func:`drawable`
+    (names from the file system may hold newlines, which Pillow cannot draw on one line,
+    and letters the font lacks), then cut to ``width`` columns as the printed table cuts
+    them, apart from each other (:func:`~nnfs.text.short_names`). Escaped first and cut
+    after: the cut measures each escape and keeps it whole (never ``caf\~00e9``)."""
+    return short_names([drawable(name, font) for name in class_names], width)[0]
+
+
 def _mask(font, ch):
     mask = font.getmask(ch)
     return mask.size, bytes(mask)
@@ -227,10 +236,7 @@ def plot_confusion_matrix(matrix, class_names, path, title=None):
         raise ValueError(f"plot_confusion_matrix: expected a {n}x{n} matrix for {n} class names")
     font = text_font()
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    # Names from the file system may hold newlines and control characters, which Pillow
-    # cannot draw on one line, and letters the font lacks: shown escaped (drawable). Long
-    # ones are cut as the printed table cuts them, apart from each other.
-    names = [drawable(name, font) for name in short_names([printable(name) for name in class_names], 24)[0]]
+    names = class_labels(class_names, font)
     label_width = int(max(measure.textlength(name, font=font) for name in names)) + 12
     cell = max(18, min(56, 640 // n))
     left, top = label_width + 24, 48

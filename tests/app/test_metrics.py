@@ -134,3 +134,13 @@ def test_one_hot_targets_give_their_class_and_float_labels_are_refused():
 def test_names_that_differ_in_an_invisible_character_are_two_rows():
     lines = format_report(class_report([0, 1] * 3, [0, 1] * 3, ["ab", "a\u200bb"]))
     assert [line.split()[0] for line in lines[1:3]] == ["ab", "a\\u200bb"]
+
+
+def test_a_long_name_with_undecodable_bytes_is_cut_between_its_escapes():
+    """The table escaped a name, then cut it inside an escape: ``chat\\~b_noir`` named a
+    character that is in no folder's name."""
+    import os
+
+    names = ["chat" + os.fsdecode(b"\x8c\xab") + "_noir", "dog"]
+    lines = format_report(class_report([0, 1], [1, 0], names))
+    assert lines[1].split()[0] == "chat~_noir" and lines[2].endswith("chat~_noir (1)")

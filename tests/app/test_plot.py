@@ -53,3 +53,17 @@ def test_a_system_font_draws_accented_letters_as_they_are(monkeypatch):
     if not hasattr(font, "path") or not isinstance(font.path, str):
         pytest.skip("none of the fonts nnfs looks for is on this system")
     assert plot.drawable("Müller niño café", font) == "Müller niño café"
+
+
+def test_long_labels_are_cut_between_the_escapes_they_are_drawn_with(monkeypatch):
+    """The confusion matrix cut its labels before escaping the letters its font lacks: a label
+    of 24 columns was drawn in 60, and a cut could fall inside an escape."""
+    import nnfs.app.plot as plot
+
+    monkeypatch.setattr(plot, "TEXT_FONTS", ())  # Pillow's font, which has no accented letters
+    monkeypatch.setattr(plot, "_fonts", {})
+    font = plot.text_font()
+    labels = plot.class_labels(["éléphants_d_afrique_é", "é" * 30, "cat\n" * 10, "dog"], font)
+    assert all(len(label) <= 24 for label in labels), labels
+    assert labels[0] == "\\u00e9l~rique_\\u00e9" and labels[3] == "dog"
+    assert labels[2] == "cat\\x0acat~t\\x0acat\\x0a"
