@@ -19,6 +19,9 @@ Errors name the path the caller gave, never the hidden temporary file:
 
 :func:`portable_name` and :func:`local_name` carry a file name recorded in one locale (a
 checkpoint's split, written under ``LC_ALL=C``) to another (read under UTF-8), and back.
+:func:`name_key` is how two names are compared (whatever the locale and the Unicode form
+that wrote them: macOS writes ``café`` decomposed), and :func:`as_found` finds the file a
+recorded path names where a copy spells its names in the other form.
 
 :func:`file_identity` says which file a path names, through links and hard links: the
 programs use it so that a file is never read twice as two images, nor written over
@@ -32,10 +35,11 @@ import re
 import secrets
 import socket
 import stat
+import unicodedata
 import zlib
 
 __all__ = ["write_atomically", "check_writable", "remove_stale_temporaries", "is_temporary", "file_identity",
-           "file_key", "portable_name", "local_name"]
+           "file_key", "portable_name", "local_name", "name_key", "as_found"]
 
 # Part of the target's name kept in the temporary name: a long name plus the suffix must stay
 # under the usual 255-byte limit of a file name (40 characters are at most 160 UTF-8 bytes).
@@ -339,3 +343,42 @@ def local_name(text):
         return os.fsdecode(text.encode("utf-8", "surrogateescape"))
     except UnicodeEncodeError:
         return os.fsdecode(text.encode("utf-8", "backslashreplace"))
+
+
+def name_key(name):
+    """What two names (of files, folders, classes) are compared by: :func:`portable_name`, in
+    Unicode's composed form (NFC).
+
+    One name can be two strings: macOS writes ``café`` decomposed (NFD: ``e`` and a combining
+    accent), Linux tools and most keyboards composed (``é``, one character). The two look the
+    same everywhere, and a dataset copied from one system to another keeps the form it was
+    written in, so names are matched in one form; the real name is kept for opening the file.
+    """
+    return unicodedata.normalize("NFC", portable_name(name))
+
+
+def as_found(folder, parts, listings=None):
+    """``os.path.join(folder, *parts)``, each part spelled as the file system spells it there.
+
+    A recorded name (``parts``, as this process names them: :func:`local_name`) that is not
+    there is looked up among the entries of its folder by :func:`name_key`: a split recorded
+    on a Mac (decomposed names) finds its files in a copy whose names are composed. A part
+    found in no form is kept as recorded (and so names no file).
+
+    Args:
+        listings: a dict kept between calls, ``{folder: {name_key: entry name}}``, so that
+            each folder is listed once however many of its files are looked up.
+    """
+    listings = {} if listings is None else listings
+    path = folder
+    for part in parts:
+        here = os.path.join(path, part)
+        if not os.path.lexists(here):
+            if path not in listings:
+                try:
+                    listings[path] = {name_key(entry): entry for entry in sorted(os.listdir(path))}
+                except OSError:  # missing or unreadable: the recorded name is reported as it is
+                    listings[path] = {}
+            here = os.path.join(path, listings[path].get(name_key(part), part))
+        path = here
+    return path

@@ -368,3 +368,21 @@ def test_a_name_is_recorded_the_same_whatever_the_locale_that_read_it(name, reco
     os.fsencode(local)  # always a name this process can hand to the OS
     if recorded.isprintable() or "\udce9" in recorded:
         assert os.fsencode(local) == recorded.encode("utf-8", "surrogateescape")  # the file's bytes
+
+
+def test_names_are_compared_in_one_unicode_form_and_found_in_the_form_on_disk(tmp_path):
+    """A split recorded on a Mac names 'café' decomposed; the copy on Linux holds it composed."""
+    import os
+
+    from nnfs.files import as_found, name_key
+
+    assert name_key("cafe\u0301") == name_key("caf\u00e9") == "caf\u00e9"
+    assert name_key("caf" + os.fsdecode(b"\xc3\xa9")) == "caf\u00e9"  # read under LC_ALL=C
+    (tmp_path / "caf\u00e9" / "no\u00ebl").mkdir(parents=True)
+    (tmp_path / "caf\u00e9" / "no\u00ebl" / "a.png").write_bytes(b"")
+    listings = {}
+    found = as_found(str(tmp_path), ["cafe\u0301", "noe\u0308l", "a.png"], listings)
+    assert found == os.path.join(str(tmp_path), "caf\u00e9", "no\u00ebl", "a.png") and os.path.isfile(found)
+    assert as_found(str(tmp_path), ["cafe\u0301", "b.png"], listings) == \
+        os.path.join(str(tmp_path), "caf\u00e9", "b.png")  # not there in any form: as recorded
+    assert as_found(str(tmp_path / "gone"), ["x"]) == os.path.join(str(tmp_path / "gone"), "x")

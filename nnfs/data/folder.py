@@ -14,8 +14,8 @@ from nnfs.data.images import (
     read_image, unreadable)
 from nnfs.data.memory import ImageSizeError, available_memory, check_fits, format_bytes
 from nnfs.data.sizing import Sizing, choose_sizing
-from nnfs.files import file_key
-from nnfs.text import count
+from nnfs.files import file_key, name_key
+from nnfs.text import count, short_repr, shorten
 
 # What each kind of skipped entry is called, for one and for several (nnfs.text.count).
 _SKIPPED = {"not an image": ("file that is not an image", "files that are not images"),
@@ -54,7 +54,11 @@ def _checked(check, *args, **kwargs):
 class ImageFolder:
     """Every image under ``root/<class name>/``, converted to one channel count and size.
 
-    Class names are the subfolder names, sorted; label ``i`` is ``class_names[i]``.
+    Class names are the subfolder names, sorted (as :func:`~nnfs.files.name_key` writes them,
+    so in the same order on every system); label ``i`` is ``class_names[i]``. Two
+    names that look the same (``café`` composed and decomposed, :func:`~nnfs.files.name_key`)
+    are refused; names that differ only in case or surrounding spaces (``Cat``, ``cat``) are
+    read apart, with a warning (macOS and Windows hold them as one folder).
     Only regular files directly inside a class folder are read. Skipped, and
     counted in one warning per reason: files whose name does not end in an image
     extension (see :data:`~nnfs.data.images.IMAGE_EXTENSIONS`), folders nested
@@ -89,7 +93,8 @@ class ImageFolder:
         resize: ``"crop"`` (keep the aspect ratio, cut the overhang) or ``"stretch"``.
         on_error: ``"raise"`` or ``"skip"`` for unreadable images.
         limit: read at most this many images per class (the first in name order).
-        warn: called with one message per kind of skipped file; default ``warnings.warn``.
+        warn: called with one message per kind of skipped file, and about class names that
+            differ only in case; default ``warnings.warn``.
         cache: a folder for the decoded-dataset cache (e.g. :func:`~nnfs.data.default_cache_dir`),
             or None for no cache.
         workers: decoding threads; default one per core. 1 decodes in the calling thread.
@@ -119,8 +124,8 @@ class ImageFolder:
         from_cache: True when the images were read from the cache.
 
     Raises:
-        DatasetError: missing root, no class subfolders, a class without images,
-            fewer than two classes, or (with ``on_error="raise"``) an unreadable image.
+        DatasetError: missing root, no class subfolders, two class names that look the same,
+            a class without images, fewer than two classes, or (with ``on_error="raise"``) an unreadable image.
         ImageSizeError: a size below ``min_size``, or more memory than is available.
     """
 
@@ -144,7 +149,7 @@ class ImageFolder:
         self.resize = resize
         self.skipped = {reason: [] for reason in _SKIPPED}
         warn = warn or _warn
-        self.class_names, files = self._scan(limit, on_error)
+        self.class_names, files = self._scan(limit, on_error, warn)
 
         options = {"image_size": image_size and list(image_size), "channels": channels, "resize": resize,
                    "on_error": on_error, "limit": limit}
@@ -178,12 +183,37 @@ class ImageFolder:
             return None
 
     def _listing(self, folder):
+        # Sorted as the names read, whatever their Unicode form and the locale (name_key): a
+        # copy of the dataset on another system has the same classes, labels and split.
         try:
-            return sorted(os.scandir(folder), key=lambda e: e.name)
+            return sorted(os.scandir(folder), key=lambda e: (name_key(e.name), e.name))
         except OSError as error:
             raise unreadable(folder, error) from None
 
-    def _scan(self, limit, on_error):
+    def _check_names_apart(self, classes, warn):
+        """Refuse two class folders whose names look the same (one name in two Unicode forms,
+        :func:`~nnfs.files.name_key`), and warn of names that differ only in case or surrounding
+        spaces (on macOS and Windows, whose file systems ignore case, they are one folder)."""
+        seen, alike = {}, []
+        for name in classes:
+            twin = seen.setdefault(name_key(name), name)
+            if twin != name:  # ascii() shows the difference, which printing hides
+                raise DatasetError(
+                    f"class folders {shorten(ascii(twin), 60)} and {shorten(ascii(name), 60)} in {self.root} are "
+                    "one name written in two Unicode forms (composed and decomposed, as macOS writes names): "
+                    "they would be two classes that print the same; move the images of one into the other")
+        loose = {}
+        for name in classes:
+            twin = loose.setdefault(name_key(name).strip().casefold(), name)
+            if twin != name:
+                alike.append(f"{short_repr(twin, 40)} and {short_repr(name, 40)}")
+        if alike:
+            more = f" (and {count(len(alike) - 1, 'more pair')})" if len(alike) > 1 else ""
+            warn(f"class folders {alike[0]}{more} in {self.root} differ only in case or surrounding spaces: "
+                 "on macOS and Windows they are one folder, so a copy of this dataset there merges them "
+                 "or fails; they are read here as separate classes")
+
+    def _scan(self, limit, on_error, warn):
         root = self.root
         if not os.path.exists(root):
             raise DatasetError(f"dataset folder not found: {root}")
@@ -216,6 +246,7 @@ class ImageFolder:
             raise DatasetError(
                 f"no class subfolders in {root}{hint}; expected one folder per class, "
                 f"e.g. {os.path.join(root, 'cats', '001.png')}")
+        self._check_names_apart(classes, warn)
         files, seen = [], {}  # seen: file identity -> (label, path), for files linked twice
         for label, name in enumerate(classes):
             folder = os.path.join(root, name)

@@ -219,3 +219,34 @@ def test_of_a_file_and_a_link_to_it_in_its_class_the_file_is_read_and_the_link_c
     assert str(root / "red" / target) in data.paths and str(root / "red" / "000_link.png") not in data.paths
     assert messages == [f"skipped 1 file reached twice in its class (a link; read once), e.g. "
                         f"{root / 'red' / '000_link.png'}"]
+
+
+def test_class_names_that_look_the_same_are_refused_and_alike_in_case_warned(tmp_path):
+    """macOS writes 'café' decomposed, Linux tools composed: a dataset holding both had two
+    classes that printed the same; 'Cat' and 'cat' are one folder on macOS and Windows."""
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    root = make_folder(tmp_path / "d", [composed, decomposed, "dog"], per_class=2)
+    if len(list(root.iterdir())) != 3:
+        pytest.skip("this file system holds the two forms as one name")
+    with pytest.raises(DatasetError, match=r"^class folders 'cafe\\u0301' and 'caf\\xe9' in .* are one name written "
+                                           r"in two Unicode forms .*; move the images of one into the other$"):
+        read_folder(root)
+    root = make_folder(tmp_path / "e", ["Cat", "cat", "cat ", "Dog", "dog"], per_class=2)
+    if len(list(root.iterdir())) != 5:
+        pytest.skip("this file system ignores case")
+    data, messages = read_folder(root)
+    assert data.class_names == ["Cat", "Dog", "cat", "cat ", "dog"]
+    assert len(messages) == 1 and "\n" not in messages[0], messages
+    assert messages[0].startswith("class folders 'Cat' and 'cat' (and 2 more pairs) in ")
+    assert "differ only in case or surrounding spaces: on macOS and Windows they are one folder" in messages[0]
+
+
+def test_classes_sort_the_same_whatever_the_unicode_form_of_their_names(tmp_path):
+    """A copy of a Mac's dataset (decomposed names) had its classes, so its labels, in another order."""
+    for form in ("NFC", "NFD"):
+        import unicodedata
+
+        names = [unicodedata.normalize(form, name) for name in ("cafz", "café", "cafe")]
+        data, _ = read_folder(make_folder(tmp_path / form, names, per_class=2))
+        # 'é' after 'z', as composed: decomposed, its 'e' came first
+        assert [unicodedata.normalize("NFC", name) for name in data.class_names] == ["cafe", "cafz", "café"]
