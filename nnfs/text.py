@@ -4,7 +4,7 @@ library and the programs alike."""
 import re
 import unicodedata
 
-__all__ = ["count", "printable", "display_width", "shorten", "short_repr", "short_names", "pad"]
+__all__ = ["count", "printable", "display_width", "shorten", "short_repr", "listed", "short_names", "pad"]
 
 
 def count(number, singular, plural=None):
@@ -153,6 +153,17 @@ def short_repr(value, width=80):
         return shorten(repr(value), width)
     except RecursionError:
         return f"<a {type(value).__name__} nested too deeply to show>"
+
+
+def listed(values, shown=3, quote=None):
+    """``'cat', 'dog', 'bird' and 997 more``: the first ``shown`` of ``values``, each quoted as
+    ``quote`` writes it (default ``short_repr(value, 40)``), and how many are left out. How a
+    message names the classes or files of a dataset, which may be thousands.
+    """
+    values = list(values)
+    quote = quote or (lambda value: short_repr(value, 40))
+    text = ", ".join(quote(value) for value in values[:shown])
+    return text + (f" and {len(values) - shown} more" if len(values) > shown else "")
 
 
 def short_names(names, width):

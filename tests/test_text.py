@@ -113,3 +113,12 @@ def test_a_long_escaped_text_is_cut_between_escapes_at_both_ends():
             assert _whole_escapes(cut) and len(cut) <= width, (tail, width, cut)
     assert short_repr("\n" * 1000, 20) == "'\\n\\n\\n\\n~\\n\\n\\n\\n'"
     assert short_repr("x" * 1000 + "\udc8c", 20) == "'xxxxxxxx~xxx\\udc8c'"
+
+
+def test_listed_names_a_few_and_counts_the_rest():
+    from nnfs.text import listed
+
+    assert listed(["cat", "dog"]) == "'cat', 'dog'"
+    assert listed([f"c{i}" for i in range(5000)]) == "'c0', 'c1', 'c2' and 4997 more"
+    assert listed(["x" * 1000], quote=str.upper) == "X" * 1000
+    assert len(listed(["x" * 1000] * 4)) < 150  # each quoted shortened

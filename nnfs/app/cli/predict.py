@@ -40,7 +40,7 @@ from nnfs.app.resume import check_extra
 from nnfs.backend import default_backend, default_dtype
 from nnfs.checkpoint import CheckpointError
 from nnfs.data import DatasetError, is_image_file
-from nnfs.files import check_writable, file_key, local_name, portable_name, write_atomically
+from nnfs.files import as_found, check_writable, file_key, local_name, name_key, write_atomically
 
 SPLITS = ("val", "train")
 #: What this program reads from a checkpoint's ``extra`` (the other fields are not its business).
@@ -106,7 +106,10 @@ class SplitRecord:
         split = extra.get("split")
         self.files = None
         if self.root and split is not None:
-            self.files = {name: [os.path.join(self.root, *local_name(rel).split("/")) for rel in split[name]]
+            # As the file system spells them now (as_found): a dataset copied from a Mac to
+            # another system holds its names composed, the split recorded them decomposed.
+            listings = {}
+            self.files = {name: [as_found(self.root, local_name(rel).split("/"), listings) for rel in split[name]]
                           for name in SPLITS}
         self._membership = None
 
@@ -120,11 +123,12 @@ class SplitRecord:
 
 
 def label_of(path, class_names):
-    """The class an image belongs to by its folder's name, or None; the names compared as every
-    locale records them (:func:`~nnfs.files.portable_name`: a model trained under ``LC_ALL=C``
-    holds ``café`` as the escapes of its bytes)."""
-    folder = portable_name(os.path.basename(os.path.dirname(os.path.abspath(path))))
-    return next((name for name in class_names if portable_name(name) == folder), None)
+    """The class an image belongs to by its folder's name, or None; the names compared whatever
+    the locale and the Unicode form that wrote them (:func:`~nnfs.files.name_key`: a model
+    trained under ``LC_ALL=C`` holds ``café`` as the escapes of its bytes, one trained on a
+    Mac holds it decomposed)."""
+    folder = name_key(os.path.basename(os.path.dirname(os.path.abspath(path))))
+    return next((name for name in class_names if name_key(name) == folder), None)
 
 
 def check_paths(args, parser):

@@ -57,8 +57,9 @@ from nnfs.data import (
     AUGMENTATIONS, RESIZE_MODES, DataLoader, DatasetError, ImageFolder, ImageSizeError, Preprocessing, UnusableImage,
     augmentation_for, available_memory, default_cache_dir, stratified_split, training_bytes)
 from nnfs.data.memory import ENV_MEMORY_LIMIT
-from nnfs.files import portable_name
+from nnfs.files import name_key, portable_name
 from nnfs.optim import SCHEDULES, make_optimizer, make_schedule
+from nnfs.text import listed, shorten
 
 # The shipped digits, in a checkout: <repo>/data/digits beside the nnfs package.
 DEFAULT_DATASET = os.path.normpath(os.path.join(
@@ -552,6 +553,16 @@ def check_same_data(world, args, data, split):
 SPLIT_OPTIONS = ("seed", "val_split", "limit")
 
 
+def same_split(saved, split):
+    """Whether a recorded split names the same files as ``split`` (:func:`held_out`), whatever
+    the locale and the Unicode form of its names (:func:`~nnfs.files.name_key`)."""
+    if not isinstance(saved, dict) or saved.keys() != split.keys():
+        return False
+    return all(isinstance(saved[name], list) and len(saved[name]) == len(split[name])
+               and all(isinstance(a, str) and name_key(a) == name_key(b) for a, b in zip(saved[name], split[name]))
+               for name in split)
+
+
 def check_same_split(args, extra, split):
     """Refuse to resume a run on other training and validation images than it had.
 
@@ -566,10 +577,11 @@ def check_same_split(args, extra, split):
             lack ``val_split`` and ``limit``).
     """
     saved = extra.get("split")
-    if saved is not None:  # a run under LC_ALL=C recorded its names' bytes as escapes
-        saved = {name: [portable_name(path) for path in saved[name]] for name in saved}
-    if saved is None or saved == split:
+    if saved is None or same_split(saved, split):
         return
+    # Compared as name_key writes them: a run under LC_ALL=C recorded its names' bytes as
+    # escapes, a run on a Mac its accents decomposed.
+    saved, split = ({name: [name_key(path) for path in paths[name]] for name in paths} for paths in (saved, split))
     # The options each run records (older checkpoints lack val_split and limit).
     def shown(value):
         return "none" if value is None else value
@@ -591,6 +603,20 @@ def check_same_split(args, extra, split):
     raise CheckpointError(
         f"{args.resume} was trained on another split of the images ({what}): resume with the --dataset, "
         "--limit, --val_split and --seed of that run, with the same files")
+
+
+def other_classes(checkpoint, trained, found):
+    """The warning for a resumed model trained on other classes than the dataset's: what differs,
+    a few names of each (a dataset may have thousands), compared as :func:`~nnfs.files.name_key`
+    writes them (a Mac writes its accents decomposed)."""
+    keys = {name_key(name) for name in found}
+    gone = [name for name in trained if name_key(name) not in keys]
+    keys = {name_key(name) for name in trained}
+    new = [name for name in found if name_key(name) not in keys]
+    parts = ([f"it lacks {listed(new)}"] if new else []) + ([f"the dataset lacks {listed(gone)}"] if gone else [])
+    what = "; ".join(parts) or "the same names in another order, so its labels mean other classes"
+    return (f"{checkpoint} was trained on {console.count(len(trained), 'class', 'classes')}, this dataset has "
+            f"{len(found)} ({what})")
 
 
 def best_model_file(args, outputs, state, model, split, written):
@@ -615,7 +641,7 @@ def best_model_file(args, outputs, state, model, split, written):
         if not isinstance(run, dict) or extra.get("epoch") != state.best_epoch:
             continue
         history = run.get("history")
-        if extra.get("model") == model and extra.get("split") == split and isinstance(history, dict) \
+        if extra.get("model") == model and same_split(extra.get("split"), split) and isinstance(history, dict) \
                 and all(len(values) == state.best_epoch for values in history.values() if isinstance(values, list)) \
                 and history_starts(history, state.history):
             return path
@@ -711,9 +737,9 @@ def _train(args, world, record, outputs, root):
         resumed = load_into(args.resume, net)
         net.train()
         check_same_split(args, resumed_meta["extra"], split)  # refused: no warning about the classes first
-        if resumed.class_names and [portable_name(name) for name in resumed.class_names] != class_names:
-            warn_(f"{args.resume} was trained on classes {resumed.class_names}, "
-                  f"this dataset has {data.class_names}")
+        if resumed.class_names and [name_key(name) for name in resumed.class_names] != \
+                [name_key(name) for name in class_names]:
+            warn_(other_classes(args.resume, resumed.class_names, data.class_names))
         if has_run_state(resumed):
             # Continue exactly: the saved optimizer, schedule, shuffling and history win over
             # flags. Damaged state is a CheckpointError: refused, never half used.
@@ -747,7 +773,7 @@ def _train(args, world, record, outputs, root):
     # Every rank builds the net from the same seed; DataParallel copies rank 0's anyway.
     ddp = dist.DataParallel(net, world) if world is not None else None
     height, width = data.image_size
-    names = ", ".join(data.class_names[:6]) + (", ..." if len(data.class_names) > 6 else "")
+    names = listed(data.class_names, 6, quote=lambda name: shorten(name, 24))
     say(f"dataset {os.path.normpath(args.dataset)}: {len(data)} images, {len(data.class_names)} classes "
         f"({names}), {data.channels} channel(s), {height}x{width}; "
         f"{len(train_idx)} for training, {len(val_idx)} for validation")

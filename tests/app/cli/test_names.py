@@ -182,3 +182,47 @@ def test_names_that_are_not_ascii_work_in_any_locale_and_across_locales(tmp_path
                            "--dataset", root, **used)
     assert status == 0 and "Traceback" not in err, err
     assert "resuming" in out and "epoch  2/2" in out
+
+
+def test_a_model_trained_on_a_macs_names_predicts_and_resumes_on_a_linux_copy(tmp_path, capsys):
+    """macOS writes 'café' decomposed (NFD), Linux tools composed (NFC): the model of a dataset
+    copied from a Mac named its class decomposed, and on a composed copy predicting matched no
+    folder to it, --split val found none of its files, and --resume saw another split."""
+    import unicodedata
+
+    from tests.app.cli.programs import train
+
+    names = ["cafe\u0301", "the\u0301", "plain"]  # as a Mac writes them
+    mac = make_folder(tmp_path / "mac", names, per_class=5)
+    save_path = tmp_path / "m.npz"
+    assert train(mac, save_path, "--epochs", "1") == 0
+    capsys.readouterr()
+    assert load(save_path).class_names == sorted(names)
+    linux = tmp_path / "linux"  # the same images, the names composed
+    for name in names:
+        shutil.copytree(mac / name, linux / unicodedata.normalize("NFC", name))
+    for argv in ([save_path, linux], [save_path, "--split", "val", linux]):
+        code, out, err = call(predict.main, argv, capsys)
+        assert code == 0, err
+        assert "accuracy" in out and "in folders named after a class" in out, out
+    assert "per class on the 3 held-out (validation) images" in out
+    code = train(linux, tmp_path / "m2.npz", "--resume", tmp_path / "m_last.npz", "--epochs", "2")
+    out, err = capsys.readouterr()
+    assert code == 0 and "another split" not in err and "trained on" not in err, err
+    assert "resuming" in out and "epoch  2/2" in out
+
+
+def test_resuming_on_other_classes_names_a_few_of_them(tmp_path, capsys):
+    """The warning printed both lists whole: thousands of names for a big dataset."""
+    from nnfs.app.cli.train import other_classes
+
+    trained = [f"class{i:04d}" for i in range(1000)]
+    found = trained[:998] + ["new_a", "new_b"]
+    message = other_classes("m.npz", trained, found)
+    assert message == ("m.npz was trained on 1000 classes, this dataset has 1000 (it lacks 'new_a', 'new_b'; "
+                       "the dataset lacks 'class0998', 'class0999')")
+    message = other_classes("m.npz", trained, [f"class{i:04d}" for i in range(2000)])
+    assert message.endswith("(it lacks 'class1000', 'class1001', 'class1002' and 997 more)") and len(message) < 200
+    assert other_classes("m.npz", ["b", "a"], ["a", "b"]).endswith(
+        "(the same names in another order, so its labels mean other classes)")
+    assert "lacks" not in other_classes("m.npz", ["cafe\u0301", "x"], ["x", "caf\u00e9"])
