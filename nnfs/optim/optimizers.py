@@ -134,12 +134,20 @@ class Optimizer:
         Everything is checked before anything changes: a refused state leaves the optimizer
         as it was.
 
+        A parameter without saved arrays starts its state at its next step, as one added
+        to the net during a run does; Adam's bias correction counts the optimizer's steps,
+        not the parameter's (there is one ``step_count``, so no per-parameter counts can
+        disagree).
+
         Raises:
             ValueError: when the saved optimizer is of another type, names a parameter
                 that the optimized net does not have, lacks a slot or holds a foreign one,
                 or holds values no run makes, which would turn the weights into NaN steps
                 later: NaN or inf (a value beyond the parameter's dtype, 1e300 in float32,
-                included) or a negative running average of squares (Adam's ``exp_avg_sq``).
+                included) or a negative running average of squares (Adam's ``exp_avg_sq``);
+                or arrays with a ``step_count`` of 0 (state is made at a parameter's first
+                step, so no run has it before one: Adam's next step would multiply its
+                moments tenfold and more).
         """
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, dict) or set(state_dict) != {"config", "state"}:
@@ -187,6 +195,15 @@ class Optimizer:
                 problem = self._slot_problem(slot, value)
                 if problem:
                     raise ValueError(f"{owner}: the saved {name}.{slot} {problem}")
+        if step_count == 0 and state:
+            # Every optimizer here makes a parameter's state at its first step, after counting
+            # it: arrays beside no step are no run's. Adam's first step would divide such
+            # moments by 1 - beta1 and 1 - beta2 (10 and 1000 times what they hold), SGD's
+            # would add a momentum buffer it otherwise starts from the gradient.
+            names = sorted(state)
+            raise ValueError(f"{owner}: the saved state holds arrays for {short_repr(names)} but a step_count "
+                             f"of 0; {type(self).__name__} makes them at a parameter's first step, so a state "
+                             "that has taken no step holds none")
         for key in self.get_config():
             setattr(self, key, getattr(saved, key))
         self.step_count = int(step_count)

@@ -361,3 +361,39 @@ def test_a_step_count_that_is_not_an_int_of_zero_or_more_is_refused(step_count):
     with pytest.raises(ValueError, match=r"^Adam\.load_state_dict: the saved step_count must be an int >= 0"):
         fresh.load_state_dict(saved)
     assert fresh.lr == 0.5 and fresh.step_count == 0 and fresh.state == {}
+
+
+@pytest.mark.parametrize("cls, kwargs", [(SGD, dict(momentum=0.9)), (Adam, {}), (AdamW, {})])
+def test_arrays_beside_a_step_count_of_0_are_refused_leaving_the_optimizer_as_it_was(rng, cls, kwargs):
+    """State is made at a parameter's first step, after it is counted: moments with no step
+    loaded, and Adam's next step multiplied them by 1 / (1 - beta1) = 10 (and the second by 1000)."""
+    net = small_net("numpy")
+    source = cls(net, lr=0.01, **kwargs)
+    set_grads(net, random_grads(net, rng), get_backend("numpy"))
+    source.step()
+    saved = source.state_dict()
+    saved["config"]["step_count"] = 0
+    target = cls(net, lr=0.5, **kwargs)
+    target.step()  # a state of its own, which the refusal must leave bit for bit
+    before = {key: value.copy() for key, value in target.state_dict()["state"].items()}
+    with pytest.raises(ValueError, match=rf"^{cls.__name__}\.load_state_dict: the saved state holds arrays for "
+                                         r"\['0\.bias', .*\] but a step_count of 0; .* holds none$"):
+        target.load_state_dict(saved)
+    assert target.lr == 0.5 and target.step_count == 1
+    after = target.state_dict()["state"]
+    assert after.keys() == before.keys() and all(np.array_equal(after[k], before[k]) for k in before)
+    saved["state"] = {}
+    assert target.load_state_dict(saved).state == {}  # no step and no arrays: a fresh optimizer
+
+
+def test_a_parameter_without_saved_state_after_steps_starts_its_own_at_the_next_step(rng):
+    """As a parameter added to the net during a run does: its moments start from zero, with the
+    optimizer's step count in the bias correction (one count for all, so none can disagree)."""
+    net = small_net("numpy")
+    adam = Adam(net, lr=0.01)
+    set_grads(net, random_grads(net, rng), get_backend("numpy"))
+    adam.step()
+    saved = adam.state_dict()
+    saved["state"] = {key: value for key, value in saved["state"].items() if not key.startswith("2.")}
+    loaded = Adam(net).load_state_dict(saved)
+    assert loaded.step_count == 1 and sorted(loaded.state) == ["0.bias", "0.weight"]

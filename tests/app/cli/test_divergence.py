@@ -122,6 +122,7 @@ def set_run(key, value):
     (lambda m: m["optimizer"]["config"].__setitem__("momentum", 7), None, "momentum must be"),
     (lambda m: m["optimizer"]["config"].pop("lr"), None, "damaged optimizer state (missing 'lr')"),
     (lambda m: m["optimizer"]["config"].__setitem__("step_count", -1), None, "step_count"),
+    (lambda m: m["optimizer"]["config"].__setitem__("step_count", 0), None, "but a step_count of 0"),
     (None, lambda a: a.__setitem__("optimizer/0.weight.momentum_buffer", np.zeros((2, 2), np.float32)),
      "momentum_buffer has shape"),
     (lambda m: m.__setitem__("scheduler", {"type": "Warp"}), None, "cannot restore its schedule"),
