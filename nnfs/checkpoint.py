@@ -32,6 +32,7 @@ import itertools
 import json
 import os
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from nnfs.backend import archive, host_rng, to_numpy, using
 from nnfs.checks import is_integer
@@ -40,6 +41,8 @@ from nnfs.layers.base import Layer
 from nnfs.layers.composite import Composite
 from nnfs.losses import Loss
 from nnfs.net import Net
+from nnfs.optim import OPTIMIZERS, schedule_from_state
+from nnfs.optim.schedules import SAVED_SCHEDULES
 from nnfs.text import short_repr, shorten
 
 FORMAT = "nnfs-checkpoint"
@@ -283,7 +286,8 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
             are not plain numbers (objects, text, complex, long double).
         CheckpointError: for a layer that cannot be rebuilt from a file (a class that is not
             exported nor given as ``custom_layers``, a ``get_config()`` that is not JSON or
-            not what the constructor takes), layers nested more
+            not what the constructor takes), parameters or buffers not of the net's dtype, a
+            layer whose arrays disagree with its own ``array_shapes``, layers nested more
             than 64 deep (more than 100,000 in all), a record of more than 16 MiB as JSON,
             or non-finite values (unless ``allow_non_finite``).
         OSError: when the file cannot be written (naming ``path``); an existing file at
@@ -335,15 +339,18 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
     if not allow_non_finite:
         _refuse_non_finite(arrays, refusing, "did training diverge? pass allow_non_finite=True to write it anyway")
     text = _to_json(meta, "layer configs, class_names, preprocessing, optimizer config, scheduler state and extra")
-    _check_written(text, refusing, custom_layers)
+    _check_written(text, refusing, custom_layers, arrays)
     arrays[META] = archive.json_to_array(text)
     write_atomically(path, lambda f: archive.save_npz(f, arrays))
     return path
 
 
-def _check_written(text, refusing, custom_layers):
+def _check_written(text, refusing, custom_layers, arrays):
     """Refuse to write a record that :func:`load` would refuse: the JSON ``text`` is read back
-    as load reads it and checked by load's rules (its size, its fields, the layers' nesting)."""
+    as load reads it and checked by load's rules (its size, its fields, the layers' nesting),
+    and the net's ``arrays`` against it as load checks a file's (their dtype, and the shapes
+    of each layer's ``array_shapes``: a layer of one's own that disagrees with its own
+    ``array_shapes`` would write a file no one can load)."""
     size = len(text.encode("utf-8"))
     if size > MAX_META_BYTES:
         raise CheckpointError(
@@ -357,7 +364,8 @@ def _check_written(text, refusing, custom_layers):
         raise TypeError(f"{refusing}: its record is nested too deeply to be read back") from None
     except (TypeError, ValueError) as error:
         raise type(error)(f"{refusing}: {error}") from None
-    _classes(refusing, meta, custom_layers)  # nesting and layer count, as loading counts them
+    layer_plans, _ = _classes(refusing, meta, custom_layers)  # nesting and layer count, as loading counts them
+    _check_net_arrays(refusing, meta["dtype"], layer_plans, arrays, "in the net")
 
 
 def _refuse_non_finite(arrays, what, hint):
@@ -500,21 +508,27 @@ def _shapes(plan):
     return shapes
 
 
-def _check_arrays(path, meta, reader, layer_plans):
-    """Check what the file stores against what its layers need, before reading any data.
+def _check_net_arrays(path, dtype, layer_plans, arrays, where):
+    """The rule that :func:`save` writes by and :func:`load` reads by for the ``net/...`` arrays:
+    each is of the net's ``dtype``, and a layer whose config determines its arrays
+    (``Layer.array_shapes``) holds exactly those, by name and shape.
 
-    Every array of a layer whose shapes its config determines (``Layer.array_shapes``)
-    must be stored with exactly those shapes; parameters and buffers must be floats; and
-    the whole, read and built, must fit in this machine's memory.
+    Args:
+        path: what a message starts with (the file, or what save refuses to write).
+        dtype: the net's dtype name (``"float32"``, ``"float64"``).
+        layer_plans: the :class:`_Plan` of each layer.
+        arrays: ``{name: array or archive member}``, anything with ``shape`` and ``dtype``;
+            the members not named ``net/...`` are not looked at.
+        where: where the arrays are, for a message (``"in the file"``, ``"in the net"``).
     """
     stored = {}
-    for name, member in reader.members.items():
+    for name, member in arrays.items():
         if name.startswith(NET_PREFIX):
             index, _, key = name[len(NET_PREFIX):].partition(".")
             stored.setdefault(index, {})[key] = member
-            if member.dtype.name != meta["dtype"]:  # a float64 1e300 would be inf in a float32 net
-                raise CheckpointError(f"{path}: {shorten(name, 120)} holds {member.dtype} values; the net's "
-                                      f"parameters and buffers are stored as {meta['dtype']}, its dtype")
+            if member.dtype.name != dtype:  # a float64 1e300 would be inf in a float32 net
+                raise CheckpointError(f"{path}: {shorten(name, 120)} holds {member.dtype} values; the "
+                                      f"net's parameters and buffers are stored as {dtype}, its dtype")
     for index, plan in enumerate(layer_plans):
         cls, config = plan.cls, plan.config
         try:
@@ -524,15 +538,25 @@ def _check_arrays(path, meta, reader, layer_plans):
                                   f"{shorten(str(error), 300)}") from None
         if needed is None:
             continue
-        held = {key: member.shape for key, member in stored.get(str(index), {}).items()}
+        held = {key: tuple(member.shape) for key, member in stored.get(str(index), {}).items()}
         for key in sorted(set(needed) | set(held)):
             want, have = (tuple(needed[key]) if key in needed else None), held.get(key)
             if want != have:
                 wanted = "is not one of its arrays" if want is None else f"must be {want}"
-                found = "is missing from the file" if have is None else f"is {have} in the file"
+                found = f"is missing {where}" if have is None else f"is {have} {where}"
                 raise CheckpointError(
                     f"{path}: layer {index} {cls.__name__}{_arguments(config)}: "
                     f"{shorten(f'{NET_PREFIX}{index}.{key}', 120)} {found} but {wanted}")
+
+
+def _check_arrays(path, meta, reader, layer_plans):
+    """Check what the file stores against what its layers need, before reading any data.
+
+    Every array of a layer whose shapes its config determines (``Layer.array_shapes``)
+    must be stored with exactly those shapes; parameters and buffers must be floats; and
+    the whole, read and built, must fit in this machine's memory.
+    """
+    _check_net_arrays(path, meta["dtype"], layer_plans, reader.members, "in the file")
     itemsize = 8 if meta["dtype"] == "float64" else 4
     in_net = sum(m.size for name, m in reader.members.items() if name.startswith(NET_PREFIX))
     # The arrays as read, then the net's own copies of them and its gradients.
@@ -625,13 +649,14 @@ def _build_net(path, meta, backend, layer_plans, loss_plan):
 
 
 def _restore(path, meta, arrays, net):
-    state = {name[len(NET_PREFIX):]: value for name, value in arrays.items() if name.startswith(NET_PREFIX)}
-    try:
-        net.load_state_dict(state)
-        net.load_rng_state(meta.get("rng_state"))  # absent from older files and weights-only ones
-    except ValueError as error:
-        raise CheckpointError(f"{path}: {error}") from None
-    net.eval()
+    """Put the file's weights, buffers and random streams into ``net``, all or nothing, and
+    return them with the rest of the file as a :class:`Checkpoint`.
+
+    Every part is checked before the net changes (the optimizer state and the schedule
+    too, though they only come back in the Checkpoint: a file refused by the optimizer
+    loading it must not have loaded its weights first); of the two changes, the streams
+    go in first and are put back when the weights are refused.
+    """
     optimizer_state = None
     if meta.get("optimizer") is not None:
         keys = meta["optimizer"]["keys"]
@@ -640,9 +665,47 @@ def _restore(path, meta, arrays, net):
             raise CheckpointError(f"{path}: optimizer state arrays missing: {short_repr(missing)}")
         optimizer_state = {"config": meta["optimizer"]["config"],
                            "state": {k: arrays[OPTIMIZER_PREFIX + k] for k in keys}}
+    _check_training_state(path, optimizer_state, meta.get("scheduler"), net)
+    state = {name[len(NET_PREFIX):]: value for name, value in arrays.items() if name.startswith(NET_PREFIX)}
+    streams = net.rng_state()
+    try:
+        net.load_rng_state(meta.get("rng_state"))  # absent from older files and weights-only ones
+        try:
+            net.load_state_dict(state)  # checks every array before it stores one
+        except BaseException:
+            net.load_rng_state(streams)
+            raise
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    net.eval()
     return Checkpoint(net=net, class_names=meta.get("class_names"),
                       preprocessing=meta.get("preprocessing"), optimizer_state=optimizer_state,
                       scheduler_state=meta.get("scheduler"), extra=meta.get("extra"), path=path)
+
+
+def _check_training_state(path, optimizer_state, scheduler_state, net):
+    """Refuse an optimizer state or a schedule that the nnfs optimizer or schedule the file
+    names would refuse for ``net``, by loading them into stand-ins that change nothing: a
+    fresh optimizer of that type over ``net`` (its state arrays are copied to the net's
+    device for the check and dropped) and a schedule driving a bare learning rate.
+
+    Types nnfs does not make (an optimizer of one's own saved by its ``state_dict()``) are
+    left to whoever loads them.
+    """
+    config = optimizer_state["config"] if optimizer_state is not None else {}
+    cls = {cls.__name__: cls for cls in OPTIMIZERS.values()}.get(config.get("type"))
+    if cls is not None:
+        try:
+            cls(net, lr=config["lr"]).load_state_dict(optimizer_state)
+        except (KeyError, TypeError, ValueError) as error:
+            reason = f"missing {error}" if isinstance(error, KeyError) else str(error)
+            raise CheckpointError(f"{path}: damaged optimizer state ({reason})") from None
+    if scheduler_state is not None and scheduler_state.get("type") in SAVED_SCHEDULES:
+        try:
+            schedule_from_state(SimpleNamespace(lr=0.0), scheduler_state)
+        except (KeyError, TypeError, ValueError) as error:
+            reason = f"missing {error}" if isinstance(error, KeyError) else str(error)
+            raise CheckpointError(f"{path}: cannot restore its schedule ({reason})") from None
 
 
 def load(path, backend=None, custom_layers=(), allow_non_finite=False):
@@ -671,7 +734,8 @@ def load(path, backend=None, custom_layers=(), allow_non_finite=False):
             object, ...); a layer this nnfs does not provide, or a loss where a layer goes;
             arrays that are not plain numbers, net arrays not of the net's dtype, arrays that
             do not fit the layers' configs, that would not fit in memory, or that hold NaN or
-            inf. Nothing large is allocated before the sizes are checked.
+            inf; an optimizer state or schedule that the nnfs optimizer or schedule it names
+            would refuse for this net. Nothing large is allocated before the sizes are checked.
     """
     path, meta, arrays, layer_plans, loss_plan = _read(path, custom_layers, allow_non_finite)
     return _restore(path, meta, arrays, _build_net(path, meta, backend, layer_plans, loss_plan))
@@ -700,6 +764,9 @@ def load_into(path, net, custom_layers=(), allow_non_finite=False):
 
     Raises:
         CheckpointError: as :func:`load`, and when the file holds another architecture.
+            Every part of the file (weights, buffers, random streams, and the optimizer
+            state and schedule it hands back) is checked before ``net`` changes: a refused
+            file leaves its arrays, streams and modes as they were.
     """
     path, meta, arrays, _, _ = _read(path, custom_layers, allow_non_finite)
     saved = {"layers": meta.get("layers"), "loss": meta.get("loss")}
