@@ -91,11 +91,6 @@ def stop_on_signals():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
         _armed = False
 
-# Where the MPI launchers tell each process its rank: MPICH's and Intel MPI's Hydra (and Slurm
-# with PMI-2), PMIx (Open MPI 5, Slurm), Open MPI. nnfs.distributed.world lists what tells that
-# a launcher started the process at all; these are known before MPI (or NumPy) loads.
-_RANK_VARIABLES = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK")
-
 
 def launcher_rank():
     """This process's rank as the MPI launcher (``mpiexec``) set it, or None outside a launcher."""
