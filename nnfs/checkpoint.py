@@ -261,7 +261,8 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
             parent folders are created.
         net: the ``Net`` to save (any backend; arrays are copied to the host).
         class_names: names of the output classes, in label order: distinct, non-empty
-            strings (any iterable of them; one string alone is refused).
+            strings (any iterable of them; one string alone is refused); integers are
+            saved as their text (``range(10)`` as ``"0"`` to ``"9"``).
         preprocessing: a JSON-able dict (or an object with ``get_config()``) describing
             how inputs are prepared, e.g. ``nnfs.data.Preprocessing``.
         optimizer: any object whose ``state_dict()`` returns
@@ -281,7 +282,7 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
 
     Raises:
         TypeError, ValueError: for what :func:`load` would refuse: class names that are not
-            distinct non-empty strings, a preprocessing, scheduler state or ``extra`` that is
+            distinct non-empty strings (or integers), a preprocessing, scheduler state or ``extra`` that is
             not a dict, optimizer state names that are the same as text, state arrays that
             are not plain numbers (objects, text, complex, long double).
         CheckpointError: for a layer that cannot be rebuilt from a file (a class that is not
@@ -307,7 +308,9 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
         # (checking it first would have used it up).
         if isinstance(class_names, (str, bytes)):
             raise TypeError(f"checkpoint.save: class_names must be a list of strings, got {short_repr(class_names)}")
-        class_names = list(class_names)
+        # Integers (class indices, ``range(10)``) are saved as their text, as they always were;
+        # a name given both ways (``[1, "1"]``) is then refused as twice.
+        class_names = [str(int(name)) if is_integer(name) else name for name in class_names]
         try:  # checked before the net is copied to the host; _check_record checks it again
             _check_class_names(class_names)
         except (TypeError, ValueError) as error:

@@ -514,14 +514,23 @@ def test_a_damaged_random_stream_record_is_refused_in_one_line(tmp_path, record,
     (["a", "b", "a", "b", "c"], ValueError, r"got 'a', 'b' more than once$"),
     ([""], ValueError, r"class_names must not hold an empty name, got '' as class 0$"),
     ([], ValueError, r"class_names must name at least one class"),
-    ([0, 1], TypeError, r"class_names must be a list of strings, got \[0, 1\] \(0 is not a string\)$"),
-    (["1", 1], TypeError, r"\(1 is not a string\)$"),
-], ids=["twice", "several twice", "empty name", "no names", "numbers", "a number beside its text"])
+    ([0.5, 1.5], TypeError, r"class_names must be a list of strings, got \[0\.5, 1\.5\] \(0\.5 is not a string\)$"),
+    ([None, "cat"], TypeError, r"\(None is not a string\)$"),
+    (["1", 1], ValueError, r"class_names must be distinct, got '1' more than once$"),
+], ids=["twice", "several twice", "empty name", "no names", "floats", "None", "a number beside its text"])
 def test_class_names_that_would_label_predictions_ambiguously_are_refused(tmp_path, class_names, error, match):
     """["cat", "cat"] or [""] were written, and predicted labels no one could tell apart."""
     with pytest.raises(error, match=r"^checkpoint\.save: .*" + match):
         save(tmp_path / "m.npz", Net([Linear(2, 2)]), class_names=class_names)
     assert os.listdir(tmp_path) == []
+
+
+def test_integer_class_names_are_saved_as_their_text(tmp_path):
+    """class_names=range(10) (class indices as names) was refused as "not a string"."""
+    save(tmp_path / "m.npz", Net([Linear(2, 3)]), class_names=range(3))
+    assert load(tmp_path / "m.npz").class_names == ["0", "1", "2"]
+    save(tmp_path / "n.npz", Net([Linear(2, 2)]), class_names=np.arange(2))
+    assert load(tmp_path / "n.npz").class_names == ["0", "1"]
 
 
 def nested(levels):
