@@ -39,7 +39,7 @@ import unicodedata
 import zlib
 
 __all__ = ["write_atomically", "check_writable", "remove_stale_temporaries", "is_temporary", "file_identity",
-           "file_key", "portable_name", "local_name", "name_key", "as_found"]
+           "file_key", "missing_folders", "portable_name", "local_name", "name_key", "as_found"]
 
 # Part of the target's name kept in the temporary name: a long name plus the suffix must stay
 # under the usual 255-byte limit of a file name (40 characters are at most 160 UTF-8 bytes).
@@ -164,7 +164,13 @@ def file_key(path, info=None):
 def _missing_folders(path):
     """The folders above ``path`` (of its target, for a link) that do not exist yet, deepest first."""
     target = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
-    missing, folder = [], os.path.dirname(target)
+    return missing_folders(os.path.dirname(target))
+
+
+def missing_folders(folder):
+    """``folder`` and the folders above it that do not exist yet, deepest first: what a writer
+    that makes them removes again when it leaves them empty."""
+    missing = []
     while folder and not os.path.lexists(folder):
         missing.append(folder)
         parent = os.path.dirname(folder)

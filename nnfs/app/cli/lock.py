@@ -20,6 +20,8 @@ import os
 import socket
 import zlib
 
+from nnfs.files import missing_folders
+
 __all__ = ["OutputsInUse", "OutputLock", "lock_path"]
 
 # A file name has at most 255 bytes: longer checkpoint names get a shortened one with a hash.
@@ -140,13 +142,7 @@ class OutputLock:
 
 def _make_folders(folder):
     """Make ``folder`` and the folders above it that are missing; returns those made, deepest first."""
-    missing = []
-    while folder and not os.path.lexists(folder):
-        missing.append(folder)
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
+    missing = missing_folders(folder)
     if missing:
         os.makedirs(missing[0], exist_ok=True)
     return missing
