@@ -24,6 +24,7 @@ from nnfs.layers import BatchNorm1D, BatchNorm2D, Conv2D, Flatten, Layer, Linear
 from nnfs.layers.composite import Composite
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
+from tests.archives import npy_bytes, write_zip
 
 
 def small_net():
@@ -48,25 +49,6 @@ def with_meta(arrays, meta):
     arrays = dict(arrays)
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     return arrays
-
-
-def write_zip(path, members, compression=zipfile.ZIP_STORED):
-    """A zip of ``{member name: bytes}``, written by zipfile itself (as a user could)."""
-    with zipfile.ZipFile(path, "w", compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return path
-
-
-def npy_bytes(array=None, header=None, data=b""):
-    """An .npy member: a real array, or any header dict followed by any data."""
-    buffer = io.BytesIO()
-    if array is not None:
-        np.save(buffer, array)
-    else:
-        np.lib.format.write_array_header_1_0(buffer, header)
-        buffer.write(data)
-    return buffer.getvalue()
 
 
 def tampered(tmp_path, arrays, name="m.npz"):

@@ -1,13 +1,10 @@
 """Faults from outside: kills in the middle of saves, and hostile or damaged checkpoints handed to
 the two programs. The user meets one line and an exit status; no file is lost."""
 
-import io
 import json
 import os
 import random
 import time
-import warnings
-import zipfile
 
 import numpy as np
 import pytest
@@ -15,6 +12,8 @@ import pytest
 from nnfs.app.cli import predict, train
 from nnfs.checkpoint import load
 from nnfs.files import is_temporary
+
+from tests.archives import npy_bytes, write_zip
 
 from .programs import TRAIN, assert_one_line, call, contents, dataset, start
 
@@ -107,11 +106,11 @@ HOSTILE = {
                           "damaged metadata (version must be an integer, got True)"),
     "a version of 1.0": (lambda p, a: rewritten(p, a, lambda m: m.__setitem__("version", 1.0)),
                          "damaged metadata (version must be an integer, got 1.0)"),
-    "a member stored twice": (lambda p, a: _zip_of(p, {**{f"{k}.npy": _npy(v) for k, v in a.items()},
-                                                       ("net/0.weight.npy", 2): _npy(a["net/0.weight"] * 100)}),
+    "a member stored twice": (lambda p, a: write_zip(p, {**{f"{k}.npy": npy_bytes(v) for k, v in a.items()},
+                                                       ("net/0.weight.npy", 2): npy_bytes(a["net/0.weight"] * 100)}),
                               "member 'net/0.weight.npy' is stored twice"),
-    "a long double member": (lambda p, a: _zip_of(p, {**{f"{k}.npy": _npy(v) for k, v in a.items()}, "optimizer/x.npy":
-                                                      _npy(header={"descr": "<f16", "fortran_order": False,
+    "a long double member": (lambda p, a: write_zip(p, {**{f"{k}.npy": npy_bytes(v) for k, v in a.items()}, "optimizer/x.npy":
+                                                      npy_bytes(header={"descr": "<f16", "fortran_order": False,
                                                                    "shape": (2,)}, data=b"\0" * 32)}),
                              "member 'optimizer/x.npy' "),
     "float64 weights in a float32 net": (lambda p, a: rewritten(p, {**a, "net/0.weight": a["net/0.weight"].astype(
@@ -163,39 +162,10 @@ def _as_adam(path, arrays, second_moment):
 def _huge_header(path):
     """net/0.weight's header declares 10**14 values; the member still holds 64 bytes."""
     with np.load(path) as archive:
-        members = {f"{name}.npy": archive[name] for name in archive.files}
-    with zipfile.ZipFile(path, "w") as out:
-        for name, array in members.items():
-            buffer = io.BytesIO()
-            if name == "net/0.weight.npy":
-                np.lib.format.write_array_header_1_0(
-                    buffer, {"descr": "<f4", "fortran_order": False, "shape": (10**7, 10**7)})
-                buffer.write(b"\0" * 64)
-            else:
-                np.save(buffer, array)
-            out.writestr(name, buffer.getvalue())
-    return path
-
-
-def _npy(array=None, header=None, data=b""):
-    """An .npy member: a real array, or any header followed by any data."""
-    buffer = io.BytesIO()
-    if array is not None:
-        np.save(buffer, array)
-    else:
-        np.lib.format.write_array_header_1_0(buffer, header)
-        buffer.write(data)
-    return buffer.getvalue()
-
-
-def _zip_of(path, members):
-    """A zip of ``{member name (or (name, copy)): bytes}``, as zipfile writes it: a name may be stored twice."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # zipfile's "Duplicate name"
-        with zipfile.ZipFile(path, "w") as out:
-            for name, data in members.items():
-                out.writestr(name if isinstance(name, str) else name[0], data)
-    return path
+        members = {f"{name}.npy": npy_bytes(archive[name]) for name in archive.files}
+    members["net/0.weight.npy"] = npy_bytes(
+        header={"descr": "<f4", "fortran_order": False, "shape": (10**7, 10**7)}, data=b"\0" * 64)
+    return write_zip(path, members)
 
 
 def extra(**changes):
