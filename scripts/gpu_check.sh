@@ -172,6 +172,20 @@ set_detail() {
     [ "${STATUS[${#STATUS[@]}-1]}" = TIMEOUT ] || DETAIL[${#DETAIL[@]}-1]=$1
 }
 
+# pytest_part NAME LIMIT MARKS NOT_COLLECTED [FLAGS...]: run the tests marked MARKS as part NAME;
+# its detail is pytest's summary line, or NOT_COLLECTED (a failure) when none was collected.
+pytest_part() {
+    local name=$1 limit=$2 marks=$3 not_collected=$4 code
+    shift 4
+    run_part "$name" "$limit" "$PYTHON" -m pytest -q -m "$marks" -p no:cacheprovider "$@"
+    code=$?
+    set_detail "$(grep -E '(passed|failed|skipped|error)' "$LOGS/$name.log" | tail -n 1)"
+    if [ $code -eq 5 ]; then  # pytest: nothing collected
+        STATUS[${#STATUS[@]}-1]=FAIL failed=1
+        set_detail "$not_collected"
+    fi
+}
+
 # pytest collects every test module (they import Pillow and tqdm), and the NumPy references run
 # with threadpoolctl; the example decodes images (Pillow) and draws progress (tqdm).
 TEST_NEEDS=(pytest pillow tqdm threadpoolctl)
@@ -181,13 +195,7 @@ missing=$(lacking "${TEST_NEEDS[@]}")
 if [ -n "$missing" ]; then
     not_run tests "$missing"
 else
-    run_part tests "$TEST_LIMIT" "$PYTHON" -m pytest -q -m "gpu and not nccl" -p no:cacheprovider -rfE
-    code=$?
-    set_detail "$(grep -E '(passed|failed|skipped|error)' "$LOGS/tests.log" | tail -n 1)"
-    if [ $code -eq 5 ]; then  # pytest: nothing collected
-        STATUS[${#STATUS[@]}-1]=FAIL failed=1
-        set_detail "no gpu-marked tests were collected"
-    fi
+    pytest_part tests "$TEST_LIMIT" "gpu and not nccl" "no gpu-marked tests were collected" -rfE
 fi
 
 missing=$(lacking "${EXAMPLE_NEEDS[@]}")
@@ -208,13 +216,7 @@ if ! "$PYTHON" -c "import mpi4py" >/dev/null 2>&1; then
 elif [ -n "$missing" ]; then
     not_run nccl "$missing"
 else
-    run_part nccl "$NCCL_LIMIT" "$PYTHON" -m pytest -q -m "gpu and nccl" -p no:cacheprovider -rfEs
-    code=$?
-    set_detail "$(grep -E '(passed|failed|skipped|error)' "$LOGS/nccl.log" | tail -n 1)"
-    if [ $code -eq 5 ]; then
-        STATUS[${#STATUS[@]}-1]=FAIL failed=1
-        set_detail "the NCCL test was not collected"
-    fi
+    pytest_part nccl "$NCCL_LIMIT" "gpu and nccl" "the NCCL test was not collected" -rfEs
 fi
 
 # -- the summary -----------------------------------------------------------------------------------
