@@ -118,7 +118,7 @@ class Augmentation:
         """Rebuild from :meth:`get_config` output (records saved before ``crop_ratio`` was
         kept used the default)."""
         if not isinstance(config, dict):
-            raise DatasetError(f"malformed augmentation record {config!r}: expected a dict (get_config())")
+            raise DatasetError(f"malformed augmentation record {short_repr(config)}: expected a dict (get_config())")
         try:
             return cls(tuple(config["operations"]), tuple(config["crop_scale"]), config["shift"],
                        config["jitter"], tuple(config.get("crop_ratio", (3 / 4, 4 / 3))))
@@ -139,7 +139,7 @@ def augmentation_for(spec, kind):
     """
     if not isinstance(spec, str):  # str() made None "none" and ["crop"] the operation "['crop']"
         raise DatasetError(f"augmentation_for: spec must be a string such as 'auto', 'none' or 'crop,flip', "
-                           f"got {spec!r}")
+                           f"got {short_repr(spec)}")
     spec = spec.strip().lower()
     if spec == "none":
         return None

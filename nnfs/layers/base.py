@@ -4,6 +4,7 @@ import functools
 import threading
 
 from nnfs.backend import as_dtype, backend_of, default_backend, get_backend
+from nnfs.text import short_repr
 
 
 class Layer:
@@ -149,7 +150,7 @@ class Layer:
             ValueError: for a state of the wrong form (naming the layer and the value), or
                 for a layer without a random stream.
         """
-        raise ValueError(f"{type(self).__name__} has no random stream to load, got {state!r}")
+        raise ValueError(f"{type(self).__name__} has no random stream to load, got {short_repr(state)}")
 
     def draws(self):
         """True when a forward pass now draws from the layer's random stream; False here."""

@@ -174,11 +174,11 @@ class MultiStepLR(Schedule):
 
     def __init__(self, optimizer, milestones, gamma=0.1, warmup_steps=0, warmup_start_factor=0.1):
         if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__len__"):
-            raise TypeError(f"MultiStepLR: milestones must be a list of positive ints, got {milestones!r}")
+            raise TypeError(f"MultiStepLR: milestones must be a list of positive ints, got {short_repr(milestones)}")
         self.milestones = [integer("MultiStepLR", "milestones", m, minimum=1) for m in milestones]
         if any(a >= b for a, b in zip(self.milestones, self.milestones[1:])):
             # PyTorch counts a repeated milestone twice; a list out of order is almost always a slip
-            raise ValueError(f"MultiStepLR: milestones must be strictly increasing, got {list(milestones)!r}")
+            raise ValueError(f"MultiStepLR: milestones must be strictly increasing, got {short_repr(list(milestones))}")
         self.gamma = number("MultiStepLR", "gamma", gamma, low=0, low_open=True)
         super().__init__(optimizer, warmup_steps, warmup_start_factor)
 

@@ -217,3 +217,13 @@ def test_augmentation_names_a_batch_a_generator_a_spec_and_a_record_it_cannot_us
             augmentation_for(spec, "photos")
     with pytest.raises(DatasetError, match=r"^malformed augmentation record 'crop': expected a dict"):
         Augmentation.from_config("crop")
+
+
+@pytest.mark.parametrize("make", [lambda value: Augmentation.from_config(value),
+                                  lambda value: augmentation_for(value, "photos")],
+                         ids=["from_config", "augmentation_for"])
+def test_a_huge_value_is_quoted_short(make):
+    """A record read from a file (or a spec built by a script) of a million items was quoted whole."""
+    with pytest.raises(DatasetError) as error:
+        make(list(range(10**5)))
+    assert "~" in str(error.value) and len(str(error.value)) < 200

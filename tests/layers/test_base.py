@@ -430,3 +430,9 @@ def test_a_decorated_inherited_forward_is_wrapped_and_threads_do_not_mix_the_cal
     slow(backend.asarray(np.ones((3, 2), np.float32)))
     with pytest.raises(ValueError, match=r"^Slow\.backward: the gradient has shape \(5,\)"):
         slow.backward(backend.asarray(np.ones(5, np.float32)))
+
+
+def test_a_layer_without_a_random_stream_quotes_a_state_it_got_short():
+    with pytest.raises(ValueError, match=r"^Linear has no random stream to load, got \{'seed': \[0, 0, .*~") as error:
+        Linear(2, 2).load_rng_state({"seed": [0] * 10**5})
+    assert len(str(error.value)) < 200

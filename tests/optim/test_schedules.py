@@ -260,3 +260,13 @@ def test_a_saved_step_schedule_of_before_milestones_still_loads():
 def test_make_schedule_refuses_what_is_no_optimizer_even_for_a_constant_rate():
     with pytest.raises(TypeError, match=r"^make_schedule: expected an optimizer with an lr attribute, got object$"):
         make_schedule("constant", object(), 10)
+
+
+def test_a_saved_schedule_with_a_huge_milestones_list_is_refused_in_a_short_line():
+    """A scheduler state from a file may hold a million milestones: the refusal quoted them all."""
+    from nnfs.optim.schedules import schedule_from_state
+    state = {"type": "MultiStepLR", "milestones": list(range(10**5, 0, -1)), "gamma": 0.1,
+             "warmup_steps": 0, "warmup_start_factor": 0.1, "base_lr": 0.1, "last_step": 0}
+    with pytest.raises(ValueError, match=r"strictly increasing, got \[100000, 99999, .*~.*, 2, 1\]$") as error:
+        schedule_from_state(optimizer(), state)
+    assert len(str(error.value)) < 200
