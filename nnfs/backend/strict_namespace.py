@@ -188,6 +188,8 @@ def _asnumpy(a, stream=None, order="C", out=None, *, blocking=True):
 
 
 def _where(condition, x=None, y=None):
+    if (x is None) != (y is None):  # as CuPy; NumPy would take the None as an object value
+        raise ValueError("Must give either both or none of x and y")
     if x is None and y is None:  # the condition alone is nonzero(condition): a synchronisation
         check_sync("cupy.where with the condition alone (it is cupy.nonzero)")
         return wrap(np.where(condition._array))

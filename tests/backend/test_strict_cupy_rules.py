@@ -273,3 +273,11 @@ def test_the_shipped_list_matches_an_installed_cupy(tmp_path):
     fresh = json.loads(out.read_text())
     for part in ("modules", "ndarray", "ufunc"):
         assert fresh[part] == recorded[part], part
+
+
+@pytest.mark.parametrize("given", [{"x": 1.0}, {"y": 1.0}], ids=["x alone", "y alone"])
+def test_where_with_one_of_x_and_y_is_refused_as_cupy_refuses_it(given):
+    """NumPy took the None left out as an object value and gave an object array."""
+    a = device([1.0, 0.0, 2.0])
+    with pytest.raises(ValueError, match="^Must give either both or none of x and y$"):
+        xp.where(a > 0, given.get("x"), given.get("y"))
