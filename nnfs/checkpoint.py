@@ -289,7 +289,7 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
             exported nor given as ``custom_layers``, a ``get_config()`` that is not JSON or
             not what the constructor takes), parameters or buffers not of the net's dtype, a
             layer whose arrays disagree with its own ``array_shapes``, layers nested more
-            than 64 deep (more than 100,000 in all), a record of more than 16 MiB as JSON,
+            than 64 deep (more than 100,000 in all), a record of more than 256 MiB as JSON,
             or non-finite values (unless ``allow_non_finite``).
         OSError: when the file cannot be written (naming ``path``); an existing file at
             ``path`` is then left as it was.
@@ -385,7 +385,10 @@ def _refuse_non_finite(arrays, what, hint):
 # Reading a file trusts nothing in it. Everything that decides how much memory loading takes
 # (the array headers, the layer configs) is checked against everything else before a single
 # large array is allocated; only then are the arrays read and the layers built.
-MAX_META_BYTES = 16 << 20  # the JSON record: configs, names, history; real ones are kilobytes
+# The JSON record: configs, names, history, and what the caller adds (the training program
+# records which files trained the model: about 40 bytes an image, so 256 MiB holds the split
+# of some 5 million images). The cap bounds what a hostile file makes the loader parse.
+MAX_META_BYTES = 256 << 20
 MAX_LAYERS = 100_000  # more than any real net; each layer is a Python object before any check
 MAX_DEPTH = 64  # layers inside layers inside ...; real nets nest two or three deep
 

@@ -586,7 +586,9 @@ class StateOf:
 ], ids=["extra a list", "preprocessing a list", "scheduler state a list", "a key twice", "a huge record",
         "deep json", "optimizer keys alike as text", "complex state", "long double state", "text state",
         "object state"])
-def test_what_load_would_refuse_is_never_written(tmp_path, arguments, error, match):
+def test_what_load_would_refuse_is_never_written(tmp_path, monkeypatch, arguments, error, match):
+    import nnfs.checkpoint
+    monkeypatch.setattr(nnfs.checkpoint, "MAX_META_BYTES", 16 << 20)  # "a huge record" in 17 MiB, not 257
     path = tmp_path / "m.npz"
     save(path, Net([Linear(2, 2)]))
     before = path.read_bytes()

@@ -52,7 +52,8 @@ from nnfs.app.plot import plot_confusion_matrix, plot_history
 from nnfs.app.progress import ProgressBar
 from nnfs.app.resume import RunState, check_extra, has_run_state, resume
 from nnfs.backend import allocator, default_backend, default_dtype
-from nnfs.checkpoint import CheckpointError, load_into, metadata, save
+from nnfs.backend.archive import format_size
+from nnfs.checkpoint import MAX_META_BYTES, CheckpointError, load_into, metadata, save
 from nnfs.data import (
     AUGMENTATIONS, RESIZE_MODES, DataLoader, DatasetError, ImageFolder, ImageSizeError, Preprocessing, UnusableImage,
     augmentation_for, available_memory, default_cache_dir, stratified_split, training_bytes)
@@ -530,6 +531,24 @@ def held_out(data, train_idx, val_idx):
     return {"train": relative(train_idx), "val": relative(val_idx)}
 
 
+def check_split_fits(args, split):
+    """Refuse, before epoch 1, a dataset whose list of files would not fit in a checkpoint's
+    record (:data:`~nnfs.checkpoint.MAX_META_BYTES`): every save would be refused, the first
+    one after an epoch of training. The split is measured as the checkpoint writes it (JSON,
+    non-ASCII escaped); the rest of the record (configs, history) keeps a MiB.
+
+    Raises:
+        DatasetError: naming the dataset, the size and the limit.
+    """
+    size = len(json.dumps(split))
+    if size > MAX_META_BYTES - (1 << 20):
+        images = len(split["train"]) + len(split["val"])
+        raise DatasetError(
+            f"--dataset {args.dataset}: the names of its {images:,} images take {format_size(size)} in a "
+            f"checkpoint's record, which may hold {format_size(MAX_META_BYTES)} in all; train on fewer "
+            f"images (--limit) or on files with shorter names")
+
+
 def check_same_data(world, args, data, split):
     """Refuse a data-parallel run whose ranks read different images (another folder or other
     files on one machine): each would train on its own data, silently where the counts agree,
@@ -728,6 +747,7 @@ def _train(args, world, record, outputs, root):
     scheduler = make_schedule(args.schedule, optimizer, args.epochs, args.warmup_epochs)
     state = RunState(epochs=args.epochs, schedule=args.schedule, warmup_epochs=args.warmup_epochs)
     split = held_out(data, train_idx, val_idx)
+    check_split_fits(args, split)
     class_names = [portable_name(name) for name in data.class_names]  # as the split's names: any locale
     if world is not None and world.size > 1:
         check_same_data(world, args, data, split)

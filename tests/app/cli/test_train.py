@@ -681,3 +681,17 @@ def test_another_runs_files_alike_in_scores_are_never_taken_for_this_runs(tmp_pa
         from nnfs.checkpoint import load
         expected = load(tmp_path / "a" / "m.npz").extra["val_accuracy"]
         assert float(re.search(r"  accuracy ([\d.]+)% on", out).group(1)) == pytest.approx(100 * expected, abs=0.05)
+
+
+def test_a_dataset_whose_file_list_cannot_fit_a_checkpoint_is_refused_before_training(tmp_path, capsys,
+                                                                                    monkeypatch):
+    # The split (every file's name) is part of each checkpoint's record: a dataset too large for the
+    # record trained an epoch, then every save was refused. 10 images' names take ~150 bytes here.
+    monkeypatch.setattr(train_program, "MAX_META_BYTES", (1 << 20) + 100)
+    data = dataset(tmp_path)
+    expect_error(capsys, train_program.main,
+                 ["--dataset", str(data), "--batch_size", "4", "--save", str(tmp_path / "m.npz")],
+                 f"error: --dataset {data}: the names of its 10 images take ")
+    assert not (tmp_path / "m.npz").exists() and not (tmp_path / "m_last.npz").exists()
+    monkeypatch.setattr(train_program, "MAX_META_BYTES", (1 << 20) + 10_000)  # room: it trains
+    assert train(data, tmp_path / "m.npz", "--epochs", "1") == 0
