@@ -57,7 +57,7 @@ _host_rng = np.random.default_rng()
 __all__ = [
     "Backend", "BACKEND_NAMES", "get_backend", "default_backend", "using", "get_array_module",
     "backend_of", "is_host_array", "to_numpy", "host_view", "check_real", "default_dtype", "as_dtype", "seed",
-    "host_rng", "host_array", "host_zeros", "host_ones",
+    "host_rng", "host_generator", "host_array", "host_zeros", "host_ones",
 ]
 
 
@@ -232,3 +232,9 @@ def host_ones(shape):
 def host_rng():
     """The host random generator used for weight initialisation (see :func:`seed`)."""
     return _host_rng
+
+
+def host_generator(seed):
+    """A new host random generator (a NumPy ``Generator``) of its own, seeded with ``seed``:
+    drawing from it leaves the weight-initialisation stream of :func:`host_rng` alone."""
+    return np.random.default_rng(seed)
