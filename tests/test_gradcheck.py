@@ -1,0 +1,128 @@
+"""The public gradient checker: it passes correct layers and losses, names the wrong gradient
+(input or parameter) with its error, and leaves the checked layer as it was, on every backend."""
+
+import numpy as np
+import pytest
+
+import nnfs
+from nnfs.backend import backend_of, host_rng, to_numpy
+from nnfs.gradcheck import GradientCheckError, check_layer, check_loss
+from nnfs.layers import BatchNorm1D, Layer, Linear
+from nnfs.losses import CrossEntropyLoss, Loss
+
+
+class Scale(Layer):
+    """``Y = X * weight``, with a switch that breaks the input or the weight gradient."""
+
+    def __init__(self, n_features, wrong=None):
+        super().__init__()
+        self.n_features, self.wrong = n_features, wrong
+        self.init_params(None, weight=np.linspace(0.5, 1.5, n_features))
+
+    def forward(self, X):
+        self.cache["X"] = X
+        return X * self.params["weight"]
+
+    def backward(self, dY):
+        X = self.from_cache("X")
+        self.grads["weight"] = (dY * X).sum(axis=0) * (2 if self.wrong == "weight" else 1)
+        return dY * (self.params["weight"] + (0.01 if self.wrong == "X" else 0))
+
+    def get_config(self):
+        return {"n_features": self.n_features, "wrong": self.wrong}
+
+
+class HalfMSE(Loss):
+    """``sum((p - t)^2) / 2``, whose gradient ``p - t`` is doubled when ``wrong``."""
+
+    def __init__(self, wrong=False):
+        super().__init__()
+        self.wrong = wrong
+
+    def forward(self, prediction, target):
+        self.cache["diff"] = prediction - backend_of(prediction).asarray(target, dtype=prediction.dtype)
+        return (self.cache["diff"] ** 2).sum() / 2
+
+    def backward(self):
+        return self.cache["diff"] * (2 if self.wrong else 1)
+
+    def get_config(self):
+        return {"wrong": self.wrong}
+
+
+def test_a_correct_layer_passes_on_its_own_backend(backend, rng):
+    layer = Scale(5).to(backend)
+    errors = check_layer(layer, rng.normal(size=(4, 5)), rng=rng)
+    assert set(errors) == {"X", "weight"} and max(errors.values()) < 1e-7, errors
+    assert errors.message is None
+
+
+def test_built_in_layers_pass_in_train_and_eval_mode(backend, rng):
+    check_layer(Linear(4, 3).to(backend), rng.normal(size=(5, 4)))
+    check_layer(BatchNorm1D(3).to(backend), rng.normal(size=(6, 3)))
+    check_layer(BatchNorm1D(3).to(backend).eval(), rng.normal(size=(6, 3)))
+
+
+def test_a_wrong_input_gradient_is_named(backend, rng):
+    with pytest.raises(GradientCheckError, match=r"^Scale\(n_features=5, wrong='X'\): the input gradient \(X\) "
+                                                 r"is off .* relative error of [0-9.e-]+, not below the tolerance 1e-05"):
+        check_layer(Scale(5, wrong="X").to(backend), rng.normal(size=(4, 5)))
+
+
+def test_a_wrong_parameter_gradient_is_named(backend, rng):
+    with pytest.raises(GradientCheckError, match=r"^Scale\(n_features=5, wrong='weight'\): the gradient of "
+                                                 r"params\['weight'\] is off .* relative error of 0\.5"):
+        check_layer(Scale(5, wrong="weight").to(backend), rng.normal(size=(4, 5)))
+
+
+def test_without_raising_the_errors_carry_the_message(rng):
+    errors = check_layer(Scale(5, wrong="weight"), rng.normal(size=(4, 5)), raise_error=False)
+    assert errors["weight"] == pytest.approx(0.5) and errors["X"] < 1e-7
+    assert "params['weight']" in errors.message and "\n" not in errors.message
+
+
+def test_the_checked_layer_and_input_are_left_as_they_were(backend, rng):
+    layer = BatchNorm1D(3).to(backend)
+    X = rng.normal(size=(6, 3))
+    X_before = X.copy()
+    running_mean = to_numpy(layer.buffers["running_mean"]).copy()
+    draw = host_rng().bit_generator.state
+    check_layer(layer, X)
+    assert layer.dtype == np.float32 and backend_of(layer.params["weight"]) is backend
+    assert layer.training and layer.cache == {}
+    np.testing.assert_array_equal(to_numpy(layer.buffers["running_mean"]), running_mean)
+    np.testing.assert_array_equal(X, X_before)
+    assert host_rng().bit_generator.state == draw  # the weight-initialisation stream is untouched
+
+
+def test_a_parameterless_layer_runs_where_its_input_is(backend, rng):
+    from nnfs.activations import Tanh
+    errors = check_layer(Tanh(), backend.asarray(rng.normal(size=(3, 4))))
+    assert set(errors) == {"X"}
+
+
+def test_a_gradient_of_the_wrong_shape_is_a_value_error(rng):
+    class Summed(Scale):
+        def backward(self, dY):
+            super().backward(dY)
+            self.grads["weight"] = self.grads["weight"][:2]
+            return dY * self.params["weight"]
+
+    with pytest.raises(ValueError, match=r"Summed\(.*\): the gradient for params\['weight'\] has shape \(2,\), "
+                                         r"expected \(5,\)"):
+        check_layer(Summed(5), rng.normal(size=(4, 5)))
+
+
+def test_a_correct_loss_passes_and_a_wrong_one_is_named(backend, rng):
+    prediction, target = backend.asarray(rng.normal(size=(4, 3))), rng.normal(size=(4, 3))
+    assert check_loss(HalfMSE(), prediction, target)["X"] < 1e-7
+    assert check_loss(CrossEntropyLoss(), prediction, np.array([0, 2, 1, 1]))["X"] < 1e-7
+    with pytest.raises(GradientCheckError, match=r"^HalfMSE\(wrong=True\): the input gradient \(X\) .* 0\.5"):
+        check_loss(HalfMSE(wrong=True), prediction, target)
+
+
+def test_the_upstream_gradient_is_random_and_seeded(rng):
+    """A seed gives the same errors again; ones would not be random (the rule of every check)."""
+    X = rng.normal(size=(4, 5))
+    nnfs.seed(0)
+    assert check_layer(Scale(5), X, rng=3) == check_layer(Scale(5), X, rng=3)
