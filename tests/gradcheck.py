@@ -1,13 +1,11 @@
 """Finite-difference gradient checks in float64, along a random upstream gradient.
 
-The scalar checked is ``L = sum(f(X) * G)`` with ``G`` random (never all ones,
-which hides errors such as BatchNorm's input gradient being exactly zero).
-Central differences perturb one element at a time on the device array itself,
-so the check also runs on the strict and CuPy backends.
-
 Every check takes the backend as a :class:`~nnfs.backend.Backend` or by name
 (``"numpy"``, ``"strict"``, ``"cupy"``), as ``Net(backend=...)`` does.
 
+The rules (the random upstream gradient, the relative error and its floor, the noise
+allowance, the step) are those of :mod:`nnfs.gradcheck`, the checker users call on their
+own layers, which this module calls; unlike it, these checks run on the layer itself.
 Tests use the three ``assert_*`` helpers, which fail with every error and
 return them; the input generators below keep finite differences away from the
 points where a layer is not differentiable (ReLU's kink, pooling ties).
@@ -16,91 +14,28 @@ points where a layer is not differentiable (ReLU's kink, pooling ties).
 import numpy as np
 
 from nnfs.backend import get_backend, to_numpy
-
-EPS = 1e-6
-TOLERANCE = 1e-5
-
-
-def relative_error(analytic, numeric, noise=0.0):
-    """The largest elementwise ``|a - n| / max(|a|, |n|, floor)`` between two gradients.
-
-    The floor (1e-3 of the largest numeric entry, at least 1e-8, at least ``noise``) keeps
-    entries that are tiny next to the rest of the gradient from turning finite-difference
-    noise into a large relative error. ``noise`` is how large finite differences of a
-    gradient that is zero come out (rounding of the scalar, over the step): two gradients
-    both within it are equal, 0 (a bias just before BatchNorm has a gradient of exactly zero,
-    and its finite differences are noise). Shapes must agree exactly: a gradient of the
-    wrong shape (an empty one, say) is an error, never silently broadcast.
-    """
-    analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
-    assert analytic.shape == numeric.shape, (
-        f"gradient shape {analytic.shape} differs from the input's {numeric.shape}")
-    if analytic.size == 0 or max(np.max(np.abs(analytic)), np.max(np.abs(numeric))) <= noise:
-        return 0.0
-    floor = max(1e-8, 1e-3 * float(np.max(np.abs(numeric))), noise)
-    scale = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), floor)
-    return float(np.max(np.abs(analytic - numeric) / scale))
-
-
-def numeric_gradient(scalar_fn, array, eps=EPS):
-    """dL/d(array) by central differences; ``array`` is a float64 device array changed in place."""
-    host = to_numpy(array)
-    grad = np.zeros_like(host)
-    for index in np.ndindex(host.shape):
-        original = host[index]
-        array[index] = original + eps
-        plus = scalar_fn()
-        array[index] = original - eps
-        minus = scalar_fn()
-        array[index] = original
-        grad[index] = (plus - minus) / (2 * eps)
-    return grad
+from nnfs.gradcheck import EPS, TOLERANCE, GradientErrors, layer_errors, loss_error, numeric_gradient, relative_error
 
 
 def check_layer(layer, X_host, backend, rng, eps=EPS):
     """Compare a layer's input and parameter gradients with finite differences.
 
-    The layer is moved to ``backend`` in float64 and keeps its mode (train or eval).
-    Returns ``{name: relative error}`` for ``"X"`` and every parameter.
+    The layer is moved to ``backend`` in float64 and keeps its mode (train or eval); unlike
+    :func:`nnfs.gradcheck.check_layer` the check runs on the layer itself, which is left
+    holding the analytic gradients (tests look at them). Returns ``{name: relative error}``
+    for ``"X"`` and every parameter.
     """
     backend = get_backend(backend)
     layer.to(backend, "float64")
     X = backend.asarray(X_host, dtype="float64")
-    Y = layer(X)
-    G = backend.asarray(rng.normal(size=Y.shape))
-
-    def loss():
-        return float((layer.forward(X) * G).sum())
-
-    noise = _noise(float(abs(layer.forward(X) * G).sum()), eps)
-    layer(X)
-    dX = layer.backward(G)
-    analytic = {"X": to_numpy(dX)}
-    analytic.update({name: to_numpy(grad) for name, grad in layer.grads.items()})
-    errors = {"X": relative_error(analytic["X"], numeric_gradient(loss, X, eps), noise)}
-    for name in layer.params:
-        errors[name] = relative_error(analytic[name], numeric_gradient(loss, layer.params[name], eps), noise)
-    return errors
-
-
-def _noise(magnitude, eps):
-    """How large a central difference of a function of this ``magnitude`` (the sum of its terms'
-    sizes) comes out from rounding alone, with a margin of 10 (100 hid a wrong gradient of
-    4e-7 that finite differences still measure): float64's epsilon over the step."""
-    return 10 * np.finfo(np.float64).eps * magnitude / eps
+    G = backend.asarray(rng.normal(size=layer(X).shape))
+    return layer_errors(layer, X, G, eps)
 
 
 def check_loss(loss_fn, prediction_host, target, backend, eps=EPS):
     """Compare a loss's gradient for the predictions with finite differences."""
-    backend = get_backend(backend)
-    prediction = backend.asarray(prediction_host, dtype="float64")
-    loss_fn(prediction, target)
-    analytic = to_numpy(loss_fn.backward())
-
-    def value():
-        return float(loss_fn(prediction, target))
-
-    return relative_error(analytic, numeric_gradient(value, prediction, eps))
+    prediction = get_backend(backend).asarray(prediction_host, dtype="float64")
+    return loss_error(loss_fn, prediction, target, eps)
 
 
 def check_net(net, X_host, target, backend):
@@ -125,7 +60,8 @@ def check_net(net, X_host, target, backend):
 
 
 def _assert_below(errors, tolerance, what):
-    assert max(errors.values()) < tolerance, f"{what}: relative errors {errors}"
+    failure = GradientErrors(what, errors, tolerance).message  # the verdict users get
+    assert failure is None, failure
     return errors
 
 
