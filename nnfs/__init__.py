@@ -6,6 +6,7 @@ The core library:
 - :mod:`nnfs.activations`: ``ReLU``, ``LeakyReLU``, ``Sigmoid``, ``Tanh``
 - :mod:`nnfs.losses`: ``CrossEntropyLoss``, ``MeanSquareLoss``, ``softmax``
 - :mod:`nnfs.net`: ``Net``, layers plus a loss on one device
+- :mod:`nnfs.gradcheck`: ``check_layer``, ``check_loss``, finite-difference checks of layers and losses of your own
 - :mod:`nnfs.optim`: optimizers (SGD, Adam, AdamW), gradient clipping, learning-rate schedules
 - :mod:`nnfs.checkpoint`: saving and loading a net to one ``.npz``, never unpickled
 - :mod:`nnfs.data`: image folders, the split, normalisation, augmentation, batches
