@@ -111,6 +111,23 @@ def init(transport=None, backend=None):
     return _world
 
 
+def join_to_abort():
+    """This process's communicator, joined only to end the job with ``abort``: for a rank that
+    failed before :func:`init` (a bad option or environment variable) while the other ranks
+    wait for it in MPI's start-up, where no signal reaches Python and nothing else ends them.
+    No GPU or transport is chosen (what failed may be the choice itself); the result is good
+    for ``rank``, ``size``, ``is_root`` and ``abort``. After :func:`init`, its communicator.
+
+    Raises:
+        RuntimeError: without mpi4py, as :func:`init`.
+    """
+    if _world is not None:
+        return _world
+    MPI = import_mpi()
+    from nnfs.distributed.comm import HostMPICommunicator
+    return HostMPICommunicator(MPI, MPI.COMM_WORLD)
+
+
 def _transport_name(transport):
     source = "argument"
     if transport is None:

@@ -71,6 +71,20 @@ class HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: {shown})"
 
 
+class UsageError(SystemExit):
+    """A bad option: argparse's exit with status 2, once :class:`Parser` has said it.
+
+    Attributes:
+        message: what was wrong, without the program's name (``argument --lr: ...``): under
+            ``mpiexec`` rank 0 alone prints the line, and a rank that met the error alone
+            names itself with this (``nnfs.app.cli.train.stop_job``).
+    """
+
+    def __init__(self, message):
+        super().__init__(2)
+        self.message = message
+
+
 class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors are one line (exit status 2), not the whole usage
     text, and whose help shows every default (:class:`HelpFormatter`).
@@ -121,7 +135,9 @@ class Parser(argparse.ArgumentParser):
         return None
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {printable(message)} (see --help)\n")
+        text = f"{printable(message)} (see --help)"
+        self._print_message(f"{self.prog}: error: {text}\n", sys.stderr)
+        raise UsageError(text)
 
     def _print_message(self, message, file=None):
         # argparse's one way out (help, usage, errors): under mpiexec every rank parses the same

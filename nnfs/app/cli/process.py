@@ -26,7 +26,7 @@ import sys
 import threading
 
 __all__ = ["Interrupted", "stop_on_signals", "launch", "launch_train", "launch_predict", "single_threaded_blas",
-           "launcher_rank", "speaks_for_the_job", "BLAS_THREADS", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE"]
+           "launcher_rank", "launcher_size", "speaks_for_the_job", "BLAS_THREADS", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE"]
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # a damaged file, a dataset that cannot be read, a file that cannot be written
@@ -95,6 +95,21 @@ def stop_on_signals():
 def launcher_rank():
     """This process's rank as the MPI launcher (``mpiexec``) set it, or None outside a launcher."""
     for variable in _RANK_VARIABLES:
+        text = os.environ.get(variable, "").strip()
+        if text.isdigit():
+            return int(text)
+    return None
+
+
+#: Where the MPI launchers tell each process how many they started: Hydra (and Slurm with
+#: PMI-2), Open MPI (also under PMIx).
+_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
+
+
+def launcher_size():
+    """How many processes the MPI launcher started for this job, or None outside a launcher
+    (or under one that does not say)."""
+    for variable in _SIZE_VARIABLES:
         text = os.environ.get(variable, "").strip()
         if text.isdigit():
             return int(text)

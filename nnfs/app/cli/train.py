@@ -41,9 +41,9 @@ from nnfs.app.cli.outputs import (
     check_outputs, clashing_outputs, history_starts, inside, metadata_or_none, output_files,
     resumed_run_files, same_file, same_run)
 from nnfs.app.cli.options import (
-    OptionError, Parser, environment_epilog, file_path, folder_path, fraction, given_options, image_size,
-    non_negative_float, non_negative_int, positive_float, positive_int, seed, unit_interval)
-from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, stop_on_signals
+    OptionError, Parser, UsageError, environment_epilog, file_path, folder_path, fraction, given_options,
+    image_size, non_negative_float, non_negative_int, positive_float, positive_int, seed, unit_interval)
+from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, launcher_size, stop_on_signals
 from nnfs.app.guard import FiniteGuard, NonFiniteLossError, first_non_finite
 from nnfs.app.loop import evaluate, train_epoch
 from nnfs.app.metrics import class_report, format_report, predict_labels, write_history_csv
@@ -881,8 +881,7 @@ def main(argv=None):
             record.args = args
             clash = clashing_outputs(args)
             if clash:
-                console.error(clash)
-                return EXIT_USAGE
+                return stop_job(world, EXIT_USAGE, clash)
             try:
                 default_backend()  # a bad NNFS_BACKEND, or cupy without a GPU, is reported in one line
                 default_dtype()  # likewise a bad NNFS_DTYPE
@@ -897,8 +896,7 @@ def main(argv=None):
                     world = dist.init()  # before the net is built: it picks this rank's GPU
                     record.writer = world.is_root
             except (RuntimeError, ValueError) as error:
-                console.error(error)
-                return EXIT_ERROR
+                return stop_job(world, EXIT_ERROR, str(error))
             if world is None or world.is_root:  # the rank that writes; before the dataset loads
                 check_outputs(args)
             with warnings.catch_warnings():
@@ -908,6 +906,11 @@ def main(argv=None):
                 with nnfs.parallel.using_threads(threads):
                     run(args, world, record)
             return EXIT_OK
+        except UsageError as usage:  # a bad option, said by the parser (rank 0 under mpiexec)
+            world = joined(world)
+            if world is None:
+                raise  # argparse's way out, as for any program
+            return stop_job(world, EXIT_USAGE, usage.message, line=_said_by_the_parser)
         except Interrupted as stop:
             # A signal sent to one rank alone (kill PID) leaves the others waiting in the next
             # collective forever: stop_job ends them; through mpiexec every rank gets it.
@@ -954,10 +957,12 @@ def stop_job(world, status, message, line=console.error):
     """Say why the run stops, once for the whole job, and stop every rank; returns ``status``.
 
     Args:
-        world: the MPI communicator (None: one process).
+        world: the MPI communicator (None: one process, or a rank that failed before it
+            joined the job, which joins it now to end it: see :func:`joined`).
         status: the exit status.
         message: the line, for :func:`~nnfs.app.cli.console.error` (or ``line``).
     """
+    world = joined(world)
     if world is None or world.size == 1:
         line(message)
         return status
@@ -972,3 +977,28 @@ def stop_job(world, status, message, line=console.error):
     world.abort(status)  # the other ranks would otherwise wait for this one forever
     return status
 
+
+def joined(world):
+    """``world``; for a process that ``mpiexec`` started among others and that fails before it
+    joined the job (an option, an environment variable or an output refused before
+    :func:`~nnfs.distributed.init`), the job, joined now to end it
+    (:func:`~nnfs.distributed.join_to_abort`); None for a process on its own.
+
+    Where every rank fails alike (the same bad option), each could simply exit; but a rank
+    that fails alone (a machine without CuPy, another environment) would leave the others
+    waiting for it in MPI's start-up forever, deaf to Ctrl-C and SIGTERM, and only an abort
+    from a rank in the job ends them.
+    """
+    if world is not None or (launcher_size() or 1) < 2:
+        return world
+    try:
+        return dist.join_to_abort()
+    except RuntimeError:  # no mpi4py here: nothing this rank can do ends the others
+        return None
+
+
+def _said_by_the_parser(message, rank=None):
+    """:func:`stop_job`'s line for an option error, which the parser has printed on rank 0
+    already: only a rank naming itself still says it."""
+    if rank is not None:
+        console.error(message, rank=rank)

@@ -105,6 +105,46 @@ def test_another_rank_waits_for_rank_0_then_names_itself(rank, capsys, monkeypat
     assert world.aborted == [143]
 
 
+@pytest.fixture
+def job_of_two(rank, monkeypatch):
+    """``job_of_two(n)``: this process is rank ``n`` of an mpiexec run of 2 that fails before it
+    joins the job; returns the stand-in communicator it joins to end the job (records abort())."""
+    monkeypatch.setattr(train_program.time, "sleep", lambda seconds: None)
+
+    def become(number):
+        rank(number)
+        monkeypatch.setenv("PMI_SIZE", "2")
+        world = Ranks(number)
+        monkeypatch.setattr(train_program.dist, "join_to_abort", lambda: world, raising=False)
+        return world
+
+    return become
+
+
+def test_a_rank_that_alone_gets_a_bad_option_names_itself_and_ends_the_job(job_of_two, capsys, tmp_path):
+    """The other ranks wait for it in MPI's start-up, where no signal reaches them: only an abort
+    from this rank ends them (it used to exit silently and leave them there forever)."""
+    argv = ["--dataset", dataset(tmp_path), "--lr", "-1"]
+    world = job_of_two(1)
+    assert call(train_program.main, argv, capsys) == (
+        2, "", "error: rank 1: argument --lr: must be a finite number > 0, got -1 (see --help)\n")
+    assert world.aborted == [2]
+
+    world = job_of_two(0)  # rank 0 meets it too: the parser's line once, and the job ends
+    code, out, err = call(train_program.main, argv, capsys)
+    assert (code, out, world.aborted) == (2, "", [2])
+    assert err.endswith(": error: argument --lr: must be a finite number > 0, got -1 (see --help)\n")
+    assert len(err.splitlines()) == 1
+
+
+def test_a_rank_whose_environment_is_refused_before_joining_ends_the_job(job_of_two, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("NNFS_DTYPE", "float16")
+    world = job_of_two(1)
+    code, out, err = call(train_program.main, ["--dataset", dataset(tmp_path)], capsys)
+    assert (code, out, world.aborted) == (1, "", [1])
+    assert err.startswith("error: rank 1: unknown dtype 'float16'") and len(err.splitlines()) == 1, err
+
+
 def mpiexec_or_skip():
     if importlib.util.find_spec("mpi4py") is None or shutil.which("mpiexec") is None:
         pytest.skip("mpi4py or mpiexec is missing (pip install -e '.[mpi]')")
@@ -155,3 +195,13 @@ def test_under_mpiexec_a_failure_of_one_rank_names_it_and_a_common_one_is_said_o
     assert result.returncode == 1
     assert ours(result.stderr) == [f"error: dataset folder not found: {tmp_path / 'missing'}"], result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.mpi
+def test_under_mpiexec_a_bad_option_on_one_rank_ends_the_job_instead_of_hanging(tmp_path):
+    good = ["--dataset", dataset(tmp_path), "--epochs", "1", "--save", tmp_path / "m.npz"]
+    result = mpiexec(good, [*good, "--lr", "-1"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert ours(result.stderr) == ["error: rank 1: argument --lr: must be a finite number > 0, got -1 (see --help)"], \
+        result.stderr
+    assert not (tmp_path / "m.npz").exists()
