@@ -289,6 +289,14 @@ def evaluation_batch(args, data, batch_size, saved_model=None, world=None):
     return size
 
 
+def per_rank(batch_size, ranks):
+    """How a global batch is cut across the ranks, for the model line: ``16 per rank``, or
+    ``7 or 8 per rank`` where the shares differ (``0 or 1``: some ranks get none), as
+    :func:`~nnfs.distributed.shard_range` cuts it."""
+    fewer, more = batch_size // ranks, -(-batch_size // ranks)
+    return f"{more} per rank" if fewer == more else f"{fewer} or {more} per rank"
+
+
 def load_dataset(args, say, warn_, progress, saved_model=None):
     """The dataset of ``--dataset`` as the data options ask, or a one-line DatasetError.
 
@@ -799,7 +807,7 @@ def _train(args, world, record, outputs, root):
         f"{len(train_idx)} for training, {len(val_idx)} for validation")
     n_params = sum(p.size for p in net.parameters())
     ranks = "" if world is None else (
-        f" ({-(-batch_size // world.size)} per rank on {world.size} rank{'s' * (world.size > 1)}, "
+        f" ({per_rank(batch_size, world.size)} on {world.size} rank{'s' * (world.size > 1)}, "
         f"{world.transport} transport)")
     schedule = f", {scheduler!r}" if scheduler is not None else ""
     threads = "" if net.backend.is_device else f" on {nnfs.parallel.get_num_threads()} CPU thread(s)"

@@ -145,6 +145,13 @@ def test_a_rank_whose_environment_is_refused_before_joining_ends_the_job(job_of_
     assert err.startswith("error: rank 1: unknown dtype 'float16'") and len(err.splitlines()) == 1, err
 
 
+@pytest.mark.parametrize("batch, ranks, said", [(32, 2, "16 per rank"), (15, 2, "7 or 8 per rank"),
+                                                (1, 2, "0 or 1 per rank"), (5, 1, "5 per rank")])
+def test_the_model_line_says_how_a_batch_is_cut_across_the_ranks(batch, ranks, said):
+    """A batch of 1 on 2 ranks was '1 per rank': rank 1 gets none."""
+    assert train_program.per_rank(batch, ranks) == said
+
+
 def mpiexec_or_skip():
     if importlib.util.find_spec("mpi4py") is None or shutil.which("mpiexec") is None:
         pytest.skip("mpi4py or mpiexec is missing (pip install -e '.[mpi]')")

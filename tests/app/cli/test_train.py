@@ -397,7 +397,7 @@ def test_example_trains_on_two_ranks_and_reports_whole_validation_metrics(tmp_pa
     lines = result.stdout.splitlines()
     assert sum(line.startswith("dataset ") for line in lines) == 1  # printed by rank 0 only
     assert sum(line.startswith("epoch ") for line in lines) == 2
-    assert "batch 15 (8 per rank on 2 ranks, host transport)" in result.stdout
+    assert "batch 15 (7 or 8 per rank on 2 ranks, host transport)" in result.stdout
     assert ckpt.exists() and (tmp_path / "cnn_curves.png").exists()
 
     saved = load(ckpt, backend="numpy")
