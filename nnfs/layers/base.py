@@ -244,7 +244,12 @@ def _recording_output(forward):
             Y = forward(self, X, *args, **kwargs)
         finally:
             _leave(self, "forward", depth)
-        if depth == 0 and hasattr(Y, "shape") and hasattr(Y, "dtype"):
+        if depth == 0:
+            if not hasattr(Y, "shape") or not hasattr(Y, "dtype"):
+                # Named here: the next layer would report an input that is not an array, and
+                # name itself (a forward that forgot its return gave None).
+                raise TypeError(f"{type(self).__name__}.forward: returned {type(Y).__name__}, not an "
+                                "array: a layer's forward returns its output")
             self.cache[OUTPUT_RECORD] = (tuple(Y.shape), Y.dtype, backend_of(Y))
         return Y
     return forward_and_record

@@ -20,6 +20,7 @@ from nnfs.checks import ArgumentTypeError
 from nnfs.layers import (
     AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dropout, Flatten, GlobalAvgPool2D, Layer, Linear, MaxPool2D,
     Residual, Sequential)
+from nnfs.net import Net
 from tests.configs import assert_plain
 
 i64, i32, f64 = np.int64, np.int32, np.float64
@@ -269,6 +270,20 @@ def test_a_layer_of_ones_own_checks_its_gradient_too():
     with pytest.raises(ValueError, match=r"^Double\.backward: the gradient has shape \(3,\)"):
         layer.backward(backend.asarray(np.ones(3, np.float32)))
     np.testing.assert_array_equal(to_numpy(layer.backward(backend.asarray(np.ones((3, 1), np.float32)))), 2)
+
+
+def test_a_forward_that_returns_no_array_is_named_not_the_next_layer():
+    # A forward that forgot its return: the next layer said it got a NoneType, naming itself.
+    class Forgetful(Layer):
+        def forward(self, X):
+            self.cache["X"] = X
+
+        def backward(self, dY):
+            return dY
+
+    X = default_backend().asarray(np.ones((2, 3), np.float32))
+    with pytest.raises(TypeError, match=r"^Forgetful\.forward: returned NoneType, not an array"):
+        Net([Forgetful(), Linear(3, 2)])(X)
 
 
 @pytest.mark.parametrize("layer", [layer for layer, _ in ONE_OF_EACH], ids=repr)
