@@ -63,7 +63,7 @@ class GradientErrors(dict):
         failed = {name: error for name, error in self.items() if not error < self.tolerance}  # NaN fails
         if not failed:
             return None
-        worst = max(failed, key=lambda name: (failed[name] == failed[name], failed[name]))  # NaN first
+        worst = max(failed, key=lambda name: (failed[name] != failed[name], failed[name]))  # NaN first
         what = "the input gradient (X)" if worst == "X" else f"the gradient of params[{worst!r}]"
         others = ", ".join(f"{name} {error:.2g}" for name, error in self.items())
         return (f"{self.subject}: {what} is off from finite differences by a relative error of "

@@ -126,3 +126,13 @@ def test_the_upstream_gradient_is_random_and_seeded(rng):
     X = rng.normal(size=(4, 5))
     nnfs.seed(0)
     assert check_layer(Scale(5), X, rng=3) == check_layer(Scale(5), X, rng=3)
+
+
+def test_a_nan_gradient_is_the_one_named():
+    """NaN is worse than any error (a gradient that does not even compare), whichever key it has."""
+    from nnfs.gradcheck import GradientErrors
+    for errors in ({"X": 0.5, "weight": float("nan")}, {"X": float("nan"), "weight": 0.5}):
+        name = next(name for name, error in errors.items() if error != error)
+        what = "the input gradient (X)" if name == "X" else f"the gradient of params['{name}']"
+        assert f"{what} is off from finite differences by a relative error of nan" in \
+            GradientErrors("L", errors, 1e-5).message
