@@ -235,6 +235,9 @@ def host_rng():
 
 
 def host_generator(seed):
-    """A new host random generator (a NumPy ``Generator``) of its own, seeded with ``seed``:
-    drawing from it leaves the weight-initialisation stream of :func:`host_rng` alone."""
+    """A host random generator (a NumPy ``Generator``) of its own, seeded with ``seed``:
+    drawing from it leaves the weight-initialisation stream of :func:`host_rng` alone.
+
+    ``seed`` is what NumPy's ``default_rng`` takes: None (fresh entropy), an int, or a
+    ``Generator``, which is returned itself (so a caller's generator keeps its place)."""
     return np.random.default_rng(seed)
