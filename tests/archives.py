@@ -3,6 +3,7 @@ any header, zips that store a name twice. The hostile-checkpoint tests of the li
 programs build their files with these."""
 
 import io
+import json
 import warnings
 import zipfile
 
@@ -28,4 +29,20 @@ def write_zip(path, members, compression=zipfile.ZIP_STORED):
         with zipfile.ZipFile(path, "w", compression) as archive:
             for name, data in members.items():
                 archive.writestr(name if isinstance(name, str) else name[0], data)
+    return path
+
+
+def rewrite_checkpoint(path, change_meta=None, change_arrays=None):
+    """Rewrite a checkpoint in place with its JSON record and/or its arrays changed, as a careless
+    user could: ``change_meta(meta)`` and ``change_arrays({name: array})`` change them in place.
+    Returns ``path``."""
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    if change_meta:
+        change_meta(meta)
+    if change_arrays:
+        change_arrays(arrays)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
     return path

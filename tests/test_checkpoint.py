@@ -23,6 +23,7 @@ from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 from nnfs.optim import SGD, CosineAnnealingLR
 from tests import ROOT, custom, environment
+from tests.archives import rewrite_checkpoint
 from tests.configs import assert_plain
 
 
@@ -496,12 +497,7 @@ def test_a_damaged_random_stream_record_is_refused_in_one_line(tmp_path, record,
     path = tmp_path / "run.npz"
     net = dropout_net()
     save(path, net, optimizer=SGD(net, lr=0.1))
-    with np.load(path) as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    meta = json.loads(arrays["meta"].tobytes().decode())
-    meta["rng_state"] = record
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    np.savez(path, **arrays)
+    rewrite_checkpoint(path, lambda meta: meta.update(rng_state=record))
     for loading in (lambda: load(path), lambda: load_into(path, dropout_net())):
         with pytest.raises(CheckpointError, match=f"^{re.escape(str(path))}: Net.load_rng_state: " + match) as error:
             loading()

@@ -1,7 +1,6 @@
 """A refused checkpoint changes nothing: ``load_into`` checks every part of the file before the net
 changes, and ``save`` refuses by load's rules before anything is written."""
 
-import json
 import os
 import re
 
@@ -15,6 +14,7 @@ from nnfs.layers import Dropout, Layer, Linear, Sequential
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 from nnfs.optim import SGD, Adam, StepLR
+from tests.archives import rewrite_checkpoint
 
 
 class Gain(Layer):
@@ -51,19 +51,6 @@ def trained(net, optimizer, steps=3):
         net.backward()
         optimizer.step()
     return net
-
-
-def tampered(path, change_meta=None, change_arrays=None):
-    with np.load(path) as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    meta = json.loads(arrays["meta"].tobytes().decode())
-    if change_meta:
-        change_meta(meta)
-    if change_arrays:
-        change_arrays(arrays)
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    np.savez(path, **arrays)
-    return path
 
 
 def snapshot(net):
@@ -112,7 +99,7 @@ def test_a_part_refused_leaves_the_net_as_it_was(tmp_path, change_meta, change_a
     trained(source, optimizer)
     path = save(tmp_path / "run.npz", source, optimizer=optimizer, scheduler=StepLR(optimizer, 2),
                 custom_layers=Gain)
-    tampered(path, change_meta, change_arrays)
+    rewrite_checkpoint(path, change_meta, change_arrays)
     net = dropout_net(seed=1)
     trained(net, SGD(net, lr=0.1), steps=1)  # its own weights and streams, in training mode
     before = snapshot(net)
@@ -128,7 +115,7 @@ def test_a_refused_optimizer_state_is_refused_before_the_net_changes_with_sgd_to
     optimizer = SGD(source, lr=0.1, momentum=0.9)
     trained(source, optimizer)
     path = save(tmp_path / "run.npz", source, optimizer=optimizer, custom_layers=Gain)
-    tampered(path, change_arrays=set_array("optimizer/0.weight.momentum_buffer", np.zeros((2, 2))))
+    rewrite_checkpoint(path, change_arrays=set_array("optimizer/0.weight.momentum_buffer", np.zeros((2, 2))))
     net = dropout_net(seed=1)
     before = snapshot(net)
     with pytest.raises(CheckpointError, match=r"damaged optimizer state \(SGD.load_state_dict: .*0.weight"):

@@ -71,22 +71,21 @@ def test_readme_main_command_runs_the_example():
     assert any("python examples/CNN_custom_dataset.py" in block for block in blocks)
 
 
-def scale_class():
-    """Execute the code block of docs/layers.md that defines ``Scale`` and return the class."""
+def layers_md_class(name, base):
+    """Execute the code block of docs/layers.md that defines ``class name(base)`` and return the class."""
     layers_md = ROOT / "docs" / "layers.md"
-    source = next(block for block in code_blocks(layers_md) if "class Scale(Layer)" in block)
+    source = next(block for block in code_blocks(layers_md) if f"class {name}({base})" in block)
     namespace = {}
     exec(compile(source, str(layers_md), "exec"), namespace)
-    return namespace["Scale"]
+    return namespace[name]
+
+
+def scale_class():
+    return layers_md_class("Scale", "Layer")
 
 
 def loss_class():
-    """Execute the code block of docs/layers.md that defines ``SmoothedCrossEntropy``."""
-    layers_md = ROOT / "docs" / "layers.md"
-    source = next(block for block in code_blocks(layers_md) if "class SmoothedCrossEntropy(Loss)" in block)
-    namespace = {}
-    exec(compile(source, str(layers_md), "exec"), namespace)
-    return namespace["SmoothedCrossEntropy"]
+    return layers_md_class("SmoothedCrossEntropy", "Loss")
 
 
 def test_the_custom_loss_is_exact_on_every_backend(backend, rng):

@@ -453,22 +453,17 @@ def custom_net(layer, seed=0):
     return Net([Linear(10, 6), layer, Linear(6, 3)], CrossEntropyLoss(), backend="numpy", dtype="float64")
 
 
-def test_a_layer_that_writes_its_gradient_in_place_shards(small_shards):
-    # Replicas shared the net's gradient arrays: both shards wrote into one, and the sum
-    # held the last shard's gradient twice.
+@pytest.mark.parametrize("make, threads", [
+    # Replicas shared the net's gradient arrays: both shards wrote into one, and the sum held
+    # the last shard's gradient twice.
+    (lambda: custom.InPlaceScale(6), 2),
+    # As docs/layers.md says: a buffer computed from the whole batch goes through batch_sum.
+    (lambda: custom.RunningMean(6), 3),
+], ids=["a layer writing its gradient in place", "a batch statistic summed over the shards"])
+def test_layers_of_ones_own_shard_as_the_docs_say(small_shards, make, threads):
     data = [(X.reshape(len(X), -1)[:, :10], y) for X, y in batches(3, 12)]
-    one, two = custom_net(custom.InPlaceScale(6)), custom_net(custom.InPlaceScale(6))
+    one, two = custom_net(make()), custom_net(make())
     train(one, data, threads=1)
-    train(two, data, threads=2)
-    assert two._shards.active
-    assert_states_close(two.state_dict(), one.state_dict(), rtol=1e-11)
-
-
-def test_a_layer_with_a_batch_statistic_sums_it_over_the_shards(small_shards):
-    """As docs/layers.md says: a buffer computed from the whole batch goes through batch_sum."""
-    data = [(X.reshape(len(X), -1)[:, :10], y) for X, y in batches(3, 12)]
-    one, two = custom_net(custom.RunningMean(6)), custom_net(custom.RunningMean(6))
-    train(one, data, threads=1)
-    train(two, data, threads=3)
+    train(two, data, threads=threads)
     assert two._shards.active
     assert_states_close(two.state_dict(), one.state_dict(), rtol=1e-11)

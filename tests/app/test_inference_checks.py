@@ -1,15 +1,14 @@
 """Classifier refuses a checkpoint whose preprocessing cannot feed its net, before reading an image."""
 
-import json
 import re
 
-import numpy as np
 import pytest
 
 from nnfs.app.inference import Classifier
 from nnfs.app.models import reference_cnn
 from nnfs.checkpoint import CheckpointError, save
 from nnfs.data import Preprocessing
+from tests.archives import rewrite_checkpoint
 
 
 @pytest.mark.parametrize("change, match", [
@@ -24,12 +23,7 @@ from nnfs.data import Preprocessing
 def test_a_damaged_preprocessing_record_is_refused_naming_the_file(tmp_path, change, match):
     save(tmp_path / "m.npz", reference_cnn(1, 8, 2), class_names=["a", "b"],
          preprocessing=Preprocessing((8, 8), 1, [0.5], [0.2]))
-    with np.load(tmp_path / "m.npz") as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    meta = json.loads(arrays["meta"].tobytes().decode())
-    meta["preprocessing"].update(change)
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    np.savez(tmp_path / "m.npz", **arrays)
+    rewrite_checkpoint(tmp_path / "m.npz", lambda meta: meta["preprocessing"].update(change))
     with pytest.raises(CheckpointError, match=match):
         Classifier(tmp_path / "m.npz")
 

@@ -2,7 +2,6 @@
 the step and suggesting a lower --lr, nothing non-finite is written, and --resume refuses
 non-finite or damaged state."""
 
-import json
 import shutil
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 
 from nnfs.app.cli import train
 from nnfs.app.loop import EpochResult
+from tests.archives import rewrite_checkpoint
 
 from .programs import assert_one_line, call, contents, dataset
 
@@ -82,19 +82,6 @@ def step_schedule_run(tmp_path_factory):
     return root
 
 
-def tamper(path, change_meta=None, change_arrays=None):
-    """Rewrite a checkpoint with its metadata and/or arrays changed (as a careless user could)."""
-    with np.load(path) as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    meta = json.loads(arrays["meta"].tobytes().decode())
-    if change_meta:
-        change_meta(meta)
-    if change_arrays:
-        change_arrays(arrays)
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    np.savez(path, **arrays)
-
-
 def poison(arrays):
     arrays["net/0.weight"] = arrays["net/0.weight"].copy()
     arrays["net/0.weight"].flat[3] = np.nan
@@ -136,7 +123,7 @@ def test_resume_refuses_non_finite_or_damaged_state_in_one_line(tmp_path, capsys
     shutil.copytree(step_schedule_run / "runs", tmp_path / "runs")
     save = tmp_path / "runs" / "m.npz"
     last = save.parent / "m_last.npz"
-    tamper(last, change_meta, change_arrays)
+    rewrite_checkpoint(last, change_meta, change_arrays)
     before = contents(save.parent)
     code, out, err = call(train.main, ["--dataset", data, "--epochs", "4", "--save", save, "--resume", last],
                           capsys)
@@ -151,7 +138,7 @@ def test_a_diverged_resumed_run_says_the_saved_rate_is_kept(trained, capsys):
                                      "--save", save.parent / "wild.npz"], capsys)
     assert code == 1  # diverged in its first epoch: nothing written
     last = save.parent / "m_last.npz"
-    tamper(last, lambda meta: meta["optimizer"]["config"].__setitem__("lr", 1e6))
+    rewrite_checkpoint(last, lambda meta: meta["optimizer"]["config"].__setitem__("lr", 1e6))
     code, _, err = call(train.main, ["--dataset", data, "--epochs", "3", "--batch_size", "4", "--save", save,
                                      "--resume", last], capsys)
     assert code == 1

@@ -12,6 +12,7 @@ import pytest
 from nnfs.app.cli import train as train_program
 from tests import ROOT, environment
 from tests.app.cli.programs import call, dataset, expect_error, expect_one_line_failure, run_example, train
+from tests.archives import rewrite_checkpoint
 from tests.imagefolders import make_folder, write_image
 
 
@@ -161,20 +162,11 @@ def test_resume_on_another_split_of_the_images_fails_in_one_line(tmp_path, capsy
 def test_resume_on_another_split_names_only_the_options_the_checkpoint_does_not_record(tmp_path, capsys):
     """Older checkpoints record the seed but not --val_split or --limit: the seed is the same, so
     the line names those two only."""
-    import json
-
-    import numpy as np
-
     folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
     assert train(folder, tmp_path / "m.npz", "--epochs", "1") == 0
     capsys.readouterr()
     last = tmp_path / "m_last.npz"
-    with np.load(last) as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    meta = json.loads(arrays["meta"].tobytes().decode())
-    del meta["extra"]["val_split"], meta["extra"]["limit"]
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    np.savez(last, **arrays)
+    rewrite_checkpoint(last, lambda meta: (meta["extra"].pop("val_split"), meta["extra"].pop("limit")))
     expect_error(capsys, train_program.main, ["--dataset", str(folder), "--batch_size", "4", "--save",
                                               str(tmp_path / "m.npz"), "--epochs", "2", "--val_split", "0.5",
                                               "--resume", str(last)],
