@@ -480,6 +480,11 @@ class _Replica:
                     twin.params[key] = value
             for key, value in layer.buffers.items():
                 twin.buffers[key] = value.copy()
+            for key, value in layer.grads.items():  # its own arrays (see _replicate), of today's kind
+                mine = twin.grads.get(key)
+                if mine is None or mine.shape != value.shape or mine.dtype != value.dtype \
+                        or type(mine) is not type(value):  # the net moved: .to(backend, dtype)
+                    twin.grads[key] = value.copy()
 
     def release(self):
         """Drop the cached activations (when the net runs single-threaded for a while)."""

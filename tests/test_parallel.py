@@ -467,3 +467,18 @@ def test_layers_of_ones_own_shard_as_the_docs_say(small_shards, make, threads):
     train(two, data, threads=threads)
     assert two._shards.active
     assert_states_close(two.state_dict(), one.state_dict(), rtol=1e-11)
+
+
+def test_a_layer_writing_its_gradient_in_place_shards_after_the_net_moves_to_another_dtype(small_shards):
+    # The replicas made their own gradient arrays once: after .to(dtype=...) a backward writing
+    # in place cast the replica's share to the old dtype.
+    data = [(X.reshape(len(X), -1)[:, :10], y) for X, y in batches(4, 12)]
+    runs = []
+    for threads in (1, 2):
+        net = custom_net(custom.InPlaceScale(6)).to(dtype="float32")
+        train(net, [(X.astype(np.float32), y) for X, y in data[:2]], threads=2)  # the replicas made
+        net.to(dtype="float64")
+        train(net, data[2:], threads=threads)
+        runs.append(net)
+    assert runs[1]._shards.active
+    assert_states_close(runs[1].state_dict(), runs[0].state_dict(), rtol=1e-11)
