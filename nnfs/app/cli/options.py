@@ -26,9 +26,9 @@ ENVIRONMENT = {
                               "memory is kept for the next step)",
     "NNFS_TRANSPORT": "data parallel under mpiexec: auto (default: NCCL with GPUs, else host), host, "
                       "nccl or cuda-aware-mpi",
-    "OPENBLAS_NUM_THREADS": "NumPy's BLAS threads (default under nnfs-train, nnfs-predict and the "
-                            "example scripts: 1, as for MKL_NUM_THREADS; small networks gain nothing "
-                            "from more)",
+    "OPENBLAS_NUM_THREADS": "NumPy's BLAS threads (default under nnfs-train and "
+                            "examples/CNN_custom_dataset.py: 1, as for MKL_NUM_THREADS; small "
+                            "networks gain nothing from more)",
 }
 
 

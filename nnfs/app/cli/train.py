@@ -106,7 +106,7 @@ def build_parser(suppress_defaults=False):
                         help="sgd (with momentum), adam, or adamw (decoupled weight decay) (default: sgd "
                              "for cnn, adam for resnet)")
     parser.add_argument("--momentum", type=unit_interval, default=None,
-                        help=f"SGD momentum (default {DEFAULT_MOMENTUM}; 0 for plain SGD)")
+                        help=f"SGD momentum (default: {DEFAULT_MOMENTUM}; 0 for plain SGD)")
     parser.add_argument("--weight_decay", type=non_negative_float, default=0.0,
                         help="L2 penalty (decoupled for adamw)")
     parser.add_argument("--schedule", choices=tuple(SCHEDULES), default=None,
@@ -120,7 +120,7 @@ def build_parser(suppress_defaults=False):
                              "is small, else 64x64; the exact rule is in docs/data.md)")
     parser.add_argument("--resize", choices=RESIZE_MODES, default="crop",
                         help="how images of another aspect ratio reach that size: crop (keep the "
-                             "aspect ratio, cut the overhang) or stretch (default crop)")
+                             "aspect ratio, cut the overhang) or stretch (default: crop)")
     parser.add_argument("--augment", type=augment_spec, default="auto",
                         help="random changes to the training images: auto (crop,flip for photos, none "
                              "for small images such as digits), none, or some of "

@@ -24,7 +24,8 @@ def test_every_option_has_help_that_shows_its_default(name):
     formatter = parser._get_formatter()
     for action in options(parser):
         text = formatter._expand_help(action) if action.help else ""
-        assert len(text) > 20 and "default" in text, f"{action.option_strings[0]}: {text!r}"
+        # One spelling, "(default: ...)", as argparse's own and the environment variables' lines.
+        assert len(text) > 20 and "(default: " in text, f"{action.option_strings[0]}: {text!r}"
 
 
 def test_the_epilog_names_the_backend_variables(monkeypatch):
@@ -89,6 +90,28 @@ def test_the_train_command_pins_blas_threads_before_numpy_is_imported():
     assert done.stdout.splitlines()[-1] == "1 1 True"
     done = python(LAUNCH, OPENBLAS_NUM_THREADS="2")  # the user's choice wins
     assert done.stdout.splitlines()[-1] == "2 1 True"
+
+
+PREDICT = """
+import os, sys
+from nnfs.app.cli import process
+sys.argv = ["nnfs-predict", "--help"]
+try:
+    process.launch_predict()
+except SystemExit as done:
+    assert done.code == 0
+print(os.environ.get("OPENBLAS_NUM_THREADS"), os.environ.get("MKL_NUM_THREADS"))
+"""
+
+
+def test_the_help_says_which_commands_pin_blas_threads():
+    # Only the training launcher sets them; the help of the variable must not promise more.
+    done = python(PREDICT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "None None"
+    text = " ".join(train.build_parser().format_help().split())
+    entry = text[text.index("OPENBLAS_NUM_THREADS"):]
+    assert "nnfs-train" in entry and "nnfs-predict" not in entry
 
 
 def test_the_example_script_help_runs():
