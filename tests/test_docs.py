@@ -109,3 +109,21 @@ def test_the_custom_layer_trains_and_round_trips_a_checkpoint(tmp_path, rng):
     checkpoint.save(tmp_path / "m.npz", net, custom_layers=[Scale])
     loaded = checkpoint.load(tmp_path / "m.npz", backend="numpy", custom_layers=[Scale]).net
     np.testing.assert_array_equal(loaded.predict_proba(X), net.eval().predict_proba(X))
+
+
+def test_readme_map_names_real_paths_and_every_part_of_the_package():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Where things are"):readme.index("| Before 0.2 |")]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named = [path for row in rows for path in re.findall(r"`([^`]+)`", row.split(" | ")[0])]
+    assert named and not [path for path in named if not (ROOT / path.rstrip("/")).exists()]
+    package = ROOT / "nnfs"
+    parts = {f"nnfs/{p.name}/" for p in package.iterdir() if (p / "__init__.py").exists()}
+    parts |= {f"nnfs/{p.name}" for p in package.glob("*.py") if p.name != "__init__.py"}
+    parts |= {f"nnfs/app/{p.name}/" for p in (package / "app").iterdir() if (p / "__init__.py").exists()}
+    assert not parts - set(named)
+    # Modules of a package that its row does not describe by their classes are named by file.
+    for folder, modules in [("nnfs/app/cli/", ["train.py", "predict.py", "process.py"]),
+                            ("nnfs/data/", ["memory.py"]), ("nnfs/backend/", ["allocator.py"])]:
+        row = next(row for row in rows if row.startswith(f"| `{folder}`"))
+        assert all(f"`{module}`" in row for module in modules), folder
