@@ -959,6 +959,8 @@ def surplus_threads(args, threads):
 #: still running then failed alone (its machine lacks the dataset, it ran out of memory, it
 #: alone was sent a signal), and says so, naming itself.
 RANK_GRACE = 3.0
+#: Seconds between a rank's last line and its abort of the job (see :func:`stop_job`).
+ABORT_DELAY = 0.5
 
 
 def stop_job(world, status, message, line=console.error):
@@ -982,6 +984,11 @@ def stop_job(world, status, message, line=console.error):
         except Interrupted:  # Ctrl-C meanwhile: this rank is stopping already
             pass
         line(message, rank=world.rank)
+    # The launcher forwards each rank's output on its own schedule, and an abort ends the
+    # forwarding with the processes: give the line a moment to leave (once, under a loaded
+    # machine, the job's one line was lost). A failing job is no slower to notice.
+    sys.stderr.flush()
+    time.sleep(ABORT_DELAY)
     world.abort(status)  # the other ranks would otherwise wait for this one forever
     return status
 

@@ -100,7 +100,8 @@ def test_another_rank_waits_for_rank_0_then_names_itself(rank, capsys, monkeypat
     rank(1)
     world = Ranks(1)
     assert train_program.stop_job(world, 143, "interrupted (SIGTERM) in epoch 2/3", line=console.notice) == 143
-    assert waits == [train_program.RANK_GRACE]
+    # The grace, then a moment for the launcher to forward the line before the abort ends it.
+    assert waits == [train_program.RANK_GRACE, train_program.ABORT_DELAY]
     assert capsys.readouterr().err == "rank 1: interrupted (SIGTERM) in epoch 2/3\n"
     assert world.aborted == [143]
 
