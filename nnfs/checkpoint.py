@@ -43,7 +43,7 @@ from nnfs.losses import Loss
 from nnfs.net import Net
 from nnfs.optim import OPTIMIZERS, schedule_from_state
 from nnfs.optim.schedules import SAVED_SCHEDULES
-from nnfs.text import short_repr, shorten
+from nnfs.text import listed, short_repr, shorten
 
 FORMAT = "nnfs-checkpoint"
 VERSION = 1
@@ -241,14 +241,14 @@ def _check_class_names(names):
 
 
 def _repeated(names):
-    """``'cat', 'dog'``: the names that appear more than once, each quoted shortened (the first three)."""
+    """``'cat', 'dog'``: the names that appear more than once, as :func:`~nnfs.text.listed`
+    names them (the first three, then how many more)."""
     seen, repeated = set(), []
     for name in names:
         if name in seen and name not in repeated:
             repeated.append(name)
         seen.add(name)
-    shown = ", ".join(short_repr(name, 40) for name in repeated[:3])
-    return shown + (f" and {len(repeated) - 3} more" if len(repeated) > 3 else "")
+    return listed(repeated)
 
 
 # -- saving ------------------------------------------------------------------------------------------
