@@ -39,7 +39,8 @@ import unicodedata
 import zlib
 
 __all__ = ["write_atomically", "check_writable", "remove_stale_temporaries", "is_temporary", "file_identity",
-           "file_key", "missing_folders", "portable_name", "local_name", "name_key", "as_found"]
+           "file_key", "missing_folders", "remove_empty_folders", "portable_name", "local_name", "name_key",
+           "as_found"]
 
 # Part of the target's name kept in the temporary name: a long name plus the suffix must stay
 # under the usual 255-byte limit of a file name (40 characters are at most 160 UTF-8 bytes).
@@ -122,14 +123,20 @@ def check_writable(path):
             os.close(fd)
             _remove(temporary)
     finally:
-        for folder in missing:  # deepest first; one that is no longer empty stays
-            try:
-                os.rmdir(folder)
-            except OSError:
-                if os.path.lexists(folder):  # not empty now (another writer's file): it stays,
-                    break                    # and so do the folders above it
-                # never made (makedirs failed part-way) or already gone: go on upwards
+        remove_empty_folders(missing)
     return path
+
+
+def remove_empty_folders(folders):
+    """Remove ``folders`` (:func:`missing_folders` made them, deepest first) while they are
+    empty: one that is no longer empty (another writer's file) stays, and so do those above it."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            if os.path.lexists(folder):
+                break
+            # never made (makedirs failed part-way) or already gone: go on upwards
 
 
 def file_identity(path, info=None):

@@ -20,7 +20,7 @@ import os
 import socket
 import zlib
 
-from nnfs.files import missing_folders
+from nnfs.files import missing_folders, remove_empty_folders
 
 __all__ = ["OutputsInUse", "OutputLock", "lock_path"]
 
@@ -132,11 +132,7 @@ class OutputLock:
             self._fd = None
             if os.name == "nt":
                 _remove(self.path)
-        for folder in self._made:  # deepest first; one the run wrote into stays
-            try:
-                os.rmdir(folder)
-            except OSError:
-                break
+        remove_empty_folders(self._made)  # one the run wrote into stays
         self._made = []
 
 
