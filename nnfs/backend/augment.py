@@ -42,9 +42,11 @@ def _bilinear_axis(images, positions, axis):
 
 #: Draws of a crop per image before :func:`random_resized_crop` falls back to a centred one.
 CROP_ATTEMPTS = 10
+#: The aspect ratios (width / height) a crop is drawn within, unless told otherwise (torchvision's).
+CROP_RATIO = (3 / 4, 4 / 3)
 
 
-def random_resized_crop(images, rng, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3)):
+def random_resized_crop(images, rng, scale=(0.5, 1.0), ratio=CROP_RATIO):
     """Each image's random crop, scaled back to the full size (bilinear); torchvision's
     ``RandomResizedCrop`` with sub-pixel crops.
 

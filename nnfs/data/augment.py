@@ -70,7 +70,7 @@ class Augmentation:
     """
 
     def __init__(self, operations=("crop", "flip"), crop_scale=(0.5, 1.0), shift=0.125, jitter=0.2,
-                 crop_ratio=(3 / 4, 4 / 3)):
+                 crop_ratio=kernels.CROP_RATIO):
         if isinstance(operations, str):
             operations = (operations,)
         if not isinstance(operations, (list, tuple)):
@@ -121,7 +121,7 @@ class Augmentation:
             raise DatasetError(f"malformed augmentation record {short_repr(config)}: expected a dict (get_config())")
         try:
             return cls(tuple(config["operations"]), tuple(config["crop_scale"]), config["shift"],
-                       config["jitter"], tuple(config.get("crop_ratio", (3 / 4, 4 / 3))))
+                       config["jitter"], tuple(config.get("crop_ratio", kernels.CROP_RATIO)))
         except (KeyError, TypeError) as error:
             raise DatasetError(f"malformed augmentation record {short_repr(config)}: {error}") from None
 
