@@ -153,8 +153,9 @@ def forward_batch(net, X, y):
 def _shards(model, loader):
     """The loader's batches, each cut to this rank's share when ``model`` is data parallel
     (by ``model.shard``, which also tells its Dropout where the share sits in the batch)."""
+    parallel = getattr(model, "comm", None) is not None
     for X, y in loader:
-        yield (X, y) if getattr(model, "comm", None) is None else model.shard(X, y)
+        yield model.shard(X, y) if parallel else (X, y)
 
 
 def _has_methods(owner, name, value, methods, expected):
