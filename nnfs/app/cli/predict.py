@@ -25,7 +25,6 @@ if __name__ == "__main__":  # python -m nnfs.app.cli.predict: armed before NumPy
     sys.exit(launch_predict())
 
 import csv
-import functools
 import io
 import os
 import sys
@@ -123,23 +122,23 @@ class SplitRecord:
         return self._membership.get(os.path.realpath(path), "")
 
 
-def label_of(path, class_names):
-    """The class an image belongs to by its folder's name, or None; the names compared whatever
-    the locale and the Unicode form that wrote them (:func:`~nnfs.files.name_key`: a model
-    trained under ``LC_ALL=C`` holds ``café`` as the escapes of its bytes, one trained on a
-    Mac holds it decomposed)."""
-    folder = name_key(os.path.basename(os.path.dirname(os.path.abspath(path))))
-    return _classes_by_key(tuple(class_names)).get(folder)
-
-
-@functools.lru_cache(maxsize=4)
-def _classes_by_key(class_names):
-    """``{name_key(name): name}`` of a model's classes, the first of any alike: made once per
-    model, not per image (a thousand classes normalised again for each of 50,000 images: 7 s)."""
+def classes_by_key(class_names):
+    """``{name_key(name): name}`` of a model's classes (the first of any alike), for
+    :func:`label_of`: made once per model, not per image (a thousand classes normalised again
+    for each of 50,000 images took 7 s)."""
     keys = {}
     for name in class_names:
         keys.setdefault(name_key(name), name)
     return keys
+
+
+def label_of(path, classes):
+    """The class an image belongs to by its folder's name, or None; ``classes`` is
+    :func:`classes_by_key` of the model's, so the names are compared whatever the locale and
+    the Unicode form that wrote them (:func:`~nnfs.files.name_key`: a model trained under
+    ``LC_ALL=C`` holds ``café`` as the escapes of its bytes, one trained on a Mac holds it
+    decomposed)."""
+    return classes.get(name_key(os.path.basename(os.path.dirname(os.path.abspath(path)))))
 
 
 def check_paths(args, parser):
@@ -297,7 +296,7 @@ def _predict(args):
     notes.forget(p.path for p in predictions if p.error)  # said as errors, not as "read with a warning"
     notes.report(console.warn)
 
-    failed, rows = 0, []
+    failed, rows, classes = 0, [], classes_by_key(classifier.class_names)
     for prediction in predictions:
         if prediction.error:
             failed += 1
@@ -305,7 +304,7 @@ def _predict(args):
             continue
         shown = "  ".join(f"{name} {100 * p:.1f}%" for name, p in prediction.top)
         console.say(f"{prediction.path}: {shown}")
-        label = label_of(prediction.path, classifier.class_names)
+        label = label_of(prediction.path, classes)
         correct = "" if label is None else int(prediction.label == label)
         rows.append(Row(prediction.path, label or "", prediction.label, f"{prediction.top[0][1]:.6f}", correct,
                         record.split_of(prediction.path)))
