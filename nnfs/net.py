@@ -363,18 +363,18 @@ class Net:
         """
         if state is None:
             return self
-        layers = {path: part for path, part in _layer_tree(self.layers) if part.rng_state() is not None}
+        previous = self.rng_state()
+        layers = {path: part for path, part in _layer_tree(self.layers) if path in previous}
         if not isinstance(state, dict) or set(state) != set(layers):
             got = list(state) if isinstance(state, dict) else state
             raise ValueError(f"Net.load_rng_state: expected the random streams of layers {sorted(layers)}, "
                              f"got {short_repr(got)}")
-        previous = {path: part.rng_state() for path, part in layers.items()}
         try:
             for path, part in layers.items():
                 part.load_rng_state(state[path])
         except ValueError as error:
-            for path, part in layers.items():  # all or nothing
-                part.load_rng_state(previous[path])
+            for other, part in layers.items():  # all or nothing
+                part.load_rng_state(previous[other])
             raise ValueError(f"Net.load_rng_state: layer {path}: {error}") from None
         return self
 

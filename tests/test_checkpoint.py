@@ -492,6 +492,8 @@ def test_a_version_1_training_checkpoint_without_random_streams_loads_as_before(
     ("not a dict", r"expected the random streams of layers \['1', '2.1'\], got 'not a dict'"),
     ({"1": {"seed": 1, "calls": 0}}, r"expected the random streams of layers \['1', '2.1'\], got \['1'\]"),
     ({"1": {"seed": 1, "calls": 0}, "2.1": {"seed": "x", "calls": 0}}, r"layer 2.1: Dropout: rng state's seed"),
+    # The layer that refused is named, not the last one put back.
+    ({"1": {"seed": "x", "calls": 0}, "2.1": {"seed": 1, "calls": 0}}, r"layer 1: Dropout: rng state's seed"),
 ])
 def test_a_damaged_random_stream_record_is_refused_in_one_line(tmp_path, record, match):
     path = tmp_path / "run.npz"
