@@ -146,8 +146,7 @@ def layer_errors(layer, X, G, eps=EPS):
     def scalar():
         return float((layer.forward(X) * G).sum())
 
-    noise = rounding_noise(float(abs(layer.forward(X) * G).sum()), eps)
-    layer(X)
+    noise = rounding_noise(float(abs(layer(X) * G).sum()), eps)  # this forward is backward's too
     dX = layer.backward(G)
     if dX is None:
         raise ValueError(f"{layer!r}: backward returned no input gradient (is input_grad off?)")
