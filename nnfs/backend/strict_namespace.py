@@ -129,7 +129,8 @@ def _function(qualified, numpy_function, params):
         check_call(qualified, params, args, kwargs)
         if synchronizes:
             check_sync(f"{qualified} (CuPy synchronises on it)")
-        kwargs = {k: v for k, v in kwargs.items() if not (v is None and k in defaults_only)}
+        if defaults_only:  # most functions have none: no copy of their arguments
+            kwargs = {k: v for k, v in kwargs.items() if not (v is None and k in defaults_only)}
         plain_args, plain_kwargs = plain(args), plain(kwargs)
         result = numpy_function(*plain_args, **plain_kwargs)
         if zero_d and isinstance(result, (bool, int)):
