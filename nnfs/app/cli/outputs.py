@@ -55,17 +55,27 @@ def resumed_run_files(resume, meta):
     the best model. A latest state under another name (a copy, ``snapshot.npz``) is none of
     these: writing the best model over it would lose it.
     """
-    extra = meta.get("extra") if isinstance(meta, dict) else None
-    run = extra.get("run") if isinstance(extra, dict) else None
-    if not isinstance(run, dict):
+    extra, run = run_record(meta)
+    if run is None:
         return None
     path = os.path.realpath(resume) if os.path.islink(resume) else resume
     best = extra.get("epoch") is not None and extra.get("epoch") == run.get("best_epoch")
     if best and same_run(meta, metadata_or_none(last_path(path))):
         return path
-    if save_path_of(path) != path:
-        return save_path_of(path)
+    saved = save_path_of(path)
+    if saved != path:
+        return saved
     return path if best else None
+
+
+def run_record(meta):
+    """``(extra, run)`` of a checkpoint record: its ``extra`` dict and the training program's
+    run state in it, each None where the record has none of that form."""
+    extra = meta.get("extra") if isinstance(meta, dict) else None
+    if not isinstance(extra, dict):
+        return None, None
+    run = extra.get("run")
+    return extra, run if isinstance(run, dict) else None
 
 
 def same_run(first, second):
@@ -74,9 +84,8 @@ def same_run(first, second):
     (every loss and accuracy, epoch by epoch: no two runs share it by chance)."""
     runs = []
     for meta in (first, second):
-        extra = meta.get("extra") if isinstance(meta, dict) else None
-        run = extra.get("run") if isinstance(extra, dict) else None
-        if not isinstance(run, dict) or not isinstance(run.get("history"), dict):
+        extra, run = run_record(meta)
+        if run is None or not isinstance(run.get("history"), dict):
             return False
         runs.append((extra, run["history"]))
     (extra_a, history_a), (extra_b, history_b) = runs

@@ -39,7 +39,7 @@ from nnfs.app.cli import console
 from nnfs.app.cli.lock import OutputLock, OutputsInUse
 from nnfs.app.cli.outputs import (
     check_outputs, clashing_outputs, history_starts, inside, metadata_or_none, output_files,
-    resumed_run_files, same_file, same_run)
+    resumed_run_files, run_record, same_file, same_run)
 from nnfs.app.cli.options import (
     OptionError, Parser, UsageError, environment_epilog, file_path, folder_path, fraction, given_options,
     image_size, non_negative_float, non_negative_int, positive_float, positive_int, seed, unit_interval)
@@ -660,12 +660,8 @@ def best_model_file(args, outputs, state, model, split, written):
     if args.resume:
         candidates += [resumed_run_files(args.resume, metadata_or_none(args.resume)), args.resume]
     for path in candidates + [outputs["checkpoint"]]:
-        meta = metadata_or_none(path) if path is not None else None
-        if meta is None:
-            continue
-        extra = meta.get("extra")
-        run = extra.get("run") if isinstance(extra, dict) else None
-        if not isinstance(run, dict) or extra.get("epoch") != state.best_epoch:
+        extra, run = run_record(metadata_or_none(path) if path is not None else None)
+        if run is None or extra.get("epoch") != state.best_epoch:
             continue
         history = run.get("history")
         if extra.get("model") == model and same_split(extra.get("split"), split) and isinstance(history, dict) \
