@@ -8,22 +8,29 @@ and frees them before the next step. glibc's ``malloc`` adapts two thresholds to
 what a program frees: blocks above the *mmap threshold* come straight from the
 operating system and go back to it on ``free``, and free memory at the top of a
 heap beyond the *trim threshold* is handed back too. Both start low (128 KiB)
-and only rise as large blocks are freed, and with several threads each thread's
-heap is trimmed on its own. So in practice every step gives its temporaries
+and only rise as large blocks are freed. A thread other than the main one
+allocates from heaps of its own, of at most 64 MiB each, and glibc unmaps such a
+heap as soon as all of it is free, whatever the trim threshold, unless the *top
+pad* asks it to keep that much. So in practice every step gives its temporaries
 back to the kernel and takes them again: each first touch of a page is a page
 fault in which the kernel zeroes it, and each unmap interrupts the other cores
 to flush their address translations. Measured on 2 cores (the reference CNN at
 3x32x32, 2 threads): 2,000-2,600 page faults and 3-8 ms of kernel time per step,
-10-20 % of the step at batch 64.
+10-20 % of the step at batch 64; with the two thresholds fixed, the shard thread
+(see :mod:`nnfs.parallel`) still made and unmade its heaps: 8 ``mmap`` and 23
+``munmap`` calls, 100-150 page faults and 3-8 ms of kernel time a step at batch 256.
 
 What
 ----
 :func:`keep_freed_memory` fixes the two thresholds at the values glibc's own
 adaptive rule tops out at for mmap (:data:`MMAP_THRESHOLD`, 32 MiB; larger blocks
 still come from and go back to the OS) and with room for a step's churn at the
-top of each heap (:data:`TRIM_THRESHOLD`, 256 MiB), through ``mallopt``: the
-temporaries of one step are then reused by the next, with about 100 page
-faults per step instead of 2,000. What the process holds at its peak is what a
+top of each heap (:data:`TRIM_THRESHOLD`, 256 MiB), and the top pad at a whole
+thread heap (:data:`TOP_PAD`, 64 MiB, so a free one is kept), through ``mallopt``:
+the temporaries of one step are then reused by the next, on every thread, with no
+``mmap`` or ``munmap`` a step and a few dozen page faults instead of 2,000. The pad also
+makes the main heap grow by 64 MiB more each time it grows, address space that
+costs no memory until it is used. What the process holds at its peak is what a
 step needs anyway; what it keeps after training is at most that (``top``
 shows the peak resident size staying put). Nothing else changes: the same
 memory is allocated and freed, only not returned to the kernel in between.
@@ -43,7 +50,7 @@ import ctypes
 import os
 import threading
 
-__all__ = ["ENVIRONMENT_VARIABLE", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "enabled_by_environment",
+__all__ = ["ENVIRONMENT_VARIABLE", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "TOP_PAD", "enabled_by_environment",
            "keep_freed_memory"]
 
 #: Set to 0 to leave glibc's malloc thresholds as they are.
@@ -52,9 +59,14 @@ ENVIRONMENT_VARIABLE = "NNFS_KEEP_FREED_MEMORY"
 MMAP_THRESHOLD = 32 * 2**20
 #: Free memory at the top of a heap is kept up to this size (several steps' temporaries).
 TRIM_THRESHOLD = 256 * 2**20
+#: Free memory glibc keeps at the top of a heap when it trims or grows one: the size of a
+#: whole heap of a thread other than the main one (glibc's HEAP_MAX_SIZE on 64 bits),
+#: so that a thread's heap that comes free is kept for the next step instead of unmapped.
+TOP_PAD = 64 * 2**20
 
 # mallopt's parameter numbers (malloc.h).
 _M_TRIM_THRESHOLD = -1
+_M_TOP_PAD = -2
 _M_MMAP_THRESHOLD = -3
 # The environment through which a user sets glibc's malloc themselves.
 _USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
@@ -98,12 +110,13 @@ def _glibc():
 
 
 def keep_freed_memory():
-    """Fix glibc's mmap and trim thresholds once per process (see the module docstring).
+    """Fix glibc's mmap and trim thresholds and its top pad once per process (see the module
+    docstring).
 
     Cheap to call again: the decision is made once.
 
     Returns:
-        True when the thresholds are set (now or before), False where they are left alone.
+        True when the settings are made (now or before), False where they are left alone.
     """
     global _decided
     if _decided is not None:
@@ -111,8 +124,10 @@ def keep_freed_memory():
     with _lock:
         if _decided is None:
             libc = _glibc() if _wanted() else None
-            # mallopt returns 1 on success; both or neither (one alone makes it worse:
-            # setting either one turns off glibc's adaptation of the other).
+            # mallopt returns 1 on success; both thresholds or neither (one alone makes it
+            # worse: setting either one turns off glibc's adaptation of the other). The pad
+            # only matters once they are set.
             _decided = bool(libc) and libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 \
-                and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+                and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 \
+                and libc.mallopt(_M_TOP_PAD, TOP_PAD) == 1
     return _decided
