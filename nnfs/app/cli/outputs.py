@@ -12,7 +12,7 @@ from nnfs.app.metrics import HISTORY_COLUMNS
 from nnfs.app.resume import records_run_state
 from nnfs.app.plot import drawn_by_nnfs, is_png
 from nnfs.checkpoint import CheckpointError, metadata
-from nnfs.files import check_writable, file_identity
+from nnfs.files import check_writable, file_identity, name_key
 
 __all__ = ["last_path", "default_curves_path", "output_files", "same_file", "same_file_among", "inside", "clashing_outputs",
            "is_checkpoint", "is_output_of", "check_outputs", "ROLE_KINDS", "KIND_NAMES"]
@@ -89,9 +89,23 @@ def same_run(first, second):
             return False
         runs.append((extra, run["history"]))
     (extra_a, history_a), (extra_b, history_b) = runs
-    if extra_a.get("model") != extra_b.get("model") or extra_a.get("split") != extra_b.get("split"):
+    split_a, split_b = extra_a.get("split"), extra_b.get("split")
+    if extra_a.get("model") != extra_b.get("model") or not (split_a == split_b or same_split(split_a, split_b)):
         return False
     return history_starts(history_a, history_b) or history_starts(history_b, history_a)
+
+
+def same_split(saved, split):
+    """Whether a recorded split names the same files as ``split`` (both ``{"train": [...],
+    "val": [...]}``), whatever the locale and the Unicode form of the names
+    (:func:`~nnfs.files.name_key`): the rule of a resume and of :func:`same_run`."""
+    if not isinstance(saved, dict) or not isinstance(split, dict) or saved.keys() != split.keys():
+        return False
+    return all(isinstance(saved[name], list) and isinstance(split[name], list)
+               and len(saved[name]) == len(split[name])
+               and all(isinstance(a, str) and isinstance(b, str) and name_key(a) == name_key(b)
+                       for a, b in zip(saved[name], split[name]))
+               for name in split)
 
 
 def history_starts(start, history):

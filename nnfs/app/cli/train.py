@@ -39,7 +39,7 @@ from nnfs.app.cli import console
 from nnfs.app.cli.lock import OutputLock, OutputsInUse
 from nnfs.app.cli.outputs import (
     check_outputs, clashing_outputs, history_starts, inside, metadata_or_none, output_files,
-    resumed_run_files, run_record, same_file, same_run)
+    resumed_run_files, run_record, same_file, same_run, same_split)
 from nnfs.app.cli.options import (
     OptionError, Parser, UsageError, environment_epilog, file_path, folder_path, fraction, given_options,
     image_size, non_negative_float, non_negative_int, positive_float, positive_int, seed, unit_interval)
@@ -578,16 +578,6 @@ def check_same_data(world, args, data, split):
 
 #: The options that decide the split of the images (with the files), as the checkpoint records them.
 SPLIT_OPTIONS = ("seed", "val_split", "limit")
-
-
-def same_split(saved, split):
-    """Whether a recorded split names the same files as ``split`` (:func:`held_out`), whatever
-    the locale and the Unicode form of its names (:func:`~nnfs.files.name_key`)."""
-    if not isinstance(saved, dict) or saved.keys() != split.keys():
-        return False
-    return all(isinstance(saved[name], list) and len(saved[name]) == len(split[name])
-               and all(isinstance(a, str) and name_key(a) == name_key(b) for a, b in zip(saved[name], split[name]))
-               for name in split)
 
 
 def check_same_split(args, extra, split):

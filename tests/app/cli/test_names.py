@@ -212,6 +212,36 @@ def test_a_model_trained_on_a_macs_names_predicts_and_resumes_on_a_linux_copy(tm
     assert "resuming" in out and "epoch  2/2" in out
 
 
+def test_records_of_one_run_in_two_unicode_forms_are_one_run(tmp_path, capsys):
+    """A run begun on a Mac's copy (names decomposed) and resumed on a composed copy records its
+    split in both forms: a resume compared them by name_key, but the check of the files beside
+    the checkpoint compared them as written and took the run's own best model for another
+    run's."""
+    import copy
+    import unicodedata
+
+    from nnfs.app.cli.outputs import same_run
+    from nnfs.checkpoint import metadata
+    from tests.app.cli.programs import train
+
+    mac = make_folder(tmp_path / "mac", ["cafe\u0301", "plain"], per_class=4)
+    assert train(mac, tmp_path / "m.npz", "--epochs", "1") == 0
+    capsys.readouterr()
+    first = metadata(tmp_path / "m.npz")
+    composed = copy.deepcopy(first)
+    split = composed["extra"]["split"]
+    for name in split:
+        split[name] = [unicodedata.normalize("NFC", path) for path in split[name]]
+    assert split != first["extra"]["split"]  # the record does hold a decomposed name
+    assert same_run(first, composed) and same_run(composed, first)
+    other = copy.deepcopy(composed)
+    other["extra"]["split"]["val"][0] = "plain/another.png"
+    assert not same_run(first, other)
+    other = copy.deepcopy(composed)
+    other["extra"]["split"] = None
+    assert not same_run(first, other)
+
+
 def test_resuming_on_other_classes_names_a_few_of_them(tmp_path, capsys):
     """The warning printed both lists whole: thousands of names for a big dataset."""
     from nnfs.app.cli.train import other_classes
