@@ -10,7 +10,7 @@ from nnfs.checkpoint import CheckpointError, load
 from nnfs.checks import integer
 from nnfs.data.images import DatasetError, file_type, is_image_file, unreadable
 from nnfs.data.loader import Preprocessing
-from nnfs.files import file_identity
+from nnfs.files import file_identity, name_key
 from nnfs.net import Net
 from nnfs.text import count
 
@@ -195,8 +195,10 @@ def find_images(path, warn=None, skipped=None):
     walked = set()  # (device, inode) of each folder walked: a link loop ends
     # A heap of (is a link, place, folder), not recursion: a folder may be nested deeper than
     # Python recurses. A place is the path below ``path`` as a sortable key, a file's names
-    # (0, name) before a folder's (1, name), so that sorting places gives the walk's order:
-    # each folder's files, then its subfolders in name order. Every real folder is walked
+    # (0, key, name) before a folder's (1, key, name), so that sorting places gives the walk's
+    # order: each folder's files, then its subfolders in name order. Names sort as the dataset
+    # scan sorts them (name_key, then the name: whatever their Unicode form and the locale),
+    # so a folder's images are listed in the order training read them. Every real folder is walked
     # before any link to a folder is followed, so that a folder reached both ways is walked
     # at its real path and the link is what is skipped, whatever the names' order.
     pending = [(False, (), path)]
@@ -208,7 +210,7 @@ def find_images(path, warn=None, skipped=None):
                 passed["walked"].append((place, folder))
                 continue
             walked.add(key)
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            entries = sorted(os.scandir(folder), key=lambda e: (name_key(e.name), e.name))
         except OSError:
             passed["unreadable"].append((place, folder))
             continue
@@ -220,13 +222,14 @@ def find_images(path, warn=None, skipped=None):
                 link = entry.is_symlink()
             except OSError:
                 if is_image_file(entry.name):
-                    passed["unreadable"].append((place + ((0, entry.name),), entry.path))
+                    passed["unreadable"].append((place + ((0, name_key(entry.name), entry.name),), entry.path))
                 continue
+            step = (name_key(entry.name), entry.name)
             if stat.S_ISDIR(mode):
-                heapq.heappush(pending, (link, place + ((1, entry.name),), entry.path))
+                heapq.heappush(pending, (link, place + ((1, *step),), entry.path))
             elif is_image_file(entry.name):
                 where = passed["not a regular file"] if file_type(mode) else found
-                where.append((place + ((0, entry.name),), entry.path))
+                where.append((place + ((0, *step),), entry.path))
 
     # In the walk's order, so that the example named is the first one met.
     ordered = {reason: {where: None for _, where in sorted(places)} for reason, places in passed.items()}

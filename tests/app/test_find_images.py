@@ -2,6 +2,7 @@
 
 import inspect
 import os
+import shutil
 import sys
 import types
 
@@ -134,3 +135,18 @@ def test_predict_never_blocks_on_a_fifo_and_never_runs_ghostscript(tmp_path):
     done = predict(tmp_path / "evil.png")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "not a readable image (corrupt, or not one of PNG, JPEG" in done.stderr
+
+
+def test_images_are_listed_in_the_order_training_reads_them(tmp_path):
+    """The dataset scan sorts names by name_key (composed form): the prediction walk sorted
+    them as written, so a folder with a decomposed name listed its images in another order."""
+    from nnfs.data.folder import ImageFolder
+
+    names = ["e", "e\u0301", "f"]  # "é" as a Mac writes it sorts before "f" as written, after as read
+    root = make_folder(tmp_path / "d", names, per_class=1)
+    for name in names:  # a copy named like its class, beside 000.png
+        shutil.copyfile(root / name / "000.png", root / name / f"{name}.png")
+    dataset = ImageFolder(str(root))
+    assert dataset.class_names == ["e", "f", "e\u0301"]
+    assert find_images(str(root)) == dataset.paths
+    assert find_images(str(root / "e\u0301")) == [str(root / "e\u0301" / n) for n in ("000.png", "e\u0301.png")]
