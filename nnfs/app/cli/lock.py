@@ -7,8 +7,11 @@ before it writes anything until it ends, and a second run refuses to start, nami
 that holds it.
 
 The lock is the operating system's (``flock`` on POSIX, ``msvcrt.locking`` on Windows) on a
-small file, ``.<name>.lock`` beside the checkpoint (through symbolic links: two spellings of one
-file take one lock). The OS drops it when its process ends, however it ends (a crash, ``kill
+small file, ``.<stem>.lock`` beside the checkpoint (through symbolic links: two spellings of one
+file take one lock). It is named after the checkpoint's name without its extension, as the
+files beside it are: ``--save cnn``, ``--save cnn.npz`` and ``--save cnn.pt`` all write
+``cnn_metrics.csv`` and ``cnn_curves.png`` (the first two ``cnn_last.npz`` too), so they take
+one lock. The OS drops it when its process ends, however it ends (a crash, ``kill
 -9``, a power loss), so a lock file left behind blocks nobody: the next run takes it again.
 The file holds the process id and host of its holder, for the refusal's line; a run removes
 it when it ends, with the folders it made for it, so a run that stops before writing leaves
@@ -37,9 +40,11 @@ class OutputsInUse(RuntimeError):
 
 
 def lock_path(save):
-    """The lock file of the run writing ``save``: ``runs/.cnn.npz.lock`` for ``runs/cnn.npz``."""
+    """The lock file of the run writing ``save``: ``runs/.cnn.lock`` for ``runs/cnn.npz`` (and for
+    ``runs/cnn`` or ``runs/cnn.pt``, whose runs write the same files beside it)."""
     target = os.path.realpath(save)
     folder, name = os.path.split(target)
+    name = os.path.splitext(name)[0] or name  # ".npz" alone is a name without an extension
     lock = f".{name}.lock"
     if len(os.fsencode(lock)) > _NAME_BYTES:
         lock = f".{name[:_KEPT]}-{zlib.crc32(os.fsencode(name)):08x}.lock"

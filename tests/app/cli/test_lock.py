@@ -47,7 +47,7 @@ def test_a_second_run_on_the_same_save_is_refused_naming_the_other_process(tmp_p
     line = assert_one_line(err, f"process {first.pid}", str(runs / "m.npz"), "give --save another path")
     assert line.startswith("error: another training run")
     assert out == ""
-    assert set(contents(runs)) == {".m.npz.lock"}  # the holder's; nothing of the refused run
+    assert set(contents(runs)) == {".m.lock"}  # the holder's; nothing of the refused run
 
 
 def test_another_spelling_of_the_same_file_takes_the_same_lock(tmp_path, holder, capsys):
@@ -61,6 +61,20 @@ def test_another_spelling_of_the_same_file_takes_the_same_lock(tmp_path, holder,
         code, _, err = call(train_program.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)
         assert code == 1
         assert_one_line(err, "another training run")
+
+
+def test_saves_that_differ_only_by_extension_take_one_lock(tmp_path, holder, capsys):
+    """--save m, m.npz and m.pt write the same m_metrics.csv and m_curves.png (m and m.npz the
+    same m_last.npz too): two such runs at once mixed those files, each under a lock of its own."""
+    data = dataset(tmp_path)
+    runs = tmp_path / "runs"
+    holder(runs / "m.npz")
+    for save in (runs / "m", runs / "m.pt"):
+        code, _, err = call(train_program.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)
+        assert code == 1
+        assert_one_line(err, "another training run", str(save))
+    assert lock_path(runs / "m") == lock_path(runs / "m.pt") == lock_path(runs / "m.npz")
+    assert lock_path(runs / "m2.npz") != lock_path(runs / "m.npz")
 
 
 def test_the_lock_does_not_outlive_a_killed_run(tmp_path, holder, capsys):
