@@ -10,13 +10,17 @@ before the first byte is allocated; :func:`check_fits` refuses with the sizes
 and a way out.
 
 ``NNFS_MEMORY_LIMIT`` (bytes, or a number with ``K``, ``M``, ``G`` or ``T``, e.g.
-``8G``) replaces the detected amount, on a shared machine for instance.
+``8G``) replaces the detected amount, on a shared machine for instance. The detected amount
+is shared among the MPI ranks started on one machine, as its cores are
+(:func:`~nnfs.parallel.local_ranks`): each rank plans for its share, so that four ranks on
+one machine do not each plan for all of its memory; the limit is each process's own.
 """
 
 import os
 import re
 
 from nnfs.data.images import DatasetError
+from nnfs.parallel import local_ranks
 
 __all__ = ["ImageSizeError", "available_memory", "parse_bytes", "format_bytes", "check_fits",
            "training_bytes", "ENV_MEMORY_LIMIT"]
@@ -74,7 +78,8 @@ def available_memory():
 
     ``NNFS_MEMORY_LIMIT`` when set; otherwise the smaller of the system's available
     memory (``MemAvailable``: free memory plus caches it can drop) and what the
-    process's control group (container) still allows.
+    process's control group (container) still allows, divided among the MPI ranks
+    started on this machine (they all allocate from it; one outside ``mpiexec``).
 
     Raises:
         ValueError: for a malformed ``NNFS_MEMORY_LIMIT``.
@@ -88,10 +93,10 @@ def available_memory():
     found = [value for value in (_meminfo_available(), _cgroup_room()) if value is not None]
     if not found:
         try:
-            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+            found = [os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")]
         except (AttributeError, ValueError, OSError):
             return None
-    return min(found)
+    return min(found) // local_ranks()
 
 
 def _meminfo_available():
@@ -167,8 +172,13 @@ def check_fits(parts, what, available=None):
     if available is None or total <= available:
         return total
     detail = " + ".join(f"{name} {format_bytes(value)}" for name, value in parts.items() if value)
-    source = (f"{ENV_MEMORY_LIMIT} sets it" if os.environ.get(ENV_MEMORY_LIMIT, "").strip()
-              else f"set {ENV_MEMORY_LIMIT} to override")
+    if os.environ.get(ENV_MEMORY_LIMIT, "").strip():
+        source = f"{ENV_MEMORY_LIMIT} sets it"
+    elif local_ranks() > 1:
+        source = (f"this process's share among the {local_ranks()} MPI ranks on this machine; "
+                  f"set {ENV_MEMORY_LIMIT} to override")
+    else:
+        source = f"set {ENV_MEMORY_LIMIT} to override"
     raise ImageSizeError(
         f"{what} need about {format_bytes(total)} of memory ({detail}), more than the "
         f"{format_bytes(available)} available ({source})", "a smaller image size")

@@ -108,3 +108,22 @@ def test_the_refusal_says_where_the_limit_comes_from(monkeypatch):
     monkeypatch.setenv("NNFS_MEMORY_LIMIT", "5")
     with pytest.raises(ImageSizeError, match=r"more than the 5 bytes available \(NNFS_MEMORY_LIMIT sets it\)"):
         check_fits({"a": 10}, "x")
+
+
+def test_ranks_on_one_machine_share_its_memory(monkeypatch):
+    """mpiexec -n 4 on one machine: every rank read all of its memory as its own and planned for
+    it (four datasets of a size that fits once); each now plans for a quarter, as for its cores."""
+    import nnfs.data.memory as memory
+
+    for name in ("NNFS_MEMORY_LIMIT", "MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(memory, "_meminfo_available", lambda: 8 * 2 ** 30)
+    monkeypatch.setattr(memory, "_cgroup_room", lambda: 6 * 2 ** 30)
+    assert available_memory() == 6 * 2 ** 30  # one process: the smaller of the two
+    monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "4")
+    assert available_memory() == 6 * 2 ** 30 // 4
+    with pytest.raises(ImageSizeError, match=r"more than the 1\.5 GiB available \(this process's share among "
+                                             r"the 4 MPI ranks on this machine; set NNFS_MEMORY_LIMIT to override\)"):
+        check_fits({"images": 2 * 2 ** 30}, "x")
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", "8G")  # a limit is each process's own
+    assert available_memory() == 8 * 2 ** 30
