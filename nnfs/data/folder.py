@@ -1,5 +1,6 @@
 """A folder of images, one subfolder per class, decoded into memory as uint8."""
 
+import heapq
 import os
 import stat
 import warnings
@@ -333,26 +334,36 @@ class ImageFolder:
 
     def _decoding_threads(self, headers, workers, warn):
         """How many threads decode ``headers``: ``workers`` (default one per core), fewer
-        where the memory left beside the images holds fewer full-size decodings of the
-        largest file (:func:`decoding_bytes`), at least one; ``warn`` says so.
+        where the memory left beside the images does not hold the full-size decodings
+        (:func:`decoding_bytes`) of that many of the largest files at once, at least one;
+        ``warn`` says so.
 
         A file is decoded whole before it is shrunk: a scan of 9000x9000 holds hundreds of
         megabytes in every decoding thread at once, beside the images decoded so far (the
-        model and its activations come later). Never none: the estimate is the most a file
-        can take (a JPEG is decoded at a reduced size where it can), not a reason to refuse.
+        model and its activations come later). The most ``t`` threads can hold at once is
+        the ``t`` largest files (one scan among phone photos costs one thread's room, not
+        every thread's). Never none: the estimate is the most a file can take (a JPEG is
+        decoded at a reduced size where it can), not a reason to refuse.
         """
         wanted = workers or default_workers()
-        largest = max((decoding_bytes(header) for _, _, header in headers), default=0)
+        sizes = heapq.nlargest(wanted, (decoding_bytes(header) for _, _, header in headers))
         available = available_memory()
-        if not largest or available is None:
+        if not sizes or not sizes[0] or available is None:
             return wanted
+        largest = sizes[0]
         height, width = self.sizing.image_size
-        images = len(headers) * self.sizing.channels * height * width
-        fits = max(1, min(wanted, (available - images) // largest))
-        if fits < wanted:
-            warn(f"decoding with {count(fits, 'thread')}, not {wanted}: the largest images take up to "
-                 f"{format_bytes(largest)} each while they are decoded, and {format_bytes(available)} "
-                 "of memory is available")
+        room = available - len(headers) * self.sizing.channels * height * width
+        fits, held = 0, 0
+        for size in sizes:  # the largest first: each more thread may hold the next largest
+            if held + size > room:
+                break
+            fits, held = fits + 1, held + size
+        else:
+            return wanted  # every file, or the largest of them one per thread, fits
+        fits = max(1, fits)
+        warn(f"decoding with {count(fits, 'thread')}, not {wanted}: the largest images take up to "
+             f"{format_bytes(largest)} each while they are decoded ({format_bytes(sum(sizes))} for "
+             f"{count(len(sizes), 'thread')} at once), and {format_bytes(available)} of memory is available")
         return fits
 
     def _decode(self, headers, on_error, workers, progress):

@@ -197,13 +197,32 @@ def test_fewer_threads_decode_where_the_memory_holds_fewer_full_size_images(tmp_
     monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(images + 2 * largest + 100))
     data, messages = read_folder(root, workers=4, image_size=64)
     assert messages == [f"decoding with 2 threads, not 4: the largest images take up to {format_bytes(largest)} each while they "
-                        f"are decoded, and {format_bytes(images + 2 * largest + 100)} of memory is available"]
+                        f"are decoded ({format_bytes(4 * largest)} for 4 threads at once), and "
+                        f"{format_bytes(images + 2 * largest + 100)} of memory is available"]
     assert len(data) == 4
     monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(images + largest // 2))  # not even one: one all the same
     data, messages = read_folder(root, workers=4, image_size=64)
     assert len(data) == 4 and messages[0].startswith("decoding with 1 thread, not 4")
     monkeypatch.setenv("NNFS_MEMORY_LIMIT", "1G")
     assert read_folder(root, workers=4, image_size=64)[1] == []
+
+
+def test_one_large_scan_among_small_photos_costs_one_threads_room(tmp_path, monkeypatch):
+    """The room was counted as the largest file's decoding in every thread: one scan in a folder
+    of small photos held every file's decoding to one thread."""
+    from nnfs.data.folder import decoding_bytes
+
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=4, size=(60, 40), mode="RGB")
+    Image.new("RGB", (1200, 900), "gray").save(root / "a" / "scan.png")
+    large, small = decoding_bytes(((1200, 900), "RGB")), decoding_bytes(((60, 40), "RGB"))
+    images = 9 * 3 * 32 * 32
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(images + large + 3 * small))  # the scan and three photos
+    data, messages = read_folder(root, workers=4, image_size=32)
+    assert len(data) == 9 and messages == []  # four threads: before, one
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(images + large + 2 * small))  # the scan and two photos
+    assert read_folder(root, workers=4, image_size=32)[1][0].startswith("decoding with 3 threads, not 4")
+    monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(images + large + 8 * small))  # every file at once
+    assert read_folder(root, workers=16, image_size=32)[1] == []  # more threads than files: no warning
 
 
 
