@@ -32,6 +32,19 @@ def make_folder(root, classes, per_class=4, mode="L", size=(8, 8)):
     return root
 
 
+def mac_and_nas_folders(root):
+    """What a zip made on a Mac and a Synology NAS add to a dataset ``root`` of classes a and b:
+    ``__MACOSX/<class>/._<name>`` resource forks, ``@eaDir/<name>/`` thumbnails (real JPEGs)."""
+    for name in ("a", "b"):
+        fork = root / "__MACOSX" / name / "._000.png"
+        fork.parent.mkdir(parents=True)
+        fork.write_bytes(b"\x00\x05\x16\x07" + bytes(80))  # AppleDouble, not an image
+        write_image(root / name / "@eaDir" / "000.png" / "SYNOFILE_THUMB_M.jpg", "RGB")
+    write_image(root / "@eaDir" / "a" / "SYNOFILE_THUMB_M.jpg", "RGB")
+    (root / "$RECYCLE.BIN").mkdir()
+    return root
+
+
 def _photo_maker():
     """scripts/make_photos.py as a module (the scripts folder is not a package)."""
     import importlib.util

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from nnfs.backend import host_zeros
 from nnfs.checkpoint import CheckpointError, load
 from nnfs.checks import integer
-from nnfs.data.images import DatasetError, file_type, is_image_file, unreadable
+from nnfs.data.images import DatasetError, file_type, is_image_file, is_passed_over, unreadable
 from nnfs.data.loader import Preprocessing
 from nnfs.files import file_identity, name_key
 from nnfs.net import Net
@@ -160,7 +160,8 @@ def find_images(path, warn=None, skipped=None):
     """The image files at ``path``: the file itself, or every image below a folder (sorted).
 
     Below a folder, only regular files with an image name are taken: hidden entries
-    are passed over, and entries that are not regular files (a FIFO, a socket, a
+    and system folders (``__MACOSX``, ``@eaDir``, ...) are passed over, as training passes
+    them over, and entries that are not regular files (a FIFO, a socket, a
     device: opening one could block forever) or cannot be read (a symlink loop, a
     permission denied) are skipped without being opened, counted in one ``warn``
     line per reason. Symbolic links to folders are followed, as the training program
@@ -215,7 +216,7 @@ def find_images(path, warn=None, skipped=None):
             passed["unreadable"].append((place, folder))
             continue
         for entry in entries:
-            if entry.name.startswith("."):
+            if is_passed_over(entry.name):
                 continue
             try:
                 mode = entry.stat().st_mode  # through a link

@@ -11,8 +11,8 @@ from nnfs.checks import int_pair, integer
 from nnfs.data.cache import DatasetCache
 from nnfs.data.decoding import DecoderWarnings, default_workers, read_all, reading
 from nnfs.data.images import (
-    IMAGE_EXTENSIONS, RESIZE_MODES, DatasetError, UnusableImage, checked, file_type, is_image_file, probe,
-    read_image, unreadable)
+    IMAGE_EXTENSIONS, RESIZE_MODES, DatasetError, UnusableImage, checked, file_type, is_image_file,
+    is_passed_over, probe, read_image, unreadable)
 from nnfs.data.memory import ImageSizeError, available_memory, check_fits, format_bytes
 from nnfs.data.sizing import Sizing, choose_sizing
 from nnfs.files import file_key, name_key
@@ -64,8 +64,9 @@ class ImageFolder:
     counted in one warning per reason: files whose name does not end in an image
     extension (see :data:`~nnfs.data.images.IMAGE_EXTENSIONS`), folders nested
     inside a class folder, and entries that are not regular files (a FIFO, a
-    socket or a device is never opened). Hidden files (starting with ``.``) are
-    skipped silently. Files are decoded only as the raster formats of
+    socket or a device is never opened). Hidden entries (starting with ``.``) and
+    system folders (``__MACOSX``, ``@eaDir``, ...: :data:`~nnfs.data.images.SYSTEM_FOLDERS`)
+    are skipped silently. Files are decoded only as the raster formats of
     :data:`~nnfs.data.images.RASTER_FORMATS`, whatever their content claims.
 
     An entry or image that cannot be read (a broken file, a symlink loop, a
@@ -223,7 +224,7 @@ class ImageFolder:
         classes, loose, folders = [], 0, {}
         itself = file_key(root)
         for entry in self._listing(root):
-            if entry.name.startswith("."):
+            if is_passed_over(entry.name):
                 continue
             status = self._entry_stat(entry, on_error)
             if status is None:
@@ -253,7 +254,7 @@ class ImageFolder:
             folder = os.path.join(root, name)
             found = []
             for entry in self._listing(folder):
-                if entry.name.startswith("."):
+                if is_passed_over(entry.name):
                     continue
                 status = self._entry_stat(entry, on_error, is_image_file(entry.name))
                 if status is None:

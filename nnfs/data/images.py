@@ -31,6 +31,13 @@ IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
      ".pbm"})
 
+# Folders that systems and tools write beside a user's files, never a class nor photos:
+# the "._" resource forks a macOS zip holds under __MACOSX/<class>/, a Synology NAS's
+# thumbnails (@eaDir), Windows' recycle bin and volume records.
+# Taken as a class, __MACOSX would be one without images whose "folders inside" look like
+# the real classes. Compared case-insensitively: Windows writes $Recycle.Bin and $RECYCLE.BIN.
+SYSTEM_FOLDERS = frozenset({"__macosx", "@eadir", "$recycle.bin", "system volume information"})
+
 # The Pillow formats a file may be decoded as, whatever its name says: the formats of
 # IMAGE_EXTENSIONS (PPM covers .pbm/.pgm/.ppm; JPEG also opens the multi-picture JPEGs,
 # "MPO", of some phones). Everything else, PostScript and PDF above all, is refused unopened.
@@ -81,6 +88,12 @@ def is_image_file(path):
     what the file holds is checked when it is opened)."""
     name = os.path.basename(path)
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def is_passed_over(name):
+    """True for a folder entry that is passed over silently, in training and in prediction:
+    a hidden name (starting with ``.``) or a system folder (:data:`SYSTEM_FOLDERS`)."""
+    return name.startswith(".") or name.casefold() in SYSTEM_FOLDERS
 
 
 def file_type(mode):

@@ -12,7 +12,7 @@ from nnfs.app.cli import train
 from nnfs.app.inference import find_images
 from nnfs.data import DatasetError
 from tests.app.cli.programs import run_example
-from tests.imagefolders import make_folder, make_photo_folder
+from tests.imagefolders import mac_and_nas_folders, make_folder, make_photo_folder
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 
@@ -33,6 +33,13 @@ def test_entries_that_are_not_regular_files_are_skipped_and_counted(tmp_path):
         f"skipped 1 entry that cannot be read, e.g. {root / 'b' / 'loop.png'}",
         f"skipped 1 folder reached twice (walked once, at another path), e.g. {root / 'b' / 'link-to-a'}"]
     assert find_images(str(root)) == found  # silently without warn
+
+
+def test_folders_written_by_systems_are_passed_over_as_training_does(tmp_path):
+    root = mac_and_nas_folders(make_folder(tmp_path / "d", ["a", "b"], per_class=1))
+    messages = []
+    assert find_images(str(root), messages.append) == [str(root / "a" / "000.png"), str(root / "b" / "000.png")]
+    assert messages == []
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links here")

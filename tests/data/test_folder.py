@@ -7,7 +7,7 @@ from PIL import Image
 from nnfs.data import DatasetError
 from tests import ROOT
 from nnfs.data.memory import format_bytes
-from tests.imagefolders import make_folder, read_folder, write_image
+from tests.imagefolders import mac_and_nas_folders, make_folder, read_folder, write_image
 
 
 def test_classes_are_sorted_subfolder_names_of_any_kind(tmp_path):
@@ -56,6 +56,14 @@ def test_hidden_nested_and_non_image_files_are_skipped_with_one_warning(tmp_path
     assert any("1 file that is not an image" in m and "notes.txt" in m for m in messages)
     assert any("nested" in m and "deeper" in m for m in messages)
     assert data.skipped["not an image"] == [str(tmp_path / "a" / "notes.txt")]
+
+
+def test_folders_written_by_systems_are_no_classes_and_pass_silently(tmp_path):
+    make_folder(tmp_path, ["a", "b"], per_class=2)
+    mac_and_nas_folders(tmp_path)
+    data, messages = read_folder(tmp_path)
+    assert data.class_names == ["a", "b"] and len(data) == 4
+    assert messages == []
 
 
 def test_corrupt_image_raises_with_its_path_or_is_skipped_and_counted(tmp_path):
