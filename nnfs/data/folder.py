@@ -163,6 +163,7 @@ class ImageFolder:
             self.decoder_warnings = DecoderWarnings()
             with self.decoder_warnings:
                 headers = self._probe(files, on_error, workers)
+                self._require_every_class([label for _, label, _ in headers])
                 self.sizing = choose_sizing([h for _, _, h in headers], image_size, channels, resize)
                 self._check(min_size, reserve, len(headers))
                 self._decode(headers, on_error, self._decoding_threads(headers, workers, warn), progress)
@@ -382,12 +383,23 @@ class ImageFolder:
             put_image(images, len(paths), raw)
             paths.append(path)
             labels.append(label)
+        self._require_every_class(labels)
+        self._set(images[:len(paths)], labels, paths)
+
+    def _require_every_class(self, labels):
+        """Refuse a load where some class kept no readable image (``labels``: those of the files
+        read so far), naming the class folder and what was skipped in it.
+
+        Checked after the headers are read, before anything is sized or decoded: were no image
+        readable at all, sizing would fail with nothing to name.
+        """
         present = set(labels)
         for label, name in enumerate(self.class_names):
             if label not in present:
-                raise DatasetError(
-                    f"class folder {os.path.join(self.root, name)} has no readable images")
-        self._set(images[:len(paths)], labels, paths)
+                folder = os.path.join(self.root, name)
+                lost = [p for p in self.skipped["unreadable"] if os.path.dirname(p) == folder]
+                detail = f" (skipped {count(len(lost), 'unreadable image')}, e.g. {lost[0]})" if lost else ""
+                raise DatasetError(f"class folder {folder} has no readable images{detail}")
 
     def _set(self, images, labels, paths):
         self.images = images

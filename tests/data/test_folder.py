@@ -112,6 +112,16 @@ def test_a_class_whose_images_are_all_unreadable_is_an_error_even_when_skipping(
         read_folder(tmp_path, on_error="skip")
 
 
+def test_a_dataset_whose_images_are_all_unreadable_names_a_class_and_what_was_skipped(tmp_path):
+    for name in ("a", "b"):  # downloads that saved an error page under the image's name
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "x.jpg").write_text("<html>404 Not Found</html>")
+    with pytest.raises(DatasetError) as raised:
+        read_folder(tmp_path, on_error="skip")
+    assert str(raised.value) == (f"class folder {tmp_path / 'a'} has no readable images "
+                                 f"(skipped 1 unreadable image, e.g. {tmp_path / 'a' / 'x.jpg'})")
+
+
 def test_limit_takes_the_first_images_of_each_class(tmp_path):
     make_folder(tmp_path, ["a", "b"], per_class=5)
     data, _ = read_folder(tmp_path, limit=2)

@@ -159,6 +159,18 @@ def test_a_hostile_folder_trains_with_skip_corrupt_and_stops_cleanly_without(tmp
     assert save.exists()
 
 
+def test_a_folder_of_damaged_files_stops_in_one_line_naming_a_class_with_skip_corrupt(tmp_path, capsys):
+    root = tmp_path / "d"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        (root / name / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # cut off after the signature
+    code, _, err = run(capsys, root, tmp_path / "m.npz", "--skip_corrupt")
+    assert code == 1
+    assert one_line_error(err) == (f"error: class folder {root / 'a'} has no readable images (skipped 1 "
+                                   f"unreadable image, e.g. {root / 'a' / 'x.png'})")
+    assert not (tmp_path / "m.npz").exists()
+
+
 def test_huge_images_and_corrupt_exif_warn_in_one_line_each(tmp_path, capsys, monkeypatch):
     from PIL import Image
 
