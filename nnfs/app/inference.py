@@ -15,7 +15,8 @@ from nnfs.net import Net
 from nnfs.text import count
 
 # The most values (channels x height x width) one prepared image may have: 4096 x 4096 gray or
-# about 2365 x 2365 RGB, 64 MB as float32. A record asking for more is damaged, not a model.
+# about 2365 x 2365 RGB, 64 MB as float32. A record asking for more is damaged, not a model:
+# the training program refuses larger sizes before it loads a dataset (ImageFolder's max_values).
 MAX_INPUT_VALUES = 1 << 24
 
 # What find_images says about each kind of entry it skips, for one and for several (nnfs.text.count).

@@ -102,6 +102,8 @@ class ImageFolder:
         workers: decoding threads; default one per core. 1 decodes in the calling thread.
         progress: show a progress bar on stderr while decoding (on a terminal only).
         min_size: the smallest height and width the images may have (a model's minimum).
+        max_values: the most values (channels x height x width) one image may have, or None
+            for no limit but the memory's.
         reserve: ``reserve(sizing, count, n_classes)`` returns ``{"name": bytes}`` of the
             memory the caller will need besides the images (a model, its training) for
             ``count`` images of that :class:`~nnfs.data.sizing.Sizing`; it is checked with
@@ -128,11 +130,13 @@ class ImageFolder:
     Raises:
         DatasetError: missing root, no class subfolders, two class names that look the same,
             a class without images, fewer than two classes, or (with ``on_error="raise"``) an unreadable image.
-        ImageSizeError: a size below ``min_size``, or more memory than is available.
+        ImageSizeError: a size below ``min_size``, an image over ``max_values``, or more memory
+            than is available.
     """
 
     def __init__(self, root, image_size=None, channels=None, resize="crop", on_error="raise", limit=None,
-                 warn=None, cache=None, workers=None, progress=False, min_size=1, reserve=None):
+                 warn=None, cache=None, workers=None, progress=False, min_size=1, max_values=None,
+                 reserve=None):
         if on_error not in ("raise", "skip"):
             raise DatasetError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         if channels is not None:  # checked as an int first: True and 3.0 compare equal to 1 and 3
@@ -146,6 +150,8 @@ class ImageFolder:
         if workers is not None:
             workers = _checked(integer, "workers", workers, minimum=1)
         min_size = _checked(integer, "min_size", min_size, minimum=1)
+        if max_values is not None:
+            max_values = _checked(integer, "max_values", max_values, minimum=1)
         image_size = None if image_size is None else _checked(int_pair, "image_size", image_size)
         self.root = os.fspath(root)
         self.resize = resize
@@ -158,14 +164,14 @@ class ImageFolder:
         store = DatasetCache(cache, self.root, options) if cache is not None else None
         self.cache_path = store.path if store else None
         key = store.key(files) if store else None
-        self.from_cache = store is not None and self._load_cached(store, key, min_size, reserve)
+        self.from_cache = store is not None and self._load_cached(store, key, min_size, max_values, reserve)
         if not self.from_cache:
             self.decoder_warnings = DecoderWarnings()
             with self.decoder_warnings:
                 headers = self._probe(files, on_error, workers)
                 self._require_every_class([label for _, label, _ in headers])
                 self.sizing = choose_sizing([h for _, _, h in headers], image_size, channels, resize)
-                self._check(min_size, reserve, len(headers))
+                self._check(min_size, max_values, reserve, len(headers))
                 self._decode(headers, on_error, self._decoding_threads(headers, workers, warn), progress)
             if store:
                 self._store(store, key, warn)
@@ -321,8 +327,9 @@ class ImageFolder:
         return [(path, label, header)
                 for (path, label, _), header in self._read_each(probe, files, on_error, workers)]
 
-    def _check(self, min_size, reserve, n_images):
-        """Refuse a size below ``min_size`` or a dataset (and reserve) larger than the memory."""
+    def _check(self, min_size, max_values, reserve, n_images):
+        """Refuse a size below ``min_size``, a dataset (and reserve) larger than the memory, or
+        an image of more than ``max_values`` values."""
         sizing = self.sizing
         height, width = sizing.image_size
         source = "the most common size" if sizing.chosen and sizing.kind == "small" else "as asked"
@@ -333,6 +340,12 @@ class ImageFolder:
         parts = {"images": n_images * sizing.channels * height * width}
         parts.update(reserve(sizing, n_images, len(self.class_names)) if reserve else {})
         check_fits(parts, f"{n_images} images of {sizing.channels}x{height}x{width}")
+        values = sizing.channels * height * width
+        if max_values is not None and values > max_values:
+            raise ImageSizeError(
+                f"the images would be {height}x{width} with {count(sizing.channels, 'channel')} ({source}), "
+                f"{values:,} values each, more than the {max_values:,} a saved model classifies",
+                "a smaller image size")
 
     def _decoding_threads(self, headers, workers, warn):
         """How many threads decode ``headers``: ``workers`` (default one per core), fewer
@@ -410,7 +423,7 @@ class ImageFolder:
         self.kind = self.sizing.kind
 
     # -- the cache ------------------------------------------------------------------------------
-    def _load_cached(self, store, key, min_size, reserve):
+    def _load_cached(self, store, key, min_size, max_values, reserve):
         """Take the cache entry of this scan, if there is a valid one; True on a hit."""
         def accept(record):  # the size and memory checks, before the cached pixels are read
             try:
@@ -418,7 +431,7 @@ class ImageFolder:
                 count = len(record["paths"])
             except (KeyError, TypeError, ValueError):
                 return False
-            self._check(min_size, reserve, count)
+            self._check(min_size, max_values, reserve, count)
             return True
 
         cached = store.load(key, accept)

@@ -76,6 +76,19 @@ def test_images_below_the_model_minimum_are_refused(tmp_path, monkeypatch):
     assert ImageFolder(root, image_size=4, min_size=4).image_size == (4, 4)  # scaled up when asked
 
 
+def test_images_of_more_values_than_allowed_are_refused_before_decoding(tmp_path, no_allocation):
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=2, mode="RGB", size=(8, 8))
+    with pytest.raises(ImageSizeError) as caught:
+        ImageFolder(root, image_size=(8, 9), max_values=3 * 8 * 8)
+    assert caught.value.reason == ("the images would be 8x9 with 3 channels (as asked), 216 values each, "
+                                   "more than the 192 a saved model classifies")
+
+
+def test_the_largest_image_allowed_loads(tmp_path):
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=2, mode="RGB", size=(8, 8))
+    assert ImageFolder(root, max_values=3 * 8 * 8).images.shape == (4, 3, 8, 8)
+
+
 def test_training_bytes_counts_parameters_gradients_optimizer_and_a_batch():
     parts = training_bytes(1000, (10, 20), 3, batch_size=8, dtype_bytes=4, optimizer_slots=2)
     assert parts["model"] == 1000 * 4 * 4

@@ -45,6 +45,7 @@ from nnfs.app.cli.options import (
     image_size, non_negative_float, non_negative_int, positive_float, positive_int, seed, unit_interval)
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, launcher_size, stop_on_signals
 from nnfs.app.guard import FiniteGuard, NonFiniteLossError, first_non_finite
+from nnfs.app.inference import MAX_INPUT_VALUES
 from nnfs.app.loop import evaluate, train_epoch
 from nnfs.app.metrics import class_report, format_report, predict_labels, write_history_csv
 from nnfs.app.models import MODEL_TITLES, MODELS, RECIPES, build_model, default_model, model_parameters
@@ -323,7 +324,8 @@ def load_dataset(args, say, warn_, progress, saved_model=None):
         data = ImageFolder(args.dataset, image_size=args.image_size, channels=args.channels,
                            resize=args.resize, on_error="skip" if args.skip_corrupt else "raise",
                            limit=args.limit, warn=warn_, cache=cache, workers=args.workers,
-                           progress=progress, min_size=MIN_IMAGE_SIDE, reserve=reserve)
+                           progress=progress, min_size=MIN_IMAGE_SIDE, max_values=MAX_INPUT_VALUES,
+                           reserve=reserve)
     except ImageSizeError as error:
         raise DatasetError(error.with_option("--image_size")) from None
     except UnusableImage as error:  # one file: the run can go on without it, if the user says so

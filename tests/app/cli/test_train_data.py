@@ -171,6 +171,22 @@ def test_a_folder_of_damaged_files_stops_in_one_line_naming_a_class_with_skip_co
     assert not (tmp_path / "m.npz").exists()
 
 
+def test_a_size_the_prediction_program_would_refuse_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    # The real limit (2^24 values) needs photos of thousands of pixels: the same rule, a smaller limit.
+    from nnfs.app import inference
+    monkeypatch.setattr(inference, "MAX_INPUT_VALUES", 3 * 12 * 12 - 1)
+    monkeypatch.setattr(train, "MAX_INPUT_VALUES", inference.MAX_INPUT_VALUES)
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=3, mode="RGB", size=(12, 12))
+    code, _, err = run(capsys, root, tmp_path / "m.npz", "--cache", "none")
+    assert code == 1
+    assert one_line_error(err) == ("error: the images would be 12x12 with 3 channels (the most common size), "
+                                   "432 values each, more than the 431 a saved model classifies; choose a "
+                                   "smaller image size with --image_size")
+    assert not (tmp_path / "m.npz").exists()
+    assert run(capsys, root, tmp_path / "m.npz", "--cache", "none", "--image_size", "11")[0] == 0
+    assert inference.Classifier(str(tmp_path / "m.npz")).predict([str(root / "a" / "000.png")])[0].top
+
+
 def test_huge_images_and_corrupt_exif_warn_in_one_line_each(tmp_path, capsys, monkeypatch):
     from PIL import Image
 
