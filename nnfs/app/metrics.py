@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from nnfs.backend import to_numpy
 from nnfs.files import write_atomically
-from nnfs.text import pad, printable, short_names
+from nnfs.text import count, pad, printable, short_names
 
 __all__ = ["ClassReport", "confusion_matrix", "class_report", "predict_labels", "format_report",
            "write_history_csv", "HISTORY_COLUMNS"]
@@ -147,15 +147,15 @@ def format_report(report, name_width=12, confusions=3):
     lines = [f"{'class':<{width}}  {'images':>6}  {'recall':>6}  {'precision':>9}  mistaken for"]
     for k, name in enumerate(report.class_names):
         # The first class in label order among the most frequent mistakes, as in top_confusions.
-        count, other = max(((n, p) for p, n in enumerate(report.matrix[k]) if p != k),
+        times, other = max(((n, p) for p, n in enumerate(report.matrix[k]) if p != k),
                            key=lambda cell: cell[0], default=(0, k))
-        mistaken = f"{short(report.class_names[other])} ({count})" if count else ""
+        mistaken = f"{short(report.class_names[other])} ({times})" if times else ""
         lines.append(f"{pad(short(name), width)}  {report.support[k]:>6}  {_percent(report.recall[k]):>6}  "
                      f"{_percent(report.precision[k]):>9}  {mistaken}".rstrip())
-    lines.append(f"accuracy {_percent(report.accuracy)} on {report.total} images")
+    lines.append(f"accuracy {_percent(report.accuracy)} on {count(report.total, 'image')}")
     top = report.top_confusions(confusions)
     if top:
-        lines.append("most confused: " + ", ".join(f"{t} as {p} ({count})" for count, t, p in top))
+        lines.append("most confused: " + ", ".join(f"{t} as {p} ({times})" for times, t, p in top))
     return lines
 
 

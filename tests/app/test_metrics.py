@@ -51,6 +51,10 @@ def test_a_class_never_predicted_or_without_images_has_no_precision_or_recall():
     assert lines[3].split() == ["c", "0", "-", "-"]
 
 
+def test_the_accuracy_line_counts_one_image_as_one():
+    assert format_report(class_report([0], [1], ["a", "b"]))[-2] == "accuracy 0.0% on 1 image"
+
+
 def test_the_printed_table_fits_60_columns_and_names_the_mistakes():
     names = ["a class with a very long name", "another long class name", "bird"]
     lines = format_report(class_report(TRUE * 20, PREDICTED * 20, names))
