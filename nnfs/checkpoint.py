@@ -342,7 +342,8 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
     if not allow_non_finite:
         _refuse_non_finite(arrays, refusing, "did training diverge? pass allow_non_finite=True to write it anyway")
     text = _to_json(meta, "layer configs, class_names, preprocessing, optimizer config, scheduler state and extra")
-    _check_written(text, refusing, custom_layers, arrays)
+    written = _check_written(text, refusing, custom_layers, arrays)
+    _check_training_state_written(refusing, written, arrays, net)
     arrays[META] = archive.json_to_array(text)
     write_atomically(path, lambda f: archive.save_npz(f, arrays))
     return path
@@ -369,6 +370,18 @@ def _check_written(text, refusing, custom_layers, arrays):
         raise type(error)(f"{refusing}: {error}") from None
     layer_plans, _ = _classes(refusing, meta, custom_layers)  # nesting and layer count, as loading counts them
     _check_net_arrays(refusing, meta["dtype"], layer_plans, arrays, "in the net")
+    return meta
+
+
+def _check_training_state_written(refusing, meta, arrays, net):
+    """Refuse an optimizer state or a schedule that loading would refuse for ``net``, by
+    load's own check (:func:`_training_state_problem`) on what the file would hold: an
+    optimizer made for another net saves fine but its state fits no parameter of this one."""
+    problem = _training_state_problem(_optimizer_state(meta, arrays), meta.get("scheduler"), net)
+    if problem is not None:
+        part, reason = problem
+        hint = "; was the optimizer made for another net?" if part == "optimizer state" else ""
+        raise CheckpointError(f"{refusing}: its {part} would not load into this net ({reason}){hint}")
 
 
 def _refuse_non_finite(arrays, what, hint):
@@ -663,15 +676,16 @@ def _restore(path, meta, arrays, net):
     loading it must not have loaded its weights first); of the two changes, the streams
     go in first and are put back when the weights are refused.
     """
-    optimizer_state = None
     if meta.get("optimizer") is not None:
-        keys = meta["optimizer"]["keys"]
-        missing = [k for k in keys if OPTIMIZER_PREFIX + k not in arrays]
+        missing = [k for k in meta["optimizer"]["keys"] if OPTIMIZER_PREFIX + k not in arrays]
         if missing:
             raise CheckpointError(f"{path}: optimizer state arrays missing: {short_repr(missing)}")
-        optimizer_state = {"config": meta["optimizer"]["config"],
-                           "state": {k: arrays[OPTIMIZER_PREFIX + k] for k in keys}}
-    _check_training_state(path, optimizer_state, meta.get("scheduler"), net)
+    optimizer_state = _optimizer_state(meta, arrays)
+    problem = _training_state_problem(optimizer_state, meta.get("scheduler"), net)
+    if problem is not None:
+        part, reason = problem
+        what = "damaged optimizer state" if part == "optimizer state" else "cannot restore its schedule"
+        raise CheckpointError(f"{path}: {what} ({reason})")
     state = {name[len(NET_PREFIX):]: value for name, value in arrays.items() if name.startswith(NET_PREFIX)}
     streams = net.rng_state()
     try:
@@ -689,14 +703,23 @@ def _restore(path, meta, arrays, net):
                       scheduler_state=meta.get("scheduler"), extra=meta.get("extra"), path=path)
 
 
-def _check_training_state(path, optimizer_state, scheduler_state, net):
-    """Refuse an optimizer state or a schedule that the nnfs optimizer or schedule the file
-    names would refuse for ``net``, by loading them into stand-ins that change nothing: a
-    fresh optimizer of that type over ``net`` (its state arrays are copied to the net's
-    device for the check and dropped) and a schedule driving a bare learning rate.
+def _optimizer_state(meta, arrays):
+    """``{"config": ..., "state": {name: array}}`` as the record ``meta`` and ``arrays`` hold
+    it (what :class:`Checkpoint` hands back), or None for a file without one."""
+    if meta.get("optimizer") is None:
+        return None
+    return {"config": meta["optimizer"]["config"],
+            "state": {k: arrays[OPTIMIZER_PREFIX + k] for k in meta["optimizer"]["keys"]}}
 
-    Types nnfs does not make (an optimizer of one's own saved by its ``state_dict()``) are
-    left to whoever loads them.
+
+def _training_state_problem(optimizer_state, scheduler_state, net):
+    """``("optimizer state" or "scheduler state", reason)`` for an optimizer state or a
+    schedule that the nnfs optimizer or schedule it names would refuse for ``net``, else None.
+
+    They are loaded into stand-ins that change nothing: a fresh optimizer of that type over
+    ``net`` (its state arrays are copied to the net's device for the check and dropped) and
+    a schedule driving a bare learning rate. Types nnfs does not make (an optimizer of one's
+    own saved by its ``state_dict()``) are left to whoever loads them.
     """
     config = optimizer_state["config"] if optimizer_state is not None else {}
     cls = {cls.__name__: cls for cls in OPTIMIZERS.values()}.get(config.get("type"))
@@ -704,14 +727,13 @@ def _check_training_state(path, optimizer_state, scheduler_state, net):
         try:
             cls(net, lr=config["lr"]).load_state_dict(optimizer_state)
         except (KeyError, TypeError, ValueError) as error:
-            reason = f"missing {error}" if isinstance(error, KeyError) else str(error)
-            raise CheckpointError(f"{path}: damaged optimizer state ({reason})") from None
+            return "optimizer state", f"missing {error}" if isinstance(error, KeyError) else str(error)
     if scheduler_state is not None and scheduler_state.get("type") in SAVED_SCHEDULES:
         try:
             schedule_from_state(SimpleNamespace(lr=0.0), scheduler_state)
         except (KeyError, TypeError, ValueError) as error:
-            reason = f"missing {error}" if isinstance(error, KeyError) else str(error)
-            raise CheckpointError(f"{path}: cannot restore its schedule ({reason})") from None
+            return "scheduler state", f"missing {error}" if isinstance(error, KeyError) else str(error)
+    return None
 
 
 def load(path, backend=None, custom_layers=(), allow_non_finite=False):

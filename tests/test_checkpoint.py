@@ -594,3 +594,21 @@ def test_what_load_would_refuse_is_never_written(tmp_path, monkeypatch, argument
         save(path, Net([Linear(2, 2)]), **arguments)
     assert str(info.value).startswith("checkpoint.save: ") and "\n" not in str(info.value)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npz"]
+
+
+def test_an_optimizer_made_for_another_net_is_refused_before_anything_is_written(tmp_path, rng):
+    # Its state names this net's parameters ("0.weight") with other shapes: load refuses such
+    # a file, so save must not write it (the model would be lost behind a file that never loads).
+    other = Net([Linear(4, 5), Linear(5, 3)], CrossEntropyLoss())
+    optimizer = SGD(other, lr=0.1, momentum=0.9)
+    other.loss(other(rng.normal(size=(6, 4))), rng.integers(0, 3, 6))
+    other.backward()
+    optimizer.step()
+    path = tmp_path / "m.npz"
+    with pytest.raises(CheckpointError, match=r"^checkpoint\.save: refusing to write .*m\.npz: its optimizer state "
+                                              r"would not load into this net \(SGD\.load_state_dict: "
+                                              r"0\.weight\.momentum_buffer has shape \(5, 4\) .*made for another net\?$"):
+        save(path, Net([Linear(4, 3)], CrossEntropyLoss()), optimizer=optimizer)
+    assert os.listdir(tmp_path) == []
+    save(path, other, optimizer=optimizer)  # its own net
+    assert load(path).optimizer_state["config"]["step_count"] == 1
