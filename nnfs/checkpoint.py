@@ -34,7 +34,7 @@ import os
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from nnfs.backend import archive, host_rng, to_numpy, using
+from nnfs.backend import archive, get_array_module, host_rng, to_numpy, using
 from nnfs.checks import is_integer
 from nnfs.files import write_atomically
 from nnfs.layers.base import Layer
@@ -343,7 +343,7 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
         _refuse_non_finite(arrays, refusing, "did training diverge? pass allow_non_finite=True to write it anyway")
     text = _to_json(meta, "layer configs, class_names, preprocessing, optimizer config, scheduler state and extra")
     written = _check_written(text, refusing, custom_layers, arrays)
-    _check_training_state_written(refusing, written, arrays, net)
+    _check_training_state_written(refusing, written, arrays, net, allow_non_finite)
     arrays[META] = archive.json_to_array(text)
     write_atomically(path, lambda f: archive.save_npz(f, arrays))
     return path
@@ -373,11 +373,11 @@ def _check_written(text, refusing, custom_layers, arrays):
     return meta
 
 
-def _check_training_state_written(refusing, meta, arrays, net):
+def _check_training_state_written(refusing, meta, arrays, net, allow_non_finite):
     """Refuse an optimizer state or a schedule that loading would refuse for ``net``, by
     load's own check (:func:`_training_state_problem`) on what the file would hold: an
     optimizer made for another net saves fine but its state fits no parameter of this one."""
-    problem = _training_state_problem(_optimizer_state(meta, arrays), meta.get("scheduler"), net)
+    problem = _training_state_problem(_optimizer_state(meta, arrays), meta.get("scheduler"), net, allow_non_finite)
     if problem is not None:
         part, reason = problem
         hint = "; was the optimizer made for another net?" if part == "optimizer state" else ""
@@ -667,7 +667,7 @@ def _build_net(path, meta, backend, layer_plans, loss_plan):
     return Net(layers, loss, backend=backend, dtype=meta["dtype"])
 
 
-def _restore(path, meta, arrays, net):
+def _restore(path, meta, arrays, net, allow_non_finite):
     """Put the file's weights, buffers and random streams into ``net``, all or nothing, and
     return them with the rest of the file as a :class:`Checkpoint`.
 
@@ -681,7 +681,7 @@ def _restore(path, meta, arrays, net):
         if missing:
             raise CheckpointError(f"{path}: optimizer state arrays missing: {short_repr(missing)}")
     optimizer_state = _optimizer_state(meta, arrays)
-    problem = _training_state_problem(optimizer_state, meta.get("scheduler"), net)
+    problem = _training_state_problem(optimizer_state, meta.get("scheduler"), net, allow_non_finite)
     if problem is not None:
         part, reason = problem
         what = "damaged optimizer state" if part == "optimizer state" else "cannot restore its schedule"
@@ -712,18 +712,23 @@ def _optimizer_state(meta, arrays):
             "state": {k: arrays[OPTIMIZER_PREFIX + k] for k in meta["optimizer"]["keys"]}}
 
 
-def _training_state_problem(optimizer_state, scheduler_state, net):
+def _training_state_problem(optimizer_state, scheduler_state, net, allow_non_finite=False):
     """``("optimizer state" or "scheduler state", reason)`` for an optimizer state or a
     schedule that the nnfs optimizer or schedule it names would refuse for ``net``, else None.
 
     They are loaded into stand-ins that change nothing: a fresh optimizer of that type over
     ``net`` (its state arrays are copied to the net's device for the check and dropped) and
     a schedule driving a bare learning rate. Types nnfs does not make (an optimizer of one's
-    own saved by its ``state_dict()``) are left to whoever loads them.
+    own saved by its ``state_dict()``) are left to whoever loads them. With
+    ``allow_non_finite`` NaN and inf in the state are let through (the stand-in sees zeros
+    there), as they are in the weights: a diverged run's file is read to be inspected.
     """
     config = optimizer_state["config"] if optimizer_state is not None else {}
     cls = {cls.__name__: cls for cls in OPTIMIZERS.values()}.get(config.get("type"))
     if cls is not None:
+        if allow_non_finite:
+            optimizer_state = {"config": config,
+                               "state": {k: _finite(v) for k, v in optimizer_state["state"].items()}}
         try:
             cls(net, lr=config["lr"]).load_state_dict(optimizer_state)
         except (KeyError, TypeError, ValueError) as error:
@@ -734,6 +739,14 @@ def _training_state_problem(optimizer_state, scheduler_state, net):
         except (KeyError, TypeError, ValueError) as error:
             return "scheduler state", f"missing {error}" if isinstance(error, KeyError) else str(error)
     return None
+
+
+def _finite(array):
+    """``array`` with its NaN and infinities as zeros (floats only: nothing else holds them)."""
+    if getattr(array, "dtype", None) is None or array.dtype.kind != "f":
+        return array
+    xp = get_array_module(array)
+    return xp.where(xp.isfinite(array), array, 0)
 
 
 def load(path, backend=None, custom_layers=(), allow_non_finite=False):
@@ -766,7 +779,7 @@ def load(path, backend=None, custom_layers=(), allow_non_finite=False):
             would refuse for this net. Nothing large is allocated before the sizes are checked.
     """
     path, meta, arrays, layer_plans, loss_plan = _read(path, custom_layers, allow_non_finite)
-    return _restore(path, meta, arrays, _build_net(path, meta, backend, layer_plans, loss_plan))
+    return _restore(path, meta, arrays, _build_net(path, meta, backend, layer_plans, loss_plan), allow_non_finite)
 
 
 def metadata(path):
@@ -803,7 +816,7 @@ def load_into(path, net, custom_layers=(), allow_non_finite=False):
     if ours["layers"] != saved["layers"]:
         raise CheckpointError(
             f"{path} holds a different architecture: {_first_difference(saved['layers'], ours['layers'])}")
-    return _restore(path, meta, arrays, net)
+    return _restore(path, meta, arrays, net, allow_non_finite)
 
 
 def _nested(value):

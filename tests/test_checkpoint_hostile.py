@@ -380,6 +380,21 @@ def test_non_finite_buffers_and_optimizer_state_are_refused_too(tmp_path):
         save(tmp_path / "m.npz", net, optimizer=optimizer)
 
 
+def test_non_finite_optimizer_state_is_written_and_read_when_asked(tmp_path):
+    # As the weights are: a diverged run saved with allow_non_finite=True is read to be inspected.
+    from nnfs.optim import SGD
+
+    net = small_net()
+    optimizer = SGD(net, lr=0.1, momentum=0.9)
+    optimizer.step_count = 1
+    optimizer.state["0.weight"] = {"momentum_buffer": np.full((3, 4), np.nan, dtype=np.float32)}
+    path = tmp_path / "diverged.npz"
+    save(path, net, optimizer=optimizer, allow_non_finite=True)
+    refused(path, "holds 12 NaN or infinite value.*diverged")
+    for loaded in (load(path, allow_non_finite=True), load_into(path, small_net(), allow_non_finite=True)):
+        assert np.isnan(loaded.optimizer_state["state"]["0.weight.momentum_buffer"]).all()
+
+
 def test_a_sound_checkpoint_still_loads_with_every_layer_kind(tmp_path):
     nnfs.seed(1)
     net = Net([Conv2D(2, 3, (3, 2), padding=1), BatchNorm2D(3), ReLU(), MaxPool2D(2), Flatten(),
