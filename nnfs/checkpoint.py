@@ -320,6 +320,10 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
             "class_names": class_names, "preprocessing": preprocessing,
             "optimizer": None, "scheduler": None, "extra": extra}
     arrays = {NET_PREFIX + name: value for name, value in net.state_dict().items()}
+    for name, part in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if part is not None and not callable(getattr(part, "state_dict", None)):
+            raise TypeError(f"checkpoint.save: {name} must be an object with a state_dict() method (an nnfs "
+                            f"{'optimizer' if name == 'optimizer' else 'schedule'}), got {short_repr(part)}")
     if optimizer is not None:
         state = optimizer.state_dict()
         if not (isinstance(state, dict) and isinstance(state.get("config"), dict)
@@ -809,6 +813,8 @@ def load_into(path, net, custom_layers=(), allow_non_finite=False):
             state and schedule it hands back) is checked before ``net`` changes: a refused
             file leaves its arrays, streams and modes as they were.
     """
+    if not isinstance(net, Net):
+        raise TypeError(f"checkpoint.load_into: expected a Net to load into, got {type(net).__name__}")
     path, meta, arrays, _, _ = _read(path, custom_layers, allow_non_finite)
     saved = {"layers": meta.get("layers"), "loss": meta.get("loss")}
     # Compare through JSON so that tuples and lists in configs count as equal.

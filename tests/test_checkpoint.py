@@ -218,6 +218,22 @@ def test_load_into_checks_the_architecture(tmp_path, rng):
         load_into(path, reference_cnn(3, 8, 5))
 
 
+@pytest.mark.parametrize("call, match", [
+    (lambda path: load_into(path, [Linear(2, 2)]), r"^checkpoint\.load_into: expected a Net to load into, got list$"),
+    (lambda path: save(path, Net([Linear(2, 2)]), optimizer="adam"),
+     r"^checkpoint\.save: optimizer must be an object with a state_dict\(\) method \(an nnfs optimizer\), got 'adam'$"),
+    (lambda path: save(path, Net([Linear(2, 2)]), scheduler=3),
+     r"^checkpoint\.save: scheduler must be an object with a state_dict\(\) method \(an nnfs schedule\), got 3$"),
+], ids=["load_into a list", "an optimizer's name", "a number as scheduler"])
+def test_arguments_of_the_wrong_kind_are_named_in_one_line(tmp_path, call, match):
+    path = tmp_path / "m.npz"
+    save(path, Net([Linear(2, 2)]))
+    before = path.read_bytes()
+    with pytest.raises(TypeError, match=match):
+        call(path)
+    assert path.read_bytes() == before
+
+
 def test_registry_is_built_from_the_exported_names():
     classes = registry()
     for module in (nnfs.layers, nnfs.activations):
