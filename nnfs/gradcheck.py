@@ -17,6 +17,9 @@ The rules, which nnfs's own tests follow too (``tests/gradcheck.py`` calls this 
   entries tiny next to the rest do not turn rounding into a large error, and with the
   rounding noise of ``L`` allowed for (:func:`rounding_noise`): a gradient that is exactly
   zero in theory (a bias just before BatchNorm) matches finite differences that are noise.
+- A layer that draws random numbers (Dropout in training mode, or a block holding one) has
+  its random streams put back before every forward pass, so that each pass computes the
+  same function: the one whose gradient backward gives, with the first pass's mask.
 - :func:`check_layer` and :func:`check_loss` work on a float64 copy of your layer or loss:
   its dtype, cache, mode, running statistics and random stream stay as they were.
 """
@@ -143,7 +146,12 @@ def layer_errors(layer, X, G, eps=EPS):
     Returns:
         ``{"X": error, <param key>: error, ...}`` as plain floats.
     """
+    # A layer that draws random numbers (Dropout in training mode, or a block holding one)
+    # is another function at each forward pass; every pass here draws what the first draws.
+    streams = _random_streams(layer)
+
     def scalar():
+        _replay(streams)
         return float((layer.forward(X) * G).sum())
 
     noise = rounding_noise(float(abs(layer(X) * G).sum()), eps)  # this forward is backward's too
@@ -161,6 +169,18 @@ def layer_errors(layer, X, G, eps=EPS):
         _check_shape(layer, "the input" if name == "X" else f"params[{name!r}]", analytic[name], array)
     return {name: relative_error(analytic[name], numeric_gradient(scalar, array, eps), noise)
             for name, array in arrays.items()}
+
+
+def _random_streams(layer):
+    """``[(part, its rng_state())]`` for ``layer`` and each layer inside it with a random stream."""
+    parts = [layer, *(child for _, child in getattr(layer, "named_layers", tuple)())]
+    return [(part, part.rng_state()) for part in parts if part.rng_state() is not None]
+
+
+def _replay(streams):
+    """Put each random stream back where :func:`_random_streams` found it."""
+    for part, state in streams:
+        part.load_rng_state(state)
 
 
 def loss_error(loss, prediction, target, eps=EPS):

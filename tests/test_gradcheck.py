@@ -7,7 +7,8 @@ import pytest
 import nnfs
 from nnfs.backend import backend_of, host_rng, to_numpy
 from nnfs.gradcheck import GradientCheckError, check_layer, check_loss
-from nnfs.layers import BatchNorm1D, Layer, Linear
+from nnfs.activations import ReLU
+from nnfs.layers import BatchNorm1D, Dropout, Layer, Linear, Sequential
 from nnfs.losses import CrossEntropyLoss, Loss
 
 
@@ -61,6 +62,24 @@ def test_built_in_layers_pass_in_train_and_eval_mode(backend, rng):
     check_layer(Linear(4, 3).to(backend), rng.normal(size=(5, 4)))
     check_layer(BatchNorm1D(3).to(backend), rng.normal(size=(6, 3)))
     check_layer(BatchNorm1D(3).to(backend).eval(), rng.normal(size=(6, 3)))
+
+
+class MaskForgotten(Dropout):
+    """A dropout whose backward forgets the mask."""
+
+    def backward(self, dY):
+        return dY
+
+
+def test_layers_that_draw_random_masks_are_checked_with_one_mask(backend, rng):
+    # Each forward pass of a Dropout in training mode draws a new mask: finite differences
+    # across passes compared different functions, and every dropout failed the check.
+    dropout = Dropout(0.4)
+    check_layer(dropout, rng.normal(size=(4, 6)), backend=backend)
+    check_layer(Sequential(Linear(6, 5), Dropout(0.5), ReLU(), Linear(5, 2)).to(backend), rng.normal(size=(4, 6)))
+    assert dropout.rng_state()["calls"] == 0  # the layer checked is left as it was
+    with pytest.raises(GradientCheckError, match=r"^MaskForgotten\(p=0\.4\): the input gradient \(X\) is off"):
+        check_layer(MaskForgotten(0.4), rng.normal(size=(4, 6)), backend=backend)
 
 
 def test_a_wrong_input_gradient_is_named(backend, rng):
