@@ -29,6 +29,10 @@ import itertools
 import sys
 
 from nnfs.backend import backend_of, default_backend, get_array_module, get_backend, host_generator, host_zeros, to_numpy
+from nnfs.checks import number
+from nnfs.layers.base import Layer
+from nnfs.losses import Loss
+from nnfs.text import short_repr
 
 __all__ = ["EPS", "TOLERANCE", "GradientCheckError", "GradientErrors", "check_layer", "check_loss",
            "layer_errors", "loss_error", "relative_error", "numeric_gradient", "rounding_noise"]
@@ -99,8 +103,11 @@ def check_layer(layer, X, *, rng=None, backend=None, eps=EPS, tolerance=TOLERANC
     Raises:
         GradientCheckError: naming the layer, the worst gradient and its error (with
             ``raise_error``).
-        ValueError: for a gradient of the wrong shape, a missing one, or no input gradient.
+        ValueError: for a gradient of the wrong shape, a missing one, or no input gradient,
+            and for an ``eps`` or ``tolerance`` that is not a finite number > 0.
+        TypeError: for a ``layer`` that is not an nnfs layer.
     """
+    _check_arguments("check_layer", layer, Layer, eps, tolerance)
     target = _backend(backend, layer.backend, X)
     probe = copy.deepcopy(layer).to(target, "float64")
     X = target.asarray(X, dtype="float64").copy()  # perturbed in place: never the caller's array
@@ -128,8 +135,11 @@ def check_loss(loss, out, y, *, backend=None, eps=EPS, tolerance=TOLERANCE, rais
 
     Raises:
         GradientCheckError: naming the loss and the error (with ``raise_error``).
-        ValueError: for a gradient of the wrong shape.
+        ValueError: for a gradient of the wrong shape, and for an ``eps`` or ``tolerance``
+            that is not a finite number > 0.
+        TypeError: for a ``loss`` that is not an nnfs loss.
     """
+    _check_arguments("check_loss", loss, Loss, eps, tolerance)
     target = _backend(backend, None, out)
     prediction = target.asarray(out, dtype="float64").copy()
     error = loss_error(copy.deepcopy(loss), prediction, y, eps)
@@ -252,6 +262,16 @@ def _backend(backend, owner, data):
         return owner
     device = backend_of(data)
     return device if device.is_device else default_backend()
+
+
+def _check_arguments(owner, subject, kind, eps, tolerance):
+    """A one-line error for a subject that is not a ``kind`` (a plain function has no
+    ``backward`` to check) or a step or tolerance that is not a finite number > 0."""
+    if not isinstance(subject, kind):
+        raise TypeError(f"{owner}: expected an nnfs {kind.__name__} (an instance, with a backward to "
+                        f"check), got {short_repr(subject)}")
+    number(owner, "eps", eps, low=0, low_open=True)
+    number(owner, "tolerance", tolerance, low=0, low_open=True)
 
 
 def _check_shape(owner, what, grad, array):

@@ -155,3 +155,25 @@ def test_a_nan_gradient_is_the_one_named():
         what = "the input gradient (X)" if name == "X" else f"the gradient of params['{name}']"
         assert f"{what} is off from finite differences by a relative error of nan" in \
             GradientErrors("L", errors, 1e-5).message
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda X: check_layer(lambda x: 2 * x, X), TypeError, r"^check_layer: expected an nnfs Layer .*got <function"),
+    (lambda X: check_layer(Linear, X), TypeError, r"^check_layer: expected an nnfs Layer .*got <class"),
+    (lambda X: check_loss(Linear(3, 2), X, X), TypeError, r"^check_loss: expected an nnfs Loss .*got Linear"),
+    (lambda X: check_layer(Linear(3, 2), X, eps=0), ValueError, r"^check_layer: eps must be a finite number > 0, got 0\.0$"),
+    (lambda X: check_layer(Linear(3, 2), X, eps=-1e-6), ValueError, r"^check_layer: eps must be a finite number > 0"),
+    (lambda X: check_loss(CrossEntropyLoss(), X, [0, 1, 2, 0]), None, None),
+    (lambda X: check_layer(Linear(3, 2), X, tolerance="1e-5"), TypeError, r"^check_layer: tolerance must be a number"),
+    (lambda X: check_loss(CrossEntropyLoss(), X, [0, 1, 2, 0], tolerance=float("nan")), ValueError,
+     r"^check_loss: tolerance must be a finite number > 0, got nan$"),
+], ids=["a function", "a class", "a layer as loss", "eps 0", "eps negative", "a sound call", "tolerance text",
+        "tolerance nan"])
+def test_arguments_of_the_wrong_kind_are_named_in_one_line(rng, call, error, match):
+    # A zero step divided by zero, a text tolerance failed in a comparison, a function had no .backend.
+    X = rng.normal(size=(4, 3))
+    if error is None:
+        call(X)
+        return
+    with pytest.raises(error, match=match):
+        call(X)
