@@ -1,7 +1,7 @@
 """``Net``: a sequence of layers with a loss, on one device."""
 
 from nnfs.backend import as_dtype, backend_of, check_real, get_array_module, get_backend, to_numpy
-from nnfs.checks import number
+from nnfs.checks import boolean, number
 from nnfs.layers.base import Layer, backward_through, check_gradient
 from nnfs.layers.composite import Sequential
 from nnfs.losses import Loss, softmax
@@ -149,8 +149,9 @@ class Net:
         if self._output is not None:
             check_gradient(f"Net.backward: {type(self.loss_fn).__name__}.backward", grad, tuple(self._output.shape),
                            self._output.dtype, backend_of(self._output), what="the gradient it returned")
+        input_grad = boolean("Net.backward", "input_grad", input_grad)
         first = self.layers[0]
-        first.input_grad = bool(input_grad)
+        first.input_grad = input_grad
         try:
             if self._shards.active:  # the forward pass ran in shards: so does this one
                 grad = self._shards.backward(self.layers, grad, input_grad)
@@ -252,7 +253,7 @@ class Net:
     # -- modes, devices, parameters ------------------------------------------------------------
     def train(self, mode=True):
         """Training mode (batch statistics in BatchNorm); returns the net."""
-        self.training = bool(mode)
+        self.training = boolean("Net.train", "mode", mode)  # train("eval") is not training
         for layer in self.layers:
             layer.train(mode)
         return self

@@ -145,3 +145,27 @@ def test_a_layer_or_loss_of_ones_own_that_skipped_super_init_is_named():
         Net([Sequential(Linear(3, 3), Shift())])
     with pytest.raises(TypeError, match=r"^Net: the loss \(Hinge\) was never set up as an nnfs loss"):
         Net([Linear(3, 3)], Hinge())
+
+
+@pytest.mark.parametrize("mode", ["eval", "no", 0, 1.0, None])
+def test_a_mode_that_is_not_a_bool_is_refused_in_one_line(mode):
+    # bool("eval") is True: train("eval") trained on, with Dropout dropping and BatchNorm's
+    # running statistics moving, where eval mode was meant.
+    from nnfs.layers import Dropout, Sequential
+
+    net = Net([Sequential(Linear(2, 2)), Dropout()]).eval()
+    with pytest.raises(TypeError, match=rf"^Net\.train: mode must be True or False, got {mode!r}$"):
+        net.train(mode)
+    assert not net.training and not any(layer.training for layer in net.layers)
+    for layer in (Dropout(), Sequential(Linear(2, 2))):
+        with pytest.raises(TypeError, match=rf"^{type(layer).__name__}\.train: mode must be True or False"):
+            layer.train(mode)
+    assert net.train(np.bool_(True)).training and net.layers[1].training
+
+
+def test_an_input_grad_that_is_not_a_bool_is_refused_in_one_line():
+    net = Net([Linear(2, 3)], CrossEntropyLoss())
+    net.loss(net(np.ones((4, 2))), [0, 1, 2, 0])
+    with pytest.raises(TypeError, match=r"^Net\.backward: input_grad must be True or False, got 'no'$"):
+        net.backward(input_grad="no")  # was taken as True: the input gradient came back
+    assert net.backward() is None and net.backward(input_grad=True).shape == (4, 2)

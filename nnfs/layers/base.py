@@ -4,6 +4,7 @@ import functools
 import threading
 
 from nnfs.backend import as_dtype, backend_of, default_backend, get_backend
+from nnfs.checks import boolean
 from nnfs.text import short_repr
 
 
@@ -86,7 +87,9 @@ class Layer:
 
     # -- modes, devices, dtypes ---------------------------------------------------------
     def train(self, mode=True):
-        self.training = bool(mode)
+        """Training mode (``mode`` True, the default) or eval mode (False); returns the layer."""
+        # A bool only: train("eval") or train(0.0) meant something else than bool() makes of it.
+        self.training = boolean(f"{type(self).__name__}.train", "mode", mode)
         return self
 
     def eval(self):
