@@ -70,9 +70,9 @@ class Net:
         # built with .to("cupy") or dtype="float64" are never moved or cast behind the user's back.
         first = next((layer for layer in layers if layer.params), None)
         if backend is None and first is not None:
-            backend = first.backend
+            backend = _one_for_all(layers, "backend", lambda value: backend_of(value).name)
         if dtype is None and first is not None:
-            dtype = first.dtype
+            dtype = _one_for_all(layers, "dtype", lambda value: value.dtype.name)
         self.backend = get_backend(backend)
         self.dtype = as_dtype(dtype)
         self.training = True
@@ -393,6 +393,26 @@ class Net:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return (f"Net([\n  {inner}\n], loss={self.loss_fn!r}, "
                 f"backend={self.backend.name!r}, dtype={self.dtype.name!r})")
+
+
+def _one_for_all(layers, what, of):
+    """The ``what`` (backend or dtype name, by ``of(param)``) that every parameter of ``layers``
+    shares; a TypeError naming two that differ.
+
+    Casting the others to the first layer's would silently undo a request: a float64 layer
+    after a float32 one would become float32.
+    """
+    seen = None
+    for index, layer in enumerate(layers):
+        for key, value in layer.params.items():
+            name, kind = f"{index}.{key}", of(value)
+            if seen is None:
+                seen = (name, kind)
+            elif kind != seen[1]:
+                on, act = ("on", "move every layer there") if what == "backend" else ("in", "cast every layer to it")
+                raise TypeError(f"Net: the layers are {on} more than one {what} (parameter {seen[0]} is {seen[1]}, "
+                                f"{name} is {kind}); build them {on} one, or give Net(..., {what}=...) to {act}")
+    return seen[1]
 
 
 def _check_initialised(part, where):

@@ -8,7 +8,7 @@ import pytest
 
 from nnfs.activations import ReLU
 from nnfs.backend import backend_of, to_numpy
-from nnfs.layers import BatchNorm2D, Linear
+from nnfs.layers import BatchNorm2D, Linear, Residual, Sequential
 from nnfs.losses import CrossEntropyLoss, MeanSquareLoss
 from nnfs.net import Net
 from tests.gradcheck import assert_net_gradients
@@ -78,6 +78,20 @@ def test_net_stays_where_its_layers_are():
     net = Net([Linear(2, 3).to("strict", "float64")], backend="numpy", dtype="float32")
     assert type(net.layers[0].params["weight"]) is np.ndarray
     assert net.layers[0].params["weight"].dtype == np.float32
+
+
+def test_layers_of_two_dtypes_or_backends_are_refused_unless_the_net_is_told_where():
+    # They were all cast to the first layer's: a float64 layer after a float32 one became float32.
+    with pytest.raises(TypeError, match=r"^Net: the layers are in more than one dtype \(parameter 0\.weight is "
+                                        r"float32, 2\.body\.0\.weight is float64\); build them in one, or give "
+                                        r"Net\(\.\.\., dtype=\.\.\.\) to cast every layer to it$"):
+        Net([Linear(2, 3), ReLU(), Residual(Sequential(Linear(3, 3, dtype="float64")))])
+    with pytest.raises(TypeError, match=r"^Net: the layers are on more than one backend \(parameter 0\.weight is "
+                                        r"strict, 1\.weight is numpy\); build them on one, or give "
+                                        r"Net\(\.\.\., backend=\.\.\.\) to move every layer there$"):
+        Net([Linear(2, 3).to("strict"), Linear(3, 3).to("numpy")])
+    net = Net([Linear(2, 3), Linear(3, 3, dtype="float64").to("strict")], backend="numpy", dtype="float64")
+    assert all(type(p) is np.ndarray and p.dtype == np.float64 for p in net.parameters())
 
 
 def test_train_and_eval_switch_every_layer(rng):
