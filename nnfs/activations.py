@@ -7,11 +7,14 @@ Shape:
 
 from nnfs.backend import get_array_module
 from nnfs.checks import number
-from nnfs.layers.base import Layer
+from nnfs.layers.base import Layer, check_float
 
 
 class _Elementwise(Layer):
     """An activation ``Y = f(X)`` whose backward is ``dY * f'(X)``."""
+
+    def check_input(self, X):
+        check_float(self, X)
 
     def forward(self, X):
         Y = self.function(X)

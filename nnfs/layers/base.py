@@ -349,6 +349,17 @@ def check_rank_at_least(layer, X, rank, layout):
         raise ValueError(f"{type(layer).__name__}: expected an input {layout}, got a {X.ndim}-d array")
 
 
+def check_float(layer, X):
+    """Raise a TypeError naming the layer when ``X`` is not float32 or float64, the dtypes
+    nnfs computes in, for layers without parameters to compare it with: on integers or bools
+    their output would come in another dtype (float64 from an average, float16 from
+    ``tanh`` of bools), or one no gradient of the loss has."""
+    _check_is_array(layer, X)
+    if X.dtype.name not in ("float32", "float64"):
+        raise TypeError(f"{type(layer).__name__}: expected a float32 or float64 input, got dtype {X.dtype}; "
+                        "cast it with .astype('float32') (a Net casts its input itself)")
+
+
 def check_dtype(layer, X):
     """Parameters and inputs must share a device and a float dtype: nothing is moved or
     promoted silently (and a host array meeting device parameters fails deep inside the

@@ -2,7 +2,7 @@
 
 from nnfs.backend import get_array_module, host_rng
 from nnfs.checks import integer, number
-from nnfs.layers.base import Layer, check_rank_at_least
+from nnfs.layers.base import Layer, check_float, check_rank_at_least
 from nnfs.parallel import shard_rows
 from nnfs.text import short_repr
 
@@ -82,6 +82,7 @@ class Dropout(Layer):
 
     def check_input(self, X):
         check_rank_at_least(self, X, 1, "(N, ...)")
+        check_float(self, X)
 
     def mask(self, X):
         """The next mask for ``X``: 0 or ``1/(1-p)`` per element, in ``X``'s dtype and device."""

@@ -3,7 +3,7 @@
 import math
 
 from nnfs.backend import get_array_module
-from nnfs.layers.base import Layer
+from nnfs.layers.base import Layer, check_float
 
 
 class Flatten(Layer):
@@ -18,6 +18,7 @@ class Flatten(Layer):
         super().check_input(X)
         if X.ndim < 2:
             raise ValueError(f"Flatten: expected an input (N, ...) with at least 2 axes, got shape {tuple(X.shape)}")
+        check_float(self, X)
 
     def forward(self, X):
         self.cache["input_shape"] = X.shape

@@ -7,7 +7,7 @@ offset, so there is a loop over kernel offsets and never over pixels.
 
 from nnfs.backend import get_array_module
 from nnfs.checks import int_pair
-from nnfs.layers.base import Layer, check_rank
+from nnfs.layers.base import Layer, check_float, check_rank
 from nnfs.layers.im2col import output_size, pad_images
 
 
@@ -42,6 +42,7 @@ class Pool2D(Layer):
 
     def check_input(self, X):
         check_rank(self, X, 4, "(N, C, H, W)")
+        check_float(self, X)
         _, _, OH, OW = self.output_shape(X.shape)
         if OH < 1 or OW < 1:
             raise ValueError(
@@ -204,6 +205,7 @@ class GlobalAvgPool2D(Layer):
 
     def check_input(self, X):
         check_rank(self, X, 4, "(N, C, H, W)")
+        check_float(self, X)
 
     def forward(self, X):
         self.cache["input_shape"] = X.shape

@@ -319,6 +319,21 @@ def test_an_input_on_another_backend_than_the_parameters_is_a_type_error(layer, 
         layer.to(default_backend())
 
 
+@pytest.mark.parametrize("dtype", ["int64", "bool", "float16"])
+@pytest.mark.parametrize("layer, shape", [(layer, shape) for layer, shape in ONE_OF_EACH if not layer.params],
+                         ids=repr)
+def test_a_layer_without_parameters_refuses_an_input_it_would_promote(layer, shape, dtype):
+    # Tanh of bools came out float16, Sigmoid, averages and Dropout of integers float64, and
+    # ReLU of integers int64, whose backward no float gradient of the loss can go through.
+    name = type(layer).__name__
+    X = default_backend().asarray(np.ones(shape, dtype=dtype))
+    with pytest.raises(TypeError, match=rf"^{name}: expected a float32 or float64 input, got dtype {dtype}; cast it "
+                                        r"with \.astype\('float32'\) \(a Net casts its input itself\)$"):
+        layer(X)
+    for float_dtype in ("float32", "float64"):
+        assert layer(default_backend().asarray(np.ones(shape), dtype=float_dtype)).dtype == float_dtype
+
+
 def test_dtype_messages_say_what_helps():
     """A float64 input: move the layer, or cast; an integer one: cast (no layer is int64)."""
     from nnfs.layers import AvgPool2D, Linear
