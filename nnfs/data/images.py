@@ -37,6 +37,10 @@ IMAGE_EXTENSIONS = frozenset(
 # Taken as a class, __MACOSX would be one without images whose "folders inside" look like
 # the real classes. Compared case-insensitively: Windows writes $Recycle.Bin and $RECYCLE.BIN.
 SYSTEM_FOLDERS = frozenset({"__macosx", "@eadir", "$recycle.bin", "system volume information"})
+# Files that Windows' Explorer writes into folders of pictures (its thumbnail cache, a folder's
+# view settings): in every class folder of photos copied from a Windows drive, where each was a
+# warning of a file that is not an image.
+SYSTEM_FILES = frozenset({"thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini"})
 
 # The Pillow formats a file may be decoded as, whatever its name says: the formats of
 # IMAGE_EXTENSIONS (PPM covers .pbm/.pgm/.ppm; JPEG also opens the multi-picture JPEGs,
@@ -92,8 +96,9 @@ def is_image_file(path):
 
 def is_passed_over(name):
     """True for a folder entry that is passed over silently, in training and in prediction:
-    a hidden name (starting with ``.``) or a system folder (:data:`SYSTEM_FOLDERS`)."""
-    return name.startswith(".") or name.casefold() in SYSTEM_FOLDERS
+    a hidden name (starting with ``.``), a system folder (:data:`SYSTEM_FOLDERS`) or a system
+    file (:data:`SYSTEM_FILES`)."""
+    return name.startswith(".") or name.casefold() in SYSTEM_FOLDERS or name.casefold() in SYSTEM_FILES
 
 
 def file_type(mode):

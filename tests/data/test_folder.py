@@ -66,6 +66,19 @@ def test_folders_written_by_systems_are_no_classes_and_pass_silently(tmp_path):
     assert messages == []
 
 
+def test_files_windows_writes_into_picture_folders_pass_silently(tmp_path):
+    """Thumbs.db and desktop.ini sit in every folder of photos copied from a Windows drive: each
+    class folder cost a warning of a file that is not an image."""
+    make_folder(tmp_path, ["a", "b"], per_class=2)
+    for name in ("Thumbs.db", "desktop.ini", "ehthumbs.db"):
+        (tmp_path / "a" / name).write_bytes(b"\0" * 16)
+    (tmp_path / "b" / "THUMBS.DB").write_bytes(b"\0" * 16)
+    (tmp_path / "b" / "notes.txt").write_text("not an image")  # still said
+    data, messages = read_folder(tmp_path)
+    assert data.class_names == ["a", "b"] and len(data) == 4
+    assert data.skipped["not an image"] == [str(tmp_path / "b" / "notes.txt")]
+
+
 def test_corrupt_image_raises_with_its_path_or_is_skipped_and_counted(tmp_path):
     make_folder(tmp_path, ["a", "b"], per_class=3)
     bad = tmp_path / "b" / "broken.png"
