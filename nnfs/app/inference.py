@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from nnfs.backend import host_zeros
 from nnfs.checkpoint import CheckpointError, load
 from nnfs.checks import integer
-from nnfs.data.images import DatasetError, file_type, is_image_file, is_passed_over, unreadable
+from nnfs.data.images import (
+    DatasetError, file_type, is_image_file, is_passed_over, unread_kind, unread_photos, unreadable)
 from nnfs.data.loader import Preprocessing
 from nnfs.files import file_identity, name_key
 from nnfs.net import Net
@@ -24,7 +25,11 @@ _SKIPPED = {"not a regular file": ("entry that is not a regular file (not opened
                                    "entries that are not regular files (not opened)"),
             "unreadable": ("entry that cannot be read", "entries that cannot be read"),
             "walked": ("folder reached twice (walked once, at another path)",
-                       "folders reached twice (walked once, at another path)")}
+                       "folders reached twice (walked once, at another path)"),
+            # Photos of a format that is not read (HEIC, camera raw: UNREAD_PHOTO_FORMATS) were
+            # passed over without a word, as any other file without an image name still is;
+            # report_skipped says what they are instead of a count.
+            "photo format": ("photo of a format that is not read", "photos of formats that are not read")}
 
 
 @dataclass
@@ -232,6 +237,8 @@ def find_images(path, warn=None, skipped=None):
             elif is_image_file(entry.name):
                 where = passed["not a regular file"] if file_type(mode) else found
                 where.append((place + ((0, *step),), entry.path))
+            elif unread_kind(entry.name):
+                passed["photo format"].append((place + ((0, *step),), entry.path))
 
     # In the walk's order, so that the example named is the first one met.
     ordered = {reason: {where: None for _, where in sorted(places)} for reason, places in passed.items()}
@@ -241,7 +248,8 @@ def find_images(path, warn=None, skipped=None):
     elif warn is not None:
         report_skipped(ordered, warn)
     if not found:
-        raise DatasetError(f"no images in {path}")
+        photos = unread_photos(ordered["photo format"])
+        raise DatasetError(f"no images in {path}" + (f"; it holds {photos}" if photos else ""))
     return [file for _, file in sorted(found)]
 
 
@@ -250,7 +258,10 @@ def report_skipped(skipped, warn):
     how many entries (each once, however many of the paths given reached it), one example."""
     for reason, paths in skipped.items():
         if paths:
-            warn(f"skipped {count(len(paths), *_SKIPPED[reason])}, e.g. {next(iter(paths))}")
+            if reason == "photo format":  # what they are and what to do, rather than a count
+                warn(f"skipped {unread_photos(paths)}; e.g. {next(iter(paths))}")
+            else:
+                warn(f"skipped {count(len(paths), *_SKIPPED[reason])}, e.g. {next(iter(paths))}")
 
 
 __all__ = ["Classifier", "Prediction", "find_images", "report_skipped"]

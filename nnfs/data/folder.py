@@ -12,7 +12,7 @@ from nnfs.data.cache import DatasetCache
 from nnfs.data.decoding import DecoderWarnings, default_workers, read_all, reading
 from nnfs.data.images import (
     IMAGE_EXTENSIONS, RESIZE_MODES, DatasetError, UnusableImage, checked, file_type, is_image_file,
-    is_passed_over, probe, read_image, unreadable)
+    is_passed_over, probe, read_image, unread_photos, unreadable)
 from nnfs.data.memory import ImageSizeError, available_memory, check_fits, format_bytes
 from nnfs.data.sizing import Sizing, choose_sizing
 from nnfs.files import file_key, name_key
@@ -297,6 +297,9 @@ class ImageFolder:
                 inner = [os.path.basename(p) for p in self.skipped["nested folder"] if os.path.dirname(p) == folder]
                 hint = (f"; it holds folders ({', '.join(inner[:3])}{', ...' if len(inner) > 3 else ''}): "
                         f"if they are the classes, the dataset is {folder}" if inner else "")
+                photos = unread_photos(p for p in self.skipped["not an image"] if os.path.dirname(p) == folder)
+                if photos and not hint:
+                    hint = f"; it holds {photos}"
                 raise DatasetError(
                     f"class folder {folder} has no images (looked for files ending in "
                     f"{', '.join(sorted(IMAGE_EXTENSIONS))}){hint}")
@@ -471,7 +474,9 @@ class ImageFolder:
     def _report(self, warn):
         for reason, paths in self.skipped.items():
             if paths:
-                warn(f"skipped {count(len(paths), *_SKIPPED[reason])}, e.g. {paths[0]}")
+                photos = unread_photos(paths) if reason == "not an image" else ""
+                hint = f"; among them {photos}" if photos else ""
+                warn(f"skipped {count(len(paths), *_SKIPPED[reason])}, e.g. {paths[0]}{hint}")
         self.decoder_warnings.forget(self.skipped["unreadable"])  # counted as unreadable, not as read
         self.decoder_warnings.report(warn)
 

@@ -31,6 +31,14 @@ IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
      ".pbm"})
 
+#: Photo formats that phones and cameras write but that are not read here (Pillow decodes
+#: none of them without a plug-in), by extension: their kind and a note. A folder of them was
+#: "no images", or one warning of files that are not images, with no word of what to do.
+UNREAD_PHOTO_FORMATS = {
+    ".heic": ("HEIC", " (as iPhones save photos)"), ".heif": ("HEIF", ""), ".avif": ("AVIF", ""),
+    **dict.fromkeys((".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw"),
+                    ("camera raw", ""))}
+
 # Folders that systems and tools write beside a user's files, never a class nor photos:
 # the "._" resource forks a macOS zip holds under __MACOSX/<class>/, a Synology NAS's
 # thumbnails (@eaDir), Windows' recycle bin and volume records.
@@ -94,6 +102,31 @@ def is_image_file(path):
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
+def unread_kind(path):
+    """``(kind, note)`` of :data:`UNREAD_PHOTO_FORMATS` for ``path``'s extension, or None."""
+    return UNREAD_PHOTO_FORMATS.get(os.path.splitext(str(path))[1].lower())
+
+
+def unread_photos(paths):
+    """How many of ``paths`` are of :data:`UNREAD_PHOTO_FORMATS`, of which kinds, and what to do,
+    for a message: ``"3 HEIC files (as iPhones save photos), which are not read: convert them
+    to JPEG or PNG first"``; "" where none of them is such a file."""
+    kinds = {}
+    for path in paths:
+        kind = unread_kind(path)
+        if kind is not None:
+            kinds[kind] = kinds.get(kind, 0) + 1
+    if not kinds:
+        return ""
+    parts = [f"{number} {kind} file{'' if number == 1 else 's'}{note}"
+             for (kind, note), number in sorted(kinds.items(), key=lambda item: -item[1])]
+    total = sum(kinds.values())
+    if len(parts) > 1:
+        return f"{total} files of photo formats that are not read ({', '.join(parts)}): convert them to JPEG or PNG first"
+    one = total == 1
+    return f"{parts[0]}, which {'is' if one else 'are'} not read: convert {'it' if one else 'them'} to JPEG or PNG first"
+
+
 def is_passed_over(name):
     """True for a folder entry that is passed over silently, in training and in prediction:
     a hidden name (starting with ``.``), a system folder (:data:`SYSTEM_FOLDERS`) or a system
@@ -153,8 +186,10 @@ def open_raster(path):
         try:
             image = Image.open(file, formats=RASTER_FORMATS)
         except UnidentifiedImageError:
+            kind = unread_kind(path)
+            hint = f"; {kind[0]} files{kind[1]} are not read: convert it to JPEG or PNG first" if kind else ""
             raise DatasetError(
-                f"not a readable image (corrupt, or not one of {', '.join(RASTER_FORMATS)}): "
+                f"not a readable image (corrupt, or not one of {', '.join(RASTER_FORMATS)}{hint}): "
                 f"{path}") from None
         except _DECODE_ERRORS as error:
             raise DatasetError(f"cannot read image {path}: {error}") from None

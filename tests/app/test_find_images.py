@@ -157,3 +157,18 @@ def test_images_are_listed_in_the_order_training_reads_them(tmp_path):
     assert dataset.class_names == ["e", "f", "e\u0301"]
     assert find_images(str(root)) == dataset.paths
     assert find_images(str(root / "e\u0301")) == [str(root / "e\u0301" / n) for n in ("000.png", "e\u0301.png")]
+
+
+def test_photos_of_formats_that_are_not_read_are_said_not_passed_over(tmp_path):
+    """Prediction passed over a folder's HEIC photos without a word, and a folder of them was
+    'no images in ...'."""
+    root = make_folder(tmp_path / "d", ["a"], per_class=1)
+    (root / "a" / "IMG_0001.HEIC").write_bytes(b"\0" * 64)
+    (root / "a" / "notes.txt").write_text("not a photo")  # still passed over silently
+    messages = []
+    assert find_images(str(root), messages.append) == [str(root / "a" / "000.png")]
+    assert messages == ["skipped 1 HEIC file (as iPhones save photos), which is not read: convert it to JPEG or PNG "
+                        f"first; e.g. {root / 'a' / 'IMG_0001.HEIC'}"]
+    os.remove(root / "a" / "000.png")
+    with pytest.raises(DatasetError, match=r"no images in .*; it holds 1 HEIC file \(as iPhones save photos\)"):
+        find_images(str(root))

@@ -300,3 +300,27 @@ def test_classes_sort_the_same_whatever_the_unicode_form_of_their_names(tmp_path
         data, _ = read_folder(make_folder(tmp_path / form, names, per_class=2))
         # 'é' after 'z', as composed: decomposed, its 'e' came first
         assert [unicodedata.normalize("NFC", name) for name in data.class_names] == ["cafe", "cafz", "café"]
+
+
+def test_photos_of_formats_that_are_not_read_are_named_with_what_to_do(tmp_path):
+    """A folder of an iPhone's HEIC photos was 'no images (looked for files ending in ...)', and
+    HEIC among JPEGs one more 'file that is not an image': neither said what they are."""
+    from nnfs.data.images import read_image
+
+    make_folder(tmp_path / "d", ["a", "b"], per_class=2)
+    for name in ("IMG_0001.HEIC", "IMG_0002.heic"):
+        (tmp_path / "d" / "a" / name).write_bytes(b"\0\0\0\x18ftypheic" + b"\0" * 64)
+    (tmp_path / "d" / "b" / "DSC_0001.NEF").write_bytes(b"\0" * 64)
+    data, messages = read_folder(tmp_path / "d")
+    assert len(data) == 4
+    assert messages[0].endswith("; among them 3 files of photo formats that are not read (2 HEIC files (as iPhones "
+                                "save photos), 1 camera raw file): convert them to JPEG or PNG first")
+    only = tmp_path / "only"
+    for label in ("a", "b"):
+        (only / label).mkdir(parents=True)
+        (only / label / "IMG_0001.HEIC").write_bytes(b"\0" * 64)
+    with pytest.raises(DatasetError, match=r"has no images \(looked for .*\); it holds 1 HEIC file \(as iPhones save "
+                                           r"photos\), which is not read: convert it to JPEG or PNG first$"):
+        read_folder(only)
+    with pytest.raises(DatasetError, match=r"HEIC files \(as iPhones save photos\) are not read: convert it to JPEG"):
+        read_image(str(only / "a" / "IMG_0001.HEIC"), 3, (8, 8))
