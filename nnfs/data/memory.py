@@ -13,7 +13,10 @@ and a way out.
 ``8G``) replaces the detected amount, on a shared machine for instance. The detected amount
 is shared among the MPI ranks started on one machine, as its cores are
 (:func:`~nnfs.parallel.local_ranks`): each rank plans for its share, so that four ranks on
-one machine do not each plan for all of its memory; the limit is each process's own.
+one machine do not each plan for all of its memory; the limit is each process's own. The
+share is read once, at the first question, and is then a budget like the limit (see
+:func:`is_budget`): read later, the machine's figure would already be short of what the
+ranks that loaded first took, and each rank would divide that again.
 """
 
 import os
@@ -23,7 +26,7 @@ from nnfs.data.images import DatasetError
 from nnfs.parallel import local_ranks
 
 __all__ = ["ImageSizeError", "available_memory", "parse_bytes", "format_bytes", "check_fits",
-           "training_bytes", "ENV_MEMORY_LIMIT"]
+           "training_bytes", "is_budget", "ENV_MEMORY_LIMIT"]
 
 ENV_MEMORY_LIMIT = "NNFS_MEMORY_LIMIT"
 
@@ -73,30 +76,48 @@ def format_bytes(count):
     return f"{value:.1f} PiB"
 
 
+_share = None  # (bytes, ranks): a rank's share of its machine's memory, fixed at the first question
+
+
 def available_memory():
     """Bytes this process can still allocate, or None when the platform does not say.
 
     ``NNFS_MEMORY_LIMIT`` when set; otherwise the smaller of the system's available
     memory (``MemAvailable``: free memory plus caches it can drop) and what the
-    process's control group (container) still allows, divided among the MPI ranks
-    started on this machine (they all allocate from it; one outside ``mpiexec``).
+    process's control group (container) still allows. Under ``mpiexec`` with several
+    ranks on this machine, this rank's share of that, read at the first call and kept (a
+    budget, as the limit is: :func:`is_budget`).
 
     Raises:
         ValueError: for a malformed ``NNFS_MEMORY_LIMIT``.
     """
+    global _share
     limit = os.environ.get(ENV_MEMORY_LIMIT, "").strip()
     if limit:
         try:
             return parse_bytes(limit)
         except ValueError as error:
             raise ValueError(f"environment variable {ENV_MEMORY_LIMIT}: {error}") from None
+    ranks = local_ranks()
+    if ranks > 1 and _share is not None and _share[1] == ranks:
+        return _share[0]
     found = [value for value in (_meminfo_available(), _cgroup_room()) if value is not None]
     if not found:
         try:
             found = [os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")]
         except (AttributeError, ValueError, OSError):
             return None
-    return min(found) // local_ranks()
+    if ranks == 1:
+        return min(found)
+    _share = (min(found) // ranks, ranks)
+    return _share[0]
+
+
+def is_budget():
+    """Whether :func:`available_memory` is a budget for the whole run, what this process has
+    allocated included (``NNFS_MEMORY_LIMIT``, or a rank's share of its machine), rather than
+    what the machine can still give now (which already lacks what this process holds)."""
+    return bool(os.environ.get(ENV_MEMORY_LIMIT, "").strip()) or local_ranks() > 1
 
 
 def _meminfo_available():

@@ -130,10 +130,15 @@ def test_ranks_on_one_machine_share_its_memory(monkeypatch):
 
     for name in ("NNFS_MEMORY_LIMIT", "MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(memory, "_share", None)
     monkeypatch.setattr(memory, "_meminfo_available", lambda: 8 * 2 ** 30)
     monkeypatch.setattr(memory, "_cgroup_room", lambda: 6 * 2 ** 30)
-    assert available_memory() == 6 * 2 ** 30  # one process: the smaller of the two
+    assert available_memory() == 6 * 2 ** 30 and not memory.is_budget()  # one process: the smaller of the two
     monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "4")
+    assert available_memory() == 6 * 2 ** 30 // 4 and memory.is_budget()
+    # Read once: the ranks that load first take memory, and a later reading divided again
+    # would hold the others to less than their share.
+    monkeypatch.setattr(memory, "_cgroup_room", lambda: 2 * 2 ** 30)
     assert available_memory() == 6 * 2 ** 30 // 4
     with pytest.raises(ImageSizeError, match=r"more than the 1\.5 GiB available \(this process's share among "
                                              r"the 4 MPI ranks on this machine; set NNFS_MEMORY_LIMIT to override\)"):

@@ -58,7 +58,7 @@ from nnfs.checkpoint import MAX_META_BYTES, CheckpointError, load_into, metadata
 from nnfs.data import (
     AUGMENTATIONS, RESIZE_MODES, DataLoader, DatasetError, ImageFolder, ImageSizeError, Preprocessing, UnusableImage,
     augmentation_for, available_memory, default_cache_dir, stratified_split, training_bytes)
-from nnfs.data.memory import ENV_MEMORY_LIMIT
+from nnfs.data.memory import is_budget
 from nnfs.files import name_key, portable_name
 from nnfs.optim import SCHEDULES, make_optimizer, make_schedule
 from nnfs.text import listed, shorten
@@ -281,8 +281,9 @@ def evaluation_batch(args, data, batch_size, saved_model=None, world=None):
                                       default_dtype().itemsize, slots).values())
 
         # The machine's figure is read now, with the images already in memory; a limit set
-        # with NNFS_MEMORY_LIMIT is the whole budget, images included.
-        images = data.images.nbytes if os.environ.get(ENV_MEMORY_LIMIT, "").strip() else 0
+        # with NNFS_MEMORY_LIMIT, or a rank's share of its machine, is the whole budget,
+        # images included.
+        images = data.images.nbytes if is_budget() else 0
         room = available - images - planned(batch_size)
         size = max(1, min(size, room // (planned(1) - planned(0))))
     if world is not None and world.size > 1:
