@@ -31,9 +31,15 @@ the temporaries of one step are then reused by the next, on every thread, with n
 ``mmap`` or ``munmap`` a step and a few dozen page faults instead of 2,000. The pad also
 makes the main heap grow by 64 MiB more each time it grows, address space that
 costs no memory until it is used. What the process holds at its peak is what a
-step needs anyway; what it keeps after training is at most that (``top``
+step needs anyway; what it keeps after training is at most each thread's own peak
+(the shard threads peak together, in every step: about the step's peak; ``top``
 shows the peak resident size staying put). Nothing else changes: the same
 memory is allocated and freed, only not returned to the kernel in between.
+
+Where the kernel counts committed memory strictly (``vm.overcommit_memory = 2``,
+some clusters), the pad is left out: it makes every thread heap commit its whole
+64 MiB when it is made, which counts against the machine's commit limit whether
+it is used or not, and an allocation over that limit fails.
 
 When
 ----
@@ -129,5 +135,16 @@ def keep_freed_memory():
             # only matters once they are set.
             _decided = bool(libc) and libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 \
                 and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 \
-                and libc.mallopt(_M_TOP_PAD, TOP_PAD) == 1
+                and (_strict_overcommit() or libc.mallopt(_M_TOP_PAD, TOP_PAD) == 1)
     return _decided
+
+
+def _strict_overcommit():
+    """Whether the kernel counts committed memory strictly (Linux's ``vm.overcommit_memory``
+    2), where the pad would charge a whole thread heap for each thread (see the module
+    docstring). False where it cannot be read (not Linux)."""
+    try:
+        with open("/proc/sys/vm/overcommit_memory") as file:
+            return file.read().strip() == "2"
+    except OSError:
+        return False

@@ -30,6 +30,7 @@ def fresh(monkeypatch):
     monkeypatch.setattr(allocator, "_decided", None)
     libc = FakeLibc()
     monkeypatch.setattr(allocator, "_glibc", lambda: libc)
+    monkeypatch.setattr(allocator, "_strict_overcommit", lambda: False)  # whatever this machine's setting
     for name in allocator._USER_SETTINGS + (allocator.ENVIRONMENT_VARIABLE, "GLIBC_TUNABLES"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch, libc
@@ -42,6 +43,14 @@ def test_sets_both_thresholds_and_the_pad_once(fresh):
     assert libc.calls == [(-3, allocator.MMAP_THRESHOLD), (-1, allocator.TRIM_THRESHOLD), (-2, allocator.TOP_PAD)]
     assert allocator.MMAP_THRESHOLD == 32 * 2**20 and allocator.TRIM_THRESHOLD == 256 * 2**20
     assert allocator.TOP_PAD == 64 * 2**20
+
+
+def test_the_pad_is_left_out_where_the_kernel_counts_commits_strictly(fresh):
+    # vm.overcommit_memory = 2: a padded thread heap commits its whole 64 MiB at once.
+    monkeypatch, libc = fresh
+    monkeypatch.setattr(allocator, "_strict_overcommit", lambda: True)
+    assert allocator.keep_freed_memory() is True
+    assert libc.calls == [(-3, allocator.MMAP_THRESHOLD), (-1, allocator.TRIM_THRESHOLD)]
 
 
 @pytest.mark.parametrize("name, value", [
@@ -110,7 +119,7 @@ def test_a_threads_freed_heaps_are_kept_for_its_next_step():
 import resource, threading
 import numpy as np
 import nnfs.backend.allocator as a
-if a._glibc() is None or a._glibc().prctl(41, 1, 0, 0, 0) != 0:  # PR_SET_THP_DISABLE
+if a._glibc() is None or a._strict_overcommit() or a._glibc().prctl(41, 1, 0, 0, 0) != 0:  # PR_SET_THP_DISABLE
     print("skip")
     raise SystemExit
 assert a.keep_freed_memory()
@@ -129,7 +138,7 @@ print(*faults)
     result = run_python(code)
     assert result.returncode == 0, result.stderr
     if result.stdout.split() == ["skip"]:
-        pytest.skip("the C library is not glibc, or huge pages cannot be turned off")
+        pytest.skip("the C library is not glibc, commits are counted strictly (no pad), or huge pages cannot be turned off")
     first, *later = (int(value) for value in result.stdout.split())
     assert first > 1000  # the first round takes its memory from the kernel
     assert max(later) < first // 10, result.stdout  # the later ones reuse it
