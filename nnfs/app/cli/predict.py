@@ -33,7 +33,7 @@ from collections import namedtuple
 from nnfs.app.cli import console
 from nnfs.app.cli.options import Parser, environment_epilog, file_path, positive_int
 from nnfs.app.cli.outputs import is_output_of, same_file, same_file_among
-from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, Interrupted, launcher_size, speaks_for_the_job, stop_on_signals
+from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, Interrupted, stop_on_signals
 from nnfs.app.inference import Classifier, find_images, report_skipped
 from nnfs.app.metrics import class_report, format_report
 from nnfs.app.resume import check_extra
@@ -243,16 +243,7 @@ def main(argv=None):
     or an image cannot be read; 2 for a bad option; 130 / 143 / 129 when stopped by SIGINT / SIGTERM / SIGHUP)."""
     with stop_on_signals():
         console.safe_streams()
-        ranks = launcher_size()
-        if ranks is not None and ranks > 1 and not speaks_for_the_job():
-            # Prediction is one process's work: under mpiexec every rank classified every
-            # image and wrote the same --csv. Rank 0 does it, and says what the others did.
-            return EXIT_OK
         try:
-            if ranks is not None and ranks > 1:
-                others = "rank 1 does" if ranks == 2 else f"ranks 1-{ranks - 1} do"
-                console.notice(f"note: prediction runs in one process: rank 0 classifies every image, "
-                               f"{others} nothing")
             return _predict(parse_args(argv))
         except Interrupted as stop:
             console.notice(f"interrupted ({stop.name})")

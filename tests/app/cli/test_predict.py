@@ -276,20 +276,3 @@ def test_a_csv_with_file_names_that_are_not_utf8_is_written(tmp_path, capsys):
     capsys.readouterr()
     assert predict_program.main([str(tmp_path / "m.npz"), odd, "--csv", str(tmp_path / "p.csv")]) == 0
     assert b"x\xff.png" in (tmp_path / "p.csv").read_bytes()
-
-
-def test_under_mpiexec_rank_0_alone_predicts(tmp_path, capsys, monkeypatch):
-    """Every rank of `mpiexec -n 2 nnfs-predict` classified every image and wrote the same --csv."""
-    root = make_folder(tmp_path / "data", ["a", "b"], per_class=2)
-    assert train_program.main(["--dataset", str(root), "--epochs", "1", "--save", str(tmp_path / "m.npz")]) == 0
-    capsys.readouterr()
-    argv = [str(tmp_path / "m.npz"), str(root), "--csv", str(tmp_path / "p.csv")]
-    monkeypatch.setenv("PMI_SIZE", "2")
-    monkeypatch.setenv("PMI_RANK", "1")
-    assert predict_program.main(argv) == 0
-    assert capsys.readouterr() == ("", "") and not (tmp_path / "p.csv").exists()
-    monkeypatch.setenv("PMI_RANK", "0")
-    assert predict_program.main(argv) == 0
-    out, err = capsys.readouterr()
-    assert err.splitlines()[0] == "note: prediction runs in one process: rank 0 classifies every image, rank 1 does nothing"
-    assert (tmp_path / "p.csv").exists() and "accuracy" in out
