@@ -40,7 +40,7 @@ import zlib
 
 __all__ = ["write_atomically", "check_writable", "remove_stale_temporaries", "is_temporary", "file_identity",
            "file_key", "missing_folders", "remove_empty_folders", "portable_name", "local_name", "name_key",
-           "as_found"]
+           "name_order", "as_found"]
 
 # Part of the target's name kept in the temporary name: a long name plus the suffix must stay
 # under the usual 255-byte limit of a file name (40 characters are at most 160 UTF-8 bytes).
@@ -368,6 +368,14 @@ def name_key(name):
     written in, so names are matched in one form; the real name is kept for opening the file.
     """
     return unicodedata.normalize("NFC", portable_name(name))
+
+
+def name_order(name):
+    """How the names of a folder's entries are sorted, wherever one is listed (the dataset
+    scan, the prediction program's walk): as they read (:func:`name_key`, whatever their
+    Unicode form and the locale), then as written, so that two forms of one name keep a
+    fixed order."""
+    return name_key(name), name
 
 
 def as_found(folder, parts, listings=None):

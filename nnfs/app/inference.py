@@ -11,7 +11,7 @@ from nnfs.checks import integer
 from nnfs.data.images import (
     DatasetError, file_type, is_image_file, is_passed_over, unread_kind, unread_photos, unreadable)
 from nnfs.data.loader import Preprocessing
-from nnfs.files import file_identity, name_key
+from nnfs.files import file_identity, name_order
 from nnfs.net import Net
 from nnfs.text import count
 
@@ -204,7 +204,7 @@ def find_images(path, warn=None, skipped=None):
     # Python recurses. A place is the path below ``path`` as a sortable key, a file's names
     # (0, key, name) before a folder's (1, key, name), so that sorting places gives the walk's
     # order: each folder's files, then its subfolders in name order. Names sort as the dataset
-    # scan sorts them (name_key, then the name: whatever their Unicode form and the locale),
+    # scan sorts them (nnfs.files.name_order: whatever their Unicode form and the locale),
     # so a folder's images are listed in the order training read them. Every real folder is walked
     # before any link to a folder is followed, so that a folder reached both ways is walked
     # at its real path and the link is what is skipped, whatever the names' order.
@@ -217,7 +217,7 @@ def find_images(path, warn=None, skipped=None):
                 passed["walked"].append((place, folder))
                 continue
             walked.add(key)
-            entries = sorted(os.scandir(folder), key=lambda e: (name_key(e.name), e.name))
+            entries = sorted(os.scandir(folder), key=lambda e: name_order(e.name))
         except OSError:
             passed["unreadable"].append((place, folder))
             continue
@@ -229,9 +229,9 @@ def find_images(path, warn=None, skipped=None):
                 link = entry.is_symlink()
             except OSError:
                 if is_image_file(entry.name):
-                    passed["unreadable"].append((place + ((0, name_key(entry.name), entry.name),), entry.path))
+                    passed["unreadable"].append((place + ((0, *name_order(entry.name)),), entry.path))
                 continue
-            step = (name_key(entry.name), entry.name)
+            step = name_order(entry.name)
             if stat.S_ISDIR(mode):
                 heapq.heappush(pending, (link, place + ((1, *step),), entry.path))
             elif is_image_file(entry.name):

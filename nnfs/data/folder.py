@@ -15,7 +15,7 @@ from nnfs.data.images import (
     is_passed_over, probe, read_image, unread_photos, unreadable)
 from nnfs.data.memory import ImageSizeError, available_memory, check_fits, format_bytes
 from nnfs.data.sizing import Sizing, choose_sizing
-from nnfs.files import file_key, name_key
+from nnfs.files import file_key, name_key, name_order
 from nnfs.text import count, short_repr, shorten
 
 # What each kind of skipped entry is called, for one and for several (nnfs.text.count).
@@ -135,8 +135,8 @@ class ImageFolder:
     """
 
     def __init__(self, root, image_size=None, channels=None, resize="crop", on_error="raise", limit=None,
-                 warn=None, cache=None, workers=None, progress=False, min_size=1, max_values=None,
-                 reserve=None):
+                 warn=None, cache=None, workers=None, progress=False, min_size=1, reserve=None, *,
+                 max_values=None):
         if on_error not in ("raise", "skip"):
             raise DatasetError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         if channels is not None:  # checked as an int first: True and 3.0 compare equal to 1 and 3
@@ -192,10 +192,10 @@ class ImageFolder:
             return None
 
     def _listing(self, folder):
-        # Sorted as the names read, whatever their Unicode form and the locale (name_key): a
+        # Sorted as the names read, whatever their Unicode form and the locale (name_order): a
         # copy of the dataset on another system has the same classes, labels and split.
         try:
-            return sorted(os.scandir(folder), key=lambda e: (name_key(e.name), e.name))
+            return sorted(os.scandir(folder), key=lambda e: name_order(e.name))
         except OSError as error:
             raise unreadable(folder, error) from None
 
