@@ -35,6 +35,10 @@ class Net:
             parameters already are (``NNFS_BACKEND`` for new layers).
         dtype: ``"float32"`` or ``"float64"``; default: the layers' dtype (float32 for new layers,
             or ``NNFS_DTYPE``).
+
+    Raises:
+        TypeError: without ``backend`` (``dtype``), for layers whose parameters are on more
+            than one backend (in more than one dtype): which to use is not guessed.
     """
 
     def __init__(self, layers, loss=None, backend=None, dtype=None):
