@@ -831,14 +831,22 @@ def _train(args, world, record, outputs, root):
                        "dataset": portable_name(os.path.abspath(args.dataset)), "batch_size": batch_size,
                        "seed": args.seed, "val_split": args.val_split, "limit": args.limit, "model": model,
                        "split": split, "requested": requested}
-            for role in (["checkpoint"] if improved else []) + ["last"]:
+
+            def save_as(role):
                 save(outputs[role], net, class_names=class_names, preprocessing=pre,
                      optimizer=optimizer, scheduler=scheduler, extra=details)
                 record.written[role] = epoch
+
+            if improved:
+                save_as("checkpoint")
             plot_history(state.history, outputs["curves"], title=f"{MODEL_TITLES[model]} on {dataset_name}")
             record.written["curves"] = epoch
             write_history_csv(state.history, outputs["metrics"])
             record.written["metrics"] = epoch
+            # The latest state goes last: it is what --resume continues after, so a run stopped
+            # before it (killed, a full disk) has that epoch done again, and every file of it
+            # rewritten; a run stopped after it has written them all.
+            save_as("last")
         say(f"epoch {epoch:>2}/{args.epochs}  train loss {fit.loss:.4f} acc {100 * fit.accuracy:.2f}%  "
             f"val loss {check.loss:.4f} acc {100 * check.accuracy:.2f}%  "
             f"{fit.seconds + check.seconds:.1f} s  {fit.images_per_second:.0f} img/s"

@@ -4,6 +4,7 @@ the two programs. The user meets one line and an exit status; no file is lost.""
 import json
 import os
 import random
+import signal
 import time
 
 import numpy as np
@@ -49,6 +50,47 @@ def test_kills_at_random_moments_never_leave_an_unreadable_checkpoint(tmp_path):
     assert not [name for name in os.listdir(runs) if is_temporary(name)]
     assert sorted(os.listdir(runs)) == ["m.npz", "m_confusion.png", "m_curves.png", "m_last.npz", "m_metrics.csv"]
 
+
+
+# Kills the training program (argv after the code) just before it writes the metrics of its last epoch.
+KILLED_BEFORE_THE_LAST_METRICS = """
+import os, signal, sys
+from nnfs.app.cli import train
+epochs, write = int(sys.argv[sys.argv.index("--epochs") + 1]), train.write_history_csv
+def killed_before_the_last_rows(history, path):
+    if len(history["train_loss"]) == epochs:
+        os.kill(os.getpid(), signal.SIGKILL)
+    write(history, path)
+train.write_history_csv = killed_before_the_last_rows
+sys.exit(train.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
+def test_a_run_killed_while_writing_its_last_epoch_resumes_to_the_files_of_an_uninterrupted_run(tmp_path, capsys):
+    """The latest state is what --resume continues after: written before the curves and the
+    metrics, a kill between them left an epoch the resume found done ("nothing to train") and
+    files that never got its row."""
+    data = dataset(tmp_path, per_class=3)
+    options = ["--dataset", data, "--epochs", "2", "--batch_size", "2"]
+    code, _, err = call(train.main, [*options, "--save", tmp_path / "whole" / "m.npz"], capsys)
+    assert code == 0, err
+    runs = tmp_path / "runs"
+    process = start("-c", KILLED_BEFORE_THE_LAST_METRICS, *options, "--save", runs / "m.npz")
+    process.communicate(timeout=120)
+    assert process.returncode == -signal.SIGKILL
+    assert load(runs / "m_last.npz").extra["epoch"] == 1  # the epoch whose files are all written
+    code, out, err = call(train.main, [*options, "--resume", runs / "m_last.npz"], capsys)
+    assert code == 0, err
+    assert "resuming" in out and "nothing to train" not in out
+    whole = contents(tmp_path / "whole")
+    assert contents(runs)["m_metrics.csv"] == whole["m_metrics.csv"]
+    for name in ("m.npz", "m_last.npz"):
+        with np.load(runs / name) as resumed, np.load(tmp_path / "whole" / name) as uninterrupted:
+            for member in uninterrupted.files:
+                if member != "meta":
+                    assert np.array_equal(resumed[member], uninterrupted[member]), (name, member)
+        assert load(runs / name).extra["run"] == load(tmp_path / "whole" / name).extra["run"]
 
 # -- hostile checkpoints handed to the programs -------------------------------------------------------
 @pytest.fixture(scope="module")
