@@ -99,8 +99,9 @@ class FiniteGuard:
             _fail(float(self._first_value), int(self._first_step))
 
 
-def first_non_finite(net):
-    """Where ``net`` first holds a NaN or an infinity: ``(description, "nan" or "inf")``, or None.
+def first_non_finite(net, optimizer=None):
+    """Where ``net`` (or ``optimizer``'s state) first holds a NaN or an infinity:
+    ``(description, "nan" or "inf")``, or None.
 
     The loss can stay finite while the model is not: with a learning rate far too high,
     BatchNorm's running variance overflows to inf while training goes on, since each batch
@@ -109,13 +110,21 @@ def first_non_finite(net):
     buffers too, where it reads the validation loss anyway (it reads every array back: for
     the end of an epoch, not for every step).
 
+    The optimizer's state can overflow alone too: Adam's second moment is the square of the
+    gradient, inf from a gradient of 2e19, while its update (the first moment over the root of
+    the second) and so the weights stay finite. A checkpoint of that state would be refused, so
+    it is checked with the net, before any file of the epoch is written.
+
     Returns:
         e.g. ``("layer 5 (BatchNorm2D) running_var", "inf")``, for the first array in layer
-        order, parameters before buffers; None when every value is finite.
+        order, parameters before buffers, then the optimizer's (``("optimizer state
+        0.weight.exp_avg_sq", "inf")``); None when every value is finite.
     """
     arrays = [(f"layer {index} ({type(layer).__name__}) {key}", value)
               for index, layer in enumerate(net.layers)
               for store in (layer.params, layer.buffers) for key, value in store.items()]
+    arrays += [(f"optimizer state {name}.{slot}", value)
+               for name, slots in getattr(optimizer, "state", {}).items() for slot, value in slots.items()]
     if not arrays:
         return None
     xp = get_array_module(arrays[0][1])

@@ -81,3 +81,19 @@ def test_first_non_finite_names_the_layer_and_the_array(backend):
     assert first_non_finite(net) == ("layer 1 (BatchNorm1D) running_var", "inf")  # the first in layer order
     net.layers[0].params["bias"][0] = float("nan")
     assert first_non_finite(net) == ("layer 0 (Linear) bias", "nan")
+
+
+def test_first_non_finite_names_an_optimizer_state_after_the_net(backend):
+    from nnfs.app.guard import first_non_finite
+    from nnfs.optim import Adam
+
+    net = Net([Linear(3, 2)], MeanSquareLoss(), backend=backend)
+    optimizer = Adam(net, lr=0.1)
+    net.loss(net(np.ones((4, 3), np.float32)), np.zeros((4, 2), np.float32))
+    net.backward()
+    optimizer.step()
+    assert first_non_finite(net, optimizer) is None
+    optimizer.state["0.weight"]["exp_avg_sq"][1, 2] = float("inf")  # a squared gradient of 2e19
+    assert first_non_finite(net, optimizer) == ("optimizer state 0.weight.exp_avg_sq", "inf")
+    net.layers[0].params["bias"][0] = float("nan")
+    assert first_non_finite(net, optimizer) == ("layer 0 (Linear) bias", "nan")  # the net's arrays first

@@ -819,7 +819,8 @@ def _train(args, world, record, outputs, root):
             raise Diverged(record, f"the loss of step {error.step}", error.value, optimizer.lr) from None
         if not math.isfinite(check.loss):  # the last updates of the epoch made the weights NaN
             raise Diverged(record, "the validation loss", check.loss, optimizer.lr)
-        broken = first_non_finite(net)  # a finite loss can hide an overflowed running variance
+        # A finite loss can hide an overflowed running variance, or an overflowed Adam moment.
+        broken = first_non_finite(net, optimizer)
         if broken is not None:
             raise Diverged(record, *broken, optimizer.lr)
         if scheduler is not None:

@@ -71,6 +71,28 @@ def test_a_model_that_is_no_longer_finite_behind_a_finite_loss_stops_the_run(tra
     assert contents(save.parent) == before
 
 
+
+def test_an_optimizer_state_no_longer_finite_behind_a_finite_model_stops_the_run(trained, capsys, monkeypatch):
+    """Adam's second moment overflows (the square of a gradient of 2e19) while its updates, and
+    so the weights and the loss, stay finite: the run stops as for a NaN loss, naming the array,
+    before any file of the epoch is written (the checkpoint would be refused, after the curves)."""
+    data, save = trained
+    before = contents(save.parent)
+    real_epoch = train.train_epoch
+
+    def overflowing_epoch(model, loader, optimizer, **kwargs):
+        result = real_epoch(model, loader, optimizer=optimizer, **kwargs)
+        optimizer.state["0.weight"]["exp_avg_sq"][0] = np.inf
+        return result
+
+    monkeypatch.setattr(train, "train_epoch", overflowing_epoch)
+    code, out, err = call(train.main, ["--dataset", data, "--epochs", "3", "--batch_size", "4", "--optimizer", "adam",
+                                       "--save", save], capsys)
+    assert code == 1
+    assert_one_line(err, "error: training diverged in epoch 1: optimizer state 0.weight.exp_avg_sq became inf",
+                    "nothing of this epoch was saved", "try a lower --lr")
+    assert contents(save.parent) == before
+
 @pytest.fixture(scope="module")
 def step_schedule_run(tmp_path_factory):
     """One good run of two epochs with a step schedule, trained once for all the cases below."""
