@@ -51,7 +51,7 @@ from nnfs.app.metrics import class_report, format_report, predict_labels, write_
 from nnfs.app.models import MODEL_TITLES, MODELS, RECIPES, build_model, default_model, model_parameters
 from nnfs.app.plot import plot_confusion_matrix, plot_history
 from nnfs.app.progress import ProgressBar
-from nnfs.app.resume import RunState, check_extra, has_run_state, resume
+from nnfs.app.resume import RunState, check_extra, has_run_state, records_run_state, resume
 from nnfs.backend import allocator, default_backend, default_dtype
 from nnfs.backend.archive import format_size
 from nnfs.checkpoint import MAX_META_BYTES, CheckpointError, load_into, metadata, save
@@ -519,6 +519,17 @@ def check_same_preprocessing(args, saved, data):
                 f"{args.dataset} now give {_shown(loaded)}: resume with {option} {_shown(value)}")
 
 
+def kept_normalisation(meta, saved):
+    """The preprocessing a resumed run (``meta``, with its run state) keeps: the checkpoint's
+    (``saved``), whose mean and std its weights were trained with, not one refitted on the
+    images; None for a new run (or weights only), which fits its own. The same files give the
+    same statistics; images changed since (the same names, other pixels) would give others,
+    and the resumed weights would silently be fed other inputs than they were trained on."""
+    if saved is None or not records_run_state(meta.get("optimizer"), meta["extra"]):
+        return None
+    return saved
+
+
 def _shown(value):
     """An option's value as the command line spells it: an image size as ``24x24``."""
     return "x".join(map(str, value)) if isinstance(value, tuple) else value
@@ -728,7 +739,8 @@ def _train(args, world, record, outputs, root):
         warn_(f"--batch_size {batch_size} is larger than the {console.count(len(train_idx), 'training image')}; "
               f"using {len(train_idx)}")
         batch_size = len(train_idx)
-    pre = Preprocessing.fit(data.images, train_idx, data.image_size, data.channels, data.resize)
+    fitted = Preprocessing.fit(data.images, train_idx, data.image_size, data.channels, data.resize)
+    pre = kept_normalisation(resumed_meta, saved_preprocessing) or fitted
     augment = augmentation_for(args.augment, data.kind)
     train = DataLoader(data.images, data.labels, train_idx, batch_size, pre, shuffle=True, seed=args.seed,
                        augment=augment)
@@ -757,6 +769,9 @@ def _train(args, world, record, outputs, root):
         if resumed.class_names and [name_key(name) for name in resumed.class_names] != \
                 [name_key(name) for name in class_names]:
             warn_(other_classes(args.resume, resumed.class_names, data.class_names))
+        if pre is not fitted and (fitted.mean, fitted.std) != (pre.mean, pre.std):
+            warn_(f"the training images of {args.dataset} are not those {args.resume} was trained on (their "
+                  "mean and std differ: files changed since); the run goes on normalising them as it did")
         if has_run_state(resumed):
             # Continue exactly: the saved optimizer, schedule, shuffling and history win over
             # flags. Damaged state is a CheckpointError: refused, never half used.

@@ -200,6 +200,24 @@ def test_resume_keeps_the_preprocessing_of_the_run(tmp_path, capsys):
     assert metadata(tmp_path / "m_last.npz")["preprocessing"]["resize"] == "stretch"
 
 
+
+def test_a_resume_on_images_changed_since_keeps_the_normalisation_its_weights_were_trained_with(tmp_path, capsys):
+    """The same names, other pixels: the statistics refitted on them would feed the resumed
+    weights other inputs than they were trained on, silently."""
+    from nnfs.checkpoint import metadata
+
+    folder = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
+    assert train(folder, tmp_path / "m.npz", "--epochs", "1") == 0
+    saved = metadata(tmp_path / "m_last.npz")["preprocessing"]
+    for image in (folder / "a").iterdir():
+        write_image(image, value=255)
+    capsys.readouterr()
+    code, out, err = call(train_program.main, ["--dataset", folder, "--batch_size", "4", "--save", tmp_path / "m.npz",
+                                               "--epochs", "2", "--resume", tmp_path / "m_last.npz"], capsys)
+    assert code == 0, err
+    assert f"warning: the training images of {folder} are not those {tmp_path / 'm_last.npz'} was trained on" in err
+    assert metadata(tmp_path / "m_last.npz")["preprocessing"] == saved
+
 def test_a_resume_reads_the_dataset_from_the_cache_of_the_run(tmp_path, capsys):
     """The resumed run asks for what the run asked for (the data's own size), not for the size it
     got: the same request, the same cache entry; nothing is decoded again."""
