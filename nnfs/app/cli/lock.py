@@ -106,8 +106,11 @@ class OutputLock:
                 raise
             if _same_file(fd, self.path):
                 self._fd = fd
-                os.ftruncate(fd, 0)
-                os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode("utf-8", "replace"))
+                try:
+                    os.ftruncate(fd, 0)
+                    os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode("utf-8", "replace"))
+                except OSError as error:  # a full disk: errors on a descriptor name no file
+                    raise type(error)(error.errno, error.strerror, self.path) from None
                 return
             os.close(fd)
         raise OutputsInUse(f"cannot lock {self.path}: other runs keep replacing it; --save {self.save}")

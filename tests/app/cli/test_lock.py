@@ -116,3 +116,22 @@ def test_a_long_checkpoint_name_gets_a_lock_name_that_fits(tmp_path):
     path = lock_path(tmp_path / name)
     assert len(os.path.basename(path).encode()) <= 255 and os.path.dirname(path) == str(tmp_path)
     assert lock_path(tmp_path / ("m" * 249 + "n.npz")) != path  # two long names, two locks
+
+
+def test_a_full_disk_while_the_lock_is_written_names_the_lock_file(tmp_path, capsys, monkeypatch):
+    """Writing the holder's line into the lock fails on a descriptor, whose error names no file:
+    the line said "cannot write No space left on device"."""
+    import errno
+    import types
+
+    import nnfs.app.cli.lock as lock
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(lock, "os", types.SimpleNamespace(**{**vars(os), "write": full}))
+    save = tmp_path / "runs" / "m.npz"
+    code, _, err = call(train_program.main, ["--dataset", dataset(tmp_path), "--epochs", "1", "--save", save], capsys)
+    assert code == 1
+    assert_one_line(err, f"error: cannot write {lock_path(save)}: No space left on device")
+    assert not (tmp_path / "runs").exists()
