@@ -216,7 +216,7 @@ def _rotated_text(text, font, fill):
     return label.rotate(90, expand=True)
 
 
-def plot_confusion_matrix(matrix, class_names, path, title=None):
+def plot_confusion_matrix(matrix, class_names, path, title=None, source=None):
     """Save a confusion matrix as a PNG: true classes down, predicted classes across.
 
     Each cell shows its count and is shaded by its share of the row (the true class), so
@@ -227,6 +227,9 @@ def plot_confusion_matrix(matrix, class_names, path, title=None):
         class_names: the names, in label order.
         path: the PNG file to write, atomically (parent folders are created).
         title: optional text above the matrix.
+        source: optional text naming what the matrix was computed from, kept in the PNG's
+            ``Source`` text chunk and read back by :func:`png_text` (the training program
+            records the digest of the checkpoint it shows, to tell an up-to-date matrix).
 
     Returns:
         The path written.
@@ -265,12 +268,14 @@ def plot_confusion_matrix(matrix, class_names, path, title=None):
         label = _rotated_text(name, font, TEXT_COLOR)
         image.paste(label, (left + p * cell + (cell - label.width) // 2, top + grid + 6), label)
     draw.rectangle([left, top, left + grid, top + grid], outline=TEXT_COLOR)
-    return _write_png(image, path)
+    return _write_png(image, path, {"Source": source} if source is not None else {})
 
 
-def _write_png(image, path):
+def _write_png(image, path, texts=()):
     info = PngInfo()
-    info.add_text("Software", SOFTWARE)  # before the pixels, where drawn_by_nnfs looks
+    info.add_text("Software", SOFTWARE)  # before the pixels, where png_text looks
+    for keyword, text in dict(texts).items():
+        info.add_text(keyword, text)
     return write_atomically(path, lambda f: image.save(f, format="PNG", pnginfo=info))
 
 
@@ -286,31 +291,37 @@ def is_png(path):
 
 
 def drawn_by_nnfs(path):
-    """Whether ``path`` is a PNG drawn here: one whose ``Software`` chunk, before its pixels, says so.
+    """Whether ``path`` is a PNG drawn here: one whose ``Software`` chunk, before its pixels, says so."""
+    return png_text(path, "Software") == SOFTWARE
 
-    Reads the chunk headers only (never the pixels); any file that cannot be read as such is
-    not one.
+
+def png_text(path, keyword):
+    """The text of the PNG's ``tEXt`` chunk ``keyword`` before its pixels (as :func:`_write_png`
+    puts them), or None: none there, or not a PNG.
+
+    Reads the chunk headers only (never the pixels); any file that cannot be read as such has none.
     """
+    wanted = keyword.encode("latin-1")
     try:
         with open(path, "rb") as f:
             if f.read(8) != _PNG_SIGNATURE:
-                return False
+                return None
             while True:
                 header = f.read(8)
                 if len(header) < 8:
-                    return False
+                    return None
                 length, kind = struct.unpack(">I4s", header)
                 if kind in (b"IDAT", b"IEND"):
-                    return False
+                    return None
                 if kind == b"tEXt" and length <= 1024:
-                    keyword, _, text = f.read(length).partition(b"\0")
-                    if keyword == b"Software" and text == SOFTWARE.encode():
-                        return True
+                    name, _, text = f.read(length).partition(b"\0")
+                    if name == wanted:
+                        return text.decode("latin-1")
                     f.seek(4, 1)  # the chunk's CRC
                 else:
                     f.seek(length + 4, 1)
     except OSError:
-        return False
+        return None
 
 
-__all__ = ["plot_history", "plot_confusion_matrix", "drawn_by_nnfs", "is_png"]
+__all__ = ["plot_history", "plot_confusion_matrix", "drawn_by_nnfs", "png_text", "is_png"]

@@ -49,7 +49,7 @@ from nnfs.app.inference import MAX_INPUT_VALUES
 from nnfs.app.loop import evaluate, train_epoch
 from nnfs.app.metrics import class_report, format_report, predict_labels, write_history_csv
 from nnfs.app.models import MODEL_TITLES, MODELS, RECIPES, build_model, default_model, model_parameters
-from nnfs.app.plot import plot_confusion_matrix, plot_history
+from nnfs.app.plot import plot_confusion_matrix, plot_history, png_text
 from nnfs.app.progress import ProgressBar
 from nnfs.app.resume import RunState, check_extra, has_run_state, records_run_state, resume
 from nnfs.backend import allocator, default_backend, default_dtype
@@ -675,14 +675,34 @@ def best_model_file(args, outputs, state, model, split, written):
     return None
 
 
-def report_mistakes(args, net, val, class_names, outputs, path, say):
+class ReportNotWritten(RuntimeError):
+    """The end-of-run confusion matrix could not be written; the files of the epochs are whole."""
+
+
+def model_digest(path):
+    """The SHA-256 of the checkpoint at ``path``, which the confusion matrix drawn from it records
+    (its ``Source`` text chunk): the matrix beside a best model is up to date when they agree."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def report_mistakes(args, net, val, class_names, outputs, path, say, latest):
     """Per-class results of the best model (in the checkpoint ``path``) on the validation
-    split, printed, and its confusion matrix drawn; returns whether the PNG was written.
+    split, printed, and its confusion matrix drawn, recording the checkpoint's digest
+    (:func:`model_digest`).
 
     The best weights are loaded into ``net``, the one that trained (its work buffers are
     already the right size: a second net would double the memory of this last step).
+
+    Raises:
+        ReportNotWritten: when the PNG cannot be written (a full disk); its line says that the
+            model and the latest state (``latest``) are safe, and how to draw it without training.
     """
     best = load_into(path, net)
+    source = model_digest(path)  # after the load, whose error says what is wrong with the file
     extra = check_extra(path, best.extra, ("epoch", "model"))
     report = class_report(*predict_labels(net, val), class_names)
     epoch = extra.get("epoch")
@@ -691,9 +711,37 @@ def report_mistakes(args, net, val, class_names, outputs, path, say):
         say(f"  {line}")
     model = MODEL_TITLES.get(extra.get("model"), "model")
     name = os.path.basename(os.path.normpath(args.dataset))
-    plot_confusion_matrix(report.matrix, class_names, outputs["confusion"],
-                          title=f"{model} on {name}: validation, epoch {epoch}")
-    return True
+    try:
+        plot_confusion_matrix(report.matrix, class_names, outputs["confusion"],
+                              title=f"{model} on {name}: validation, epoch {epoch}", source=source)
+    except OSError as error:
+        raise ReportNotWritten(
+            f"cannot write {console.os_error_message(error)}; the model {path} and the latest state {latest} are "
+            f"safe: the same command with --resume {latest} draws the confusion matrix without training") from None
+
+
+def finish_finished_run(args, net, val, class_names, outputs, state, model, split, say, root):
+    """A ``--resume`` of a run that already holds ``--epochs``: nothing to train, and nothing
+    written, unless the run stopped (killed, a full disk) after its last epoch's files but before
+    its end-of-run report: then the per-class report is printed and the confusion matrix drawn
+    now, where the PNG beside its best model is missing or was drawn from another checkpoint
+    than that model (:func:`model_digest`). Only beside the run's own best model: a ``--save``
+    elsewhere holds no model to draw."""
+    best_file = best_model_file(args, outputs, state, model, split, {}) if root else None
+    confusion = outputs["confusion"]
+    if best_file is not None and same_file(best_file, outputs["checkpoint"]):
+        drawn = png_text(confusion, "Source") if os.path.isfile(confusion) else None
+        if drawn != model_digest(best_file):
+            why = "is missing" if not os.path.exists(confusion) else f"was not drawn from its best model {best_file}"
+            say(f"{args.resume} already holds epoch {state.epoch} (--epochs {args.epochs}), but the confusion matrix "
+                f"{confusion} {why} (the run stopped before its end): printing the per-class report and drawing "
+                "it, without training")
+            report_mistakes(args, net, val, class_names, outputs, best_file, say, args.resume)
+            say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); "
+                f"confusion matrix in {confusion}; no other file was written")
+            return
+    say(f"nothing to train: {args.resume} already holds epoch {state.epoch} and --epochs is "
+        f"{args.epochs}; no file was written (raise --epochs to train on)")
 
 
 def run(args, world=None, record=None):
@@ -791,8 +839,7 @@ def _train(args, world, record, outputs, root):
             warn_(f"{args.resume} holds weights only, no optimizer state or run state: "
                   "training starts at epoch 1 from those weights")
         if state.epoch >= args.epochs:
-            say(f"nothing to train: {args.resume} already holds epoch {state.epoch} and --epochs is "
-                f"{args.epochs}; no file was written (raise --epochs to train on)")
+            finish_finished_run(args, net, val, data.class_names, outputs, state, model, split, say, root)
             return
     earlier = earlier_model(args, outputs, state)
     if earlier:
@@ -869,7 +916,8 @@ def _train(args, world, record, outputs, root):
             f"{'  saved' if improved else ''}")
 
     best_file = best_model_file(args, outputs, state, model, split, record.written) if root else None
-    if best_file is not None and report_mistakes(args, net, val, data.class_names, outputs, best_file, say):
+    if best_file is not None:
+        report_mistakes(args, net, val, data.class_names, outputs, best_file, say, outputs["last"])
         record.written["confusion"] = record.epoch
     say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); "
         + _saved(record, outputs))
@@ -941,7 +989,7 @@ def main(argv=None):
         except BrokenPipeError:  # stdout closed early (a pipe into head): stop quietly
             console.silence_stdout()
             return EXIT_ERROR
-        except (DatasetError, CheckpointError, Diverged, OutputsInUse, OSError, MemoryError) as error:
+        except (DatasetError, CheckpointError, Diverged, ReportNotWritten, OutputsInUse, OSError, MemoryError) as error:
             if isinstance(error, MemoryError):
                 message = "out of memory; try a smaller --batch_size or --image_size"
             elif isinstance(error, OSError):  # what reaches here comes from writing the outputs

@@ -92,6 +92,74 @@ def test_a_run_killed_while_writing_its_last_epoch_resumes_to_the_files_of_an_un
                     assert np.array_equal(resumed[member], uninterrupted[member]), (name, member)
         assert load(runs / name).extra["run"] == load(tmp_path / "whole" / name).extra["run"]
 
+
+def _confusion_fails(monkeypatch):
+    """The end-of-run confusion matrix meets a full disk (as write_atomically raises it)."""
+    import errno
+
+    def full(matrix, class_names, path, **options):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(train, "plot_confusion_matrix", full)
+
+
+def test_a_run_stopped_before_its_report_gets_it_from_a_resume_without_training(tmp_path, capsys, monkeypatch):
+    """After the last epoch's files, a full disk (or a kill) before the confusion matrix: the
+    resume of that finished run said "nothing to train" and wrote nothing, so the report was
+    never made; the error did not say that the model and the latest state were whole."""
+    data = dataset(tmp_path)
+    runs = tmp_path / "runs"
+    options = ["--dataset", data, "--epochs", "1", "--batch_size", "4"]
+    with monkeypatch.context() as patch:
+        _confusion_fails(patch)
+        code, _, err = call(train.main, [*options, "--save", runs / "m.npz"], capsys)
+    assert code == 1
+    assert_one_line(err, f"error: cannot write {runs / 'm_confusion.png'}: No space left on device",
+                    f"the model {runs / 'm.npz'} and the latest state {runs / 'm_last.npz'} are safe",
+                    f"--resume {runs / 'm_last.npz'}")
+    before = contents(runs)
+    assert "m_confusion.png" not in before
+    code, out, err = call(train.main, [*options, "--resume", runs / "m_last.npz"], capsys)
+    assert code == 0, err
+    assert "nothing to train" not in out and "without training" in out and "per class on the" in out
+    assert out.strip().splitlines()[-1].endswith(f"confusion matrix in {runs / 'm_confusion.png'}; "
+                                                 "no other file was written")
+    after = contents(runs)
+    assert after.pop("m_confusion.png") and after == before
+    # Once it is there, a resume of the finished run has nothing to do again.
+    code, out, err = call(train.main, [*options, "--resume", runs / "m_last.npz"], capsys)
+    assert code == 0, err
+    assert "nothing to train" in out and "per class" not in out
+    assert contents(runs) == {**before, "m_confusion.png": contents(runs)["m_confusion.png"]}
+
+
+def test_a_confusion_matrix_of_an_earlier_best_model_is_redrawn_by_a_resume(tmp_path, capsys, monkeypatch):
+    data = dataset(tmp_path)
+    runs = tmp_path / "runs"
+    options = ["--dataset", data, "--batch_size", "4", "--save", runs / "m.npz"]
+    assert call(train.main, [*options, "--epochs", "1"], capsys)[0] == 0
+    earlier = (runs / "m_confusion.png").read_bytes()
+    record = train.RunState.record
+
+    def always_better(self, fit, check):
+        record(self, fit, check)
+        self.best_val_accuracy, self.best_epoch = check.accuracy, self.epoch
+        return True
+
+    with monkeypatch.context() as patch:  # epoch 2 is the new best model; its matrix is not drawn
+        patch.setattr(train.RunState, "record", always_better)
+        _confusion_fails(patch)
+        assert call(train.main, [*options, "--epochs", "2", "--resume", runs / "m_last.npz"], capsys)[0] == 1
+    before = contents(runs)
+    assert before["m_confusion.png"] == earlier and load(runs / "m.npz").extra["epoch"] == 2
+    code, out, err = call(train.main, [*options, "--epochs", "2", "--resume", runs / "m_last.npz"], capsys)
+    assert code == 0, err
+    assert f"was not drawn from its best model {runs / 'm.npz'}" in out and "(best model, epoch 2)" in out
+    after = contents(runs)
+    assert after.pop("m_confusion.png") != earlier
+    del before["m_confusion.png"]
+    assert after == before
+
 # -- hostile checkpoints handed to the programs -------------------------------------------------------
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
