@@ -15,7 +15,8 @@ one lock. The OS drops it when its process ends, however it ends (a crash, ``kil
 -9``, a power loss), so a lock file left behind blocks nobody: the next run takes it again.
 The file holds the process id and host of its holder, for the refusal's line; a run removes
 it when it ends, with the folders it made for it, so a run that stops before writing leaves
-nothing behind.
+nothing behind. A run checks before each write that the file is still the one it locked
+(:meth:`OutputLock.keep`): a folder deleted during the run takes the lock file along.
 """
 
 import errno
@@ -36,7 +37,16 @@ _WINDOWS_LOCKED_BYTE = 1 << 30
 
 
 class OutputsInUse(RuntimeError):
-    """Another live process holds the lock of the files a run would write."""
+    """Another live process holds the lock of the files a run would write.
+
+    Attributes:
+        holder: that process, as the message names it (``another training run (process
+            4242)``), or None where no one process is to blame.
+    """
+
+    def __init__(self, message, holder=None):
+        super().__init__(message)
+        self.holder = holder
 
 
 def lock_path(save):
@@ -87,12 +97,41 @@ class OutputLock:
         self._release()
         return False
 
+    def keep(self):
+        """Make sure this run still holds the lock, before it writes: one ``stat``.
+
+        A lock is held on a file, not on a name: where the lock file was removed or replaced
+        since it was taken (the ``--save`` folder deleted during the run, which the next
+        writes make again), a second run would find no lock and be let in. Then the lock is
+        taken again, on a new file (its folders made again).
+
+        Raises:
+            OutputsInUse: when another run took the lock meanwhile; the message names it.
+            OSError: when the lock file cannot be made again.
+        """
+        if self._fd is None or _same_file(self._fd, self.path):
+            return  # held (or never held: a file system without locks)
+        os.close(self._fd)  # a lock on a file no other run can open any more
+        self._fd = None
+        made = _make_folders(os.path.dirname(self.path))
+        self._made = made + [folder for folder in self._made if folder not in made]
+        try:
+            self._acquire()
+        except OutputsInUse as refusal:
+            if refusal.holder is None:
+                raise
+            raise OutputsInUse(f"the lock file {self.path} was removed while this run held it, and {refusal.holder} "
+                               f"has taken it since to write --save {self.save}: this run stops so as not to "
+                               "write over that run's files", refusal.holder) from None
+
     def _acquire(self):
         for _ in range(10):  # another run removed the file between our open and our lock: again
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
             try:
                 if not _lock(fd):
-                    raise OutputsInUse(self._refusal(fd))
+                    holder = f"another training run ({_holder(fd)})"
+                    raise OutputsInUse(f"{holder} is writing --save {self.save} and the files beside it; wait "
+                                       "for it to end, or give --save another path", holder)
             except OSError as error:
                 os.close(fd)
                 if error.errno in (errno.ENOLCK, errno.EINVAL, getattr(errno, "ENOTSUP", errno.EINVAL),
@@ -115,20 +154,6 @@ class OutputLock:
             os.close(fd)
         raise OutputsInUse(f"cannot lock {self.path}: other runs keep replacing it; --save {self.save}")
 
-    def _refusal(self, fd):
-        """The line refusing this run: who holds the lock (as the holder wrote it), and where."""
-        try:
-            holder = os.pread(fd, 256, 0).decode("utf-8", "replace").split()
-        except (OSError, AttributeError):  # Windows has no pread
-            holder = []
-        who = "another process"
-        if holder and holder[0].isdigit():
-            who = f"process {holder[0]}"
-            if len(holder) > 1 and holder[1] != socket.gethostname():
-                who += f" on {holder[1]}"
-        return (f"another training run ({who}) is writing --save {self.save} and the files beside it; "
-                "wait for it to end, or give --save another path")
-
     def _release(self):
         if self._fd is not None:
             # Removed while still held (POSIX), so that a run that opened the old file meanwhile
@@ -142,6 +167,21 @@ class OutputLock:
                 _remove(self.path)
         remove_empty_folders(self._made)  # one the run wrote into stays
         self._made = []
+
+
+def _holder(fd):
+    """Who holds the lock of ``fd``, as the holder wrote it: ``process 4242`` (``on HOST`` where
+    that is another machine), else ``another process``."""
+    try:
+        holder = os.pread(fd, 256, 0).decode("utf-8", "replace").split()
+    except (OSError, AttributeError):  # Windows has no pread
+        holder = []
+    who = "another process"
+    if holder and holder[0].isdigit():
+        who = f"process {holder[0]}"
+        if len(holder) > 1 and holder[1] != socket.gethostname():
+            who += f" on {holder[1]}"
+    return who
 
 
 def _make_folders(folder):

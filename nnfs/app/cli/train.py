@@ -658,7 +658,7 @@ def best_model_file(args, outputs, state, model, split, written):
     with this run's history up to it (every loss and accuracy), its model and its split. A file
     at ``--save`` from another run, however alike its scores, is not it.
     """
-    if "checkpoint" in written:
+    if "checkpoint" in written and os.path.isfile(outputs["checkpoint"]):  # not removed since
         return outputs["checkpoint"]
     candidates = []
     if args.resume:
@@ -768,11 +768,13 @@ def run(args, world=None, record=None):
         if lock is not None and lock.unsupported:
             console.warn(f"cannot lock {lock.path} ({lock.unsupported}): a second run writing --save "
                          f"{args.save} at the same time would not be refused")
-        _train(args, world, record, outputs, root)
+        _train(args, world, record, outputs, lock)
 
 
-def _train(args, world, record, outputs, root):
-    """:func:`run` once its outputs are checked and held: load, build, train, save, report."""
+def _train(args, world, record, outputs, lock):
+    """:func:`run` once its outputs are checked and held (``lock``: the :class:`OutputLock` on
+    the rank that writes, None on the others): load, build, train, save, report."""
+    root = lock is not None
     say, warn_ = (console.say, console.warn) if root else (quiet, quiet)
     # What cannot continue the run (another --model, other preprocessing, a damaged record) is
     # refused before the dataset loads.
@@ -839,6 +841,8 @@ def _train(args, world, record, outputs, root):
             warn_(f"{args.resume} holds weights only, no optimizer state or run state: "
                   "training starts at epoch 1 from those weights")
         if state.epoch >= args.epochs:
+            if root:
+                lock.keep()
             finish_finished_run(args, net, val, data.class_names, outputs, state, model, split, say, root)
             return
     earlier = earlier_model(args, outputs, state)
@@ -890,6 +894,8 @@ def _train(args, world, record, outputs, root):
         improved = state.record(fit, check)  # the same on every rank: metrics are reduced over all
         state.loader = train.state_dict()
         if root:  # the latest state always, the best model when it improved
+            # Still this run's --save: a folder deleted during the run took its lock file along.
+            lock.keep()
             details = {"epoch": epoch, "val_accuracy": check.accuracy, "run": state.to_dict(),
                        "dataset": portable_name(os.path.abspath(args.dataset)), "batch_size": batch_size,
                        "seed": args.seed, "val_split": args.val_split, "limit": args.limit, "model": model,
@@ -917,6 +923,7 @@ def _train(args, world, record, outputs, root):
 
     best_file = best_model_file(args, outputs, state, model, split, record.written) if root else None
     if best_file is not None:
+        lock.keep()
         report_mistakes(args, net, val, data.class_names, outputs, best_file, say, outputs["last"])
         record.written["confusion"] = record.epoch
     say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); "

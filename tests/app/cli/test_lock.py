@@ -135,3 +135,59 @@ def test_a_full_disk_while_the_lock_is_written_names_the_lock_file(tmp_path, cap
     assert code == 1
     assert_one_line(err, f"error: cannot write {lock_path(save)}: No space left on device")
     assert not (tmp_path / "runs").exists()
+
+
+def _deleting_the_folder_before_epoch(epoch, save, then=None):
+    """A train_epoch that removes the --save folder (its lock file with it) as ``epoch`` starts,
+    then calls ``then(epoch)`` at the start of each epoch."""
+    import shutil
+
+    calls = []
+    train_epoch = train_program.train_epoch
+
+    def deleting(*args, **kwargs):
+        calls.append(None)
+        if len(calls) == epoch:
+            shutil.rmtree(save.parent)
+        if then is not None:
+            then(len(calls))
+        return train_epoch(*args, **kwargs)
+
+    return deleting
+
+
+def test_a_run_whose_lock_file_is_deleted_takes_the_lock_again(tmp_path, capsys, monkeypatch):
+    """The --save folder removed between epochs took the lock file along, and the folder that the
+    next writes made again had none: a second run on that --save was let in."""
+    save = tmp_path / "runs" / "m.npz"
+    refused = []
+
+    def second_run(epoch):
+        if epoch == 3:  # after epoch 2's files, written into the folder made again
+            with pytest.raises(OutputsInUse, match="another training run"):
+                OutputLock(save).__enter__()
+            refused.append(epoch)
+
+    monkeypatch.setattr(train_program, "train_epoch", _deleting_the_folder_before_epoch(2, save, second_run))
+    code, _, err = call(train_program.main, ["--dataset", dataset(tmp_path), "--epochs", "3", "--batch_size", "4",
+                                             "--save", save], capsys)
+    assert code == 0, err
+    assert refused == [3]
+    # The best model of epoch 1 went with the folder (the report of a later best only).
+    assert {"m_last.npz", "m_curves.png", "m_metrics.csv"} <= set(contents(save.parent))
+    assert not os.path.exists(lock_path(save))
+
+
+def test_a_run_whose_lock_was_taken_by_another_run_meanwhile_stops_before_writing(tmp_path, holder, capsys,
+                                                                               monkeypatch):
+    save = tmp_path / "runs" / "m.npz"
+    other = []
+    monkeypatch.setattr(train_program, "train_epoch", _deleting_the_folder_before_epoch(
+        2, save, lambda epoch: other.append(holder(save)) if epoch == 2 else None))
+    code, out, err = call(train_program.main, ["--dataset", dataset(tmp_path), "--epochs", "2", "--batch_size", "4",
+                                               "--save", save], capsys)
+    assert code == 1
+    assert_one_line(err, f"error: the lock file {lock_path(save)} was removed while this run held it",
+                    f"another training run (process {other[0].pid}) has taken it since to write --save {save}")
+    assert "epoch  2/2" not in out
+    assert set(contents(save.parent)) == {".m.lock"}  # the other run's; nothing of epoch 2 written over it
