@@ -717,7 +717,8 @@ def report_mistakes(args, net, val, class_names, outputs, path, say, latest):
     except OSError as error:
         raise ReportNotWritten(
             f"cannot write {console.os_error_message(error)}; the model {path} and the latest state {latest} are "
-            f"safe: the same command with --resume {latest} draws the confusion matrix without training") from None
+            f"safe: the same command with --resume {latest} --epochs {args.epochs} draws the confusion matrix "
+            "without training") from None
 
 
 def finish_finished_run(args, net, val, class_names, outputs, state, model, split, say, root):
