@@ -89,8 +89,7 @@ def same_run(first, second):
             return False
         runs.append((extra, run["history"]))
     (extra_a, history_a), (extra_b, history_b) = runs
-    split_a, split_b = extra_a.get("split"), extra_b.get("split")
-    if extra_a.get("model") != extra_b.get("model") or not (split_a == split_b or same_split(split_a, split_b)):
+    if extra_a.get("model") != extra_b.get("model") or not same_split(extra_a.get("split"), extra_b.get("split")):
         return False
     return history_starts(history_a, history_b) or history_starts(history_b, history_a)
 
@@ -99,6 +98,8 @@ def same_split(saved, split):
     """Whether a recorded split names the same files as ``split`` (both ``{"train": [...],
     "val": [...]}``), whatever the locale and the Unicode form of the names
     (:func:`~nnfs.files.name_key`): the rule of a resume and of :func:`same_run`."""
+    if saved == split:  # the usual case, one run's own split (or two records without one)
+        return True
     if not isinstance(saved, dict) or not isinstance(split, dict) or saved.keys() != split.keys():
         return False
     return all(isinstance(saved[name], list) and isinstance(split[name], list)
