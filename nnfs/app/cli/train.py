@@ -689,7 +689,7 @@ def model_digest(path):
     return f"sha256:{digest.hexdigest()}"
 
 
-def report_mistakes(args, net, val, class_names, outputs, path, say, latest):
+def report_mistakes(args, net, val, class_names, outputs, path, say, latest, digest=None):
     """Per-class results of the best model (in the checkpoint ``path``) on the validation
     split, printed, and its confusion matrix drawn, recording the checkpoint's digest
     (:func:`model_digest`).
@@ -700,9 +700,11 @@ def report_mistakes(args, net, val, class_names, outputs, path, say, latest):
     Raises:
         ReportNotWritten: when the PNG cannot be written (a full disk); its line says that the
             model and the latest state (``latest``) are safe, and how to draw it without training.
+
+    ``digest``: the checkpoint's :func:`model_digest`, where the caller has it already.
     """
     best = load_into(path, net)
-    source = model_digest(path)  # after the load, whose error says what is wrong with the file
+    source = digest or model_digest(path)  # after the load, whose error says what is wrong with the file
     extra = check_extra(path, best.extra, ("epoch", "model"))
     report = class_report(*predict_labels(net, val), class_names)
     epoch = extra.get("epoch")
@@ -732,12 +734,13 @@ def finish_finished_run(args, net, val, class_names, outputs, state, model, spli
     confusion = outputs["confusion"]
     if best_file is not None and same_file(best_file, outputs["checkpoint"]):
         drawn = png_text(confusion, "Source") if os.path.isfile(confusion) else None
-        if drawn != model_digest(best_file):
+        digest = model_digest(best_file)
+        if drawn != digest:
             why = "is missing" if not os.path.exists(confusion) else f"was not drawn from its best model {best_file}"
             say(f"{args.resume} already holds epoch {state.epoch} (--epochs {args.epochs}), but the confusion matrix "
                 f"{confusion} {why} (the run stopped before its end): printing the per-class report and drawing "
                 "it, without training")
-            report_mistakes(args, net, val, class_names, outputs, best_file, say, args.resume)
+            report_mistakes(args, net, val, class_names, outputs, best_file, say, args.resume, digest)
             say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); "
                 f"confusion matrix in {confusion}; no other file was written")
             return
