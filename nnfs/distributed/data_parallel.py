@@ -231,10 +231,9 @@ class DataParallel:
         if not buffers or self.size == 1:
             return
         flat = FlatBuffer(buffers, dtype=self.net.dtype, extra=1)
-        flat.pack(buffers)
-        if not self._statistics_moved:
-            flat.data[...] = 0
-        flat.data[-1] = 1 if self._statistics_moved else 0
+        if self._statistics_moved:  # else its zeros (a FlatBuffer starts all zeros) count nothing
+            flat.pack(buffers)
+            flat.data[-1] = 1
         self.comm.allreduce_sum(flat.data)
         counted = int(to_numpy(flat.data[-1]))  # outside the training step: eval() and state_dict()
         self._statistics_moved = False
