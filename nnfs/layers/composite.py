@@ -31,7 +31,7 @@ import contextlib
 from collections.abc import MutableMapping
 
 from nnfs.backend import backend_of, default_backend, get_array_module, get_backend
-from nnfs.checks import ArgumentTypeError, boolean
+from nnfs.checks import ArgumentTypeError
 from nnfs.layers.base import OUTPUT_RECORD, Layer, backward_through, check_dtype, check_gradient
 from nnfs.layers.batchnorm import BatchNorm2D
 from nnfs.layers.conv import Conv2D
@@ -164,7 +164,7 @@ class Composite(Layer):
 
     # -- modes and devices ------------------------------------------------------------------
     def train(self, mode=True):
-        self.training = boolean(f"{type(self).__name__}.train", "mode", mode)
+        super().train(mode)
         for child in self._children.values():
             child.train(mode)
         return self
