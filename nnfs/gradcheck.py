@@ -32,6 +32,7 @@ from nnfs.backend import backend_of, default_backend, get_array_module, get_back
 from nnfs.checks import number
 from nnfs.layers.base import Layer
 from nnfs.losses import Loss
+from nnfs.net import _layer_tree
 from nnfs.text import short_repr
 
 __all__ = ["EPS", "TOLERANCE", "GradientCheckError", "GradientErrors", "check_layer", "check_loss",
@@ -183,8 +184,8 @@ def layer_errors(layer, X, G, eps=EPS):
 
 def _random_streams(layer):
     """``[(part, its rng_state())]`` for ``layer`` and each layer inside it with a random stream."""
-    parts = [layer, *(child for _, child in getattr(layer, "named_layers", tuple)())]
-    return [(part, part.rng_state()) for part in parts if part.rng_state() is not None]
+    streams = ((part, part.rng_state()) for _, part in _layer_tree([layer]))
+    return [(part, state) for part, state in streams if state is not None]
 
 
 def _replay(streams):
