@@ -29,7 +29,7 @@ labels ``[0, 1, 2, 5]`` with 3 classes would silently give the loss and gradient
 """
 
 from nnfs.backend import backend_of, check_real, get_array_module, host_array, is_host_array, to_numpy
-from nnfs.layers.base import cached
+from nnfs.layers.base import Layer, cached
 
 
 def log_softmax(logits, axis=-1):
@@ -90,9 +90,7 @@ class Loss:
         """The constructor arguments, enough to rebuild the loss (used by checkpoints)."""
         return {}
 
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
+    __repr__ = Layer.__repr__  # "Name(key=value, ...)" from get_config(), as for a layer
 
 
 def _check_predictions(name, prediction):
