@@ -33,12 +33,9 @@ def _method(name, params):
     # Methods with an order argument (copy, astype, ravel, ...) lay out their result as
     # NumPy does (so does CuPy); any other new array comes out C-ordered, as on CuPy.
     c_order = params is not None and "order=" not in params
-    synchronizes = qualified in cupy_api.SYNCHRONIZING
 
     def method(self, *args, **kwargs):
         check_call(qualified, params, args, kwargs)
-        if synchronizes:
-            check_sync(f"{qualified} (CuPy synchronises on it)")
         result = numpy_method(self._array, *plain(args), **plain(kwargs))
         return wrap(result, c_order, (self._array,))
 

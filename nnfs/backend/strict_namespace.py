@@ -121,14 +121,11 @@ def _function(qualified, numpy_function, params):
 
     # CuPy's default for these is None, which NumPy's functions do not take: not passed on.
     defaults_only = cupy_api.REFUSED_UNLESS_NONE.get(qualified, ())
-    synchronizes = qualified in cupy_api.SYNCHRONIZING
 
     zero_d = qualified in _ZERO_D_RESULTS
 
     def function(*args, **kwargs):
         check_call(qualified, params, args, kwargs)
-        if synchronizes:
-            check_sync(f"{qualified} (CuPy synchronises on it)")
         if defaults_only:  # most functions have none: no copy of their arguments
             kwargs = {k: v for k, v in kwargs.items() if not (v is None and k in defaults_only)}
         plain_args, plain_kwargs = plain(args), plain(kwargs)
