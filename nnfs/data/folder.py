@@ -294,10 +294,10 @@ class ImageFolder:
                     self.skipped["not an image"].append(entry.path)
             if not found:
                 # train/ and val/ folders of classes: the dataset is one level further down.
-                inner = [os.path.basename(p) for p in self.skipped["nested folder"] if os.path.dirname(p) == folder]
+                inner = [os.path.basename(p) for p in self._skipped_in("nested folder", folder)]
                 hint = (f"; it holds folders ({', '.join(inner[:3])}{', ...' if len(inner) > 3 else ''}): "
                         f"if they are the classes, the dataset is {folder}" if inner else "")
-                photos = unread_photos(p for p in self.skipped["not an image"] if os.path.dirname(p) == folder)
+                photos = unread_photos(self._skipped_in("not an image", folder))
                 if photos and not hint:
                     hint = f"; it holds {photos}"
                 raise DatasetError(
@@ -402,6 +402,10 @@ class ImageFolder:
         self._require_every_class(labels)
         self._set(images[:len(paths)], labels, paths)
 
+    def _skipped_in(self, reason, folder):
+        """The entries directly inside ``folder`` skipped for ``reason`` (see :attr:`skipped`)."""
+        return [path for path in self.skipped[reason] if os.path.dirname(path) == folder]
+
     def _require_every_class(self, labels):
         """Refuse a load where some class kept no readable image (``labels``: those of the files
         read so far), naming the class folder and what was skipped in it.
@@ -413,7 +417,7 @@ class ImageFolder:
         for label, name in enumerate(self.class_names):
             if label not in present:
                 folder = os.path.join(self.root, name)
-                lost = [p for p in self.skipped["unreadable"] if os.path.dirname(p) == folder]
+                lost = self._skipped_in("unreadable", folder)
                 detail = f" (skipped {count(len(lost), 'unreadable image')}, e.g. {lost[0]})" if lost else ""
                 raise DatasetError(f"class folder {folder} has no readable images{detail}")
 
