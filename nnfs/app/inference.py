@@ -217,11 +217,13 @@ def find_images(path, warn=None, skipped=None):
                 passed["walked"].append((place, folder))
                 continue
             walked.add(key)
-            entries = sorted(os.scandir(folder), key=lambda e: name_order(e.name))
+            # Each name's sort key is kept for its place below (names are unique in a folder:
+            # two entries are never compared themselves).
+            entries = sorted((name_order(entry.name), entry) for entry in os.scandir(folder))
         except OSError:
             passed["unreadable"].append((place, folder))
             continue
-        for entry in entries:
+        for step, entry in entries:
             if is_passed_over(entry.name):
                 continue
             try:
@@ -229,9 +231,8 @@ def find_images(path, warn=None, skipped=None):
                 link = entry.is_symlink()
             except OSError:
                 if is_image_file(entry.name):
-                    passed["unreadable"].append((place + ((0, *name_order(entry.name)),), entry.path))
+                    passed["unreadable"].append((place + ((0, *step),), entry.path))
                 continue
-            step = name_order(entry.name)
             if stat.S_ISDIR(mode):
                 heapq.heappush(pending, (link, place + ((1, *step),), entry.path))
             elif is_image_file(entry.name):
