@@ -94,11 +94,7 @@ def stop_on_signals():
 
 def launcher_rank():
     """This process's rank as the MPI launcher (``mpiexec``) set it, or None outside a launcher."""
-    for variable in _RANK_VARIABLES:
-        text = os.environ.get(variable, "").strip()
-        if text.isdigit():
-            return int(text)
-    return None
+    return _launcher_number(_RANK_VARIABLES)
 
 
 #: Where the MPI launchers tell each process how many they started: Hydra (and Slurm with
@@ -109,7 +105,12 @@ _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
 def launcher_size():
     """How many processes the MPI launcher started for this job, or None outside a launcher
     (or under one that does not say)."""
-    for variable in _SIZE_VARIABLES:
+    return _launcher_number(_SIZE_VARIABLES)
+
+
+def _launcher_number(variables):
+    """The first of the environment ``variables`` that holds a whole number, as an int, or None."""
+    for variable in variables:
         text = os.environ.get(variable, "").strip()
         if text.isdigit():
             return int(text)
