@@ -28,8 +28,8 @@ _SKIPPED = {"not a regular file": ("entry that is not a regular file (not opened
                        "folders reached twice (walked once, at another path)"),
             # Photos of a format that is not read (HEIC, camera raw: UNREAD_PHOTO_FORMATS) were
             # passed over without a word, as any other file without an image name still is;
-            # report_skipped says what they are instead of a count.
-            "photo format": ("photo of a format that is not read", "photos of formats that are not read")}
+            # report_skipped says what they are (unread_photos) instead of a count.
+            "photo format": None}
 
 
 @dataclass
@@ -259,7 +259,7 @@ def report_skipped(skipped, warn):
     how many entries (each once, however many of the paths given reached it), one example."""
     for reason, paths in skipped.items():
         if paths:
-            if reason == "photo format":  # what they are and what to do, rather than a count
+            if _SKIPPED[reason] is None:  # what they are and what to do, rather than a count
                 warn(f"skipped {unread_photos(paths)}; e.g. {next(iter(paths))}")
             else:
                 warn(f"skipped {count(len(paths), *_SKIPPED[reason])}, e.g. {next(iter(paths))}")
