@@ -92,7 +92,7 @@ def available_memory():
         ValueError: for a malformed ``NNFS_MEMORY_LIMIT``.
     """
     global _share
-    limit = os.environ.get(ENV_MEMORY_LIMIT, "").strip()
+    limit = _limit_text()
     if limit:
         try:
             return parse_bytes(limit)
@@ -117,7 +117,12 @@ def is_budget():
     """Whether :func:`available_memory` is a budget for the whole run, what this process has
     allocated included (``NNFS_MEMORY_LIMIT``, or a rank's share of its machine), rather than
     what the machine can still give now (which already lacks what this process holds)."""
-    return bool(os.environ.get(ENV_MEMORY_LIMIT, "").strip()) or local_ranks() > 1
+    return bool(_limit_text()) or local_ranks() > 1
+
+
+def _limit_text():
+    """``NNFS_MEMORY_LIMIT`` as set, stripped; "" where it is not."""
+    return os.environ.get(ENV_MEMORY_LIMIT, "").strip()
 
 
 def _meminfo_available():
@@ -193,7 +198,7 @@ def check_fits(parts, what, available=None):
     if available is None or total <= available:
         return total
     detail = " + ".join(f"{name} {format_bytes(value)}" for name, value in parts.items() if value)
-    if os.environ.get(ENV_MEMORY_LIMIT, "").strip():
+    if _limit_text():
         source = f"{ENV_MEMORY_LIMIT} sets it"
     elif local_ranks() > 1:
         source = (f"this process's share among the {local_ranks()} MPI ranks on this machine; "
