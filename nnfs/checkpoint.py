@@ -720,10 +720,11 @@ def _training_state_problem(optimizer_state, scheduler_state, net, allow_non_fin
     """``("optimizer state" or "scheduler state", reason)`` for an optimizer state or a
     schedule that the nnfs optimizer or schedule it names would refuse for ``net``, else None.
 
-    They are loaded into stand-ins that change nothing: a fresh optimizer of that type over
-    ``net`` (its state arrays are copied to the net's device for the check and dropped) and
-    a schedule driving a bare learning rate. Types nnfs does not make (an optimizer of one's
-    own saved by its ``state_dict()``) are left to whoever loads them. With
+    They are checked by stand-ins that change nothing: a fresh optimizer of that type over
+    ``net`` (:meth:`~nnfs.optim.Optimizer.check_state_dict`: the arrays are checked where they
+    are, never copied to the net's device) and a schedule driving a bare learning rate. Types
+    nnfs does not make (an optimizer of one's own saved by its ``state_dict()``) are left to
+    whoever loads them. With
     ``allow_non_finite`` NaN and inf in the state are let through (the stand-in sees zeros
     there), as they are in the weights: a diverged run's file is read to be inspected.
     """
@@ -734,7 +735,7 @@ def _training_state_problem(optimizer_state, scheduler_state, net, allow_non_fin
             optimizer_state = {"config": config,
                                "state": {k: _finite(v) for k, v in optimizer_state["state"].items()}}
         try:
-            cls(net, lr=config["lr"]).load_state_dict(optimizer_state)
+            cls(net, lr=config["lr"]).check_state_dict(optimizer_state)
         except (KeyError, TypeError, ValueError) as error:
             return "optimizer state", f"missing {error}" if isinstance(error, KeyError) else str(error)
     if scheduler_state is not None and scheduler_state.get("type") in SAVED_SCHEDULES:

@@ -149,6 +149,26 @@ class Optimizer:
                 step, so no run has it before one: Adam's next step would multiply its
                 moments tenfold and more).
         """
+        saved, step_count, state = self._checked_state(state_dict, on_device=True)
+        for key in self.get_config():
+            setattr(self, key, getattr(saved, key))
+        self.step_count = int(step_count)
+        self.state = state
+        return self
+
+    def check_state_dict(self, state_dict):
+        """Raise what :meth:`load_state_dict` would raise for ``state_dict``, with the same
+        message, changing nothing: the arrays are checked where they are, in the parameters'
+        dtypes, never copied to the parameters' device (a checkpoint's state is checked on the
+        host, each time one is written or read).
+        """
+        self._checked_state(state_dict, on_device=False)
+
+    def _checked_state(self, state_dict, on_device):
+        """``(an optimizer with the saved config, step_count, {name: {slot: array}})`` of
+        ``state_dict``, every check of :meth:`load_state_dict` passed; each array in its
+        parameter's dtype, a copy on the parameter's device with ``on_device``, else in its
+        own array module. Errors name load_state_dict, whichever method asked."""
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, dict) or set(state_dict) != {"config", "state"}:
             raise ValueError(f"{owner}: expected a dict with keys 'config' and 'state', got {short_repr(state_dict)}")
@@ -185,8 +205,11 @@ class Optimizer:
                 # A value beyond the parameter's dtype becomes inf, refused below by name;
                 # NumPy's own warning about it would be a second, vaguer message.
                 warnings.simplefilter("ignore", RuntimeWarning)
-                # A copy, so that stepping never writes into the caller's arrays.
-                state.setdefault(name, {})[slot] = backend_of(param).asarray(value, dtype=param.dtype).copy()
+                if on_device:  # a copy, so that stepping never writes into the caller's arrays
+                    value = backend_of(param).asarray(value, dtype=param.dtype).copy()
+                else:
+                    value = get_array_module(value).asarray(value, dtype=param.dtype)
+                state.setdefault(name, {})[slot] = value
         for name, slots in state.items():  # a slot missing or foreign would fail at the first step
             if set(slots) != type(self).SLOTS:
                 raise ValueError(f"{owner}: the saved state of {name} has {short_repr(sorted(slots))}, but "
@@ -204,15 +227,11 @@ class Optimizer:
             raise ValueError(f"{owner}: the saved state holds arrays for {short_repr(names)} but a step_count "
                              f"of 0; {type(self).__name__} makes them at a parameter's first step, so a state "
                              "that has taken no step holds none")
-        for key in self.get_config():
-            setattr(self, key, getattr(saved, key))
-        self.step_count = int(step_count)
-        self.state = state
-        return self
+        return saved, step_count, state
 
     def _slot_problem(self, slot, value):
-        """What makes a loaded slot (on the parameter's device, in its dtype) state that no
-        run makes, or None: one read of the device for each check, at load time only."""
+        """What makes a loaded slot (in its parameter's dtype) state that no run makes, or
+        None: one read of the array for each check, when state is loaded or checked only."""
         xp = get_array_module(value)
         bad = int(xp.count_nonzero(~xp.isfinite(value)))
         if bad:
