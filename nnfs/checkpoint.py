@@ -42,6 +42,7 @@ from nnfs.layers.composite import Composite
 from nnfs.losses import Loss
 from nnfs.net import Net
 from nnfs.optim import OPTIMIZERS, schedule_from_state
+from nnfs.optim.optimizers import named_parameters_of
 from nnfs.optim.schedules import SAVED_SCHEDULES
 from nnfs.text import listed, short_repr, shorten
 
@@ -290,7 +291,8 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
             not what the constructor takes), parameters or buffers not of the net's dtype, a
             layer whose arrays disagree with its own ``array_shapes``, layers nested more
             than 64 deep (more than 100,000 in all), a record of more than 256 MiB as JSON,
-            or non-finite values (unless ``allow_non_finite``).
+            non-finite values (unless ``allow_non_finite``), or an optimizer made over some
+            layers of the net, whose parameter names are not the net's.
         OSError: when the file cannot be written (naming ``path``); an existing file at
             ``path`` is then left as it was.
 
@@ -325,6 +327,7 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
             raise TypeError(f"checkpoint.save: {name} must be an object with a state_dict() method (an nnfs "
                             f"{'optimizer' if name == 'optimizer' else 'schedule'}), got {short_repr(part)}")
     if optimizer is not None:
+        _check_optimizer_names(f"checkpoint.save: refusing to write {os.fspath(path)}", net, optimizer)
         state = optimizer.state_dict()
         if not (isinstance(state, dict) and isinstance(state.get("config"), dict)
                 and isinstance(state.get("state"), dict)):
@@ -375,6 +378,26 @@ def _check_written(text, refusing, custom_layers, arrays):
     layer_plans, _ = _classes(refusing, meta, custom_layers)  # nesting and layer count, as loading counts them
     _check_net_arrays(refusing, meta["dtype"], layer_plans, arrays, "in the net")
     return meta
+
+
+def _check_optimizer_names(refusing, net, optimizer):
+    """Refuse an optimizer that updates parameters of ``net`` under other names than the net's.
+
+    One made over a layer or a list of layers (to train some layers only) names parameters
+    by their place there (``"weight"``, ``"0.weight"``); the file keys the state by those
+    names, so loading would give one layer's moments to another of the same shape, or to
+    none. Optimizers that do not say what they update (no ``params``) are taken at their word.
+    """
+    source = getattr(optimizer, "params", None)
+    if source is None:
+        return
+    ours = {id(param): name for name, param, _ in net.named_parameters()}
+    for name, param, _ in named_parameters_of(source, "checkpoint.save"):
+        if ours.get(id(param), name) != name:
+            raise CheckpointError(
+                f"{refusing}: the optimizer names the net's parameter {ours[id(param)]} {name!r} (it was "
+                "made over a layer or a list of layers), so its state would load into another parameter "
+                "or none; make it over the net to save it, or save without optimizer=")
 
 
 def _check_training_state_written(refusing, meta, arrays, net, allow_non_finite):

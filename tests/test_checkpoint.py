@@ -612,6 +612,25 @@ def test_what_load_would_refuse_is_never_written(tmp_path, monkeypatch, argument
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npz"]
 
 
+@pytest.mark.parametrize("part", ["layer", "list"])
+def test_an_optimizer_over_some_layers_of_the_net_is_refused_where_its_names_are_not_the_nets(tmp_path, rng, part):
+    # Training the head alone (a frozen body): the optimizer names the head's parameters by
+    # their place in what it was given ("weight", "0.weight"), and "0.weight" here is the
+    # net's first layer, of the same shape: the file would give the head's moments to it.
+    net = Net([Linear(4, 4), ReLU(), Linear(4, 4)], CrossEntropyLoss())
+    optimizer = SGD(net.layers[2] if part == "layer" else [net.layers[2]], lr=0.1, momentum=0.9)
+    net.loss(net(rng.normal(size=(6, 4))), rng.integers(0, 4, 6))
+    net.backward()
+    optimizer.step()
+    path = tmp_path / "m.npz"
+    name = "weight" if part == "layer" else "0.weight"
+    with pytest.raises(CheckpointError, match=rf"^checkpoint\.save: refusing to write .*m\.npz: the optimizer "
+                                              rf"names the net's parameter 2\.weight {name!r} .*over the net.*$") as info:
+        save(path, net, optimizer=optimizer)
+    assert "\n" not in str(info.value) and os.listdir(tmp_path) == []
+    save(path, net, optimizer=SGD(net, lr=0.1))  # an optimizer over the net names them as it does
+
+
 def test_an_optimizer_made_for_another_net_is_refused_before_anything_is_written(tmp_path, rng):
     # Its state names this net's parameters ("0.weight") with other shapes: load refuses such
     # a file, so save must not write it (the model would be lost behind a file that never loads).
