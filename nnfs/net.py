@@ -1,5 +1,7 @@
 """``Net``: a sequence of layers with a loss, on one device."""
 
+import warnings
+
 from nnfs.backend import as_dtype, backend_of, check_real, get_array_module, get_backend, to_numpy
 from nnfs.checks import boolean, number
 from nnfs.layers.base import Layer, backward_through, check_gradient
@@ -311,7 +313,8 @@ class Net:
         """Copy parameters and buffers from :meth:`state_dict` output into this net.
 
         Raises:
-            ValueError: when a name is missing or unexpected, or a shape differs.
+            ValueError: when a name is missing or unexpected, a shape differs, or a value is
+                beyond the net's dtype (1e300 from a float64 state into a float32 net).
         """
         expected = {}
         for index, layer in enumerate(self.layers):
@@ -338,12 +341,27 @@ class Net:
                     f"Net.load_state_dict: {name} has shape {tuple(incoming.shape)} in the saved "
                     f"state but {tuple(value.shape)} in this net")
             check_real(f"Net.load_state_dict: {name}", incoming, "the array")
-            # Copied even where asarray could return the caller's array: the net must own its
-            # parameters, or training would change the saved state (and any net loaded from it).
-            loaded.append((store, key, self.backend.asarray(incoming, dtype=self.dtype).copy()))
+            loaded.append((store, key, self._converted(name, incoming)))
         for store, key, array in loaded:
             store[key] = array
         return self
+
+    def _converted(self, name, incoming):
+        """``incoming`` as the net's own array (device, dtype); ValueError for finite values
+        the cast would make inf (1e300 from a float64 state in a float32 net), which the cast
+        itself only warns about."""
+        # Copied even where asarray could return the caller's array: the net must own its
+        # parameters, or training would change the saved state (and any net loaded from it).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # "overflow encountered in cast": refused below
+            converted = self.backend.asarray(incoming, dtype=self.dtype).copy()
+        if incoming.dtype != self.dtype:
+            lost = _non_finite(converted) - _non_finite(incoming)
+            if lost:
+                raise ValueError(
+                    f"Net.load_state_dict: {name} holds {lost} value(s) beyond the range of "
+                    f"{self.dtype}, the net's dtype (they would become inf)")
+        return converted
 
     # -- random streams (training state, apart from the model's arrays) -------------------------
     def rng_state(self):
@@ -417,6 +435,11 @@ def _one_for_all(layers, what, of):
                 raise TypeError(f"Net: the layers are {on} more than one {what} (parameter {seen[0]} is {seen[1]}, "
                                 f"{name} is {kind}); build them {on} one, or give Net(..., {what}=...) to {act}")
     return seen[1]
+
+
+def _non_finite(array):
+    """How many NaN or infinite values ``array`` (any backend, any real dtype) holds."""
+    return int(get_array_module(array).count_nonzero(~get_array_module(array).isfinite(array)))
 
 
 def _check_initialised(part, where):

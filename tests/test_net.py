@@ -420,6 +420,9 @@ def test_backward_names_a_loss_whose_gradient_is_unlike_the_output(rng, threads,
     (lambda v: np.zeros(5, np.float32), ValueError, r"1.bias has shape \(5,\) in the saved state but \(2,\)"),
     (lambda v: v * 1j, TypeError, r"Net.load_state_dict: 1.bias: the array must hold real numbers .* complex"),
     (lambda v: v.astype(str), TypeError, r"Net.load_state_dict: 1.bias: the array must hold real numbers .* <U"),
+    # float64 into the float32 net: 1e300 would become inf, with no more than a RuntimeWarning.
+    (lambda v: np.full(2, 1e300), ValueError, r"^Net.load_state_dict: 1.bias holds 2 value\(s\) beyond the range "
+                                              r"of float32, the net's dtype \(they would become inf\)$"),
 ])
 def test_a_refused_state_leaves_the_net_as_it_was(backend, damage, error, message):
     """Checked whole before anything is stored (the last array was refused after the others were
