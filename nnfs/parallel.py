@@ -492,6 +492,42 @@ class _Replica:
             twin.cache.clear()
 
 
+def _forward_through(layers, X):
+    """``X`` forward through ``layers``: what each shard runs (and the replay of a failed step)."""
+    for layer in layers:
+        X = layer(X)
+    return X
+
+
+def _backward_through(layers, dY):
+    """``dY`` backward through ``layers`` (see :func:`nnfs.layers.base.backward_through`)."""
+    from nnfs.layers.base import backward_through  # not at the top: the layers import this module
+    return backward_through(layers, dY)
+
+
+def _backward_after_forward(layers, X, dY):
+    """Forward ``X`` through ``layers``, then ``dY`` back: a whole step, on one thread; only the
+    backward pass's errors come out (the forward pass already ran in shards without one)."""
+    try:
+        _forward_through(layers, X)
+    except Exception:  # noqa: BLE001  (the caller raises the shard's error instead)
+        return None
+    return _backward_through(layers, dY)
+
+
+def _raise_as_single_threaded(layers, replay):
+    """Raise what the single-threaded step raises after a shard failed: ``replay(copies)`` on a
+    throwaway copy of ``layers`` and the whole batch, so that its message names the whole
+    batch's shapes (a shard's would name its own rows) and the net's state is not changed twice.
+
+    Returns (for the caller to raise the shard's error) when the replay does not fail.
+    """
+    try:
+        replay(_replicate(layers)[0])
+    except Exception as error:
+        raise error from None
+
+
 def _bounds(total, count):
     """``[(first, stop), ...]``: ``total`` rows cut into ``count`` contiguous shards, the first ones larger."""
     size, extra = divmod(total, count)
@@ -517,6 +553,7 @@ class Shards:
         self.replicas = []
         self.active = False
         self._bounds = None
+        self._input = None  # the batch of a sharded forward pass, until its backward pass is done
         self._layers = []
 
     @staticmethod
@@ -531,6 +568,7 @@ class Shards:
 
     def release(self):
         """Drop the replicas' cached activations (after a prediction: no backward follows)."""
+        self._input = None
         for replica in self.replicas:
             replica.release()
 
@@ -540,7 +578,7 @@ class Shards:
         The replicas' caches would only hold memory now, so they are dropped. On the CPU
         the BLAS runs one thread here too (see the module docstring for why).
         """
-        self.active = False
+        self.active, self._input = False, None
         if backend.is_device:  # the replicas would only keep the host parameters alive
             self.replicas, self._layers = [], []
         for replica in self.replicas:
@@ -555,23 +593,14 @@ class Shards:
         stacks = [layers] + [replica.layers for replica in self.replicas[:count - 1]]
         bounds = _bounds(X.shape[0], count)
 
-        def forward_shard(stack, rows):
-            for layer in stack:
-                rows = layer(rows)
-            return rows
-
         try:
-            outputs = self._run(stacks, bounds, X, forward_shard)
+            outputs = self._run(stacks, bounds, X, _forward_through)
         except Exception:
-            self.active = False
-            # Raise what the single-threaded step raises (its message has the whole batch's
-            # shapes), from a throwaway copy so that the net's state is not changed twice.
-            try:
-                forward_shard(_replicate(layers)[0], X)
-            except Exception as error:
-                raise error from None
+            self.active, self._input = False, None
+            _raise_as_single_threaded(layers, lambda copies: _forward_through(copies, X))
             raise
-        self.active, self._bounds = True, bounds
+        # The batch is kept until its backward pass is done, for the error of a failing one.
+        self.active, self._bounds, self._input = True, bounds, X
         return get_array_module(outputs[0]).concatenate(outputs, axis=0)
 
     def backward(self, layers, grad, input_grad):
@@ -583,16 +612,15 @@ class Shards:
         for stack in stacks[1:]:
             stack[0].input_grad = bool(input_grad)
 
-        from nnfs.layers.base import backward_through  # not at the top: the layers import this module
-
-        def backward_shard(stack, rows):
-            return backward_through(stack, rows)
-
         try:
-            grads = self._run(stacks, self._bounds, grad, backward_shard)
+            grads = self._run(stacks, self._bounds, grad, _backward_through)
+        except Exception:
+            _raise_as_single_threaded(layers, lambda copies: _backward_after_forward(copies, self._input, grad))
+            raise
         finally:
             for stack in stacks[1:]:
                 stack[0].input_grad = True
+        self._input = None
         for index, layer in enumerate(layers):
             for key in layer.params:
                 total = layer.grads[key]

@@ -298,6 +298,39 @@ def test_an_error_in_a_shard_reads_as_without_threads(small_shards):
         ok.backward()
 
 
+class ShortGradient(Layer):
+    """The identity, whose backward drops the last feature of its gradient: a shape error."""
+
+    def forward(self, X):
+        return X
+
+    def backward(self, dY):
+        return dY[:, :-1]
+
+
+def test_an_error_in_a_shards_backward_reads_as_without_threads(small_shards):
+    """The message names the whole batch's shapes, as the single-threaded step's does, and the
+    net trains again once the layer is fixed."""
+    X = np.random.default_rng(0).normal(size=(10, 5))
+    y = np.zeros(10, dtype=int)
+    messages = []
+    for threads in (1, 2):
+        nnfs.seed(4)
+        net = Net([Linear(5, 4), BatchNorm1D(4), ShortGradient(), Linear(4, 2)], CrossEntropyLoss(),
+                  backend="numpy", dtype="float64")
+        with parallel.using_threads(threads):
+            net.loss(net(X), y)
+            with pytest.raises(ValueError) as error:
+                net.backward()
+            messages.append(str(error.value))
+            net.layers[2] = ReLU()
+            net.loss(net(X), y)
+            net.backward()
+            assert net._shards.active == (threads > 1)
+    assert messages[1] == messages[0]
+    assert "has shape (10, 3), but the last forward pass gave an output of shape (10, 4)" in messages[0]
+
+
 def test_a_failing_shard_does_not_leave_the_others_waiting(small_shards):
     """A shard that fails before a BatchNorm releases the shards waiting there for its sums."""
 
