@@ -13,7 +13,9 @@ a step goes, so the threads really run side by side on separate cores:
   Every other shard runs on a replica of the layers: a copy that shares the
   parameter arrays but has its own cache, gradients and buffers (copied from
   the net's before each step), so two threads never write to the same
-  array. Replicas are made once and kept (the convolution's column buffers are
+  array; before each step it also takes over the modes, counters and settings of
+  the net's layers (numbers as they are, an array or dict assigned since the last
+  step as a copy). Replicas are made once and kept (the convolution's column buffers are
   reused from step to step, as without threads); one shard's worth of caches
   each, so the memory of a step is that of the whole batch, as without threads.
 - **The loss is one.** The shards' outputs are concatenated and the loss is
@@ -67,9 +69,11 @@ at run time, like ``torch.set_num_threads``. One thread turns sharding off.
 
 import contextlib
 import copy
+import numbers
 import os
 import queue
 import threading
+import weakref
 
 from nnfs.backend import get_array_module
 from nnfs.checks import integer
@@ -405,16 +409,38 @@ def _blas_threads(limit):
 
 # -- replicas -----------------------------------------------------------------------------------
 
-# Attribute values a replica takes over from the net's layer before every step (the mode,
-# counters, flags, and tuples of them); anything else (arrays, dicts, child layers, tuples
-# of child layers) is the replica's own.
-_SCALARS = (bool, int, float, complex, str, bytes, type(None))
+# Attribute values a replica takes over from the net's layer before every step as they are
+# (the mode, counters, flags, numbers of NumPy's, and tuples of them): nothing can change them
+# in place. Anything else (arrays, dicts, lists) is the replica's own copy, made anew when the
+# net's layer holds another object than at the last copy (a mask or a setting assigned between
+# steps); child layers are replicas of their own.
+_SCALARS = (bool, numbers.Number, str, bytes, type(None))
+# The attributes every layer has, which the replicas handle one by one (see _Replica.refresh).
+_STORES = frozenset(("params", "grads", "buffers", "cache"))
 
 
 def _is_plain(value):
     if isinstance(value, (tuple, frozenset)):
         return all(_is_plain(item) for item in value)
     return isinstance(value, _SCALARS)
+
+
+def _is_layers(value):
+    """True for a layer, or a list, tuple or dict holding one: the structure, not state."""
+    from nnfs.layers.base import Layer
+
+    items = value.values() if isinstance(value, dict) else (
+        value if isinstance(value, (list, tuple)) else (value,))
+    return any(isinstance(item, Layer) for item in items)
+
+
+def _reference(value):
+    """What tells later whether an attribute still holds ``value``: a weak reference where the
+    object has them (an array: no copy of the user's kept alive), else the object itself."""
+    try:
+        return weakref.ref(value)
+    except TypeError:  # dicts, lists, tuples
+        return lambda: value
 
 
 def _sublayers(layers):
@@ -461,18 +487,29 @@ def _replicate(layers):
     return copies, [(layer, memo[id(layer)]) for layer in originals]
 
 
+def _gone():
+    """A dead reference: an attribute the replica never copied."""
+
+
 class _Replica:
     """The layers one shard after the first runs on."""
 
     def __init__(self, layers):
         self.layers, self.pairs = _replicate(layers)
+        # Per pair, what each attribute of the net's layer held when the replica copied it.
+        self.copied = [{name: _reference(value) for name, value in vars(layer).items()} for layer, _ in self.pairs]
 
     def refresh(self, layers):
-        """Take over the net's current parameters, buffers, modes and counters."""
-        for layer, twin in self.pairs:
+        """Take over the net's current parameters, buffers, modes, counters and settings."""
+        memo = None
+        for (layer, twin), copied in zip(self.pairs, self.copied):
             for name, value in vars(layer).items():
                 if _is_plain(value):
                     twin.__dict__[name] = value
+                elif name not in _STORES and copied.get(name, _gone)() is not value and not _is_layers(value):
+                    memo = self._memo(layers) if memo is None else memo
+                    twin.__dict__[name] = copy.deepcopy(value, memo)
+                    copied[name] = _reference(value)
         # The top-level stores reach every child's too (a composite's are views of them).
         for layer, twin in zip(layers, self.layers):
             for key, value in layer.params.items():
@@ -485,6 +522,15 @@ class _Replica:
                 if mine is None or mine.shape != value.shape or mine.dtype != value.dtype \
                         or type(mine) is not type(value):  # the net moved: .to(backend, dtype)
                     twin.grads[key] = value.copy()
+
+    def _memo(self, layers):
+        """The memo for copying an attribute: the parameters stay shared, and a layer in it
+        (one of the net's) is its replica."""
+        memo = {id(layer): twin for layer, twin in self.pairs}
+        for layer in layers:
+            for value in layer.params.values():
+                memo[id(value)] = value
+        return memo
 
     def release(self):
         """Drop the cached activations (when the net runs single-threaded for a while)."""

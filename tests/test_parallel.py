@@ -515,3 +515,41 @@ def test_a_layer_writing_its_gradient_in_place_shards_after_the_net_moves_to_ano
         runs.append(net)
     assert runs[1]._shards.active
     assert_states_close(runs[1].state_dict(), runs[0].state_dict(), rtol=1e-11)
+
+
+class Gated(Layer):
+    """``Y = X * gate * scale``, set from outside between steps: ``gate`` an array, ``scale`` a
+    NumPy number, ``options`` a dict (a layer annealed or masked by its training script)."""
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.gate = np.ones(n_features)
+        self.scale = np.float32(1.0)
+        self.options = {"sign": 1.0}
+
+    def factor(self):
+        return self.gate * self.scale * self.options["sign"]
+
+    def forward(self, X):
+        return X * self.factor()
+
+    def backward(self, dY):
+        return dY * self.factor()
+
+
+@pytest.mark.parametrize("change", [
+    lambda layer, step: setattr(layer, "gate", np.linspace(0.5, 2.0, 6) * step),
+    lambda layer, step: setattr(layer, "scale", np.float32(1.0 + step)),
+    lambda layer, step: setattr(layer, "options", {"sign": -1.0 if step % 2 else 1.0}),
+], ids=["an array", "a NumPy number", "a dict"])
+def test_attributes_assigned_between_steps_reach_the_replicas(small_shards, change):
+    data = [(X.reshape(len(X), -1)[:, :10], y) for X, y in batches(3, 12)]
+    runs = []
+    for threads in (1, 2):
+        net = custom_net(Gated(6))
+        for step, batch in enumerate(data):
+            change(net.layers[1], step)
+            train(net, [batch], threads=threads)
+        runs.append(net)
+    assert runs[1]._shards.active
+    assert_states_close(runs[1].state_dict(), runs[0].state_dict(), rtol=1e-11)
