@@ -483,12 +483,29 @@ def _replicate(layers):
     for layer in layers:
         for value in layer.params.values():
             memo[id(value)] = value
+    for layer in originals:  # each attribute first, so that one that cannot be copied is shared
+        for name, value in vars(layer).items():
+            if name not in _STORES and not _is_plain(value) and not _is_layers(value):
+                _, memo = _copied(value, memo)
     copies = copy.deepcopy(list(layers), memo)
     return copies, [(layer, memo[id(layer)]) for layer in originals]
 
 
 def _gone():
     """A dead reference: an attribute the replica never copied."""
+
+
+def _copied(value, memo):
+    """``(a deep copy of value, the memo with it)``; ``value`` itself where it cannot be copied
+    (a lock, an open file: what the layer's shards can only share, as they do on one thread)."""
+    trial = dict(memo)  # a failed copy leaves half-made copies in its memo
+    # deepcopy keeps the objects it copied alive under the memo's own id: carried over.
+    trial[id(trial)] = list(trial.pop(id(memo), ()))
+    try:
+        return copy.deepcopy(value, trial), trial
+    except Exception:  # noqa: BLE001  (TypeError mostly: "cannot pickle '_thread.lock' object")
+        memo[id(value)] = value
+        return value, memo
 
 
 class _Replica:
@@ -507,8 +524,7 @@ class _Replica:
                 if _is_plain(value):
                     twin.__dict__[name] = value
                 elif name not in _STORES and copied.get(name, _gone)() is not value and not _is_layers(value):
-                    memo = self._memo(layers) if memo is None else memo
-                    twin.__dict__[name] = copy.deepcopy(value, memo)
+                    twin.__dict__[name], memo = _copied(value, self._memo(layers) if memo is None else memo)
                     copied[name] = _reference(value)
         # The top-level stores reach every child's too (a composite's are views of them).
         for layer, twin in zip(layers, self.layers):

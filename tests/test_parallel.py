@@ -553,3 +553,30 @@ def test_attributes_assigned_between_steps_reach_the_replicas(small_shards, chan
         runs.append(net)
     assert runs[1]._shards.active
     assert_states_close(runs[1].state_dict(), runs[0].state_dict(), rtol=1e-11)
+
+
+class Logged(Layer):
+    """The identity, counting the rows it sees under a lock: an attribute no copy can be made of."""
+
+    def __init__(self):
+        super().__init__()
+        self.lock, self.rows = threading.Lock(), [0]
+
+    def forward(self, X):
+        with self.lock:
+            self.rows[0] += X.shape[0]
+        return X
+
+    def backward(self, dY):
+        return dY
+
+
+def test_an_attribute_that_cannot_be_copied_is_shared_by_the_replicas(small_shards):
+    data = [(X.reshape(len(X), -1)[:, :10], y) for X, y in batches(2, 12)]
+    one, two = custom_net(Logged()), custom_net(Logged())
+    train(one, data, threads=1)
+    train(two, data, threads=2)
+    assert two._shards.active
+    assert_states_close(two.state_dict(), one.state_dict(), rtol=1e-11)
+    replica = two._shards.replicas[0].layers[1]
+    assert replica.lock is two.layers[1].lock and replica.rows is not two.layers[1].rows
