@@ -390,21 +390,39 @@ def _work(inbox):
 
 _pool = _Pool()
 _blas = None
+# The steps now running (on any thread) that want the BLAS on one thread, and the limiter that
+# puts back the setting from before the first of them: only the last to finish restores it.
+_blas_lock = threading.Lock()
+_blas_steps = 0
+_blas_limiter = None
 
 
-def _blas_threads(limit):
-    """A context in which NumPy's BLAS uses at most ``limit`` threads; a no-op where it already does.
+@contextlib.contextmanager
+def _one_blas_thread():
+    """A context in which NumPy's BLAS uses one thread, for as long as any thread is in one.
 
-    threadpoolctl finds the BLAS among the loaded libraries once; a lower setting of the
-    user's (``OPENBLAS_NUM_THREADS=1``, say) is kept.
+    Two nets training on two threads enter and leave in any order: had each restored the
+    setting it found, the first to leave would give the BLAS its threads back in the middle of
+    the other's step, or the last would restore the other's one thread for good. threadpoolctl
+    finds the BLAS among the loaded libraries once; a lower setting of the user's
+    (``OPENBLAS_NUM_THREADS=1``, say) is kept.
     """
-    global _blas
-    if _blas is None:
-        from threadpoolctl import ThreadpoolController
-        _blas = ThreadpoolController().select(user_api="blas")
-    if all(library.num_threads <= limit for library in _blas.lib_controllers):
-        return contextlib.nullcontext()
-    return _blas.limit(limits=limit)
+    global _blas, _blas_steps, _blas_limiter
+    with _blas_lock:
+        if _blas is None:
+            from threadpoolctl import ThreadpoolController
+            _blas = ThreadpoolController().select(user_api="blas")
+        if _blas_steps == 0 and any(library.num_threads > 1 for library in _blas.lib_controllers):
+            _blas_limiter = _blas.limit(limits=1)
+        _blas_steps += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_steps -= 1
+            if _blas_steps == 0 and _blas_limiter is not None:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 
 
 # -- replicas -----------------------------------------------------------------------------------
@@ -647,7 +665,7 @@ class Shards:
             replica.release()
         if backend.is_device or in_shard():  # a net inside a shard leaves the BLAS to the step
             return contextlib.nullcontext()
-        return _blas_threads(1)
+        return _one_blas_thread()
 
     def forward(self, layers, X, count):
         """``X`` through ``layers`` in ``count`` shards; the outputs concatenated."""
@@ -724,5 +742,5 @@ class Shards:
                     _local.shard = None
             return run
 
-        with _blas_threads(1):  # one per shard: the shards are the threads now
+        with _one_blas_thread():  # one per shard: the shards are the threads now
             return _pool.run([task(index) for index in range(len(bounds))], group)

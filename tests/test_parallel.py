@@ -273,6 +273,27 @@ def test_blas_runs_one_thread_in_every_step(small_shards):
     assert blas_threads() == outside  # restored afterwards
 
 
+def test_two_nets_stepping_at_once_keep_the_blas_on_one_thread_until_both_are_done():
+    """Two threads' steps overlapping (entered A, B; left A, B): the BLAS stays on one thread
+    until the last leaves, then gets its setting back."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return max([info["num_threads"] for info in threadpoolctl.threadpool_info()
+                    if info["user_api"] == "blas"], default=None)
+
+    outside = blas_threads()
+    if outside is None or outside < 2:
+        pytest.skip("NumPy's BLAS runs one thread here already")
+    first, second = parallel._one_blas_thread(), parallel._one_blas_thread()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    inside = blas_threads()
+    second.__exit__(None, None, None)
+    assert (inside, blas_threads()) == (1, outside)
+
+
 # -- errors and memory ------------------------------------------------------------------------------
 
 def test_an_error_in_a_shard_reads_as_without_threads(small_shards):
