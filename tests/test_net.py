@@ -524,3 +524,15 @@ def test_skip_batch_moves_every_random_stream_on():
     assert [stream["calls"] for stream in net.rng_state().values()] == [1, 1]
     net.eval().skip_batch()  # eval mode draws no masks
     assert [stream["calls"] for stream in net.rng_state().values()] == [1, 1]
+
+
+def test_a_net_pickled_between_forward_and_backward_backpropagates():
+    """The layers' caches record the backend of their outputs; a pickled copy of it was
+    another object, and the copy's backward refused a gradient 'on numpy, not on numpy'."""
+    import pickle
+
+    net = Net([Linear(4, 3), Linear(3, 2)], CrossEntropyLoss(), backend="numpy")
+    net.loss(net(np.ones((5, 4))), np.zeros(5, dtype=int))
+    copy = pickle.loads(pickle.dumps(net))
+    assert copy.backend is net.backend
+    copy.backward()

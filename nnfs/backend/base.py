@@ -19,6 +19,12 @@ class Backend:
     xp = None
     is_device = False
 
+    def __reduce__(self):
+        """Pickled (and deep-copied) by name: one backend object per process, which the checks
+        compare by identity (the output record a layer's cache holds for its backward pass)."""
+        from nnfs.backend import get_backend
+        return get_backend, (self.name,)
+
     @staticmethod
     def recognises(x):
         """True when ``x`` is an array of this backend (without creating the backend)."""
