@@ -339,11 +339,13 @@ class _Pool:
     def __init__(self):
         self.lock = threading.Lock()
         self.inboxes = []
-        self.pid = os.getpid()
+
+    def forked(self):
+        """In a forked child: none of the parent's threads, and a lock that another of them
+        may have held at the fork, which nobody would ever release."""
+        self.lock, self.inboxes = threading.Lock(), []
 
     def _workers(self, count):
-        if self.pid != os.getpid():  # a forked child has none of its parent's threads
-            self.inboxes, self.pid = [], os.getpid()
         while len(self.inboxes) < count:
             inbox = queue.SimpleQueue()
             threading.Thread(target=_work, args=(inbox,), name=f"nnfs-shard-{len(self.inboxes) + 1}",
@@ -395,6 +397,17 @@ _blas = None
 _blas_lock = threading.Lock()
 _blas_steps = 0
 _blas_limiter = None
+
+
+def _after_fork_in_child():
+    """The child of a fork starts with no step running (see :meth:`_Pool.forked`)."""
+    global _blas_lock, _blas_steps, _blas_limiter
+    _pool.forked()
+    _blas_lock, _blas_steps, _blas_limiter = threading.Lock(), 0, None
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @contextlib.contextmanager
@@ -556,6 +569,13 @@ class _Replica:
                 if mine is None or mine.shape != value.shape or mine.dtype != value.dtype \
                         or type(mine) is not type(value):  # the net moved: .to(backend, dtype)
                     twin.grads[key] = value.copy()
+
+    def __getstate__(self):
+        """For pickle and deepcopy: what the attributes held is not kept (weak references do not
+        pickle), so the copy's first step takes over every attribute anew."""
+        state = dict(vars(self))
+        state["copied"] = [{} for _ in self.copied]
+        return state
 
     def _memo(self, layers):
         """The memo for copying an attribute: the parameters stay shared, and a layer in it

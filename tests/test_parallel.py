@@ -1,6 +1,11 @@
 """Batches in shards on several threads (nnfs.parallel) give the single-threaded results."""
 
+import copy
+import os
+import pickle
+import signal
 import threading
+import time
 import tracemalloc
 
 import numpy as np
@@ -292,6 +297,48 @@ def test_two_nets_stepping_at_once_keep_the_blas_on_one_thread_until_both_are_do
     inside = blas_threads()
     second.__exit__(None, None, None)
     assert (inside, blas_threads()) == (1, outside)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_process_forked_during_another_threads_step_runs_steps_of_its_own(small_shards):
+    """fork copies the locks held by the parent's other threads, never to be released in the
+    child: the child of a process forked while another thread trained waited forever."""
+    X, y = np.ones((8, 5)), np.zeros(8, dtype=int)
+    net = Net([Linear(5, 4), Linear(4, 2)], CrossEntropyLoss(), backend="numpy", dtype="float64")
+    stepping, release = threading.Event(), threading.Event()
+
+    class Stall(Layer):
+        def forward(self, X):
+            stepping.set()
+            release.wait(10)
+            return X
+
+    other = Net([Stall(), Linear(5, 2)], backend="numpy", dtype="float64")
+    with parallel.using_threads(2):
+        thread = threading.Thread(target=other, args=(X,))
+        thread.start()
+        stepping.wait(10)
+        pid = os.fork()
+        if pid == 0:  # the child: one step, then out, whatever happens
+            code = 1
+            try:
+                net.loss(net(X), y)
+                net.backward()
+                code = 0 if net._shards.active else 2
+            finally:
+                os._exit(code)
+        release.set()
+        thread.join()
+        for _ in range(200):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung in its first step")
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 # -- errors and memory ------------------------------------------------------------------------------
@@ -601,3 +648,28 @@ def test_an_attribute_that_cannot_be_copied_is_shared_by_the_replicas(small_shar
     assert_states_close(two.state_dict(), one.state_dict(), rtol=1e-11)
     replica = two._shards.replicas[0].layers[1]
     assert replica.lock is two.layers[1].lock and replica.rows is not two.layers[1].rows
+
+
+def test_a_net_pickles_and_copies_after_a_sharded_step(small_shards):
+    """The copies train on as the net does, a copy made between forward and backward included
+    (the replicas' record of what they copied is made of weak references, which do not pickle)."""
+    data = [(X.reshape(len(X), -1)[:, :10], y) for X, y in batches(3, 12)]
+    net = custom_net(Gated(6))
+    train(net, data[:1], threads=2)
+    copies = [pickle.loads(pickle.dumps(net)), copy.deepcopy(net)]
+    with parallel.using_threads(2):
+        X, y = data[1]
+        net.loss(net(X), y)
+        pending = pickle.loads(pickle.dumps(net))
+        net.backward()
+        net.update_weights(0.1)
+        pending.backward()
+        pending.update_weights(0.1)
+    for other in copies:
+        train(other, data[1:2], threads=2)
+    for other in [pending, *copies]:
+        train(other, data[2:], threads=2)
+        assert other._shards.active
+    train(net, data[2:], threads=2)
+    for other in [pending, *copies]:
+        assert_states_close(other.state_dict(), net.state_dict(), rtol=1e-12)
