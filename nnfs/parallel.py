@@ -570,6 +570,16 @@ class _Replica:
                         or type(mine) is not type(value):  # the net moved: .to(backend, dtype)
                     twin.grads[key] = value.copy()
 
+    def note(self):
+        """Record what the net's layers hold after a pass of the step. What a layer assigns
+        itself in forward or backward (its last input, say) each shard assigns its own: only
+        what changes between steps is a setting for :meth:`refresh` to copy (a copy of an
+        activation per layer and step, otherwise)."""
+        for (layer, _), copied in zip(self.pairs, self.copied):
+            for name, value in vars(layer).items():
+                if name not in _STORES and not _is_plain(value):
+                    copied[name] = _reference(value)
+
     def __getstate__(self):
         """For pickle and deepcopy: what the attributes held is not kept (weak references do not
         pickle), so the copy's first step takes over every attribute anew."""
@@ -699,6 +709,7 @@ class Shards:
             self.active, self._input = False, None
             _raise_as_single_threaded(layers, lambda copies: _forward_through(copies, X))
             raise
+        self._note(count)
         # The batch is kept until its backward pass is done, for the error of a failing one.
         self.active, self._bounds, self._input = True, bounds, X
         return get_array_module(outputs[0]).concatenate(outputs, axis=0)
@@ -720,6 +731,7 @@ class Shards:
         finally:
             for stack in stacks[1:]:
                 stack[0].input_grad = True
+        self._note(len(self._bounds))
         self._input = None
         for index, layer in enumerate(layers):
             for key in layer.params:
@@ -730,6 +742,10 @@ class Shards:
         if not input_grad:
             return None
         return get_array_module(grads[0]).concatenate(grads, axis=0)
+
+    def _note(self, count):
+        for replica in self.replicas[:count - 1]:
+            replica.note()
 
     def _prepare(self, layers, count):
         """Replicas for shards 1 .. count-1, made for these very layers, refreshed."""

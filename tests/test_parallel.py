@@ -673,3 +673,34 @@ def test_a_net_pickles_and_copies_after_a_sharded_step(small_shards):
     train(net, data[2:], threads=2)
     for other in [pending, *copies]:
         assert_states_close(other.state_dict(), net.state_dict(), rtol=1e-12)
+
+
+class Remembering(Layer):
+    """The identity that keeps its last input and output gradient as attributes, as much
+    from-scratch code does (``self.X = X``), instead of in its cache."""
+
+    def forward(self, X):
+        self.X = X
+        return X
+
+    def backward(self, dY):
+        self.dY = dY
+        return dY
+
+
+def test_what_a_layer_assigns_itself_in_a_step_is_not_copied_to_the_replicas(small_shards, monkeypatch):
+    """Each shard assigns its own: copying the net's layer's activations to every replica
+    before each step would cost a copy of each of them per step, for nothing."""
+    data = [(X.reshape(len(X), -1)[:, :10], y) for X, y in batches(4, 12)]
+    one, two = custom_net(Remembering()), custom_net(Remembering())
+    train(one, data[:1], threads=1)
+    train(two, data[:1], threads=2)
+    copies = []
+    real = parallel._copied
+    monkeypatch.setattr(parallel, "_copied", lambda value, memo: (copies.append(value), real(value, memo))[1])
+    train(one, data[1:], threads=1)
+    train(two, data[1:], threads=2)
+    assert two._shards.active and copies == []
+    assert_states_close(two.state_dict(), one.state_dict(), rtol=1e-11)
+    replica = two._shards.replicas[0].layers[1]
+    assert replica.X.shape[0] == 6 and replica.X is not two.layers[1].X
