@@ -446,11 +446,15 @@ def _one_blas_thread():
 # net's layer holds another object than at the last copy (a mask or a setting assigned between
 # steps); child layers are replicas of their own.
 _SCALARS = (bool, numbers.Number, str, bytes, type(None))
+_BUILTIN_SCALARS = frozenset((bool, int, float, complex, str, bytes, type(None)))
 # The attributes every layer has, which the replicas handle one by one (see _Replica.refresh).
 _STORES = frozenset(("params", "grads", "buffers", "cache"))
 
 
 def _is_plain(value):
+    kind = type(value)
+    if kind in _BUILTIN_SCALARS:  # most attributes: answered without the ABC's isinstance
+        return True
     if isinstance(value, (tuple, frozenset)):
         return all(_is_plain(item) for item in value)
     return isinstance(value, _SCALARS)
