@@ -41,7 +41,7 @@ from nnfs.layers.base import Layer
 from nnfs.layers.composite import Composite
 from nnfs.losses import Loss
 from nnfs.net import Net
-from nnfs.optim import OPTIMIZERS, schedule_from_state
+from nnfs.optim import OPTIMIZERS, Optimizer, schedule_from_state
 from nnfs.optim.optimizers import named_parameters_of
 from nnfs.optim.schedules import SAVED_SCHEDULES
 from nnfs.text import listed, short_repr, shorten
@@ -386,11 +386,11 @@ def _check_optimizer_names(refusing, net, optimizer):
     One made over a layer or a list of layers (to train some layers only) names parameters
     by their place there (``"weight"``, ``"0.weight"``); the file keys the state by those
     names, so loading would give one layer's moments to another of the same shape, or to
-    none. Optimizers that do not say what they update (no ``params``) are taken at their word.
+    none. Optimizers of one's own (not nnfs's) are taken at their word.
     """
-    source = getattr(optimizer, "params", None)
-    if source is None:
+    if not isinstance(optimizer, Optimizer):  # one of the user's own: its params may be anything
         return
+    source = optimizer.params
     ours = {id(param): name for name, param, _ in net.named_parameters()}
     for name, param, _ in named_parameters_of(source, "checkpoint.save"):
         if ours.get(id(param), name) != name:

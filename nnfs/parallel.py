@@ -10,12 +10,13 @@ inside its array loops, copies and matrix products, which is where the time of
 a step goes, so the threads really run side by side on separate cores:
 
 - **Replicas.** Shard 0 runs on the net's own layers, on the calling thread.
-  Every other shard runs on a replica of the layers: a copy that shares the
-  parameter arrays but has its own cache, gradients and buffers (copied from
-  the net's before each step), so two threads never write to the same
-  array; before each step it also takes over the modes, counters and settings of
-  the net's layers (numbers as they are, an array or dict assigned since the last
-  step as a copy). Replicas are made once and kept (the convolution's column buffers are
+  Every other shard runs on a replica of the layers (:mod:`nnfs.replicas`): a copy
+  that shares the parameter arrays but has its own cache, gradients and buffers
+  (copied from the net's before each step), so two threads never write to the same
+  array (but for an attribute that cannot be copied, a lock or an open file, which
+  they share); before each step it also takes over the modes, counters and settings
+  of the net's layers (numbers as they are, an array or dict assigned between steps
+  as a copy). Replicas are made once and kept (the convolution's column buffers are
   reused from step to step, as without threads); one shard's worth of caches
   each, so the memory of a step is that of the whole batch, as without threads.
 - **The loss is one.** The shards' outputs are concatenated and the loss is
@@ -33,8 +34,9 @@ a step goes, so the threads really run side by side on separate cores:
   the same number of threads (which is what an exact ``--resume`` needs).
 - **The BLAS** (NumPy's matrix products) runs one thread inside every training
   step on the CPU, set at run time through ``threadpoolctl`` and restored after
-  the step: the shards are the threads. The BLAS's own threads would compete
-  with the shards for the same cores, and after each call they keep spinning
+  the step (after the last of the steps that run at once, on several threads): the
+  shards are the threads. The BLAS's own threads would compete with the shards for
+  the same cores, and after each call they keep spinning
   for a while, waiting for the next one: even the few unsharded steps of a run
   (the last, smaller batch of each epoch) cost the example 11 % more CPU time
   with them, so a batch too small to shard runs single-threaded through and
@@ -68,8 +70,6 @@ at run time, like ``torch.set_num_threads``. One thread turns sharding off.
 """
 
 import contextlib
-import copy
-import numbers
 import os
 import queue
 import threading
@@ -77,6 +77,7 @@ import weakref
 
 from nnfs.backend import get_array_module
 from nnfs.checks import integer
+from nnfs.replicas import Replica, replicate
 
 __all__ = ["ENVIRONMENT_VARIABLE", "MIN_SHARD_SAMPLES", "MIN_SHARD_ELEMENTS", "available_cores", "local_ranks",
            "usable_cores",
@@ -400,10 +401,15 @@ _blas_limiter = None
 
 
 def _after_fork_in_child():
-    """The child of a fork starts with no step running (see :meth:`_Pool.forked`)."""
+    """The child of a fork starts with no step running (see :meth:`_Pool.forked`), and with the
+    BLAS setting from before the steps its parent's threads were in (kept at one thread for
+    good, had it inherited that limit with nobody left to lift it)."""
     global _blas_lock, _blas_steps, _blas_limiter
     _pool.forked()
+    limiter = _blas_limiter
     _blas_lock, _blas_steps, _blas_limiter = threading.Lock(), 0, None
+    if limiter is not None:
+        limiter.restore_original_limits()
 
 
 if hasattr(os, "register_at_fork"):  # POSIX
@@ -432,179 +438,14 @@ def _one_blas_thread():
         yield
     finally:
         with _blas_lock:
-            _blas_steps -= 1
+            # Never below 0: a process forked inside a step leaves it with no step counted.
+            _blas_steps = max(_blas_steps - 1, 0)
             if _blas_steps == 0 and _blas_limiter is not None:
                 _blas_limiter.restore_original_limits()
                 _blas_limiter = None
 
 
-# -- replicas -----------------------------------------------------------------------------------
-
-# Attribute values a replica takes over from the net's layer before every step as they are
-# (the mode, counters, flags, numbers of NumPy's, and tuples of them): nothing can change them
-# in place. Anything else (arrays, dicts, lists) is the replica's own copy, made anew when the
-# net's layer holds another object than at the last copy (a mask or a setting assigned between
-# steps); child layers are replicas of their own.
-_SCALARS = (bool, numbers.Number, str, bytes, type(None))
-_BUILTIN_SCALARS = frozenset((bool, int, float, complex, str, bytes, type(None)))
-# The attributes every layer has, which the replicas handle one by one (see _Replica.refresh).
-_STORES = frozenset(("params", "grads", "buffers", "cache"))
-
-
-def _is_plain(value):
-    kind = type(value)
-    if kind in _BUILTIN_SCALARS:  # most attributes: answered without the ABC's isinstance
-        return True
-    if isinstance(value, (tuple, frozenset)):
-        return all(_is_plain(item) for item in value)
-    return isinstance(value, _SCALARS)
-
-
-def _is_layers(value):
-    """True for a layer, or a list, tuple or dict holding one: the structure, not state."""
-    from nnfs.layers.base import Layer
-
-    items = value.values() if isinstance(value, dict) else (
-        value if isinstance(value, (list, tuple)) else (value,))
-    return any(isinstance(item, Layer) for item in items)
-
-
-def _reference(value):
-    """What tells later whether an attribute still holds ``value``: a weak reference where the
-    object has them (an array: no copy of the user's kept alive), else the object itself."""
-    try:
-        return weakref.ref(value)
-    except TypeError:  # dicts, lists, tuples
-        return lambda: value
-
-
-def _sublayers(layers):
-    """Every layer in ``layers`` and inside them (children of layers made of layers), once each."""
-    from nnfs.layers.base import Layer
-
-    found, seen = [], set()
-
-    def visit(layer):
-        if id(layer) in seen:
-            return
-        seen.add(id(layer))
-        found.append(layer)
-        for value in vars(layer).values():
-            items = value.values() if isinstance(value, dict) else (
-                value if isinstance(value, (list, tuple)) else (value,))
-            for item in items:
-                if isinstance(item, Layer):
-                    visit(item)
-
-    for layer in layers:
-        visit(layer)
-    return found
-
-
-def _replicate(layers):
-    """Copies of ``layers`` that share their parameter arrays; returns (copies, [(layer, copy), ...]).
-
-    A deep copy whose memo maps every parameter array to itself and every cache to a new
-    empty dict: everything else, children of composite layers and the views that tie them
-    together included, is copied once here. The gradients are copied too: a layer's
-    ``backward`` may write into the array ``grads`` holds (``grads["weight"][...] = ...``)
-    instead of binding a new one, and two shards writing into one array would leave
-    the last one's gradient twice in the sum.
-    """
-    originals = _sublayers(layers)
-    memo = {}
-    for layer in originals:
-        memo[id(layer.cache)] = {}
-    for layer in layers:
-        for value in layer.params.values():
-            memo[id(value)] = value
-    for layer in originals:  # each attribute first, so that one that cannot be copied is shared
-        for name, value in vars(layer).items():
-            if name not in _STORES and not _is_plain(value) and not _is_layers(value):
-                _, memo = _copied(value, memo)
-    copies = copy.deepcopy(list(layers), memo)
-    return copies, [(layer, memo[id(layer)]) for layer in originals]
-
-
-def _gone():
-    """A dead reference: an attribute the replica never copied."""
-
-
-def _copied(value, memo):
-    """``(a deep copy of value, the memo with it)``; ``value`` itself where it cannot be copied
-    (a lock, an open file: what the layer's shards can only share, as they do on one thread)."""
-    trial = dict(memo)  # a failed copy leaves half-made copies in its memo
-    # deepcopy keeps the objects it copied alive under the memo's own id: carried over.
-    trial[id(trial)] = list(trial.pop(id(memo), ()))
-    try:
-        return copy.deepcopy(value, trial), trial
-    except Exception:  # noqa: BLE001  (TypeError mostly: "cannot pickle '_thread.lock' object")
-        memo[id(value)] = value
-        return value, memo
-
-
-class _Replica:
-    """The layers one shard after the first runs on."""
-
-    def __init__(self, layers):
-        self.layers, self.pairs = _replicate(layers)
-        # Per pair, what each attribute of the net's layer held when the replica copied it.
-        self.copied = [{name: _reference(value) for name, value in vars(layer).items()} for layer, _ in self.pairs]
-
-    def refresh(self, layers):
-        """Take over the net's current parameters, buffers, modes, counters and settings."""
-        memo = None
-        for (layer, twin), copied in zip(self.pairs, self.copied):
-            for name, value in vars(layer).items():
-                if _is_plain(value):
-                    twin.__dict__[name] = value
-                elif name not in _STORES and copied.get(name, _gone)() is not value and not _is_layers(value):
-                    twin.__dict__[name], memo = _copied(value, self._memo(layers) if memo is None else memo)
-                    copied[name] = _reference(value)
-        # The top-level stores reach every child's too (a composite's are views of them).
-        for layer, twin in zip(layers, self.layers):
-            for key, value in layer.params.items():
-                if twin.params[key] is not value:  # rebound by .to() or load_state_dict
-                    twin.params[key] = value
-            for key, value in layer.buffers.items():
-                twin.buffers[key] = value.copy()
-            for key, value in layer.grads.items():  # its own arrays (see _replicate), of today's kind
-                mine = twin.grads.get(key)
-                if mine is None or mine.shape != value.shape or mine.dtype != value.dtype \
-                        or type(mine) is not type(value):  # the net moved: .to(backend, dtype)
-                    twin.grads[key] = value.copy()
-
-    def note(self):
-        """Record what the net's layers hold after a pass of the step. What a layer assigns
-        itself in forward or backward (its last input, say) each shard assigns its own: only
-        what changes between steps is a setting for :meth:`refresh` to copy (a copy of an
-        activation per layer and step, otherwise)."""
-        for (layer, _), copied in zip(self.pairs, self.copied):
-            for name, value in vars(layer).items():
-                if name not in _STORES and not _is_plain(value):
-                    copied[name] = _reference(value)
-
-    def __getstate__(self):
-        """For pickle and deepcopy: what the attributes held is not kept (weak references do not
-        pickle), so the copy's first step takes over every attribute anew."""
-        state = dict(vars(self))
-        state["copied"] = [{} for _ in self.copied]
-        return state
-
-    def _memo(self, layers):
-        """The memo for copying an attribute: the parameters stay shared, and a layer in it
-        (one of the net's) is its replica."""
-        memo = {id(layer): twin for layer, twin in self.pairs}
-        for layer in layers:
-            for value in layer.params.values():
-                memo[id(value)] = value
-        return memo
-
-    def release(self):
-        """Drop the cached activations (when the net runs single-threaded for a while)."""
-        for _, twin in self.pairs:
-            twin.cache.clear()
-
+# -- the replay of a failed step ---------------------------------------------------------------
 
 def _forward_through(layers, X):
     """``X`` forward through ``layers``: what each shard runs (and the replay of a failed step)."""
@@ -629,17 +470,20 @@ def _backward_after_forward(layers, X, dY):
     return _backward_through(layers, dY)
 
 
-def _raise_as_single_threaded(layers, replay):
-    """Raise what the single-threaded step raises after a shard failed: ``replay(copies)`` on a
-    throwaway copy of ``layers`` and the whole batch, so that its message names the whole
-    batch's shapes (a shard's would name its own rows) and the net's state is not changed twice.
+def _raise_as_single_threaded(layers, replay, failure):
+    """Raise what the single-threaded step raises after a shard failed with ``failure``:
+    ``replay(copies)`` on a throwaway copy of ``layers`` and the whole batch, so that its
+    message names the whole batch's shapes (a shard's would name its own rows) and the net's
+    state is not changed twice.
 
-    Returns (for the caller to raise the shard's error) when the replay does not fail.
+    Returns (for the caller to raise the shard's error) when the replay does not fail, or
+    fails otherwise (a replay out of memory says nothing about the shard's ValueError).
     """
     try:
-        replay(_replicate(layers)[0])
+        replay(replicate(layers)[0])
     except Exception as error:
-        raise error from None
+        if type(error) is type(failure):
+            raise error from None
 
 
 def _bounds(total, count):
@@ -699,7 +543,13 @@ class Shards:
             replica.release()
         if backend.is_device or in_shard():  # a net inside a shard leaves the BLAS to the step
             return contextlib.nullcontext()
-        return _one_blas_thread()
+        return self._unsharded()
+
+    @contextlib.contextmanager
+    def _unsharded(self):
+        with _one_blas_thread():
+            yield
+        self._note(len(self.replicas) + 1)  # what the layers assigned themselves is theirs here too
 
     def forward(self, layers, X, count):
         """``X`` through ``layers`` in ``count`` shards; the outputs concatenated."""
@@ -709,13 +559,16 @@ class Shards:
 
         try:
             outputs = self._run(stacks, bounds, X, _forward_through)
-        except Exception:
+        except Exception as failure:
             self.active, self._input = False, None
-            _raise_as_single_threaded(layers, lambda copies: _forward_through(copies, X))
+            self.release()  # the replicas' half-made caches: memory for the replay instead
+            _raise_as_single_threaded(layers, lambda copies: _forward_through(copies, X), failure)
             raise
         self._note(count)
-        # The batch is kept until its backward pass is done, for the error of a failing one.
-        self.active, self._bounds, self._input = True, bounds, X
+        # The batch, for the error of a failing backward pass: weakly, so that the step holds
+        # no more than the single-threaded one (a batch cast to the net's dtype is the net's
+        # own, and freed after forward as without threads).
+        self.active, self._bounds, self._input = True, bounds, weakref.ref(X)
         return get_array_module(outputs[0]).concatenate(outputs, axis=0)
 
     def backward(self, layers, grad, input_grad):
@@ -729,8 +582,12 @@ class Shards:
 
         try:
             grads = self._run(stacks, self._bounds, grad, _backward_through)
-        except Exception:
-            _raise_as_single_threaded(layers, lambda copies: _backward_after_forward(copies, self._input, grad))
+        except Exception as failure:
+            X = self._input() if self._input is not None else None
+            self._input = None
+            self.release()
+            if X is not None:
+                _raise_as_single_threaded(layers, lambda copies: _backward_after_forward(copies, X, grad), failure)
             raise
         finally:
             for stack in stacks[1:]:
@@ -747,6 +604,13 @@ class Shards:
             return None
         return get_array_module(grads[0]).concatenate(grads, axis=0)
 
+    def __getstate__(self):
+        """For pickle and deepcopy: without the weak reference to the batch (a copy made between
+        forward and backward reports a failing backward pass with a shard's shapes)."""
+        state = dict(vars(self))
+        state["_input"] = None
+        return state
+
     def _note(self, count):
         for replica in self.replicas[:count - 1]:
             replica.note()
@@ -756,7 +620,7 @@ class Shards:
         if len(self._layers) != len(layers) or any(a is not b for a, b in zip(self._layers, layers)):
             self.replicas, self._layers = [], list(layers)  # a new net, or its list of layers changed
         while len(self.replicas) < count - 1:
-            self.replicas.append(_Replica(layers))
+            self.replicas.append(Replica(layers))
         for replica in self.replicas[:count - 1]:
             replica.refresh(layers)
         for replica in self.replicas[count - 1:]:  # fewer shards this time (a smaller batch)

@@ -631,6 +631,22 @@ def test_an_optimizer_over_some_layers_of_the_net_is_refused_where_its_names_are
     save(path, net, optimizer=SGD(net, lr=0.1))  # an optimizer over the net names them as it does
 
 
+def test_an_optimizer_of_ones_own_holding_its_arrays_in_params_is_saved(tmp_path):
+    # A from-scratch optimizer keeps the net's arrays in .params, as much such code does: only
+    # nnfs's optimizers are held to the net's parameter names.
+    net = Net([Linear(4, 3)], CrossEntropyLoss())
+
+    class MySGD:
+        def __init__(self, net, lr):
+            self.params, self.lr = [param for _, param, _ in net.named_parameters()], lr
+
+        def state_dict(self):
+            return {"config": {"lr": self.lr}, "state": {}}
+
+    save(tmp_path / "m.npz", net, optimizer=MySGD(net, 0.1))
+    assert load(tmp_path / "m.npz").net.state_dict().keys() == net.state_dict().keys()
+
+
 def test_an_optimizer_made_for_another_net_is_refused_before_anything_is_written(tmp_path, rng):
     # Its state names this net's parameters ("0.weight") with other shapes: load refuses such
     # a file, so save must not write it (the model would be lost behind a file that never loads).
