@@ -6,6 +6,7 @@ the dataset folder, an unwritable location. All of it runs before the dataset is
 mistake costs no training time.
 """
 
+import itertools
 import os
 
 from nnfs.app.metrics import HISTORY_COLUMNS
@@ -15,7 +16,7 @@ from nnfs.checkpoint import CheckpointError, metadata
 from nnfs.files import check_writable, file_identity, name_key
 
 __all__ = ["last_path", "default_curves_path", "output_files", "same_file", "same_file_among", "inside", "clashing_outputs",
-           "is_checkpoint", "is_output_of", "check_outputs", "ROLE_KINDS", "KIND_NAMES"]
+           "is_checkpoint", "is_output_of", "check_outputs", "aside_name", "keep_aside", "put_back", "ROLE_KINDS", "KIND_NAMES"]
 
 #: The kind of file each output of a training run is: the only kind it may replace (:func:`is_output_of`).
 ROLE_KINDS = {"checkpoint": "checkpoint", "last": "checkpoint", "curves": "png", "confusion": "png",
@@ -29,6 +30,54 @@ def last_path(save_path):
     """Where the state after the latest epoch goes, beside the best model: ``runs/cnn_last.npz``."""
     stem, extension = os.path.splitext(save_path)
     return f"{stem}_last{extension or '.npz'}"
+
+
+def _aside_names(path):
+    """``runs/cnn.earlier.npz``, ``runs/cnn.earlier-2.npz``, ...: where an earlier run's file
+    at ``path`` goes before this run writes its own there (beside the file a link points to)."""
+    stem, extension = os.path.splitext(os.path.realpath(path))
+    yield f"{stem}.earlier{extension}"
+    for number in itertools.count(2):
+        yield f"{stem}.earlier-{number}{extension}"
+
+
+def aside_name(path):
+    """The name :func:`keep_aside` would give the file at ``path`` now: the first one free."""
+    return next(name for name in _aside_names(path) if not os.path.lexists(name))
+
+
+def keep_aside(path):
+    """Keep the earlier run's file at ``path`` under the first free :func:`aside_name`, just
+    before this run writes its own over it; returns that name (None: the file is gone).
+
+    A hard link, so that ``path`` holds the earlier file until the atomic write replaces it
+    (a run killed in between leaves both); where the file system has none (FAT, some network
+    shares), a rename. Never over an existing file: an earlier one kept aside stays.
+    """
+    real = os.path.realpath(path)
+    for name in _aside_names(path):
+        try:
+            os.link(real, name)
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            return None
+        except OSError:  # no hard links here
+            if os.path.lexists(name):
+                continue
+            os.rename(real, name)
+        return name
+
+
+def put_back(kept, path):
+    """Undo :func:`keep_aside` after this run's write at ``path`` failed (the atomic write left
+    the earlier file there, or, after a rename, nothing): the earlier file is at ``path`` again,
+    and not kept twice."""
+    real = os.path.realpath(path)
+    if os.path.exists(real) and same_file(kept, real):
+        os.unlink(kept)
+    elif not os.path.lexists(real):
+        os.rename(kept, real)
 
 
 def save_path_of(checkpoint):

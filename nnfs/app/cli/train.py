@@ -38,8 +38,8 @@ import nnfs.parallel
 from nnfs.app.cli import console
 from nnfs.app.cli.lock import OutputLock, OutputsInUse
 from nnfs.app.cli.outputs import (
-    check_outputs, clashing_outputs, history_starts, inside, metadata_or_none, output_files,
-    resumed_run_files, run_record, same_file, same_run, same_split)
+    aside_name, check_outputs, clashing_outputs, history_starts, inside, keep_aside, metadata_or_none,
+    output_files, put_back, resumed_run_files, run_record, same_file, same_run, same_split)
 from nnfs.app.cli.options import (
     OptionError, Parser, UsageError, environment_epilog, file_path, folder_path, fraction, given_options,
     image_size, non_negative_float, non_negative_int, positive_float, positive_int, seed, unit_interval)
@@ -73,6 +73,8 @@ DEFAULT_MOMENTUM = 0.9
 # Steps between read-backs of the finite-loss guard: one device synchronisation in that many
 # steps, and a diverged run stops at most that many steps after its first NaN.
 GUARD_EVERY = 25
+#: How the lines name the files of a run that an earlier run's may be kept aside from.
+ROLE_TITLES = {"checkpoint": "model", "last": "latest state"}
 NUMERIC_WARNINGS = r"(overflow|invalid value|divide by zero|underflow) encountered"
 
 
@@ -342,11 +344,15 @@ def load_dataset(args, say, warn_, progress, saved_model=None):
 
 
 def earlier_model(args, outputs, state):
-    """The warning for the files at ``--save`` that belong to another run, which this run
-    will replace (as it should: the user named them), or None. The line comes before the
-    first epoch, with what that model scored, so that they can still be kept; ``state`` says
-    when the model is replaced (a resumed run's epochs must beat the best it resumes with).
-    The latest state beside it is replaced at the first epoch."""
+    """The files at ``--save`` that belong to another run, which this run will replace (as it
+    should: the user named them): ``(warning, {role: path})``, or ``(None, {})``.
+
+    The line comes before the first epoch, with what that model scored, and where it will be
+    kept: just before this run writes over one of them, it is kept aside under a free name
+    beside it (:func:`~nnfs.app.cli.outputs.keep_aside`), so that no run loses another's
+    model or latest state. ``state`` says when the model is replaced (a resumed run's epochs
+    must beat the best it resumes with); the latest state beside it goes at the first epoch.
+    """
     resumed = metadata_or_none(args.resume) if args.resume else None
     path, last = outputs["checkpoint"], outputs["last"]
 
@@ -357,11 +363,13 @@ def earlier_model(args, outputs, state):
         return None if meta is None or (resumed is not None and same_run(resumed, meta)) else meta
 
     model, latest = theirs(path), theirs(last)
+    kept = {role: outputs[role] for role, meta in (("checkpoint", model), ("last", latest)) if meta is not None}
     if model is None and latest is None:
-        return None
+        return None, kept
     if model is None:
-        return (f"{last} holds the latest state of an earlier run; this run's first epoch replaces it and the "
-                "files beside it (give --save another path to keep them)")
+        return (f"{last} holds the latest state of an earlier run; this run's first epoch replaces it "
+                f"(kept as {aside_name(last)}) and the files beside it (give --save another path to keep "
+                "them)"), kept
     extra = model.get("extra")
     scored = ""
     if isinstance(extra, dict) and isinstance(extra.get("val_accuracy"), (int, float)) \
@@ -369,8 +377,9 @@ def earlier_model(args, outputs, state):
         scored = f" (val accuracy {100 * extra['val_accuracy']:.2f}% at epoch {extra['epoch']})"
     when = ("this run's best epoch replaces it" if state.best_epoch == 0 else
             f"an epoch of this run that beats its {100 * state.best_val_accuracy:.2f}% replaces it")
-    also = f", and its first epoch {last}, that run's latest state" if latest is not None else ""
-    return f"{path} holds the model of an earlier run{scored}; {when}{also} (give --save another path to keep {'them' if also else 'it'})"
+    also = (f", and its first epoch {last}, that run's latest state (kept as {aside_name(last)})"
+            if latest is not None else "")
+    return f"{path} holds the model of an earlier run{scored}; {when} (kept as {aside_name(path)}){also}", kept
 
 
 class RunRecord:
@@ -849,7 +858,7 @@ def _train(args, world, record, outputs, lock):
                 lock.keep()
             finish_finished_run(args, net, val, data.class_names, outputs, state, model, split, say, root)
             return
-    earlier = earlier_model(args, outputs, state)
+    earlier, replaced = earlier_model(args, outputs, state)
     if earlier:
         warn_(earlier)
     if augment is not None:  # after a resume: what the saved run does, which is what runs
@@ -906,9 +915,18 @@ def _train(args, world, record, outputs, lock):
                        "split": split, "requested": requested}
 
             def save_as(role):
-                save(outputs[role], net, class_names=class_names, preprocessing=pre,
-                     optimizer=optimizer, scheduler=scheduler, extra=details)
+                # This run's first write over an earlier run's file keeps that one aside first.
+                kept = keep_aside(outputs[role]) if role in replaced else None
+                try:
+                    save(outputs[role], net, class_names=class_names, preprocessing=pre,
+                         optimizer=optimizer, scheduler=scheduler, extra=details)
+                except BaseException:  # a full disk, Ctrl-C: the earlier file is where it was
+                    if kept is not None:
+                        put_back(kept, outputs[role])
+                    raise
                 record.written[role] = epoch
+                if replaced.pop(role, None) is not None and kept is not None:
+                    say(f"the earlier run's {ROLE_TITLES[role]} {outputs[role]} is kept as {kept}")
 
             if improved:
                 save_as("checkpoint")

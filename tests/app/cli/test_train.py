@@ -3,6 +3,7 @@ run, the defaults, resuming, optimizers and schedules, and one-line errors for e
 
 import importlib.util
 import pathlib
+import signal
 import shutil
 import subprocess
 import sys
@@ -521,21 +522,49 @@ def test_resume_without_save_writes_the_resumed_runs_files_not_the_default_ones(
     assert f"model saved to {pathlib.Path('runs', 'cnn.npz')}" in capsys.readouterr().out
 
 
-def test_a_new_run_over_an_earlier_runs_model_says_so_before_its_first_epoch(tmp_path, capsys):
-    """The user named the file, so it is replaced, but the line says what that model scored and
-    how to keep it, while the run can still be stopped; a resumed run's own files say nothing."""
+def test_a_new_run_over_an_earlier_runs_model_keeps_it_aside_and_says_so_first(tmp_path, capsys):
+    """The user named the file, so this run's model goes there, but the earlier run's model and
+    latest state are kept beside it, byte for byte, under the first free name; the line before
+    the first epoch says what that model scored and where it goes; a resumed run's own files
+    are its own."""
     folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
     save = tmp_path / "m.npz"
     assert train(folder, save, "--epochs", "1") == 0
     assert "holds the model of an earlier run" not in capsys.readouterr().err
-    assert train(folder, save, "--epochs", "1") == 0
+    first = (save.read_bytes(), (tmp_path / "m_last.npz").read_bytes())
+    assert train(folder, save, "--epochs", "1", "--lr", "0.02") == 0
     out, err = capsys.readouterr()
     line = [line for line in err.splitlines() if "earlier run" in line]
     assert len(line) == 1 and line[0].startswith(f"warning: {save} holds the model of an earlier run (val accuracy ")
-    assert line[0].endswith(f"% at epoch 1); this run's best epoch replaces it, and its first epoch "
-                            f"{tmp_path / 'm_last.npz'}, that run's latest state (give --save another path to keep them)")
+    assert line[0].endswith(f"% at epoch 1); this run's best epoch replaces it (kept as {tmp_path / 'm.earlier.npz'}), "
+                            f"and its first epoch {tmp_path / 'm_last.npz'}, that run's latest state (kept as "
+                            f"{tmp_path / 'm_last.earlier.npz'})")
+    assert f"the earlier run's model {save} is kept as {tmp_path / 'm.earlier.npz'}" in out
+    assert f"the earlier run's latest state {tmp_path / 'm_last.npz'} is kept as {tmp_path / 'm_last.earlier.npz'}" in out
+    assert ((tmp_path / "m.earlier.npz").read_bytes(), (tmp_path / "m_last.earlier.npz").read_bytes()) == first
+    assert save.read_bytes() != first[0]
     assert train(folder, save, "--epochs", "2", "--resume", str(tmp_path / "m_last.npz")) == 0
     assert "earlier run" not in capsys.readouterr().err
+    assert not (tmp_path / "m.earlier-2.npz").exists()
+    # A third run keeps the second's model under the next free name: the first's stays.
+    second = save.read_bytes()
+    assert train(folder, save, "--epochs", "1") == 0
+    assert f"is kept as {tmp_path / 'm.earlier-2.npz'}" in capsys.readouterr().out
+    assert ((tmp_path / "m.earlier.npz").read_bytes(), (tmp_path / "m.earlier-2.npz").read_bytes()) == (first[0], second)
+
+
+def test_a_run_stopped_before_writing_over_an_earlier_runs_model_moves_nothing(tmp_path, capsys, monkeypatch):
+    folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
+    save = tmp_path / "m.npz"
+    assert train(folder, save, "--epochs", "1") == 0
+    before = save.read_bytes()
+
+    def stop(*args, **kwargs):
+        raise train_program.Interrupted(signal.SIGINT)
+
+    monkeypatch.setattr(train_program, "train_epoch", stop)
+    assert train(folder, save, "--epochs", "1") == 130
+    assert save.read_bytes() == before and not list(tmp_path.glob("*.earlier*"))
 
 
 def test_resuming_an_earlier_epoch_over_a_later_latest_state_is_refused(tmp_path, capsys):
@@ -651,7 +680,9 @@ def test_weights_only_at_the_save_path_are_refused_and_a_lone_latest_state_is_wa
     capsys.readouterr()
     assert train(folder, tmp_path / "r" / "m.npz", "--epochs", "1") == 0
     assert (f"warning: {tmp_path / 'r' / 'm_last.npz'} holds the latest state of an earlier run; this run's first "
-            "epoch replaces it and the files beside it (give --save another path to keep them)") in capsys.readouterr().err
+            f"epoch replaces it (kept as {tmp_path / 'r' / 'm_last.earlier.npz'}) and the files beside it (give "
+            "--save another path to keep them)") in capsys.readouterr().err
+    assert (tmp_path / "r" / "m_last.earlier.npz").is_file()
 
 
 def test_a_save_named_like_a_latest_state_is_resumed_as_the_best_model_it_is(tmp_path, capsys):
