@@ -38,6 +38,7 @@ import threading
 import numpy as np
 
 from nnfs.backend.base import Backend
+from nnfs.checks import integer
 from nnfs.backend.cupy_backend import CupyBackend
 from nnfs.backend.numpy_backend import NumpyBackend
 from nnfs.backend.strict import StrictBackend
@@ -127,7 +128,10 @@ def default_backend():
         name = os.environ.get(ENV_BACKEND, "numpy").strip().lower() or "numpy"
         _check_name(name, f"environment variable {ENV_BACKEND}")
         _default_name = name
-    return get_backend(_default_name)
+    try:
+        return get_backend(_default_name)
+    except RuntimeError as error:  # only the variable names a backend that can fail (cupy)
+        raise RuntimeError(f"{ENV_BACKEND}={_default_name}: {error}") from error.__cause__
 
 
 def get_array_module(x):
@@ -209,8 +213,14 @@ def as_dtype(dtype):
 
 
 def seed(value):
-    """Seed the host generator that draws initial weights (same seed, same weights on any device)."""
+    """Seed the host generator that draws initial weights (same seed, same weights on any device).
+
+    ``value`` is an integer >= 0 (NumPy's too); None draws fresh entropy from the operating
+    system (other weights every run). Anything else is a one-line error naming ``nnfs.seed``.
+    """
     global _host_rng
+    if value is not None:
+        value = integer("nnfs.seed", "the seed", value, minimum=0)
     _host_rng = np.random.default_rng(value)
 
 

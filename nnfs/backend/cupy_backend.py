@@ -23,7 +23,7 @@ def _import_cupy():
     try:
         import cupy
     except ImportError as error:
-        raise RuntimeError(f"NNFS_BACKEND=cupy, but CuPy is not installed: {INSTALL_HINT}") from error
+        raise RuntimeError(f"CuPy is not installed (the cupy backend needs it): {INSTALL_HINT}") from error
     # `import cupy` succeeds on a machine without a GPU; the first allocation would
     # then fail with a raw CUDARuntimeError, so ask up front.
     try:
@@ -32,7 +32,7 @@ def _import_cupy():
         usable = False
     if not usable:
         raise RuntimeError(
-            "NNFS_BACKEND=cupy, but CuPy found no usable NVIDIA GPU (no device, or no working "
+            "CuPy found no usable NVIDIA GPU for the cupy backend (no device, or no working "
             "CUDA driver); check `nvidia-smi`, or run on the CPU with NNFS_BACKEND=numpy")
     return cupy
 

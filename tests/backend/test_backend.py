@@ -73,8 +73,9 @@ def test_cupy_without_cupy_names_the_fix(no_cupy):
     with pytest.raises(RuntimeError) as error:
         get_backend("cupy")
     message = str(error.value)
-    assert "CuPy is not installed" in message
+    assert message.startswith("CuPy is not installed (the cupy backend needs it): ")
     assert "pip install" in message and "NNFS_BACKEND=numpy" in message
+    assert "NNFS_BACKEND=cupy" not in message  # asked for by name, not by the variable
 
 
 def test_cupy_without_a_gpu_says_so(monkeypatch):
@@ -89,7 +90,7 @@ def test_cupy_without_a_gpu_says_so(monkeypatch):
 
 def test_cupy_from_environment_without_cupy(fresh_default, no_cupy):
     fresh_default.setenv("NNFS_BACKEND", "cupy")
-    with pytest.raises(RuntimeError, match="CuPy"):
+    with pytest.raises(RuntimeError, match=r"^NNFS_BACKEND=cupy: CuPy is not installed \(the cupy backend"):
         Linear(2, 2)
 
 
@@ -119,6 +120,17 @@ def test_same_seed_same_weights_on_every_backend(backend):
         np.testing.assert_array_equal(ours, reference)
     nnfs.seed(43)
     assert not np.array_equal(to_numpy(Linear(5, 4).params["weight"]), weights("numpy")[0])
+
+
+@pytest.mark.parametrize("value, error, text", [
+    (-1, ValueError, "an int >= 0, got -1"), ("a", TypeError, "an int, got 'a'"),
+    (1.5, TypeError, "an int, got 1.5"), (True, TypeError, "an int, got True")])
+def test_a_bad_seed_is_a_one_line_error_naming_nnfs_seed(value, error, text):
+    # NumPy's own errors named its SeedSequence or a .pyx file, never nnfs.seed.
+    with pytest.raises(error, match=rf"^nnfs\.seed: the seed must be {text}$"):
+        nnfs.seed(value)
+    nnfs.seed(np.int64(5))
+    nnfs.seed(None)
 
 
 def test_dtype_from_environment(monkeypatch):
