@@ -4,7 +4,7 @@ import warnings
 
 from nnfs.backend import as_dtype, backend_of, check_real, get_array_module, get_backend, to_numpy
 from nnfs.checks import boolean, number
-from nnfs.layers.base import Layer, backward_through, check_gradient
+from nnfs.layers.base import Layer, backward_through, check_gradient, forward_through
 from nnfs.layers.composite import Sequential
 from nnfs.losses import Loss, softmax
 from nnfs.parallel import Shards
@@ -110,8 +110,7 @@ class Net:
             X = self._shards.forward(self.layers, X, shards)
         else:
             with self._shards.single(self.backend):
-                for layer in self.layers:
-                    X = layer(X)
+                X = forward_through(self.layers, X)
         self._output = X
         return X
 

@@ -8,7 +8,7 @@ import pytest
 
 from nnfs.activations import ReLU
 from nnfs.backend import backend_of, to_numpy
-from nnfs.layers import BatchNorm2D, Linear, Residual, Sequential
+from nnfs.layers import BatchNorm2D, Layer, Linear, Residual, Sequential
 from nnfs.losses import CrossEntropyLoss, MeanSquareLoss
 from nnfs.net import Net
 from tests.gradcheck import assert_net_gradients
@@ -536,3 +536,27 @@ def test_a_net_pickled_between_forward_and_backward_backpropagates():
     copy = pickle.loads(pickle.dumps(net))
     assert copy.backend is net.backend
     copy.backward()
+
+
+def test_a_layers_error_in_a_forward_pass_says_where_it_stands_and_what_the_net_was_given():
+    # "Linear: expected 1568 input features" alone does not tell that the images are 32x32.
+    from nnfs.layers import Conv2D, Flatten, MaxPool2D
+
+    net = Net([Conv2D(1, 8, 3, padding=1), ReLU(), MaxPool2D(2), Flatten(), Linear(8 * 14 * 14, 10)],
+              CrossEntropyLoss(), backend="numpy")
+    with pytest.raises(ValueError) as error:
+        net(np.zeros((4, 1, 32, 32), dtype=np.float32))
+    assert str(error.value) == ("Linear: expected 1568 input features, got shape (4, 2048) (layer 4 of the net; "
+                                "the net was given a batch of shape (4, 1, 32, 32))")
+    with pytest.raises(ValueError, match=r"^Conv2D: expected 1 input channels, got shape \(4, 3, 28, 28\) "
+                                         r"\(layer 0 of the net\)$"):
+        net(np.zeros((4, 3, 28, 28), dtype=np.float32))
+
+    class Buggy(Layer):
+        def forward(self, X):
+            raise ValueError("Buggy: my own bug")
+
+    with pytest.raises(ValueError) as error:
+        Net([Linear(3, 3), Buggy()], backend="numpy")(np.zeros((2, 3)))
+    assert str(error.value) == "Buggy: my own bug (layer 1 of the net; the net was given a batch of shape (2, 3))"
+    assert error.traceback[-1].name == "forward"  # the layer's own frame: its traceback is kept

@@ -364,8 +364,8 @@ def test_an_error_in_a_shard_reads_as_without_threads(small_shards):
         net(X)
     with parallel.using_threads(1), pytest.raises(ValueError) as single:
         twin(X)
-    assert str(sharded.value) == str(single.value) == \
-        "Linear: expected 3 input features, got shape (10, 4)"
+    assert str(sharded.value) == str(single.value) == ("Linear: expected 3 input features, got shape (10, 4) "
+                                                       "(layer 3 of the net; the net was given a batch of shape (10, 5))")
     # The failed step updated the running statistics once, as the single-threaded one did.
     np.testing.assert_allclose(net.state_dict()["1.running_var"], twin.state_dict()["1.running_var"],
                                rtol=1e-6)

@@ -285,6 +285,29 @@ _RECORDING_CODE = _recording_output(None).__code__
 _CHECKING_CODE = _checking_gradient(None).__code__
 
 
+def forward_through(layers, X):
+    """``X`` forward through ``layers``, the first first; returns what the last returns.
+
+    A ``ValueError`` or ``TypeError`` of a layer says where the layer stands and what the
+    net was given, at the end of its own message: "Linear: expected 1568 input features,
+    got shape (4, 2048)" alone does not tell that the images are 32x32 where the net was
+    made for 28x28. The error itself is raised (its type, traceback and attributes), with
+    that text added to its message.
+    """
+    batch = tuple(X.shape) if hasattr(X, "shape") else None
+    for index, layer in enumerate(layers):
+        try:
+            X = layer(X)
+        except (ValueError, TypeError) as error:
+            if len(layers) > 1 and error.args and isinstance(error.args[0], str) \
+                    and not getattr(error, "_nnfs_placed", False):
+                given = f"; the net was given a batch of shape {batch}" if batch is not None and index else ""
+                error.args = (f"{error.args[0]} (layer {index} of the net{given})",) + error.args[1:]
+                error._nnfs_placed = True  # once, however many nets it passes through
+            raise
+    return X
+
+
 def backward_through(layers, dY):
     """``dY`` backward through ``layers``, the last first; returns what the first returns.
 
