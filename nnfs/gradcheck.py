@@ -22,6 +22,10 @@ The rules, which nnfs's own tests follow too (``tests/gradcheck.py`` calls this 
   same function: the one whose gradient backward gives, with the first pass's mask.
 - :func:`check_layer` and :func:`check_loss` work on a float64 copy of your layer or loss:
   its dtype, cache, mode, running statistics and random stream stay as they were.
+- :func:`check_layer` also runs the layer on a batch in two shards on two CPU threads, as a
+  ``Net`` does by default (:func:`thread_difference`): a layer that looks at the whole batch
+  without saying so (``nnfs.parallel.batch_sum``) gives other results there, which no
+  gradient check can see.
 """
 
 import copy
@@ -35,8 +39,9 @@ from nnfs.losses import Loss
 from nnfs.net import _layer_tree
 from nnfs.text import short_repr
 
-__all__ = ["EPS", "TOLERANCE", "UPSTREAM_SEED", "GradientCheckError", "GradientErrors", "check_layer", "check_loss",
-           "layer_errors", "loss_error", "relative_error", "numeric_gradient", "rounding_noise"]
+__all__ = ["EPS", "TOLERANCE", "UPSTREAM_SEED", "THREAD_CHECK_SAMPLES", "GradientCheckError", "GradientErrors",
+           "check_layer", "check_loss", "layer_errors", "loss_error", "relative_error", "numeric_gradient",
+           "rounding_noise", "thread_difference"]
 
 #: The step of the central differences: their truncation error (eps^2) and rounding error
 #: (float64 epsilon / eps) both stay near 1e-10 relative.
@@ -67,15 +72,15 @@ class GradientErrors(dict):
             tolerance when one is not below it; None when all are.
     """
 
-    def __init__(self, subject, errors, tolerance):
+    def __init__(self, subject, errors, tolerance, threads=None):
         super().__init__(errors)
-        self.subject, self.tolerance = subject, tolerance
+        self.subject, self.tolerance, self.threads = subject, tolerance, threads
 
     @property
     def message(self):
         failed = {name: error for name, error in self.items() if not error < self.tolerance}  # NaN fails
         if not failed:
-            return None
+            return self.threads
         worst = max(failed, key=lambda name: (failed[name] != failed[name], failed[name]))  # NaN first
         what = "the input gradient (X)" if worst == "X" else f"the gradient of params[{worst!r}]"
         others = ", ".join(f"{name} {error:.2g}" for name, error in self.items())
@@ -105,10 +110,13 @@ def check_layer(layer, X, *, rng=None, backend=None, eps=EPS, tolerance=TOLERANC
         - X: whatever the layer takes.
 
     Returns:
-        :class:`GradientErrors`: ``{"X": error, <param key>: error, ...}``.
+        :class:`GradientErrors`: ``{"X": error, <param key>: error, ...}``; its ``threads``
+        is None, or the line saying how the layer's results on two CPU threads differ
+        (:func:`thread_difference`).
 
     Raises:
-        GradientCheckError: naming the layer, the worst gradient and its error (with
+        GradientCheckError: naming the layer, the worst gradient and its error, or saying
+            that the layer gives other results on two CPU threads than on one (with
             ``raise_error``).
         ValueError: for a gradient of the wrong shape, a missing one, or no input gradient,
             and for an ``eps`` or ``tolerance`` that is not a finite number > 0.
@@ -119,7 +127,57 @@ def check_layer(layer, X, *, rng=None, backend=None, eps=EPS, tolerance=TOLERANC
     probe = copy.deepcopy(layer).to(target, "float64")
     X = target.asarray(X, dtype="float64").copy()  # perturbed in place: never the caller's array
     G = target.asarray(host_generator(UPSTREAM_SEED if rng is None else rng).normal(size=probe(X).shape))
-    return _verdict(GradientErrors(repr(layer), layer_errors(probe, X, G, eps), tolerance), raise_error)
+    threads = thread_difference(probe, X, G, tolerance)
+    return _verdict(GradientErrors(repr(layer), layer_errors(probe, X, G, eps), tolerance, threads), raise_error)
+
+
+#: The fewest samples a batch needs for :func:`thread_difference` (two shards of two).
+THREAD_CHECK_SAMPLES = 4
+
+
+def thread_difference(layer, X, G, tolerance=TOLERANCE):
+    """What differs when ``layer`` runs a batch in two shards on two CPU threads, as a ``Net``
+    does by default (:mod:`nnfs.parallel`), from one thread: a line saying so, or None.
+
+    Each shard sees only its rows, so a layer that looks at the whole batch (a mean over N)
+    gives other outputs and gradients there, silently, unless it passes its statistics through
+    :func:`~nnfs.parallel.batch_sum` or :func:`~nnfs.parallel.batch_gather` (as BatchNorm
+    does). The outputs, the input gradients along ``G``, the parameter gradients and the
+    buffers (running statistics) of two copies of ``layer`` are compared by
+    :func:`relative_error`. None too where there is
+    nothing to compare: a device backend (it never shards), or fewer than
+    :data:`THREAD_CHECK_SAMPLES` samples.
+    """
+    from nnfs.layers.base import backward_through, forward_through
+    from nnfs.parallel import Shards, in_shard
+
+    if in_shard():  # a check inside a step's shard: the threads are that step's
+        return None
+    if backend_of(X).is_device or getattr(X, "ndim", 0) == 0 or X.shape[0] < THREAD_CHECK_SAMPLES:
+        return None
+    one, two = copy.deepcopy(layer), copy.deepcopy(layer)
+    alone = {"output": forward_through([one], X)}
+    alone["X"] = backward_through([one], G)
+    shards = Shards()
+    try:
+        together = {"output": shards.forward([two], X, 2)}
+        together["X"] = shards.backward([two], G, True)
+    except Exception as error:  # noqa: BLE001  (what one thread does not raise: the finding itself)
+        return f"{layer!r}: on two CPU threads it fails where one thread does not: {error}"
+    finally:
+        shards.release()
+    for results, copied in ((alone, one), (together, two)):
+        results.update({f"the gradient of params[{name!r}]": value for name, value in copied.grads.items()})
+        results.update({f"its buffer {name!r}": value for name, value in copied.buffers.items()})
+    differences = {name: relative_error(together[name], value) for name, value in alone.items()
+                   if value is not None and together.get(name) is not None}
+    worst = max(differences, key=differences.get, default=None)
+    if worst is None or differences[worst] < tolerance:
+        return None
+    what = {"output": "its output", "X": "its input gradient"}.get(worst, worst)
+    return (f"{layer!r}: on two CPU threads (a batch in two shards, as a Net runs it) {what} differs from one "
+            f"thread's by a relative {differences[worst]:.3g}: it looks at the whole batch, so pass its "
+            "statistics through nnfs.parallel.batch_sum or batch_gather (docs/layers.md, Threads)")
 
 
 def check_loss(loss, out, y, *, backend=None, eps=EPS, tolerance=TOLERANCE, raise_error=True):

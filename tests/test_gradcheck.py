@@ -10,6 +10,7 @@ from nnfs.gradcheck import GradientCheckError, check_layer, check_loss
 from nnfs.activations import ReLU
 from nnfs.layers import BatchNorm1D, Dropout, Layer, Linear, Sequential
 from nnfs.losses import CrossEntropyLoss, Loss
+from tests import custom
 
 
 class Scale(Layer):
@@ -185,3 +186,45 @@ def test_arguments_of_the_wrong_kind_are_named_in_one_line(rng, call, error, mat
         return
     with pytest.raises(error, match=match):
         call(X)
+
+
+class Centred(Layer):
+    """``X - mean(X over the batch)``: right on one thread, and the gradient check passes, but
+    each shard of a batch on two threads centres on its own rows."""
+
+    def forward(self, X):
+        return X - X.mean(axis=0, keepdims=True)
+
+    def backward(self, dY):
+        return dY - dY.mean(axis=0, keepdims=True)
+
+
+class RunningMeanOfShard(custom.RunningMean):
+    """A buffer updated from shard 0's rows alone: the statistic not passed through batch_sum."""
+
+    def forward(self, X):
+        if self.training:
+            self.buffers["mean"] = 0.9 * self.buffers["mean"] + 0.1 * X.mean(axis=0)
+        self.cache["X"] = X
+        return X * self.params["weight"]
+
+
+@pytest.mark.parametrize("make, what", [(Centred, "its output"), (lambda: RunningMeanOfShard(5), "its buffer 'mean'")])
+def test_a_layer_that_looks_at_the_whole_batch_without_saying_so_fails_on_two_threads(make, what):
+    X = np.random.default_rng(1).normal(size=(8, 5))
+    errors = check_layer(make(), X, raise_error=False)
+    assert max(errors.values()) < 1e-6  # its gradients are right: only the threads tell
+    assert errors.threads.startswith(f"{make()!r}: on two CPU threads (a batch in two shards, as a Net runs it) "
+                                     f"{what} differs from one thread's by a relative ")
+    assert errors.threads.endswith("pass its statistics through nnfs.parallel.batch_sum or batch_gather "
+                                   "(docs/layers.md, Threads)")
+    with pytest.raises(GradientCheckError, match="on two CPU threads"):
+        check_layer(make(), X)
+
+
+def test_layers_that_say_so_or_look_at_their_rows_alone_pass_on_two_threads(backend):
+    X = np.random.default_rng(1).normal(size=(8, 5))
+    for layer in (custom.RunningMean(5), BatchNorm1D(5), Linear(5, 3), Dropout(0.5), Centred()):
+        errors = check_layer(layer.to(backend) if layer.params else layer, X[:3] if isinstance(layer, Centred) else X,
+                             backend=backend)
+        assert errors.threads is None, errors.threads  # (too few samples to shard: not checked)
