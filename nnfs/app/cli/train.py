@@ -510,18 +510,27 @@ def keep_preprocessing(args, meta):
     return saved
 
 
-def check_same_preprocessing(args, saved, data):
+def check_same_preprocessing(args, saved, data, meta=None):
     """Refuse to resume on images loaded otherwise than the run's (``saved``, from
     :func:`keep_preprocessing`): where the data chose the size or the channels, a changed
-    folder can choose others.
+    folder can choose others, and another folder surely does (``meta``, the checkpoint's
+    record, names the folder the run trained on: then the line says so first).
 
     Raises:
-        CheckpointError: naming the option to give.
+        CheckpointError: naming the option to give, or the run's own dataset.
     """
     if saved is None:
         return
+    extra = (meta or {}).get("extra") or {}
+    trained_on = extra.get("dataset") if isinstance(extra.get("dataset"), str) else None
+    elsewhere = trained_on is not None and name_key(trained_on) != name_key(portable_name(os.path.abspath(args.dataset)))
     for field, option in PREPROCESSING_OPTIONS.items():
         value, loaded = getattr(saved, field), getattr(data, field)
+        if loaded != value and elsewhere:
+            raise CheckpointError(
+                f"{args.resume} was trained on {trained_on} with {option} {_shown(value)}, and the images of "
+                f"{args.dataset} give {_shown(loaded)}: resume with --dataset {trained_on} (or, for another "
+                f"copy of those images, {option} {_shown(value)})")
         if loaded != value:
             raise CheckpointError(
                 f"{args.resume} was trained with {option} {_shown(value)}, and the images of "
@@ -795,7 +804,7 @@ def _train(args, world, record, outputs, lock):
     saved_model = resumed_model(args, resumed_meta)
     saved_preprocessing = keep_preprocessing(args, resumed_meta)
     data = load_dataset(args, say, warn_, progress=root, saved_model=saved_model)
-    check_same_preprocessing(args, saved_preprocessing, data)
+    check_same_preprocessing(args, saved_preprocessing, data, resumed_meta)
     train_idx, val_idx = stratified_split(data.labels, args.val_split, seed=args.seed)
     batch_size = args.batch_size
     if batch_size > len(train_idx):

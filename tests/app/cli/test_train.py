@@ -254,6 +254,18 @@ def test_a_resume_on_images_that_now_give_another_size_is_refused(tmp_path, caps
     assert (tmp_path / "m_last.npz").read_bytes() == before
 
 
+def test_a_resume_on_another_datasets_images_names_the_run_s_own_dataset(tmp_path, capsys):
+    # "resume with --image_size 8x8" only led to the next refusal: the folder is another one.
+    folder = make_folder(tmp_path / "data", ["a", "b"], per_class=4, size=(30, 30))
+    other = make_folder(tmp_path / "other", ["c", "d"], per_class=4, size=(24, 24))
+    assert train(folder, tmp_path / "m.npz", "--epochs", "1") == 0
+    capsys.readouterr()
+    expect_error(capsys, train_program.main, ["--dataset", str(other), "--save", str(tmp_path / "m.npz"),
+                                              "--epochs", "2", "--resume", str(tmp_path / "m_last.npz")],
+                 f"m_last.npz was trained on {folder} with --image_size 30x30, and the images of {other} give "
+                 f"24x24: resume with --dataset {folder} (or, for another copy of those images, --image_size 30x30)")
+
+
 def test_optimizer_flags_given_with_resume_are_said_to_be_unused(tmp_path, capsys):
     folder = make_folder(tmp_path / "data", ["a", "b"], per_class=4)
     assert train(folder, tmp_path / "m.npz", "--epochs", "1") == 0
