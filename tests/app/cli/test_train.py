@@ -136,7 +136,8 @@ def test_resume_from_another_architecture_fails_in_one_line(tmp_path, capsys):
     assert main(["--dataset", str(gray), "--epochs", "1", "--save", str(tmp_path / "gray.npz")]) == 0
     capsys.readouterr()
     expect_error(capsys, main, ["--dataset", str(color), "--epochs", "1", "--batch_size", "4", "--resume",
-                                str(tmp_path / "gray.npz")], "was trained with --channels 1, and the images of ")
+                                str(tmp_path / "gray.npz")],
+                 f"was trained on {gray} with --channels 1, and the images of {color} give 3: resume with --dataset {gray}")
     expect_error(capsys, main, ["--dataset", str(color), "--epochs", "1", "--batch_size", "4", "--channels", "1",
                                 "--resume", str(tmp_path / "gray.npz")], "holds a different architecture")
 
