@@ -26,10 +26,11 @@ _SKIPPED = {"not a regular file": ("entry that is not a regular file (not opened
             "unreadable": ("entry that cannot be read", "entries that cannot be read"),
             "walked": ("folder reached twice (walked once, at another path)",
                        "folders reached twice (walked once, at another path)"),
-            # Photos of a format that is not read (HEIC, camera raw: UNREAD_PHOTO_FORMATS) were
-            # passed over without a word, as any other file without an image name still is;
+            # Photos of a format that is not read (HEIC, camera raw: UNREAD_PHOTO_FORMATS):
             # report_skipped says what they are (unread_photos) instead of a count.
-            "photo format": None}
+            "photo format": None,
+            # Any other file without an image name (notes.txt), counted as training counts it.
+            "not an image": ("file that is not an image", "files that are not images")}
 
 
 @dataclass
@@ -240,6 +241,8 @@ def find_images(path, warn=None, skipped=None):
                 where.append((place + ((0, *step),), entry.path))
             elif unread_kind(entry.name):
                 passed["photo format"].append((place + ((0, *step),), entry.path))
+            else:
+                passed["not an image"].append((place + ((0, *step),), entry.path))
 
     # In the walk's order, so that the example named is the first one met.
     ordered = {reason: {where: None for _, where in sorted(places)} for reason, places in passed.items()}

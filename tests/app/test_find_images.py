@@ -31,7 +31,9 @@ def test_entries_that_are_not_regular_files_are_skipped_and_counted(tmp_path):
     assert messages == [
         f"skipped 2 entries that are not regular files (not opened), e.g. {root / 'a' / 'pipe.png'}",
         f"skipped 1 entry that cannot be read, e.g. {root / 'b' / 'loop.png'}",
-        f"skipped 1 folder reached twice (walked once, at another path), e.g. {root / 'b' / 'link-to-a'}"]
+        f"skipped 1 folder reached twice (walked once, at another path), e.g. {root / 'b' / 'link-to-a'}",
+        # counted as training counts it (prediction passed over it without a word)
+        f"skipped 1 file that is not an image, e.g. {root / 'b' / 'notes.txt'}"]
     assert find_images(str(root)) == found  # silently without warn
 
 
@@ -164,11 +166,12 @@ def test_photos_of_formats_that_are_not_read_are_said_not_passed_over(tmp_path):
     'no images in ...'."""
     root = make_folder(tmp_path / "d", ["a"], per_class=1)
     (root / "a" / "IMG_0001.HEIC").write_bytes(b"\0" * 64)
-    (root / "a" / "notes.txt").write_text("not a photo")  # still passed over silently
+    (root / "a" / "notes.txt").write_text("not a photo")  # counted apart
     messages = []
     assert find_images(str(root), messages.append) == [str(root / "a" / "000.png")]
     assert messages == ["skipped 1 HEIC file (as iPhones save photos), which is not read: convert it to JPEG or PNG "
-                        f"first; e.g. {root / 'a' / 'IMG_0001.HEIC'}"]
+                        f"first; e.g. {root / 'a' / 'IMG_0001.HEIC'}",
+                        f"skipped 1 file that is not an image, e.g. {root / 'a' / 'notes.txt'}"]
     os.remove(root / "a" / "000.png")
     with pytest.raises(DatasetError, match=r"no images in .*; it holds 1 HEIC file \(as iPhones save photos\)"):
         find_images(str(root))
