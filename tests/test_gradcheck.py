@@ -212,14 +212,15 @@ class RunningMeanOfShard(custom.RunningMean):
 @pytest.mark.parametrize("make, what", [(Centred, "its output"), (lambda: RunningMeanOfShard(5), "its buffer 'mean'")])
 def test_a_layer_that_looks_at_the_whole_batch_without_saying_so_fails_on_two_threads(make, what):
     X = np.random.default_rng(1).normal(size=(8, 5))
-    errors = check_layer(make(), X, raise_error=False)
+    errors = check_layer(make(), X, backend="numpy", raise_error=False)  # the CPU: where batches are sharded
     assert max(errors.values()) < 1e-6  # its gradients are right: only the threads tell
     assert errors.threads.startswith(f"{make()!r}: on two CPU threads (a batch in two shards, as a Net runs it) "
                                      f"{what} differs from one thread's by a relative ")
     assert errors.threads.endswith("pass its statistics through nnfs.parallel.batch_sum or batch_gather "
                                    "(docs/layers.md, Threads)")
     with pytest.raises(GradientCheckError, match="on two CPU threads"):
-        check_layer(make(), X)
+        check_layer(make(), X, backend="numpy")
+    assert check_layer(make(), X, backend="strict").threads is None  # a device backend never shards
 
 
 def test_layers_that_say_so_or_look_at_their_rows_alone_pass_on_two_threads(backend):
