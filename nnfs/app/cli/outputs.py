@@ -35,7 +35,7 @@ def last_path(save_path):
 def _aside_names(path):
     """``runs/cnn.earlier.npz``, ``runs/cnn.earlier-2.npz``, ...: where an earlier run's file
     at ``path`` goes before this run writes its own there (beside the file a link points to)."""
-    stem, extension = os.path.splitext(os.path.realpath(path))
+    stem, extension = os.path.splitext(os.path.realpath(path) if os.path.islink(path) else path)
     yield f"{stem}.earlier{extension}"
     for number in itertools.count(2):
         yield f"{stem}.earlier-{number}{extension}"

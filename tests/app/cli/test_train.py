@@ -2,6 +2,7 @@
 run, the defaults, resuming, optimizers and schedules, and one-line errors for every user mistake."""
 
 import importlib.util
+import os
 import pathlib
 import signal
 import shutil
@@ -749,3 +750,16 @@ def test_a_dataset_whose_file_list_cannot_fit_a_checkpoint_is_refused_before_tra
     assert not (tmp_path / "m.npz").exists() and not (tmp_path / "m_last.npz").exists()
     monkeypatch.setattr(train_program, "MAX_META_BYTES", (1 << 20) + 10_000)  # room: it trains
     assert train(data, tmp_path / "m.npz", "--epochs", "1") == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links here")
+def test_an_earlier_runs_model_through_a_linked_save_is_kept_beside_the_file_it_points_to(tmp_path, capsys):
+    folder = make_folder(tmp_path / "data", ["circle", "square"], per_class=6)
+    (tmp_path / "store").mkdir()
+    assert train(folder, tmp_path / "store" / "m.npz", "--epochs", "1") == 0
+    first = (tmp_path / "store" / "m.npz").read_bytes()
+    os.symlink(tmp_path / "store" / "m.npz", tmp_path / "link.npz")
+    assert train(folder, tmp_path / "link.npz", "--epochs", "1", "--lr", "0.02") == 0
+    assert f"is kept as {tmp_path / 'store' / 'm.earlier.npz'}" in capsys.readouterr().out
+    assert (tmp_path / "store" / "m.earlier.npz").read_bytes() == first
+    assert (tmp_path / "link.npz").is_symlink()
