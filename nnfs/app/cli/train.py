@@ -855,7 +855,7 @@ def _train(args, world, record, outputs, lock):
             if overridden:
                 used = ", ".join(augment.operations) if augment is not None else "none"
                 warn_(f"{' '.join(overridden)} not used: {args.resume} continues with its saved optimizer, "
-                      f"schedule and augmentation ({optimizer!r}{', ' + repr(scheduler) if scheduler else ''}"
+                      f"schedule and augmentation ({described(optimizer)}{', ' + described(scheduler) if scheduler else ''}"
                       f"; augmentation {used}); start a new run to change them")
             say(f"resuming {args.resume} after epoch {state.epoch} "
                 f"(best val accuracy so far {100 * state.best_val_accuracy:.2f}%)")
@@ -886,11 +886,11 @@ def _train(args, world, record, outputs, lock):
     ranks = "" if world is None else (
         f" ({per_rank(batch_size, world.size)} on {world.size} rank{'s' * (world.size > 1)}, "
         f"{world.transport} transport)")
-    schedule = f", {scheduler!r}" if scheduler is not None else ""
+    schedule = f", {described(scheduler)}" if scheduler is not None else ""
     threads = "" if net.backend.is_device else f" on {nnfs.parallel.get_num_threads()} CPU thread(s)"
     say(f"model: {MODEL_TITLES[model]} (--model {model}), {n_params:,} parameters, backend {net.backend.name}"
         f"{threads}, {net.dtype.name}; "
-        f"{optimizer!r}{schedule}, batch {batch_size}{ranks}")
+        f"{described(optimizer)}{schedule}, batch {batch_size}{ranks}")
 
     dataset_name = os.path.basename(os.path.normpath(args.dataset))
     record.epochs = args.epochs
@@ -959,6 +959,26 @@ def _train(args, world, record, outputs, lock):
         record.written["confusion"] = record.epoch
     say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); "
         + _saved(record, outputs))
+
+
+def described(part):
+    """An optimizer or schedule as the console lines show it: ``Adam(lr=0.00025, betas=(0.9,
+    0.999), ...)``, numbers in 4 significant digits (the exact repr of a rate a schedule has
+    moved, 0.0002500000000000001, says nothing more); its ``repr`` stays exact."""
+    if part is None:
+        return ""
+    items = part.get_config() if hasattr(part, "get_config") else {
+        key: value for key, value in part.state_dict().items() if key != "type"}
+    return f"{type(part).__name__}({', '.join(f'{key}={_brief(value)}' for key, value in items.items())})"
+
+
+def _brief(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (tuple, list)):
+        inside = ", ".join(_brief(item) for item in value)
+        return f"({inside})" if isinstance(value, tuple) else f"[{inside}]"
+    return repr(value)
 
 
 def _saved(record, outputs):

@@ -278,7 +278,7 @@ def test_optimizer_flags_given_with_resume_are_said_to_be_unused(tmp_path, capsy
     warnings = [line for line in captured.err.splitlines() if "not used" in line]
     assert warnings == [f"warning: --optimizer adam --lr 0.5 not used: {tmp_path / 'm_last.npz'} continues with "
                         "its saved optimizer, schedule and augmentation (SGD(lr=0.01, momentum=0.9, nesterov=False, "
-                        "weight_decay=0.0); augmentation none); start a new run to change them"], captured.err
+                        "weight_decay=0); augmentation none); start a new run to change them"], captured.err
     assert "SGD(lr=0.01" in captured.out
 
 
@@ -293,7 +293,7 @@ def test_augment_given_with_resume_is_said_unused_and_the_line_shows_what_runs(t
     captured = capsys.readouterr()
     assert [line for line in captured.err.splitlines() if "not used" in line] == [
         f"warning: --augment crop,jitter not used: {tmp_path / 'm_last.npz'} continues with its saved optimizer, "
-        "schedule and augmentation (SGD(lr=0.01, momentum=0.9, nesterov=False, weight_decay=0.0); "
+        "schedule and augmentation (SGD(lr=0.01, momentum=0.9, nesterov=False, weight_decay=0); "
         "augmentation flip); start a new run to change them"], captured.err
     assert "augmentation of the training images: flip (as the resumed run did;" in captured.out
 
@@ -763,3 +763,17 @@ def test_an_earlier_runs_model_through_a_linked_save_is_kept_beside_the_file_it_
     assert f"is kept as {tmp_path / 'store' / 'm.earlier.npz'}" in capsys.readouterr().out
     assert (tmp_path / "store" / "m.earlier.npz").read_bytes() == first
     assert (tmp_path / "link.npz").is_symlink()
+
+
+def test_the_model_line_shows_an_optimizer_and_schedule_in_four_significant_digits():
+    # A rate a schedule moved printed as 0.0002500000000000001, in a line of 300 characters.
+    from nnfs.layers import Linear
+    from nnfs.net import Net
+    from nnfs.optim import Adam, CosineAnnealingLR
+
+    optimizer = Adam(Net([Linear(2, 2)]), lr=0.001)
+    schedule = CosineAnnealingLR(optimizer, T_max=4)
+    optimizer.lr = 0.0002500000000000001
+    assert train_program.described(optimizer) == "Adam(lr=0.00025, betas=(0.9, 0.999), eps=1e-08, weight_decay=0)"
+    assert train_program.described(schedule).startswith("CosineAnnealingLR(T_max=4, eta_min=0, ")
+    assert repr(optimizer).startswith("Adam(lr=0.0002500000000000001, ")  # the repr stays exact
