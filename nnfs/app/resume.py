@@ -139,8 +139,9 @@ def check_extra(path, extra, fields):
     ``model`` (a ``--model`` name), ``dataset`` (the folder trained on), ``split``
     (``{"train": [...], "val": [...]}``, paths relative to that folder with ``/``), ``seed``,
     ``val_split``, ``limit``, ``epoch``, ``val_accuracy``, ``batch_size``, ``requested``
-    (the ``--image_size`` and ``--channels`` the run asked for, null where the data chose) and
-    ``run`` (a :meth:`RunState.to_dict`).
+    (the ``--image_size`` and ``--channels`` the run asked for, null where the data chose),
+    ``skip_corrupt`` (whether the run left unreadable images out) and ``run`` (a
+    :meth:`RunState.to_dict`).
 
     Raises:
         CheckpointError: ``"<path>: damaged metadata (extra.<field> must be ..., got ...)"``
@@ -223,6 +224,7 @@ _EXTRA_FIELDS = {
     "batch_size": (_fits(integer, minimum=1), "a positive integer"),
     "requested": (_is_request, '{"image_size": null or [height, width], "channels": null, 1 or 3}'),
     "val_accuracy": (_fits(number, low=0, high=1), "a number in [0, 1]"),
+    "skip_corrupt": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 

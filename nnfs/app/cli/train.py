@@ -430,7 +430,7 @@ def quiet(*args, **kwargs):
 
 #: What a resumed run reads from the checkpoint's ``extra``: the model, the split and the
 #: options that made it, the preprocessing options it asked for, the run state (:func:`~nnfs.app.resume.check_extra` checks these only).
-RESUMED_EXTRA = ("model", "split", "seed", "val_split", "limit", "requested", "run")
+RESUMED_EXTRA = ("model", "split", "seed", "val_split", "limit", "requested", "skip_corrupt", "run")
 
 
 def resumed_record(args):
@@ -801,6 +801,11 @@ def _train(args, world, record, outputs, lock):
     # What cannot continue the run (another --model, other preprocessing, a damaged record) is
     # refused before the dataset loads.
     resumed_meta = resumed_record(args)
+    if resumed_meta is not None and resumed_meta["extra"].get("skip_corrupt") and not args.skip_corrupt:
+        # The run left its unreadable images out: its split has none of them, so the resumed
+        # run must leave them out too (it stopped at the first one).
+        args.skip_corrupt = True
+        say(f"--skip_corrupt, as the resumed run {args.resume} had")
     saved_model = resumed_model(args, resumed_meta)
     saved_preprocessing = keep_preprocessing(args, resumed_meta)
     data = load_dataset(args, say, warn_, progress=root, saved_model=saved_model)
@@ -921,7 +926,7 @@ def _train(args, world, record, outputs, lock):
             details = {"epoch": epoch, "val_accuracy": check.accuracy, "run": state.to_dict(),
                        "dataset": portable_name(os.path.abspath(args.dataset)), "batch_size": batch_size,
                        "seed": args.seed, "val_split": args.val_split, "limit": args.limit, "model": model,
-                       "split": split, "requested": requested}
+                       "split": split, "requested": requested, "skip_corrupt": args.skip_corrupt}
 
             def save_as(role):
                 # This run's first write over an earlier run's file keeps that one aside first.

@@ -107,6 +107,13 @@ def test_corrupt_images_can_be_skipped(tmp_path, capsys):
     assert main(["--dataset", str(root), "--epochs", "1", "--skip_corrupt", "--save",
                  str(tmp_path / "m.npz")]) == 0
     assert "skipped 1 unreadable image, e.g." in capsys.readouterr().err
+    # Resumed without the flag: the run left the file out (its split has none of it), so does
+    # the resumed one, and says so (it stopped at that file, advising the flag).
+    assert main(["--dataset", str(root), "--epochs", "2", "--save", str(tmp_path / "m.npz"),
+                 "--resume", str(tmp_path / "m_last.npz")]) == 0
+    out, err = capsys.readouterr()
+    assert f"--skip_corrupt, as the resumed run {tmp_path / 'm_last.npz'} had" in out
+    assert "skipped 1 unreadable image, e.g." in err
 
 
 @pytest.mark.parametrize("argv, message", [
