@@ -302,8 +302,13 @@ def forward_through(layers, X):
             if len(layers) > 1 and error.args and isinstance(error.args[0], str) \
                     and not getattr(error, "_nnfs_placed", False):
                 given = f"; the net was given a batch of shape {batch}" if batch is not None and index else ""
-                error.args = (f"{error.args[0]} (layer {index} of the net{given})",) + error.args[1:]
-                error._nnfs_placed = True  # once, however many nets it passes through
+                try:
+                    error._nnfs_placed = True  # once, however many nets it passes through
+                    placed = True
+                except AttributeError:  # an exception class of one's own with __slots__: left as it is
+                    placed = False
+                if placed:
+                    error.args = (f"{error.args[0]} (layer {index} of the net{given})",) + error.args[1:]
             raise
     return X
 
