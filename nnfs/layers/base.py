@@ -294,20 +294,20 @@ def forward_through(layers, X):
     made for 28x28. The error itself is raised (its type, traceback and attributes), with
     that text added to its message.
     """
-    batch = tuple(X.shape) if hasattr(X, "shape") else None
+    batch = X  # what the net was given: its shape goes into a message only
     for index, layer in enumerate(layers):
         try:
             X = layer(X)
         except (ValueError, TypeError) as error:
             if len(layers) > 1 and error.args and isinstance(error.args[0], str) \
                     and not getattr(error, "_nnfs_placed", False):
-                given = f"; the net was given a batch of shape {batch}" if batch is not None and index else ""
+                shape = getattr(batch, "shape", None)
+                given = f"; the net was given a batch of shape {tuple(shape)}" if shape is not None and index else ""
                 try:
                     error._nnfs_placed = True  # once, however many nets it passes through
-                    placed = True
                 except AttributeError:  # an exception class of one's own with __slots__: left as it is
-                    placed = False
-                if placed:
+                    pass
+                else:
                     error.args = (f"{error.args[0]} (layer {index} of the net{given})",) + error.args[1:]
             raise
     return X
