@@ -510,6 +510,11 @@ def keep_preprocessing(args, meta):
     return saved
 
 
+def recorded_dataset(folder):
+    """The dataset folder as a run's record names it (``extra["dataset"]``): absolute, in any locale."""
+    return portable_name(os.path.abspath(folder))
+
+
 def check_same_preprocessing(args, saved, data, meta=None):
     """Refuse to resume on images loaded otherwise than the run's (``saved``, from
     :func:`keep_preprocessing`): where the data chose the size or the channels, a changed
@@ -523,7 +528,7 @@ def check_same_preprocessing(args, saved, data, meta=None):
         return
     extra = (meta or {}).get("extra") or {}
     trained_on = extra.get("dataset") if isinstance(extra.get("dataset"), str) else None
-    elsewhere = trained_on is not None and name_key(trained_on) != name_key(portable_name(os.path.abspath(args.dataset)))
+    elsewhere = trained_on is not None and name_key(trained_on) != name_key(recorded_dataset(args.dataset))
     for field, option in PREPROCESSING_OPTIONS.items():
         value, loaded = getattr(saved, field), getattr(data, field)
         if loaded != value and elsewhere:
@@ -924,7 +929,7 @@ def _train(args, world, record, outputs, lock):
             # Still this run's --save: a folder deleted during the run took its lock file along.
             lock.keep()
             details = {"epoch": epoch, "val_accuracy": check.accuracy, "run": state.to_dict(),
-                       "dataset": portable_name(os.path.abspath(args.dataset)), "batch_size": batch_size,
+                       "dataset": recorded_dataset(args.dataset), "batch_size": batch_size,
                        "seed": args.seed, "val_split": args.val_split, "limit": args.limit, "model": model,
                        "split": split, "requested": requested, "skip_corrupt": args.skip_corrupt}
 
