@@ -77,7 +77,7 @@ class UsageError(SystemExit):
     Attributes:
         message: what was wrong, without the program's name (``argument --lr: ...``): under
             ``mpiexec`` rank 0 alone prints the line, and a rank that met the error alone
-            names itself with this (``nnfs.app.cli.train.stop_job``).
+            names itself with this (``nnfs.app.cli.job.stop_job``).
     """
 
     def __init__(self, message):

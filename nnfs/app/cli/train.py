@@ -36,6 +36,7 @@ import nnfs
 import nnfs.distributed as dist  # mpi4py is imported only when asked for
 import nnfs.parallel
 from nnfs.app.cli import console
+from nnfs.app.cli.job import joined, said_by_the_parser, stop_job
 from nnfs.app.cli.lock import OutputLock, OutputsInUse
 from nnfs.app.cli.outputs import (
     aside_name, check_outputs, clashing_outputs, history_starts, inside, keep_aside, metadata_or_none,
@@ -43,7 +44,10 @@ from nnfs.app.cli.outputs import (
 from nnfs.app.cli.options import (
     OptionError, Parser, UsageError, environment_epilog, file_path, folder_path, fraction, given_options,
     image_size, non_negative_float, non_negative_int, positive_float, positive_int, seed, unit_interval)
-from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, launcher_size, stop_on_signals
+from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, stop_on_signals
+from nnfs.app.cli.resumed import (
+    RESUMED_OPTIONS, check_same_preprocessing, check_same_split, keep_preprocessing, kept_normalisation,
+    other_classes, recorded_dataset, resumed_model, resumed_record)
 from nnfs.app.guard import FiniteGuard, NonFiniteLossError, first_non_finite
 from nnfs.app.inference import MAX_INPUT_VALUES
 from nnfs.app.loop import evaluate, train_epoch
@@ -51,10 +55,10 @@ from nnfs.app.metrics import class_report, format_report, predict_labels, write_
 from nnfs.app.models import MODEL_TITLES, MODELS, RECIPES, build_model, default_model, model_parameters
 from nnfs.app.plot import plot_confusion_matrix, plot_history, png_text
 from nnfs.app.progress import ProgressBar
-from nnfs.app.resume import RunState, check_extra, has_run_state, records_run_state, resume
+from nnfs.app.resume import RunState, check_extra, has_run_state, resume
 from nnfs.backend import allocator, default_backend, default_dtype
 from nnfs.backend.archive import format_size
-from nnfs.checkpoint import MAX_META_BYTES, CheckpointError, load_into, metadata, save
+from nnfs.checkpoint import MAX_META_BYTES, CheckpointError, load_into, save
 from nnfs.data import (
     AUGMENTATIONS, RESIZE_MODES, DataLoader, DatasetError, ImageFolder, ImageSizeError, Preprocessing, UnusableImage,
     augmentation_for, available_memory, default_cache_dir, stratified_split, training_bytes)
@@ -428,139 +432,9 @@ def quiet(*args, **kwargs):
     """What ranks other than 0 do instead of printing."""
 
 
-#: What a resumed run reads from the checkpoint's ``extra``: the model, the split and the
-#: options that made it, the preprocessing options it asked for, the run state (:func:`~nnfs.app.resume.check_extra` checks these only).
-RESUMED_EXTRA = ("model", "split", "seed", "val_split", "limit", "requested", "skip_corrupt", "run")
-
-
-def resumed_record(args):
-    """The ``--resume`` checkpoint's metadata (None without ``--resume``), the fields of its
-    ``extra`` that resuming reads checked (:data:`RESUMED_EXTRA`); only the JSON record is
-    read, so :func:`run` can refuse what cannot continue before the dataset loads."""
-    if not args.resume:
-        return None
-    meta = metadata(args.resume)
-    meta["extra"] = check_extra(args.resume, meta.get("extra"), RESUMED_EXTRA)
-    return meta
-
-
-def resumed_model(args, meta):
-    """The ``--model`` name recorded in the resumed checkpoint's metadata ``meta`` (None without
-    one, or for an older checkpoint).
-
-    Raises:
-        CheckpointError: when ``--model`` differs from the model of the run being resumed.
-    """
-    if meta is None:
-        return None
-    saved = meta["extra"].get("model")
-    if args.model and saved and args.model != saved:
-        raise CheckpointError(
-            f"{args.resume} holds a {MODEL_TITLES[saved]} (--model {saved}); it cannot "
-            f"continue as --model {args.model}: resume with --model {saved} or leave --model out")
-    return saved
-
-
-#: The options a resumed run takes from its checkpoint instead (they win, as docs/cli.md says).
-RESUMED_OPTIONS = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_epochs", "augment")
-
-#: The options of the preprocessing, as the checkpoint records them (``Preprocessing`` fields).
-PREPROCESSING_OPTIONS = {"image_size": "--image_size", "resize": "--resize", "channels": "--channels"}
-
-
-def keep_preprocessing(args, meta):
-    """Resume with the preprocessing of the run being resumed: the options left out ask for
-    what that run asked for (into ``args``); one given with another value than the run had is
-    refused. Returns the checkpoint's :class:`~nnfs.data.Preprocessing` (None without one),
-    for :func:`check_same_preprocessing` once the dataset is loaded.
-
-    Another image size, resize mode or channel count would train on other inputs than the
-    run had, and the resumed run would no longer give the numbers of an uninterrupted one.
-    Asking for what the run asked for (``extra["requested"]``: None where the data chose)
-    rather than for what it got loads the dataset the same way, from the same cache entry.
-    A checkpoint without that record (older versions) asks for what the run got.
-
-    Raises:
-        CheckpointError: naming the option, the checkpoint and its value.
-    """
-    if meta is None or meta.get("preprocessing") is None:
-        return None  # weights of a net saved without preprocessing: nothing to keep
-    try:
-        saved = Preprocessing.from_config(meta["preprocessing"])
-    except DatasetError as error:
-        raise CheckpointError(f"{args.resume}: {error}") from None
-    requested = meta["extra"].get("requested") or {}
-    for field, option in PREPROCESSING_OPTIONS.items():
-        value = getattr(saved, field)
-        if field in args.given:
-            if getattr(args, field) != value:
-                raise CheckpointError(
-                    f"{args.resume} was trained with {option} {_shown(value)}; it cannot continue with "
-                    f"{option} {_shown(getattr(args, field))}: resume with {option} {_shown(value)} or "
-                    f"leave {option} out")
-        elif field in requested:
-            asked = requested[field]
-            asked = tuple(asked) if field == "image_size" and asked is not None else asked
-            if asked is not None and asked != value:  # an explicit request is what the run got
-                raise CheckpointError(f"{args.resume}: damaged metadata (extra.requested.{field} is "
-                                      f"{_shown(asked)}, but the run was trained with {_shown(value)})")
-            setattr(args, field, asked)
-        else:
-            setattr(args, field, value)
-    return saved
-
-
-def recorded_dataset(folder):
-    """The dataset folder as a run's record names it (``extra["dataset"]``): absolute, in any locale."""
-    return portable_name(os.path.abspath(folder))
-
-
-def check_same_preprocessing(args, saved, data, meta=None):
-    """Refuse to resume on images loaded otherwise than the run's (``saved``, from
-    :func:`keep_preprocessing`): where the data chose the size or the channels, a changed
-    folder can choose others, and another folder surely does (``meta``, the checkpoint's
-    record, names the folder the run trained on: then the line says so first).
-
-    Raises:
-        CheckpointError: naming the option to give, or the run's own dataset.
-    """
-    if saved is None:
-        return
-    extra = (meta or {}).get("extra") or {}
-    trained_on = extra.get("dataset") if isinstance(extra.get("dataset"), str) else None
-    elsewhere = trained_on is not None and name_key(trained_on) != name_key(recorded_dataset(args.dataset))
-    for field, option in PREPROCESSING_OPTIONS.items():
-        value, loaded = getattr(saved, field), getattr(data, field)
-        if loaded != value and elsewhere:
-            raise CheckpointError(
-                f"{args.resume} was trained on {trained_on} with {option} {_shown(value)}, and the images of "
-                f"{args.dataset} give {_shown(loaded)}: resume with --dataset {trained_on} (or, for another "
-                f"copy of those images, {option} {_shown(value)})")
-        if loaded != value:
-            raise CheckpointError(
-                f"{args.resume} was trained with {option} {_shown(value)}, and the images of "
-                f"{args.dataset} now give {_shown(loaded)}: resume with {option} {_shown(value)}")
-
-
-def kept_normalisation(meta, saved):
-    """The preprocessing a resumed run (``meta``, with its run state) keeps: the checkpoint's
-    (``saved``), whose mean and std its weights were trained with, not one refitted on the
-    images; None for a new run (or weights only), which fits its own. The same files give the
-    same statistics; images changed since (the same names, other pixels) would give others,
-    and the resumed weights would silently be fed other inputs than they were trained on."""
-    if saved is None or not records_run_state(meta.get("optimizer"), meta["extra"]):
-        return None
-    return saved
-
-
-def _shown(value):
-    """An option's value as the command line spells it: an image size as ``24x24``."""
-    return "x".join(map(str, value)) if isinstance(value, tuple) else value
-
-
 def choose_model(args, data, saved=None):
     """The ``--model`` name of this run: the flag, else the resumed checkpoint's (``saved``, from
-    :func:`resumed_model`), else the default for the kind of data
+    :func:`~nnfs.app.cli.resumed.resumed_model`), else the default for the kind of data
     (:func:`~nnfs.app.models.default_model`)."""
     # Folders without a kind (small images, or an ImageFolder that does not tell) keep the reference CNN.
     return args.model or saved or default_model(getattr(data, "kind", "small"))
@@ -611,66 +485,6 @@ def check_same_data(world, args, data, split):
         raise DatasetError(f"the {world.size} ranks did not read the same images from {args.dataset} (another "
                            "folder, other files or other options on one machine): give every rank the same "
                            "dataset and options")
-
-
-#: The options that decide the split of the images (with the files), as the checkpoint records them.
-SPLIT_OPTIONS = ("seed", "val_split", "limit")
-
-
-def check_same_split(args, extra, split):
-    """Refuse to resume a run on other training and validation images than it had.
-
-    Another ``--seed``, ``--val_split`` or ``--limit``, or files added or removed, split the
-    images anew: the run would train on images it validated on, and its best accuracy so far
-    would belong to another validation set. Checkpoints that record no split are let through.
-    ``extra`` is the resumed checkpoint's, as :func:`resumed_record` checked it.
-
-    Raises:
-        CheckpointError: naming the checkpoint and what differs: the options the checkpoint
-            records, else the files, else the options it does not record (older checkpoints
-            lack ``val_split`` and ``limit``).
-    """
-    saved = extra.get("split")
-    if saved is None or same_split(saved, split):
-        return
-    # Compared as name_key writes them: a run under LC_ALL=C recorded its names' bytes as
-    # escapes, a run on a Mac its accents decomposed.
-    saved, split = ({name: [name_key(path) for path in paths[name]] for name in paths} for paths in (saved, split))
-    # The options each run records (older checkpoints lack val_split and limit).
-    def shown(value):
-        return "none" if value is None else value
-
-    options = [f"--{name} {shown(extra[name])} there, {shown(getattr(args, name))} now"
-               for name in SPLIT_OPTIONS if name in extra and extra[name] != getattr(args, name)]
-    files = (set(saved["train"]) | set(saved["val"])), (set(split["train"]) | set(split["val"]))
-    if options:
-        what = "; ".join(options)
-    elif files[0] != files[1]:
-        added, removed = len(files[1] - files[0]), len(files[0] - files[1])
-        what = ", ".join(part for part in (f"{console.count(added, 'file')} added" if added else "",
-                                           f"{console.count(removed, 'file')} removed" if removed else "")
-                         if part)
-    else:  # the same files and the options it records: one it does not record may differ
-        unrecorded = [f"--{name}" for name in SPLIT_OPTIONS if name not in extra]
-        what = (f"another {' or '.join(unrecorded)}, which it does not record" if unrecorded
-                else "the same files and options, split otherwise by the version that trained it")
-    raise CheckpointError(
-        f"{args.resume} was trained on another split of the images ({what}): resume with the --dataset, "
-        "--limit, --val_split and --seed of that run, with the same files")
-
-
-def other_classes(checkpoint, trained, found):
-    """The warning for a resumed model trained on other classes than the dataset's: what differs,
-    a few names of each (a dataset may have thousands), compared as :func:`~nnfs.files.name_key`
-    writes them (a Mac writes its accents decomposed)."""
-    keys = {name_key(name) for name in found}
-    gone = [name for name in trained if name_key(name) not in keys]
-    keys = {name_key(name) for name in trained}
-    new = [name for name in found if name_key(name) not in keys]
-    parts = ([f"it lacks {listed(new)}"] if new else []) + ([f"the dataset lacks {listed(gone)}"] if gone else [])
-    what = "; ".join(parts) or "the same names in another order, so its labels mean other classes"
-    return (f"{checkpoint} was trained on {console.count(len(trained), 'class', 'classes')}, this dataset has "
-            f"{len(found)} ({what})")
 
 
 def best_model_file(args, outputs, state, model, split, written):
@@ -1047,7 +861,7 @@ def main(argv=None):
             world = joined(world)
             if world is None:
                 raise  # argparse's way out, as for any program
-            return stop_job(world, EXIT_USAGE, usage.message, line=_said_by_the_parser)
+            return stop_job(world, EXIT_USAGE, usage.message, line=said_by_the_parser)
         except Interrupted as stop:
             # A signal sent to one rank alone (kill PID) leaves the others waiting in the next
             # collective forever: stop_job ends them; through mpiexec every rank gets it.
@@ -1080,69 +894,3 @@ def surplus_threads(args, threads):
              if ranks > 1 else "")
     return (f"{source} {threads} is more than the {console.count(cores, 'CPU core')} this process may use{share}; "
             f"training on {threads} threads anyway, which wait for each other (--threads {cores} uses every core)")
-
-
-#: Seconds a rank other than 0 waits before it reports a failure of its own and ends the job.
-#: Most failures meet every rank alike (a damaged checkpoint, a divergence, Ctrl-C through
-#: mpiexec): rank 0 says it and ends the job within that time, so the line comes once. A rank
-#: still running then failed alone (its machine lacks the dataset, it ran out of memory, it
-#: alone was sent a signal), and says so, naming itself.
-RANK_GRACE = 3.0
-#: Seconds between a rank's last line and its abort of the job (see :func:`stop_job`).
-ABORT_DELAY = 0.5
-
-
-def stop_job(world, status, message, line=console.error):
-    """Say why the run stops, once for the whole job, and stop every rank; returns ``status``.
-
-    Args:
-        world: the MPI communicator (None: one process, or a rank that failed before it
-            joined the job, which joins it now to end it: see :func:`joined`).
-        status: the exit status.
-        message: the line, for :func:`~nnfs.app.cli.console.error` (or ``line``).
-    """
-    world = joined(world)
-    if world is None or world.size == 1:
-        line(message)
-        return status
-    if world.is_root:
-        line(message)
-    else:
-        try:
-            time.sleep(RANK_GRACE)
-        except Interrupted:  # Ctrl-C meanwhile: this rank is stopping already
-            pass
-        line(message, rank=world.rank)
-    # The launcher forwards each rank's output on its own schedule, and an abort ends the
-    # forwarding with the processes: give the line a moment to leave (once, under a loaded
-    # machine, the job's one line was lost). A failing job is no slower to notice.
-    sys.stderr.flush()
-    time.sleep(ABORT_DELAY)
-    world.abort(status)  # the other ranks would otherwise wait for this one forever
-    return status
-
-
-def joined(world):
-    """``world``; for a process that ``mpiexec`` started among others and that fails before it
-    joined the job (an option, an environment variable or an output refused before
-    :func:`~nnfs.distributed.init`), the job, joined now to end it
-    (:func:`~nnfs.distributed.join_to_abort`); None for a process on its own.
-
-    Where every rank fails alike (the same bad option), each could simply exit; but a rank
-    that fails alone (a machine without CuPy, another environment) would leave the others
-    waiting for it in MPI's start-up forever, deaf to Ctrl-C and SIGTERM, and only an abort
-    from a rank in the job ends them.
-    """
-    if world is not None or (launcher_size() or 1) < 2:
-        return world
-    try:
-        return dist.join_to_abort()
-    except RuntimeError:  # no mpi4py here: nothing this rank can do ends the others
-        return None
-
-
-def _said_by_the_parser(message, rank=None):
-    """:func:`stop_job`'s line for an option error, which the parser has printed on rank 0
-    already: only a rank naming itself still says it."""
-    if rank is not None:
-        console.error(message, rank=rank)

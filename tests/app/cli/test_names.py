@@ -244,7 +244,7 @@ def test_records_of_one_run_in_two_unicode_forms_are_one_run(tmp_path, capsys):
 
 def test_resuming_on_other_classes_names_a_few_of_them(tmp_path, capsys):
     """The warning printed both lists whole: thousands of names for a big dataset."""
-    from nnfs.app.cli.train import other_classes
+    from nnfs.app.cli.resumed import other_classes
 
     trained = [f"class{i:04d}" for i in range(1000)]
     found = trained[:998] + ["new_a", "new_b"]

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from nnfs.app.cli import console, process
+from nnfs.app.cli import console, job, process
 from nnfs.app.cli import train as train_program
 from tests import ROOT, environment
 
@@ -87,7 +87,7 @@ class Ranks:
 
 def test_rank_0_says_a_failure_plainly_and_ends_the_job(capsys):
     world = Ranks(0)
-    assert train_program.stop_job(world, 1, "dataset folder not found: d") == 1
+    assert job.stop_job(world, 1, "dataset folder not found: d") == 1
     assert capsys.readouterr().err == "error: dataset folder not found: d\n"
     assert world.aborted == [1]
 
@@ -96,12 +96,12 @@ def test_another_rank_waits_for_rank_0_then_names_itself(rank, capsys, monkeypat
     """Rank 0 meeting the same failure ends the job during the wait (the line is said once); a rank
     still alive after it failed alone, and says so, naming itself."""
     waits = []
-    monkeypatch.setattr(train_program.time, "sleep", waits.append)
+    monkeypatch.setattr(job.time, "sleep", waits.append)
     rank(1)
     world = Ranks(1)
-    assert train_program.stop_job(world, 143, "interrupted (SIGTERM) in epoch 2/3", line=console.notice) == 143
+    assert job.stop_job(world, 143, "interrupted (SIGTERM) in epoch 2/3", line=console.notice) == 143
     # The grace, then a moment for the launcher to forward the line before the abort ends it.
-    assert waits == [train_program.RANK_GRACE, train_program.ABORT_DELAY]
+    assert waits == [job.RANK_GRACE, job.ABORT_DELAY]
     assert capsys.readouterr().err == "rank 1: interrupted (SIGTERM) in epoch 2/3\n"
     assert world.aborted == [143]
 
@@ -110,13 +110,13 @@ def test_another_rank_waits_for_rank_0_then_names_itself(rank, capsys, monkeypat
 def job_of_two(rank, monkeypatch):
     """``job_of_two(n)``: this process is rank ``n`` of an mpiexec run of 2 that fails before it
     joins the job; returns the stand-in communicator it joins to end the job (records abort())."""
-    monkeypatch.setattr(train_program.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(job.time, "sleep", lambda seconds: None)
 
     def become(number):
         rank(number)
         monkeypatch.setenv("PMI_SIZE", "2")
         world = Ranks(number)
-        monkeypatch.setattr(train_program.dist, "join_to_abort", lambda: world, raising=False)
+        monkeypatch.setattr(job.dist, "join_to_abort", lambda: world, raising=False)
         return world
 
     return become
