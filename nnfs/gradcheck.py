@@ -34,9 +34,10 @@ import sys
 
 from nnfs.backend import backend_of, default_backend, get_array_module, get_backend, host_generator, host_zeros, to_numpy
 from nnfs.checks import number
-from nnfs.layers.base import Layer
+from nnfs.layers.base import Layer, backward_through, forward_through
+from nnfs.layers.composite import layer_tree
 from nnfs.losses import Loss
-from nnfs.net import _layer_tree
+from nnfs.parallel import Shards, in_shard
 from nnfs.text import short_repr
 
 __all__ = ["EPS", "TOLERANCE", "UPSTREAM_SEED", "THREAD_CHECK_SAMPLES", "GradientCheckError", "GradientErrors",
@@ -68,8 +69,11 @@ class GradientErrors(dict):
     Attributes:
         subject: what was checked (the layer's or loss's ``repr``).
         tolerance: the largest error that passes (an error must be below it).
-        message: one line naming the subject, the worst gradient and its error against the
-            tolerance when one is not below it; None when all are.
+        threads: the line of the check on two threads (:func:`thread_difference`): where the
+            layer gives other results when a batch runs in shards; None where it does not.
+        message: the verdict in one line, None when the layer passes: the subject, the worst
+            gradient and its error against the tolerance when one is not below it, else the
+            ``threads`` line.
     """
 
     def __init__(self, subject, errors, tolerance, threads=None):
@@ -148,9 +152,6 @@ def thread_difference(layer, X, G, tolerance=TOLERANCE):
     nothing to compare: a device backend (it never shards), or fewer than
     :data:`THREAD_CHECK_SAMPLES` samples.
     """
-    from nnfs.layers.base import backward_through, forward_through
-    from nnfs.parallel import Shards, in_shard
-
     if in_shard():  # a check inside a step's shard: the threads are that step's
         return None
     if backend_of(X).is_device or getattr(X, "ndim", 0) == 0 or X.shape[0] < THREAD_CHECK_SAMPLES:
@@ -248,7 +249,7 @@ def layer_errors(layer, X, G, eps=EPS):
 
 def _random_streams(layer):
     """``[(part, its rng_state())]`` for ``layer`` and each layer inside it with a random stream."""
-    streams = ((part, part.rng_state()) for _, part in _layer_tree([layer]))
+    streams = ((part, part.rng_state()) for _, part in layer_tree([layer]))
     return [(part, state) for part, state in streams if state is not None]
 
 

@@ -5,7 +5,7 @@ import warnings
 from nnfs.backend import as_dtype, backend_of, check_real, get_array_module, get_backend, to_numpy
 from nnfs.checks import boolean, number
 from nnfs.layers.base import Layer, backward_through, check_gradient, forward_through
-from nnfs.layers.composite import Sequential
+from nnfs.layers.composite import Sequential, first_repeat, layer_tree
 from nnfs.losses import Loss, softmax
 from nnfs.parallel import Shards
 from nnfs.text import short_repr
@@ -57,15 +57,13 @@ class Net:
         for index, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Net: layer {index} is a {type(layer).__name__}, not an nnfs layer")
-        # One object in two places would share its cache (backward would use the second
-        # place's input for both) and be updated twice per step: no weight sharing here.
-        seen = {}
-        for where, part in _layer_tree(layers):
+        for where, part in layer_tree(layers):
             _check_initialised(part, f"layer {where}")
-            if id(part) in seen:
-                raise ValueError(f"Net: the same {type(part).__name__} appears twice (layers {seen[id(part)]} "
-                                 f"and {where}); build a separate layer for each place")
-            seen[id(part)] = where
+        repeat = first_repeat(layer_tree(layers))
+        if repeat is not None:
+            part, first, second = repeat
+            raise ValueError(f"Net: the same {type(part).__name__} appears twice (layers {first} and {second}); "
+                             "build a separate layer for each place")
         if loss is not None and not isinstance(loss, Loss):
             raise TypeError(f"Net: loss must be an nnfs loss, got {type(loss).__name__}")
         if loss is not None:
@@ -230,7 +228,7 @@ class Net:
         # Every layer's own mode comes back, not the net's for all: a BatchNorm frozen in eval
         # mode while the rest fine-tunes stays frozen.
         was_training = self.training
-        modes = [(part, part.training) for _, part in _layer_tree(self.layers)]
+        modes = [(part, part.training) for _, part in layer_tree(self.layers)]
         self.eval()
         try:
             n = X.shape[0] if X.ndim >= 2 else 0  # other ranks: the first layer names what it expected
@@ -246,7 +244,7 @@ class Net:
             self._release_caches()
 
     def _release_caches(self):
-        for _, part in _layer_tree(self.layers):
+        for _, part in layer_tree(self.layers):
             part.cache.clear()
         self._shards.release()
 
@@ -369,7 +367,7 @@ class Net:
         for a net without one. JSON-able; see :meth:`~nnfs.layers.Layer.rng_state` for why it
         is kept apart from :meth:`state_dict`."""
         state = {}
-        for path, part in _layer_tree(self.layers):
+        for path, part in layer_tree(self.layers):
             stream = part.rng_state()
             if stream is not None:
                 state[path] = stream
@@ -386,7 +384,7 @@ class Net:
         if state is None:
             return self
         previous = self.rng_state()
-        layers = {path: part for path, part in _layer_tree(self.layers) if path in previous}
+        layers = {path: part for path, part in layer_tree(self.layers) if path in previous}
         if not isinstance(state, dict) or set(state) != set(layers):
             got = list(state) if isinstance(state, dict) else state
             raise ValueError(f"Net.load_rng_state: expected the random streams of layers {sorted(layers)}, "
@@ -402,12 +400,12 @@ class Net:
 
     def draws(self):
         """True when a forward pass now draws from a random stream (a Dropout in training mode)."""
-        return any(part.draws() for _, part in _layer_tree(self.layers))
+        return any(part.draws() for _, part in layer_tree(self.layers))
 
     def skip_batch(self):
         """What a training forward pass over an empty batch changes, without running one: each
         random stream moves on by one mask (see :meth:`~nnfs.layers.Layer.skip_batch`)."""
-        for _, part in _layer_tree(self.layers):
+        for _, part in layer_tree(self.layers):
             part.skip_batch()
 
     def __repr__(self):
@@ -448,13 +446,3 @@ def _check_initialised(part, where):
         raise TypeError(f"Net: {where} ({type(part).__name__}) was never set up as an nnfs "
                         f"{'loss' if isinstance(part, Loss) else 'layer'}: its __init__ must call "
                         "super().__init__() first")
-
-
-def _layer_tree(layers):
-    """``(path, layer)`` for every layer of ``layers`` and every layer inside them (composite
-    layers' children, by :meth:`~nnfs.layers.Sequential.named_layers`), depth first: ``"3"``,
-    ``"3.body.0"``, ..."""
-    for index, layer in enumerate(layers):
-        yield f"{index}", layer
-        for path, child in getattr(layer, "named_layers", tuple)():
-            yield f"{index}.{path}", child

@@ -111,7 +111,7 @@ class Composite(Layer):
     Args:
         children: ``{name: layer}``; names must not contain dots. The structure is fixed
             once built: names, and so parameter names, never change. Subclasses check
-            their arguments with :func:`check_layer` first.
+            their arguments with :func:`require_layer` first.
 
     Raises:
         ValueError: when one layer appears twice in the tree (weights are not shared).
@@ -141,13 +141,11 @@ class Composite(Layer):
         return self.forward(X)
 
     def _check_no_repeats(self):
-        seen = {}
-        for path, layer in self.named_layers():
-            if id(layer) in seen:
-                raise ValueError(
-                    f"{type(self).__name__}: the same {type(layer).__name__} appears twice "
-                    f"(at {seen[id(layer)]} and {path}); build a separate layer for each place")
-            seen[id(layer)] = path
+        repeat = first_repeat(self.named_layers())
+        if repeat is not None:
+            layer, first, second = repeat
+            raise ValueError(f"{type(self).__name__}: the same {type(layer).__name__} appears twice "
+                             f"(at {first} and {second}); build a separate layer for each place")
 
     # -- the tree -------------------------------------------------------------------------
     def children(self):
@@ -302,7 +300,7 @@ class Sequential(Composite):
         if not layers:
             raise ValueError("Sequential: needs at least one layer")
         for index, layer in enumerate(layers):
-            check_layer("Sequential", "layers", layer, f" at position {index}")
+            require_layer("Sequential", "layers", layer, f" at position {index}")
         super().__init__({str(index): layer for index, layer in enumerate(layers)})
         self.layers = tuple(layers)
 
@@ -376,9 +374,9 @@ class Residual(Composite):
     """
 
     def __init__(self, body, shortcut=None):
-        check_layer("Residual", "body", body)
+        require_layer("Residual", "body", body)
         if shortcut is not None:
-            check_layer("Residual", "shortcut", shortcut)
+            require_layer("Residual", "shortcut", shortcut)
         children = {"body": body}
         if shortcut is not None:
             children["shortcut"] = shortcut
@@ -445,7 +443,29 @@ class Residual(Composite):
         return f"Residual(body={self.body!r}, shortcut={self.shortcut!r})"
 
 
-def check_layer(owner, argument, value, where=""):
+def layer_tree(layers):
+    """``(path, layer)`` for every layer of ``layers`` and every layer inside them (composite
+    layers' children, by :meth:`Composite.named_layers`), depth first: ``"3"``,
+    ``"3.body.0"``, ..."""
+    for index, layer in enumerate(layers):
+        yield f"{index}", layer
+        for path, child in getattr(layer, "named_layers", tuple)():
+            yield f"{index}.{path}", child
+
+
+def first_repeat(tree):
+    """The first layer met twice among ``(path, layer)`` pairs, as ``(layer, first path, second
+    path)``, or None. One object in two places would share its cache (backward would use the
+    second place's input for both) and be updated twice per step: no weight sharing here."""
+    seen = {}
+    for path, layer in tree:
+        if id(layer) in seen:
+            return layer, seen[id(layer)], path
+        seen[id(layer)] = path
+    return None
+
+
+def require_layer(owner, argument, value, where=""):
     """``value`` if it is an nnfs layer, else an ArgumentTypeError naming ``owner`` and ``argument``."""
     if not isinstance(value, Layer):
         raise ArgumentTypeError(f"{owner}: {argument} must be nnfs layers, got {value!r}{where}"
@@ -462,5 +482,5 @@ def projection(in_channels, out_channels, stride=1, batchnorm=True, dtype=None):
     return Sequential(conv, BatchNorm2D(out_channels, dtype=dtype)) if batchnorm else conv
 
 
-__all__ = ["ChildStores", "Composite", "Sequential", "Residual", "projection", "check_layer", "layer_record",
-           "preserved_state"]
+__all__ = ["ChildStores", "Composite", "Sequential", "Residual", "projection", "require_layer", "layer_record",
+           "layer_tree", "first_repeat", "preserved_state"]
