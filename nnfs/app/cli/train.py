@@ -24,6 +24,7 @@ if __name__ == "__main__":  # python -m nnfs.app.cli.train: armed before NumPy l
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -39,23 +40,24 @@ from nnfs.app.cli import console
 from nnfs.app.cli.job import joined, said_by_the_parser, stop_job
 from nnfs.app.cli.lock import OutputLock, OutputsInUse
 from nnfs.app.cli.outputs import (
-    aside_name, check_outputs, clashing_outputs, history_starts, inside, keep_aside, metadata_or_none,
-    output_files, put_back, resumed_run_files, run_record, same_file, same_run, same_split)
+    aside_name, check_outputs, clashing_outputs, inside, keep_aside, metadata_or_none, output_files, put_back,
+    resumed_run_files, same_file, same_run)
 from nnfs.app.cli.options import (
     OptionError, Parser, UsageError, environment_epilog, file_path, folder_path, fraction, given_options,
     image_size, non_negative_float, non_negative_int, positive_float, positive_int, seed, unit_interval)
 from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, stop_on_signals
+from nnfs.app.cli.report import ReportNotWritten, best_model_file, report_best_model, report_finished_run
 from nnfs.app.cli.resumed import (
     RESUMED_OPTIONS, check_same_preprocessing, check_same_split, keep_preprocessing, kept_normalisation,
     other_classes, recorded_dataset, resumed_model, resumed_record)
 from nnfs.app.guard import FiniteGuard, NonFiniteLossError, first_non_finite
 from nnfs.app.inference import MAX_INPUT_VALUES
 from nnfs.app.loop import evaluate, train_epoch
-from nnfs.app.metrics import class_report, format_report, predict_labels, write_history_csv
+from nnfs.app.metrics import write_history_csv
 from nnfs.app.models import MODEL_TITLES, MODELS, RECIPES, build_model, default_model, model_parameters
-from nnfs.app.plot import plot_confusion_matrix, plot_history, png_text
+from nnfs.app.plot import plot_history
 from nnfs.app.progress import ProgressBar
-from nnfs.app.resume import RunState, check_extra, has_run_state, resume
+from nnfs.app.resume import RunState, has_run_state, resume
 from nnfs.backend import allocator, default_backend, default_dtype
 from nnfs.backend.archive import format_size
 from nnfs.checkpoint import MAX_META_BYTES, CheckpointError, load_into, save
@@ -440,7 +442,7 @@ def choose_model(args, data, saved=None):
     return args.model or saved or default_model(getattr(data, "kind", "small"))
 
 
-def held_out(data, train_idx, val_idx):
+def split_files(data, train_idx, val_idx):
     """Which files trained the model and which were held out, relative to the dataset root
     (with ``/``, UTF-8 whatever the locale), for the checkpoint: ``predict --split val`` scores
     exactly those."""
@@ -487,104 +489,6 @@ def check_same_data(world, args, data, split):
                            "dataset and options")
 
 
-def best_model_file(args, outputs, state, model, split, written):
-    """The checkpoint that holds this run's best epoch, or None where no file does.
-
-    The one this run wrote, else (a resumed run whose epochs did not beat the best it resumed
-    with) the resumed run's best model, wherever it is, known by its record: the best epoch,
-    with this run's history up to it (every loss and accuracy), its model and its split. A file
-    at ``--save`` from another run, however alike its scores, is not it.
-    """
-    if "checkpoint" in written and os.path.isfile(outputs["checkpoint"]):  # not removed since
-        return outputs["checkpoint"]
-    candidates = []
-    if args.resume:
-        candidates += [resumed_run_files(args.resume, metadata_or_none(args.resume)), args.resume]
-    for path in candidates + [outputs["checkpoint"]]:
-        extra, run = run_record(metadata_or_none(path) if path is not None else None)
-        if run is None or extra.get("epoch") != state.best_epoch:
-            continue
-        history = run.get("history")
-        if extra.get("model") == model and same_split(extra.get("split"), split) and isinstance(history, dict) \
-                and all(len(values) == state.best_epoch for values in history.values() if isinstance(values, list)) \
-                and history_starts(history, state.history):
-            return path
-    return None
-
-
-class ReportNotWritten(RuntimeError):
-    """The end-of-run confusion matrix could not be written; the files of the epochs are whole."""
-
-
-def model_digest(path):
-    """The SHA-256 of the checkpoint at ``path``, which the confusion matrix drawn from it records
-    (its ``Source`` text chunk): the matrix beside a best model is up to date when they agree."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return f"sha256:{digest.hexdigest()}"
-
-
-def report_mistakes(args, net, val, class_names, outputs, path, say, latest, digest=None):
-    """Per-class results of the best model (in the checkpoint ``path``) on the validation
-    split, printed, and its confusion matrix drawn, recording the checkpoint's digest
-    (:func:`model_digest`).
-
-    The best weights are loaded into ``net``, the one that trained (its work buffers are
-    already the right size: a second net would double the memory of this last step).
-
-    Raises:
-        ReportNotWritten: when the PNG cannot be written (a full disk); its line says that the
-            model and the latest state (``latest``) are safe, and how to draw it without training.
-
-    ``digest``: the checkpoint's :func:`model_digest`, where the caller has it already.
-    """
-    best = load_into(path, net)
-    source = digest or model_digest(path)  # after the load, whose error says what is wrong with the file
-    extra = check_extra(path, best.extra, ("epoch", "model"))
-    report = class_report(*predict_labels(net, val), class_names)
-    epoch = extra.get("epoch")
-    say(f"per class on the {console.count(report.total, 'validation image')} (best model, epoch {epoch}):")
-    for line in format_report(report):
-        say(f"  {line}")
-    model = MODEL_TITLES.get(extra.get("model"), "model")
-    name = os.path.basename(os.path.normpath(args.dataset))
-    try:
-        plot_confusion_matrix(report.matrix, class_names, outputs["confusion"],
-                              title=f"{model} on {name}: validation, epoch {epoch}", source=source)
-    except OSError as error:
-        raise ReportNotWritten(
-            f"cannot write {console.os_error_message(error)}; the model {path} and the latest state {latest} are "
-            f"safe: the same command with --resume {latest} --epochs {args.epochs} draws the confusion matrix "
-            "without training") from None
-
-
-def finish_finished_run(args, net, val, class_names, outputs, state, model, split, say, root):
-    """A ``--resume`` of a run that already holds ``--epochs``: nothing to train, and nothing
-    written, unless the run stopped (killed, a full disk) after its last epoch's files but before
-    its end-of-run report: then the per-class report is printed and the confusion matrix drawn
-    now, where the PNG beside its best model is missing or was drawn from another checkpoint
-    than that model (:func:`model_digest`). Only beside the run's own best model: a ``--save``
-    elsewhere holds no model to draw."""
-    best_file = best_model_file(args, outputs, state, model, split, {}) if root else None
-    confusion = outputs["confusion"]
-    if best_file is not None and same_file(best_file, outputs["checkpoint"]):
-        drawn = png_text(confusion, "Source") if os.path.isfile(confusion) else None
-        digest = model_digest(best_file)
-        if drawn != digest:
-            why = "is missing" if not os.path.exists(confusion) else f"was not drawn from its best model {best_file}"
-            say(f"{args.resume} already holds epoch {state.epoch} (--epochs {args.epochs}), but the confusion matrix "
-                f"{confusion} {why} (the run stopped before its end): printing the per-class report and drawing "
-                "it, without training")
-            report_mistakes(args, net, val, class_names, outputs, best_file, say, args.resume, digest)
-            say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); "
-                f"confusion matrix in {confusion}; no other file was written")
-            return
-    say(f"nothing to train: {args.resume} already holds epoch {state.epoch} and --epochs is "
-        f"{args.epochs}; no file was written (raise --epochs to train on)")
-
-
 def run(args, world=None, record=None):
     """Train and save; with ``world`` (an MPI communicator) as one of its data-parallel ranks.
 
@@ -619,16 +523,95 @@ def _train(args, world, record, outputs, lock):
     say, warn_ = (console.say, console.warn) if root else (quiet, quiet)
     # What cannot continue the run (another --model, other preprocessing, a damaged record) is
     # refused before the dataset loads.
-    resumed_meta = resumed_record(args)
-    if resumed_meta is not None and resumed_meta["extra"].get("skip_corrupt") and not args.skip_corrupt:
-        # The run left its unreadable images out: its split has none of them, so the resumed
-        # run must leave them out too (it stopped at the first one).
-        args.skip_corrupt = True
-        say(f"--skip_corrupt, as the resumed run {args.resume} had")
+    resumed_meta = resumed_settings(args, say)
     saved_model = resumed_model(args, resumed_meta)
     saved_preprocessing = keep_preprocessing(args, resumed_meta)
     data = load_dataset(args, say, warn_, progress=root, saved_model=saved_model)
     check_same_preprocessing(args, saved_preprocessing, data, resumed_meta)
+    training = prepare_training(args, world, data, resumed_meta, saved_model, saved_preprocessing, warn_)
+    if args.resume:
+        continue_from_checkpoint(args, training, resumed_meta, say, warn_)
+        if training.state.epoch >= args.epochs:
+            if root:
+                lock.keep()
+            report_finished_run(args, training.net, training.val, data.class_names, outputs, training.state,
+                                training.model, training.split, say, root)
+            return
+    earlier, replaced = earlier_model(args, outputs, training.state)
+    if earlier:
+        warn_(earlier)
+    # Every rank builds the net from the same seed; DataParallel copies rank 0's anyway.
+    ddp = dist.DataParallel(training.net, world) if world is not None else None
+    announce(args, world, training, say)
+    train_epochs(args, training, ddp, record, outputs, lock, replaced, say)
+
+    state = training.state
+    best_file = best_model_file(args, outputs, state, training.model, training.split, record.written) if root else None
+    if best_file is not None:
+        lock.keep()
+        report_best_model(args, training.net, training.val, data.class_names, outputs, best_file, say, outputs["last"])
+        record.written["confusion"] = record.epoch
+    say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); "
+        + _saved(record, outputs))
+
+
+def resumed_settings(args, say):
+    """The ``--resume`` checkpoint's record (:func:`~nnfs.app.cli.resumed.resumed_record`; None
+    for a new run), with the flag it records taken over: a run started with ``--skip_corrupt``
+    left its unreadable images out, its split has none of them, so the resumed run must leave
+    them out too (without the flag it stopped at the first one)."""
+    meta = resumed_record(args)
+    if meta is not None and meta["extra"].get("skip_corrupt") and not args.skip_corrupt:
+        args.skip_corrupt = True
+        say(f"--skip_corrupt, as the resumed run {args.resume} had")
+    return meta
+
+
+@dataclasses.dataclass
+class Training:
+    """What a run trains, with what, and on which images: made by :func:`prepare_training`,
+    taken over from the checkpoint by :func:`continue_from_checkpoint`, trained by
+    :func:`train_epochs`.
+
+    Attributes:
+        data: the :class:`~nnfs.data.ImageFolder`.
+        model: the ``--model`` name; net, optimizer, scheduler (None for a constant rate).
+        state: the :class:`~nnfs.app.resume.RunState` (epoch, best so far, history).
+        train, val: the two :class:`~nnfs.data.DataLoader`; batch_size: the training batch.
+        preprocessing: the normalisation the net is fed by (the checkpoint's, for a resumed
+            run); fitted: the one fitted on these training images.
+        augment: the augmentation of the training images, or None.
+        split: the files of each split, as the checkpoint records them (:func:`split_files`).
+        class_names: as the split's names, readable in any locale.
+        requested: what this run asked for (None where the data chose), for a resumed run to
+            ask the same.
+    """
+
+    data: object
+    model: str
+    net: object
+    optimizer: object
+    scheduler: object
+    state: RunState
+    train: DataLoader
+    val: DataLoader
+    batch_size: int
+    preprocessing: Preprocessing
+    fitted: Preprocessing
+    augment: object
+    split: dict
+    class_names: list
+    requested: dict
+
+
+def prepare_training(args, world, data, resumed_meta, saved_model, saved_preprocessing, warn_):
+    """The split, the loaders, the net, its optimizer and schedule of a run on ``data``, as the
+    options ask (the recipe of the model fills what they leave out): a :class:`Training`.
+
+    Raises:
+        DatasetError: for a split whose names would not fit a checkpoint, or ranks that read
+            different images.
+    """
     train_idx, val_idx = stratified_split(data.labels, args.val_split, seed=args.seed)
     batch_size = args.batch_size
     if batch_size > len(train_idx):
@@ -636,13 +619,12 @@ def _train(args, world, record, outputs, lock):
               f"using {len(train_idx)}")
         batch_size = len(train_idx)
     fitted = Preprocessing.fit(data.images, train_idx, data.image_size, data.channels, data.resize)
-    pre = kept_normalisation(resumed_meta, saved_preprocessing) or fitted
+    preprocessing = kept_normalisation(resumed_meta, saved_preprocessing) or fitted
     augment = augmentation_for(args.augment, data.kind)
-    train = DataLoader(data.images, data.labels, train_idx, batch_size, pre, shuffle=True, seed=args.seed,
+    train = DataLoader(data.images, data.labels, train_idx, batch_size, preprocessing, shuffle=True, seed=args.seed,
                        augment=augment)
     val = DataLoader(data.images, data.labels, val_idx, evaluation_batch(args, data, batch_size, saved_model, world),
-                     pre)
-
+                     preprocessing)
     model = choose_model(args, data, saved_model)
     apply_recipe(args, model)
     nnfs.seed(args.seed)
@@ -650,139 +632,160 @@ def _train(args, world, record, outputs, lock):
     extra_args = {"momentum": args.momentum} if args.optimizer == "sgd" else {}
     optimizer = make_optimizer(args.optimizer, net, args.lr, weight_decay=args.weight_decay, **extra_args)
     scheduler = make_schedule(args.schedule, optimizer, args.epochs, args.warmup_epochs)
-    state = RunState(epochs=args.epochs, schedule=args.schedule, warmup_epochs=args.warmup_epochs)
-    split = held_out(data, train_idx, val_idx)
+    split = split_files(data, train_idx, val_idx)
     check_split_fits(args, split)
-    class_names = [portable_name(name) for name in data.class_names]  # as the split's names: any locale
     if world is not None and world.size > 1:
         check_same_data(world, args, data, split)
-    # What this run asked for (None: the data chose), for a resumed run to ask the same.
-    requested = {"image_size": args.image_size and list(args.image_size), "channels": args.channels}
-    if args.resume:
-        resumed = load_into(args.resume, net)
-        net.train()
-        check_same_split(args, resumed_meta["extra"], split)  # refused: no warning about the classes first
-        if resumed.class_names and [name_key(name) for name in resumed.class_names] != \
-                [name_key(name) for name in class_names]:
-            warn_(other_classes(args.resume, resumed.class_names, data.class_names))
-        if pre is not fitted and (fitted.mean, fitted.std) != (pre.mean, pre.std):
-            warn_(f"the training images of {args.dataset} are not those {args.resume} was trained on (their "
-                  "mean and std differ: files changed since); the run goes on normalising them as it did")
-        if has_run_state(resumed):
-            # Continue exactly: the saved optimizer, schedule, shuffling and history win over
-            # flags. Damaged state is a CheckpointError: refused, never half used.
-            optimizer, scheduler, state = resume(resumed, net, args.epochs)
-            if state.loader is not None:
-                train.load_state_dict(state.loader)  # its augmentation too: part of the exact resume
-                augment = train.augment
-            overridden = [f"--{name} {getattr(args, name)}" for name in RESUMED_OPTIONS if name in args.given]
-            if overridden:
-                used = ", ".join(augment.operations) if augment is not None else "none"
-                warn_(f"{' '.join(overridden)} not used: {args.resume} continues with its saved optimizer, "
-                      f"schedule and augmentation ({described(optimizer)}{', ' + described(scheduler) if scheduler else ''}"
-                      f"; augmentation {used}); start a new run to change them")
-            say(f"resuming {args.resume} after epoch {state.epoch} "
-                f"(best val accuracy so far {100 * state.best_val_accuracy:.2f}%)")
-        else:
-            warn_(f"{args.resume} holds weights only, no optimizer state or run state: "
-                  "training starts at epoch 1 from those weights")
-        if state.epoch >= args.epochs:
-            if root:
-                lock.keep()
-            finish_finished_run(args, net, val, data.class_names, outputs, state, model, split, say, root)
-            return
-    earlier, replaced = earlier_model(args, outputs, state)
-    if earlier:
-        warn_(earlier)
+    return Training(
+        data=data, model=model, net=net, optimizer=optimizer, scheduler=scheduler,
+        state=RunState(epochs=args.epochs, schedule=args.schedule, warmup_epochs=args.warmup_epochs),
+        train=train, val=val, batch_size=batch_size, preprocessing=preprocessing, fitted=fitted,
+        augment=augment, split=split,
+        class_names=[portable_name(name) for name in data.class_names],  # as the split's names: any locale
+        requested={"image_size": args.image_size and list(args.image_size), "channels": args.channels})
+
+
+def continue_from_checkpoint(args, training, resumed_meta, say, warn_):
+    """Load the ``--resume`` checkpoint into ``training``: its weights, and, where it holds a
+    run's state, its optimizer, schedule, shuffling, augmentation and history, which win over
+    the options (a warning names those given in vain).
+
+    Raises:
+        CheckpointError: for another split of the images, or damaged state (refused, never
+            half used).
+    """
+    net, data = training.net, training.data
+    resumed = load_into(args.resume, net)
+    net.train()
+    check_same_split(args, resumed_meta["extra"], training.split)  # refused: no warning about the classes first
+    if resumed.class_names and [name_key(name) for name in resumed.class_names] != \
+            [name_key(name) for name in training.class_names]:
+        warn_(other_classes(args.resume, resumed.class_names, data.class_names))
+    fitted, kept = training.fitted, training.preprocessing
+    if kept is not fitted and (fitted.mean, fitted.std) != (kept.mean, kept.std):
+        warn_(f"the training images of {args.dataset} are not those {args.resume} was trained on (their "
+              "mean and std differ: files changed since); the run goes on normalising them as it did")
+    if not has_run_state(resumed):
+        warn_(f"{args.resume} holds weights only, no optimizer state or run state: "
+              "training starts at epoch 1 from those weights")
+        return
+    # Continue exactly: the saved optimizer, schedule, shuffling and history win over flags.
+    training.optimizer, training.scheduler, training.state = resume(resumed, net, args.epochs)
+    if training.state.loader is not None:
+        training.train.load_state_dict(training.state.loader)  # its augmentation too: part of the exact resume
+        training.augment = training.train.augment
+    overridden = [f"--{name} {getattr(args, name)}" for name in RESUMED_OPTIONS if name in args.given]
+    if overridden:
+        used = ", ".join(training.augment.operations) if training.augment is not None else "none"
+        schedule = f", {described(training.scheduler)}" if training.scheduler else ""
+        warn_(f"{' '.join(overridden)} not used: {args.resume} continues with its saved optimizer, "
+              f"schedule and augmentation ({described(training.optimizer)}{schedule}; augmentation {used}); "
+              "start a new run to change them")
+    say(f"resuming {args.resume} after epoch {training.state.epoch} "
+        f"(best val accuracy so far {100 * training.state.best_val_accuracy:.2f}%)")
+
+
+def announce(args, world, training, say):
+    """The lines before the first epoch: the augmentation, the dataset and the model."""
+    data, net, augment = training.data, training.net, training.augment
     if augment is not None:  # after a resume: what the saved run does, which is what runs
-        how = ("as the resumed run did" if args.resume and state.loader is not None
+        how = ("as the resumed run did" if args.resume and training.state.loader is not None
                else "the default for " + data.kind if args.augment == "auto" else "as asked")
         say(f"augmentation of the training images: {', '.join(augment.operations)} ({how}; "
             f"--augment none turns it off)")
-    # Every rank builds the net from the same seed; DataParallel copies rank 0's anyway.
-    ddp = dist.DataParallel(net, world) if world is not None else None
     height, width = data.image_size
     names = listed(data.class_names, 6, quote=lambda name: shorten(name, 24))
     say(f"dataset {os.path.normpath(args.dataset)}: {len(data)} images, {len(data.class_names)} classes "
         f"({names}), {data.channels} channel(s), {height}x{width}; "
-        f"{len(train_idx)} for training, {len(val_idx)} for validation")
+        f"{len(training.train.indices)} for training, {len(training.val.indices)} for validation")
     n_params = sum(p.size for p in net.parameters())
     ranks = "" if world is None else (
-        f" ({per_rank(batch_size, world.size)} on {world.size} rank{'s' * (world.size > 1)}, "
+        f" ({per_rank(training.batch_size, world.size)} on {world.size} rank{'s' * (world.size > 1)}, "
         f"{world.transport} transport)")
-    schedule = f", {described(scheduler)}" if scheduler is not None else ""
+    schedule = f", {described(training.scheduler)}" if training.scheduler is not None else ""
     threads = "" if net.backend.is_device else f" on {nnfs.parallel.get_num_threads()} CPU thread(s)"
-    say(f"model: {MODEL_TITLES[model]} (--model {model}), {n_params:,} parameters, backend {net.backend.name}"
-        f"{threads}, {net.dtype.name}; "
-        f"{described(optimizer)}{schedule}, batch {batch_size}{ranks}")
+    say(f"model: {MODEL_TITLES[training.model]} (--model {training.model}), {n_params:,} parameters, "
+        f"backend {net.backend.name}{threads}, {net.dtype.name}; "
+        f"{described(training.optimizer)}{schedule}, batch {training.batch_size}{ranks}")
 
-    dataset_name = os.path.basename(os.path.normpath(args.dataset))
+
+def train_epochs(args, training, ddp, record, outputs, lock, replaced, say):
+    """Train from the epoch after ``training.state``'s to ``--epochs``, saving after each
+    (:func:`save_epoch`, on the rank that writes); ``ddp``: the
+    :class:`~nnfs.distributed.DataParallel` wrapper of a data-parallel run, else None.
+
+    Raises:
+        Diverged: when the loss, the validation loss, a running statistic or an optimizer
+            moment is NaN or infinite; nothing of that epoch is saved.
+    """
+    net, optimizer, state = training.net, training.optimizer, training.state
+    root = lock is not None
     record.epochs = args.epochs
     for epoch in range(state.epoch + 1, args.epochs + 1):
         record.epoch = epoch
-        bar = ProgressBar(len(train), label=f"epoch {epoch}/{args.epochs}", enabled=None if root else False)
+        bar = ProgressBar(len(training.train), label=f"epoch {epoch}/{args.epochs}", enabled=None if root else False)
         # Data parallel: every global batch split across the ranks, metrics summed over them.
         try:
-            fit = train_epoch(ddp or net, train, optimizer=optimizer, progress=bar,
-                              guard=FiniteGuard(every=GUARD_EVERY))
-            check = evaluate(ddp or net, val, progress=ProgressBar(
-                len(val), label="validation", enabled=None if root else False))
+            fitted = train_epoch(ddp or net, training.train, optimizer=optimizer, progress=bar,
+                                 guard=FiniteGuard(every=GUARD_EVERY))
+            validated = evaluate(ddp or net, training.val, progress=ProgressBar(
+                len(training.val), label="validation", enabled=None if root else False))
         except NonFiniteLossError as error:
             raise Diverged(record, f"the loss of step {error.step}", error.value, optimizer.lr) from None
-        if not math.isfinite(check.loss):  # the last updates of the epoch made the weights NaN
-            raise Diverged(record, "the validation loss", check.loss, optimizer.lr)
+        if not math.isfinite(validated.loss):  # the last updates of the epoch made the weights NaN
+            raise Diverged(record, "the validation loss", validated.loss, optimizer.lr)
         # A finite loss can hide an overflowed running variance, or an overflowed Adam moment.
         broken = first_non_finite(net, optimizer)
         if broken is not None:
             raise Diverged(record, *broken, optimizer.lr)
-        if scheduler is not None:
-            scheduler.step()
-        improved = state.record(fit, check)  # the same on every rank: metrics are reduced over all
-        state.loader = train.state_dict()
+        if training.scheduler is not None:
+            training.scheduler.step()
+        improved = state.record(fitted, validated)  # the same on every rank: metrics are reduced over all
+        state.loader = training.train.state_dict()
         if root:  # the latest state always, the best model when it improved
             # Still this run's --save: a folder deleted during the run took its lock file along.
             lock.keep()
-            details = {"epoch": epoch, "val_accuracy": check.accuracy, "run": state.to_dict(),
-                       "dataset": recorded_dataset(args.dataset), "batch_size": batch_size,
-                       "seed": args.seed, "val_split": args.val_split, "limit": args.limit, "model": model,
-                       "split": split, "requested": requested, "skip_corrupt": args.skip_corrupt}
-
-            def save_as(role):
-                # This run's first write over an earlier run's file keeps that one aside first.
-                kept = keep_aside(outputs[role]) if role in replaced else None
-                try:
-                    save(outputs[role], net, class_names=class_names, preprocessing=pre,
-                         optimizer=optimizer, scheduler=scheduler, extra=details)
-                except BaseException:  # a full disk, Ctrl-C: the earlier file is where it was
-                    if kept is not None:
-                        put_back(kept, outputs[role])
-                    raise
-                record.written[role] = epoch
-                if replaced.pop(role, None) is not None and kept is not None:
-                    say(f"the earlier run's {ROLE_TITLES[role]} {outputs[role]} is kept as {kept}")
-
-            if improved:
-                save_as("checkpoint")
-            plot_history(state.history, outputs["curves"], title=f"{MODEL_TITLES[model]} on {dataset_name}")
-            record.written["curves"] = epoch
-            write_history_csv(state.history, outputs["metrics"])
-            record.written["metrics"] = epoch
-            # The latest state goes last: it is what --resume continues after, so a run stopped
-            # before it (killed, a full disk) has that epoch done again, and every file of it
-            # rewritten; a run stopped after it has written them all.
-            save_as("last")
-        say(f"epoch {epoch:>2}/{args.epochs}  train loss {fit.loss:.4f} acc {100 * fit.accuracy:.2f}%  "
-            f"val loss {check.loss:.4f} acc {100 * check.accuracy:.2f}%  "
-            f"{fit.seconds + check.seconds:.1f} s  {fit.images_per_second:.0f} img/s"
+            save_epoch(args, training, epoch, validated.accuracy, improved, record, outputs, replaced, say)
+        say(f"epoch {epoch:>2}/{args.epochs}  train loss {fitted.loss:.4f} acc {100 * fitted.accuracy:.2f}%  "
+            f"val loss {validated.loss:.4f} acc {100 * validated.accuracy:.2f}%  "
+            f"{fitted.seconds + validated.seconds:.1f} s  {fitted.images_per_second:.0f} img/s"
             f"{'  saved' if improved else ''}")
 
-    best_file = best_model_file(args, outputs, state, model, split, record.written) if root else None
-    if best_file is not None:
-        lock.keep()
-        report_mistakes(args, net, val, data.class_names, outputs, best_file, say, outputs["last"])
-        record.written["confusion"] = record.epoch
-    say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); "
-        + _saved(record, outputs))
+
+def save_epoch(args, training, epoch, val_accuracy, improved, record, outputs, replaced, say):
+    """Write an epoch's files: the best model when it ``improved``, the curves, the metrics CSV,
+    and the latest state last. ``replaced``: ``{role: path}`` of an earlier run's files
+    (:func:`earlier_model`), each kept aside just before this run's first write over it."""
+    state = training.state
+    details = {"epoch": epoch, "val_accuracy": val_accuracy, "run": state.to_dict(),
+               "dataset": recorded_dataset(args.dataset), "batch_size": training.batch_size,
+               "seed": args.seed, "val_split": args.val_split, "limit": args.limit, "model": training.model,
+               "split": training.split, "requested": training.requested, "skip_corrupt": args.skip_corrupt}
+
+    def save_as(role):
+        kept = keep_aside(outputs[role]) if role in replaced else None
+        try:
+            save(outputs[role], training.net, class_names=training.class_names, preprocessing=training.preprocessing,
+                 optimizer=training.optimizer, scheduler=training.scheduler, extra=details)
+        except BaseException:  # a full disk, Ctrl-C: the earlier file is where it was
+            if kept is not None:
+                put_back(kept, outputs[role])
+            raise
+        record.written[role] = epoch
+        if replaced.pop(role, None) is not None and kept is not None:
+            say(f"the earlier run's {ROLE_TITLES[role]} {outputs[role]} is kept as {kept}")
+
+    if improved:
+        save_as("checkpoint")
+    dataset_name = os.path.basename(os.path.normpath(args.dataset))
+    plot_history(state.history, outputs["curves"], title=f"{MODEL_TITLES[training.model]} on {dataset_name}")
+    record.written["curves"] = epoch
+    write_history_csv(state.history, outputs["metrics"])
+    record.written["metrics"] = epoch
+    # The latest state goes last: it is what --resume continues after, so a run stopped
+    # before it (killed, a full disk) has that epoch done again, and every file of it
+    # rewritten; a run stopped after it has written them all.
+    save_as("last")
 
 
 def described(part):
@@ -791,8 +794,7 @@ def described(part):
     moved, 0.0002500000000000001, says nothing more); its ``repr`` stays exact."""
     if part is None:
         return ""
-    items = part.get_config() if hasattr(part, "get_config") else {
-        key: value for key, value in part.state_dict().items() if key != "type"}
+    items = part.get_config()
     return f"{type(part).__name__}({', '.join(f'{key}={_brief(value)}' for key, value in items.items())})"
 
 

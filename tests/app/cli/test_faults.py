@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from nnfs.app.cli import predict, train
+from nnfs.app.cli import predict, report, train
 from nnfs.checkpoint import load
 from nnfs.files import is_temporary
 
@@ -100,7 +100,7 @@ def _confusion_fails(monkeypatch):
     def full(matrix, class_names, path, **options):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(train, "plot_confusion_matrix", full)
+    monkeypatch.setattr(report, "plot_confusion_matrix", full)
 
 
 def test_a_run_stopped_before_its_report_gets_it_from_a_resume_without_training(tmp_path, capsys, monkeypatch):

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from nnfs.app.cli import resumed
+from nnfs.app.cli import report, resumed
 from nnfs.app.cli import train as train_program
 from tests import ROOT, environment
 from tests.app.cli.programs import call, dataset, expect_error, expect_one_line_failure, run_example, train
@@ -246,7 +246,7 @@ def test_a_resume_checks_the_record_of_its_checkpoint_once(tmp_path, capsys, mon
     assert train(folder, tmp_path / "m.npz", "--epochs", "1") == 0
     checked = []
     real = resumed.check_extra
-    for module in (train_program, resumed):  # the record before the dataset loads, the best model at the end
+    for module in (resumed, report):  # the record before the dataset loads, the best model at the end
         monkeypatch.setattr(module, "check_extra", lambda path, *rest: checked.append(str(path)) or real(path, *rest))
     assert train(folder, tmp_path / "m.npz", "--epochs", "2", "--resume", tmp_path / "m_last.npz") == 0
     assert checked.count(str(tmp_path / "m_last.npz")) == 1, checked
