@@ -54,14 +54,15 @@ class RunState:
     best_epoch: int = 0
     loader: dict = None
 
-    def record(self, fit, check):
-        """Add one epoch's training and validation results; returns True on a new best."""
+    def record(self, trained, validated):
+        """Add one epoch's training and validation results (two :class:`~nnfs.app.loop.EpochResult`);
+        returns True on a new best."""
         self.epoch += 1
-        for key, value in (("train_loss", fit.loss), ("train_acc", fit.accuracy),
-                           ("val_loss", check.loss), ("val_acc", check.accuracy)):
+        for key, value in (("train_loss", trained.loss), ("train_acc", trained.accuracy),
+                           ("val_loss", validated.loss), ("val_acc", validated.accuracy)):
             self.history[key].append(value)
-        if check.accuracy > self.best_val_accuracy:
-            self.best_val_accuracy, self.best_epoch = check.accuracy, self.epoch
+        if validated.accuracy > self.best_val_accuracy:
+            self.best_val_accuracy, self.best_epoch = validated.accuracy, self.epoch
             return True
         return False
 

@@ -377,6 +377,15 @@ def check_rank_at_least(layer, X, rank, layout):
         raise ValueError(f"{type(layer).__name__}: expected an input {layout}, got a {X.ndim}-d array")
 
 
+def check_window_fits(layer, X, window):
+    """Raise a ValueError naming the layer when its ``window`` (``"kernel"``, ``"window"``) with
+    its padding does not fit once in the spatial size of ``X``: the output would be empty."""
+    _, _, OH, OW = layer.output_shape(X.shape)
+    if OH < 1 or OW < 1:
+        raise ValueError(f"{type(layer).__name__}: input of spatial size {tuple(X.shape[2:])} is smaller than "
+                         f"the {window} {layer.kernel_size} with padding {layer.padding}")
+
+
 def check_float(layer, X):
     """Raise a TypeError naming the layer when ``X`` is not float32 or float64, the dtypes
     nnfs computes in, for layers without parameters to compare it with: on integers or bools

@@ -4,7 +4,7 @@ import math
 
 from nnfs.backend import get_array_module, host_rng, host_zeros
 from nnfs.checks import int_pair, integer
-from nnfs.layers.base import Layer, check_dtype, check_rank
+from nnfs.layers.base import Layer, check_dtype, check_rank, check_window_fits
 from nnfs.layers.im2col import col2im, col2im_rows, im2col, output_size
 
 
@@ -76,11 +76,7 @@ class Conv2D(Layer):
         if X.shape[1] != self.in_channels:
             raise ValueError(
                 f"Conv2D: expected {self.in_channels} input channels, got shape {tuple(X.shape)}")
-        _, _, OH, OW = self.output_shape(X.shape)
-        if OH < 1 or OW < 1:
-            raise ValueError(
-                f"Conv2D: input of spatial size {tuple(X.shape[2:])} is smaller than the kernel "
-                f"{self.kernel_size} with padding {self.padding}")
+        check_window_fits(self, X, "kernel")
         check_dtype(self, X)
 
     def forward(self, X):

@@ -7,7 +7,7 @@ offset, so there is a loop over kernel offsets and never over pixels.
 
 from nnfs.backend import get_array_module
 from nnfs.checks import int_pair
-from nnfs.layers.base import Layer, check_float, check_rank
+from nnfs.layers.base import Layer, check_float, check_rank, check_window_fits
 from nnfs.layers.im2col import output_size, pad_images
 
 
@@ -43,11 +43,7 @@ class Pool2D(Layer):
     def check_input(self, X):
         check_rank(self, X, 4, "(N, C, H, W)")
         check_float(self, X)
-        _, _, OH, OW = self.output_shape(X.shape)
-        if OH < 1 or OW < 1:
-            raise ValueError(
-                f"{type(self).__name__}: input of spatial size {tuple(X.shape[2:])} is smaller than "
-                f"the window {self.kernel_size} with padding {self.padding}")
+        check_window_fits(self, X, "window")
 
     def windows(self, OH, OW):
         """Yield, for each kernel offset in row-major order, the index of the (N, C, OH, OW)
