@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from nnfs.app.cli import report, resumed
+from nnfs.app.cli import report, resumed, train_options
 from nnfs.app.cli import train as train_program
 from tests import ROOT, environment
 from tests.app.cli.programs import call, dataset, expect_error, expect_one_line_failure, run_example, train
@@ -65,7 +65,7 @@ def test_default_dataset_is_the_shipped_digits(tmp_path):
 
 def test_the_default_dataset_missing_after_an_install_says_to_pass_dataset(tmp_path, capsys, monkeypatch):
     # As after `pip install .`: the package sits in site-packages, with no data/digits beside it.
-    monkeypatch.setattr(train_program, "DEFAULT_DATASET", str(tmp_path / "site-packages" / "data" / "digits"))
+    monkeypatch.setattr(train_options, "DEFAULT_DATASET", str(tmp_path / "site-packages" / "data" / "digits"))
     expect_error(capsys, train_program.main, ["--save", str(tmp_path / "m.npz")],
                  "error: the default dataset is the digits in data/digits of a repository checkout, and this "
                  "installation has none")
