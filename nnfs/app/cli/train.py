@@ -70,7 +70,7 @@ from nnfs.text import listed, shorten
 
 # The program's entry points; its parser comes from train_options (as predict's, each program
 # module offers build_parser).
-__all__ = ["main", "run", "build_parser", "parse_args", "apply_recipe", "RunRecord", "Diverged"]
+__all__ = ["main", "run", "build_parser", "parse_args", "apply_recipe", "RunProgress", "Diverged"]
 
 # Steps between read-backs of the finite-loss guard: one device synchronisation in that many
 # steps, and a diverged run stops at most that many steps after its first NaN.
@@ -215,7 +215,7 @@ def earlier_model(args, outputs, state):
     return f"{path} holds the model of an earlier run{scored}; {when} (kept as {aside_name(path)}){also}", kept
 
 
-class RunRecord:
+class RunProgress:
     """What a run has done so far, for the lines that report how it ended.
 
     Attributes:
@@ -246,15 +246,15 @@ class RunRecord:
 class Diverged(RuntimeError):
     """Training stopped: the loss or the validation loss became NaN or infinite."""
 
-    def __init__(self, record, where, value, lr):
-        args = record.args
+    def __init__(self, progress, where, value, lr):
+        args = progress.args
         if args.resume:  # the saved optimizer, learning rate included, wins over --lr
             advice = (f"the learning rate was {lr:g}, kept from {args.resume}: start a new run "
                       "with a lower --lr")
         else:
             advice = f"try a lower --lr (it was {lr:g})"
-        super().__init__(f"training diverged in epoch {record.epoch}: {where} became {value}; "
-                         f"nothing of this epoch was saved ({record.kept()}); {advice}")
+        super().__init__(f"training diverged in epoch {progress.epoch}: {where} became {value}; "
+                         f"nothing of this epoch was saved ({progress.kept()}); {advice}")
 
 
 def quiet(*args, **kwargs):
@@ -316,15 +316,15 @@ def check_same_data(world, args, data, split):
                            "dataset and options")
 
 
-def run(args, world=None, record=None):
+def run(args, world=None, progress=None):
     """Train and save; with ``world`` (an MPI communicator) as one of its data-parallel ranks.
 
     ``args`` is a Namespace of the options (from :func:`parse_args`, or from
-    ``build_parser().parse_args()``); the recipe's defaults are filled into it. ``record``
-    (a :class:`RunRecord`) is kept up to date with the epoch and the files written.
+    ``build_parser().parse_args()``); the recipe's defaults are filled into it. ``progress``
+    (a :class:`RunProgress`) is kept up to date with the epoch and the files written.
     """
-    record = record if record is not None else RunRecord()
-    record.args = args
+    progress = progress if progress is not None else RunProgress()
+    progress.args = args
     args.given = options_given(args)  # any parsed Namespace will do, not only parse_args'
     keep_resumed_files(args)
     outputs = output_files(args)
@@ -340,10 +340,10 @@ def run(args, world=None, record=None):
         if lock is not None and lock.unsupported:
             console.warn(f"cannot lock {lock.path} ({lock.unsupported}): a second run writing --save "
                          f"{args.save} at the same time would not be refused")
-        _train(args, world, record, outputs, lock)
+        _train(args, world, progress, outputs, lock)
 
 
-def _train(args, world, record, outputs, lock):
+def _train(args, world, progress, outputs, lock):
     """:func:`run` once its outputs are checked and held (``lock``: the :class:`OutputLock` on
     the rank that writes, None on the others): load, build, train, save, report."""
     root = lock is not None
@@ -370,16 +370,16 @@ def _train(args, world, record, outputs, lock):
     # Every rank builds the net from the same seed; DataParallel copies rank 0's anyway.
     ddp = dist.DataParallel(training.net, world) if world is not None else None
     announce(args, world, training, say)
-    train_epochs(args, training, ddp, record, outputs, lock, replaced, say)
+    train_epochs(args, training, ddp, progress, outputs, lock, replaced, say)
 
     state = training.state
-    best_file = best_model_file(args, outputs, state, training.model, training.split, record.written) if root else None
+    best_file = best_model_file(args, outputs, state, training.model, training.split, progress.written) if root else None
     if best_file is not None:
         lock.keep()
         report_best_model(args, training.net, training.val, data.class_names, outputs, best_file, say, outputs["last"])
-        record.written["confusion"] = record.epoch
+        progress.written["confusion"] = progress.epoch
     say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); "
-        + _saved(record, outputs))
+        + _saved(progress, outputs))
 
 
 def resumed_settings(args, say):
@@ -536,7 +536,7 @@ def announce(args, world, training, say):
         f"{described(training.optimizer)}{schedule}, batch {training.batch_size}{ranks}")
 
 
-def train_epochs(args, training, ddp, record, outputs, lock, replaced, say):
+def train_epochs(args, training, ddp, progress, outputs, lock, replaced, say):
     """Train from the epoch after ``training.state``'s to ``--epochs``, saving after each
     (:func:`save_epoch`, on the rank that writes); ``ddp``: the
     :class:`~nnfs.distributed.DataParallel` wrapper of a data-parallel run, else None.
@@ -547,9 +547,9 @@ def train_epochs(args, training, ddp, record, outputs, lock, replaced, say):
     """
     net, optimizer, state = training.net, training.optimizer, training.state
     root = lock is not None
-    record.epochs = args.epochs
+    progress.epochs = args.epochs
     for epoch in range(state.epoch + 1, args.epochs + 1):
-        record.epoch = epoch
+        progress.epoch = epoch
         bar = ProgressBar(len(training.train), label=f"epoch {epoch}/{args.epochs}", enabled=None if root else False)
         # Data parallel: every global batch split across the ranks, metrics summed over them.
         try:
@@ -558,13 +558,13 @@ def train_epochs(args, training, ddp, record, outputs, lock, replaced, say):
             validated = evaluate(ddp or net, training.val, progress=ProgressBar(
                 len(training.val), label="validation", enabled=None if root else False))
         except NonFiniteLossError as error:
-            raise Diverged(record, f"the loss of step {error.step}", error.value, optimizer.lr) from None
+            raise Diverged(progress, f"the loss of step {error.step}", error.value, optimizer.lr) from None
         if not math.isfinite(validated.loss):  # the last updates of the epoch made the weights NaN
-            raise Diverged(record, "the validation loss", validated.loss, optimizer.lr)
+            raise Diverged(progress, "the validation loss", validated.loss, optimizer.lr)
         # A finite loss can hide an overflowed running variance, or an overflowed Adam moment.
         broken = first_non_finite(net, optimizer)
         if broken is not None:
-            raise Diverged(record, *broken, optimizer.lr)
+            raise Diverged(progress, *broken, optimizer.lr)
         if training.scheduler is not None:
             training.scheduler.step()
         improved = state.record(fitted, validated)  # the same on every rank: metrics are reduced over all
@@ -572,14 +572,14 @@ def train_epochs(args, training, ddp, record, outputs, lock, replaced, say):
         if root:  # the latest state always, the best model when it improved
             # Still this run's --save: a folder deleted during the run took its lock file along.
             lock.keep()
-            save_epoch(args, training, epoch, validated.accuracy, improved, record, outputs, replaced, say)
+            save_epoch(args, training, epoch, validated.accuracy, improved, progress, outputs, replaced, say)
         say(f"epoch {epoch:>2}/{args.epochs}  train loss {fitted.loss:.4f} acc {100 * fitted.accuracy:.2f}%  "
             f"val loss {validated.loss:.4f} acc {100 * validated.accuracy:.2f}%  "
             f"{fitted.seconds + validated.seconds:.1f} s  {fitted.images_per_second:.0f} img/s"
             f"{'  saved' if improved else ''}")
 
 
-def save_epoch(args, training, epoch, val_accuracy, improved, record, outputs, replaced, say):
+def save_epoch(args, training, epoch, val_accuracy, improved, progress, outputs, replaced, say):
     """Write an epoch's files: the best model when it ``improved``, the curves, the metrics CSV,
     and the latest state last. ``replaced``: ``{role: path}`` of an earlier run's files
     (:func:`earlier_model`), each kept aside just before this run's first write over it."""
@@ -598,7 +598,7 @@ def save_epoch(args, training, epoch, val_accuracy, improved, record, outputs, r
             if kept is not None:
                 put_back(kept, outputs[role])
             raise
-        record.written[role] = epoch
+        progress.written[role] = epoch
         if replaced.pop(role, None) is not None and kept is not None:
             say(f"the earlier run's {ROLE_TITLES[role]} {outputs[role]} is kept as {kept}")
 
@@ -606,9 +606,9 @@ def save_epoch(args, training, epoch, val_accuracy, improved, record, outputs, r
         save_as("checkpoint")
     dataset_name = os.path.basename(os.path.normpath(args.dataset))
     plot_history(state.history, outputs["curves"], title=f"{MODEL_TITLES[training.model]} on {dataset_name}")
-    record.written["curves"] = epoch
+    progress.written["curves"] = epoch
     write_history_csv(state.history, outputs["metrics"])
-    record.written["metrics"] = epoch
+    progress.written["metrics"] = epoch
     # The latest state goes last: it is what --resume continues after, so a run stopped
     # before it (killed, a full disk) has that epoch done again, and every file of it
     # rewritten; a run stopped after it has written them all.
@@ -634,18 +634,18 @@ def _brief(value):
     return repr(value)
 
 
-def _saved(record, outputs):
+def _saved(progress, outputs):
     """The end of the final line: only the files this run wrote."""
-    if "checkpoint" in record.written:
+    if "checkpoint" in progress.written:
         parts = [f"model saved to {outputs['checkpoint']}"]
     else:
         parts = [f"no epoch of this run beat it, so {outputs['checkpoint']} was not written"]
-    if "last" in record.written:
+    if "last" in progress.written:
         parts.append(f"latest state to {outputs['last']}")
     text = ", ".join(parts)
     reports = [f"{what} in {outputs[role]}" for role, what in
                (("curves", "curves"), ("metrics", "metrics"), ("confusion", "confusion matrix"))
-               if role in record.written]
+               if role in progress.written]
     return text + (f"; {', '.join(reports)}" if reports else "")
 
 
@@ -654,11 +654,11 @@ def main(argv=None):
     130 / 143 / 129 when stopped by SIGINT / SIGTERM / SIGHUP). One line on stderr for every failure."""
     with stop_on_signals():
         console.safe_streams()
-        record = RunRecord()
+        progress = RunProgress()
         world = None
         try:
             args = parse_args(argv)
-            record.args = args
+            progress.args = args
             clash = clashing_outputs(args)
             if clash:
                 return stop_job(world, EXIT_USAGE, clash)
@@ -674,7 +674,7 @@ def main(argv=None):
                     console.warn(surplus)
                 if args.distributed or dist.launched_with_mpiexec():
                     world = dist.init()  # before the net is built: it picks this rank's GPU
-                    record.writer = world.is_root
+                    progress.writer = world.is_root
             except (RuntimeError, ValueError) as error:
                 return stop_job(world, EXIT_ERROR, str(error))
             if world is None or world.is_root:  # the rank that writes; before the dataset loads
@@ -684,7 +684,7 @@ def main(argv=None):
                 # warning; the guard reports it in one line of its own instead.
                 warnings.filterwarnings("ignore", NUMERIC_WARNINGS, RuntimeWarning)
                 with nnfs.parallel.using_threads(threads):
-                    run(args, world, record)
+                    run(args, world, progress)
             return EXIT_OK
         except UsageError as usage:  # a bad option, said by the parser (rank 0 under mpiexec)
             world = joined(world)
@@ -694,7 +694,7 @@ def main(argv=None):
         except Interrupted as stop:
             # A signal sent to one rank alone (kill PID) leaves the others waiting in the next
             # collective forever: stop_job ends them; through mpiexec every rank gets it.
-            return stop_job(world, stop.exit_status, record.interrupted(stop), line=console.notice)
+            return stop_job(world, stop.exit_status, progress.interrupted(stop), line=console.notice)
         except OptionError as error:  # a clash with a default the data or the checkpoint settled
             return stop_job(world, EXIT_USAGE, f"{error} (see --help)")
         except BrokenPipeError:  # stdout closed early (a pipe into head): stop quietly

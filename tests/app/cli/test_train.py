@@ -448,7 +448,7 @@ def test_example_trains_on_two_ranks_and_reports_whole_validation_metrics(tmp_pa
 def test_a_rank_that_writes_nothing_does_not_claim_no_file_was_written():
     """In a data-parallel run only rank 0 writes: another rank's line must not say 'this run
     wrote no file' when rank 0 wrote four."""
-    record = train_program.RunRecord()
+    record = train_program.RunProgress()
     record.writer = False
     assert record.kept() == "rank 0 writes this run's files; those of the epochs it finished are kept"
     record.writer = True
