@@ -9,7 +9,7 @@ from nnfs.backend import host_zeros
 from nnfs.checkpoint import CheckpointError, load
 from nnfs.checks import integer
 from nnfs.data.images import (
-    DatasetError, file_type, is_image_file, is_passed_over, unread_kind, unread_photos, unreadable)
+    DatasetError, broken_link, file_type, is_image_file, is_passed_over, unread_kind, unread_photos, unreadable)
 from nnfs.data.loader import Preprocessing
 from nnfs.files import file_identity, name_order
 from nnfs.net import Net
@@ -191,7 +191,9 @@ def find_images(path, warn=None, skipped=None):
     """
     try:
         mode = os.stat(path).st_mode
-    except FileNotFoundError:
+    except FileNotFoundError as error:
+        if broken_link(path) is not None:
+            raise unreadable(path, error) from None
         raise DatasetError(f"not found: {path}") from None
     except OSError as error:
         raise unreadable(path, error) from None

@@ -144,9 +144,24 @@ def file_type(mode):
     return "not a regular file"
 
 
+def broken_link(path):
+    """Where ``path`` points when it is a symbolic link to nothing (its target moved, deleted,
+    or on a drive that is not mounted), else None."""
+    try:
+        target = os.readlink(path)
+    except (OSError, ValueError):  # not a link, or no links here
+        return None
+    # Relative targets are relative to the link's folder, as the system follows them.
+    return None if os.path.exists(path) else os.path.join(os.path.dirname(os.fspath(path)), target)
+
+
 def unreadable(path, error):
     """A DatasetError for an OSError met while opening or listing ``path`` (a symlink
-    loop, a permission denied, ...)."""
+    loop, a permission denied, a broken link, ...)."""
+    target = broken_link(path) if isinstance(error, FileNotFoundError) else None
+    if target is not None:
+        # "No such file or directory" would contradict the listing, which shows the link.
+        return DatasetError(f"cannot read {path}: a broken symbolic link (its target {target} does not exist)")
     return DatasetError(f"cannot read {path}: {error.strerror or error}")
 
 
@@ -165,7 +180,9 @@ def open_raster(path):
     try:
         # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except FileNotFoundError:
+    except FileNotFoundError as error:
+        if broken_link(path) is not None:
+            raise unreadable(path, error) from None
         raise DatasetError(f"image not found: {path}") from None
     except OSError as error:
         raise unreadable(path, error) from None

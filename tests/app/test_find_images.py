@@ -101,6 +101,10 @@ def test_a_path_that_is_neither_a_file_nor_a_folder_is_refused(tmp_path):
         find_images(str(tmp_path / "self.png"))
     with pytest.raises(DatasetError, match="not found"):
         find_images(str(tmp_path / "missing.png"))
+    os.symlink("moved.png", tmp_path / "link.png")  # listed, so not "not found"
+    with pytest.raises(DatasetError, match=r"^cannot read .*link.png: a broken symbolic link \(its target "
+                                           r".*moved.png does not exist\)$"):
+        find_images(str(tmp_path / "link.png"))
 
 
 def test_the_depth_of_a_folder_is_not_limited_by_recursion(tmp_path):

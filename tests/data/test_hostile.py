@@ -3,6 +3,7 @@
 import contextlib
 import logging
 import os
+import re
 import signal
 import warnings
 
@@ -123,6 +124,24 @@ def test_symlink_loops_are_unreadable_entries_skippable_one_by_one(tmp_path):
     assert sorted(data.skipped["unreadable"]) == [str(root / "a" / "loop.png"), str(root / "loopdir")]
     assert data.skipped["not an image"] == [str(root / "b" / "dangling.txt")]
     assert any(m.startswith("skipped 2 unreadable images") for m in messages)
+
+
+def test_a_broken_link_is_called_one_not_a_missing_file(tmp_path):
+    # A link to a photo since moved, or on a drive not mounted: the folder lists it, so
+    # "No such file or directory" contradicted what the user sees.
+    root = make_folder(tmp_path / "d", ["a", "b"], per_class=2)
+    os.symlink("moved.png", root / "a" / "link.png")
+    broken = (f"cannot read {root / 'a' / 'link.png'}: a broken symbolic link "
+              f"(its target {root / 'a' / 'moved.png'} does not exist)")
+    with pytest.raises(DatasetError, match="^" + re.escape(broken)):
+        load(root)
+    for read in (open_image, probe, lambda p: read_image(p, 1, (8, 8))):
+        with pytest.raises(DatasetError, match="^" + re.escape(broken) + "$"):
+            read(root / "a" / "link.png")
+    data, messages = load(root, on_error="skip")
+    assert data.skipped["unreadable"] == [str(root / "a" / "link.png")] and len(data) == 4
+    with pytest.raises(DatasetError, match=r"^image not found: .*missing\.png$"):  # no link: missing
+        open_image(root / "a" / "missing.png")
 
 
 def test_decompression_bomb_warnings_become_one_counted_line(tmp_path, monkeypatch):
