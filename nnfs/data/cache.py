@@ -33,7 +33,7 @@ ENV_CACHE_DIR = "NNFS_CACHE_DIR"
 FORMAT = "nnfs-dataset-cache"
 # Raised whenever what a load produces changes (the sizing rule, how pixels are decoded), so
 # that an entry made by an earlier version is a miss, not a dataset the current code would not make.
-VERSION = 3
+VERSION = 4
 # The JSON record lists every file; a bigger one is not ours.
 _MAX_RECORD_BYTES = 256 * 2 ** 20
 

@@ -364,6 +364,9 @@ def convert(image, channels):
     image = to_8bit(image)
     if image.mode == mode:
         return image
+    if image.mode == "LAB":  # a LAB TIFF: Pillow converts LAB to RGB only, and refuses "L"
+        image = image.convert("RGB")
+        return image if mode == "RGB" else image.convert(mode)
     if has_alpha(image):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -156,3 +156,15 @@ def test_an_empty_file_is_called_empty(tmp_path):
     with pytest.raises(DatasetError, match=r"^empty file \(0 bytes\), not an image: .*empty.png$"):
         with open_raster(tmp_path / "empty.png"):
             pass
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_lab_tiff_is_read_in_gray_as_in_colour(tmp_path, channels):
+    # Photo editors save LAB TIFFs; Pillow converts LAB to RGB but not to "L", so a gray
+    # model (--channels 1) refused such a photo as unreadable.
+    rgb = Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 24, 3), dtype=np.uint8))
+    rgb.convert("LAB").save(tmp_path / "lab.tif")
+    expected = Image.open(tmp_path / "lab.tif").convert("RGB")
+    expected = expected if channels == 3 else expected.convert("L")
+    got = read_image(tmp_path / "lab.tif", channels, (16, 24))
+    assert got == expected.tobytes()
