@@ -26,7 +26,9 @@ _SKIPPED = {"not an image": ("file that is not an image", "files that are not im
                                    "entries that are not regular files (FIFOs, sockets, devices; not opened)"),
             "unreadable": ("unreadable image", "unreadable images"),
             "reached twice": ("file reached twice in its class (a link; read once)",
-                              "files reached twice in their class (links; read once)")}
+                              "files reached twice in their class (links; read once)"),
+            "in no class": ("image directly in the dataset folder, in no class folder (not read)",
+                            "images directly in the dataset folder, in no class folder (not read)")}
 
 
 #: Bytes per pixel a file can take while it is decoded and converted: the image at full
@@ -63,8 +65,9 @@ class ImageFolder:
     Only regular files directly inside a class folder are read. Skipped, and
     counted in one warning per reason: files whose name does not end in an image
     extension (see :data:`~nnfs.data.images.IMAGE_EXTENSIONS`), folders nested
-    inside a class folder, and entries that are not regular files (a FIFO, a
-    socket or a device is never opened). Hidden entries (starting with ``.``) and
+    inside a class folder, entries that are not regular files (a FIFO, a
+    socket or a device is never opened), and images directly in ``root``, beside the
+    class folders (they have no class). Hidden entries (starting with ``.``) and
     system folders (``__MACOSX``, ``@eaDir``, ...: :data:`~nnfs.data.images.SYSTEM_FOLDERS`)
     are skipped silently. Files are decoded only as the raster formats of
     :data:`~nnfs.data.images.RASTER_FORMATS`, whatever their content claims.
@@ -122,7 +125,7 @@ class ImageFolder:
         sizing: the :class:`~nnfs.data.sizing.Sizing` chosen, with :meth:`~Sizing.describe`.
         resize: ``"crop"`` or ``"stretch"``.
         skipped: ``{"not an image": [...], "nested folder": [...], "not a regular file":
-            [...], "unreadable": [...]}`` paths.
+            [...], "unreadable": [...], "reached twice": [...], "in no class": [...]}`` paths.
         decoder_warnings: the :class:`~nnfs.data.decoding.DecoderWarnings` of the load.
         cache_path: the cache file, or None without a cache.
         from_cache: True when the images were read from the cache.
@@ -228,7 +231,7 @@ class ImageFolder:
             raise DatasetError(f"dataset folder not found: {root}")
         if not os.path.isdir(root):
             raise DatasetError(f"dataset path is not a folder: {root}")
-        classes, loose, folders = [], 0, {}
+        classes, loose, folders = [], [], {}
         itself = file_key(root)
         for entry in self._listing(root):
             if is_passed_over(entry.name):
@@ -249,12 +252,15 @@ class ImageFolder:
                         "its images would be two classes at once; remove the link")
                 classes.append(entry.name)
             elif stat.S_ISREG(status.st_mode) and is_image_file(entry.name):
-                loose += 1
+                loose.append(entry.path)
         if not classes:
-            hint = f" (it holds {loose} images directly)" if loose else ""
+            hint = f" (it holds {len(loose)} images directly)" if loose else ""
             raise DatasetError(
                 f"no class subfolders in {root}{hint}; expected one folder per class, "
                 f"e.g. {os.path.join(root, 'cats', '001.png')}")
+        # Images beside the class folders have no class: left out, but said (a camera roll with
+        # a few subfolders would otherwise train on the subfolders and drop the roll unsaid).
+        self.skipped["in no class"] = loose
         self._check_names_apart(classes, warn)
         files, seen = [], {}  # seen: file identity -> (label, path), for files linked twice
         for label, name in enumerate(classes):
@@ -305,8 +311,10 @@ class ImageFolder:
                     f"{', '.join(sorted(IMAGE_EXTENSIONS))}){hint}")
             files.extend((path, label, stats) for path, stats in found[:limit])
         if len(classes) < 2:
+            hint = (f"; the {count(len(loose), 'image')} directly in {root} belong to no class: "
+                    f"move them into a folder of their class" if loose else "")
             raise DatasetError(
-                f"only one class folder in {root} ({classes[0]!r}); a classifier needs at least two")
+                f"only one class folder in {root} ({classes[0]!r}); a classifier needs at least two{hint}")
         return classes, files
 
     # -- decoding --------------------------------------------------------------------------

@@ -58,6 +58,32 @@ def test_hidden_nested_and_non_image_files_are_skipped_with_one_warning(tmp_path
     assert data.skipped["not an image"] == [str(tmp_path / "a" / "notes.txt")]
 
 
+def test_images_beside_the_class_folders_are_left_out_with_one_warning(tmp_path):
+    # A camera roll with a few subfolders: the subfolders are the classes, and the roll's
+    # photos, which have no class, were dropped without a word.
+    make_folder(tmp_path, ["a", "b"], per_class=2)
+    write_image(tmp_path / "IMG_0001.JPG")
+    write_image(tmp_path / "IMG_0002.png")
+    (tmp_path / "notes.txt").write_text("not an image")  # no photo: nothing to say
+    (tmp_path / ".DS_Store").write_bytes(b"\0" * 16)
+    data, messages = read_folder(tmp_path)
+    assert data.class_names == ["a", "b"] and len(data) == 4
+    assert data.skipped["in no class"] == [str(tmp_path / "IMG_0001.JPG"), str(tmp_path / "IMG_0002.png")]
+    assert messages == [f"skipped 2 images directly in the dataset folder, in no class folder (not read), "
+                        f"e.g. {tmp_path / 'IMG_0001.JPG'}"]
+
+
+def test_one_class_folder_beside_loose_images_says_they_have_no_class(tmp_path):
+    make_folder(tmp_path, ["dogs"], per_class=2)
+    write_image(tmp_path / "cat1.png")
+    write_image(tmp_path / "cat2.png")
+    with pytest.raises(DatasetError) as raised:
+        read_folder(tmp_path)
+    assert str(raised.value) == (f"only one class folder in {tmp_path} ('dogs'); a classifier needs at least two; "
+                                 f"the 2 images directly in {tmp_path} belong to no class: move them into a "
+                                 "folder of their class")
+
+
 def test_folders_written_by_systems_are_no_classes_and_pass_silently(tmp_path):
     make_folder(tmp_path, ["a", "b"], per_class=2)
     mac_and_nas_folders(tmp_path)
