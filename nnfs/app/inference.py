@@ -9,7 +9,8 @@ from nnfs.backend import host_zeros
 from nnfs.checkpoint import CheckpointError, load
 from nnfs.checks import integer
 from nnfs.data.images import (
-    DatasetError, broken_link, file_type, is_image_file, is_passed_over, unread_kind, unread_photos, unreadable)
+    DatasetError, broken_link, file_type, in_the_cloud, is_cloud_placeholder, is_image_file, is_passed_over,
+    unread_kind, unread_photos, unreadable)
 from nnfs.data.loader import Preprocessing
 from nnfs.files import file_identity, name_order
 from nnfs.net import Net
@@ -30,7 +31,9 @@ _SKIPPED = {"not a regular file": ("entry that is not a regular file (not opened
             # report_skipped says what they are (unread_photos) instead of a count.
             "photo format": None,
             # Any other file without an image name (notes.txt), counted as training counts it.
-            "not an image": ("file that is not an image", "files that are not images")}
+            "not an image": ("file that is not an image", "files that are not images"),
+            "in the cloud": ("photo kept in iCloud only (an .icloud placeholder, not read; download it first)",
+                             "photos kept in iCloud only (.icloud placeholders, not read; download them first)")}
 
 
 @dataclass
@@ -170,7 +173,8 @@ def find_images(path, warn=None, skipped=None):
     and system folders (``__MACOSX``, ``@eaDir``, ...) are passed over, as training passes
     them over, and entries that are not regular files (a FIFO, a socket, a
     device: opening one could block forever) or cannot be read (a symlink loop, a
-    permission denied) are skipped without being opened, counted in one ``warn``
+    permission denied), and the iCloud placeholders of photos not downloaded
+    (``.IMG_0001.JPG.icloud``), are skipped without being opened, counted in one ``warn``
     line per reason. Symbolic links to folders are followed, as the training program
     follows links to class folders (scoring a dataset folder scores the images it trained
     on), each folder once: a folder reached twice (a link to a folder inside ``path``, a
@@ -227,6 +231,9 @@ def find_images(path, warn=None, skipped=None):
             passed["unreadable"].append((place, folder))
             continue
         for step, entry in entries:
+            if is_cloud_placeholder(entry.name):
+                passed["in the cloud"].append((place + ((0, *step),), entry.path))
+                continue
             if is_passed_over(entry.name):
                 continue
             try:
@@ -255,7 +262,8 @@ def find_images(path, warn=None, skipped=None):
         report_skipped(ordered, warn)
     if not found:
         photos = unread_photos(ordered["photo format"])
-        raise DatasetError(f"no images in {path}" + (f"; it holds {photos}" if photos else ""))
+        held = photos or in_the_cloud(list(ordered["in the cloud"]))
+        raise DatasetError(f"no images in {path}" + (f"; it holds {held}" if held else ""))
     return [file for _, file in sorted(found)]
 
 

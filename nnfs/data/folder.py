@@ -11,8 +11,8 @@ from nnfs.checks import int_pair, integer
 from nnfs.data.cache import DatasetCache
 from nnfs.data.decoding import DecoderWarnings, default_workers, read_all, reading
 from nnfs.data.images import (
-    IMAGE_EXTENSIONS, RESIZE_MODES, DatasetError, UnusableImage, checked, file_type, is_image_file,
-    is_passed_over, probe, read_image, unread_photos, unreadable)
+    IMAGE_EXTENSIONS, RESIZE_MODES, DatasetError, UnusableImage, checked, file_type, is_cloud_placeholder,
+    in_the_cloud, is_image_file, is_passed_over, probe, read_image, unread_photos, unreadable)
 from nnfs.data.memory import ImageSizeError, available_memory, check_fits, format_bytes
 from nnfs.data.sizing import Sizing, choose_sizing
 from nnfs.files import file_key, name_key, name_order
@@ -27,6 +27,8 @@ _SKIPPED = {"not an image": ("file that is not an image", "files that are not im
             "unreadable": ("unreadable image", "unreadable images"),
             "reached twice": ("file reached twice in its class (a link; read once)",
                               "files reached twice in their class (links; read once)"),
+            "in the cloud": ("photo kept in iCloud only (an .icloud placeholder, not read; download it first)",
+                             "photos kept in iCloud only (.icloud placeholders, not read; download them first)"),
             "in no class": ("image directly in the dataset folder, in no class folder (not read)",
                             "images directly in the dataset folder, in no class folder (not read)")}
 
@@ -267,6 +269,9 @@ class ImageFolder:
             folder = os.path.join(root, name)
             found = []
             for entry in self._listing(folder):
+                if is_cloud_placeholder(entry.name):
+                    self.skipped["in the cloud"].append(entry.path)
+                    continue
                 if is_passed_over(entry.name):
                     continue
                 status = self._entry_stat(entry, on_error, is_image_file(entry.name))
@@ -306,6 +311,9 @@ class ImageFolder:
                 photos = unread_photos(self._skipped_in("not an image", folder))
                 if photos and not hint:
                     hint = f"; it holds {photos}"
+                cloud = in_the_cloud(self._skipped_in("in the cloud", folder))
+                if cloud and not hint:
+                    hint = f"; it holds {cloud}"
                 raise DatasetError(
                     f"class folder {folder} has no images (looked for files ending in "
                     f"{', '.join(sorted(IMAGE_EXTENSIONS))}){hint}")

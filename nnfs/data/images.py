@@ -25,6 +25,7 @@ import struct
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nnfs.backend.images import key_mask
+from nnfs.text import count
 
 # File name endings that are read as images; anything else in a class folder is skipped.
 IMAGE_EXTENSIONS = frozenset(
@@ -125,6 +126,25 @@ def unread_photos(paths):
         return f"{total} files of photo formats that are not read ({', '.join(parts)}): convert them to JPEG or PNG first"
     one = total == 1
     return f"{parts[0]}, which {'is' if one else 'are'} not read: convert {'it' if one else 'them'} to JPEG or PNG first"
+
+
+def is_cloud_placeholder(name):
+    """True for the hidden stand-in that macOS's iCloud Drive leaves for an image kept in the
+    cloud only (``.IMG_0001.JPG.icloud`` for ``IMG_0001.JPG``): the photo is not on this disk.
+    Passed over as hidden, a folder of them was "no images" and a folder partly downloaded
+    trained on what happened to be there, without a word."""
+    return (name.startswith(".") and name.lower().endswith(".icloud")
+            and is_image_file(name[1:-len(".icloud")]))
+
+
+def in_the_cloud(paths):
+    """What a class folder (or a folder given to predict) without images holds when ``paths``
+    are its iCloud placeholders (:func:`is_cloud_placeholder`), for a message; "" for none."""
+    if not paths:
+        return ""
+    one = len(paths) == 1
+    return (f"{count(len(paths), 'photo')} kept in iCloud only, not downloaded (e.g. {paths[0]}): "
+            f"download {'it' if one else 'them'} first")
 
 
 def is_passed_over(name):

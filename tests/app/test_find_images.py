@@ -81,6 +81,21 @@ def test_every_folder_is_walked_where_entries_give_no_inode(tmp_path, monkeypatc
     assert messages == []
 
 
+def test_photos_kept_in_icloud_only_are_counted_not_passed_over(tmp_path):
+    root = make_folder(tmp_path / "d", ["a"], per_class=1)
+    (root / "a" / ".IMG_0001.JPG.icloud").write_bytes(b"bplist00")
+    messages = []
+    assert find_images(str(root), messages.append) == [str(root / "a" / "000.png")]
+    assert messages == ["skipped 1 photo kept in iCloud only (an .icloud placeholder, not read; download it "
+                        f"first), e.g. {root / 'a' / '.IMG_0001.JPG.icloud'}"]
+    (root / "b").mkdir()
+    (root / "b" / ".IMG_0002.png.icloud").write_bytes(b"bplist00")
+    (root / "b" / ".IMG_0003.png.icloud").write_bytes(b"bplist00")
+    with pytest.raises(DatasetError, match=r"^no images in .*b; it holds 2 photos kept in iCloud only, not "
+                                           r"downloaded \(e.g. .*IMG_0002.png.icloud\): download them first$"):
+        find_images(str(root / "b"))
+
+
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links here")
 def test_a_folder_reached_by_a_link_too_is_walked_at_its_real_path(tmp_path):
     # "a" sorts before its target "b": the real folder still wins, the link is what is skipped.

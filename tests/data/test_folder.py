@@ -84,6 +84,24 @@ def test_one_class_folder_beside_loose_images_says_they_have_no_class(tmp_path):
                                  "folder of their class")
 
 
+def test_photos_kept_in_icloud_only_are_said_not_passed_over_as_hidden(tmp_path):
+    # iCloud Drive keeps a photo that is not downloaded as a hidden ".NAME.icloud" stand-in:
+    # a folder partly downloaded trained on what was there, without a word.
+    make_folder(tmp_path, ["a", "b"], per_class=2)
+    (tmp_path / "a" / ".IMG_0001.JPG.icloud").write_bytes(b"bplist00")
+    (tmp_path / "a" / ".notes.txt.icloud").write_bytes(b"bplist00")  # no photo: hidden as before
+    data, messages = read_folder(tmp_path)
+    assert len(data) == 4 and data.skipped["in the cloud"] == [str(tmp_path / "a" / ".IMG_0001.JPG.icloud")]
+    assert messages == ["skipped 1 photo kept in iCloud only (an .icloud placeholder, not read; download it "
+                        f"first), e.g. {tmp_path / 'a' / '.IMG_0001.JPG.icloud'}"]
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / ".IMG_0002.jpeg.icloud").write_bytes(b"bplist00")
+    with pytest.raises(DatasetError, match=r"class folder .*c has no images \(looked for .*\); it holds 1 photo "
+                                           r"kept in iCloud only, not downloaded \(e.g. .*IMG_0002.jpeg.icloud\): "
+                                           r"download it first$"):
+        read_folder(tmp_path)
+
+
 def test_folders_written_by_systems_are_no_classes_and_pass_silently(tmp_path):
     make_folder(tmp_path, ["a", "b"], per_class=2)
     mac_and_nas_folders(tmp_path)
