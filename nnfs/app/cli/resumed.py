@@ -22,7 +22,7 @@ from nnfs.files import name_key, portable_name
 from nnfs.text import listed
 
 __all__ = ["RESUMED_EXTRA", "RESUMED_OPTIONS", "PREPROCESSING_OPTIONS", "SPLIT_OPTIONS", "resumed_record",
-           "resumed_model", "keep_preprocessing", "recorded_dataset", "check_same_preprocessing",
+           "resumed_model", "keep_preprocessing", "recorded_dataset", "trained_elsewhere", "check_same_preprocessing",
            "kept_normalisation", "check_same_split", "other_classes"]
 
 #: What a resumed run reads from the checkpoint's ``extra``: the model, the split and the
@@ -113,6 +113,15 @@ def recorded_dataset(folder):
     return portable_name(os.path.abspath(folder))
 
 
+def trained_elsewhere(args, extra):
+    """The dataset folder the resumed run trained on, as its record ``extra`` names it, when it
+    is another folder than ``--dataset``; None when it is the same one, or not recorded."""
+    trained_on = extra.get("dataset") if isinstance(extra.get("dataset"), str) else None
+    if trained_on is None or name_key(trained_on) == name_key(recorded_dataset(args.dataset)):
+        return None
+    return trained_on
+
+
 def check_same_preprocessing(args, saved, data, meta=None):
     """Refuse to resume on images loaded otherwise than the run's (``saved``, from
     :func:`keep_preprocessing`): where the data chose the size or the channels, a changed
@@ -124,12 +133,10 @@ def check_same_preprocessing(args, saved, data, meta=None):
     """
     if saved is None:
         return
-    extra = (meta or {}).get("extra") or {}
-    trained_on = extra.get("dataset") if isinstance(extra.get("dataset"), str) else None
-    elsewhere = trained_on is not None and name_key(trained_on) != name_key(recorded_dataset(args.dataset))
+    trained_on = trained_elsewhere(args, (meta or {}).get("extra") or {})
     for field, option in PREPROCESSING_OPTIONS.items():
         value, loaded = getattr(saved, field), getattr(data, field)
-        if loaded != value and elsewhere:
+        if loaded != value and trained_on is not None:
             raise CheckpointError(
                 f"{args.resume} was trained on {trained_on} with {option} {_shown(value)}, and the images of "
                 f"{args.dataset} give {_shown(loaded)}: resume with --dataset {trained_on} (or, for another "
@@ -197,6 +204,11 @@ def check_same_split(args, extra, split):
         unrecorded = [f"--{name}" for name in SPLIT_OPTIONS if name not in extra]
         what = (f"another {' or '.join(unrecorded)}, which it does not record" if unrecorded
                 else "the same files and options, split otherwise by the version that trained it")
+    trained_on = trained_elsewhere(args, extra)
+    if trained_on is not None:  # another folder: that, not the split, is what to change
+        raise CheckpointError(
+            f"{args.resume} was trained on the images of {trained_on}, and {args.dataset} splits otherwise "
+            f"({what}): resume with --dataset {trained_on}")
     raise CheckpointError(
         f"{args.resume} was trained on another split of the images ({what}): resume with the --dataset, "
         "--limit, --val_split and --seed of that run, with the same files")

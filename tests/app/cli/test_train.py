@@ -170,6 +170,20 @@ def test_resume_on_another_split_of_the_images_fails_in_one_line(tmp_path, capsy
     assert (tmp_path / "m_last.npz").read_bytes() == before
 
 
+def test_resume_on_another_folder_of_like_images_names_the_folder_the_run_trained_on(tmp_path, capsys):
+    """The same classes and sizes elsewhere: the split differs because the folder does, so the line
+    says which folder to resume with, not which options to change."""
+    first = make_folder(tmp_path / "first", ["circle", "square"], per_class=6)
+    other = make_folder(tmp_path / "other", ["circle", "square"], per_class=7)
+    assert train(first, tmp_path / "m.npz", "--epochs", "1") == 0
+    capsys.readouterr()
+    expect_error(capsys, train_program.main, ["--dataset", str(other), "--batch_size", "4", "--save",
+                                              str(tmp_path / "m.npz"), "--epochs", "2", "--resume",
+                                              str(tmp_path / "m_last.npz")],
+                 f"m_last.npz was trained on the images of {first}, and {other} splits otherwise (2 files added): "
+                 f"resume with --dataset {first}")
+
+
 def test_resume_on_another_split_names_only_the_options_the_checkpoint_does_not_record(tmp_path, capsys):
     """Older checkpoints record the seed but not --val_split or --limit: the seed is the same, so
     the line names those two only."""
