@@ -595,10 +595,7 @@ class Shards:
         self._input = None
         for index, layer in enumerate(layers):
             for key in layer.params:
-                total = layer.grads[key]
-                for stack in stacks[1:]:
-                    total = total + stack[index].grads[key]
-                layer.grads[key] = total
+                layer.grads[key] = add_in_order([stack[index].grads[key] for stack in stacks])
         if not input_grad:
             return None
         return get_array_module(grads[0]).concatenate(grads, axis=0)

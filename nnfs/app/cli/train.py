@@ -97,7 +97,7 @@ def planned_training(args, sizing, n_classes, saved_model=None):
     return model_parameters(model, sizing.channels, sizing.image_size, n_classes), slots
 
 
-def evaluation_batch(args, data, batch_size, saved_model=None, world=None):
+def validation_batch_size(args, data, batch_size, saved_model=None, world=None):
     """Images per validation batch: as many as a prediction takes at once
     (:meth:`~nnfs.net.Net.inference_batch`: 256 small images, fewer large ones, whose
     activations grow with their pixels) or a training batch if that is more, but no more
@@ -143,7 +143,7 @@ def load_dataset(args, say, warn_, progress, saved_model=None):
     """
     def reserve(sizing, count, n_classes):
         parameters, optimizer_slots = planned_training(args, sizing, n_classes, saved_model)
-        # A training step; validation takes what is left (evaluation_batch).
+        # A training step; validation takes what is left (validation_batch_size).
         return training_bytes(parameters, sizing.image_size, sizing.channels, min(args.batch_size, count),
                               default_dtype().itemsize, optimizer_slots)
 
@@ -450,8 +450,8 @@ def prepare_training(args, world, data, resumed_meta, saved_model, saved_preproc
     augment = augmentation_for(args.augment, data.kind)
     train = DataLoader(data.images, data.labels, train_idx, batch_size, preprocessing, shuffle=True, seed=args.seed,
                        augment=augment)
-    val = DataLoader(data.images, data.labels, val_idx, evaluation_batch(args, data, batch_size, saved_model, world),
-                     preprocessing)
+    val = DataLoader(data.images, data.labels, val_idx,
+                     validation_batch_size(args, data, batch_size, saved_model, world), preprocessing)
     model = choose_model(args, data, saved_model)
     apply_recipe(args, model)
     nnfs.seed(args.seed)

@@ -211,7 +211,7 @@ def test_the_validation_batch_takes_what_the_memory_leaves(tmp_path, capsys, mon
     validation, and one refused for the validation batch had no option to turn)."""
     import argparse
 
-    from nnfs.app.cli.train import evaluation_batch
+    from nnfs.app.cli.train import validation_batch_size
     from nnfs.data.memory import ACTIVATION_FLOATS_PER_PIXEL
 
     root = make_folder(tmp_path / "d", ["a", "b"], per_class=150, size=(12, 12))
@@ -221,17 +221,17 @@ def test_the_validation_batch_takes_what_the_memory_leaves(tmp_path, capsys, mon
     args = train.apply_recipe(train.parse_args(["--dataset", str(root)]), "cnn")
     monkeypatch.setattr(train, "planned_training", lambda *a: (1000, 1))
     monkeypatch.setenv("NNFS_MEMORY_LIMIT", "1G")
-    assert evaluation_batch(args, data, 8) == 256 and evaluation_batch(args, data, 500) == 500
+    assert validation_batch_size(args, data, 8) == 256 and validation_batch_size(args, data, 500) == 500
     model = 1000 * 4 * 3
     monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(data.images.nbytes + model + 8 * per_image + 40 * per_image))
-    assert evaluation_batch(args, data, 8) == 40
+    assert validation_batch_size(args, data, 8) == 40
     monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(data.images.nbytes + model + 8 * per_image))
-    assert evaluation_batch(args, data, 8) == 1
+    assert validation_batch_size(args, data, 8) == 1
     # The machine's own figure is read with the images already in memory: not counted twice.
     data.images = np.zeros(10 * per_image, np.uint8)
     monkeypatch.delenv("NNFS_MEMORY_LIMIT")
     monkeypatch.setattr(train, "available_memory", lambda: data.images.nbytes + model + 48 * per_image)
-    assert evaluation_batch(args, data, 8) == 50
+    assert validation_batch_size(args, data, 8) == 50
     monkeypatch.undo()
     monkeypatch.setenv("NNFS_MEMORY_LIMIT", str(20 * 8 * per_image))  # room for a step of 8, not of 256
     code, _, err = run(capsys, root, tmp_path / "m.npz", "--batch_size", "8", "--val_split", "0.9")
