@@ -11,8 +11,9 @@ from nnfs.checks import int_pair, integer
 from nnfs.data.cache import DatasetCache
 from nnfs.data.decoding import DecoderWarnings, default_workers, read_all, reading
 from nnfs.data.images import (
-    IMAGE_EXTENSIONS, RESIZE_MODES, DatasetError, UnusableImage, checked, file_type, is_cloud_placeholder,
-    in_the_cloud, is_image_file, is_passed_over, probe, read_image, unread_photos, unreadable)
+    IMAGE_EXTENSIONS, RESIZE_MODES, DatasetError, UnusableImage, broken_link, checked, file_type,
+    is_cloud_placeholder, in_the_cloud, is_image_file, is_passed_over, probe, read_image, unread_kind,
+    unread_photos, unreadable)
 from nnfs.data.memory import ImageSizeError, available_memory, check_fits, format_bytes
 from nnfs.data.sizing import Sizing, choose_sizing
 from nnfs.files import file_key, name_key, name_order
@@ -68,10 +69,11 @@ class ImageFolder:
     counted in one warning per reason: files whose name does not end in an image
     extension (see :data:`~nnfs.data.images.IMAGE_EXTENSIONS`), folders nested
     inside a class folder, entries that are not regular files (a FIFO, a
-    socket or a device is never opened), and images directly in ``root``, beside the
-    class folders (they have no class). Hidden entries (starting with ``.``) and
-    system folders (``__MACOSX``, ``@eaDir``, ...: :data:`~nnfs.data.images.SYSTEM_FOLDERS`)
-    are skipped silently. Files are decoded only as the raster formats of
+    socket or a device is never opened), images directly in ``root``, beside the
+    class folders (they have no class), and the placeholders of photos kept in iCloud only
+    (:func:`~nnfs.data.images.is_cloud_placeholder`). Other hidden entries (starting with
+    ``.``) and system folders (``__MACOSX``, ``@eaDir``, ...:
+    :data:`~nnfs.data.images.SYSTEM_FOLDERS`) are skipped silently. Files are decoded only as the raster formats of
     :data:`~nnfs.data.images.RASTER_FORMATS`, whatever their content claims.
 
     An entry or image that cannot be read (a broken file, a symlink loop, a
@@ -127,7 +129,8 @@ class ImageFolder:
         sizing: the :class:`~nnfs.data.sizing.Sizing` chosen, with :meth:`~Sizing.describe`.
         resize: ``"crop"`` or ``"stretch"``.
         skipped: ``{"not an image": [...], "nested folder": [...], "not a regular file":
-            [...], "unreadable": [...], "reached twice": [...], "in no class": [...]}`` paths.
+            [...], "unreadable": [...], "reached twice": [...], "in no class": [...], "in the
+            cloud": [...]}`` paths.
         decoder_warnings: the :class:`~nnfs.data.decoding.DecoderWarnings` of the load.
         cache_path: the cache file, or None without a cache.
         from_cache: True when the images were read from the cache.
@@ -230,6 +233,10 @@ class ImageFolder:
     def _scan(self, limit, on_error, warn):
         root = self.root
         if not os.path.exists(root):
+            target = broken_link(root)
+            if target is not None:  # "not found" would contradict the listing, which shows the link
+                raise DatasetError(f"dataset folder {root} is a broken symbolic link (its target {target} "
+                                   "does not exist)")
             raise DatasetError(f"dataset folder not found: {root}")
         if not os.path.isdir(root):
             raise DatasetError(f"dataset path is not a folder: {root}")
@@ -253,8 +260,8 @@ class ImageFolder:
                         f"class folders {twin!r} and {entry.name!r} in {root} are one folder (through a link): "
                         "its images would be two classes at once; remove the link")
                 classes.append(entry.name)
-            elif stat.S_ISREG(status.st_mode) and is_image_file(entry.name):
-                loose.append(entry.path)
+            elif stat.S_ISREG(status.st_mode) and (is_image_file(entry.name) or unread_kind(entry.name)):
+                loose.append(entry.path)  # photos of a format not read (HEIC) are photos of the roll too
         if not classes:
             hint = f" (it holds {len(loose)} images directly)" if loose else ""
             raise DatasetError(

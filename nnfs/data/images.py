@@ -132,9 +132,14 @@ def is_cloud_placeholder(name):
     """True for the hidden stand-in that macOS's iCloud Drive leaves for an image kept in the
     cloud only (``.IMG_0001.JPG.icloud`` for ``IMG_0001.JPG``): the photo is not on this disk.
     Passed over as hidden, a folder of them was "no images" and a folder partly downloaded
-    trained on what happened to be there, without a word."""
-    return (name.startswith(".") and name.lower().endswith(".icloud")
-            and is_image_file(name[1:-len(".icloud")]))
+    trained on what happened to be there, without a word. The photo may be of a format that
+    is not read (``.IMG_0001.HEIC.icloud``, as iPhones save them): it is a photo of the folder
+    all the same. An AppleDouble companion of one (``._.IMG_0001.JPG.icloud``, on a copy to a
+    drive without macOS's metadata) is not a second one."""
+    if not (name.startswith(".") and not name.startswith("._") and name.lower().endswith(".icloud")):
+        return False
+    inner = name[1:-len(".icloud")]
+    return is_image_file(inner) or unread_kind(inner) is not None
 
 
 def in_the_cloud(paths):

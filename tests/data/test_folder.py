@@ -102,6 +102,28 @@ def test_photos_kept_in_icloud_only_are_said_not_passed_over_as_hidden(tmp_path)
         read_folder(tmp_path)
 
 
+def test_iphone_photos_in_icloud_or_beside_the_classes_are_counted_too(tmp_path):
+    """HEIC, as iPhones save photos, is not read, but its stand-ins and its loose files are
+    photos of the folder all the same; an AppleDouble companion of a stand-in is no second one."""
+    make_folder(tmp_path, ["a", "b"], per_class=2)
+    (tmp_path / "a" / ".IMG_0001.HEIC.icloud").write_bytes(b"bplist00")
+    (tmp_path / "a" / "._.IMG_0002.JPG.icloud").write_bytes(b"\0\5\26\7")
+    (tmp_path / "IMG_0009.HEIC").write_bytes(b"\0\0\0\x18ftypheic")
+    data, messages = read_folder(tmp_path)
+    assert len(data) == 4
+    assert data.skipped["in the cloud"] == [str(tmp_path / "a" / ".IMG_0001.HEIC.icloud")]
+    assert data.skipped["in no class"] == [str(tmp_path / "IMG_0009.HEIC")]
+    assert len(messages) == 2
+
+
+def test_a_dataset_folder_that_is_a_broken_link_is_called_one(tmp_path):
+    (tmp_path / "photos").symlink_to(tmp_path / "moved")
+    with pytest.raises(DatasetError) as raised:
+        read_folder(tmp_path / "photos")
+    assert str(raised.value) == (f"dataset folder {tmp_path / 'photos'} is a broken symbolic link (its target "
+                                 f"{tmp_path / 'moved'} does not exist)")
+
+
 def test_folders_written_by_systems_are_no_classes_and_pass_silently(tmp_path):
     make_folder(tmp_path, ["a", "b"], per_class=2)
     mac_and_nas_folders(tmp_path)
