@@ -69,8 +69,10 @@ class GradientErrors(dict):
     Attributes:
         subject: what was checked (the layer's or loss's ``repr``).
         tolerance: the largest error that passes (an error must be below it).
-        threads: the line of the check on two threads (:func:`thread_difference`): where the
-            layer gives other results when a batch runs in shards; None where it does not.
+        threads: the line of the check on two threads (:func:`thread_difference`) where the
+            layer gives other results when a batch runs in shards; None where it gives the
+            same, or where that check did not run (a device backend, fewer samples than
+            :data:`THREAD_CHECK_SAMPLES`).
         message: the verdict in one line, None when the layer passes: the subject, the worst
             gradient and its error against the tolerance when one is not below it, else the
             ``threads`` line.

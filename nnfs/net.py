@@ -57,9 +57,13 @@ class Net:
         for index, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Net: layer {index} is a {type(layer).__name__}, not an nnfs layer")
-        for where, part in layer_tree(layers):
-            _check_initialised(part, f"layer {where}")
-        repeat = first_repeat(layer_tree(layers))
+
+        def checked_tree():  # each layer checked as it comes, before a later repeat is met
+            for where, part in layer_tree(layers):
+                _check_initialised(part, f"layer {where}")
+                yield where, part
+
+        repeat = first_repeat(checked_tree())
         if repeat is not None:
             part, first, second = repeat
             raise ValueError(f"Net: the same {type(part).__name__} appears twice (layers {first} and {second}); "

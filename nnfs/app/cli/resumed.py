@@ -177,7 +177,8 @@ def check_same_split(args, extra, split):
 
     Raises:
         CheckpointError: naming the checkpoint and what differs: the options the checkpoint
-            records, else the files, else the options it does not record (older checkpoints
+            records, else the files (and, where the run trained on another folder, that
+            folder's ``--dataset``), else the options it does not record (older checkpoints
             lack ``val_split`` and ``limit``).
     """
     saved = extra.get("split")
@@ -204,8 +205,9 @@ def check_same_split(args, extra, split):
         unrecorded = [f"--{name}" for name in SPLIT_OPTIONS if name not in extra]
         what = (f"another {' or '.join(unrecorded)}, which it does not record" if unrecorded
                 else "the same files and options, split otherwise by the version that trained it")
-    trained_on = trained_elsewhere(args, extra)
-    if trained_on is not None:  # another folder: that, not the split, is what to change
+    # Other files in another folder, with the options the run had: the folder is what to change.
+    trained_on = trained_elsewhere(args, extra) if not options and files[0] != files[1] else None
+    if trained_on is not None:
         raise CheckpointError(
             f"{args.resume} was trained on the images of {trained_on}, and {args.dataset} splits otherwise "
             f"({what}): resume with --dataset {trained_on}")

@@ -90,7 +90,7 @@ def planned_training(args, sizing, n_classes, saved_model=None):
     picks the default model; ``saved_model``, the resumed run's, wins over it), known before
     the dataset loads or the model is built."""
     model = choose_model(args, sizing, saved_model)
-    planned = apply_recipe(argparse.Namespace(**vars(args)), model)  # a copy: run() applies it again
+    planned = apply_recipe(argparse.Namespace(**vars(args)), model)  # a copy: prepare_training applies it
     # Arrays the optimizer keeps per parameter: SGD's momentum buffer (none without momentum),
     # Adam's two moments.
     slots = {"sgd": 1 if planned.momentum else 0}.get(planned.optimizer, 2)
@@ -438,6 +438,7 @@ def prepare_training(args, world, data, resumed_meta, saved_model, saved_preproc
     Raises:
         DatasetError: for a split whose names would not fit a checkpoint, or ranks that read
             different images.
+        OptionError: for a given option that does not fit the recipe (:func:`apply_recipe`).
     """
     train_idx, val_idx = stratified_split(data.labels, args.val_split, seed=args.seed)
     batch_size = args.batch_size

@@ -182,6 +182,12 @@ def test_resume_on_another_folder_of_like_images_names_the_folder_the_run_traine
                                               str(tmp_path / "m_last.npz")],
                  f"m_last.npz was trained on the images of {first}, and {other} splits otherwise (2 files added): "
                  f"resume with --dataset {first}")
+    # Another --seed on a copy of the same images: the seed, not the folder, is what differs.
+    shutil.copytree(first, tmp_path / "copy")
+    expect_error(capsys, train_program.main, ["--dataset", str(tmp_path / "copy"), "--batch_size", "4", "--save",
+                                              str(tmp_path / "m.npz"), "--epochs", "2", "--seed", "1", "--resume",
+                                              str(tmp_path / "m_last.npz")],
+                 "was trained on another split of the images (--seed 0 there, 1 now)")
 
 
 def test_resume_on_another_split_names_only_the_options_the_checkpoint_does_not_record(tmp_path, capsys):
