@@ -47,6 +47,11 @@ class Layer:
             cls.forward = _recording_output(cls.forward)
         if getattr(cls.backward, "__code__", None) is not _CHECKING_CODE:
             cls.backward = _checking_gradient(cls.backward)
+        # local_grad(X) takes what calling the layer takes, checked the same way: unchecked,
+        # Linear's gave values for another feature count without a word, BatchNorm's failed
+        # inside NumPy on a broadcast, Tanh's of bools came out float16.
+        if getattr(cls.local_grad, "__code__", None) is not _INPUT_CHECKING_CODE:
+            cls.local_grad = _checking_input(cls.local_grad)
 
     def __init__(self):
         self.params = {}
@@ -73,7 +78,8 @@ class Layer:
         """The layer's local derivatives at ``X`` as a dict (for inspection and teaching).
 
         Each entry is the piece that :meth:`backward` combines with the upstream
-        gradient; training never needs to call this.
+        gradient; training never needs to call this. ``X`` is checked as calling the
+        layer checks it (:meth:`check_input`), in every subclass.
         """
         raise NotImplementedError
 
@@ -281,8 +287,23 @@ def _checking_gradient(backward):
     return check_and_backward
 
 
+def _checking_input(local_grad):
+    @functools.wraps(local_grad)
+    def check_and_local_grad(self, X, *args, **kwargs):
+        # Only the outermost call checks (Residual's calls its parent's with the same X).
+        depth = _enter(self, "local_grad")
+        try:
+            if depth == 0:
+                self.check_input(X)
+            return local_grad(self, X, *args, **kwargs)
+        finally:
+            _leave(self, "local_grad", depth)
+    return check_and_local_grad
+
+
 _RECORDING_CODE = _recording_output(None).__code__
 _CHECKING_CODE = _checking_gradient(None).__code__
+_INPUT_CHECKING_CODE = _checking_input(None).__code__
 
 
 def forward_through(layers, X):

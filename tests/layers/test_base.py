@@ -334,6 +334,45 @@ def test_a_layer_without_parameters_refuses_an_input_it_would_promote(layer, sha
         assert layer(default_backend().asarray(np.ones(shape), dtype=float_dtype)).dtype == float_dtype
 
 
+# An input of each layer that calling it refuses (with the start of its message): local_grad(X)
+# refuses it too. Unchecked, Linear's gave values for another feature count, BatchNorm's failed
+# inside NumPy on a broadcast, the pooling layers' on an unpacking of the shape, Tanh's of bools
+# came out float16.
+LOCAL_GRAD_REFUSALS = [
+    (lambda: Linear(3, 2), (2, 4), "float32", ValueError, r"Linear: expected 3 input features"),
+    (lambda: Linear(3, 2), (2, 3), "float64", TypeError, r"Linear: input dtype float64 does not match"),
+    (lambda: Conv2D(3, 2), (2, 4, 5, 5), "float32", ValueError, r"Conv2D: expected 3 input channels"),
+    (lambda: BatchNorm1D(3), (2, 4), "float32", ValueError, r"BatchNorm1D: expected 3 features"),
+    (lambda: BatchNorm1D(3), (1, 3), "float32", ValueError, r"BatchNorm1D: training needs at least 2 values"),
+    (lambda: BatchNorm2D(3), (2, 3), "float32", ValueError, r"BatchNorm2D: expected a 4-d input"),
+    (lambda: MaxPool2D(2), (2, 5), "float32", ValueError, r"MaxPool2D: expected a 4-d input"),
+    (lambda: AvgPool2D(2), (2, 1, 5, 5), "int64", TypeError, r"AvgPool2D: expected a float32 or float64 input"),
+    (lambda: GlobalAvgPool2D(), (2, 5), "float32", ValueError, r"GlobalAvgPool2D: expected a 4-d input"),
+    (lambda: Flatten(), (2,), "float32", ValueError, r"Flatten: expected an input \(N, ...\)"),
+    (lambda: Dropout(0.5), (2, 3), "int64", TypeError, r"Dropout: expected a float32 or float64 input"),
+    (lambda: Tanh(), (2, 3), "bool", TypeError, r"Tanh: expected a float32 or float64 input"),
+    (lambda: Sequential(Linear(3, 2), ReLU()), (2, 4), "float32", ValueError, r"Linear: expected 3 input features"),
+    (lambda: Residual(Linear(3, 3)), (2, 3), "float64", TypeError, r"Residual: input dtype float64 does not match"),
+]
+
+
+@pytest.mark.parametrize("make, shape, dtype, error, message", LOCAL_GRAD_REFUSALS,
+                         ids=[f"{make().__class__.__name__}-{shape}-{dtype}" for make, shape, dtype, _, _ in
+                              LOCAL_GRAD_REFUSALS])
+def test_local_grad_refuses_what_calling_the_layer_refuses(make, shape, dtype, error, message):
+    X = default_backend().asarray(np.ones(shape, dtype=dtype))
+    with pytest.raises(error, match=f"^{message}"):
+        make()(X)
+    with pytest.raises(error, match=f"^{message}"):
+        make().local_grad(X)
+
+
+@pytest.mark.parametrize("layer", [layer for layer, _ in ONE_OF_EACH], ids=repr)
+def test_local_grad_of_a_non_array_is_a_type_error(layer):
+    with pytest.raises(TypeError, match=rf"^{type(layer).__name__}: expected an array, got list"):
+        layer.local_grad([[1.0, 2.0]])
+
+
 def test_dtype_messages_say_what_helps():
     """A float64 input: move the layer, or cast; an integer one: cast (no layer is int64)."""
     from nnfs.layers import AvgPool2D, Linear
