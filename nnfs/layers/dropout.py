@@ -115,9 +115,27 @@ class Dropout(Layer):
         return dY if mask is None else dY * mask
 
     def local_grad(self, X):
-        """dY/dX element by element: the mask of the last forward pass (ones in eval mode)."""
-        mask = self.from_cache("mask")
-        return {"X": get_array_module(X).ones_like(X) if mask is None else mask}
+        """dY/dX element by element: ones in eval mode (or with ``p = 0``). In training mode, the
+        mask of the last forward pass when it was of ``X``'s shape (what a pending backward
+        multiplies by), else the mask the next forward pass on ``X`` will draw, without
+        drawing it (the stream does not move).
+
+        Shape:
+            - X: ``(N, ...)``; the result ``{"X": ...}`` has the same shape
+        """
+        if not self.draws():  # whatever an earlier training pass left in the cache
+            return {"X": get_array_module(X).ones_like(X)}
+        mask = self.cache.get("mask")
+        if mask is not None and tuple(mask.shape) == tuple(X.shape):
+            return {"X": mask}
+        # No pending mask of this shape (none drawn yet, another batch's, or a composite's
+        # local_grad, which gives its children fresh caches): the next one, as a forward pass
+        # on X now would draw it.
+        calls = self.calls
+        try:
+            return {"X": self.mask(X)}
+        finally:
+            self.calls = calls
 
     def rng_state(self):
         """``{"seed": seed, "calls": masks drawn}``: the next mask is a function of these alone."""

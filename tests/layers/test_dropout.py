@@ -5,7 +5,7 @@ import pytest
 
 import nnfs
 from nnfs.backend import to_numpy
-from nnfs.layers import Dropout
+from nnfs.layers import Dropout, Linear
 from nnfs.layers.dropout import random_bits
 from tests.gradcheck import assert_layer_gradients
 
@@ -49,6 +49,32 @@ def test_eval_mode_and_p_zero_are_the_identity(backend, rng):
         dY = backend.asarray(rng.normal(size=(5, 4)), dtype="float32")
         np.testing.assert_array_equal(to_numpy(layer.backward(dY)), to_numpy(dY))
     assert make(0.5).eval().calls == 0
+
+
+def test_local_grad_is_ones_in_eval_mode_and_the_pending_or_next_mask_in_training(backend, rng):
+    """Ones in eval mode even after a training pass (the stale training mask came back); in
+    training, the mask of a pending forward pass of X's shape, else the next mask, left undrawn
+    (another shape's mask came back as it was, and before any forward pass the error named
+    backward, inside a Sequential or Residual too, whose local_grad gives fresh caches)."""
+    from nnfs.layers import Residual, Sequential
+
+    X = backend.asarray(rng.normal(size=(4, 6)), dtype="float32")
+    layer = make(0.5)
+    np.testing.assert_array_equal(to_numpy(layer.local_grad(X)["X"]), to_numpy(make(0.5).mask(X)))
+    assert layer.calls == 0
+    Y = to_numpy(layer(X))
+    pending = Y / to_numpy(X)
+    np.testing.assert_array_equal(to_numpy(layer.local_grad(X)["X"]), pending)
+    following = to_numpy(layer.local_grad(X[:2, :3])["X"])
+    assert layer.calls == 1
+    np.testing.assert_array_equal(to_numpy(layer(X[:2, :3])) != 0, following != 0)
+    layer.eval()
+    np.testing.assert_array_equal(to_numpy(layer.local_grad(X[:2, :3])["X"]), np.ones((2, 3), np.float32))
+    assert to_numpy(layer.local_grad(X)["X"]).dtype == np.float32
+    np.testing.assert_array_equal(to_numpy(make(0.0).local_grad(X)["X"]), np.ones((4, 6), np.float32))
+    for block, key in ((Sequential(Linear(6, 6), make(0.5, seed=3)), "1.X"), (Residual(make(0.5, seed=3)), "body.X")):
+        expected = to_numpy(make(0.5, seed=3).mask(X))
+        np.testing.assert_array_equal(to_numpy(block.to(backend).local_grad(X)[key]), expected)
 
 
 def test_p_one_drops_everything(backend):
