@@ -26,7 +26,11 @@ class _Elementwise(Layer):
         return dY * self.derivative(X, Y)
 
     def local_grad(self, X):
-        """dY/dX, element by element, in the shape of ``X``."""
+        """dY/dX, element by element, in the shape of ``X``.
+
+        Shape:
+            - X: any; ``"X"``: the same shape
+        """
         return {"X": self.derivative(X, self.function(X))}
 
     def function(self, X):

@@ -92,7 +92,18 @@ class BatchNorm(Layer):
         return self.unrows(self.backward_rows(self.rows(dY)), dY.shape)
 
     def local_grad(self, X):
-        """The diagonal part of dY/dX (``gamma / std``), and dY/dgamma (``X_hat``), dY/dbeta (1)."""
+        """dY/dX as far as it is element by element (``gamma / std``), dY/dgamma (``X_hat``), dY/dbeta (1).
+
+        In eval mode ``gamma / std`` is dY/dX (the running statistics are constants). In
+        training mode it is only the direct term: every output also depends on the whole
+        batch through its mean and variance, which :meth:`backward` adds and no
+        element-by-element factor can hold.
+
+        Shape:
+            - X: the layer's input, ``(N, D)`` or ``(N, C, H, W)``
+            - ``"X"``: ``(F,)``, one factor per feature (channel)
+            - ``"weight"``, ``"bias"``: the shape of X
+        """
         grads = self.local_grad_rows(self.rows(X))
         return {"X": grads["X"], "weight": self.unrows(grads["weight"], X.shape),
                 "bias": self.unrows(grads["bias"], X.shape)}
@@ -175,8 +186,8 @@ class BatchNorm(Layer):
     def local_grad_rows(self, X2):
         """Local derivatives on the rows, without touching the running statistics.
 
-        Returns the diagonal part of dY/dX (``gamma / std``, per row), dY/dgamma
-        (``X_hat`` rows) and dY/dbeta (ones).
+        Returns the element-by-element part of dY/dX (``gamma / std``, per row; see
+        :meth:`local_grad`), dY/dgamma (``X_hat`` rows) and dY/dbeta (ones).
         """
         if self.training and X2.shape[1]:
             mean, var = X2.mean(axis=1), X2.var(axis=1)

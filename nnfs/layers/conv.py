@@ -143,7 +143,15 @@ class Conv2D(Layer):
         return buffer
 
     def local_grad(self, X):
-        """dY/dW is the unfolded input ``(C_in*KH*KW, N*OH*OW)``; dY/dX is the kernel."""
+        """dY/dW is the unfolded input; dY/dX is the kernel.
+
+        Shape:
+            - X: ``(N, C_in, H, W)``
+            - ``"X"``: ``(C_out, C_in, KH, KW)``, the weight
+            - ``"weight"``: ``(C_in*KH*KW, N*OH*OW)``, the im2col columns, one per output pixel
+              (in ``(N, OH, OW)`` order): ``weight.reshape(C_out, -1) @ columns`` is the output
+              without its bias, as ``(C_out, N, OH, OW)``
+        """
         N, _, OH, OW = self.output_shape(X.shape)
         cols = im2col(X, self.kernel_size, self.stride, self.padding)
         return {"X": self.params["weight"], "weight": cols.reshape(-1, N * OH * OW)}

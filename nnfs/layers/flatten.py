@@ -29,5 +29,9 @@ class Flatten(Layer):
         return dY.reshape(self.from_cache("input_shape"))
 
     def local_grad(self, X):
-        """Flattening moves values without changing them: dY/dX is one everywhere."""
+        """Flattening moves values without changing them: dY/dX is one everywhere.
+
+        Shape:
+            - X: ``(N, ...)``; ``"X"``: the same shape
+        """
         return {"X": get_array_module(X).ones_like(X)}

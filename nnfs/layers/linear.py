@@ -65,7 +65,14 @@ class Linear(Layer):
         return dY @ self.params["weight"]
 
     def local_grad(self, X):
-        """dY/dX is the weight matrix, dY/dW is the input, dY/db is one."""
+        """dY/dX is the weight matrix, dY/dW is the input, dY/db is one.
+
+        Shape:
+            - X: ``(N, in_dim)``
+            - ``"X"``: ``(out_dim, in_dim)``, the weight (each sample's Jacobian)
+            - ``"weight"``: ``(N, in_dim)``, X itself
+            - ``"bias"``: ``(out_dim,)``, ones
+        """
         xp = get_array_module(X)
         return {"X": self.params["weight"], "weight": X, "bias": xp.ones_like(self.params["bias"])}
 

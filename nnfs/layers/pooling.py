@@ -58,6 +58,9 @@ class Pool2D(Layer):
 
         It runs a forward and a backward pass of its own; the cache of a pending
         training step is put back afterwards, so its backward still works.
+
+        Shape:
+            - X: ``(N, C, H, W)``; ``"X"``: the same shape
         """
         pending = dict(self.cache)
         try:
@@ -214,6 +217,10 @@ class GlobalAvgPool2D(Layer):
         return xp.broadcast_to(share[:, :, None, None], (N, C, H, W)).copy()
 
     def local_grad(self, X):
-        """dY/dX is ``1 / (H*W)`` for every element."""
+        """dY/dX is ``1 / (H*W)`` for every element.
+
+        Shape:
+            - X: ``(N, C, H, W)``; ``"X"``: the same shape
+        """
         H, W = X.shape[2], X.shape[3]
         return {"X": get_array_module(X).full(X.shape, 1.0 / (H * W), dtype=X.dtype)}

@@ -373,6 +373,32 @@ def test_local_grad_of_a_non_array_is_a_type_error(layer):
         layer.local_grad([[1.0, 2.0]])
 
 
+# The shapes of local_grad's entries, as the table of docs/layers.md gives them, for an input (4, 3)
+# (features) or (2, 3, 6, 6) (images).
+LOCAL_GRAD_SHAPES = [
+    (lambda: Linear(3, 5), (4, 3), {"X": (5, 3), "weight": (4, 3), "bias": (5,)}),
+    (lambda: Conv2D(3, 5, 3, stride=2), (2, 3, 6, 6), {"X": (5, 3, 3, 3), "weight": (27, 2 * 2 * 2)}),
+    (lambda: MaxPool2D(2), (2, 3, 6, 6), {"X": (2, 3, 6, 6)}),
+    (lambda: AvgPool2D(3, stride=2, padding=1), (2, 3, 6, 6), {"X": (2, 3, 6, 6)}),
+    (lambda: GlobalAvgPool2D(), (2, 3, 6, 6), {"X": (2, 3, 6, 6)}),
+    (lambda: BatchNorm1D(3), (4, 3), {"X": (3,), "weight": (4, 3), "bias": (4, 3)}),
+    (lambda: BatchNorm2D(3).eval(), (2, 3, 6, 6), {"X": (3,), "weight": (2, 3, 6, 6), "bias": (2, 3, 6, 6)}),
+    (lambda: Dropout(0.5).eval(), (4, 3), {"X": (4, 3)}),
+    (lambda: Flatten(), (2, 3, 6, 6), {"X": (2, 3, 6, 6)}),
+    (lambda: LeakyReLU(0.1), (2, 3, 6, 6), {"X": (2, 3, 6, 6)}),
+    (lambda: Sequential(Linear(3, 5), Tanh()), (4, 3),
+     {"0.X": (5, 3), "0.weight": (4, 3), "0.bias": (5,), "1.X": (4, 5)}),
+    (lambda: Residual(Tanh()), (4, 3), {"body.X": (4, 3), "shortcut.X": (4, 3)}),
+]
+
+
+@pytest.mark.parametrize("make, shape, expected", LOCAL_GRAD_SHAPES,
+                         ids=[repr(make()) for make, _, _ in LOCAL_GRAD_SHAPES])
+def test_local_grad_has_the_documented_shapes(make, shape, expected, rng):
+    X = default_backend().asarray(rng.normal(size=shape), dtype="float32")
+    assert {key: tuple(value.shape) for key, value in make().local_grad(X).items()} == expected
+
+
 def test_dtype_messages_say_what_helps():
     """A float64 input: move the layer, or cast; an integer one: cast (no layer is int64)."""
     from nnfs.layers import AvgPool2D, Linear
