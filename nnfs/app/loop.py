@@ -126,13 +126,16 @@ def _check_model(owner, net):
     """Refuse what the loops cannot train or score before any batch is drawn."""
     if not hasattr(net, "loss_fn"):
         raise TypeError(f"{owner}: model must be a Net (or a DataParallel around one), got {type(net).__name__}")
-    _check_classification(net)
+    _check_classification(owner, net)
 
 
-def _check_classification(net):
-    if not hasattr(type(net.loss_fn), "target"):  # the accuracy is counted against class targets
-        raise TypeError(f"the epoch loop counts accuracy, so it needs a classification loss (CrossEntropyLoss), "
-                        f"got {type(net.loss_fn).__name__}")
+def _check_classification(owner, net):
+    # The accuracy is counted against the loss's own validated targets: a classification loss
+    # of one's own trains here once it keeps them too (docs/layers.md, "Write your own loss").
+    if net.loss_fn is None or not hasattr(net.loss_fn, "target"):
+        raise TypeError(f"{owner}: the epoch loop counts accuracy against the class targets a loss keeps as "
+                        f"`target` (CrossEntropyLoss does), and {type(net.loss_fn).__name__} keeps none; "
+                        "train it with a loop of your own")
 
 
 def forward_batch(net, X, y):
@@ -144,7 +147,7 @@ def forward_batch(net, X, y):
     checks their range there before moving them to the device: on a GPU an
     out-of-range label would otherwise be wrapped around silently by the indexing.
     """
-    _check_classification(net)
+    _check_classification("forward_batch", net)
     out = net(X)
     loss = net.loss(out, y)
     return out, loss, net.loss_fn.target
@@ -200,7 +203,8 @@ def train_epoch(model, loader, lr=None, optimizer=None, progress=None, guard=Non
     """One pass over ``loader`` in training mode, updating the weights after every batch.
 
     Args:
-        model: a ``Net`` with a classification loss, or a
+        model: a ``Net`` with a classification loss (one that keeps its class targets as
+            ``target``, as ``CrossEntropyLoss`` does), or a
             :class:`~nnfs.distributed.DataParallel` around one (then each rank trains on
             its share of every batch, and the result covers all ranks).
         loader: yields ``(X, y)`` batches (host arrays; moved to the net's device here),

@@ -89,17 +89,53 @@ def test_out_of_range_labels_are_caught_on_every_backend(backend, rng):
 
 def test_the_epoch_loop_needs_a_classification_loss():
     """It counts accuracy against class targets: a MeanSquareLoss net was a raw AttributeError."""
-    import numpy as np
-
-    from nnfs.app.loop import train_epoch
     from nnfs.layers import Linear
     from nnfs.losses import MeanSquareLoss
     from nnfs.net import Net
 
     net = Net([Linear(4, 3)], MeanSquareLoss())
-    with pytest.raises(TypeError, match=r"^the epoch loop counts accuracy, so it needs a classification loss "
-                                        r"\(CrossEntropyLoss\), got MeanSquareLoss$"):
-        train_epoch(net, [(np.zeros((8, 4), np.float32), np.eye(3, dtype=np.float32)[[0] * 8])], lr=0.1)
+    batches = [(np.zeros((8, 4), np.float32), np.eye(3, dtype=np.float32)[[0] * 8])]
+    for loop, owner in ((lambda: train_epoch(net, batches, lr=0.1), "train_epoch"),
+                        (lambda: evaluate(net, batches), "evaluate")):
+        with pytest.raises(TypeError, match=rf"^{owner}: the epoch loop counts accuracy against the class targets "
+                                            r"a loss keeps as `target` \(CrossEntropyLoss does\), and "
+                                            r"MeanSquareLoss keeps none; train it with a loop of your own$"):
+            loop()
+
+
+def test_a_classification_loss_of_ones_own_trains_in_the_epoch_loop_once_it_keeps_its_targets(rng):
+    """The "Write your own loss" example of docs/layers.md: refused as "no classification loss"
+    until it kept a target; one set in __init__ counts as one defined on the class."""
+    from nnfs.layers import Linear
+    from nnfs.losses import CrossEntropyLoss, Loss
+    from nnfs.net import Net
+    from tests.test_docs import loss_class
+
+    X, y = rng.normal(size=(12, 4)).astype(np.float32), rng.integers(0, 3, 12)
+    batches = [(X[:8], y[:8]), (X[8:], y[8:])]
+    nnfs.seed(0)
+    net = Net([Linear(4, 3)], loss_class()(0.0))  # no smoothing: cross-entropy itself
+    nnfs.seed(0)
+    reference = Net([Linear(4, 3)], CrossEntropyLoss())
+    (trained, scored), (trained_ce, scored_ce) = ((train_epoch(model, batches, lr=0.1), evaluate(model, batches))
+                                                  for model in (net, reference))
+    assert (trained.accuracy, scored.accuracy) == (trained_ce.accuracy, scored_ce.accuracy)
+    assert scored.loss == pytest.approx(scored_ce.loss, rel=1e-6)
+
+    class KeepsTarget(Loss):
+        def __init__(self):
+            super().__init__()
+            self.inner, self.target = CrossEntropyLoss(), None
+
+        def forward(self, prediction, target):
+            loss = self.inner(prediction, target)
+            self.target = self.inner.target
+            return loss
+
+        def backward(self):
+            return self.inner.backward()
+
+    assert evaluate(Net([Linear(4, 3)], KeepsTarget()), batches).samples == 12
 
 
 def _tiny(rng, n=8):
