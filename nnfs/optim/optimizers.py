@@ -24,6 +24,7 @@ import warnings
 
 from nnfs.backend import backend_of, check_real, get_array_module, to_numpy
 from nnfs.checks import boolean, is_integer, number
+from nnfs.layers.composite import first_repeat, layer_tree
 from nnfs.text import short_repr, shorten
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", "named_parameters_of"]
@@ -37,12 +38,21 @@ def named_parameters_of(source, owner="optimizer"):
 
     Raises:
         TypeError: for anything else (bare arrays carry no gradients to find).
+        ValueError: for a list that holds one layer twice (itself, or inside a composite).
     """
     if hasattr(source, "named_parameters"):
         return list(source.named_parameters())
     if hasattr(source, "params") and hasattr(source, "grads"):
         return [(key, param, source.grads[key]) for key, param in source.params.items()]
     if isinstance(source, (list, tuple)) and all(hasattr(s, "params") for s in source):
+        # A Net refuses a layer in two places, and so does a list: its parameters would be
+        # updated twice per step (twice the rate) and counted twice in a clipped norm.
+        repeat = first_repeat(layer_tree(source))
+        if repeat is not None:
+            layer, first, second = repeat
+            raise ValueError(f"{owner}: the same {type(layer).__name__} appears twice in the list (layers {first} "
+                             f"and {second}), so its parameters would count twice (two updates a step, twice in "
+                             "a norm); give each layer once")
         return [(f"{index}.{key}", param, layer.grads[key])
                 for index, layer in enumerate(source) for key, param in layer.params.items()]
     raise TypeError(

@@ -8,6 +8,16 @@ from nnfs.optim import clip_grad_norm
 from tests.nets import mlp as small_net, random_grads, set_grads
 
 
+def test_a_list_that_holds_one_layer_twice_is_refused():
+    """Its gradients counted twice in the norm (sqrt(2) times too large)."""
+    from nnfs.layers import Linear
+
+    layer = Linear(3, 2)
+    with pytest.raises(ValueError, match=r"^clip_grad_norm: the same Linear appears twice in the list \(layers 0 "
+                                         r"and 2\)"):
+        clip_grad_norm([layer, Linear(2, 2), layer], 1.0)
+
+
 @pytest.mark.parametrize("max_norm", [0.5, 1e3])
 def test_clip_grad_norm_matches_pytorch(backend, rng, max_norm, torch):
     net = small_net(backend)

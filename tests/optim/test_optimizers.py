@@ -96,6 +96,21 @@ def test_optimizer_takes_a_layer_or_a_list_of_layers(rng):
     assert SGD([layer, Linear(2, 2)], lr=0.1)
 
 
+def test_a_list_that_holds_one_layer_twice_is_refused():
+    """As a Net refuses it: the layer's parameters were updated twice per step (twice the rate)."""
+    from nnfs.activations import ReLU
+    from nnfs.layers import Sequential
+
+    layer = Linear(3, 2)
+    for layers, where in (([layer, layer], "layers 0 and 1"),
+                          ([layer, Sequential(ReLU(), layer)], "layers 0 and 1.1")):
+        for make in (lambda: SGD(layers, lr=0.1), lambda: Adam(layers)):
+            with pytest.raises(ValueError, match=rf"^(SGD|Adam): the same Linear appears twice in the list "
+                                                 rf"\({where}\), so its parameters would count twice \(two "
+                                                 r"updates a step, twice in a norm\); give each layer once$"):
+                make()
+
+
 @pytest.mark.parametrize("make", [
     lambda net: SGD([np.zeros(3)], lr=0.1),
     lambda net: SGD(net, lr="fast"),
