@@ -74,14 +74,20 @@ class Loss:
     def local_grad(self, prediction, target):
         """The gradient with respect to the predictions at (prediction, target).
 
-        The cache of a pending step is put back afterwards, so its backward still works.
+        The loss is left as it was (its cache, and any counter or record its forward keeps),
+        so the backward of a pending step still works and nothing counts this call.
+
+        Shape:
+            - prediction: ``(N, D)``; ``"X"``: the same shape
         """
-        pending = dict(self.cache)
+        pending = dict(vars(self))
+        pending["cache"] = dict(self.cache)  # forward writes into the dict itself
         try:
             self.forward(prediction, target)
             return {"X": self.backward()}
         finally:
-            self.cache = pending
+            vars(self).clear()
+            vars(self).update(pending)
 
     def from_cache(self, *names):
         return cached(self, names, "the loss was computed")
@@ -162,6 +168,20 @@ class CrossEntropyLoss(Loss):
             newly, previous = bad & (self._bad_labels[0] < 0), self._bad_labels
         self._bad_labels = tuple(xp.where(newly, new, old) for new, old in zip(found, previous))
         return xp.where(bad, float("nan"), total)
+
+    def local_grad(self, prediction, target):
+        """dLoss/dPrediction at (prediction, target), as :meth:`Loss.local_grad`.
+
+        Integer labels already on the device are range-checked at once, as host labels are
+        (one synchronisation, for an inspection): unchecked, the device would wrap a label
+        outside the classes around, and the record of it would have stopped a later training
+        loop at a batch it never scored.
+        """
+        _check_predictions("CrossEntropyLoss", prediction)
+        dtype = getattr(target, "dtype", None)
+        if dtype is not None and dtype.kind in "iu" and not is_host_array(target):
+            check_labels(target, prediction.shape[1], "CrossEntropyLoss: labels")
+        return super().local_grad(prediction, target)
 
     def check_labels(self):
         """Raise ValueError if a batch of device labels had one outside the classes since the

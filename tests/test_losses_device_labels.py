@@ -55,6 +55,24 @@ def test_device_labels_outside_the_classes_give_nan_and_an_error_naming_the_batc
     assert float(loss(logits, backend.asarray(GOOD.astype(dtype)))) == good
 
 
+def test_local_grad_checks_device_labels_at_once_and_leaves_no_record(backend):
+    """An inspection may wait for the device: local_grad gave the gradient of the wrapped label,
+    and its record stopped the next check_labels (a training loop's) at a batch no loop scored;
+    it also counted among the batches that the messages number."""
+    device_only(backend)
+    loss, logits = CrossEntropyLoss(), backend.asarray(LOGITS)
+    with pytest.raises(ValueError, match=r"^CrossEntropyLoss: labels must be in \[0, 3\), got values in "
+                                         r"\[0, 5\]$"):
+        loss.local_grad(logits, backend.asarray(BAD))
+    loss.local_grad(logits, backend.asarray(GOOD))
+    loss.check_labels()  # nothing recorded
+    loss(logits, backend.asarray(GOOD))
+    loss(logits, backend.asarray(BAD))
+    loss.local_grad(logits, backend.asarray(GOOD))  # neither counted nor clearing the pending record
+    with pytest.raises(ValueError, match=r"batch 2 .* label 5 at position 3"):
+        loss.check_labels()
+
+
 def test_negative_device_labels_are_caught_too(backend):
     # -1 is a valid NumPy index (the last class): without the check it would pass even on the host.
     device_only(backend)
