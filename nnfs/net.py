@@ -1,6 +1,7 @@
 """``Net``: a sequence of layers with a loss, on one device."""
 
 import warnings
+from collections.abc import Mapping
 
 from nnfs.backend import as_dtype, backend_of, check_real, get_array_module, get_backend, to_numpy
 from nnfs.checks import boolean, number
@@ -316,7 +317,11 @@ class Net:
         Raises:
             ValueError: when a name is missing or unexpected, a shape differs, or a value is
                 beyond the net's dtype (1e300 from a float64 state into a float32 net).
+            TypeError: for a state that is not a dict.
         """
+        if not isinstance(state, Mapping):  # None failed on iterating it, a list was "unexpected: [...]"
+            raise TypeError(f"Net.load_state_dict: expected a dict of arrays by name (as state_dict() returns), "
+                            f"got {type(state).__name__}")
         expected = {}
         for index, layer in enumerate(self.layers):
             for store in (layer.params, layer.buffers):

@@ -237,6 +237,15 @@ def test_predictions_run_in_eval_mode_and_leave_the_mode_and_statistics_alone(ba
     assert not net.training
 
 
+@pytest.mark.parametrize("state", [None, [1], "0.weight", 3])
+def test_load_state_dict_refuses_a_state_that_is_not_a_dict(state):
+    """None failed on iterating it, deep inside; a list was a state with "unexpected: [1]"."""
+    net = Net([Linear(2, 3)], CrossEntropyLoss(), backend="numpy")
+    with pytest.raises(TypeError, match=rf"^Net.load_state_dict: expected a dict of arrays by name \(as "
+                                        rf"state_dict\(\) returns\), got {type(state).__name__}$"):
+        net.load_state_dict(state)
+
+
 def test_load_state_dict_refuses_values_that_are_not_arrays():
     net = Net([Linear(2, 3)], CrossEntropyLoss(), backend="numpy")
     state = net.state_dict()
