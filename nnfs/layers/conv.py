@@ -153,8 +153,10 @@ class Conv2D(Layer):
               without its bias, as ``(C_out, N, OH, OW)``
         """
         N, _, OH, OW = self.output_shape(X.shape)
+        KH, KW = self.kernel_size
         cols = im2col(X, self.kernel_size, self.stride, self.padding)
-        return {"X": self.params["weight"], "weight": cols.reshape(-1, N * OH * OW)}
+        # The row count spelled out: reshape(-1, 0) cannot infer it for an empty batch.
+        return {"X": self.params["weight"], "weight": cols.reshape(self.in_channels * KH * KW, N * OH * OW)}
 
     def get_config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
