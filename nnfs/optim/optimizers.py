@@ -96,9 +96,23 @@ class Optimizer:
         # Checked at every step: schedules and users set it between steps, and one NaN or
         # negative rate would turn every weight into NaN or walk up the loss.
         lr = number(f"{type(self).__name__}.step", "lr", self.lr, low=0)
+        params = named_parameters_of(self.params)
+        for name, param, _ in params:  # all checked before any weight changes
+            self._check_state_shape(name, param)
         self.step_count += 1
-        for name, param, grad in named_parameters_of(self.params):
+        for name, param, grad in params:
             self.update(name, param, grad, self._state_for(name, param), lr)
+
+    def _check_state_shape(self, name, param):
+        """A ValueError when the state kept for ``name`` is not of ``param``'s shape: a layer
+        replaced by one of another size since its first step (a new head for more classes)
+        failed inside NumPy on a broadcast, half-way through the step."""
+        for slot, value in self.state.get(name, {}).items():
+            if tuple(value.shape) != tuple(param.shape):
+                raise ValueError(
+                    f"{type(self).__name__}.step: its {slot} for {name} has shape {tuple(value.shape)}, but the "
+                    f"parameter is now {tuple(param.shape)} (was its layer replaced?); make a new optimizer, or "
+                    f"drop that parameter's state with del optimizer.state[{name!r}]")
 
     def update(self, name, param, grad, state, lr):
         """Update one parameter in place; ``state`` is its (mutable) dict of arrays."""

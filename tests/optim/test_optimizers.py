@@ -96,6 +96,38 @@ def test_optimizer_takes_a_layer_or_a_list_of_layers(rng):
     assert SGD([layer, Linear(2, 2)], lr=0.1)
 
 
+@pytest.mark.parametrize("cls, kwargs, slot", [(SGD, dict(lr=0.1, momentum=0.9), "momentum_buffer"),
+                                               (Adam, dict(lr=0.01), "exp_avg")])
+def test_a_layer_replaced_by_one_of_another_shape_is_named_before_any_weight_changes(rng, cls, kwargs, slot):
+    """A new head for more classes kept the old head's state under its name: the step failed
+    inside NumPy on a broadcast, after updating the layers before it."""
+    from nnfs.activations import ReLU
+    from nnfs.losses import CrossEntropyLoss
+    from nnfs.net import Net
+
+    X = rng.normal(size=(8, 3)).astype(np.float32)
+    net = Net([Linear(3, 4), ReLU(), Linear(4, 2)], CrossEntropyLoss())
+    optimizer = cls(net, **kwargs)
+    net.loss(net(X), rng.integers(0, 2, 8))
+    net.backward()
+    optimizer.step()
+    net.layers[2] = Linear(4, 5)
+    net.loss(net(X), rng.integers(0, 5, 8))
+    net.backward()
+    before = net.state_dict()
+    with pytest.raises(ValueError, match=rf"^{cls.__name__}\.step: its {slot} for 2\.weight has shape \(2, 4\), "
+                                         r"but the parameter is now \(5, 4\) \(was its layer replaced\?\); make a new "
+                                         r"optimizer, or drop that parameter's state with "
+                                         r"del optimizer\.state\['2\.weight'\]$"):
+        optimizer.step()
+    assert optimizer.step_count == 1
+    for name, value in net.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+    del optimizer.state["2.weight"], optimizer.state["2.bias"]
+    optimizer.step()  # the new head starts its state, as a parameter added during a run does
+    assert optimizer.state["2.weight"][slot].shape == (5, 4)
+
+
 def test_a_list_that_holds_one_layer_twice_is_refused():
     """As a Net refuses it: the layer's parameters were updated twice per step (twice the rate)."""
     from nnfs.activations import ReLU
