@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from nnfs.backend import as_dtype, backend_of, check_real, get_array_module, get_backend, to_numpy
 from nnfs.checks import boolean, number
 from nnfs.layers.base import Layer, backward_through, check_gradient, forward_through
-from nnfs.layers.composite import Sequential, first_repeat, layer_tree
+from nnfs.layers.composite import Composite, Sequential, first_repeat, layer_tree
 from nnfs.losses import Loss, softmax
 from nnfs.parallel import Shards
 from nnfs.text import short_repr
@@ -450,8 +450,19 @@ def _non_finite(array):
 
 def _check_initialised(part, where):
     """A layer or loss of one's own whose ``__init__`` skipped ``super().__init__()`` has no
-    ``params`` (or ``cache``), and would fail later with an AttributeError naming neither."""
+    ``params`` (or ``cache``), and would fail later with an AttributeError naming neither;
+    parameters set by hand as lists, or without a gradient under the same key, failed in the
+    net (an AttributeError, a KeyError) naming no layer."""
     if not all(hasattr(part, name) for name in (("cache",) if isinstance(part, Loss) else ("params", "cache"))):
         raise TypeError(f"Net: {where} ({type(part).__name__}) was never set up as an nnfs "
                         f"{'loss' if isinstance(part, Loss) else 'layer'}: its __init__ must call "
                         "super().__init__() first")
+    if isinstance(part, (Loss, Composite)):  # a composite's parameters are its children's, checked as they come
+        return
+    for key, value in part.params.items():
+        problem = (f"holds params[{key!r}] as a {type(value).__name__}, not an array"
+                   if not (hasattr(value, "shape") and hasattr(value, "dtype")) else
+                   f"has params[{key!r}] but no grads[{key!r}]" if key not in part.grads else None)
+        if problem:
+            raise TypeError(f"Net: {where} ({type(part).__name__}) {problem}; make its parameters with "
+                            f"self.init_params(dtype, {key}=...), which makes both")

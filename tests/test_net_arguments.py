@@ -147,6 +147,29 @@ def test_a_layer_or_loss_of_ones_own_that_skipped_super_init_is_named():
         Net([Linear(3, 3)], Hinge())
 
 
+def test_parameters_of_ones_own_set_by_hand_as_lists_or_without_gradients_are_named():
+    """A list failed in the net with "'list' object has no attribute 'dtype'"; a parameter without
+    a gradient with a KeyError at named_parameters(), which every optimizer calls when it is made."""
+    from nnfs.layers import Layer, Sequential
+
+    class Raw(Layer):
+        def __init__(self, weight, grad=None):
+            super().__init__()
+            self.params["weight"] = weight
+            if grad is not None:
+                self.grads["weight"] = grad
+
+    with pytest.raises(TypeError, match=r"^Net: layer 1 \(Raw\) holds params\['weight'\] as a list, not an "
+                                        r"array; make its parameters with self\.init_params\(dtype, weight=\.\.\.\), "
+                                        r"which makes both$"):
+        Net([Linear(3, 3), Raw([1.0, 1.0, 1.0], [0.0, 0.0, 0.0])])
+    with pytest.raises(TypeError, match=r"^Net: layer 0\.1 \(Raw\) has params\['weight'\] but no "
+                                        r"grads\['weight'\]; make its parameters with self\.init_params"):
+        Net([Sequential(Linear(3, 3), Raw(np.ones(3, np.float32)))])
+    fine = Net([Linear(3, 3), Raw(np.ones(3, np.float32), np.zeros(3, np.float32))], backend="numpy")
+    assert fine.parameters()[2].shape == (3,)
+
+
 @pytest.mark.parametrize("mode", ["eval", "no", 0, 1.0, None])
 def test_a_mode_that_is_not_a_bool_is_refused_in_one_line(mode):
     # bool("eval") is True: train("eval") trained on, with Dropout dropping and BatchNorm's
