@@ -33,7 +33,7 @@ import itertools
 import sys
 
 from nnfs.backend import backend_of, default_backend, get_array_module, get_backend, host_generator, host_zeros, to_numpy
-from nnfs.checks import number
+from nnfs.checks import ArgumentTypeError, number
 from nnfs.layers.base import Layer, backward_through, forward_through
 from nnfs.layers.composite import layer_tree
 from nnfs.losses import Loss
@@ -129,10 +129,11 @@ def check_layer(layer, X, *, rng=None, backend=None, eps=EPS, tolerance=TOLERANC
         TypeError: for a ``layer`` that is not an nnfs layer.
     """
     _check_arguments("check_layer", layer, Layer, eps, tolerance)
+    generator = _upstream_generator("check_layer", rng)
     target = _backend(backend, layer.backend, X)
     probe = copy.deepcopy(layer).to(target, "float64")
     X = target.asarray(X, dtype="float64").copy()  # perturbed in place: never the caller's array
-    G = target.asarray(host_generator(UPSTREAM_SEED if rng is None else rng).normal(size=probe(X).shape))
+    G = target.asarray(generator.normal(size=probe(X).shape))
     threads = thread_difference(probe, X, G, tolerance)
     return _verdict(GradientErrors(repr(layer), layer_errors(probe, X, G, eps), tolerance, threads), raise_error)
 
@@ -340,6 +341,19 @@ def _check_arguments(owner, subject, kind, eps, tolerance):
                         f"check), got {short_repr(subject)}")
     number(owner, "eps", eps, low=0, low_open=True)
     number(owner, "tolerance", tolerance, low=0, low_open=True)
+
+
+def _upstream_generator(owner, rng):
+    """The generator of the upstream gradient: ``rng`` itself, or one seeded with it (None:
+    :data:`UPSTREAM_SEED`); a one-line error for what NumPy refuses deep inside its seeding
+    (a text, a negative or fractional number) and for a bool, which it would take as 0 or 1."""
+    if not isinstance(rng, bool):
+        try:
+            return host_generator(UPSTREAM_SEED if rng is None else rng)
+        except (TypeError, ValueError):
+            pass
+    raise ArgumentTypeError(f"{owner}: rng must be a NumPy Generator or a seed (an int >= 0, or a sequence of them), "
+                            f"got {short_repr(rng)}")
 
 
 def _check_shape(owner, what, grad, array):

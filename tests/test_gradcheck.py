@@ -176,10 +176,17 @@ def test_a_nan_gradient_is_the_one_named():
     (lambda X: check_layer(Linear(3, 2), X, tolerance="1e-5"), TypeError, r"^check_layer: tolerance must be a number"),
     (lambda X: check_loss(CrossEntropyLoss(), X, [0, 1, 2, 0], tolerance=float("nan")), ValueError,
      r"^check_loss: tolerance must be a finite number > 0, got nan$"),
+    (lambda X: check_layer(Linear(3, 2), X, rng="0"), TypeError,
+     r"^check_layer: rng must be a NumPy Generator or a seed \(an int >= 0, or a sequence of them\), got '0'$"),
+    (lambda X: check_layer(Linear(3, 2), X, rng=-1), ValueError, r"^check_layer: rng must be a NumPy Generator"),
+    (lambda X: check_layer(Linear(3, 2), X, rng=1.5), TypeError, r"^check_layer: rng must be .* got 1\.5$"),
+    (lambda X: check_layer(Linear(3, 2), X, rng=True), TypeError, r"^check_layer: rng must be .* got True$"),
+    (lambda X: check_layer(Linear(3, 2), X, rng=np.int64(3)), None, None),
 ], ids=["a function", "a class", "a layer as loss", "eps 0", "eps negative", "a sound call", "tolerance text",
-        "tolerance nan"])
+        "tolerance nan", "rng text", "rng negative", "rng fraction", "rng bool", "rng numpy int"])
 def test_arguments_of_the_wrong_kind_are_named_in_one_line(rng, call, error, match):
-    # A zero step divided by zero, a text tolerance failed in a comparison, a function had no .backend.
+    # A zero step divided by zero, a text tolerance failed in a comparison, a function had no .backend,
+    # an rng of text failed inside NumPy's seeding, and True seeded it as 1.
     X = rng.normal(size=(4, 3))
     if error is None:
         call(X)
