@@ -34,6 +34,7 @@ from nnfs.layers.base import Layer, cached
 
 def log_softmax(logits, axis=-1):
     """``log(softmax(logits))``, stable for any finite logits (the row maximum is subtracted first)."""
+    _check_logits("log_softmax", logits)
     xp = get_array_module(logits)
     shifted = logits - logits.max(axis=axis, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
@@ -46,7 +47,14 @@ def softmax(logits, axis=-1):
         - Input: ``(N, D)`` logits (any shape, normalised along ``axis``)
         - Output: the same shape
     """
+    _check_logits("softmax", logits)
     return get_array_module(logits).exp(log_softmax(logits, axis=axis))
+
+
+def _check_logits(owner, logits):
+    if not hasattr(logits, "shape") or not hasattr(logits, "dtype"):  # a list failed on .max
+        raise TypeError(f"{owner}: expected an array of logits, got {type(logits).__name__}; convert it with "
+                        "numpy.asarray (net.predict_proba(X) gives probabilities for any input)")
 
 
 class Loss:

@@ -84,6 +84,14 @@ def test_cross_entropy_log_of_zero_probability_is_finite(backend):
     np.testing.assert_allclose(soft_grad, 0.0, atol=1e-7)
 
 
+def test_softmax_of_a_list_is_a_type_error_naming_it():
+    """It failed inside on "'list' object has no attribute 'max'"."""
+    for function in (softmax, log_softmax):
+        with pytest.raises(TypeError, match=rf"^{function.__name__}: expected an array of logits, got list; "
+                                            r"convert it with numpy\.asarray"):
+            function([[1.0, 2.0]])
+
+
 def test_softmax_rows_sum_to_one_and_log_softmax_is_its_log(backend, rng):
     logits = backend.asarray(50 * rng.normal(size=(6, 5)))
     p = to_numpy(softmax(logits))
