@@ -94,12 +94,14 @@ class Schedule:
         """Restore :meth:`state_dict` output and set the optimizer's learning rate to match.
 
         Raises:
+            TypeError: for a state that is not a dict.
             ValueError: for a state of another schedule, or values that do not make one.
         """
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state, dict) or state.get("type") != type(self).__name__:
-            found = state.get("type") if isinstance(state, dict) else type(state).__name__
-            raise ValueError(f"{owner}: the saved state is from {short_repr(found)}")
+            if not isinstance(state, dict):
+                raise TypeError(f"{owner}: expected the dict of a schedule's state_dict(), got {short_repr(state)}")
+            raise ValueError(f"{owner}: the saved state is from {short_repr(state.get('type'))}")
         # Everything is checked before anything changes: a refused state leaves the schedule and
         # the optimizer's rate as they were (the constructor below sets that rate).
         lr = self.optimizer.lr
@@ -263,12 +265,12 @@ def make_schedule(name, optimizer, total_steps, warmup_steps=0):
     """
     key = str(name).strip().lower()
     if key not in SCHEDULES:
-        raise ValueError(f"unknown schedule {short_repr(name)}; expected one of: {', '.join(SCHEDULES)}")
+        raise ValueError(f"make_schedule: unknown schedule {short_repr(name)}; expected one of: {', '.join(SCHEDULES)}")
     total_steps = integer("make_schedule", "total_steps", total_steps, minimum=1)
     warmup_steps = integer("make_schedule", "warmup_steps", warmup_steps, minimum=0)
     if warmup_steps and warmup_steps >= total_steps:
         raise ValueError(
-            f"the warm-up ({warmup_steps} steps) must be shorter than the run ({total_steps} steps)")
+            f"make_schedule: the warm-up ({warmup_steps} steps) must be shorter than the run ({total_steps} steps)")
     if not hasattr(optimizer, "lr"):  # checked here too: a constant rate returns no schedule to check it
         raise TypeError(f"make_schedule: expected an optimizer with an lr attribute, got {type(optimizer).__name__}")
     after_warmup = total_steps - warmup_steps
@@ -287,11 +289,12 @@ def schedule_from_state(optimizer, state):
     """
     kind = state.get("type") if isinstance(state, dict) else None
     if kind not in SAVED_SCHEDULES:
-        raise ValueError(f"unknown saved schedule {short_repr(kind)}; expected one of: {', '.join(SAVED_SCHEDULES)}")
+        raise ValueError(f"schedule_from_state: unknown saved schedule {short_repr(kind)}; expected one of: "
+                         f"{', '.join(SAVED_SCHEDULES)}")
     cls = SAVED_SCHEDULES[kind]
     arguments = list(inspect.signature(cls).parameters)[1:]  # all but the optimizer
     try:
         schedule = cls(optimizer, **{key: state[key] for key in arguments if key in state})
     except TypeError as error:  # a required argument is missing from the saved state
-        raise ValueError(f"damaged saved schedule {kind}: {error}") from None
+        raise ValueError(f"schedule_from_state: damaged saved schedule {kind}: {error}") from None
     return schedule.load_state_dict(state)

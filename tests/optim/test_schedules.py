@@ -8,7 +8,7 @@ import pytest
 
 from nnfs.layers import Linear
 from nnfs.optim import SGD, Adam
-from nnfs.optim.schedules import ConstantLR, CosineAnnealingLR, MultiStepLR, StepLR, make_schedule
+from nnfs.optim.schedules import ConstantLR, CosineAnnealingLR, MultiStepLR, StepLR, make_schedule, schedule_from_state
 from tests.configs import assert_plain
 
 BASE_LR = 0.1
@@ -270,3 +270,16 @@ def test_a_saved_schedule_with_a_huge_milestones_list_is_refused_in_a_short_line
     with pytest.raises(ValueError, match=r"strictly increasing, got \[100000, 99999, .*~.*, 2, 1\]$") as error:
         schedule_from_state(optimizer(), state)
     assert len(str(error.value)) < 200
+
+
+def test_the_schedule_functions_name_themselves_in_their_errors():
+    optimizer = SGD([Linear(2, 2)], lr=0.1)
+    with pytest.raises(ValueError, match=r"^make_schedule: unknown schedule 'bogus'; expected one of: "):
+        make_schedule("bogus", optimizer, 5)
+    with pytest.raises(ValueError, match=r"^make_schedule: the warm-up \(5 steps\) must be shorter than the run"):
+        make_schedule("cosine", optimizer, 5, 5)
+    with pytest.raises(ValueError, match=r"^schedule_from_state: unknown saved schedule None"):
+        schedule_from_state(optimizer, None)
+    with pytest.raises(TypeError, match=r"^CosineAnnealingLR.load_state_dict: expected the dict of a schedule's "
+                                        r"state_dict\(\), got None$"):
+        make_schedule("cosine", optimizer, 5).load_state_dict(None)
