@@ -88,14 +88,14 @@ class Loss:
         Shape:
             - prediction: ``(N, D)``; ``"X"``: the same shape
         """
-        pending = dict(vars(self))
-        pending["cache"] = dict(self.cache)  # forward writes into the dict itself
+        pending = _loss_states(self)
         try:
             self.forward(prediction, target)
             return {"X": self.backward()}
         finally:
-            vars(self).clear()
-            vars(self).update(pending)
+            for loss, state in pending:
+                vars(loss).clear()
+                vars(loss).update(state)
 
     def from_cache(self, *names):
         return cached(self, names, "the loss was computed")
@@ -105,6 +105,22 @@ class Loss:
         return {}
 
     __repr__ = Layer.__repr__  # "Name(key=value, ...)" from get_config(), as for a layer
+
+
+def _loss_states(loss, seen=None):
+    """``[(loss, its attributes)]`` for ``loss`` and every loss it holds as an attribute (a loss
+    that delegates to a CrossEntropyLoss of its own), each cache copied: forward writes into
+    the dict itself."""
+    seen = set() if seen is None else seen
+    seen.add(id(loss))
+    state = dict(vars(loss))
+    if isinstance(state.get("cache"), dict):
+        state["cache"] = dict(state["cache"])
+    states = [(loss, state)]
+    for value in vars(loss).values():
+        if isinstance(value, Loss) and id(value) not in seen:
+            states += _loss_states(value, seen)
+    return states
 
 
 def _check_predictions(name, prediction):
@@ -187,7 +203,9 @@ class CrossEntropyLoss(Loss):
         """
         _check_predictions("CrossEntropyLoss", prediction)
         dtype = getattr(target, "dtype", None)
-        if dtype is not None and dtype.kind in "iu" and not is_host_array(target):
+        # Only what _as_targets reads as labels: integer rows (N, D) are target rows, of any values.
+        labels = getattr(target, "ndim", 0) == 1 or (getattr(target, "ndim", 0) == 2 and target.shape[1] == 1)
+        if dtype is not None and dtype.kind in "iu" and labels and not is_host_array(target):
             check_labels(target, prediction.shape[1], "CrossEntropyLoss: labels")
         return super().local_grad(prediction, target)
 

@@ -295,7 +295,12 @@ class Net:
         """
         for index, layer in enumerate(self.layers):
             for key, param in layer.params.items():
-                yield f"{index}.{key}", param, layer.grads[key]
+                grad = layer.grads.get(key)
+                if grad is None:  # a KeyError from deep inside an optimizer named no layer
+                    raise TypeError(f"Net: layer {index} ({type(layer).__name__}) has params[{key!r}] but no "
+                                    f"grads[{key!r}]; make its parameters with self.init_params(dtype, "
+                                    f"{key.rpartition('.')[2]}=...), which makes their gradients too")
+                yield f"{index}.{key}", param, grad
 
     def parameters(self):
         """The parameter arrays, in layer order."""
@@ -451,8 +456,9 @@ def _non_finite(array):
 def _check_initialised(part, where):
     """A layer or loss of one's own whose ``__init__`` skipped ``super().__init__()`` has no
     ``params`` (or ``cache``), and would fail later with an AttributeError naming neither;
-    parameters set by hand as lists, or without a gradient under the same key, failed in the
-    net (an AttributeError, a KeyError) naming no layer."""
+    parameters set by hand as lists failed in the net (an AttributeError) naming no layer. A
+    layer whose gradients appear in its backward pass is let through: a net that only predicts
+    needs none (an optimizer names a missing one, see :func:`~nnfs.optim.named_parameters_of`)."""
     if not all(hasattr(part, name) for name in (("cache",) if isinstance(part, Loss) else ("params", "cache"))):
         raise TypeError(f"Net: {where} ({type(part).__name__}) was never set up as an nnfs "
                         f"{'loss' if isinstance(part, Loss) else 'layer'}: its __init__ must call "
@@ -460,9 +466,7 @@ def _check_initialised(part, where):
     if isinstance(part, (Loss, Composite)):  # a composite's parameters are its children's, checked as they come
         return
     for key, value in part.params.items():
-        problem = (f"holds params[{key!r}] as a {type(value).__name__}, not an array"
-                   if not (hasattr(value, "shape") and hasattr(value, "dtype")) else
-                   f"has params[{key!r}] but no grads[{key!r}]" if key not in part.grads else None)
-        if problem:
-            raise TypeError(f"Net: {where} ({type(part).__name__}) {problem}; make its parameters with "
-                            f"self.init_params(dtype, {key}=...), which makes both")
+        if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+            raise TypeError(f"Net: {where} ({type(part).__name__}) holds params[{key!r}] as a "
+                            f"{type(value).__name__}, not an array; make its parameters with "
+                            f"self.init_params(dtype, {key}=...), which makes their gradients too")

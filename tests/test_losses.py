@@ -350,3 +350,41 @@ def test_a_loss_shows_its_constructor_arguments():
     # Layers did, losses said FocalLoss() whatever their gamma.
     assert repr(custom.FocalLoss(0.5)) == "FocalLoss(gamma=0.5)"
     assert repr(CrossEntropyLoss()) == "CrossEntropyLoss()"
+
+
+def test_local_grad_leaves_a_loss_held_inside_another_as_it_was():
+    """A loss that delegates to a CrossEntropyLoss of its own: the inner loss's cache and counters
+    are put back too, so a pending backward still gives the pending step's gradient."""
+    from nnfs.losses import Loss
+
+    class Wrapped(Loss):
+        def __init__(self):
+            super().__init__()
+            self.inner = CrossEntropyLoss()
+
+        def forward(self, prediction, target):
+            return self.inner(prediction, target)
+
+        def backward(self):
+            return self.inner.backward()
+
+    rng = np.random.default_rng(0)
+    loss = Wrapped()
+    loss(rng.standard_normal((4, 3)), np.array([0, 1, 2, 1]))
+    pending = loss.backward().copy()
+    batches = loss.inner.batches
+    loss.local_grad(rng.standard_normal((2, 3)), np.array([2, 2]))
+    assert np.array_equal(loss.backward(), pending) and loss.inner.batches == batches
+
+
+def test_local_grad_takes_integer_target_rows_of_any_value_as_forward_does():
+    from nnfs.backend import get_backend
+
+    strict = get_backend("strict")
+    P = strict.asarray(np.zeros((2, 3), np.float32))
+    rows = strict.asarray(np.array([[0, 3, 0], [1, 0, 0]]))  # rows, not labels: 3 is a weight
+    loss = CrossEntropyLoss()
+    expected = to_numpy(loss.local_grad(P, strict.asarray(np.array([[0, 3, 0], [1, 0, 0]], np.float32)))["X"])
+    assert np.allclose(to_numpy(loss.local_grad(P, rows)["X"]), expected)
+    with pytest.raises(ValueError, match="labels must be in"):
+        loss.local_grad(P, strict.asarray(np.array([0, 3])))

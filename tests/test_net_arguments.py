@@ -9,6 +9,7 @@ import pytest
 from nnfs.layers import Linear
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
+from nnfs.optim import SGD
 
 
 def test_an_empty_net_is_refused_at_construction():
@@ -161,11 +162,14 @@ def test_parameters_of_ones_own_set_by_hand_as_lists_or_without_gradients_are_na
 
     with pytest.raises(TypeError, match=r"^Net: layer 1 \(Raw\) holds params\['weight'\] as a list, not an "
                                         r"array; make its parameters with self\.init_params\(dtype, weight=\.\.\.\), "
-                                        r"which makes both$"):
+                                        r"which makes their gradients too$"):
         Net([Linear(3, 3), Raw([1.0, 1.0, 1.0], [0.0, 0.0, 0.0])])
-    with pytest.raises(TypeError, match=r"^Net: layer 0\.1 \(Raw\) has params\['weight'\] but no "
-                                        r"grads\['weight'\]; make its parameters with self\.init_params"):
-        Net([Sequential(Linear(3, 3), Raw(np.ones(3, np.float32)))])
+    # Without gradients a net still predicts (a layer may make them in its backward pass); an
+    # optimizer, which needs them, names the layer.
+    predicting = Net([Sequential(Linear(3, 3), Raw(np.ones(3, np.float32)))])
+    with pytest.raises(TypeError, match=r"^Net: layer 0 \(Sequential\) has params\['1\.weight'\] but no "
+                                        r"grads\['1\.weight'\]; make its parameters with self\.init_params"):
+        SGD(predicting, lr=0.1)
     fine = Net([Linear(3, 3), Raw(np.ones(3, np.float32), np.zeros(3, np.float32))], backend="numpy")
     assert fine.parameters()[2].shape == (3,)
 

@@ -132,7 +132,11 @@ def _check_model(owner, net):
 def _check_classification(owner, net):
     # The accuracy is counted against the loss's own validated targets: a classification loss
     # of one's own trains here once it keeps them too (docs/layers.md, "Write your own loss").
-    if net.loss_fn is None or not hasattr(net.loss_fn, "target"):
+    loss = net.loss_fn
+    if loss is None:
+        raise TypeError(f"{owner}: the net has no loss; give it one (Net(layers, CrossEntropyLoss()))")
+    # Looked up without reading it: a property may read the cache, empty before the first batch.
+    if not (hasattr(type(loss), "target") or "target" in vars(loss)):
         raise TypeError(f"{owner}: the epoch loop counts accuracy against the class targets a loss keeps as "
                         f"`target` (CrossEntropyLoss does), and {type(net.loss_fn).__name__} keeps none; "
                         "train it with a loop of your own")

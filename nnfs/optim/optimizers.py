@@ -47,7 +47,8 @@ def named_parameters_of(source, owner="optimizer"):
     if isinstance(source, (list, tuple)) and all(hasattr(s, "params") for s in source):
         # A Net refuses a layer in two places, and so does a list: its parameters would be
         # updated twice per step (twice the rate) and counted twice in a clipped norm.
-        repeat = first_repeat(layer_tree(source))
+        # Only layers with parameters: a ReLU listed twice updates nothing twice.
+        repeat = first_repeat((path, layer) for path, layer in layer_tree(source) if layer.params)
         if repeat is not None:
             layer, first, second = repeat
             raise ValueError(f"{owner}: the same {type(layer).__name__} appears twice in the list (layers {first} "
@@ -96,7 +97,7 @@ class Optimizer:
         # Checked at every step: schedules and users set it between steps, and one NaN or
         # negative rate would turn every weight into NaN or walk up the loss.
         lr = number(f"{type(self).__name__}.step", "lr", self.lr, low=0)
-        params = named_parameters_of(self.params)
+        params = named_parameters_of(self.params, f"{type(self).__name__}.step")
         for name, param, _ in params:  # all checked before any weight changes
             self._check_state_shape(name, param)
         self.step_count += 1
@@ -106,9 +107,11 @@ class Optimizer:
     def _check_state_shape(self, name, param):
         """A ValueError when the state kept for ``name`` is not of ``param``'s shape: a layer
         replaced by one of another size since its first step (a new head for more classes)
-        failed inside NumPy on a broadcast, half-way through the step."""
+        failed inside NumPy on a broadcast, half-way through the step. Only the slots of
+        :data:`SLOTS`, which hold one value per weight: a subclass of one's own may keep others
+        of any shape."""
         for slot, value in self.state.get(name, {}).items():
-            if tuple(value.shape) != tuple(param.shape):
+            if slot in type(self).SLOTS and tuple(value.shape) != tuple(param.shape):
                 raise ValueError(
                     f"{type(self).__name__}.step: its {slot} for {name} has shape {tuple(value.shape)}, but the "
                     f"parameter is now {tuple(param.shape)} (was its layer replaced?); make a new optimizer, or "
@@ -120,7 +123,7 @@ class Optimizer:
 
     def zero_grad(self):
         """Set every gradient to zero in place."""
-        for _, _, grad in named_parameters_of(self.params):
+        for _, _, grad in named_parameters_of(self.params, f"{type(self).__name__}.zero_grad"):
             grad.fill(0)
 
     def _state_for(self, name, param):

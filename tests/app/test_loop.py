@@ -218,3 +218,34 @@ def test_wrong_arguments_are_one_line_before_any_batch(rng, call, message):
     with pytest.raises((TypeError, ValueError), match=message):
         call(net, loader)
     assert loader.passes == 0 and np.array_equal(net.state_dict()["0.weight"], before)
+
+
+def test_a_loss_of_ones_own_whose_target_property_reads_its_cache_trains():
+    """The loop looks the attribute up without reading it: before the first batch a property
+    reading the cache would raise. A net without a loss is said to have none."""
+    from nnfs.layers import Linear
+    from nnfs.losses import CrossEntropyLoss, Loss
+    from nnfs.net import Net
+
+    class Wrapped(Loss):
+        def __init__(self):
+            super().__init__()
+            self.inner = CrossEntropyLoss()
+
+        def forward(self, prediction, target):
+            value = self.inner(prediction, target)
+            self.cache["target"] = self.inner.target
+            return value
+
+        def backward(self):
+            return self.inner.backward()
+
+        @property
+        def target(self):
+            return self.from_cache("target")
+
+    X = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    y = np.array([0, 1, 2, 1])
+    assert evaluate(Net([Linear(3, 3)], Wrapped()), [(X, y)]).samples == 4
+    with pytest.raises(TypeError, match=r"^evaluate: the net has no loss; give it one"):
+        evaluate(Net([Linear(3, 3)]), [(X, y)])

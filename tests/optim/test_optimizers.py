@@ -444,3 +444,28 @@ def test_a_parameter_without_saved_state_after_steps_starts_its_own_at_the_next_
     saved["state"] = {key: value for key, value in saved["state"].items() if not key.startswith("2.")}
     loaded = Adam(net).load_state_dict(saved)
     assert loaded.step_count == 1 and sorted(loaded.state) == ["0.bias", "0.weight"]
+
+
+def test_a_layer_without_parameters_listed_twice_is_no_repeat():
+    from nnfs.activations import ReLU
+
+    relu = ReLU()
+    layers = [Linear(3, 3), relu, Linear(3, 3), relu]
+    assert len(SGD(layers, lr=0.1).params) == 4
+    with pytest.raises(ValueError, match=r"^SGD.step: the same Linear appears twice"):
+        optimizer = SGD(layers, lr=0.1)
+        layers.append(layers[0])
+        optimizer.step()
+
+
+def test_the_state_shape_check_looks_at_the_optimizers_own_slots_only():
+    """A subclass of one's own may keep other state of any shape (a step count, factored moments)."""
+    class Counting(SGD):
+        def update(self, name, param, grad, state, lr):
+            state["seen"] = np.zeros(())
+            super().update(name, param, grad, state, lr)
+
+    layer = Linear(3, 2)
+    optimizer = Counting([layer], lr=0.1, momentum=0.9)
+    optimizer.step()
+    optimizer.step()  # refused as "was its layer replaced?" before
