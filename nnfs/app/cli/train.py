@@ -57,7 +57,7 @@ from nnfs.app.models import MODEL_TITLES, build_model, default_model, model_para
 from nnfs.app.plot import plot_history
 from nnfs.app.progress import ProgressBar
 from nnfs.app.resume import RunState, has_run_state, resume
-from nnfs.backend import allocator, default_backend, default_dtype
+from nnfs.backend import ENV_DTYPE, allocator, default_backend, default_dtype
 from nnfs.backend.archive import format_size
 from nnfs.checkpoint import MAX_META_BYTES, CheckpointError, load_into, save
 from nnfs.data import (
@@ -316,6 +316,67 @@ def check_same_data(world, args, data, split):
                            "dataset and options")
 
 
+class RanksDiffer(RuntimeError):
+    """The ranks of a data-parallel run were given different options or environments (an
+    ``mpiexec -n 1 ... : -n 1 ...`` line, another environment on one machine)."""
+
+
+def same_training_fields(args, training):
+    """What every rank of a data-parallel run must agree on beyond its images, by the option
+    (or variable) that sets it: ``{name: JSON-able value}``, the values those of the run that
+    is about to train (a resumed run's optimizer, schedule, augmentation and state come from
+    its checkpoint, whatever its options say)."""
+    optimizer, state, loader = training.optimizer, training.state, training.train.state_dict()
+    options = {"lr": "--lr", "momentum": "--momentum", "weight_decay": "--weight_decay"}
+    # The same names in the same order on every rank, whatever it was given: one collective of
+    # one length.
+    fields = {"--epochs": args.epochs, "--batch_size": training.batch_size, "--model": training.model,
+              "--optimizer": [type(optimizer).__name__], "--lr": None, "--momentum": None, "--weight_decay": None}
+    for key, value in optimizer.get_config().items():
+        if key in options:
+            fields[options[key]] = value
+        else:  # its other settings (Adam's betas) come with the optimizer
+            fields["--optimizer"].append([key, value])
+    fields.update({"--schedule": state.schedule, "--warmup_epochs": state.warmup_epochs,
+                   "--seed": loader["seed"], "--augment": loader["augment"],
+                   ENV_DTYPE: training.net.dtype.name})
+    # Where the run stands: a rank resuming another checkpoint, or none, would train from elsewhere.
+    fields["--resume"] = [{key: value for key, value in state.to_dict().items()
+                           if key not in ("epochs", "schedule", "warmup_epochs", "loader")}, loader["passes"]]
+    return fields
+
+
+def field_digests(fields):
+    """``[digest, digest ** 2, ...]`` of each value of ``fields``, for one sum over the ranks:
+    20 bits of a hash, whose square still sums exactly, so the ranks' values of a field are
+    all equal exactly when size * sum of squares == (sum) ** 2 (as :func:`check_same_data`)."""
+    values = []
+    for value in fields.values():
+        record = json.dumps(value, sort_keys=True, default=str)
+        digest = int(hashlib.sha256(record.encode("utf-8", "surrogatepass")).hexdigest()[:5], 16)
+        values += [digest, digest * digest]
+    return values
+
+
+def check_same_training(world, args, training):
+    """Refuse a data-parallel run whose ranks would train differently: another ``--epochs``
+    leaves one rank waiting for the others forever, another ``--batch_size`` or ``NNFS_DTYPE``
+    fails inside MPI, another ``--lr`` or optimizer moves the replicas apart without a word.
+    One small collective, before the first one that depends on them (the broadcast of the
+    parameters), on every rank.
+
+    Raises:
+        RanksDiffer: on every rank, naming what differs.
+    """
+    fields = same_training_fields(args, training)
+    sums = world.sum_host(field_digests(fields))
+    differ = [name for index, name in enumerate(fields)
+              if world.size * sums[2 * index + 1] != sums[2 * index] ** 2]
+    if differ:
+        raise RanksDiffer(f"the {world.size} ranks were not given the same {', '.join(differ)} (another option "
+                          "or environment on one rank or machine): give every rank the same options and environment")
+
+
 def run(args, world=None, progress=None):
     """Train and save; with ``world`` (an MPI communicator) as one of its data-parallel ranks.
 
@@ -358,6 +419,9 @@ def _train(args, world, progress, outputs, lock):
     training = prepare_training(args, world, data, resumed_meta, saved_model, saved_preprocessing, warn_)
     if args.resume:
         continue_from_checkpoint(args, training, resumed_meta, say, warn_)
+    if world is not None and world.size > 1:
+        check_same_training(world, args, training)
+    if args.resume:
         if training.state.epoch >= args.epochs:
             if root:
                 lock.keep()
@@ -701,7 +765,8 @@ def main(argv=None):
         except BrokenPipeError:  # stdout closed early (a pipe into head): stop quietly
             console.silence_stdout()
             return EXIT_ERROR
-        except (DatasetError, CheckpointError, Diverged, ReportNotWritten, OutputsInUse, OSError, MemoryError) as error:
+        except (DatasetError, CheckpointError, Diverged, RanksDiffer, ReportNotWritten, OutputsInUse, OSError,
+                MemoryError) as error:
             if isinstance(error, MemoryError):
                 message = "out of memory; try a smaller --batch_size or --image_size"
             elif isinstance(error, OSError):  # what reaches here comes from writing the outputs

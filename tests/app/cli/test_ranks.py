@@ -213,3 +213,17 @@ def test_under_mpiexec_a_bad_option_on_one_rank_ends_the_job_instead_of_hanging(
     assert ours(result.stderr) == ["error: rank 1: argument --lr: must be a finite number > 0, got -1 (see --help)"], \
         result.stderr
     assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("other", [["--lr", "0.02"], ["--batch_size", "2"], ["--epochs", "2"]])
+def test_under_mpiexec_a_rank_given_other_training_options_ends_the_job_in_one_line(tmp_path, other):
+    """Another --lr trained replicas apart without a word, another --batch_size failed inside
+    MPI (a stack of its lines, status 142), another --epochs left the other rank waiting forever."""
+    good = ["--dataset", dataset(tmp_path), "--epochs", "1", "--batch_size", "4", "--save", tmp_path / "m.npz"]
+    result = mpiexec(good, [*good, *other], cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert [line for line in ours(result.stderr) if line.startswith("error: ")] == [
+        f"error: the 2 ranks were not given the same {other[0]} (another option or environment on one rank or "
+        "machine): give every rank the same options and environment"], result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "m.npz").exists()

@@ -529,6 +529,48 @@ def test_ranks_that_read_different_images_are_refused():
         train_program.check_same_data(TwoRanks([same + 1, (same + 1) ** 2]), args, data, split)
 
 
+def test_ranks_that_would_train_differently_are_refused_naming_what_differs():
+    """Another --epochs on one rank left the others waiting forever, another --batch_size or
+    NNFS_DTYPE failed inside MPI (status 142), another --lr or optimizer moved the replicas
+    apart without a word: every rank compares what it will train with, in one collective."""
+    from types import SimpleNamespace
+
+    from nnfs.activations import ReLU
+    from nnfs.app.resume import RunState
+    from nnfs.layers import Linear
+    from nnfs.losses import CrossEntropyLoss
+    from nnfs.net import Net
+    from nnfs.optim import SGD, Adam
+
+    def training(optimizer=SGD, batch_size=4, epochs=3, passes=0, **config):
+        net = Net([Linear(4, 8), ReLU(), Linear(8, 2)], CrossEntropyLoss())
+        loader = {"seed": 0, "passes": passes, "augment": None}
+        args = SimpleNamespace(epochs=epochs)
+        return args, SimpleNamespace(optimizer=optimizer(net, **{"lr": 0.01, **config}), state=RunState(epochs=epochs),
+                                     train=SimpleNamespace(state_dict=lambda: loader), batch_size=batch_size,
+                                     model="cnn", net=net)
+
+    class TwoRanks:  # the other rank's values are given; sum_host adds this rank's to them
+        size = 2
+
+        def __init__(self, other):
+            self.other = other
+
+        def sum_host(self, values):
+            assert len(values) == len(self.other)  # one collective of one length, whatever differs
+            return [float(mine + theirs) for mine, theirs in zip(values, self.other)]
+
+    def other_rank(**changes):
+        return TwoRanks(train_program.field_digests(train_program.same_training_fields(*training(**changes))))
+
+    train_program.check_same_training(other_rank(), *training())  # agrees: no error
+    for changes, named in [({"epochs": 4}, "--epochs"), ({"batch_size": 2}, "--batch_size"),
+                           ({"lr": 0.02}, "--lr"), ({"momentum": 0.5}, "--momentum"),
+                           ({"passes": 1}, "--resume"), ({"optimizer": Adam}, "--optimizer, --momentum")]:
+        with pytest.raises(train_program.RanksDiffer, match=rf"the 2 ranks were not given the same {named} "):
+            train_program.check_same_training(other_rank(**changes), *training())
+
+
 @pytest.mark.parametrize("resumed", ["m_last.npz", "m.npz"])
 def test_resume_without_save_writes_the_resumed_runs_files_not_the_default_ones(tmp_path, capsys, monkeypatch,
                                                                                 resumed):
