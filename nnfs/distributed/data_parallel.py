@@ -1,5 +1,8 @@
 """Data-parallel training: one replica of the net per rank, gradients averaged every step."""
 
+import hashlib
+import json
+
 from nnfs.backend import backend_of, get_array_module, to_numpy
 from nnfs.distributed.flat import FlatBuffer
 from nnfs.distributed.sharding import shard_range
@@ -49,6 +52,11 @@ class DataParallel:
         comm: the communicator; default :func:`~nnfs.distributed.init` for the net's backend.
         broadcast: copy rank 0's parameters and buffers to every rank now; default True.
 
+    Raises:
+        ValueError: for a net without parameters, or, on every rank, where the ranks' nets
+            differ (their parameter or buffer shapes, random streams or dtype): checked
+            first, in one collective, since the collectives that follow would not match.
+
     Attributes:
         net: the wrapped net.
         comm: the communicator (``rank``, ``size``, ``is_root``).
@@ -67,6 +75,7 @@ class DataParallel:
         self._n_samples = None
         self._rows = None  # where the share cut by shard() sits in its global batch
         self._statistics_moved = False  # whether this rank had samples since the last sync_buffers
+        self._check_same_replicas()
         if broadcast:
             self.broadcast_parameters()
 
@@ -283,6 +292,32 @@ class DataParallel:
 
     def _buffers(self):
         return [buffer for layer in self.net.layers for buffer in layer.buffers.values()]
+
+    def _layout(self):
+        """What the collectives pack of this replica, JSON-able: every parameter's and buffer's
+        shape, the random streams and the dtype."""
+        return {"parameters": [list(param.shape) for param in self._parameters()],
+                "buffers": [list(buffer.shape) for buffer in self._buffers()],
+                "streams": {path: sorted(stream) for path, stream in self.net.rng_state().items()},
+                "dtype": str(self.net.dtype)}
+
+    def _check_same_replicas(self):
+        """Refuse, on every rank, replicas that differ (another layer, size or dtype on one
+        rank): their broadcasts and allreduces would not match, and MPI fails with a stack of
+        its own lines, or waits forever. One small collective of two numbers."""
+        if self.comm.size == 1:
+            return
+        layout = json.dumps(self._layout(), sort_keys=True)
+        # 20 bits of a hash: its square still sums exactly, so the ranks' values are all equal
+        # exactly when size * sum of squares == (sum)^2.
+        digest = int(hashlib.sha256(layout.encode()).hexdigest()[:5], 16)
+        total, squares = self.comm.sum_host([digest, digest * digest])
+        if self.comm.size * squares != total * total:
+            count = sum(param.size for param in self._parameters())
+            raise ValueError(
+                f"DataParallel: the nets of the {self.comm.size} ranks differ (their layers, sizes or dtype); build "
+                f"the same net on every rank (rank {self.comm.rank}'s has {count:,} parameters in "
+                f"{len(self._parameters())} arrays, {self.net.dtype})")
 
     def _check_device(self):
         wanted = getattr(self.comm, "device_id", None)

@@ -5,6 +5,9 @@ A fake communicator stands in for the other ranks, so these run anywhere;
 tests/distributed/test_mpi.py runs the real thing under mpiexec.
 """
 
+import hashlib
+import json
+
 import numpy as np
 import pytest
 
@@ -39,13 +42,37 @@ def test_data_parallel_needs_parameters():
         DataParallel(Net([ReLU()], CrossEntropyLoss()), FakeCommunicator())
 
 
+def test_replicas_that_differ_are_refused_on_every_rank(backend):
+    """Another layer size, another layer or another dtype on one rank: the broadcast that
+    follows failed inside MPI (a stack of its lines) or waited forever."""
+    mine = DataParallel(small_net(backend), FakeCommunicator(size=2))._layout()
+    assert mine == DataParallel(small_net(backend), FakeCommunicator(size=2))._layout()
+
+    class OtherRank(FakeCommunicator):  # the other rank's replica is ``other``'s
+        def __init__(self, other):
+            super().__init__(size=2)
+            layout = DataParallel(other, FakeCommunicator(size=1))._layout()
+            self.digest = int(hashlib.sha256(json.dumps(layout, sort_keys=True).encode()).hexdigest()[:5], 16)
+
+        def sum_host(self, values):
+            return [float(values[0] + self.digest), float(values[1] + self.digest ** 2)]
+
+    DataParallel(small_net(backend), OtherRank(small_net(backend)))  # the same net: accepted
+    for other in (small_net(backend, batchnorm=False), small_net(backend, dtype="float32"),
+                  Net([Conv2D(1, 3, 3, padding=1), Flatten(), Linear(3 * 6 * 6, 4)], CrossEntropyLoss(),
+                      backend=backend, dtype="float64")):
+        with pytest.raises(ValueError, match=r"DataParallel: the nets of the 2 ranks differ \(their layers, sizes "
+                                             r"or dtype\); build the same net on every rank \(rank 0's has "):
+            DataParallel(small_net(backend), OtherRank(other))
+
+
 def test_one_allreduce_over_one_flat_buffer_per_step(backend, rng):
     net = small_net(backend)
     comm = FakeCommunicator(size=2)
     ddp = DataParallel(net, comm)
     n_values = sum(param.size for param in net.parameters())
     n_buffers = sum(b.size for layer in net.layers for b in layer.buffers.values())
-    assert comm.calls == [("broadcast", n_values + n_buffers)]
+    assert comm.calls == [("sum_host", 2), ("broadcast", n_values + n_buffers)]  # the replicas checked alike
     comm.calls.clear()
     buffers_seen = set()
     for step in range(3):

@@ -101,3 +101,37 @@ def test_float32_replicas_stay_identical(tmp_path):
     assert all(value.dtype == np.float32 for value in ranks[0][0].values())
     expected, _ = ddp_steps.reference(batchnorm=True, dtype="float32", replicas=RANKS)
     assert_states_close(ranks[0][0], expected, rtol=1e-4)
+
+
+# Rank 1 builds a wider net than rank 0's.
+OTHER_NETS = """
+import pathlib, sys
+import nnfs.distributed as dist
+from nnfs.layers import Linear
+from nnfs.losses import CrossEntropyLoss
+from nnfs.net import Net
+world = dist.init()
+net = Net([Linear(4, 16 + world.rank), Linear(16 + world.rank, 3)], CrossEntropyLoss())
+try:
+    dist.DataParallel(net, world)
+except ValueError as error:  # a file per rank: lines printed by two ranks at once can run together
+    (pathlib.Path(sys.argv[1]) / f"rank{world.rank}.txt").write_text(str(error))
+"""
+
+
+def test_ranks_with_other_nets_are_refused_on_every_rank(tmp_path):
+    """Another net on one rank: the broadcast of rank 0's parameters failed inside MPI on the
+    other rank (a stack of MPI's lines), and rank 0 waited for it in the next collective forever."""
+    if importlib.util.find_spec("mpi4py") is None:
+        pytest.skip("mpi4py is not installed (pip install -e '.[mpi]')")
+    mpiexec = shutil.which("mpiexec") or shutil.which("mpirun")
+    if mpiexec is None:
+        pytest.skip("no mpiexec on PATH (pip install mpich)")
+    result = subprocess.run([mpiexec, "-n", str(RANKS), sys.executable, "-c", OTHER_NETS, str(tmp_path)],
+                            env=environment(NNFS_BACKEND="numpy", OMP_NUM_THREADS="1", NNFS_TRANSPORT=None),
+                            cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [(tmp_path / f"rank{rank}.txt").read_text() for rank in range(RANKS)] == [
+        f"DataParallel: the nets of the 2 ranks differ (their layers, sizes or dtype); build the same net on every "
+        f"rank (rank {rank}'s has {4 * width + width + width * 3 + 3} parameters in 4 arrays, float32)"
+        for rank, width in ((0, 16), (1, 17))]
