@@ -56,7 +56,7 @@ from nnfs.app.metrics import write_history_csv
 from nnfs.app.models import MODEL_TITLES, build_model, default_model, model_parameters
 from nnfs.app.plot import plot_history
 from nnfs.app.progress import ProgressBar
-from nnfs.app.resume import RunState, has_run_state, resume
+from nnfs.app.resume import RunState, has_run_state, records_run_state, resume
 from nnfs.backend import ENV_DTYPE, allocator, default_backend, default_dtype
 from nnfs.backend.archive import format_size
 from nnfs.checkpoint import MAX_META_BYTES, CheckpointError, load_into, save
@@ -450,11 +450,19 @@ def resumed_settings(args, say):
     """The ``--resume`` checkpoint's record (:func:`~nnfs.app.cli.resumed.resumed_record`; None
     for a new run), with the flag it records taken over: a run started with ``--skip_corrupt``
     left its unreadable images out, its split has none of them, so the resumed run must leave
-    them out too (without the flag it stopped at the first one)."""
+    them out too (without the flag it stopped at the first one). A run's batch size continues
+    too where ``--batch_size`` is left out (the default of 32 gave a run of 16 other steps
+    than an uninterrupted one); given, it applies from the next epoch on. A ``batch_size`` in
+    the record of another form than this program writes is a field of the user's own
+    (:func:`nnfs.checkpoint.save` takes anything as ``extra``), and leaves the default."""
     meta = resumed_record(args)
     if meta is not None and meta["extra"].get("skip_corrupt") and not args.skip_corrupt:
         args.skip_corrupt = True
         say(f"--skip_corrupt, as the resumed run {args.resume} had")
+    recorded = None if meta is None else meta["extra"].get("batch_size")
+    if "batch_size" not in args.given and type(recorded) is int and recorded > 0 \
+            and records_run_state(meta.get("optimizer"), meta["extra"]):  # weights only: a new run
+        args.batch_size = recorded
     return meta
 
 

@@ -232,6 +232,27 @@ def test_resume_keeps_the_preprocessing_of_the_run(tmp_path, capsys):
 
 
 
+def test_resume_without_batch_size_continues_with_the_batch_of_the_run(tmp_path, capsys):
+    """--resume left --batch_size to its default (32): a run of batch 3 went on with other steps
+    than an uninterrupted one, without a word. Given, a batch size applies from the next epoch."""
+    data = dataset(tmp_path, per_class=8)
+    options = ["--dataset", data, "--epochs", "2"]
+    code, _, err = call(train_program.main, [*options, "--batch_size", "3", "--save", tmp_path / "whole" / "m.npz"],
+                        capsys)
+    assert code == 0, err
+    code, _, err = call(train_program.main, [*options, "--epochs", "1", "--batch_size", "3", "--save",
+                                             tmp_path / "runs" / "m.npz"], capsys)
+    assert code == 0, err
+    code, out, err = call(train_program.main, [*options, "--resume", tmp_path / "runs" / "m_last.npz"], capsys)
+    assert code == 0, err
+    assert ", batch 3" in out
+    csv = "m_metrics.csv"
+    assert (tmp_path / "runs" / csv).read_text() == (tmp_path / "whole" / csv).read_text()
+    code, out, err = call(train_program.main, [*options, "--epochs", "3", "--batch_size", "2", "--resume",
+                                               tmp_path / "runs" / "m_last.npz"], capsys)
+    assert code == 0 and ", batch 2" in out, err
+
+
 def test_a_resume_on_images_changed_since_keeps_the_normalisation_its_weights_were_trained_with(tmp_path, capsys):
     """The same names, other pixels: the statistics refitted on them would feed the resumed
     weights other inputs than they were trained on, silently."""
