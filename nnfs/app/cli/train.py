@@ -65,6 +65,8 @@ from nnfs.data import (
     available_memory, stratified_split, training_bytes)
 from nnfs.data.memory import is_budget
 from nnfs.files import name_key, portable_name
+from nnfs.layers.batchnorm import BatchNorm
+from nnfs.layers.composite import layer_tree
 from nnfs.optim import make_optimizer, make_schedule
 from nnfs.text import listed, shorten
 
@@ -484,6 +486,7 @@ class Training:
         class_names: as the split's names, readable in any locale.
         requested: what this run asked for (None where the data chose), for a resumed run to
             ask the same.
+        ranks: the data-parallel ranks it trains on (1: one process).
     """
 
     data: object
@@ -501,6 +504,7 @@ class Training:
     split: dict
     class_names: list
     requested: dict
+    ranks: int = 1
 
 
 def prepare_training(args, world, data, resumed_meta, saved_model, saved_preprocessing, warn_):
@@ -542,7 +546,8 @@ def prepare_training(args, world, data, resumed_meta, saved_model, saved_preproc
         train=train, val=val, batch_size=batch_size, preprocessing=preprocessing, fitted=fitted,
         augment=augment, split=split,
         class_names=[portable_name(name) for name in data.class_names],  # as the split's names: any locale
-        requested={"image_size": args.image_size and list(args.image_size), "channels": args.channels})
+        requested={"image_size": args.image_size and list(args.image_size), "channels": args.channels},
+        ranks=1 if world is None else world.size)
 
 
 def continue_from_checkpoint(args, training, resumed_meta, say, warn_):
@@ -574,6 +579,13 @@ def continue_from_checkpoint(args, training, resumed_meta, say, warn_):
     if training.state.loader is not None:
         training.train.load_state_dict(training.state.loader)  # its augmentation too: part of the exact resume
         training.augment = training.train.augment
+    other_ranks = resumed_meta["extra"].get("ranks")
+    if type(other_ranks) is int and other_ranks > 0 and other_ranks != training.ranks and \
+            any(isinstance(layer, BatchNorm) for _, layer in layer_tree(net.layers)):
+        # The global batch is the same; its cut into the ranks' shares is not.
+        warn_(f"{args.resume} was trained on {console.count(other_ranks, 'rank')} and resumes on "
+              f"{training.ranks}: each rank's BatchNorm normalises its own share of the global batch, so the "
+              f"numbers differ from an uninterrupted run's (resume on {console.count(other_ranks, 'rank')} to continue exactly)")
     overridden = [f"--{name} {getattr(args, name)}" for name in RESUMED_OPTIONS if name in args.given]
     if overridden:
         used = ", ".join(training.augment.operations) if training.augment is not None else "none"
@@ -660,7 +672,8 @@ def save_epoch(args, training, epoch, val_accuracy, improved, progress, outputs,
     details = {"epoch": epoch, "val_accuracy": val_accuracy, "run": state.to_dict(),
                "dataset": recorded_dataset(args.dataset), "batch_size": training.batch_size,
                "seed": args.seed, "val_split": args.val_split, "limit": args.limit, "model": training.model,
-               "split": training.split, "requested": training.requested, "skip_corrupt": args.skip_corrupt}
+               "split": training.split, "requested": training.requested, "skip_corrupt": args.skip_corrupt,
+               "ranks": training.ranks}
 
     def save_as(role):
         kept = keep_aside(outputs[role]) if role in replaced else None

@@ -253,6 +253,26 @@ def test_resume_without_batch_size_continues_with_the_batch_of_the_run(tmp_path,
     assert code == 0 and ", batch 2" in out, err
 
 
+def test_a_resume_on_another_number_of_ranks_says_its_numbers_are_not_the_uninterrupted_runs(tmp_path, capsys):
+    """The global batch is the same, but BatchNorm normalises each rank's share: a run of 2 ranks
+    resumed as one process (or the reverse) went on with other numbers, without a word."""
+    data = dataset(tmp_path, per_class=4)
+    options = ["--dataset", data, "--epochs", "1", "--batch_size", "4", "--save", tmp_path / "m.npz"]
+    code, _, err = call(train_program.main, options, capsys)
+    assert code == 0, err
+    from nnfs.checkpoint import metadata
+    assert metadata(tmp_path / "m_last.npz")["extra"]["ranks"] == 1
+    resume = ["--dataset", data, "--epochs", "2", "--resume", tmp_path / "m_last.npz"]
+    rewrite_checkpoint(tmp_path / "m_last.npz", lambda meta: meta["extra"].update(ranks=2))
+    code, _, err = call(train_program.main, resume, capsys)
+    assert code == 0, err
+    assert err == (f"warning: {tmp_path / 'm_last.npz'} was trained on 2 ranks and resumes on 1: each rank's "
+                   "BatchNorm normalises its own share of the global batch, so the numbers differ from an "
+                   "uninterrupted run's (resume on 2 ranks to continue exactly)\n")
+    code, _, err = call(train_program.main, [*resume[:3], "3", *resume[4:]], capsys)  # on 1 rank again: silent
+    assert code == 0 and err == "", err
+
+
 def test_a_resume_on_images_changed_since_keeps_the_normalisation_its_weights_were_trained_with(tmp_path, capsys):
     """The same names, other pixels: the statistics refitted on them would feed the resumed
     weights other inputs than they were trained on, silently."""
