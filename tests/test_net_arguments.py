@@ -166,7 +166,7 @@ def test_parameters_of_ones_own_set_by_hand_as_lists_or_without_gradients_are_na
         Net([Linear(3, 3), Raw([1.0, 1.0, 1.0], [0.0, 0.0, 0.0])])
     # Without gradients a net still predicts (a layer may make them in its backward pass); an
     # optimizer, which needs them, names the layer.
-    predicting = Net([Sequential(Linear(3, 3), Raw(np.ones(3, np.float32)))])
+    predicting = Net([Sequential(Linear(3, 3), Raw(np.ones(3, np.float32)))], backend="numpy")
     with pytest.raises(TypeError, match=r"^Net: layer 0 \(Sequential\) has params\['1\.weight'\] but no "
                                         r"grads\['1\.weight'\]; make its parameters with self\.init_params"):
         SGD(predicting, lr=0.1)
