@@ -11,18 +11,11 @@ import time
 
 import nnfs.distributed as dist  # mpi4py is imported only when asked for
 from nnfs.app.cli import console
-from nnfs.app.cli.process import Interrupted, launcher_size
+# The delays live beside the launcher, which ends a job interrupted while it starts, before
+# this module (and NumPy) can load.
+from nnfs.app.cli.process import ABORT_DELAY, RANK_GRACE, Interrupted, launcher_size
 
 __all__ = ["RANK_GRACE", "ABORT_DELAY", "stop_job", "joined", "said_by_the_parser"]
-
-#: Seconds a rank other than 0 waits before it reports a failure of its own and ends the job.
-#: Most failures meet every rank alike (a damaged checkpoint, a divergence, Ctrl-C through
-#: mpiexec): rank 0 says it and ends the job within that time, so the line comes once. A rank
-#: still running then failed alone (its machine lacks the dataset, it ran out of memory, it
-#: alone was sent a signal), and says so, naming itself.
-RANK_GRACE = 3.0
-#: Seconds between a rank's last line and its abort of the job (see :func:`stop_job`).
-ABORT_DELAY = 0.5
 
 
 def stop_job(world, status, message, line=console.error):

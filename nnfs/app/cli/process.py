@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 __all__ = ["Interrupted", "stop_on_signals", "launch", "launch_train", "launch_predict", "single_threaded_blas",
            "launcher_rank", "launcher_size", "speaks_for_the_job", "BLAS_THREADS", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE"]
@@ -33,6 +34,16 @@ EXIT_ERROR = 1  # a damaged file, a dataset that cannot be read, a file that can
 EXIT_USAGE = 2  # a bad option (argparse's status)
 
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+#: Seconds a rank other than 0 waits before it reports a failure of its own and ends the job.
+#: Most failures meet every rank alike (a damaged checkpoint, a divergence, Ctrl-C through
+#: mpiexec): rank 0 says it and ends the job within that time, so the line comes once. A rank
+#: still running then failed alone (its machine lacks the dataset, it ran out of memory, it
+#: alone was sent a signal), and says so, naming itself.
+RANK_GRACE = 3.0
+#: Seconds between a rank's last line and its abort of the job (see
+#: :func:`nnfs.app.cli.job.stop_job`).
+ABORT_DELAY = 0.5
 
 _armed = False
 
@@ -124,7 +135,7 @@ def speaks_for_the_job():
     return launcher_rank() in (None, 0)
 
 
-def launch(module):
+def launch(module, joins_a_job=False):
     """Run ``module.main()`` as a program, armed against signals from before its imports.
 
     The example scripts call this: a Ctrl-C, SIGTERM or SIGHUP while NumPy is still loading then
@@ -132,6 +143,9 @@ def launch(module):
 
     Args:
         module: the program's module name, e.g. ``"nnfs.app.cli.train"``.
+        joins_a_job: whether the program's processes under ``mpiexec`` join one MPI job (the
+            training program does): one interrupted while it starts then ends the job
+            (:func:`_end_the_job`), since the others wait for it in MPI's start-up forever.
 
     Returns:
         The exit status.
@@ -141,8 +155,35 @@ def launch(module):
             main = _program(module)
             return 1 if main is None else main()
         except Interrupted as stop:
-            _say(f"interrupted ({stop.name}) while starting; nothing was written")
+            line = f"interrupted ({stop.name}) while starting; nothing was written"
+            if joins_a_job and (launcher_size() or 1) > 1:
+                return _end_the_job(stop.exit_status, line)
+            _say(line)
             return stop.exit_status
+
+
+def _end_the_job(status, line):
+    """End the MPI job of a process interrupted while it starts; returns ``status``.
+
+    A signal sent to one rank alone (``kill`` with its process id) while it loads NumPy and
+    nnfs stopped it there, and the others waited for it in MPI's start-up forever, deaf to
+    Ctrl-C and SIGTERM: only an abort from a rank in the job ends them. So this rank joins
+    the job to end it, as :func:`nnfs.app.cli.job.stop_job` does once the program has
+    loaded, with mpi4py alone (what was interrupted may be NumPy's import): rank 0 says the
+    line; another rank waits :data:`RANK_GRACE` first, in which rank 0, sent the same signal
+    through ``mpiexec``, ends the job with its line, and then names itself.
+    """
+    world = _job_world()
+    if world is None:  # no MPI here: nothing this process can do ends the others
+        _say(line)
+        return status
+    if world.Get_rank():
+        time.sleep(RANK_GRACE)
+        line = f"rank {world.Get_rank()}: {line}"
+    print(line, file=sys.stderr, flush=True)
+    time.sleep(ABORT_DELAY)  # for the launcher to forward the line before the abort ends it
+    world.Abort(status)
+    return status
 
 
 def _say(line):
@@ -195,11 +236,20 @@ def single_threaded_blas():
     return "numpy" not in sys.modules
 
 
+def _job_world():
+    """``MPI.COMM_WORLD`` (this process joins the job), or None without mpi4py."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return None
+    return MPI.COMM_WORLD
+
+
 def launch_train():
     """The training program (``nnfs-train``, ``examples/CNN_custom_dataset.py``): armed from the
     start, with one BLAS thread (:func:`single_threaded_blas`)."""
     single_threaded_blas()
-    return launch("nnfs.app.cli.train")
+    return launch("nnfs.app.cli.train", joins_a_job=True)
 
 
 def launch_predict():

@@ -146,6 +146,43 @@ def test_a_rank_whose_environment_is_refused_before_joining_ends_the_job(job_of_
     assert err.startswith("error: rank 1: unknown dtype 'float16'") and len(err.splitlines()) == 1, err
 
 
+class JobWorld:
+    """A stand-in for ``MPI.COMM_WORLD`` as the launcher joins it: records Abort()."""
+
+    def __init__(self, rank):
+        self.rank, self.aborted = rank, []
+
+    def Get_rank(self):
+        return self.rank
+
+    def Abort(self, code):
+        self.aborted.append(code)
+
+
+@pytest.mark.parametrize("number", [0, 1])
+def test_a_rank_interrupted_while_it_starts_ends_the_job(rank, monkeypatch, capsys, number):
+    """Killed by process id while it loaded NumPy, a rank exited (rank 0 with its line, another
+    without a word) and left the others waiting for it in MPI's start-up forever."""
+    rank(number)
+    monkeypatch.setenv("PMI_SIZE", "2")
+    world = JobWorld(number)
+    waits = []
+    monkeypatch.setattr(process, "_job_world", lambda: world)
+    monkeypatch.setattr(process.time, "sleep", waits.append)
+
+    def interrupted(module):
+        raise process.Interrupted(process.signal.SIGTERM)
+
+    monkeypatch.setattr(process, "_program", interrupted)
+    assert process.launch_train() == 143
+    said = "interrupted (SIGTERM) while starting; nothing was written"
+    assert capsys.readouterr().err == (f"rank 1: {said}\n" if number else f"{said}\n")
+    assert world.aborted == [143]
+    assert waits == ([process.RANK_GRACE] if number else []) + [process.ABORT_DELAY]
+    monkeypatch.setattr(process, "_job_world", lambda: None)  # no mpi4py: the line alone, as before
+    assert process.launch_train() == 143 and world.aborted == [143]
+
+
 @pytest.mark.parametrize("batch, ranks, said", [(32, 2, "16 per rank"), (15, 2, "7 or 8 per rank"),
                                                 (1, 2, "0 or 1 per rank"), (5, 1, "5 per rank")])
 def test_the_model_line_says_how_a_batch_is_cut_across_the_ranks(batch, ranks, said):
@@ -227,3 +264,26 @@ def test_under_mpiexec_a_rank_given_other_training_options_ends_the_job_in_one_l
         f"error: the 2 ranks were not given the same {other[0]} (another option or environment on one rank or "
         "machine): give every rank the same options and environment"], result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "m.npz").exists()
+
+
+# Rank 1 sends itself SIGTERM while the training program loads, as a kill by process id would.
+KILLED_WHILE_STARTING = """
+import os, signal, sys
+from nnfs.app.cli import process
+program = process._program
+process._program = lambda module: os.kill(os.getpid(), signal.SIGTERM) or program(module)
+sys.argv = sys.argv[1:]
+sys.exit(process.launch_train())
+"""
+
+
+@pytest.mark.mpi
+def test_under_mpiexec_a_rank_killed_while_it_starts_ends_the_job(tmp_path):
+    good = [str(TRAIN), "--dataset", str(dataset(tmp_path)), "--epochs", "1", "--save", str(tmp_path / "m.npz")]
+    line = [mpiexec_or_skip(), "-n", "1", sys.executable, *good, ":",
+            "-n", "1", sys.executable, "-c", KILLED_WHILE_STARTING, *good]
+    result = subprocess.run(line, env=environment(OMP_NUM_THREADS="1", NNFS_BACKEND=None), cwd=tmp_path,
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 143, result.stderr
+    assert ours(result.stderr) == ["rank 1: interrupted (SIGTERM) while starting; nothing was written"], result.stderr
+    assert not (tmp_path / "m.npz").exists()
