@@ -583,9 +583,10 @@ def continue_from_checkpoint(args, training, resumed_meta, say, warn_):
     if type(other_ranks) is int and other_ranks > 0 and other_ranks != training.ranks and \
             any(isinstance(layer, BatchNorm) for _, layer in layer_tree(net.layers)):
         # The global batch is the same; its cut into the ranks' shares is not.
-        warn_(f"{args.resume} was trained on {console.count(other_ranks, 'rank')} and resumes on "
-              f"{training.ranks}: each rank's BatchNorm normalises its own share of the global batch, so the "
-              f"numbers differ from an uninterrupted run's (resume on {console.count(other_ranks, 'rank')} to continue exactly)")
+        trained_on = console.count(other_ranks, "rank")
+        warn_(f"{args.resume} was trained on {trained_on} and resumes on {training.ranks}: each rank's BatchNorm "
+              "normalises its own share of the global batch, so the numbers differ from an uninterrupted run's "
+              f"(resume on {trained_on} to continue exactly)")
     overridden = [f"--{name} {getattr(args, name)}" for name in RESUMED_OPTIONS if name in args.given]
     if overridden:
         used = ", ".join(training.augment.operations) if training.augment is not None else "none"
