@@ -18,7 +18,7 @@ mpi4py is imported only when :func:`init` runs; without it, :func:`init` and
 everything single-process works as before.
 """
 
-from nnfs.distributed.comm import Communicator, CudaAwareMPICommunicator, HostMPICommunicator
+from nnfs.distributed.comm import Communicator, CudaAwareMPICommunicator, HostMPICommunicator, differ_between_ranks
 from nnfs.distributed.data_parallel import DataParallel
 from nnfs.distributed.flat import FlatBuffer
 from nnfs.distributed.sharding import reduce_metrics, shard, shard_range
@@ -27,5 +27,5 @@ from nnfs.distributed.world import INSTALL_HINT, init, is_available, join_to_abo
 __all__ = [
     "init", "join_to_abort", "is_available", "launched_with_mpiexec", "DataParallel", "shard", "shard_range",
     "reduce_metrics", "FlatBuffer", "Communicator", "HostMPICommunicator",
-    "CudaAwareMPICommunicator", "INSTALL_HINT",
+    "CudaAwareMPICommunicator", "INSTALL_HINT", "differ_between_ranks",
 ]

@@ -1,9 +1,7 @@
 """Data-parallel training: one replica of the net per rank, gradients averaged every step."""
 
-import hashlib
-import json
-
 from nnfs.backend import backend_of, get_array_module, to_numpy
+from nnfs.distributed.comm import differ_between_ranks
 from nnfs.distributed.flat import FlatBuffer
 from nnfs.distributed.sharding import shard_range
 from nnfs.parallel import part_of_batch
@@ -307,12 +305,7 @@ class DataParallel:
         its own lines, or waits forever. One small collective of two numbers."""
         if self.comm.size == 1:
             return
-        layout = json.dumps(self._layout(), sort_keys=True)
-        # 20 bits of a hash: its square still sums exactly, so the ranks' values are all equal
-        # exactly when size * sum of squares == (sum)^2.
-        digest = int(hashlib.sha256(layout.encode()).hexdigest()[:5], 16)
-        total, squares = self.comm.sum_host([digest, digest * digest])
-        if self.comm.size * squares != total * total:
+        if differ_between_ranks(self.comm, [self._layout()])[0]:
             count = sum(param.size for param in self._parameters())
             raise ValueError(
                 f"DataParallel: the nets of the {self.comm.size} ranks differ (their layers, sizes or dtype); build "

@@ -25,7 +25,6 @@ if __name__ == "__main__":  # python -m nnfs.app.cli.train: armed before NumPy l
 import argparse
 import contextlib
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -307,12 +306,7 @@ def check_same_data(world, args, data, split):
     Raises:
         DatasetError: on every rank, naming the dataset folder.
     """
-    record = json.dumps([split, data.class_names, list(data.image_size), data.channels], sort_keys=True)
-    # 20 bits of a hash: its square still sums exactly, so the ranks' values are all equal
-    # exactly when size * sum of squares == (sum)^2.
-    digest = int(hashlib.sha256(record.encode("utf-8", "surrogatepass")).hexdigest()[:5], 16)
-    total, squares = world.sum_host([digest, digest * digest])
-    if world.size * squares != total * total:
+    if dist.differ_between_ranks(world, [[split, data.class_names, list(data.image_size), data.channels]])[0]:
         raise DatasetError(f"the {world.size} ranks did not read the same images from {args.dataset} (another "
                            "folder, other files or other options on one machine): give every rank the same "
                            "dataset and options")
@@ -348,18 +342,6 @@ def same_training_fields(args, training):
     return fields
 
 
-def field_digests(fields):
-    """``[digest, digest ** 2, ...]`` of each value of ``fields``, for one sum over the ranks:
-    20 bits of a hash, whose square still sums exactly, so the ranks' values of a field are
-    all equal exactly when size * sum of squares == (sum) ** 2 (as :func:`check_same_data`)."""
-    values = []
-    for value in fields.values():
-        record = json.dumps(value, sort_keys=True, default=str)
-        digest = int(hashlib.sha256(record.encode("utf-8", "surrogatepass")).hexdigest()[:5], 16)
-        values += [digest, digest * digest]
-    return values
-
-
 def check_same_training(world, args, training):
     """Refuse a data-parallel run whose ranks would train differently: another ``--epochs``
     leaves one rank waiting for the others forever, another ``--batch_size`` or ``NNFS_DTYPE``
@@ -371,9 +353,8 @@ def check_same_training(world, args, training):
         RanksDiffer: on every rank, naming what differs.
     """
     fields = same_training_fields(args, training)
-    sums = world.sum_host(field_digests(fields))
-    differ = [name for index, name in enumerate(fields)
-              if world.size * sums[2 * index + 1] != sums[2 * index] ** 2]
+    differ = [name for name, differs in zip(fields, dist.differ_between_ranks(world, list(fields.values())))
+              if differs]
     if differ:
         raise RanksDiffer(f"the {world.size} ranks were not given the same {', '.join(differ)} (another option "
                           "or environment on one rank or machine): give every rank the same options and environment")
@@ -423,13 +404,12 @@ def _train(args, world, progress, outputs, lock):
         continue_from_checkpoint(args, training, resumed_meta, say, warn_)
     if world is not None and world.size > 1:
         check_same_training(world, args, training)
-    if args.resume:
-        if training.state.epoch >= args.epochs:
-            if root:
-                lock.keep()
-            report_finished_run(args, training.net, training.val, data.class_names, outputs, training.state,
-                                training.model, training.split, say, root)
-            return
+    if args.resume and training.state.epoch >= args.epochs:
+        if root:
+            lock.keep()
+        report_finished_run(args, training.net, training.val, data.class_names, outputs, training.state,
+                            training.model, training.split, say, root)
+        return
     earlier, replaced = earlier_model(args, outputs, training.state)
     if earlier:
         warn_(earlier)
