@@ -67,7 +67,9 @@ def build_parser():
     parser = Parser(description="Classify images with a saved nnfs model.",
                     epilog=environment_epilog("NNFS_BACKEND", "NNFS_DTYPE"))
     parser.add_argument("checkpoint", help="a .npz file written by the training program")
-    parser.add_argument("paths", nargs="*",
+    # default=[]: argparse counts a "*" positional without a default as required, and named the
+    # paths in "the following arguments are required", though --split needs none.
+    parser.add_argument("paths", nargs="*", default=[],
                         help="image files or folders; with --split, optionally the dataset folder "
                              "(default: the one the model was trained on)")
     parser.add_argument("--top", type=positive_int, default=3, help="how many classes to show per image")

@@ -276,3 +276,10 @@ def test_a_csv_with_file_names_that_are_not_utf8_is_written(tmp_path, capsys):
     capsys.readouterr()
     assert predict_program.main([str(tmp_path / "m.npz"), odd, "--csv", str(tmp_path / "p.csv")]) == 0
     assert b"x\xff.png" in (tmp_path / "p.csv").read_bytes()
+
+
+@pytest.mark.parametrize("argv, missing", [([], "checkpoint"), (["--split", "val"], "checkpoint"),
+                                           (["--top", "1"], "checkpoint")])
+def test_a_missing_checkpoint_is_the_one_argument_named_as_required(capsys, argv, missing):
+    """The paths were named as required too, though --split needs none."""
+    expect_error(capsys, predict_program.main, argv, f"the following arguments are required: {missing} (", code=2)
