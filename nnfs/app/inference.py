@@ -21,6 +21,12 @@ from nnfs.text import count
 # the training program refuses larger sizes before it loads a dataset (ImageFolder's max_values).
 MAX_INPUT_VALUES = 1 << 24
 
+# What Classifier.predict takes as one image: a file's path.
+_PATH_TYPES = (str, bytes, os.PathLike)
+# Where arrays and PIL images (which have ``shape`` and ``getpixel``) go instead.
+_IN_MEMORY = ("bring them to uint8 (N, C, H, W) of the model's size and channels and call "
+              "classifier.net.predict_proba(classifier.preprocessing.apply(images))")
+
 # What find_images says about each kind of entry it skips, for one and for several (nnfs.text.count).
 _SKIPPED = {"not a regular file": ("entry that is not a regular file (not opened)",
                                    "entries that are not regular files (not opened)"),
@@ -130,10 +136,13 @@ class Classifier:
 
         Returns:
             One :class:`Prediction` per path, in order.
+
+        Raises:
+            TypeError: before any file is read, for a path that is not one (a PIL image, an
+                array of pixels, None): images in memory go through ``preprocessing.apply`` and
+                ``net.predict_proba`` instead.
         """
-        if isinstance(paths, (str, bytes, os.PathLike)):  # iterated, a string is its characters
-            paths = [paths]
-        paths = list(paths)
+        paths = _image_paths(paths)
         top = min(integer("Classifier.predict", "top", top, minimum=1), len(self.class_names))
         if batch_size is None:
             pre = self.preprocessing
@@ -164,6 +173,36 @@ class Classifier:
         ranked = probabilities.argsort(axis=1)[:, ::-1][:, :top]
         return [Prediction(path, [(self.class_names[k], float(p[k])) for k in row.tolist()])
                 for path, row, p in zip(paths, ranked, probabilities)]
+
+
+def _image_paths(paths):
+    """``paths`` of :meth:`Classifier.predict` as a list, each a path (str, bytes, path-like).
+
+    Checked before any file is read: a PIL image or an array of pixels given instead failed
+    deep in the file reader ("expected str, bytes or os.PathLike object", or "object is not
+    iterable"), naming neither the method nor what it takes, after the batches before it had
+    been classified.
+    """
+    if isinstance(paths, _PATH_TYPES):  # iterated, a string is its characters
+        return [paths]
+    try:
+        listed = list(paths)
+    except TypeError:
+        raise TypeError(f"Classifier.predict: paths must be an image file path or a list of them, got "
+                        f"{type(paths).__name__}{_in_memory_hint(paths)}") from None
+    for index, path in enumerate(listed):
+        if not isinstance(path, _PATH_TYPES):
+            raise TypeError(f"Classifier.predict: paths[{index}] must be an image file path (str, bytes or "
+                            f"os.PathLike), got {type(path).__name__}{_in_memory_hint(paths, path)}")
+    return listed
+
+
+def _in_memory_hint(*values):
+    """Where images in memory go, for a message, when one of ``values`` looks like pixels (an
+    array has a ``shape``, a PIL image a ``getpixel``); else ""."""
+    if any(hasattr(value, "shape") or hasattr(value, "getpixel") for value in values):
+        return f"; for images in memory, {_IN_MEMORY}"
+    return ""
 
 
 def find_images(path, warn=None, skipped=None):

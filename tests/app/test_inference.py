@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from nnfs.app.inference import Classifier
 from nnfs.app.models import reference_cnn
@@ -65,3 +66,18 @@ def test_one_path_alone_is_one_image(tmp_path):
     for one in (str(image), image):
         [prediction] = classifier.predict(one)
         assert prediction.error is None and prediction.path == one
+
+
+@pytest.mark.parametrize("paths, got", [
+    (None, "got NoneType"), (5, "got int"), (Image.new("L", (8, 8)), "got Image"),
+    ([Image.new("L", (8, 8))], r"paths\[0\] must be an image file path .* got Image"),
+    (np.zeros((2, 1, 8, 8), np.uint8), r"got ndarray"),
+    (["x.png", None], r"paths\[1\] must be an image file path .* got NoneType"),
+])
+def test_what_is_not_an_image_path_is_refused_naming_predict(tmp_path, paths, got):
+    """A PIL image was "'Image' object is not iterable", an array or None "expected str, bytes or
+    os.PathLike object" from inside the file reader, after earlier batches were classified."""
+    save(tmp_path / "m.npz", reference_cnn(1, 8, 2), class_names=["a", "b"],
+         preprocessing=Preprocessing((8, 8), 1, [0.5], [0.2]))
+    with pytest.raises(TypeError, match=f"Classifier.predict: .*{got}"):
+        Classifier(tmp_path / "m.npz").predict(paths)
