@@ -125,8 +125,11 @@ class Preprocessing:
         return cls(image_size, channels, mean, [max(s, MIN_STD) for s in std], resize)
 
     def apply(self, images, dtype="float32"):
-        """uint8 ``(N, C, H, W)`` images as normalised float arrays of ``dtype`` (on the host)."""
-        _check_images("Preprocessing.apply", images, self.channels)
+        """uint8 ``(N, C, H, W)`` images of this size and channel count as normalised float arrays
+        of ``dtype`` (on the host)."""
+        # Of its own size too: the reference CNN refuses another one, the residual network (which
+        # pools) would classify it at another scale than it trained on, without a word.
+        _check_images("Preprocessing.apply", images, self.channels, self.image_size)
         if dtype not in self._affine:
             # One multiply-add per pixel: x / 255 / std - mean / std.
             scale = [1.0 / (255.0 * s) for s in self.std]

@@ -211,7 +211,7 @@ def test_preprocessing_refuses_images_of_another_layout_or_channel_count():
     """Per-channel statistics of 3 channels broadcast over 1 without a word; 3-d images raised
     NumPy's AxisError from inside the statistics."""
     pre = Preprocessing((2, 2), 3, [0.5] * 3, [0.2] * 3)
-    with pytest.raises(DatasetError, match=r"Preprocessing.apply: expected images of shape \(N, 3, H, W\), "
+    with pytest.raises(DatasetError, match=r"Preprocessing.apply: expected images of shape \(N, 3, 2, 2\), "
                                            r"got \(2, 1, 2, 2\)"):
         pre.apply(np.zeros((2, 1, 2, 2), np.uint8))
     with pytest.raises(DatasetError, match=r"Preprocessing.fit: expected images of shape \(N, 1, H, W\), "
@@ -294,3 +294,13 @@ def test_loader_state_that_is_no_dict_is_named():
     with pytest.raises(DatasetError, match=r"^DataLoader.load_state_dict: the saved state must be a dict "
                                            r"\(state_dict\(\)\), got NoneType$"):
         _loader().load_state_dict(None)
+
+
+def test_preprocessing_refuses_images_of_another_size_than_its_own():
+    """A model that takes any size (the residual network pools) classified 300x300 pixels given
+    to a 32x32 record without a word, at another scale than it was trained on."""
+    pre = Preprocessing((4, 6), 1, [0.5], [0.2])
+    assert pre.apply(np.zeros((2, 1, 4, 6), np.uint8)).shape == (2, 1, 4, 6)
+    with pytest.raises(DatasetError, match=r"Preprocessing.apply: expected images of shape \(N, 1, 4, 6\), "
+                                           r"got \(2, 1, 6, 4\)"):
+        pre.apply(np.zeros((2, 1, 6, 4), np.uint8))
