@@ -263,7 +263,10 @@ def _prepare(path):
     target = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
     try:
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        info = os.stat(target)
+        # Through the link as the system follows it, not its resolved text: a link to a pipe
+        # (/dev/stdout in a pipeline) reads "pipe:[123]", which names no file and was taken
+        # for a new one.
+        info = os.stat(path)
     except FileNotFoundError:
         return target, None
     except FileExistsError:

@@ -386,3 +386,18 @@ def test_names_are_compared_in_one_unicode_form_and_found_in_the_form_on_disk(tm
     assert as_found(str(tmp_path), ["cafe\u0301", "b.png"], listings) == \
         os.path.join(str(tmp_path), "caf\u00e9", "b.png")  # not there in any form: as recorded
     assert as_found(str(tmp_path / "gone"), ["x"]) == os.path.join(str(tmp_path / "gone"), "x")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="the /proc/self/fd links of Linux")
+def test_a_pipe_behind_a_link_is_refused_as_a_pipe(tmp_path):
+    """`--csv /dev/stdout | ...`: the link's text ("pipe:[123]") names no file, so the pipe was
+    taken for a new file and the temporary file beside it failed: "No such file or directory"."""
+    read_end, write_end = os.pipe()
+    try:
+        for act in (check_writable, lambda path: write_atomically(path, lambda f: f.write(b"x"))):
+            with pytest.raises(OSError, match="is not a regular file") as info:
+                act(f"/proc/self/fd/{write_end}")
+            assert info.value.errno == errno.EINVAL
+    finally:
+        os.close(read_end)
+        os.close(write_end)
