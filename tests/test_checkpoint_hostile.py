@@ -9,6 +9,7 @@ writer, so that it is exactly what such a user could produce.
 import io
 import json
 import os
+import pickle
 import struct
 import tracemalloc
 import zipfile
@@ -453,6 +454,8 @@ def test_more_layers_than_any_real_net_are_refused_before_building(tmp_path):
 @pytest.mark.parametrize("content, kind", [
     (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "a JPEG image"), (b"\x89PNG\r\n\x1a\n\x00\x00", "a PNG image"),
     (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "a WebP image"), (b"%PDF-1.7\n", "a PDF document"), (b"", "an empty file"),
+    (pickle.dumps({"weight": [1.0]}), "a Python pickle"), (b"epoch,train_loss\n1,0.5\n", "a text file"),
+    ("notes: caf\u00e9 \u00e0 midi".encode(), "a text file"),
 ])
 def test_a_file_of_another_kind_is_named_for_what_it_is(tmp_path, content, kind):
     """An image given where the checkpoint goes (two arguments swapped) is called an image, not a
@@ -461,7 +464,12 @@ def test_a_file_of_another_kind_is_named_for_what_it_is(tmp_path, content, kind)
     path.write_bytes(content)
     with pytest.raises(CheckpointError, match=rf"is not a readable nnfs checkpoint \({kind}, not a zip archive\)$"):
         load(path)
-    path.write_bytes(b"some text")
+    # The start of a real checkpoint, cut short: damaged, not another kind of file.
+    saved_path, _ = saved(tmp_path)
+    path.write_bytes(saved_path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"\(truncated or corrupt: not a zip archive"):
+        load(path)
+    path.write_bytes(bytes(range(1, 40)))  # neither text nor a known kind
     with pytest.raises(CheckpointError, match=r"\(truncated or corrupt: not a zip archive"):
         load(path)
 

@@ -21,6 +21,7 @@ Nothing is ever unpickled: an archive can hold numbers and text, never code. Wri
 (:func:`save_npz`) refuses what reading refuses, so a file written is a file that reads.
 """
 
+import codecs
 import math
 import os
 import stat
@@ -142,7 +143,9 @@ class Member:
 # The first bytes of files often given where an archive belongs (an image for the checkpoint).
 _SIGNATURES = ((b"\xff\xd8\xff", "a JPEG image"), (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"GIF8", "a GIF image"),
                (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"), (b"BM", "a BMP image"),
-               (b"%PDF", "a PDF document"), (b"\x93NUMPY", "a single .npy array"))
+               (b"%PDF", "a PDF document"), (b"\x93NUMPY", "a single .npy array"), (b"\x1f\x8b", "a gzip file"),
+               (b"\x89HDF", "an HDF5 file"), (b"\x80\x02", "a Python pickle"), (b"\x80\x03", "a Python pickle"),
+               (b"\x80\x04", "a Python pickle"), (b"\x80\x05", "a Python pickle"))
 
 
 def _known_kind(file):
@@ -156,7 +159,19 @@ def _known_kind(file):
         return "an empty file"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "a WebP image"
-    return next((kind for signature, kind in _SIGNATURES if head.startswith(signature)), None)
+    kind = next((kind for signature, kind in _SIGNATURES if head.startswith(signature)), None)
+    return kind or ("a text file" if _is_text(head) else None)
+
+
+def _is_text(head):
+    """Whether the first bytes of a file read as text (UTF-8, no control characters but
+    whitespace): notes or a CSV given for the checkpoint are called that, not a damaged archive."""
+    try:
+        # final=False: the 12 bytes may end inside a character.
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return all(char.isprintable() or char in "\t\n\r" for char in text)
 
 
 class ArchiveReader:
