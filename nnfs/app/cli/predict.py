@@ -176,6 +176,11 @@ def images_to_score(args, classifier):
     files = record.files[args.split]
     if not files:
         raise CheckpointError(f"{args.checkpoint} records no {args.split} images")
+    if not os.path.isdir(record.root):  # moved or mistyped: said as such, not as images missing from it
+        given = "given" if args.paths else f"recorded in {args.checkpoint}"
+        raise DatasetError(f"the dataset folder {record.root} ({given}) is not "
+                           f"{'a folder' if os.path.exists(record.root) else 'there'}; give the dataset folder "
+                           "the model was trained on")
     if not any(os.path.isfile(path) for path in files):  # a wrong folder: one line, not one per image
         raise DatasetError(f"none of the {console.count(len(files), args.split + ' image')} recorded in {args.checkpoint} is in "
                            f"{record.root} (no {files[0]}, ...); give the dataset folder the model was trained on")

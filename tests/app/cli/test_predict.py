@@ -283,3 +283,27 @@ def test_a_csv_with_file_names_that_are_not_utf8_is_written(tmp_path, capsys):
 def test_a_missing_checkpoint_is_the_one_argument_named_as_required(capsys, argv, missing):
     """The paths were named as required too, though --split needs none."""
     expect_error(capsys, predict_program.main, argv, f"the following arguments are required: {missing} (", code=2)
+
+
+@pytest.mark.parametrize("where", ["moved", "given", "a file"])
+def test_a_split_whose_dataset_folder_is_not_there_says_so(trained, tmp_path, capsys, where):
+    """A moved or mistyped dataset folder was reported as its validation images missing from it."""
+    checkpoint, root = trained
+    if where == "moved":
+        moved = tmp_path / "elsewhere"
+        shutil.copytree(root, moved)
+        shutil.copy(checkpoint, tmp_path / "m.npz")
+        shutil.rmtree(root)
+        try:
+            assert predict_program.main([str(tmp_path / "m.npz"), "--split", "val"]) == 1
+        finally:
+            shutil.copytree(moved, root)  # the module's model and folder, for the other tests
+        expected = f"the dataset folder {root} (recorded in {tmp_path / 'm.npz'}) is not there"
+    else:
+        folder = tmp_path / "typo"
+        if where == "a file":
+            folder.write_text("x")
+        assert predict_program.main([str(checkpoint), "--split", "val", str(folder)]) == 1
+        expected = f"the dataset folder {folder} (given) is not {'a folder' if where == 'a file' else 'there'}"
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {expected}; give the dataset folder the model was trained on"]
