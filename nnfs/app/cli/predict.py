@@ -24,6 +24,7 @@ if __name__ == "__main__":  # python -m nnfs.app.cli.predict: armed before NumPy
 
     sys.exit(launch_predict())
 
+import contextlib
 import csv
 import io
 import os
@@ -50,6 +51,8 @@ CSV_COLUMNS = ("path", "label", "predicted", "confidence", "correct", "split")
 #: (unknown), ``split`` "train", "val" or "" (not used by the training run).
 Row = namedtuple("Row", CSV_COLUMNS)
 CSV_HEADER = ",".join(CSV_COLUMNS)
+#: ``--csv -``: the CSV on standard output (for a pipe), the program's other lines on standard error.
+STDOUT = "-"
 from nnfs.data.decoding import DecoderWarnings
 
 
@@ -78,7 +81,8 @@ def build_parser():
                              "trained on (train), with per-class results (default: the given paths)")
     parser.add_argument("--csv", type=file_path, default=None,
                         help="also write every prediction to this CSV file: path, label, predicted, "
-                             "confidence, correct, split (default: none)")
+                             "confidence, correct, split; '-' writes it to standard output, and the "
+                             "other lines to standard error (default: none)")
     return parser
 
 
@@ -149,6 +153,8 @@ def check_paths(args, parser):
         parser.error("give image files or folders to classify, or --split val/train")
     if args.split is not None and len(args.paths) > 1:
         parser.error("with --split give at most one path: the dataset folder, if it moved")
+    if args.csv == STDOUT:  # no file to keep from harm
+        return
     # The CSV is written after everything was read: over the checkpoint or an image it would
     # replace them for good.
     for path in [args.checkpoint, *args.paths] if args.csv else []:
@@ -201,6 +207,8 @@ def distinct(paths):
 
 
 def write_csv(path, rows):
+    """The CSV of ``rows``, with its header, written atomically to ``path``, or to standard
+    output for :data:`STDOUT`."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -211,7 +219,12 @@ def write_csv(path, rows):
         data = text.getvalue().encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
         data = text.getvalue().encode("utf-8", "backslashreplace")
-    write_atomically(path, lambda f: f.write(data))
+    if path == STDOUT:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        write_atomically(path, lambda f: f.write(data))
 
 
 def summarize(rows, class_names, scored_split):
@@ -280,7 +293,7 @@ def _predict(args):
     except (RuntimeError, ValueError) as error:
         console.error(error)
         return EXIT_ERROR
-    if args.csv:  # found now, not after every image was classified (as the training program does)
+    if args.csv and args.csv != STDOUT:  # found now, not after every image was classified (as training does)
         try:
             check_writable(args.csv)
         except OSError as error:
@@ -293,7 +306,7 @@ def _predict(args):
                                   "IMAGE_OR_FOLDER ...") from None
         raise
     paths, record = images_to_score(args, classifier)
-    if args.csv:  # an image found below a folder, or of --split
+    if args.csv and args.csv != STDOUT:  # an image found below a folder, or of --split
         clash = same_file_among(args.csv, paths)
         if clash is not None:
             raise DatasetError(f"--csv {args.csv} would replace the image {clash}, which this command "
@@ -303,6 +316,25 @@ def _predict(args):
     notes.forget(p.path for p in predictions if p.error)  # said as errors, not as "read with a warning"
     notes.report(console.warn)
 
+    # With the CSV on standard output, what is said for people goes to standard error.
+    with contextlib.redirect_stdout(sys.stderr) if args.csv == STDOUT else contextlib.nullcontext():
+        failed, rows = report_predictions(predictions, classifier, record, args.split)
+    if args.csv:
+        try:
+            write_csv(args.csv, rows)
+        except OSError as error:  # a full disk: the one cause the check above cannot find
+            return csv_unwritable(args.csv, error)
+        if args.csv != STDOUT:
+            console.say(f"predictions written to {args.csv}")
+    if failed:
+        console.notice(f"{failed} of {console.count(len(predictions), 'image')} could not be read")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def report_predictions(predictions, classifier, record, scored_split):
+    """Say each prediction (or its error) and the summary; returns ``(failed, rows)``, the number
+    of images that could not be read and the CSV's rows."""
     failed, rows, classes = 0, [], classes_by_key(classifier.class_names)
     for prediction in predictions:
         if prediction.error:
@@ -315,16 +347,7 @@ def _predict(args):
         correct = "" if label is None else int(prediction.label == label)
         rows.append(Row(prediction.path, label or "", prediction.label, f"{prediction.top[0][1]:.6f}", correct,
                         record.split_of(prediction.path)))
-    for line in summarize(rows, classifier.class_names, args.split):
+    for line in summarize(rows, classifier.class_names, scored_split):
         console.say(line)
-    if args.csv:
-        try:
-            write_csv(args.csv, rows)
-        except OSError as error:  # a full disk: the one cause the check above cannot find
-            return csv_unwritable(args.csv, error)
-        console.say(f"predictions written to {args.csv}")
-    if failed:
-        console.notice(f"{failed} of {console.count(len(predictions), 'image')} could not be read")
-        return EXIT_ERROR
-    return EXIT_OK
+    return failed, rows
 

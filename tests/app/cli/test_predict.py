@@ -307,3 +307,17 @@ def test_a_split_whose_dataset_folder_is_not_there_says_so(trained, tmp_path, ca
         expected = f"the dataset folder {folder} (given) is not {'a folder' if where == 'a file' else 'there'}"
     assert capsys.readouterr().err.splitlines() == [
         f"error: {expected}; give the dataset folder the model was trained on"]
+
+
+def test_csv_dash_writes_the_csv_to_standard_output_and_the_rest_to_standard_error(trained, tmp_path, capsys,
+                                                                                    monkeypatch):
+    """For a pipe: ``--csv -`` wrote a file named ``-``, and /dev/stdout in a pipe is no regular file."""
+    checkpoint, root = trained
+    monkeypatch.chdir(tmp_path)
+    assert predict_program.main([str(checkpoint), str(root / "a"), "--csv", "-"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0] == predict_program.CSV_HEADER and len(lines) == 1 + 4
+    assert all(line.startswith(str(root / "a")) and line.count(",") == 5 for line in lines[1:])
+    assert f"{root / 'a' / '000.png'}: " in captured.err and "accuracy" in captured.err
+    assert "written to" not in captured.err and not (tmp_path / "-").exists()
