@@ -126,7 +126,7 @@ class OutputLock:
 
     def _acquire(self):
         for _ in range(10):  # another run removed the file between our open and our lock: again
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+            fd = _open_lock_file(self.path)
             try:
                 if not _lock(fd):
                     holder = f"another training run ({_holder(fd)})"
@@ -167,6 +167,27 @@ class OutputLock:
                 _remove(self.path)
         remove_empty_folders(self._made)  # one the run wrote into stays
         self._made = []
+
+
+def _open_lock_file(path):
+    """Open (or create) the lock file at ``path`` for reading and writing, never through a link.
+
+    The lock file is truncated and written (the holder's line), so opening it through a
+    symbolic link (a link named ``.cnn.lock``, to a model or anything else) would wipe the file
+    the link points to. The lock is found through the links of ``--save`` already
+    (:func:`lock_path`); a link at the lock's own name is no lock file of nnfs, and is refused.
+
+    Raises:
+        OSError: naming ``path``; a link there says so and what to do.
+    """
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        return os.open(path, flags, 0o666)
+    except OSError as error:
+        if error.errno == errno.ELOOP and os.path.islink(path):
+            raise OSError(errno.ELOOP, "a symbolic link, not a lock file (the lock is written, which would wipe "
+                                       "the file it points to); remove the link", path) from None
+        raise
 
 
 def _holder(fd):

@@ -111,6 +111,23 @@ def test_the_lock_is_held_by_one_holder_and_released_on_exit(tmp_path):
         pass
 
 
+@pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="symbolic links are followed where O_NOFOLLOW is missing")
+def test_a_symbolic_link_at_the_lock_name_is_refused_and_its_target_kept(tmp_path, capsys):
+    """The lock file is truncated and written: opened through a link (to another run's model),
+    it wiped that model, which held the holder's line after the run."""
+    data = dataset(tmp_path)
+    save = tmp_path / "runs" / "m.npz"
+    save.parent.mkdir()
+    model = tmp_path / "model.npz"
+    model.write_bytes(b"PK\x03\x04 a model of another run")
+    os.symlink(model, lock_path(save))
+    code, out, err = call(train_program.main, ["--dataset", data, "--epochs", "1", "--save", save], capsys)
+    assert code == 1
+    assert_one_line(err, f"cannot write {lock_path(save)}: a symbolic link", "remove the link")
+    assert model.read_bytes() == b"PK\x03\x04 a model of another run"
+    assert os.path.islink(lock_path(save)) and "m.npz" not in contents(save.parent)
+
+
 def test_a_long_checkpoint_name_gets_a_lock_name_that_fits(tmp_path):
     name = "m" * 250 + ".npz"
     path = lock_path(tmp_path / name)
