@@ -247,15 +247,27 @@ class RunProgress:
 class Diverged(RuntimeError):
     """Training stopped: the loss or the validation loss became NaN or infinite."""
 
-    def __init__(self, progress, where, value, lr):
-        args = progress.args
-        if args.resume:  # the saved optimizer, learning rate included, wins over --lr
-            advice = (f"the learning rate was {lr:g}, kept from {args.resume}: start a new run "
-                      "with a lower --lr")
-        else:
-            advice = f"try a lower --lr (it was {lr:g})"
+    def __init__(self, progress, where, value, optimizer):
         super().__init__(f"training diverged in epoch {progress.epoch}: {where} became {value}; "
-                         f"nothing of this epoch was saved ({progress.kept()}); {advice}")
+                         f"nothing of this epoch was saved ({progress.kept()}); "
+                         f"{divergence_advice(progress.args, optimizer)}")
+
+
+def divergence_advice(args, optimizer):
+    """What to lower after a divergence: the learning rate, and the weight decay where there is one.
+
+    A weight decay of 5e4 (for 5e-4) scales each weight by about ``1 - lr * weight_decay`` per
+    step, which blows them up whatever the rate: naming only ``--lr`` sent the user the wrong way.
+    """
+    lr, decay = optimizer.lr, getattr(optimizer, "weight_decay", 0)
+    if args.resume:  # the saved optimizer, learning rate included, wins over --lr
+        if decay:
+            return (f"the learning rate was {lr:g} and the weight decay {decay:g}, kept from {args.resume}: "
+                    "start a new run with a lower --lr or --weight_decay")
+        return f"the learning rate was {lr:g}, kept from {args.resume}: start a new run with a lower --lr"
+    if decay:
+        return f"try a lower --lr (it was {lr:g}) or --weight_decay (it was {decay:g})"
+    return f"try a lower --lr (it was {lr:g})"
 
 
 def quiet(*args, **kwargs):
@@ -624,13 +636,13 @@ def train_epochs(args, training, ddp, progress, outputs, lock, replaced, say):
             validated = evaluate(ddp or net, training.val, progress=ProgressBar(
                 len(training.val), label="validation", enabled=None if root else False))
         except NonFiniteLossError as error:
-            raise Diverged(progress, f"the loss of step {error.step}", error.value, optimizer.lr) from None
+            raise Diverged(progress, f"the loss of step {error.step}", error.value, optimizer) from None
         if not math.isfinite(validated.loss):  # the last updates of the epoch made the weights NaN
-            raise Diverged(progress, "the validation loss", validated.loss, optimizer.lr)
+            raise Diverged(progress, "the validation loss", validated.loss, optimizer)
         # A finite loss can hide an overflowed running variance, or an overflowed Adam moment.
         broken = first_non_finite(net, optimizer)
         if broken is not None:
-            raise Diverged(progress, *broken, optimizer.lr)
+            raise Diverged(progress, *broken, optimizer)
         if training.scheduler is not None:
             training.scheduler.step()
         improved = state.record(fitted, validated)  # the same on every rank: metrics are reduced over all

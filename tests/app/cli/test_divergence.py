@@ -166,3 +166,21 @@ def test_a_diverged_resumed_run_says_the_saved_rate_is_kept(trained, capsys):
     assert code == 1
     assert_one_line(err, "training diverged in epoch 3", f"kept from {last}",
                     "start a new run with a lower --lr")
+
+
+def test_a_weight_decay_that_blows_the_weights_up_is_named_in_the_advice(trained, capsys):
+    """--weight_decay 5e4 (for 5e-4) diverges at any rate: the line named --lr alone, so the
+    user lowered the wrong option."""
+    data, save = trained
+    code, _, err = call(train.main, ["--dataset", data, "--epochs", "3", "--batch_size", "4",
+                                     "--weight_decay", "5e4", "--save", save.parent / "decayed.npz"], capsys)
+    assert code == 1
+    assert_one_line(err, "training diverged in epoch ",
+                    "try a lower --lr (it was 0.01) or --weight_decay (it was 50000)")
+    last = save.parent / "m_last.npz"
+    rewrite_checkpoint(last, lambda meta: meta["optimizer"]["config"].__setitem__("weight_decay", 5e4))
+    code, _, err = call(train.main, ["--dataset", data, "--epochs", "6", "--batch_size", "4", "--save", save,
+                                     "--resume", last], capsys)
+    assert code == 1
+    assert_one_line(err, "the learning rate was 0.01 and the weight decay 50000", f"kept from {last}",
+                    "start a new run with a lower --lr or --weight_decay")
