@@ -14,12 +14,14 @@ unless told otherwise:
   never leaves half a cache under the real name;
 - it is a zip of a JSON record and one ``.npy`` array, read back with every size
   checked against the record before anything is allocated, and never unpickled.
-  A damaged, foreign or truncated file is a miss, never an error.
+  A damaged, foreign or truncated file is a miss, never an error, and so is anything
+  but a regular file at its name (a FIFO is never opened: it would block the load).
 """
 
 import hashlib
 import json
 import os
+import stat
 import zipfile
 
 import PIL
@@ -89,6 +91,9 @@ class DatasetCache:
                 False to treat the entry as a miss, or raises to stop (a memory check).
         """
         try:
+            # Only a regular file is opened: opening a FIFO at the path waits for a writer forever.
+            if not stat.S_ISREG(os.stat(self.path).st_mode):
+                return None
             archive = zipfile.ZipFile(self.path)
         except Exception:  # whatever is wrong with a cache file, it is only a miss
             return None

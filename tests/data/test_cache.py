@@ -172,3 +172,23 @@ def test_the_default_cache_folder_ignores_a_relative_xdg_cache_home(monkeypatch,
     assert default_cache_dir() == str(tmp_path / "xdg" / "nnfs" / "datasets")
     monkeypatch.setenv("NNFS_CACHE_DIR", "~/mine")
     assert default_cache_dir() == str(tmp_path / "mine")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are a POSIX feature")
+def test_a_fifo_at_the_cache_name_is_a_miss_not_a_hang(tmp_path, photos):
+    """Opening a FIFO for reading waits for a writer: the load hung before it decoded a file."""
+    import signal
+
+    cache = tmp_path / "cache"
+    path = load(photos, cache)[0].cache_path
+    os.unlink(path)
+    os.mkfifo(path)
+    previous = signal.signal(signal.SIGALRM, lambda *_: pytest.fail("the load blocked on the FIFO"))
+    signal.alarm(20)
+    try:
+        data, messages = load(photos, cache)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert len(data) == 9 and not data.from_cache
+    assert len(messages) == 1 and messages[0].startswith("could not write the dataset cache")
