@@ -116,5 +116,9 @@ def report_finished_run(args, net, val, class_names, outputs, state, model, spli
             say(f"best val accuracy {100 * state.best_val_accuracy:.2f}% (epoch {state.best_epoch}); "
                 f"confusion matrix in {confusion}; no other file was written")
             return
-    say(f"nothing to train: {args.resume} already holds epoch {state.epoch} and --epochs is "
-        f"{args.epochs}; no file was written (raise --epochs to train on)")
+    if "epochs" in args.given:
+        say(f"nothing to train: {args.resume} already holds epoch {state.epoch} and --epochs is "
+            f"{args.epochs}; no file was written (raise --epochs to train on)")
+    else:  # the run's own plan (resumed_settings)
+        say(f"nothing to train: {args.resume} already holds epoch {state.epoch}, the last of the "
+            f"{args.epochs} its run planned; no file was written (give a larger --epochs to train on)")

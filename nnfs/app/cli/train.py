@@ -46,8 +46,8 @@ from nnfs.app.cli.process import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, s
 from nnfs.app.cli.report import ReportNotWritten, best_model_file, report_best_model, report_finished_run
 from nnfs.app.cli.train_options import apply_recipe, build_parser, keep_resumed_files, options_given, parse_args
 from nnfs.app.cli.resumed import (
-    RESUMED_OPTIONS, check_same_preprocessing, check_same_split, keep_preprocessing, kept_normalisation,
-    other_classes, recorded_dataset, resumed_model, resumed_record)
+    RESUMED_OPTIONS, SPLIT_OPTIONS, check_same_preprocessing, check_same_split, keep_preprocessing,
+    kept_normalisation, other_classes, recorded_dataset, resumed_model, resumed_record)
 from nnfs.app.guard import FiniteGuard, NonFiniteLossError, first_non_finite
 from nnfs.app.inference import MAX_INPUT_VALUES
 from nnfs.app.loop import evaluate, train_epoch
@@ -446,17 +446,31 @@ def resumed_settings(args, say):
     left its unreadable images out, its split has none of them, so the resumed run must leave
     them out too (without the flag it stopped at the first one). A run's batch size continues
     too where ``--batch_size`` is left out (the default of 32 gave a run of 16 other steps
-    than an uninterrupted one); given, it applies from the next epoch on. A ``batch_size`` in
-    the record of another form than this program writes is a field of the user's own
-    (:func:`nnfs.checkpoint.save` takes anything as ``extra``), and leaves the default."""
+    than an uninterrupted one); given, it applies from the next epoch on. So does its
+    planned ``--epochs`` (the recipe's default stopped a run of 50 epochs at 10), and the
+    options that split its images (``--seed``, ``--val_split``, ``--limit``: any other split
+    is refused). A ``batch_size`` in the record of another form than this program writes is a
+    field of the user's own (:func:`nnfs.checkpoint.save` takes anything as ``extra``), and
+    leaves the default."""
     meta = resumed_record(args)
     if meta is not None and meta["extra"].get("skip_corrupt") and not args.skip_corrupt:
         args.skip_corrupt = True
         say(f"--skip_corrupt, as the resumed run {args.resume} had")
-    recorded = None if meta is None else meta["extra"].get("batch_size")
-    if "batch_size" not in args.given and type(recorded) is int and recorded > 0 \
-            and records_run_state(meta.get("optimizer"), meta["extra"]):  # weights only: a new run
+    if meta is None:
+        return None
+    extra = meta["extra"]
+    # The split options it records (checked by resumed_record): left out, the run's, since any
+    # other split is refused anyway (a run of --limit 100 resumed without it was).
+    for name in SPLIT_OPTIONS:
+        if name not in args.given and extra.get(name) is not None:
+            setattr(args, name, extra[name])
+    if not records_run_state(meta.get("optimizer"), extra):  # weights only: a new run
+        return meta
+    recorded = extra.get("batch_size")
+    if "batch_size" not in args.given and type(recorded) is int and recorded > 0:
         args.batch_size = recorded
+    if "epochs" not in args.given and extra.get("run") is not None:
+        args.epochs = extra["run"]["epochs"]  # the run's plan, not the recipe's
     return meta
 
 

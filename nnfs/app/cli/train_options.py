@@ -50,7 +50,7 @@ def build_parser(suppress_defaults=False):
                              "when resuming, the checkpoint's)")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="passes over the training images, in all when resuming (default: 10 for "
-                             "cnn, 50 for resnet)")
+                             "cnn, 50 for resnet; with --resume, the run's)")
     parser.add_argument("--batch_size", type=positive_int, default=32,
                         help="images per optimizer step (the global batch when data parallel)")
     parser.add_argument("--lr", type=positive_float, default=None,
@@ -98,7 +98,8 @@ def build_parser(suppress_defaults=False):
                         help="curves PNG (default: next to the checkpoint)")
     parser.add_argument("--resume", type=file_path, default=None,
                         help="continue the run saved in this checkpoint (weights, optimizer, schedule, "
-                             "epoch, shuffling); up to --epochs in all (default: a new run)")
+                             "epoch, shuffling, and the --epochs, --batch_size, --seed, --val_split and --limit "
+                             "left out); up to --epochs in all (default: a new run)")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="use at most this many images per class, for quick tries (default: all)")
     parser.add_argument("--skip_corrupt", action="store_true",

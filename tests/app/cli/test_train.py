@@ -255,6 +255,38 @@ def test_resume_without_batch_size_continues_with_the_batch_of_the_run(tmp_path,
     assert code == 0 and ", batch 2" in out, err
 
 
+def test_resume_without_epochs_or_split_options_continues_the_run_as_planned(tmp_path, capsys):
+    """--resume left --epochs to the recipe's default (10): a run of 3 epochs resumed after its
+    first trained 9 more, and one of 12 stopped at 10. --limit, --seed and --val_split left out
+    were refused as another split, though only the run's could continue it."""
+    data = dataset(tmp_path, per_class=8)
+    split = ["--limit", "14", "--seed", "3", "--val_split", "0.25", "--batch_size", "4"]
+    whole, runs = tmp_path / "whole" / "m.npz", tmp_path / "runs" / "m.npz"
+    code, _, err = call(train_program.main, ["--dataset", data, "--epochs", "3", *split, "--save", whole], capsys)
+    assert code == 0, err
+    code, _, err = call(train_program.main, ["--dataset", data, "--epochs", "3", *split, "--save", runs], capsys)
+    assert code == 0, err
+    # The run stopped after its first epoch: its latest state then.
+    shutil.copy(tmp_path / "runs" / "m_last.npz", tmp_path / "epoch3.npz")
+    code, _, err = call(train_program.main, ["--dataset", data, "--epochs", "1", *split, "--save",
+                                             tmp_path / "once" / "m.npz"], capsys)
+    assert code == 0, err
+    rewrite_checkpoint(tmp_path / "once" / "m_last.npz", lambda meta: meta["extra"]["run"].update(epochs=3))
+    code, out, err = call(train_program.main, ["--dataset", data, "--resume", tmp_path / "once" / "m_last.npz"],
+                          capsys)
+    assert code == 0, err
+    assert "epoch  3/3" in out and "epoch  4/" not in out
+    assert (tmp_path / "once" / "m_metrics.csv").read_text() == (tmp_path / "whole" / "m_metrics.csv").read_text()
+    code, out, err = call(train_program.main, ["--dataset", data, "--resume", tmp_path / "epoch3.npz", "--save",
+                                               tmp_path / "again" / "m.npz"], capsys)
+    assert code == 0, err
+    assert "already holds epoch 3, the last of the 3 its run planned" in out
+    # Given, they still win: another split is refused.
+    expect_error(capsys, train_program.main, ["--dataset", str(data), "--seed", "4", "--resume",
+                                              str(tmp_path / "epoch3.npz")],
+                 "was trained on another split of the images (--seed 3 there, 4 now)")
+
+
 def test_a_resume_on_another_number_of_ranks_says_its_numbers_are_not_the_uninterrupted_runs(tmp_path, capsys):
     """The global batch is the same, but BatchNorm normalises each rank's share: a run of 2 ranks
     resumed as one process (or the reverse) went on with other numbers, without a word."""
