@@ -224,7 +224,7 @@ def other_classes(checkpoint, trained, found):
     gone = [name for name in trained if name_key(name) not in keys]
     keys = {name_key(name) for name in trained}
     new = [name for name in found if name_key(name) not in keys]
-    parts = ([f"it lacks {listed(new)}"] if new else []) + ([f"the dataset lacks {listed(gone)}"] if gone else [])
+    parts = ([f"the model lacks {listed(new)}"] if new else []) + ([f"the dataset lacks {listed(gone)}"] if gone else [])
     what = "; ".join(parts) or "the same names in another order, so its labels mean other classes"
     return (f"{checkpoint} was trained on {console.count(len(trained), 'class', 'classes')}, this dataset has "
             f"{len(found)} ({what})")

@@ -566,6 +566,12 @@ def continue_from_checkpoint(args, training, resumed_meta, say, warn_):
             half used).
     """
     net, data = training.net, training.data
+    trained_on = resumed_meta.get("class_names")
+    if isinstance(trained_on, list) and len(trained_on) != len(training.class_names):
+        # Said before loading, which would call it "a different architecture" (the last layer's size).
+        raise CheckpointError(f"{other_classes(args.resume, trained_on, training.class_names)}: its last layer has "
+                              "one output per class, so it cannot continue on another number of classes; start "
+                              "a new run, or resume on the images it was trained on")
     resumed = load_into(args.resume, net)
     net.train()
     check_same_split(args, resumed_meta["extra"], training.split)  # refused: no warning about the classes first

@@ -249,10 +249,10 @@ def test_resuming_on_other_classes_names_a_few_of_them(tmp_path, capsys):
     trained = [f"class{i:04d}" for i in range(1000)]
     found = trained[:998] + ["new_a", "new_b"]
     message = other_classes("m.npz", trained, found)
-    assert message == ("m.npz was trained on 1000 classes, this dataset has 1000 (it lacks 'new_a', 'new_b'; "
+    assert message == ("m.npz was trained on 1000 classes, this dataset has 1000 (the model lacks 'new_a', 'new_b'; "
                        "the dataset lacks 'class0998', 'class0999')")
     message = other_classes("m.npz", trained, [f"class{i:04d}" for i in range(2000)])
-    assert message.endswith("(it lacks 'class1000', 'class1001', 'class1002' and 997 more)") and len(message) < 200
+    assert message.endswith("(the model lacks 'class1000', 'class1001', 'class1002' and 997 more)") and len(message) < 200
     assert other_classes("m.npz", ["b", "a"], ["a", "b"]).endswith(
         "(the same names in another order, so its labels mean other classes)")
     assert "lacks" not in other_classes("m.npz", ["cafe\u0301", "x"], ["x", "caf\u00e9"])

@@ -141,7 +141,8 @@ def test_batch_larger_than_the_dataset_is_clamped_with_a_warning(tmp_path, capsy
 
 def test_resume_from_another_architecture_fails_in_one_line(tmp_path, capsys):
     gray = make_folder(tmp_path / "gray", ["a", "b"], per_class=4, mode="L")
-    # Three classes: with the checkpoint's channel count, the output layer still differs.
+    # Three classes: with the checkpoint's channel count, the output layer still differs, which
+    # is said as the classes that differ.
     color = make_folder(tmp_path / "color", ["a", "b", "c"], per_class=4, mode="RGB")
     main = train_program.main
     assert main(["--dataset", str(gray), "--epochs", "1", "--save", str(tmp_path / "gray.npz")]) == 0
@@ -150,7 +151,8 @@ def test_resume_from_another_architecture_fails_in_one_line(tmp_path, capsys):
                                 str(tmp_path / "gray.npz")],
                  f"was trained on {gray} with --channels 1, and the images of {color} give 3: resume with --dataset {gray}")
     expect_error(capsys, main, ["--dataset", str(color), "--epochs", "1", "--batch_size", "4", "--channels", "1",
-                                "--resume", str(tmp_path / "gray.npz")], "holds a different architecture")
+                                "--resume", str(tmp_path / "gray.npz")],
+                 "gray.npz was trained on 2 classes, this dataset has 3 (the model lacks 'c'): its last layer")
 
 
 @pytest.mark.parametrize("changed, difference", [
@@ -170,6 +172,25 @@ def test_resume_on_another_split_of_the_images_fails_in_one_line(tmp_path, capsy
                                               str(tmp_path / "m_last.npz")],
                  f"was trained on another split of the images {difference}")
     assert (tmp_path / "m_last.npz").read_bytes() == before
+
+
+@pytest.mark.parametrize("change, what", [("added", "3 classes, this dataset has 4 (the model lacks 'extra')"),
+                                          ("removed", "3 classes, this dataset has 2 (the dataset lacks 'square')")])
+def test_resume_on_another_number_of_classes_says_so(tmp_path, capsys, change, what):
+    """A class folder added or removed since: the line was "a different architecture: layer 10 is
+    Linear(..., out_dim=3) in the file but Linear(..., out_dim=4) in this net"."""
+    folder = make_folder(tmp_path / "data", ["circle", "square", "triangle"], per_class=4)
+    assert train(folder, tmp_path / "m.npz", "--epochs", "1") == 0
+    capsys.readouterr()
+    if change == "added":
+        shutil.copytree(folder / "circle", folder / "extra")
+    else:
+        shutil.rmtree(folder / "square")
+    expect_error(capsys, train_program.main, ["--dataset", str(folder), "--save", str(tmp_path / "m.npz"),
+                                              "--epochs", "2", "--resume", str(tmp_path / "m_last.npz")],
+                 f"m_last.npz was trained on {what}: its last layer has one output per class, so it cannot "
+                 "continue on another number of classes; start a new run, or resume on the images it was "
+                 "trained on")
 
 
 def test_resume_on_another_folder_of_like_images_names_the_folder_the_run_trained_on(tmp_path, capsys):
