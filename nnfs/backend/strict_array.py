@@ -12,7 +12,8 @@ behaviour where it differs from NumPy's:
   ``__array_function__`` and ``__array_ufunc__`` do, or fail where CuPy has none.
 - **Operands.** A ufunc takes device arrays and scalars only (a list or a 0-d NumPy
   array is refused) and only CuPy's keywords (``out``, ``dtype``, ``casting``: no
-  ``where=``, no ``order=``).
+  ``where=``, no ``order=``). Its ``reduce``, ``accumulate``, ``reduceat`` and ``at``
+  exist for the ufuncs (and ``at`` for the dtypes) CuPy implements them for.
 - **Elementwise results are C-ordered** whatever the inputs' layout: CuPy's
   elementwise kernels always allocate a C-contiguous output, where NumPy's ufuncs
   follow the inputs' layout (``order="K"``). Functions that take an ``order``
@@ -240,9 +241,17 @@ class StrictUfunc:
 
         def method(*args, **kwargs):
             check_call(qualified, params, args, kwargs)
+            if name in _METHOD_UFUNCS and self.name not in _METHOD_UFUNCS[name]:
+                raise NotImplementedError(f"`{self.name}.{name}` is not supported yet (as on CuPy 14, "
+                                          f"whose {name} exists for {', '.join(sorted(_METHOD_UFUNCS[name]))} only)")
             if name == "at":
                 target = args[0]
                 index = wrap_indices(target.shape, args[1], qualified)
+                check_mask(index)
+                if any(isinstance(part, np.ndarray) and part.dtype.kind in "iu" for part in index) \
+                        and target.dtype.name not in _AT_DTYPES[self.name]:
+                    raise TypeError(f"cupy.{self.name}.at only supports "
+                                    f"{', '.join(sorted(_AT_DTYPES[self.name]))} as data type (CuPy 14)")
                 numpy_method(target._array, index, *plain(args[2:]), **plain(kwargs))
                 return None
             return wrap(numpy_method(*plain(args), **plain(kwargs)), c_order=True)
@@ -252,6 +261,19 @@ class StrictUfunc:
 
     def __repr__(self):
         return f"<ufunc {self.name!r} (strict)>"
+
+
+# The ufunc methods CuPy 14 implements for some ufuncs only; the others raise NotImplementedError
+# ("`maximum.reduce` is not supported yet": ufunc.at, reduce, accumulate and reduceat in
+# cupy/_core/_kernel.pyx). reduce and accumulate are sum/prod and cumsum/cumprod; at is a scatter
+# kernel, whose atomics exist for these dtypes only (_scatter_op_single in
+# cupy/_core/_routines_indexing.pyx: cupy.subtract.at of float32 is a TypeError).
+_INTEGERS = {"int32", "int64", "uint32", "uint64"}
+_AT_DTYPES = {"add": _INTEGERS | {"float16", "float32", "float64"}, "subtract": {"int32", "uint32"},
+              "maximum": _INTEGERS | {"float32", "float64"}, "minimum": _INTEGERS | {"float32", "float64"},
+              "bitwise_and": _INTEGERS, "bitwise_or": _INTEGERS, "bitwise_xor": _INTEGERS}
+_METHOD_UFUNCS = {"reduce": {"add", "multiply"}, "accumulate": {"add", "multiply"}, "reduceat": {"add"},
+                  "at": set(_AT_DTYPES)}
 
 
 def _ufunc(name):

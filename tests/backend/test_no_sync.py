@@ -194,3 +194,13 @@ def test_a_synchronisation_planted_in_a_layer_is_caught(rng, monkeypatch):
     X, y = image_batch(rng)
     with no_sync(), pytest.raises(HostSyncError, match="float"):
         net.loss(net(X), y)
+
+
+def test_ufunc_at_with_a_boolean_mask_synchronises():
+    """CuPy counts the mask's True values on the host for ufunc.at as for indexing
+    (_scatter_op_mask_single calls _prepare_mask_indexing_single)."""
+    value = STRICT.asarray(np.array([0.5, 1.5, 2.5]))
+    with no_sync():
+        STRICT.xp.add.at(value, STRICT.asarray(np.array([0, 0])), 1.0)  # integer indices: free
+        with pytest.raises(HostSyncError, match="boolean mask"):
+            STRICT.xp.add.at(value, value > 1.0, 1.0)

@@ -281,3 +281,35 @@ def test_where_with_one_of_x_and_y_is_refused_as_cupy_refuses_it(given):
     a = device([1.0, 0.0, 2.0])
     with pytest.raises(ValueError, match="^Must give either both or none of x and y$"):
         xp.where(a > 0, given.get("x"), given.get("y"))
+
+
+# -- ufunc methods: CuPy implements them for some ufuncs only ------------------------------------
+
+@pytest.mark.parametrize("call", [
+    lambda d: xp.maximum.reduce(d),
+    lambda d: np.maximum.reduce(d),
+    lambda d: xp.minimum.accumulate(d),
+    lambda d: xp.multiply.reduceat(d, device([0, 1], dtype="int64")),
+    lambda d: xp.multiply.at(d, device([0], dtype="int64"), 2.0),
+    lambda d: np.divide.at(d, device([0], dtype="int64"), 2.0),
+], ids=["maximum.reduce", "numpy-maximum.reduce", "minimum.accumulate", "multiply.reduceat",
+        "multiply.at", "numpy-divide.at"])
+def test_ufunc_methods_cupy_lacks_are_refused(call):
+    """cupy/_core/_kernel.pyx: reduce and accumulate exist for add and multiply, reduceat for add,
+    at for the ufuncs with a scatter kernel; the others raise NotImplementedError."""
+    with pytest.raises(NotImplementedError, match="not supported"):
+        call(grid())
+
+
+def test_ufunc_at_takes_the_dtypes_of_cupys_scatter_kernels():
+    """cupy/_core/_routines_indexing.pyx (_scatter_op_single): subtract.at is int32/uint32 only."""
+    with pytest.raises(TypeError, match="subtract.at only supports"):
+        xp.subtract.at(grid(), device([0], dtype="int64"), 1.0)
+    with pytest.raises(TypeError, match="add.at only supports"):
+        xp.add.at(device([1, 2], dtype="int16"), device([0], dtype="int64"), 1)
+    counts = device([5, 5], dtype="int32")
+    xp.subtract.at(counts, device([1, 1], dtype="int64"), 1)
+    xp.maximum.at(grid(), device([0], dtype="int64"), 100.0)
+    np.testing.assert_array_equal(to_numpy(counts), [5, 3])
+    np.testing.assert_array_equal(to_numpy(xp.add.reduce(grid())), np.arange(12.0).reshape(3, 4).sum(axis=0))
+    np.testing.assert_array_equal(to_numpy(xp.multiply.accumulate(device([1.0, 2.0, 3.0]))), [1.0, 2.0, 6.0])
