@@ -108,11 +108,12 @@ class StrictNamespace:
             return _checked(qualified, params, override, refuse=qualified not in _TAKE_HOST_ARRAYS)
         if found is None or not callable(found):
             return _NotModelled(qualified)
-        return _function(qualified, found, params)
+        return _function(qualified, found, params, _OPERAND_CHECKS.get(qualified))
 
 
-def _function(qualified, numpy_function, params):
-    """``numpy_function`` behind CuPy's parameters, refusing host arrays, returning strict arrays."""
+def _function(qualified, numpy_function, params, check_operands=None):
+    """``numpy_function`` behind CuPy's parameters, refusing host arrays, returning strict arrays;
+    ``check_operands(qualified, first argument)`` refuses what else CuPy's code refuses."""
     params = tuple(params) if params is not None else None
     # As for the methods: a function with an order argument lays out its result as NumPy
     # does; any other new array is C-ordered, as CuPy allocates it.
@@ -126,6 +127,8 @@ def _function(qualified, numpy_function, params):
 
     def function(*args, **kwargs):
         check_call(qualified, params, args, kwargs)
+        if check_operands is not None:
+            check_operands(qualified, args[0] if args else next(iter(kwargs.values()), None))
         if defaults_only:  # most functions have none: no copy of their arguments
             kwargs = {k: v for k, v in kwargs.items() if not (v is None and k in defaults_only)}
         plain_args, plain_kwargs = plain(args), plain(kwargs)
@@ -195,6 +198,51 @@ def _where(condition, x=None, y=None):
         raise AttributeError(f"cupy.where: the condition must be a device array, got "
                              f"{type(condition).__name__} (CuPy calls its astype method)")
     return wrap(np.where(condition._array, plain(x), plain(y)), c_order=True)
+
+
+def _device_arrays_only(qualified, arrays):
+    # cupy.concatenate takes device arrays of one or more dimensions only, and cupy.stack hands
+    # each to expand_dims, which takes a device array only (concatenate_method and _expand_dims
+    # in cupy/_core/_routines_manipulation.pyx): NumPy turns numbers and lists into arrays.
+    for array in arrays:
+        if not isinstance(array, StrictArray):
+            raise TypeError(f"{qualified}: only device arrays can be joined, got {type(array).__name__} "
+                            "(CuPy 14 raises here too; make it one with xp.asarray or xp.full)")
+        if qualified == "cupy.concatenate" and array.ndim == 0:
+            raise TypeError(f"{qualified}: zero-dimensional arrays cannot be concatenated (CuPy 14's "
+                            "TypeError; use cupy.stack)")
+
+
+def _nested_shape(value):
+    """The shape of a (nested) sequence of device arrays of one shape, as CuPy joins them on the
+    device; None for anything else."""
+    if isinstance(value, StrictArray):
+        return value.shape
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+    shapes = {_nested_shape(item) for item in value}
+    return (len(value),) + shapes.pop() if len(shapes) == 1 and None not in shapes else None
+
+
+def _has_device_array(value):
+    return isinstance(value, StrictArray) or (
+        isinstance(value, (list, tuple)) and any(_has_device_array(item) for item in value))
+
+
+def _sequence_of_device_arrays(qualified, value):
+    # cupy.array joins a (nested) sequence on the device only when every item is a device array
+    # and they all have one shape (_array_info_from_nested_sequence in cupy/_core/core.pyx);
+    # anything else goes to numpy.array on the host, which calls each device array's __array__.
+    if isinstance(value, (list, tuple)) and _has_device_array(value) and _nested_shape(value) is None:
+        raise TypeError(
+            f"{qualified}: a sequence that mixes device arrays with numbers, lists or arrays of "
+            "other shapes is built on the host, and implicit conversion of its device arrays to "
+            "NumPy is not allowed (as on CuPy 14); use xp.stack of device arrays")
+
+
+_OPERAND_CHECKS = {"cupy.concatenate": _device_arrays_only, "cupy.stack": _device_arrays_only,
+                   "cupy.array": _sequence_of_device_arrays, "cupy.asarray": _sequence_of_device_arrays,
+                   "cupy.asanyarray": _sequence_of_device_arrays}
 
 
 def _get_array_module(*args):

@@ -313,3 +313,31 @@ def test_ufunc_at_takes_the_dtypes_of_cupys_scatter_kernels():
     np.testing.assert_array_equal(to_numpy(counts), [5, 3])
     np.testing.assert_array_equal(to_numpy(xp.add.reduce(grid())), np.arange(12.0).reshape(3, 4).sum(axis=0))
     np.testing.assert_array_equal(to_numpy(xp.multiply.accumulate(device([1.0, 2.0, 3.0]))), [1.0, 2.0, 6.0])
+
+
+# -- joining and building from sequences: device arrays only -------------------------------------
+
+@pytest.mark.parametrize("call", [
+    lambda d: xp.stack([d.sum(), 1.0]),
+    lambda d: xp.concatenate([d[0], [1.0, 2.0]]),
+    lambda d: xp.concatenate([d[0], d.sum()]),
+    lambda d: xp.asarray([d.sum(), 0.0]),
+    lambda d: xp.array([d[0], d[0, :2]]),
+    lambda d: np.stack([d.sum(), 1.0]),
+], ids=["stack-number", "concatenate-list", "concatenate-0-d", "asarray-mixed", "array-two-shapes",
+        "numpy-stack-number"])
+def test_sequences_cupy_cannot_join_on_the_device_are_refused(call):
+    """cupy.concatenate and cupy.stack take device arrays only (concatenate_method, _expand_dims);
+    cupy.array joins a sequence on the device only when it holds device arrays of one shape, and
+    hands any other to numpy.array, which calls their __array__ (cupy/_core/core.pyx)."""
+    with pytest.raises(TypeError):
+        call(grid())
+
+
+def test_sequences_of_device_arrays_of_one_shape_are_joined():
+    d = grid()
+    for result, shape in ((xp.stack([d.sum(), d.max()]), (2,)), (xp.asarray([d.sum(), d.max()]), (2,)),
+                          (xp.array([[d[0]], [d[1]]], dtype="float32"), (2, 1, 4)),
+                          (xp.concatenate([d, d[:1]]), (4, 4)), (xp.asarray([[1, 2], [3, 4]]), (2, 2)),
+                          (xp.hstack([d[0], 1.0]), (5,))):  # hstack makes each part an array first
+        assert isinstance(result, StrictArray) and result.shape == shape
