@@ -15,13 +15,14 @@ operations that wait for the device (:data:`SYNCHRONIZING`), for the strict back
 import functools
 import inspect
 import json
+import operator
 import os
 
 PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cupy_api.json")
 
 __all__ = ["load", "module_names", "ndarray_methods", "ndarray_attributes", "ufunc_methods",
            "ufunc_attributes", "signature", "check_arguments", "KEYWORDS_READ", "REFUSED_UNLESS_NONE",
-           "SYNCHRONIZING"]
+           "SYNCHRONIZING", "SYNCHRONIZING_WHEN"]
 
 # What the recorded signatures cannot show, read from CuPy 14's source. Two kinds of call bind to
 # a signature and still raise TypeError on CuPy; the strict backend refuses them as well.
@@ -60,6 +61,27 @@ SYNCHRONIZING = frozenset({
     "cupy.mask_indices", "cupy.nanmin", "cupy.nanmax", "cupy.asarray_chkfinite",
     "cupy.real_if_close", "cupy.ndarray.nonzero", "cupy.ndarray.compress",
 })
+
+
+def _not_an_int(value):
+    try:
+        operator.index(value)  # a device array has no __index__
+    except TypeError:
+        return True
+    return False
+
+
+#: Calls that wait for the device for some arguments only: ``{name: (which ones, test of the bound
+#: arguments)}``. ``repeat`` reads the repeats on the host unless they are a Python integer (a list
+#: is moved to the device and read back; ``_repeat`` in ``cupy/_core/_routines_manipulation.pyx``:
+#: ``reps_arr.item()  # synchronize!``), and ``average`` checks the weights' sum for zeros
+#: (``cupy/_statistics/meanvar.py``: ``if cupy.any(scl == 0.0):  # synchronize!``).
+SYNCHRONIZING_WHEN = {
+    "cupy.repeat": ("with repeats other than an int", lambda bound: _not_an_int(bound.get("repeats", 0))),
+    "cupy.ndarray.repeat": ("with repeats other than an int",
+                            lambda bound: _not_an_int(bound.get("repeats", 0))),
+    "cupy.average": ("with weights", lambda bound: bound.get("weights") is not None),
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -140,13 +162,17 @@ def check_arguments(qualified, params, args, kwargs):
 
     Beyond binding, it applies :data:`KEYWORDS_READ` and :data:`REFUSED_UNLESS_NONE`.
 
+    Returns:
+        The arguments by parameter name (empty for ``params`` None), for
+        :data:`SYNCHRONIZING_WHEN`.
+
     Args:
         qualified: the name to report (``"cupy.sum"``, ``"cupy.ndarray.item"``).
         params: the recorded parameter list (a tuple), or None to accept anything.
     """
     found = signature(params)
     if found is None:
-        return
+        return {}
     try:
         bound = found.bind(*args, **kwargs)
     except TypeError as error:
@@ -162,6 +188,7 @@ def check_arguments(qualified, params, args, kwargs):
     for name in REFUSED_UNLESS_NONE.get(qualified, ()):
         if bound.arguments.get(name) is not None:
             _refuse(qualified, f"{name}= is not supported (CuPy raises unless it is None)")
+    return bound.arguments
 
 
 def _refuse(qualified, why):

@@ -60,14 +60,18 @@ def check_call(qualified, params, args, kwargs, refuse=True):
     """What every call into the stand-in checks before it runs: counts it (for the no-sync
     guard's tests), refuses keywords CuPy 14 does not take (``params``, from cupy_api.json),
     and, unless ``refuse`` is False, NumPy arrays among the arguments; a call CuPy synchronises
-    on (cupy_api.SYNCHRONIZING) is one for the no-sync guard."""
+    on (cupy_api.SYNCHRONIZING, or SYNCHRONIZING_WHEN for these arguments) is one for the
+    no-sync guard."""
     count_operation()
-    cupy_api.check_arguments(qualified, params, args, kwargs)
+    arguments = cupy_api.check_arguments(qualified, params, args, kwargs)
     if refuse:
         refuse_host(args, qualified)
         refuse_host(kwargs.values(), qualified)
     if qualified in cupy_api.SYNCHRONIZING:
         check_sync(f"{qualified} (CuPy synchronises on it)")
+    when = cupy_api.SYNCHRONIZING_WHEN.get(qualified)
+    if when is not None and when[1](arguments):
+        check_sync(f"{qualified} {when[0]} (CuPy synchronises on it)")
 
 
 def to_host(array, order, out, what):

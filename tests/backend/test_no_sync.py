@@ -204,3 +204,21 @@ def test_ufunc_at_with_a_boolean_mask_synchronises():
         STRICT.xp.add.at(value, STRICT.asarray(np.array([0, 0])), 1.0)  # integer indices: free
         with pytest.raises(HostSyncError, match="boolean mask"):
             STRICT.xp.add.at(value, value > 1.0, 1.0)
+
+
+@pytest.mark.parametrize("operation", [
+    lambda d: d.repeat(STRICT.asarray(np.array([1, 2, 1]))), lambda d: d.repeat([1, 2, 1]),
+    lambda d: STRICT.xp.repeat(d, STRICT.asarray(np.array(2))),
+    lambda d: STRICT.xp.average(d, weights=d),
+], ids=["ndarray.repeat-device-repeats", "ndarray.repeat-list", "repeat-0-d-repeats", "average-weights"])
+def test_no_sync_refuses_what_cupy_synchronises_on_for_some_arguments(operation):
+    """cupy_api.SYNCHRONIZING_WHEN: repeat reads its repeats back unless they are an int, average
+    checks its weights' sum for zeros on the host."""
+    value = STRICT.asarray(np.array([0.5, 1.5, 2.5]))
+    with no_sync():
+        with pytest.raises(HostSyncError, match="synchronisation"):
+            operation(value)
+        value.repeat(2)  # an int: free
+        STRICT.xp.repeat(value, 2, axis=0)
+        STRICT.xp.average(value)
+    operation(value)  # allowed outside the block
