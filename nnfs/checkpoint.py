@@ -87,7 +87,7 @@ def registry(custom_layers=()):
     plus ``custom_layers``: your own ``Layer`` or ``Loss`` subclasses, known by class name.
 
     Raises:
-        TypeError: for a custom entry that is not a Layer or Loss subclass.
+        TypeError: for ``custom_layers`` that are not a Layer or Loss subclass or a list of them.
         ValueError: for a custom class whose name is already taken by another class.
     """
     import nnfs.activations
@@ -100,14 +100,31 @@ def registry(custom_layers=()):
             obj = getattr(module, name)
             if isinstance(obj, type) and issubclass(obj, base) and obj not in (Layer, Loss):
                 classes[name] = obj
-    if isinstance(custom_layers, type):  # one class alone
-        custom_layers = [custom_layers]
-    for cls in custom_layers:
-        if not (isinstance(cls, type) and issubclass(cls, (Layer, Loss))):
-            raise TypeError(f"custom_layers takes Layer or Loss subclasses, got {cls!r}")
+    for cls in _custom_classes(custom_layers):
         if classes.get(cls.__name__, cls) is not cls:
             raise ValueError(f"custom layer name {cls.__name__!r} is already taken by {classes[cls.__name__]!r}")
         classes[cls.__name__] = cls
+    return classes
+
+
+def _custom_classes(custom_layers):
+    """``custom_layers`` as a tuple of Layer or Loss subclasses: one class alone, or any
+    iterable of them, read once here (saving and loading look the classes up several times,
+    and a generator used up by the first look-up left the layers it named "not provided").
+
+    Raises:
+        TypeError: naming the option, for anything else: None, a layer object, a class's
+            name (a string is not read as its characters), an entry that is not such a class.
+    """
+    expected = "Layer or Loss subclasses (one class, or a list of them)"
+    if isinstance(custom_layers, type):  # one class alone
+        custom_layers = (custom_layers,)
+    if isinstance(custom_layers, (str, bytes)) or not hasattr(custom_layers, "__iter__"):
+        raise TypeError(f"custom_layers takes {expected}, got {short_repr(custom_layers)}")
+    classes = tuple(custom_layers)
+    for cls in classes:
+        if not (isinstance(cls, type) and issubclass(cls, (Layer, Loss))):
+            raise TypeError(f"custom_layers takes {expected}, got {short_repr(cls)} in it")
     return classes
 
 
@@ -300,6 +317,7 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
     """
     if not isinstance(net, Net):
         raise TypeError(f"checkpoint.save: expected a Net, got {type(net).__name__}")
+    custom_layers = _custom_classes(custom_layers)
     path = os.fsdecode(path)  # str, bytes or a path-like object
     if path.endswith(tuple(filter(None, (os.sep, os.altsep)))):
         raise ValueError(f"checkpoint.save: {path} names a folder (it ends with a separator); give a file name")
@@ -806,6 +824,7 @@ def load(path, backend=None, custom_layers=(), allow_non_finite=False):
             inf; an optimizer state or schedule that the nnfs optimizer or schedule it names
             would refuse for this net. Nothing large is allocated before the sizes are checked.
     """
+    custom_layers = _custom_classes(custom_layers)
     path, meta, arrays, layer_plans, loss_plan = _read(path, custom_layers, allow_non_finite)
     return _restore(path, meta, arrays, _build_net(path, meta, backend, layer_plans, loss_plan), allow_non_finite)
 
@@ -839,6 +858,7 @@ def load_into(path, net, custom_layers=(), allow_non_finite=False):
     """
     if not isinstance(net, Net):
         raise TypeError(f"checkpoint.load_into: expected a Net to load into, got {type(net).__name__}")
+    custom_layers = _custom_classes(custom_layers)
     path, meta, arrays, _, _ = _read(path, custom_layers, allow_non_finite)
     saved = {"layers": meta.get("layers"), "loss": meta.get("loss")}
     # Compare through JSON so that tuples and lists in configs count as equal.

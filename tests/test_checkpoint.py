@@ -290,6 +290,28 @@ def test_custom_layers_must_be_named_to_be_saved(tmp_path):
         registry([Linear])
 
 
+def test_custom_layers_given_once_as_a_generator_serve_every_look_up(tmp_path):
+    # Saving and loading look the classes up more than once: a generator used up by the
+    # first made the second call the layer unknown ("cannot save" from load_into).
+    net = Net([Linear(4, 3), custom.Swish(1.5)], CrossEntropyLoss(), backend="numpy")
+    path = save(tmp_path / "m.npz", net, custom_layers=(cls for cls in [custom.Swish]))
+    assert isinstance(load(path, custom_layers=iter([custom.Swish])).net.layers[1], custom.Swish)
+    assert load_into(path, net, custom_layers=(cls for cls in [custom.Swish])).net is net
+
+
+@pytest.mark.parametrize("custom_layers, shown", [
+    (None, "None"), ("Swish", "'Swish'"), (42, "42"), ([custom.Swish(1.5)], "Swish() in it"),
+], ids=["None", "a class's name", "a number", "a layer object"])
+def test_custom_layers_of_the_wrong_kind_are_named_in_one_line(tmp_path, custom_layers, shown):
+    net = Net([Linear(4, 3), custom.Swish(1.5)], CrossEntropyLoss(), backend="numpy")
+    path = save(tmp_path / "m.npz", net, custom_layers=custom.Swish)
+    message = rf"^custom_layers takes Layer or Loss subclasses \(one class, or a list of them\), got {re.escape(shown)}$"
+    for call in (lambda: save(path, net, custom_layers=custom_layers), lambda: load(path, custom_layers=custom_layers),
+                 lambda: load_into(path, net, custom_layers=custom_layers)):
+        with pytest.raises(TypeError, match=message):
+            call()
+
+
 def custom_net():
     """Layers and a loss of one's own (tests/custom.py), one of them inside a Residual."""
     return Net([Linear(4, 8), custom.LayerNorm(8), custom.Swish(1.5),
