@@ -44,7 +44,7 @@ from nnfs.net import Net
 from nnfs.optim import OPTIMIZERS, Optimizer, schedule_from_state
 from nnfs.optim.optimizers import named_parameters_of
 from nnfs.optim.schedules import SAVED_SCHEDULES
-from nnfs.text import listed, short_repr, shorten
+from nnfs.text import count, listed, short_repr, shorten
 
 FORMAT = "nnfs-checkpoint"
 VERSION = 1
@@ -308,8 +308,9 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
             not what the constructor takes), parameters or buffers not of the net's dtype, a
             layer whose arrays disagree with its own ``array_shapes``, layers nested more
             than 64 deep (more than 100,000 in all), a record of more than 256 MiB as JSON,
-            non-finite values (unless ``allow_non_finite``), or an optimizer made over some
-            layers of the net, whose parameter names are not the net's.
+            non-finite values (unless ``allow_non_finite``), an optimizer made over some
+            layers of the net, whose parameter names are not the net's, or an nnfs optimizer
+            made for another net (of the same shapes too).
         OSError: when the file cannot be written (naming ``path``); an existing file at
             ``path`` is then left as it was.
 
@@ -369,6 +370,7 @@ def save(path, net, *, class_names=None, preprocessing=None, optimizer=None, sch
     text = _to_json(meta, "layer configs, class_names, preprocessing, optimizer config, scheduler state and extra")
     written = _check_written(text, refusing, custom_layers, arrays)
     _check_training_state_written(refusing, written, arrays, net, allow_non_finite)
+    _check_optimizer_is_the_nets(refusing, net, optimizer)
     arrays[META] = archive.json_to_array(text)
     write_atomically(path, lambda f: archive.save_npz(f, arrays))
     return path
@@ -416,6 +418,23 @@ def _check_optimizer_names(refusing, net, optimizer):
                 f"{refusing}: the optimizer names the net's parameter {ours[id(param)]} {name!r} (it was "
                 "made over a layer or a list of layers), so its state would load into another parameter "
                 "or none; make it over the net to save it, or save without optimizer=")
+
+
+def _check_optimizer_is_the_nets(refusing, net, optimizer):
+    """Refuse an nnfs optimizer that updates parameters that are not ``net``'s, by identity as
+    the epoch loop checks it: one made for another net of the same shapes (the net rebuilt,
+    the old optimizer kept) has state that loads into this net without a word, the moments
+    of weights the file does not hold. (One of other shapes is refused before, by its state.)"""
+    if not isinstance(optimizer, Optimizer):  # one of the user's own: its params may be anything
+        return
+    ours = {id(param) for _, param, _ in net.named_parameters()}
+    foreign = [name for name, param, _ in named_parameters_of(optimizer.params, "checkpoint.save")
+               if id(param) not in ours]
+    if foreign:
+        raise CheckpointError(
+            f"{refusing}: the optimizer updates {count(len(foreign), 'parameter that is', 'parameters that are')} "
+            f"not the net's (the first is its {foreign[0]!r}): was it made for another net? Make it over "
+            "this net, or save without optimizer=")
 
 
 def _check_training_state_written(refusing, meta, arrays, net, allow_non_finite):

@@ -685,3 +685,22 @@ def test_an_optimizer_made_for_another_net_is_refused_before_anything_is_written
     assert os.listdir(tmp_path) == []
     save(path, other, optimizer=optimizer)  # its own net
     assert load(path).optimizer_state["config"]["step_count"] == 1
+
+
+def test_an_optimizer_made_for_another_net_of_the_same_shapes_is_refused(tmp_path, rng):
+    # Its state fits this net's parameters, so loading would take it: the file would hold the
+    # moments of another net's weights beside these (the net rebuilt, the old optimizer kept).
+    X, y = rng.normal(size=(6, 4)), rng.integers(0, 3, 6)
+    old, net = (Net([Linear(4, 5), Linear(5, 3)], CrossEntropyLoss(), backend="numpy") for _ in range(2))
+    optimizer = SGD(old, lr=0.1, momentum=0.9)
+    old.loss(old(X), y)
+    old.backward()
+    optimizer.step()
+    path = tmp_path / "m.npz"
+    with pytest.raises(CheckpointError, match=r"^checkpoint\.save: refusing to write .*m\.npz: the optimizer updates "
+                                              r"4 parameters that are not the net's \(the first is its '0\.weight'\): "
+                                              r"was it made for another net\? Make it over this net, or save without "
+                                              r"optimizer=$"):
+        save(path, net, optimizer=optimizer)
+    assert os.listdir(tmp_path) == []
+    save(path, net, optimizer=SGD(net.layers[:1], lr=0.1))  # some layers of this net, named as the net names them
