@@ -88,6 +88,9 @@ class Net:
         # The output of the latest forward pass and the predictions of the latest loss: backward
         # uses what the layers kept from the former, so the two must be one array.
         self._output = self._scored = None
+        # Set when load_state_dict replaces the weights: the layers then hold what the forward
+        # pass before it saw, the old weights' activations, and a backward would be theirs.
+        self._weights_replaced = False
         self._shards = Shards()  # the replicas of the layers for the other threads, made on demand
         self.to(self.backend, self.dtype)
 
@@ -115,6 +118,7 @@ class Net:
             with self._shards.single(self.backend):
                 X = forward_through(self.layers, X)
         self._output = X
+        self._weights_replaced = False
         return X
 
     def loss(self, out, y):
@@ -141,8 +145,9 @@ class Net:
 
         Raises:
             RuntimeError: when the last loss was not computed on the output of the latest
-                forward pass (``net(X2)``, ``predict`` or ``predict_proba`` ran in between): the
-                layers hold what that other pass saw, and the gradients would be silently wrong.
+                forward pass (``net(X2)``, ``predict`` or ``predict_proba`` ran in between), or
+                :meth:`load_state_dict` replaced the weights since that pass: the layers hold
+                what that other pass saw, and the gradients would be silently wrong.
         """
         if self.loss_fn is None:
             raise RuntimeError("Net.backward: this net was built without a loss")
@@ -151,6 +156,11 @@ class Net:
                 "Net.backward: the last loss was not computed on the output of the latest forward "
                 "pass (another forward, predict or predict_proba ran in between, or the loss was "
                 "given a part or a copy of it); call net.loss(net(X), y) just before backward")
+        if self._weights_replaced:
+            raise RuntimeError(
+                "Net.backward: the weights were loaded (load_state_dict, checkpoint.load_into) after the "
+                "forward pass of the last loss, so its gradients would be those of the old weights; call "
+                "net.loss(net(X), y) again before backward")
         grad = self.loss_fn.backward()
         # Named after the loss here: a loss of one's own that returns the wrong shape would
         # otherwise be reported by the last layer, or fail inside the shards' row cuts.
@@ -355,6 +365,7 @@ class Net:
             loaded.append((store, key, self._converted(name, incoming)))
         for store, key, array in loaded:
             store[key] = array
+        self._weights_replaced = True
         return self
 
     def _converted(self, name, incoming):

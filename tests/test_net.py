@@ -373,6 +373,25 @@ def test_backward_refuses_a_loss_whose_forward_pass_was_not_the_latest(rng, betw
     net.backward()  # the same gradients again: nothing ran in between
 
 
+def test_backward_refuses_a_loss_whose_forward_pass_ran_on_weights_loaded_over_since(rng, tmp_path):
+    # The layers hold the old weights' activations: backward gave their gradients without a word,
+    # which the optimizer then applied to the loaded weights (PyTorch raises here too).
+    from nnfs import checkpoint
+
+    net, other = every_layer_cnn(loss=CrossEntropyLoss()), every_layer_cnn(loss=CrossEntropyLoss())
+    X, y = image_batch(rng)
+    path = checkpoint.save(tmp_path / "m.npz", other)
+    for load in (lambda: net.load_state_dict(other.state_dict()), lambda: checkpoint.load_into(path, net)):
+        net.train()
+        net.loss(net(X), y)
+        load()
+        with pytest.raises(RuntimeError, match=r"^Net\.backward: the weights were loaded \(load_state_dict, "
+                                               r"checkpoint\.load_into\) after the forward pass of the last loss"):
+            net.backward()
+    net.loss(net(X), y)
+    net.backward()  # a forward pass after the loading: its gradients are the loaded weights'
+
+
 def test_predictions_go_in_slices_and_keep_nothing_for_a_backward(backend, rng):
     """A large input goes through INFER_BATCH samples at a time, with the outputs of one whole
     pass; afterwards no layer holds activations (no backward can follow a prediction)."""
