@@ -599,6 +599,12 @@ def continue_from_checkpoint(args, training, resumed_meta, say, warn_):
         warn_(f"{args.resume} was trained on {trained_on} and resumes on {training.ranks}: each rank's BatchNorm "
               "normalises its own share of the global batch, so the numbers differ from an uninterrupted run's "
               f"(resume on {trained_on} to continue exactly)")
+    saved_dtype = resumed_meta.get("dtype")
+    if isinstance(saved_dtype, str) and saved_dtype != net.dtype.name:
+        # The weights are cast on loading (load_into): the run goes on, but rounded otherwise.
+        warn_(f"{args.resume} was trained in {saved_dtype} and resumes in {net.dtype.name} ({ENV_DTYPE}): the "
+              f"numbers differ from an uninterrupted run's (resume with {ENV_DTYPE}={saved_dtype} to continue "
+              "exactly)")
     overridden = [f"--{name} {getattr(args, name)}" for name in RESUMED_OPTIONS if name in args.given]
     if overridden:
         used = ", ".join(training.augment.operations) if training.augment is not None else "none"

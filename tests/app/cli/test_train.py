@@ -308,6 +308,28 @@ def test_resume_without_epochs_or_split_options_continues_the_run_as_planned(tmp
                  "was trained on another split of the images (--seed 3 there, 4 now)")
 
 
+def test_a_resume_in_another_dtype_says_its_numbers_are_not_the_uninterrupted_runs(tmp_path, capsys, monkeypatch):
+    """A float64 run resumed without NNFS_DTYPE=float64 went on in float32 (the weights cast on
+    loading) without a word."""
+    data = dataset(tmp_path, per_class=4)
+    monkeypatch.setenv("NNFS_DTYPE", "float64")
+    code, _, err = call(train_program.main, ["--dataset", data, "--epochs", "1", "--batch_size", "4", "--save",
+                                             tmp_path / "m.npz"], capsys)
+    assert code == 0, err
+    monkeypatch.delenv("NNFS_DTYPE")
+    shutil.copy(tmp_path / "m_last.npz", tmp_path / "wide_last.npz")
+    code, _, err = call(train_program.main, ["--dataset", data, "--epochs", "2", "--resume", tmp_path / "m_last.npz"],
+                        capsys)
+    assert code == 0, err
+    assert err == (f"warning: {tmp_path / 'm_last.npz'} was trained in float64 and resumes in float32 (NNFS_DTYPE): "
+                   "the numbers differ from an uninterrupted run's (resume with NNFS_DTYPE=float64 to continue "
+                   "exactly)\n")
+    monkeypatch.setenv("NNFS_DTYPE", "float64")
+    code, _, err = call(train_program.main, ["--dataset", data, "--epochs", "2", "--resume", tmp_path / "wide_last.npz",
+                                             "--save", tmp_path / "wide" / "m.npz"], capsys)
+    assert code == 0 and err == "", err
+
+
 def test_a_resume_on_another_number_of_ranks_says_its_numbers_are_not_the_uninterrupted_runs(tmp_path, capsys):
     """The global batch is the same, but BatchNorm normalises each rank's share: a run of 2 ranks
     resumed as one process (or the reverse) went on with other numbers, without a word."""
