@@ -36,7 +36,8 @@ from numpy.lib import format as npy
 from nnfs.text import shorten, short_repr
 
 __all__ = ["ArchiveError", "ArchiveReader", "Member", "json_to_array", "array_to_json", "save_npz",
-           "check_plain", "dtype_refusal", "is_plain_array", "count_non_finite", "format_size"]
+           "check_plain", "dtype_refusal", "is_plain_array", "count_non_finite", "format_size",
+           "open_regular"]
 
 # Kinds of dtype an archive may hold: bool, signed and unsigned integers, floats.
 PLAIN_KINDS = "biuf"
@@ -192,7 +193,7 @@ class ArchiveReader:
 
     def __init__(self, path):
         self.path = os.fspath(path)
-        self._file = _open_regular(self.path)
+        self._file = open_regular(self.path)
         try:
             try:
                 self._zip = zipfile.ZipFile(self._file)
@@ -301,7 +302,7 @@ class ArchiveReader:
         self.close()
 
 
-def _open_regular(path):
+def open_regular(path):
     """Open ``path`` for reading only if it is a regular file; never blocks on a FIFO.
 
     The open is non-blocking and the check is made on the opened file, so a FIFO (or a

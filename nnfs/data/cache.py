@@ -21,11 +21,11 @@ unless told otherwise:
 import hashlib
 import json
 import os
-import stat
 import zipfile
 
 import PIL
 
+from nnfs.backend.archive import open_regular
 from nnfs.backend.images import read_images, write_images
 from nnfs.files import write_atomically
 
@@ -91,11 +91,19 @@ class DatasetCache:
                 False to treat the entry as a miss, or raises to stop (a memory check).
         """
         try:
-            # Only a regular file is opened: opening a FIFO at the path waits for a writer forever.
-            if not stat.S_ISREG(os.stat(self.path).st_mode):
-                return None
-            archive = zipfile.ZipFile(self.path)
+            # Only a regular file, checked on the opened file: opening a FIFO at the path would
+            # wait for a writer forever.
+            file = open_regular(self.path)
         except Exception:  # whatever is wrong with a cache file, it is only a miss
+            return None
+        with file:
+            return self._load_from(file, key, accept)
+
+    def _load_from(self, file, key, accept):
+        """:meth:`load` from the opened cache file."""
+        try:
+            archive = zipfile.ZipFile(file)
+        except Exception:
             return None
         with archive:
             try:
