@@ -293,9 +293,10 @@ def _predict(args):
     except (RuntimeError, ValueError) as error:
         console.error(error)
         return EXIT_ERROR
-    if args.csv and args.csv != STDOUT:  # found now, not after every image was classified (as training does)
+    csv_file = args.csv if args.csv != STDOUT else None  # a file to write, and so to check
+    if csv_file:  # found now, not after every image was classified (as the training program does)
         try:
-            check_writable(args.csv)
+            check_writable(csv_file)
         except OSError as error:
             return csv_unwritable(args.csv, error)
     try:
@@ -306,8 +307,8 @@ def _predict(args):
                                   "IMAGE_OR_FOLDER ...") from None
         raise
     paths, record = images_to_score(args, classifier)
-    if args.csv and args.csv != STDOUT:  # an image found below a folder, or of --split
-        clash = same_file_among(args.csv, paths)
+    if csv_file:  # an image found below a folder, or of --split
+        clash = same_file_among(csv_file, paths)
         if clash is not None:
             raise DatasetError(f"--csv {args.csv} would replace the image {clash}, which this command "
                                "classifies; write the predictions to another file")
@@ -324,7 +325,7 @@ def _predict(args):
             write_csv(args.csv, rows)
         except OSError as error:  # a full disk: the one cause the check above cannot find
             return csv_unwritable(args.csv, error)
-        if args.csv != STDOUT:
+        if csv_file:
             console.say(f"predictions written to {args.csv}")
     if failed:
         console.notice(f"{failed} of {console.count(len(predictions), 'image')} could not be read")
