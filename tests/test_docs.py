@@ -1,6 +1,7 @@
 """The README and docs/: every Python code block runs, the README's links lead somewhere, the
 commands it shows are the ones CI runs, and the "Write your own layer" and "Write your own loss"
-examples of docs/layers.md are exact (the layer round-trips a checkpoint).
+examples of docs/layers.md are exact (the layer round-trips a checkpoint) and the
+signatures the docs write out in full are the code's.
 
 The blocks of one file run in order in one fresh process (so they may build on each other),
 in a temporary folder where ``data`` leads to the checkout's ``data/`` (the examples that train
@@ -8,7 +9,9 @@ on "your own images" use the shipped digits, as from the checkout) and with a da
 of their own.
 """
 
+import importlib
 import importlib.util
+import inspect
 import re
 import subprocess
 import sys
@@ -127,3 +130,26 @@ def test_readme_map_names_real_paths_and_every_part_of_the_package():
                             ("nnfs/data/", ["memory.py"]), ("nnfs/backend/", ["allocator.py"])]:
         row = next(row for row in rows if row.startswith(f"| `{folder}`"))
         assert all(f"`{module}`" in row for module in modules), folder
+
+
+# Signatures the docs write out in full, argument by argument: a reader calls them as shown
+# (a keyword-only argument shown as positional, or two swapped, fails or binds wrongly).
+FULL_SIGNATURES = [
+    ("data.md", "ImageFolder", "nnfs.data:ImageFolder"),
+    ("checkpoints.md", "save", "nnfs.checkpoint:save"),
+    ("checkpoints.md", "load", "nnfs.checkpoint:load"),
+    ("checkpoints.md", "load_into", "nnfs.checkpoint:load_into"),
+    ("training.md", "train_epoch", "nnfs.app.loop:train_epoch"),
+    ("training.md", "evaluate", "nnfs.app.loop:evaluate"),
+    ("layers.md", "Net", "nnfs.net:Net"),
+]
+
+
+@pytest.mark.parametrize("document, name, target", FULL_SIGNATURES, ids=lambda v: str(v))
+def test_signatures_written_out_are_the_code(document, name, target):
+    text = (ROOT / "docs" / document).read_text()
+    shown = re.search(rf"`{name}\((.*?)\)`", text, flags=re.S).group(1)
+    module, attribute = target.split(":")
+    real = str(inspect.signature(getattr(importlib.import_module(module), attribute)))
+    assert " ".join(f"({shown})".replace('"', "'").split()) == real
+
