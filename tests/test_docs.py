@@ -1,7 +1,7 @@
 """The README and docs/: every Python code block runs, the README's links lead somewhere, the
 commands it shows are the ones CI runs, and the "Write your own layer" and "Write your own loss"
-examples of docs/layers.md are exact (the layer round-trips a checkpoint) and the
-signatures the docs write out in full are the code's.
+examples of docs/layers.md are exact (the layer round-trips a checkpoint), the signatures the
+docs write out in full are the code's, and the gradient check's example prints what it says.
 
 The blocks of one file run in order in one fresh process (so they may build on each other),
 in a temporary folder where ``data`` leads to the checkout's ``data/`` (the examples that train
@@ -22,6 +22,7 @@ import pytest
 from nnfs import checkpoint
 from nnfs.activations import ReLU
 from nnfs.backend import to_numpy
+from nnfs.gradcheck import check_layer
 from nnfs.layers import Linear
 from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
@@ -153,3 +154,12 @@ def test_signatures_written_out_are_the_code(document, name, target):
     real = str(inspect.signature(getattr(importlib.import_module(module), attribute)))
     assert " ".join(f"({shown})".replace('"', "'").split()) == real
 
+
+def test_the_gradient_check_example_prints_what_it_says():
+    # The errors are rounding, so "about": within a factor of 3 of the ones the docs show.
+    layers_md = (ROOT / "docs" / "layers.md").read_text()
+    shown = re.search(r"print\(errors\)\s+# (\{.*?\}), about", layers_md).group(1)
+    shown = {key: float(value) for key, value in re.findall(r"'(\w+)': ([\d.e+-]+)", shown)}
+    errors = check_layer(scale_class()(8), np.random.default_rng(0).normal(size=(4, 8)))
+    assert set(errors) == set(shown)
+    assert all(shown[key] / 3 < errors[key] < shown[key] * 3 for key in shown), (errors, shown)
