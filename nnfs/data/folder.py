@@ -358,7 +358,9 @@ class ImageFolder:
         an image of more than ``max_values`` values."""
         sizing = self.sizing
         height, width = sizing.image_size
-        source = "the most common size" if sizing.chosen and sizing.kind == "small" else "as asked"
+        # Where the size came from; it qualifies the size alone, not the channels.
+        source = ("as asked" if not sizing.chosen else
+                  "the most common size" if sizing.kind == "small" else "the default for photos")
         if min(height, width) < min_size:
             raise ImageSizeError(
                 f"the images would be {height}x{width} ({source}), smaller than the "
@@ -369,7 +371,7 @@ class ImageFolder:
         values = sizing.channels * height * width
         if max_values is not None and values > max_values:
             raise ImageSizeError(
-                f"the images would be {height}x{width} with {count(sizing.channels, 'channel')} ({source}), "
+                f"the images would be {height}x{width} ({source}) with {count(sizing.channels, 'channel')}, "
                 f"{values:,} values each, more than the {max_values:,} a saved model classifies",
                 "a smaller image size")
 

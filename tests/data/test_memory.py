@@ -80,8 +80,11 @@ def test_images_of_more_values_than_allowed_are_refused_before_decoding(tmp_path
     root = make_folder(tmp_path / "d", ["a", "b"], per_class=2, mode="RGB", size=(8, 8))
     with pytest.raises(ImageSizeError) as caught:
         ImageFolder(root, image_size=(8, 9), max_values=3 * 8 * 8)
-    assert caught.value.reason == ("the images would be 8x9 with 3 channels (as asked), 216 values each, "
+    assert caught.value.reason == ("the images would be 8x9 (as asked) with 3 channels, 216 values each, "
                                    "more than the 192 a saved model classifies")
+    photos = make_folder(tmp_path / "p", ["a", "b"], per_class=2, mode="RGB", size=(300, 200))
+    with pytest.raises(ImageSizeError, match=r"would be 64x64 \(the default for photos\) with 3 channels"):
+        ImageFolder(photos, max_values=1000)  # a size not asked for is never called asked
 
 
 def test_the_largest_image_allowed_loads(tmp_path):

@@ -179,7 +179,7 @@ def test_a_size_the_prediction_program_would_refuse_is_refused_before_training(t
     root = make_folder(tmp_path / "d", ["a", "b"], per_class=3, mode="RGB", size=(12, 12))
     code, _, err = run(capsys, root, tmp_path / "m.npz", "--cache", "none")
     assert code == 1
-    assert one_line_error(err) == ("error: the images would be 12x12 with 3 channels (the most common size), "
+    assert one_line_error(err) == ("error: the images would be 12x12 (the most common size) with 3 channels, "
                                    "432 values each, more than the 431 a saved model classifies; choose a "
                                    "smaller image size with --image_size")
     assert not (tmp_path / "m.npz").exists()
