@@ -271,10 +271,13 @@ class StrictUfunc:
 # ("`maximum.reduce` is not supported yet": ufunc.at, reduce, accumulate and reduceat in
 # cupy/_core/_kernel.pyx). reduce and accumulate are sum/prod and cumsum/cumprod; at is a scatter
 # kernel, whose atomics exist for these dtypes only (_scatter_op_single in
-# cupy/_core/_routines_indexing.pyx: cupy.subtract.at of float32 is a TypeError).
-_INTEGERS = {"int32", "int64", "uint32", "uint64"}
-_AT_DTYPES = {"add": _INTEGERS | {"float16", "float32", "float64"}, "subtract": {"int32", "uint32"},
-              "maximum": _INTEGERS | {"float32", "float64"}, "minimum": _INTEGERS | {"float32", "float64"},
+# cupy/_core/_routines_indexing.pyx: cupy.subtract.at of float32 is a TypeError, and add, maximum
+# and minimum have no int64 kernel, which the bitwise ones have).
+_ATOMIC_INTEGERS = {"int32", "uint32", "uint64"}
+_INTEGERS = _ATOMIC_INTEGERS | {"int64"}
+_AT_DTYPES = {"add": _ATOMIC_INTEGERS | {"float16", "float32", "float64"}, "subtract": {"int32", "uint32"},
+              "maximum": _ATOMIC_INTEGERS | {"float32", "float64"},
+              "minimum": _ATOMIC_INTEGERS | {"float32", "float64"},
               "bitwise_and": _INTEGERS, "bitwise_or": _INTEGERS, "bitwise_xor": _INTEGERS}
 _METHOD_UFUNCS = {"reduce": {"add", "multiply"}, "accumulate": {"add", "multiply"}, "reduceat": {"add"},
                   "at": set(_AT_DTYPES)}

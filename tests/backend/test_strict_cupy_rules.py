@@ -307,6 +307,11 @@ def test_ufunc_at_takes_the_dtypes_of_cupys_scatter_kernels():
         xp.subtract.at(grid(), device([0], dtype="int64"), 1.0)
     with pytest.raises(TypeError, match="add.at only supports"):
         xp.add.at(device([1, 2], dtype="int16"), device([0], dtype="int64"), 1)
+    # add, maximum and minimum have no int64 kernel (the bitwise ones have): counts of int64 fail on CuPy.
+    for ufunc in (xp.add, xp.maximum, xp.minimum):
+        with pytest.raises(TypeError, match=f"{ufunc.name}.at only supports"):
+            ufunc.at(device([1, 2], dtype="int64"), device([0], dtype="int64"), 1)
+    xp.bitwise_or.at(device([1, 2], dtype="int64"), device([0], dtype="int64"), 4)
     counts = device([5, 5], dtype="int32")
     xp.subtract.at(counts, device([1, 1], dtype="int64"), 1)
     xp.maximum.at(grid(), device([0], dtype="int64"), 100.0)
