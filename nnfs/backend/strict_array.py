@@ -61,7 +61,7 @@ def check_call(qualified, params, args, kwargs, refuse=True):
     guard's tests), refuses keywords CuPy 14 does not take (``params``, from cupy_api.json),
     and, unless ``refuse`` is False, NumPy arrays among the arguments; a call CuPy synchronises
     on (cupy_api.SYNCHRONIZING, or SYNCHRONIZING_WHEN for these arguments) is one for the
-    no-sync guard."""
+    no-sync guard. Returns the arguments by parameter name (empty where ``params`` is None)."""
     count_operation()
     arguments = cupy_api.check_arguments(qualified, params, args, kwargs)
     if refuse:
@@ -72,6 +72,7 @@ def check_call(qualified, params, args, kwargs, refuse=True):
     when = cupy_api.SYNCHRONIZING_WHEN.get(qualified)
     if when is not None and when[1](arguments):
         check_sync(f"{qualified} {when[0]} (CuPy synchronises on it)")
+    return arguments
 
 
 def to_host(array, order, out, what):

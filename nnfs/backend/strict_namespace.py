@@ -113,7 +113,8 @@ class StrictNamespace:
 
 def _function(qualified, numpy_function, params, check_operands=None):
     """``numpy_function`` behind CuPy's parameters, refusing host arrays, returning strict arrays;
-    ``check_operands(qualified, first argument)`` refuses what else CuPy's code refuses."""
+    ``check_operands(qualified, arguments)`` refuses what else CuPy's code refuses, given the
+    arguments by CuPy's parameter names (a joined sequence may come by keyword, after others)."""
     params = tuple(params) if params is not None else None
     # As for the methods: a function with an order argument lays out its result as NumPy
     # does; any other new array is C-ordered, as CuPy allocates it.
@@ -126,9 +127,9 @@ def _function(qualified, numpy_function, params, check_operands=None):
     zero_d = qualified in _ZERO_D_RESULTS
 
     def function(*args, **kwargs):
-        check_call(qualified, params, args, kwargs)
+        arguments = check_call(qualified, params, args, kwargs)
         if check_operands is not None:
-            check_operands(qualified, args[0] if args else next(iter(kwargs.values()), None))
+            check_operands(qualified, arguments)
         if defaults_only:  # most functions have none: no copy of their arguments
             kwargs = {k: v for k, v in kwargs.items() if not (v is None and k in defaults_only)}
         plain_args, plain_kwargs = plain(args), plain(kwargs)
@@ -200,15 +201,18 @@ def _where(condition, x=None, y=None):
     return wrap(np.where(condition._array, plain(x), plain(y)), c_order=True)
 
 
-def _device_arrays_only(qualified, arrays):
+def _device_arrays_only(qualified, arguments):
     # cupy.concatenate takes device arrays of one or more dimensions only, and cupy.stack hands
     # each to expand_dims, which takes a device array only (concatenate_method and _expand_dims
     # in cupy/_core/_routines_manipulation.pyx): NumPy turns numbers and lists into arrays.
-    for array in arrays:
+    # With axis=None, concatenate ravels each array first (cupy/_manipulation/join.py), so a
+    # zero-dimensional one is joined as one of one element.
+    flattened = qualified == "cupy.concatenate" and "axis" in arguments and arguments["axis"] is None
+    for array in arguments.get("tup", ()):
         if not isinstance(array, StrictArray):
             raise TypeError(f"{qualified}: only device arrays can be joined, got {type(array).__name__} "
                             "(CuPy 14 raises here too; make it one with xp.asarray or xp.full)")
-        if qualified == "cupy.concatenate" and array.ndim == 0:
+        if qualified == "cupy.concatenate" and array.ndim == 0 and not flattened:
             raise TypeError(f"{qualified}: zero-dimensional arrays cannot be concatenated (CuPy 14's "
                             "TypeError; use cupy.stack)")
 
@@ -229,10 +233,11 @@ def _has_device_array(value):
         isinstance(value, (list, tuple)) and any(_has_device_array(item) for item in value))
 
 
-def _sequence_of_device_arrays(qualified, value):
+def _sequence_of_device_arrays(qualified, arguments):
     # cupy.array joins a (nested) sequence on the device only when every item is a device array
     # and they all have one shape (_array_info_from_nested_sequence in cupy/_core/core.pyx);
     # anything else goes to numpy.array on the host, which calls each device array's __array__.
+    value = arguments.get("obj" if qualified == "cupy.array" else "a")
     if isinstance(value, (list, tuple)) and _has_device_array(value) and _nested_shape(value) is None:
         raise TypeError(
             f"{qualified}: a sequence that mixes device arrays with numbers, lists or arrays of "

@@ -329,8 +329,9 @@ def test_ufunc_at_takes_the_dtypes_of_cupys_scatter_kernels():
     lambda d: xp.asarray([d.sum(), 0.0]),
     lambda d: xp.array([d[0], d[0, :2]]),
     lambda d: np.stack([d.sum(), 1.0]),
+    lambda d: xp.asarray(dtype="float32", a=[d[0], [1.0]]),  # the sequence by keyword, after another
 ], ids=["stack-number", "concatenate-list", "concatenate-0-d", "asarray-mixed", "array-two-shapes",
-        "numpy-stack-number"])
+        "numpy-stack-number", "asarray-mixed-by-keyword"])
 def test_sequences_cupy_cannot_join_on_the_device_are_refused(call):
     """cupy.concatenate and cupy.stack take device arrays only (concatenate_method, _expand_dims);
     cupy.array joins a sequence on the device only when it holds device arrays of one shape, and
@@ -344,5 +345,6 @@ def test_sequences_of_device_arrays_of_one_shape_are_joined():
     for result, shape in ((xp.stack([d.sum(), d.max()]), (2,)), (xp.asarray([d.sum(), d.max()]), (2,)),
                           (xp.array([[d[0]], [d[1]]], dtype="float32"), (2, 1, 4)),
                           (xp.concatenate([d, d[:1]]), (4, 4)), (xp.asarray([[1, 2], [3, 4]]), (2, 2)),
-                          (xp.hstack([d[0], 1.0]), (5,))):  # hstack makes each part an array first
+                          (xp.hstack([d[0], 1.0]), (5,)),  # hstack makes each part an array first
+                          (xp.concatenate([d.sum(), d[0]], axis=None), (5,))):  # axis=None ravels each first
         assert isinstance(result, StrictArray) and result.shape == shape
