@@ -177,17 +177,30 @@ def _open_lock_file(path):
     the link points to. The lock is found through the links of ``--save`` already
     (:func:`lock_path`); a link at the lock's own name is no lock file of nnfs, and is refused.
 
+    Where the system has no ``O_NOFOLLOW`` (Windows), the name is looked at before the open,
+    which leaves a moment between the two but still keeps a link's target from being wiped.
+
     Raises:
         OSError: naming ``path``; a link there says so and what to do.
     """
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    if not hasattr(os, "O_NOFOLLOW") and os.path.islink(path):
+        raise _a_link(path)
     try:
         return os.open(path, flags, 0o666)
     except OSError as error:
-        if error.errno == errno.ELOOP and os.path.islink(path):
-            raise OSError(errno.ELOOP, "a symbolic link, not a lock file (the lock is written, which would wipe "
-                                       "the file it points to); remove the link", path) from None
+        # O_NOFOLLOW on a link: ELOOP on Linux and macOS, EMLINK on FreeBSD, EFTYPE on NetBSD.
+        if error.errno in _LINK_ERRNOS and os.path.islink(path):
+            raise _a_link(path) from None
         raise
+
+
+_LINK_ERRNOS = {errno.ELOOP, errno.EMLINK, getattr(errno, "EFTYPE", errno.ELOOP)}
+
+
+def _a_link(path):
+    return OSError(errno.ELOOP, "a symbolic link, not a lock file (the lock is written, which would wipe "
+                                "the file it points to); remove the link", path)
 
 
 def _holder(fd):

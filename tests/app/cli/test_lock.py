@@ -1,6 +1,7 @@
 """Two training runs on one --save: the second refuses before it writes anything, and the lock dies
 with the process that held it."""
 
+import errno
 import os
 import signal
 import subprocess
@@ -111,7 +112,7 @@ def test_the_lock_is_held_by_one_holder_and_released_on_exit(tmp_path):
         pass
 
 
-@pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="symbolic links are followed where O_NOFOLLOW is missing")
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links here")
 def test_a_symbolic_link_at_the_lock_name_is_refused_and_its_target_kept(tmp_path, capsys):
     """The lock file is truncated and written: opened through a link (to another run's model),
     it wiped that model, which held the holder's line after the run."""
@@ -126,6 +127,31 @@ def test_a_symbolic_link_at_the_lock_name_is_refused_and_its_target_kept(tmp_pat
     assert_one_line(err, f"cannot write {lock_path(save)}: a symbolic link", "remove the link")
     assert model.read_bytes() == b"PK\x03\x04 a model of another run"
     assert os.path.islink(lock_path(save)) and "m.npz" not in contents(save.parent)
+
+
+@pytest.mark.parametrize("system", ["without O_NOFOLLOW", "where O_NOFOLLOW gives EMLINK"])
+def test_a_symbolic_link_at_the_lock_name_is_refused_on_other_systems_too(tmp_path, monkeypatch, system):
+    """Where os has no O_NOFOLLOW (Windows) the link was followed and its target wiped; FreeBSD
+    refuses O_NOFOLLOW on a link with EMLINK, not ELOOP, which read as no link."""
+    model = tmp_path / "model.npz"
+    model.write_bytes(b"a model of another run")
+    save = tmp_path / "m.npz"
+    os.symlink(model, lock_path(save))
+    if system == "without O_NOFOLLOW":
+        monkeypatch.delattr(os, "O_NOFOLLOW", raising=False)
+    else:
+        real_open = os.open
+
+        def freebsd_open(path, flags, *args):
+            if os.path.islink(path) and flags & os.O_NOFOLLOW:
+                raise OSError(errno.EMLINK, os.strerror(errno.EMLINK), path)
+            return real_open(path, flags, *args)
+
+        monkeypatch.setattr(os, "open", freebsd_open)
+    with pytest.raises(OSError, match="a symbolic link, not a lock file"):
+        with OutputLock(save):
+            pass
+    assert model.read_bytes() == b"a model of another run" and os.path.islink(lock_path(save))
 
 
 def test_a_long_checkpoint_name_gets_a_lock_name_that_fits(tmp_path):
