@@ -568,3 +568,17 @@ def test_net_arrays_of_another_float_dtype_than_the_net_are_refused(tmp_path, dt
     arrays["net/0.weight"] = np.full(arrays["net/0.weight"].shape, 1e300 if dtype == "float64" else 1, dtype)
     refused(tampered(tmp_path, arrays), rf"net/0\.weight holds {dtype} values; the net's parameters and buffers "
                                         r"are stored as float32, its dtype$")
+
+
+def test_a_checkpoint_loads_where_os_has_no_o_nonblock_and_set_blocking_takes_pipes_only(tmp_path, monkeypatch):
+    """Windows (Python 3.12 and later) has set_blocking for pipes only: on the opened checkpoint,
+    a regular file, it failed, and no checkpoint could be read."""
+    net = Net([Linear(3, 2)], CrossEntropyLoss(), backend="numpy")
+    path = save(tmp_path / "m.npz", net)
+    monkeypatch.delattr(os, "O_NONBLOCK", raising=False)
+
+    def pipes_only(fd, blocking):
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(os, "set_blocking", pipes_only)
+    np.testing.assert_array_equal(load(path).net.layers[0].params["weight"], net.layers[0].params["weight"])

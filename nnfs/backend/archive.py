@@ -308,7 +308,8 @@ def open_regular(path):
     The open is non-blocking and the check is made on the opened file, so a FIFO (or a
     device) put there between a check and the open is refused as well.
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    nonblocking = getattr(os, "O_NONBLOCK", 0)  # none on Windows
+    flags = os.O_RDONLY | nonblocking | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags)
     except IsADirectoryError:
@@ -319,7 +320,9 @@ def open_regular(path):
             raise ArchiveError("a folder, not a file")
         if not stat.S_ISREG(mode):
             raise ArchiveError("not a regular file (a FIFO, a device or a socket)")
-        if hasattr(os, "set_blocking"):
+        if nonblocking:
+            # Back to blocking reads. Only where the open set O_NONBLOCK: Windows has had
+            # set_blocking since Python 3.12, for pipes only, and it fails on a regular file.
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:

@@ -192,3 +192,20 @@ def test_a_fifo_at_the_cache_name_is_a_miss_not_a_hang(tmp_path, photos):
         signal.signal(signal.SIGALRM, previous)
     assert len(data) == 9 and not data.from_cache
     assert len(messages) == 1 and messages[0].startswith("could not write the dataset cache")
+
+
+def test_the_cache_is_read_where_os_has_no_o_nonblock_and_set_blocking_takes_pipes_only(tmp_path, photos,
+                                                                                         monkeypatch):
+    """Windows (Python 3.12 and later): set_blocking exists for pipes only and fails on a regular
+    file; the cache opened through open_regular was then a miss every time, without a word."""
+    cache = tmp_path / "cache"
+    first, _ = load(photos, cache)
+    monkeypatch.delattr(os, "O_NONBLOCK", raising=False)
+
+    def pipes_only(fd, blocking):
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(os, "set_blocking", pipes_only)
+    second, _ = load(photos, cache)
+    assert second.from_cache
+    same(first, second)
