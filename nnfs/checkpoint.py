@@ -42,9 +42,9 @@ from nnfs.layers.composite import Composite
 from nnfs.losses import Loss
 from nnfs.net import Net
 from nnfs.optim import OPTIMIZERS, Optimizer, schedule_from_state
-from nnfs.optim.optimizers import named_parameters_of
+from nnfs.optim.optimizers import named_parameters_of, not_the_nets
 from nnfs.optim.schedules import SAVED_SCHEDULES
-from nnfs.text import count, listed, short_repr, shorten
+from nnfs.text import listed, short_repr, shorten
 
 FORMAT = "nnfs-checkpoint"
 VERSION = 1
@@ -427,14 +427,9 @@ def _check_optimizer_is_the_nets(refusing, net, optimizer):
     of weights the file does not hold. (One of other shapes is refused before, by its state.)"""
     if not isinstance(optimizer, Optimizer):  # one of the user's own: its params may be anything
         return
-    ours = {id(param) for _, param, _ in net.named_parameters()}
-    foreign = [name for name, param, _ in named_parameters_of(optimizer.params, "checkpoint.save")
-               if id(param) not in ours]
-    if foreign:
-        raise CheckpointError(
-            f"{refusing}: the optimizer updates {count(len(foreign), 'parameter that is', 'parameters that are')} "
-            f"not the net's (the first is its {foreign[0]!r}): was it made for another net? Make it over "
-            "this net, or save without optimizer=")
+    problem = not_the_nets(net, optimizer.params, "checkpoint.save")
+    if problem:
+        raise CheckpointError(f"{refusing}: {problem} Make it over this net, or save without optimizer=")
 
 
 def _check_training_state_written(refusing, meta, arrays, net, allow_non_finite):

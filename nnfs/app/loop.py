@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from nnfs.app.guard import NonFiniteLossError
 from nnfs.backend import to_numpy
 from nnfs.checks import number
-from nnfs.optim.optimizers import named_parameters_of
+from nnfs.optim.optimizers import not_the_nets
 from nnfs.text import count
 
 __all__ = ["EpochResult", "RunningMetrics", "forward_batch", "train_epoch", "evaluate"]
@@ -187,12 +187,9 @@ def _check_optimizer(net, optimizer):
     source = getattr(optimizer, "params", None)
     if source is None:
         return
-    ours = {id(param) for _, param, _ in net.named_parameters()}
-    theirs = [name for name, param, _ in named_parameters_of(source) if id(param) not in ours]
-    if theirs:
-        raise ValueError(f"train_epoch: the optimizer updates "
-                         f"{count(len(theirs), 'parameter that is', 'parameters that are')} not the net's "
-                         f"(the first is its {theirs[0]!r}): was it made for another net?")
+    problem = not_the_nets(net, source)
+    if problem:
+        raise ValueError(f"train_epoch: {problem}")
 
 
 def _check_samples(owner, result, batches):

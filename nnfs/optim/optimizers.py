@@ -25,9 +25,10 @@ import warnings
 from nnfs.backend import backend_of, check_real, get_array_module, to_numpy
 from nnfs.checks import boolean, is_integer, number
 from nnfs.layers.composite import first_repeat, layer_tree
-from nnfs.text import short_repr, shorten
+from nnfs.text import count, short_repr, shorten
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", "named_parameters_of"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", "named_parameters_of",
+           "not_the_nets"]
 
 
 def named_parameters_of(source, owner="optimizer"):
@@ -59,6 +60,19 @@ def named_parameters_of(source, owner="optimizer"):
     raise TypeError(
         f"{owner}: expected a Net, a layer or a list of layers (something whose gradients can "
         f"be found), got {type(source).__name__}")
+
+
+def not_the_nets(net, source, owner="optimizer"):
+    """What is wrong with an optimizer over ``source`` (its ``params``) for ``net``, or None:
+    the parameters it updates that are not ``net``'s, by identity (one made for another net of
+    the same shapes, the net rebuilt and the old optimizer kept). The epoch loop and
+    checkpoint saving refuse it with this sentence."""
+    ours = {id(param) for _, param, _ in net.named_parameters()}
+    theirs = [name for name, param, _ in named_parameters_of(source, owner) if id(param) not in ours]
+    if not theirs:
+        return None
+    return (f"the optimizer updates {count(len(theirs), 'parameter that is', 'parameters that are')} not the "
+            f"net's (the first is its {theirs[0]!r}): was it made for another net?")
 
 
 class Optimizer:
