@@ -15,7 +15,8 @@ class Layer:
     what :meth:`backward` needs. ``backward(dY)`` stores the parameter
     gradients in ``grads`` (overwriting the previous ones) and returns the
     gradient for the input; it first checks that ``dY`` has the shape and dtype of
-    the output of the last forward pass (every subclass gets that check: see
+    the output of the last forward pass, and afterwards that every gradient it stored
+    has its parameter's shape and dtype (every subclass gets those checks: see
     ``__init_subclass__``).
 
     Attributes:
@@ -281,7 +282,10 @@ def _checking_gradient(backward):
                 else:
                     check_gradient(f"{type(producer).__name__}.backward", dY, *expected,
                                    what=f"the gradient it returned for {type(self).__name__}")
-            return backward(self, dY, *args, **kwargs)
+            dX = backward(self, dY, *args, **kwargs)
+            if depth == 0:
+                check_parameter_grads(self)
+            return dX
         finally:
             _leave(self, "backward", depth)
     return check_and_backward
@@ -352,6 +356,26 @@ def backward_through(layers, dY):
             _calls.producer = None  # read by that wrapper, or by none (a method replaced on the layer)
         producer = layer
     return dY
+
+
+def check_parameter_grads(layer):
+    """Raise a clear error naming the layer when one of its ``grads`` is not an array of its
+    parameter's shape, dtype and backend.
+
+    Checked as its backward pass returns, where the layer is known: a gradient of the
+    wrong shape failed in ``param -= lr * grad`` (update_weights, every optimizer) as NumPy's
+    "non-broadcastable output operand", naming no layer; one that broadcasts, or one in
+    float64 for a float32 parameter, went through without a word.
+    """
+    grads = layer.grads
+    for key, param in layer.params.items():
+        grad = grads.get(key)
+        if grad is None:  # none at all: Net.named_parameters names it, a net that only predicts needs none
+            continue
+        if type(grad) is type(param) and grad.shape == param.shape and grad.dtype == param.dtype:
+            continue  # the common case, decided without a backend lookup
+        check_gradient(f"{type(layer).__name__}.backward", grad, tuple(param.shape), param.dtype,
+                       backend_of(param), what=f"grads[{key!r}]", against=f"params[{key!r}] is an array")
 
 
 def check_gradient(owner, dY, shape, dtype, backend=None, what="the gradient",

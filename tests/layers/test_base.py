@@ -20,6 +20,7 @@ from nnfs.checks import ArgumentTypeError
 from nnfs.layers import (
     AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dropout, Flatten, GlobalAvgPool2D, Layer, Linear, MaxPool2D,
     Residual, Sequential)
+from nnfs.losses import CrossEntropyLoss
 from nnfs.net import Net
 from tests.configs import assert_plain
 
@@ -282,6 +283,43 @@ def test_a_layer_of_ones_own_checks_its_gradient_too():
     with pytest.raises(ValueError, match=r"^Double\.backward: the gradient has shape \(3,\)"):
         layer.backward(backend.asarray(np.ones(3, np.float32)))
     np.testing.assert_array_equal(to_numpy(layer.backward(backend.asarray(np.ones((3, 1), np.float32)))), 2)
+
+
+def test_a_parameter_gradient_unlike_its_parameter_is_named_as_backward_returns():
+    """A gradient of another shape failed in ``param -= lr * grad`` with NumPy's "non-broadcastable
+    output operand", naming no layer; a float64 one for a float32 parameter went through silently."""
+    from nnfs.backend import host_ones
+    from nnfs.optim import SGD
+
+    class Gain(Layer):
+        def __init__(self, make_grad):
+            super().__init__()
+            self.make_grad = make_grad
+            self.init_params(None, weight=host_ones(3))
+
+        def forward(self, X):
+            self.cache["X"] = X
+            return X * self.params["weight"]
+
+        def backward(self, dY):
+            self.grads["weight"] = self.make_grad(dY * self.cache["X"])  # should be summed over the batch
+            return dY * self.params["weight"]
+
+    X, y = np.ones((4, 3), np.float32), np.array([0, 1, 2, 0])
+    for make_grad, error, message in [
+            (lambda g: g, ValueError, r"grads\['weight'\] has shape \(4, 3\), but params\['weight'\] is an array of "
+                                      r"shape \(3,\)"),
+            (lambda g: g.sum(axis=0).astype(np.float64), TypeError,
+             r"grads\['weight'\] is float64, but params\['weight'\] is an array of dtype float32"),
+            (lambda g: g.sum(axis=0).tolist(), TypeError, r"expected grads\['weight'\] as an array of shape \(3,\)")]:
+        net = Net([Gain(make_grad), Linear(3, 3)], CrossEntropyLoss())
+        net.loss(net(X), y)
+        with pytest.raises(error, match=rf"^Gain\.backward: {message}"):
+            net.backward()
+    net = Net([Gain(lambda g: g.sum(axis=0)), Linear(3, 3)], CrossEntropyLoss())
+    net.loss(net(X), y)
+    net.backward()
+    SGD(net, lr=0.1).step()  # the right one still goes through
 
 
 def test_a_forward_that_returns_no_array_is_named_not_the_next_layer():
