@@ -88,6 +88,7 @@ class Net:
         # The output of the latest forward pass and the predictions of the latest loss: backward
         # uses what the layers kept from the former, so the two must be one array.
         self._output = self._scored = None
+        self._input_like = None  # the shape and dtype of the latest forward pass's input, as the layers saw it
         # Set when load_state_dict replaces the weights: the layers then hold what the forward
         # pass before it saw, the old weights' activations, and a backward would be theirs.
         self._weights_replaced = False
@@ -111,6 +112,7 @@ class Net:
         self.backend.prepare()  # once per process on the CPU: see nnfs.backend.allocator
         check_real("Net", X)
         X = self.backend.asarray(X, dtype=self.dtype)
+        self._input_like = (tuple(X.shape), X.dtype)  # what backward(input_grad=True) returns the gradient of
         shards = self._shards.count(self.backend, X)
         if shards > 1:  # on the CPU a large batch runs in shards, one thread each (nnfs.parallel)
             X = self._shards.forward(self.layers, X, shards)
@@ -178,7 +180,13 @@ class Net:
                     grad = backward_through(self.layers, grad)
         finally:
             first.input_grad = True
-        return grad if input_grad else None
+        if not input_grad:
+            return None
+        # No layer after the first receives this gradient to check it: a first layer of one's
+        # own that returned another shape (or dtype) handed it to the caller without a word.
+        check_gradient(f"Net.backward: {type(first).__name__}.backward", grad, *self._input_like, self.backend,
+                       what="the input gradient it returned", against="the net was given a batch")
+        return grad
 
     def update_weights(self, lr):
         """One step of plain SGD: ``param -= lr * grad``, in place.

@@ -222,6 +222,33 @@ def test_backward_skips_the_input_gradient_unless_asked(backend, rng):
     assert net.layers[0].backward(backend.asarray(rng.normal(size=(5, 3, 3, 3)), dtype="float32")).shape == X.shape
 
 
+def test_an_input_gradient_unlike_the_input_is_named_after_the_first_layer(backend, rng):
+    """No layer comes before the first to check what its backward returns: a first layer of one's
+    own that returned another shape or dtype gave that to ``backward(input_grad=True)``'s caller."""
+    class Cut(Layer):  # the gradient of its first two features only
+        def forward(self, X):
+            return X
+
+        def backward(self, dY):
+            return dY[:, :2]
+
+    class Widened(Cut):
+        def backward(self, dY):
+            return dY.astype("float64")
+
+    X, y = rng.normal(size=(5, 3)), rng.integers(0, 2, 5)
+    for first, error, message in [(Cut(), ValueError, r"has shape \(5, 2\), but the net was given a batch of shape "
+                                                      r"\(5, 3\)"),
+                                  (Widened(), TypeError, r"is float64, but the net was given a batch of dtype float32")]:
+        net = Net([first, Linear(3, 2)], CrossEntropyLoss(), backend=backend)
+        net.loss(net(X), y)
+        assert net.backward() is None  # not asked for: nothing to check
+        net.loss(net(X), y)
+        with pytest.raises(error, match=rf"^Net\.backward: {type(first).__name__}\.backward: the input gradient it "
+                                        rf"returned {message}"):
+            net.backward(input_grad=True)
+
+
 def test_predictions_run_in_eval_mode_and_leave_the_mode_and_statistics_alone(backend, rng):
     from nnfs.layers import BatchNorm1D
     net = Net([Linear(4, 6), BatchNorm1D(6), ReLU(), Linear(6, 3)], CrossEntropyLoss(), backend=backend)
