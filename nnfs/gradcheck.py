@@ -34,7 +34,7 @@ import sys
 
 from nnfs.backend import backend_of, default_backend, get_array_module, get_backend, host_generator, host_zeros, to_numpy
 from nnfs.checks import ArgumentTypeError, number
-from nnfs.layers.base import Layer, backward_through, forward_through
+from nnfs.layers.base import Layer, backward_through, check_set_up, forward_through
 from nnfs.layers.composite import layer_tree
 from nnfs.losses import Loss
 from nnfs.parallel import Shards, in_shard
@@ -339,6 +339,8 @@ def _check_arguments(owner, subject, kind, eps, tolerance):
     if not isinstance(subject, kind):
         raise TypeError(f"{owner}: expected an nnfs {kind.__name__} (an instance, with a backward to "
                         f"check), got {short_repr(subject)}")
+    names = ("params", "cache") if kind is Layer else ("cache",)
+    check_set_up(subject, owner, kind.__name__.lower(), names)
     number(owner, "eps", eps, low=0, low_open=True)
     number(owner, "tolerance", tolerance, low=0, low_open=True)
 

@@ -142,6 +142,30 @@ def test_a_gradient_of_the_wrong_shape_is_a_value_error(rng):
         check_layer(Summed(5), rng.normal(size=(4, 5)))
 
 
+def test_a_layer_or_loss_that_skipped_super_init_is_named(rng):
+    # They failed with "object has no attribute 'params'" ('cache' for a loss) from inside the check.
+    class Shift(Layer):
+        def __init__(self):
+            self.offset = 1.0
+
+        def forward(self, X):
+            return X + self.offset
+
+        def backward(self, dY):
+            return dY
+
+    class Half(Loss):
+        def __init__(self):
+            self.factor = 0.5
+
+    X = rng.normal(size=(4, 3))
+    with pytest.raises(TypeError, match=r"^check_layer: Shift was never set up as an nnfs layer: its __init__ must "
+                                        r"call super\(\)\.__init__\(\) first$"):
+        check_layer(Shift(), X)
+    with pytest.raises(TypeError, match=r"^check_loss: Half was never set up as an nnfs loss"):
+        check_loss(Half(), X, X)
+
+
 def test_a_correct_loss_passes_and_a_wrong_one_is_named(backend, rng):
     prediction, target = backend.asarray(rng.normal(size=(4, 3))), rng.normal(size=(4, 3))
     assert check_loss(HalfMSE(), prediction, target)["X"] < 1e-7

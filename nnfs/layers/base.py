@@ -63,6 +63,7 @@ class Layer:
 
     # -- the forward/backward contract ------------------------------------------------
     def __call__(self, X):
+        check_set_up(self)
         self.check_input(X)
         self.cache.pop(OUTPUT_RECORD, None)  # a forward that records nothing leaves no stale record
         return self.forward(X)
@@ -204,6 +205,15 @@ class Layer:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def check_set_up(part, owner=None, kind="layer", names=("params", "cache")):
+    """Raise a TypeError when ``part``'s ``__init__`` skipped ``super().__init__()``: without
+    the attributes it makes (``names``), the first use failed with "object has no attribute
+    'cache'", naming neither the cause nor the fix. ``owner`` starts the message."""
+    if not all(hasattr(part, name) for name in names):
+        raise TypeError(f"{owner + ': ' if owner else ''}{type(part).__name__} was never set up as an nnfs {kind}: "
+                        "its __init__ must call super().__init__() first")
 
 
 def cached(owner, names, before):

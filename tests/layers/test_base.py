@@ -322,6 +322,20 @@ def test_a_parameter_gradient_unlike_its_parameter_is_named_as_backward_returns(
     SGD(net, lr=0.1).step()  # the right one still goes through
 
 
+def test_a_layer_of_ones_own_that_skipped_super_init_is_named_when_called():
+    # A Net refused it already; called alone it failed with "object has no attribute 'cache'".
+    class Shift(Layer):
+        def __init__(self):
+            self.offset = 1.0
+
+        def forward(self, X):
+            return X + self.offset
+
+    with pytest.raises(TypeError, match=r"^Shift was never set up as an nnfs layer: its __init__ must call "
+                                        r"super\(\)\.__init__\(\) first$"):
+        Shift()(default_backend().asarray(np.ones((2, 3), np.float32)))
+
+
 def test_a_forward_that_returns_no_array_is_named_not_the_next_layer():
     # A forward that forgot its return: the next layer said it got a NoneType, naming itself.
     class Forgetful(Layer):
