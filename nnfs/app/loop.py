@@ -157,11 +157,18 @@ def forward_batch(net, X, y):
     return out, loss, net.loss_fn.target
 
 
-def _shards(model, loader):
+def _shards(owner, model, loader):
     """The loader's batches, each cut to this rank's share when ``model`` is data parallel
     (by ``model.shard``, which also tells its Dropout where the share sits in the batch)."""
     parallel = getattr(model, "comm", None) is not None
-    for X, y in loader:
+    for index, batch in enumerate(loader):
+        # A pair only: unpacked as it came, a triple failed with "too many values to unpack"
+        # from in here, and a bare batch of two samples became X and y without a word.
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            got = f"a {type(batch).__name__} of {len(batch)}" if isinstance(batch, (tuple, list)) else \
+                f"a {type(batch).__name__}"
+            raise TypeError(f"{owner}: the loader must yield (X, y) pairs, got {got} as batch {index}")
+        X, y = batch
         yield model.shard(X, y) if parallel else (X, y)
 
 
@@ -255,7 +262,7 @@ def train_epoch(model, loader, lr=None, optimizer=None, progress=None, guard=Non
     running = RunningMetrics(net.loss_fn)
     try:
         try:
-            for step, (X, y) in enumerate(_shards(model, loader), 1):
+            for step, (X, y) in enumerate(_shards("train_epoch", model, loader), 1):
                 steps = step
                 if len(y):
                     out, loss, target = forward_batch(model, X, y)  # a DataParallel remembers the shard size
@@ -317,7 +324,7 @@ def evaluate(model, loader, progress=None):
     model.eval()
     running = RunningMetrics(net.loss_fn)
     step = 0
-    for step, (X, y) in enumerate(_shards(model, loader), 1):
+    for step, (X, y) in enumerate(_shards("evaluate", model, loader), 1):
         if len(y):
             running.add(*forward_batch(net, X, y))
         if progress is not None and progress.due(step):

@@ -159,6 +159,19 @@ def test_an_epoch_over_no_samples_is_refused_not_scored_zero(rng, batches):
     assert np.array_equal(net.state_dict()["0.weight"], before)
 
 
+def test_a_loader_that_does_not_yield_pairs_is_named_not_unpacked(rng):
+    """A triple failed with "too many values to unpack" from inside the loop; a bare batch of two
+    images was unpacked into X and y, one image each."""
+    net, loader = _tiny(rng)
+    X, y = next(iter(loader))
+    for loop in (lambda batches: train_epoch(net, batches, lr=0.1), lambda batches: evaluate(net, batches)):
+        with pytest.raises(TypeError, match=r"^(train_epoch|evaluate): the loader must yield \(X, y\) pairs, got a "
+                                            r"tuple of 3 as batch 1$"):
+            loop([(X, y), (X, y, None)])
+        with pytest.raises(TypeError, match=r"the loader must yield \(X, y\) pairs, got a ndarray as batch 0$"):
+            loop([X[:2]])
+
+
 def test_a_running_result_of_no_samples_is_not_a_score():
     from nnfs.app.loop import RunningMetrics
 
