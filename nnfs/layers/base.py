@@ -270,6 +270,13 @@ def _recording_output(forward):
                 # name itself (a forward that forgot its return gave None).
                 raise TypeError(f"{type(self).__name__}.forward: returned {type(Y).__name__}, not an "
                                 "array: a layer's forward returns its output")
+            given = getattr(X, "dtype", None)
+            if Y.dtype != given and getattr(given, "name", None) in ("float32", "float64"):
+                # Named here: the next layer would refuse its input's dtype, naming itself and
+                # telling to cast that input, and a last layer gave a float32 net float64 outputs.
+                raise TypeError(f"{type(self).__name__}.forward: returned {Y.dtype} for a {given} input: a layer "
+                                f"keeps its input's dtype (a NumPy float64 scalar promotes a float32 array; "
+                                f"use a Python number, or cast with .astype(X.dtype))")
             self.cache[OUTPUT_RECORD] = (tuple(Y.shape), Y.dtype, backend_of(Y))
         return Y
     return forward_and_record

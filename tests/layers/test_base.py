@@ -322,6 +322,25 @@ def test_a_parameter_gradient_unlike_its_parameter_is_named_as_backward_returns(
     SGD(net, lr=0.1).step()  # the right one still goes through
 
 
+def test_a_forward_that_changes_the_dtype_is_named_not_the_next_layer():
+    """``X * np.float64(0.5)`` is float64 for a float32 X: the next layer refused its input, naming
+    itself and telling to cast that input, and as the last layer it gave a float32 net float64
+    outputs without a word."""
+    class Half(Layer):
+        def forward(self, X):
+            return X * np.float64(0.5)
+
+        def backward(self, dY):
+            return dY * 0.5
+
+    X = np.ones((2, 3), np.float32)
+    message = r"^Half\.forward: returned float64 for a float32 input: a layer keeps its input's dtype"
+    for layers in ([Half(), Linear(3, 2)], [Linear(3, 3), Half()]):
+        with pytest.raises(TypeError, match=message):
+            Net(layers)(X)
+    assert Net([Half(), Linear(3, 2)], dtype="float64")(X).dtype == np.float64  # float64 in, float64 out
+
+
 def test_a_layer_of_ones_own_that_skipped_super_init_is_named_when_called():
     # A Net refused it already; called alone it failed with "object has no attribute 'cache'".
     class Shift(Layer):
