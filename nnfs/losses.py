@@ -73,11 +73,13 @@ class Loss:
         return self.forward(prediction, target)
 
     def forward(self, prediction, target):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no forward(prediction, target): a loss of "
+                                  "one's own needs forward(prediction, target) and backward()")
 
     def backward(self):
         """The gradient of the last loss value with respect to the predictions."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no backward(): a loss of one's own needs "
+                                  "forward(prediction, target) and backward()")
 
     def local_grad(self, prediction, target):
         """The gradient with respect to the predictions at (prediction, target).

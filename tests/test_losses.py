@@ -388,3 +388,16 @@ def test_local_grad_takes_integer_target_rows_of_any_value_as_forward_does():
     assert np.allclose(to_numpy(loss.local_grad(P, rows)["X"]), expected)
     with pytest.raises(ValueError, match="labels must be in"):
         loss.local_grad(P, strict.asarray(np.array([0, 3])))
+
+
+def test_a_method_a_loss_of_ones_own_lacks_is_named():
+    from nnfs.losses import Loss
+
+    class Total(Loss):
+        def forward(self, prediction, target):
+            return prediction.sum()
+
+    with pytest.raises(NotImplementedError, match=r"^Total defines no backward\(\): a loss of one's own needs"):
+        Total().backward()
+    with pytest.raises(NotImplementedError, match=r"^Loss defines no forward\(prediction, target\)"):
+        Loss()(np.ones((2, 2)), np.ones((2, 2)))

@@ -70,11 +70,14 @@ class Layer:
 
     def forward(self, X):
         """Compute the output for ``X`` and cache what ``backward`` needs."""
-        raise NotImplementedError
+        # A message, not a bare NotImplementedError: it names the class of one's own that lacks it.
+        raise NotImplementedError(f"{type(self).__name__} defines no forward(X): a layer of one's own "
+                                  "needs forward(X) and backward(dY)")
 
     def backward(self, dY):
         """Given dLoss/dOutput, store parameter gradients and return dLoss/dInput."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no backward(dY): a layer of one's own "
+                                  "needs forward(X) and backward(dY)")
 
     def local_grad(self, X):
         """The layer's local derivatives at ``X`` as a dict (for inspection and teaching).
@@ -83,7 +86,8 @@ class Layer:
         gradient; training never needs to call this. ``X`` is checked as calling the
         layer checks it (:meth:`check_input`), in every subclass.
         """
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no local_grad(X) (for inspection only: "
+                                  "training never calls it)")
 
     def check_input(self, X):
         """Raise a clear error for an input this layer cannot take (overridden per layer)."""

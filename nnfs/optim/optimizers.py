@@ -133,7 +133,8 @@ class Optimizer:
 
     def update(self, name, param, grad, state, lr):
         """Update one parameter in place; ``state`` is its (mutable) dict of arrays."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no update(name, param, grad, state, lr): "
+                                  "an optimizer of one's own updates each parameter there")
 
     def zero_grad(self):
         """Set every gradient to zero in place."""

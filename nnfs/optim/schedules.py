@@ -68,7 +68,8 @@ class Schedule:
 
     def decay(self, t):
         """The learning rate ``t`` steps after the warm-up."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no decay(t): a schedule of one's own gives "
+                                  "the learning rate t steps after the warm-up there")
 
     def step(self):
         """Advance by one epoch or batch and set the optimizer's learning rate; returns it."""

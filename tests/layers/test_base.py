@@ -341,6 +341,22 @@ def test_a_forward_that_changes_the_dtype_is_named_not_the_next_layer():
     assert Net([Half(), Linear(3, 2)], dtype="float64")(X).dtype == np.float64  # float64 in, float64 out
 
 
+def test_a_method_a_layer_of_ones_own_lacks_is_named():
+    # A bare NotImplementedError, with no message, came from the base class.
+    class Twice(Layer):
+        def forward(self, X):
+            return 2 * X
+
+    layer, X = Twice(), default_backend().asarray(np.ones((2, 3), np.float32))
+    with pytest.raises(NotImplementedError, match=r"^Twice defines no backward\(dY\): a layer of one's own needs "
+                                                  r"forward\(X\) and backward\(dY\)$"):
+        layer.backward(layer(X))
+    with pytest.raises(NotImplementedError, match=r"^Twice defines no local_grad\(X\)"):
+        layer.local_grad(X)
+    with pytest.raises(NotImplementedError, match=r"^Layer defines no forward\(X\)"):
+        Layer()(X)
+
+
 def test_a_layer_of_ones_own_that_skipped_super_init_is_named_when_called():
     # A Net refused it already; called alone it failed with "object has no attribute 'cache'".
     class Shift(Layer):

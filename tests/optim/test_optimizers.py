@@ -469,3 +469,14 @@ def test_the_state_shape_check_looks_at_the_optimizers_own_slots_only():
     optimizer = Counting([layer], lr=0.1, momentum=0.9)
     optimizer.step()
     optimizer.step()  # refused as "was its layer replaced?" before
+
+
+def test_an_optimizer_of_ones_own_without_update_is_named():
+    from nnfs.optim import Optimizer
+
+    class Still(Optimizer):
+        def get_config(self):
+            return {"lr": self.lr}
+
+    with pytest.raises(NotImplementedError, match=r"^Still defines no update\(name, param, grad, state, lr\)"):
+        Still(Linear(2, 2), lr=0.1).step()

@@ -283,3 +283,13 @@ def test_the_schedule_functions_name_themselves_in_their_errors():
     with pytest.raises(TypeError, match=r"^CosineAnnealingLR.load_state_dict: expected the dict of a schedule's "
                                         r"state_dict\(\), got None$"):
         make_schedule("cosine", optimizer, 5).load_state_dict(None)
+
+
+def test_a_schedule_of_ones_own_without_decay_is_named():
+    from nnfs.optim.schedules import Schedule
+
+    class Flat(Schedule):
+        pass
+
+    with pytest.raises(NotImplementedError, match=r"^Flat defines no decay\(t\)"):
+        Flat(SGD(Linear(2, 2), lr=0.1))
