@@ -114,12 +114,24 @@ class Layer:
             return value.dtype
         return None
 
+    @dtype.setter
+    def dtype(self, value):
+        # ``self.dtype = dtype`` in an __init__ of one's own failed with "property 'dtype' of
+        # 'Scale' object has no setter", which says neither what it is nor what to do instead.
+        raise AttributeError(f"{type(self).__name__}.dtype is the dtype of its parameters, which cannot be set: "
+                             "give the dtype to self.init_params(dtype, ...), or keep it under another name")
+
     @property
     def backend(self):
         """The backend holding the parameters, or None for a layer without any."""
         for value in self.params.values():
             return backend_of(value)
         return None
+
+    @backend.setter
+    def backend(self, value):
+        raise AttributeError(f"{type(self).__name__}.backend is the backend holding its parameters, which cannot "
+                             "be set: move the layer with .to(backend), or keep the name under another attribute")
 
     def to(self, backend=None, dtype=None):
         """Move parameters, gradients and buffers to ``backend`` and/or cast them to ``dtype``.

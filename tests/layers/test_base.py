@@ -357,6 +357,24 @@ def test_a_method_a_layer_of_ones_own_lacks_is_named():
         Layer()(X)
 
 
+def test_setting_dtype_or_backend_in_a_layer_of_ones_own_says_what_to_do():
+    # They failed with "property 'dtype' of 'Gain' object has no setter".
+    from nnfs.backend import host_ones
+
+    class Gain(Layer):
+        def __init__(self, n, dtype=None):
+            super().__init__()
+            self.dtype = dtype
+            self.init_params(dtype, weight=host_ones(n))
+
+    with pytest.raises(AttributeError, match=r"^Gain\.dtype is the dtype of its parameters, which cannot be set: "
+                                             r"give the dtype to self\.init_params\(dtype, \.\.\.\)"):
+        Gain(3)
+    with pytest.raises(AttributeError, match=r"^Linear\.backend is the backend holding its parameters, which "
+                                             r"cannot be set: move the layer with \.to\(backend\)"):
+        Linear(2, 2).backend = "numpy"
+
+
 def test_a_layer_of_ones_own_that_skipped_super_init_is_named_when_called():
     # A Net refused it already; called alone it failed with "object has no attribute 'cache'".
     class Shift(Layer):
