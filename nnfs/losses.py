@@ -70,7 +70,19 @@ class Loss:
         self.cache = {}
 
     def __call__(self, prediction, target):
-        return self.forward(prediction, target)
+        value = self.forward(prediction, target)
+        # One number for the batch: per-sample losses (a forgotten .mean()) went through Net.loss
+        # without a word and failed later, in the epoch loop or a float(), naming neither the
+        # loss nor what it should return.
+        if hasattr(value, "shape"):
+            scalar = tuple(value.shape) == ()
+        else:  # a Python number is one too (None is a forgotten return)
+            scalar = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not scalar:
+            got = f"an array of shape {tuple(value.shape)}" if hasattr(value, "shape") else type(value).__name__
+            raise TypeError(f"{type(self).__name__}.forward: returned {got}, not a scalar: a loss returns one "
+                            "number for the batch (the mean of the per-sample losses, say)")
+        return value
 
     def forward(self, prediction, target):
         raise NotImplementedError(f"{type(self).__name__} defines no forward(prediction, target): a loss of "

@@ -401,3 +401,33 @@ def test_a_method_a_loss_of_ones_own_lacks_is_named():
         Total().backward()
     with pytest.raises(NotImplementedError, match=r"^Loss defines no forward\(prediction, target\)"):
         Loss()(np.ones((2, 2)), np.ones((2, 2)))
+
+
+def test_a_loss_of_ones_own_that_returns_no_scalar_is_named():
+    """Per-sample losses (a forgotten ``.mean()``) went through ``Net.loss`` and failed later in the
+    epoch loop with "only 0-dimensional arrays can be converted to Python scalars"."""
+    from nnfs.gradcheck import check_loss
+    from nnfs.losses import Loss
+
+    class Squares(Loss):
+        def __init__(self, reduce):
+            super().__init__()
+            self.reduce = reduce
+
+        def forward(self, prediction, target):
+            self.cache["difference"] = prediction - target
+            return self.reduce(self.cache["difference"] ** 2)
+
+        def backward(self):
+            difference = self.from_cache("difference")
+            return 2 * difference / difference.size
+
+    P, T = np.ones((4, 2)), np.zeros((4, 2))
+    with pytest.raises(TypeError, match=r"^Squares\.forward: returned an array of shape \(4,\), not a scalar: a "
+                                        r"loss returns one number for the batch"):
+        Squares(lambda squares: squares.mean(axis=1))(P, T)
+    with pytest.raises(TypeError, match=r"^Squares\.forward: returned NoneType, not a scalar"):
+        check_loss(Squares(lambda squares: None), P, T)
+    assert float(Squares(lambda squares: squares.mean())(P, T)) == 1.0
+    assert Squares(lambda squares: float(squares.mean()))(P, T) == 1.0  # a Python number is one too
+
