@@ -69,6 +69,7 @@ class Net:
             part, first, second = repeat
             raise ValueError(f"Net: the same {type(part).__name__} appears twice (layers {first} and {second}); "
                              "build a separate layer for each place")
+        _check_unshared(layers)
         if loss is not None and not isinstance(loss, Loss):
             raise TypeError(f"Net: loss must be an nnfs loss, got {type(loss).__name__}")
         if loss is not None:
@@ -465,6 +466,25 @@ def _one_for_all(layers, what, of):
                 raise TypeError(f"Net: the layers are {on} more than one {what} (parameter {seen[0]} is {seen[1]}, "
                                 f"{name} is {kind}); build them {on} one, or give Net(..., {what}=...) to {act}")
     return seen[1]
+
+
+def _check_unshared(layers):
+    """A ValueError when two parameters are one array (``b.params["weight"] = a.params["weight"]``).
+
+    Everything keyed by parameter name takes them for two: an optimizer keeps two states and
+    updates the array twice a step (Adam's normalised steps add up), a checkpoint stores two
+    copies and loads them untied, a move to another device unties them. Like a layer in two
+    places (no weight sharing), it is refused when the net is built.
+    """
+    seen = {}
+    for index, layer in enumerate(layers):
+        for key, value in layer.params.items():
+            name = f"{index}.{key}"
+            first = seen.setdefault(id(value), name)
+            if first != name:
+                raise ValueError(f"Net: parameters {first} and {name} are one array (a weight shared by two layers), "
+                                 "which nnfs does not support: optimizers, checkpoints and device moves would take "
+                                 "it for two; give each layer its own array")
 
 
 def _non_finite(array):

@@ -75,6 +75,21 @@ def test_one_layer_object_in_two_places_is_refused():
         Net([Sequential(layer), layer])
 
 
+def test_one_parameter_array_in_two_layers_is_refused():
+    """Tied by hand, it was taken for two parameters: Adam moved it twice a step with two states,
+    and a checkpoint loaded it as two arrays, untied."""
+    from nnfs.activations import Tanh
+    from nnfs.layers import Sequential
+
+    first, second = Linear(3, 3), Linear(3, 3)
+    second.params["weight"] = first.params["weight"]
+    message = r"^Net: parameters {} and {} are one array \(a weight shared by two layers\), which nnfs does not support"
+    with pytest.raises(ValueError, match=message.format("0.weight", "2.weight")):
+        Net([first, Tanh(), second])
+    with pytest.raises(ValueError, match=message.format(r"0\.0\.weight", r"0\.1\.weight")):
+        Net([Sequential(first, second)])
+
+
 def test_a_long_one_dimensional_input_is_named_whole():
     """Sliced before the first layer's check, 784 values read as 'got shape (256,)'."""
     net = Net([Linear(784, 10)])
