@@ -56,6 +56,9 @@ class Net:
         if not layers:
             raise ValueError("Net: needs at least one layer, got an empty list")
         for index, layer in enumerate(layers):
+            if isinstance(layer, type) and issubclass(layer, Layer):  # "is a type" said not what to do
+                raise TypeError(f"Net: layer {index} is the class {layer.__name__}, not a layer made from it: "
+                                f"write {layer.__name__}(...)")
             if not isinstance(layer, Layer):
                 raise TypeError(f"Net: layer {index} is a {type(layer).__name__}, not an nnfs layer")
 
@@ -70,6 +73,8 @@ class Net:
             raise ValueError(f"Net: the same {type(part).__name__} appears twice (layers {first} and {second}); "
                              "build a separate layer for each place")
         _check_unshared(layers)
+        if isinstance(loss, type) and issubclass(loss, Loss):
+            raise TypeError(f"Net: loss is the class {loss.__name__}, not a loss made from it: write {loss.__name__}()")
         if loss is not None and not isinstance(loss, Loss):
             raise TypeError(f"Net: loss must be an nnfs loss, got {type(loss).__name__}")
         if loss is not None:

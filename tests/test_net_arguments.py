@@ -90,6 +90,16 @@ def test_one_parameter_array_in_two_layers_is_refused():
         Net([Sequential(first, second)])
 
 
+def test_a_layer_or_loss_given_as_its_class_says_to_make_one():
+    # They said "layer 0 is a type, not an nnfs layer" and "loss must be an nnfs loss, got type".
+    with pytest.raises(TypeError, match=r"^Net: layer 1 is the class Linear, not a layer made from it: write "
+                                        r"Linear\(\.\.\.\)$"):
+        Net([Linear(3, 3), Linear])
+    with pytest.raises(TypeError, match=r"^Net: loss is the class CrossEntropyLoss, not a loss made from it: write "
+                                        r"CrossEntropyLoss\(\)$"):
+        Net([Linear(3, 3)], CrossEntropyLoss)
+
+
 def test_a_long_one_dimensional_input_is_named_whole():
     """Sliced before the first layer's check, 784 values read as 'got shape (256,)'."""
     net = Net([Linear(784, 10)])
