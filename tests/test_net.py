@@ -237,9 +237,9 @@ def test_an_input_gradient_unlike_the_input_is_named_after_the_first_layer(backe
             return dY.astype("float64")
 
     X, y = rng.normal(size=(5, 3)), rng.integers(0, 2, 5)
-    for first, error, message in [(Cut(), ValueError, r"has shape \(5, 2\), but the net was given a batch of shape "
-                                                      r"\(5, 3\)"),
-                                  (Widened(), TypeError, r"is float64, but the net was given a batch of dtype float32")]:
+    for first, error, message in [
+            (Cut(), ValueError, r"has shape \(5, 2\), but the net was given a batch of shape \(5, 3\)"),
+            (Widened(), TypeError, r"is float64, but the net was given a batch of dtype float32")]:
         net = Net([first, Linear(3, 2)], CrossEntropyLoss(), backend=backend, dtype="float32")
         net.loss(net(X), y)
         assert net.backward() is None  # not asked for: nothing to check
