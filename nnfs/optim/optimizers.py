@@ -41,6 +41,11 @@ def named_parameters_of(source, owner="optimizer"):
         TypeError: for anything else (bare arrays carry no gradients to find).
         ValueError: for a list that holds one layer twice (itself, or inside a composite).
     """
+    if isinstance(source, type):
+        # A class has the methods but no parameters: SGD(Net) failed inside named_parameters
+        # ("missing 'self'") and SGD(Linear) said "got type".
+        raise TypeError(f"{owner}: got the class {source.__name__}, not a net or layer made from it: "
+                        "give the net (or the layers) the optimizer is to update")
     if hasattr(source, "named_parameters"):
         return list(source.named_parameters())
     if hasattr(source, "params") and hasattr(source, "grads"):

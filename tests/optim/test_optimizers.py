@@ -7,6 +7,7 @@ import pytest
 
 from nnfs.backend import get_backend, to_numpy
 from nnfs.layers import Linear
+from nnfs.net import Net
 from nnfs.optim import SGD, Adam, AdamW, make_optimizer
 from tests.configs import assert_plain
 from tests.nets import mlp as small_net, random_grads, set_grads
@@ -480,3 +481,11 @@ def test_an_optimizer_of_ones_own_without_update_is_named():
 
     with pytest.raises(NotImplementedError, match=r"^Still defines no update\(name, param, grad, state, lr\)"):
         Still(Linear(2, 2), lr=0.1).step()
+
+
+@pytest.mark.parametrize("optimizer", [SGD, Adam])
+def test_a_class_instead_of_a_net_or_layer_is_named_as_a_class(optimizer):
+    """SGD(Net) failed inside named_parameters with "missing 'self'", SGD(Linear) said "got type"."""
+    for source in (Net, Linear):
+        with pytest.raises(TypeError, match=rf"^{optimizer.__name__}: got the class {source.__name__}, not a net"):
+            optimizer(source, lr=0.1)
