@@ -84,16 +84,20 @@ def col2im(cols, image_shape, kernel, stride, padding):
     return Xp[:, :, PH:PH + H, PW:PW + W].transpose(1, 0, 2, 3)
 
 
-def col2im_rows(cols, image_shape, kernel, padding):
+def col2im_rows(cols, image_shape, kernel, padding, out=None):
     """:func:`col2im` for stride 1, from columns widened to the padded rows: one long run per add.
 
     Args:
         cols: ``(C, KH, KW, N, OH, Wp)``: :func:`col2im`'s columns with each output row
             widened to the padded width ``Wp = W + 2*PW``, its last ``Wp - OW`` entries zero.
         image_shape: ``(N, C, H, W)`` of the unpadded images.
+        out: optional ``(C, N, Hp*Wp + KW - 1)`` array (any strides) to fold into, its
+            contents overwritten: the padded images flattened, with a spare tail
+            (:func:`padded_rows_shape`), so that a caller can fold a batch a few
+            samples at a time into one result.
 
     Returns:
-        ``(N, C, H, W)``, as :func:`col2im` returns for stride 1.
+        ``(N, C, H, W)``, as :func:`col2im` returns for stride 1 (a view of ``out`` when given).
 
     With stride 1, kernel offset ``(i, j)`` adds output pixel ``(y, x)`` to padded pixel
     ``(y + i, x + j)``, which is ``y*Wp + x`` places after ``i*Wp + j`` in the flattened
@@ -111,7 +115,7 @@ def col2im_rows(cols, image_shape, kernel, padding):
     Hp = H + 2 * PH
     run = OH * Wp
     cols = cols.reshape(C, KH, KW, N, run)
-    Xp = xp.empty((C, N, Hp * Wp + KW - 1), dtype=cols.dtype)
+    Xp = xp.empty(padded_rows_shape(image_shape, kernel, padding), dtype=cols.dtype) if out is None else out
     Xp[:, :, :run] = cols[:, 0, 0]  # the first offset starts at pixel 0: a copy, then zeros after it
     Xp[:, :, run:] = 0
     for i in range(KH):
@@ -119,5 +123,21 @@ def col2im_rows(cols, image_shape, kernel, padding):
             if i or j:
                 start = i * Wp + j
                 Xp[:, :, start:start + run] += cols[:, i, j]
+    return unpad_rows(Xp, image_shape, kernel, padding)
+
+
+def padded_rows_shape(image_shape, kernel, padding):
+    """``(C, N, Hp*Wp + KW - 1)``: what :func:`col2im_rows` folds into, the padded images
+    of ``image_shape = (N, C, H, W)`` flattened, each with a tail for the runs that end past it."""
+    N, C, H, W = image_shape
+    (_, KW), (PH, PW) = kernel, padding
+    return (C, N, (H + 2 * PH) * (W + 2 * PW) + KW - 1)
+
+
+def unpad_rows(Xp, image_shape, kernel, padding):
+    """The ``(N, C, H, W)`` images inside :func:`col2im_rows`'s ``(C, N, Hp*Wp + KW - 1)`` result (a view)."""
+    N, C, H, W = image_shape
+    PH, PW = padding
+    Hp, Wp = H + 2 * PH, W + 2 * PW
     Xp = Xp[:, :, :Hp * Wp].reshape(C, N, Hp, Wp)
     return Xp[:, :, PH:PH + H, PW:PW + W].transpose(1, 0, 2, 3)

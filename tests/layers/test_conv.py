@@ -142,6 +142,27 @@ def test_outputs_survive_the_next_forward_and_backward(backend, rng):
     assert_outputs_survive_the_next_step(Conv2D(3, 4, 3, padding=1), backend, rng)
 
 
+@pytest.mark.parametrize("block_samples", [1, 2, 4])
+def test_input_gradient_in_blocks_of_samples(backend, rng, monkeypatch, block_samples):
+    """The stride-1 input gradient is made a block of samples at a time (backend.block_bytes,
+    None on a device: one block); blocks of 1, 2 (and a smaller last one) and 4 of a batch
+    of 5 give the whole batch's gradient, twice in a row (the reused buffers), and pass the
+    finite-difference check."""
+    C, C_out, KH, KW, H, W, P = 2, 3, 3, 2, 5, 4, 1
+    per_sample = C * KH * KW * H * (W + 2 * P) * 8  # the columns of one sample, float64
+    layer = Conv2D(C, C_out, (KH, KW), padding=P, dtype="float64").to(backend)
+    X = backend.asarray(rng.normal(size=(5, C, H, W)))
+    dY = backend.asarray(rng.normal(size=(5, C_out, H, W + 2 * P - KW + 1)))
+    monkeypatch.setattr(backend, "block_bytes", None)
+    layer(X)
+    whole = to_numpy(layer.backward(dY))
+    monkeypatch.setattr(backend, "block_bytes", block_samples * per_sample + per_sample // 2)
+    for _ in range(2):
+        layer(X)
+        np.testing.assert_allclose(to_numpy(layer.backward(dY)), whole, rtol=1e-12, atol=1e-12)
+    assert_layer_gradients(layer, rng.normal(size=(3, C, H, W)), backend, rng)
+
+
 def test_buffers_follow_the_batch_size(backend, rng):
     """Conv2D reuses its column buffers between steps; a new batch size must get new ones."""
     nnfs.seed(0)
