@@ -44,6 +44,14 @@ lie in memory in that order, and that is what makes the convolutional layers fas
   on its ``(C, N*H*W)`` rows, is still channel-major. The strict test backend follows
   CuPy's rule, so the test suite runs the layers in both situations.
 
+Cache blocks
+------------
+The layout also says how a batch is cut when a layer works through it a block at a
+time, so that its repeated passes stay in the CPU's cache (:mod:`nnfs.layers.blocks`:
+the convolution's input gradient, max pooling, BatchNorm): along the outer axis in
+memory, channels for a channel-major batch, samples for a plain one. On a device
+the whole batch is one block.
+
 Nothing outside the layers needs to know: every layer accepts any memory layout
 (a plain NCHW batch from the data loader, say) and every result is a correct
 ``(N, C, H, W)`` array; only the speed differs.

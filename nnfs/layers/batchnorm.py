@@ -10,6 +10,7 @@ see the channel-major layout in :mod:`nnfs.layers`).
 from nnfs.backend import get_array_module, host_ones, host_zeros
 from nnfs.checks import integer, number
 from nnfs.layers.base import Layer, check_dtype, check_rank
+from nnfs.layers.blocks import memory_blocks
 from nnfs.parallel import add_in_order, batch_gather, batch_sum
 
 
@@ -126,9 +127,8 @@ class BatchNorm(Layer):
         # the batch's mean only by rounding and never subtracts two large sums. One shard
         # (one thread, or a device) is the whole batch: nothing to combine, no shift (on a
         # GPU every small operation saved is a kernel launch saved).
-        local_mean = X2.sum(axis=1) / count
-        centred = X2 - local_mean[:, None]
-        counts, means, spreads = batch_gather(count, local_mean, row_dots(centred, centred))
+        local_mean, centred, local_spread = self._centre(X2)
+        counts, means, spreads = batch_gather(count, local_mean, local_spread)
         if len(counts) == 1:
             mean, shift, var = local_mean, None, spreads[0] / count  # biased: the batch's own spread
         else:
@@ -153,8 +153,11 @@ class BatchNorm(Layer):
         # which saves a pass over the batch.
         scale = self.params["weight"] * inv_std
         offset = self.params["bias"] if shift is None else self.params["bias"] + shift * scale
-        Y2 = centred * scale[:, None]
-        Y2 += offset[:, None]  # in place: Y2 is a fresh array of ours
+        xp = get_array_module(centred)
+        Y2 = xp.empty_like(centred)
+        for rows in row_blocks(centred, touched=2):
+            xp.multiply(centred[rows], scale[rows, None], out=Y2[rows])
+            Y2[rows] += offset[rows, None]
         self.cache["centred"], self.cache["shift"], self.cache["inv_std"] = centred, shift, inv_std
         self.cache["training"] = self.training
         return Y2
@@ -162,9 +165,8 @@ class BatchNorm(Layer):
     def backward_rows(self, dY2):
         """Backward on the ``(F, M)`` rows: stores the scale and shift gradients, returns dX rows."""
         centred, shift, inv_std, training = self.from_cache("centred", "shift", "inv_std", "training")
-        dbeta = dY2.sum(axis=1)
-        # The sum of dY * X_hat over each row, X_hat = (centred + shift) * inv_std.
-        dots = row_dots(dY2, centred)
+        # The sum of dY over each row, and of dY * X_hat, X_hat = (centred + shift) * inv_std.
+        dbeta, dots = self._row_sums(dY2, centred)
         dgamma = (dots if shift is None else dots + shift * dbeta) * inv_std
         self.grads["weight"] = dgamma  # this shard's share, when the batch runs in shards
         self.grads["bias"] = dbeta
@@ -177,11 +179,41 @@ class BatchNorm(Layer):
         # d/dX of gamma * (X - mean) / std, with mean and std depending on the batch:
         # gamma / std * (dY - mean(dY) - X_hat * mean(dY * X_hat)), per row; X_hat as above.
         slope = scale * inv_std * dgamma / count
-        dX2 = dY2 * scale[:, None]
-        dX2 -= centred * slope[:, None]
         constant = scale * dbeta / count
-        dX2 -= (constant if shift is None else constant + shift * slope)[:, None]
+        if shift is not None:
+            constant = constant + shift * slope
+        xp = get_array_module(dY2)
+        dX2 = xp.empty_like(dY2)
+        for rows in row_blocks(dY2, touched=4):
+            xp.multiply(dY2[rows], scale[rows, None], out=dX2[rows])
+            dX2[rows] -= centred[rows] * slope[rows, None]
+            dX2[rows] -= constant[rows, None]
         return dX2
+
+    def _centre(self, X2):
+        """This shard's mean of each row, the rows centred on it, and their sums of squares.
+
+        A block of rows at a time (:mod:`nnfs.layers.blocks`): a block's rows are still in
+        the cache for the second and third pass. Each row is summed whole, as in one block.
+        """
+        xp = get_array_module(X2)
+        count = X2.shape[1]
+        centred = xp.empty_like(X2)
+        means, spreads = [], []
+        for rows in row_blocks(X2, touched=2):
+            mean = X2[rows].sum(axis=1) / count
+            xp.subtract(X2[rows], mean[:, None], out=centred[rows])
+            means.append(mean)
+            spreads.append(row_dots(centred[rows], centred[rows]))
+        return join_rows(means), centred, join_rows(spreads)
+
+    def _row_sums(self, dY2, centred):
+        """``dY2.sum(axis=1)`` and ``row_dots(dY2, centred)``, a block of rows at a time."""
+        sums, dots = [], []
+        for rows in row_blocks(dY2, touched=2):
+            sums.append(dY2[rows].sum(axis=1))
+            dots.append(row_dots(dY2[rows], centred[rows]))
+        return join_rows(sums), join_rows(dots)
 
     def local_grad_rows(self, X2):
         """Local derivatives on the rows, without touching the running statistics.
@@ -272,6 +304,16 @@ def channel_rows(X):
     are copied once (see :mod:`nnfs.layers`).
     """
     return X.transpose(1, 0, 2, 3).reshape(X.shape[1], -1)
+
+
+def row_blocks(X2, touched):
+    """Slices of the rows of ``X2`` ``(F, M)``, blocks that fit the cache (see :func:`memory_blocks`)."""
+    return [part for part, _ in memory_blocks(X2, touched, axis=0)]
+
+
+def join_rows(parts):
+    """Per-row results of the blocks as one ``(F,)`` array (one block: that array itself)."""
+    return parts[0] if len(parts) == 1 else get_array_module(parts[0]).concatenate(parts)
 
 
 #: Row dot products are summed in blocks of this many values (see :func:`row_dots`).

@@ -8,6 +8,7 @@ offset, so there is a loop over kernel offsets and never over pixels.
 from nnfs.backend import get_array_module
 from nnfs.checks import int_pair
 from nnfs.layers.base import Layer, check_float, check_rank, check_window_fits
+from nnfs.layers.blocks import memory_blocks
 from nnfs.layers.im2col import output_size, pad_images
 
 
@@ -100,16 +101,22 @@ class MaxPool2D(Pool2D):
     def forward(self, X):
         xp = get_array_module(X)
         _, _, OH, OW = self.output_shape(X.shape)
+        KH, KW = self.kernel_size
         Xp = pad_images(X, self.padding, value=-float("inf"))
         # The maximum of KH*KW strided slices: a few passes over output-sized arrays.
         # Which element won is not recorded here (that costs more than the maximum
         # itself); backward finds it again from the input and the output.
-        windows = self.windows(OH, OW)
-        # order="K": the output keeps the input's memory layout (channel-major after Conv2D,
-        # see nnfs.layers), so the slices that later passes combine are walked in one order.
-        out = xp.copy(Xp[next(windows)], order="K")
-        for window in windows:
-            xp.maximum(out, Xp[window], out=out)
+        first, *others = self.windows(OH, OW)
+        # empty_like keeps the input's memory layout (its order "K"; channel-major after
+        # Conv2D, see nnfs.layers), so the slices that later passes combine are walked in one
+        # order. A block at a time (nnfs.layers.blocks): each block's output stays in the
+        # cache through its KH*KW passes.
+        out = xp.empty_like(Xp[first])
+        for part in memory_blocks(Xp, touched=1 + 1 / (KH * KW)):
+            Xp_part, out_part = Xp[part], out[part]
+            out_part[...] = Xp_part[first]
+            for window in others:
+                xp.maximum(out_part, Xp_part[window], out=out_part)
         self.cache["Xp"], self.cache["out"], self.cache["input_shape"] = Xp, out, X.shape
         return out
 
@@ -128,9 +135,25 @@ class MaxPool2D(Pool2D):
             dY_matched = xp.empty_like(out)
             dY_matched[...] = dY
             dY = dY_matched
+        # A block of channels (or samples) at a time, each small enough for the cache: the
+        # passes below go over the same slices once per kernel offset (nnfs.layers.blocks).
+        # Touched per byte of the input: its gradient, and the output, dY and two masks.
+        for part in memory_blocks(Xp, touched=2 + 2.5 / (KH * KW)):
+            self._backward_block(Xp[part], out[part], dY[part], dXp[part], tiles)
+        (PH, PW), (_, _, H, W) = self.padding, input_shape
+        return dXp[:, :, PH:PH + H, PW:PW + W]
+
+    def _backward_block(self, Xp, out, dY, dXp, tiles):
+        """Backward on one block: route ``dY`` to the winners of ``Xp``'s windows, into ``dXp``.
+
+        Shape:
+            - Xp, dXp: ``(n, c, Hp, Wp)``, a block of the padded input and its gradient
+            - out, dY: ``(n, c, OH, OW)``, the same block of the output and its gradient
+        """
+        xp = get_array_module(dY)
         taken = None
-        last = KH * KW - 1
-        for index, window in enumerate(self.windows(OH, OW)):
+        last = self.kernel_size[0] * self.kernel_size[1] - 1
+        for index, window in enumerate(self.windows(*out.shape[2:])):
             # An offset wins a window where it holds the maximum and no earlier offset
             # did: exactly one element per window gets the gradient, even on ties
             # (common after ReLU, where whole windows are 0).
@@ -146,8 +169,6 @@ class MaxPool2D(Pool2D):
             else:
                 # Overlapping windows add up slice by slice, never by fancy index.
                 dXp[window] += dY * wins
-        (PH, PW), (_, _, H, W) = self.padding, input_shape
-        return dXp[:, :, PH:PH + H, PW:PW + W]
 
 
 class AvgPool2D(Pool2D):
