@@ -20,9 +20,9 @@ lie in memory in that order, and that is what makes the convolutional layers fas
 - **Who keeps it.** :class:`ReLU` and the other activations are elementwise and
   keep whatever layout they get. :class:`BatchNorm2D` reads the channel-major
   buffer as a ``(C, N*H*W)`` matrix without a copy (``channel_rows``) and writes its
-  output in the same layout. :class:`MaxPool2D` copies its first window slice
-  with ``order="K"``, which keeps the input's layout, so its output is
-  channel-major too.
+  output in the same layout. :class:`MaxPool2D` makes its output like its first
+  window slice (``empty_like``, whose order "K" keeps the input's layout), so its
+  output is channel-major too.
 - **Who relies on it.** BatchNorm's per-channel statistics become reductions and
   dot products along contiguous rows: for any other layout ``channel_rows`` has to
   copy the whole batch first. Max pooling's backward compares slices of its cached
@@ -46,11 +46,13 @@ lie in memory in that order, and that is what makes the convolutional layers fas
 
 Cache blocks
 ------------
-The layout also says how a batch is cut when a layer works through it a block at a
-time, so that its repeated passes stay in the CPU's cache (:mod:`nnfs.layers.blocks`:
-the convolution's input gradient, max pooling, BatchNorm): along the outer axis in
-memory, channels for a channel-major batch, samples for a plain one. On a device
-the whole batch is one block.
+Three layers work through a large batch a block at a time on the CPU, so that their
+repeated passes stay in the cache (:mod:`nnfs.layers.blocks`), and the layout says
+how a block is cut: max pooling cuts along the outer axis in memory (channels of a
+channel-major batch, samples of a plain one); BatchNorm cuts its channel rows where
+they lie one after the other (never the strided rows of a transposed matrix); the
+convolution's input gradient cuts samples, whose columns it makes and folds. On a
+device the whole batch is one block.
 
 Nothing outside the layers needs to know: every layer accepts any memory layout
 (a plain NCHW batch from the data loader, say) and every result is a correct

@@ -10,7 +10,7 @@ see the channel-major layout in :mod:`nnfs.layers`).
 from nnfs.backend import get_array_module, host_ones, host_zeros
 from nnfs.checks import integer, number
 from nnfs.layers.base import Layer, check_dtype, check_rank
-from nnfs.layers.blocks import memory_blocks
+from nnfs.layers.blocks import memory_blocks, outer_axis
 from nnfs.parallel import add_in_order, batch_gather, batch_sum
 
 
@@ -154,10 +154,12 @@ class BatchNorm(Layer):
         scale = self.params["weight"] * inv_std
         offset = self.params["bias"] if shift is None else self.params["bias"] + shift * scale
         xp = get_array_module(centred)
-        Y2 = xp.empty_like(centred)
-        for rows in row_blocks(centred, touched=2):
-            xp.multiply(centred[rows], scale[rows, None], out=Y2[rows])
-            Y2[rows] += offset[rows, None]
+
+        def normalize(rows, out):
+            Y2 = xp.multiply(centred[rows], scale[rows, None], out=out)
+            return xp.add(Y2, offset[rows, None], out=Y2)  # in place: Y2 is a fresh array of ours
+
+        Y2 = by_row_blocks(centred, 2, normalize)
         self.cache["centred"], self.cache["shift"], self.cache["inv_std"] = centred, shift, inv_std
         self.cache["training"] = self.training
         return Y2
@@ -183,12 +185,14 @@ class BatchNorm(Layer):
         if shift is not None:
             constant = constant + shift * slope
         xp = get_array_module(dY2)
-        dX2 = xp.empty_like(dY2)
-        for rows in row_blocks(dY2, touched=4):
-            xp.multiply(dY2[rows], scale[rows, None], out=dX2[rows])
-            dX2[rows] -= centred[rows] * slope[rows, None]
-            dX2[rows] -= constant[rows, None]
-        return dX2
+
+        def input_grad(rows, out):
+            dX2 = xp.multiply(dY2[rows], scale[rows, None], out=out)
+            dX2 -= centred[rows] * slope[rows, None]
+            dX2 -= constant[rows, None]
+            return dX2
+
+        return by_row_blocks(dY2, 4, input_grad)
 
     def _centre(self, X2):
         """This shard's mean of each row, the rows centred on it, and their sums of squares.
@@ -198,19 +202,22 @@ class BatchNorm(Layer):
         """
         xp = get_array_module(X2)
         count = X2.shape[1]
-        centred = xp.empty_like(X2)
         means, spreads = [], []
-        for rows in row_blocks(X2, touched=2):
+
+        def centre(rows, out):
             mean = X2[rows].sum(axis=1) / count
-            xp.subtract(X2[rows], mean[:, None], out=centred[rows])
+            centred = xp.subtract(X2[rows], mean[:, None], out=out)
             means.append(mean)
-            spreads.append(row_dots(centred[rows], centred[rows]))
+            spreads.append(row_dots(centred, centred))
+            return centred
+
+        centred = by_row_blocks(X2, 2, centre)
         return join_rows(means), centred, join_rows(spreads)
 
     def _row_sums(self, dY2, centred):
         """``dY2.sum(axis=1)`` and ``row_dots(dY2, centred)``, a block of rows at a time."""
         sums, dots = [], []
-        for rows in row_blocks(dY2, touched=2):
+        for rows in row_blocks(dY2, 2):
             sums.append(dY2[rows].sum(axis=1))
             dots.append(row_dots(dY2[rows], centred[rows]))
         return join_rows(sums), join_rows(dots)
@@ -307,8 +314,32 @@ def channel_rows(X):
 
 
 def row_blocks(X2, touched):
-    """Slices of the rows of ``X2`` ``(F, M)``, blocks that fit the cache (see :func:`memory_blocks`)."""
-    return [part for part, _ in memory_blocks(X2, touched, axis=0)]
+    """Slices of the rows of ``X2`` ``(F, M)``, blocks that fit the cache (see :func:`memory_blocks`).
+
+    Only rows that lie one after the other in memory are cut (the channel rows of
+    BatchNorm2D): the rows of a transposed matrix (BatchNorm1D's ``X.T``) are strided, and
+    blocks of them would make every pass strided (2-3x slower, measured); they are one block.
+    """
+    if X2.ndim < 2 or outer_axis(X2) != 0:
+        return [slice(None)]
+    return [part for part, _ in memory_blocks(X2, touched)]
+
+
+def by_row_blocks(X2, touched, compute):
+    """The ``(F, M)`` result of ``compute(rows, out)`` over the row blocks of ``X2``.
+
+    ``compute`` works out the rows ``rows`` of the result into ``out`` and returns them.
+    With one block ``out`` is None: ``compute`` makes a fresh array, in whatever layout its
+    backend gives a result, so a device runs exactly the whole-batch operations. With
+    several, each block is written into one array of X2's (row-major) layout.
+    """
+    blocks = row_blocks(X2, touched)
+    if len(blocks) == 1:
+        return compute(blocks[0], None)
+    result = get_array_module(X2).empty_like(X2)
+    for rows in blocks:
+        compute(rows, result[rows])
+    return result
 
 
 def join_rows(parts):

@@ -13,21 +13,19 @@ kernel launches instead.
 from nnfs.backend import backend_of
 
 
-def memory_blocks(X, touched=1.0, axis=None):
+def memory_blocks(X, touched=1.0):
     """Index tuples that cut ``X`` ``(N, C, ...)`` into blocks along its outer axis in memory.
 
-    The outer axis is C for channel-major images (Conv2D's output and what follows it,
-    see :mod:`nnfs.layers`) and N for plain ones, so each block is one contiguous run of
-    memory (or, for a view with padding, a few). Apply the same index to every array of
-    the computation that has X's shape and layout; the blocks cover X exactly once, in
-    order.
+    The outer axis (:func:`outer_axis`) is C for channel-major images (Conv2D's output and
+    what follows it, see :mod:`nnfs.layers`) and N for plain ones, so each block is one
+    contiguous run of memory (or, for a view with padding, a few). Apply the same index to
+    every array of the computation that has X's shape and layout; the blocks cover X
+    exactly once, in order.
 
     Args:
         X: an array of rank 2 or more.
         touched: bytes the computation touches per byte of X (its other arrays, its
             temporaries), so that all of it fits the backend's ``block_bytes``.
-        axis: 0 or 1 to cut along that axis whatever the layout (BatchNorm's rows, whose
-            statistics are whole rows).
 
     Returns:
         A list of ``(slice, slice)`` indices for the first two axes, the blocks as even as
@@ -38,8 +36,7 @@ def memory_blocks(X, touched=1.0, axis=None):
     whole = [(slice(None), slice(None))]
     if block_bytes is None or X.ndim < 2 or X.nbytes * touched <= block_bytes:
         return whole
-    if axis is None:
-        axis = 1 if X.strides[1] > X.strides[0] else 0
+    axis = outer_axis(X)
     size = X.shape[axis]
     cut = even_blocks(size, int(block_bytes // (touched * X.nbytes / size)))
     if len(cut) == 1:
@@ -47,9 +44,18 @@ def memory_blocks(X, touched=1.0, axis=None):
     return [(part, slice(None)) if axis == 0 else (slice(None), part) for part in cut]
 
 
+def outer_axis(X):
+    """0 or 1: which of the first two axes of ``X`` is the outer one in memory (its larger
+    stride; an axis of length 1 never is, whatever its stride: a single image is cut into
+    channels, a batch of one channel into samples)."""
+    if X.shape[0] == 1 or X.shape[1] == 1:
+        return 1 if X.shape[0] == 1 else 0
+    return 1 if X.strides[1] > X.strides[0] else 0
+
+
 def even_blocks(size, most):
     """``range(size)`` cut into as few consecutive slices of at most ``most`` (at least 1) as
-    can be, their lengths differing by at most one (100 by 40: 34, 33, 33; never 40, 40, 20)."""
+    can be, their lengths differing by at most one (100 by 40: 33, 33, 34; never 40, 40, 20)."""
     count = -(-size // max(1, most)) if size else 1
     bounds = [size * k // count for k in range(count + 1)]
     return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]

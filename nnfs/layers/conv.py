@@ -131,7 +131,8 @@ class Conv2D(Layer):
         (measured: the reference net's second convolution's backward 11.4 -> 10.2 ms a
         step, 3x32x32 images, batch 256). The workspaces' pad columns are zeroed once and
         never written: a column's place in a row is its flat index modulo the padded width,
-        whatever the block's size, so a smaller block uses the start of the same buffers.
+        whatever the block's size, so a smaller block uses the start of the same buffers (a
+        new width, a new buffer).
 
         Shape:
             - dY: ``(C_out, N, OH, OW)``; weight_t: ``(C_in*KH*KW, C_out)``
@@ -145,7 +146,8 @@ class Conv2D(Layer):
         per_sample = C * KH * KW * OH * Wp * dY.dtype.itemsize
         blocks = even_blocks(N, N if block_bytes is None else block_bytes // per_sample)
         block = max(part.stop - part.start for part in blocks)
-        dY_rows = self._workspace("dY_rows", (C_out * block * OH * Wp,), dY, zeros=True)
+        # Wp in the workspace's shape: its zero columns are zero for this width only.
+        dY_rows = self._workspace("dY_rows", (C_out * block * OH, Wp), dY, zeros=True).reshape(-1)
         dcols = self._workspace("dcols", (C * KH * KW * block * OH * Wp,), dY)
         dXp = xp.empty(padded_rows_shape(input_shape, self.kernel_size, self.padding), dtype=dY.dtype)
         for part in blocks:

@@ -91,7 +91,8 @@ def col2im_rows(cols, image_shape, kernel, padding, out=None):
         cols: ``(C, KH, KW, N, OH, Wp)``: :func:`col2im`'s columns with each output row
             widened to the padded width ``Wp = W + 2*PW``, its last ``Wp - OW`` entries zero.
         image_shape: ``(N, C, H, W)`` of the unpadded images.
-        out: optional ``(C, N, Hp*Wp + KW - 1)`` array (any strides) to fold into, its
+        out: optional ``(C, N, Hp*Wp + KW - 1)`` array, its last axis contiguous (a slice of
+            a larger one along N, say), to fold into, its
             contents overwritten: the padded images flattened, with a spare tail
             (:func:`padded_rows_shape`), so that a caller can fold a batch a few
             samples at a time into one result.

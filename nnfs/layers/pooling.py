@@ -78,7 +78,8 @@ class MaxPool2D(Pool2D):
     """2-D max pooling.
 
     The maximum is taken over KH x KW strided slices of the whole batch (a
-    loop over kernel offsets, never over pixels). Backward finds the winners
+    loop over kernel offsets, never over pixels; on the CPU a cache block of the
+    batch at a time, see :mod:`nnfs.layers.blocks`). Backward finds the winners
     again by comparing each slice with the cached output, which is cheaper
     than recording an argmax in forward. On ties exactly one element per
     window, the first in row-major order, receives the gradient, so the

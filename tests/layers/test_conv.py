@@ -163,6 +163,42 @@ def test_input_gradient_in_blocks_of_samples(backend, rng, monkeypatch, block_sa
     assert_layer_gradients(layer, rng.normal(size=(3, C, H, W)), backend, rng)
 
 
+@pytest.mark.parametrize("block_bytes", [None, 1, "default"])
+def test_a_new_width_with_the_same_workspace_size_gets_clean_zero_columns(backend, rng, monkeypatch,
+                                                                           block_bytes):
+    """The widened rows' workspace keeps zeros in its pad columns for one padded width: a batch
+    of another width whose workspace has as many elements (4x6x6 and 4x8x4 maps here) must not
+    reuse it, or the last batch's values in those columns reach the input gradient."""
+    if block_bytes != "default":
+        monkeypatch.setattr(backend, "block_bytes", block_bytes)
+    nnfs.seed(0)
+    layer = Conv2D(2, 3, 3, padding=1, dtype="float64").to(backend)
+    for shape in ((4, 2, 6, 6), (4, 2, 8, 4), (4, 2, 6, 6)):
+        X = backend.asarray(rng.normal(size=shape))
+        dY = backend.asarray(rng.normal(size=(4, 3) + shape[2:]))
+        layer(X)
+        got = to_numpy(layer.backward(dY))
+        layer.cache = {}  # no buffers kept: the plain computation
+        layer(X)
+        np.testing.assert_allclose(got, to_numpy(layer.backward(dY)), rtol=1e-12, atol=1e-12)
+
+
+def test_float32_input_gradient_in_blocks_is_the_whole_batch_one_to_rounding(backend, rng, monkeypatch):
+    # The products of the blocks are columns of the whole product, which the BLAS may round
+    # another way in float32 (not in float64): equal to rounding, not bit for bit.
+    layer = Conv2D(4, 5, 3, padding=1).to(backend)
+    X = backend.asarray(rng.normal(size=(6, 4, 7, 7)), dtype="float32")
+    dY = backend.asarray(rng.normal(size=(6, 5, 7, 7)), dtype="float32")
+    monkeypatch.setattr(backend, "block_bytes", None)
+    layer(X)
+    whole = to_numpy(layer.backward(dY))
+    monkeypatch.setattr(backend, "block_bytes", 1)  # one sample a block
+    layer(X)
+    got = to_numpy(layer.backward(dY))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, whole, rtol=1e-5, atol=1e-5)
+
+
 def test_buffers_follow_the_batch_size(backend, rng):
     """Conv2D reuses its column buffers between steps; a new batch size must get new ones."""
     nnfs.seed(0)
