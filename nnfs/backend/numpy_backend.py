@@ -8,7 +8,7 @@ from nnfs.backend.base import Backend
 
 class NumpyBackend(Backend):
     name = "numpy"
-    block_bytes = 4 << 20  # 4 MB: measured best of 1-8 MB for the reference net (see Conv2D)
+    block_bytes = 8 << 20  # 8 MB: measured against 1, 2 and 4 MB (docs/speed.md, "Cache blocks")
     xp = np
 
     @staticmethod
