@@ -13,9 +13,9 @@ class Backend:
         name: ``"numpy"``, ``"cupy"`` or ``"strict"``.
         xp: the array module; layers call ``xp.zeros``, ``xp.maximum`` and so on.
         is_device: True when its arrays are not host memory (CuPy, and the strict stand-in).
-        block_bytes: how much scratch memory an operation that can work through a batch a
-            block of samples at a time should fill per block, or None for the whole batch at
-            once. On the CPU a few MB, well inside the last-level cache: what one step writes
+        block_bytes: how much memory an operation that can work through a batch a block at
+            a time (of samples, channels or rows: :mod:`nnfs.layers.blocks`) should touch per
+            block, or None for the whole batch at once. On the CPU a few MB, well inside the last-level cache: what one step writes
             is still there when the next reads it, instead of going out to memory and back.
             On a device None: there the cost is the kernel launches, one per step and block.
     """

@@ -320,7 +320,7 @@ def row_blocks(X2, touched):
     BatchNorm2D): the rows of a transposed matrix (BatchNorm1D's ``X.T``) are strided, and
     blocks of them would make every pass strided (2-3x slower, measured); they are one block.
     """
-    if X2.ndim < 2 or outer_axis(X2) != 0:
+    if outer_axis(X2) != 0:
         return [slice(None)]
     return [part for part, _ in memory_blocks(X2, touched)]
 

@@ -38,7 +38,7 @@ def memory_blocks(X, touched=1.0):
         return whole
     axis = outer_axis(X)
     size = X.shape[axis]
-    cut = even_blocks(size, int(block_bytes // (touched * X.nbytes / size)))
+    cut = fitting_blocks(size, touched * X.nbytes / size, block_bytes)
     if len(cut) == 1:
         return whole
     return [(part, slice(None)) if axis == 0 else (slice(None), part) for part in cut]
@@ -51,6 +51,12 @@ def outer_axis(X):
     if X.shape[0] == 1 or X.shape[1] == 1:
         return 1 if X.shape[0] == 1 else 0
     return 1 if X.strides[1] > X.strides[0] else 0
+
+
+def fitting_blocks(size, bytes_each, block_bytes):
+    """``range(size)`` cut into :func:`even_blocks` of as many indices of ``bytes_each`` as fit
+    in ``block_bytes`` (at least one a block; one block for all where ``block_bytes`` is None)."""
+    return even_blocks(size, size if block_bytes is None else int(block_bytes // bytes_each))
 
 
 def even_blocks(size, most):

@@ -5,7 +5,7 @@ import math
 from nnfs.backend import backend_of, get_array_module, host_rng, host_zeros
 from nnfs.checks import int_pair, integer
 from nnfs.layers.base import Layer, check_dtype, check_rank, check_window_fits
-from nnfs.layers.blocks import even_blocks
+from nnfs.layers.blocks import fitting_blocks
 from nnfs.layers.im2col import col2im, col2im_rows, im2col, output_size, padded_rows_shape, unpad_rows
 
 
@@ -142,9 +142,8 @@ class Conv2D(Layer):
         C_out, N, OH, OW = dY.shape
         C, (KH, KW) = self.in_channels, self.kernel_size
         Wp = input_shape[3] + 2 * self.padding[1]
-        block_bytes = backend_of(dY).block_bytes
         per_sample = C * KH * KW * OH * Wp * dY.dtype.itemsize
-        blocks = even_blocks(N, N if block_bytes is None else block_bytes // per_sample)
+        blocks = fitting_blocks(N, per_sample, backend_of(dY).block_bytes)
         block = max(part.stop - part.start for part in blocks)
         # Wp in the workspace's shape: its zero columns are zero for this width only.
         dY_rows = self._workspace("dY_rows", (C_out * block * OH, Wp), dY, zeros=True).reshape(-1)
