@@ -9,15 +9,18 @@ The reference network (float32, plain SGD, cross-entropy)::
 Each configuration (input shape and batch size) runs in fresh subprocesses,
 one for nnfs and one for PyTorch, so that each figure belongs to one framework
 alone (no thread pool of the other spinning on the cores, no shared memory
-peak). Both get the same threads (``--threads``, all cores by default: PyTorch's
+peak). The two take turns, a burst of a few timed steps each, with a pause
+before each burst, so that both see the same machine from one second to the
+next however the other work on it comes and goes (:func:`measure_pair`), and
+never run at once. Both get the same threads (``--threads``, all cores by default: PyTorch's
 ``torch.set_num_threads``, nnfs's ``NNFS_NUM_THREADS``, and the BLAS of both), the
 same batch of data and the same initial weights; a step is forward, loss,
 backward and the SGD update. Throughput is the batch size over the median time
 of the timed steps (after warm-up steps); on a GPU the device is synchronised
 before each clock reading. The ratio is
-nnfs/PyTorch of runs made back to back; with ``--repeat`` the pairs are
-repeated and the median ratio is reported, which is what to trust on a
-machine shared with other work. The report says what it measured: the date, the
+nnfs/PyTorch of one such pair of runs; with ``--repeat`` the pairs are
+repeated, each in fresh processes, and the median ratio is reported, which is
+what to trust on a machine shared with other work. The report says what it measured: the date, the
 machine (CPU model, cores), the load average before and after, and the threads
 each framework used (for nnfs: how many shards each batch ran in, see
 :mod:`nnfs.parallel`).
@@ -44,6 +47,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,6 +55,11 @@ sys.path.insert(0, ROOT)  # measure the nnfs of this checkout, installed or not
 DEFAULT_CONFIGS = "1x28x28:64,1x28x28:256,3x32x32:64,3x32x32:256"
 LEARNING_RATE = 0.01
 N_CLASSES = 10
+BURST_STEPS = 5  # timed steps a framework runs before the other takes its turn
+# Before each burst: the threads of the framework that ran last stop spinning. PyTorch's
+# OpenMP threads spin-wait for about 10 ms of CPU time after a burst (measured, 2-core CPU):
+# none is left after 20 ms.
+PAUSE_S = 0.1
 
 
 # -- configurations ---------------------------------------------------------------------------
@@ -276,7 +285,24 @@ def setup_torch(shape, batch, threads, device_name):
 
 
 def child_main(args):
-    """Measure one framework on one configuration in this process; print one JSON line."""
+    """Measure one framework on one configuration in this process, a burst of steps at a time.
+
+    The parent drives it through stdin, one command a line, and reads one JSON line back for
+    each (on a private copy of stdout: the process's own stdout goes to stderr, so that no
+    library's print can garble a reply):
+
+    - after setup and the warm-up steps: ``{"ready": true}`` (or ``{"skipped": why}``);
+    - ``steps N``: N timed steps, ``{"times": [seconds, ...]}``;
+    - ``finish``: the result (throughput over all timed steps, loss, threads, memory, the
+      profile), and the process ends.
+    """
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+    def reply(message):
+        replies.write(json.dumps(message) + "\n")
+        replies.flush()
+
     shape, batch = parse_configs(args.configs)[0]
     if args.child == "nnfs":
         net, step, final_loss, backend, threads = setup_nnfs(shape, batch)
@@ -287,11 +313,21 @@ def child_main(args):
     else:
         found = setup_torch(shape, batch, args.threads, args.device)
         if found is None:
-            print(json.dumps({"skipped": "this PyTorch build sees no CUDA device"}))
+            reply({"skipped": "this PyTorch build sees no CUDA device"})
             return
         step, final_loss, synchronize, peak_device, threads = found
     baseline = rss_mib()
-    times = time_steps(step, synchronize, args.warmup, args.steps)
+    time_steps(step, synchronize, args.warmup, 0)
+    reply({"ready": True})
+    times = []
+    for line in sys.stdin:
+        command = line.split()
+        if command[:1] == ["steps"]:
+            burst = time_steps(step, synchronize, 0, int(command[1]))
+            times += burst
+            reply({"times": burst})
+        else:  # "finish", the only other command
+            break
     median = statistics.median(times)
     result = {"img_s": batch / median, "median_ms": 1e3 * median, "loss": final_loss(), **threads}
     if args.child == "nnfs" and not backend.is_device:  # a GPU's products are not NumPy's BLAS
@@ -311,7 +347,7 @@ def child_main(args):
             name: {phase: 1e3 * statistics.median(values) if values else 0.0
                    for phase, values in phases.items()}
             for name, phases in timings.items()}
-    print(json.dumps(result))
+    reply(result)
 
 
 def blas_kernels():
@@ -333,21 +369,91 @@ def blas_kernels():
 
 # -- the parent: fresh child processes per configuration ----------------------------------------
 
-def run_child(kind, shape, batch, args, device_name, profile=False):
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NNFS_NUM_THREADS"):
-        env[var] = str(args.threads)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    command = [sys.executable, os.path.abspath(__file__), "--child", kind,
-               "--configs", config_name(shape, batch), "--steps", str(args.steps),
-               "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", device_name]
-    if profile:
-        command.append("--profile")
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"bench.py: the {kind} run of {config_name(shape, batch)} failed:\n"
-                         f"{done.stderr.strip()}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+class Child:
+    """A fresh process measuring one framework on one configuration (:func:`child_main`)."""
+
+    def __init__(self, kind, shape, batch, args, device_name, profile=False):
+        env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NNFS_NUM_THREADS"):
+            env[var] = str(args.threads)
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        command = [sys.executable, os.path.abspath(__file__), "--child", kind,
+                   "--configs", config_name(shape, batch), "--steps", str(args.steps),
+                   "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", device_name]
+        if profile:
+            command.append("--profile")
+        self.name = f"the {kind} run of {config_name(shape, batch)}"
+        # stderr to a file, not a pipe: a child that writes a lot to it never blocks.
+        self.errors = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=self.errors, text=True)
+
+    def receive(self):
+        """The child's next JSON reply; SystemExit with its error output if it died instead."""
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait()
+            self.errors.seek(0)
+            raise SystemExit(f"bench.py: {self.name} failed:\n{self.errors.read().strip()}")
+        return json.loads(line)
+
+    def send(self, command):
+        try:
+            self.process.stdin.write(command + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            pass  # it died: receive() reports why
+
+    def steps(self, count):
+        self.send(f"steps {count}")
+        return self.receive()["times"]
+
+    def finish(self):
+        self.send("finish")
+        result = self.receive()
+        self.process.wait()
+        return result
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.errors.close()
+
+
+def bursts(steps, size=BURST_STEPS):
+    """``steps`` cut into bursts of ``size`` steps (the last one shorter): 12 by 5 -> [5, 5, 2]."""
+    return [size] * (steps // size) + ([steps % size] if steps % size else [])
+
+
+def measure_pair(shape, batch, args, device_name, use_torch, profile):
+    """One nnfs run and, with ``use_torch``, one PyTorch run, their timed steps interleaved.
+
+    Both processes are set up and warmed up first; then they take turns, a burst of
+    :data:`BURST_STEPS` steps each (who goes first alternating), with a pause of
+    :data:`PAUSE_S` before each burst. So both see the same machine, to within a second,
+    however the other work on it comes and goes, and never run at once: a burst only starts
+    once the other framework's last one has ended and its threads have stopped spinning.
+    Returns ``(nnfs result, torch result or None or {"skipped": why})``.
+    """
+    children = [Child("nnfs", shape, batch, args, device_name, profile=profile)]
+    try:
+        if use_torch:
+            children.append(Child("torch", shape, batch, args, device_name))
+        ready = [child.receive() for child in children]
+        skipped = ready[-1] if "skipped" in ready[-1] else None
+        if skipped:
+            children.pop().close()  # it has ended already
+        for turn, count in enumerate(bursts(args.steps)):
+            for child in (children if turn % 2 == 0 else children[::-1]):
+                time.sleep(PAUSE_S)
+                child.steps(count)
+        # PyTorch ends first, so that nnfs's profile and memory steps run alone.
+        torch_result = children.pop().finish() if len(children) == 2 else skipped
+        return children[0].finish(), torch_result
+    finally:
+        for child in children:
+            child.close()
 
 
 def torch_available():
@@ -368,18 +474,14 @@ def benchmark(args):
     for shape, batch in parse_configs(args.configs):
         nnfs_runs, torch_runs = [], []
         for repeat in range(args.repeat):
-            # Each framework alone in its own process: no thread pool of one spinning on
-            # the cores while the other runs. Pairs run back to back, so on a shared
-            # machine both members of a pair see about the same load.
-            nnfs_runs.append(run_child("nnfs", shape, batch, args, device_name,
-                                       profile=args.profile and repeat == 0))
-            if use_torch:
-                result = run_child("torch", shape, batch, args, device_name)
-                if "skipped" in result:
-                    print(f"bench.py: PyTorch not measured: {result['skipped']}", file=sys.stderr)
-                    use_torch = False
-                else:
-                    torch_runs.append(result)
+            nnfs_result, torch_result = measure_pair(shape, batch, args, device_name, use_torch,
+                                                     profile=args.profile and repeat == 0)
+            nnfs_runs.append(nnfs_result)
+            if torch_result is not None and "skipped" in torch_result:
+                print(f"bench.py: PyTorch not measured: {torch_result['skipped']}", file=sys.stderr)
+                use_torch = False
+            elif torch_result is not None:
+                torch_runs.append(torch_result)
         nnfs_run = median_run(nnfs_runs)
         row = {"config": config_name(shape, batch), "input": list(shape), "batch": batch,
                "nnfs_img_s": nnfs_run["img_s"], "nnfs_loss": nnfs_run["loss"],

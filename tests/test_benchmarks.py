@@ -3,6 +3,7 @@
 Speed itself is not tested (the machines are shared); only that the script works.
 """
 
+import argparse
 import importlib.util
 import json
 import subprocess
@@ -52,3 +53,63 @@ def test_table_and_profile_name_every_layer():
     assert any(line.startswith("NumPy's BLAS: ") for line in lines) == ("backend numpy" in lines[0])
     for name in ("Conv2D", "BatchNorm2D", "ReLU", "MaxPool2D", "Flatten", "Linear", "CrossEntropyLoss"):
         assert name in out
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_bursts_cover_the_timed_steps_exactly():
+    bench = load_bench()
+    assert bench.bursts(12, 5) == [5, 5, 2]
+    assert bench.bursts(10, 5) == [5, 5]
+    assert bench.bursts(2, 5) == [2]
+    assert sum(bench.bursts(50)) == 50
+
+
+def test_a_pair_takes_turns_and_leaves_no_process_behind():
+    bench = load_bench()
+    args = argparse.Namespace(steps=7, warmup=1, threads=1, profile=False)
+    use_torch = importlib.util.find_spec("torch") is not None
+    started = []
+    real_child = bench.Child
+
+    class Recorded(real_child):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            started.append(self)
+
+        def steps(self, count):
+            turns.append((self.name.split()[1], count))
+            return super().steps(count)
+
+    turns = []
+    bench.Child = Recorded
+    nnfs_result, torch_result = bench.measure_pair((1, 8, 8), 4, args, "numpy", use_torch, profile=False)
+    assert nnfs_result["img_s"] > 0
+    if use_torch:
+        assert torch_result["img_s"] > 0
+        # 7 steps in bursts of 5 and 2, each framework's turn in alternating order.
+        assert turns == [("nnfs", 5), ("torch", 5), ("torch", 2), ("nnfs", 2)]
+    else:
+        assert torch_result is None and turns == [("nnfs", 5), ("nnfs", 2)]
+    assert all(child.process.returncode is not None for child in started)
+
+
+def test_a_child_that_fails_is_reported_with_its_error():
+    bench = load_bench()
+    args = argparse.Namespace(steps=2, warmup=1, threads=1, profile=False)
+    child = bench.Child("nnfs", (1, 8, 6), 4, args, "numpy")  # 6 is no multiple of 4: the child refuses
+    try:
+        child.receive()
+    except SystemExit as error:
+        message = str(error)
+    else:
+        raise AssertionError("no error from a child that failed")
+    finally:
+        child.close()
+    assert message.startswith("bench.py: the nnfs run of 1x8x6:4 failed:")
+    assert "multiples of 4" in message
