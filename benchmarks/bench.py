@@ -56,6 +56,11 @@ DEFAULT_CONFIGS = "1x28x28:64,1x28x28:256,3x32x32:64,3x32x32:256"
 LEARNING_RATE = 0.01
 N_CLASSES = 10
 BURST_STEPS = 5  # timed steps a framework runs before the other takes its turn
+# Untimed steps first in every burst. After the pause nnfs's first two steps are 25-45 % slower
+# (measured: a 2-core VM whose idle cores halt; its shard threads sleep when they wait for each
+# other, where PyTorch's OpenMP threads spin), which training, one step after another, never
+# sees (with the cores kept busy by other work, the slow steps are gone).
+BURST_WARMUP = 2
 # Before each burst: the threads of the framework that ran last stop spinning. PyTorch's
 # OpenMP threads spin-wait for about 10 ms of CPU time after a burst (measured, 2-core CPU):
 # none is left after 20 ms.
@@ -292,7 +297,7 @@ def child_main(args):
     library's print can garble a reply):
 
     - after setup and the warm-up steps: ``{"ready": true}`` (or ``{"skipped": why}``);
-    - ``steps N``: N timed steps, ``{"times": [seconds, ...]}``;
+    - ``steps N``: :data:`BURST_WARMUP` untimed steps, then N timed ones, ``{"times": [seconds, ...]}``;
     - ``finish``: the result (throughput over all timed steps, loss, threads, memory, the
       profile), and the process ends.
     """
@@ -323,7 +328,7 @@ def child_main(args):
     for line in sys.stdin:
         command = line.split()
         if command[:1] == ["steps"]:
-            burst = time_steps(step, synchronize, 0, int(command[1]))
+            burst = time_steps(step, synchronize, BURST_WARMUP, int(command[1]))
             times += burst
             reply({"times": burst})
         else:  # "finish", the only other command
@@ -430,8 +435,8 @@ def measure_pair(shape, batch, args, device_name, use_torch, profile):
     """One nnfs run and, with ``use_torch``, one PyTorch run, their timed steps interleaved.
 
     Both processes are set up and warmed up first; then they take turns, a burst of
-    :data:`BURST_STEPS` steps each (who goes first alternating), with a pause of
-    :data:`PAUSE_S` before each burst. So both see the same machine, to within a second,
+    :data:`BURST_STEPS` timed steps each (after :data:`BURST_WARMUP` untimed ones; who goes
+    first alternating), with a pause of :data:`PAUSE_S` before each burst. So both see the same machine, to within a second,
     however the other work on it comes and goes, and never run at once: a burst only starts
     once the other framework's last one has ended and its threads have stopped spinning.
     Returns ``(nnfs result, torch result or None or {"skipped": why})``.
