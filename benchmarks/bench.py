@@ -439,6 +439,7 @@ def measure_pair(shape, batch, args, device_name, use_torch, profile):
     first alternating), with a pause of :data:`PAUSE_S` before each burst. So both see the same machine, to within a second,
     however the other work on it comes and goes, and never run at once: a burst only starts
     once the other framework's last one has ended and its threads have stopped spinning.
+    Both hold their memory all along: on a GPU, the two frameworks' arrays must fit at once.
     Returns ``(nnfs result, torch result or None or {"skipped": why})``.
     """
     children = [Child("nnfs", shape, batch, args, device_name, profile=profile)]
