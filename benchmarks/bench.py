@@ -496,6 +496,7 @@ def benchmark(args):
                "nnfs_threads": nnfs_run["threads"], "nnfs_shards": nnfs_run["shards"],
                "nnfs_blas": nnfs_run.get("blas"),
                "torch_img_s": None, "torch_peak_mib": None, "torch_train_mib": None, "ratio": None,
+               "ratios": None,
                "torch_threads": None}
         if use_torch:
             torch_run = median_run(torch_runs)
@@ -503,7 +504,8 @@ def benchmark(args):
             row.update(torch_img_s=torch_run["img_s"], torch_loss=torch_run["loss"],
                        torch_peak_mib=max(r["peak_mib"] for r in torch_runs),
                        torch_train_mib=torch_run.get("train_mib"),
-                       torch_threads=torch_run["threads"], ratio=statistics.median(ratios))
+                       torch_threads=torch_run["threads"], ratio=statistics.median(ratios),
+                       ratios=ratios)
         if args.profile:
             row["profile"] = nnfs_runs[0]["profile"]
         rows.append(row)
@@ -560,20 +562,30 @@ def print_table(report):
     if blas:  # the CPU backend's products (a GPU's are the device's own)
         print(f"NumPy's BLAS: {'; '.join(blas)}"
               + (f" (OPENBLAS_CORETYPE={pinned} in the environment)" if pinned else ""))
-    print(f"{'config':>13} {'nnfs img/s':>11} {'torch img/s':>12} {'ratio':>6} {'threads':>8} {'shards':>6} "
+    print(f"{'config':>13} {'nnfs img/s':>11} {'torch img/s':>12} {'ratio':>6} {'pairs':>10} {'threads':>8} "
+          f"{'shards':>6} "
           f"{'nnfs MiB':>9} {'torch MiB':>10} {'nnfs +MiB':>10} {'torch +MiB':>11}")
     for row in report["rows"]:
         threads = f"{row['nnfs_threads']}/{'-' if row['torch_threads'] is None else row['torch_threads']}"
         print(f"{row['config']:>13} {_fmt(row['nnfs_img_s'], '11.0f')} {_fmt(row['torch_img_s'], '12.0f')} "
-              f"{_fmt(row['ratio'], '6.2f')} {threads:>8} "
+              f"{_fmt(row['ratio'], '6.2f')} {pair_range(row['ratios']):>10} {threads:>8} "
               f"{row['nnfs_shards']:>6} {_fmt(row['nnfs_peak_mib'], '9.0f')} "
               f"{_fmt(row['torch_peak_mib'], '10.0f')} {_fmt(row['nnfs_train_mib'], '10.0f')} "
               f"{_fmt(row['torch_train_mib'], '11.0f')}")
-    print("ratio: nnfs img/s / PyTorch img/s, median over the --repeat pairs. threads: nnfs/PyTorch; shards: "
-          "the threads\nnnfs ran each batch on (nnfs.parallel). MiB: peak resident memory of the process\n"
+    print("ratio: nnfs img/s / PyTorch img/s, median over the --repeat pairs; pairs: the lowest and highest\n"
+          "pair's ratio. threads: nnfs/PyTorch; shards: the threads "
+          "nnfs ran each batch on (nnfs.parallel).\nMiB: peak resident memory of the process "
           "(GPU: peak device memory held by arrays during two training steps, CuPy's pool used bytes and\n"
           "torch.cuda.max_memory_allocated, cached free blocks excluded); +MiB: its growth while training,\n"
           "above the imports, the model and the data.")
+
+
+def pair_range(ratios):
+    """``"0.91-1.27"``: the lowest and highest ratio of a row's pairs (one pair: its ratio; none: a dash)."""
+    if not ratios:
+        return "-"
+    low, high = min(ratios), max(ratios)
+    return f"{low:.2f}" if len(ratios) == 1 else f"{low:.2f}-{high:.2f}"
 
 
 def print_profile(report):

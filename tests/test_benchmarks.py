@@ -39,8 +39,9 @@ def test_json_report_has_one_row_per_configuration():
         assert report["torch"] is True
         assert row["torch_img_s"] > 0 and row["torch_peak_mib"] > 0
         assert abs(row["ratio"] - row["nnfs_img_s"] / row["torch_img_s"]) < 1e-9
+        assert row["ratios"] == [row["ratio"]]  # one pair
     else:
-        assert row["torch_img_s"] is None and row["ratio"] is None
+        assert row["torch_img_s"] is None and row["ratio"] is None and row["ratios"] is None
 
 
 def test_table_and_profile_name_every_layer():
@@ -113,3 +114,10 @@ def test_a_child_that_fails_is_reported_with_its_error():
         child.close()
     assert message.startswith("bench.py: the nnfs run of 1x8x6:4 failed:")
     assert "multiples of 4" in message
+
+
+def test_the_table_gives_the_range_of_the_pairs_ratios():
+    bench = load_bench()
+    assert bench.pair_range([0.91, 1.02, 1.27]) == "0.91-1.27"
+    assert bench.pair_range([1.004]) == "1.00"
+    assert bench.pair_range(None) == "-"
