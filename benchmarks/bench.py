@@ -387,7 +387,7 @@ class Child:
                    "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", device_name]
         if profile:
             command.append("--profile")
-        self.name = f"the {kind} run of {config_name(shape, batch)}"
+        self.kind, self.name = kind, f"the {kind} run of {config_name(shape, batch)}"
         # stderr to a file, not a pipe: a child that writes a lot to it never blocks.
         self.errors = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -436,9 +436,10 @@ def measure_pair(shape, batch, args, device_name, use_torch, profile):
 
     Both processes are set up and warmed up first; then they take turns, a burst of
     :data:`BURST_STEPS` timed steps each (after :data:`BURST_WARMUP` untimed ones; who goes
-    first alternating), with a pause of :data:`PAUSE_S` before each burst. So both see the same machine, to within a second,
-    however the other work on it comes and goes, and never run at once: a burst only starts
-    once the other framework's last one has ended and its threads have stopped spinning.
+    first alternating), with a pause of :data:`PAUSE_S` before each burst. So both see the
+    same machine, to within a second, however the other work on it comes and goes, and never
+    run at once: a burst only starts once the other framework's last one has ended and its
+    threads have stopped spinning.
     Both hold their memory all along: on a GPU, the two frameworks' arrays must fit at once.
     Returns ``(nnfs result, torch result or None or {"skipped": why})``.
     """

@@ -9,6 +9,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests import ROOT
 BENCH = ROOT / "benchmarks" / "bench.py"
 TINY = ["--configs", "1x8x8:4", "--steps", "2", "--warmup", "1", "--threads", "1"]
@@ -75,19 +77,17 @@ def test_a_pair_takes_turns_and_leaves_no_process_behind():
     bench = load_bench()
     args = argparse.Namespace(steps=7, warmup=1, threads=1, profile=False)
     use_torch = importlib.util.find_spec("torch") is not None
-    started = []
-    real_child = bench.Child
+    started, turns = [], []
 
-    class Recorded(real_child):
+    class Recorded(bench.Child):
         def __init__(self, *a, **k):
             super().__init__(*a, **k)
             started.append(self)
 
         def steps(self, count):
-            turns.append((self.name.split()[1], count))
+            turns.append((self.kind, count))
             return super().steps(count)
 
-    turns = []
     bench.Child = Recorded
     nnfs_result, torch_result = bench.measure_pair((1, 8, 8), 4, args, "numpy", use_torch, profile=False)
     assert nnfs_result["img_s"] > 0
@@ -105,13 +105,11 @@ def test_a_child_that_fails_is_reported_with_its_error():
     args = argparse.Namespace(steps=2, warmup=1, threads=1, profile=False)
     child = bench.Child("nnfs", (1, 8, 6), 4, args, "numpy")  # 6 is no multiple of 4: the child refuses
     try:
-        child.receive()
-    except SystemExit as error:
-        message = str(error)
-    else:
-        raise AssertionError("no error from a child that failed")
+        with pytest.raises(SystemExit) as failure:
+            child.receive()
     finally:
         child.close()
+    message = str(failure.value)
     assert message.startswith("bench.py: the nnfs run of 1x8x6:4 failed:")
     assert "multiples of 4" in message
 
