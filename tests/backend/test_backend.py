@@ -173,6 +173,16 @@ def test_arrays_report_their_backend(backend):
     assert get_backend(backend) is backend
 
 
+def test_numpy_arrays_of_every_kind_are_numpy_s():
+    # A plain ndarray is answered before the other backends are asked; a subclass, a
+    # scalar, a view and a list take the general way, and all of them are NumPy's.
+    class Tagged(np.ndarray):
+        pass
+
+    for value in (np.ones(2), np.ones(3)[1:], np.ones(2).view(Tagged), np.float32(1.0), [1.0], None):
+        assert backend_of(value).name == "numpy", type(value)
+
+
 def test_using_scopes_where_new_parameters_go():
     from nnfs.backend import default_backend, using
     before = default_backend()
