@@ -54,7 +54,10 @@ step, and BatchNorm's per-channel dot products for 0.2-0.3 ms each, while the ot
 thread, done with its own operation, waited to go on. So the products with a small
 result and a long sum go through ``dot`` (the weight gradients of Conv2D and Linear)
 and ``einsum`` (BatchNorm's row sums), which let go of the lock whatever the size of
-their result; the same functions exist in CuPy.
+their result; the same functions exist in CuPy. Between NumPy calls each thread holds the
+lock for its Python code, and the other one, back from a call, waits for it: on small
+shards (32 digits) that is about 45 waits a step, which is why two threads gain less there
+than PyTorch's do (docs/speed.md, "What is left at small batches").
 
 A batch is sharded when every shard gets at least :data:`MIN_SHARD_SAMPLES`
 samples and :data:`MIN_SHARD_ELEMENTS` input values: below that the threads
