@@ -142,14 +142,13 @@ def get_array_module(x):
 def backend_of(x):
     """The backend whose arrays ``x`` is; plain Python values and NumPy arrays give NumPy."""
     # Asked for every layer call (the checks of nnfs.layers.base), about 75 times a step: a
-    # plain NumPy array, the common case on the CPU, is answered before asking every
-    # backend (no other backend's array is one); the backends already made are taken from
-    # the registry directly, not through get_backend's checks.
-    if type(x) is np.ndarray:
-        return _backends.get("numpy") or get_backend("numpy")
-    for name, cls in _CLASSES.items():
-        if name != "numpy" and cls.recognises(x):
-            return _backends.get(name) or get_backend(name)
+    # plain NumPy array, the common case on the CPU, skips asking the other backends (no
+    # other backend's array is one); the backends already made are taken from the registry
+    # directly, not through get_backend's checks.
+    if type(x) is not np.ndarray:
+        for name, cls in _CLASSES.items():
+            if name != "numpy" and cls.recognises(x):
+                return _backends.get(name) or get_backend(name)
     return _backends.get("numpy") or get_backend("numpy")
 
 

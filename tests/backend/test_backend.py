@@ -174,8 +174,8 @@ def test_arrays_report_their_backend(backend):
 
 
 def test_numpy_arrays_of_every_kind_are_numpy_s():
-    # A plain ndarray is answered before the other backends are asked; a subclass, a
-    # scalar, a view and a list take the general way, and all of them are NumPy's.
+    # A plain ndarray (a view is one too) skips asking the other backends; a subclass, a
+    # scalar, a list and None take the general way, and all of them are NumPy's.
     class Tagged(np.ndarray):
         pass
 
