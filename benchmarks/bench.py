@@ -69,8 +69,11 @@ PAUSE_S = 0.1
 
 # -- configurations ---------------------------------------------------------------------------
 
-def parse_configs(text):
-    """``"1x28x28:64,3x32x32:256"`` -> ``[((1, 28, 28), 64), ((3, 32, 32), 256)]``."""
+def parse_configs(text, program="bench.py"):
+    """``"1x28x28:64,3x32x32:256"`` -> ``[((1, 28, 28), 64), ((3, 32, 32), 256)]``.
+
+    A malformed item ends the program with a one-line message that ``program`` begins.
+    """
     configs = []
     for item in text.split(","):
         item = item.strip()
@@ -79,9 +82,9 @@ def parse_configs(text):
             C, H, W = (int(v) for v in shape.lower().split("x"))
             batch = int(batch)
         except ValueError:
-            raise SystemExit(f"bench.py: a configuration is CxHxW:batch (e.g. 1x28x28:64), got {item!r}")
+            raise SystemExit(f"{program}: a configuration is CxHxW:batch (e.g. 1x28x28:64), got {item!r}")
         if min(C, H, W, batch) < 1 or H % 4 or W % 4:
-            raise SystemExit(f"bench.py: {item!r}: sizes must be positive, H and W multiples of 4")
+            raise SystemExit(f"{program}: {item!r}: sizes must be positive, H and W multiples of 4")
         configs.append(((C, H, W), batch))
     return configs
 
