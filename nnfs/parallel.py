@@ -57,7 +57,9 @@ and ``einsum`` (BatchNorm's row sums), which let go of the lock whatever the siz
 their result; the same functions exist in CuPy. Between NumPy calls each thread holds the
 lock for its Python code, and the other one, back from a call, waits for it: on small
 shards (32 digits) that is about 45 waits a step, which is why two threads gain less there
-than PyTorch's do (docs/speed.md, "What is left at small batches").
+than PyTorch's do (docs/speed.md, "What is left at small batches"). Against the same work in
+separate processes, which share no lock, a sharded step takes 1.2-1.4x as long at every batch
+size measured (``benchmarks/bench_shards.py``; docs/speed.md, "What the threads cost").
 
 A batch is sharded when every shard gets at least :data:`MIN_SHARD_SAMPLES`
 samples and :data:`MIN_SHARD_ELEMENTS` input values: below that the threads
