@@ -64,9 +64,9 @@ def child_main(args):
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     shape, batch = bench.parse_configs(args.configs, program="bench_shards.py")[0]
     runs = [bench.setup_nnfs(shape, batch) for _ in range(args.nets)]
-    for net, step, final_loss, backend, threads in runs:
-        bench.time_steps(step, backend.synchronize, args.warmup, 0)
     backend, shards = runs[0][3], runs[0][4]["shards"]
+    for run in runs:
+        bench.time_steps(run[1], backend.synchronize, args.warmup, 0)
     replies.write(json.dumps({"ready": True}) + "\n")
     replies.flush()
     sys.stdin.readline()  # "go": the processes of a round start their timed steps together
@@ -116,8 +116,11 @@ def run_together(shape, batch, threads, count, args, nets=1):
         for stage in ("ready", "result"):
             if stage == "result":
                 for process, _ in children:
-                    process.stdin.write("go\n")
-                    process.stdin.flush()
+                    try:
+                        process.stdin.write("go\n")
+                        process.stdin.flush()
+                    except BrokenPipeError:
+                        pass  # it died: the reply below says why
             replies = []
             for process, errors in children:
                 line = process.stdout.readline()

@@ -3,10 +3,14 @@
 Speed itself is not tested (the machines are shared); only that the script works.
 """
 
+import argparse
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+
+import pytest
 
 from tests import ROOT
 SCRIPT = ROOT / "benchmarks" / "bench_shards.py"
@@ -51,3 +55,15 @@ def test_bad_requests_get_one_line_each():
         done = run(*args, backend=backend)
         assert done.returncode != 0
         assert done.stderr.strip().startswith(message) and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_child_that_fails_is_reported_with_its_error():
+    spec = importlib.util.spec_from_file_location("bench_shards", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = argparse.Namespace(steps=2, warmup=1)
+    with pytest.raises(SystemExit) as failure:  # 6 is no multiple of 4: the child refuses
+        module.run_together((1, 8, 6), 4, 1, 2, args)
+    message = str(failure.value)
+    assert message.startswith("bench_shards.py: the run of 1x8x6:4 on 1 thread(s) failed:")
+    assert "multiples of 4" in message
