@@ -292,6 +292,31 @@ def setup_torch(shape, batch, threads, device_name):
     return step, final_loss, synchronize, peak_device_bytes, threads
 
 
+def reply_channel():
+    """In a child: a function that sends the parent one JSON line, on a private copy of stdout.
+
+    The process's own stdout goes to stderr from here on, so that no library's print can
+    garble a reply.
+    """
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+    def reply(message):
+        replies.write(json.dumps(message) + "\n")
+        replies.flush()
+    return reply
+
+
+def child_environment(threads):
+    """This environment with every thread setting at ``threads`` (the BLAS's, OpenMP's and
+    nnfs's), and this checkout first on the path: what a measuring child runs with."""
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NNFS_NUM_THREADS"):
+        env[var] = str(threads)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
 def child_main(args):
     """Measure one framework on one configuration in this process, a burst of steps at a time.
 
@@ -304,13 +329,7 @@ def child_main(args):
     - ``finish``: the result (throughput over all timed steps, loss, threads, memory, the
       profile), and the process ends.
     """
-    replies = os.fdopen(os.dup(sys.stdout.fileno()), "w")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-
-    def reply(message):
-        replies.write(json.dumps(message) + "\n")
-        replies.flush()
-
+    reply = reply_channel()
     shape, batch = parse_configs(args.configs)[0]
     if args.child == "nnfs":
         net, step, final_loss, backend, threads = setup_nnfs(shape, batch)
@@ -381,10 +400,7 @@ class Child:
     """A fresh process measuring one framework on one configuration (:func:`child_main`)."""
 
     def __init__(self, kind, shape, batch, args, device_name, profile=False):
-        env = dict(os.environ)
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NNFS_NUM_THREADS"):
-            env[var] = str(args.threads)
-        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        env = child_environment(args.threads)
         command = [sys.executable, os.path.abspath(__file__), "--child", kind,
                    "--configs", config_name(shape, batch), "--steps", str(args.steps),
                    "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", device_name]

@@ -55,20 +55,17 @@ def child_main(args):
     """Set up, warm up, say ``ready``, wait for ``go`` on stdin, time the steps, reply in JSON.
 
     With ``--nets N`` (N > 1), N nets train side by side, one per thread, each on its own
-    batch. Replies go to a private copy of stdout (the process's own stdout goes to stderr,
-    so that no library's print can garble them).
+    batch. Replies go to the parent through :func:`bench.reply_channel`.
     """
     import threading
 
-    replies = os.fdopen(os.dup(sys.stdout.fileno()), "w")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    reply = bench.reply_channel()
     shape, batch = bench.parse_configs(args.configs, program="bench_shards.py")[0]
     runs = [bench.setup_nnfs(shape, batch) for _ in range(args.nets)]
     backend, shards = runs[0][3], runs[0][4]["shards"]
     for run in runs:
         bench.time_steps(run[1], backend.synchronize, args.warmup, 0)
-    replies.write(json.dumps({"ready": True}) + "\n")
-    replies.flush()
+    reply({"ready": True})
     sys.stdin.readline()  # "go": the processes of a round start their timed steps together
     walls = [0.0] * len(runs)
 
@@ -88,18 +85,13 @@ def child_main(args):
         worker.join()
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    replies.write(json.dumps({"ms": 1e3 * max(walls) / args.steps, "cpu_ms": 1e3 * cpu / args.steps,
-                              "switches": (after.ru_nvcsw - before.ru_nvcsw) / args.steps,
-                              "shards": shards}) + "\n")
-    replies.flush()
+    reply({"ms": 1e3 * max(walls) / args.steps, "cpu_ms": 1e3 * cpu / args.steps,
+           "switches": (after.ru_nvcsw - before.ru_nvcsw) / args.steps, "shards": shards})
 
 
 def start_child(shape, batch, threads, args, nets=1):
     """A fresh process training ``batch`` images of ``shape`` on ``threads`` threads (``nets`` nets)."""
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NNFS_NUM_THREADS"):
-        env[var] = str(threads)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env = bench.child_environment(threads)
     command = [sys.executable, os.path.abspath(__file__), "--child", "--configs",
                bench.config_name(shape, batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
                "--nets", str(nets)]
@@ -112,24 +104,26 @@ def start_child(shape, batch, threads, args, nets=1):
 def run_together(shape, batch, threads, count, args, nets=1):
     """``count`` processes at once, each training ``batch`` images on ``threads`` threads: their replies."""
     children = [start_child(shape, batch, threads, args, nets) for _ in range(count)]
+
+    def receive(process, errors):
+        line = process.stdout.readline()
+        if not line:
+            process.wait()
+            errors.seek(0)
+            raise SystemExit(f"bench_shards.py: the run of {bench.config_name(shape, batch)} on "
+                             f"{threads} thread(s) failed:\n{errors.read().strip()}")
+        return json.loads(line)
+
     try:
-        for stage in ("ready", "result"):
-            if stage == "result":
-                for process, _ in children:
-                    try:
-                        process.stdin.write("go\n")
-                        process.stdin.flush()
-                    except BrokenPipeError:
-                        pass  # it died: the reply below says why
-            replies = []
-            for process, errors in children:
-                line = process.stdout.readline()
-                if not line:
-                    process.wait()
-                    errors.seek(0)
-                    raise SystemExit(f"bench_shards.py: the run of {bench.config_name(shape, batch)} on "
-                                     f"{threads} thread(s) failed:\n{errors.read().strip()}")
-                replies.append(json.loads(line))
+        for process, errors in children:  # all set up and warmed up ...
+            receive(process, errors)
+        for process, _ in children:  # ... before any starts its timed steps
+            try:
+                process.stdin.write("go\n")
+                process.stdin.flush()
+            except BrokenPipeError:
+                pass  # it died: receive() says why
+        replies = [receive(process, errors) for process, errors in children]
         for process, _ in children:
             process.wait(timeout=60)
         return replies
