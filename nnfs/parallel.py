@@ -59,7 +59,10 @@ lock for its Python code, and the other one, back from a call, waits for it: on 
 shards (32 digits) that is about 45 waits a step, which is why two threads gain less there
 than PyTorch's do (docs/speed.md, "What is left at small batches"). Against the same work in
 separate processes, which share no lock, a sharded step takes 1.2-1.4x as long at every batch
-size measured (``benchmarks/bench_shards.py``; docs/speed.md, "What the threads cost").
+size measured (``benchmarks/bench_shards.py``; docs/speed.md, "What the threads cost"). Shards
+in forked worker processes were built to win that back, and measured no faster than these
+threads on two cores: the workers' per-step bookkeeping and meetings across processes cost
+what the lock does (docs/speed.md, "Shards in processes, built and measured").
 
 A batch is sharded when every shard gets at least :data:`MIN_SHARD_SAMPLES`
 samples and :data:`MIN_SHARD_ELEMENTS` input values: below that the threads
