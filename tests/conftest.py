@@ -5,9 +5,17 @@
   it proves on CPU-only machines that no host array leaks into a device run.
 - ``cupy``: marked ``gpu``; skipped unless CuPy and a usable GPU are present.
 
+``NNFS_BACKEND`` picks the backend of the tests that do not take the ``backend`` fixture
+(``NNFS_BACKEND=strict python -m pytest -q``). The shell's other ``NNFS_*`` settings (a
+float64 default, a thread count, a memory limit, ...) are removed when the session starts, and
+the dataset cache is a temporary folder: the tests are written for the defaults, and those
+about a setting set it themselves.
+
 A test that compares with PyTorch takes the ``torch`` fixture: it is skipped where
 torch is not installed and marked ``torch`` (``pytest -m torch`` runs them all).
 """
+
+import os
 
 import numpy as np
 import pytest
@@ -51,6 +59,20 @@ def pytest_collection_modifyitems(items):
 def rng():
     """A seeded host generator for test data."""
     return np.random.default_rng(1234)
+
+
+#: The settings a test sees only where it sets them itself (see the module docstring);
+#: NNFS_CACHE_DIR is a temporary folder for the whole session (see dataset_cache).
+SHELL_SETTINGS = ("NNFS_DTYPE", "NNFS_NUM_THREADS", "NNFS_TRANSPORT", "NNFS_MEMORY_LIMIT",
+                  "NNFS_KEEP_FREED_MEMORY")
+
+
+def pytest_configure(config):
+    """The defaults of nnfs's settings, whatever the shell that runs the tests has set: removed
+    before any test or fixture runs (a fixture shared by a module's tests included), and for
+    the processes the tests start too."""
+    for name in SHELL_SETTINGS:
+        os.environ.pop(name, None)
 
 
 @pytest.fixture(autouse=True)
