@@ -61,18 +61,22 @@ def rng():
     return np.random.default_rng(1234)
 
 
-#: The settings a test sees only where it sets them itself (see the module docstring);
-#: NNFS_CACHE_DIR is a temporary folder for the whole session (see dataset_cache).
-SHELL_SETTINGS = ("NNFS_DTYPE", "NNFS_NUM_THREADS", "NNFS_TRANSPORT", "NNFS_MEMORY_LIMIT",
-                  "NNFS_KEEP_FREED_MEMORY")
+#: The one ``NNFS_*`` setting of the shell the tests see (see the module docstring).
+SUITE_SETTING = "NNFS_BACKEND"
+
+
+def shell_settings():
+    """The ``NNFS_*`` variables of the environment other than :data:`SUITE_SETTING`."""
+    return [name for name in os.environ if name.startswith("NNFS_") and name != SUITE_SETTING]
 
 
 def pytest_configure(config):
     """The defaults of nnfs's settings, whatever the shell that runs the tests has set: removed
     before any test or fixture runs (a fixture shared by a module's tests included), and for
-    the processes the tests start too."""
-    for name in SHELL_SETTINGS:
-        os.environ.pop(name, None)
+    the processes the tests start too. Every ``NNFS_*`` variable, so that a setting added later
+    is set aside as well."""
+    for name in shell_settings():
+        del os.environ[name]
 
 
 @pytest.fixture(autouse=True)
