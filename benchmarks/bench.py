@@ -639,8 +639,7 @@ def main(argv=None):
     parser.add_argument("--child", choices=("nnfs", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--device", default="numpy", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.repeat < 1:
-        parser.error("--steps, --threads and --repeat must be positive, --warmup not negative")
+    check_run_counts(parser, args)
     if args.child:
         return child_main(args)
     report = benchmark(args)
@@ -649,6 +648,13 @@ def main(argv=None):
     else:
         print_table(report)
         print_profile(report)
+
+
+def check_run_counts(parser, args):
+    """Stop with argparse's one-line usage error unless a run's counts make sense (this script's
+    and bench_shards.py's options)."""
+    if args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.repeat < 1:
+        parser.error("--steps, --threads and --repeat must be positive, --warmup not negative")
 
 
 if __name__ == "__main__":

@@ -214,8 +214,7 @@ def main(argv=None):
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--nets", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.repeat < 1:
-        parser.error("--steps, --threads and --repeat must be positive, --warmup not negative")
+    bench.check_run_counts(parser, args)
     if args.child:
         return child_main(args)
     report = benchmark(args)
