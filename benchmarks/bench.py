@@ -570,13 +570,19 @@ def _fmt(value, spec):
     return format(value, spec) if value is not None else "-".rjust(int(spec.split(".")[0]))
 
 
+def describe_load(before, after):
+    """``load average 0.60 before, 1.50 after (1 min)`` from two :func:`load_average` readings
+    (``load average unknown`` where the OS has none): this script's and bench_shards.py's."""
+    if before is None or after is None:
+        return "load average unknown"
+    return f"load average {before[0]:.2f} before, {after[0]:.2f} after (1 min)"
+
+
 def print_table(report):
     print(f"nnfs training throughput, float32, backend {report['backend']}, {report['threads']} threads, "
           f"median of {report['steps']} steps, {report['repeat']} run pair(s), {report['date']}")
     load = report["load_average"]
-    loads = "unknown" if load["before"] is None else (
-        f"{load['before'][0]:.2f} before, {load['after'][0]:.2f} after (1 min)")
-    print(f"machine: {report['machine']}, {report['cpu_count']} cores; load average {loads}")
+    print(f"machine: {report['machine']}, {report['cpu_count']} cores; {describe_load(load['before'], load['after'])}")
     blas = sorted({row["nnfs_blas"] for row in report["rows"] if row.get("nnfs_blas")})
     pinned = os.environ.get("OPENBLAS_CORETYPE")
     if blas:  # the CPU backend's products (a GPU's are the device's own)

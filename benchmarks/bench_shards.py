@@ -21,8 +21,9 @@ ways, each in fresh processes, one after the other in every round:
 Reported per configuration: the median over the rounds of the milliseconds per step of
 each, the CPU time per step (of all threads; for ``processes``, summed over them), the
 voluntary context switches per step of the threaded process (a thread that sleeps,
-mostly waiting for the interpreter lock, or at the shards' meetings), and ``threads/processes``, the ratio of step times within each
-round (median and range), which is what to trust on a machine shared with other work.
+mostly waiting for the interpreter lock, or at the shards' meetings), and
+``threads/processes``, the ratio of step times within each round (median and range),
+which is what to trust on a machine shared with other work.
 
 Usage::
 
@@ -179,11 +180,10 @@ def benchmark(args):
 
 
 def print_table(report):
-    load = ("load average " + f"{report['load_before'][0]:.2f} before, {report['load_after'][0]:.2f} after (1 min)"
-            if report["load_before"] and report["load_after"] else "load average unknown")
     print(f"shard threads against processes, float32, {report['threads']} threads, {report['steps']} steps, "
           f"{report['repeat']} round(s), {report['date']}")
-    print(f"machine: {report['cpu']}, {report['cores']} cores; {load}")
+    print(f"machine: {report['cpu']}, {report['cores']} cores; "
+          f"{bench.describe_load(report['load_before'], report['load_after'])}")
     print(f"{'':>13} {'':>6} {'ms per step':^40} {'':>17} {'':>11} {'cpu ms per step':^26} {'switches':>8}")
     print(f"{'config':>13} {'shards':>6} {'one':>7} {'processes':>10} {'independent':>11} {'threads':>9} "
           f"{'threads/processes':>17} {'rounds':>11} {'processes':>10} {'independent':>11} {'threads':>7} "
